@@ -1,0 +1,180 @@
+# Tollgate default bundle.
+#
+# The gateway queries `data.tollgate.decision` with the input document
+# described in docs/policies.md and expects
+#   {verdict, reasons: [{code, message}], patch?: [RFC 6902 ops]}.
+# Every rule that matches contributes a reason; the most restrictive verdict
+# wins: block > escalate > approve_modified > approve.
+package tollgate
+
+import rego.v1
+
+# --- thresholds -------------------------------------------------------------
+
+transact_block_usd := 10000
+
+bulk_destructive_audience := 1000
+
+irreversible_escalate_usd := 1000
+
+publish_escalate_audience := 10000
+
+destructive_verbs := {"delete", "drop", "purge", "wipe", "truncate"}
+
+redacted_action_types := {"communicate", "publish"}
+
+# --- facts about the intent --------------------------------------------------
+
+action := input.intent.action
+
+payload := object.get(action, "payload", {})
+
+impact := object.get(payload, "estimated_impact", {})
+
+exposure_usd := object.get(impact, "financial_exposure_usd", 0)
+
+audience := object.get(impact, "audience_size", 0)
+
+# Verbs compare case-insensitively, word by word: `bulk_delete` and
+# `DELETE-ALL` are destructive too.
+verb_words contains word if {
+	some word in regex.split(`[^a-z0-9]+`, lower(action.verb))
+	word != ""
+}
+
+destructive if {
+	some word in verb_words
+	word in destructive_verbs
+}
+
+# --- block ------------------------------------------------------------------
+
+blocks contains reason if {
+	action.type == "transact"
+	exposure_usd > transact_block_usd
+	reason := {
+		"code": "transact_over_limit",
+		"message": sprintf("transactions above %v USD are blocked (exposure %v USD)", [transact_block_usd, exposure_usd]),
+	}
+}
+
+blocks contains reason if {
+	destructive
+	audience > bulk_destructive_audience
+	reason := {
+		"code": "bulk_destructive_action",
+		"message": sprintf("destructive verb `%v` on more than %v records is blocked (audience %v)", [action.verb, bulk_destructive_audience, audience]),
+	}
+}
+
+# --- escalate ---------------------------------------------------------------
+
+escalations contains reason if {
+	impact.reversible == false
+	exposure_usd > irreversible_escalate_usd
+	reason := {
+		"code": "irreversible_high_value",
+		"message": sprintf("irreversible action with exposure above %v USD needs approval (exposure %v USD)", [irreversible_escalate_usd, exposure_usd]),
+	}
+}
+
+escalations contains reason if {
+	action.type == "publish"
+	audience > publish_escalate_audience
+	reason := {
+		"code": "publish_wide_audience",
+		"message": sprintf("publishing to more than %v people needs approval (audience %v)", [publish_escalate_audience, audience]),
+	}
+}
+
+# --- approve_modified: redact card numbers and US SSNs ----------------------
+
+content := payload.content
+
+card_candidates := regex.find_n(`\b(?:\d[ -]?){12,18}\d\b`, content, -1)
+
+card_numbers contains candidate if {
+	some candidate in card_candidates
+	luhn_valid(regex.find_n(`\d`, candidate, -1))
+}
+
+ssn_numbers contains candidate if {
+	some candidate in regex.find_n(`\b\d{3}-\d{2}-\d{4}\b`, content, -1)
+	valid_ssn(split(candidate, "-"))
+}
+
+# SSA never issues area 000, 666 or 900-999, group 00 or serial 0000.
+valid_ssn(parts) if {
+	not parts[0] in {"000", "666"}
+	not startswith(parts[0], "9")
+	parts[1] != "00"
+	parts[2] != "0000"
+}
+
+luhn_valid(digits) if {
+	n := count(digits)
+	total := sum([term |
+		some i, d in digits
+		term := luhn_term(to_number(d), (n - 1) - i)
+	])
+	total % 10 == 0
+}
+
+luhn_term(d, position) := d if position % 2 == 0
+
+luhn_term(d, position) := d * 2 if {
+	position % 2 == 1
+	d * 2 <= 9
+}
+
+luhn_term(d, position) := (d * 2) - 9 if {
+	position % 2 == 1
+	d * 2 > 9
+}
+
+replacements := object.union(
+	{number: "[REDACTED CARD]" | some number in card_numbers},
+	{number: "[REDACTED SSN]" | some number in ssn_numbers},
+)
+
+redacted_content := strings.replace_n(replacements, content)
+
+modifications contains reason if {
+	action.type in redacted_action_types
+	count(card_numbers) > 0
+	reason := {
+		"code": "card_number_redacted",
+		"message": sprintf("%v payment card number(s) redacted from the content", [count(card_numbers)]),
+	}
+}
+
+modifications contains reason if {
+	action.type in redacted_action_types
+	count(ssn_numbers) > 0
+	reason := {
+		"code": "ssn_redacted",
+		"message": sprintf("%v US social security number(s) redacted from the content", [count(ssn_numbers)]),
+	}
+}
+
+# --- the decision -----------------------------------------------------------
+
+verdict := "block" if {
+	count(blocks) > 0
+} else := "escalate" if {
+	count(escalations) > 0
+} else := "approve_modified" if {
+	count(modifications) > 0
+} else := "approve"
+
+reasons := array.concat(array.concat(sort(blocks), sort(escalations)), sort(modifications))
+
+patch := [{"op": "replace", "path": "/content", "value": redacted_content}] if {
+	verdict == "approve_modified"
+} else := []
+
+decision := {
+	"verdict": verdict,
+	"reasons": reasons,
+	"patch": patch,
+}

@@ -1,0 +1,468 @@
+//! Request extractors that never fail before the handler runs.
+//!
+//! Dropshot's own extractors turn bad input into an error before the handler
+//! is called, without the request id and without saying which field was bad.
+//! These wrappers describe the same OpenAPI parameters as dropshot's
+//! (`TypedBody`, `Query`, `Path`, `Header`) but hand the outcome to the
+//! handler, which answers with the full [`ApiError`]: stable code, request
+//! id and the JSONPath of the offending field.
+
+use std::marker::PhantomData;
+use std::time::{Duration, Instant};
+
+use dropshot::{
+    ApiEndpointBodyContentType, ExclusiveExtractor, ExtractorMetadata, HttpError, Query, RequestContext,
+    ServerContext, SharedExtractor, TypedBody, UntypedBody,
+};
+use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer};
+
+use crate::error::{ApiError, ErrorCode};
+
+/// A JSON request body, parsed strictly, with errors that name the field.
+pub struct JsonBody<T> {
+    inner: Result<T, ApiError>,
+    started: Instant,
+    elapsed: Duration,
+}
+
+impl<T> JsonBody<T> {
+    /// The parsed body, or the validation error to answer with.
+    pub fn into_inner(self) -> Result<T, ApiError> {
+        self.inner
+    }
+
+    /// When reading the body began: the earliest moment the handler can
+    /// know of, used as the request's arrival.
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+
+    /// How long reading and parsing the body took.
+    pub fn parse_duration(&self) -> Duration {
+        self.elapsed
+    }
+}
+
+impl<T> From<T> for JsonBody<T> {
+    fn from(value: T) -> JsonBody<T> {
+        JsonBody { inner: Ok(value), started: Instant::now(), elapsed: Duration::ZERO }
+    }
+}
+
+fn content_type_error(parts: &http::request::Parts) -> Option<ApiError> {
+    let value = parts.headers.get(http::header::CONTENT_TYPE)?;
+    let Ok(value) = value.to_str() else {
+        return Some(
+            ApiError::new(ErrorCode::UnsupportedMediaType, "content type is not valid text")
+                .at_parameter("content-type"),
+        );
+    };
+    let mime = value.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    if mime == "application/json" {
+        None
+    } else {
+        Some(
+            ApiError::new(
+                ErrorCode::UnsupportedMediaType,
+                format!("expected content type `application/json`, got `{mime}`"),
+            )
+            .at_parameter("content-type"),
+        )
+    }
+}
+
+async fn read_json_body<T, C>(
+    rqctx: &RequestContext<C>,
+    request: hyper::Request<dropshot::Body>,
+) -> Result<T, ApiError>
+where
+    T: DeserializeOwned,
+    C: ServerContext,
+{
+    let limit = rqctx.request_body_max_bytes();
+    let (parts, body) = request.into_parts();
+    if let Some(error) = content_type_error(&parts) {
+        return Err(error);
+    }
+    let declared = parts
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit as u64) {
+        return Err(too_large(limit));
+    }
+    let request = hyper::Request::from_parts(parts, body);
+    let bytes = UntypedBody::from_request(rqctx, request).await.map_err(|e| {
+        if e.external_message.contains("exceeded maximum size") {
+            too_large(limit)
+        } else {
+            ApiError::new(ErrorCode::InvalidRequest, e.external_message)
+        }
+    })?;
+    parse_json(bytes.as_bytes())
+}
+
+fn too_large(limit: usize) -> ApiError {
+    ApiError::new(ErrorCode::BodyTooLarge, format!("request body is larger than the limit of {limit} bytes"))
+}
+
+#[async_trait::async_trait]
+impl<T> ExclusiveExtractor for JsonBody<T>
+where
+    T: JsonSchema + DeserializeOwned + Send + Sync + 'static,
+{
+    async fn from_request<C: ServerContext>(
+        rqctx: &RequestContext<C>,
+        request: hyper::Request<dropshot::Body>,
+    ) -> Result<JsonBody<T>, HttpError> {
+        let started = Instant::now();
+        let inner = read_json_body(rqctx, request).await;
+        Ok(JsonBody { inner, started, elapsed: started.elapsed() })
+    }
+
+    fn metadata(content_type: ApiEndpointBodyContentType) -> ExtractorMetadata {
+        <TypedBody<T> as ExclusiveExtractor>::metadata(content_type)
+    }
+}
+
+/// Parses `bytes` as JSON into `T`, naming the offending field on failure.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::new(ErrorCode::MalformedJson, "request body is empty").at_path("$"));
+    }
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(json_error)?;
+    de.end().map_err(|e| {
+        ApiError::new(
+            ErrorCode::MalformedJson,
+            format!("trailing characters after the JSON value at line {} column {}", e.line(), e.column()),
+        )
+        .at_path("$")
+    })?;
+    Ok(value)
+}
+
+/// Converts an already-parsed JSON value into `T`, naming the offending field.
+pub fn parse_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(value).map_err(json_error)
+}
+
+fn json_error(error: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+    let path = json_path(error.path());
+    let inner = error.into_inner();
+    match inner.classify() {
+        serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+            ApiError::new(ErrorCode::MalformedJson, format!("malformed json: {}", strip_position(&inner)))
+                .at_path(path)
+        }
+        serde_json::error::Category::Io => {
+            ApiError::new(ErrorCode::InvalidRequest, strip_position(&inner)).at_path(path)
+        }
+        serde_json::error::Category::Data => data_error(path, strip_position(&inner)),
+    }
+}
+
+/// Classifies a serde data error message and points the path at the field.
+fn data_error(path: String, message: String) -> ApiError {
+    if let Some(field) = backticked_after(&message, "missing field ") {
+        let at = child_path(&path, &field);
+        ApiError::new(ErrorCode::MissingField, format!("missing field `{field}`")).at_path(at)
+    } else if message.starts_with("unknown field ") {
+        // The path already ends at the unknown key.
+        ApiError::new(ErrorCode::UnknownField, message).at_path(path)
+    } else {
+        ApiError::new(ErrorCode::InvalidField, message).at_path(path)
+    }
+}
+
+fn backticked_after(message: &str, prefix: &str) -> Option<String> {
+    let rest = message.strip_prefix(prefix)?.strip_prefix('`')?;
+    let end = rest.find('`')?;
+    Some(rest[..end].to_string())
+}
+
+fn strip_position(error: &serde_json::Error) -> String {
+    let text = error.to_string();
+    let suffix = format!(" at line {} column {}", error.line(), error.column());
+    text.strip_suffix(&suffix).map(str::to_string).unwrap_or(text)
+}
+
+fn is_identifier(key: &str) -> bool {
+    let mut chars = key.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn child_path(parent: &str, key: &str) -> String {
+    let mut out = parent.to_string();
+    push_key(&mut out, key);
+    out
+}
+
+fn push_key(out: &mut String, key: &str) {
+    if is_identifier(key) {
+        out.push('.');
+        out.push_str(key);
+    } else {
+        out.push_str("['");
+        out.push_str(&key.replace('\\', "\\\\").replace('\'', "\\'"));
+        out.push_str("']");
+    }
+}
+
+/// Renders a serde path as JSONPath: `$`, `$.a.b`, `$.items[3].c`.
+pub fn json_path(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut out = String::from("$");
+    for segment in path.iter() {
+        match segment {
+            Segment::Seq { index } => out.push_str(&format!("[{index}]")),
+            Segment::Map { key } => push_key(&mut out, key),
+            Segment::Enum { variant } => push_key(&mut out, variant),
+            Segment::Unknown => out.push_str(".?"),
+        }
+    }
+    out
+}
+
+/// Re-roots a body JSONPath (`$.x`) under `prefix` (`$.items[2]` → `$.items[2].x`).
+pub fn reroot_path(prefix: &str, path: &str) -> String {
+    match path.strip_prefix('$') {
+        Some(rest) => format!("{prefix}{rest}"),
+        None => format!("{prefix}.{path}"),
+    }
+}
+
+/// An element of a JSON array that is validated on its own, so one bad
+/// element does not fail the whole request. The schema is `T`'s.
+pub struct Lenient<T> {
+    inner: Result<T, ApiError>,
+}
+
+impl<T> Lenient<T> {
+    /// The parsed element, or its validation error (paths relative to `$`,
+    /// the element itself).
+    pub fn into_inner(self) -> Result<T, ApiError> {
+        self.inner
+    }
+}
+
+impl<'de, T: DeserializeOwned> Deserialize<'de> for Lenient<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Lenient<T>, D::Error> {
+        let value = serde_json::Value::deserialize(deserializer)?;
+        Ok(Lenient { inner: parse_value(value) })
+    }
+}
+
+impl<T: JsonSchema> JsonSchema for Lenient<T> {
+    fn schema_name() -> String {
+        T::schema_name()
+    }
+
+    fn schema_id() -> std::borrow::Cow<'static, str> {
+        T::schema_id()
+    }
+
+    fn is_referenceable() -> bool {
+        T::is_referenceable()
+    }
+
+    fn json_schema(generator: &mut schemars::r#gen::SchemaGenerator) -> schemars::schema::Schema {
+        T::json_schema(generator)
+    }
+}
+
+/// Query parameters, parsed strictly (unknown parameters are rejected).
+pub struct QueryParams<T> {
+    inner: Result<T, ApiError>,
+}
+
+impl<T> QueryParams<T> {
+    /// The parsed parameters, or the error naming the bad parameter.
+    pub fn into_inner(self) -> Result<T, ApiError> {
+        self.inner
+    }
+}
+
+/// Parses a raw query string into `T`, naming the offending parameter.
+pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+    let de = serde_urlencoded::Deserializer::new(form_urlencoded_parse(query));
+    serde_path_to_error::deserialize(de).map_err(|error| {
+        let named = error.path().iter().next().map(|s| s.to_string());
+        let message = error.into_inner().to_string();
+        let parameter = named
+            .or_else(|| backticked_after(&message, "missing field "))
+            .or_else(|| backticked_after(&message, "unknown field "));
+        let code = ErrorCode::InvalidParameter;
+        let message = match &parameter {
+            Some(p) if !message.contains('`') => format!("invalid value for `{p}`: {message}"),
+            _ => message,
+        };
+        let e = ApiError::new(code, message);
+        match parameter {
+            Some(p) => e.at_parameter(p),
+            None => e,
+        }
+    })
+}
+
+fn form_urlencoded_parse(query: &str) -> form_urlencoded::Parse<'_> {
+    form_urlencoded::parse(query.as_bytes())
+}
+
+#[async_trait::async_trait]
+impl<T> SharedExtractor for QueryParams<T>
+where
+    T: JsonSchema + DeserializeOwned + Send + Sync + 'static,
+{
+    async fn from_request<C: ServerContext>(rqctx: &RequestContext<C>) -> Result<QueryParams<T>, HttpError> {
+        let query = rqctx.request.uri().query().unwrap_or_default();
+        Ok(QueryParams { inner: parse_query(query) })
+    }
+
+    fn metadata(content_type: ApiEndpointBodyContentType) -> ExtractorMetadata {
+        <Query<T> as SharedExtractor>::metadata(content_type)
+    }
+}
+
+/// Wraps one of dropshot's shared extractors (`Path`, `Header`) so its
+/// failure reaches the handler instead of short-circuiting it.
+pub struct Checked<E> {
+    inner: Result<E, ApiError>,
+    _marker: PhantomData<E>,
+}
+
+impl<E> Checked<E> {
+    /// The extracted value, or the error naming the bad parameter.
+    pub fn into_inner(self) -> Result<E, ApiError> {
+        self.inner
+    }
+}
+
+impl<E> From<E> for Checked<E> {
+    fn from(value: E) -> Checked<E> {
+        Checked { inner: Ok(value), _marker: PhantomData }
+    }
+}
+
+#[async_trait::async_trait]
+impl<E> SharedExtractor for Checked<E>
+where
+    E: SharedExtractor + 'static,
+{
+    async fn from_request<C: ServerContext>(rqctx: &RequestContext<C>) -> Result<Checked<E>, HttpError> {
+        let inner = E::from_request(rqctx)
+            .await
+            .map_err(|e| ApiError::new(ErrorCode::InvalidParameter, e.external_message));
+        Ok(Checked { inner, _marker: PhantomData })
+    }
+
+    fn metadata(content_type: ApiEndpointBodyContentType) -> ExtractorMetadata {
+        E::metadata(content_type)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Outer {
+        inner: Inner,
+        #[serde(default)]
+        items: Vec<Inner>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Inner {
+        kind: Kind,
+        count: Option<u32>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    enum Kind {
+        Small,
+    }
+
+    fn err(body: &str) -> ApiError {
+        match parse_json::<Outer>(body.as_bytes()) {
+            Ok(v) => panic!("expected an error, parsed {v:?}"),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn missing_field_points_at_the_field() {
+        let e = err(r#"{"inner": {}}"#);
+        assert_eq!(e.error_code, "missing_field");
+        assert_eq!(e.path.as_deref(), Some("$.inner.kind"));
+    }
+
+    #[test]
+    fn unknown_field_points_at_the_field() {
+        let e = err(r#"{"inner": {"kind": "small", "bogus-key": 1}}"#);
+        assert_eq!(e.error_code, "unknown_field");
+        assert_eq!(e.path.as_deref(), Some("$.inner['bogus-key']"));
+    }
+
+    #[test]
+    fn wrong_value_inside_an_array_names_the_index() {
+        let e = err(r#"{"inner": {"kind": "small"}, "items": [{"kind": "small"}, {"kind": "huge"}]}"#);
+        assert_eq!(e.error_code, "invalid_field");
+        assert_eq!(e.path.as_deref(), Some("$.items[1].kind"));
+        assert!(e.message.contains("`huge`"), "{}", e.message);
+    }
+
+    #[test]
+    fn wrong_type_is_invalid_field() {
+        let e = err(r#"{"inner": {"kind": "small", "count": "three"}}"#);
+        assert_eq!(e.error_code, "invalid_field");
+        assert_eq!(e.path.as_deref(), Some("$.inner.count"));
+    }
+
+    #[test]
+    fn syntax_errors_are_malformed_json() {
+        assert_eq!(err(r#"{"inner": "#).error_code, "malformed_json");
+        assert_eq!(err("").error_code, "malformed_json");
+        assert_eq!(err(r#"{"inner": {"kind": "small"}} x"#).error_code, "malformed_json");
+    }
+
+    #[test]
+    fn lenient_elements_fail_alone() {
+        #[derive(Deserialize)]
+        struct Batch {
+            items: Vec<Lenient<Inner>>,
+        }
+        let batch: Batch =
+            parse_json(br#"{"items": [{"kind": "small"}, {"kind": 3}]}"#).unwrap_or_else(|e| panic!("{e}"));
+        let results: Vec<_> = batch.items.into_iter().map(Lenient::into_inner).collect();
+        assert!(results[0].is_ok());
+        let e = results[1].as_ref().err().cloned().unwrap_or_else(|| panic!("second must fail"));
+        assert_eq!(reroot_path("$.items[1]", e.path.as_deref().unwrap_or("")), "$.items[1].kind");
+    }
+
+    #[test]
+    fn query_errors_name_the_parameter() {
+        #[derive(Debug, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Q {
+            limit: Option<u32>,
+        }
+        let e = parse_query::<Q>("limit=abc").err().unwrap_or_else(|| panic!("must fail"));
+        assert_eq!(e.error_code, "invalid_parameter");
+        assert_eq!(e.parameter.as_deref(), Some("limit"));
+        let e = parse_query::<Q>("limt=3").err().unwrap_or_else(|| panic!("must fail"));
+        assert_eq!(e.parameter.as_deref(), Some("limt"));
+        assert!(parse_query::<Q>("limit=3").is_ok());
+    }
+}

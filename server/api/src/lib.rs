@@ -1,0 +1,330 @@
+//! The Tollgate HTTP contract.
+//!
+//! This crate is the single definition of Tollgate's API: the dropshot API
+//! trait [`TollgateApi`] and every type that crosses the wire. The OpenAPI
+//! document in `openapi/tollgate.json` is generated from it
+//! (`cargo xtask openapi`), and the SDKs and the conformance suite are
+//! generated from that document.
+//!
+//! It is deliberately light: no database, no policy engine, no business
+//! logic. The gateway (`tollgate-server`) implements the trait.
+//!
+//! Conventions every operation follows:
+//! - exactly one tag and an operation id `<resource>_<verb>`;
+//! - errors answer [`ApiError`] (`{error_code, message, request_id}` plus
+//!   `path`/`parameter` for validation errors) with a stable `error_code`;
+//! - lists answer `{items, next_cursor}` with `limit`/`cursor` parameters;
+//! - a `block` is a [`intents::Decision`] with HTTP 200, never an error.
+
+pub mod agents;
+pub mod api_keys;
+pub mod audit;
+pub mod error;
+pub mod extract;
+pub mod ids;
+pub mod intents;
+pub mod money;
+pub mod pagination;
+pub mod system;
+pub mod tenants;
+pub mod text;
+
+use dropshot::{
+    ApiDescription, Header, HttpResponseAccepted, HttpResponseCreated, HttpResponseDeleted, HttpResponseOk,
+    Path, RequestContext,
+};
+
+pub use error::{ApiError, ErrorCode};
+pub use extract::{Checked, JsonBody, Lenient, QueryParams};
+
+use agents::{Agent, AgentCreate, AgentListParams, AgentPage, AgentPath, AgentUpdate, TenantScope};
+use api_keys::{ApiKeyCreate, ApiKeyCreated, ApiKeyListParams, ApiKeyPage, ApiKeyPath};
+use audit::{AuditEntryPage, AuditVerification, AuditVerifyParams, IntentAuditParams};
+use intents::{
+    AsyncIntentRequest, Decision, IdempotencyHeader, IntentAccepted, IntentBatchRequest, IntentBatchResponse,
+    IntentDecision, IntentListParams, IntentPage, IntentPath, IntentRequest,
+};
+use system::{Health, Readiness};
+use tenants::{Tenant, TenantCreate, TenantCreated, TenantListParams, TenantPage, TenantPath, WebhookSecret};
+
+/// The Tollgate API.
+#[dropshot::api_description {
+    tag_config = {
+        allow_other_tags = false,
+        policy = dropshot::EndpointTagPolicy::ExactlyOne,
+        tags = {
+            "system" = { description = "Liveness and readiness of the gateway." },
+            "tenants" = { description = "Tenants: the unit of isolation (superadmin)." },
+            "api-keys" = { description = "API keys for agents and tenant administrators." },
+            "agents" = { description = "The agent registry: owners, status and budgets." },
+            "intents" = { description = "Declare intents and read the decisions on them." },
+            "audit" = { description = "The tamper-evident audit log." },
+        },
+    }
+}]
+pub trait TollgateApi {
+    /// The server state the implementation runs with.
+    type Context;
+
+    /// Report that the process is alive.
+    #[endpoint { method = GET, path = "/healthz", tags = ["system"] }]
+    async fn health_check(rqctx: RequestContext<Self::Context>) -> Result<HttpResponseOk<Health>, ApiError>;
+
+    /// Report whether the gateway can serve decisions (its store answers).
+    #[endpoint { method = GET, path = "/readyz", tags = ["system"] }]
+    async fn ready_check(rqctx: RequestContext<Self::Context>)
+    -> Result<HttpResponseOk<Readiness>, ApiError>;
+
+    /// Create a tenant (superadmin only).
+    #[endpoint { method = POST, path = "/v1/admin/tenants", tags = ["tenants"] }]
+    async fn tenant_create(
+        rqctx: RequestContext<Self::Context>,
+        body: JsonBody<TenantCreate>,
+    ) -> Result<HttpResponseCreated<TenantCreated>, ApiError>;
+
+    /// List tenants (all for the superadmin, its own for a tenant admin).
+    #[endpoint { method = GET, path = "/v1/admin/tenants", tags = ["tenants"] }]
+    async fn tenant_list(
+        rqctx: RequestContext<Self::Context>,
+        query: QueryParams<TenantListParams>,
+    ) -> Result<HttpResponseOk<TenantPage>, ApiError>;
+
+    /// Fetch one tenant with its activity summary.
+    #[endpoint { method = GET, path = "/v1/admin/tenants/{tenant_id}", tags = ["tenants"] }]
+    async fn tenant_get(
+        rqctx: RequestContext<Self::Context>,
+        path: Checked<Path<TenantPath>>,
+    ) -> Result<HttpResponseOk<Tenant>, ApiError>;
+
+    /// Issue a new webhook signing secret for a tenant.
+    #[endpoint {
+        method = POST,
+        path = "/v1/admin/tenants/{tenant_id}/webhook-secret",
+        tags = ["tenants"],
+    }]
+    async fn tenant_webhook_secret_rotate(
+        rqctx: RequestContext<Self::Context>,
+        path: Checked<Path<TenantPath>>,
+    ) -> Result<HttpResponseOk<WebhookSecret>, ApiError>;
+
+    /// Create an API key; the key itself is shown only in this answer.
+    #[endpoint { method = POST, path = "/v1/admin/api-keys", tags = ["api-keys"] }]
+    async fn api_key_create(
+        rqctx: RequestContext<Self::Context>,
+        body: JsonBody<ApiKeyCreate>,
+    ) -> Result<HttpResponseCreated<ApiKeyCreated>, ApiError>;
+
+    /// List API keys (metadata only).
+    #[endpoint { method = GET, path = "/v1/admin/api-keys", tags = ["api-keys"] }]
+    async fn api_key_list(
+        rqctx: RequestContext<Self::Context>,
+        query: QueryParams<ApiKeyListParams>,
+    ) -> Result<HttpResponseOk<ApiKeyPage>, ApiError>;
+
+    /// Revoke an API key; it stops authenticating at once.
+    #[endpoint { method = DELETE, path = "/v1/admin/api-keys/{key_id}", tags = ["api-keys"] }]
+    async fn api_key_revoke(
+        rqctx: RequestContext<Self::Context>,
+        path: Checked<Path<ApiKeyPath>>,
+    ) -> Result<HttpResponseDeleted, ApiError>;
+
+    /// Register an agent.
+    #[endpoint { method = POST, path = "/v1/agents", tags = ["agents"] }]
+    async fn agent_create(
+        rqctx: RequestContext<Self::Context>,
+        scope: QueryParams<TenantScope>,
+        body: JsonBody<AgentCreate>,
+    ) -> Result<HttpResponseCreated<Agent>, ApiError>;
+
+    /// List registered agents.
+    #[endpoint { method = GET, path = "/v1/agents", tags = ["agents"] }]
+    async fn agent_list(
+        rqctx: RequestContext<Self::Context>,
+        query: QueryParams<AgentListParams>,
+    ) -> Result<HttpResponseOk<AgentPage>, ApiError>;
+
+    /// Fetch one agent.
+    #[endpoint { method = GET, path = "/v1/agents/{agent_id}", tags = ["agents"] }]
+    async fn agent_get(
+        rqctx: RequestContext<Self::Context>,
+        path: Checked<Path<AgentPath>>,
+        scope: QueryParams<TenantScope>,
+    ) -> Result<HttpResponseOk<Agent>, ApiError>;
+
+    /// Change an agent's name, owner, description, status or budget.
+    #[endpoint { method = PATCH, path = "/v1/agents/{agent_id}", tags = ["agents"] }]
+    async fn agent_update(
+        rqctx: RequestContext<Self::Context>,
+        path: Checked<Path<AgentPath>>,
+        scope: QueryParams<TenantScope>,
+        body: JsonBody<AgentUpdate>,
+    ) -> Result<HttpResponseOk<Agent>, ApiError>;
+
+    /// Declare an intent and get the decision (every verdict is HTTP 200).
+    #[endpoint { method = POST, path = "/v1/intents", tags = ["intents"] }]
+    async fn intent_declare(
+        rqctx: RequestContext<Self::Context>,
+        headers: Checked<Header<IdempotencyHeader>>,
+        body: JsonBody<IntentRequest>,
+    ) -> Result<HttpResponseOk<Decision>, ApiError>;
+
+    /// Declare an intent to be decided in the background (HTTP 202).
+    #[endpoint { method = POST, path = "/v1/intents:async", tags = ["intents"] }]
+    async fn intent_declare_async(
+        rqctx: RequestContext<Self::Context>,
+        headers: Checked<Header<IdempotencyHeader>>,
+        body: JsonBody<AsyncIntentRequest>,
+    ) -> Result<HttpResponseAccepted<IntentAccepted>, ApiError>;
+
+    /// Declare up to 50 intents at once, each decided on its own.
+    #[endpoint { method = POST, path = "/v1/intents:batch", tags = ["intents"] }]
+    async fn intent_declare_batch(
+        rqctx: RequestContext<Self::Context>,
+        body: JsonBody<IntentBatchRequest>,
+    ) -> Result<HttpResponseOk<IntentBatchResponse>, ApiError>;
+
+    /// Alias of `/v1/intents:async` and `/v1/intents:batch` at
+    /// `/v1/intents/async` and `/v1/intents/batch`.
+    #[endpoint { method = POST, path = "/v1/intents/{intent_id}", unpublished = true }]
+    async fn intent_declare_alias(
+        rqctx: RequestContext<Self::Context>,
+        path: Checked<Path<IntentAliasPath>>,
+        headers: Checked<Header<IdempotencyHeader>>,
+        body: JsonBody<serde_json::Value>,
+    ) -> Result<http::Response<dropshot::Body>, ApiError>;
+
+    /// List intents, newest first.
+    #[endpoint { method = GET, path = "/v1/intents", tags = ["intents"] }]
+    async fn intent_list(
+        rqctx: RequestContext<Self::Context>,
+        query: QueryParams<IntentListParams>,
+    ) -> Result<HttpResponseOk<IntentPage>, ApiError>;
+
+    /// Fetch an intent's status and, once made, its decision.
+    #[endpoint { method = GET, path = "/v1/intents/{intent_id}/decision", tags = ["intents"] }]
+    async fn intent_decision_get(
+        rqctx: RequestContext<Self::Context>,
+        path: Checked<Path<IntentPath>>,
+        scope: QueryParams<TenantScope>,
+    ) -> Result<HttpResponseOk<IntentDecision>, ApiError>;
+
+    /// List the audit entries recorded for an intent.
+    #[endpoint { method = GET, path = "/v1/intents/{intent_id}/audit", tags = ["intents"] }]
+    async fn intent_audit_list(
+        rqctx: RequestContext<Self::Context>,
+        path: Checked<Path<IntentPath>>,
+        query: QueryParams<IntentAuditParams>,
+    ) -> Result<HttpResponseOk<AuditEntryPage>, ApiError>;
+
+    /// Verify a tenant's audit chain and report the first broken link.
+    #[endpoint { method = GET, path = "/v1/admin/audit/verify", tags = ["audit"] }]
+    async fn audit_verify(
+        rqctx: RequestContext<Self::Context>,
+        query: QueryParams<AuditVerifyParams>,
+    ) -> Result<HttpResponseOk<AuditVerification>, ApiError>;
+}
+
+/// The path segment of the unpublished alias route (`async` or `batch`).
+#[derive(Clone, Debug, serde::Deserialize, schemars::JsonSchema)]
+pub struct IntentAliasPath {
+    /// `async` or `batch`.
+    pub intent_id: String,
+}
+
+/// The API's semantic version, recorded in the OpenAPI document.
+pub const API_VERSION: semver::Version = semver::Version::new(0, 1, 0);
+
+/// Tags whose operations need no credentials.
+const PUBLIC_TAGS: [&str; 1] = ["system"];
+
+/// Renders the OpenAPI document of an API description (the stub one, or
+/// the server's real one: both must render identically).
+pub fn render_openapi<C: dropshot::ServerContext>(
+    api: &ApiDescription<C>,
+) -> serde_json::Result<serde_json::Value> {
+    let mut definition = api.openapi("Tollgate", API_VERSION);
+    definition
+        .description(
+            "Governance gateway for AI agents: every action an agent wants to take is \
+             declared here and answered with a verdict (approve, approve_modified, \
+             escalate, block) written to a tamper-evident audit log first.",
+        )
+        .license("Apache-2.0", "https://www.apache.org/licenses/LICENSE-2.0");
+    let mut document = definition.json()?;
+    add_security(&mut document);
+    Ok(document)
+}
+
+/// Declares bearer authentication on every operation outside the public tags.
+fn add_security(document: &mut serde_json::Value) {
+    use serde_json::json;
+    if let Some(components) = document.get_mut("components").and_then(|c| c.as_object_mut()) {
+        components.insert(
+            "securitySchemes".into(),
+            json!({
+                "bearerAuth": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "An API key (`tg_live_…`, `tg_shadow_…`, `tg_test_…`) or the superadmin key."
+                }
+            }),
+        );
+    }
+    let Some(paths) = document.get_mut("paths").and_then(|p| p.as_object_mut()) else {
+        return;
+    };
+    for item in paths.values_mut() {
+        let Some(item) = item.as_object_mut() else { continue };
+        for operation in item.values_mut() {
+            let Some(operation) = operation.as_object_mut() else { continue };
+            let public = operation.get("tags").and_then(|t| t.as_array()).is_some_and(|tags| {
+                tags.iter().any(|t| PUBLIC_TAGS.contains(&t.as_str().unwrap_or_default()))
+            });
+            let security = if public { json!([]) } else { json!([{"bearerAuth": []}]) };
+            operation.insert("security".into(), security);
+        }
+    }
+}
+
+/// The OpenAPI document of the contract, generated without a server.
+pub fn openapi_document() -> Result<serde_json::Value, String> {
+    let api = tollgate_api_mod::stub_api_description().map_err(|e| e.to_string())?;
+    render_openapi(&api).map_err(|e| e.to_string())
+}
+
+/// The document as checked in: pretty JSON with a trailing newline.
+pub fn openapi_text() -> Result<String, String> {
+    let document = openapi_document()?;
+    let mut text = serde_json::to_string_pretty(&document).map_err(|e| e.to_string())?;
+    text.push('\n');
+    Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_operation_has_one_tag_an_id_and_a_summary() {
+        let document = openapi_document().unwrap_or_else(|e| panic!("{e}"));
+        let paths = document["paths"].as_object().cloned().unwrap_or_default();
+        assert!(!paths.is_empty());
+        for (path, item) in paths {
+            for (method, op) in item.as_object().cloned().unwrap_or_default() {
+                let tags = op["tags"].as_array().map(Vec::len).unwrap_or_default();
+                assert_eq!(tags, 1, "{method} {path} must have exactly one tag");
+                let id = op["operationId"].as_str().unwrap_or_default();
+                assert!(id.contains('_') && id.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "{id}");
+                assert!(op["summary"].as_str().is_some_and(|s| !s.is_empty()), "{id} needs a summary");
+                assert!(op["responses"]["4XX"].is_object(), "{id} must declare typed 4XX errors");
+            }
+        }
+    }
+
+    #[test]
+    fn the_alias_route_is_not_published() {
+        let document = openapi_document().unwrap_or_else(|e| panic!("{e}"));
+        assert!(document["paths"]["/v1/intents/{intent_id}"].is_null());
+        assert!(document["paths"]["/v1/intents:async"]["post"].is_object());
+    }
+}

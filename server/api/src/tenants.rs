@@ -1,0 +1,88 @@
+//! Tenants: the unit of isolation. Every other object belongs to one.
+
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::ids::TenantId;
+use crate::pagination::page_type;
+use crate::text::Label;
+
+/// Body of `POST /v1/admin/tenants`.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TenantCreate {
+    /// The tenant's identifier (lowercase letters, digits and `-`).
+    pub id: TenantId,
+    /// Display name.
+    pub name: Label,
+}
+
+/// The policy bundle a tenant's decisions are evaluated with.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct PolicyRef {
+    /// SHA-256 of the bundle's canonical form (hex).
+    pub bundle_hash: String,
+    /// The bundle's name (`default` for the built-in bundle).
+    pub bundle_name: String,
+}
+
+/// A tenant, with a summary of its activity.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+pub struct Tenant {
+    /// Identifier.
+    pub id: TenantId,
+    /// Display name.
+    pub name: String,
+    /// When the tenant was created.
+    pub created_at: DateTime<Utc>,
+    /// The active policy bundle.
+    pub active_policy: PolicyRef,
+    /// Escalated decisions waiting for a human.
+    pub pending_approvals: u64,
+    /// Decisions made in the last 24 hours (all environments).
+    pub decisions_24h: u64,
+}
+
+/// Answer to `POST /v1/admin/tenants`: the tenant and its webhook secret,
+/// shown only here and on rotation.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+pub struct TenantCreated {
+    /// The new tenant.
+    pub tenant: Tenant,
+    /// Secret used to sign webhook deliveries (`Tollgate-Signature`).
+    pub webhook_secret: String,
+}
+
+/// A new webhook signing secret (the previous one stops working at once).
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+pub struct WebhookSecret {
+    /// The tenant.
+    pub tenant: TenantId,
+    /// The new secret.
+    pub webhook_secret: String,
+    /// When it was issued.
+    pub rotated_at: DateTime<Utc>,
+}
+
+/// Path parameters naming a tenant.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+pub struct TenantPath {
+    /// The tenant.
+    pub tenant_id: TenantId,
+}
+
+/// Query parameters of `GET /v1/admin/tenants`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TenantListParams {
+    /// Page size (1–500, default 50).
+    pub limit: Option<u32>,
+    /// Cursor from the previous page.
+    pub cursor: Option<String>,
+}
+
+page_type!(
+    /// A page of tenants, ordered by id.
+    TenantPage, Tenant
+);

@@ -1,0 +1,200 @@
+//! Starting and stopping a gateway.
+
+use std::net::SocketAddr;
+
+use dropshot::{ConfigDropshot, ConfigLogging, ConfigLoggingLevel, HandlerTaskMode};
+use tokio::task::JoinHandle;
+
+use crate::clock;
+use crate::config::{Config, MIN_ADMIN_KEY_LEN};
+use crate::credentials;
+use crate::http::TollgateImpl;
+use crate::http::auth::Authenticator;
+use crate::pending::PendingIntents;
+use crate::pipeline::Pipeline;
+use crate::pipeline::commit::CommitQueue;
+use crate::policy::{Bundle, EvaluationLimits, PolicyEngine, PolicyError, PolicyRegistry};
+use crate::signing::{self, SigningKeys};
+use crate::store::{Store, StoreConfig, StoreError};
+use crate::webhooks::Webhooks;
+
+/// What every request handler can reach.
+#[derive(Debug)]
+pub struct GatewayState {
+    /// The store.
+    pub store: Store,
+    /// The decision pipeline.
+    pub pipeline: Pipeline,
+    /// Compiled policies.
+    pub policies: PolicyRegistry,
+    /// Background evaluation of async intents.
+    pub pending: PendingIntents,
+    /// Credential checks.
+    pub auth: Authenticator,
+    /// The configuration it started with.
+    pub config: Config,
+}
+
+/// Why a gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A setting is unusable.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// The store could not be opened or migrated.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The built-in policy bundle does not compile.
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    /// The HTTP server could not start.
+    #[error("http server: {0}")]
+    Http(String),
+}
+
+/// A running gateway.
+pub struct Gateway {
+    server: dropshot::HttpServer<GatewayState>,
+    tasks: Vec<JoinHandle<()>>,
+    generated_admin_key: Option<String>,
+    signing_keys: SigningKeys,
+    store: Store,
+}
+
+fn log_level(level: &str) -> Result<ConfigLoggingLevel, StartError> {
+    Ok(match level {
+        "trace" => ConfigLoggingLevel::Trace,
+        "debug" => ConfigLoggingLevel::Debug,
+        "info" => ConfigLoggingLevel::Info,
+        "warn" => ConfigLoggingLevel::Warn,
+        "error" => ConfigLoggingLevel::Error,
+        "critical" => ConfigLoggingLevel::Critical,
+        other => return Err(StartError::Config(format!("unknown log level `{other}`"))),
+    })
+}
+
+/// The logger `config` asks for (stderr).
+pub fn logger(config: &Config) -> Result<slog::Logger, StartError> {
+    ConfigLogging::StderrTerminal { level: log_level(&config.log_level)? }
+        .to_logger("tollgate")
+        .map_err(|e| StartError::Config(format!("logger: {e}")))
+}
+
+/// Fixed id of the generated superadmin key: several gateways starting on
+/// one empty database generate it once (the others lose the insert).
+const GENERATED_ADMIN_KEY_ID: &str = "superadmin";
+
+async fn ensure_admin_key(store: &Store, config: &Config) -> Result<Option<String>, StartError> {
+    if let Some(key) = &config.admin_key {
+        if key.len() < MIN_ADMIN_KEY_LEN || !key.chars().all(|c| c.is_ascii_graphic()) {
+            return Err(StartError::Config(format!(
+                "TOLLGATE_ADMIN_KEY must be at least {MIN_ADMIN_KEY_LEN} printable characters without spaces"
+            )));
+        }
+        return Ok(None);
+    }
+    if store.admin_key_count().await? > 0 {
+        return Ok(None);
+    }
+    let issued = credentials::new_admin_key();
+    match store.insert_admin_key(GENERATED_ADMIN_KEY_ID, &issued.hash, clock::now_micros()).await {
+        Ok(()) => Ok(Some(issued.key)),
+        Err(StoreError::Duplicate(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Starts a gateway: opens and migrates the store, makes sure its keys
+/// exist, compiles the policy, starts the background workers and then the
+/// HTTP server.
+pub async fn start(config: Config, log: slog::Logger) -> Result<Gateway, StartError> {
+    let store = Store::open(&StoreConfig {
+        database_url: config.database_url.clone(),
+        data_dir: config.data_dir.clone(),
+        lock_timeout: config.lock_timeout,
+        max_connections: config.max_connections.max(2),
+    })
+    .await?;
+    let signing_keys = signing::ensure(&store).await?;
+    let generated_admin_key = ensure_admin_key(&store, &config).await?;
+
+    let limits = EvaluationLimits { time: config.policy_time_limit };
+    let policies = PolicyRegistry::new(PolicyEngine::compile(Bundle::default_bundle(), limits)?);
+
+    let (commits, writer) =
+        CommitQueue::start(store.clone(), config.commit_max_batch, log.new(slog::o!("task" => "writer")));
+    let pipeline = Pipeline::new(store.clone(), policies.clone(), commits);
+    let (webhooks, webhook_task) =
+        Webhooks::start(store.clone(), config.webhooks.clone(), log.new(slog::o!("task" => "webhooks")))
+            .map_err(|e| StartError::Config(format!("webhook client: {e}")))?;
+    let (pending, pending_task) = PendingIntents::start(
+        store.clone(),
+        pipeline.clone(),
+        webhooks,
+        config.pending,
+        log.new(slog::o!("task" => "pending")),
+    );
+
+    let state = GatewayState {
+        auth: Authenticator::new(store.clone(), config.admin_key.as_deref()),
+        store: store.clone(),
+        pipeline,
+        policies,
+        pending,
+        config: config.clone(),
+    };
+    let api = tollgate_api::tollgate_api_mod::api_description::<TollgateImpl>()
+        .map_err(|e| StartError::Http(e.to_string()))?;
+    let server = dropshot::ServerBuilder::new(api, state, log.clone())
+        .config(ConfigDropshot {
+            bind_address: config.listen,
+            default_request_body_max_bytes: config.max_body_bytes,
+            // A decision already handed to the writer is committed even if
+            // the client goes away; the handler runs to completion.
+            default_handler_task_mode: HandlerTaskMode::Detached,
+            ..ConfigDropshot::default()
+        })
+        .start()
+        .map_err(|e| StartError::Http(e.to_string()))?;
+    slog::info!(log, "tollgate listening"; "address" => %server.local_addr(), "store" => ?store.backend());
+    Ok(Gateway {
+        server,
+        tasks: vec![writer, webhook_task, pending_task],
+        generated_admin_key,
+        signing_keys,
+        store,
+    })
+}
+
+impl Gateway {
+    /// The address it listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.server.local_addr()
+    }
+
+    /// The superadmin key generated on this start (first start only).
+    pub fn generated_admin_key(&self) -> Option<&str> {
+        self.generated_admin_key.as_deref()
+    }
+
+    /// The signing keys in use.
+    pub fn signing_keys(&self) -> &SigningKeys {
+        &self.signing_keys
+    }
+
+    /// Resolves when the HTTP server stops on its own.
+    pub async fn wait_for_stop(&self) -> Result<(), String> {
+        self.server.wait_for_shutdown().await
+    }
+
+    /// Stops accepting requests, lets running ones finish, stops the workers.
+    pub async fn stop(self) -> Result<(), String> {
+        let Gateway { server, tasks, store, .. } = self;
+        let result = server.close().await;
+        for task in &tasks {
+            task.abort();
+        }
+        store.close().await;
+        result
+    }
+}

@@ -1,0 +1,63 @@
+//! Gateway configuration.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::pending::PendingConfig;
+use crate::webhooks::WebhookConfig;
+
+/// Everything `tollgate serve` can be told. [`Config::default`] is the
+/// zero-configuration gateway: SQLite in `./tollgate-data`, listening on
+/// `127.0.0.1:8080`.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Address to listen on (port 0 picks a free port).
+    pub listen: SocketAddr,
+    /// Where the embedded SQLite database lives.
+    pub data_dir: PathBuf,
+    /// `postgres://…` switches to PostgreSQL (`sqlite:` URLs also work).
+    pub database_url: Option<String>,
+    /// The superadmin key (`TOLLGATE_ADMIN_KEY`); generated on first start
+    /// when absent.
+    pub admin_key: Option<String>,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+    /// Most decisions committed in one transaction.
+    pub commit_max_batch: usize,
+    /// Pooled database connections.
+    pub max_connections: u32,
+    /// How long a writer waits for a database lock (SQLite's busy timeout,
+    /// PostgreSQL's `lock_timeout`) before the store counts as unavailable.
+    pub lock_timeout: Duration,
+    /// Time limit of one policy evaluation.
+    pub policy_time_limit: Duration,
+    /// Webhook delivery.
+    pub webhooks: WebhookConfig,
+    /// Async intent evaluation.
+    pub pending: PendingConfig,
+    /// Log level: `trace`, `debug`, `info`, `warn`, `error`, `critical`.
+    pub log_level: String,
+}
+
+/// The smallest admin key accepted from `TOLLGATE_ADMIN_KEY`.
+pub const MIN_ADMIN_KEY_LEN: usize = 32;
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("tollgate-data"),
+            database_url: None,
+            admin_key: None,
+            max_body_bytes: 1024 * 1024,
+            commit_max_batch: 512,
+            max_connections: 16,
+            lock_timeout: Duration::from_secs(5),
+            policy_time_limit: Duration::from_millis(100),
+            webhooks: WebhookConfig::default(),
+            pending: PendingConfig::default(),
+            log_level: "info".into(),
+        }
+    }
+}

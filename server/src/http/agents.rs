@@ -1,0 +1,123 @@
+//! `/v1/agents`.
+
+use tollgate_api::ApiError;
+use tollgate_api::agents::{
+    Agent, AgentCreate, AgentListParams, AgentPage, AgentPath, AgentStatus, AgentUpdate, TenantScope,
+};
+
+use super::call::Call;
+use crate::clock;
+use crate::cursor;
+use crate::error::Error;
+use crate::store::{AgentRow, StoreError};
+
+const LIST: &str = "agents";
+
+fn view(row: AgentRow) -> Agent {
+    Agent {
+        id: row.id,
+        tenant: row.tenant,
+        name: row.name,
+        owner: row.owner,
+        description: row.description,
+        status: row.status,
+        budget: row.budget,
+        created_at: clock::from_micros(row.created_at),
+        updated_at: clock::from_micros(row.updated_at),
+    }
+}
+
+/// `POST /v1/agents`.
+pub async fn create(
+    call: &Call<'_>,
+    scope: Result<TenantScope, ApiError>,
+    body: Result<AgentCreate, ApiError>,
+) -> Result<Agent, Error> {
+    let principal = call.principal().await?;
+    principal.require_admin()?;
+    let (scope, body) = (scope?, body?);
+    let tenant = principal.tenant_scope(scope.tenant.as_ref(), &call.state.store).await?;
+    let now = clock::now_micros();
+    let row = AgentRow {
+        tenant,
+        id: body.id,
+        name: body.name.to_string(),
+        owner: body.owner.to_string(),
+        description: body.description.map(String::from),
+        status: AgentStatus::Active,
+        budget: body.budget.unwrap_or_default(),
+        created_at: now,
+        updated_at: now,
+    };
+    match call.state.store.insert_agent(&row).await {
+        Ok(()) => Ok(view(row)),
+        Err(StoreError::Duplicate(_)) => {
+            Err(Error::AlreadyExists(format!("agent `{}` already exists", row.id)))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `GET /v1/agents`.
+pub async fn list(call: &Call<'_>, params: Result<AgentListParams, ApiError>) -> Result<AgentPage, Error> {
+    let principal = call.principal().await?;
+    principal.require_admin()?;
+    let params = params?;
+    let tenant = principal.tenant_scope(params.tenant.as_ref(), &call.state.store).await?;
+    let limit = cursor::limit(params.limit)?;
+    let after: Option<String> = cursor::decode_opt(LIST, params.cursor.as_deref())?;
+    let rows = call.state.store.list_agents(&tenant, params.status, after.as_deref(), limit + 1).await?;
+    let (rows, next_cursor) = cursor::page(LIST, rows, limit, |a| a.id.to_string());
+    Ok(AgentPage { items: rows.into_iter().map(view).collect(), next_cursor })
+}
+
+/// `GET /v1/agents/{agent_id}`.
+pub async fn get(
+    call: &Call<'_>,
+    path: Result<AgentPath, ApiError>,
+    scope: Result<TenantScope, ApiError>,
+) -> Result<Agent, Error> {
+    let principal = call.principal().await?;
+    principal.require_admin()?;
+    let (path, scope) = (path?, scope?);
+    let tenant = principal.tenant_scope(scope.tenant.as_ref(), &call.state.store).await?;
+    let row = call.state.store.get_agent(&tenant, &path.agent_id).await?;
+    row.map(view).ok_or_else(|| Error::NotFound(format!("no agent `{}`", path.agent_id)))
+}
+
+/// `PATCH /v1/agents/{agent_id}`.
+pub async fn update(
+    call: &Call<'_>,
+    path: Result<AgentPath, ApiError>,
+    scope: Result<TenantScope, ApiError>,
+    body: Result<AgentUpdate, ApiError>,
+) -> Result<Agent, Error> {
+    let principal = call.principal().await?;
+    principal.require_admin()?;
+    let (path, scope, body) = (path?, scope?, body?);
+    let tenant = principal.tenant_scope(scope.tenant.as_ref(), &call.state.store).await?;
+    let now = clock::now_micros();
+    let updated = call
+        .state
+        .store
+        .update_agent(&tenant, &path.agent_id, |agent| {
+            if let Some(name) = body.name {
+                agent.name = name.to_string();
+            }
+            if let Some(owner) = body.owner {
+                agent.owner = owner.to_string();
+            }
+            if let Some(description) = body.description {
+                agent.description = description.map(String::from);
+            }
+            if let Some(status) = body.status {
+                agent.status = status;
+            }
+            if let Some(budget) = body.budget {
+                agent.budget = budget;
+            }
+            agent.updated_at = now;
+        })
+        .await?;
+    updated.map(view).ok_or_else(|| Error::NotFound(format!("no agent `{}`", path.agent_id)))
+}

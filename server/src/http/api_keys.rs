@@ -1,0 +1,113 @@
+//! `/v1/admin/api-keys`.
+
+use tollgate_api::ApiError;
+use tollgate_api::api_keys::{
+    ApiKey, ApiKeyCreate, ApiKeyCreated, ApiKeyListParams, ApiKeyPage, ApiKeyPath, Role,
+};
+
+use super::auth::{Principal, not_found_tenant};
+use super::call::Call;
+use crate::clock;
+use crate::credentials;
+use crate::cursor;
+use crate::error::Error;
+use crate::ids;
+use crate::store::{ApiKeyRow, NewApiKey};
+
+const LIST: &str = "api-keys";
+
+fn view(row: ApiKeyRow) -> ApiKey {
+    ApiKey {
+        id: row.id,
+        tenant: row.tenant,
+        environment: row.environment,
+        role: row.role,
+        name: row.name,
+        prefix: row.prefix,
+        agent_id: row.agent_id,
+        created_at: clock::from_micros(row.created_at),
+        revoked_at: row.revoked_at.map(clock::from_micros),
+    }
+}
+
+/// `POST /v1/admin/api-keys`.
+pub async fn create(call: &Call<'_>, body: Result<ApiKeyCreate, ApiError>) -> Result<ApiKeyCreated, Error> {
+    let principal = call.principal().await?;
+    principal.require_admin()?;
+    let body = body?;
+    if !principal.can_access(&body.tenant) || call.state.store.get_tenant(&body.tenant).await?.is_none() {
+        return Err(not_found_tenant(&body.tenant));
+    }
+    if let Some(agent) = &body.agent_id {
+        if body.role != Role::Agent {
+            return Err(Error::InvalidField {
+                path: "$.agent_id".into(),
+                message: "only agent keys can be restricted to an agent".into(),
+            });
+        }
+        if call.state.store.get_agent(&body.tenant, agent).await?.is_none() {
+            return Err(Error::InvalidField {
+                path: "$.agent_id".into(),
+                message: format!("agent `{agent}` is not registered in tenant `{}`", body.tenant),
+            });
+        }
+    }
+    let issued = credentials::new_api_key(body.environment);
+    let row = NewApiKey {
+        id: ids::api_key_id(),
+        tenant: body.tenant,
+        name: body.name.to_string(),
+        environment: body.environment,
+        role: body.role,
+        agent_id: body.agent_id,
+        prefix: issued.prefix,
+        key_hash: issued.hash,
+        created_at: clock::now_micros(),
+    };
+    call.state.store.insert_api_key(&row).await?;
+    Ok(ApiKeyCreated {
+        key: issued.key,
+        api_key: view(ApiKeyRow {
+            id: row.id,
+            tenant: row.tenant,
+            name: row.name,
+            environment: row.environment,
+            role: row.role,
+            agent_id: row.agent_id,
+            prefix: row.prefix,
+            created_at: row.created_at,
+            revoked_at: None,
+        }),
+    })
+}
+
+/// `GET /v1/admin/api-keys`.
+pub async fn list(call: &Call<'_>, params: Result<ApiKeyListParams, ApiError>) -> Result<ApiKeyPage, Error> {
+    let principal = call.principal().await?;
+    principal.require_admin()?;
+    let params = params?;
+    let tenant = match (&principal, params.tenant) {
+        (Principal::Superadmin, tenant) => tenant,
+        (Principal::Key(key), Some(tenant)) if tenant != key.tenant => return Err(not_found_tenant(&tenant)),
+        (Principal::Key(key), _) => Some(key.tenant.clone()),
+    };
+    let limit = cursor::limit(params.limit)?;
+    let after: Option<(i64, String)> = cursor::decode_opt(LIST, params.cursor.as_deref())?;
+    let rows = call.state.store.list_api_keys(tenant.as_ref(), after, limit + 1).await?;
+    let (rows, next_cursor) = cursor::page(LIST, rows, limit, |k| (k.created_at, k.id.to_string()));
+    Ok(ApiKeyPage { items: rows.into_iter().map(view).collect(), next_cursor })
+}
+
+/// `DELETE /v1/admin/api-keys/{key_id}`.
+pub async fn revoke(call: &Call<'_>, path: Result<ApiKeyPath, ApiError>) -> Result<(), Error> {
+    let principal = call.principal().await?;
+    principal.require_admin()?;
+    let path = path?;
+    let not_found = || Error::NotFound(format!("no api key `{}`", path.key_id));
+    let key = call.state.store.get_api_key(&path.key_id).await?.ok_or_else(not_found)?;
+    if !principal.can_access(&key.tenant) {
+        return Err(not_found());
+    }
+    call.state.store.revoke_api_key(&key.id, clock::now_micros()).await?;
+    Ok(())
+}

@@ -1,0 +1,477 @@
+//! `/v1/intents`: declare intents (sync, async, batch) and read decisions.
+
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use tokio::task::JoinSet;
+use tollgate_api::ApiError;
+use tollgate_api::agents::TenantScope;
+use tollgate_api::audit::{AuditEntryPage, IntentAuditParams};
+use tollgate_api::extract::reroot_path;
+use tollgate_api::ids::{IntentId, TenantId};
+use tollgate_api::intents::{
+    AsyncIntentRequest, CallbackState, CallbackStatus, Decision, DeliveryAttempt, IdempotencyHeader,
+    IntentAccepted, IntentBatchItem, IntentBatchRequest, IntentBatchResponse, IntentDecision,
+    IntentListParams, IntentPage, IntentPath, IntentRequest, IntentStatus, IntentSummary, StageName,
+    StageOutcome, StageReport, Verb,
+};
+
+use super::auth::Principal;
+use super::call::Call;
+use crate::audit::canonical_string;
+use crate::clock;
+use crate::cursor;
+use crate::error::Error;
+use crate::ids;
+use crate::pipeline::commit::CommitOutcome;
+use crate::pipeline::{KeyContext, Submission};
+use crate::store::{
+    ApiKeyRow, IdempotencyRecord, IntentFilter, NewPendingIntent, PendingInsert, PendingIntent,
+};
+
+/// Maximum intents in one batch.
+pub const MAX_BATCH: usize = 50;
+
+/// When the request arrived and how long its body took to parse.
+#[derive(Clone, Copy, Debug)]
+pub struct Arrival {
+    /// When reading the body began.
+    pub at: Instant,
+    /// Reading and parsing the body.
+    pub parse: Duration,
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+/// Authenticates an agent key and validates the body: the pipeline's
+/// first two stages, reported with their durations.
+struct Front<T> {
+    key: ApiKeyRow,
+    request: T,
+    idempotency_key: Option<String>,
+    stages: Vec<StageReport>,
+}
+
+async fn front<T>(
+    call: &Call<'_>,
+    arrival: Arrival,
+    headers: Option<Result<IdempotencyHeader, ApiError>>,
+    body: Result<T, ApiError>,
+) -> Result<Front<T>, Error> {
+    let started = Instant::now();
+    let principal = call.principal().await?;
+    let key = principal.agent_key()?.clone();
+    let authenticate = StageReport {
+        name: StageName::Authenticate,
+        outcome: StageOutcome::Pass,
+        duration_us: micros(started.elapsed()),
+    };
+    let started = Instant::now();
+    let request = body?;
+    let idempotency_key = match headers {
+        Some(headers) => check_idempotency_key(headers?.idempotency_key)?,
+        None => None,
+    };
+    let validate = StageReport {
+        name: StageName::Validate,
+        outcome: StageOutcome::Pass,
+        duration_us: micros(arrival.parse + started.elapsed()),
+    };
+    Ok(Front { key, request, idempotency_key, stages: vec![authenticate, validate] })
+}
+
+fn check_idempotency_key(key: Option<String>) -> Result<Option<String>, Error> {
+    match key {
+        None => Ok(None),
+        Some(k) if !k.is_empty() && k.len() <= 255 && k.chars().all(|c| (' '..='~').contains(&c)) => {
+            Ok(Some(k))
+        }
+        Some(_) => Err(Error::InvalidParameter {
+            parameter: "Idempotency-Key".into(),
+            message: "`Idempotency-Key` must be 1 to 255 printable ASCII characters".into(),
+        }),
+    }
+}
+
+/// Identifies "the same request" for idempotency: the operation and the
+/// canonical (RFC 8785) JSON of the validated body.
+fn request_hash(operation: &str, body: &impl Serialize) -> String {
+    let value = serde_json::to_value(body).unwrap_or_default();
+    let mut hasher = Sha256::new();
+    hasher.update(operation.as_bytes());
+    hasher.update(b"\n");
+    hasher.update(canonical_string(&value).as_bytes());
+    hex::encode(hasher.finalize())
+}
+
+fn key_context(key: &ApiKeyRow) -> KeyContext {
+    KeyContext { api_key_id: key.id.clone(), environment: key.environment, bound_agent: key.agent_id.clone() }
+}
+
+fn check_replay(existing: &IdempotencyRecord, hash: &str) -> Result<(), Error> {
+    if existing.request_hash == hash {
+        Ok(())
+    } else {
+        Err(Error::IdempotencyConflict(format!(
+            "`Idempotency-Key` `{}` was already used with a different request",
+            existing.key
+        )))
+    }
+}
+
+fn stored_decision(intent: &PendingIntent) -> Result<Option<Decision>, Error> {
+    intent
+        .decision_json
+        .as_deref()
+        .map(|json| serde_json::from_str(json).map_err(|e| Error::Internal(format!("stored decision: {e}"))))
+        .transpose()
+}
+
+async fn replay_decision(
+    call: &Call<'_>,
+    tenant: &TenantId,
+    existing: &IdempotencyRecord,
+    hash: &str,
+) -> Result<Decision, Error> {
+    check_replay(existing, hash)?;
+    let intent = call.state.store.get_intent(tenant, &existing.intent_id).await?.ok_or_else(|| {
+        Error::Internal(format!("idempotency key names missing intent `{}`", existing.intent_id))
+    })?;
+    stored_decision(&intent)?.ok_or_else(|| {
+        Error::IdempotencyConflict(format!(
+            "`Idempotency-Key` `{}` belongs to an intent that is still pending",
+            existing.key
+        ))
+    })
+}
+
+async fn decide_one(
+    call: &Call<'_>,
+    arrival: Arrival,
+    key: &ApiKeyRow,
+    request: IntentRequest,
+    idempotency: Option<IdempotencyRecord>,
+    stages: Vec<StageReport>,
+) -> Result<CommitOutcome, Error> {
+    let intent_id = idempotency.as_ref().map(|r| r.intent_id.clone()).unwrap_or_else(ids::intent_id);
+    let submission = Submission {
+        intent_id,
+        tenant: key.tenant.clone(),
+        key: key_context(key),
+        request,
+        received: arrival.at,
+        created_at: clock::now_micros(),
+        pending: false,
+        idempotency,
+        callback_url: None,
+        front_stages: stages,
+    };
+    call.state.pipeline.decide(submission).await
+}
+
+/// `POST /v1/intents`.
+pub async fn declare(
+    call: &Call<'_>,
+    arrival: Arrival,
+    headers: Result<IdempotencyHeader, ApiError>,
+    body: Result<IntentRequest, ApiError>,
+) -> Result<Decision, Error> {
+    let front = front(call, arrival, Some(headers), body).await?;
+    let tenant = front.key.tenant.clone();
+    let hash = request_hash("intent_declare", &front.request);
+    let mut claim = None;
+    if let Some(key) = front.idempotency_key {
+        if let Some(existing) = call.state.store.find_idempotency(&tenant, &key).await? {
+            return replay_decision(call, &tenant, &existing, &hash).await;
+        }
+        claim = Some(IdempotencyRecord { key, request_hash: hash.clone(), intent_id: ids::intent_id() });
+    }
+    match decide_one(call, arrival, &front.key, front.request, claim, front.stages).await? {
+        CommitOutcome::Committed(decision) => Ok(*decision),
+        CommitOutcome::Duplicate(existing) => replay_decision(call, &tenant, &existing, &hash).await,
+        CommitOutcome::AlreadyDecided => Err(Error::Internal("a new intent was already decided".into())),
+    }
+}
+
+async fn replay_accepted(
+    call: &Call<'_>,
+    tenant: &TenantId,
+    existing: &IdempotencyRecord,
+    hash: &str,
+) -> Result<IntentAccepted, Error> {
+    check_replay(existing, hash)?;
+    let intent = call.state.store.get_intent(tenant, &existing.intent_id).await?.ok_or_else(|| {
+        Error::Internal(format!("idempotency key names missing intent `{}`", existing.intent_id))
+    })?;
+    Ok(IntentAccepted { intent_id: intent.row.id, status: intent.row.status })
+}
+
+/// `POST /v1/intents:async`.
+pub async fn declare_async(
+    call: &Call<'_>,
+    arrival: Arrival,
+    headers: Result<IdempotencyHeader, ApiError>,
+    body: Result<AsyncIntentRequest, ApiError>,
+) -> Result<IntentAccepted, Error> {
+    let front = front(call, arrival, Some(headers), body).await?;
+    let tenant = front.key.tenant.clone();
+    let hash = request_hash("intent_declare_async", &front.request);
+    let intent_id = ids::intent_id();
+    let mut claim = None;
+    if let Some(key) = front.idempotency_key {
+        if let Some(existing) = call.state.store.find_idempotency(&tenant, &key).await? {
+            return replay_accepted(call, &tenant, &existing, &hash).await;
+        }
+        claim = Some(IdempotencyRecord { key, request_hash: hash.clone(), intent_id: intent_id.clone() });
+    }
+    let AsyncIntentRequest { intent, context, callback_url } = front.request;
+    let request = IntentRequest { intent, context };
+    let pending = NewPendingIntent {
+        id: intent_id.clone(),
+        tenant: tenant.clone(),
+        agent_id: request.intent.agent.id.clone(),
+        api_key_id: front.key.id.clone(),
+        bound_agent_id: front.key.agent_id.clone(),
+        environment: front.key.environment,
+        action_type: request.intent.action.action_type,
+        verb: request.intent.action.verb.to_string(),
+        request_json: serde_json::to_string(&request).map_err(|e| Error::Internal(e.to_string()))?,
+        created_at: clock::now_micros(),
+        callback_url: callback_url.map(String::from),
+    };
+    match call.state.store.insert_pending_intent(&pending, claim.as_ref()).await? {
+        PendingInsert::Inserted => {
+            call.state.pending.dispatch(intent_id.clone());
+            Ok(IntentAccepted { intent_id, status: IntentStatus::Pending })
+        }
+        PendingInsert::Duplicate(existing) => replay_accepted(call, &tenant, &existing, &hash).await,
+    }
+}
+
+/// `POST /v1/intents:batch`: every element is validated and decided on its
+/// own, concurrently; one result per element, in order.
+pub async fn declare_batch(
+    call: &Call<'_>,
+    arrival: Arrival,
+    body: Result<IntentBatchRequest, ApiError>,
+) -> Result<IntentBatchResponse, Error> {
+    let front = front(call, arrival, None, body).await?;
+    let items = front.request.intents;
+    if items.is_empty() || items.len() > MAX_BATCH {
+        return Err(Error::InvalidField {
+            path: "$.intents".into(),
+            message: format!("a batch holds 1 to {MAX_BATCH} intents, got {}", items.len()),
+        });
+    }
+    let mut results: Vec<Option<IntentBatchItem>> = vec![None; items.len()];
+    let mut running = JoinSet::new();
+    for (index, item) in items.into_iter().enumerate() {
+        let index32 = u32::try_from(index).unwrap_or(u32::MAX);
+        match item.into_inner() {
+            Err(error) => {
+                let path = error.path.as_deref().map(|p| reroot_path(&format!("$.intents[{index}]"), p));
+                let mut error = error.with_request_id(call.request_id);
+                error.path = path;
+                results[index] = Some(IntentBatchItem {
+                    index: index32,
+                    status: error.status(),
+                    decision: None,
+                    error: Some(error),
+                });
+            }
+            Ok(request) => {
+                let pipeline = call.state.pipeline.clone();
+                let submission = Submission {
+                    intent_id: ids::intent_id(),
+                    tenant: front.key.tenant.clone(),
+                    key: key_context(&front.key),
+                    request,
+                    received: arrival.at,
+                    created_at: clock::now_micros(),
+                    pending: false,
+                    idempotency: None,
+                    callback_url: None,
+                    front_stages: front.stages.clone(),
+                };
+                running.spawn(async move { (index, pipeline.decide(submission).await) });
+            }
+        }
+    }
+    while let Some(joined) = running.join_next().await {
+        let (index, outcome) = joined.map_err(|e| Error::Internal(format!("batch task: {e}")))?;
+        let index32 = u32::try_from(index).unwrap_or(u32::MAX);
+        results[index] = Some(match outcome {
+            Ok(CommitOutcome::Committed(decision)) => {
+                IntentBatchItem { index: index32, status: 200, decision: Some(*decision), error: None }
+            }
+            Ok(_) => {
+                let error = call.fail(Error::Internal("batch element was committed twice".into()));
+                IntentBatchItem { index: index32, status: error.status(), decision: None, error: Some(error) }
+            }
+            Err(e) => {
+                let error = call.fail(e);
+                IntentBatchItem { index: index32, status: error.status(), decision: None, error: Some(error) }
+            }
+        });
+    }
+    Ok(IntentBatchResponse { results: results.into_iter().flatten().collect() })
+}
+
+/// Tenant, and for agent keys restricted to one agent, that agent.
+async fn read_scope<T>(
+    call: &Call<'_>,
+    input: Result<T, ApiError>,
+    requested: impl FnOnce(&T) -> Option<&TenantId>,
+) -> Result<(Principal, TenantId, T), Error> {
+    let principal = call.principal().await?;
+    let input = input?;
+    let requested = requested(&input);
+    let tenant = principal.tenant_scope(requested, &call.state.store).await?;
+    Ok((principal, tenant, input))
+}
+
+fn bound_agent(principal: &Principal) -> Option<&tollgate_api::ids::AgentId> {
+    match principal {
+        Principal::Key(key) => key.agent_id.as_ref(),
+        Principal::Superadmin => None,
+    }
+}
+
+async fn visible_intent(
+    call: &Call<'_>,
+    principal: &Principal,
+    tenant: &TenantId,
+    id: &IntentId,
+) -> Result<PendingIntent, Error> {
+    let not_found = || Error::NotFound(format!("no intent `{id}`"));
+    let intent = call.state.store.get_intent(tenant, id).await?.ok_or_else(not_found)?;
+    if bound_agent(principal).is_some_and(|agent| *agent != intent.row.agent_id) {
+        return Err(not_found());
+    }
+    Ok(intent)
+}
+
+/// `GET /v1/intents/{intent_id}/decision`.
+pub async fn decision(
+    call: &Call<'_>,
+    path: Result<IntentPath, ApiError>,
+    scope: Result<TenantScope, ApiError>,
+) -> Result<IntentDecision, Error> {
+    let input = path.and_then(|p| scope.map(|s| (p, s)));
+    let (principal, tenant, (path, _)) = read_scope(call, input, |(_, s)| s.tenant.as_ref()).await?;
+    let intent = visible_intent(call, &principal, &tenant, &path.intent_id).await?;
+    let decision = stored_decision(&intent)?;
+    let callback = match &intent.callback_url {
+        None => None,
+        Some(url) => {
+            let attempts = call.state.store.deliveries(&intent.row.id).await?;
+            let state = intent.callback_state.unwrap_or(CallbackState::Pending);
+            Some(CallbackStatus {
+                url: url.clone(),
+                state,
+                attempts: attempts
+                    .into_iter()
+                    .map(|a| DeliveryAttempt {
+                        attempt: a.attempt,
+                        attempted_at: clock::from_micros(a.attempted_at),
+                        status_code: a.status_code,
+                        error: a.error,
+                        duration_ms: a.duration_ms,
+                    })
+                    .collect(),
+                next_attempt_at: match state {
+                    CallbackState::Pending => intent.callback_next_at.map(clock::from_micros),
+                    _ => None,
+                },
+            })
+        }
+    };
+    Ok(IntentDecision { intent_id: intent.row.id, status: intent.row.status, decision, callback })
+}
+
+const LIST: &str = "intents";
+
+/// `GET /v1/intents`.
+pub async fn list(call: &Call<'_>, params: Result<IntentListParams, ApiError>) -> Result<IntentPage, Error> {
+    let (principal, tenant, params) = read_scope(call, params, |p| p.tenant.as_ref()).await?;
+    let limit = cursor::limit(params.limit)?;
+    let before: Option<(i64, String)> = cursor::decode_opt(LIST, params.cursor.as_deref())?;
+    let mut filter = IntentFilter {
+        agent_id: params.agent_id,
+        verdict: params.verdict,
+        action_type: params.action_type,
+        environment: params.environment,
+        from: params.from.map(clock::to_micros),
+        to: params.to.map(clock::to_micros),
+    };
+    if let Some(agent) = bound_agent(&principal) {
+        if filter.agent_id.as_ref().is_some_and(|a| a != agent) {
+            return Ok(IntentPage { items: Vec::new(), next_cursor: None });
+        }
+        filter.agent_id = Some(agent.clone());
+    }
+    let rows = call.state.store.list_intents(&tenant, &filter, before, limit + 1).await?;
+    let (rows, next_cursor) = cursor::page(LIST, rows, limit, |r| (r.created_at, r.id.to_string()));
+    let items = rows
+        .into_iter()
+        .map(|r| {
+            Ok(IntentSummary {
+                verb: Verb::parse(r.verb.clone()).map_err(|e| Error::Internal(e.to_string()))?,
+                intent_id: r.id,
+                tenant: r.tenant,
+                agent_id: r.agent_id,
+                environment: r.environment,
+                action_type: r.action_type,
+                status: r.status,
+                verdict: r.verdict,
+                would_be_verdict: r.would_be_verdict,
+                created_at: clock::from_micros(r.created_at),
+                decided_at: r.decided_at.map(clock::from_micros),
+            })
+        })
+        .collect::<Result<_, Error>>()?;
+    Ok(IntentPage { items, next_cursor })
+}
+
+const AUDIT_LIST: &str = "intent-audit";
+
+/// `GET /v1/intents/{intent_id}/audit`.
+pub async fn audit(
+    call: &Call<'_>,
+    path: Result<IntentPath, ApiError>,
+    params: Result<IntentAuditParams, ApiError>,
+) -> Result<AuditEntryPage, Error> {
+    let input = path.and_then(|p| params.map(|q| (p, q)));
+    let (principal, tenant, (path, params)) = read_scope(call, input, |(_, q)| q.tenant.as_ref()).await?;
+    let intent = visible_intent(call, &principal, &tenant, &path.intent_id).await?;
+    let limit = cursor::limit(params.limit)?;
+    let after: u64 = cursor::decode_opt(AUDIT_LIST, params.cursor.as_deref())?.unwrap_or(0);
+    let rows = call.state.store.intent_audit_entries(&tenant, &intent.row.id, after, limit + 1).await?;
+    let (rows, next_cursor) = cursor::page(AUDIT_LIST, rows, limit, |r| r.record.seq);
+    Ok(AuditEntryPage { items: rows.into_iter().map(|r| r.record.to_entry(r.hash)).collect(), next_cursor })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn idempotency_keys_are_printable_and_bounded() {
+        assert!(check_idempotency_key(Some("order-42".into())).is_ok());
+        assert!(check_idempotency_key(Some(String::new())).is_err());
+        assert!(check_idempotency_key(Some("x".repeat(256))).is_err());
+        assert!(check_idempotency_key(Some("tab\there".into())).is_err());
+        assert_eq!(check_idempotency_key(None).ok(), Some(None));
+    }
+
+    #[test]
+    fn request_hash_ignores_key_order_but_not_operation() {
+        let a = serde_json::json!({"a": 1, "b": 2});
+        let b = serde_json::json!({"b": 2, "a": 1});
+        assert_eq!(request_hash("x", &a), request_hash("x", &b));
+        assert_ne!(request_hash("x", &a), request_hash("y", &a));
+    }
+}

@@ -1,0 +1,276 @@
+//! The HTTP front door: the implementation of [`TollgateApi`].
+//!
+//! Handlers are thin: they hand the extracted input (or its validation
+//! error) to the module of their resource and turn the result into a
+//! response. Resource modules authenticate first, then look at the input,
+//! so a request without valid credentials is always a 401, whatever its
+//! body. No business logic lives here.
+
+pub mod agents;
+pub mod api_keys;
+pub mod audit;
+pub mod auth;
+pub mod call;
+pub mod intents;
+pub mod system;
+pub mod tenants;
+
+use dropshot::{
+    Header, HttpResponseAccepted, HttpResponseCreated, HttpResponseDeleted, HttpResponseOk, Path,
+    RequestContext,
+};
+use tollgate_api::agents::{
+    Agent, AgentCreate, AgentListParams, AgentPage, AgentPath, AgentUpdate, TenantScope,
+};
+use tollgate_api::api_keys::{ApiKeyCreate, ApiKeyCreated, ApiKeyListParams, ApiKeyPage, ApiKeyPath};
+use tollgate_api::audit::{AuditEntryPage, AuditVerification, AuditVerifyParams, IntentAuditParams};
+use tollgate_api::intents::{
+    AsyncIntentRequest, Decision, IdempotencyHeader, IntentAccepted, IntentBatchRequest, IntentBatchResponse,
+    IntentDecision, IntentListParams, IntentPage, IntentPath, IntentRequest,
+};
+use tollgate_api::system::{Health, Readiness};
+use tollgate_api::tenants::{
+    Tenant, TenantCreate, TenantCreated, TenantListParams, TenantPage, TenantPath, WebhookSecret,
+};
+use tollgate_api::{ApiError, Checked, IntentAliasPath, JsonBody, QueryParams, TollgateApi};
+
+use crate::app::GatewayState;
+use crate::error::Error;
+use call::Call;
+use intents::Arrival;
+
+/// The implementation of the API trait (never constructed).
+pub enum TollgateImpl {}
+
+fn arrival<T>(body: &JsonBody<T>) -> Arrival {
+    Arrival { at: body.started(), parse: body.parse_duration() }
+}
+
+/// The path parameters, or the error naming the bad one.
+fn path_of<T>(path: Checked<Path<T>>) -> Result<T, ApiError>
+where
+    T: serde::de::DeserializeOwned + schemars::JsonSchema + Send + Sync + 'static,
+{
+    path.into_inner().map(Path::into_inner)
+}
+
+/// The headers, or the error naming the bad one.
+fn header_of<T>(header: Checked<Header<T>>) -> Result<T, ApiError>
+where
+    T: serde::de::DeserializeOwned + schemars::JsonSchema + Send + Sync + 'static,
+{
+    header.into_inner().map(Header::into_inner)
+}
+
+fn json_response<T: serde::Serialize>(
+    status: http::StatusCode,
+    body: &T,
+) -> Result<http::Response<dropshot::Body>, Error> {
+    let bytes = serde_json::to_vec(body).map_err(|e| Error::Internal(e.to_string()))?;
+    http::Response::builder()
+        .status(status)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(dropshot::Body::from(bytes))
+        .map_err(|e| Error::Internal(e.to_string()))
+}
+
+impl TollgateApi for TollgateImpl {
+    type Context = GatewayState;
+
+    async fn health_check(_rqctx: RequestContext<GatewayState>) -> Result<HttpResponseOk<Health>, ApiError> {
+        Ok(HttpResponseOk(system::health()))
+    }
+
+    async fn ready_check(rqctx: RequestContext<GatewayState>) -> Result<HttpResponseOk<Readiness>, ApiError> {
+        let call = Call::new(&rqctx);
+        call.finish(system::ready(&call).await.map(HttpResponseOk))
+    }
+
+    async fn tenant_create(
+        rqctx: RequestContext<GatewayState>,
+        body: JsonBody<TenantCreate>,
+    ) -> Result<HttpResponseCreated<TenantCreated>, ApiError> {
+        let call = Call::new(&rqctx);
+        call.finish(tenants::create(&call, body.into_inner()).await.map(HttpResponseCreated))
+    }
+
+    async fn tenant_list(
+        rqctx: RequestContext<GatewayState>,
+        query: QueryParams<TenantListParams>,
+    ) -> Result<HttpResponseOk<TenantPage>, ApiError> {
+        let call = Call::new(&rqctx);
+        call.finish(tenants::list(&call, query.into_inner()).await.map(HttpResponseOk))
+    }
+
+    async fn tenant_get(
+        rqctx: RequestContext<GatewayState>,
+        path: Checked<Path<TenantPath>>,
+    ) -> Result<HttpResponseOk<Tenant>, ApiError> {
+        let call = Call::new(&rqctx);
+        call.finish(tenants::get(&call, path_of(path)).await.map(HttpResponseOk))
+    }
+
+    async fn tenant_webhook_secret_rotate(
+        rqctx: RequestContext<GatewayState>,
+        path: Checked<Path<TenantPath>>,
+    ) -> Result<HttpResponseOk<WebhookSecret>, ApiError> {
+        let call = Call::new(&rqctx);
+        call.finish(tenants::rotate_webhook_secret(&call, path_of(path)).await.map(HttpResponseOk))
+    }
+
+    async fn api_key_create(
+        rqctx: RequestContext<GatewayState>,
+        body: JsonBody<ApiKeyCreate>,
+    ) -> Result<HttpResponseCreated<ApiKeyCreated>, ApiError> {
+        let call = Call::new(&rqctx);
+        call.finish(api_keys::create(&call, body.into_inner()).await.map(HttpResponseCreated))
+    }
+
+    async fn api_key_list(
+        rqctx: RequestContext<GatewayState>,
+        query: QueryParams<ApiKeyListParams>,
+    ) -> Result<HttpResponseOk<ApiKeyPage>, ApiError> {
+        let call = Call::new(&rqctx);
+        call.finish(api_keys::list(&call, query.into_inner()).await.map(HttpResponseOk))
+    }
+
+    async fn api_key_revoke(
+        rqctx: RequestContext<GatewayState>,
+        path: Checked<Path<ApiKeyPath>>,
+    ) -> Result<HttpResponseDeleted, ApiError> {
+        let call = Call::new(&rqctx);
+        call.finish(api_keys::revoke(&call, path_of(path)).await.map(|()| HttpResponseDeleted()))
+    }
+
+    async fn agent_create(
+        rqctx: RequestContext<GatewayState>,
+        scope: QueryParams<TenantScope>,
+        body: JsonBody<AgentCreate>,
+    ) -> Result<HttpResponseCreated<Agent>, ApiError> {
+        let call = Call::new(&rqctx);
+        let result = agents::create(&call, scope.into_inner(), body.into_inner()).await;
+        call.finish(result.map(HttpResponseCreated))
+    }
+
+    async fn agent_list(
+        rqctx: RequestContext<GatewayState>,
+        query: QueryParams<AgentListParams>,
+    ) -> Result<HttpResponseOk<AgentPage>, ApiError> {
+        let call = Call::new(&rqctx);
+        call.finish(agents::list(&call, query.into_inner()).await.map(HttpResponseOk))
+    }
+
+    async fn agent_get(
+        rqctx: RequestContext<GatewayState>,
+        path: Checked<Path<AgentPath>>,
+        scope: QueryParams<TenantScope>,
+    ) -> Result<HttpResponseOk<Agent>, ApiError> {
+        let call = Call::new(&rqctx);
+        call.finish(agents::get(&call, path_of(path), scope.into_inner()).await.map(HttpResponseOk))
+    }
+
+    async fn agent_update(
+        rqctx: RequestContext<GatewayState>,
+        path: Checked<Path<AgentPath>>,
+        scope: QueryParams<TenantScope>,
+        body: JsonBody<AgentUpdate>,
+    ) -> Result<HttpResponseOk<Agent>, ApiError> {
+        let call = Call::new(&rqctx);
+        let result = agents::update(&call, path_of(path), scope.into_inner(), body.into_inner()).await;
+        call.finish(result.map(HttpResponseOk))
+    }
+
+    async fn intent_declare(
+        rqctx: RequestContext<GatewayState>,
+        headers: Checked<Header<IdempotencyHeader>>,
+        body: JsonBody<IntentRequest>,
+    ) -> Result<HttpResponseOk<Decision>, ApiError> {
+        let call = Call::new(&rqctx);
+        let arrival = arrival(&body);
+        let result = intents::declare(&call, arrival, header_of(headers), body.into_inner()).await;
+        call.finish(result.map(HttpResponseOk))
+    }
+
+    async fn intent_declare_async(
+        rqctx: RequestContext<GatewayState>,
+        headers: Checked<Header<IdempotencyHeader>>,
+        body: JsonBody<AsyncIntentRequest>,
+    ) -> Result<HttpResponseAccepted<IntentAccepted>, ApiError> {
+        let call = Call::new(&rqctx);
+        let arrival = arrival(&body);
+        let result = intents::declare_async(&call, arrival, header_of(headers), body.into_inner()).await;
+        call.finish(result.map(HttpResponseAccepted))
+    }
+
+    async fn intent_declare_batch(
+        rqctx: RequestContext<GatewayState>,
+        body: JsonBody<IntentBatchRequest>,
+    ) -> Result<HttpResponseOk<IntentBatchResponse>, ApiError> {
+        let call = Call::new(&rqctx);
+        let arrival = arrival(&body);
+        call.finish(intents::declare_batch(&call, arrival, body.into_inner()).await.map(HttpResponseOk))
+    }
+
+    async fn intent_declare_alias(
+        rqctx: RequestContext<GatewayState>,
+        path: Checked<Path<IntentAliasPath>>,
+        headers: Checked<Header<IdempotencyHeader>>,
+        body: JsonBody<serde_json::Value>,
+    ) -> Result<http::Response<dropshot::Body>, ApiError> {
+        let call = Call::new(&rqctx);
+        let arrival = arrival(&body);
+        let result = async {
+            let segment = path_of(path)?.intent_id;
+            let headers = header_of(headers);
+            let value = body.into_inner();
+            match segment.as_str() {
+                "async" => {
+                    let request = value.and_then(tollgate_api::extract::parse_value::<AsyncIntentRequest>);
+                    let accepted = intents::declare_async(&call, arrival, headers, request).await?;
+                    json_response(http::StatusCode::ACCEPTED, &accepted)
+                }
+                "batch" => {
+                    let request = value.and_then(tollgate_api::extract::parse_value::<IntentBatchRequest>);
+                    let results = intents::declare_batch(&call, arrival, request).await?;
+                    json_response(http::StatusCode::OK, &results)
+                }
+                other => Err(Error::NotFound(format!("no route `POST /v1/intents/{other}`"))),
+            }
+        };
+        call.finish(result.await)
+    }
+
+    async fn intent_list(
+        rqctx: RequestContext<GatewayState>,
+        query: QueryParams<IntentListParams>,
+    ) -> Result<HttpResponseOk<IntentPage>, ApiError> {
+        let call = Call::new(&rqctx);
+        call.finish(intents::list(&call, query.into_inner()).await.map(HttpResponseOk))
+    }
+
+    async fn intent_decision_get(
+        rqctx: RequestContext<GatewayState>,
+        path: Checked<Path<IntentPath>>,
+        scope: QueryParams<TenantScope>,
+    ) -> Result<HttpResponseOk<IntentDecision>, ApiError> {
+        let call = Call::new(&rqctx);
+        call.finish(intents::decision(&call, path_of(path), scope.into_inner()).await.map(HttpResponseOk))
+    }
+
+    async fn intent_audit_list(
+        rqctx: RequestContext<GatewayState>,
+        path: Checked<Path<IntentPath>>,
+        query: QueryParams<IntentAuditParams>,
+    ) -> Result<HttpResponseOk<AuditEntryPage>, ApiError> {
+        let call = Call::new(&rqctx);
+        call.finish(intents::audit(&call, path_of(path), query.into_inner()).await.map(HttpResponseOk))
+    }
+
+    async fn audit_verify(
+        rqctx: RequestContext<GatewayState>,
+        query: QueryParams<AuditVerifyParams>,
+    ) -> Result<HttpResponseOk<AuditVerification>, ApiError> {
+        let call = Call::new(&rqctx);
+        call.finish(audit::verify(&call, query.into_inner()).await.map(HttpResponseOk))
+    }
+}

@@ -1,0 +1,112 @@
+//! `/v1/admin/tenants`.
+
+use tollgate_api::ApiError;
+use tollgate_api::tenants::{
+    Tenant, TenantCreate, TenantCreated, TenantListParams, TenantPage, TenantPath, WebhookSecret,
+};
+
+use super::auth::{Principal, not_found_tenant};
+use super::call::Call;
+use crate::clock::{self, DAY_MICROS};
+use crate::credentials;
+use crate::cursor;
+use crate::error::Error;
+use crate::store::{NewTenant, StoreError, TenantRow};
+
+const LIST: &str = "tenants";
+
+async fn view(call: &Call<'_>, row: TenantRow) -> Result<Tenant, Error> {
+    let stats = call.state.store.tenant_stats(&row.id, clock::now_micros() - DAY_MICROS).await?;
+    let active_policy = call.state.policies.for_tenant(&row.id).policy_ref();
+    Ok(Tenant {
+        id: row.id,
+        name: row.name,
+        created_at: clock::from_micros(row.created_at),
+        active_policy,
+        pending_approvals: stats.pending_approvals,
+        decisions_24h: stats.recent_decisions,
+    })
+}
+
+/// `POST /v1/admin/tenants`.
+pub async fn create(call: &Call<'_>, body: Result<TenantCreate, ApiError>) -> Result<TenantCreated, Error> {
+    call.principal().await?.require_superadmin("create tenants")?;
+    let body = body?;
+    let webhook_secret = credentials::new_webhook_secret();
+    let row = NewTenant {
+        id: body.id.clone(),
+        name: body.name.to_string(),
+        webhook_secret: webhook_secret.clone(),
+        created_at: clock::now_micros(),
+    };
+    match call.state.store.insert_tenant(&row).await {
+        Ok(()) => {}
+        Err(StoreError::Duplicate(_)) => {
+            return Err(Error::AlreadyExists(format!("tenant `{}` already exists", body.id)));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let tenant = TenantRow { id: row.id, name: row.name, created_at: row.created_at };
+    Ok(TenantCreated { tenant: view(call, tenant).await?, webhook_secret })
+}
+
+/// `GET /v1/admin/tenants`.
+pub async fn list(call: &Call<'_>, params: Result<TenantListParams, ApiError>) -> Result<TenantPage, Error> {
+    let principal = call.principal().await?;
+    principal.require_admin()?;
+    let params = params?;
+    let limit = cursor::limit(params.limit)?;
+    let after: Option<String> = cursor::decode_opt(LIST, params.cursor.as_deref())?;
+    let rows = match &principal {
+        Principal::Superadmin => call.state.store.list_tenants(after.as_deref(), limit + 1).await?,
+        Principal::Key(key) => {
+            let own = call.state.store.get_tenant(&key.tenant).await?;
+            own.into_iter().filter(|t| after.as_deref().is_none_or(|a| t.id.as_str() > a)).collect()
+        }
+    };
+    let (rows, next_cursor) = cursor::page(LIST, rows, limit, |t| t.id.to_string());
+    let mut items = Vec::with_capacity(rows.len());
+    for row in rows {
+        items.push(view(call, row).await?);
+    }
+    Ok(TenantPage { items, next_cursor })
+}
+
+/// `GET /v1/admin/tenants/{tenant_id}`.
+pub async fn get(call: &Call<'_>, path: Result<TenantPath, ApiError>) -> Result<Tenant, Error> {
+    let principal = call.principal().await?;
+    principal.require_admin()?;
+    let path = path?;
+    if !principal.can_access(&path.tenant_id) {
+        return Err(not_found_tenant(&path.tenant_id));
+    }
+    let row = call
+        .state
+        .store
+        .get_tenant(&path.tenant_id)
+        .await?
+        .ok_or_else(|| not_found_tenant(&path.tenant_id))?;
+    view(call, row).await
+}
+
+/// `POST /v1/admin/tenants/{tenant_id}/webhook-secret`.
+pub async fn rotate_webhook_secret(
+    call: &Call<'_>,
+    path: Result<TenantPath, ApiError>,
+) -> Result<WebhookSecret, Error> {
+    let principal = call.principal().await?;
+    principal.require_admin()?;
+    let path = path?;
+    if !principal.can_access(&path.tenant_id) {
+        return Err(not_found_tenant(&path.tenant_id));
+    }
+    let secret = credentials::new_webhook_secret();
+    if !call.state.store.set_webhook_secret(&path.tenant_id, &secret).await? {
+        return Err(not_found_tenant(&path.tenant_id));
+    }
+    Ok(WebhookSecret {
+        tenant: path.tenant_id,
+        webhook_secret: secret,
+        rotated_at: clock::from_micros(clock::now_micros()),
+    })
+}

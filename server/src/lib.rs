@@ -1,0 +1,30 @@
+//! The Tollgate gateway.
+//!
+//! Implements the contract of `tollgate-api`: every intent an agent
+//! declares runs through one pipeline (`identity → risk → policy → budget →
+//! decide → audit`, see [`pipeline`]) and is answered only after its audit
+//! entry is durable. Storage is SQLite by default or PostgreSQL
+//! ([`store`]); policies are Rego evaluated by regorus ([`policy`]).
+//!
+//! This crate is the server and the `tollgate` binary. It is not a client
+//! library: integrators use the generated SDKs, and nothing but this
+//! crate's own tests and benchmarks depends on it.
+
+pub mod app;
+pub mod audit;
+pub mod clock;
+pub mod config;
+pub mod credentials;
+pub mod cursor;
+pub mod error;
+pub mod http;
+pub mod ids;
+pub mod pending;
+pub mod pipeline;
+pub mod policy;
+pub mod signing;
+pub mod store;
+pub mod webhooks;
+
+pub use app::{Gateway, GatewayState, StartError, start};
+pub use config::Config;

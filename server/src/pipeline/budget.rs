@@ -1,0 +1,102 @@
+//! The `budget` stage: per agent, a rolling 24-hour window of approved
+//! decisions and their summed financial exposure.
+//!
+//! The window is kept in one-minute buckets (the current minute and the
+//! 1,439 before it). Only decisions whose verdict lets the agent act
+//! consume budget, and only outside `test`. The stage checks against a
+//! snapshot; the decision writer checks again, under a lock, in the
+//! transaction that consumes, so concurrent requests (on any number of
+//! gateways) can never overshoot a limit.
+
+use tollgate_api::agents::AgentBudget;
+use tollgate_api::intents::{Reason, StageName, StageOutcome, Verdict};
+
+use super::DecisionDraft;
+use crate::clock::MINUTE_MICROS;
+use crate::store::BudgetUsage;
+
+/// Minutes in the rolling window.
+pub const WINDOW_MINUTES: i64 = 24 * 60;
+
+/// The bucket a time falls in.
+pub fn minute_of(micros: i64) -> i64 {
+    micros.div_euclid(MINUTE_MICROS)
+}
+
+/// The first bucket of the window ending at `micros`.
+pub fn window_start(micros: i64) -> i64 {
+    minute_of(micros) - (WINDOW_MINUTES - 1)
+}
+
+/// Whether the agent has any limit.
+pub fn has_limits(budget: &AgentBudget) -> bool {
+    budget.max_decisions_24h.is_some() || budget.max_exposure_usd_24h.is_some()
+}
+
+/// If one more decision of `exposure_usd` would take `usage` past a
+/// limit, the reason to escalate with.
+pub fn exceeded(budget: &AgentBudget, usage: BudgetUsage, exposure_usd: f64) -> Option<Reason> {
+    if let Some(max) = budget.max_decisions_24h
+        && usage.decisions.saturating_add(1) > max
+    {
+        return Some(Reason {
+            stage: StageName::Budget,
+            code: "budget_decisions_exceeded".into(),
+            message: format!(
+                "agent reached its limit of {max} approved decisions in 24 hours ({} used)",
+                usage.decisions
+            ),
+        });
+    }
+    if let Some(max) = budget.max_exposure_usd_24h
+        && usage.exposure_usd + exposure_usd > max.get()
+    {
+        return Some(Reason {
+            stage: StageName::Budget,
+            code: "budget_exposure_exceeded".into(),
+            message: format!(
+                "{exposure_usd} USD would take the agent past its 24-hour limit of {} USD ({} USD used)",
+                max.get(),
+                usage.exposure_usd
+            ),
+        });
+    }
+    None
+}
+
+/// Turns a draft into an escalation for budget: the writer calls this
+/// when its locked re-check finds the limit reached.
+pub fn escalate(draft: &mut DecisionDraft, reason: Reason) {
+    draft.verdict = Verdict::Escalate;
+    draft.deciding_stage = StageName::Budget;
+    draft.decision.reasons.push(reason);
+    draft.set_outcome(StageName::Budget, StageOutcome::Escalate);
+    draft.set_outcome(StageName::Decide, StageOutcome::Escalate);
+    draft.apply_environment();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tollgate_api::money::UsdAmount;
+
+    #[test]
+    fn window_covers_a_day_of_minutes() {
+        let now = 1_763_771_281_123_456;
+        assert_eq!(minute_of(now) - window_start(now) + 1, WINDOW_MINUTES);
+    }
+
+    #[test]
+    fn limits_are_inclusive() {
+        let budget = AgentBudget {
+            max_decisions_24h: Some(2),
+            max_exposure_usd_24h: Some(UsdAmount::new(100.0).unwrap_or(UsdAmount::ZERO)),
+        };
+        let used = |decisions, exposure_usd| BudgetUsage { decisions, exposure_usd };
+        assert!(exceeded(&budget, used(1, 0.0), 100.0).is_none());
+        assert!(exceeded(&budget, used(2, 0.0), 0.0).is_some());
+        assert!(exceeded(&budget, used(0, 60.0), 40.0).is_none());
+        assert!(exceeded(&budget, used(0, 60.0), 40.01).is_some());
+        assert!(exceeded(&AgentBudget::default(), used(1_000_000, 1e12), 1e12).is_none());
+    }
+}

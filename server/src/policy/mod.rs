@@ -1,0 +1,294 @@
+//! Policy evaluation with regorus.
+//!
+//! A [`Bundle`] is a set of Rego modules plus optional JSON data, immutable
+//! and content-addressed. A [`PolicyEngine`] parses and prepares a bundle
+//! once and keeps a pool of prepared regorus engines: an evaluation borrows
+//! one, evaluates `data.tollgate.decision` and returns it, so nothing is
+//! parsed or cloned on the hot path once the pool is warm. (Prepared
+//! engines rather than regorus' `CompiledPolicy`, because only an engine
+//! carries its own execution time limit.) Evaluation is bounded in time;
+//! an evaluation error, an undefined decision or a malformed output is
+//! reported as a [`PolicyError`], which the pipeline turns into a `block`
+//! (fail closed).
+
+pub mod bundle;
+pub mod rego_tests;
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use regorus::utils::limits::ExecutionTimerConfig;
+use serde::Deserialize;
+use tollgate_api::ids::TenantId;
+use tollgate_api::intents::{Alternative, PatchOperation, Verdict};
+use tollgate_api::tenants::PolicyRef;
+
+pub use bundle::Bundle;
+
+/// The rule every bundle must define.
+pub const ENTRYPOINT: &str = "data.tollgate.decision";
+
+/// Why a policy could not produce a decision.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PolicyError {
+    /// The bundle does not compile.
+    #[error("policy does not compile: {0}")]
+    Compile(String),
+    /// Evaluation failed (including the time limit).
+    #[error("policy evaluation failed: {0}")]
+    Evaluation(String),
+    /// `data.tollgate.decision` is undefined for this input.
+    #[error("policy decision is undefined for this input")]
+    Undefined,
+    /// The decision does not have the documented shape.
+    #[error("policy output is malformed: {0}")]
+    MalformedOutput(String),
+}
+
+impl PolicyError {
+    /// Stable reason code used when this error blocks a decision.
+    pub fn code(&self) -> &'static str {
+        match self {
+            PolicyError::Compile(_) => "policy_compile_error",
+            PolicyError::Evaluation(_) => "policy_evaluation_error",
+            PolicyError::Undefined => "policy_undefined",
+            PolicyError::MalformedOutput(_) => "policy_malformed_output",
+        }
+    }
+}
+
+/// A reason reported by the policy.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct PolicyReason {
+    /// Stable code.
+    pub code: String,
+    /// Explanation.
+    pub message: String,
+}
+
+/// The policy's answer, validated.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PolicyOutput {
+    /// The verdict (`approve` with a non-empty patch is read as `approve_modified`).
+    pub verdict: Verdict,
+    /// Every matching rule's reason.
+    pub reasons: Vec<PolicyReason>,
+    /// RFC 6902 patch relative to the intent payload.
+    pub patch: Vec<PatchOperation>,
+    /// Suggestions.
+    pub alternatives: Vec<Alternative>,
+}
+
+/// The raw output shape; unknown keys (for example `obligations`) are
+/// allowed so bundles can carry data for later stages.
+#[derive(Deserialize)]
+struct RawOutput {
+    verdict: Verdict,
+    #[serde(default)]
+    reasons: Vec<PolicyReason>,
+    #[serde(default)]
+    patch: Vec<PatchOperation>,
+    #[serde(default)]
+    alternatives: Vec<Alternative>,
+}
+
+impl PolicyOutput {
+    /// Validates a decision document.
+    pub fn from_json(value: serde_json::Value) -> Result<PolicyOutput, PolicyError> {
+        let raw: RawOutput = tollgate_api::extract::parse_value(value)
+            .map_err(|e| PolicyError::MalformedOutput(format!("{}{}", e.message, at(&e.path))))?;
+        let verdict = match (raw.verdict, raw.patch.is_empty()) {
+            (Verdict::Approve, false) => Verdict::ApproveModified,
+            (Verdict::ApproveModified, true) => {
+                return Err(PolicyError::MalformedOutput("`approve_modified` without a patch".into()));
+            }
+            (verdict, _) => verdict,
+        };
+        Ok(PolicyOutput { verdict, reasons: raw.reasons, patch: raw.patch, alternatives: raw.alternatives })
+    }
+}
+
+fn at(path: &Option<String>) -> String {
+    path.as_ref().map(|p| format!(" at {p}")).unwrap_or_default()
+}
+
+/// Limits on one evaluation.
+#[derive(Clone, Copy, Debug)]
+pub struct EvaluationLimits {
+    /// Wall-clock budget of one evaluation.
+    pub time: Duration,
+}
+
+impl Default for EvaluationLimits {
+    fn default() -> EvaluationLimits {
+        EvaluationLimits { time: Duration::from_millis(100) }
+    }
+}
+
+/// A prepared bundle, ready to evaluate concurrently.
+pub struct PolicyEngine {
+    bundle: Bundle,
+    /// Prepared once; cloned only when every pooled engine is busy.
+    template: regorus::Engine,
+    pool: std::sync::Mutex<Vec<regorus::Engine>>,
+}
+
+impl std::fmt::Debug for PolicyEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PolicyEngine")
+            .field("bundle", &self.bundle.name())
+            .field("hash", &self.bundle.hash())
+            .finish()
+    }
+}
+
+impl PolicyEngine {
+    /// Parses and prepares `bundle` (its runtime modules and data), and
+    /// checks that it defines the entry point.
+    pub fn compile(bundle: Bundle, limits: EvaluationLimits) -> Result<PolicyEngine, PolicyError> {
+        let mut template = new_engine(&bundle, limits)?;
+        // Preparing by compiling the entry point surfaces every semantic
+        // error now rather than on the first request.
+        template
+            .compile_with_entrypoint(&regorus::Rc::from(ENTRYPOINT))
+            .map_err(|e| PolicyError::Compile(e.to_string()))?;
+        Ok(PolicyEngine { bundle, template, pool: std::sync::Mutex::new(Vec::new()) })
+    }
+
+    /// The bundle this engine evaluates.
+    pub fn bundle(&self) -> &Bundle {
+        &self.bundle
+    }
+
+    /// The reference recorded on decisions.
+    pub fn policy_ref(&self) -> PolicyRef {
+        PolicyRef { bundle_hash: self.bundle.hash().to_string(), bundle_name: self.bundle.name().to_string() }
+    }
+
+    /// Evaluates the decision for `input`.
+    pub fn evaluate(&self, input: &serde_json::Value) -> Result<PolicyOutput, PolicyError> {
+        let pooled = self.pool.lock().ok().and_then(|mut pool| pool.pop());
+        let mut engine = pooled.unwrap_or_else(|| self.template.clone());
+        engine.set_input(regorus::Value::from(input.clone()));
+        let evaluated = engine.eval_rule(ENTRYPOINT.to_string());
+        if let Ok(mut pool) = self.pool.lock() {
+            pool.push(engine);
+        }
+        let value = evaluated.map_err(|e| PolicyError::Evaluation(e.to_string()))?;
+        if value == regorus::Value::Undefined {
+            return Err(PolicyError::Undefined);
+        }
+        let json = serde_json::to_value(&value).map_err(|e| PolicyError::MalformedOutput(e.to_string()))?;
+        PolicyOutput::from_json(json)
+    }
+}
+
+/// A regorus engine loaded with `bundle`'s runtime modules and data.
+pub(crate) fn new_engine(bundle: &Bundle, limits: EvaluationLimits) -> Result<regorus::Engine, PolicyError> {
+    let mut engine = regorus::Engine::new();
+    engine.set_execution_timer_config(ExecutionTimerConfig {
+        limit: limits.time,
+        check_interval: NonZeroU32::MIN,
+    });
+    for (name, source) in bundle.modules() {
+        engine.add_policy(name.clone(), source.clone()).map_err(|e| PolicyError::Compile(e.to_string()))?;
+    }
+    engine
+        .add_data(regorus::Value::from(bundle.data().clone()))
+        .map_err(|e| PolicyError::Compile(e.to_string()))?;
+    Ok(engine)
+}
+
+/// Which compiled bundle decides for each tenant.
+///
+/// Every tenant uses the built-in default bundle until the policy
+/// lifecycle gives tenants bundles of their own.
+#[derive(Clone, Debug)]
+pub struct PolicyRegistry {
+    default: Arc<PolicyEngine>,
+}
+
+impl PolicyRegistry {
+    /// A registry deciding with `default` for every tenant.
+    pub fn new(default: PolicyEngine) -> PolicyRegistry {
+        PolicyRegistry { default: Arc::new(default) }
+    }
+
+    /// The engine deciding for `tenant`. The caller keeps the `Arc` for the
+    /// whole request, so a request finishes on the bundle it started with.
+    pub fn for_tenant(&self, _tenant: &TenantId) -> Arc<PolicyEngine> {
+        Arc::clone(&self.default)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn engine() -> PolicyEngine {
+        PolicyEngine::compile(Bundle::default_bundle(), EvaluationLimits::default())
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn default_bundle_compiles_and_decides() {
+        let input = json!({"intent": {"agent": {"id": "a"}, "action": {"type": "access", "verb": "read"}}});
+        let out = engine().evaluate(&input).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(out.verdict, Verdict::Approve);
+        assert!(out.reasons.is_empty());
+    }
+
+    #[test]
+    fn malformed_outputs_are_rejected() {
+        assert!(matches!(
+            PolicyOutput::from_json(json!({"verdict": "maybe"})),
+            Err(PolicyError::MalformedOutput(_))
+        ));
+        assert!(matches!(
+            PolicyOutput::from_json(json!({"verdict": "approve_modified"})),
+            Err(PolicyError::MalformedOutput(_))
+        ));
+        assert!(matches!(
+            PolicyOutput::from_json(json!({"verdict": "block", "reasons": [{"code": 1}]})),
+            Err(PolicyError::MalformedOutput(_))
+        ));
+        let patched = PolicyOutput::from_json(json!({
+            "verdict": "approve", "patch": [{"op": "remove", "path": "/summary"}]
+        }));
+        assert_eq!(patched.map(|o| o.verdict), Ok(Verdict::ApproveModified));
+    }
+
+    #[test]
+    fn undefined_decision_is_an_error() {
+        let bundle = Bundle::new(
+            "undefined",
+            [(
+                "p.rego".to_string(),
+                "package tollgate\nimport rego.v1\ndecision := 1 if input.never\n".to_string(),
+            )],
+            json!({}),
+        );
+        let engine =
+            PolicyEngine::compile(bundle, EvaluationLimits::default()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(engine.evaluate(&json!({})), Err(PolicyError::Undefined));
+    }
+
+    #[test]
+    fn runaway_policies_are_cut_off() {
+        // 25 million iterations that never match: undefined if it ran to
+        // the end, an evaluation error when the time limit cuts it off.
+        let source = "package tollgate\nimport rego.v1\n\
+                      decision := {\"verdict\": \"approve\"} if {\n\
+                        some x in numbers.range(1, 5000)\n\
+                        some y in numbers.range(1, 5000)\n\
+                        x * y == -1\n\
+                      }\n";
+        let bundle = Bundle::new("runaway", [("p.rego".to_string(), source.to_string())], json!({}));
+        let engine = PolicyEngine::compile(bundle, EvaluationLimits { time: Duration::from_millis(20) })
+            .unwrap_or_else(|e| panic!("{e}"));
+        let result = engine.evaluate(&json!({}));
+        assert!(matches!(result, Err(PolicyError::Evaluation(_))), "{result:?}");
+    }
+}

@@ -1,0 +1,150 @@
+//! API keys (stored as SHA-256 hashes, never in clear).
+
+use sqlx::Row;
+use tollgate_api::api_keys::{Environment, Role};
+use tollgate_api::ids::{AgentId, ApiKeyId, TenantId};
+
+use super::{Store, StoreError, StoreResult, parse_req};
+
+/// A key to store.
+pub struct NewApiKey {
+    /// Identifier.
+    pub id: ApiKeyId,
+    /// Owning tenant.
+    pub tenant: TenantId,
+    /// Display name.
+    pub name: String,
+    /// Environment it acts in.
+    pub environment: Environment,
+    /// Role.
+    pub role: Role,
+    /// Agent restriction.
+    pub agent_id: Option<AgentId>,
+    /// First characters of the key.
+    pub prefix: String,
+    /// Hex SHA-256 of the key.
+    pub key_hash: String,
+    /// Creation time (µs).
+    pub created_at: i64,
+}
+
+/// A stored key.
+#[derive(Clone, Debug)]
+pub struct ApiKeyRow {
+    /// Identifier.
+    pub id: ApiKeyId,
+    /// Owning tenant.
+    pub tenant: TenantId,
+    /// Display name.
+    pub name: String,
+    /// Environment it acts in.
+    pub environment: Environment,
+    /// Role.
+    pub role: Role,
+    /// Agent restriction.
+    pub agent_id: Option<AgentId>,
+    /// First characters of the key.
+    pub prefix: String,
+    /// Creation time (µs).
+    pub created_at: i64,
+    /// Revocation time (µs).
+    pub revoked_at: Option<i64>,
+}
+
+/// `SELECT <every key column> <rest>` as a static string.
+macro_rules! select_keys {
+    ($rest:literal) => {
+        concat!(
+            "SELECT id, tenant_id, name, environment, role, agent_id, prefix, created_at, revoked_at ",
+            $rest
+        )
+    };
+}
+
+fn key_from_row(row: &sqlx::any::AnyRow) -> StoreResult<ApiKeyRow> {
+    let corrupt = |e: tollgate_api::ids::InvalidId| StoreError::Corrupt(e.to_string());
+    let environment: String = row.try_get("environment")?;
+    let role: String = row.try_get("role")?;
+    let agent_id: Option<String> = row.try_get("agent_id")?;
+    Ok(ApiKeyRow {
+        id: ApiKeyId::parse(row.try_get::<String, _>("id")?).map_err(corrupt)?,
+        tenant: TenantId::parse(row.try_get::<String, _>("tenant_id")?).map_err(corrupt)?,
+        name: row.try_get("name")?,
+        environment: parse_req(&environment, Environment::parse, "environment")?,
+        role: parse_req(&role, Role::parse, "role")?,
+        agent_id: agent_id.map(AgentId::parse).transpose().map_err(corrupt)?,
+        prefix: row.try_get("prefix")?,
+        created_at: row.try_get("created_at")?,
+        revoked_at: row.try_get("revoked_at")?,
+    })
+}
+
+impl Store {
+    /// Stores a new key.
+    pub async fn insert_api_key(&self, key: &NewApiKey) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO api_keys (id, tenant_id, name, environment, role, agent_id, prefix, key_hash, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(key.id.as_str())
+        .bind(key.tenant.as_str())
+        .bind(&key.name)
+        .bind(key.environment.as_str())
+        .bind(key.role.as_str())
+        .bind(key.agent_id.as_ref().map(|a| a.as_str().to_string()))
+        .bind(&key.prefix)
+        .bind(&key.key_hash)
+        .bind(key.created_at)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// The unrevoked key with this hash.
+    pub async fn find_live_api_key(&self, key_hash: &str) -> StoreResult<Option<ApiKeyRow>> {
+        let sql = select_keys!("FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL");
+        let row = sqlx::query(sql).bind(key_hash).fetch_optional(self.pool()).await?;
+        row.as_ref().map(key_from_row).transpose()
+    }
+
+    /// One key by id.
+    pub async fn get_api_key(&self, id: &ApiKeyId) -> StoreResult<Option<ApiKeyRow>> {
+        let sql = select_keys!("FROM api_keys WHERE id = $1");
+        let row = sqlx::query(sql).bind(id.as_str()).fetch_optional(self.pool()).await?;
+        row.as_ref().map(key_from_row).transpose()
+    }
+
+    /// Keys oldest first, optionally of one tenant, after the `(created_at,
+    /// id)` position `after`.
+    pub async fn list_api_keys(
+        &self,
+        tenant: Option<&TenantId>,
+        after: Option<(i64, String)>,
+        limit: u32,
+    ) -> StoreResult<Vec<ApiKeyRow>> {
+        let (after_ts, after_id) = after.unwrap_or((i64::MIN, String::new()));
+        let sql = select_keys!(
+            "FROM api_keys WHERE ($1 = '' OR tenant_id = $1)
+               AND (created_at > $2 OR (created_at = $2 AND id > $3))
+             ORDER BY created_at, id LIMIT $4"
+        );
+        let rows = sqlx::query(sql)
+            .bind(tenant.map(|t| t.as_str()).unwrap_or(""))
+            .bind(after_ts)
+            .bind(after_id)
+            .bind(i64::from(limit))
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(key_from_row).collect()
+    }
+
+    /// Revokes a key (idempotent: the first revocation time is kept).
+    pub async fn revoke_api_key(&self, id: &ApiKeyId, now: i64) -> StoreResult<()> {
+        sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+            .bind(now)
+            .bind(id.as_str())
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,233 @@
+//! Audit chain storage: entries, per-tenant heads and payloads.
+
+use sqlx::{Any, Executor, Row};
+use tollgate_api::api_keys::Environment;
+use tollgate_api::audit::AuditKind;
+use tollgate_api::ids::{AgentId, AuditEntryId, IntentId, TenantId};
+use tollgate_api::intents::{Reason, StageName, Verdict};
+
+use super::{Store, StoreError, StoreResult, StoreTx, parse_opt, parse_req};
+use crate::audit::{AuditRecord, GENESIS_HASH};
+
+/// An entry as stored: the record and the hash written beside it.
+#[derive(Clone, Debug)]
+pub struct AuditRow {
+    /// What the hash covers.
+    pub record: AuditRecord,
+    /// The stored hash.
+    pub hash: String,
+}
+
+/// A stored entry that no longer decodes (its columns were damaged).
+#[derive(Clone, Debug)]
+pub struct UndecodableEntry {
+    /// Its `seq`, if that column still reads.
+    pub seq: Option<u64>,
+    /// What does not decode.
+    pub message: String,
+}
+
+/// A chain's recorded head.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredHead {
+    /// Last sequence number (0 for an empty chain).
+    pub seq: u64,
+    /// Last hash ([`GENESIS_HASH`] for an empty chain).
+    pub hash: String,
+}
+
+macro_rules! select_entries {
+    ($rest:literal) => {
+        concat!(
+            "SELECT version, entry_id, tenant_id, seq, ts, kind, intent_id, agent_id, environment, enforced, ",
+            "verdict, stage, reasons, bundle_hash, input_digest, payload_digest, prev_hash, hash FROM audit_entries ",
+            $rest
+        )
+    };
+}
+
+fn entry_from_row(row: &sqlx::any::AnyRow) -> StoreResult<AuditRow> {
+    fn id<T>(v: String, parse: impl Fn(String) -> Result<T, tollgate_api::ids::InvalidId>) -> StoreResult<T> {
+        parse(v).map_err(|e| StoreError::Corrupt(e.to_string()))
+    }
+    let reasons: String = row.try_get("reasons")?;
+    let reasons: Vec<Reason> =
+        serde_json::from_str(&reasons).map_err(|e| StoreError::Corrupt(format!("audit reasons: {e}")))?;
+    let enforced: Option<i64> = row.try_get("enforced")?;
+    let version: i64 = row.try_get("version")?;
+    let seq: i64 = row.try_get("seq")?;
+    let kind: String = row.try_get("kind")?;
+    let record = AuditRecord {
+        version: u32::try_from(version).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        entry_id: id(row.try_get("entry_id")?, AuditEntryId::parse)?,
+        tenant: id(row.try_get("tenant_id")?, TenantId::parse)?,
+        seq: u64::try_from(seq).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        ts: row.try_get("ts")?,
+        kind: parse_req(&kind, AuditKind::parse, "audit kind")?,
+        intent_id: row
+            .try_get::<Option<String>, _>("intent_id")?
+            .map(|v| id(v, IntentId::parse))
+            .transpose()?,
+        agent_id: row.try_get::<Option<String>, _>("agent_id")?.map(|v| id(v, AgentId::parse)).transpose()?,
+        environment: parse_opt(row.try_get("environment")?, Environment::parse, "environment")?,
+        enforced: enforced.map(|v| v != 0),
+        verdict: parse_opt(row.try_get("verdict")?, Verdict::parse, "verdict")?,
+        stage: parse_opt(row.try_get("stage")?, StageName::parse, "stage")?,
+        reasons,
+        bundle_hash: row.try_get("bundle_hash")?,
+        input_digest: row.try_get("input_digest")?,
+        payload_digest: row.try_get("payload_digest")?,
+        prev_hash: row.try_get("prev_hash")?,
+    };
+    Ok(AuditRow { record, hash: row.try_get("hash")? })
+}
+
+async fn read_head<'c, E: Executor<'c, Database = Any>>(
+    executor: E,
+    tenant: &TenantId,
+    lock: &str,
+) -> StoreResult<Option<StoredHead>> {
+    let sql = format!("SELECT seq, hash FROM audit_heads WHERE tenant_id = $1{lock}");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant.as_str()).fetch_optional(executor).await?;
+    row.map(|row| {
+        let seq: i64 = row.try_get("seq")?;
+        Ok(StoredHead {
+            seq: u64::try_from(seq).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            hash: row.try_get("hash")?,
+        })
+    })
+    .transpose()
+}
+
+impl StoreTx {
+    /// The tenant's chain head, locked until commit (created empty if the
+    /// chain has none yet). Two gateways appending to one tenant serialise
+    /// here.
+    pub async fn lock_audit_head(&mut self, tenant: &TenantId) -> StoreResult<StoredHead> {
+        sqlx::query(
+            "INSERT INTO audit_heads (tenant_id, seq, hash) VALUES ($1, 0, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(tenant.as_str())
+        .bind(GENESIS_HASH)
+        .execute(self.conn())
+        .await?;
+        let lock = self.backend().for_update();
+        read_head(self.conn(), tenant, lock)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt(format!("audit head of `{tenant}` vanished")))
+    }
+
+    /// Appends an entry.
+    pub async fn insert_audit_entry(&mut self, record: &AuditRecord, hash: &str) -> StoreResult<()> {
+        let reasons =
+            serde_json::to_string(&record.reasons).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        sqlx::query(
+            "INSERT INTO audit_entries (version, entry_id, tenant_id, seq, ts, kind, intent_id, agent_id,
+                 environment, enforced, verdict, stage, reasons, bundle_hash, input_digest, payload_digest,
+                 prev_hash, hash)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+        )
+        .bind(i64::from(record.version))
+        .bind(record.entry_id.as_str())
+        .bind(record.tenant.as_str())
+        .bind(i64::try_from(record.seq).unwrap_or(i64::MAX))
+        .bind(record.ts)
+        .bind(record.kind.as_str())
+        .bind(record.intent_id.as_ref().map(|v| v.as_str().to_string()))
+        .bind(record.agent_id.as_ref().map(|v| v.as_str().to_string()))
+        .bind(record.environment.map(|v| v.as_str().to_string()))
+        .bind(record.enforced.map(i64::from))
+        .bind(record.verdict.map(|v| v.as_str().to_string()))
+        .bind(record.stage.map(|v| v.as_str().to_string()))
+        .bind(reasons)
+        .bind(record.bundle_hash.clone())
+        .bind(record.input_digest.clone())
+        .bind(record.payload_digest.clone())
+        .bind(&record.prev_hash)
+        .bind(hash)
+        .execute(self.conn())
+        .await?;
+        Ok(())
+    }
+
+    /// Stores a payload by digest (once per digest).
+    pub async fn insert_audit_payload(
+        &mut self,
+        tenant: &TenantId,
+        digest: &str,
+        body: &str,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO audit_payloads (tenant_id, digest, body) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        )
+        .bind(tenant.as_str())
+        .bind(digest)
+        .bind(body)
+        .execute(self.conn())
+        .await?;
+        Ok(())
+    }
+
+    /// Moves the tenant's head.
+    pub async fn set_audit_head(&mut self, tenant: &TenantId, head: &StoredHead) -> StoreResult<()> {
+        sqlx::query("UPDATE audit_heads SET seq = $1, hash = $2 WHERE tenant_id = $3")
+            .bind(i64::try_from(head.seq).unwrap_or(i64::MAX))
+            .bind(&head.hash)
+            .bind(tenant.as_str())
+            .execute(self.conn())
+            .await?;
+        Ok(())
+    }
+}
+
+impl Store {
+    /// The tenant's recorded head, if it ever wrote an entry.
+    pub async fn audit_head(&self, tenant: &TenantId) -> StoreResult<Option<StoredHead>> {
+        read_head(self.pool(), tenant, "").await
+    }
+
+    /// Entries of a tenant with `seq > after`, in order, at most `limit`;
+    /// each row decoded on its own, so verification can name a damaged one.
+    pub async fn audit_entries_after(
+        &self,
+        tenant: &TenantId,
+        after: u64,
+        limit: u32,
+    ) -> StoreResult<Vec<Result<AuditRow, UndecodableEntry>>> {
+        let rows = sqlx::query(select_entries!("WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3"))
+            .bind(tenant.as_str())
+            .bind(i64::try_from(after).unwrap_or(i64::MAX))
+            .bind(i64::from(limit))
+            .fetch_all(self.pool())
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| {
+                entry_from_row(row).map_err(|e| UndecodableEntry {
+                    seq: row.try_get::<i64, _>("seq").ok().and_then(|s| u64::try_from(s).ok()),
+                    message: e.to_string(),
+                })
+            })
+            .collect())
+    }
+
+    /// Entries recorded for one intent, in order.
+    pub async fn intent_audit_entries(
+        &self,
+        tenant: &TenantId,
+        intent: &IntentId,
+        after: u64,
+        limit: u32,
+    ) -> StoreResult<Vec<AuditRow>> {
+        let rows = sqlx::query(select_entries!(
+            "WHERE tenant_id = $1 AND intent_id = $2 AND seq > $3 ORDER BY seq LIMIT $4"
+        ))
+        .bind(tenant.as_str())
+        .bind(intent.as_str())
+        .bind(i64::try_from(after).unwrap_or(i64::MAX))
+        .bind(i64::from(limit))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(entry_from_row).collect()
+    }
+}

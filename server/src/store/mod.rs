@@ -1,0 +1,322 @@
+//! Persistence: one [`Store`] over SQLite (embedded, the default) or
+//! PostgreSQL, chosen at start-up from the database URL.
+//!
+//! Both backends run the same SQL wherever the dialects agree (`$n`
+//! placeholders, `ON CONFLICT`, partial indexes); where they differ (row
+//! locks) the SQL is chosen per [`Backend`] inside this module, and nothing
+//! outside it sees SQL. Migrations live per backend in
+//! `server/migrations/{sqlite,postgres}` and are applied on start.
+
+mod agents;
+mod api_keys;
+mod audit;
+mod budget;
+mod intents;
+mod secrets;
+mod tenants;
+
+use std::path::Path;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+
+pub use agents::AgentRow;
+pub use api_keys::{ApiKeyRow, NewApiKey};
+pub use audit::{AuditRow, StoredHead, UndecodableEntry};
+pub use budget::BudgetUsage;
+pub use intents::{
+    CallbackDue, DecidedIntent, DeliveryRecord, IdempotencyRecord, IntentFilter, IntentRow, NewPendingIntent,
+    PendingInsert, PendingIntent,
+};
+pub use secrets::SigningKeyRow;
+pub use tenants::{NewTenant, TenantRow, TenantStats};
+
+use tollgate_api::system::StoreKind;
+
+/// Which database the store talks to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded SQLite in WAL mode.
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
+impl Backend {
+    /// As reported by `/readyz`.
+    pub fn kind(self) -> StoreKind {
+        match self {
+            Backend::Sqlite => StoreKind::Sqlite,
+            Backend::Postgres => StoreKind::Postgres,
+        }
+    }
+
+    /// `FOR UPDATE` where row locks exist (PostgreSQL); SQLite serialises
+    /// writers with its database lock instead.
+    pub(crate) fn for_update(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "",
+            Backend::Postgres => " FOR UPDATE",
+        }
+    }
+}
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database cannot be reached or is locked; nothing was written.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// A uniqueness constraint rejected the write.
+    #[error("already exists: {0}")]
+    Duplicate(String),
+    /// Stored data could not be decoded.
+    #[error("corrupt stored data: {0}")]
+    Corrupt(String),
+    /// Any other database failure.
+    #[error("database error: {0}")]
+    Database(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> StoreError {
+        use sqlx::Error as E;
+        match &error {
+            E::PoolTimedOut | E::PoolClosed | E::Io(_) | E::Tls(_) | E::WorkerCrashed => {
+                StoreError::Unavailable(error.to_string())
+            }
+            E::Database(db) => {
+                if matches!(db.kind(), sqlx::error::ErrorKind::UniqueViolation) {
+                    return StoreError::Duplicate(db.message().to_string());
+                }
+                let code = db.code().map(|c| c.to_string()).unwrap_or_default();
+                if is_unavailable_code(&code, db.message()) {
+                    StoreError::Unavailable(db.message().to_string())
+                } else {
+                    StoreError::Database(error.to_string())
+                }
+            }
+            E::ColumnDecode { .. } | E::Decode(_) | E::ColumnNotFound(_) | E::TypeNotFound { .. } => {
+                StoreError::Corrupt(error.to_string())
+            }
+            _ => StoreError::Database(error.to_string()),
+        }
+    }
+}
+
+/// Whether a database error means "the store cannot serve now" rather
+/// than "this statement is wrong".
+///
+/// PostgreSQL SQLSTATEs are always five characters: connection exceptions
+/// (08), insufficient resources (53), operator intervention such as
+/// shutdown (57P), `lock_not_available` (55P03), and the errors of a
+/// refused connection (unknown database 3D000, failed authentication 28,
+/// a database not accepting connections 55000). SQLite result codes (at
+/// most four digits): busy, locked, I/O error, full and cannot-open,
+/// whatever the extended code.
+fn is_unavailable_code(code: &str, message: &str) -> bool {
+    if code.len() == 5 {
+        return ["08", "53", "57P", "28", "3D000", "55P03"].iter().any(|p| code.starts_with(p))
+            || (code == "55000" && message.contains("accepting connections"));
+    }
+    code.parse::<i64>().is_ok_and(|n| matches!(n & 0xff, 5 | 6 | 10 | 13 | 14))
+}
+
+/// Result of a store operation.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// How to open the store.
+#[derive(Clone, Debug)]
+pub struct StoreConfig {
+    /// `postgres://…` to use PostgreSQL; otherwise SQLite in `data_dir`.
+    pub database_url: Option<String>,
+    /// Where the SQLite database lives.
+    pub data_dir: std::path::PathBuf,
+    /// How long a writer waits for a lock before giving up (SQLite busy
+    /// timeout, PostgreSQL `lock_timeout`).
+    pub lock_timeout: Duration,
+    /// Maximum pooled connections.
+    pub max_connections: u32,
+}
+
+/// The store: a connection pool and the backend it talks to.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+impl Store {
+    /// Connects (creating the SQLite file if needed) and applies migrations.
+    pub async fn open(config: &StoreConfig) -> StoreResult<Store> {
+        sqlx::any::install_default_drivers();
+        let (url, backend) = match &config.database_url {
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                (url.clone(), Backend::Postgres)
+            }
+            Some(url) if url.starts_with("sqlite:") => (url.clone(), Backend::Sqlite),
+            Some(url) => {
+                return Err(StoreError::Unavailable(format!(
+                    "unsupported database url `{}`: expected postgres:// or sqlite:",
+                    redact_url(url)
+                )));
+            }
+            None => {
+                std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+                    StoreError::Unavailable(format!("cannot create {}: {e}", config.data_dir.display()))
+                })?;
+                (sqlite_url(&config.data_dir.join("tollgate.db")), Backend::Sqlite)
+            }
+        };
+        let options: AnyConnectOptions =
+            url.parse().map_err(|e| StoreError::Unavailable(format!("invalid database url: {e}")))?;
+        let lock_ms = config.lock_timeout.as_millis();
+        let pool_options = AnyPoolOptions::new()
+            .max_connections(config.max_connections)
+            .acquire_timeout(Duration::from_secs(5))
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    match backend {
+                        Backend::Sqlite => {
+                            // WAL lets readers run beside the single writer;
+                            // FULL makes every commit durable (fsync) before
+                            // it returns.
+                            conn.execute("PRAGMA journal_mode = WAL").await?;
+                            conn.execute("PRAGMA synchronous = FULL").await?;
+                            conn.execute("PRAGMA foreign_keys = ON").await?;
+                            conn.execute(sqlx::AssertSqlSafe(format!("PRAGMA busy_timeout = {lock_ms}")))
+                                .await?;
+                        }
+                        Backend::Postgres => {
+                            conn.execute(sqlx::AssertSqlSafe(format!("SET lock_timeout = {lock_ms}")))
+                                .await?;
+                        }
+                    }
+                    Ok(())
+                })
+            });
+        let pool = pool_options.connect_with(options).await?;
+        let migrator = match backend {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        migrator.run(&pool).await.map_err(|e| match e {
+            sqlx::migrate::MigrateError::Execute(inner) => StoreError::from(inner),
+            other => StoreError::Database(format!("migration failed: {other}")),
+        })?;
+        Ok(Store { pool, backend })
+    }
+
+    /// The backend in use.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The connection pool (for modules that own their SQL).
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Answers when the database accepts a query.
+    pub async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Closes every connection.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Starts a read-write transaction.
+    ///
+    /// On SQLite it is `BEGIN IMMEDIATE`: the write lock is taken up front
+    /// (waiting up to the busy timeout), so a transaction that reads before
+    /// it writes can never fail half-way on a lock upgrade.
+    pub async fn begin(&self) -> StoreResult<StoreTx> {
+        let tx = match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        };
+        Ok(StoreTx { tx, backend: self.backend })
+    }
+}
+
+/// A transaction. Dropping it without [`StoreTx::commit`] rolls back.
+pub struct StoreTx {
+    tx: sqlx::Transaction<'static, sqlx::Any>,
+    backend: Backend,
+}
+
+impl StoreTx {
+    /// Commits; when this returns `Ok` the writes are durable.
+    pub async fn commit(self) -> StoreResult<()> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+
+    pub(crate) fn conn(&mut self) -> &mut sqlx::AnyConnection {
+        &mut self.tx
+    }
+
+    pub(crate) fn backend(&self) -> Backend {
+        self.backend
+    }
+}
+
+fn sqlite_url(path: &Path) -> String {
+    format!("sqlite://{}?mode=rwc", path.display())
+}
+
+/// The URL without its password, for messages.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{}{}:***{}", &url[..scheme_end + 3], user, &url[at..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// Reads an optional text column as a typed value.
+pub(crate) fn parse_opt<T>(
+    value: Option<String>,
+    parse: impl Fn(&str) -> Option<T>,
+    what: &str,
+) -> StoreResult<Option<T>> {
+    value.map(|v| parse(&v).ok_or_else(|| StoreError::Corrupt(format!("bad {what} `{v}`")))).transpose()
+}
+
+/// Reads a text column as a typed value.
+pub(crate) fn parse_req<T>(value: &str, parse: impl Fn(&str) -> Option<T>, what: &str) -> StoreResult<T> {
+    parse(value).ok_or_else(|| StoreError::Corrupt(format!("bad {what} `{value}`")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_redacted() {
+        assert_eq!(redact_url("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
+        assert_eq!(redact_url("postgres://h/db"), "postgres://h/db");
+    }
+
+    #[test]
+    fn busy_and_connection_codes_mean_unavailable() {
+        assert!(is_unavailable_code("5", ""));
+        assert!(is_unavailable_code("517", ""));
+        assert!(is_unavailable_code("08006", ""));
+        assert!(is_unavailable_code("57P01", ""));
+        assert!(is_unavailable_code("55000", "database \"x\" is not currently accepting connections"));
+        assert!(!is_unavailable_code("55000", "currval of sequence is not yet defined"));
+        assert!(!is_unavailable_code("23505", ""));
+        assert!(!is_unavailable_code("19", ""));
+    }
+}

@@ -1,0 +1,118 @@
+//! Tenants.
+
+use sqlx::Row;
+use tollgate_api::ids::TenantId;
+
+use super::{Store, StoreError, StoreResult};
+
+/// A tenant to create.
+pub struct NewTenant {
+    /// Identifier.
+    pub id: TenantId,
+    /// Display name.
+    pub name: String,
+    /// Webhook signing secret.
+    pub webhook_secret: String,
+    /// Creation time (µs).
+    pub created_at: i64,
+}
+
+/// A stored tenant.
+#[derive(Clone, Debug)]
+pub struct TenantRow {
+    /// Identifier.
+    pub id: TenantId,
+    /// Display name.
+    pub name: String,
+    /// Creation time (µs).
+    pub created_at: i64,
+}
+
+/// Activity counters shown with a tenant.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TenantStats {
+    /// Approval requests waiting.
+    pub pending_approvals: u64,
+    /// Decisions made since the given time.
+    pub recent_decisions: u64,
+}
+
+fn tenant_from_row(row: &sqlx::any::AnyRow) -> StoreResult<TenantRow> {
+    let id: String = row.try_get("id")?;
+    Ok(TenantRow {
+        id: TenantId::parse(id).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        name: row.try_get("name")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+impl Store {
+    /// Creates a tenant; [`StoreError::Duplicate`] if the id is taken.
+    pub async fn insert_tenant(&self, tenant: &NewTenant) -> StoreResult<()> {
+        sqlx::query("INSERT INTO tenants (id, name, webhook_secret, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(tenant.id.as_str())
+            .bind(&tenant.name)
+            .bind(&tenant.webhook_secret)
+            .bind(tenant.created_at)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// One tenant.
+    pub async fn get_tenant(&self, id: &TenantId) -> StoreResult<Option<TenantRow>> {
+        let row = sqlx::query("SELECT id, name, created_at FROM tenants WHERE id = $1")
+            .bind(id.as_str())
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref().map(tenant_from_row).transpose()
+    }
+
+    /// Tenants ordered by id, after `after`, at most `limit`.
+    pub async fn list_tenants(&self, after: Option<&str>, limit: u32) -> StoreResult<Vec<TenantRow>> {
+        let rows = sqlx::query("SELECT id, name, created_at FROM tenants WHERE id > $1 ORDER BY id LIMIT $2")
+            .bind(after.unwrap_or(""))
+            .bind(i64::from(limit))
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(tenant_from_row).collect()
+    }
+
+    /// Pending approvals and decisions since `since` (µs) for a tenant.
+    pub async fn tenant_stats(&self, id: &TenantId, since: i64) -> StoreResult<TenantStats> {
+        let pending: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM approvals WHERE tenant_id = $1 AND status = 'pending'")
+                .bind(id.as_str())
+                .fetch_one(self.pool())
+                .await?;
+        let recent: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM intents WHERE tenant_id = $1 AND created_at >= $2 AND status = 'decided'",
+        )
+        .bind(id.as_str())
+        .bind(since)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(TenantStats {
+            pending_approvals: u64::try_from(pending).unwrap_or_default(),
+            recent_decisions: u64::try_from(recent).unwrap_or_default(),
+        })
+    }
+
+    /// The tenant's webhook signing secret.
+    pub async fn webhook_secret(&self, id: &TenantId) -> StoreResult<Option<String>> {
+        Ok(sqlx::query_scalar("SELECT webhook_secret FROM tenants WHERE id = $1")
+            .bind(id.as_str())
+            .fetch_optional(self.pool())
+            .await?)
+    }
+
+    /// Replaces the webhook secret; `false` if the tenant does not exist.
+    pub async fn set_webhook_secret(&self, id: &TenantId, secret: &str) -> StoreResult<bool> {
+        let done = sqlx::query("UPDATE tenants SET webhook_secret = $1 WHERE id = $2")
+            .bind(secret)
+            .bind(id.as_str())
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+}

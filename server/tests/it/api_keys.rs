@@ -1,0 +1,88 @@
+use serde_json::json;
+
+use crate::support::{ADMIN_KEY, Backend, TestGateway, approve_intent};
+
+async fn keys_are_shown_once_stored_hashed_and_revoked_at_once(backend: Backend) {
+    let gw = TestGateway::start(backend).await;
+    let f = gw.tenant_fixture().await;
+    let created = gw
+        .post(
+            "/v1/admin/api-keys",
+            &f.admin,
+            &json!({"tenant": f.tenant, "environment": "live", "role": "agent", "name": "bot"}),
+        )
+        .await
+        .expect(201);
+    let key = created["key"].as_str().unwrap().to_string();
+    assert!(key.starts_with("tg_live_") && key.len() >= 8 + 43, "{key}");
+    assert_eq!(created["api_key"]["prefix"].as_str(), Some(&key[..12]));
+    let id = created["api_key"]["id"].as_str().unwrap().to_string();
+
+    // Only the hash is stored.
+    let db = gw.db().await;
+    let stored: String = sqlx::query_scalar("SELECT key_hash FROM api_keys WHERE id = $1")
+        .bind(&id)
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    assert_ne!(stored, key);
+    assert_eq!(stored.len(), 64);
+
+    // The list shows metadata, never the key.
+    let list = gw.get("/v1/admin/api-keys", &f.admin).await.expect(200);
+    let listed = list["items"].as_array().unwrap().iter().find(|k| k["id"] == id.as_str()).cloned().unwrap();
+    assert!(listed.get("key").is_none());
+    assert!(listed["revoked_at"].is_null());
+
+    gw.declare(&key, approve_intent()).await.expect(200);
+    gw.delete(&format!("/v1/admin/api-keys/{id}"), &f.admin).await.expect(204);
+    gw.declare(&key, approve_intent()).await.expect_error(401, "unauthenticated");
+    // Revoking again is harmless.
+    gw.delete(&format!("/v1/admin/api-keys/{id}"), &f.admin).await.expect(204);
+    let list = gw.get("/v1/admin/api-keys", &f.admin).await.expect(200);
+    let listed = list["items"].as_array().unwrap().iter().find(|k| k["id"] == id.as_str()).cloned().unwrap();
+    assert!(listed["revoked_at"].is_string());
+}
+
+async fn another_tenants_keys_are_404(backend: Backend) {
+    let gw = TestGateway::start(backend).await;
+    let a = gw.tenant_fixture().await;
+    let b = gw.tenant_fixture().await;
+    let body = json!({"tenant": b.tenant, "environment": "live", "role": "agent", "name": "x"});
+    gw.post("/v1/admin/api-keys", &a.admin, &body).await.expect_error(404, "not_found");
+    gw.get(&format!("/v1/admin/api-keys?tenant={}", b.tenant), &a.admin).await.expect_error(404, "not_found");
+    let b_keys = gw.get(&format!("/v1/admin/api-keys?tenant={}", b.tenant), ADMIN_KEY).await.expect(200);
+    let b_key_id = b_keys["items"][0]["id"].as_str().unwrap().to_string();
+    gw.delete(&format!("/v1/admin/api-keys/{b_key_id}"), &a.admin).await.expect_error(404, "not_found");
+    // A's admin lists only A's keys.
+    let a_keys = gw.get("/v1/admin/api-keys", &a.admin).await.expect(200);
+    assert!(a_keys["items"].as_array().unwrap().iter().all(|k| k["tenant"] == a.tenant.as_str()));
+    // Keys for a tenant that does not exist.
+    let body = json!({"tenant": "ghost", "environment": "live", "role": "agent", "name": "x"});
+    gw.post("/v1/admin/api-keys", ADMIN_KEY, &body).await.expect_error(404, "not_found");
+}
+
+async fn agent_restricted_keys_act_only_for_their_agent(backend: Backend) {
+    let gw = TestGateway::start(backend).await;
+    let f = gw.tenant_fixture().await;
+    gw.create_agent(&f.admin, "agent-2", None).await;
+    let body = json!({"tenant": f.tenant, "environment": "live", "role": "agent", "name": "a2", "agent_id": "agent-2"});
+    let key =
+        gw.post("/v1/admin/api-keys", &f.admin, &body).await.expect(201)["key"].as_str().unwrap().to_string();
+    let decision = gw.declare(&key, approve_intent()).await.expect(200);
+    assert_eq!(decision["verdict"], "block");
+    assert_eq!(decision["reasons"][0]["code"], "agent_mismatch");
+    // Restricting an admin key, or to an unknown agent, is refused.
+    let body = json!({"tenant": f.tenant, "environment": "live", "role": "admin", "name": "x", "agent_id": "agent-2"});
+    let e = gw.post("/v1/admin/api-keys", &f.admin, &body).await.expect_error(400, "invalid_field");
+    assert_eq!(e["path"], "$.agent_id");
+    let body =
+        json!({"tenant": f.tenant, "environment": "live", "role": "agent", "name": "x", "agent_id": "ghost"});
+    gw.post("/v1/admin/api-keys", &f.admin, &body).await.expect_error(400, "invalid_field");
+}
+
+crate::on_both_backends!(
+    keys_are_shown_once_stored_hashed_and_revoked_at_once,
+    another_tenants_keys_are_404,
+    agent_restricted_keys_act_only_for_their_agent,
+);

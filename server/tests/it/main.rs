@@ -1,0 +1,19 @@
+//! Integration tests: the real gateway over HTTP on loopback, against
+//! SQLite and against PostgreSQL. Every test of a module runs on both
+//! backends (see `on_both_backends!`).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+mod support;
+
+mod agents;
+mod api_keys;
+mod async_intents;
+mod audit;
+mod budget;
+mod contract;
+mod intents;
+mod properties;
+mod store_failure;
+mod system;
+mod tenants;
+mod validation;

@@ -1,0 +1,326 @@
+//! Test support: a real gateway on loopback over a real store, an HTTP
+//! client, and fixtures that provision tenants, keys and agents through
+//! the API itself.
+
+pub mod postgres;
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tollgate_server::{Config, Gateway};
+
+/// The superadmin key every test gateway is started with.
+pub const ADMIN_KEY: &str = "tg_admin_test_0123456789abcdefghijklmnopqrstuvwxyz";
+
+/// Which store a test runs against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded SQLite in a temporary directory.
+    Sqlite,
+    /// A fresh database on the test PostgreSQL server.
+    Postgres,
+}
+
+/// Generates one `#[tokio::test]` per backend for each named async test
+/// function `fn(Backend)`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::support::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::support::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}
+
+/// An HTTP answer.
+#[derive(Debug)]
+pub struct Answer {
+    /// Status.
+    pub status: StatusCode,
+    /// Body as JSON (`Null` when empty or not JSON).
+    pub body: Value,
+    /// Headers.
+    pub headers: reqwest::header::HeaderMap,
+}
+
+impl Answer {
+    /// Asserts the status and returns the body.
+    #[track_caller]
+    pub fn expect(self, status: u16) -> Value {
+        assert_eq!(self.status.as_u16(), status, "unexpected status; body: {}", self.body);
+        self.body
+    }
+
+    /// Asserts an error answer: status, `error_code`, a request id matching
+    /// the header; returns the body.
+    #[track_caller]
+    pub fn expect_error(self, status: u16, code: &str) -> Value {
+        let header_id = self
+            .headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+            .unwrap_or_default();
+        let body = self.expect(status);
+        assert_eq!(body["error_code"], code, "wrong error_code in {body}");
+        assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "no message in {body}");
+        assert_eq!(body["request_id"].as_str(), Some(header_id.as_str()), "request_id must match the header");
+        body
+    }
+}
+
+/// A gateway under test.
+pub struct TestGateway {
+    /// `http://127.0.0.1:port`.
+    pub url: String,
+    /// The store's URL (SQLite file URL or PostgreSQL database URL).
+    pub database_url: String,
+    client: reqwest::Client,
+    gateway: Option<Gateway>,
+    _dir: tempfile::TempDir,
+}
+
+/// Settings suited to tests: quiet logs, fast retries and sweeps.
+pub fn test_config() -> Config {
+    let mut config = Config {
+        listen: "127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}")),
+        admin_key: Some(ADMIN_KEY.to_string()),
+        log_level: std::env::var("TOLLGATE_TEST_LOG").unwrap_or_else(|_| "critical".into()),
+        ..Config::default()
+    };
+    config.webhooks.base_delay = Duration::from_millis(50);
+    config.webhooks.poll_interval = Duration::from_millis(50);
+    config.webhooks.timeout = Duration::from_secs(2);
+    config.pending.sweep_interval = Duration::from_millis(200);
+    config
+}
+
+impl TestGateway {
+    /// A gateway with [`test_config`].
+    pub async fn start(backend: Backend) -> TestGateway {
+        TestGateway::start_with(backend, |_| {}).await
+    }
+
+    /// A gateway with [`test_config`] adjusted by `tweak`.
+    pub async fn start_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestGateway {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let mut config = test_config();
+        config.data_dir = dir.path().join("data");
+        let database_url = match backend {
+            Backend::Sqlite => format!("sqlite://{}?mode=rwc", config.data_dir.join("tollgate.db").display()),
+            Backend::Postgres => {
+                let url = postgres::fresh_database().await;
+                config.database_url = Some(url.clone());
+                url
+            }
+        };
+        tweak(&mut config);
+        let database_url = config.database_url.clone().unwrap_or(database_url);
+        TestGateway::launch(config, database_url, dir).await
+    }
+
+    async fn launch(config: Config, database_url: String, dir: tempfile::TempDir) -> TestGateway {
+        let log = tollgate_server::app::logger(&config).unwrap_or_else(|e| panic!("{e}"));
+        let gateway =
+            tollgate_server::start(config, log).await.unwrap_or_else(|e| panic!("gateway start: {e}"));
+        TestGateway {
+            url: format!("http://{}", gateway.local_addr()),
+            database_url,
+            client: reqwest::Client::new(),
+            gateway: Some(gateway),
+            _dir: dir,
+        }
+    }
+
+    /// Stops the gateway (its store stays).
+    pub async fn stop(&mut self) {
+        if let Some(gateway) = self.gateway.take() {
+            let _ = gateway.stop().await;
+        }
+    }
+
+    /// Sends a request; `body` is sent as JSON.
+    pub async fn call(&self, method: Method, path: &str, key: Option<&str>, body: Option<&Value>) -> Answer {
+        let mut request = self.client.request(method, format!("{}{path}", self.url));
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        self.send(request).await
+    }
+
+    /// Sends a prepared request.
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Answer {
+        let response = request.send().await.unwrap_or_else(|e| panic!("request failed: {e}"));
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.unwrap_or_default();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Answer { status, body, headers }
+    }
+
+    /// A request builder for custom headers or bodies.
+    pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.client.request(method, format!("{}{path}", self.url))
+    }
+
+    /// `GET`.
+    pub async fn get(&self, path: &str, key: &str) -> Answer {
+        self.call(Method::GET, path, Some(key), None).await
+    }
+
+    /// `POST` with a JSON body.
+    pub async fn post(&self, path: &str, key: &str, body: &Value) -> Answer {
+        self.call(Method::POST, path, Some(key), Some(body)).await
+    }
+
+    /// `PATCH` with a JSON body.
+    pub async fn patch(&self, path: &str, key: &str, body: &Value) -> Answer {
+        self.call(Method::PATCH, path, Some(key), Some(body)).await
+    }
+
+    /// `DELETE`.
+    pub async fn delete(&self, path: &str, key: &str) -> Answer {
+        self.call(Method::DELETE, path, Some(key), None).await
+    }
+
+    /// Creates a tenant with a unique id; returns its id.
+    pub async fn create_tenant(&self, prefix: &str) -> String {
+        let id = format!("{prefix}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        self.post("/v1/admin/tenants", ADMIN_KEY, &json!({"id": id, "name": format!("Tenant {prefix}")}))
+            .await
+            .expect(201);
+        id
+    }
+
+    /// Creates an API key; returns the secret.
+    pub async fn create_key(&self, tenant: &str, environment: &str, role: &str) -> String {
+        let body = json!({"tenant": tenant, "environment": environment, "role": role, "name": format!("{role} {environment}")});
+        let created = self.post("/v1/admin/api-keys", ADMIN_KEY, &body).await.expect(201);
+        created["key"].as_str().unwrap_or_else(|| panic!("no key in {created}")).to_string()
+    }
+
+    /// Registers an agent in `tenant` with the tenant's admin key.
+    pub async fn create_agent(&self, admin_key: &str, id: &str, budget: Option<Value>) -> Value {
+        let mut body = json!({"id": id, "name": format!("Agent {id}"), "owner": "payments-team"});
+        if let Some(budget) = budget {
+            body["budget"] = budget;
+        }
+        self.post("/v1/agents", admin_key, &body).await.expect(201)
+    }
+
+    /// A tenant with an admin key, one agent key per environment and one
+    /// registered agent (`agent-1`).
+    pub async fn tenant_fixture(&self) -> Fixture {
+        let tenant = self.create_tenant("t").await;
+        let admin = self.create_key(&tenant, "live", "admin").await;
+        let live = self.create_key(&tenant, "live", "agent").await;
+        let shadow = self.create_key(&tenant, "shadow", "agent").await;
+        let test = self.create_key(&tenant, "test", "agent").await;
+        self.create_agent(&admin, "agent-1", None).await;
+        Fixture { tenant, admin, live, shadow, test }
+    }
+
+    /// Declares `intent` (the `intent` object) with `key`.
+    pub async fn declare(&self, key: &str, intent: Value) -> Answer {
+        self.post("/v1/intents", key, &json!({ "intent": intent })).await
+    }
+
+    /// The tenant's chain verification.
+    pub async fn verify(&self, tenant: &str) -> Value {
+        self.get(&format!("/v1/admin/audit/verify?tenant={tenant}"), ADMIN_KEY).await.expect(200)
+    }
+
+    /// A direct connection to the store, for tests that must tamper with
+    /// or inspect rows the API never exposes.
+    pub async fn db(&self) -> sqlx::AnyPool {
+        sqlx::any::install_default_drivers();
+        sqlx::any::AnyPoolOptions::new()
+            .max_connections(2)
+            .connect(&self.database_url)
+            .await
+            .unwrap_or_else(|e| panic!("connect {}: {e}", self.database_url))
+    }
+}
+
+/// What [`TestGateway::tenant_fixture`] provisions.
+pub struct Fixture {
+    /// Tenant id.
+    pub tenant: String,
+    /// Its admin key.
+    pub admin: String,
+    /// Agent key, live.
+    pub live: String,
+    /// Agent key, shadow.
+    pub shadow: String,
+    /// Agent key, test.
+    pub test: String,
+}
+
+/// An intent of `agent-1` with the given action.
+pub fn intent(action: Value) -> Value {
+    json!({"agent": {"id": "agent-1", "framework": "test-suite"}, "action": action})
+}
+
+/// The four verdicts the default bundle produces, one intent each.
+pub fn approve_intent() -> Value {
+    intent(
+        json!({"type": "access", "verb": "read", "target": {"type": "table", "identifier": "orders", "sensitivity": "internal"}}),
+    )
+}
+
+/// Redaction: a card number in an outgoing email.
+pub fn modify_intent() -> Value {
+    intent(json!({
+        "type": "communicate", "verb": "send",
+        "target": {"type": "email", "identifier": "customer@example.com", "sensitivity": "confidential"},
+        "payload": {"summary": "receipt", "content": "Your card 4111 1111 1111 1111 was charged.",
+                    "estimated_impact": {"reversible": false, "audience_size": 1}}
+    }))
+}
+
+/// Escalation: an irreversible payment above 1,000 USD.
+pub fn escalate_intent() -> Value {
+    intent(json!({
+        "type": "transact", "verb": "pay",
+        "payload": {"estimated_impact": {"reversible": false, "financial_exposure_usd": 2500}}
+    }))
+}
+
+/// Block: a transfer above 10,000 USD.
+pub fn block_intent() -> Value {
+    intent(json!({
+        "type": "transact", "verb": "transfer",
+        "payload": {"estimated_impact": {"reversible": true, "financial_exposure_usd": 25000}}
+    }))
+}
+
+/// Polls `check` every 20 ms for up to `timeout`.
+pub async fn eventually<T>(timeout: Duration, mut check: impl AsyncFnMut() -> Option<T>) -> Option<T> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return Some(value);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -1,0 +1,37 @@
+use crate::support::{Backend, TestGateway};
+
+async fn health_and_readiness_answer(backend: Backend) {
+    let gw = TestGateway::start(backend).await;
+    let health = gw.call(reqwest::Method::GET, "/healthz", None, None).await.expect(200);
+    assert_eq!(health["status"], "ok");
+    let ready = gw.call(reqwest::Method::GET, "/readyz", None, None).await.expect(200);
+    assert_eq!(ready["status"], "ready");
+    let store = match backend {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    };
+    assert_eq!(ready["store"], store);
+}
+
+async fn unknown_routes_are_404(backend: Backend) {
+    let gw = TestGateway::start(backend).await;
+    let answer = gw.call(reqwest::Method::GET, "/v1/nope", None, None).await;
+    assert_eq!(answer.status.as_u16(), 404);
+    assert!(answer.body["request_id"].is_string());
+}
+
+async fn restart_keeps_data_and_keys(backend: Backend) {
+    let mut gw = TestGateway::start(backend).await;
+    let tenant = gw.create_tenant("restart").await;
+    let url = gw.database_url.clone();
+    gw.stop().await;
+    // A second gateway on the same store sees the tenant and its keys.
+    let second = TestGateway::start_with(backend, |c| c.database_url = Some(url.clone())).await;
+    let got = second.get(&format!("/v1/admin/tenants/{tenant}"), crate::support::ADMIN_KEY).await.expect(200);
+    assert_eq!(got["id"], tenant);
+    let db = second.db().await;
+    let keys: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM signing_keys").fetch_one(&db).await.unwrap();
+    assert_eq!(keys, 2, "signing keys are created once and persisted");
+}
+
+crate::on_both_backends!(health_and_readiness_answer, unknown_routes_are_404, restart_keeps_data_and_keys);
