@@ -51,6 +51,9 @@ struct ServeArgs {
     /// Pooled database connections.
     #[arg(long, env = "TOLLGATE_MAX_CONNECTIONS", default_value_t = 16)]
     max_connections: u32,
+    /// How long a writer waits for a database lock before answering 503, in milliseconds.
+    #[arg(long, env = "TOLLGATE_LOCK_TIMEOUT_MS", default_value_t = 5000)]
+    lock_timeout_ms: u64,
     /// Time limit of one policy evaluation, in milliseconds.
     #[arg(long, env = "TOLLGATE_POLICY_TIME_LIMIT_MS", default_value_t = 100)]
     policy_time_limit_ms: u64,
@@ -83,6 +86,7 @@ fn config(args: ServeArgs) -> Config {
         max_body_bytes: args.max_body_bytes,
         commit_max_batch: args.commit_max_batch,
         max_connections: args.max_connections,
+        lock_timeout: Duration::from_millis(args.lock_timeout_ms),
         policy_time_limit: Duration::from_millis(args.policy_time_limit_ms),
         log_level: args.log_level,
         ..Config::default()

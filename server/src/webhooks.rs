@@ -231,6 +231,11 @@ mod tests {
         let sig = signature("whsec_test", 1_700_000_000, br#"{"a":1}"#);
         assert_eq!(sig, "t=1700000000,v1=38877139021993b830af32feea6e18a8da83eb2f6e49ee50bd9e4cf4ca4d3789");
         assert_ne!(sig, signature("whsec_other", 1_700_000_000, br#"{"a":1}"#));
+        // The vector published in docs/webhooks.md.
+        assert_eq!(
+            signature("whsec_example", 1_763_805_600, br#"{"intent_id":"int_example","verdict":"approve"}"#),
+            "t=1763805600,v1=5cac8309fe0d970b032bbeab2af9ae3e8928bd2f2084de94781628483960658c"
+        );
         assert_ne!(sig, signature("whsec_test", 1_700_000_001, br#"{"a":1}"#));
     }
 

@@ -2,14 +2,17 @@
 //!
 //! - `openapi [--check]`: write (or check) `openapi/tollgate.json` from the
 //!   API trait, without compiling or starting the server.
-//! - `test`: run every test of the project (the README's test command).
+//! - `test`: run every test of the project (the README's test command):
+//!   the Rust workspace, then the README walk-through.
+//! - `walkthrough`: run the README's walk-through against a fresh gateway.
 //! - `ci`: every CI gate in CI order: formatting, lints, the spec check, tests.
 //!
 //! It depends on the contract crate only, never on the server, so the spec
 //! regenerates in seconds.
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, bail};
 
@@ -21,9 +24,10 @@ fn main() -> Result<()> {
     match args.first().map(String::as_str) {
         Some("openapi") => openapi(&root, args.iter().any(|a| a == "--check")),
         Some("test") => test(&root),
+        Some("walkthrough") => walkthrough(&root),
         Some("ci") => ci(&root),
         _ => {
-            eprintln!("usage: cargo xtask <openapi [--check] | test | ci>");
+            eprintln!("usage: cargo xtask <openapi [--check] | test | walkthrough | ci>");
             std::process::exit(2);
         }
     }
@@ -67,10 +71,111 @@ fn run(root: &Path, program: &str, args: &[&str]) -> Result<()> {
 }
 
 /// Every test of the project: the Rust workspace (unit, integration on SQLite
-/// and PostgreSQL, the policy bundle's Rego tests, the spec drift test).
+/// and PostgreSQL, the policy bundle's Rego tests, the spec drift test), then
+/// the README walk-through.
 fn test(root: &Path) -> Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    run(root, &cargo, &["test", "--workspace", "--locked"])
+    run(root, &cargo, &["test", "--workspace", "--locked"])?;
+    walkthrough(root)
+}
+
+/// The `sh` blocks of the README's "Walk-through" section, in order.
+fn walkthrough_script(readme: &str) -> String {
+    let mut script = String::new();
+    let mut in_section = false;
+    let mut in_block = false;
+    for line in readme.lines() {
+        if line.starts_with("## ") {
+            in_section = line.trim() == "## Walk-through";
+            continue;
+        }
+        if !in_section {
+            continue;
+        }
+        if line.starts_with("```") {
+            in_block = !in_block && line.trim() == "```sh";
+            continue;
+        }
+        if in_block {
+            script.push_str(line);
+            script.push('\n');
+        }
+    }
+    script
+}
+
+/// Stops the gateway process when dropped.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts the `tollgate` binary on a fresh SQLite directory and runs the
+/// README's walk-through against it, checking what it prints.
+fn walkthrough(root: &Path) -> Result<()> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    run(root, &cargo, &["build", "--locked", "--bin", "tollgate"])?;
+    let readme = std::fs::read_to_string(root.join("README.md"))?;
+    let script = walkthrough_script(&readme);
+    if !script.contains("curl") {
+        bail!("README.md has no walk-through `sh` blocks");
+    }
+    let data = std::env::temp_dir().join(format!("tollgate-walkthrough-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
+    let admin_key = format!("tg_admin_walkthrough_{}_0123456789abcdef", std::process::id());
+    let binary = root.join("target/debug/tollgate");
+    let mut child = Command::new(&binary)
+        .args(["serve", "--listen", "127.0.0.1:0", "--log-level", "warn", "--data-dir"])
+        .arg(&data)
+        .env("TOLLGATE_ADMIN_KEY", &admin_key)
+        .env_remove("DATABASE_URL")
+        .stdout(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("starting {}", binary.display()))?;
+    let stdout = child.stdout.take().context("no stdout")?;
+    let gateway = Running(child);
+    let mut first_line = String::new();
+    BufReader::new(stdout).read_line(&mut first_line)?;
+    let url = first_line
+        .trim()
+        .strip_prefix("tollgate listening on ")
+        .with_context(|| format!("unexpected first line from the gateway: {first_line:?}"))?
+        .to_string();
+    println!("==> README walk-through against {url}");
+    let output = Command::new("bash")
+        .args(["-euo", "pipefail", "-c", &script])
+        .env("TG", &url)
+        .env("ADMIN", &admin_key)
+        .output()
+        .context("running bash")?;
+    drop(gateway);
+    let _ = std::fs::remove_dir_all(&data);
+    let printed = String::from_utf8_lossy(&output.stdout);
+    print!("{printed}");
+    eprint!("{}", String::from_utf8_lossy(&output.stderr));
+    if !output.status.success() {
+        bail!("the README walk-through failed ({})", output.status);
+    }
+    let expected = [
+        r#"{"verdict":"approve","reasons":[]}"#,
+        r#"{"verdict":"approve_modified","content":"Your card [REDACTED CARD] was charged."}"#,
+        r#""verdict":"escalate","reasons":["irreversible_high_value"]"#,
+        r#"{"verdict":"block","reasons":["transact_over_limit"]"#,
+        r#""ok": true"#,
+    ];
+    let mut rest: &str = &printed;
+    for want in expected {
+        match rest.find(want) {
+            Some(at) => rest = &rest[at + want.len()..],
+            None => bail!("the README walk-through did not print `{want}` (in order)"),
+        }
+    }
+    println!("==> README walk-through: every verdict reached, chain verified");
+    Ok(())
 }
 
 fn ci(root: &Path) -> Result<()> {

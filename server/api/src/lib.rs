@@ -322,6 +322,17 @@ mod tests {
     }
 
     #[test]
+    fn the_checked_in_spec_is_current() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../openapi/tollgate.json");
+        let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
+        let current = openapi_text().unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            checked_in == current,
+            "openapi/tollgate.json is stale: run `cargo xtask openapi` and commit the result"
+        );
+    }
+
+    #[test]
     fn the_alias_route_is_not_published() {
         let document = openapi_document().unwrap_or_else(|e| panic!("{e}"));
         assert!(document["paths"]["/v1/intents/{intent_id}"].is_null());
