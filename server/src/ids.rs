@@ -29,11 +29,6 @@ pub fn audit_entry_id() -> AuditEntryId {
     AuditEntryId::parse(fresh("aud")).unwrap_or_else(|_| unreachable_id())
 }
 
-/// A new admin key record id.
-pub fn admin_key_id() -> String {
-    fresh("adm")
-}
-
 // `fresh` yields `[a-z]{3}_[0-9a-f]{32}`: 36 characters of the generated-id
 // grammar, so parsing cannot fail.
 #[allow(clippy::panic)]

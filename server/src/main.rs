@@ -111,11 +111,17 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     let addr = gateway.local_addr();
     println!("tollgate listening on http://{addr}");
-    tokio::select! {
-        result = gateway.wait_for_stop() => result.map_err(anyhow::Error::msg)?,
-        _ = tokio::signal::ctrl_c() => {}
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let stopped_by_itself = tokio::select! {
+        result = gateway.wait_for_stop() => Some(result),
+        _ = tokio::signal::ctrl_c() => None,
+        _ = terminate.recv() => None,
+    };
+    match stopped_by_itself {
+        Some(result) => result.map_err(anyhow::Error::msg),
+        // Stop accepting, let requests in flight finish, then stop the workers.
+        None => gateway.stop().await.map_err(anyhow::Error::msg),
     }
-    Ok(())
 }
 
 fn policy_test(dir: PathBuf) -> anyhow::Result<bool> {

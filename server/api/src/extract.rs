@@ -7,7 +7,6 @@
 //! handler, which answers with the full [`ApiError`]: stable code, request
 //! id and the JSONPath of the offending field.
 
-use std::marker::PhantomData;
 use std::time::{Duration, Instant};
 
 use dropshot::{
@@ -289,7 +288,7 @@ impl<T> QueryParams<T> {
 
 /// Parses a raw query string into `T`, naming the offending parameter.
 pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
-    let de = serde_urlencoded::Deserializer::new(form_urlencoded_parse(query));
+    let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
     serde_path_to_error::deserialize(de).map_err(|error| {
         let named = error.path().iter().next().map(|s| s.to_string());
         let message = error.into_inner().to_string();
@@ -307,10 +306,6 @@ pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
             None => e,
         }
     })
-}
-
-fn form_urlencoded_parse(query: &str) -> form_urlencoded::Parse<'_> {
-    form_urlencoded::parse(query.as_bytes())
 }
 
 #[async_trait::async_trait]
@@ -332,7 +327,6 @@ where
 /// failure reaches the handler instead of short-circuiting it.
 pub struct Checked<E> {
     inner: Result<E, ApiError>,
-    _marker: PhantomData<E>,
 }
 
 impl<E> Checked<E> {
@@ -344,7 +338,7 @@ impl<E> Checked<E> {
 
 impl<E> From<E> for Checked<E> {
     fn from(value: E) -> Checked<E> {
-        Checked { inner: Ok(value), _marker: PhantomData }
+        Checked { inner: Ok(value) }
     }
 }
 
@@ -357,7 +351,7 @@ where
         let inner = E::from_request(rqctx)
             .await
             .map_err(|e| ApiError::new(ErrorCode::InvalidParameter, e.external_message));
-        Ok(Checked { inner, _marker: PhantomData })
+        Ok(Checked { inner })
     }
 
     fn metadata(content_type: ApiEndpointBodyContentType) -> ExtractorMetadata {

@@ -68,14 +68,6 @@ impl Authenticator {
 }
 
 impl Principal {
-    /// A short description for logs and audit (`superadmin` or `key:<id>`).
-    pub fn describe(&self) -> String {
-        match self {
-            Principal::Superadmin => "superadmin".into(),
-            Principal::Key(key) => format!("key:{}", key.id),
-        }
-    }
-
     /// Fails unless this is the superadmin key.
     pub fn require_superadmin(&self, action: &str) -> Result<(), Error> {
         match self {
