@@ -88,18 +88,29 @@ escalations contains reason if {
 }
 
 # --- approve_modified: redact card numbers and US SSNs ----------------------
+#
+# In `payload.content` and in every string of `payload.arguments` (a tool
+# call's arguments), so messages sent through tools are redacted too.
 
-content := payload.content
+# The strings to inspect, each with its JSON Pointer into the payload.
+texts contains {"path": "/content", "value": payload.content} if is_string(payload.content)
 
-card_candidates := regex.find_n(`\b(?:\d[ -]?){12,18}\d\b`, content, -1)
+texts contains {"path": pointer, "value": value} if {
+	walk(object.get(payload, "arguments", {}), [path, value])
+	is_string(value)
+	count(path) > 0
+	pointer := concat("/", array.concat(["", "arguments"], [escape_pointer(segment) | some segment in path]))
+}
 
-card_numbers contains candidate if {
-	some candidate in card_candidates
+escape_pointer(segment) := replace(replace(sprintf("%v", [segment]), "~", "~0"), "/", "~1")
+
+cards_in(text) := {candidate |
+	some candidate in regex.find_n(`\b(?:\d[ -]?){12,18}\d\b`, text, -1)
 	luhn_valid(regex.find_n(`\d`, candidate, -1))
 }
 
-ssn_numbers contains candidate if {
-	some candidate in regex.find_n(`\b\d{3}-\d{2}-\d{4}\b`, content, -1)
+ssns_in(text) := {candidate |
+	some candidate in regex.find_n(`\b\d{3}-\d{2}-\d{4}\b`, text, -1)
 	valid_ssn(split(candidate, "-"))
 }
 
@@ -132,19 +143,36 @@ luhn_term(d, position) := (d * 2) - 9 if {
 	d * 2 > 9
 }
 
-replacements := object.union(
-	{number: "[REDACTED CARD]" | some number in card_numbers},
-	{number: "[REDACTED SSN]" | some number in ssn_numbers},
+redact(text) := strings.replace_n(
+	object.union(
+		{number: "[REDACTED CARD]" | some number in cards_in(text)},
+		{number: "[REDACTED SSN]" | some number in ssns_in(text)},
+	),
+	text,
 )
 
-redacted_content := strings.replace_n(replacements, content)
+card_numbers contains number if {
+	some text in texts
+	some number in cards_in(text.value)
+}
+
+ssn_numbers contains number if {
+	some text in texts
+	some number in ssns_in(text.value)
+}
+
+redactions contains {"op": "replace", "path": text.path, "value": redacted} if {
+	some text in texts
+	redacted := redact(text.value)
+	redacted != text.value
+}
 
 modifications contains reason if {
 	action.type in redacted_action_types
 	count(card_numbers) > 0
 	reason := {
 		"code": "card_number_redacted",
-		"message": sprintf("%v payment card number(s) redacted from the content", [count(card_numbers)]),
+		"message": sprintf("%v payment card number(s) redacted", [count(card_numbers)]),
 	}
 }
 
@@ -153,7 +181,7 @@ modifications contains reason if {
 	count(ssn_numbers) > 0
 	reason := {
 		"code": "ssn_redacted",
-		"message": sprintf("%v US social security number(s) redacted from the content", [count(ssn_numbers)]),
+		"message": sprintf("%v US social security number(s) redacted", [count(ssn_numbers)]),
 	}
 }
 
@@ -169,8 +197,10 @@ verdict := "block" if {
 
 reasons := array.concat(array.concat(sort(blocks), sort(escalations)), sort(modifications))
 
-patch := [{"op": "replace", "path": "/content", "value": redacted_content}] if {
-	verdict == "approve_modified"
+# An escalation keeps its redactions: a human's approval answers
+# `approve_modified` with them.
+patch := sort(redactions) if {
+	verdict in {"approve_modified", "escalate"}
 } else := []
 
 decision := {

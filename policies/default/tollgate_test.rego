@@ -103,11 +103,59 @@ test_most_restrictive_verdict_wins_and_all_reasons_are_reported if {
 	d.verdict == "escalate"
 	codes := [r.code | some r in d.reasons]
 	codes == ["irreversible_high_value", "publish_wide_audience", "ssn_redacted"]
-	d.patch == []
+
+	# The redaction waits for the human: approved, the intent is modified.
+	d.patch == [{"op": "replace", "path": "/content", "value": "ssn [REDACTED SSN]"}]
+}
+
+test_blocks_carry_no_patch if {
+	d := decision with input as {"intent": {
+		"agent": {"id": "a"},
+		"action": {
+			"type": "publish",
+			"verb": "post",
+			"payload": {"content": "ssn 123-45-6789", "estimated_impact": {"financial_exposure_usd": 20000}},
+		},
+	}}
+	d.verdict == "approve_modified"
+	d2 := decision with input as intent_with("transact", "transfer", {"financial_exposure_usd": 50000})
+	d2.verdict == "block"
+	d2.patch == []
 }
 
 test_block_outranks_escalate if {
 	d := decision with input as intent_with("transact", "transfer", {"reversible": false, "financial_exposure_usd": 50000})
 	d.verdict == "block"
 	[r.code | some r in d.reasons] == ["transact_over_limit", "irreversible_high_value"]
+}
+
+test_tool_call_arguments_are_redacted if {
+	d := decision with input as {"intent": {
+		"agent": {"id": "a"},
+		"action": {
+			"type": "communicate",
+			"verb": "send_email",
+			"payload": {"arguments": {
+				"to": "x@example.com",
+				"body": "card 4111 1111 1111 1111",
+				"cc": [{"note": "ssn 123-45-6789"}],
+				"a/b~c": "5500 0000 0000 0004",
+			}},
+		},
+	}}
+	d.verdict == "approve_modified"
+	d.patch == [
+		{"op": "replace", "path": "/arguments/a~1b~0c", "value": "[REDACTED CARD]"},
+		{"op": "replace", "path": "/arguments/body", "value": "card [REDACTED CARD]"},
+		{"op": "replace", "path": "/arguments/cc/0/note", "value": "ssn [REDACTED SSN]"},
+	]
+	[r.code | some r in d.reasons] == ["card_number_redacted", "ssn_redacted"]
+}
+
+test_tool_calls_without_numbers_are_approved if {
+	d := decision with input as {"intent": {
+		"agent": {"id": "a"},
+		"action": {"type": "communicate", "verb": "send_email", "payload": {"arguments": {"body": "hello", "n": 4111}}},
+	}}
+	d.verdict == "approve"
 }

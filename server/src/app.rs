@@ -5,17 +5,20 @@ use std::net::SocketAddr;
 use dropshot::{ConfigDropshot, ConfigLogging, ConfigLoggingLevel, HandlerTaskMode};
 use tokio::task::JoinHandle;
 
+use crate::catalog::Catalog;
 use crate::clock;
 use crate::config::{Config, MIN_ADMIN_KEY_LEN};
 use crate::credentials;
+use crate::events::Events;
 use crate::http::TollgateImpl;
 use crate::http::auth::Authenticator;
 use crate::pending::PendingIntents;
-use crate::pipeline::Pipeline;
 use crate::pipeline::commit::CommitQueue;
+use crate::pipeline::{Pipeline, PipelineSettings};
 use crate::policy::{Bundle, EvaluationLimits, PolicyEngine, PolicyError, PolicyRegistry};
-use crate::signing::{self, SigningKeys};
-use crate::store::{Store, StoreConfig, StoreError};
+use crate::revocations::RevocationCache;
+use crate::signing::{self, SigningKeys, TokenKeys};
+use crate::store::{Backend, Store, StoreConfig, StoreError};
 use crate::webhooks::Webhooks;
 
 /// What every request handler can reach.
@@ -31,6 +34,12 @@ pub struct GatewayState {
     pub pending: PendingIntents,
     /// Credential checks.
     pub auth: Authenticator,
+    /// Capability-token keys.
+    pub token_keys: TokenKeys,
+    /// Upstream MCP servers and their tools.
+    pub catalog: Catalog,
+    /// Change events between gateways.
+    pub events: Events,
     /// The configuration it started with.
     pub config: Config,
 }
@@ -118,12 +127,39 @@ pub async fn start(config: Config, log: slog::Logger) -> Result<Gateway, StartEr
     let signing_keys = signing::ensure(&store).await?;
     let generated_admin_key = ensure_admin_key(&store, &config).await?;
 
+    let token_keys = TokenKeys::load(store.clone()).await?;
+
     let limits = EvaluationLimits { time: config.policy_time_limit };
     let policies = PolicyRegistry::new(PolicyEngine::compile(Bundle::default_bundle(), limits)?);
 
-    let (commits, writer) =
-        CommitQueue::start(store.clone(), config.commit_max_batch, log.new(slog::o!("task" => "writer")));
-    let pipeline = Pipeline::new(store.clone(), policies.clone(), commits);
+    let events = Events::new();
+    let mut tasks = Vec::new();
+    if let Some(url) = config.database_url.as_ref().filter(|_| store.backend() == Backend::Postgres) {
+        tasks.push(events.listen(url.clone(), log.new(slog::o!("task" => "events"))));
+    }
+    let (revocations, revocation_task) =
+        RevocationCache::start(store.clone(), &events, config.revocation_cache_ttl);
+    let (commits, writer) = CommitQueue::start(
+        store.clone(),
+        events.clone(),
+        config.commit_max_batch,
+        log.new(slog::o!("task" => "writer")),
+    );
+    let settings = PipelineSettings {
+        audience: config.audience.clone(),
+        step_up_window: config.step_up_window,
+        approval_ttl: config.approval_ttl,
+        max_open_approvals_per_agent: config.max_open_approvals_per_agent,
+    };
+    let pipeline = Pipeline::new(store.clone(), policies.clone(), commits, revocations, settings);
+    let catalog = Catalog::new(
+        store.clone(),
+        &config.upstreams,
+        config.upstream_timeout,
+        config.tools_ttl,
+        log.new(slog::o!("task" => "catalog")),
+    )
+    .map_err(|e| StartError::Config(e.to_string()))?;
     let (webhooks, webhook_task) =
         Webhooks::start(store.clone(), config.webhooks.clone(), log.new(slog::o!("task" => "webhooks")))
             .map_err(|e| StartError::Config(format!("webhook client: {e}")))?;
@@ -136,7 +172,10 @@ pub async fn start(config: Config, log: slog::Logger) -> Result<Gateway, StartEr
     );
 
     let state = GatewayState {
-        auth: Authenticator::new(store.clone(), config.admin_key.as_deref()),
+        auth: Authenticator::new(store.clone(), token_keys.clone(), config.admin_key.as_deref()),
+        token_keys,
+        catalog,
+        events,
         store: store.clone(),
         pipeline,
         policies,
@@ -157,13 +196,8 @@ pub async fn start(config: Config, log: slog::Logger) -> Result<Gateway, StartEr
         .start()
         .map_err(|e| StartError::Http(e.to_string()))?;
     slog::info!(log, "tollgate listening"; "address" => %server.local_addr(), "store" => ?store.backend());
-    Ok(Gateway {
-        server,
-        tasks: vec![writer, webhook_task, pending_task],
-        generated_admin_key,
-        signing_keys,
-        store,
-    })
+    tasks.extend([writer, webhook_task, pending_task, revocation_task]);
+    Ok(Gateway { server, tasks, generated_admin_key, signing_keys, store })
 }
 
 impl Gateway {

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::catalog::ConfiguredUpstream;
 use crate::pending::PendingConfig;
 use crate::webhooks::WebhookConfig;
 
@@ -36,6 +37,22 @@ pub struct Config {
     pub webhooks: WebhookConfig,
     /// Async intent evaluation.
     pub pending: PendingConfig,
+    /// This gateway's audience: tokens with an `audience` caveat must name it.
+    pub audience: String,
+    /// How long after a token's `step_up` high-risk actions stay allowed.
+    pub step_up_window: Duration,
+    /// How long an approval request stays open, and usable once approved.
+    pub approval_ttl: Duration,
+    /// Most open approval requests per agent (beyond: block).
+    pub max_open_approvals_per_agent: u64,
+    /// Upstream MCP servers every tenant reaches.
+    pub upstreams: Vec<ConfiguredUpstream>,
+    /// Timeout of one exchange with an upstream.
+    pub upstream_timeout: Duration,
+    /// How long an upstream's tool list is reused.
+    pub tools_ttl: Duration,
+    /// Safety-net lifetime of cached revocation lists.
+    pub revocation_cache_ttl: Duration,
     /// Log level: `trace`, `debug`, `info`, `warn`, `error`, `critical`.
     pub log_level: String,
 }
@@ -57,6 +74,14 @@ impl Default for Config {
             policy_time_limit: Duration::from_millis(100),
             webhooks: WebhookConfig::default(),
             pending: PendingConfig::default(),
+            audience: "tollgate".into(),
+            step_up_window: Duration::from_secs(15 * 60),
+            approval_ttl: Duration::from_secs(15 * 60),
+            max_open_approvals_per_agent: 100,
+            upstreams: Vec::new(),
+            upstream_timeout: Duration::from_secs(30),
+            tools_ttl: Duration::from_secs(30),
+            revocation_cache_ttl: Duration::from_secs(60),
             log_level: "info".into(),
         }
     }

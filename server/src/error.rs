@@ -26,6 +26,9 @@ pub enum Error {
     /// An `Idempotency-Key` reused with a different request.
     #[error("{0}")]
     IdempotencyConflict(String),
+    /// The operation conflicts with the object's current state.
+    #[error("{0}")]
+    Conflict(String),
     /// A query, path or header parameter is unacceptable.
     #[error("{message}")]
     InvalidParameter {
@@ -48,6 +51,9 @@ pub enum Error {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// An upstream MCP server failed before the call could be decided.
+    #[error("{0}")]
+    Upstream(String),
     /// A bug or an impossible state.
     #[error("internal error: {0}")]
     Internal(String),
@@ -68,6 +74,7 @@ impl From<Error> for ApiError {
             Error::NotFound(m) => ApiError::new(ErrorCode::NotFound, m),
             Error::AlreadyExists(m) => ApiError::new(ErrorCode::AlreadyExists, m),
             Error::IdempotencyConflict(m) => ApiError::new(ErrorCode::IdempotencyConflict, m),
+            Error::Conflict(m) => ApiError::new(ErrorCode::Conflict, m),
             Error::InvalidParameter { parameter, message } => {
                 ApiError::new(ErrorCode::InvalidParameter, message).at_parameter(parameter)
             }
@@ -83,6 +90,7 @@ impl From<Error> for ApiError {
                 "the store is unavailable; nothing was written, retry later",
             ),
             Error::Store(StoreError::Duplicate(m)) => ApiError::new(ErrorCode::AlreadyExists, m),
+            Error::Upstream(m) => ApiError::new(ErrorCode::UpstreamUnavailable, m),
             Error::Store(StoreError::Corrupt(_) | StoreError::Database(_)) | Error::Internal(_) => {
                 ApiError::new(ErrorCode::Internal, "internal error; the request id identifies it in the logs")
             }

@@ -4,6 +4,7 @@
 //! index well, with 74 random bits each.
 
 use tollgate_api::ids::{ApiKeyId, ApprovalId, AuditEntryId, IntentId};
+use tollgate_api::tokens::Jti;
 
 fn fresh(prefix: &str) -> String {
     format!("{prefix}_{}", uuid::Uuid::now_v7().simple())
@@ -22,6 +23,20 @@ pub fn api_key_id() -> ApiKeyId {
 /// A new approval id (`apr_…`).
 pub fn approval_id() -> ApprovalId {
     ApprovalId::parse(fresh("apr")).unwrap_or_else(|_| unreachable_id())
+}
+
+/// A new capability-token jti (`tok_…`).
+pub fn token_jti() -> Jti {
+    Jti::parse(fresh("tok")).unwrap_or_else(|_| unreachable_id())
+}
+
+/// An MCP session id: 43 random alphanumerics after `mcs_` (visible
+/// ASCII, unguessable, as MCP requires).
+pub fn mcp_session_id() -> String {
+    use rand::RngExt;
+    let random: String =
+        rand::rng().sample_iter(rand::distr::Alphanumeric).take(43).map(char::from).collect();
+    format!("mcs_{random}")
 }
 
 /// A new audit entry id (`aud_…`).

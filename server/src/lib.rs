@@ -12,18 +12,24 @@
 
 pub mod app;
 pub mod audit;
+pub mod calls;
+pub mod catalog;
 pub mod clock;
 pub mod config;
 pub mod credentials;
 pub mod cursor;
 pub mod error;
+pub mod events;
 pub mod http;
 pub mod ids;
+pub mod mcp;
 pub mod pending;
 pub mod pipeline;
 pub mod policy;
+pub mod revocations;
 pub mod signing;
 pub mod store;
+pub mod token;
 pub mod webhooks;
 
 pub use app::{Gateway, GatewayState, StartError, start};

@@ -78,6 +78,12 @@ impl PendingIntents {
         (this, task)
     }
 
+    /// The webhook worker (deliveries are also due when a human decides an
+    /// escalated intent).
+    pub fn webhooks(&self) -> &Webhooks {
+        &self.inner.webhooks
+    }
+
     /// Evaluates `intent_id` in the background.
     pub fn dispatch(&self, intent_id: IntentId) {
         let this = self.clone();
@@ -123,11 +129,14 @@ impl PendingIntents {
             intent_id: intent_id.clone(),
             tenant: intent.row.tenant,
             key: KeyContext {
-                api_key_id: intent.row.api_key_id,
+                credential: intent.row.credential,
                 environment: intent.row.environment,
                 bound_agent: intent.row.bound_agent_id,
             },
+            token: None,
             request,
+            tool: None,
+            approval_id: None,
             received: Instant::now(),
             created_at: intent.row.created_at,
             pending: true,

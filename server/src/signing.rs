@@ -70,3 +70,58 @@ mod tests {
         assert!(kid.starts_with("ckp-"));
     }
 }
+
+/// The capability-token root keys by `kid`: every generation, so tokens of
+/// a rotated-out key verify until they expire.
+#[derive(Clone, Debug)]
+pub struct TokenKeys {
+    store: Store,
+    keys: std::sync::Arc<std::sync::RwLock<std::collections::HashMap<String, [u8; 32]>>>,
+}
+
+fn root_key_of(row: &SigningKeyRow) -> Option<[u8; 32]> {
+    let secret = URL_SAFE_NO_PAD.decode(&row.secret).ok()?;
+    Some(crate::token::derive_root_key(&secret))
+}
+
+impl TokenKeys {
+    /// Loads every token key generation.
+    pub async fn load(store: Store) -> StoreResult<TokenKeys> {
+        let keys = TokenKeys { store, keys: Default::default() };
+        keys.reload().await?;
+        Ok(keys)
+    }
+
+    async fn reload(&self) -> StoreResult<()> {
+        let rows = self.store.signing_keys(TOKEN_HMAC).await?;
+        let loaded: std::collections::HashMap<String, [u8; 32]> =
+            rows.iter().filter_map(|row| Some((row.kid.clone(), root_key_of(row)?))).collect();
+        if let Ok(mut keys) = self.keys.write() {
+            *keys = loaded;
+        }
+        Ok(())
+    }
+
+    /// The root key of `kid`, reloading once when it is unknown (another
+    /// process may have rotated keys).
+    pub async fn root_key(&self, kid: &str) -> StoreResult<Option<[u8; 32]>> {
+        if let Some(key) = self.keys.read().ok().and_then(|keys| keys.get(kid).copied()) {
+            return Ok(Some(key));
+        }
+        self.reload().await?;
+        Ok(self.keys.read().ok().and_then(|keys| keys.get(kid).copied()))
+    }
+
+    /// The newest key: what new tokens are minted with.
+    pub async fn current(&self) -> StoreResult<Option<(String, [u8; 32])>> {
+        let rows = self.store.signing_keys(TOKEN_HMAC).await?;
+        Ok(rows.last().and_then(|row| Some((row.kid.clone(), root_key_of(row)?))))
+    }
+}
+
+/// Adds a new generation of the token key (`tollgate keys rotate`). Tokens
+/// minted with earlier generations keep verifying until they expire.
+pub async fn rotate_token_key(store: &Store) -> StoreResult<SigningKeyRow> {
+    let (kid, secret, public_key) = new_hmac_key();
+    store.add_signing_key_generation(TOKEN_HMAC, &kid, &secret, public_key, clock::now_micros()).await
+}

@@ -13,8 +13,14 @@ use crate::pagination::page_type;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AuditKind {
-    /// A decision on an intent.
+    /// A decision on an intent or a tool call.
     Decision,
+    /// A human's decision on an approval request.
+    ApprovalDecision,
+    /// What happened when an approved tool call was forwarded.
+    ToolResult,
+    /// A capability token's jti was revoked.
+    TokenRevoked,
 }
 
 impl AuditKind {
@@ -22,12 +28,17 @@ impl AuditKind {
     pub const fn as_str(self) -> &'static str {
         match self {
             AuditKind::Decision => "decision",
+            AuditKind::ApprovalDecision => "approval_decision",
+            AuditKind::ToolResult => "tool_result",
+            AuditKind::TokenRevoked => "token_revoked",
         }
     }
 
     /// Parses the wire string.
     pub fn parse(s: &str) -> Option<AuditKind> {
-        (s == "decision").then_some(AuditKind::Decision)
+        [AuditKind::Decision, AuditKind::ApprovalDecision, AuditKind::ToolResult, AuditKind::TokenRevoked]
+            .into_iter()
+            .find(|k| k.as_str() == s)
     }
 }
 
@@ -68,8 +79,26 @@ pub struct AuditEntry {
     pub bundle_hash: Option<String>,
     /// SHA-256 of the canonical policy input document.
     pub input_digest: Option<String>,
-    /// SHA-256 of the canonical intent payload (stored apart).
+    /// SHA-256 of the canonical intent payload or tool result (stored apart).
     pub payload_digest: Option<String>,
+    /// Who acted (absent when unknown, as in entries written before the
+    /// field existed): the key that declared or called (`key:<id>`), the token
+    /// (`token:<jti>`), or the administrator of an administrative entry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal: Option<String>,
+    /// The capability token's effective jti, when one was presented.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
+    /// The tool (`<upstream>.<tool>`), for tool calls and their results.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool: Option<String>,
+    /// The approval request concerned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval_id: Option<String>,
+    /// For `tool_result`: `ok`, `tool_error` or `upstream_error`; for
+    /// `approval_decision`: `approved` or `rejected`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
     /// The previous entry's hash.
     pub prev_hash: String,
     /// This entry's hash.

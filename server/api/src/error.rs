@@ -50,13 +50,15 @@ pub enum ErrorCode {
     Conflict,
     /// The store cannot be reached; nothing was written.
     StoreUnavailable,
+    /// An upstream MCP server could not be reached or broke the protocol.
+    UpstreamUnavailable,
     /// An unexpected failure inside the gateway.
     Internal,
 }
 
 impl ErrorCode {
     /// All codes, in documentation order.
-    pub const ALL: [ErrorCode; 17] = [
+    pub const ALL: [ErrorCode; 18] = [
         ErrorCode::MalformedJson,
         ErrorCode::MissingField,
         ErrorCode::UnknownField,
@@ -73,6 +75,7 @@ impl ErrorCode {
         ErrorCode::IdempotencyConflict,
         ErrorCode::Conflict,
         ErrorCode::StoreUnavailable,
+        ErrorCode::UpstreamUnavailable,
         ErrorCode::Internal,
     ];
 
@@ -95,6 +98,7 @@ impl ErrorCode {
             ErrorCode::IdempotencyConflict => "idempotency_conflict",
             ErrorCode::Conflict => "conflict",
             ErrorCode::StoreUnavailable => "store_unavailable",
+            ErrorCode::UpstreamUnavailable => "upstream_unavailable",
             ErrorCode::Internal => "internal",
         }
     }
@@ -116,6 +120,7 @@ impl ErrorCode {
             ErrorCode::BodyTooLarge => 413,
             ErrorCode::UnsupportedMediaType => 415,
             ErrorCode::StoreUnavailable => 503,
+            ErrorCode::UpstreamUnavailable => 502,
             ErrorCode::Internal => 500,
         }
     }
@@ -139,7 +144,7 @@ impl fmt::Display for ErrorCode {
 /// `invalid_parameter`, `invalid_cursor`, `invalid_request`,
 /// `body_too_large`, `unsupported_media_type`, `unauthenticated`,
 /// `forbidden`, `not_found`, `already_exists`, `idempotency_conflict`,
-/// `conflict`, `store_unavailable`, `internal`).
+/// `conflict`, `store_unavailable`, `upstream_unavailable`, `internal`).
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 #[schemars(rename = "Error")]
 pub struct ApiError {

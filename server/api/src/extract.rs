@@ -80,6 +80,14 @@ where
     T: DeserializeOwned,
     C: ServerContext,
 {
+    parse_json(&read_json_bytes(rqctx, request).await?)
+}
+
+/// Reads a JSON body's bytes (content type and size checked, not parsed).
+async fn read_json_bytes<C: ServerContext>(
+    rqctx: &RequestContext<C>,
+    request: hyper::Request<dropshot::Body>,
+) -> Result<Vec<u8>, ApiError> {
     let limit = rqctx.request_body_max_bytes();
     let (parts, body) = request.into_parts();
     if let Some(error) = content_type_error(&parts) {
@@ -101,7 +109,46 @@ where
             ApiError::new(ErrorCode::InvalidRequest, e.external_message)
         }
     })?;
-    parse_json(bytes.as_bytes())
+    Ok(bytes.as_bytes().to_vec())
+}
+
+/// A JSON body kept as bytes, for protocols that answer malformed input in
+/// their own terms (JSON-RPC). The schema documented is `T`'s.
+pub struct RawJsonBody<T> {
+    inner: Result<Vec<u8>, ApiError>,
+    started: Instant,
+    _schema: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T> RawJsonBody<T> {
+    /// The body's bytes, or the transport-level error (size, content type).
+    pub fn into_inner(self) -> Result<Vec<u8>, ApiError> {
+        self.inner
+    }
+
+    /// When reading the body began.
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+}
+
+#[async_trait::async_trait]
+impl<T> ExclusiveExtractor for RawJsonBody<T>
+where
+    T: JsonSchema + DeserializeOwned + Send + Sync + 'static,
+{
+    async fn from_request<C: ServerContext>(
+        rqctx: &RequestContext<C>,
+        request: hyper::Request<dropshot::Body>,
+    ) -> Result<RawJsonBody<T>, HttpError> {
+        let started = Instant::now();
+        let inner = read_json_bytes(rqctx, request).await;
+        Ok(RawJsonBody { inner, started, _schema: std::marker::PhantomData })
+    }
+
+    fn metadata(content_type: ApiEndpointBodyContentType) -> ExtractorMetadata {
+        <TypedBody<T> as ExclusiveExtractor>::metadata(content_type)
+    }
 }
 
 fn too_large(limit: usize) -> ApiError {

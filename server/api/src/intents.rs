@@ -176,6 +176,9 @@ pub struct Payload {
     /// The content itself (message body, query, document).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content: Option<String>,
+    /// Structured arguments (a tool call's arguments land here).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arguments: Option<serde_json::Map<String, serde_json::Value>>,
     /// What the action could cost or reach.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub estimated_impact: Option<EstimatedImpact>,
@@ -326,6 +329,8 @@ pub enum StageName {
     Validate,
     /// The agent exists, is active and may be named by this key.
     Identity,
+    /// The capability token's caveats allow the request (skipped for API keys).
+    Capability,
     /// The risk score was computed.
     Risk,
     /// The tenant's Rego bundle was evaluated.
@@ -340,10 +345,11 @@ pub enum StageName {
 
 impl StageName {
     /// Every stage, in pipeline order.
-    pub const ALL: [StageName; 8] = [
+    pub const ALL: [StageName; 9] = [
         StageName::Authenticate,
         StageName::Validate,
         StageName::Identity,
+        StageName::Capability,
         StageName::Risk,
         StageName::Policy,
         StageName::Budget,
@@ -357,6 +363,7 @@ impl StageName {
             StageName::Authenticate => "authenticate",
             StageName::Validate => "validate",
             StageName::Identity => "identity",
+            StageName::Capability => "capability",
             StageName::Risk => "risk",
             StageName::Policy => "policy",
             StageName::Budget => "budget",
@@ -682,12 +689,16 @@ pub struct IntentBatchResponse {
 
 /// Optional headers of the intent-declaring operations.
 #[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
-pub struct IdempotencyHeader {
+pub struct IntentHeaders {
     /// A client-chosen key (1–255 printable characters). The same key with
     /// the same body answers the same decision without a second audit
     /// entry; with a different body it answers 409 `idempotency_conflict`.
     #[serde(rename = "Idempotency-Key")]
     pub idempotency_key: Option<String>,
+    /// An approved approval for exactly this intent (resuming an
+    /// escalation); it is used once.
+    #[serde(rename = "Tollgate-Approval-Id")]
+    pub approval_id: Option<String>,
 }
 
 /// Path parameters naming an intent.

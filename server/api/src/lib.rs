@@ -18,6 +18,7 @@
 
 pub mod agents;
 pub mod api_keys;
+pub mod approvals;
 pub mod audit;
 pub mod error;
 pub mod extract;
@@ -28,6 +29,9 @@ pub mod pagination;
 pub mod system;
 pub mod tenants;
 pub mod text;
+pub mod tokens;
+pub mod tools;
+pub mod upstreams;
 
 use dropshot::{
     ApiDescription, Header, HttpResponseAccepted, HttpResponseCreated, HttpResponseDeleted, HttpResponseOk,
@@ -35,17 +39,23 @@ use dropshot::{
 };
 
 pub use error::{ApiError, ErrorCode};
-pub use extract::{Checked, JsonBody, Lenient, QueryParams};
+pub use extract::{Checked, JsonBody, Lenient, QueryParams, RawJsonBody};
 
 use agents::{Agent, AgentCreate, AgentListParams, AgentPage, AgentPath, AgentUpdate, TenantScope};
 use api_keys::{ApiKeyCreate, ApiKeyCreated, ApiKeyListParams, ApiKeyPage, ApiKeyPath};
+use approvals::{
+    Approval, ApprovalDecide, ApprovalListParams, ApprovalPage, ApprovalPath, ApprovalWaitParams,
+};
 use audit::{AuditEntryPage, AuditVerification, AuditVerifyParams, IntentAuditParams};
 use intents::{
-    AsyncIntentRequest, Decision, IdempotencyHeader, IntentAccepted, IntentBatchRequest, IntentBatchResponse,
-    IntentDecision, IntentListParams, IntentPage, IntentPath, IntentRequest,
+    AsyncIntentRequest, Decision, IntentAccepted, IntentBatchRequest, IntentBatchResponse, IntentDecision,
+    IntentHeaders, IntentListParams, IntentPage, IntentPath, IntentRequest,
 };
 use system::{Health, Readiness};
 use tenants::{Tenant, TenantCreate, TenantCreated, TenantListParams, TenantPage, TenantPath, WebhookSecret};
+use tokens::{MintedToken, Revocation, RevocationListParams, RevocationPage, TokenMint, TokenRevoke};
+use tools::{ApprovalHeader, JsonRpcMessage, McpHeaders, McpReply, ToolCallRequest, ToolCallResponse};
+use upstreams::{Upstream, UpstreamCreate, UpstreamListParams, UpstreamPage, UpstreamPath};
 
 /// The Tollgate API.
 #[dropshot::api_description {
@@ -59,6 +69,10 @@ use tenants::{Tenant, TenantCreate, TenantCreated, TenantListParams, TenantPage,
             "agents" = { description = "The agent registry: owners, status and budgets." },
             "intents" = { description = "Declare intents and read the decisions on them." },
             "audit" = { description = "The tamper-evident audit log." },
+            "tokens" = { description = "Capability tokens: mint and revoke (attenuation is offline)." },
+            "upstreams" = { description = "Upstream MCP servers whose tools agents call through the gateway." },
+            "approvals" = { description = "The approvals queue: escalated requests waiting for a human." },
+            "tools" = { description = "Tool calls: the MCP front door and its plain-HTTP twin." },
         },
     }
 }]
@@ -164,7 +178,7 @@ pub trait TollgateApi {
     #[endpoint { method = POST, path = "/v1/intents", tags = ["intents"] }]
     async fn intent_declare(
         rqctx: RequestContext<Self::Context>,
-        headers: Checked<Header<IdempotencyHeader>>,
+        headers: Checked<Header<IntentHeaders>>,
         body: JsonBody<IntentRequest>,
     ) -> Result<HttpResponseOk<Decision>, ApiError>;
 
@@ -172,7 +186,7 @@ pub trait TollgateApi {
     #[endpoint { method = POST, path = "/v1/intents:async", tags = ["intents"] }]
     async fn intent_declare_async(
         rqctx: RequestContext<Self::Context>,
-        headers: Checked<Header<IdempotencyHeader>>,
+        headers: Checked<Header<IntentHeaders>>,
         body: JsonBody<AsyncIntentRequest>,
     ) -> Result<HttpResponseAccepted<IntentAccepted>, ApiError>;
 
@@ -189,7 +203,7 @@ pub trait TollgateApi {
     async fn intent_declare_alias(
         rqctx: RequestContext<Self::Context>,
         path: Checked<Path<IntentAliasPath>>,
-        headers: Checked<Header<IdempotencyHeader>>,
+        headers: Checked<Header<IntentHeaders>>,
         body: JsonBody<serde_json::Value>,
     ) -> Result<http::Response<dropshot::Body>, ApiError>;
 
@@ -222,6 +236,107 @@ pub trait TollgateApi {
         rqctx: RequestContext<Self::Context>,
         query: QueryParams<AuditVerifyParams>,
     ) -> Result<HttpResponseOk<AuditVerification>, ApiError>;
+
+    /// Mint a capability token for an agent.
+    #[endpoint { method = POST, path = "/v1/admin/mint", tags = ["tokens"] }]
+    async fn token_mint(
+        rqctx: RequestContext<Self::Context>,
+        scope: QueryParams<TenantScope>,
+        body: JsonBody<TokenMint>,
+    ) -> Result<HttpResponseCreated<MintedToken>, ApiError>;
+
+    /// Revoke a jti and every token derived from it.
+    #[endpoint { method = POST, path = "/v1/admin/revoke", tags = ["tokens"] }]
+    async fn token_revoke(
+        rqctx: RequestContext<Self::Context>,
+        scope: QueryParams<TenantScope>,
+        body: JsonBody<TokenRevoke>,
+    ) -> Result<HttpResponseOk<Revocation>, ApiError>;
+
+    /// List revoked jtis, oldest first.
+    #[endpoint { method = GET, path = "/v1/admin/revocations", tags = ["tokens"] }]
+    async fn revocation_list(
+        rqctx: RequestContext<Self::Context>,
+        query: QueryParams<RevocationListParams>,
+    ) -> Result<HttpResponseOk<RevocationPage>, ApiError>;
+
+    /// List the upstream MCP servers the tenant's agents can reach.
+    #[endpoint { method = GET, path = "/v1/admin/upstreams", tags = ["upstreams"] }]
+    async fn upstream_list(
+        rqctx: RequestContext<Self::Context>,
+        query: QueryParams<UpstreamListParams>,
+    ) -> Result<HttpResponseOk<UpstreamPage>, ApiError>;
+
+    /// Add an upstream MCP server for the tenant.
+    #[endpoint { method = POST, path = "/v1/admin/upstreams", tags = ["upstreams"] }]
+    async fn upstream_create(
+        rqctx: RequestContext<Self::Context>,
+        scope: QueryParams<TenantScope>,
+        body: JsonBody<UpstreamCreate>,
+    ) -> Result<HttpResponseCreated<Upstream>, ApiError>;
+
+    /// Remove one of the tenant's upstream MCP servers.
+    #[endpoint { method = DELETE, path = "/v1/admin/upstreams/{name}", tags = ["upstreams"] }]
+    async fn upstream_delete(
+        rqctx: RequestContext<Self::Context>,
+        path: Checked<Path<UpstreamPath>>,
+        scope: QueryParams<TenantScope>,
+    ) -> Result<HttpResponseDeleted, ApiError>;
+
+    /// List approval requests, newest first.
+    #[endpoint { method = GET, path = "/v1/admin/approvals", tags = ["approvals"] }]
+    async fn approval_list(
+        rqctx: RequestContext<Self::Context>,
+        query: QueryParams<ApprovalListParams>,
+    ) -> Result<HttpResponseOk<ApprovalPage>, ApiError>;
+
+    /// Fetch one approval request.
+    #[endpoint { method = GET, path = "/v1/admin/approvals/{approval_id}", tags = ["approvals"] }]
+    async fn approval_get(
+        rqctx: RequestContext<Self::Context>,
+        path: Checked<Path<ApprovalPath>>,
+        scope: QueryParams<TenantScope>,
+    ) -> Result<HttpResponseOk<Approval>, ApiError>;
+
+    /// Approve or reject a pending approval request (once).
+    #[endpoint { method = POST, path = "/v1/admin/approvals/{approval_id}/decide", tags = ["approvals"] }]
+    async fn approval_decide(
+        rqctx: RequestContext<Self::Context>,
+        path: Checked<Path<ApprovalPath>>,
+        scope: QueryParams<TenantScope>,
+        body: JsonBody<ApprovalDecide>,
+    ) -> Result<HttpResponseOk<Approval>, ApiError>;
+
+    /// Read an approval as the agent waiting on it, optionally long-polling.
+    #[endpoint { method = GET, path = "/v1/approvals/{approval_id}", tags = ["approvals"] }]
+    async fn approval_wait(
+        rqctx: RequestContext<Self::Context>,
+        path: Checked<Path<ApprovalPath>>,
+        query: QueryParams<ApprovalWaitParams>,
+    ) -> Result<HttpResponseOk<Approval>, ApiError>;
+
+    /// Call a tool through the pipeline and, when approved, its upstream.
+    #[endpoint { method = POST, path = "/v1/tool-call", tags = ["tools"] }]
+    async fn tool_call(
+        rqctx: RequestContext<Self::Context>,
+        headers: Checked<Header<ApprovalHeader>>,
+        body: JsonBody<ToolCallRequest>,
+    ) -> Result<HttpResponseOk<ToolCallResponse>, ApiError>;
+
+    /// Send one MCP JSON-RPC message (Streamable HTTP; JSON responses).
+    #[endpoint { method = POST, path = "/v1/mcp", tags = ["tools"] }]
+    async fn mcp_message_send(
+        rqctx: RequestContext<Self::Context>,
+        headers: Checked<Header<McpHeaders>>,
+        body: RawJsonBody<JsonRpcMessage>,
+    ) -> Result<McpReply, ApiError>;
+
+    /// End an MCP session opened by `initialize` (2025 revisions).
+    #[endpoint { method = DELETE, path = "/v1/mcp", tags = ["tools"] }]
+    async fn mcp_session_delete(
+        rqctx: RequestContext<Self::Context>,
+        headers: Checked<Header<McpHeaders>>,
+    ) -> Result<HttpResponseDeleted, ApiError>;
 }
 
 /// The path segment of the unpublished alias route (`async` or `batch`).
@@ -252,7 +367,21 @@ pub fn render_openapi<C: dropshot::ServerContext>(
         .license("Apache-2.0", "https://www.apache.org/licenses/LICENSE-2.0");
     let mut document = definition.json()?;
     add_security(&mut document);
+    add_mcp_notification_response(&mut document);
     Ok(document)
+}
+
+/// `POST /v1/mcp` answers notifications with 202 and no body, which the
+/// trait's single success status cannot express: the document says so.
+fn add_mcp_notification_response(document: &mut serde_json::Value) {
+    if let Some(responses) =
+        document.pointer_mut("/paths/~1v1~1mcp/post/responses").and_then(|r| r.as_object_mut())
+    {
+        responses.insert(
+            "202".into(),
+            serde_json::json!({"description": "The message was a notification: accepted, no body."}),
+        );
+    }
 }
 
 /// Declares bearer authentication on every operation outside the public tags.

@@ -60,15 +60,54 @@ pub struct AuditRecord {
     pub input_digest: Option<String>,
     /// SHA-256 of the canonical payload.
     pub payload_digest: Option<String>,
+    /// Who acted.
+    pub principal: Option<String>,
+    /// The capability token's effective jti.
+    pub jti: Option<String>,
+    /// The tool, for tool calls.
+    pub tool: Option<String>,
+    /// The approval concerned.
+    pub approval_id: Option<String>,
+    /// Outcome of a tool result or approval decision.
+    pub outcome: Option<String>,
     /// The previous entry's hash.
     pub prev_hash: String,
 }
 
 impl AuditRecord {
+    /// A record of `kind` for `tenant` at position `seq` after `prev_hash`,
+    /// written at `ts`, with every optional field empty.
+    pub fn new(kind: AuditKind, tenant: TenantId, seq: u64, ts: i64, prev_hash: String) -> AuditRecord {
+        AuditRecord {
+            version: ENTRY_VERSION,
+            entry_id: crate::ids::audit_entry_id(),
+            tenant,
+            seq,
+            ts,
+            kind,
+            intent_id: None,
+            agent_id: None,
+            environment: None,
+            enforced: None,
+            verdict: None,
+            stage: None,
+            reasons: Vec::new(),
+            bundle_hash: None,
+            input_digest: None,
+            payload_digest: None,
+            principal: None,
+            jti: None,
+            tool: None,
+            approval_id: None,
+            outcome: None,
+            prev_hash,
+        }
+    }
+
     /// The canonical document the hash covers. Every field is present;
     /// absent values are `null`; `ts` is RFC 3339 with six fractional digits.
     pub fn canonical_document(&self) -> Value {
-        json!({
+        let mut document = json!({
             "version": self.version,
             "entry_id": self.entry_id.as_str(),
             "tenant": self.tenant.as_str(),
@@ -90,7 +129,25 @@ impl AuditRecord {
             "input_digest": self.input_digest,
             "payload_digest": self.payload_digest,
             "prev_hash": self.prev_hash,
-        })
+        });
+        // The fields added with capability tokens and tool calls are part
+        // of the document only when set, so entries written before they
+        // existed keep their hashes.
+        if let Value::Object(map) = &mut document {
+            let extensions = [
+                ("principal", &self.principal),
+                ("jti", &self.jti),
+                ("tool", &self.tool),
+                ("approval_id", &self.approval_id),
+                ("outcome", &self.outcome),
+            ];
+            for (name, value) in extensions {
+                if let Some(value) = value {
+                    map.insert(name.into(), Value::String(value.clone()));
+                }
+            }
+        }
+        document
     }
 
     /// The entry's hash: hex SHA-256 of the JCS bytes of
@@ -118,6 +175,11 @@ impl AuditRecord {
             bundle_hash: self.bundle_hash.clone(),
             input_digest: self.input_digest.clone(),
             payload_digest: self.payload_digest.clone(),
+            principal: self.principal.clone(),
+            jti: self.jti.clone(),
+            tool: self.tool.clone(),
+            approval_id: self.approval_id.clone(),
+            outcome: self.outcome.clone(),
             prev_hash: self.prev_hash.clone(),
             hash,
         }
@@ -159,6 +221,11 @@ mod tests {
             bundle_hash: Some("b".into()),
             input_digest: None,
             payload_digest: None,
+            principal: None,
+            jti: None,
+            tool: None,
+            approval_id: None,
+            outcome: None,
             prev_hash: GENESIS_HASH.into(),
         }
     }
@@ -192,6 +259,29 @@ mod tests {
         let mut r = record();
         r.enforced = Some(false);
         assert_ne!(r.hash(), base);
+        let mut r = record();
+        r.jti = Some("tok_1".into());
+        assert_ne!(r.hash(), base);
+        let mut r = record();
+        r.outcome = Some("ok".into());
+        assert_ne!(r.hash(), base);
         assert_eq!(record().hash(), base);
+    }
+
+    #[test]
+    fn extension_fields_appear_only_when_set() {
+        let text = canonical_string(&record().canonical_document());
+        for name in ["principal", "jti", "tool", "approval_id", "outcome"] {
+            assert!(!text.contains(&format!("\"{name}\"")), "{name} in {text}");
+        }
+        let mut r = record();
+        r.principal = Some("key:key_1".into());
+        r.tool = Some("mail.send".into());
+        let text = canonical_string(&r.canonical_document());
+        assert!(text.contains(r#""prev_hash":"0000000000000000000000000000000000000000000000000000000000000000","principal":"key:key_1","reasons""#), "{text}");
+        assert!(text.contains(r#""tool":"mail.send","ts""#), "{text}");
+        // The wire form mirrors the document: absent fields are not sent.
+        let wire = serde_json::to_value(record().to_entry(record().hash())).unwrap_or_default();
+        assert!(wire.get("jti").is_none() && wire.get("input_digest").is_some(), "{wire}");
     }
 }

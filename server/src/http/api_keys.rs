@@ -5,7 +5,7 @@ use tollgate_api::api_keys::{
     ApiKey, ApiKeyCreate, ApiKeyCreated, ApiKeyListParams, ApiKeyPage, ApiKeyPath, Role,
 };
 
-use super::auth::{Principal, not_found_tenant};
+use super::auth::not_found_tenant;
 use super::call::Call;
 use crate::clock;
 use crate::credentials;
@@ -86,10 +86,10 @@ pub async fn list(call: &Call<'_>, params: Result<ApiKeyListParams, ApiError>) -
     let principal = call.principal().await?;
     principal.require_admin()?;
     let params = params?;
-    let tenant = match (&principal, params.tenant) {
-        (Principal::Superadmin, tenant) => tenant,
-        (Principal::Key(key), Some(tenant)) if tenant != key.tenant => return Err(not_found_tenant(&tenant)),
-        (Principal::Key(key), _) => Some(key.tenant.clone()),
+    let tenant = match (principal.tenant(), params.tenant) {
+        (None, tenant) => tenant,
+        (Some(own), Some(tenant)) if tenant != *own => return Err(not_found_tenant(&tenant)),
+        (Some(own), _) => Some(own.clone()),
     };
     let limit = cursor::limit(params.limit)?;
     let after: Option<(i64, String)> = cursor::decode_opt(LIST, params.cursor.as_deref())?;

@@ -1,11 +1,16 @@
 //! The `authenticate` stage: `Authorization: Bearer <key>` → [`Principal`].
 
-use tollgate_api::api_keys::Role;
-use tollgate_api::ids::TenantId;
+use std::sync::Arc;
+
+use tollgate_api::api_keys::{Environment, Role};
+use tollgate_api::ids::{AgentId, TenantId};
 
 use crate::credentials::{ADMIN_KEY_PREFIX, hash_key};
 use crate::error::Error;
+use crate::pipeline::KeyContext;
+use crate::signing::TokenKeys;
 use crate::store::{ApiKeyRow, Store};
+use crate::token::{CapabilityToken, PREFIX as TOKEN_PREFIX};
 
 /// Who is calling.
 #[derive(Clone, Debug)]
@@ -14,6 +19,10 @@ pub enum Principal {
     Superadmin,
     /// A tenant's API key.
     Key(ApiKeyRow),
+    /// A capability token (signature verified; its caveats are checked by
+    /// the pipeline's `capability` stage). It acts as its subject agent,
+    /// in `live`.
+    Token(Arc<CapabilityToken>),
 }
 
 /// Longest bearer token considered (longer ones are rejected unread).
@@ -23,6 +32,7 @@ const MAX_TOKEN_LEN: usize = 512;
 #[derive(Clone, Debug)]
 pub struct Authenticator {
     store: Store,
+    token_keys: TokenKeys,
     /// Hash of `TOLLGATE_ADMIN_KEY` when set; otherwise the generated
     /// superadmin key (stored hashed) is looked up.
     configured_admin_hash: Option<String>,
@@ -30,8 +40,18 @@ pub struct Authenticator {
 
 impl Authenticator {
     /// An authenticator over `store`.
-    pub fn new(store: Store, configured_admin_key: Option<&str>) -> Authenticator {
-        Authenticator { store, configured_admin_hash: configured_admin_key.map(hash_key) }
+    pub fn new(store: Store, token_keys: TokenKeys, configured_admin_key: Option<&str>) -> Authenticator {
+        Authenticator { store, token_keys, configured_admin_hash: configured_admin_key.map(hash_key) }
+    }
+
+    async fn verify_token(&self, text: &str) -> Result<Principal, Error> {
+        let token = CapabilityToken::parse(text)
+            .map_err(|e| Error::Unauthenticated(format!("malformed capability token: {e}")))?;
+        let key = self.token_keys.root_key(&token.header().kid).await?;
+        token
+            .verify_with(|_| key)
+            .map_err(|e| Error::Unauthenticated(format!("capability token rejected: {e}")))?;
+        Ok(Principal::Token(Arc::new(token)))
     }
 
     /// Authenticates the request's `Authorization` header.
@@ -47,6 +67,9 @@ impl Authenticator {
             return Err(Error::Unauthenticated("the authorization scheme must be `Bearer`".into()));
         }
         let token = token.trim();
+        if token.starts_with(TOKEN_PREFIX) {
+            return self.verify_token(token).await;
+        }
         if token.is_empty() || token.len() > MAX_TOKEN_LEN || !token.chars().all(|c| c.is_ascii_graphic()) {
             return Err(Error::Unauthenticated("malformed api key".into()));
         }
@@ -68,25 +91,89 @@ impl Authenticator {
 }
 
 impl Principal {
+    /// Who the audit log names (`superadmin`, `key:<id>`, `token:<jti>`).
+    pub fn describe(&self) -> String {
+        match self {
+            Principal::Superadmin => "superadmin".into(),
+            Principal::Key(key) => format!("key:{}", key.id),
+            Principal::Token(token) => format!("token:{}", token.jti()),
+        }
+    }
+
+    /// The tenant of a key or token (`None` for the superadmin).
+    pub fn tenant(&self) -> Option<&TenantId> {
+        match self {
+            Principal::Superadmin => None,
+            Principal::Key(key) => Some(&key.tenant),
+            Principal::Token(token) => Some(&token.header().tenant),
+        }
+    }
+
+    /// The agent these credentials are restricted to.
+    pub fn bound_agent(&self) -> Option<&AgentId> {
+        match self {
+            Principal::Superadmin => None,
+            Principal::Key(key) => key.agent_id.as_ref(),
+            Principal::Token(token) => Some(&token.header().sub),
+        }
+    }
+
+    /// The credentials of an agent acting (an agent key or a token), and
+    /// the tenant it acts in.
+    pub fn acting_agent(&self) -> Result<(KeyContext, TenantId), Error> {
+        match self {
+            Principal::Key(key) if key.role == Role::Agent => Ok((
+                KeyContext {
+                    credential: key.id.to_string(),
+                    environment: key.environment,
+                    bound_agent: key.agent_id.clone(),
+                },
+                key.tenant.clone(),
+            )),
+            Principal::Token(token) => Ok((
+                KeyContext {
+                    credential: format!("token:{}", token.jti()),
+                    environment: Environment::Live,
+                    bound_agent: Some(token.header().sub.clone()),
+                },
+                token.header().tenant.clone(),
+            )),
+            _ => Err(Error::Forbidden("only agent keys and capability tokens act for agents".into())),
+        }
+    }
+
+    /// The capability token, if the credential is one.
+    pub fn token(&self) -> Option<&Arc<CapabilityToken>> {
+        match self {
+            Principal::Token(token) => Some(token),
+            _ => None,
+        }
+    }
+
     /// Fails unless this is the superadmin key.
     pub fn require_superadmin(&self, action: &str) -> Result<(), Error> {
         match self {
             Principal::Superadmin => Ok(()),
-            Principal::Key(_) => Err(Error::Forbidden(format!("only the superadmin key can {action}"))),
+            Principal::Key(_) | Principal::Token(_) => {
+                Err(Error::Forbidden(format!("only the superadmin key can {action}")))
+            }
         }
     }
 
-    /// Fails for agent keys.
+    /// Fails for agent keys and tokens.
     pub fn require_admin(&self) -> Result<(), Error> {
         match self {
             Principal::Key(key) if key.role == Role::Agent => {
                 Err(Error::Forbidden("agent keys cannot use administrative operations".into()))
             }
+            Principal::Token(_) => {
+                Err(Error::Forbidden("capability tokens cannot use administrative operations".into()))
+            }
             _ => Ok(()),
         }
     }
 
-    /// The agent key declaring an intent.
+    /// The agent API key declaring an intent (tokens use [`Principal::acting_agent`]).
     pub fn agent_key(&self) -> Result<&ApiKeyRow, Error> {
         match self {
             Principal::Key(key) if key.role == Role::Agent => Ok(key),
@@ -96,21 +183,21 @@ impl Principal {
 
     /// Whether this principal may act on `tenant`.
     pub fn can_access(&self, tenant: &TenantId) -> bool {
-        match self {
-            Principal::Superadmin => true,
-            Principal::Key(key) => key.tenant == *tenant,
+        match self.tenant() {
+            None => true,
+            Some(own) => own == tenant,
         }
     }
 
     /// The tenant an operation acts on: a tenant key's own (naming another
     /// is 404); the superadmin must name one that exists.
     pub async fn tenant_scope(&self, requested: Option<&TenantId>, store: &Store) -> Result<TenantId, Error> {
-        match self {
-            Principal::Key(key) => match requested {
-                Some(tenant) if *tenant != key.tenant => Err(not_found_tenant(tenant)),
-                _ => Ok(key.tenant.clone()),
+        match self.tenant() {
+            Some(own) => match requested {
+                Some(tenant) if tenant != own => Err(not_found_tenant(tenant)),
+                _ => Ok(own.clone()),
             },
-            Principal::Superadmin => {
+            None => {
                 let tenant = requested.ok_or_else(|| Error::InvalidParameter {
                     parameter: "tenant".into(),
                     message: "the superadmin key must name the tenant with `tenant`".into(),

@@ -1,5 +1,6 @@
 //! `/v1/intents`: declare intents (sync, async, batch) and read decisions.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -9,10 +10,10 @@ use tollgate_api::ApiError;
 use tollgate_api::agents::TenantScope;
 use tollgate_api::audit::{AuditEntryPage, IntentAuditParams};
 use tollgate_api::extract::reroot_path;
-use tollgate_api::ids::{IntentId, TenantId};
+use tollgate_api::ids::{ApprovalId, IntentId, TenantId};
 use tollgate_api::intents::{
-    AsyncIntentRequest, CallbackState, CallbackStatus, Decision, DeliveryAttempt, IdempotencyHeader,
-    IntentAccepted, IntentBatchItem, IntentBatchRequest, IntentBatchResponse, IntentDecision,
+    AsyncIntentRequest, CallbackState, CallbackStatus, Decision, DeliveryAttempt, IntentAccepted,
+    IntentBatchItem, IntentBatchRequest, IntentBatchResponse, IntentDecision, IntentHeaders,
     IntentListParams, IntentPage, IntentPath, IntentRequest, IntentStatus, IntentSummary, StageName,
     StageOutcome, StageReport, Verb,
 };
@@ -26,9 +27,8 @@ use crate::error::Error;
 use crate::ids;
 use crate::pipeline::commit::CommitOutcome;
 use crate::pipeline::{KeyContext, Submission};
-use crate::store::{
-    ApiKeyRow, IdempotencyRecord, IntentFilter, NewPendingIntent, PendingInsert, PendingIntent,
-};
+use crate::store::{IdempotencyRecord, IntentFilter, NewPendingIntent, PendingInsert, PendingIntent};
+use crate::token::CapabilityToken;
 
 /// Maximum intents in one batch.
 pub const MAX_BATCH: usize = 50;
@@ -46,24 +46,40 @@ fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
-/// Authenticates an agent key and validates the body: the pipeline's
-/// first two stages, reported with their durations.
+/// Authenticates the acting agent's credentials and validates the body:
+/// the pipeline's first two stages, reported with their durations.
 struct Front<T> {
-    key: ApiKeyRow,
+    tenant: TenantId,
+    key: KeyContext,
+    token: Option<Arc<CapabilityToken>>,
     request: T,
     idempotency_key: Option<String>,
+    approval_id: Option<ApprovalId>,
     stages: Vec<StageReport>,
+}
+
+/// Whether capability tokens may make the request.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Tokens {
+    Accepted,
+    Refused,
 }
 
 async fn front<T>(
     call: &Call<'_>,
     arrival: Arrival,
-    headers: Option<Result<IdempotencyHeader, ApiError>>,
+    tokens: Tokens,
+    headers: Option<Result<IntentHeaders, ApiError>>,
     body: Result<T, ApiError>,
 ) -> Result<Front<T>, Error> {
     let started = Instant::now();
     let principal = call.principal().await?;
-    let key = principal.agent_key()?.clone();
+    if tokens == Tokens::Refused && principal.token().is_some() {
+        return Err(Error::Forbidden(
+            "capability tokens declare intents synchronously: use `POST /v1/intents`".into(),
+        ));
+    }
+    let (key, tenant) = principal.acting_agent()?;
     let authenticate = StageReport {
         name: StageName::Authenticate,
         outcome: StageOutcome::Pass,
@@ -71,16 +87,27 @@ async fn front<T>(
     };
     let started = Instant::now();
     let request = body?;
-    let idempotency_key = match headers {
-        Some(headers) => check_idempotency_key(headers?.idempotency_key)?,
-        None => None,
+    let (idempotency_key, approval_id) = match headers {
+        Some(headers) => {
+            let headers = headers?;
+            (check_idempotency_key(headers.idempotency_key)?, check_approval_id(headers.approval_id)?)
+        }
+        None => (None, None),
     };
     let validate = StageReport {
         name: StageName::Validate,
         outcome: StageOutcome::Pass,
         duration_us: micros(arrival.parse + started.elapsed()),
     };
-    Ok(Front { key, request, idempotency_key, stages: vec![authenticate, validate] })
+    Ok(Front {
+        tenant,
+        key,
+        token: principal.token().cloned(),
+        request,
+        idempotency_key,
+        approval_id,
+        stages: vec![authenticate, validate],
+    })
 }
 
 fn check_idempotency_key(key: Option<String>) -> Result<Option<String>, Error> {
@@ -96,6 +123,17 @@ fn check_idempotency_key(key: Option<String>) -> Result<Option<String>, Error> {
     }
 }
 
+/// Parses a `Tollgate-Approval-Id` header.
+pub fn check_approval_id(id: Option<String>) -> Result<Option<ApprovalId>, Error> {
+    id.map(|id| {
+        ApprovalId::parse(id.trim()).map_err(|e| Error::InvalidParameter {
+            parameter: "Tollgate-Approval-Id".into(),
+            message: e.to_string(),
+        })
+    })
+    .transpose()
+}
+
 /// Identifies "the same request" for idempotency: the operation and the
 /// canonical (RFC 8785) JSON of the validated body.
 fn request_hash(operation: &str, body: &impl Serialize) -> String {
@@ -105,10 +143,6 @@ fn request_hash(operation: &str, body: &impl Serialize) -> String {
     hasher.update(b"\n");
     hasher.update(canonical_string(&value).as_bytes());
     hex::encode(hasher.finalize())
-}
-
-fn key_context(key: &ApiKeyRow) -> KeyContext {
-    KeyContext { api_key_id: key.id.clone(), environment: key.environment, bound_agent: key.agent_id.clone() }
 }
 
 fn check_replay(existing: &IdempotencyRecord, hash: &str) -> Result<(), Error> {
@@ -148,48 +182,43 @@ async fn replay_decision(
     })
 }
 
-async fn decide_one(
-    call: &Call<'_>,
-    arrival: Arrival,
-    key: &ApiKeyRow,
-    request: IntentRequest,
-    idempotency: Option<IdempotencyRecord>,
-    stages: Vec<StageReport>,
-) -> Result<CommitOutcome, Error> {
-    let intent_id = idempotency.as_ref().map(|r| r.intent_id.clone()).unwrap_or_else(ids::intent_id);
-    let submission = Submission {
-        intent_id,
-        tenant: key.tenant.clone(),
-        key: key_context(key),
+fn submission<T>(front: &Front<T>, arrival: Arrival, request: IntentRequest) -> Submission {
+    Submission {
+        intent_id: ids::intent_id(),
+        tenant: front.tenant.clone(),
+        key: front.key.clone(),
+        token: front.token.clone(),
         request,
+        tool: None,
+        approval_id: front.approval_id.clone(),
         received: arrival.at,
         created_at: clock::now_micros(),
         pending: false,
-        idempotency,
+        idempotency: None,
         callback_url: None,
-        front_stages: stages,
-    };
-    call.state.pipeline.decide(submission).await
+        front_stages: front.stages.clone(),
+    }
 }
 
 /// `POST /v1/intents`.
 pub async fn declare(
     call: &Call<'_>,
     arrival: Arrival,
-    headers: Result<IdempotencyHeader, ApiError>,
+    headers: Result<IntentHeaders, ApiError>,
     body: Result<IntentRequest, ApiError>,
 ) -> Result<Decision, Error> {
-    let front = front(call, arrival, Some(headers), body).await?;
-    let tenant = front.key.tenant.clone();
+    let front = front(call, arrival, Tokens::Accepted, Some(headers), body).await?;
+    let tenant = front.tenant.clone();
     let hash = request_hash("intent_declare", &front.request);
-    let mut claim = None;
-    if let Some(key) = front.idempotency_key {
+    let mut sub = submission(&front, arrival, front.request.clone());
+    if let Some(key) = front.idempotency_key.clone() {
         if let Some(existing) = call.state.store.find_idempotency(&tenant, &key).await? {
             return replay_decision(call, &tenant, &existing, &hash).await;
         }
-        claim = Some(IdempotencyRecord { key, request_hash: hash.clone(), intent_id: ids::intent_id() });
+        sub.idempotency =
+            Some(IdempotencyRecord { key, request_hash: hash.clone(), intent_id: sub.intent_id.clone() });
     }
-    match decide_one(call, arrival, &front.key, front.request, claim, front.stages).await? {
+    match call.state.pipeline.decide(sub).await? {
         CommitOutcome::Committed(decision) => Ok(*decision),
         CommitOutcome::Duplicate(existing) => replay_decision(call, &tenant, &existing, &hash).await,
         CommitOutcome::AlreadyDecided => Err(Error::Internal("a new intent was already decided".into())),
@@ -209,19 +238,26 @@ async fn replay_accepted(
     Ok(IntentAccepted { intent_id: intent.row.id, status: intent.row.status })
 }
 
-/// `POST /v1/intents:async`.
+/// `POST /v1/intents:async` (API keys only: a capability token is not kept
+/// for background evaluation).
 pub async fn declare_async(
     call: &Call<'_>,
     arrival: Arrival,
-    headers: Result<IdempotencyHeader, ApiError>,
+    headers: Result<IntentHeaders, ApiError>,
     body: Result<AsyncIntentRequest, ApiError>,
 ) -> Result<IntentAccepted, Error> {
-    let front = front(call, arrival, Some(headers), body).await?;
-    let tenant = front.key.tenant.clone();
+    let front = front(call, arrival, Tokens::Refused, Some(headers), body).await?;
+    if front.approval_id.is_some() {
+        return Err(Error::InvalidParameter {
+            parameter: "Tollgate-Approval-Id".into(),
+            message: "escalated intents resume synchronously: use `POST /v1/intents`".into(),
+        });
+    }
+    let tenant = front.tenant.clone();
     let hash = request_hash("intent_declare_async", &front.request);
     let intent_id = ids::intent_id();
     let mut claim = None;
-    if let Some(key) = front.idempotency_key {
+    if let Some(key) = front.idempotency_key.clone() {
         if let Some(existing) = call.state.store.find_idempotency(&tenant, &key).await? {
             return replay_accepted(call, &tenant, &existing, &hash).await;
         }
@@ -233,8 +269,8 @@ pub async fn declare_async(
         id: intent_id.clone(),
         tenant: tenant.clone(),
         agent_id: request.intent.agent.id.clone(),
-        api_key_id: front.key.id.clone(),
-        bound_agent_id: front.key.agent_id.clone(),
+        credential: front.key.credential.clone(),
+        bound_agent_id: front.key.bound_agent.clone(),
         environment: front.key.environment,
         action_type: request.intent.action.action_type,
         verb: request.intent.action.verb.to_string(),
@@ -258,8 +294,8 @@ pub async fn declare_batch(
     arrival: Arrival,
     body: Result<IntentBatchRequest, ApiError>,
 ) -> Result<IntentBatchResponse, Error> {
-    let front = front(call, arrival, None, body).await?;
-    let items = front.request.intents;
+    let mut front = front(call, arrival, Tokens::Accepted, None, body).await?;
+    let items = std::mem::take(&mut front.request.intents);
     if items.is_empty() || items.len() > MAX_BATCH {
         return Err(Error::InvalidField {
             path: "$.intents".into(),
@@ -284,18 +320,7 @@ pub async fn declare_batch(
             }
             Ok(request) => {
                 let pipeline = call.state.pipeline.clone();
-                let submission = Submission {
-                    intent_id: ids::intent_id(),
-                    tenant: front.key.tenant.clone(),
-                    key: key_context(&front.key),
-                    request,
-                    received: arrival.at,
-                    created_at: clock::now_micros(),
-                    pending: false,
-                    idempotency: None,
-                    callback_url: None,
-                    front_stages: front.stages.clone(),
-                };
+                let submission = submission(&front, arrival, request);
                 running.spawn(async move { (index, pipeline.decide(submission).await) });
             }
         }
@@ -334,10 +359,7 @@ async fn read_scope<T>(
 }
 
 fn bound_agent(principal: &Principal) -> Option<&tollgate_api::ids::AgentId> {
-    match principal {
-        Principal::Key(key) => key.agent_id.as_ref(),
-        Principal::Superadmin => None,
-    }
+    principal.bound_agent()
 }
 
 async fn visible_intent(

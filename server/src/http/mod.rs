@@ -8,12 +8,17 @@
 
 pub mod agents;
 pub mod api_keys;
+pub mod approvals;
 pub mod audit;
 pub mod auth;
 pub mod call;
 pub mod intents;
+pub mod mcp;
 pub mod system;
 pub mod tenants;
+pub mod tokens;
+pub mod tools;
+pub mod upstreams;
 
 use dropshot::{
     Header, HttpResponseAccepted, HttpResponseCreated, HttpResponseDeleted, HttpResponseOk, Path,
@@ -23,16 +28,26 @@ use tollgate_api::agents::{
     Agent, AgentCreate, AgentListParams, AgentPage, AgentPath, AgentUpdate, TenantScope,
 };
 use tollgate_api::api_keys::{ApiKeyCreate, ApiKeyCreated, ApiKeyListParams, ApiKeyPage, ApiKeyPath};
+use tollgate_api::approvals::{
+    Approval, ApprovalDecide, ApprovalListParams, ApprovalPage, ApprovalPath, ApprovalWaitParams,
+};
 use tollgate_api::audit::{AuditEntryPage, AuditVerification, AuditVerifyParams, IntentAuditParams};
 use tollgate_api::intents::{
-    AsyncIntentRequest, Decision, IdempotencyHeader, IntentAccepted, IntentBatchRequest, IntentBatchResponse,
-    IntentDecision, IntentListParams, IntentPage, IntentPath, IntentRequest,
+    AsyncIntentRequest, Decision, IntentAccepted, IntentBatchRequest, IntentBatchResponse, IntentDecision,
+    IntentHeaders, IntentListParams, IntentPage, IntentPath, IntentRequest,
 };
 use tollgate_api::system::{Health, Readiness};
 use tollgate_api::tenants::{
     Tenant, TenantCreate, TenantCreated, TenantListParams, TenantPage, TenantPath, WebhookSecret,
 };
-use tollgate_api::{ApiError, Checked, IntentAliasPath, JsonBody, QueryParams, TollgateApi};
+use tollgate_api::tokens::{
+    MintedToken, Revocation, RevocationListParams, RevocationPage, TokenMint, TokenRevoke,
+};
+use tollgate_api::tools::{
+    ApprovalHeader, JsonRpcMessage, McpHeaders, McpReply, ToolCallRequest, ToolCallResponse,
+};
+use tollgate_api::upstreams::{Upstream, UpstreamCreate, UpstreamListParams, UpstreamPage, UpstreamPath};
+use tollgate_api::{ApiError, Checked, IntentAliasPath, JsonBody, QueryParams, RawJsonBody, TollgateApi};
 
 use crate::app::GatewayState;
 use crate::error::Error;
@@ -182,7 +197,7 @@ impl TollgateApi for TollgateImpl {
 
     async fn intent_declare(
         rqctx: RequestContext<GatewayState>,
-        headers: Checked<Header<IdempotencyHeader>>,
+        headers: Checked<Header<IntentHeaders>>,
         body: JsonBody<IntentRequest>,
     ) -> Result<HttpResponseOk<Decision>, ApiError> {
         let call = Call::new(&rqctx);
@@ -193,7 +208,7 @@ impl TollgateApi for TollgateImpl {
 
     async fn intent_declare_async(
         rqctx: RequestContext<GatewayState>,
-        headers: Checked<Header<IdempotencyHeader>>,
+        headers: Checked<Header<IntentHeaders>>,
         body: JsonBody<AsyncIntentRequest>,
     ) -> Result<HttpResponseAccepted<IntentAccepted>, ApiError> {
         let call = Call::new(&rqctx);
@@ -214,7 +229,7 @@ impl TollgateApi for TollgateImpl {
     async fn intent_declare_alias(
         rqctx: RequestContext<GatewayState>,
         path: Checked<Path<IntentAliasPath>>,
-        headers: Checked<Header<IdempotencyHeader>>,
+        headers: Checked<Header<IntentHeaders>>,
         body: JsonBody<serde_json::Value>,
     ) -> Result<http::Response<dropshot::Body>, ApiError> {
         let call = Call::new(&rqctx);
@@ -272,5 +287,126 @@ impl TollgateApi for TollgateImpl {
     ) -> Result<HttpResponseOk<AuditVerification>, ApiError> {
         let call = Call::new(&rqctx);
         call.finish(audit::verify(&call, query.into_inner()).await.map(HttpResponseOk))
+    }
+
+    async fn token_mint(
+        rqctx: RequestContext<GatewayState>,
+        scope: QueryParams<TenantScope>,
+        body: JsonBody<TokenMint>,
+    ) -> Result<HttpResponseCreated<MintedToken>, ApiError> {
+        let call = Call::new(&rqctx);
+        call.finish(tokens::mint(&call, scope.into_inner(), body.into_inner()).await.map(HttpResponseCreated))
+    }
+
+    async fn token_revoke(
+        rqctx: RequestContext<GatewayState>,
+        scope: QueryParams<TenantScope>,
+        body: JsonBody<TokenRevoke>,
+    ) -> Result<HttpResponseOk<Revocation>, ApiError> {
+        let call = Call::new(&rqctx);
+        call.finish(tokens::revoke(&call, scope.into_inner(), body.into_inner()).await.map(HttpResponseOk))
+    }
+
+    async fn revocation_list(
+        rqctx: RequestContext<GatewayState>,
+        query: QueryParams<RevocationListParams>,
+    ) -> Result<HttpResponseOk<RevocationPage>, ApiError> {
+        let call = Call::new(&rqctx);
+        call.finish(tokens::list(&call, query.into_inner()).await.map(HttpResponseOk))
+    }
+
+    async fn upstream_list(
+        rqctx: RequestContext<GatewayState>,
+        query: QueryParams<UpstreamListParams>,
+    ) -> Result<HttpResponseOk<UpstreamPage>, ApiError> {
+        let call = Call::new(&rqctx);
+        call.finish(upstreams::list(&call, query.into_inner()).await.map(HttpResponseOk))
+    }
+
+    async fn upstream_create(
+        rqctx: RequestContext<GatewayState>,
+        scope: QueryParams<TenantScope>,
+        body: JsonBody<UpstreamCreate>,
+    ) -> Result<HttpResponseCreated<Upstream>, ApiError> {
+        let call = Call::new(&rqctx);
+        call.finish(
+            upstreams::create(&call, scope.into_inner(), body.into_inner()).await.map(HttpResponseCreated),
+        )
+    }
+
+    async fn upstream_delete(
+        rqctx: RequestContext<GatewayState>,
+        path: Checked<Path<UpstreamPath>>,
+        scope: QueryParams<TenantScope>,
+    ) -> Result<HttpResponseDeleted, ApiError> {
+        let call = Call::new(&rqctx);
+        let result = upstreams::delete(&call, path_of(path), scope.into_inner()).await;
+        call.finish(result.map(|()| HttpResponseDeleted()))
+    }
+
+    async fn approval_list(
+        rqctx: RequestContext<GatewayState>,
+        query: QueryParams<ApprovalListParams>,
+    ) -> Result<HttpResponseOk<ApprovalPage>, ApiError> {
+        let call = Call::new(&rqctx);
+        call.finish(approvals::list(&call, query.into_inner()).await.map(HttpResponseOk))
+    }
+
+    async fn approval_get(
+        rqctx: RequestContext<GatewayState>,
+        path: Checked<Path<ApprovalPath>>,
+        scope: QueryParams<TenantScope>,
+    ) -> Result<HttpResponseOk<Approval>, ApiError> {
+        let call = Call::new(&rqctx);
+        call.finish(approvals::get(&call, path_of(path), scope.into_inner()).await.map(HttpResponseOk))
+    }
+
+    async fn approval_decide(
+        rqctx: RequestContext<GatewayState>,
+        path: Checked<Path<ApprovalPath>>,
+        scope: QueryParams<TenantScope>,
+        body: JsonBody<ApprovalDecide>,
+    ) -> Result<HttpResponseOk<Approval>, ApiError> {
+        let call = Call::new(&rqctx);
+        let result = approvals::decide(&call, path_of(path), scope.into_inner(), body.into_inner()).await;
+        call.finish(result.map(HttpResponseOk))
+    }
+
+    async fn approval_wait(
+        rqctx: RequestContext<GatewayState>,
+        path: Checked<Path<ApprovalPath>>,
+        query: QueryParams<ApprovalWaitParams>,
+    ) -> Result<HttpResponseOk<Approval>, ApiError> {
+        let call = Call::new(&rqctx);
+        call.finish(approvals::wait(&call, path_of(path), query.into_inner()).await.map(HttpResponseOk))
+    }
+
+    async fn tool_call(
+        rqctx: RequestContext<GatewayState>,
+        headers: Checked<Header<ApprovalHeader>>,
+        body: JsonBody<ToolCallRequest>,
+    ) -> Result<HttpResponseOk<ToolCallResponse>, ApiError> {
+        let call = Call::new(&rqctx);
+        let arrival = arrival(&body);
+        let result = tools::call(&call, arrival, header_of(headers), body.into_inner()).await;
+        call.finish(result.map(HttpResponseOk))
+    }
+
+    async fn mcp_message_send(
+        rqctx: RequestContext<GatewayState>,
+        headers: Checked<Header<McpHeaders>>,
+        body: RawJsonBody<JsonRpcMessage>,
+    ) -> Result<McpReply, ApiError> {
+        let call = Call::new(&rqctx);
+        let received = body.started();
+        call.finish(mcp::post(&call, header_of(headers), body.into_inner(), received).await)
+    }
+
+    async fn mcp_session_delete(
+        rqctx: RequestContext<GatewayState>,
+        headers: Checked<Header<McpHeaders>>,
+    ) -> Result<HttpResponseDeleted, ApiError> {
+        let call = Call::new(&rqctx);
+        call.finish(mcp::delete(&call, header_of(headers)).await.map(|()| HttpResponseDeleted()))
     }
 }

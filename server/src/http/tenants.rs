@@ -5,7 +5,7 @@ use tollgate_api::tenants::{
     Tenant, TenantCreate, TenantCreated, TenantListParams, TenantPage, TenantPath, WebhookSecret,
 };
 
-use super::auth::{Principal, not_found_tenant};
+use super::auth::not_found_tenant;
 use super::call::Call;
 use crate::clock::{self, DAY_MICROS};
 use crate::credentials;
@@ -57,10 +57,10 @@ pub async fn list(call: &Call<'_>, params: Result<TenantListParams, ApiError>) -
     let params = params?;
     let limit = cursor::limit(params.limit)?;
     let after: Option<String> = cursor::decode_opt(LIST, params.cursor.as_deref())?;
-    let rows = match &principal {
-        Principal::Superadmin => call.state.store.list_tenants(after.as_deref(), limit + 1).await?,
-        Principal::Key(key) => {
-            let own = call.state.store.get_tenant(&key.tenant).await?;
+    let rows = match principal.tenant() {
+        None => call.state.store.list_tenants(after.as_deref(), limit + 1).await?,
+        Some(tenant) => {
+            let own = call.state.store.get_tenant(tenant).await?;
             own.into_iter().filter(|t| after.as_deref().is_none_or(|a| t.id.as_str() > a)).collect()
         }
     };

@@ -9,7 +9,7 @@
 //! gateways) can never overshoot a limit.
 
 use tollgate_api::agents::AgentBudget;
-use tollgate_api::intents::{Reason, StageName, StageOutcome, Verdict};
+use tollgate_api::intents::{Reason, StageName};
 
 use super::DecisionDraft;
 use crate::clock::MINUTE_MICROS;
@@ -67,12 +67,7 @@ pub fn exceeded(budget: &AgentBudget, usage: BudgetUsage, exposure_usd: f64) -> 
 /// Turns a draft into an escalation for budget: the writer calls this
 /// when its locked re-check finds the limit reached.
 pub fn escalate(draft: &mut DecisionDraft, reason: Reason) {
-    draft.verdict = Verdict::Escalate;
-    draft.deciding_stage = StageName::Budget;
-    draft.decision.reasons.push(reason);
-    draft.set_outcome(StageName::Budget, StageOutcome::Escalate);
-    draft.set_outcome(StageName::Decide, StageOutcome::Escalate);
-    draft.apply_environment();
+    draft.escalate_at(StageName::Budget, reason);
 }
 
 #[cfg(test)]

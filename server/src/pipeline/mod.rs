@@ -2,24 +2,28 @@
 //! [`Pipeline::decide`] reads top to bottom as they run:
 //!
 //! `authenticate` → `validate` (both in the HTTP layer) → `identity` →
-//! `risk` → `policy` → `budget` → `decide` → `audit` (in [`commit`]).
+//! `capability` → `risk` → `policy` → `budget` → `decide` → `audit` (in
+//! [`commit`]).
 //!
 //! Every stage reports `{name, outcome, duration_us}`. A stage that blocks
 //! or escalates settles the verdict; later stages that cannot change it
 //! are reported as `skip`. The decision is answered only once the commit
 //! writer has made it durable together with its audit entry.
 
+pub mod approval;
 pub mod budget;
+pub mod capability;
 pub mod commit;
 pub mod risk;
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use tollgate_api::agents::AgentStatus;
 use tollgate_api::api_keys::Environment;
-use tollgate_api::ids::{AgentId, ApiKeyId, IntentId, TenantId};
+use tollgate_api::approvals::ApprovalKind;
+use tollgate_api::ids::{AgentId, ApprovalId, IntentId, TenantId};
 use tollgate_api::intents::{
     Decision, IntentRequest, Modifications, Payload, Reason, StageName, StageOutcome, StageReport, Verdict,
 };
@@ -28,31 +32,45 @@ use crate::audit::{canonical_string, digest_json};
 use crate::clock;
 use crate::error::Error;
 use crate::policy::{PolicyEngine, PolicyRegistry};
+use crate::revocations::RevocationCache;
 use crate::store::{AgentRow, IdempotencyRecord, Store};
-use commit::{BudgetCharge, CommitJob, CommitOutcome, CommitQueue, IntentRecord};
+use crate::token::CapabilityToken;
+use approval::Resume;
+use capability::{CapabilityRequest, ToolTarget};
+use commit::{
+    ApprovalDraft, ApprovalPlan, AuditContext, BudgetCharge, CommitJob, CommitOutcome, CommitQueue,
+    IntentRecord, TokenCharges,
+};
 
-/// The credentials an intent was declared with.
+/// The credentials a request was made with.
 #[derive(Clone, Debug)]
 pub struct KeyContext {
-    /// The API key.
-    pub api_key_id: ApiKeyId,
-    /// Its environment.
+    /// `key_…` (an API key's id) or `token:<jti>`.
+    pub credential: String,
+    /// The environment it acts in.
     pub environment: Environment,
-    /// The agent it is restricted to.
+    /// The agent it is restricted to (a restricted key's agent, or a
+    /// token's subject).
     pub bound_agent: Option<AgentId>,
 }
 
-/// An intent to decide.
+/// A request to decide: an intent, or a tool call mapped to one.
 #[derive(Clone, Debug)]
 pub struct Submission {
     /// Its id.
     pub intent_id: IntentId,
     /// Its tenant.
     pub tenant: TenantId,
-    /// The key that declared it.
+    /// The credentials it came with.
     pub key: KeyContext,
+    /// The capability token, verified, when the credential is one.
+    pub token: Option<Arc<CapabilityToken>>,
     /// The validated request.
     pub request: IntentRequest,
+    /// For tool calls: the tool.
+    pub tool: Option<ToolTarget>,
+    /// An approval the request resumes with (`Tollgate-Approval-Id`).
+    pub approval_id: Option<ApprovalId>,
     /// When the gateway started on it (for `latency_us`).
     pub received: Instant,
     /// When it was received (µs since the epoch).
@@ -67,9 +85,23 @@ pub struct Submission {
     pub front_stages: Vec<StageReport>,
 }
 
+impl Submission {
+    fn kind(&self) -> ApprovalKind {
+        if self.tool.is_some() { ApprovalKind::ToolCall } else { ApprovalKind::Intent }
+    }
+
+    /// Who the audit log names.
+    fn principal(&self) -> String {
+        match self.token.as_deref() {
+            Some(token) => format!("token:{}", token.jti()),
+            None => format!("key:{}", self.key.credential),
+        }
+    }
+}
+
 /// A decision on its way to the writer: the Decision as it will be
 /// answered (minus the audit reference), plus what the writer needs to
-/// re-check the budget and to chain the audit entry.
+/// re-check the counters and to chain the audit entry.
 #[derive(Clone, Debug)]
 pub struct DecisionDraft {
     /// The decision.
@@ -88,6 +120,25 @@ impl DecisionDraft {
         if let Some(report) = self.decision.stages.iter_mut().find(|s| s.name == stage) {
             report.outcome = outcome;
         }
+    }
+
+    /// Turns the decision into a block settled by `stage`.
+    pub fn block_at(&mut self, stage: StageName, reason: Reason) {
+        self.settle(Verdict::Block, stage, reason, StageOutcome::Fail);
+    }
+
+    /// Turns the decision into an escalation settled by `stage`.
+    pub fn escalate_at(&mut self, stage: StageName, reason: Reason) {
+        self.settle(Verdict::Escalate, stage, reason, StageOutcome::Escalate);
+    }
+
+    fn settle(&mut self, verdict: Verdict, stage: StageName, reason: Reason, outcome: StageOutcome) {
+        self.verdict = verdict;
+        self.deciding_stage = stage;
+        self.decision.reasons.push(reason);
+        self.set_outcome(stage, outcome);
+        self.set_outcome(StageName::Decide, outcome);
+        self.apply_environment();
     }
 
     /// Derives the answered verdict from the pipeline's verdict and the
@@ -110,15 +161,44 @@ impl DecisionDraft {
                 d.modifications = None;
             }
         }
+        if d.verdict != Verdict::Escalate {
+            d.approval = None;
+        }
     }
 }
 
-/// Runs intents through the stages and hands decisions to the writer.
+/// Settings of the pipeline.
+#[derive(Clone, Debug)]
+pub struct PipelineSettings {
+    /// This gateway's audience (tokens with an `audience` caveat must name it).
+    pub audience: String,
+    /// How long after a token's `step_up` high-risk actions stay allowed.
+    pub step_up_window: Duration,
+    /// How long an approval stays open, and usable once approved.
+    pub approval_ttl: Duration,
+    /// Most open approvals per agent.
+    pub max_open_approvals_per_agent: u64,
+}
+
+impl Default for PipelineSettings {
+    fn default() -> PipelineSettings {
+        PipelineSettings {
+            audience: "tollgate".into(),
+            step_up_window: Duration::from_secs(15 * 60),
+            approval_ttl: Duration::from_secs(15 * 60),
+            max_open_approvals_per_agent: 100,
+        }
+    }
+}
+
+/// Runs requests through the stages and hands decisions to the writer.
 #[derive(Clone, Debug)]
 pub struct Pipeline {
     store: Store,
     policies: PolicyRegistry,
     commits: CommitQueue,
+    revocations: RevocationCache,
+    settings: Arc<PipelineSettings>,
 }
 
 fn stage(name: StageName, outcome: StageOutcome, started: Instant) -> StageReport {
@@ -142,7 +222,7 @@ fn outcome_of(verdict: Verdict) -> StageOutcome {
 }
 
 /// The `identity` stage: the named agent exists, is active and may be
-/// named by this key. `Err` is the blocking reason.
+/// named by these credentials. `Err` is the blocking reason.
 fn check_identity(sub: &Submission, agent: Option<&AgentRow>) -> Result<(), Reason> {
     let named = &sub.request.intent.agent.id;
     let block =
@@ -152,7 +232,7 @@ fn check_identity(sub: &Submission, agent: Option<&AgentRow>) -> Result<(), Reas
     {
         return Err(block(
             "agent_mismatch",
-            format!("this key may act only for agent `{bound}`, not `{named}`"),
+            format!("these credentials may act only for agent `{bound}`, not `{named}`"),
         ));
     }
     match agent {
@@ -186,6 +266,12 @@ fn policy_input(sub: &Submission, agent: Option<&AgentRow>, risk: &tollgate_api:
         "tenant": {"id": sub.tenant.as_str()},
         "environment": sub.key.environment.as_str(),
         "risk": risk,
+        "tool": sub.tool.as_ref().map(|t| json!({"upstream": t.upstream, "name": t.tool, "full_name": t.full_name()})),
+        "capability": sub.token.as_deref().map(|t| json!({
+            "jti": t.jti(),
+            "root_jti": t.header().root_jti.as_str(),
+            "subject": t.header().sub.as_str(),
+        })),
         "request": {
             "intent_id": sub.intent_id.as_str(),
             "time": clock::rfc3339_micros(sub.created_at),
@@ -211,8 +297,29 @@ fn apply_patch(
 
 impl Pipeline {
     /// A pipeline over `store`, deciding with `policies`, committing through `commits`.
-    pub fn new(store: Store, policies: PolicyRegistry, commits: CommitQueue) -> Pipeline {
-        Pipeline { store, policies, commits }
+    pub fn new(
+        store: Store,
+        policies: PolicyRegistry,
+        commits: CommitQueue,
+        revocations: RevocationCache,
+        settings: PipelineSettings,
+    ) -> Pipeline {
+        Pipeline { store, policies, commits, revocations, settings: Arc::new(settings) }
+    }
+
+    /// The writer decisions (and other audited records) go through.
+    pub fn commits(&self) -> &CommitQueue {
+        &self.commits
+    }
+
+    /// The revocation cache.
+    pub fn revocations(&self) -> &RevocationCache {
+        &self.revocations
+    }
+
+    /// The pipeline's settings.
+    pub fn settings(&self) -> &PipelineSettings {
+        &self.settings
     }
 
     /// Decides `sub` and waits until the decision is durable.
@@ -220,37 +327,77 @@ impl Pipeline {
         let mut stages = sub.front_stages.clone();
         let mut reasons: Vec<Reason> = Vec::new();
         let engine: Arc<PolicyEngine> = self.policies.for_tenant(&sub.tenant);
+        let action = &sub.request.intent.action;
+        let payload = action.payload.as_ref();
+        let exposure_usd = payload
+            .and_then(|p| p.estimated_impact.as_ref())
+            .and_then(|i| i.financial_exposure_usd)
+            .map(|a| a.get())
+            .unwrap_or(0.0);
+        let mut verdict = Verdict::Approve;
+        let mut deciding_stage = StageName::Policy;
 
         // identity
         let started = Instant::now();
         let agent = self.store.get_agent(&sub.tenant, &sub.request.intent.agent.id).await?;
-        let identity = check_identity(&sub, agent.as_ref());
-        let identity_ok = identity.is_ok();
-        if let Err(reason) = identity {
+        if let Err(reason) = check_identity(&sub, agent.as_ref()) {
             reasons.push(reason);
+            (verdict, deciding_stage) = (Verdict::Block, StageName::Identity);
         }
-        stages.push(stage(
-            StageName::Identity,
-            if identity_ok { StageOutcome::Pass } else { StageOutcome::Fail },
-            started,
-        ));
+        stages.push(stage(StageName::Identity, outcome_of(verdict), started));
 
-        // risk
-        let started = Instant::now();
+        // risk is computed first (it is pure, and `step_up` needs it) but
+        // reported in pipeline order
+        let risk_started = Instant::now();
         let risk = risk::assess(&sub.request.intent);
-        stages.push(stage(StageName::Risk, StageOutcome::Pass, started));
+        let risk_us = elapsed_us(risk_started);
+
+        // capability
+        let started = Instant::now();
+        let mut token_charges: Option<TokenCharges> = None;
+        match (&sub.token, verdict) {
+            (Some(token), Verdict::Approve) => {
+                let revoked = self.revocations.revoked(&sub.tenant).await?;
+                let request = CapabilityRequest {
+                    action_type: action.action_type,
+                    tool: sub.tool.as_ref(),
+                    risk_level: risk.level,
+                    now: sub.created_at / 1_000_000,
+                    audience: &self.settings.audience,
+                    step_up_window: self.settings.step_up_window,
+                    cents: capability::to_cents(exposure_usd),
+                };
+                match capability::check(token, &revoked, &request) {
+                    Ok(charges) => {
+                        let minute = budget::minute_of(clock::now_micros());
+                        for scope in &charges.scopes {
+                            let usage = self.store.token_usage(&sub.tenant, &scope.scope_jti, minute).await?;
+                            if let Some(reason) = capability::exceeded(scope, usage, charges.cents) {
+                                reasons.push(reason);
+                                (verdict, deciding_stage) = (Verdict::Block, StageName::Capability);
+                                break;
+                            }
+                        }
+                        token_charges = Some(charges);
+                    }
+                    Err(reason) => {
+                        reasons.push(reason);
+                        (verdict, deciding_stage) = (Verdict::Block, StageName::Capability);
+                    }
+                }
+                stages.push(stage(StageName::Capability, outcome_of(verdict), started));
+            }
+            _ => stages.push(skipped(StageName::Capability)),
+        }
+        stages.push(StageReport { name: StageName::Risk, outcome: StageOutcome::Pass, duration_us: risk_us });
 
         // policy
         let started = Instant::now();
         let input = policy_input(&sub, agent.as_ref(), &risk);
-        let payload = sub.request.intent.action.payload.as_ref();
         let mut modifications = None;
         let mut alternatives = None;
-        let (mut verdict, mut deciding_stage) = (Verdict::Block, StageName::Identity);
-        if identity_ok {
-            deciding_stage = StageName::Policy;
-            let evaluated = engine.evaluate(&input);
-            verdict = match evaluated {
+        if verdict == Verdict::Approve {
+            verdict = match engine.evaluate(&input) {
                 Ok(output) => {
                     reasons.extend(output.reasons.into_iter().map(|r| Reason {
                         stage: StageName::Policy,
@@ -260,11 +407,13 @@ impl Pipeline {
                     if !output.alternatives.is_empty() {
                         alternatives = Some(output.alternatives);
                     }
-                    if output.verdict == Verdict::ApproveModified {
+                    // An escalation's patch is kept for the human's approval.
+                    let patched = matches!(output.verdict, Verdict::ApproveModified | Verdict::Escalate);
+                    if patched && !output.patch.is_empty() {
                         match apply_patch(payload, &output.patch) {
                             Ok(modified_payload) => {
                                 modifications = Some(Modifications { patch: output.patch, modified_payload });
-                                Verdict::ApproveModified
+                                output.verdict
                             }
                             Err(message) => {
                                 reasons.push(Reason {
@@ -295,11 +444,6 @@ impl Pipeline {
 
         // budget
         let started = Instant::now();
-        let exposure_usd = payload
-            .and_then(|p| p.estimated_impact.as_ref())
-            .and_then(|i| i.financial_exposure_usd)
-            .map(|a| a.get())
-            .unwrap_or(0.0);
         let mut charge = None;
         match (&agent, verdict.allows()) {
             (Some(agent), true) => {
@@ -310,22 +454,64 @@ impl Pipeline {
                         .await?;
                     if let Some(reason) = budget::exceeded(&agent.budget, usage, exposure_usd) {
                         reasons.push(reason);
-                        verdict = Verdict::Escalate;
-                        deciding_stage = StageName::Budget;
-                        modifications = None;
+                        (verdict, deciding_stage) = (Verdict::Escalate, StageName::Budget);
                     }
                 }
                 if verdict.allows() && sub.key.environment != Environment::Test {
-                    charge = Some(BudgetCharge { limits: agent.budget, exposure_usd });
+                    charge = Some(BudgetCharge { limits: agent.budget, exposure_usd, enforce: true });
                 }
                 stages.push(stage(StageName::Budget, outcome_of(verdict), started));
             }
             _ => stages.push(skipped(StageName::Budget)),
         }
 
-        // decide
+        // decide: a resumed request may carry a human's approval
         let started = Instant::now();
+        let digest = approval::request_digest(&sub, engine.bundle().hash());
+        let mut plan = None;
+        if verdict == Verdict::Escalate {
+            // Approvals exist only where verdicts are enforced: live.
+            if let (Some(id), Environment::Live) = (&sub.approval_id, sub.key.environment) {
+                match approval::resume(&self.store, &sub.tenant, id, &digest).await? {
+                    Resume::Approved(reason) => {
+                        reasons.push(reason);
+                        verdict =
+                            if modifications.is_some() { Verdict::ApproveModified } else { Verdict::Approve };
+                        deciding_stage = StageName::Decide;
+                        if let Some(agent) = &agent {
+                            charge =
+                                Some(BudgetCharge { limits: agent.budget, exposure_usd, enforce: false });
+                        }
+                        plan = Some(ApprovalPlan::Use { id: id.clone(), digest: digest.clone() });
+                    }
+                    Resume::StillPending => {}
+                    Resume::Refused(reason) => {
+                        reasons.push(reason);
+                        (verdict, deciding_stage) = (Verdict::Block, StageName::Decide);
+                    }
+                }
+            }
+            if verdict == Verdict::Escalate {
+                plan = Some(ApprovalPlan::Open(Box::new(ApprovalDraft {
+                    digest: digest.clone(),
+                    kind: sub.kind(),
+                    tool: sub.tool.as_ref().map(ToolTarget::full_name),
+                    jti: sub.token.as_deref().map(|t| t.jti().to_string()),
+                    action_type: action.action_type,
+                    verb: action.verb.to_string(),
+                    summary: payload.and_then(|p| p.summary.clone()),
+                    risk_level: risk.level,
+                    modifications: modifications.clone(),
+                    ttl: self.settings.approval_ttl,
+                    max_open_per_agent: self.settings.max_open_approvals_per_agent,
+                })));
+            }
+        }
+        if !verdict.allows() {
+            modifications = None;
+        }
         stages.push(stage(StageName::Decide, outcome_of(verdict), started));
+
         let mut draft = DecisionDraft {
             decision: Decision {
                 intent_id: sub.intent_id.clone(),
@@ -358,10 +544,10 @@ impl Pipeline {
         let job = CommitJob {
             draft,
             record: IntentRecord {
-                api_key_id: sub.key.api_key_id.clone(),
+                credential: sub.key.credential.clone(),
                 bound_agent_id: sub.key.bound_agent.clone(),
-                action_type: sub.request.intent.action.action_type,
-                verb: sub.request.intent.action.verb.to_string(),
+                action_type: action.action_type,
+                verb: action.verb.to_string(),
                 request_json: serde_json::to_string(&sub.request).unwrap_or_default(),
                 policy_input_json: canonical_string(&input),
                 created_at: sub.created_at,
@@ -370,6 +556,13 @@ impl Pipeline {
             pending: sub.pending,
             idempotency: sub.idempotency.clone(),
             budget: charge,
+            token: token_charges.filter(|c| !c.scopes.is_empty()),
+            approval: plan,
+            audit: AuditContext {
+                principal: Some(sub.principal()),
+                jti: sub.token.as_deref().map(|t| t.jti().to_string()),
+                tool: sub.tool.as_ref().map(ToolTarget::full_name),
+            },
             input_digest: digest_json(&input),
             payload: payload_json.map(|p| (digest_json(&p), canonical_string(&p))),
             received: sub.received,

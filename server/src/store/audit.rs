@@ -40,7 +40,8 @@ macro_rules! select_entries {
     ($rest:literal) => {
         concat!(
             "SELECT version, entry_id, tenant_id, seq, ts, kind, intent_id, agent_id, environment, enforced, ",
-            "verdict, stage, reasons, bundle_hash, input_digest, payload_digest, prev_hash, hash FROM audit_entries ",
+            "verdict, stage, reasons, bundle_hash, input_digest, payload_digest, principal, jti, tool, approval_id, ",
+            "outcome, prev_hash, hash FROM audit_entries ",
             $rest
         )
     };
@@ -77,6 +78,11 @@ fn entry_from_row(row: &sqlx::any::AnyRow) -> StoreResult<AuditRow> {
         bundle_hash: row.try_get("bundle_hash")?,
         input_digest: row.try_get("input_digest")?,
         payload_digest: row.try_get("payload_digest")?,
+        principal: row.try_get("principal")?,
+        jti: row.try_get("jti")?,
+        tool: row.try_get("tool")?,
+        approval_id: row.try_get("approval_id")?,
+        outcome: row.try_get("outcome")?,
         prev_hash: row.try_get("prev_hash")?,
     };
     Ok(AuditRow { record, hash: row.try_get("hash")? })
@@ -124,8 +130,9 @@ impl StoreTx {
         sqlx::query(
             "INSERT INTO audit_entries (version, entry_id, tenant_id, seq, ts, kind, intent_id, agent_id,
                  environment, enforced, verdict, stage, reasons, bundle_hash, input_digest, payload_digest,
-                 prev_hash, hash)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+                 principal, jti, tool, approval_id, outcome, prev_hash, hash)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,
+                     $21, $22, $23)",
         )
         .bind(i64::from(record.version))
         .bind(record.entry_id.as_str())
@@ -143,6 +150,11 @@ impl StoreTx {
         .bind(record.bundle_hash.clone())
         .bind(record.input_digest.clone())
         .bind(record.payload_digest.clone())
+        .bind(record.principal.clone())
+        .bind(record.jti.clone())
+        .bind(record.tool.clone())
+        .bind(record.approval_id.clone())
+        .bind(record.outcome.clone())
         .bind(&record.prev_hash)
         .bind(hash)
         .execute(self.conn())

@@ -3,7 +3,7 @@
 
 use sqlx::Row;
 use tollgate_api::api_keys::Environment;
-use tollgate_api::ids::{AgentId, ApiKeyId, ApprovalId, IntentId, TenantId};
+use tollgate_api::ids::{AgentId, IntentId, TenantId};
 use tollgate_api::intents::{ActionType, CallbackState, IntentStatus, Verdict};
 
 use super::{Store, StoreError, StoreResult, StoreTx, parse_opt, parse_req};
@@ -28,8 +28,8 @@ pub struct NewPendingIntent {
     pub tenant: TenantId,
     /// Named agent.
     pub agent_id: AgentId,
-    /// The key that declared it.
-    pub api_key_id: ApiKeyId,
+    /// The credential that declared it (`key_…` or `token:<jti>`).
+    pub credential: String,
     /// The agent that key is restricted to.
     pub bound_agent_id: Option<AgentId>,
     /// The key's environment.
@@ -64,8 +64,8 @@ pub struct DecidedIntent {
     pub tenant: TenantId,
     /// Named agent.
     pub agent_id: AgentId,
-    /// The key that declared it.
-    pub api_key_id: ApiKeyId,
+    /// The credential that declared it (`key_…` or `token:<jti>`).
+    pub credential: String,
     /// The agent that key is restricted to.
     pub bound_agent_id: Option<AgentId>,
     /// Environment.
@@ -101,8 +101,8 @@ pub struct IntentRow {
     pub tenant: TenantId,
     /// Named agent.
     pub agent_id: AgentId,
-    /// The key that declared it.
-    pub api_key_id: ApiKeyId,
+    /// The credential that declared it (`key_…` or `token:<jti>`).
+    pub credential: String,
     /// The agent that key is restricted to.
     pub bound_agent_id: Option<AgentId>,
     /// Environment.
@@ -192,7 +192,7 @@ pub struct DeliveryRecord {
 macro_rules! select_intents {
     ($extra:literal, $rest:literal) => {
         concat!(
-            "SELECT id, tenant_id, agent_id, api_key_id, bound_agent_id, environment, action_type, verb, status, ",
+            "SELECT id, tenant_id, agent_id, credential, bound_agent_id, environment, action_type, verb, status, ",
             "verdict, would_be_verdict, created_at, decided_at",
             $extra,
             " FROM intents ",
@@ -214,7 +214,7 @@ fn intent_from_row(row: &sqlx::any::AnyRow) -> StoreResult<IntentRow> {
         id: IntentId::parse(row.try_get::<String, _>("id")?).map_err(corrupt)?,
         tenant: TenantId::parse(row.try_get::<String, _>("tenant_id")?).map_err(corrupt)?,
         agent_id: AgentId::parse(row.try_get::<String, _>("agent_id")?).map_err(corrupt)?,
-        api_key_id: ApiKeyId::parse(row.try_get::<String, _>("api_key_id")?).map_err(corrupt)?,
+        credential: row.try_get("credential")?,
         bound_agent_id: bound.map(AgentId::parse).transpose().map_err(corrupt)?,
         environment: parse_req(&environment, Environment::parse, "environment")?,
         action_type: parse_req(&action_type, ActionType::parse, "action type")?,
@@ -336,7 +336,7 @@ impl StoreTx {
             return Ok(());
         }
         sqlx::query(
-            "INSERT INTO intents (id, tenant_id, agent_id, api_key_id, bound_agent_id, environment, action_type,
+            "INSERT INTO intents (id, tenant_id, agent_id, credential, bound_agent_id, environment, action_type,
                  verb, status, verdict, would_be_verdict, request, decision, policy_input, created_at, decided_at,
                  callback_url, callback_state, callback_next_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'decided', $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
@@ -344,7 +344,7 @@ impl StoreTx {
         .bind(intent.id.as_str())
         .bind(intent.tenant.as_str())
         .bind(intent.agent_id.as_str())
-        .bind(intent.api_key_id.as_str())
+        .bind(&intent.credential)
         .bind(opt_str(&intent.bound_agent_id))
         .bind(intent.environment.as_str())
         .bind(intent.action_type.as_str())
@@ -364,24 +364,43 @@ impl StoreTx {
         Ok(())
     }
 
-    /// Opens an approval request for an escalated intent.
-    pub async fn insert_approval(
+    /// The stored Decision of a decided intent, locked until commit.
+    pub async fn lock_intent_decision(
         &mut self,
-        id: &ApprovalId,
         tenant: &TenantId,
-        intent: &IntentId,
-        agent: &AgentId,
+        id: &IntentId,
+    ) -> StoreResult<Option<String>> {
+        let sql = format!(
+            "SELECT decision FROM intents WHERE tenant_id = $1 AND id = $2 AND status = 'decided'{}",
+            self.backend().for_update()
+        );
+        let decision: Option<Option<String>> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .bind(tenant.as_str())
+            .bind(id.as_str())
+            .fetch_optional(self.conn())
+            .await?;
+        Ok(decision.flatten())
+    }
+
+    /// Replaces a decided intent's Decision (a human decided its approval);
+    /// a callback, if the intent has one, is delivered again.
+    pub async fn update_intent_decision(
+        &mut self,
+        id: &IntentId,
+        verdict: Verdict,
+        decision_json: &str,
         now: i64,
     ) -> StoreResult<()> {
         sqlx::query(
-            "INSERT INTO approvals (id, tenant_id, intent_id, agent_id, status, created_at)
-             VALUES ($1, $2, $3, $4, 'pending', $5)",
+            "UPDATE intents SET verdict = $1, decision = $2,
+                    callback_state = CASE WHEN callback_url IS NULL THEN NULL ELSE 'pending' END,
+                    callback_next_at = CASE WHEN callback_url IS NULL THEN NULL ELSE $3 END
+             WHERE id = $4",
         )
-        .bind(id.as_str())
-        .bind(tenant.as_str())
-        .bind(intent.as_str())
-        .bind(agent.as_str())
+        .bind(verdict.as_str())
+        .bind(decision_json)
         .bind(now)
+        .bind(id.as_str())
         .execute(self.conn())
         .await?;
         Ok(())
@@ -418,14 +437,14 @@ impl Store {
             return Ok(PendingInsert::Duplicate(existing));
         }
         sqlx::query(
-            "INSERT INTO intents (id, tenant_id, agent_id, api_key_id, bound_agent_id, environment, action_type,
+            "INSERT INTO intents (id, tenant_id, agent_id, credential, bound_agent_id, environment, action_type,
                  verb, status, request, created_at, callback_url)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $10, $11)",
         )
         .bind(intent.id.as_str())
         .bind(intent.tenant.as_str())
         .bind(intent.agent_id.as_str())
-        .bind(intent.api_key_id.as_str())
+        .bind(&intent.credential)
         .bind(opt_str(&intent.bound_agent_id))
         .bind(intent.environment.as_str())
         .bind(intent.action_type.as_str())

@@ -9,11 +9,15 @@
 
 mod agents;
 mod api_keys;
+mod approvals;
 mod audit;
 mod budget;
 mod intents;
+mod mcp_sessions;
 mod secrets;
 mod tenants;
+mod tokens;
+mod upstreams;
 
 use std::path::Path;
 use std::time::Duration;
@@ -23,14 +27,18 @@ use sqlx::{AnyPool, Executor};
 
 pub use agents::AgentRow;
 pub use api_keys::{ApiKeyRow, NewApiKey};
+pub use approvals::{ApprovalFilter, ApprovalRow, HumanDecision, risk_level_str};
 pub use audit::{AuditRow, StoredHead, UndecodableEntry};
 pub use budget::BudgetUsage;
 pub use intents::{
     CallbackDue, DecidedIntent, DeliveryRecord, IdempotencyRecord, IntentFilter, IntentRow, NewPendingIntent,
     PendingInsert, PendingIntent,
 };
+pub use mcp_sessions::McpSessionRow;
 pub use secrets::SigningKeyRow;
 pub use tenants::{NewTenant, TenantRow, TenantStats};
+pub use tokens::{MintedTokenRow, RevocationRow, TokenUsage};
+pub use upstreams::UpstreamRow;
 
 use tollgate_api::system::StoreKind;
 

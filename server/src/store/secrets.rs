@@ -21,6 +21,17 @@ pub struct SigningKeyRow {
     pub created_at: i64,
 }
 
+fn key_from_row(row: &sqlx::any::AnyRow) -> StoreResult<SigningKeyRow> {
+    Ok(SigningKeyRow {
+        kid: row.try_get("kid")?,
+        purpose: row.try_get("purpose")?,
+        generation: row.try_get("generation")?,
+        secret: row.try_get("secret")?,
+        public_key: row.try_get("public_key")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
 impl Store {
     /// Whether a generated superadmin key was ever stored.
     pub async fn admin_key_count(&self) -> StoreResult<i64> {
@@ -76,6 +87,56 @@ impl Store {
             .ok_or_else(|| StoreError::Corrupt(format!("signing key `{purpose}` vanished after insert")))
     }
 
+    /// Every generation of `purpose`, oldest first.
+    pub async fn signing_keys(&self, purpose: &str) -> StoreResult<Vec<SigningKeyRow>> {
+        let rows = sqlx::query(
+            "SELECT kid, purpose, generation, secret, public_key, created_at FROM signing_keys
+             WHERE purpose = $1 ORDER BY generation",
+        )
+        .bind(purpose)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(key_from_row).collect()
+    }
+
+    /// Adds the next generation of `purpose` (retrying if another process
+    /// rotates at the same moment).
+    pub async fn add_signing_key_generation(
+        &self,
+        purpose: &str,
+        kid: &str,
+        secret: &str,
+        public_key: Option<String>,
+        now: i64,
+    ) -> StoreResult<SigningKeyRow> {
+        for _ in 0..5 {
+            let next: i64 = sqlx::query_scalar(
+                "SELECT CAST(COALESCE(MAX(generation), 0) + 1 AS BIGINT) FROM signing_keys WHERE purpose = $1",
+            )
+            .bind(purpose)
+            .fetch_one(self.pool())
+            .await?;
+            let inserted = sqlx::query(
+                "INSERT INTO signing_keys (kid, purpose, generation, secret, public_key, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+            )
+            .bind(kid)
+            .bind(purpose)
+            .bind(next)
+            .bind(secret)
+            .bind(public_key.clone())
+            .bind(now)
+            .execute(self.pool())
+            .await?;
+            if inserted.rows_affected() == 1 {
+                return self.latest_signing_key(purpose).await?.ok_or_else(|| {
+                    StoreError::Corrupt(format!("signing key `{purpose}` vanished after insert"))
+                });
+            }
+        }
+        Err(StoreError::Unavailable(format!("could not rotate `{purpose}`: too much contention")))
+    }
+
     async fn latest_signing_key(&self, purpose: &str) -> StoreResult<Option<SigningKeyRow>> {
         let row = sqlx::query(
             "SELECT kid, purpose, generation, secret, public_key, created_at FROM signing_keys
@@ -84,16 +145,6 @@ impl Store {
         .bind(purpose)
         .fetch_optional(self.pool())
         .await?;
-        row.map(|row| {
-            Ok(SigningKeyRow {
-                kid: row.try_get("kid")?,
-                purpose: row.try_get("purpose")?,
-                generation: row.try_get("generation")?,
-                secret: row.try_get("secret")?,
-                public_key: row.try_get("public_key")?,
-                created_at: row.try_get("created_at")?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(key_from_row).transpose()
     }
 }

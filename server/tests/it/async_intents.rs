@@ -183,7 +183,7 @@ async fn insert_pending(gw: &TestGateway, tenant: &str, key_id: &str, n: usize) 
     for i in 0..n {
         let id = format!("int_orphan{}{i}", uuid::Uuid::new_v4().simple());
         sqlx::query(
-            "INSERT INTO intents (id, tenant_id, agent_id, api_key_id, environment, action_type, verb, status, request, created_at)
+            "INSERT INTO intents (id, tenant_id, agent_id, credential, environment, action_type, verb, status, request, created_at)
              VALUES ($1, $2, 'agent-1', $3, 'live', 'access', 'read', 'pending', $4, $5)",
         )
         .bind(&id)

@@ -5,8 +5,8 @@ use crate::support::{
     ADMIN_KEY, Backend, TestGateway, approve_intent, block_intent, escalate_intent, intent, modify_intent,
 };
 
-const STAGES: [&str; 8] =
-    ["authenticate", "validate", "identity", "risk", "policy", "budget", "decide", "audit"];
+const STAGES: [&str; 9] =
+    ["authenticate", "validate", "identity", "capability", "risk", "policy", "budget", "decide", "audit"];
 
 fn stage_names(decision: &Value) -> Vec<String> {
     decision["stages"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap().to_string()).collect()
@@ -40,7 +40,11 @@ async fn each_verdict_is_reachable_through_the_default_bundle(backend: Backend) 
     assert_eq!(approve["enforced"], true);
     assert!(approve.get("would_be_verdict").is_none());
     assert_eq!(stage_names(&approve), STAGES);
-    assert!(approve["stages"].as_array().unwrap().iter().all(|s| s["outcome"] == "pass"));
+    // An API key carries no caveats: the capability stage is skipped.
+    for stage in approve["stages"].as_array().unwrap() {
+        let want = if stage["name"] == "capability" { "skip" } else { "pass" };
+        assert_eq!(stage["outcome"], want, "{stage}");
+    }
     assert_eq!(approve["audit"]["seq"], 1);
     snapshot("decision_approve", &approve);
 
@@ -334,6 +338,7 @@ async fn an_intents_audit_trail_matches_its_decision(backend: Backend) {
         ".hash" => "[hash]",
         ".bundle_hash" => "[hash]",
         ".input_digest" => "[hash]",
+        ".principal" => "[principal]",
     });
     gw.get(&format!("/v1/intents/{}/audit", "int_unknown"), &f.live).await.expect_error(404, "not_found");
 }

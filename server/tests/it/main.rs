@@ -7,13 +7,17 @@ mod support;
 
 mod agents;
 mod api_keys;
+mod approvals;
 mod async_intents;
 mod audit;
 mod budget;
 mod contract;
 mod intents;
+mod mcp_upstream;
 mod properties;
 mod store_failure;
 mod system;
 mod tenants;
+mod tokens;
+mod tools;
 mod validation;

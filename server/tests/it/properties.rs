@@ -132,7 +132,7 @@ fn run(backend: Backend) {
         let d = decision.body;
         let verdict = d["verdict"].as_str().unwrap_or_default();
         prop_assert!(["approve", "approve_modified", "escalate", "block"].contains(&verdict), "{}", d);
-        prop_assert_eq!(d["stages"].as_array().map(Vec::len), Some(8));
+        prop_assert_eq!(d["stages"].as_array().map(Vec::len), Some(9));
         if environment == "shadow" {
             prop_assert_eq!(verdict, "approve");
             prop_assert_eq!(&d["enforced"], &json!(false));

@@ -2,6 +2,7 @@
 //! client, and fixtures that provision tenants, keys and agents through
 //! the API itself.
 
+pub mod mcp_server;
 pub mod postgres;
 
 use std::time::Duration;
@@ -322,5 +323,100 @@ pub async fn eventually<T>(timeout: Duration, mut check: impl AsyncFnMut() -> Op
             return None;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// An MCP client speaking the legacy (session) era to `/v1/mcp`, with raw
+/// JSON-RPC so tests see exactly what travels.
+pub struct LegacyMcp<'a> {
+    gw: &'a TestGateway,
+    credential: String,
+    /// The session `initialize` opened.
+    pub session: Option<String>,
+    next_id: u64,
+}
+
+impl<'a> LegacyMcp<'a> {
+    /// Opens a session with `credential` (a capability token or a restricted key).
+    pub async fn connect(gw: &'a TestGateway, credential: &str) -> LegacyMcp<'a> {
+        let mut client = LegacyMcp { gw, credential: credential.into(), session: None, next_id: 1 };
+        let init = client
+            .send(json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+                "protocolVersion": "2025-11-25", "capabilities": {},
+                "clientInfo": {"name": "tollgate-tests", "version": "1"}}}))
+            .await;
+        assert_eq!(init.status.as_u16(), 200, "initialize: {}", init.body);
+        assert_eq!(init.body["result"]["protocolVersion"], "2025-11-25");
+        let session = init.headers.get("mcp-session-id").and_then(|v| v.to_str().ok()).map(str::to_string);
+        assert!(session.is_some(), "initialize must open a session");
+        client.session = session;
+        let ack = client.send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"})).await;
+        assert_eq!(ack.status.as_u16(), 202);
+        client
+    }
+
+    /// Posts a raw message with this client's credential and session.
+    pub async fn send(&self, message: Value) -> Answer {
+        let mut request =
+            self.gw.request(Method::POST, "/v1/mcp").bearer_auth(&self.credential).json(&message);
+        if let Some(session) = &self.session {
+            request = request.header("Mcp-Session-Id", session).header("MCP-Protocol-Version", "2025-11-25");
+        }
+        self.gw.send(request).await
+    }
+
+    /// A request; answers the HTTP answer.
+    pub async fn request(&mut self, method: &str, params: Value) -> Answer {
+        self.next_id += 1;
+        self.send(json!({"jsonrpc": "2.0", "id": self.next_id, "method": method, "params": params})).await
+    }
+
+    /// `tools/call`, optionally resuming with an approval.
+    pub async fn call_tool(&mut self, name: &str, arguments: Value, approval: Option<&str>) -> Answer {
+        self.next_id += 1;
+        let message = json!({"jsonrpc": "2.0", "id": format!("call-{}", self.next_id), "method": "tools/call",
+            "params": {"name": name, "arguments": arguments}});
+        let mut request =
+            self.gw.request(Method::POST, "/v1/mcp").bearer_auth(&self.credential).json(&message);
+        if let Some(session) = &self.session {
+            request = request.header("Mcp-Session-Id", session);
+        }
+        if let Some(approval) = approval {
+            request = request.header("Tollgate-Approval-Id", approval);
+        }
+        self.gw.send(request).await
+    }
+}
+
+/// A modern-era (2026-07-28) request to `/v1/mcp`: `_meta` and mirrored headers.
+pub async fn modern_mcp(
+    gw: &TestGateway,
+    credential: &str,
+    id: Value,
+    method: &str,
+    mut params: Value,
+) -> Answer {
+    params["_meta"] = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "io.modelcontextprotocol/clientInfo": {"name": "tollgate-tests", "version": "1"},
+    });
+    let mut request = gw
+        .request(Method::POST, "/v1/mcp")
+        .bearer_auth(credential)
+        .header("MCP-Protocol-Version", "2026-07-28")
+        .header("Mcp-Method", method);
+    if method == "tools/call"
+        && let Some(name) = params["name"].as_str()
+    {
+        request = request.header("Mcp-Name", name);
+    }
+    gw.send(request.json(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))).await
+}
+
+impl TestGateway {
+    /// Mints a capability token with the tenant's admin key.
+    pub async fn mint(&self, admin_key: &str, body: Value) -> Value {
+        self.post("/v1/admin/mint", admin_key, &body).await.expect(201)
     }
 }

@@ -1,0 +1,211 @@
+//! A tool call, end to end: map it to an intent, decide it with the full
+//! pipeline, forward it (with the policy's modifications) to the upstream
+//! that owns the tool when the decision lets the agent act, and record the
+//! outcome in the audit log. Shared by `/v1/mcp` and `/v1/tool-call`.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::{Map, Value, json};
+use tollgate_api::api_keys::Environment;
+use tollgate_api::ids::{AgentId, ApprovalId, TenantId};
+use tollgate_api::intents::{Decision, Reason, StageName, StageOutcome, StageReport, Verdict};
+use tollgate_api::tools::rpc_codes;
+
+use crate::app::GatewayState;
+use crate::audit::{canonical_string, digest_json};
+use crate::catalog::CatalogTool;
+use crate::error::Error;
+use crate::mcp::jsonrpc::RpcError;
+use crate::mcp::upstream::{CallOutcome, UpstreamError};
+use crate::pipeline::commit::{CommitOutcome, ToolResultJob};
+use crate::pipeline::{KeyContext, Submission};
+use crate::token::CapabilityToken;
+use crate::{clock, ids};
+
+/// A tool call to make.
+pub struct ToolCall {
+    /// Tenant.
+    pub tenant: TenantId,
+    /// The caller's credentials.
+    pub key: KeyContext,
+    /// The capability token, when the caller presented one.
+    pub token: Option<Arc<CapabilityToken>>,
+    /// The agent calling.
+    pub agent: AgentId,
+    /// The tool.
+    pub tool: CatalogTool,
+    /// Its arguments.
+    pub arguments: Map<String, Value>,
+    /// An approval the call resumes with.
+    pub approval_id: Option<ApprovalId>,
+    /// When the gateway started on it.
+    pub received: Instant,
+    /// `authenticate` and `validate` reports.
+    pub front_stages: Vec<StageReport>,
+}
+
+/// What became of a call.
+#[derive(Debug)]
+pub enum CallResult {
+    /// The decision did not let the agent act: the JSON-RPC error to answer.
+    Denied {
+        /// The decision.
+        decision: Box<Decision>,
+        /// `-32010`…`-32014` with `{stage, reason, intent_id, …}`.
+        error: RpcError,
+    },
+    /// Forwarded; the upstream's answer (a result, possibly `isError`, or
+    /// its JSON-RPC error).
+    Forwarded {
+        /// The decision.
+        decision: Box<Decision>,
+        /// The upstream's answer.
+        outcome: CallOutcome,
+    },
+    /// Forwarded, but the upstream could not be reached or broke protocol.
+    UpstreamFailed {
+        /// The decision.
+        decision: Box<Decision>,
+        /// What went wrong.
+        error: UpstreamError,
+    },
+}
+
+/// The stage that settled a decision that denies, and the reason that
+/// settled it. A refusal by the approval step (`decide`: the presented
+/// approval was rejected, expired or already used; the approval queue is
+/// full) wins; otherwise the first stage that failed or escalated and its
+/// first reason (the policy lists blocks before escalations).
+fn deciding(decision: &Decision) -> (StageName, Option<&Reason>) {
+    if let Some(reason) = decision.reasons.iter().find(|r| r.stage == StageName::Decide) {
+        return (StageName::Decide, Some(reason));
+    }
+    let settled = |s: &&StageReport| matches!(s.outcome, StageOutcome::Fail | StageOutcome::Escalate);
+    let stage = decision
+        .stages
+        .iter()
+        .filter(settled)
+        .find(|s| s.name != StageName::Decide)
+        .map(|s| s.name)
+        .unwrap_or(StageName::Decide);
+    (stage, decision.reasons.iter().find(|r| r.stage == stage).or(decision.reasons.first()))
+}
+
+/// The JSON-RPC error of a decision that does not let the agent act.
+/// `presented` is the approval the caller resumed with, if any.
+pub async fn denial(state: &GatewayState, decision: &Decision, presented: Option<&ApprovalId>) -> RpcError {
+    let (stage, reason) = deciding(decision);
+    let mut data = Map::new();
+    data.insert("stage".into(), json!(stage.as_str()));
+    data.insert("reason".into(), json!(reason.map(|r| r.code.as_str())));
+    data.insert("intent_id".into(), json!(decision.intent_id.as_str()));
+    data.insert("verdict".into(), json!(decision.verdict.as_str()));
+    data.insert("reasons".into(), json!(decision.reasons));
+    let message = reason.map(|r| r.message.clone()).unwrap_or_else(|| "denied".into());
+    let code = match (decision.verdict, stage) {
+        (Verdict::Escalate, StageName::Budget) => rpc_codes::BUDGET,
+        (Verdict::Escalate, _) | (_, StageName::Decide) => rpc_codes::APPROVAL_REQUIRED,
+        (_, StageName::Capability) => rpc_codes::CAPABILITY,
+        (_, StageName::Identity | StageName::Validate) => rpc_codes::INTENT,
+        (_, StageName::Budget) => rpc_codes::BUDGET,
+        _ => rpc_codes::POLICY,
+    };
+    let approval = decision.approval.as_ref().map(|a| &a.approval_id).or(presented);
+    if let Some(approval_id) = approval {
+        data.insert("approval_id".into(), json!(approval_id.as_str()));
+        if let Ok(Some(row)) = state.store.get_approval(&decision.tenant, approval_id).await {
+            let now = clock::now_micros();
+            data.insert("status".into(), json!(row.status_at(now).as_str()));
+            data.insert("expires_at".into(), json!(clock::rfc3339_micros(row.expires_at)));
+        }
+    }
+    RpcError::new(code, message).with_data(Value::Object(data))
+}
+
+/// Makes `call`.
+pub async fn call(state: &GatewayState, call: ToolCall) -> Result<CallResult, Error> {
+    let request = call.tool.intent(&call.agent, &call.arguments).map_err(|message| {
+        Error::Invalid(
+            tollgate_api::ApiError::new(tollgate_api::ErrorCode::InvalidField, message)
+                .at_path("$.arguments"),
+        )
+    })?;
+    let environment = call.key.environment;
+    let submission = Submission {
+        intent_id: ids::intent_id(),
+        tenant: call.tenant.clone(),
+        key: call.key.clone(),
+        token: call.token.clone(),
+        request,
+        tool: Some(call.tool.target()),
+        approval_id: call.approval_id.clone(),
+        received: call.received,
+        created_at: clock::now_micros(),
+        pending: false,
+        idempotency: None,
+        callback_url: None,
+        front_stages: call.front_stages,
+    };
+    let decision = match state.pipeline.decide(submission).await? {
+        CommitOutcome::Committed(decision) => decision,
+        _ => return Err(Error::Internal("a new tool call was already decided".into())),
+    };
+    if !decision.verdict.allows() {
+        let error = denial(state, &decision, call.approval_id.as_ref()).await;
+        return Ok(CallResult::Denied { decision, error });
+    }
+    let arguments = decision
+        .modifications
+        .as_ref()
+        .and_then(|m| m.modified_payload.arguments.clone())
+        .unwrap_or(call.arguments);
+    let outcome = call.tool.upstream.client.call_tool(&call.tool.tool.name, &arguments).await;
+
+    let (status, reasons, payload) = match &outcome {
+        Ok(CallOutcome::Result(result)) => {
+            let value = Value::Object(result.clone());
+            let status = if result.get("isError") == Some(&Value::Bool(true)) { "tool_error" } else { "ok" };
+            (status, Vec::new(), Some((digest_json(&value), canonical_string(&value))))
+        }
+        Ok(CallOutcome::Error(error)) => {
+            let value = json!({"code": error.code, "message": error.message, "data": error.data});
+            (
+                "tool_error",
+                vec![Reason {
+                    stage: StageName::Audit,
+                    code: "upstream_rpc_error".into(),
+                    message: error.message.clone(),
+                }],
+                Some((digest_json(&value), canonical_string(&value))),
+            )
+        }
+        Err(error) => (
+            "upstream_error",
+            vec![Reason { stage: StageName::Audit, code: error.code().into(), message: error.to_string() }],
+            None,
+        ),
+    };
+    let record = ToolResultJob {
+        tenant: call.tenant,
+        intent_id: decision.intent_id.clone(),
+        agent_id: decision.agent_id.clone(),
+        environment,
+        tool: call.tool.target().full_name(),
+        jti: call.token.as_deref().map(|t| t.jti().to_string()),
+        principal: match call.token.as_deref() {
+            Some(token) => format!("token:{}", token.jti()),
+            None => format!("key:{}", call.key.credential),
+        },
+        outcome: status.into(),
+        reasons,
+        payload,
+    };
+    if environment != Environment::Test {
+        state.pipeline.commits().record_tool_result(record).await?;
+    }
+    Ok(match outcome {
+        Ok(outcome) => CallResult::Forwarded { decision, outcome },
+        Err(error) => CallResult::UpstreamFailed { decision, error },
+    })
+}

@@ -1,0 +1,136 @@
+//! Change events between gateways.
+//!
+//! Anything other gateways cache or wait on — revocations, agent changes,
+//! approval decisions — is announced here. Inside a store transaction the
+//! event is queued with `pg_notify` on PostgreSQL, so every gateway sharing
+//! the database (this one included) hears it exactly when the change
+//! commits; after the commit it is also published in-process, which is all
+//! a single SQLite gateway needs. A listener that loses its connection
+//! announces [`Event::Resync`] so caches drop everything they hold.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
+use tollgate_api::ids::{AgentId, ApprovalId, TenantId};
+
+use crate::store::{Backend, StoreResult, StoreTx};
+
+/// The PostgreSQL channel events travel on.
+pub const CHANNEL: &str = "tollgate_events";
+
+/// A change other gateways may care about.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Event {
+    /// A jti of the tenant was revoked.
+    Revocation {
+        /// The tenant.
+        tenant: TenantId,
+    },
+    /// An agent changed (status, budget).
+    Agent {
+        /// The tenant.
+        tenant: TenantId,
+        /// The agent.
+        agent: AgentId,
+    },
+    /// An approval was decided.
+    Approval {
+        /// The tenant.
+        tenant: TenantId,
+        /// The approval.
+        id: ApprovalId,
+    },
+    /// Events may have been missed: drop every cache.
+    Resync,
+}
+
+/// The event bus of one gateway.
+#[derive(Clone, Debug)]
+pub struct Events {
+    sender: broadcast::Sender<Event>,
+}
+
+impl Default for Events {
+    fn default() -> Events {
+        Events::new()
+    }
+}
+
+impl Events {
+    /// A bus with no listener attached yet.
+    pub fn new() -> Events {
+        let (sender, _) = broadcast::channel(1024);
+        Events { sender }
+    }
+
+    /// Receives every event from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.sender.subscribe()
+    }
+
+    /// Publishes in this process (after the change committed).
+    pub fn publish(&self, event: Event) {
+        // No receiver is fine: nobody caches or waits yet.
+        let _ = self.sender.send(event);
+    }
+
+    /// Queues `event` for every gateway on the database, delivered when
+    /// `tx` commits (PostgreSQL; a no-op on SQLite, where the writer's own
+    /// [`Events::publish`] reaches the only process).
+    pub async fn notify_in(tx: &mut StoreTx, event: &Event) -> StoreResult<()> {
+        if tx.backend() == Backend::Postgres {
+            let payload = serde_json::to_string(event).unwrap_or_default();
+            sqlx::query("SELECT pg_notify($1, $2)").bind(CHANNEL).bind(payload).execute(tx.conn()).await?;
+        }
+        Ok(())
+    }
+
+    /// On PostgreSQL, listens for other gateways' events and republishes
+    /// them here; reconnects with backoff and announces a resync after
+    /// every reconnection.
+    pub fn listen(&self, database_url: String, log: slog::Logger) -> tokio::task::JoinHandle<()> {
+        let sender = self.sender.clone();
+        tokio::spawn(async move {
+            let mut delay = Duration::from_millis(100);
+            loop {
+                match listen_once(&database_url, &sender).await {
+                    Ok(()) => delay = Duration::from_millis(100),
+                    Err(error) => {
+                        slog::warn!(log, "event listener lost its connection; reconnecting"; "error" => %error);
+                    }
+                }
+                let _ = sender.send(Event::Resync);
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+        })
+    }
+}
+
+async fn listen_once(url: &str, sender: &broadcast::Sender<Event>) -> Result<(), sqlx::Error> {
+    let mut listener = sqlx::postgres::PgListener::connect(url).await?;
+    listener.listen(CHANNEL).await?;
+    // Anything that happened while we were not listening is unknown.
+    let _ = sender.send(Event::Resync);
+    loop {
+        let notification = listener.recv().await?;
+        if let Ok(event) = serde_json::from_str::<Event>(notification.payload()) {
+            let _ = sender.send(event);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_round_trip_as_json() {
+        let event = Event::Revocation { tenant: TenantId::parse("acme").unwrap() };
+        let text = serde_json::to_string(&event).unwrap();
+        assert_eq!(text, r#"{"kind":"revocation","tenant":"acme"}"#);
+        assert_eq!(serde_json::from_str::<Event>(&text).unwrap(), event);
+    }
+}

@@ -1,0 +1,175 @@
+//! `/v1/admin/approvals` (administrators) and `/v1/approvals/{id}` (the
+//! agent waiting on one).
+
+use std::time::Duration;
+
+use tollgate_api::ApiError;
+use tollgate_api::agents::TenantScope;
+use tollgate_api::approvals::{
+    Approval, ApprovalDecide, ApprovalListParams, ApprovalPage, ApprovalPath, ApprovalStatus,
+    ApprovalWaitParams,
+};
+use tollgate_api::tokens::Jti;
+
+use super::call::Call;
+use crate::clock;
+use crate::cursor;
+use crate::error::Error;
+use crate::events::Event;
+use crate::pipeline::commit::{ApprovalDecisionJob, ApprovalDecisionOutcome};
+use crate::store::{ApprovalFilter, ApprovalRow};
+
+const LIST: &str = "approvals";
+
+/// The longest `wait_seconds`.
+pub const MAX_WAIT_SECONDS: u32 = 60;
+
+fn view(row: ApprovalRow, now: i64) -> Approval {
+    Approval {
+        status: row.status_at(now),
+        id: row.id,
+        tenant: row.tenant,
+        agent_id: row.agent_id,
+        kind: row.kind,
+        intent_id: row.intent_id,
+        tool: row.tool,
+        jti: row.jti.and_then(|j| Jti::parse(j).ok()),
+        action_type: row.action_type,
+        verb: row.verb,
+        summary: row.summary,
+        reasons: row.reasons,
+        risk_level: row.risk_level,
+        digest: row.digest,
+        created_at: clock::from_micros(row.created_at),
+        expires_at: clock::from_micros(row.expires_at),
+        decided_at: row.decided_at.map(clock::from_micros),
+        decided_by: row.decided_by,
+        note: row.note,
+        used_at: row.used_at.map(clock::from_micros),
+    }
+}
+
+fn not_found(id: &impl std::fmt::Display) -> Error {
+    Error::NotFound(format!("no approval `{id}`"))
+}
+
+/// `GET /v1/admin/approvals`.
+pub async fn list(
+    call: &Call<'_>,
+    params: Result<ApprovalListParams, ApiError>,
+) -> Result<ApprovalPage, Error> {
+    let principal = call.principal().await?;
+    principal.require_admin()?;
+    let params = params?;
+    let tenant = principal.tenant_scope(params.tenant.as_ref(), &call.state.store).await?;
+    let limit = cursor::limit(params.limit)?;
+    let before: Option<(i64, String)> = cursor::decode_opt(LIST, params.cursor.as_deref())?;
+    let filter = ApprovalFilter { status: params.status, agent_id: params.agent_id };
+    let now = clock::now_micros();
+    let rows = call.state.store.list_approvals(&tenant, &filter, now, before, limit + 1).await?;
+    let (rows, next_cursor) = cursor::page(LIST, rows, limit, |r| (r.created_at, r.id.to_string()));
+    Ok(ApprovalPage { items: rows.into_iter().map(|r| view(r, now)).collect(), next_cursor })
+}
+
+/// `GET /v1/admin/approvals/{approval_id}`.
+pub async fn get(
+    call: &Call<'_>,
+    path: Result<ApprovalPath, ApiError>,
+    scope: Result<TenantScope, ApiError>,
+) -> Result<Approval, Error> {
+    let principal = call.principal().await?;
+    principal.require_admin()?;
+    let (path, scope) = (path?, scope?);
+    let tenant = principal.tenant_scope(scope.tenant.as_ref(), &call.state.store).await?;
+    let row = call.state.store.get_approval(&tenant, &path.approval_id).await?;
+    row.map(|r| view(r, clock::now_micros())).ok_or_else(|| not_found(&path.approval_id))
+}
+
+/// `POST /v1/admin/approvals/{approval_id}/decide`. The decider is the
+/// authenticated key, never the body.
+pub async fn decide(
+    call: &Call<'_>,
+    path: Result<ApprovalPath, ApiError>,
+    scope: Result<TenantScope, ApiError>,
+    body: Result<ApprovalDecide, ApiError>,
+) -> Result<Approval, Error> {
+    let principal = call.principal().await?;
+    principal.require_admin()?;
+    let (path, scope, body) = (path?, scope?, body?);
+    let tenant = principal.tenant_scope(scope.tenant.as_ref(), &call.state.store).await?;
+    if body.note.as_ref().is_some_and(|n| n.chars().count() > 2000) {
+        return Err(Error::InvalidField {
+            path: "$.note".into(),
+            message: "`note` must be at most 2000 characters".into(),
+        });
+    }
+    let job = ApprovalDecisionJob {
+        tenant,
+        approval_id: path.approval_id.clone(),
+        decision: body.decision,
+        decided_by: principal.describe(),
+        note: body.note.filter(|n| !n.trim().is_empty()),
+        usable_for: call.state.config.approval_ttl,
+    };
+    match call.state.pipeline.commits().decide_approval(job).await? {
+        ApprovalDecisionOutcome::Decided(row) => {
+            // An intent's decision changed: deliver its webhook again.
+            call.state.pending.webhooks().notify();
+            Ok(view(*row, clock::now_micros()))
+        }
+        ApprovalDecisionOutcome::NotFound => Err(not_found(&path.approval_id)),
+        ApprovalDecisionOutcome::NotPending(status) => Err(Error::Conflict(format!(
+            "approval `{}` is {} and cannot be decided again",
+            path.approval_id,
+            status.as_str()
+        ))),
+    }
+}
+
+/// `GET /v1/approvals/{approval_id}`: the asking agent (or an
+/// administrator) reads it, waiting up to `wait_seconds` while it is pending.
+pub async fn wait(
+    call: &Call<'_>,
+    path: Result<ApprovalPath, ApiError>,
+    params: Result<ApprovalWaitParams, ApiError>,
+) -> Result<Approval, Error> {
+    let principal = call.principal().await?;
+    let (path, params) = (path?, params?);
+    let tenant = principal.tenant_scope(params.tenant.as_ref(), &call.state.store).await?;
+    let wait = params.wait_seconds.unwrap_or(0);
+    if wait > MAX_WAIT_SECONDS {
+        return Err(Error::InvalidParameter {
+            parameter: "wait_seconds".into(),
+            message: format!("`wait_seconds` must be at most {MAX_WAIT_SECONDS}"),
+        });
+    }
+    // Subscribe before reading, so a decision between the two is not missed.
+    let mut events = call.state.events.subscribe();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(u64::from(wait));
+    loop {
+        let row = call
+            .state
+            .store
+            .get_approval(&tenant, &path.approval_id)
+            .await?
+            .ok_or_else(|| not_found(&path.approval_id))?;
+        if principal.bound_agent().is_some_and(|agent| *agent != row.agent_id) {
+            return Err(not_found(&path.approval_id));
+        }
+        let now = clock::now_micros();
+        if row.status_at(now) != ApprovalStatus::Pending || tokio::time::Instant::now() >= deadline {
+            return Ok(view(row, now));
+        }
+        // Wake on this approval's event, or at the deadline or its expiry.
+        let expiry = tokio::time::Instant::now()
+            + Duration::from_micros(u64::try_from(row.expires_at.saturating_sub(now)).unwrap_or(0));
+        let until = deadline.min(expiry);
+        loop {
+            match tokio::time::timeout_at(until, events.recv()).await {
+                Ok(Ok(Event::Approval { id, .. })) if id == path.approval_id => break,
+                Ok(Ok(Event::Resync)) | Ok(Err(_)) | Err(_) => break,
+                Ok(Ok(_)) => continue,
+            }
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! `/v1/tool-call`: a tool call for runtimes that do not speak MCP.
+
+use std::time::Instant;
+
+use serde_json::json;
+use tollgate_api::ApiError;
+use tollgate_api::intents::{StageName, StageOutcome, StageReport};
+use tollgate_api::tools::{ApprovalHeader, ToolCallRequest, ToolCallResponse, UpstreamFailure};
+
+use super::call::Call;
+use super::intents::{Arrival, check_approval_id};
+use crate::calls::{self, CallResult, ToolCall};
+use crate::catalog::ToolLookup;
+use crate::error::Error;
+use crate::mcp::upstream::CallOutcome;
+
+fn micros_since(started: Instant) -> u64 {
+    u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX)
+}
+
+/// `POST /v1/tool-call`.
+pub async fn call(
+    call: &Call<'_>,
+    arrival: Arrival,
+    headers: Result<ApprovalHeader, ApiError>,
+    body: Result<ToolCallRequest, ApiError>,
+) -> Result<ToolCallResponse, Error> {
+    let started = Instant::now();
+    let principal = call.principal().await?;
+    let (key, tenant) = principal.acting_agent()?;
+    let authenticate = StageReport {
+        name: StageName::Authenticate,
+        outcome: StageOutcome::Pass,
+        duration_us: micros_since(started),
+    };
+    let started = Instant::now();
+    let (headers, body) = (headers?, body?);
+    let approval_id = check_approval_id(headers.approval_id)?;
+    let agent = match (principal.bound_agent(), &body.agent_id) {
+        (Some(bound), Some(named)) if bound != named => {
+            return Err(Error::InvalidField {
+                path: "$.agent_id".into(),
+                message: format!("these credentials act for agent `{bound}`, not `{named}`"),
+            });
+        }
+        (Some(bound), _) => bound.clone(),
+        (None, Some(named)) => named.clone(),
+        (None, None) => {
+            return Err(Error::InvalidField {
+                path: "$.agent_id".into(),
+                message: "name the calling agent with `agent_id` (the key is not restricted to one)".into(),
+            });
+        }
+    };
+    let tool = match call.state.catalog.resolve(&tenant, &body.tool, body.server.as_ref()).await? {
+        ToolLookup::Found(tool) => tool,
+        ToolLookup::Unknown => return Err(Error::NotFound(format!("no tool `{}`", body.tool))),
+        ToolLookup::Ambiguous(names) => {
+            return Err(Error::InvalidField {
+                path: "$.tool".into(),
+                message: format!(
+                    "several upstreams offer `{}`: use one of `{}`",
+                    body.tool,
+                    names.join("`, `")
+                ),
+            });
+        }
+        ToolLookup::Unavailable(error) => return Err(Error::Upstream(error.to_string())),
+    };
+    let validate = StageReport {
+        name: StageName::Validate,
+        outcome: StageOutcome::Pass,
+        duration_us: u64::try_from((arrival.parse + started.elapsed()).as_micros()).unwrap_or(u64::MAX),
+    };
+    let outcome = calls::call(
+        call.state,
+        ToolCall {
+            tenant,
+            key,
+            token: principal.token().cloned(),
+            agent,
+            tool,
+            arguments: body.arguments,
+            approval_id,
+            received: arrival.at,
+            front_stages: vec![authenticate, validate],
+        },
+    )
+    .await?;
+    Ok(match outcome {
+        CallResult::Denied { decision, .. } => {
+            ToolCallResponse { decision: *decision, result: None, upstream_error: None }
+        }
+        CallResult::Forwarded { decision, outcome: CallOutcome::Result(result) } => ToolCallResponse {
+            decision: *decision,
+            result: Some(serde_json::Value::Object(result)),
+            upstream_error: None,
+        },
+        CallResult::Forwarded { decision, outcome: CallOutcome::Error(error) } => ToolCallResponse {
+            decision: *decision,
+            result: None,
+            upstream_error: Some(UpstreamFailure {
+                code: error.code,
+                message: error.message,
+                data: error.data.unwrap_or(json!(null)),
+            }),
+        },
+        CallResult::UpstreamFailed { decision, error } => {
+            let rpc = error.to_rpc_error();
+            ToolCallResponse {
+                decision: *decision,
+                result: None,
+                upstream_error: Some(UpstreamFailure {
+                    code: rpc.code,
+                    message: rpc.message,
+                    data: rpc.data.unwrap_or(json!(null)),
+                }),
+            }
+        }
+    })
+}

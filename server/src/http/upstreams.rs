@@ -1,0 +1,124 @@
+//! `/v1/admin/upstreams`.
+
+use tollgate_api::ApiError;
+use tollgate_api::agents::TenantScope;
+use tollgate_api::intents::Verb;
+use tollgate_api::upstreams::{Upstream, UpstreamCreate, UpstreamListParams, UpstreamPage, UpstreamPath};
+
+use super::call::Call;
+use crate::catalog;
+use crate::clock;
+use crate::cursor;
+use crate::error::Error;
+use crate::store::{StoreError, UpstreamRow};
+
+const LIST: &str = "upstreams";
+
+fn invalid(path: &str, message: String) -> Error {
+    Error::InvalidField { path: path.into(), message }
+}
+
+fn check(body: &UpstreamCreate) -> Result<(), Error> {
+    let url: http::Uri =
+        body.url.parse().map_err(|e| invalid("$.url", format!("`{}` is not a url: {e}", body.url)))?;
+    if !matches!(url.scheme_str(), Some("http" | "https")) || url.host().is_none_or(str::is_empty) {
+        return Err(invalid("$.url", format!("`{}` must be an absolute http or https url", body.url)));
+    }
+    if let Some(credential) = &body.credential {
+        http::HeaderName::from_bytes(credential.header.as_bytes()).map_err(|_| {
+            invalid("$.credential.header", format!("`{}` is not a header name", credential.header))
+        })?;
+        http::HeaderValue::from_str(&credential.value)
+            .map_err(|_| invalid("$.credential.value", "the value is not a valid header value".into()))?;
+    }
+    for (tool, overrides) in &body.tools {
+        let at = |field: &str| format!("$.tools['{tool}'].{field}");
+        if let Some(verb) = &overrides.verb {
+            Verb::parse(verb.clone()).map_err(|e| invalid(&at("verb"), e.to_string()))?;
+        }
+        for (field, pointer) in [
+            ("financial_exposure_from", &overrides.financial_exposure_from),
+            ("audience_size_from", &overrides.audience_size_from),
+        ] {
+            if pointer.as_ref().is_some_and(|p| !p.starts_with('/')) {
+                return Err(invalid(&at(field), "must be a JSON Pointer such as `/amount_usd`".into()));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `POST /v1/admin/upstreams`.
+pub async fn create(
+    call: &Call<'_>,
+    scope: Result<TenantScope, ApiError>,
+    body: Result<UpstreamCreate, ApiError>,
+) -> Result<Upstream, Error> {
+    let principal = call.principal().await?;
+    principal.require_admin()?;
+    let (scope, body) = (scope?, body?);
+    let tenant = principal.tenant_scope(scope.tenant.as_ref(), &call.state.store).await?;
+    check(&body)?;
+    let exists = || Error::AlreadyExists(format!("upstream `{}` already exists", body.name));
+    if call.state.catalog.is_configured(&body.name) {
+        return Err(exists());
+    }
+    let row = UpstreamRow {
+        tenant,
+        name: body.name.clone(),
+        url: body.url.clone(),
+        credential: body.credential.as_ref().map(|c| (c.header.clone(), c.value.clone())),
+        tools: body.tools.clone(),
+        created_at: clock::now_micros(),
+    };
+    match call.state.store.insert_upstream(&row).await {
+        Ok(()) => Ok(catalog::view(&row)),
+        Err(StoreError::Duplicate(_)) => Err(exists()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `GET /v1/admin/upstreams`: the configured upstreams, then the tenant's.
+pub async fn list(
+    call: &Call<'_>,
+    params: Result<UpstreamListParams, ApiError>,
+) -> Result<UpstreamPage, Error> {
+    let principal = call.principal().await?;
+    principal.require_admin()?;
+    let params = params?;
+    let tenant = principal.tenant_scope(params.tenant.as_ref(), &call.state.store).await?;
+    let limit = cursor::limit(params.limit)?;
+    let after: Option<String> = cursor::decode_opt(LIST, params.cursor.as_deref())?;
+    let mut all: Vec<Upstream> =
+        call.state.catalog.upstreams(&tenant).await?.iter().map(|e| e.upstream.clone()).collect();
+    all.sort_by(|a, b| a.name.cmp(&b.name));
+    let rows: Vec<Upstream> = all
+        .into_iter()
+        .filter(|u| after.as_deref().is_none_or(|a| u.name.as_str() > a))
+        .take(limit as usize + 1)
+        .collect();
+    let (items, next_cursor) = cursor::page(LIST, rows, limit, |u| u.name.to_string());
+    Ok(UpstreamPage { items, next_cursor })
+}
+
+/// `DELETE /v1/admin/upstreams/{name}`.
+pub async fn delete(
+    call: &Call<'_>,
+    path: Result<UpstreamPath, ApiError>,
+    scope: Result<TenantScope, ApiError>,
+) -> Result<(), Error> {
+    let principal = call.principal().await?;
+    principal.require_admin()?;
+    let (path, scope) = (path?, scope?);
+    let tenant = principal.tenant_scope(scope.tenant.as_ref(), &call.state.store).await?;
+    if call.state.catalog.is_configured(&path.name) {
+        return Err(Error::Conflict(format!(
+            "upstream `{}` comes from the gateway's configuration and cannot be removed through the api",
+            path.name
+        )));
+    }
+    if !call.state.store.delete_upstream(&tenant, &path.name).await? {
+        return Err(Error::NotFound(format!("no upstream `{}`", path.name)));
+    }
+    Ok(())
+}

@@ -1,0 +1,188 @@
+//! The `capability` stage: a capability token's caveats must all hold.
+//!
+//! Requests authenticated with an API key skip this stage. For a token,
+//! every caveat is evaluated against the request (an unknown caveat type
+//! never gets this far: the token does not parse). The counting caveats
+//! (`max_calls`, `max_usd`, `rate_per_min`) are checked here against a
+//! snapshot and again, under lock, by the writer that counts the call — so
+//! only allowed calls are ever counted and concurrent calls cannot
+//! overshoot.
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
+
+use tollgate_api::intents::{ActionType, Reason, RiskLevel, StageName};
+
+use super::commit::{ScopeLimits, TokenCharges};
+use crate::store::TokenUsage;
+use crate::token::{CapabilityToken, Caveat, glob_match};
+
+/// The tool a call targets.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ToolTarget {
+    /// The upstream server's name.
+    pub upstream: String,
+    /// The tool's own name.
+    pub tool: String,
+}
+
+impl ToolTarget {
+    /// `<upstream>.<tool>`, the name tokens and policies see.
+    pub fn full_name(&self) -> String {
+        format!("{}.{}", self.upstream, self.tool)
+    }
+}
+
+/// What the caveats are checked against.
+#[derive(Clone, Debug)]
+pub struct CapabilityRequest<'a> {
+    /// The request's action type.
+    pub action_type: ActionType,
+    /// The tool, for tool calls.
+    pub tool: Option<&'a ToolTarget>,
+    /// The request's risk level (for `step_up`).
+    pub risk_level: RiskLevel,
+    /// Now, in Unix seconds.
+    pub now: i64,
+    /// This gateway's audience.
+    pub audience: &'a str,
+    /// How long after `step_up.at` high-risk actions stay allowed.
+    pub step_up_window: Duration,
+    /// The request's financial exposure, in cents.
+    pub cents: u64,
+}
+
+fn deny(code: &str, message: String) -> Reason {
+    Reason { stage: StageName::Capability, code: code.into(), message }
+}
+
+/// Evaluates every caveat but the counters' current values; answers the
+/// counters to check and charge, or the first caveat that fails.
+pub fn check(
+    token: &CapabilityToken,
+    revoked: &HashSet<String>,
+    request: &CapabilityRequest<'_>,
+) -> Result<TokenCharges, Reason> {
+    if let Some(jti) = token.revocation_jtis().into_iter().find(|jti| revoked.contains(*jti)) {
+        return Err(deny("token_revoked", format!("jti `{jti}` of this token was revoked")));
+    }
+    let tool_name = request.tool.map(ToolTarget::full_name);
+    let mut scopes: BTreeMap<&str, ScopeLimits> = BTreeMap::new();
+    for (scope, caveat) in token.scoped_caveats() {
+        match caveat {
+            Caveat::Expires { at } => {
+                if request.now >= *at {
+                    return Err(deny("token_expired", format!("the token expired at {at} (Unix seconds)")));
+                }
+            }
+            Caveat::Tools { allow, deny: denied } => {
+                let Some(name) = &tool_name else {
+                    return Err(deny("token_restricted_to_tools", "this token may only call tools".into()));
+                };
+                if !allow.iter().any(|p| glob_match(p, name)) {
+                    return Err(deny("tool_not_allowed", format!("the token does not allow tool `{name}`")));
+                }
+                if let Some(pattern) = denied.iter().find(|p| glob_match(p, name)) {
+                    return Err(deny("tool_denied", format!("the token denies tool `{name}` (`{pattern}`)")));
+                }
+            }
+            Caveat::Servers { allow } => {
+                let Some(tool) = request.tool else {
+                    return Err(deny("token_restricted_to_tools", "this token may only call tools".into()));
+                };
+                if !allow.contains(&tool.upstream) {
+                    return Err(deny(
+                        "server_not_allowed",
+                        format!("the token does not allow upstream `{}`", tool.upstream),
+                    ));
+                }
+            }
+            Caveat::ActionTypes { allow } => {
+                if !allow.contains(&request.action_type) {
+                    return Err(deny(
+                        "action_type_not_allowed",
+                        format!("the token does not allow `{}` actions", request.action_type.as_str()),
+                    ));
+                }
+            }
+            Caveat::StepUp { at } => {
+                let high = matches!(request.risk_level, RiskLevel::High | RiskLevel::Critical);
+                let window = i64::try_from(request.step_up_window.as_secs()).unwrap_or(i64::MAX);
+                if high && request.now.saturating_sub(*at) > window {
+                    return Err(deny(
+                        "step_up_required",
+                        "high-risk actions need a step-up authentication younger than the token's".into(),
+                    ));
+                }
+            }
+            Caveat::Audience { aud } => {
+                if aud != request.audience {
+                    return Err(deny(
+                        "audience_mismatch",
+                        format!("the token is for audience `{aud}`, this gateway is `{}`", request.audience),
+                    ));
+                }
+            }
+            Caveat::MaxCalls { n } => {
+                let limits = scope_of(&mut scopes, scope);
+                limits.max_calls = Some(min_opt(limits.max_calls, *n));
+            }
+            Caveat::MaxUsd { cents } => {
+                let limits = scope_of(&mut scopes, scope);
+                limits.max_cents = Some(min_opt(limits.max_cents, *cents));
+            }
+            Caveat::RatePerMin { n } => {
+                let limits = scope_of(&mut scopes, scope);
+                limits.rate_per_min = Some(min_opt(limits.rate_per_min, *n));
+            }
+            Caveat::Hop { .. } => {}
+        }
+    }
+    Ok(TokenCharges { scopes: scopes.into_values().collect(), cents: request.cents })
+}
+
+fn scope_of<'a, 'b>(scopes: &'b mut BTreeMap<&'a str, ScopeLimits>, scope: &'a str) -> &'b mut ScopeLimits {
+    scopes
+        .entry(scope)
+        .or_insert_with(|| ScopeLimits { scope_jti: scope.to_string(), ..ScopeLimits::default() })
+}
+
+fn min_opt(current: Option<u64>, new: u64) -> u64 {
+    current.map_or(new, |c| c.min(new))
+}
+
+/// Whether one more call of `cents` fits a scope's counters; the reason
+/// if not.
+pub fn exceeded(limits: &ScopeLimits, usage: TokenUsage, cents: u64) -> Option<Reason> {
+    if let Some(max) = limits.max_calls
+        && usage.calls.saturating_add(1) > max
+    {
+        return Some(deny(
+            "token_max_calls_exceeded",
+            format!("the token allows {max} calls and {} were made", usage.calls),
+        ));
+    }
+    if let Some(max) = limits.max_cents
+        && usage.cents.saturating_add(cents) > max
+    {
+        return Some(deny(
+            "token_max_usd_exceeded",
+            format!(
+                "the token allows {:.2} USD and {:.2} USD were used",
+                max as f64 / 100.0,
+                usage.cents as f64 / 100.0
+            ),
+        ));
+    }
+    if let Some(max) = limits.rate_per_min
+        && usage.calls_this_minute.saturating_add(1) > max
+    {
+        return Some(deny("token_rate_exceeded", format!("the token allows {max} calls per minute")));
+    }
+    None
+}
+
+/// Dollars as whole cents (rounded to the nearest cent).
+pub fn to_cents(usd: f64) -> u64 {
+    (usd * 100.0).round().clamp(0.0, 9_007_199_254_740_991.0) as u64
+}

@@ -1,0 +1,287 @@
+//! The `audit` stage: one writer per process commits in groups.
+//!
+//! Requests hand their job — a decision, a tool call's result, a
+//! revocation, a human's approval decision — to the writer task and wait.
+//! The writer takes everything queued (up to `max_batch`) and records it in
+//! a single transaction, each job with its audit entry chained to its
+//! tenant's locked head. Only after the commit (durable: SQLite
+//! `synchronous=FULL`, PostgreSQL's WAL) does any request of the group get
+//! its answer. If the store fails, every job of the group fails and
+//! nothing of it remains.
+//!
+//! Locks are taken in one order — agents, then token scopes, then chain
+//! heads, each sorted — so writers on several gateways sharing PostgreSQL
+//! cannot deadlock, and one tenant's chain stays a single sequence whoever
+//! appends to it.
+
+mod decision;
+mod entries;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use tokio::sync::{mpsc, oneshot};
+use tollgate_api::ids::{AgentId, TenantId};
+use tollgate_api::intents::AuditRef;
+
+pub use decision::{
+    ApprovalDraft, ApprovalPlan, AuditContext, BudgetCharge, CommitJob, CommitOutcome, IntentRecord,
+    ScopeLimits, TokenCharges,
+};
+pub use entries::{ApprovalDecisionJob, ApprovalDecisionOutcome, RevocationJob, ToolResultJob};
+
+use crate::audit::AuditRecord;
+use crate::events::{Event, Events};
+use crate::store::{Store, StoreError, StoreResult, StoreTx, StoredHead};
+
+/// Anything the writer commits.
+#[derive(Debug)]
+enum WriteJob {
+    Decision(Box<CommitJob>),
+    ToolResult(ToolResultJob),
+    Revocation(RevocationJob),
+    ApprovalDecision(ApprovalDecisionJob),
+}
+
+/// What became of a job.
+#[derive(Debug)]
+enum WriteOutcome {
+    Decision(CommitOutcome),
+    Entry(Option<AuditRef>),
+    Revocation(crate::store::RevocationRow),
+    ApprovalDecision(ApprovalDecisionOutcome),
+}
+
+type Reply = oneshot::Sender<StoreResult<WriteOutcome>>;
+
+/// The handle requests use to reach the writer.
+#[derive(Clone, Debug)]
+pub struct CommitQueue {
+    sender: mpsc::Sender<(WriteJob, Reply)>,
+}
+
+fn stopped() -> StoreError {
+    StoreError::Unavailable("the decision writer has stopped".into())
+}
+
+fn unexpected() -> StoreError {
+    StoreError::Database("the writer answered a different kind of job".into())
+}
+
+impl CommitQueue {
+    /// Starts the writer task. `events` hears every change other gateways
+    /// may cache, once it commits.
+    pub fn start(
+        store: Store,
+        events: Events,
+        max_batch: usize,
+        log: slog::Logger,
+    ) -> (CommitQueue, tokio::task::JoinHandle<()>) {
+        let (sender, receiver) = mpsc::channel(max_batch.max(1) * 8);
+        let task = tokio::spawn(run_writer(store, events, receiver, max_batch.max(1), log));
+        (CommitQueue { sender }, task)
+    }
+
+    async fn send(&self, job: WriteJob) -> StoreResult<WriteOutcome> {
+        let (reply, answer) = oneshot::channel();
+        self.sender.send((job, reply)).await.map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+
+    /// Commits a decision and waits until it is durable.
+    pub async fn commit(&self, job: CommitJob) -> StoreResult<CommitOutcome> {
+        match self.send(WriteJob::Decision(Box::new(job))).await? {
+            WriteOutcome::Decision(outcome) => Ok(outcome),
+            _ => Err(unexpected()),
+        }
+    }
+
+    /// Records a forwarded tool call's outcome (none in `test`).
+    pub async fn record_tool_result(&self, job: ToolResultJob) -> StoreResult<Option<AuditRef>> {
+        match self.send(WriteJob::ToolResult(job)).await? {
+            WriteOutcome::Entry(entry) => Ok(entry),
+            _ => Err(unexpected()),
+        }
+    }
+
+    /// Revokes a jti (idempotently) and answers the stored revocation.
+    pub async fn revoke(&self, job: RevocationJob) -> StoreResult<crate::store::RevocationRow> {
+        match self.send(WriteJob::Revocation(job)).await? {
+            WriteOutcome::Revocation(row) => Ok(row),
+            _ => Err(unexpected()),
+        }
+    }
+
+    /// Records a human's decision on an approval.
+    pub async fn decide_approval(&self, job: ApprovalDecisionJob) -> StoreResult<ApprovalDecisionOutcome> {
+        match self.send(WriteJob::ApprovalDecision(job)).await? {
+            WriteOutcome::ApprovalDecision(outcome) => Ok(outcome),
+            _ => Err(unexpected()),
+        }
+    }
+}
+
+async fn run_writer(
+    store: Store,
+    events: Events,
+    mut receiver: mpsc::Receiver<(WriteJob, Reply)>,
+    max_batch: usize,
+    log: slog::Logger,
+) {
+    let mut batch = Vec::with_capacity(max_batch);
+    while receiver.recv_many(&mut batch, max_batch).await > 0 {
+        let (jobs, replies): (Vec<_>, Vec<_>) = batch.drain(..).unzip();
+        match commit_batch(&store, &jobs).await {
+            Ok((outcomes, published)) => {
+                published.into_iter().for_each(|event| events.publish(event));
+                for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                    let _ = reply.send(Ok(outcome));
+                }
+            }
+            Err(error @ StoreError::Unavailable(_)) => {
+                slog::warn!(log, "batch failed: store unavailable"; "jobs" => jobs.len(), "error" => %error);
+                for reply in replies {
+                    let _ = reply.send(Err(StoreError::Unavailable(error.to_string())));
+                }
+            }
+            Err(error) => {
+                // Isolate the job that fails so it cannot take the others down.
+                slog::warn!(log, "batch failed, retrying one by one"; "jobs" => jobs.len(), "error" => %error);
+                for (job, reply) in jobs.into_iter().zip(replies) {
+                    let result = commit_batch(&store, std::slice::from_ref(&job)).await.and_then(
+                        |(mut v, published)| {
+                            published.into_iter().for_each(|event| events.publish(event));
+                            v.pop().ok_or_else(|| StoreError::Database("empty commit result".into()))
+                        },
+                    );
+                    let _ = reply.send(result);
+                }
+            }
+        }
+    }
+}
+
+/// The chain heads of a batch's tenants, locked for the transaction.
+pub(crate) struct Chains {
+    heads: BTreeMap<TenantId, StoredHead>,
+    locked: BTreeMap<TenantId, StoredHead>,
+}
+
+impl Chains {
+    async fn lock(tx: &mut StoreTx, tenants: BTreeSet<&TenantId>) -> StoreResult<Chains> {
+        let mut heads = BTreeMap::new();
+        for tenant in tenants {
+            heads.insert(tenant.clone(), tx.lock_audit_head(tenant).await?);
+        }
+        Ok(Chains { locked: heads.clone(), heads })
+    }
+
+    /// The next record of `tenant`'s chain: its `seq` and `prev_hash` set.
+    pub(crate) fn next(
+        &self,
+        kind: tollgate_api::audit::AuditKind,
+        tenant: &TenantId,
+        ts: i64,
+    ) -> StoreResult<AuditRecord> {
+        let head = self
+            .heads
+            .get(tenant)
+            .ok_or_else(|| StoreError::Corrupt(format!("no locked audit head for `{tenant}`")))?;
+        Ok(AuditRecord::new(kind, tenant.clone(), head.seq + 1, ts, head.hash.clone()))
+    }
+
+    /// Appends `record` (built by [`Chains::next`]) to its chain and the
+    /// store; answers its reference.
+    pub(crate) async fn append(
+        &mut self,
+        tx: &mut StoreTx,
+        record: &AuditRecord,
+        payload: Option<&(String, String)>,
+    ) -> StoreResult<AuditRef> {
+        let hash = record.hash();
+        tx.insert_audit_entry(record, &hash).await?;
+        if let Some((digest, body)) = payload {
+            tx.insert_audit_payload(&record.tenant, digest, body).await?;
+        }
+        self.heads.insert(record.tenant.clone(), StoredHead { seq: record.seq, hash: hash.clone() });
+        Ok(AuditRef { entry_id: record.entry_id.clone(), seq: record.seq, hash })
+    }
+
+    /// The hash `record` will have once appended (for decisions, which
+    /// carry their audit reference in the stored Decision).
+    pub(crate) fn reserve(&mut self, record: &AuditRecord) -> AuditRef {
+        let hash = record.hash();
+        self.heads.insert(record.tenant.clone(), StoredHead { seq: record.seq, hash: hash.clone() });
+        AuditRef { entry_id: record.entry_id.clone(), seq: record.seq, hash }
+    }
+
+    async fn persist(&self, tx: &mut StoreTx) -> StoreResult<()> {
+        for (tenant, head) in &self.heads {
+            if self.locked.get(tenant) != Some(head) {
+                tx.set_audit_head(tenant, head).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl WriteJob {
+    /// The tenant whose chain this job appends to, if any.
+    fn audited_tenant(&self) -> Option<&TenantId> {
+        match self {
+            WriteJob::Decision(job) => job.audited().then_some(&job.draft.decision.tenant),
+            WriteJob::ToolResult(job) => job.audited().then_some(&job.tenant),
+            WriteJob::Revocation(job) => Some(&job.revocation.tenant),
+            WriteJob::ApprovalDecision(job) => Some(&job.tenant),
+        }
+    }
+}
+
+/// Commits `jobs` in one transaction; answers their outcomes and the events
+/// to publish in-process.
+async fn commit_batch(store: &Store, jobs: &[WriteJob]) -> StoreResult<(Vec<WriteOutcome>, Vec<Event>)> {
+    let mut tx = store.begin().await?;
+    let decisions = || jobs.iter().filter_map(|j| if let WriteJob::Decision(d) = j { Some(d) } else { None });
+    let agents: BTreeSet<(&TenantId, &AgentId)> = decisions()
+        .filter(|d| d.rechecks_budget())
+        .map(|d| (&d.draft.decision.tenant, &d.draft.decision.agent_id))
+        .collect();
+    for (tenant, agent) in agents {
+        tx.lock_agent(tenant, agent).await?;
+    }
+    let scopes: BTreeSet<(&TenantId, &str)> =
+        decisions().flat_map(|d| d.token_scopes().map(move |s| (&d.draft.decision.tenant, s))).collect();
+    for (tenant, scope) in scopes {
+        tx.lock_token_usage(tenant, scope).await?;
+    }
+    let tenants: BTreeSet<&TenantId> = jobs.iter().filter_map(WriteJob::audited_tenant).collect();
+    let mut chains = Chains::lock(&mut tx, tenants).await?;
+
+    let mut outcomes = Vec::with_capacity(jobs.len());
+    let mut published = Vec::new();
+    for job in jobs {
+        outcomes.push(match job {
+            WriteJob::Decision(job) => {
+                WriteOutcome::Decision(decision::commit(&mut tx, job, &mut chains).await?)
+            }
+            WriteJob::ToolResult(job) => {
+                WriteOutcome::Entry(entries::tool_result(&mut tx, job, &mut chains).await?)
+            }
+            WriteJob::Revocation(job) => {
+                let (row, event) = entries::revocation(&mut tx, job, &mut chains).await?;
+                published.extend(event);
+                WriteOutcome::Revocation(row)
+            }
+            WriteJob::ApprovalDecision(job) => {
+                let (outcome, event) = entries::approval_decision(&mut tx, job, &mut chains).await?;
+                published.extend(event);
+                WriteOutcome::ApprovalDecision(outcome)
+            }
+        });
+    }
+    for event in &published {
+        Events::notify_in(&mut tx, event).await?;
+    }
+    chains.persist(&mut tx).await?;
+    tx.commit().await?;
+    Ok((outcomes, published))
+}
