@@ -168,6 +168,19 @@ struct ServeArgs {
     /// Most open approval requests per agent.
     #[arg(long, env = "TOLLGATE_MAX_OPEN_APPROVALS", default_value_t = 100)]
     max_open_approvals_per_agent: u64,
+    /// How long after a token's `step_up` time high-risk actions stay allowed, in seconds.
+    #[arg(long, env = "TOLLGATE_STEP_UP_WINDOW_SECONDS", default_value_t = 900)]
+    step_up_window_seconds: u64,
+    /// Time limit of one request to an upstream MCP server, in milliseconds.
+    #[arg(long, env = "TOLLGATE_UPSTREAM_TIMEOUT_MS", default_value_t = 30_000)]
+    upstream_timeout_ms: u64,
+    /// How long an upstream's tool list is cached, in seconds.
+    #[arg(long, env = "TOLLGATE_TOOLS_TTL_SECONDS", default_value_t = 30)]
+    tools_ttl_seconds: u64,
+    /// Longest a replica trusts its revocation cache without a notification
+    /// (PostgreSQL pushes revocations at once; SQLite replicas rely on this), in seconds.
+    #[arg(long, env = "TOLLGATE_REVOCATION_CACHE_TTL_SECONDS", default_value_t = 60)]
+    revocation_cache_ttl_seconds: u64,
 }
 
 fn upstreams(args: &ServeArgs) -> anyhow::Result<Vec<ConfiguredUpstream>> {
@@ -210,6 +223,10 @@ fn config(args: ServeArgs) -> anyhow::Result<Config> {
         audience: args.audience,
         approval_ttl: Duration::from_secs(args.approval_ttl_seconds),
         max_open_approvals_per_agent: args.max_open_approvals_per_agent,
+        step_up_window: Duration::from_secs(args.step_up_window_seconds),
+        upstream_timeout: Duration::from_millis(args.upstream_timeout_ms),
+        tools_ttl: Duration::from_secs(args.tools_ttl_seconds),
+        revocation_cache_ttl: Duration::from_secs(args.revocation_cache_ttl_seconds),
         listen: args.listen,
         data_dir: args.data_dir,
         database_url: args.database_url.filter(|u| !u.is_empty()),

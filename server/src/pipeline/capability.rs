@@ -138,7 +138,11 @@ pub fn check(
             Caveat::Hop { .. } => {}
         }
     }
-    Ok(TokenCharges { scopes: scopes.into_values().collect(), cents: request.cents })
+    Ok(TokenCharges {
+        revocation_jtis: token.revocation_jtis().into_iter().map(str::to_string).collect(),
+        scopes: scopes.into_values().collect(),
+        cents: request.cents,
+    })
 }
 
 fn scope_of<'a, 'b>(scopes: &'b mut BTreeMap<&'a str, ScopeLimits>, scope: &'a str) -> &'b mut ScopeLimits {

@@ -556,7 +556,7 @@ impl Pipeline {
             pending: sub.pending,
             idempotency: sub.idempotency.clone(),
             budget: charge,
-            token: token_charges.filter(|c| !c.scopes.is_empty()),
+            token: token_charges,
             approval: plan,
             audit: AuditContext {
                 principal: Some(sub.principal()),

@@ -174,6 +174,24 @@ async fn read_usage(
 }
 
 impl StoreTx {
+    /// The first of `jtis` the tenant revoked, if any.
+    pub async fn first_revoked(&mut self, tenant: &TenantId, jtis: &[String]) -> StoreResult<Option<String>> {
+        if jtis.is_empty() {
+            return Ok(None);
+        }
+        let placeholders: Vec<String> = (2..jtis.len() + 2).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT jti FROM token_revocations WHERE tenant_id = $1 AND jti IN ({}) LIMIT 1",
+            placeholders.join(", ")
+        );
+        // Only numbered placeholders are formatted in; every value is bound.
+        let mut query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(tenant.as_str());
+        for jti in jtis {
+            query = query.bind(jti.as_str());
+        }
+        Ok(query.fetch_optional(self.conn()).await?)
+    }
+
     /// Records a revocation (the first one of a jti wins); returns the
     /// stored revocation.
     pub async fn revoke_jti(&mut self, revocation: &RevocationRow) -> StoreResult<RevocationRow> {

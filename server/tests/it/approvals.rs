@@ -442,6 +442,9 @@ mod replicas {
         .expect("B sees the revocation");
         assert!(started.elapsed() < Duration::from_secs(1), "took {:?}", started.elapsed());
         assert_eq!(codes(&seen), ["token_revoked"]);
+        // B's own cache knew it (the notification), not only the write.
+        let policy = seen["stages"].as_array().unwrap().iter().find(|s| s["name"] == "policy").unwrap();
+        assert_eq!(policy["outcome"], "skip", "{seen}");
 
         // An agent waiting on B is woken by a decision on A.
         let id = b.declare(&f.live, escalate_intent()).await.expect(200)["approval"]["approval_id"]

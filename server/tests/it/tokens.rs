@@ -258,6 +258,34 @@ async fn revocation_cascades_to_descendants_only(backend: Backend) {
         .expect_error(403, "forbidden");
 }
 
+/// A replica whose revocation cache is stale (SQLite has no notifications;
+/// the cache is trusted for an hour here) still refuses a revoked token:
+/// the revocation is re-checked in the write.
+async fn revocation_holds_at_once_on_every_replica(backend: Backend) {
+    let hour = Duration::from_secs(3600);
+    let a = TestGateway::start_with(backend, |c| c.revocation_cache_ttl = hour).await;
+    let url = a.database_url.clone();
+    let b = TestGateway::start_with(backend, |c| {
+        c.database_url = Some(url);
+        c.revocation_cache_ttl = hour;
+    })
+    .await;
+    let f = a.tenant_fixture().await;
+    let minted = a.mint(&f.admin, json!({"subject": "agent-1", "ttl_seconds": 600})).await;
+    let token = minted["token"].as_str().unwrap().to_string();
+    assert_eq!(b.declare(&token, approve_intent()).await.expect(200)["verdict"], "approve");
+    a.post("/v1/admin/revoke", &f.admin, &json!({"jti": minted["jti"], "reason": "rotated out"}))
+        .await
+        .expect(200);
+    for intent in [approve_intent(), escalate_intent()] {
+        let d = b.declare(&token, intent).await.expect(200);
+        assert_eq!(d["verdict"], "block", "{d}");
+        assert_eq!(codes(&d).last().unwrap(), "token_revoked");
+    }
+    // No approval was opened for the revoked token.
+    assert_eq!(a.get("/v1/admin/approvals", &f.admin).await.expect(200)["items"], json!([]));
+}
+
 async fn rotated_keys_keep_old_tokens_valid(backend: Backend) {
     let gw = TestGateway::start(backend).await;
     let f = gw.tenant_fixture().await;
@@ -288,5 +316,6 @@ crate::on_both_backends!(
     counters_count_only_allowed_calls,
     attenuated_tokens_only_narrow,
     revocation_cascades_to_descendants_only,
+    revocation_holds_at_once_on_every_replica,
     rotated_keys_keep_old_tokens_valid,
 );

@@ -44,9 +44,13 @@ pub struct ScopeLimits {
     pub rate_per_min: Option<u64>,
 }
 
-/// What an allowed call consumes from its capability token's counters.
+/// What an allowed call consumes from its capability token's counters,
+/// and the jtis whose revocation stops it.
 #[derive(Clone, Debug, Default)]
 pub struct TokenCharges {
+    /// Every jti that revokes the token (re-checked under the write, so a
+    /// revocation committed on any replica stops the call).
+    pub revocation_jtis: Vec<String>,
     /// Every scope with counting caveats.
     pub scopes: Vec<ScopeLimits>,
     /// The call's financial exposure, in cents.
@@ -188,8 +192,9 @@ fn reason(stage: StageName, code: &str, message: String) -> Reason {
     Reason { stage, code: code.into(), message }
 }
 
-/// Re-checks the token's counting caveats under lock and, if the call is
-/// still allowed, counts it.
+/// Re-checks the token's revocation (for any verdict but block) and, for a
+/// call that is allowed, its counting caveats in the write transaction;
+/// counts the call if it is still allowed.
 async fn charge_token(
     tx: &mut StoreTx,
     draft: &mut DecisionDraft,
@@ -197,6 +202,16 @@ async fn charge_token(
     now: i64,
 ) -> StoreResult<()> {
     let tenant = draft.decision.tenant.clone();
+    if let Some(jti) = tx.first_revoked(&tenant, &charges.revocation_jtis).await? {
+        draft.block_at(
+            StageName::Capability,
+            reason(StageName::Capability, "token_revoked", format!("jti `{jti}` of this token was revoked")),
+        );
+        return Ok(());
+    }
+    if !draft.verdict.allows() {
+        return Ok(());
+    }
     let minute = budget::minute_of(now);
     for scope in &charges.scopes {
         let usage = tx.token_usage(&tenant, &scope.scope_jti, minute).await?;
@@ -294,7 +309,7 @@ pub(super) async fn commit(
 
     let mut draft = job.draft.clone();
     if let Some(charges) = &job.token
-        && draft.verdict.allows()
+        && draft.verdict != Verdict::Block
     {
         charge_token(tx, &mut draft, charges, now).await?;
     }
