@@ -30,7 +30,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the gateway.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Work with policy bundles.
     Policy {
         #[command(subcommand)]
@@ -374,7 +374,7 @@ async fn rotate(args: StoreArgs) -> anyhow::Result<bool> {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(args) => serve(args).await.map(|()| true),
+        Command::Serve(args) => serve(*args).await.map(|()| true),
         Command::Policy { command: PolicyCommand::Test { dir } } => policy_test(dir),
         Command::Token { command: TokenCommand::Attenuate(args) } => attenuate(*args),
         Command::Token { command: TokenCommand::Inspect { token } } => inspect(&token),
