@@ -125,12 +125,16 @@ pub async fn denial(state: &GatewayState, decision: &Decision, presented: Option
 
 /// Makes `call`.
 pub async fn call(state: &GatewayState, call: ToolCall) -> Result<CallResult, Error> {
-    let request = call.tool.intent(&call.agent, &call.arguments).map_err(|message| {
+    let (request, problem) = call.tool.intent(&call.agent, &call.arguments).map_err(|message| {
         Error::Invalid(
-            tollgate_api::ApiError::new(tollgate_api::ErrorCode::InvalidField, message)
-                .at_path("$.arguments"),
+            tollgate_api::ApiError::new(tollgate_api::ErrorCode::InvalidField, message).at_path("$.tool"),
         )
     })?;
+    let invalid = problem.map(|message| Reason {
+        stage: StageName::Validate,
+        code: "invalid_arguments".into(),
+        message: format!("tool `{}`: {message}", call.tool.target().full_name()),
+    });
     let environment = call.key.environment;
     let submission = Submission {
         intent_id: ids::intent_id(),
@@ -146,6 +150,7 @@ pub async fn call(state: &GatewayState, call: ToolCall) -> Result<CallResult, Er
         idempotency: None,
         callback_url: None,
         front_stages: call.front_stages,
+        invalid,
     };
     let decision = match state.pipeline.decide(submission).await? {
         CommitOutcome::Committed(decision) => decision,

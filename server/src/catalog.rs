@@ -26,7 +26,7 @@ use tollgate_api::upstreams::{ToolOverride, Upstream, UpstreamSource};
 
 use crate::clock;
 use crate::error::Error;
-use crate::mcp::upstream::{Tool, UpstreamClient, UpstreamConfig, UpstreamError};
+use crate::mcp::upstream::{Tool, ToolAnnotations, UpstreamClient, UpstreamConfig, UpstreamError};
 use crate::pipeline::capability::ToolTarget;
 use crate::store::{Store, UpstreamRow};
 
@@ -96,55 +96,49 @@ impl CatalogTool {
     }
 
     /// The action type its calls have: the override, or from the MCP
-    /// annotations (read-only → access, destructive → modify, open world →
-    /// communicate, otherwise control; MCP's defaults make an unannotated
-    /// tool destructive).
+    /// annotations (see [`derived`]).
     pub fn action_type(&self) -> ActionType {
-        let annotations = &self.tool.annotations;
-        self.upstream.overrides.get(&self.tool.name).and_then(|o| o.action_type).unwrap_or(
-            if annotations.read_only() {
-                ActionType::Access
-            } else if annotations.destructive() {
-                ActionType::Modify
-            } else if annotations.open_world() {
-                ActionType::Communicate
-            } else {
-                ActionType::Control
-            },
-        )
+        let overrides = self.upstream.overrides.get(&self.tool.name);
+        overrides.and_then(|o| o.action_type).unwrap_or_else(|| derived(&self.tool.annotations).action_type)
     }
 
-    /// The intent a call with `arguments` by `agent` amounts to.
-    pub fn intent(&self, agent: &AgentId, arguments: &Map<String, Value>) -> Result<IntentRequest, String> {
-        let annotations = &self.tool.annotations;
+    /// The intent a call with `arguments` by `agent` amounts to, and what
+    /// the mapping could not read from the arguments (the intent then lacks
+    /// that figure, and the call must be blocked as invalid).
+    pub fn intent(
+        &self,
+        agent: &AgentId,
+        arguments: &Map<String, Value>,
+    ) -> Result<(IntentRequest, Option<String>), String> {
+        let derived = derived(&self.tool.annotations);
         let overrides = self.upstream.overrides.get(&self.tool.name).cloned().unwrap_or_default();
         let action_type = self.action_type();
         let verb = verb_of(overrides.verb.as_deref().unwrap_or(&self.tool.name))?;
-        let reversible = overrides.reversible.or(if annotations.read_only() {
-            Some(true)
-        } else if annotations.destructive() {
-            Some(false)
-        } else {
-            None
+        let reversible = overrides.reversible.or(derived.reversible);
+        let sensitivity = overrides.sensitivity.unwrap_or(derived.sensitivity);
+        let mut problem = None;
+        let financial_exposure_usd = overrides.financial_exposure_from.as_ref().and_then(|pointer| {
+            number_at(arguments, pointer)
+                .and_then(|v| UsdAmount::new(v).map_err(|e| format!("argument at `{pointer}`: {e}")))
+                .map_err(|e| problem = Some(e))
+                .ok()
         });
-        let financial_exposure_usd = match &overrides.financial_exposure_from {
-            Some(pointer) => Some(
-                number_at(arguments, pointer).and_then(|v| UsdAmount::new(v).map_err(|e| e.to_string()))?,
-            ),
-            None => None,
-        };
-        let audience_size = match &overrides.audience_size_from {
-            Some(pointer) => Some(number_at(arguments, pointer).and_then(|v| {
-                if v.fract() == 0.0 && (0.0..=9_007_199_254_740_991.0).contains(&v) {
-                    Ok(v as u64)
-                } else {
-                    Err(format!("argument at `{pointer}` is not a whole number"))
-                }
-            })?),
-            None => None,
-        };
+        let audience_size = overrides.audience_size_from.as_ref().and_then(|pointer| {
+            number_at(arguments, pointer)
+                .and_then(|v| {
+                    if v.fract() == 0.0 && (0.0..=9_007_199_254_740_991.0).contains(&v) {
+                        Ok(v as u64)
+                    } else {
+                        Err(format!("argument at `{pointer}` is not a whole number"))
+                    }
+                })
+                .map_err(|e| {
+                    problem.get_or_insert(e);
+                })
+                .ok()
+        });
         let full_name = self.target().full_name();
-        Ok(IntentRequest {
+        let request = IntentRequest {
             intent: Intent {
                 agent: AgentRef { id: agent.clone(), framework: Label::parse("mcp").ok() },
                 action: Action {
@@ -153,7 +147,7 @@ impl CatalogTool {
                     target: Some(Target {
                         target_type: Label::parse("tool").map_err(|e| e.to_string())?,
                         identifier: Identifier::parse(full_name.clone()).map_err(|e| e.to_string())?,
-                        sensitivity: Some(overrides.sensitivity.unwrap_or(Sensitivity::Internal)),
+                        sensitivity: Some(sensitivity),
                     }),
                     payload: Some(Payload {
                         summary: Some(format!("call tool `{full_name}`")),
@@ -169,7 +163,43 @@ impl CatalogTool {
                 },
             },
             context: None,
-        })
+        };
+        Ok((request, problem))
+    }
+}
+
+/// What a tool's MCP annotations say about its calls, before overrides.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Derived {
+    /// Read-only → `access`; destructive → `modify`; additive and open
+    /// world → `communicate`; additive in a closed world → `control`.
+    pub action_type: ActionType,
+    /// Read-only → reversible; destructive → irreversible; otherwise not
+    /// declared.
+    pub reversible: Option<bool>,
+    /// Destructive → `confidential`; otherwise `internal`.
+    pub sensitivity: Sensitivity,
+}
+
+/// Maps annotations with MCP's defaults: an unannotated tool is treated as
+/// destructive and open-world, the most cautious reading.
+pub fn derived(annotations: &ToolAnnotations) -> Derived {
+    if annotations.read_only() {
+        Derived {
+            action_type: ActionType::Access,
+            reversible: Some(true),
+            sensitivity: Sensitivity::Internal,
+        }
+    } else if annotations.destructive() {
+        Derived {
+            action_type: ActionType::Modify,
+            reversible: Some(false),
+            sensitivity: Sensitivity::Confidential,
+        }
+    } else if annotations.open_world() {
+        Derived { action_type: ActionType::Communicate, reversible: None, sensitivity: Sensitivity::Internal }
+    } else {
+        Derived { action_type: ActionType::Control, reversible: None, sensitivity: Sensitivity::Internal }
     }
 }
 
@@ -433,6 +463,32 @@ pub fn view(row: &UpstreamRow) -> Upstream {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn annotations_map_cautiously() {
+        let with = |read_only, destructive, open_world| {
+            derived(&ToolAnnotations {
+                read_only_hint: read_only,
+                destructive_hint: destructive,
+                open_world_hint: open_world,
+                ..ToolAnnotations::default()
+            })
+        };
+        let unannotated = with(None, None, None);
+        assert_eq!(
+            unannotated,
+            Derived {
+                action_type: ActionType::Modify,
+                reversible: Some(false),
+                sensitivity: Sensitivity::Confidential
+            }
+        );
+        assert_eq!(with(Some(true), Some(true), None).action_type, ActionType::Access);
+        assert_eq!(with(Some(true), None, None).reversible, Some(true));
+        assert_eq!(with(Some(false), Some(false), Some(true)).action_type, ActionType::Communicate);
+        assert_eq!(with(Some(false), Some(false), Some(false)).action_type, ActionType::Control);
+        assert_eq!(with(Some(false), Some(false), Some(false)).reversible, None);
+    }
 
     #[test]
     fn tool_names_become_verbs() {

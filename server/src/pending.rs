@@ -142,6 +142,7 @@ impl PendingIntents {
             pending: true,
             idempotency: None,
             callback_url: intent.callback_url,
+            invalid: None,
             front_stages: vec![accepted(StageName::Authenticate), accepted(StageName::Validate)],
         };
         match inner.pipeline.decide(submission).await {

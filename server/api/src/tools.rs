@@ -119,8 +119,10 @@ pub mod rpc_codes {
     pub const POLICY: i64 = -32012;
     /// The agent's budget is exhausted (an approval may be attached).
     pub const BUDGET: i64 = -32013;
-    /// A human must approve the call first; resume with
-    /// `Tollgate-Approval-Id` once approved.
+    /// A human must approve the call first (resume with
+    /// `Tollgate-Approval-Id` once approved), or the approval presented
+    /// cannot be used (rejected, expired, used, for another request) or
+    /// the agent's approval queue is full.
     pub const APPROVAL_REQUIRED: i64 = -32014;
 }
 

@@ -196,6 +196,7 @@ fn submission<T>(front: &Front<T>, arrival: Arrival, request: IntentRequest) -> 
         pending: false,
         idempotency: None,
         callback_url: None,
+        invalid: None,
         front_stages: front.stages.clone(),
     }
 }

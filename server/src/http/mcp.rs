@@ -465,7 +465,7 @@ async fn tools_call(
         Ok(CallResult::Forwarded { outcome: CallOutcome::Error(error), .. }) => Err(error),
         Ok(CallResult::UpstreamFailed { error, .. }) => Err(error.to_rpc_error()),
         Err(Error::Invalid(error)) => Err(RpcError::new(rpc_codes::INTENT, error.message)
-            .with_data(json!({"stage": "validate", "reason": "invalid_arguments"}))),
+            .with_data(json!({"stage": "validate", "reason": "invalid_tool"}))),
         Err(other) => return Err(other),
     })
 }

@@ -83,6 +83,10 @@ pub struct Submission {
     pub callback_url: Option<String>,
     /// The `authenticate` and `validate` reports from the HTTP layer.
     pub front_stages: Vec<StageReport>,
+    /// Why the request fails validation while still being decided and
+    /// audited (a tool call whose arguments the tool's mapping cannot
+    /// read): it is blocked at `validate`.
+    pub invalid: Option<Reason>,
 }
 
 impl Submission {
@@ -337,14 +341,31 @@ impl Pipeline {
         let mut verdict = Verdict::Approve;
         let mut deciding_stage = StageName::Policy;
 
+        if let Some(reason) = &sub.invalid {
+            reasons.push(reason.clone());
+            (verdict, deciding_stage) = (Verdict::Block, StageName::Validate);
+            match stages.iter_mut().find(|s| s.name == StageName::Validate) {
+                Some(report) => report.outcome = StageOutcome::Fail,
+                None => stages.push(StageReport {
+                    name: StageName::Validate,
+                    outcome: StageOutcome::Fail,
+                    duration_us: 0,
+                }),
+            }
+        }
+
         // identity
         let started = Instant::now();
         let agent = self.store.get_agent(&sub.tenant, &sub.request.intent.agent.id).await?;
-        if let Err(reason) = check_identity(&sub, agent.as_ref()) {
-            reasons.push(reason);
-            (verdict, deciding_stage) = (Verdict::Block, StageName::Identity);
+        if verdict == Verdict::Approve {
+            if let Err(reason) = check_identity(&sub, agent.as_ref()) {
+                reasons.push(reason);
+                (verdict, deciding_stage) = (Verdict::Block, StageName::Identity);
+            }
+            stages.push(stage(StageName::Identity, outcome_of(verdict), started));
+        } else {
+            stages.push(skipped(StageName::Identity));
         }
-        stages.push(stage(StageName::Identity, outcome_of(verdict), started));
 
         // risk is computed first (it is pure, and `step_up` needs it) but
         // reported in pipeline order

@@ -279,6 +279,18 @@ async fn denials_carry_typed_json_rpc_codes(backend: Backend) {
         .await
         .expect(200);
     assert_eq!(denied["error"]["code"], -32011, "{denied}");
+    let data = &denied["error"]["data"];
+    assert_eq!(
+        (data["stage"].clone(), data["reason"].clone()),
+        (json!("validate"), json!("invalid_arguments"))
+    );
+    // It is decided and audited like any other denial.
+    let trail = gw
+        .get(&format!("/v1/intents/{}/audit", data["intent_id"].as_str().unwrap()), &f.admin)
+        .await
+        .expect(200);
+    assert_eq!(trail["items"][0]["verdict"], "block");
+    assert_eq!(trail["items"][0]["stage"], "validate");
     // … and an agent that is suspended.
     gw.patch("/v1/agents/agent-1", &f.admin, &json!({"status": "suspended"})).await.expect(200);
     let denied = mcp.call_tool("mail.echo", json!({"text": "x"}), None).await.expect(200);
@@ -374,6 +386,12 @@ async fn the_plain_http_twin_decides_and_forwards(backend: Backend) {
     assert_eq!(blocked["decision"]["verdict"], "block");
     assert!(blocked.get("result").is_none());
     gw.post("/v1/tool-call", &credential, &json!({"tool": "mail.nope"})).await.expect_error(404, "not_found");
+    // Arguments the tool's mapping cannot read: a block at `validate`.
+    let unreadable = json!({"tool": "bank.transfer_funds", "arguments": {"amount_usd": -5, "to": "X"}});
+    let blocked = gw.post("/v1/tool-call", &credential, &unreadable).await.expect(200);
+    assert_eq!(blocked["decision"]["verdict"], "block");
+    assert_eq!(blocked["decision"]["reasons"][0]["code"], "invalid_arguments");
+    assert!(blocked["decision"]["reasons"][0]["message"].as_str().unwrap().contains("/amount_usd"));
     // An unrestricted agent key names its agent.
     let e =
         gw.post("/v1/tool-call", &f.live, &json!({"tool": "mail.echo", "arguments": {"text": "x"}})).await;
