@@ -150,6 +150,7 @@ fn walkthrough(root: &Path) -> Result<()> {
         .args(["-euo", "pipefail", "-c", &script])
         .env("TG", &url)
         .env("ADMIN", &admin_key)
+        .env("TOLLGATE", &binary)
         .output()
         .context("running bash")?;
     drop(gateway);
@@ -166,6 +167,13 @@ fn walkthrough(root: &Path) -> Result<()> {
         r#""verdict":"escalate","reasons":["irreversible_high_value"]"#,
         r#"{"verdict":"block","reasons":["transact_over_limit"]"#,
         r#""ok": true"#,
+        r#"{"verdict":"approve","reasons":[]}"#,
+        r#"{"verdict":"block","reasons":["action_type_not_allowed"]}"#,
+        r#"{"status":"approved","note":"invoice checked"}"#,
+        r#"{"verdict":"approve","reasons":["irreversible_high_value","approved_by_human"]}"#,
+        r#"{"verdict":"block","reasons":["irreversible_high_value","approval_used"]}"#,
+        r#"{"reason":"walk-through over"}"#,
+        r#"{"verdict":"block","reasons":["token_revoked"]}"#,
     ];
     let mut rest: &str = &printed;
     for want in expected {
@@ -174,7 +182,7 @@ fn walkthrough(root: &Path) -> Result<()> {
             None => bail!("the README walk-through did not print `{want}` (in order)"),
         }
     }
-    println!("==> README walk-through: every verdict reached, chain verified");
+    println!("==> README walk-through: every verdict reached, chain verified, token narrowed, approval used once");
     Ok(())
 }
 
