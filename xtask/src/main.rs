@@ -182,7 +182,9 @@ fn walkthrough(root: &Path) -> Result<()> {
             None => bail!("the README walk-through did not print `{want}` (in order)"),
         }
     }
-    println!("==> README walk-through: every verdict reached, chain verified, token narrowed, approval used once");
+    println!(
+        "==> README walk-through: every verdict reached, chain verified, token narrowed, approval used once"
+    );
     Ok(())
 }
 
