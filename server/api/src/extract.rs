@@ -392,18 +392,57 @@ impl<E> From<E> for Checked<E> {
 #[async_trait::async_trait]
 impl<E> SharedExtractor for Checked<E>
 where
-    E: SharedExtractor + 'static,
+    E: SharedExtractor + NamedParameters + 'static,
 {
     async fn from_request<C: ServerContext>(rqctx: &RequestContext<C>) -> Result<Checked<E>, HttpError> {
-        let inner = E::from_request(rqctx)
-            .await
-            .map_err(|e| ApiError::new(ErrorCode::InvalidParameter, e.external_message));
+        let inner = E::from_request(rqctx).await.map_err(|e| {
+            let error = ApiError::new(ErrorCode::InvalidParameter, e.external_message.clone());
+            match failed_parameter(&E::parameter_names(), &e.external_message) {
+                Some(name) => error.at_parameter(name),
+                None => error,
+            }
+        });
         Ok(Checked { inner })
     }
 
     fn metadata(content_type: ApiEndpointBodyContentType) -> ExtractorMetadata {
         E::metadata(content_type)
     }
+}
+
+/// Extractors whose parameters are the properties of one schema (path
+/// and header parameters), so a failure can name the parameter.
+pub trait NamedParameters {
+    /// The parameters' names, as the request spells them.
+    fn parameter_names() -> Vec<String>;
+}
+
+fn property_names<T: JsonSchema>() -> Vec<String> {
+    let root = schemars::r#gen::SchemaGenerator::default().into_root_schema_for::<T>();
+    root.schema.object.map(|o| o.properties.keys().cloned().collect()).unwrap_or_default()
+}
+
+impl<T: JsonSchema + DeserializeOwned + Send + Sync + 'static> NamedParameters for dropshot::Path<T> {
+    fn parameter_names() -> Vec<String> {
+        property_names::<T>()
+    }
+}
+
+impl<T: JsonSchema + DeserializeOwned + Send + Sync + 'static> NamedParameters for dropshot::Header<T> {
+    fn parameter_names() -> Vec<String> {
+        property_names::<T>()
+    }
+}
+
+/// The parameter a failed path or header extraction is about: the one the
+/// message names, or the extractor's only parameter.
+fn failed_parameter(names: &[String], message: &str) -> Option<String> {
+    let lower = message.to_ascii_lowercase();
+    names
+        .iter()
+        .find(|name| lower.contains(&name.to_ascii_lowercase()))
+        .or(if names.len() == 1 { names.first() } else { None })
+        .cloned()
 }
 
 #[cfg(test)]

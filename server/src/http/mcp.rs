@@ -49,9 +49,6 @@ pub const META_APPROVAL_ID: &str = "io.tollgate/approvalId";
 /// How long a legacy session lives.
 const SESSION_LIFETIME_MICROS: i64 = 24 * 60 * 60 * 1_000_000;
 
-/// How long clients may reuse a `tools/list` answer (modern era).
-const TOOLS_TTL_MS: u64 = 30_000;
-
 /// The era a request speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Era {
@@ -403,7 +400,8 @@ async fn tools_list(call: &Call<'_>, caller: &Caller, era: Era) -> Result<Result
     }
     let mut result = json!({"tools": listed});
     if era == Era::Modern {
-        result["ttlMs"] = json!(TOOLS_TTL_MS);
+        // Clients may reuse the list as long as the gateway reuses the upstreams'.
+        result["ttlMs"] = json!(u64::try_from(call.state.config.tools_ttl.as_millis()).unwrap_or(u64::MAX));
         result["cacheScope"] = json!("private");
     }
     Ok(Ok(result))

@@ -395,6 +395,17 @@ async fn open_approvals_are_capped_per_agent(backend: Backend) {
     let e = gw.get("/v1/admin/approvals?status=bogus", &f.admin).await;
     assert_eq!(e.expect_error(400, "invalid_parameter")["parameter"], "status");
     gw.get("/v1/admin/approvals/apr_nope", &f.admin).await.expect_error(404, "not_found");
+    let e = gw.get("/v1/admin/approvals/no-such!id", &f.admin).await;
+    assert_eq!(e.expect_error(400, "invalid_parameter")["parameter"], "approval_id");
+    let e = gw
+        .send(
+            gw.request(Method::POST, "/v1/intents")
+                .bearer_auth(&f.live)
+                .header("Tollgate-Approval-Id", "x y")
+                .json(&json!({"intent": pay(1100)})),
+        )
+        .await;
+    assert_eq!(e.expect_error(400, "invalid_parameter")["parameter"], "Tollgate-Approval-Id");
 }
 
 crate::on_both_backends!(

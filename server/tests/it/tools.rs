@@ -386,6 +386,14 @@ async fn the_plain_http_twin_decides_and_forwards(backend: Backend) {
     assert_eq!(blocked["decision"]["verdict"], "block");
     assert!(blocked.get("result").is_none());
     gw.post("/v1/tool-call", &credential, &json!({"tool": "mail.nope"})).await.expect_error(404, "not_found");
+    // Malformed bodies are typed errors with the field's path.
+    let e = gw.post("/v1/tool-call", &credential, &json!({"arguments": {}})).await;
+    assert_eq!(e.expect_error(400, "missing_field")["path"], "$.tool");
+    let e = gw.post("/v1/tool-call", &credential, &json!({"tool": "mail.echo", "arguments": [1]})).await;
+    assert_eq!(e.expect_error(400, "invalid_field")["path"], "$.arguments");
+    let e =
+        gw.post("/v1/tool-call", &credential, &json!({"tool": "mail.echo", "server": "Not A Name"})).await;
+    assert_eq!(e.expect_error(400, "invalid_field")["path"], "$.server");
     // Arguments the tool's mapping cannot read: a block at `validate`.
     let unreadable = json!({"tool": "bank.transfer_funds", "arguments": {"amount_usd": -5, "to": "X"}});
     let blocked = gw.post("/v1/tool-call", &credential, &unreadable).await.expect(200);
