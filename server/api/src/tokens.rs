@@ -80,8 +80,9 @@ pub struct TokenMint {
     #[schemars(range(min = 1))]
     pub rate_per_min: Option<u32>,
     /// Record that the minting administrator has just completed step-up
-    /// authentication: high- and critical-risk actions are then allowed for
-    /// 15 minutes after minting.
+    /// authentication: high- and critical-risk actions are then allowed only
+    /// within the gateway's step-up window after minting
+    /// (`--step-up-window-seconds`, 15 minutes by default).
     #[serde(default)]
     pub step_up: Option<bool>,
     /// The gateway audience the token is valid at (default: this gateway's).

@@ -123,6 +123,22 @@ async fn caveats_are_enforced_in_the_capability_stage(backend: Backend) {
     assert_eq!(codes(&expired), ["token_expired"]);
 }
 
+async fn step_up_tokens_allow_high_risk_only_for_a_while(backend: Backend) {
+    let gw = TestGateway::start_with(backend, |c| c.step_up_window = Duration::from_secs(1)).await;
+    let f = gw.tenant_fixture().await;
+    let minted = gw.mint(&f.admin, json!({"subject": "agent-1", "ttl_seconds": 60, "step_up": true})).await;
+    let token = minted["token"].as_str().unwrap();
+    // A high-risk payment (it escalates by policy) passes the capability stage at first.
+    let d = gw.declare(token, escalate_intent()).await.expect(200);
+    assert_eq!(d["risk"]["level"], "high");
+    assert_eq!(stage(&d, "capability")["outcome"], "pass");
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let d = gw.declare(token, escalate_intent()).await.expect(200);
+    assert_eq!(codes(&d), ["step_up_required"]);
+    // Low-risk actions are unaffected.
+    assert_eq!(gw.declare(token, approve_intent()).await.expect(200)["verdict"], "approve");
+}
+
 async fn counters_count_only_allowed_calls(backend: Backend) {
     let gw = TestGateway::start(backend).await;
     let f = gw.tenant_fixture().await;
@@ -313,6 +329,7 @@ crate::on_both_backends!(
     minting_needs_an_admin_and_an_active_agent,
     a_token_declares_intents_as_its_subject,
     caveats_are_enforced_in_the_capability_stage,
+    step_up_tokens_allow_high_risk_only_for_a_while,
     counters_count_only_allowed_calls,
     attenuated_tokens_only_narrow,
     revocation_cascades_to_descendants_only,
