@@ -8,6 +8,7 @@
 //! ([`crate::pipeline::commit`]), inside the transaction that records the
 //! decision, so an acknowledged decision always has its entry.
 
+pub mod merkle;
 pub mod verify;
 
 use serde_json::{Value, json};
