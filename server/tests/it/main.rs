@@ -12,6 +12,7 @@ mod async_intents;
 mod audit;
 mod budget;
 mod contract;
+mod crash;
 mod intents;
 mod mcp_upstream;
 mod properties;
