@@ -21,6 +21,28 @@ pub enum AuditKind {
     ToolResult,
     /// A capability token's jti was revoked.
     TokenRevoked,
+    /// A tenant was created (the first entry of its chain).
+    TenantCreated,
+    /// A tenant's settings changed.
+    TenantUpdated,
+    /// A tenant's webhook signing secret was replaced.
+    WebhookSecretRotated,
+    /// An API key was created.
+    ApiKeyCreated,
+    /// An API key was revoked.
+    ApiKeyRevoked,
+    /// An agent was registered.
+    AgentCreated,
+    /// An agent changed (status, budget, description…).
+    AgentUpdated,
+    /// A capability token was minted.
+    TokenMinted,
+    /// An upstream MCP server was added.
+    UpstreamCreated,
+    /// An upstream MCP server was removed.
+    UpstreamDeleted,
+    /// A stored payload was erased (its digest stays in the chain).
+    PayloadErased,
 }
 
 impl AuditKind {
@@ -31,14 +53,42 @@ impl AuditKind {
             AuditKind::ApprovalDecision => "approval_decision",
             AuditKind::ToolResult => "tool_result",
             AuditKind::TokenRevoked => "token_revoked",
+            AuditKind::TenantCreated => "tenant_created",
+            AuditKind::TenantUpdated => "tenant_updated",
+            AuditKind::WebhookSecretRotated => "webhook_secret_rotated",
+            AuditKind::ApiKeyCreated => "api_key_created",
+            AuditKind::ApiKeyRevoked => "api_key_revoked",
+            AuditKind::AgentCreated => "agent_created",
+            AuditKind::AgentUpdated => "agent_updated",
+            AuditKind::TokenMinted => "token_minted",
+            AuditKind::UpstreamCreated => "upstream_created",
+            AuditKind::UpstreamDeleted => "upstream_deleted",
+            AuditKind::PayloadErased => "payload_erased",
         }
     }
 
+    /// Every kind.
+    pub const ALL: [AuditKind; 15] = [
+        AuditKind::Decision,
+        AuditKind::ApprovalDecision,
+        AuditKind::ToolResult,
+        AuditKind::TokenRevoked,
+        AuditKind::TenantCreated,
+        AuditKind::TenantUpdated,
+        AuditKind::WebhookSecretRotated,
+        AuditKind::ApiKeyCreated,
+        AuditKind::ApiKeyRevoked,
+        AuditKind::AgentCreated,
+        AuditKind::AgentUpdated,
+        AuditKind::TokenMinted,
+        AuditKind::UpstreamCreated,
+        AuditKind::UpstreamDeleted,
+        AuditKind::PayloadErased,
+    ];
+
     /// Parses the wire string.
     pub fn parse(s: &str) -> Option<AuditKind> {
-        [AuditKind::Decision, AuditKind::ApprovalDecision, AuditKind::ToolResult, AuditKind::TokenRevoked]
-            .into_iter()
-            .find(|k| k.as_str() == s)
+        AuditKind::ALL.into_iter().find(|k| k.as_str() == s)
     }
 }
 
@@ -116,6 +166,35 @@ page_type!(
 pub struct IntentAuditParams {
     /// The tenant (see `TenantScope`).
     pub tenant: Option<TenantId>,
+    /// Page size (1–500, default 50).
+    pub limit: Option<u32>,
+    /// Cursor from the previous page.
+    pub cursor: Option<String>,
+}
+
+/// Query parameters of `GET /v1/admin/audit`: every filter given must
+/// match; entries come in `seq` order.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AuditListParams {
+    /// The tenant (required for the superadmin key).
+    pub tenant: Option<TenantId>,
+    /// Entries about this agent.
+    pub agent_id: Option<AgentId>,
+    /// Entries with this verdict.
+    pub verdict: Option<Verdict>,
+    /// Entries settled by this stage.
+    pub stage: Option<StageName>,
+    /// Entries of this kind.
+    pub kind: Option<AuditKind>,
+    /// Entries about this intent.
+    pub intent_id: Option<IntentId>,
+    /// Entries about this capability token jti.
+    pub jti: Option<String>,
+    /// Entries written at or after this time.
+    pub from: Option<DateTime<Utc>>,
+    /// Entries written before this time.
+    pub to: Option<DateTime<Utc>>,
     /// Page size (1–500, default 50).
     pub limit: Option<u32>,
     /// Cursor from the previous page.

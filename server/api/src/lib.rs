@@ -46,13 +46,16 @@ use api_keys::{ApiKeyCreate, ApiKeyCreated, ApiKeyListParams, ApiKeyPage, ApiKey
 use approvals::{
     Approval, ApprovalDecide, ApprovalListParams, ApprovalPage, ApprovalPath, ApprovalWaitParams,
 };
-use audit::{AuditEntryPage, AuditVerification, AuditVerifyParams, IntentAuditParams};
+use audit::{AuditEntryPage, AuditListParams, AuditVerification, AuditVerifyParams, IntentAuditParams};
 use intents::{
     AsyncIntentRequest, Decision, IntentAccepted, IntentBatchRequest, IntentBatchResponse, IntentDecision,
     IntentHeaders, IntentListParams, IntentPage, IntentPath, IntentRequest,
 };
 use system::{Health, Readiness};
-use tenants::{Tenant, TenantCreate, TenantCreated, TenantListParams, TenantPage, TenantPath, WebhookSecret};
+use tenants::{
+    Tenant, TenantCreate, TenantCreated, TenantListParams, TenantPage, TenantPath, TenantUpdate,
+    WebhookSecret,
+};
 use tokens::{MintedToken, Revocation, RevocationListParams, RevocationPage, TokenMint, TokenRevoke};
 use tools::{ApprovalHeader, JsonRpcMessage, McpHeaders, McpReply, ToolCallRequest, ToolCallResponse};
 use upstreams::{Upstream, UpstreamCreate, UpstreamListParams, UpstreamPage, UpstreamPath};
@@ -108,6 +111,14 @@ pub trait TollgateApi {
     async fn tenant_get(
         rqctx: RequestContext<Self::Context>,
         path: Checked<Path<TenantPath>>,
+    ) -> Result<HttpResponseOk<Tenant>, ApiError>;
+
+    /// Change a tenant's settings.
+    #[endpoint { method = PATCH, path = "/v1/admin/tenants/{tenant_id}", tags = ["tenants"] }]
+    async fn tenant_update(
+        rqctx: RequestContext<Self::Context>,
+        path: Checked<Path<TenantPath>>,
+        body: JsonBody<TenantUpdate>,
     ) -> Result<HttpResponseOk<Tenant>, ApiError>;
 
     /// Issue a new webhook signing secret for a tenant.
@@ -228,6 +239,13 @@ pub trait TollgateApi {
         rqctx: RequestContext<Self::Context>,
         path: Checked<Path<IntentPath>>,
         query: QueryParams<IntentAuditParams>,
+    ) -> Result<HttpResponseOk<AuditEntryPage>, ApiError>;
+
+    /// List a tenant's audit entries, filtered, in `seq` order.
+    #[endpoint { method = GET, path = "/v1/admin/audit", tags = ["audit"] }]
+    async fn audit_list(
+        rqctx: RequestContext<Self::Context>,
+        query: QueryParams<AuditListParams>,
     ) -> Result<HttpResponseOk<AuditEntryPage>, ApiError>;
 
     /// Verify a tenant's audit chain and report the first broken link.

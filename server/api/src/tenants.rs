@@ -27,6 +27,44 @@ pub struct PolicyRef {
     pub bundle_name: String,
 }
 
+/// What a tenant's decisions do while the store cannot be written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StoreFailureMode {
+    /// Every decision fails with `503 store_unavailable` (the default):
+    /// nothing is answered that is not recorded.
+    #[default]
+    Closed,
+    /// `shadow` decisions (never enforced) are still answered, `approve`
+    /// with `enforced: false`, without an audit reference and with the
+    /// reason `store_unavailable_unaudited`; `live` and `test` fail closed.
+    OpenInShadow,
+}
+
+impl StoreFailureMode {
+    /// The wire string.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            StoreFailureMode::Closed => "closed",
+            StoreFailureMode::OpenInShadow => "open_in_shadow",
+        }
+    }
+
+    /// Parses the wire string.
+    pub fn parse(s: &str) -> Option<StoreFailureMode> {
+        [StoreFailureMode::Closed, StoreFailureMode::OpenInShadow].into_iter().find(|m| m.as_str() == s)
+    }
+}
+
+/// Body of `PATCH /v1/admin/tenants/{tenant_id}`: the fields to change.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TenantUpdate {
+    /// What decisions do while the store cannot be written.
+    #[serde(default)]
+    pub store_failure: Option<StoreFailureMode>,
+}
+
 /// A tenant, with a summary of its activity.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 pub struct Tenant {
@@ -42,6 +80,8 @@ pub struct Tenant {
     pub pending_approvals: u64,
     /// Decisions made in the last 24 hours (all environments).
     pub decisions_24h: u64,
+    /// What decisions do while the store cannot be written.
+    pub store_failure: StoreFailureMode,
 }
 
 /// Answer to `POST /v1/admin/tenants`: the tenant and its webhook secret,

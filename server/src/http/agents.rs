@@ -9,6 +9,7 @@ use super::call::Call;
 use crate::clock;
 use crate::cursor;
 use crate::error::Error;
+use crate::pipeline::commit::{AdminJob, AdminOp, AdminOutcome};
 use crate::store::{AgentRow, StoreError};
 
 const LIST: &str = "agents";
@@ -49,8 +50,13 @@ pub async fn create(
         created_at: now,
         updated_at: now,
     };
-    match call.state.store.insert_agent(&row).await {
-        Ok(()) => Ok(view(row)),
+    let job = AdminJob {
+        tenant: row.tenant.clone(),
+        principal: principal.describe(),
+        op: AdminOp::CreateAgent(row.clone()),
+    };
+    match call.state.pipeline.commits().admin(job).await {
+        Ok(_) => Ok(view(row)),
         Err(StoreError::Duplicate(_)) => {
             Err(Error::AlreadyExists(format!("agent `{}` already exists", row.id)))
         }
@@ -96,28 +102,14 @@ pub async fn update(
     principal.require_admin()?;
     let (path, scope, body) = (path?, scope?, body?);
     let tenant = principal.tenant_scope(scope.tenant.as_ref(), &call.state.store).await?;
-    let now = clock::now_micros();
-    let updated = call
-        .state
-        .store
-        .update_agent(&tenant, &path.agent_id, |agent| {
-            if let Some(name) = body.name {
-                agent.name = name.to_string();
-            }
-            if let Some(owner) = body.owner {
-                agent.owner = owner.to_string();
-            }
-            if let Some(description) = body.description {
-                agent.description = description.map(String::from);
-            }
-            if let Some(status) = body.status {
-                agent.status = status;
-            }
-            if let Some(budget) = body.budget {
-                agent.budget = budget;
-            }
-            agent.updated_at = now;
-        })
-        .await?;
+    let job = AdminJob {
+        tenant,
+        principal: principal.describe(),
+        op: AdminOp::UpdateAgent { id: path.agent_id.clone(), update: body, now: clock::now_micros() },
+    };
+    let updated = match call.state.pipeline.commits().admin(job).await? {
+        AdminOutcome::Agent(agent, _) => Some(*agent),
+        _ => None,
+    };
     updated.map(view).ok_or_else(|| Error::NotFound(format!("no agent `{}`", path.agent_id)))
 }

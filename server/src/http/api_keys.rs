@@ -12,6 +12,7 @@ use crate::credentials;
 use crate::cursor;
 use crate::error::Error;
 use crate::ids;
+use crate::pipeline::commit::{AdminJob, AdminOp};
 use crate::store::{ApiKeyRow, NewApiKey};
 
 const LIST: &str = "api-keys";
@@ -64,7 +65,12 @@ pub async fn create(call: &Call<'_>, body: Result<ApiKeyCreate, ApiError>) -> Re
         key_hash: issued.hash,
         created_at: clock::now_micros(),
     };
-    call.state.store.insert_api_key(&row).await?;
+    let job = AdminJob {
+        tenant: row.tenant.clone(),
+        principal: principal.describe(),
+        op: AdminOp::CreateApiKey(row.clone()),
+    };
+    call.state.pipeline.commits().admin(job).await?;
     Ok(ApiKeyCreated {
         key: issued.key,
         api_key: view(ApiKeyRow {
@@ -108,6 +114,11 @@ pub async fn revoke(call: &Call<'_>, path: Result<ApiKeyPath, ApiError>) -> Resu
     if !principal.can_access(&key.tenant) {
         return Err(not_found());
     }
-    call.state.store.revoke_api_key(&key.id, clock::now_micros()).await?;
+    let job = AdminJob {
+        tenant: key.tenant.clone(),
+        principal: principal.describe(),
+        op: AdminOp::RevokeApiKey(key.id),
+    };
+    call.state.pipeline.commits().admin(job).await?;
     Ok(())
 }

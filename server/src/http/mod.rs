@@ -31,14 +31,17 @@ use tollgate_api::api_keys::{ApiKeyCreate, ApiKeyCreated, ApiKeyListParams, ApiK
 use tollgate_api::approvals::{
     Approval, ApprovalDecide, ApprovalListParams, ApprovalPage, ApprovalPath, ApprovalWaitParams,
 };
-use tollgate_api::audit::{AuditEntryPage, AuditVerification, AuditVerifyParams, IntentAuditParams};
+use tollgate_api::audit::{
+    AuditEntryPage, AuditListParams, AuditVerification, AuditVerifyParams, IntentAuditParams,
+};
 use tollgate_api::intents::{
     AsyncIntentRequest, Decision, IntentAccepted, IntentBatchRequest, IntentBatchResponse, IntentDecision,
     IntentHeaders, IntentListParams, IntentPage, IntentPath, IntentRequest,
 };
 use tollgate_api::system::{Health, Readiness};
 use tollgate_api::tenants::{
-    Tenant, TenantCreate, TenantCreated, TenantListParams, TenantPage, TenantPath, WebhookSecret,
+    Tenant, TenantCreate, TenantCreated, TenantListParams, TenantPage, TenantPath, TenantUpdate,
+    WebhookSecret,
 };
 use tollgate_api::tokens::{
     MintedToken, Revocation, RevocationListParams, RevocationPage, TokenMint, TokenRevoke,
@@ -123,6 +126,15 @@ impl TollgateApi for TollgateImpl {
     ) -> Result<HttpResponseOk<Tenant>, ApiError> {
         let call = Call::new(&rqctx);
         call.finish(tenants::get(&call, path_of(path)).await.map(HttpResponseOk))
+    }
+
+    async fn tenant_update(
+        rqctx: RequestContext<GatewayState>,
+        path: Checked<Path<TenantPath>>,
+        body: JsonBody<TenantUpdate>,
+    ) -> Result<HttpResponseOk<Tenant>, ApiError> {
+        let call = Call::new(&rqctx);
+        call.finish(tenants::update(&call, path_of(path), body.into_inner()).await.map(HttpResponseOk))
     }
 
     async fn tenant_webhook_secret_rotate(
@@ -279,6 +291,14 @@ impl TollgateApi for TollgateImpl {
     ) -> Result<HttpResponseOk<AuditEntryPage>, ApiError> {
         let call = Call::new(&rqctx);
         call.finish(intents::audit(&call, path_of(path), query.into_inner()).await.map(HttpResponseOk))
+    }
+
+    async fn audit_list(
+        rqctx: RequestContext<GatewayState>,
+        query: QueryParams<AuditListParams>,
+    ) -> Result<HttpResponseOk<AuditEntryPage>, ApiError> {
+        let call = Call::new(&rqctx);
+        call.finish(audit::list(&call, query.into_inner()).await.map(HttpResponseOk))
     }
 
     async fn audit_verify(

@@ -2,7 +2,8 @@
 
 use tollgate_api::ApiError;
 use tollgate_api::tenants::{
-    Tenant, TenantCreate, TenantCreated, TenantListParams, TenantPage, TenantPath, WebhookSecret,
+    Tenant, TenantCreate, TenantCreated, TenantListParams, TenantPage, TenantPath, TenantUpdate,
+    WebhookSecret,
 };
 
 use super::auth::not_found_tenant;
@@ -11,6 +12,7 @@ use crate::clock::{self, DAY_MICROS};
 use crate::credentials;
 use crate::cursor;
 use crate::error::Error;
+use crate::pipeline::commit::{AdminJob, AdminOp, AdminOutcome};
 use crate::store::{NewTenant, StoreError, TenantRow};
 
 const LIST: &str = "tenants";
@@ -25,12 +27,14 @@ async fn view(call: &Call<'_>, row: TenantRow) -> Result<Tenant, Error> {
         active_policy,
         pending_approvals: stats.pending_approvals,
         decisions_24h: stats.recent_decisions,
+        store_failure: row.store_failure,
     })
 }
 
 /// `POST /v1/admin/tenants`.
 pub async fn create(call: &Call<'_>, body: Result<TenantCreate, ApiError>) -> Result<TenantCreated, Error> {
-    call.principal().await?.require_superadmin("create tenants")?;
+    let principal = call.principal().await?;
+    principal.require_superadmin("create tenants")?;
     let body = body?;
     let webhook_secret = credentials::new_webhook_secret();
     let row = NewTenant {
@@ -39,14 +43,24 @@ pub async fn create(call: &Call<'_>, body: Result<TenantCreate, ApiError>) -> Re
         webhook_secret: webhook_secret.clone(),
         created_at: clock::now_micros(),
     };
-    match call.state.store.insert_tenant(&row).await {
-        Ok(()) => {}
+    let job = AdminJob {
+        tenant: row.id.clone(),
+        principal: principal.describe(),
+        op: AdminOp::CreateTenant(row.clone()),
+    };
+    match call.state.pipeline.commits().admin(job).await {
+        Ok(_) => {}
         Err(StoreError::Duplicate(_)) => {
             return Err(Error::AlreadyExists(format!("tenant `{}` already exists", body.id)));
         }
         Err(e) => return Err(e.into()),
     }
-    let tenant = TenantRow { id: row.id, name: row.name, created_at: row.created_at };
+    let tenant = TenantRow {
+        id: row.id,
+        name: row.name,
+        created_at: row.created_at,
+        store_failure: Default::default(),
+    };
     Ok(TenantCreated { tenant: view(call, tenant).await?, webhook_secret })
 }
 
@@ -101,7 +115,14 @@ pub async fn rotate_webhook_secret(
         return Err(not_found_tenant(&path.tenant_id));
     }
     let secret = credentials::new_webhook_secret();
-    if !call.state.store.set_webhook_secret(&path.tenant_id, &secret).await? {
+    let job = AdminJob {
+        tenant: path.tenant_id.clone(),
+        principal: principal.describe(),
+        op: AdminOp::RotateWebhookSecret { secret: secret.clone() },
+    };
+    if call.state.store.get_tenant(&path.tenant_id).await?.is_none()
+        || matches!(call.state.pipeline.commits().admin(job).await?, AdminOutcome::Unchanged)
+    {
         return Err(not_found_tenant(&path.tenant_id));
     }
     Ok(WebhookSecret {
@@ -109,4 +130,32 @@ pub async fn rotate_webhook_secret(
         webhook_secret: secret,
         rotated_at: clock::from_micros(clock::now_micros()),
     })
+}
+
+/// `PATCH /v1/admin/tenants/{tenant_id}`.
+pub async fn update(
+    call: &Call<'_>,
+    path: Result<TenantPath, ApiError>,
+    body: Result<TenantUpdate, ApiError>,
+) -> Result<Tenant, Error> {
+    let principal = call.principal().await?;
+    principal.require_admin()?;
+    let (path, body) = (path?, body?);
+    if !principal.can_access(&path.tenant_id) || call.state.store.get_tenant(&path.tenant_id).await?.is_none()
+    {
+        return Err(not_found_tenant(&path.tenant_id));
+    }
+    let job = AdminJob {
+        tenant: path.tenant_id.clone(),
+        principal: principal.describe(),
+        op: AdminOp::UpdateTenant { store_failure: body.store_failure },
+    };
+    call.state.pipeline.commits().admin(job).await?;
+    let row = call
+        .state
+        .store
+        .get_tenant(&path.tenant_id)
+        .await?
+        .ok_or_else(|| not_found_tenant(&path.tenant_id))?;
+    view(call, row).await
 }

@@ -12,6 +12,7 @@ use crate::cursor;
 use crate::error::Error;
 use crate::pipeline::capability::to_cents;
 use crate::pipeline::commit::RevocationJob;
+use crate::pipeline::commit::{AdminJob, AdminOp};
 use crate::store::{MintedTokenRow, RevocationRow};
 use crate::token::{self, Caveat, TokenHeader};
 
@@ -130,18 +131,22 @@ pub async fn mint(
         path: "$".into(),
         message: format!("the token cannot be minted: {e}"),
     })?;
-    call.state
-        .store
-        .insert_minted_token(&MintedTokenRow {
-            tenant: tenant.clone(),
-            jti: jti.to_string(),
-            subject: body.subject.clone(),
-            kid: kid.clone(),
-            issued_at: now_micros,
-            expires_at: expires_at * 1_000_000,
-            minted_by: principal.describe(),
-        })
-        .await?;
+    let row = MintedTokenRow {
+        tenant: tenant.clone(),
+        jti: jti.to_string(),
+        subject: body.subject.clone(),
+        kid: kid.clone(),
+        issued_at: now_micros,
+        expires_at: expires_at * 1_000_000,
+        minted_by: principal.describe(),
+    };
+    let caveats = serde_json::to_value(&caveats).map_err(|e| Error::Internal(e.to_string()))?;
+    let job = AdminJob {
+        tenant: tenant.clone(),
+        principal: principal.describe(),
+        op: AdminOp::MintToken { row, caveats },
+    };
+    call.state.pipeline.commits().admin(job).await?;
     Ok(MintedToken {
         token,
         jti,

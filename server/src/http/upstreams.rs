@@ -10,6 +10,7 @@ use crate::catalog;
 use crate::clock;
 use crate::cursor;
 use crate::error::Error;
+use crate::pipeline::commit::{AdminJob, AdminOp, AdminOutcome};
 use crate::store::{StoreError, UpstreamRow};
 
 const LIST: &str = "upstreams";
@@ -71,8 +72,13 @@ pub async fn create(
         tools: body.tools.clone(),
         created_at: clock::now_micros(),
     };
-    match call.state.store.insert_upstream(&row).await {
-        Ok(()) => Ok(catalog::view(&row)),
+    let job = AdminJob {
+        tenant: row.tenant.clone(),
+        principal: principal.describe(),
+        op: AdminOp::CreateUpstream(row.clone()),
+    };
+    match call.state.pipeline.commits().admin(job).await {
+        Ok(_) => Ok(catalog::view(&row)),
         Err(StoreError::Duplicate(_)) => Err(exists()),
         Err(e) => Err(e.into()),
     }
@@ -117,7 +123,9 @@ pub async fn delete(
             path.name
         )));
     }
-    if !call.state.store.delete_upstream(&tenant, &path.name).await? {
+    let job =
+        AdminJob { tenant, principal: principal.describe(), op: AdminOp::DeleteUpstream(path.name.clone()) };
+    if matches!(call.state.pipeline.commits().admin(job).await?, AdminOutcome::Unchanged) {
         return Err(Error::NotFound(format!("no upstream `{}`", path.name)));
     }
     Ok(())

@@ -5,7 +5,7 @@ use tollgate_api::agents::{AgentBudget, AgentStatus};
 use tollgate_api::ids::{AgentId, TenantId};
 use tollgate_api::money::UsdAmount;
 
-use super::{Store, StoreError, StoreResult, parse_req};
+use super::{Store, StoreError, StoreResult, StoreTx, parse_req};
 
 /// A stored agent.
 #[derive(Clone, Debug, PartialEq)]
@@ -70,28 +70,6 @@ fn limit_decisions(budget: &AgentBudget) -> Option<i64> {
 }
 
 impl Store {
-    /// Registers an agent; [`StoreError::Duplicate`] if the id is taken.
-    pub async fn insert_agent(&self, agent: &AgentRow) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO agents (tenant_id, id, name, owner, description, status, max_decisions_24h,
-                                 max_exposure_usd_24h, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(agent.tenant.as_str())
-        .bind(agent.id.as_str())
-        .bind(&agent.name)
-        .bind(&agent.owner)
-        .bind(agent.description.clone())
-        .bind(agent.status.as_str())
-        .bind(limit_decisions(&agent.budget))
-        .bind(agent.budget.max_exposure_usd_24h.map(UsdAmount::get))
-        .bind(agent.created_at)
-        .bind(agent.updated_at)
-        .execute(self.pool())
-        .await?;
-        Ok(())
-    }
-
     /// One agent of a tenant.
     pub async fn get_agent(&self, tenant: &TenantId, id: &AgentId) -> StoreResult<Option<AgentRow>> {
         let row = sqlx::query(select_agents!("FROM agents WHERE tenant_id = $1 AND id = $2"))
@@ -121,25 +99,49 @@ impl Store {
         .await?;
         rows.iter().map(agent_from_row).collect()
     }
+}
 
-    /// Applies `change` to the stored agent atomically and returns the
-    /// result; `None` if the agent does not exist.
+impl StoreTx {
+    /// Registers an agent; [`StoreError::Duplicate`] if the id is taken.
+    pub async fn insert_agent(&mut self, agent: &AgentRow) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO agents (tenant_id, id, name, owner, description, status, max_decisions_24h,
+                                 max_exposure_usd_24h, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(agent.tenant.as_str())
+        .bind(agent.id.as_str())
+        .bind(&agent.name)
+        .bind(&agent.owner)
+        .bind(agent.description.clone())
+        .bind(agent.status.as_str())
+        .bind(limit_decisions(&agent.budget))
+        .bind(agent.budget.max_exposure_usd_24h.map(UsdAmount::get))
+        .bind(agent.created_at)
+        .bind(agent.updated_at)
+        .execute(self.conn())
+        .await?;
+        Ok(())
+    }
+
+    /// Applies `change` to the agent, locked for the transaction, and
+    /// answers it as it was and as it is; `None` if it does not exist.
     pub async fn update_agent(
-        &self,
+        &mut self,
         tenant: &TenantId,
         id: &AgentId,
         change: impl FnOnce(&mut AgentRow),
-    ) -> StoreResult<Option<AgentRow>> {
-        let mut tx = self.begin().await?;
-        let lock = tx.backend().for_update();
+    ) -> StoreResult<Option<(AgentRow, AgentRow)>> {
+        let lock = self.backend().for_update();
         let sql = format!("{}{lock}", select_agents!("FROM agents WHERE tenant_id = $1 AND id = $2"));
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(tenant.as_str())
             .bind(id.as_str())
-            .fetch_optional(tx.conn())
+            .fetch_optional(self.conn())
             .await?;
         let Some(row) = row else { return Ok(None) };
-        let mut agent = agent_from_row(&row)?;
+        let before = agent_from_row(&row)?;
+        let mut agent = before.clone();
         change(&mut agent);
         sqlx::query(
             "UPDATE agents SET name = $1, owner = $2, description = $3, status = $4, max_decisions_24h = $5,
@@ -155,9 +157,8 @@ impl Store {
         .bind(agent.updated_at)
         .bind(tenant.as_str())
         .bind(id.as_str())
-        .execute(tx.conn())
+        .execute(self.conn())
         .await?;
-        tx.commit().await?;
-        Ok(Some(agent))
+        Ok(Some((before, agent)))
     }
 }

@@ -4,9 +4,10 @@ use sqlx::Row;
 use tollgate_api::api_keys::{Environment, Role};
 use tollgate_api::ids::{AgentId, ApiKeyId, TenantId};
 
-use super::{Store, StoreError, StoreResult, parse_req};
+use super::{Store, StoreError, StoreResult, StoreTx, parse_req};
 
 /// A key to store.
+#[derive(Clone, Debug)]
 pub struct NewApiKey {
     /// Identifier.
     pub id: ApiKeyId,
@@ -80,26 +81,6 @@ fn key_from_row(row: &sqlx::any::AnyRow) -> StoreResult<ApiKeyRow> {
 }
 
 impl Store {
-    /// Stores a new key.
-    pub async fn insert_api_key(&self, key: &NewApiKey) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO api_keys (id, tenant_id, name, environment, role, agent_id, prefix, key_hash, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(key.id.as_str())
-        .bind(key.tenant.as_str())
-        .bind(&key.name)
-        .bind(key.environment.as_str())
-        .bind(key.role.as_str())
-        .bind(key.agent_id.as_ref().map(|a| a.as_str().to_string()))
-        .bind(&key.prefix)
-        .bind(&key.key_hash)
-        .bind(key.created_at)
-        .execute(self.pool())
-        .await?;
-        Ok(())
-    }
-
     /// The unrevoked key with this hash.
     pub async fn find_live_api_key(&self, key_hash: &str) -> StoreResult<Option<ApiKeyRow>> {
         let sql = select_keys!("FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL");
@@ -137,14 +118,37 @@ impl Store {
             .await?;
         rows.iter().map(key_from_row).collect()
     }
+}
 
-    /// Revokes a key (idempotent: the first revocation time is kept).
-    pub async fn revoke_api_key(&self, id: &ApiKeyId, now: i64) -> StoreResult<()> {
-        sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+impl StoreTx {
+    /// Stores a new key.
+    pub async fn insert_api_key(&mut self, key: &NewApiKey) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO api_keys (id, tenant_id, name, environment, role, agent_id, prefix, key_hash, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(key.id.as_str())
+        .bind(key.tenant.as_str())
+        .bind(&key.name)
+        .bind(key.environment.as_str())
+        .bind(key.role.as_str())
+        .bind(key.agent_id.as_ref().map(|a| a.as_str().to_string()))
+        .bind(&key.prefix)
+        .bind(&key.key_hash)
+        .bind(key.created_at)
+        .execute(self.conn())
+        .await?;
+        Ok(())
+    }
+
+    /// Revokes a key (idempotent: the first revocation time is kept);
+    /// `true` if this call revoked it.
+    pub async fn revoke_api_key(&mut self, id: &ApiKeyId, now: i64) -> StoreResult<bool> {
+        let done = sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
             .bind(now)
             .bind(id.as_str())
-            .execute(self.pool())
+            .execute(self.conn())
             .await?;
-        Ok(())
+        Ok(done.rows_affected() == 1)
     }
 }

@@ -18,6 +18,27 @@ pub struct AuditRow {
     pub hash: String,
 }
 
+/// Filters of [`Store::list_audit_entries`]; `None` matches anything.
+#[derive(Clone, Debug, Default)]
+pub struct AuditFilter {
+    /// The agent.
+    pub agent_id: Option<AgentId>,
+    /// The verdict.
+    pub verdict: Option<Verdict>,
+    /// The deciding stage.
+    pub stage: Option<StageName>,
+    /// The kind.
+    pub kind: Option<AuditKind>,
+    /// The intent.
+    pub intent_id: Option<IntentId>,
+    /// The token jti.
+    pub jti: Option<String>,
+    /// Written at or after (µs).
+    pub from: Option<i64>,
+    /// Written before (µs).
+    pub to: Option<i64>,
+}
+
 /// A stored entry that no longer decodes (its columns were damaged).
 #[derive(Clone, Debug)]
 pub struct UndecodableEntry {
@@ -180,6 +201,28 @@ impl StoreTx {
         Ok(())
     }
 
+    /// Erases a stored payload's body (its digest stays referenced by the
+    /// chain); `true` if it was there and is now erased.
+    pub async fn erase_audit_payload(
+        &mut self,
+        tenant: &TenantId,
+        digest: &str,
+        by: &str,
+        now: i64,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE audit_payloads SET body = '', erased_at = $1, erased_by = $2
+             WHERE tenant_id = $3 AND digest = $4 AND erased_at IS NULL",
+        )
+        .bind(now)
+        .bind(by)
+        .bind(tenant.as_str())
+        .bind(digest)
+        .execute(self.conn())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// Moves the tenant's head.
     pub async fn set_audit_head(&mut self, tenant: &TenantId, head: &StoredHead) -> StoreResult<()> {
         sqlx::query("UPDATE audit_heads SET seq = $1, hash = $2 WHERE tenant_id = $3")
@@ -221,6 +264,38 @@ impl Store {
                 })
             })
             .collect())
+    }
+
+    /// A tenant's entries matching `filter`, with `seq > after`, in order.
+    pub async fn list_audit_entries(
+        &self,
+        tenant: &TenantId,
+        filter: &AuditFilter,
+        after: u64,
+        limit: u32,
+    ) -> StoreResult<Vec<AuditRow>> {
+        let text = |v: Option<&str>| v.unwrap_or("").to_string();
+        let rows = sqlx::query(select_entries!(
+            "WHERE tenant_id = $1 AND seq > $2
+               AND ($3 = '' OR agent_id = $3) AND ($4 = '' OR verdict = $4) AND ($5 = '' OR stage = $5)
+               AND ($6 = '' OR kind = $6) AND ($7 = '' OR intent_id = $7) AND ($8 = '' OR jti = $8)
+               AND ts >= $9 AND ts < $10
+             ORDER BY seq LIMIT $11"
+        ))
+        .bind(tenant.as_str())
+        .bind(i64::try_from(after).unwrap_or(i64::MAX))
+        .bind(text(filter.agent_id.as_ref().map(|v| v.as_str())))
+        .bind(text(filter.verdict.map(|v| v.as_str())))
+        .bind(text(filter.stage.map(|v| v.as_str())))
+        .bind(text(filter.kind.map(|v| v.as_str())))
+        .bind(text(filter.intent_id.as_ref().map(|v| v.as_str())))
+        .bind(text(filter.jti.as_deref()))
+        .bind(filter.from.unwrap_or(i64::MIN))
+        .bind(filter.to.unwrap_or(i64::MAX))
+        .bind(i64::from(limit))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(entry_from_row).collect()
     }
 
     /// Entries recorded for one intent, in order.

@@ -28,7 +28,7 @@ use sqlx::{AnyPool, Executor};
 pub use agents::AgentRow;
 pub use api_keys::{ApiKeyRow, NewApiKey};
 pub use approvals::{ApprovalFilter, ApprovalRow, HumanDecision, risk_level_str};
-pub use audit::{AuditRow, StoredHead, UndecodableEntry};
+pub use audit::{AuditFilter, AuditRow, StoredHead, UndecodableEntry};
 pub use budget::BudgetUsage;
 pub use intents::{
     CallbackDue, DecidedIntent, DeliveryRecord, IdempotencyRecord, IntentFilter, IntentRow, NewPendingIntent,

@@ -2,10 +2,12 @@
 
 use sqlx::Row;
 use tollgate_api::ids::TenantId;
+use tollgate_api::tenants::StoreFailureMode;
 
-use super::{Store, StoreError, StoreResult};
+use super::{Store, StoreError, StoreResult, StoreTx};
 
 /// A tenant to create.
+#[derive(Clone, Debug)]
 pub struct NewTenant {
     /// Identifier.
     pub id: TenantId,
@@ -26,6 +28,8 @@ pub struct TenantRow {
     pub name: String,
     /// Creation time (µs).
     pub created_at: i64,
+    /// What decisions do while the store cannot be written.
+    pub store_failure: StoreFailureMode,
 }
 
 /// Activity counters shown with a tenant.
@@ -43,25 +47,18 @@ fn tenant_from_row(row: &sqlx::any::AnyRow) -> StoreResult<TenantRow> {
         id: TenantId::parse(id).map_err(|e| StoreError::Corrupt(e.to_string()))?,
         name: row.try_get("name")?,
         created_at: row.try_get("created_at")?,
+        store_failure: super::parse_req(
+            &row.try_get::<String, _>("store_failure")?,
+            StoreFailureMode::parse,
+            "store failure mode",
+        )?,
     })
 }
 
 impl Store {
-    /// Creates a tenant; [`StoreError::Duplicate`] if the id is taken.
-    pub async fn insert_tenant(&self, tenant: &NewTenant) -> StoreResult<()> {
-        sqlx::query("INSERT INTO tenants (id, name, webhook_secret, created_at) VALUES ($1, $2, $3, $4)")
-            .bind(tenant.id.as_str())
-            .bind(&tenant.name)
-            .bind(&tenant.webhook_secret)
-            .bind(tenant.created_at)
-            .execute(self.pool())
-            .await?;
-        Ok(())
-    }
-
     /// One tenant.
     pub async fn get_tenant(&self, id: &TenantId) -> StoreResult<Option<TenantRow>> {
-        let row = sqlx::query("SELECT id, name, created_at FROM tenants WHERE id = $1")
+        let row = sqlx::query("SELECT id, name, created_at, store_failure FROM tenants WHERE id = $1")
             .bind(id.as_str())
             .fetch_optional(self.pool())
             .await?;
@@ -70,11 +67,13 @@ impl Store {
 
     /// Tenants ordered by id, after `after`, at most `limit`.
     pub async fn list_tenants(&self, after: Option<&str>, limit: u32) -> StoreResult<Vec<TenantRow>> {
-        let rows = sqlx::query("SELECT id, name, created_at FROM tenants WHERE id > $1 ORDER BY id LIMIT $2")
-            .bind(after.unwrap_or(""))
-            .bind(i64::from(limit))
-            .fetch_all(self.pool())
-            .await?;
+        let rows = sqlx::query(
+            "SELECT id, name, created_at, store_failure FROM tenants WHERE id > $1 ORDER BY id LIMIT $2",
+        )
+        .bind(after.unwrap_or(""))
+        .bind(i64::from(limit))
+        .fetch_all(self.pool())
+        .await?;
         rows.iter().map(tenant_from_row).collect()
     }
 
@@ -105,13 +104,37 @@ impl Store {
             .fetch_optional(self.pool())
             .await?)
     }
+}
+
+impl StoreTx {
+    /// Creates a tenant; [`StoreError::Duplicate`] if the id is taken.
+    pub async fn insert_tenant(&mut self, tenant: &NewTenant) -> StoreResult<()> {
+        sqlx::query("INSERT INTO tenants (id, name, webhook_secret, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(tenant.id.as_str())
+            .bind(&tenant.name)
+            .bind(&tenant.webhook_secret)
+            .bind(tenant.created_at)
+            .execute(self.conn())
+            .await?;
+        Ok(())
+    }
 
     /// Replaces the webhook secret; `false` if the tenant does not exist.
-    pub async fn set_webhook_secret(&self, id: &TenantId, secret: &str) -> StoreResult<bool> {
+    pub async fn set_webhook_secret(&mut self, id: &TenantId, secret: &str) -> StoreResult<bool> {
         let done = sqlx::query("UPDATE tenants SET webhook_secret = $1 WHERE id = $2")
             .bind(secret)
             .bind(id.as_str())
-            .execute(self.pool())
+            .execute(self.conn())
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Sets what decisions do while the store is down; `true` if it changed.
+    pub async fn set_store_failure(&mut self, id: &TenantId, mode: StoreFailureMode) -> StoreResult<bool> {
+        let done = sqlx::query("UPDATE tenants SET store_failure = $1 WHERE id = $2 AND store_failure <> $1")
+            .bind(mode.as_str())
+            .bind(id.as_str())
+            .execute(self.conn())
             .await?;
         Ok(done.rows_affected() == 1)
     }

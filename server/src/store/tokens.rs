@@ -70,24 +70,6 @@ fn to_i64(v: u64) -> i64 {
 }
 
 impl Store {
-    /// Records a minted root token.
-    pub async fn insert_minted_token(&self, token: &MintedTokenRow) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO tokens (tenant_id, jti, subject, kid, issued_at, expires_at, minted_by)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(token.tenant.as_str())
-        .bind(&token.jti)
-        .bind(token.subject.as_str())
-        .bind(&token.kid)
-        .bind(token.issued_at)
-        .bind(token.expires_at)
-        .bind(&token.minted_by)
-        .execute(self.pool())
-        .await?;
-        Ok(())
-    }
-
     /// The revocation of `jti`, if any.
     pub async fn get_revocation(&self, tenant: &TenantId, jti: &str) -> StoreResult<Option<RevocationRow>> {
         let row = sqlx::query(
@@ -272,6 +254,26 @@ impl StoreTx {
         .bind(tenant.as_str())
         .bind(scope_jti)
         .bind(minute)
+        .execute(self.conn())
+        .await?;
+        Ok(())
+    }
+}
+
+impl StoreTx {
+    /// Records a minted root token.
+    pub async fn insert_minted_token(&mut self, token: &MintedTokenRow) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO tokens (tenant_id, jti, subject, kid, issued_at, expires_at, minted_by)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(token.tenant.as_str())
+        .bind(&token.jti)
+        .bind(token.subject.as_str())
+        .bind(&token.kid)
+        .bind(token.issued_at)
+        .bind(token.expires_at)
+        .bind(&token.minted_by)
         .execute(self.conn())
         .await?;
         Ok(())

@@ -7,7 +7,7 @@ use tollgate_api::ids::TenantId;
 use tollgate_api::tokens::UpstreamName;
 use tollgate_api::upstreams::ToolOverride;
 
-use super::{Store, StoreError, StoreResult};
+use super::{Store, StoreError, StoreResult, StoreTx};
 
 /// A stored upstream.
 #[derive(Clone, Debug, PartialEq)]
@@ -45,8 +45,22 @@ fn upstream_from_row(row: &sqlx::any::AnyRow) -> StoreResult<UpstreamRow> {
 }
 
 impl Store {
+    /// A tenant's upstreams, by name.
+    pub async fn list_upstreams(&self, tenant: &TenantId) -> StoreResult<Vec<UpstreamRow>> {
+        let rows = sqlx::query(
+            "SELECT tenant_id, name, url, credential_header, credential_value, tool_overrides, created_at
+             FROM upstreams WHERE tenant_id = $1 ORDER BY name",
+        )
+        .bind(tenant.as_str())
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(upstream_from_row).collect()
+    }
+}
+
+impl StoreTx {
     /// Adds an upstream; [`StoreError::Duplicate`] if the name is taken.
-    pub async fn insert_upstream(&self, upstream: &UpstreamRow) -> StoreResult<()> {
+    pub async fn insert_upstream(&mut self, upstream: &UpstreamRow) -> StoreResult<()> {
         let overrides = serde_json::to_string(&upstream.tools).map_err(corrupt)?;
         let (header, value) = upstream.credential.clone().unzip();
         sqlx::query(
@@ -60,29 +74,17 @@ impl Store {
         .bind(value)
         .bind(overrides)
         .bind(upstream.created_at)
-        .execute(self.pool())
+        .execute(self.conn())
         .await?;
         Ok(())
     }
 
-    /// A tenant's upstreams, by name.
-    pub async fn list_upstreams(&self, tenant: &TenantId) -> StoreResult<Vec<UpstreamRow>> {
-        let rows = sqlx::query(
-            "SELECT tenant_id, name, url, credential_header, credential_value, tool_overrides, created_at
-             FROM upstreams WHERE tenant_id = $1 ORDER BY name",
-        )
-        .bind(tenant.as_str())
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter().map(upstream_from_row).collect()
-    }
-
     /// Removes an upstream; `false` if it did not exist.
-    pub async fn delete_upstream(&self, tenant: &TenantId, name: &UpstreamName) -> StoreResult<bool> {
+    pub async fn delete_upstream(&mut self, tenant: &TenantId, name: &UpstreamName) -> StoreResult<bool> {
         let done = sqlx::query("DELETE FROM upstreams WHERE tenant_id = $1 AND name = $2")
             .bind(tenant.as_str())
             .bind(name.as_str())
-            .execute(self.pool())
+            .execute(self.conn())
             .await?;
         Ok(done.rows_affected() == 1)
     }

@@ -30,7 +30,7 @@ async fn async_intents_are_decided_in_the_background(backend: Backend) {
         assert!(answer["decision"]["audit"]["seq"].is_u64());
         assert!(answer["callback"].is_null());
     }
-    assert_eq!(gw.verify(&f.tenant).await["verified"], 2);
+    assert_eq!(gw.verify(&f.tenant).await["verified"], f.base + 2);
 }
 
 fn expected_signature(secret: &str, header: &str, body: &[u8]) -> bool {
@@ -166,7 +166,7 @@ async fn async_idempotency_keys_replay_the_accepted_intent(backend: Backend) {
     let sync =
         gw.request(Method::POST, "/v1/intents").bearer_auth(&f.live).header("Idempotency-Key", "job-7");
     gw.send(sync.json(&json!({"intent": approve_intent()}))).await.expect_error(409, "idempotency_conflict");
-    assert_eq!(gw.verify(&f.tenant).await["verified"], 1);
+    assert_eq!(gw.verify(&f.tenant).await["verified"], f.base + 1);
     let e = gw
         .post("/v1/intents:async", &f.live, &json!({"intent": approve_intent(), "callback_url": "ftp://x"}))
         .await
@@ -223,7 +223,7 @@ async fn pending_intents_left_behind_are_resumed_once_by_any_gateway(backend: Ba
     }
     let verified = gw.verify(&f.tenant).await;
     assert_eq!(verified["ok"], true, "{verified}");
-    assert_eq!(verified["verified"], 12, "each pending intent decided exactly once");
+    assert_eq!(verified["verified"], f.base + 12, "each pending intent decided exactly once");
 }
 
 async fn two_gateways_on_one_store_keep_one_chain(backend: Backend) {
@@ -241,7 +241,7 @@ async fn two_gateways_on_one_store_keep_one_chain(backend: Backend) {
     }
     let verified = second.verify(&f.tenant).await;
     assert_eq!(verified["ok"], true, "{verified}");
-    assert_eq!(verified["verified"], 40);
+    assert_eq!(verified["verified"], f.base + 40);
 }
 
 crate::on_both_backends!(

@@ -1,6 +1,8 @@
-use serde_json::Value;
+use serde_json::{Value, json};
 
-use crate::support::{Backend, Fixture, TestGateway, approve_intent, block_intent, escalate_intent};
+use crate::support::{
+    ADMIN_KEY, Backend, Fixture, TestGateway, approve_intent, block_intent, escalate_intent,
+};
 
 /// A tenant with a chain of `n` decisions.
 async fn chain(gw: &TestGateway, n: usize) -> Fixture {
@@ -15,7 +17,7 @@ async fn chain(gw: &TestGateway, n: usize) -> Fixture {
     }
     let verified = gw.verify(&f.tenant).await;
     assert_eq!(verified["ok"], true, "{verified}");
-    assert_eq!(verified["verified"], n as u64);
+    assert_eq!(verified["verified"], f.base + n as u64);
     f
 }
 
@@ -33,11 +35,16 @@ fn failure(verified: &Value) -> (u64, String) {
 async fn verify_detects_an_edited_entry(backend: Backend) {
     let gw = TestGateway::start(backend).await;
     let f = chain(&gw, 4).await;
-    exec(&gw, "UPDATE audit_entries SET verdict = 'approve' WHERE tenant_id = $1 AND seq = 2", &f.tenant)
-        .await;
+    let b = f.base;
+    exec(
+        &gw,
+        &format!("UPDATE audit_entries SET verdict = 'approve' WHERE tenant_id = $1 AND seq = {}", b + 2),
+        &f.tenant,
+    )
+    .await;
     let verified = gw.verify(&f.tenant).await;
-    assert_eq!(failure(&verified), (2, "hash_mismatch".into()));
-    assert_eq!(verified["verified"], 1);
+    assert_eq!(failure(&verified), (b + 2, "hash_mismatch".into()));
+    assert_eq!(verified["verified"], b + 1);
 }
 
 async fn verify_detects_an_edited_hash(backend: Backend) {
@@ -46,32 +53,50 @@ async fn verify_detects_an_edited_hash(backend: Backend) {
     let forged = "1".repeat(64);
     exec(
         &gw,
-        &format!("UPDATE audit_entries SET hash = '{forged}' WHERE tenant_id = $1 AND seq = 3"),
+        &format!("UPDATE audit_entries SET hash = '{forged}' WHERE tenant_id = $1 AND seq = {}", f.base + 3),
         &f.tenant,
     )
     .await;
     let verified = gw.verify(&f.tenant).await;
-    assert_eq!(failure(&verified), (3, "hash_mismatch".into()));
+    assert_eq!(failure(&verified), (f.base + 3, "hash_mismatch".into()));
     assert_eq!(verified["first_failure"]["found"], forged.as_str());
 }
 
 async fn verify_detects_a_deleted_entry(backend: Backend) {
     let gw = TestGateway::start(backend).await;
     let f = chain(&gw, 5).await;
-    exec(&gw, "DELETE FROM audit_entries WHERE tenant_id = $1 AND seq = 3", &f.tenant).await;
+    let b = f.base;
+    exec(&gw, &format!("DELETE FROM audit_entries WHERE tenant_id = $1 AND seq = {}", b + 3), &f.tenant)
+        .await;
     let verified = gw.verify(&f.tenant).await;
-    assert_eq!(failure(&verified), (3, "sequence_gap".into()));
-    assert_eq!(verified["first_failure"]["found"], "4");
+    assert_eq!(failure(&verified), (b + 3, "sequence_gap".into()));
+    assert_eq!(verified["first_failure"]["found"], (b + 4).to_string());
 }
 
 async fn verify_detects_reordered_entries(backend: Backend) {
     let gw = TestGateway::start(backend).await;
     let f = chain(&gw, 5).await;
-    exec(&gw, "UPDATE audit_entries SET seq = -1 WHERE tenant_id = $1 AND seq = 2", &f.tenant).await;
-    exec(&gw, "UPDATE audit_entries SET seq = 2 WHERE tenant_id = $1 AND seq = 3", &f.tenant).await;
-    exec(&gw, "UPDATE audit_entries SET seq = 3 WHERE tenant_id = $1 AND seq = -1", &f.tenant).await;
+    let b = f.base;
+    exec(
+        &gw,
+        &format!("UPDATE audit_entries SET seq = -1 WHERE tenant_id = $1 AND seq = {}", b + 2),
+        &f.tenant,
+    )
+    .await;
+    exec(
+        &gw,
+        &format!("UPDATE audit_entries SET seq = {} WHERE tenant_id = $1 AND seq = {}", b + 2, b + 3),
+        &f.tenant,
+    )
+    .await;
+    exec(
+        &gw,
+        &format!("UPDATE audit_entries SET seq = {} WHERE tenant_id = $1 AND seq = -1", b + 3),
+        &f.tenant,
+    )
+    .await;
     let verified = gw.verify(&f.tenant).await;
-    assert_eq!(failure(&verified), (2, "broken_link".into()));
+    assert_eq!(failure(&verified), (b + 2, "broken_link".into()));
 }
 
 async fn verify_detects_an_inserted_entry(backend: Backend) {
@@ -79,37 +104,56 @@ async fn verify_detects_an_inserted_entry(backend: Backend) {
     let f = chain(&gw, 4).await;
     // Make room after seq 2 and copy entry 2 into the gap, re-pointed at
     // entry 2: its hash no longer matches, and entry 4 no longer links.
-    exec(&gw, "UPDATE audit_entries SET seq = seq + 100 WHERE tenant_id = $1 AND seq > 2", &f.tenant).await;
-    exec(&gw, "UPDATE audit_entries SET seq = seq - 99 WHERE tenant_id = $1 AND seq > 100", &f.tenant).await;
+    let b = f.base;
     exec(
         &gw,
-        "INSERT INTO audit_entries (tenant_id, seq, entry_id, version, ts, kind, intent_id, agent_id, environment,
-             enforced, verdict, stage, reasons, bundle_hash, input_digest, payload_digest, prev_hash, hash)
-         SELECT tenant_id, 3, 'aud_forged', version, ts, kind, intent_id, agent_id, environment, enforced, verdict,
-             stage, reasons, bundle_hash, input_digest, payload_digest, hash, hash
-         FROM audit_entries WHERE tenant_id = $1 AND seq = 2",
+        &format!("UPDATE audit_entries SET seq = seq + 1000 WHERE tenant_id = $1 AND seq > {}", b + 2),
+        &f.tenant,
+    )
+    .await;
+    exec(&gw, "UPDATE audit_entries SET seq = seq - 999 WHERE tenant_id = $1 AND seq > 1000", &f.tenant)
+        .await;
+    exec(
+        &gw,
+        &format!(
+            "INSERT INTO audit_entries (tenant_id, seq, entry_id, version, ts, kind, intent_id, agent_id, environment,
+                 enforced, verdict, stage, reasons, bundle_hash, input_digest, payload_digest, prev_hash, hash)
+             SELECT tenant_id, {}, 'aud_forged', version, ts, kind, intent_id, agent_id, environment, enforced,
+                 verdict, stage, reasons, bundle_hash, input_digest, payload_digest, hash, hash
+             FROM audit_entries WHERE tenant_id = $1 AND seq = {}",
+            b + 3,
+            b + 2
+        ),
         &f.tenant,
     )
     .await;
     let verified = gw.verify(&f.tenant).await;
-    assert_eq!(failure(&verified), (3, "hash_mismatch".into()));
+    assert_eq!(failure(&verified), (b + 3, "hash_mismatch".into()));
 }
 
 async fn verify_detects_a_truncated_tail(backend: Backend) {
     let gw = TestGateway::start(backend).await;
     let f = chain(&gw, 4).await;
-    exec(&gw, "DELETE FROM audit_entries WHERE tenant_id = $1 AND seq >= 3", &f.tenant).await;
+    let b = f.base;
+    exec(&gw, &format!("DELETE FROM audit_entries WHERE tenant_id = $1 AND seq >= {}", b + 3), &f.tenant)
+        .await;
     let verified = gw.verify(&f.tenant).await;
-    assert_eq!(failure(&verified), (4, "head_mismatch".into()));
-    assert_eq!(verified["verified"], 2, "what remains verifies");
+    assert_eq!(failure(&verified), (b + 4, "head_mismatch".into()));
+    assert_eq!(verified["verified"], b + 2, "what remains verifies");
 }
 
 async fn verify_reports_an_undecodable_entry(backend: Backend) {
     let gw = TestGateway::start(backend).await;
     let f = chain(&gw, 3).await;
-    exec(&gw, "UPDATE audit_entries SET verdict = 'maybe' WHERE tenant_id = $1 AND seq = 2", &f.tenant).await;
+    let b = f.base;
+    exec(
+        &gw,
+        &format!("UPDATE audit_entries SET verdict = 'maybe' WHERE tenant_id = $1 AND seq = {}", b + 2),
+        &f.tenant,
+    )
+    .await;
     let verified = gw.verify(&f.tenant).await;
-    assert_eq!(failure(&verified), (2, "undecodable_entry".into()));
+    assert_eq!(failure(&verified), (b + 2, "undecodable_entry".into()));
 }
 
 async fn chains_are_per_tenant(backend: Backend) {
@@ -122,14 +166,140 @@ async fn chains_are_per_tenant(backend: Backend) {
     assert_eq!(gw.verify(&b.tenant).await["ok"], true);
     // A tenant admin verifies its own chain only.
     let own = gw.get("/v1/admin/audit/verify", &b.admin).await.expect(200);
-    assert_eq!(own["verified"], 2);
+    assert_eq!(own["verified"], b.base + 2);
     gw.get(&format!("/v1/admin/audit/verify?tenant={}", a.tenant), &b.admin)
         .await
         .expect_error(404, "not_found");
     gw.get("/v1/admin/audit/verify", &b.live).await.expect_error(403, "forbidden");
 }
 
+fn kinds(page: &Value) -> Vec<String> {
+    page["items"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap().to_string()).collect()
+}
+
+async fn admin_actions_are_entries_naming_their_principal(backend: Backend) {
+    let gw = TestGateway::start(backend).await;
+    let f = gw.tenant_fixture().await;
+    let log = gw.get(&format!("/v1/admin/audit?tenant={}", f.tenant), ADMIN_KEY).await.expect(200);
+    assert_eq!(
+        kinds(&log),
+        [
+            "tenant_created",
+            "api_key_created",
+            "api_key_created",
+            "api_key_created",
+            "api_key_created",
+            "agent_created"
+        ]
+    );
+    assert_eq!(log["items"][0]["principal"], "superadmin");
+    assert_eq!(log["items"][0]["seq"], 1);
+    assert_eq!(log["items"][5]["agent_id"], "agent-1");
+    assert!(log["items"][5]["principal"].as_str().unwrap().starts_with("key:key_"));
+    assert!(log["items"].as_array().unwrap().iter().all(|e| e["payload_digest"].is_string()));
+
+    // Every change is an entry; a change that changes nothing is none.
+    let minted = gw.mint(&f.admin, json!({"subject": "agent-1", "ttl_seconds": 60})).await;
+    gw.patch("/v1/agents/agent-1", &f.admin, &json!({"status": "suspended"})).await.expect(200);
+    gw.post(
+        "/v1/admin/upstreams",
+        &f.admin,
+        &json!({"name": "crm", "url": "http://127.0.0.1:9/mcp",
+        "credential": {"header": "Authorization", "value": "Bearer never-logged"}}),
+    )
+    .await
+    .expect(201);
+    gw.delete("/v1/admin/upstreams/crm", &f.admin).await.expect(204);
+    gw.post(&format!("/v1/admin/tenants/{}/webhook-secret", f.tenant), &f.admin, &json!({}))
+        .await
+        .expect(200);
+    let key = gw
+        .post(
+            "/v1/admin/api-keys",
+            &f.admin,
+            &json!({"tenant": f.tenant, "environment": "live",
+        "role": "agent", "name": "temp"}),
+        )
+        .await
+        .expect(201);
+    let key_id = key["api_key"]["id"].as_str().unwrap();
+    gw.delete(&format!("/v1/admin/api-keys/{key_id}"), &f.admin).await.expect(204);
+    gw.delete(&format!("/v1/admin/api-keys/{key_id}"), &f.admin).await.expect(204);
+    let tenant = gw
+        .patch(
+            &format!("/v1/admin/tenants/{}", f.tenant),
+            &f.admin,
+            &json!({"store_failure": "open_in_shadow"}),
+        )
+        .await;
+    assert_eq!(tenant.expect(200)["store_failure"], "open_in_shadow");
+    gw.patch(
+        &format!("/v1/admin/tenants/{}", f.tenant),
+        &f.admin,
+        &json!({"store_failure": "open_in_shadow"}),
+    )
+    .await
+    .expect(200);
+
+    let all = gw.get("/v1/admin/audit?limit=500", &f.admin).await.expect(200);
+    let later: Vec<String> = kinds(&all).into_iter().skip(6).collect();
+    assert_eq!(
+        later,
+        [
+            "token_minted",
+            "agent_updated",
+            "upstream_created",
+            "upstream_deleted",
+            "webhook_secret_rotated",
+            "api_key_created",
+            "api_key_revoked",
+            "tenant_updated"
+        ]
+    );
+    let minted_entry = &all["items"][6];
+    assert_eq!(minted_entry["jti"], minted["jti"]);
+    assert_eq!(minted_entry["agent_id"], "agent-1");
+    assert!(
+        all["items"].as_array().unwrap()[6..]
+            .iter()
+            .all(|e| e["principal"].as_str().unwrap().starts_with("key:"))
+    );
+    assert_eq!(gw.verify(&f.tenant).await["ok"], true);
+
+    // Filters and pages.
+    let by_kind = gw.get("/v1/admin/audit?kind=api_key_created", &f.admin).await.expect(200);
+    assert_eq!(by_kind["items"].as_array().unwrap().len(), 5);
+    let by_jti = gw
+        .get(&format!("/v1/admin/audit?jti={}", minted["jti"].as_str().unwrap()), &f.admin)
+        .await
+        .expect(200);
+    assert_eq!(kinds(&by_jti), ["token_minted"]);
+    let by_agent = gw.get("/v1/admin/audit?agent_id=agent-1&limit=1", &f.admin).await.expect(200);
+    assert_eq!(kinds(&by_agent), ["agent_created"]);
+    let next = gw
+        .get(
+            &format!(
+                "/v1/admin/audit?agent_id=agent-1&limit=1&cursor={}",
+                by_agent["next_cursor"].as_str().unwrap()
+            ),
+            &f.admin,
+        )
+        .await
+        .expect(200);
+    assert_eq!(kinds(&next), ["token_minted"]);
+    let future = gw.get("/v1/admin/audit?from=2999-01-01T00:00:00Z", &f.admin).await.expect(200);
+    assert_eq!(future["items"], json!([]));
+    let e = gw.get("/v1/admin/audit?kind=nonsense", &f.admin).await;
+    assert_eq!(e.expect_error(400, "invalid_parameter")["parameter"], "kind");
+    gw.get("/v1/admin/audit", &f.live).await.expect_error(403, "forbidden");
+    let other = gw.tenant_fixture().await;
+    gw.get(&format!("/v1/admin/audit?tenant={}", f.tenant), &other.admin)
+        .await
+        .expect_error(404, "not_found");
+}
+
 crate::on_both_backends!(
+    admin_actions_are_entries_naming_their_principal,
     verify_detects_an_edited_entry,
     verify_detects_an_edited_hash,
     verify_detects_a_deleted_entry,

@@ -45,7 +45,7 @@ async fn each_verdict_is_reachable_through_the_default_bundle(backend: Backend) 
         let want = if stage["name"] == "capability" { "skip" } else { "pass" };
         assert_eq!(stage["outcome"], want, "{stage}");
     }
-    assert_eq!(approve["audit"]["seq"], 1);
+    assert_eq!(approve["audit"]["seq"], f.base + 1);
     snapshot("decision_approve", &approve);
 
     let modified = gw.declare(&f.live, modify_intent()).await.expect(200);
@@ -58,7 +58,7 @@ async fn each_verdict_is_reachable_through_the_default_bundle(backend: Backend) 
         "Your card [REDACTED CARD] was charged."
     );
     assert_eq!(modified["modifications"]["modified_payload"]["summary"], "receipt");
-    assert_eq!(modified["audit"]["seq"], 2);
+    assert_eq!(modified["audit"]["seq"], f.base + 2);
     snapshot("decision_approve_modified", &modified);
 
     let escalated = gw.declare(&f.live, escalate_intent()).await.expect(200);
@@ -83,7 +83,7 @@ async fn each_verdict_is_reachable_through_the_default_bundle(backend: Backend) 
     // Every decision is recorded once, chained, and the chain verifies.
     let verified = gw.verify(&f.tenant).await;
     assert_eq!(verified["ok"], true, "{verified}");
-    assert_eq!(verified["verified"], 4);
+    assert_eq!(verified["verified"], f.base + 4);
     assert_eq!(verified["head"]["hash"], blocked["audit"]["hash"]);
 
     // The stored decision is the one answered.
@@ -138,7 +138,7 @@ async fn shadow_never_enforces(backend: Backend) {
     let tenant = gw.get(&format!("/v1/admin/tenants/{}", f.tenant), ADMIN_KEY).await.expect(200);
     assert_eq!(tenant["pending_approvals"], 0);
     let verified = gw.verify(&f.tenant).await;
-    assert_eq!(verified["verified"], 4);
+    assert_eq!(verified["verified"], f.base + 4);
     // The audit entry records the real verdict, not enforced.
     let id =
         gw.declare(&f.shadow, block_intent()).await.expect(200)["intent_id"].as_str().unwrap().to_string();
@@ -168,14 +168,15 @@ async fn test_environment_never_audits(backend: Backend) {
     }
     let verified = gw.verify(&f.tenant).await;
     assert_eq!(verified["ok"], true);
-    assert_eq!(verified["verified"], 0);
-    assert!(verified["head"].is_null());
+    assert_eq!(verified["verified"], f.base);
+    assert_eq!(verified["head"]["seq"], f.base);
     let db = gw.db().await;
-    let entries: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_entries WHERE tenant_id = $1")
-        .bind(&f.tenant)
-        .fetch_one(&db)
-        .await
-        .unwrap();
+    let entries: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM audit_entries WHERE tenant_id = $1 AND kind = 'decision'")
+            .bind(&f.tenant)
+            .fetch_one(&db)
+            .await
+            .unwrap();
     assert_eq!(entries, 0);
 }
 
@@ -195,7 +196,7 @@ async fn idempotency_keys_replay_and_conflict(backend: Backend) {
     let again = send(body.clone(), "order-1").await.expect(200);
     assert_eq!(first, again, "same key, same body: the same decision");
     let verified = gw.verify(&f.tenant).await;
-    assert_eq!(verified["verified"], 1, "no second audit entry");
+    assert_eq!(verified["verified"], f.base + 1, "no second audit entry");
     let tenant = gw.get(&format!("/v1/admin/tenants/{}", f.tenant), ADMIN_KEY).await.expect(200);
     assert_eq!(tenant["pending_approvals"], 1, "no second approval");
 
@@ -209,7 +210,7 @@ async fn idempotency_keys_replay_and_conflict(backend: Backend) {
     let ids: std::collections::BTreeSet<_> =
         answers.into_iter().map(|a| a.expect(200)["intent_id"].as_str().unwrap().to_string()).collect();
     assert_eq!(ids.len(), 1);
-    assert_eq!(gw.verify(&f.tenant).await["verified"], 2);
+    assert_eq!(gw.verify(&f.tenant).await["verified"], f.base + 2);
 
     let bad = gw
         .request(Method::POST, "/v1/intents")
@@ -245,7 +246,7 @@ async fn batches_decide_each_element_on_its_own(backend: Backend) {
         assert_eq!(results[3]["error"]["error_code"], "missing_field");
         assert_eq!(results[3]["error"]["path"], "$.intents[3].intent.action");
     }
-    assert_eq!(gw.verify(&f.tenant).await["verified"], 4, "only the valid elements were decided");
+    assert_eq!(gw.verify(&f.tenant).await["verified"], f.base + 4, "only the valid elements were decided");
 
     let too_many =
         json!({"intents": (0..51).map(|_| json!({"intent": approve_intent()})).collect::<Vec<_>>()});
@@ -322,8 +323,8 @@ async fn an_intents_audit_trail_matches_its_decision(backend: Backend) {
     assert_eq!(trail["items"].as_array().unwrap().len(), 1);
     assert_eq!(entry["hash"], d["audit"]["hash"]);
     assert_eq!(entry["entry_id"], d["audit"]["entry_id"]);
-    assert_eq!(entry["seq"], 1);
-    assert_eq!(entry["prev_hash"], "0".repeat(64));
+    assert_eq!(entry["seq"], f.base + 1);
+    assert_ne!(entry["prev_hash"], "0".repeat(64), "provisioning came first");
     assert_eq!(entry["intent_id"], id);
     assert_eq!(entry["verdict"], "approve_modified");
     assert_eq!(entry["stage"], "policy");
@@ -339,6 +340,8 @@ async fn an_intents_audit_trail_matches_its_decision(backend: Backend) {
         ".bundle_hash" => "[hash]",
         ".input_digest" => "[hash]",
         ".principal" => "[principal]",
+        ".seq" => "[seq]",
+        ".prev_hash" => "[hash]",
     });
     gw.get(&format!("/v1/intents/{}/audit", "int_unknown"), &f.live).await.expect_error(404, "not_found");
 }

@@ -54,8 +54,8 @@ async fn a_locked_store_answers_503_and_writes_nothing(backend: Backend) {
     assert_eq!(counts(&gw, &f.tenant).await, before, "nothing half-written");
     let verified = gw.verify(&f.tenant).await;
     assert_eq!(verified["ok"], true);
-    assert_eq!(verified["verified"], 1);
-    assert_eq!(gw.declare(&f.live, approve_intent()).await.expect(200)["audit"]["seq"], 2);
+    assert_eq!(verified["verified"], f.base + 2, "the budget change and the decision");
+    assert_eq!(gw.declare(&f.live, approve_intent()).await.expect(200)["audit"]["seq"], f.base + 3);
 }
 
 /// With PostgreSQL gone entirely, requests answer 503 (and readiness says
@@ -81,8 +81,8 @@ async fn postgres_unreachable_answers_503_until_it_is_back() {
     })
     .await
     .expect("recovers");
-    assert_eq!(back["audit"]["seq"], 2);
-    assert_eq!(gw.verify(&f.tenant).await["verified"], 2);
+    assert_eq!(back["audit"]["seq"], f.base + 2);
+    assert_eq!(gw.verify(&f.tenant).await["verified"], f.base + 2);
 }
 
 crate::on_both_backends!(a_locked_store_answers_503_and_writes_nothing);

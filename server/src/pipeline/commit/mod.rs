@@ -14,6 +14,7 @@
 //! cannot deadlock, and one tenant's chain stays a single sequence whoever
 //! appends to it.
 
+mod admin;
 mod decision;
 mod entries;
 
@@ -23,6 +24,7 @@ use tokio::sync::{mpsc, oneshot};
 use tollgate_api::ids::{AgentId, TenantId};
 use tollgate_api::intents::AuditRef;
 
+pub use admin::{AdminJob, AdminOp, AdminOutcome};
 pub use decision::{
     ApprovalDraft, ApprovalPlan, AuditContext, BudgetCharge, CommitJob, CommitOutcome, IntentRecord,
     ScopeLimits, TokenCharges,
@@ -40,6 +42,7 @@ enum WriteJob {
     ToolResult(ToolResultJob),
     Revocation(RevocationJob),
     ApprovalDecision(ApprovalDecisionJob),
+    Admin(AdminJob),
 }
 
 /// What became of a job.
@@ -49,6 +52,7 @@ enum WriteOutcome {
     Entry(Option<AuditRef>),
     Revocation(crate::store::RevocationRow),
     ApprovalDecision(ApprovalDecisionOutcome),
+    Admin(AdminOutcome),
 }
 
 type Reply = oneshot::Sender<StoreResult<WriteOutcome>>;
@@ -107,6 +111,14 @@ impl CommitQueue {
     pub async fn revoke(&self, job: RevocationJob) -> StoreResult<crate::store::RevocationRow> {
         match self.send(WriteJob::Revocation(job)).await? {
             WriteOutcome::Revocation(row) => Ok(row),
+            _ => Err(unexpected()),
+        }
+    }
+
+    /// Makes an administrative change and records it, in one transaction.
+    pub async fn admin(&self, job: AdminJob) -> StoreResult<AdminOutcome> {
+        match self.send(WriteJob::Admin(job)).await? {
+            WriteOutcome::Admin(outcome) => Ok(outcome),
             _ => Err(unexpected()),
         }
     }
@@ -232,6 +244,7 @@ impl WriteJob {
             WriteJob::ToolResult(job) => job.audited().then_some(&job.tenant),
             WriteJob::Revocation(job) => Some(&job.revocation.tenant),
             WriteJob::ApprovalDecision(job) => Some(&job.tenant),
+            WriteJob::Admin(job) => Some(&job.tenant),
         }
     }
 }
@@ -241,9 +254,11 @@ impl WriteJob {
 async fn commit_batch(store: &Store, jobs: &[WriteJob]) -> StoreResult<(Vec<WriteOutcome>, Vec<Event>)> {
     let mut tx = store.begin().await?;
     let decisions = || jobs.iter().filter_map(|j| if let WriteJob::Decision(d) = j { Some(d) } else { None });
+    let admins = || jobs.iter().filter_map(|j| if let WriteJob::Admin(a) = j { Some(a) } else { None });
     let agents: BTreeSet<(&TenantId, &AgentId)> = decisions()
         .filter(|d| d.rechecks_budget())
         .map(|d| (&d.draft.decision.tenant, &d.draft.decision.agent_id))
+        .chain(admins().filter_map(AdminJob::locked_agent))
         .collect();
     for (tenant, agent) in agents {
         tx.lock_agent(tenant, agent).await?;
@@ -253,6 +268,14 @@ async fn commit_batch(store: &Store, jobs: &[WriteJob]) -> StoreResult<(Vec<Writ
     for (tenant, scope) in scopes {
         tx.lock_token_usage(tenant, scope).await?;
     }
+    // Administrative changes apply before the chain heads are locked: a
+    // new tenant must exist before its head.
+    let now = crate::clock::now_micros();
+    let mut applied = Vec::new();
+    for job in admins() {
+        applied.push(admin::apply(&mut tx, job, now).await?);
+    }
+    let mut applied = applied.into_iter();
     let tenants: BTreeSet<&TenantId> = jobs.iter().filter_map(WriteJob::audited_tenant).collect();
     let mut chains = Chains::lock(&mut tx, tenants).await?;
 
@@ -275,6 +298,12 @@ async fn commit_batch(store: &Store, jobs: &[WriteJob]) -> StoreResult<(Vec<Writ
                 let (outcome, event) = entries::approval_decision(&mut tx, job, &mut chains).await?;
                 published.extend(event);
                 WriteOutcome::ApprovalDecision(outcome)
+            }
+            WriteJob::Admin(job) => {
+                let change = applied.next().flatten();
+                WriteOutcome::Admin(
+                    admin::record(&mut tx, job, change, &mut chains, now, &mut published).await?,
+                )
             }
         });
     }

@@ -107,6 +107,9 @@ pub fn test_config() -> Config {
     config.webhooks.poll_interval = Duration::from_millis(50);
     config.webhooks.timeout = Duration::from_secs(2);
     config.pending.sweep_interval = Duration::from_millis(200);
+    // A loaded 2-core CI machine must not turn policy evaluations into
+    // time-limit blocks; the limit itself is tested with its own setting.
+    config.policy_time_limit = Duration::from_secs(5);
     config
 }
 
@@ -235,7 +238,9 @@ impl TestGateway {
         let shadow = self.create_key(&tenant, "shadow", "agent").await;
         let test = self.create_key(&tenant, "test", "agent").await;
         self.create_agent(&admin, "agent-1", None).await;
-        Fixture { tenant, admin, live, shadow, test }
+        // Provisioning is audited too: the chain's length before any decision.
+        let base = self.verify(&tenant).await["verified"].as_u64().unwrap_or_else(|| panic!("verify failed"));
+        Fixture { tenant, admin, live, shadow, test, base }
     }
 
     /// Declares `intent` (the `intent` object) with `key`.
@@ -272,6 +277,9 @@ pub struct Fixture {
     pub shadow: String,
     /// Agent key, test.
     pub test: String,
+    /// Entries in the tenant's chain once provisioned (its creation, the
+    /// keys, the agent).
+    pub base: u64,
 }
 
 /// An intent of `agent-1` with the given action.
