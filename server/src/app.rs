@@ -3,12 +3,16 @@
 use std::net::SocketAddr;
 
 use dropshot::{ConfigDropshot, ConfigLogging, ConfigLoggingLevel, HandlerTaskMode};
+use std::sync::Arc;
+
 use tokio::task::JoinHandle;
 
+use crate::audit::checkpointer::Checkpointer;
 use crate::catalog::Catalog;
 use crate::clock;
 use crate::config::{Config, MIN_ADMIN_KEY_LEN};
 use crate::credentials;
+use crate::degraded::Degraded;
 use crate::events::Events;
 use crate::http::TollgateImpl;
 use crate::http::auth::Authenticator;
@@ -40,6 +44,10 @@ pub struct GatewayState {
     pub catalog: Catalog,
     /// Change events between gateways.
     pub events: Events,
+    /// Signed checkpoints and proofs of the audit trees.
+    pub checkpoints: Checkpointer,
+    /// What shadow decisions do while the store is down.
+    pub degraded: Arc<Degraded>,
     /// The configuration it started with.
     pub config: Config,
 }
@@ -113,6 +121,25 @@ async fn ensure_admin_key(store: &Store, config: &Config) -> Result<Option<Strin
     }
 }
 
+/// Hashes entries written before the audit trees existed into their trees
+/// (each tenant in one write, by the writer, under the chain's lock).
+fn catch_up_trees(store: Store, commits: CommitQueue, log: slog::Logger) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let tenants = match store.trees_behind().await {
+            Ok(tenants) => tenants,
+            Err(error) => {
+                slog::warn!(log, "cannot list audit trees behind their chain"; "error" => %error);
+                return;
+            }
+        };
+        for tenant in tenants {
+            if let Err(error) = commits.catch_up_tree(tenant.clone()).await {
+                slog::warn!(log, "catching up an audit tree failed"; "tenant" => %tenant, "error" => %error);
+            }
+        }
+    })
+}
+
 /// Starts a gateway: opens and migrates the store, makes sure its keys
 /// exist, compiles the policy, starts the background workers and then the
 /// HTTP server.
@@ -171,8 +198,21 @@ pub async fn start(config: Config, log: slog::Logger) -> Result<Gateway, StartEr
         log.new(slog::o!("task" => "pending")),
     );
 
+    let checkpoints = Checkpointer::load(store.clone(), config.checkpoints.clone())
+        .await
+        .map_err(|e| StartError::Config(format!("audit checkpoints: {e}")))?;
+    tasks.push(checkpoints.start(log.new(slog::o!("task" => "checkpoints"))));
+    tasks.push(catch_up_trees(
+        store.clone(),
+        pipeline.commits().clone(),
+        log.new(slog::o!("task" => "trees")),
+    ));
+
+    let degraded = Arc::new(Degraded::new(store.clone()));
     let state = GatewayState {
-        auth: Authenticator::new(store.clone(), token_keys.clone(), config.admin_key.as_deref()),
+        checkpoints,
+        degraded: degraded.clone(),
+        auth: Authenticator::new(store.clone(), token_keys.clone(), config.admin_key.as_deref(), degraded),
         token_keys,
         catalog,
         events,

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::audit::checkpointer::CheckpointSettings;
 use crate::catalog::ConfiguredUpstream;
 use crate::pending::PendingConfig;
 use crate::webhooks::WebhookConfig;
@@ -53,6 +54,8 @@ pub struct Config {
     pub tools_ttl: Duration,
     /// Safety-net lifetime of cached revocation lists.
     pub revocation_cache_ttl: Duration,
+    /// When audit checkpoints are signed, and the log's name.
+    pub checkpoints: CheckpointSettings,
     /// Log level: `trace`, `debug`, `info`, `warn`, `error`, `critical`.
     pub log_level: String,
 }
@@ -73,6 +76,7 @@ impl Default for Config {
             lock_timeout: Duration::from_secs(5),
             policy_time_limit: Duration::from_millis(100),
             webhooks: WebhookConfig::default(),
+            checkpoints: CheckpointSettings::default(),
             pending: PendingConfig::default(),
             audience: "tollgate".into(),
             step_up_window: Duration::from_secs(15 * 60),

@@ -18,6 +18,7 @@ pub mod clock;
 pub mod config;
 pub mod credentials;
 pub mod cursor;
+pub mod degraded;
 pub mod error;
 pub mod events;
 pub mod http;

@@ -6,16 +6,24 @@
 //! - `tollgate token attenuate TOKEN …` narrows a capability token offline;
 //!   `tollgate token inspect TOKEN` shows what a token carries.
 //! - `tollgate keys rotate` adds a new capability-token signing key.
+//! - `tollgate audit verify-export FILE --key KEY` checks an audit export
+//!   offline against the gateway's checkpoint key.
 
+use std::io::IsTerminal as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
 use tollgate_api::intents::ActionType;
 use tollgate_api::tokens::UpstreamName;
 use tollgate_server::Config;
+use tollgate_server::audit::checkpoint::NoteVerifier;
+use tollgate_server::audit::checkpointer::CheckpointSettings;
+use tollgate_server::audit::export::{self, ExportFailureReason};
 use tollgate_server::catalog::ConfiguredUpstream;
 use tollgate_server::policy::{Bundle, rego_tests};
 use tollgate_server::token::{self, CapabilityToken, Caveat};
@@ -46,6 +54,33 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Work with audit exports (offline).
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Verify an audit export (CSV or NDJSON) offline.
+    ///
+    /// Checks every entry's hash and link, and the signed checkpoint closing
+    /// the file: the entries are then the tenant's complete, untampered log
+    /// up to the checkpoint. Exits 0 when valid, 1 when not, 2 when the file
+    /// or a key cannot be read.
+    VerifyExport(VerifyExportArgs),
+}
+
+#[derive(clap::Args)]
+struct VerifyExportArgs {
+    /// The export file (`-` for standard input).
+    file: PathBuf,
+    /// A checkpoint verifier key (`<name>+<key id>+<base64 key>`), or a file
+    /// of them: one per line, or the JSON of `GET /.well-known/tollgate/keys`.
+    /// Repeatable.
+    #[arg(long = "key", value_name = "KEY|FILE", required = true)]
+    keys: Vec<String>,
 }
 
 #[derive(Subcommand)]
@@ -97,9 +132,28 @@ struct AttenuateArgs {
 
 #[derive(Subcommand)]
 enum KeysCommand {
-    /// Add a new capability-token signing key; tokens of earlier keys keep
-    /// verifying until they expire.
-    Rotate(StoreArgs),
+    /// Add a new signing key. For `token` (the default), tokens of earlier
+    /// keys keep verifying until they expire; for `checkpoint`, running
+    /// gateways sign new checkpoints with the new key within a second and
+    /// keep publishing the earlier keys.
+    Rotate(RotateArgs),
+}
+
+#[derive(clap::Args)]
+struct RotateArgs {
+    /// Which key to rotate.
+    #[arg(long, value_enum, default_value_t = KeyKind::Token)]
+    key: KeyKind,
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum KeyKind {
+    /// The capability-token HMAC key.
+    Token,
+    /// The Ed25519 audit checkpoint key.
+    Checkpoint,
 }
 
 #[derive(clap::Args)]
@@ -181,6 +235,17 @@ struct ServeArgs {
     /// (PostgreSQL pushes revocations at once; SQLite replicas rely on this), in seconds.
     #[arg(long, env = "TOLLGATE_REVOCATION_CACHE_TTL_SECONDS", default_value_t = 60)]
     revocation_cache_ttl_seconds: u64,
+    /// The audit log's name: checkpoints of tenant `t` have the origin
+    /// `<ORIGIN>/tenants/<t>` and are signed by the key named `<ORIGIN>`.
+    /// Give every deployment its own (e.g. its domain).
+    #[arg(long, env = "TOLLGATE_AUDIT_ORIGIN", default_value = "tollgate")]
+    audit_origin: String,
+    /// Sign an audit checkpoint once this many entries have accumulated.
+    #[arg(long, env = "TOLLGATE_CHECKPOINT_EVERY", default_value_t = 1000)]
+    checkpoint_every: u64,
+    /// Sign an audit checkpoint at the latest this long after the previous one, in seconds.
+    #[arg(long, env = "TOLLGATE_CHECKPOINT_INTERVAL_SECONDS", default_value_t = 10)]
+    checkpoint_interval_seconds: u64,
 }
 
 fn upstreams(args: &ServeArgs) -> anyhow::Result<Vec<ConfiguredUpstream>> {
@@ -227,6 +292,11 @@ fn config(args: ServeArgs) -> anyhow::Result<Config> {
         upstream_timeout: Duration::from_millis(args.upstream_timeout_ms),
         tools_ttl: Duration::from_secs(args.tools_ttl_seconds),
         revocation_cache_ttl: Duration::from_secs(args.revocation_cache_ttl_seconds),
+        checkpoints: CheckpointSettings {
+            origin: args.audit_origin.clone(),
+            every: args.checkpoint_every.max(1),
+            interval: Duration::from_secs(args.checkpoint_interval_seconds.max(1)),
+        },
         listen: args.listen,
         data_dir: args.data_dir,
         database_url: args.database_url.filter(|u| !u.is_empty()),
@@ -351,7 +421,7 @@ fn inspect(text: &str) -> anyhow::Result<bool> {
     Ok(true)
 }
 
-async fn rotate(args: StoreArgs) -> anyhow::Result<bool> {
+async fn rotate(RotateArgs { key, store: args }: RotateArgs) -> anyhow::Result<bool> {
     let config = Config {
         data_dir: args.data_dir,
         database_url: args.database_url.filter(|u| !u.is_empty()),
@@ -365,9 +435,96 @@ async fn rotate(args: StoreArgs) -> anyhow::Result<bool> {
     })
     .await?;
     tollgate_server::signing::ensure(&store).await?;
-    let key = tollgate_server::signing::rotate_token_key(&store).await?;
-    println!("new capability-token key `{}` (generation {})", key.kid, key.generation);
+    match key {
+        KeyKind::Token => {
+            let key = tollgate_server::signing::rotate_token_key(&store).await?;
+            println!("new capability-token key `{}` (generation {})", key.kid, key.generation);
+        }
+        KeyKind::Checkpoint => {
+            let key = tollgate_server::signing::rotate_checkpoint_key(&store).await?;
+            println!("new checkpoint key `{}` (generation {})", key.kid, key.generation);
+        }
+    }
     Ok(true)
+}
+
+/// Files above this size get a progress bar (when stderr is a terminal).
+const PROGRESS_MIN_BYTES: u64 = 8 << 20;
+
+fn verifier_keys(args: &[String]) -> anyhow::Result<Vec<NoteVerifier>> {
+    let mut keys = Vec::new();
+    for arg in args {
+        let path = std::path::Path::new(arg);
+        let parsed = if path.is_file() {
+            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read `{arg}`"))?;
+            export::parse_keys(&text).with_context(|| format!("keys file `{arg}`"))?
+        } else {
+            export::parse_keys(arg)
+                .with_context(|| format!("`{arg}` is neither a keys file nor a verifier key"))?
+        };
+        keys.extend(parsed);
+    }
+    Ok(keys)
+}
+
+/// Exit code 0 when the export verifies, 1 when it does not, 2 when it or
+/// a key cannot be read.
+fn verify_export(args: VerifyExportArgs) -> ExitCode {
+    let usage_error = |error: anyhow::Error| {
+        eprintln!("tollgate: {error:#}");
+        ExitCode::from(2)
+    };
+    let keys = match verifier_keys(&args.keys) {
+        Ok(keys) => keys,
+        Err(error) => return usage_error(error),
+    };
+    let name = args.file.display().to_string();
+    let (input, size): (Box<dyn std::io::BufRead>, Option<u64>) = if name == "-" {
+        (Box::new(std::io::stdin().lock()), None)
+    } else {
+        match std::fs::File::open(&args.file) {
+            Ok(file) => {
+                let size = file.metadata().ok().map(|m| m.len());
+                (Box::new(std::io::BufReader::with_capacity(1 << 20, file)), size)
+            }
+            Err(error) => {
+                return usage_error(anyhow::Error::new(error).context(format!("cannot open `{name}`")));
+            }
+        }
+    };
+    let bar = size.filter(|&size| size > PROGRESS_MIN_BYTES && std::io::stderr().is_terminal()).map(|size| {
+        let style = ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
+        ProgressBar::new(size).with_style(style)
+    });
+    let outcome = export::verify_export(input, &keys, |read| {
+        if let Some(bar) = &bar {
+            bar.set_position(read);
+        }
+    });
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    match outcome {
+        Ok(report) => {
+            let time = report.checkpoint_time.as_deref().map(|t| format!(" at {t}")).unwrap_or_default();
+            println!(
+                "ok: tenant `{}`: {} entries, complete and untampered; root {}; checkpoint `{}` signed by `{}`{time}",
+                report.tenant, report.entries, report.root_hash, report.origin, report.key_name
+            );
+            ExitCode::SUCCESS
+        }
+        Err(failure) if failure.reason == ExportFailureReason::IoError => {
+            usage_error(anyhow::anyhow!("`{name}` line {}: {}", failure.line, failure.message))
+        }
+        Err(failure) => {
+            match failure.seq {
+                Some(seq) => println!("FAILED at seq {seq}: {failure}"),
+                None => println!("FAILED at line {}: {failure}", failure.line),
+            }
+            ExitCode::FAILURE
+        }
+    }
 }
 
 #[tokio::main]
@@ -379,6 +536,7 @@ async fn main() -> ExitCode {
         Command::Token { command: TokenCommand::Attenuate(args) } => attenuate(*args),
         Command::Token { command: TokenCommand::Inspect { token } } => inspect(&token),
         Command::Keys { command: KeysCommand::Rotate(args) } => rotate(args).await,
+        Command::Audit { command: AuditCommand::VerifyExport(args) } => return verify_export(args),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

@@ -119,6 +119,14 @@ impl TokenKeys {
     }
 }
 
+/// Adds a new generation of the checkpoint key (`tollgate keys rotate --key
+/// checkpoint`). Running gateways sign with it within a second; the earlier
+/// keys stay published so older checkpoints keep verifying.
+pub async fn rotate_checkpoint_key(store: &Store) -> StoreResult<SigningKeyRow> {
+    let (kid, secret, public_key) = new_ed25519_key();
+    store.add_signing_key_generation(CHECKPOINT_ED25519, &kid, &secret, public_key, clock::now_micros()).await
+}
+
 /// Adds a new generation of the token key (`tollgate keys rotate`). Tokens
 /// minted with earlier generations keep verifying until they expire.
 pub async fn rotate_token_key(store: &Store) -> StoreResult<SigningKeyRow> {

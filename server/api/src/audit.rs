@@ -107,7 +107,10 @@ pub struct AuditEntry {
     pub tenant: TenantId,
     /// Position in the chain, from 1, without gaps.
     pub seq: u64,
-    /// When it was written (microsecond precision).
+    /// When it was written: RFC 3339 in UTC with exactly six fractional
+    /// digits, as the hash covers it.
+    #[serde(with = "rfc3339_micros")]
+    #[schemars(with = "DateTime<Utc>")]
     pub ts: DateTime<Utc>,
     /// What it records.
     pub kind: AuditKind,
@@ -207,6 +210,190 @@ pub struct AuditListParams {
 pub struct AuditVerifyParams {
     /// The tenant whose chain to verify (required for the superadmin key).
     pub tenant: Option<TenantId>,
+    /// Verify from this entry on (default 1): the entries before it are
+    /// trusted through the proof that this one is in the checkpoint.
+    pub from_seq: Option<u64>,
+    /// Verify up to this entry (default: the head).
+    pub to_seq: Option<u64>,
+}
+
+/// A signed checkpoint of a tenant's audit tree: a C2SP `tlog-checkpoint`
+/// signed as a C2SP `signed-note` with Ed25519 (see `docs/audit.md`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct AuditCheckpoint {
+    /// The tenant.
+    pub tenant: TenantId,
+    /// The log's name in the note (`<gateway origin>/tenants/<tenant>`).
+    pub origin: String,
+    /// Entries covered (seq 1 to `tree_size`).
+    pub tree_size: u64,
+    /// RFC 6962 root hash of those entries' hashes (hex).
+    pub root_hash: String,
+    /// When it was signed.
+    pub signed_at: DateTime<Utc>,
+    /// The signing key's id (8 hex digits; see `/.well-known/tollgate/keys`).
+    pub key_id: String,
+    /// The signed note, verbatim.
+    pub note: String,
+}
+
+page_type!(
+    /// A page of checkpoints, largest first.
+    AuditCheckpointPage, AuditCheckpoint
+);
+
+/// Query parameters of `GET /v1/admin/audit/checkpoints`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckpointListParams {
+    /// The tenant (required for the superadmin key).
+    pub tenant: Option<TenantId>,
+    /// Page size (1–500, default 50).
+    pub limit: Option<u32>,
+    /// Cursor from the previous page.
+    pub cursor: Option<String>,
+}
+
+/// Query parameters of `GET /v1/admin/audit/proof/inclusion`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InclusionProofParams {
+    /// The tenant (required for the superadmin key).
+    pub tenant: Option<TenantId>,
+    /// The entry.
+    pub seq: u64,
+    /// The tree to prove it in (default: the latest checkpoint's).
+    pub tree_size: Option<u64>,
+}
+
+/// An RFC 6962 inclusion proof of an entry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct InclusionProof {
+    /// The tenant.
+    pub tenant: TenantId,
+    /// The entry.
+    pub seq: u64,
+    /// Its leaf index (`seq - 1`).
+    pub leaf_index: u64,
+    /// The tree size the proof is for.
+    pub tree_size: u64,
+    /// The entry's hash (the leaf's data).
+    pub entry_hash: String,
+    /// The leaf hash, SHA-256(0x00 ‖ entry hash) (hex).
+    pub leaf_hash: String,
+    /// The tree's root hash (hex).
+    pub root_hash: String,
+    /// The audit path, bottom up (hex).
+    pub proof: Vec<String>,
+    /// The signed checkpoint of that size, when there is one.
+    pub checkpoint: Option<AuditCheckpoint>,
+}
+
+/// Query parameters of `GET /v1/admin/audit/proof/consistency`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConsistencyProofParams {
+    /// The tenant (required for the superadmin key).
+    pub tenant: Option<TenantId>,
+    /// The older tree size (at least 1).
+    pub from: u64,
+    /// The newer tree size (default: the latest checkpoint's).
+    pub to: Option<u64>,
+}
+
+/// An RFC 6962 consistency proof between two tree sizes: the newer tree
+/// extends the older one without changing any of its entries.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ConsistencyProof {
+    /// The tenant.
+    pub tenant: TenantId,
+    /// The older size.
+    pub from: u64,
+    /// The newer size.
+    pub to: u64,
+    /// The older tree's root hash (hex).
+    pub from_root: String,
+    /// The newer tree's root hash (hex).
+    pub to_root: String,
+    /// The proof (hex).
+    pub proof: Vec<String>,
+}
+
+/// A public key of the gateway.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct PublicKey {
+    /// What it signs (`audit-checkpoint`).
+    pub purpose: String,
+    /// `ed25519`.
+    pub algorithm: String,
+    /// The signer name in signed notes.
+    pub name: String,
+    /// The note key id (8 hex digits).
+    pub key_id: String,
+    /// The raw public key (base64).
+    pub public_key: String,
+    /// The C2SP note verifier key, `<name>+<key id>+<base64(0x01 ‖ key)>`.
+    pub vkey: String,
+    /// When the key was created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// Answer to `GET /.well-known/tollgate/keys`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct PublicKeys {
+    /// Every key the gateway's signatures may come from, newest first.
+    pub keys: Vec<PublicKey>,
+}
+
+/// Query parameters naming a payload.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PayloadParams {
+    /// The tenant (required for the superadmin key).
+    pub tenant: Option<TenantId>,
+    /// Why it is erased (recorded; erasure only).
+    pub reason: Option<String>,
+}
+
+/// Path parameters naming a payload.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+pub struct PayloadPath {
+    /// The payload's SHA-256 (hex), as in the entries' `payload_digest`.
+    pub digest: String,
+}
+
+/// A payload stored apart from the chain.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct AuditPayload {
+    /// Its digest.
+    pub digest: String,
+    /// The payload (absent once erased).
+    pub body: Option<serde_json::Value>,
+    /// When it was erased.
+    pub erased_at: Option<DateTime<Utc>>,
+    /// Who erased it.
+    pub erased_by: Option<String>,
+}
+
+/// Query parameters of `GET /v1/admin/audit/export`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExportParams {
+    /// The tenant (required for the superadmin key).
+    pub tenant: Option<TenantId>,
+    /// `ndjson` (default) or `csv`.
+    pub format: Option<ExportFormatName>,
+}
+
+/// The formats of an export.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ExportFormatName {
+    /// One JSON object per line.
+    #[default]
+    Ndjson,
+    /// RFC 4180 CSV.
+    Csv,
 }
 
 /// The last entry of a chain.
@@ -227,8 +414,12 @@ pub struct ChainFailure {
     pub expected: String,
     /// What was found.
     pub found: String,
-    /// `hash_mismatch`, `broken_link`, `sequence_gap`, `head_mismatch` or
-    /// `undecodable_entry`.
+    /// `hash_mismatch`, `broken_link`, `sequence_gap`, `head_mismatch`,
+    /// `undecodable_entry`, `checkpoint_mismatch` (the entries do not have
+    /// the signed root), `truncated` (fewer entries than a checkpoint
+    /// covers), `bad_checkpoint` (a checkpoint whose signature does not
+    /// verify) or `not_in_checkpoint` (a range's first or last entry is not
+    /// in the signed tree).
     pub reason: String,
 }
 
@@ -243,6 +434,46 @@ pub struct AuditVerification {
     pub verified: u64,
     /// The recorded head of the chain (absent while the chain is empty).
     pub head: Option<ChainHead>,
+    /// The latest signed checkpoint, checked against the entries.
+    pub checkpoint: Option<AuditCheckpoint>,
+    /// The range verified (`from_seq`–`to_seq`), when one was asked for.
+    pub range: Option<SeqRange>,
     /// The first failure, if any.
     pub first_failure: Option<ChainFailure>,
+}
+
+/// A range of entries.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct SeqRange {
+    /// First entry.
+    pub from_seq: u64,
+    /// Last entry.
+    pub to_seq: u64,
+}
+
+/// Timestamps written exactly as the entry hash covers them
+/// (`2026-11-22T10:00:00.123000Z`): the default form drops trailing zero
+/// digits, which would change the canonical text.
+mod rfc3339_micros {
+    use chrono::{DateTime, Utc};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(time: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&time.format("%Y-%m-%dT%H:%M:%S%.6fZ"))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<DateTime<Utc>, D::Error> {
+        DateTime::<Utc>::deserialize(deserializer)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn six_digits_always() {
+            let time = chrono::DateTime::parse_from_rfc3339("2026-11-22T10:00:00.120Z").unwrap().to_utc();
+            let mut out = Vec::new();
+            super::serialize(&time, &mut serde_json::Serializer::new(&mut out)).unwrap();
+            assert_eq!(String::from_utf8(out).unwrap(), "\"2026-11-22T10:00:00.120000Z\"");
+        }
+    }
 }

@@ -46,7 +46,11 @@ use api_keys::{ApiKeyCreate, ApiKeyCreated, ApiKeyListParams, ApiKeyPage, ApiKey
 use approvals::{
     Approval, ApprovalDecide, ApprovalListParams, ApprovalPage, ApprovalPath, ApprovalWaitParams,
 };
-use audit::{AuditEntryPage, AuditListParams, AuditVerification, AuditVerifyParams, IntentAuditParams};
+use audit::{
+    AuditCheckpoint, AuditCheckpointPage, AuditEntryPage, AuditListParams, AuditPayload, AuditVerification,
+    AuditVerifyParams, CheckpointListParams, ConsistencyProof, ConsistencyProofParams, ExportParams,
+    InclusionProof, InclusionProofParams, IntentAuditParams, PayloadParams, PayloadPath, PublicKeys,
+};
 use intents::{
     AsyncIntentRequest, Decision, IntentAccepted, IntentBatchRequest, IntentBatchResponse, IntentDecision,
     IntentHeaders, IntentListParams, IntentPage, IntentPath, IntentRequest,
@@ -255,6 +259,63 @@ pub trait TollgateApi {
         query: QueryParams<AuditVerifyParams>,
     ) -> Result<HttpResponseOk<AuditVerification>, ApiError>;
 
+    /// List a tenant's signed audit checkpoints, largest first.
+    #[endpoint { method = GET, path = "/v1/admin/audit/checkpoints", tags = ["audit"] }]
+    async fn audit_checkpoint_list(
+        rqctx: RequestContext<Self::Context>,
+        query: QueryParams<CheckpointListParams>,
+    ) -> Result<HttpResponseOk<AuditCheckpointPage>, ApiError>;
+
+    /// Fetch a tenant's latest signed audit checkpoint.
+    #[endpoint { method = GET, path = "/v1/admin/audit/checkpoints/latest", tags = ["audit"] }]
+    async fn audit_checkpoint_latest(
+        rqctx: RequestContext<Self::Context>,
+        query: QueryParams<AuditVerifyParams>,
+    ) -> Result<HttpResponseOk<AuditCheckpoint>, ApiError>;
+
+    /// Prove that an entry is in a tenant's audit tree (RFC 6962).
+    #[endpoint { method = GET, path = "/v1/admin/audit/proof/inclusion", tags = ["audit"] }]
+    async fn audit_inclusion_proof(
+        rqctx: RequestContext<Self::Context>,
+        query: QueryParams<InclusionProofParams>,
+    ) -> Result<HttpResponseOk<InclusionProof>, ApiError>;
+
+    /// Prove that a later audit tree extends an earlier one (RFC 6962).
+    #[endpoint { method = GET, path = "/v1/admin/audit/proof/consistency", tags = ["audit"] }]
+    async fn audit_consistency_proof(
+        rqctx: RequestContext<Self::Context>,
+        query: QueryParams<ConsistencyProofParams>,
+    ) -> Result<HttpResponseOk<ConsistencyProof>, ApiError>;
+
+    /// Export a tenant's audit log with a checkpoint covering it (streamed).
+    #[endpoint { method = GET, path = "/v1/admin/audit/export", tags = ["audit"] }]
+    async fn audit_export(
+        rqctx: RequestContext<Self::Context>,
+        query: QueryParams<ExportParams>,
+    ) -> Result<http::Response<dropshot::Body>, ApiError>;
+
+    /// Fetch a payload stored apart from the audit chain.
+    #[endpoint { method = GET, path = "/v1/admin/audit/payloads/{digest}", tags = ["audit"] }]
+    async fn audit_payload_get(
+        rqctx: RequestContext<Self::Context>,
+        path: Checked<Path<PayloadPath>>,
+        query: QueryParams<PayloadParams>,
+    ) -> Result<HttpResponseOk<AuditPayload>, ApiError>;
+
+    /// Erase a stored payload (its digest stays in the chain; audited).
+    #[endpoint { method = DELETE, path = "/v1/admin/audit/payloads/{digest}", tags = ["audit"] }]
+    async fn audit_payload_erase(
+        rqctx: RequestContext<Self::Context>,
+        path: Checked<Path<PayloadPath>>,
+        query: QueryParams<PayloadParams>,
+    ) -> Result<HttpResponseDeleted, ApiError>;
+
+    /// The gateway's public keys (audit checkpoint signatures).
+    #[endpoint { method = GET, path = "/.well-known/tollgate/keys", tags = ["system"] }]
+    async fn public_keys(
+        rqctx: RequestContext<Self::Context>,
+    ) -> Result<HttpResponseOk<PublicKeys>, ApiError>;
+
     /// Mint a capability token for an agent.
     #[endpoint { method = POST, path = "/v1/admin/mint", tags = ["tokens"] }]
     async fn token_mint(
@@ -386,7 +447,29 @@ pub fn render_openapi<C: dropshot::ServerContext>(
     let mut document = definition.json()?;
     add_security(&mut document);
     add_mcp_notification_response(&mut document);
+    describe_export_responses(&mut document);
     Ok(document)
+}
+
+/// `GET /v1/admin/audit/export` streams a file, so the trait cannot type
+/// its answer: the document states its media types and its typed errors.
+fn describe_export_responses(document: &mut serde_json::Value) {
+    if let Some(operation) =
+        document.pointer_mut("/paths/~1v1~1admin~1audit~1export/get").and_then(|r| r.as_object_mut())
+    {
+        let file = serde_json::json!({"schema": {"type": "string"}});
+        operation.insert(
+            "responses".into(),
+            serde_json::json!({
+                "200": {
+                    "description": "The export: entries 1..N and a signed checkpoint of size N (see docs/audit.md).",
+                    "content": {"application/x-ndjson": file, "text/csv": file},
+                },
+                "4XX": {"$ref": "#/components/responses/Error"},
+                "5XX": {"$ref": "#/components/responses/Error"},
+            }),
+        );
+    }
 }
 
 /// `POST /v1/mcp` answers notifications with 202 and no body, which the

@@ -8,6 +8,9 @@
 //! ([`crate::pipeline::commit`]), inside the transaction that records the
 //! decision, so an acknowledged decision always has its entry.
 
+pub mod checkpoint;
+pub mod checkpointer;
+pub mod export;
 pub mod merkle;
 pub mod verify;
 
@@ -183,6 +186,61 @@ impl AuditRecord {
             outcome: self.outcome.clone(),
             prev_hash: self.prev_hash.clone(),
             hash,
+        }
+    }
+
+    /// The record an entry's hash covers: [`AuditRecord::to_entry`] undone.
+    /// `ts` keeps whole microseconds, the precision the hash covers.
+    pub fn from_entry(entry: &AuditEntry) -> AuditRecord {
+        // Destructured without `..`: a new wire field must be decided on here.
+        let AuditEntry {
+            version,
+            entry_id,
+            tenant,
+            seq,
+            ts,
+            kind,
+            intent_id,
+            agent_id,
+            environment,
+            enforced,
+            verdict,
+            stage,
+            reasons,
+            bundle_hash,
+            input_digest,
+            payload_digest,
+            principal,
+            jti,
+            tool,
+            approval_id,
+            outcome,
+            prev_hash,
+            hash: _,
+        } = entry;
+        AuditRecord {
+            version: *version,
+            entry_id: entry_id.clone(),
+            tenant: tenant.clone(),
+            seq: *seq,
+            ts: clock::to_micros(*ts),
+            kind: *kind,
+            intent_id: intent_id.clone(),
+            agent_id: agent_id.clone(),
+            environment: *environment,
+            enforced: *enforced,
+            verdict: *verdict,
+            stage: *stage,
+            reasons: reasons.clone(),
+            bundle_hash: bundle_hash.clone(),
+            input_digest: input_digest.clone(),
+            payload_digest: payload_digest.clone(),
+            principal: principal.clone(),
+            jti: jti.clone(),
+            tool: tool.clone(),
+            approval_id: approval_id.clone(),
+            outcome: outcome.clone(),
+            prev_hash: prev_hash.clone(),
         }
     }
 }

@@ -1,17 +1,29 @@
-//! Chain verification: walks a tenant's entries in `seq` order, a page at
-//! a time (constant memory), recomputing every hash and link, then checks
-//! the walk ends at the recorded head.
+//! Verification of a tenant's audit log: walks the entries in `seq` order,
+//! a page at a time (constant memory), recomputing every hash and link,
+//! hashes them into an RFC 6962 tree, and checks the tree against the
+//! latest signed checkpoint and the walk against the recorded head.
 //!
-//! Detects: an edited entry (`hash_mismatch`), a deleted or inserted entry
-//! (`sequence_gap`, `broken_link`), reordered entries (`broken_link`), a
-//! truncated tail (`head_mismatch`) and rows that no longer decode
-//! (`undecodable_entry`).
+//! Detects: an edited entry (`hash_mismatch`; re-hashed to cover it up:
+//! `broken_link`, or with every later entry re-hashed too:
+//! `checkpoint_mismatch`), a deleted or inserted entry (`sequence_gap`,
+//! `broken_link`), reordered entries (`broken_link`), a truncated tail
+//! (`head_mismatch`, or `truncated` against the checkpoint when the head
+//! was rewritten too), a forged checkpoint (`bad_checkpoint`) and rows that
+//! no longer decode (`undecodable_entry`).
+//!
+//! A range (`from_seq`..`to_seq`) is verified the same way inside the
+//! range, and anchored by inclusion proofs of its first and last entries
+//! in the latest checkpoint that covers them (`not_in_checkpoint`).
 
-use tollgate_api::audit::{AuditVerification, ChainFailure, ChainHead};
+use tollgate_api::audit::{AuditCheckpoint, AuditVerification, ChainFailure, ChainHead, SeqRange};
 use tollgate_api::ids::TenantId;
 
 use super::GENESIS_HASH;
-use crate::store::{Store, StoreResult};
+use super::checkpoint::Checkpoint;
+use super::checkpointer::{AnchorError, Checkpointer};
+use super::merkle::{self, Frontier};
+use crate::clock;
+use crate::store::{CheckpointRow, Store, StoreError, decode_hash};
 
 const PAGE: u32 = 1000;
 
@@ -19,16 +31,67 @@ fn failure(seq: u64, expected: impl Into<String>, found: impl Into<String>, reas
     ChainFailure { seq, expected: expected.into(), found: found.into(), reason: reason.into() }
 }
 
-/// Verifies `tenant`'s chain.
-pub async fn verify_chain(store: &Store, tenant: &TenantId) -> StoreResult<AuditVerification> {
-    let head = store.audit_head(tenant).await?;
-    let mut prev = GENESIS_HASH.to_string();
-    let mut next_seq: u64 = 1;
-    let mut verified: u64 = 0;
-    let mut first_failure = None;
+/// The wire form of a stored checkpoint (its origin read from the note).
+pub fn view(row: &CheckpointRow) -> AuditCheckpoint {
+    AuditCheckpoint {
+        tenant: row.tenant.clone(),
+        origin: row.note.split('\n').next().unwrap_or_default().to_string(),
+        tree_size: row.tree_size,
+        root_hash: row.root_hash.clone(),
+        signed_at: clock::from_micros(row.created_at),
+        key_id: row.key_id.clone(),
+        note: row.note.clone(),
+    }
+}
 
-    'walk: loop {
-        let rows = store.audit_entries_after(tenant, verified, PAGE).await?;
+/// The latest checkpoint, opened with the gateway's keys; `Err` is the
+/// failure to report when its note is not a valid checkpoint of this
+/// tenant's log.
+async fn latest_checkpoint(
+    store: &Store,
+    checkpoints: &Checkpointer,
+    tenant: &TenantId,
+) -> Result<Option<(CheckpointRow, Result<Checkpoint, ChainFailure>)>, AnchorError> {
+    let Some(row) = store.list_checkpoints(tenant, None, 1).await?.into_iter().next() else {
+        return Ok(None);
+    };
+    let opened = match checkpoints.open(&row.note) {
+        Ok(checkpoint) if checkpoint.origin != checkpoints.origin_of(tenant) => {
+            Err(failure(row.tree_size, checkpoints.origin_of(tenant), checkpoint.origin, "bad_checkpoint"))
+        }
+        Ok(checkpoint) => Ok(checkpoint),
+        Err(error) => {
+            Err(failure(row.tree_size, "a note signed by the gateway", error.to_string(), "bad_checkpoint"))
+        }
+    };
+    Ok(Some((row, opened)))
+}
+
+/// Verifies `tenant`'s log, or the range `from..=to` of it.
+pub async fn verify_log(
+    store: &Store,
+    checkpoints: &Checkpointer,
+    tenant: &TenantId,
+    range: Option<(u64, u64)>,
+) -> Result<AuditVerification, AnchorError> {
+    let head = store.audit_head(tenant).await?.filter(|h| h.seq > 0);
+    let latest = latest_checkpoint(store, checkpoints, tenant).await?;
+    let checkpoint_view = latest.as_ref().map(|(row, _)| view(row));
+    let (mut first_failure, signed) = match latest {
+        Some((_, Err(failure))) => (Some(failure), None),
+        Some((_, Ok(checkpoint))) => (None, Some(checkpoint)),
+        None => (None, None),
+    };
+    let (from, to) = range.unwrap_or((1, u64::MAX));
+
+    let mut prev = GENESIS_HASH.to_string();
+    let mut next_seq = from;
+    let mut verified: u64 = 0;
+    let mut tree = Frontier::new();
+    let whole = range.is_none();
+
+    'walk: while first_failure.is_none() && next_seq <= to {
+        let rows = store.audit_entries_after(tenant, next_seq - 1, PAGE).await?;
         if rows.is_empty() {
             break;
         }
@@ -42,12 +105,16 @@ pub async fn verify_chain(store: &Store, tenant: &TenantId) -> StoreResult<Audit
                 }
             };
             let record = &row.record;
+            if record.seq > to {
+                break 'walk;
+            }
             if record.seq != next_seq {
                 first_failure =
                     Some(failure(next_seq, next_seq.to_string(), record.seq.to_string(), "sequence_gap"));
                 break 'walk;
             }
-            if record.prev_hash != prev {
+            // A range's first entry is anchored by its inclusion proof instead.
+            if (whole || record.seq > from) && record.prev_hash != prev {
                 first_failure =
                     Some(failure(record.seq, prev.clone(), record.prev_hash.clone(), "broken_link"));
                 break 'walk;
@@ -57,15 +124,49 @@ pub async fn verify_chain(store: &Store, tenant: &TenantId) -> StoreResult<Audit
                 first_failure = Some(failure(record.seq, computed, row.hash.clone(), "hash_mismatch"));
                 break 'walk;
             }
+            if whole {
+                tree.push(&decode_hash(&row.hash)?);
+                if let Some(signed) = &signed
+                    && tree.size() == signed.tree_size
+                    && tree.root() != signed.root_hash
+                {
+                    first_failure = Some(failure(
+                        signed.tree_size,
+                        hex::encode(signed.root_hash),
+                        hex::encode(tree.root()),
+                        "checkpoint_mismatch",
+                    ));
+                    break 'walk;
+                }
+            } else if (record.seq == from || record.seq == to)
+                && let Some(failed) =
+                    anchor(checkpoints, tenant, signed.as_ref(), record.seq, &row.hash).await?
+            {
+                first_failure = Some(failed);
+                break 'walk;
+            }
             prev = row.hash;
             next_seq += 1;
             verified += 1;
         }
     }
 
-    let recorded = head.filter(|h| h.seq > 0);
     if first_failure.is_none() {
-        match &recorded {
+        if whole {
+            if let Some(signed) = signed.as_ref().filter(|s| s.tree_size > verified) {
+                first_failure = Some(failure(
+                    verified + 1,
+                    format!("{} entries", signed.tree_size),
+                    format!("{verified} entries"),
+                    "truncated",
+                ));
+            }
+        } else if to != u64::MAX && verified < to.saturating_sub(from) + 1 {
+            first_failure = Some(failure(next_seq, next_seq.to_string(), "no entry", "sequence_gap"));
+        }
+    }
+    if first_failure.is_none() && whole {
+        match &head {
             Some(h) if h.seq != verified || h.hash != prev => {
                 first_failure = Some(failure(
                     h.seq,
@@ -89,7 +190,32 @@ pub async fn verify_chain(store: &Store, tenant: &TenantId) -> StoreResult<Audit
         tenant: tenant.clone(),
         ok: first_failure.is_none(),
         verified,
-        head: recorded.map(|h| ChainHead { seq: h.seq, hash: h.hash }),
+        head: head.map(|h| ChainHead { seq: h.seq, hash: h.hash }),
+        checkpoint: checkpoint_view,
+        range: range.map(|(from_seq, to_seq)| SeqRange { from_seq, to_seq }),
         first_failure,
     })
+}
+
+/// Checks that entry `seq` (with `hash`) is in the signed tree, when the
+/// checkpoint covers it; answers the failure otherwise.
+async fn anchor(
+    checkpoints: &Checkpointer,
+    tenant: &TenantId,
+    signed: Option<&Checkpoint>,
+    seq: u64,
+    hash: &str,
+) -> Result<Option<ChainFailure>, AnchorError> {
+    let Some(signed) = signed.filter(|s| s.tree_size >= seq) else { return Ok(None) };
+    let leaf = merkle::leaf_hash(&decode_hash(hash)?);
+    let proof = match checkpoints.inclusion_proof(tenant, seq - 1, signed.tree_size).await {
+        Ok(proof) => proof,
+        Err(AnchorError::Store(error @ StoreError::Unavailable(_))) => return Err(error.into()),
+        Err(error) => {
+            return Ok(Some(failure(seq, "an inclusion proof", error.to_string(), "not_in_checkpoint")));
+        }
+    };
+    Ok(merkle::verify_inclusion(&leaf, seq - 1, signed.tree_size, &proof, &signed.root_hash)
+        .err()
+        .map(|e| failure(seq, hex::encode(signed.root_hash), e.to_string(), "not_in_checkpoint")))
 }

@@ -114,6 +114,7 @@ pub async fn revoke(call: &Call<'_>, path: Result<ApiKeyPath, ApiError>) -> Resu
     if !principal.can_access(&key.tenant) {
         return Err(not_found());
     }
+    call.state.degraded.forget_key(&key.id);
     let job = AdminJob {
         tenant: key.tenant.clone(),
         principal: principal.describe(),

@@ -1,16 +1,33 @@
 //! `/v1/admin/audit`.
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use bytes::Bytes;
+use dropshot::Body;
+use http::{Response, StatusCode};
+use http_body::Frame;
+use http_body_util::StreamBody;
 use tollgate_api::ApiError;
-use tollgate_api::audit::{AuditEntryPage, AuditListParams, AuditVerification, AuditVerifyParams};
+use tollgate_api::audit::{
+    AuditCheckpoint, AuditCheckpointPage, AuditEntryPage, AuditListParams, AuditPayload, AuditVerification,
+    AuditVerifyParams, CheckpointListParams, ConsistencyProof, ConsistencyProofParams, ExportFormatName,
+    ExportParams, InclusionProof, InclusionProofParams, PayloadParams, PayloadPath, PublicKey, PublicKeys,
+};
+use tollgate_api::ids::TenantId;
 
 use super::call::Call;
-use crate::audit::verify::verify_chain;
+use crate::audit::checkpointer::AnchorError;
+use crate::audit::export::{ExportCheckpoint, ExportFormat, ExportHeader, ExportWriter};
+use crate::audit::merkle;
+use crate::audit::verify::{verify_log, view};
 use crate::clock;
 use crate::cursor;
 use crate::error::Error;
-use crate::store::AuditFilter;
+use crate::pipeline::commit::{AdminJob, AdminOp, AdminOutcome};
+use crate::store::{AuditFilter, decode_hash};
 
 const LIST: &str = "audit";
+const CHECKPOINTS: &str = "checkpoints";
 
 /// `GET /v1/admin/audit`.
 pub async fn list(
@@ -38,6 +55,17 @@ pub async fn list(
     Ok(AuditEntryPage { items: rows.into_iter().map(|r| r.record.to_entry(r.hash)).collect(), next_cursor })
 }
 
+fn invalid(parameter: &str, message: String) -> Error {
+    Error::InvalidParameter { parameter: parameter.into(), message }
+}
+
+fn anchor_error(error: AnchorError) -> Error {
+    match error {
+        AnchorError::Store(error) => error.into(),
+        other => Error::Internal(other.to_string()),
+    }
+}
+
 /// `GET /v1/admin/audit/verify`.
 pub async fn verify(
     call: &Call<'_>,
@@ -47,5 +75,329 @@ pub async fn verify(
     principal.require_admin()?;
     let params = params?;
     let tenant = principal.tenant_scope(params.tenant.as_ref(), &call.state.store).await?;
-    Ok(verify_chain(&call.state.store, &tenant).await?)
+    let range = match (params.from_seq, params.to_seq) {
+        (None, None) => None,
+        (from, to) => {
+            let head = call.state.store.audit_head(&tenant).await?.map(|h| h.seq).unwrap_or(0);
+            let from = from.unwrap_or(1);
+            let to = to.unwrap_or(head);
+            if from == 0 || from > head {
+                return Err(invalid(
+                    "from_seq",
+                    format!("`from_seq` must be between 1 and the head ({head})"),
+                ));
+            }
+            if to < from || to > head {
+                return Err(invalid(
+                    "to_seq",
+                    format!("`to_seq` must be between `from_seq` and the head ({head})"),
+                ));
+            }
+            Some((from, to))
+        }
+    };
+    verify_log(&call.state.store, &call.state.checkpoints, &tenant, range).await.map_err(anchor_error)
+}
+
+/// `GET /v1/admin/audit/checkpoints`.
+pub async fn checkpoints(
+    call: &Call<'_>,
+    params: Result<CheckpointListParams, ApiError>,
+) -> Result<AuditCheckpointPage, Error> {
+    let principal = call.principal().await?;
+    principal.require_admin()?;
+    let params = params?;
+    let tenant = principal.tenant_scope(params.tenant.as_ref(), &call.state.store).await?;
+    let limit = cursor::limit(params.limit)?;
+    let before: Option<u64> = cursor::decode_opt(CHECKPOINTS, params.cursor.as_deref())?;
+    let rows = call.state.store.list_checkpoints(&tenant, before, limit + 1).await?;
+    let (rows, next_cursor) = cursor::page(CHECKPOINTS, rows, limit, |r| r.tree_size);
+    Ok(AuditCheckpointPage { items: rows.iter().map(view).collect(), next_cursor })
+}
+
+/// `GET /v1/admin/audit/checkpoints/latest`.
+pub async fn latest_checkpoint(
+    call: &Call<'_>,
+    params: Result<AuditVerifyParams, ApiError>,
+) -> Result<AuditCheckpoint, Error> {
+    let principal = call.principal().await?;
+    principal.require_admin()?;
+    let params = params?;
+    let tenant = principal.tenant_scope(params.tenant.as_ref(), &call.state.store).await?;
+    let latest = call.state.store.list_checkpoints(&tenant, None, 1).await?;
+    latest
+        .first()
+        .map(view)
+        .ok_or_else(|| Error::NotFound(format!("tenant `{tenant}` has no checkpoint yet")))
+}
+
+/// The tree size to prove against: the one asked for (at most the tree's
+/// current size), or the latest checkpoint's.
+async fn proof_size(
+    call: &Call<'_>,
+    tenant: &TenantId,
+    asked: Option<u64>,
+    parameter: &str,
+) -> Result<u64, Error> {
+    let current = call.state.store.audit_tree_state(tenant).await?.map(|(_, tree)| tree.size).unwrap_or(0);
+    match asked {
+        Some(size) if size == 0 || size > current => Err(invalid(
+            parameter,
+            format!("`{parameter}` must be between 1 and the tree's size ({current})"),
+        )),
+        Some(size) => Ok(size),
+        None => {
+            let latest = call.state.store.list_checkpoints(tenant, None, 1).await?;
+            latest.first().map(|c| c.tree_size).ok_or_else(|| {
+                invalid(parameter, format!("tenant `{tenant}` has no checkpoint yet: name `{parameter}`"))
+            })
+        }
+    }
+}
+
+/// `GET /v1/admin/audit/proof/inclusion`.
+pub async fn inclusion_proof(
+    call: &Call<'_>,
+    params: Result<InclusionProofParams, ApiError>,
+) -> Result<InclusionProof, Error> {
+    let principal = call.principal().await?;
+    principal.require_admin()?;
+    let params = params?;
+    let tenant = principal.tenant_scope(params.tenant.as_ref(), &call.state.store).await?;
+    let tree_size = proof_size(call, &tenant, params.tree_size, "tree_size").await?;
+    if params.seq == 0 || params.seq > tree_size {
+        return Err(invalid("seq", format!("`seq` must be between 1 and the tree size ({tree_size})")));
+    }
+    let entry = call
+        .state
+        .store
+        .audit_entries_after(&tenant, params.seq - 1, 1)
+        .await?
+        .into_iter()
+        .next()
+        .and_then(Result::ok)
+        .filter(|row| row.record.seq == params.seq)
+        .ok_or_else(|| Error::NotFound(format!("no audit entry {}", params.seq)))?;
+    let checkpoints = &call.state.checkpoints;
+    let proof =
+        checkpoints.inclusion_proof(&tenant, params.seq - 1, tree_size).await.map_err(anchor_error)?;
+    let root = checkpoints.root(&tenant, tree_size).await.map_err(anchor_error)?;
+    let leaf = merkle::leaf_hash(&decode_hash(&entry.hash)?);
+    Ok(InclusionProof {
+        tenant: tenant.clone(),
+        seq: params.seq,
+        leaf_index: params.seq - 1,
+        tree_size,
+        entry_hash: entry.hash,
+        leaf_hash: hex::encode(leaf),
+        root_hash: hex::encode(root),
+        proof: proof.iter().map(hex::encode).collect(),
+        checkpoint: call.state.store.get_checkpoint(&tenant, tree_size).await?.as_ref().map(view),
+    })
+}
+
+/// `GET /v1/admin/audit/proof/consistency`.
+pub async fn consistency_proof(
+    call: &Call<'_>,
+    params: Result<ConsistencyProofParams, ApiError>,
+) -> Result<ConsistencyProof, Error> {
+    let principal = call.principal().await?;
+    principal.require_admin()?;
+    let params = params?;
+    let tenant = principal.tenant_scope(params.tenant.as_ref(), &call.state.store).await?;
+    let to = proof_size(call, &tenant, params.to, "to").await?;
+    if params.from == 0 || params.from > to {
+        return Err(invalid("from", format!("`from` must be between 1 and `to` ({to})")));
+    }
+    let checkpoints = &call.state.checkpoints;
+    let proof = checkpoints.consistency_proof(&tenant, params.from, to).await.map_err(anchor_error)?;
+    Ok(ConsistencyProof {
+        tenant: tenant.clone(),
+        from: params.from,
+        to,
+        from_root: hex::encode(checkpoints.root(&tenant, params.from).await.map_err(anchor_error)?),
+        to_root: hex::encode(checkpoints.root(&tenant, to).await.map_err(anchor_error)?),
+        proof: proof.iter().map(hex::encode).collect(),
+    })
+}
+
+/// `GET /.well-known/tollgate/keys`: public, unauthenticated.
+pub async fn keys(call: &Call<'_>) -> Result<PublicKeys, Error> {
+    let mut keys: Vec<PublicKey> = call
+        .state
+        .checkpoints
+        .keys()
+        .iter()
+        .map(|key| PublicKey {
+            purpose: "audit-checkpoint".into(),
+            algorithm: "ed25519".into(),
+            name: key.verifier.name.clone(),
+            key_id: hex::encode(key.verifier.id),
+            public_key: STANDARD.encode(key.verifier.public_key()),
+            vkey: key.verifier.to_vkey(),
+            created_at: clock::from_micros(key.created_at),
+        })
+        .collect();
+    keys.sort_by_key(|k| std::cmp::Reverse(k.created_at));
+    Ok(PublicKeys { keys })
+}
+
+fn check_digest(digest: &str) -> Result<(), Error> {
+    if digest.len() == 64 && digest.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        Ok(())
+    } else {
+        Err(invalid("digest", "`digest` must be 64 lowercase hex digits".into()))
+    }
+}
+
+/// `GET /v1/admin/audit/payloads/{digest}`.
+pub async fn payload(
+    call: &Call<'_>,
+    path: Result<PayloadPath, ApiError>,
+    params: Result<PayloadParams, ApiError>,
+) -> Result<AuditPayload, Error> {
+    let principal = call.principal().await?;
+    principal.require_admin()?;
+    let (path, params) = (path?, params?);
+    let tenant = principal.tenant_scope(params.tenant.as_ref(), &call.state.store).await?;
+    check_digest(&path.digest)?;
+    let (body, erased_at, erased_by) = call
+        .state
+        .store
+        .get_audit_payload(&tenant, &path.digest)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("no payload `{}`", path.digest)))?;
+    let body = match erased_at {
+        Some(_) => None,
+        None => {
+            Some(serde_json::from_str(&body).map_err(|e| Error::Internal(format!("stored payload: {e}")))?)
+        }
+    };
+    Ok(AuditPayload { digest: path.digest, body, erased_at: erased_at.map(clock::from_micros), erased_by })
+}
+
+/// `DELETE /v1/admin/audit/payloads/{digest}`: erases the body; the chain
+/// keeps the digest, and the erasure is itself an entry.
+pub async fn erase_payload(
+    call: &Call<'_>,
+    path: Result<PayloadPath, ApiError>,
+    params: Result<PayloadParams, ApiError>,
+) -> Result<(), Error> {
+    let principal = call.principal().await?;
+    principal.require_admin()?;
+    let (path, params) = (path?, params?);
+    let tenant = principal.tenant_scope(params.tenant.as_ref(), &call.state.store).await?;
+    check_digest(&path.digest)?;
+    let reason = params.reason.unwrap_or_default();
+    if reason.chars().count() > 500 {
+        return Err(invalid("reason", "`reason` must be at most 500 characters".into()));
+    }
+    if call.state.store.get_audit_payload(&tenant, &path.digest).await?.is_none() {
+        return Err(Error::NotFound(format!("no payload `{}`", path.digest)));
+    }
+    let job = AdminJob {
+        tenant,
+        principal: principal.describe(),
+        op: AdminOp::ErasePayload { digest: path.digest.clone(), reason },
+    };
+    match call.state.pipeline.commits().admin(job).await? {
+        AdminOutcome::Unchanged => {
+            Err(Error::Conflict(format!("payload `{}` is already erased", path.digest)))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Entries read per page while exporting.
+const EXPORT_PAGE: u32 = 1000;
+
+/// `GET /v1/admin/audit/export`: entries 1..N and a checkpoint of size N
+/// (signed now if none covers the current head), streamed page by page in
+/// constant memory. A failure mid-stream ends the body early, so the file
+/// lacks its checkpoint and fails verification rather than passing short.
+pub async fn export(
+    call: &Call<'_>,
+    params: Result<ExportParams, ApiError>,
+) -> Result<Response<Body>, Error> {
+    let principal = call.principal().await?;
+    principal.require_admin()?;
+    let params = params?;
+    let tenant = principal.tenant_scope(params.tenant.as_ref(), &call.state.store).await?;
+    let format = match params.format.unwrap_or_default() {
+        ExportFormatName::Ndjson => ExportFormat::Ndjson,
+        ExportFormatName::Csv => ExportFormat::Csv,
+    };
+    let checkpoints = &call.state.checkpoints;
+    let checkpoint = checkpoints.at_head(&tenant).await.map_err(anchor_error)?;
+    let header = ExportHeader {
+        tenant: tenant.clone(),
+        origin: checkpoints.origin_of(&tenant),
+        key_name: checkpoints.key_name().to_string(),
+        exported_at: clock::from_micros(clock::now_micros()),
+        entries: checkpoint.tree_size,
+    };
+    let filename = format!("tollgate-audit-{tenant}-{}.{}", checkpoint.tree_size, format.file_extension());
+    let (sender, mut receiver) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, std::io::Error>>(8);
+    let store = call.state.store.clone();
+    tokio::spawn(async move {
+        type Chunk = Result<Frame<Bytes>, std::io::Error>;
+        // Sends a record; `false` once the stream must end (the client left,
+        // or the record could not be written: the body then fails).
+        async fn send(
+            sender: &tokio::sync::mpsc::Sender<Chunk>,
+            record: Result<Vec<u8>, impl ToString>,
+        ) -> bool {
+            match record {
+                Ok(bytes) => sender.send(Ok(Frame::data(Bytes::from(bytes)))).await.is_ok(),
+                Err(error) => {
+                    let _ = sender.send(Err(std::io::Error::other(error.to_string()))).await;
+                    false
+                }
+            }
+        }
+        let mut writer = ExportWriter::new(format);
+        if !send(&sender, writer.header(&header)).await {
+            return;
+        }
+        let mut after = 0;
+        while after < checkpoint.tree_size {
+            let page = match store.audit_entries_after(&tenant, after, EXPORT_PAGE).await {
+                Ok(page) if !page.is_empty() => page,
+                Ok(_) => return,
+                Err(error) => {
+                    let _ = send(&sender, Err::<Vec<u8>, _>(error)).await;
+                    return;
+                }
+            };
+            for row in page {
+                let row = match row {
+                    Ok(row) => row,
+                    Err(bad) => {
+                        let _ = send(&sender, Err::<Vec<u8>, _>(bad.message)).await;
+                        return;
+                    }
+                };
+                if row.record.seq > checkpoint.tree_size {
+                    break;
+                }
+                after = row.record.seq;
+                if !send(&sender, writer.entry(&row.record.to_entry(row.hash))).await {
+                    return;
+                }
+            }
+        }
+        let trailer = ExportCheckpoint {
+            tree_size: checkpoint.tree_size,
+            root_hash: checkpoint.root_hash.clone(),
+            note: checkpoint.note.clone(),
+        };
+        send(&sender, writer.checkpoint(&trailer, &tenant)).await;
+    });
+    let stream = futures::stream::poll_fn(move |cx| receiver.poll_recv(cx));
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(http::header::CONTENT_TYPE, format.content_type())
+        .header(http::header::CONTENT_DISPOSITION, format!("attachment; filename=\"{filename}\""))
+        .body(Body::wrap(StreamBody::new(stream)))
+        .map_err(|e| Error::Internal(e.to_string()))
 }

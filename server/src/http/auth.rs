@@ -6,10 +6,11 @@ use tollgate_api::api_keys::{Environment, Role};
 use tollgate_api::ids::{AgentId, TenantId};
 
 use crate::credentials::{ADMIN_KEY_PREFIX, hash_key};
+use crate::degraded::Degraded;
 use crate::error::Error;
 use crate::pipeline::KeyContext;
 use crate::signing::TokenKeys;
-use crate::store::{ApiKeyRow, Store};
+use crate::store::{ApiKeyRow, Store, StoreError};
 use crate::token::{CapabilityToken, PREFIX as TOKEN_PREFIX};
 
 /// Who is calling.
@@ -36,12 +37,24 @@ pub struct Authenticator {
     /// Hash of `TOLLGATE_ADMIN_KEY` when set; otherwise the generated
     /// superadmin key (stored hashed) is looked up.
     configured_admin_hash: Option<String>,
+    /// Shadow keys remembered for when the store is down.
+    degraded: Arc<Degraded>,
 }
 
 impl Authenticator {
     /// An authenticator over `store`.
-    pub fn new(store: Store, token_keys: TokenKeys, configured_admin_key: Option<&str>) -> Authenticator {
-        Authenticator { store, token_keys, configured_admin_hash: configured_admin_key.map(hash_key) }
+    pub fn new(
+        store: Store,
+        token_keys: TokenKeys,
+        configured_admin_key: Option<&str>,
+        degraded: Arc<Degraded>,
+    ) -> Authenticator {
+        Authenticator {
+            store,
+            token_keys,
+            configured_admin_hash: configured_admin_key.map(hash_key),
+            degraded,
+        }
     }
 
     async fn verify_token(&self, text: &str) -> Result<Principal, Error> {
@@ -81,10 +94,24 @@ impl Authenticator {
         } else if token.starts_with(ADMIN_KEY_PREFIX) && self.store.admin_key_matches(&hash).await? {
             return Ok(Principal::Superadmin);
         }
-        if token.starts_with("tg_")
-            && let Some(key) = self.store.find_live_api_key(&hash).await?
-        {
-            return Ok(Principal::Key(key));
+        if token.starts_with("tg_") {
+            match self.store.find_live_api_key(&hash).await {
+                Ok(Some(key)) => {
+                    self.degraded.remember_key(&hash, &key);
+                    return Ok(Principal::Key(key));
+                }
+                Ok(None) => {}
+                // Without the store, a shadow key seen live may still get
+                // unenforced answers (see `crate::degraded`).
+                Err(error @ StoreError::Unavailable(_)) => {
+                    return self
+                        .degraded
+                        .known_shadow_key(&hash)
+                        .map(Principal::Key)
+                        .ok_or(Error::Store(error));
+                }
+                Err(error) => return Err(error.into()),
+            }
         }
         Err(Error::Unauthenticated("unknown or revoked api key".into()))
     }

@@ -8,15 +8,17 @@ use sha2::{Digest, Sha256};
 use tokio::task::JoinSet;
 use tollgate_api::ApiError;
 use tollgate_api::agents::TenantScope;
+use tollgate_api::api_keys::Environment;
 use tollgate_api::audit::{AuditEntryPage, IntentAuditParams};
 use tollgate_api::extract::reroot_path;
 use tollgate_api::ids::{ApprovalId, IntentId, TenantId};
 use tollgate_api::intents::{
     AsyncIntentRequest, CallbackState, CallbackStatus, Decision, DeliveryAttempt, IntentAccepted,
     IntentBatchItem, IntentBatchRequest, IntentBatchResponse, IntentDecision, IntentHeaders,
-    IntentListParams, IntentPage, IntentPath, IntentRequest, IntentStatus, IntentSummary, StageName,
-    StageOutcome, StageReport, Verb,
+    IntentListParams, IntentPage, IntentPath, IntentRequest, IntentStatus, IntentSummary, Reason, StageName,
+    StageOutcome, StageReport, Verb, Verdict,
 };
+use tollgate_api::tenants::StoreFailureMode;
 
 use super::auth::Principal;
 use super::call::Call;
@@ -27,7 +29,9 @@ use crate::error::Error;
 use crate::ids;
 use crate::pipeline::commit::CommitOutcome;
 use crate::pipeline::{KeyContext, Submission};
-use crate::store::{IdempotencyRecord, IntentFilter, NewPendingIntent, PendingInsert, PendingIntent};
+use crate::store::{
+    IdempotencyRecord, IntentFilter, NewPendingIntent, PendingInsert, PendingIntent, StoreError,
+};
 use crate::token::CapabilityToken;
 
 /// Maximum intents in one batch.
@@ -219,10 +223,61 @@ pub async fn declare(
         sub.idempotency =
             Some(IdempotencyRecord { key, request_hash: hash.clone(), intent_id: sub.intent_id.clone() });
     }
-    match call.state.pipeline.decide(sub).await? {
-        CommitOutcome::Committed(decision) => Ok(*decision),
-        CommitOutcome::Duplicate(existing) => replay_decision(call, &tenant, &existing, &hash).await,
-        CommitOutcome::AlreadyDecided => Err(Error::Internal("a new intent was already decided".into())),
+    let shadow = front.key.environment == Environment::Shadow;
+    if shadow {
+        call.state.degraded.refresh_mode(&tenant).await;
+    }
+    let unaudited = shadow.then(|| unaudited_shadow_decision(call, &sub));
+    match call.state.pipeline.decide(sub).await {
+        Ok(CommitOutcome::Committed(decision)) => Ok(*decision),
+        Ok(CommitOutcome::Duplicate(existing)) => replay_decision(call, &tenant, &existing, &hash).await,
+        Ok(CommitOutcome::AlreadyDecided) => Err(Error::Internal("a new intent was already decided".into())),
+        Err(Error::Store(StoreError::Unavailable(_)))
+            if call.state.degraded.mode(&tenant) == StoreFailureMode::OpenInShadow
+                && let Some(decision) = unaudited =>
+        {
+            Ok(decision)
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// The answer to a `shadow` intent of a tenant that chose
+/// `open_in_shadow` while the store cannot be reached: `approve`, not
+/// enforced, neither decided by policy nor recorded (see `crate::degraded`).
+fn unaudited_shadow_decision(call: &Call<'_>, sub: &Submission) -> Decision {
+    let intent = &sub.request.intent;
+    let skipped = |name| StageReport { name, outcome: StageOutcome::Skip, duration_us: 0 };
+    let mut stages = sub.front_stages.clone();
+    stages.extend(
+        [StageName::Identity, StageName::Capability, StageName::Risk, StageName::Policy, StageName::Budget]
+            .map(skipped),
+    );
+    stages.push(StageReport { name: StageName::Decide, outcome: StageOutcome::Pass, duration_us: 0 });
+    stages.push(StageReport { name: StageName::Audit, outcome: StageOutcome::Fail, duration_us: 0 });
+    Decision {
+        intent_id: sub.intent_id.clone(),
+        tenant: sub.tenant.clone(),
+        agent_id: intent.agent.id.clone(),
+        environment: Environment::Shadow,
+        verdict: Verdict::Approve,
+        enforced: false,
+        would_be_verdict: None,
+        reasons: vec![Reason {
+            stage: StageName::Audit,
+            code: "store_unavailable_unaudited".into(),
+            message: "the store cannot be reached: this shadow intent was neither evaluated nor recorded"
+                .into(),
+        }],
+        modifications: None,
+        alternatives: None,
+        risk: crate::pipeline::risk::assess(intent),
+        stages,
+        policy: call.state.policies.for_tenant(&sub.tenant).policy_ref(),
+        audit: None,
+        approval: None,
+        decided_at: clock::from_micros(clock::now_micros()),
+        latency_us: u64::try_from(sub.received.elapsed().as_micros()).unwrap_or(u64::MAX),
     }
 }
 

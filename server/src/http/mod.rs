@@ -32,7 +32,9 @@ use tollgate_api::approvals::{
     Approval, ApprovalDecide, ApprovalListParams, ApprovalPage, ApprovalPath, ApprovalWaitParams,
 };
 use tollgate_api::audit::{
-    AuditEntryPage, AuditListParams, AuditVerification, AuditVerifyParams, IntentAuditParams,
+    AuditCheckpoint, AuditCheckpointPage, AuditEntryPage, AuditListParams, AuditPayload, AuditVerification,
+    AuditVerifyParams, CheckpointListParams, ConsistencyProof, ConsistencyProofParams, ExportParams,
+    InclusionProof, InclusionProofParams, IntentAuditParams, PayloadParams, PayloadPath, PublicKeys,
 };
 use tollgate_api::intents::{
     AsyncIntentRequest, Decision, IntentAccepted, IntentBatchRequest, IntentBatchResponse, IntentDecision,
@@ -299,6 +301,72 @@ impl TollgateApi for TollgateImpl {
     ) -> Result<HttpResponseOk<AuditEntryPage>, ApiError> {
         let call = Call::new(&rqctx);
         call.finish(audit::list(&call, query.into_inner()).await.map(HttpResponseOk))
+    }
+
+    async fn audit_checkpoint_list(
+        rqctx: RequestContext<GatewayState>,
+        query: QueryParams<CheckpointListParams>,
+    ) -> Result<HttpResponseOk<AuditCheckpointPage>, ApiError> {
+        let call = Call::new(&rqctx);
+        call.finish(audit::checkpoints(&call, query.into_inner()).await.map(HttpResponseOk))
+    }
+
+    async fn audit_checkpoint_latest(
+        rqctx: RequestContext<GatewayState>,
+        query: QueryParams<AuditVerifyParams>,
+    ) -> Result<HttpResponseOk<AuditCheckpoint>, ApiError> {
+        let call = Call::new(&rqctx);
+        call.finish(audit::latest_checkpoint(&call, query.into_inner()).await.map(HttpResponseOk))
+    }
+
+    async fn audit_inclusion_proof(
+        rqctx: RequestContext<GatewayState>,
+        query: QueryParams<InclusionProofParams>,
+    ) -> Result<HttpResponseOk<InclusionProof>, ApiError> {
+        let call = Call::new(&rqctx);
+        call.finish(audit::inclusion_proof(&call, query.into_inner()).await.map(HttpResponseOk))
+    }
+
+    async fn audit_consistency_proof(
+        rqctx: RequestContext<GatewayState>,
+        query: QueryParams<ConsistencyProofParams>,
+    ) -> Result<HttpResponseOk<ConsistencyProof>, ApiError> {
+        let call = Call::new(&rqctx);
+        call.finish(audit::consistency_proof(&call, query.into_inner()).await.map(HttpResponseOk))
+    }
+
+    async fn audit_export(
+        rqctx: RequestContext<GatewayState>,
+        query: QueryParams<ExportParams>,
+    ) -> Result<http::Response<dropshot::Body>, ApiError> {
+        let call = Call::new(&rqctx);
+        call.finish(audit::export(&call, query.into_inner()).await)
+    }
+
+    async fn audit_payload_get(
+        rqctx: RequestContext<GatewayState>,
+        path: Checked<Path<PayloadPath>>,
+        query: QueryParams<PayloadParams>,
+    ) -> Result<HttpResponseOk<AuditPayload>, ApiError> {
+        let call = Call::new(&rqctx);
+        call.finish(audit::payload(&call, path_of(path), query.into_inner()).await.map(HttpResponseOk))
+    }
+
+    async fn audit_payload_erase(
+        rqctx: RequestContext<GatewayState>,
+        path: Checked<Path<PayloadPath>>,
+        query: QueryParams<PayloadParams>,
+    ) -> Result<HttpResponseDeleted, ApiError> {
+        let call = Call::new(&rqctx);
+        let result = audit::erase_payload(&call, path_of(path), query.into_inner()).await;
+        call.finish(result.map(|()| HttpResponseDeleted()))
+    }
+
+    async fn public_keys(
+        rqctx: RequestContext<GatewayState>,
+    ) -> Result<HttpResponseOk<PublicKeys>, ApiError> {
+        let call = Call::new(&rqctx);
+        call.finish(audit::keys(&call).await.map(HttpResponseOk))
     }
 
     async fn audit_verify(

@@ -157,5 +157,6 @@ pub async fn update(
         .get_tenant(&path.tenant_id)
         .await?
         .ok_or_else(|| not_found_tenant(&path.tenant_id))?;
+    call.state.degraded.set_mode(&row.id, row.store_failure);
     view(call, row).await
 }

@@ -57,6 +57,16 @@ pub struct StoredHead {
     pub hash: String,
 }
 
+/// How far a tenant's Merkle tree covers its chain: its size and the
+/// hashes of the perfect subtrees of that size, largest first (hex).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TreeState {
+    /// Leaves (entries) in the tree.
+    pub size: u64,
+    /// The frontier's hashes.
+    pub frontier: Vec<String>,
+}
+
 macro_rules! select_entries {
     ($rest:literal) => {
         concat!(
@@ -113,15 +123,21 @@ async fn read_head<'c, E: Executor<'c, Database = Any>>(
     executor: E,
     tenant: &TenantId,
     lock: &str,
-) -> StoreResult<Option<StoredHead>> {
-    let sql = format!("SELECT seq, hash FROM audit_heads WHERE tenant_id = $1{lock}");
+) -> StoreResult<Option<(StoredHead, TreeState)>> {
+    let sql = format!("SELECT seq, hash, tree_size, frontier FROM audit_heads WHERE tenant_id = $1{lock}");
     let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant.as_str()).fetch_optional(executor).await?;
     row.map(|row| {
+        let corrupt = |e: &dyn std::fmt::Display| StoreError::Corrupt(e.to_string());
         let seq: i64 = row.try_get("seq")?;
-        Ok(StoredHead {
-            seq: u64::try_from(seq).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-            hash: row.try_get("hash")?,
-        })
+        let size: i64 = row.try_get("tree_size")?;
+        let frontier: String = row.try_get("frontier")?;
+        Ok((
+            StoredHead { seq: u64::try_from(seq).map_err(|e| corrupt(&e))?, hash: row.try_get("hash")? },
+            TreeState {
+                size: u64::try_from(size).map_err(|e| corrupt(&e))?,
+                frontier: serde_json::from_str(&frontier).map_err(|e| corrupt(&e))?,
+            },
+        ))
     })
     .transpose()
 }
@@ -130,7 +146,7 @@ impl StoreTx {
     /// The tenant's chain head, locked until commit (created empty if the
     /// chain has none yet). Two gateways appending to one tenant serialise
     /// here.
-    pub async fn lock_audit_head(&mut self, tenant: &TenantId) -> StoreResult<StoredHead> {
+    pub async fn lock_audit_head(&mut self, tenant: &TenantId) -> StoreResult<(StoredHead, TreeState)> {
         sqlx::query(
             "INSERT INTO audit_heads (tenant_id, seq, hash) VALUES ($1, 0, $2) ON CONFLICT DO NOTHING",
         )
@@ -224,13 +240,24 @@ impl StoreTx {
     }
 
     /// Moves the tenant's head.
-    pub async fn set_audit_head(&mut self, tenant: &TenantId, head: &StoredHead) -> StoreResult<()> {
-        sqlx::query("UPDATE audit_heads SET seq = $1, hash = $2 WHERE tenant_id = $3")
-            .bind(i64::try_from(head.seq).unwrap_or(i64::MAX))
-            .bind(&head.hash)
-            .bind(tenant.as_str())
-            .execute(self.conn())
-            .await?;
+    pub async fn set_audit_head(
+        &mut self,
+        tenant: &TenantId,
+        head: &StoredHead,
+        tree: &TreeState,
+    ) -> StoreResult<()> {
+        let frontier =
+            serde_json::to_string(&tree.frontier).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        sqlx::query(
+            "UPDATE audit_heads SET seq = $1, hash = $2, tree_size = $3, frontier = $4 WHERE tenant_id = $5",
+        )
+        .bind(i64::try_from(head.seq).unwrap_or(i64::MAX))
+        .bind(&head.hash)
+        .bind(i64::try_from(tree.size).unwrap_or(i64::MAX))
+        .bind(frontier)
+        .bind(tenant.as_str())
+        .execute(self.conn())
+        .await?;
         Ok(())
     }
 }
@@ -238,6 +265,11 @@ impl StoreTx {
 impl Store {
     /// The tenant's recorded head, if it ever wrote an entry.
     pub async fn audit_head(&self, tenant: &TenantId) -> StoreResult<Option<StoredHead>> {
+        Ok(read_head(self.pool(), tenant, "").await?.map(|(head, _)| head))
+    }
+
+    /// The tenant's recorded head and tree state, if it ever wrote an entry.
+    pub async fn audit_tree_state(&self, tenant: &TenantId) -> StoreResult<Option<(StoredHead, TreeState)>> {
         read_head(self.pool(), tenant, "").await
     }
 
@@ -296,6 +328,24 @@ impl Store {
         .fetch_all(self.pool())
         .await?;
         rows.iter().map(entry_from_row).collect()
+    }
+
+    /// A stored payload: `(body, erased_at, erased_by)`; the body is empty
+    /// once erased.
+    pub async fn get_audit_payload(
+        &self,
+        tenant: &TenantId,
+        digest: &str,
+    ) -> StoreResult<Option<(String, Option<i64>, Option<String>)>> {
+        let row = sqlx::query(
+            "SELECT body, erased_at, erased_by FROM audit_payloads WHERE tenant_id = $1 AND digest = $2",
+        )
+        .bind(tenant.as_str())
+        .bind(digest)
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|row| Ok((row.try_get("body")?, row.try_get("erased_at")?, row.try_get("erased_by")?)))
+            .transpose()
     }
 
     /// Entries recorded for one intent, in order.

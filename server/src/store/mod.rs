@@ -17,6 +17,7 @@ mod mcp_sessions;
 mod secrets;
 mod tenants;
 mod tokens;
+mod tree;
 mod upstreams;
 
 use std::path::Path;
@@ -28,7 +29,7 @@ use sqlx::{AnyPool, Executor};
 pub use agents::AgentRow;
 pub use api_keys::{ApiKeyRow, NewApiKey};
 pub use approvals::{ApprovalFilter, ApprovalRow, HumanDecision, risk_level_str};
-pub use audit::{AuditFilter, AuditRow, StoredHead, UndecodableEntry};
+pub use audit::{AuditFilter, AuditRow, StoredHead, TreeState, UndecodableEntry};
 pub use budget::BudgetUsage;
 pub use intents::{
     CallbackDue, DecidedIntent, DeliveryRecord, IdempotencyRecord, IntentFilter, IntentRow, NewPendingIntent,
@@ -38,6 +39,7 @@ pub use mcp_sessions::McpSessionRow;
 pub use secrets::SigningKeyRow;
 pub use tenants::{NewTenant, TenantRow, TenantStats};
 pub use tokens::{MintedTokenRow, RevocationRow, TokenUsage};
+pub use tree::{CheckpointRow, UncheckpointedTree, decode_hash};
 pub use upstreams::UpstreamRow;
 
 use tollgate_api::system::StoreKind;

@@ -21,12 +21,14 @@ async fn chain(gw: &TestGateway, n: usize) -> Fixture {
     f
 }
 
-async fn exec(gw: &TestGateway, sql: &str, tenant: &str) {
+/// Runs `sql` against the gateway's database with `$1` bound to `tenant`.
+pub(crate) async fn exec(gw: &TestGateway, sql: &str, tenant: &str) {
     let db = gw.db().await;
     sqlx::query(sqlx::AssertSqlSafe(sql.to_string())).bind(tenant).execute(&db).await.unwrap();
 }
 
-fn failure(verified: &Value) -> (u64, String) {
+/// The seq and reason of the first failure a verification reports.
+pub(crate) fn failure(verified: &Value) -> (u64, String) {
     assert_eq!(verified["ok"], false, "tampering must be detected: {verified}");
     let f = &verified["first_failure"];
     (f["seq"].as_u64().unwrap(), f["reason"].as_str().unwrap().to_string())

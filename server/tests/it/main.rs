@@ -10,6 +10,8 @@ mod api_keys;
 mod approvals;
 mod async_intents;
 mod audit;
+mod audit_export_cli;
+mod audit_tree;
 mod budget;
 mod contract;
 mod crash;

@@ -18,6 +18,69 @@ async fn counts(gw: &TestGateway, tenant: &str) -> (i64, i64, i64) {
     )
 }
 
+/// Takes the lock the writer needs for `tenant` and keeps it until the
+/// connection rolls back.
+async fn hold_writer_lock(
+    gw: &TestGateway,
+    backend: Backend,
+    tenant: &str,
+) -> sqlx::pool::PoolConnection<sqlx::Any> {
+    let db = gw.db().await;
+    let mut holder = db.acquire().await.unwrap();
+    match backend {
+        Backend::Sqlite => {
+            holder.execute("BEGIN IMMEDIATE").await.unwrap();
+        }
+        Backend::Postgres => {
+            holder.execute("BEGIN").await.unwrap();
+            sqlx::query("SELECT seq FROM audit_heads WHERE tenant_id = $1 FOR UPDATE")
+                .bind(tenant)
+                .fetch_one(&mut *holder)
+                .await
+                .unwrap();
+        }
+    }
+    holder
+}
+
+/// A tenant may let `shadow` intents (never enforced) be answered while the
+/// store cannot be written — marked unaudited; everything else fails closed.
+async fn shadow_may_fail_open_unaudited_when_the_tenant_chose_it(backend: Backend) {
+    let gw = TestGateway::start_with(backend, |c| c.lock_timeout = Duration::from_millis(200)).await;
+    let f = gw.tenant_fixture().await;
+    gw.declare(&f.shadow, approve_intent()).await.expect(200);
+
+    // By default: closed, even in shadow.
+    let mut holder = hold_writer_lock(&gw, backend, &f.tenant).await;
+    gw.declare(&f.shadow, approve_intent()).await.expect_error(503, "store_unavailable");
+    holder.execute("ROLLBACK").await.unwrap();
+    drop(holder);
+
+    let path = format!("/v1/admin/tenants/{}", f.tenant);
+    let tenant = gw.patch(&path, &f.admin, &json!({"store_failure": "open_in_shadow"})).await;
+    assert_eq!(tenant.expect(200)["store_failure"], "open_in_shadow");
+    let before = counts(&gw, &f.tenant).await;
+    let mut holder = hold_writer_lock(&gw, backend, &f.tenant).await;
+    let d = gw.declare(&f.shadow, block_intent()).await.expect(200);
+    assert_eq!(d["verdict"], "approve");
+    assert_eq!(d["enforced"], false);
+    assert!(d["would_be_verdict"].is_null(), "nothing was evaluated: {d}");
+    assert_eq!(d["reasons"][0]["code"], "store_unavailable_unaudited");
+    assert!(d.get("audit").is_none() || d["audit"].is_null());
+    let audit = d["stages"].as_array().unwrap().iter().find(|s| s["name"] == "audit").unwrap().clone();
+    assert_eq!(audit["outcome"], "fail");
+    // Live decisions, tool calls and anything enforced still fail closed.
+    gw.declare(&f.live, approve_intent()).await.expect_error(503, "store_unavailable");
+    holder.execute("ROLLBACK").await.unwrap();
+    drop(holder);
+    assert_eq!(counts(&gw, &f.tenant).await, before, "the unaudited answer wrote nothing");
+    assert_eq!(gw.verify(&f.tenant).await["ok"], true);
+    let e = gw
+        .patch(&format!("/v1/admin/tenants/{}", f.tenant), &f.admin, &json!({"store_failure": "sometimes"}))
+        .await;
+    assert_eq!(e.expect_error(400, "invalid_field")["path"], "$.store_failure");
+}
+
 /// While another session holds the lock the writer needs, decisions fail
 /// with 503 and leave nothing behind; once it is released all is well.
 async fn a_locked_store_answers_503_and_writes_nothing(backend: Backend) {
@@ -29,21 +92,7 @@ async fn a_locked_store_answers_503_and_writes_nothing(backend: Backend) {
     gw.declare(&f.live, approve_intent()).await.expect(200);
     let before = counts(&gw, &f.tenant).await;
 
-    let db = gw.db().await;
-    let mut holder = db.acquire().await.unwrap();
-    match backend {
-        Backend::Sqlite => {
-            holder.execute("BEGIN IMMEDIATE").await.unwrap();
-        }
-        Backend::Postgres => {
-            holder.execute("BEGIN").await.unwrap();
-            sqlx::query("SELECT seq FROM audit_heads WHERE tenant_id = $1 FOR UPDATE")
-                .bind(&f.tenant)
-                .fetch_one(&mut *holder)
-                .await
-                .unwrap();
-        }
-    }
+    let mut holder = hold_writer_lock(&gw, backend, &f.tenant).await;
     for intent in [approve_intent(), block_intent()] {
         let e = gw.declare(&f.live, intent).await.expect_error(503, "store_unavailable");
         assert!(e.get("path").is_none());
@@ -85,4 +134,7 @@ async fn postgres_unreachable_answers_503_until_it_is_back() {
     assert_eq!(gw.verify(&f.tenant).await["verified"], f.base + 2);
 }
 
-crate::on_both_backends!(a_locked_store_answers_503_and_writes_nothing);
+crate::on_both_backends!(
+    shadow_may_fail_open_unaudited_when_the_tenant_chose_it,
+    a_locked_store_answers_503_and_writes_nothing
+);

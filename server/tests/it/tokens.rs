@@ -306,14 +306,7 @@ async fn rotated_keys_keep_old_tokens_valid(backend: Backend) {
     let gw = TestGateway::start(backend).await;
     let f = gw.tenant_fixture().await;
     let before = gw.mint(&f.admin, json!({"subject": "agent-1", "ttl_seconds": 60})).await;
-    let store = tollgate_server::store::Store::open(&tollgate_server::store::StoreConfig {
-        database_url: Some(gw.database_url.clone()),
-        data_dir: std::env::temp_dir(),
-        lock_timeout: Duration::from_secs(5),
-        max_connections: 2,
-    })
-    .await
-    .unwrap();
+    let store = gw.open_store().await;
     let rotated = tollgate_server::signing::rotate_token_key(&store).await.unwrap();
     assert_eq!(rotated.generation, 2);
     let after = gw.mint(&f.admin, json!({"subject": "agent-1", "ttl_seconds": 60})).await;

@@ -389,7 +389,7 @@ pub(super) async fn commit(
         record.jti = job.audit.jti.clone();
         record.tool = job.audit.tool.clone();
         record.approval_id = decision.approval.as_ref().map(|a| a.approval_id.to_string());
-        decision.audit = Some(chains.reserve(&record));
+        decision.audit = Some(chains.reserve(&record)?);
         Some(record)
     };
 

@@ -32,8 +32,9 @@ pub use decision::{
 pub use entries::{ApprovalDecisionJob, ApprovalDecisionOutcome, RevocationJob, ToolResultJob};
 
 use crate::audit::AuditRecord;
+use crate::audit::merkle::{self, Frontier, NodeId};
 use crate::events::{Event, Events};
-use crate::store::{Store, StoreError, StoreResult, StoreTx, StoredHead};
+use crate::store::{Store, StoreError, StoreResult, StoreTx, StoredHead, TreeState, decode_hash};
 
 /// Anything the writer commits.
 #[derive(Debug)]
@@ -43,6 +44,8 @@ enum WriteJob {
     Revocation(RevocationJob),
     ApprovalDecision(ApprovalDecisionJob),
     Admin(AdminJob),
+    /// Only locks a tenant's chain, so its tree catches up with it.
+    CatchUp(TenantId),
 }
 
 /// What became of a job.
@@ -53,6 +56,7 @@ enum WriteOutcome {
     Revocation(crate::store::RevocationRow),
     ApprovalDecision(ApprovalDecisionOutcome),
     Admin(AdminOutcome),
+    CaughtUp,
 }
 
 type Reply = oneshot::Sender<StoreResult<WriteOutcome>>;
@@ -123,6 +127,15 @@ impl CommitQueue {
         }
     }
 
+    /// Brings `tenant`'s Merkle tree up to its chain (entries written before
+    /// the tree existed).
+    pub async fn catch_up_tree(&self, tenant: TenantId) -> StoreResult<()> {
+        match self.send(WriteJob::CatchUp(tenant)).await? {
+            WriteOutcome::CaughtUp => Ok(()),
+            _ => Err(unexpected()),
+        }
+    }
+
     /// Records a human's decision on an approval.
     pub async fn decide_approval(&self, job: ApprovalDecisionJob) -> StoreResult<ApprovalDecisionOutcome> {
         match self.send(WriteJob::ApprovalDecision(job)).await? {
@@ -172,19 +185,59 @@ async fn run_writer(
     }
 }
 
-/// The chain heads of a batch's tenants, locked for the transaction.
+/// Entries hashed into a catching-up tree per read.
+const CATCH_UP_PAGE: u32 = 5_000;
+
+/// The chain heads of a batch's tenants, locked for the transaction, and
+/// their Merkle trees: every entry appended is also a leaf, and the nodes
+/// it completes are stored in the same transaction.
 pub(crate) struct Chains {
     heads: BTreeMap<TenantId, StoredHead>,
     locked: BTreeMap<TenantId, StoredHead>,
+    trees: BTreeMap<TenantId, Frontier>,
+    nodes: BTreeMap<TenantId, Vec<(NodeId, merkle::Hash)>>,
+}
+
+fn corrupt(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(e.to_string())
 }
 
 impl Chains {
     async fn lock(tx: &mut StoreTx, tenants: BTreeSet<&TenantId>) -> StoreResult<Chains> {
-        let mut heads = BTreeMap::new();
+        let mut chains = Chains {
+            heads: BTreeMap::new(),
+            locked: BTreeMap::new(),
+            trees: BTreeMap::new(),
+            nodes: BTreeMap::new(),
+        };
         for tenant in tenants {
-            heads.insert(tenant.clone(), tx.lock_audit_head(tenant).await?);
+            let (head, tree) = tx.lock_audit_head(tenant).await?;
+            let hashes = tree.frontier.iter().map(|h| decode_hash(h)).collect::<StoreResult<Vec<_>>>()?;
+            let mut frontier = Frontier::restore(tree.size, hashes).map_err(corrupt)?;
+            // Entries older than the tree (or a tree behind for any other
+            // reason) are hashed in first, in order.
+            while frontier.size() < head.seq {
+                let page = tx.audit_entry_hashes(tenant, frontier.size(), head.seq, CATCH_UP_PAGE).await?;
+                if page.is_empty() {
+                    return Err(StoreError::Corrupt(format!(
+                        "the chain of `{tenant}` is shorter than its head"
+                    )));
+                }
+                for (seq, hash) in page {
+                    if seq != frontier.size() + 1 {
+                        return Err(StoreError::Corrupt(format!(
+                            "the chain of `{tenant}` has a gap at {seq}"
+                        )));
+                    }
+                    let created = frontier.push(&decode_hash(&hash)?);
+                    chains.nodes.entry(tenant.clone()).or_default().extend(created);
+                }
+            }
+            chains.locked.insert(tenant.clone(), head.clone());
+            chains.heads.insert(tenant.clone(), head);
+            chains.trees.insert(tenant.clone(), frontier);
         }
-        Ok(Chains { locked: heads.clone(), heads })
+        Ok(chains)
     }
 
     /// The next record of `tenant`'s chain: its `seq` and `prev_hash` set.
@@ -209,27 +262,42 @@ impl Chains {
         record: &AuditRecord,
         payload: Option<&(String, String)>,
     ) -> StoreResult<AuditRef> {
-        let hash = record.hash();
-        tx.insert_audit_entry(record, &hash).await?;
+        let reference = self.reserve(record)?;
+        tx.insert_audit_entry(record, &reference.hash).await?;
         if let Some((digest, body)) = payload {
             tx.insert_audit_payload(&record.tenant, digest, body).await?;
         }
+        Ok(reference)
+    }
+
+    /// Makes `record` the head of its chain and a leaf of its tree; answers
+    /// the reference it will have once inserted (decisions carry it in the
+    /// stored Decision, so they insert the entry themselves).
+    pub(crate) fn reserve(&mut self, record: &AuditRecord) -> StoreResult<AuditRef> {
+        let hash = record.hash();
+        let tree = self
+            .trees
+            .get_mut(&record.tenant)
+            .ok_or_else(|| StoreError::Corrupt(format!("no locked audit tree for `{}`", record.tenant)))?;
+        let created = tree.push(&decode_hash(&hash)?);
+        self.nodes.entry(record.tenant.clone()).or_default().extend(created);
         self.heads.insert(record.tenant.clone(), StoredHead { seq: record.seq, hash: hash.clone() });
         Ok(AuditRef { entry_id: record.entry_id.clone(), seq: record.seq, hash })
     }
 
-    /// The hash `record` will have once appended (for decisions, which
-    /// carry their audit reference in the stored Decision).
-    pub(crate) fn reserve(&mut self, record: &AuditRecord) -> AuditRef {
-        let hash = record.hash();
-        self.heads.insert(record.tenant.clone(), StoredHead { seq: record.seq, hash: hash.clone() });
-        AuditRef { entry_id: record.entry_id.clone(), seq: record.seq, hash }
-    }
-
     async fn persist(&self, tx: &mut StoreTx) -> StoreResult<()> {
+        for (tenant, nodes) in &self.nodes {
+            tx.insert_tree_nodes(tenant, nodes).await?;
+        }
         for (tenant, head) in &self.heads {
-            if self.locked.get(tenant) != Some(head) {
-                tx.set_audit_head(tenant, head).await?;
+            let tree = self.trees.get(tenant);
+            let grown = self.nodes.get(tenant).is_some_and(|n| !n.is_empty());
+            if self.locked.get(tenant) != Some(head) || grown {
+                let tree = tree.map(|t| TreeState {
+                    size: t.size(),
+                    frontier: t.nodes().into_iter().map(|(_, hash)| hex::encode(hash)).collect(),
+                });
+                tx.set_audit_head(tenant, head, &tree.unwrap_or_default()).await?;
             }
         }
         Ok(())
@@ -245,6 +313,7 @@ impl WriteJob {
             WriteJob::Revocation(job) => Some(&job.revocation.tenant),
             WriteJob::ApprovalDecision(job) => Some(&job.tenant),
             WriteJob::Admin(job) => Some(&job.tenant),
+            WriteJob::CatchUp(tenant) => Some(tenant),
         }
     }
 }
@@ -299,6 +368,7 @@ async fn commit_batch(store: &Store, jobs: &[WriteJob]) -> StoreResult<(Vec<Writ
                 published.extend(event);
                 WriteOutcome::ApprovalDecision(outcome)
             }
+            WriteJob::CatchUp(_) => WriteOutcome::CaughtUp,
             WriteJob::Admin(job) => {
                 let change = applied.next().flatten();
                 WriteOutcome::Admin(

@@ -263,6 +263,18 @@ impl TestGateway {
             .await
             .unwrap_or_else(|e| panic!("connect {}: {e}", self.database_url))
     }
+
+    /// The gateway's store, opened a second time as another process would.
+    pub async fn open_store(&self) -> tollgate_server::store::Store {
+        tollgate_server::store::Store::open(&tollgate_server::store::StoreConfig {
+            database_url: Some(self.database_url.clone()),
+            data_dir: std::env::temp_dir(),
+            lock_timeout: Duration::from_secs(5),
+            max_connections: 2,
+        })
+        .await
+        .unwrap()
+    }
 }
 
 /// What [`TestGateway::tenant_fixture`] provisions.

@@ -1,0 +1,295 @@
+//! Signs checkpoints of every tenant's audit tree: as soon as `every`
+//! entries have accumulated since the last checkpoint, or `interval` after
+//! it when fewer have. Any replica may sign; the first checkpoint of a size
+//! wins (the table's key), so replicas never publish two roots for one size.
+//!
+//! Also serves the tree: roots, inclusion and consistency proofs from the
+//! stored nodes, and the checkpoint covering a tenant's current head.
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use tokio::task::JoinHandle;
+use tollgate_api::ids::TenantId;
+
+use super::checkpoint::{Checkpoint, CheckpointError, NoteSigner, NoteVerifier};
+use super::merkle::{self, Frontier, Hash, TreeError};
+use crate::clock;
+use crate::signing::CHECKPOINT_ED25519;
+use crate::store::{CheckpointRow, SigningKeyRow, Store, StoreError, StoreResult, decode_hash};
+
+/// When checkpoints are signed, and under which name.
+#[derive(Clone, Debug)]
+pub struct CheckpointSettings {
+    /// The gateway's log name: checkpoints of tenant `t` have the origin
+    /// `<origin>/tenants/<t>`, and the signing key is named `<origin>`.
+    pub origin: String,
+    /// Sign once this many entries have accumulated.
+    pub every: u64,
+    /// Sign at the latest this long after the previous checkpoint.
+    pub interval: Duration,
+}
+
+impl Default for CheckpointSettings {
+    fn default() -> CheckpointSettings {
+        CheckpointSettings { origin: "tollgate".into(), every: 1000, interval: Duration::from_secs(10) }
+    }
+}
+
+/// Why the tree could not be served.
+#[derive(Debug, thiserror::Error)]
+pub enum AnchorError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A stored node is missing or arguments are out of range.
+    #[error(transparent)]
+    Tree(#[from] TreeError),
+    /// A key or note is unusable.
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+}
+
+/// A public checkpoint key.
+#[derive(Clone, Debug)]
+pub struct PublishedKey {
+    /// The verifier.
+    pub verifier: NoteVerifier,
+    /// When the key was created (µs).
+    pub created_at: i64,
+}
+
+/// The newest key signs; every generation verifies.
+#[derive(Debug)]
+struct KeyRing {
+    generations: usize,
+    signer: NoteSigner,
+    keys: Vec<PublishedKey>,
+}
+
+impl KeyRing {
+    fn from_rows(origin: &str, rows: &[SigningKeyRow]) -> Result<KeyRing, CheckpointError> {
+        let newest = rows
+            .iter()
+            .max_by_key(|r| r.generation)
+            .ok_or_else(|| CheckpointError::MalformedKey("no checkpoint signing key".into()))?;
+        let signer = NoteSigner::new(origin, &seed_of(newest)?)?;
+        let mut keys = Vec::with_capacity(rows.len());
+        for row in rows {
+            let verifier = NoteSigner::new(origin, &seed_of(row)?)?.verifier().clone();
+            keys.push(PublishedKey { verifier, created_at: row.created_at });
+        }
+        Ok(KeyRing { generations: rows.len(), signer, keys })
+    }
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: Store,
+    settings: CheckpointSettings,
+    ring: RwLock<Arc<KeyRing>>,
+}
+
+/// Signs and serves checkpoints.
+#[derive(Clone, Debug)]
+pub struct Checkpointer {
+    inner: Arc<Inner>,
+}
+
+fn seed_of(row: &SigningKeyRow) -> Result<[u8; 32], CheckpointError> {
+    let raw = URL_SAFE_NO_PAD.decode(&row.secret).map_err(|_| {
+        CheckpointError::MalformedKey(format!("checkpoint key `{}` is not base64url", row.kid))
+    })?;
+    raw.try_into()
+        .map_err(|_| CheckpointError::MalformedKey(format!("checkpoint key `{}` is not 32 bytes", row.kid)))
+}
+
+fn rfc3339_seconds(micros: i64) -> String {
+    clock::from_micros(micros).format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+impl Checkpointer {
+    /// Loads the checkpoint keys (the newest signs; all verify).
+    pub async fn load(store: Store, settings: CheckpointSettings) -> Result<Checkpointer, AnchorError> {
+        let rows = store.signing_keys(CHECKPOINT_ED25519).await?;
+        let ring = RwLock::new(Arc::new(KeyRing::from_rows(&settings.origin, &rows)?));
+        Ok(Checkpointer { inner: Arc::new(Inner { store, settings, ring }) })
+    }
+
+    fn ring(&self) -> Arc<KeyRing> {
+        match self.inner.ring.read() {
+            Ok(ring) => Arc::clone(&ring),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// Picks up keys added since loading (`tollgate keys rotate --key
+    /// checkpoint`, possibly on another replica); answers whether any were.
+    pub async fn reload_keys(&self) -> Result<bool, AnchorError> {
+        let rows = self.inner.store.signing_keys(CHECKPOINT_ED25519).await?;
+        if rows.len() == self.ring().generations {
+            return Ok(false);
+        }
+        let ring = Arc::new(KeyRing::from_rows(&self.inner.settings.origin, &rows)?);
+        match self.inner.ring.write() {
+            Ok(mut slot) => *slot = ring,
+            Err(poisoned) => *poisoned.into_inner() = ring,
+        }
+        Ok(true)
+    }
+
+    /// The log origin of `tenant`'s checkpoints.
+    pub fn origin_of(&self, tenant: &TenantId) -> String {
+        format!("{}/tenants/{tenant}", self.inner.settings.origin)
+    }
+
+    /// The signing key's name.
+    pub fn key_name(&self) -> &str {
+        &self.inner.settings.origin
+    }
+
+    /// Every key a checkpoint of this gateway may be signed with.
+    pub fn keys(&self) -> Vec<PublishedKey> {
+        self.ring().keys.clone()
+    }
+
+    /// Verifiers of [`Checkpointer::keys`].
+    pub fn verifiers(&self) -> Vec<NoteVerifier> {
+        self.ring().keys.iter().map(|k| k.verifier.clone()).collect()
+    }
+
+    /// Opens a stored checkpoint with any of the gateway's keys.
+    pub fn open(&self, note: &str) -> Result<Checkpoint, CheckpointError> {
+        let mut last = CheckpointError::NotSignedBy(self.key_name().to_string());
+        for key in &self.ring().keys {
+            match Checkpoint::open(note, &key.verifier) {
+                Ok(checkpoint) => return Ok(checkpoint),
+                Err(error) => last = error,
+            }
+        }
+        Err(last)
+    }
+
+    /// Signs and stores the checkpoint of `tenant`'s tree at `tree_size`
+    /// with `root`; answers the stored one (another replica's, if it was
+    /// first).
+    async fn sign(
+        &self,
+        tenant: &TenantId,
+        tree_size: u64,
+        root: Hash,
+    ) -> Result<CheckpointRow, AnchorError> {
+        let now = clock::now_micros();
+        let checkpoint = Checkpoint {
+            origin: self.origin_of(tenant),
+            tree_size,
+            root_hash: root,
+            time: Some(rfc3339_seconds(now)),
+        };
+        let ring = self.ring();
+        let note = ring.signer.sign(&checkpoint.to_text())?;
+        let row = CheckpointRow {
+            tenant: tenant.clone(),
+            tree_size,
+            root_hash: hex::encode(root),
+            created_at: now,
+            key_id: hex::encode(ring.signer.verifier().id),
+            note,
+        };
+        if self.inner.store.insert_checkpoint(&row).await? {
+            return Ok(row);
+        }
+        let stored = self.inner.store.get_checkpoint(tenant, tree_size).await?;
+        stored.ok_or_else(|| AnchorError::Store(StoreError::Database("a checkpoint vanished".into())))
+    }
+
+    /// The checkpoint of `tenant`'s tree as it stands now, signed now if
+    /// none covers exactly the current head (an empty log has a checkpoint
+    /// of size 0 with the empty tree's root).
+    pub async fn at_head(&self, tenant: &TenantId) -> Result<CheckpointRow, AnchorError> {
+        let tree = self.inner.store.audit_tree_state(tenant).await?.map(|(_, tree)| tree).unwrap_or_default();
+        if let Some(row) = self.inner.store.get_checkpoint(tenant, tree.size).await? {
+            return Ok(row);
+        }
+        let hashes = tree.frontier.iter().map(|h| decode_hash(h)).collect::<StoreResult<Vec<_>>>()?;
+        let root = Frontier::restore(tree.size, hashes)?.root();
+        self.sign(tenant, tree.size, root).await
+    }
+
+    /// Signs what is due; answers how many checkpoints were signed.
+    pub async fn tick(&self) -> Result<usize, AnchorError> {
+        let now = clock::now_micros();
+        let interval = i64::try_from(self.inner.settings.interval.as_micros()).unwrap_or(i64::MAX);
+        let mut signed = 0;
+        for tree in self.inner.store.uncheckpointed_trees().await? {
+            let grown = tree.tree_size - tree.checkpointed_size;
+            let waited = now.saturating_sub(tree.checkpointed_at);
+            if grown < self.inner.settings.every && waited < interval {
+                continue;
+            }
+            let hashes = tree.frontier.iter().map(|h| decode_hash(h)).collect::<StoreResult<Vec<_>>>()?;
+            let root = Frontier::restore(tree.tree_size, hashes)?.root();
+            self.sign(&tree.tenant, tree.tree_size, root).await?;
+            signed += 1;
+        }
+        Ok(signed)
+    }
+
+    /// Runs [`Checkpointer::tick`] until aborted.
+    pub fn start(&self, log: slog::Logger) -> JoinHandle<()> {
+        let this = self.clone();
+        let period = this.inner.settings.interval.clamp(Duration::from_millis(50), Duration::from_secs(1));
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(period);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticker.tick().await;
+                match this.reload_keys().await {
+                    Ok(true) => slog::info!(log, "loaded a new checkpoint signing key"),
+                    Ok(false) => {}
+                    Err(error) => slog::warn!(log, "loading checkpoint keys failed"; "error" => %error),
+                }
+                if let Err(error) = this.tick().await {
+                    slog::warn!(log, "signing checkpoints failed"; "error" => %error);
+                }
+            }
+        })
+    }
+
+    /// The root of `tenant`'s tree at `tree_size`, from stored nodes.
+    pub async fn root(&self, tenant: &TenantId, tree_size: u64) -> Result<Hash, AnchorError> {
+        if tree_size == 0 {
+            return Ok(merkle::empty_root());
+        }
+        let nodes = self.inner.store.tree_nodes(tenant, &merkle::root_nodes(tree_size)).await?;
+        Ok(merkle::root(tree_size, |n| nodes.get(&n).copied())?)
+    }
+
+    /// The inclusion proof of leaf `leaf_index` in the tree of `tree_size`.
+    pub async fn inclusion_proof(
+        &self,
+        tenant: &TenantId,
+        leaf_index: u64,
+        tree_size: u64,
+    ) -> Result<Vec<Hash>, AnchorError> {
+        let wanted: Vec<_> =
+            merkle::inclusion_proof_nodes(leaf_index, tree_size).into_iter().flatten().collect();
+        let nodes = self.inner.store.tree_nodes(tenant, &wanted).await?;
+        Ok(merkle::inclusion_proof(leaf_index, tree_size, |n| nodes.get(&n).copied())?)
+    }
+
+    /// The consistency proof between the trees of `old_size` and `new_size`.
+    pub async fn consistency_proof(
+        &self,
+        tenant: &TenantId,
+        old_size: u64,
+        new_size: u64,
+    ) -> Result<Vec<Hash>, AnchorError> {
+        let wanted: Vec<_> =
+            merkle::consistency_proof_nodes(old_size, new_size).into_iter().flatten().collect();
+        let nodes = self.inner.store.tree_nodes(tenant, &wanted).await?;
+        Ok(merkle::consistency_proof(old_size, new_size, |n| nodes.get(&n).copied())?)
+    }
+}
