@@ -167,6 +167,7 @@ fn walkthrough(root: &Path) -> Result<()> {
         r#""verdict":"escalate","reasons":["irreversible_high_value"]"#,
         r#"{"verdict":"block","reasons":["transact_over_limit"]"#,
         r#""ok": true"#,
+        "complete and untampered",
         r#"{"verdict":"approve","reasons":[]}"#,
         r#"{"verdict":"block","reasons":["action_type_not_allowed"]}"#,
         r#"{"status":"approved","note":"invoice checked"}"#,
