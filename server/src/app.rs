@@ -156,14 +156,22 @@ pub async fn start(config: Config, log: slog::Logger) -> Result<Gateway, StartEr
 
     let token_keys = TokenKeys::load(store.clone()).await?;
 
-    let limits = EvaluationLimits { time: config.policy_time_limit };
-    let policies = PolicyRegistry::new(PolicyEngine::compile(Bundle::default_bundle(), limits)?);
+    let limits = EvaluationLimits { time: config.policy_time_limit, heap: config.policy_heap_limit };
+    crate::policy::apply_memory_limit(limits);
+    let policies = PolicyRegistry::new(PolicyEngine::compile(Bundle::default_bundle(), limits)?, limits);
 
     let events = Events::new();
     let mut tasks = Vec::new();
     if let Some(url) = config.database_url.as_ref().filter(|_| store.backend() == Backend::Postgres) {
         tasks.push(events.listen(url.clone(), log.new(slog::o!("task" => "events"))));
     }
+    // Follow promotions from now on, then load what is active.
+    let policy_log = log.new(slog::o!("task" => "policies"));
+    tasks.push(policies.start(store.clone(), &events, config.policy_poll_interval, policy_log.clone()));
+    policies
+        .reload_all(&store, &policy_log)
+        .await
+        .map_err(|e| StartError::Config(format!("policies: {e}")))?;
     let (revocations, revocation_task) =
         RevocationCache::start(store.clone(), &events, config.revocation_cache_ttl);
     let (commits, writer) = CommitQueue::start(

@@ -34,6 +34,11 @@ pub struct Config {
     pub lock_timeout: Duration,
     /// Time limit of one policy evaluation.
     pub policy_time_limit: Duration,
+    /// The process heap (bytes) above which policy evaluations stop.
+    pub policy_heap_limit: u64,
+    /// How often replicas compare every tenant's active policy with the
+    /// store (the safety net under `NOTIFY`).
+    pub policy_poll_interval: Duration,
     /// Webhook delivery.
     pub webhooks: WebhookConfig,
     /// Async intent evaluation.
@@ -75,6 +80,8 @@ impl Default for Config {
             max_connections: 16,
             lock_timeout: Duration::from_secs(5),
             policy_time_limit: Duration::from_millis(100),
+            policy_poll_interval: Duration::from_secs(10),
+            policy_heap_limit: crate::policy::DEFAULT_HEAP_LIMIT,
             webhooks: WebhookConfig::default(),
             checkpoints: CheckpointSettings::default(),
             pending: PendingConfig::default(),

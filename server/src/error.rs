@@ -90,6 +90,7 @@ impl From<Error> for ApiError {
                 "the store is unavailable; nothing was written, retry later",
             ),
             Error::Store(StoreError::Duplicate(m)) => ApiError::new(ErrorCode::AlreadyExists, m),
+            Error::Store(StoreError::Conflict(m)) => ApiError::new(ErrorCode::Conflict, m),
             Error::Upstream(m) => ApiError::new(ErrorCode::UpstreamUnavailable, m),
             Error::Store(StoreError::Corrupt(_) | StoreError::Database(_)) | Error::Internal(_) => {
                 ApiError::new(ErrorCode::Internal, "internal error; the request id identifies it in the logs")

@@ -1,7 +1,7 @@
 //! Change events between gateways.
 //!
 //! Anything other gateways cache or wait on — revocations, agent changes,
-//! approval decisions — is announced here. Inside a store transaction the
+//! approval decisions, policy promotions — is announced here. Inside a store transaction the
 //! event is queued with `pg_notify` on PostgreSQL, so every gateway sharing
 //! the database (this one included) hears it exactly when the change
 //! commits; after the commit it is also published in-process, which is all
@@ -41,6 +41,11 @@ pub enum Event {
         tenant: TenantId,
         /// The approval.
         id: ApprovalId,
+    },
+    /// A tenant's active policy changed (promotion or rollback).
+    Policy {
+        /// The tenant.
+        tenant: TenantId,
     },
     /// Events may have been missed: drop every cache.
     Resync,

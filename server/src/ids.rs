@@ -3,7 +3,7 @@
 //! UUIDv7 underneath: time-ordered, so ids sort roughly by creation and
 //! index well, with 74 random bits each.
 
-use tollgate_api::ids::{ApiKeyId, ApprovalId, AuditEntryId, IntentId};
+use tollgate_api::ids::{ApiKeyId, ApprovalId, AuditEntryId, IntentId, PolicyDraftId, PolicyProposalId};
 use tollgate_api::tokens::Jti;
 
 fn fresh(prefix: &str) -> String {
@@ -23,6 +23,16 @@ pub fn api_key_id() -> ApiKeyId {
 /// A new approval id (`apr_…`).
 pub fn approval_id() -> ApprovalId {
     ApprovalId::parse(fresh("apr")).unwrap_or_else(|_| unreachable_id())
+}
+
+/// A new policy draft id (`pol_…`).
+pub fn policy_draft_id() -> PolicyDraftId {
+    PolicyDraftId::parse(fresh("pol")).unwrap_or_else(|_| unreachable_id())
+}
+
+/// A new policy proposal id (`prp_…`).
+pub fn policy_proposal_id() -> PolicyProposalId {
+    PolicyProposalId::parse(fresh("prp")).unwrap_or_else(|_| unreachable_id())
 }
 
 /// A new capability-token jti (`tok_…`).

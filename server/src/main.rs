@@ -2,7 +2,8 @@
 //!
 //! - `tollgate serve` runs the gateway (SQLite in `./tollgate-data` unless
 //!   `--database-url` names PostgreSQL).
-//! - `tollgate policy test DIR` runs a policy bundle's Rego unit tests.
+//! - `tollgate policy test DIR` runs a policy bundle's Rego unit tests and
+//!   its decision corpus (`DIR/corpus.yaml`).
 //! - `tollgate token attenuate TOKEN …` narrows a capability token offline;
 //!   `tollgate token inspect TOKEN` shows what a token carries.
 //! - `tollgate keys rotate` adds a new capability-token signing key.
@@ -25,7 +26,8 @@ use tollgate_server::audit::checkpoint::NoteVerifier;
 use tollgate_server::audit::checkpointer::CheckpointSettings;
 use tollgate_server::audit::export::{self, ExportFailureReason};
 use tollgate_server::catalog::ConfiguredUpstream;
-use tollgate_server::policy::{Bundle, rego_tests};
+use tollgate_server::policy::corpus::{self, CORPUS_FILE};
+use tollgate_server::policy::{Bundle, EvaluationLimits, PolicyEngine, rego_tests};
 use tollgate_server::token::{self, CapabilityToken, Caveat};
 
 #[derive(Parser)]
@@ -192,6 +194,15 @@ struct ServeArgs {
     /// Time limit of one policy evaluation, in milliseconds.
     #[arg(long, env = "TOLLGATE_POLICY_TIME_LIMIT_MS", default_value_t = 100)]
     policy_time_limit_ms: u64,
+    /// How often to compare every tenant's active policy with the store,
+    /// in seconds (promotions arrive at once through PostgreSQL `NOTIFY`;
+    /// this is the safety net).
+    #[arg(long, env = "TOLLGATE_POLICY_POLL_SECONDS", default_value_t = 10)]
+    policy_poll_seconds: u64,
+    /// The process heap, in MiB, above which policy evaluations stop (and
+    /// block with `policy_limit_exceeded`).
+    #[arg(long, env = "TOLLGATE_POLICY_HEAP_LIMIT_MB", default_value_t = 1024)]
+    policy_heap_limit_mb: u64,
     /// Webhook delivery attempts before giving up.
     #[arg(long, env = "TOLLGATE_WEBHOOK_MAX_ATTEMPTS", default_value_t = 8)]
     webhook_max_attempts: u32,
@@ -274,7 +285,8 @@ fn upstreams(args: &ServeArgs) -> anyhow::Result<Vec<ConfiguredUpstream>> {
 
 #[derive(Subcommand)]
 enum PolicyCommand {
-    /// Run the Rego unit tests (`test_*` rules of `*_test.rego`) of a bundle directory.
+    /// Run the Rego unit tests (`test_*` rules of `*_test.rego`) of a bundle directory,
+    /// then its decision corpus (`corpus.yaml`) when it has one.
     Test {
         /// The bundle directory.
         dir: PathBuf,
@@ -306,6 +318,8 @@ fn config(args: ServeArgs) -> anyhow::Result<Config> {
         max_connections: args.max_connections,
         lock_timeout: Duration::from_millis(args.lock_timeout_ms),
         policy_time_limit: Duration::from_millis(args.policy_time_limit_ms),
+        policy_poll_interval: Duration::from_secs(args.policy_poll_seconds.max(1)),
+        policy_heap_limit: args.policy_heap_limit_mb.max(64).saturating_mul(1 << 20),
         log_level: args.log_level,
         ..Config::default()
     };
@@ -344,8 +358,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
 fn policy_test(dir: PathBuf) -> anyhow::Result<bool> {
     let bundle = Bundle::load_dir(&dir)?;
+    // Read the corpus first: a malformed one is an error before anything runs.
+    let corpus = corpus::load_corpus(&dir).with_context(|| dir.join(CORPUS_FILE).display().to_string())?;
     let results = rego_tests::run(&bundle)?;
-    let failed = results.iter().filter(|r| !r.passed).count();
     for r in &results {
         let mark = if r.passed { "PASS" } else { "FAIL" };
         match &r.error {
@@ -353,13 +368,23 @@ fn policy_test(dir: PathBuf) -> anyhow::Result<bool> {
             None => println!("{mark} {}", r.name),
         }
     }
-    println!(
-        "{} passed, {failed} failed (bundle {} {})",
-        results.len() - failed,
-        bundle.name(),
-        bundle.hash()
-    );
-    Ok(failed == 0 && !results.is_empty())
+    let outcomes = match &corpus {
+        Some(corpus) => {
+            // The gateway's engine and limits, so a case decides as a request would.
+            let engine = PolicyEngine::compile(bundle.clone(), EvaluationLimits::default())?;
+            corpus.run(&engine)
+        }
+        None => Vec::new(),
+    };
+    for outcome in &outcomes {
+        let mark = if outcome.passed() { "PASS" } else { "FAIL" };
+        println!("{mark} {CORPUS_FILE} {outcome}");
+    }
+    let total = results.len() + outcomes.len();
+    let failed =
+        results.iter().filter(|r| !r.passed).count() + outcomes.iter().filter(|o| !o.passed()).count();
+    println!("{} passed, {failed} failed (bundle {} {})", total - failed, bundle.name(), bundle.hash());
+    Ok(failed == 0 && total > 0)
 }
 
 fn list(values: &[String]) -> Option<Vec<String>> {

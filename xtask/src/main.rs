@@ -175,6 +175,11 @@ fn walkthrough(root: &Path) -> Result<()> {
         r#"{"verdict":"block","reasons":["irreversible_high_value","approval_used"]}"#,
         r#"{"reason":"walk-through over"}"#,
         r#"{"verdict":"block","reasons":["token_revoked"]}"#,
+        r#""changes":["escalate -> block: 4""#,
+        r#"{"outcome":"promoted","active":"freeze payments"}"#,
+        r#"{"verdict":"block","reasons":["payments_frozen"],"policy":"freeze payments"}"#,
+        r#"{"outcome":"rolled_back","active":"default"}"#,
+        r#"{"verdict":"escalate","reasons":["irreversible_high_value"],"policy":"default"}"#,
     ];
     let mut rest: &str = &printed;
     for want in expected {
@@ -184,7 +189,8 @@ fn walkthrough(root: &Path) -> Result<()> {
         }
     }
     println!(
-        "==> README walk-through: every verdict reached, chain verified, token narrowed, approval used once"
+        "==> README walk-through: every verdict reached, chain verified, token narrowed, approval used once, \
+         policy promoted and rolled back"
     );
     Ok(())
 }

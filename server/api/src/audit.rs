@@ -43,6 +43,18 @@ pub enum AuditKind {
     UpstreamDeleted,
     /// A stored payload was erased (its digest stays in the chain).
     PayloadErased,
+    /// A policy draft was created or saved.
+    PolicyDraftSaved,
+    /// A policy draft was deleted.
+    PolicyDraftDeleted,
+    /// A bundle was promoted: it decides from then on.
+    PolicyPromoted,
+    /// The previous bundle was restored.
+    PolicyRolledBack,
+    /// A promotion was proposed (two-person rule).
+    PolicyProposed,
+    /// A proposed promotion was rejected.
+    PolicyProposalRejected,
 }
 
 impl AuditKind {
@@ -64,11 +76,17 @@ impl AuditKind {
             AuditKind::UpstreamCreated => "upstream_created",
             AuditKind::UpstreamDeleted => "upstream_deleted",
             AuditKind::PayloadErased => "payload_erased",
+            AuditKind::PolicyDraftSaved => "policy_draft_saved",
+            AuditKind::PolicyDraftDeleted => "policy_draft_deleted",
+            AuditKind::PolicyPromoted => "policy_promoted",
+            AuditKind::PolicyRolledBack => "policy_rolled_back",
+            AuditKind::PolicyProposed => "policy_proposed",
+            AuditKind::PolicyProposalRejected => "policy_proposal_rejected",
         }
     }
 
     /// Every kind.
-    pub const ALL: [AuditKind; 15] = [
+    pub const ALL: [AuditKind; 21] = [
         AuditKind::Decision,
         AuditKind::ApprovalDecision,
         AuditKind::ToolResult,
@@ -84,6 +102,12 @@ impl AuditKind {
         AuditKind::UpstreamCreated,
         AuditKind::UpstreamDeleted,
         AuditKind::PayloadErased,
+        AuditKind::PolicyDraftSaved,
+        AuditKind::PolicyDraftDeleted,
+        AuditKind::PolicyPromoted,
+        AuditKind::PolicyRolledBack,
+        AuditKind::PolicyProposed,
+        AuditKind::PolicyProposalRejected,
     ];
 
     /// Parses the wire string.

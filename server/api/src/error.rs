@@ -32,6 +32,9 @@ pub enum ErrorCode {
     InvalidCursor,
     /// The request is well-formed but cannot be carried out as asked.
     InvalidRequest,
+    /// A policy module does not compile (`path` names the module,
+    /// `location` the file, line and column).
+    PolicyCompileError,
     /// The request body is larger than the configured limit.
     BodyTooLarge,
     /// The request body has a content type other than `application/json`.
@@ -58,7 +61,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// All codes, in documentation order.
-    pub const ALL: [ErrorCode; 18] = [
+    pub const ALL: [ErrorCode; 19] = [
         ErrorCode::MalformedJson,
         ErrorCode::MissingField,
         ErrorCode::UnknownField,
@@ -66,6 +69,7 @@ impl ErrorCode {
         ErrorCode::InvalidParameter,
         ErrorCode::InvalidCursor,
         ErrorCode::InvalidRequest,
+        ErrorCode::PolicyCompileError,
         ErrorCode::BodyTooLarge,
         ErrorCode::UnsupportedMediaType,
         ErrorCode::Unauthenticated,
@@ -89,6 +93,7 @@ impl ErrorCode {
             ErrorCode::InvalidParameter => "invalid_parameter",
             ErrorCode::InvalidCursor => "invalid_cursor",
             ErrorCode::InvalidRequest => "invalid_request",
+            ErrorCode::PolicyCompileError => "policy_compile_error",
             ErrorCode::BodyTooLarge => "body_too_large",
             ErrorCode::UnsupportedMediaType => "unsupported_media_type",
             ErrorCode::Unauthenticated => "unauthenticated",
@@ -112,7 +117,8 @@ impl ErrorCode {
             | ErrorCode::InvalidField
             | ErrorCode::InvalidParameter
             | ErrorCode::InvalidCursor
-            | ErrorCode::InvalidRequest => 400,
+            | ErrorCode::InvalidRequest
+            | ErrorCode::PolicyCompileError => 400,
             ErrorCode::Unauthenticated => 401,
             ErrorCode::Forbidden => 403,
             ErrorCode::NotFound => 404,
@@ -137,11 +143,23 @@ impl fmt::Display for ErrorCode {
     }
 }
 
+/// A place in a source file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct SourceLocation {
+    /// The file (a module name).
+    pub file: String,
+    /// Line, from 1.
+    pub line: u32,
+    /// Column, from 1.
+    pub column: u32,
+}
+
 /// The error body of every failed request.
 ///
 /// `error_code` is one of the stable codes documented in `docs/errors.md`
 /// (`malformed_json`, `missing_field`, `unknown_field`, `invalid_field`,
 /// `invalid_parameter`, `invalid_cursor`, `invalid_request`,
+/// `policy_compile_error`,
 /// `body_too_large`, `unsupported_media_type`, `unauthenticated`,
 /// `forbidden`, `not_found`, `already_exists`, `idempotency_conflict`,
 /// `conflict`, `store_unavailable`, `upstream_unavailable`, `internal`).
@@ -161,6 +179,9 @@ pub struct ApiError {
     /// Name of the offending query, path or header parameter.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parameter: Option<String>,
+    /// Where in a policy module the error is (`policy_compile_error`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<SourceLocation>,
     #[serde(skip)]
     #[schemars(skip)]
     status: u16,
@@ -175,6 +196,7 @@ impl ApiError {
             request_id: String::new(),
             path: None,
             parameter: None,
+            location: None,
             status: code.status(),
         }
     }
@@ -182,6 +204,12 @@ impl ApiError {
     /// Names the JSONPath of the offending body field.
     pub fn at_path(mut self, path: impl Into<String>) -> ApiError {
         self.path = Some(path.into());
+        self
+    }
+
+    /// Names the place in a policy module.
+    pub fn at_location(mut self, location: SourceLocation) -> ApiError {
+        self.location = Some(location);
         self
     }
 

@@ -167,6 +167,18 @@ id_type!(
     first = generated_char, rest = generated_char
 );
 
+id_type!(
+    /// A policy draft, assigned by the gateway (`pol_…`).
+    PolicyDraftId, kind = "policy draft id", max = 64, pattern = "^[A-Za-z0-9_]{1,64}$",
+    first = generated_char, rest = generated_char
+);
+
+id_type!(
+    /// A policy promotion proposal, assigned by the gateway (`prp_…`).
+    PolicyProposalId, kind = "policy proposal id", max = 64, pattern = "^[A-Za-z0-9_]{1,64}$",
+    first = generated_char, rest = generated_char
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -26,6 +26,7 @@ pub mod ids;
 pub mod intents;
 pub mod money;
 pub mod pagination;
+pub mod policies;
 pub mod system;
 pub mod tenants;
 pub mod text;
@@ -55,6 +56,11 @@ use intents::{
     AsyncIntentRequest, Decision, IntentAccepted, IntentBatchRequest, IntentBatchResponse, IntentDecision,
     IntentHeaders, IntentListParams, IntentPage, IntentPath, IntentRequest,
 };
+use policies::{
+    ActivePolicy, PolicyChange, PolicyDraft, PolicyDraftListParams, PolicyDraftPage, PolicyDraftPath,
+    PolicyDraftWrite, PolicyDryRun, PolicyDryRunRequest, PolicyPromote, PolicyProposalListParams,
+    PolicyProposalPage, PolicyProposalPath, PolicyRollback, PolicyTemplateList,
+};
 use system::{Health, Readiness};
 use tenants::{
     Tenant, TenantCreate, TenantCreated, TenantListParams, TenantPage, TenantPath, TenantUpdate,
@@ -79,6 +85,7 @@ use upstreams::{Upstream, UpstreamCreate, UpstreamListParams, UpstreamPage, Upst
             "tokens" = { description = "Capability tokens: mint and revoke (attenuation is offline)." },
             "upstreams" = { description = "Upstream MCP servers whose tools agents call through the gateway." },
             "approvals" = { description = "The approvals queue: escalated requests waiting for a human." },
+            "policies" = { description = "The policy lifecycle: drafts, dry-runs, promotion and rollback." },
             "tools" = { description = "Tool calls: the MCP front door and its plain-HTTP twin." },
         },
     }
@@ -361,6 +368,106 @@ pub trait TollgateApi {
         path: Checked<Path<UpstreamPath>>,
         scope: QueryParams<TenantScope>,
     ) -> Result<HttpResponseDeleted, ApiError>;
+
+    /// List the tenant's policy drafts, oldest first (without their modules).
+    #[endpoint { method = GET, path = "/v1/admin/policies/drafts", tags = ["policies"] }]
+    async fn policy_draft_list(
+        rqctx: RequestContext<Self::Context>,
+        query: QueryParams<PolicyDraftListParams>,
+    ) -> Result<HttpResponseOk<PolicyDraftPage>, ApiError>;
+
+    /// Create a policy draft; it is compiled first and refused with its compile errors.
+    #[endpoint { method = POST, path = "/v1/admin/policies/drafts", tags = ["policies"] }]
+    async fn policy_draft_create(
+        rqctx: RequestContext<Self::Context>,
+        scope: QueryParams<TenantScope>,
+        body: JsonBody<PolicyDraftWrite>,
+    ) -> Result<HttpResponseCreated<PolicyDraft>, ApiError>;
+
+    /// Read a policy draft with its modules and data.
+    #[endpoint { method = GET, path = "/v1/admin/policies/drafts/{draft_id}", tags = ["policies"] }]
+    async fn policy_draft_get(
+        rqctx: RequestContext<Self::Context>,
+        path: Checked<Path<PolicyDraftPath>>,
+        scope: QueryParams<TenantScope>,
+    ) -> Result<HttpResponseOk<PolicyDraft>, ApiError>;
+
+    /// Replace a policy draft (not while it is active or the rollback target).
+    #[endpoint { method = PUT, path = "/v1/admin/policies/drafts/{draft_id}", tags = ["policies"] }]
+    async fn policy_draft_update(
+        rqctx: RequestContext<Self::Context>,
+        path: Checked<Path<PolicyDraftPath>>,
+        scope: QueryParams<TenantScope>,
+        body: JsonBody<PolicyDraftWrite>,
+    ) -> Result<HttpResponseOk<PolicyDraft>, ApiError>;
+
+    /// Delete a policy draft (not while it is active or the rollback target).
+    #[endpoint { method = DELETE, path = "/v1/admin/policies/drafts/{draft_id}", tags = ["policies"] }]
+    async fn policy_draft_delete(
+        rqctx: RequestContext<Self::Context>,
+        path: Checked<Path<PolicyDraftPath>>,
+        scope: QueryParams<TenantScope>,
+    ) -> Result<HttpResponseDeleted, ApiError>;
+
+    /// Evaluate a candidate bundle on synthetic inputs and on recorded decisions, without changing anything.
+    #[endpoint { method = POST, path = "/v1/admin/policies/dry-run", tags = ["policies"] }]
+    async fn policy_dry_run(
+        rqctx: RequestContext<Self::Context>,
+        scope: QueryParams<TenantScope>,
+        body: JsonBody<PolicyDryRunRequest>,
+    ) -> Result<HttpResponseOk<PolicyDryRun>, ApiError>;
+
+    /// Show the tenant's active bundle and its rollback target.
+    #[endpoint { method = GET, path = "/v1/admin/policies/active", tags = ["policies"] }]
+    async fn policy_active_get(
+        rqctx: RequestContext<Self::Context>,
+        scope: QueryParams<TenantScope>,
+    ) -> Result<HttpResponseOk<ActivePolicy>, ApiError>;
+
+    /// Promote a draft atomically (or propose it, under the two-person rule).
+    #[endpoint { method = POST, path = "/v1/admin/policies/active", tags = ["policies"] }]
+    async fn policy_promote(
+        rqctx: RequestContext<Self::Context>,
+        scope: QueryParams<TenantScope>,
+        body: JsonBody<PolicyPromote>,
+    ) -> Result<HttpResponseOk<PolicyChange>, ApiError>;
+
+    /// Restore the previous bundle.
+    #[endpoint { method = POST, path = "/v1/admin/policies/rollback", tags = ["policies"] }]
+    async fn policy_rollback(
+        rqctx: RequestContext<Self::Context>,
+        scope: QueryParams<TenantScope>,
+        body: JsonBody<PolicyRollback>,
+    ) -> Result<HttpResponseOk<PolicyChange>, ApiError>;
+
+    /// List promotion proposals, newest first.
+    #[endpoint { method = GET, path = "/v1/admin/policies/proposals", tags = ["policies"] }]
+    async fn policy_proposal_list(
+        rqctx: RequestContext<Self::Context>,
+        query: QueryParams<PolicyProposalListParams>,
+    ) -> Result<HttpResponseOk<PolicyProposalPage>, ApiError>;
+
+    /// Approve a proposal: its bundle is promoted (by an administrator other than the proposer).
+    #[endpoint { method = POST, path = "/v1/admin/policies/proposals/{proposal_id}/approve", tags = ["policies"] }]
+    async fn policy_proposal_approve(
+        rqctx: RequestContext<Self::Context>,
+        path: Checked<Path<PolicyProposalPath>>,
+        scope: QueryParams<TenantScope>,
+    ) -> Result<HttpResponseOk<PolicyChange>, ApiError>;
+
+    /// Reject a proposal.
+    #[endpoint { method = POST, path = "/v1/admin/policies/proposals/{proposal_id}/reject", tags = ["policies"] }]
+    async fn policy_proposal_reject(
+        rqctx: RequestContext<Self::Context>,
+        path: Checked<Path<PolicyProposalPath>>,
+        scope: QueryParams<TenantScope>,
+    ) -> Result<HttpResponseOk<PolicyChange>, ApiError>;
+
+    /// List the policy templates a tenant can start a draft from.
+    #[endpoint { method = GET, path = "/v1/admin/policies/templates", tags = ["policies"] }]
+    async fn policy_template_list(
+        rqctx: RequestContext<Self::Context>,
+    ) -> Result<HttpResponseOk<PolicyTemplateList>, ApiError>;
 
     /// List approval requests, newest first.
     #[endpoint { method = GET, path = "/v1/admin/approvals", tags = ["approvals"] }]

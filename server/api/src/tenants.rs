@@ -63,6 +63,11 @@ pub struct TenantUpdate {
     /// What decisions do while the store cannot be written.
     #[serde(default)]
     pub store_failure: Option<StoreFailureMode>,
+    /// Whether promoting a policy needs a second administrator (propose,
+    /// then approve). A tenant administrator may turn it on; only the
+    /// superadmin may turn it off.
+    #[serde(default)]
+    pub policy_two_person_rule: Option<bool>,
 }
 
 /// A tenant, with a summary of its activity.
@@ -82,6 +87,8 @@ pub struct Tenant {
     pub decisions_24h: u64,
     /// What decisions do while the store cannot be written.
     pub store_failure: StoreFailureMode,
+    /// Whether promoting a policy needs a second administrator.
+    pub policy_two_person_rule: bool,
 }
 
 /// Answer to `POST /v1/admin/tenants`: the tenant and its webhook secret,

@@ -177,6 +177,11 @@ impl Principal {
         }
     }
 
+    /// Whether this is the superadmin key.
+    pub fn is_superadmin(&self) -> bool {
+        matches!(self, Principal::Superadmin)
+    }
+
     /// Fails unless this is the superadmin key.
     pub fn require_superadmin(&self, action: &str) -> Result<(), Error> {
         match self {

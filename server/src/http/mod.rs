@@ -14,6 +14,7 @@ pub mod auth;
 pub mod call;
 pub mod intents;
 pub mod mcp;
+pub mod policies;
 pub mod system;
 pub mod tenants;
 pub mod tokens;
@@ -39,6 +40,11 @@ use tollgate_api::audit::{
 use tollgate_api::intents::{
     AsyncIntentRequest, Decision, IntentAccepted, IntentBatchRequest, IntentBatchResponse, IntentDecision,
     IntentHeaders, IntentListParams, IntentPage, IntentPath, IntentRequest,
+};
+use tollgate_api::policies::{
+    ActivePolicy, PolicyChange, PolicyDraft, PolicyDraftListParams, PolicyDraftPage, PolicyDraftPath,
+    PolicyDraftWrite, PolicyDryRun, PolicyDryRunRequest, PolicyPromote, PolicyProposalListParams,
+    PolicyProposalPage, PolicyProposalPath, PolicyRollback, PolicyTemplateList,
 };
 use tollgate_api::system::{Health, Readiness};
 use tollgate_api::tenants::{
@@ -430,6 +436,127 @@ impl TollgateApi for TollgateImpl {
         let call = Call::new(&rqctx);
         let result = upstreams::delete(&call, path_of(path), scope.into_inner()).await;
         call.finish(result.map(|()| HttpResponseDeleted()))
+    }
+
+    async fn policy_draft_list(
+        rqctx: RequestContext<GatewayState>,
+        query: QueryParams<PolicyDraftListParams>,
+    ) -> Result<HttpResponseOk<PolicyDraftPage>, ApiError> {
+        let call = Call::new(&rqctx);
+        call.finish(policies::list_drafts(&call, query.into_inner()).await.map(HttpResponseOk))
+    }
+
+    async fn policy_draft_create(
+        rqctx: RequestContext<GatewayState>,
+        scope: QueryParams<TenantScope>,
+        body: JsonBody<PolicyDraftWrite>,
+    ) -> Result<HttpResponseCreated<PolicyDraft>, ApiError> {
+        let call = Call::new(&rqctx);
+        let result = policies::save_draft(&call, None, scope.into_inner(), body.into_inner()).await;
+        call.finish(result.map(HttpResponseCreated))
+    }
+
+    async fn policy_draft_get(
+        rqctx: RequestContext<GatewayState>,
+        path: Checked<Path<PolicyDraftPath>>,
+        scope: QueryParams<TenantScope>,
+    ) -> Result<HttpResponseOk<PolicyDraft>, ApiError> {
+        let call = Call::new(&rqctx);
+        call.finish(policies::get_draft(&call, path_of(path), scope.into_inner()).await.map(HttpResponseOk))
+    }
+
+    async fn policy_draft_update(
+        rqctx: RequestContext<GatewayState>,
+        path: Checked<Path<PolicyDraftPath>>,
+        scope: QueryParams<TenantScope>,
+        body: JsonBody<PolicyDraftWrite>,
+    ) -> Result<HttpResponseOk<PolicyDraft>, ApiError> {
+        let call = Call::new(&rqctx);
+        let result =
+            policies::save_draft(&call, Some(path_of(path)), scope.into_inner(), body.into_inner()).await;
+        call.finish(result.map(HttpResponseOk))
+    }
+
+    async fn policy_draft_delete(
+        rqctx: RequestContext<GatewayState>,
+        path: Checked<Path<PolicyDraftPath>>,
+        scope: QueryParams<TenantScope>,
+    ) -> Result<HttpResponseDeleted, ApiError> {
+        let call = Call::new(&rqctx);
+        let result = policies::delete_draft(&call, path_of(path), scope.into_inner()).await;
+        call.finish(result.map(|()| HttpResponseDeleted()))
+    }
+
+    async fn policy_dry_run(
+        rqctx: RequestContext<GatewayState>,
+        scope: QueryParams<TenantScope>,
+        body: JsonBody<PolicyDryRunRequest>,
+    ) -> Result<HttpResponseOk<PolicyDryRun>, ApiError> {
+        let call = Call::new(&rqctx);
+        call.finish(policies::dry_run(&call, scope.into_inner(), body.into_inner()).await.map(HttpResponseOk))
+    }
+
+    async fn policy_active_get(
+        rqctx: RequestContext<GatewayState>,
+        scope: QueryParams<TenantScope>,
+    ) -> Result<HttpResponseOk<ActivePolicy>, ApiError> {
+        let call = Call::new(&rqctx);
+        call.finish(policies::active(&call, scope.into_inner()).await.map(HttpResponseOk))
+    }
+
+    async fn policy_promote(
+        rqctx: RequestContext<GatewayState>,
+        scope: QueryParams<TenantScope>,
+        body: JsonBody<PolicyPromote>,
+    ) -> Result<HttpResponseOk<PolicyChange>, ApiError> {
+        let call = Call::new(&rqctx);
+        call.finish(policies::promote(&call, scope.into_inner(), body.into_inner()).await.map(HttpResponseOk))
+    }
+
+    async fn policy_rollback(
+        rqctx: RequestContext<GatewayState>,
+        scope: QueryParams<TenantScope>,
+        body: JsonBody<PolicyRollback>,
+    ) -> Result<HttpResponseOk<PolicyChange>, ApiError> {
+        let call = Call::new(&rqctx);
+        call.finish(
+            policies::rollback(&call, scope.into_inner(), body.into_inner()).await.map(HttpResponseOk),
+        )
+    }
+
+    async fn policy_proposal_list(
+        rqctx: RequestContext<GatewayState>,
+        query: QueryParams<PolicyProposalListParams>,
+    ) -> Result<HttpResponseOk<PolicyProposalPage>, ApiError> {
+        let call = Call::new(&rqctx);
+        call.finish(policies::list_proposals(&call, query.into_inner()).await.map(HttpResponseOk))
+    }
+
+    async fn policy_proposal_approve(
+        rqctx: RequestContext<GatewayState>,
+        path: Checked<Path<PolicyProposalPath>>,
+        scope: QueryParams<TenantScope>,
+    ) -> Result<HttpResponseOk<PolicyChange>, ApiError> {
+        let call = Call::new(&rqctx);
+        let result = policies::decide_proposal(&call, path_of(path), scope.into_inner(), true).await;
+        call.finish(result.map(HttpResponseOk))
+    }
+
+    async fn policy_proposal_reject(
+        rqctx: RequestContext<GatewayState>,
+        path: Checked<Path<PolicyProposalPath>>,
+        scope: QueryParams<TenantScope>,
+    ) -> Result<HttpResponseOk<PolicyChange>, ApiError> {
+        let call = Call::new(&rqctx);
+        let result = policies::decide_proposal(&call, path_of(path), scope.into_inner(), false).await;
+        call.finish(result.map(HttpResponseOk))
+    }
+
+    async fn policy_template_list(
+        rqctx: RequestContext<GatewayState>,
+    ) -> Result<HttpResponseOk<PolicyTemplateList>, ApiError> {
+        let call = Call::new(&rqctx);
+        call.finish(policies::templates(&call).await.map(HttpResponseOk))
     }
 
     async fn approval_list(

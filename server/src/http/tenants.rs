@@ -28,6 +28,7 @@ async fn view(call: &Call<'_>, row: TenantRow) -> Result<Tenant, Error> {
         pending_approvals: stats.pending_approvals,
         decisions_24h: stats.recent_decisions,
         store_failure: row.store_failure,
+        policy_two_person_rule: row.policy_two_person,
     })
 }
 
@@ -60,6 +61,7 @@ pub async fn create(call: &Call<'_>, body: Result<TenantCreate, ApiError>) -> Re
         name: row.name,
         created_at: row.created_at,
         store_failure: Default::default(),
+        policy_two_person: false,
     };
     Ok(TenantCreated { tenant: view(call, tenant).await?, webhook_secret })
 }
@@ -145,10 +147,19 @@ pub async fn update(
     {
         return Err(not_found_tenant(&path.tenant_id));
     }
+    if body.policy_two_person_rule == Some(false) && !principal.is_superadmin() {
+        let tenant = call.state.store.get_tenant(&path.tenant_id).await?;
+        if tenant.is_some_and(|t| t.policy_two_person) {
+            return Err(Error::Forbidden("only the superadmin may turn the two-person rule off".into()));
+        }
+    }
     let job = AdminJob {
         tenant: path.tenant_id.clone(),
         principal: principal.describe(),
-        op: AdminOp::UpdateTenant { store_failure: body.store_failure },
+        op: AdminOp::UpdateTenant {
+            store_failure: body.store_failure,
+            policy_two_person: body.policy_two_person_rule,
+        },
     };
     call.state.pipeline.commits().admin(job).await?;
     let row = call

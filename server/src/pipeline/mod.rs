@@ -417,6 +417,7 @@ impl Pipeline {
         let input = policy_input(&sub, agent.as_ref(), &risk);
         let mut modifications = None;
         let mut alternatives = None;
+        let mut policy_verdict = None;
         if verdict == Verdict::Approve {
             verdict = match engine.evaluate(&input) {
                 Ok(output) => {
@@ -458,6 +459,7 @@ impl Pipeline {
                     Verdict::Block
                 }
             };
+            policy_verdict = Some(verdict);
             stages.push(stage(StageName::Policy, outcome_of(verdict), started));
         } else {
             stages.push(skipped(StageName::Policy));
@@ -571,6 +573,7 @@ impl Pipeline {
                 verb: action.verb.to_string(),
                 request_json: serde_json::to_string(&sub.request).unwrap_or_default(),
                 policy_input_json: canonical_string(&input),
+                policy_verdict,
                 created_at: sub.created_at,
                 callback_url: sub.callback_url.clone(),
             },

@@ -12,19 +12,22 @@
 //! (fail closed).
 
 pub mod bundle;
+pub mod corpus;
+pub mod dry_run;
+pub mod registry;
 pub mod rego_tests;
+pub mod templates;
 
 use std::num::NonZeroU32;
-use std::sync::Arc;
 use std::time::Duration;
 
 use regorus::utils::limits::ExecutionTimerConfig;
 use serde::Deserialize;
-use tollgate_api::ids::TenantId;
 use tollgate_api::intents::{Alternative, PatchOperation, Verdict};
 use tollgate_api::tenants::PolicyRef;
 
 pub use bundle::Bundle;
+pub use registry::PolicyRegistry;
 
 /// The rule every bundle must define.
 pub const ENTRYPOINT: &str = "data.tollgate.decision";
@@ -35,9 +38,13 @@ pub enum PolicyError {
     /// The bundle does not compile.
     #[error("policy does not compile: {0}")]
     Compile(String),
-    /// Evaluation failed (including the time limit).
+    /// Evaluation failed.
     #[error("policy evaluation failed: {0}")]
     Evaluation(String),
+    /// Evaluation was cut off: it ran past the time limit, or the heap
+    /// passed the memory limit while it ran.
+    #[error("policy evaluation cut off: {0}")]
+    LimitExceeded(String),
     /// `data.tollgate.decision` is undefined for this input.
     #[error("policy decision is undefined for this input")]
     Undefined,
@@ -47,11 +54,36 @@ pub enum PolicyError {
 }
 
 impl PolicyError {
+    /// Where a compile error is: `(file, line, column)` from regorus'
+    /// `--> file:line:col` marker.
+    pub fn location(&self) -> Option<(String, u32, u32)> {
+        let PolicyError::Compile(message) = self else { return None };
+        let marker = message.lines().find_map(|line| line.trim().strip_prefix("--> "))?;
+        let mut parts = marker.trim().rsplitn(3, ':');
+        let column = parts.next()?.parse().ok()?;
+        let line = parts.next()?.parse().ok()?;
+        Some((parts.next()?.to_string(), line, column))
+    }
+
+    /// The compile error's own words (regorus' `error: …` line), without
+    /// the source excerpt.
+    pub fn summary(&self) -> String {
+        match self {
+            PolicyError::Compile(message) => message
+                .lines()
+                .find_map(|line| line.trim().strip_prefix("error: "))
+                .map(str::to_string)
+                .unwrap_or_else(|| message.trim().to_string()),
+            other => other.to_string(),
+        }
+    }
+
     /// Stable reason code used when this error blocks a decision.
     pub fn code(&self) -> &'static str {
         match self {
             PolicyError::Compile(_) => "policy_compile_error",
             PolicyError::Evaluation(_) => "policy_evaluation_error",
+            PolicyError::LimitExceeded(_) => "policy_limit_exceeded",
             PolicyError::Undefined => "policy_undefined",
             PolicyError::MalformedOutput(_) => "policy_malformed_output",
         }
@@ -113,16 +145,40 @@ fn at(path: &Option<String>) -> String {
     path.as_ref().map(|p| format!(" at {p}")).unwrap_or_default()
 }
 
-/// Limits on one evaluation.
+/// Limits on evaluation.
 #[derive(Clone, Copy, Debug)]
 pub struct EvaluationLimits {
     /// Wall-clock budget of one evaluation.
     pub time: Duration,
+    /// The process heap above which evaluations stop (bytes). regorus
+    /// counts every allocation of the process through its allocator shim
+    /// and checks the total as evaluation proceeds, so a policy that grows
+    /// without bound is stopped (with `policy_limit_exceeded`) instead of
+    /// exhausting the machine. Process-wide: see [`apply_memory_limit`].
+    pub heap: u64,
 }
+
+/// Default heap ceiling: 1 GiB.
+pub const DEFAULT_HEAP_LIMIT: u64 = 1 << 30;
 
 impl Default for EvaluationLimits {
     fn default() -> EvaluationLimits {
-        EvaluationLimits { time: Duration::from_millis(100) }
+        EvaluationLimits { time: Duration::from_millis(100), heap: DEFAULT_HEAP_LIMIT }
+    }
+}
+
+/// Sets the process heap above which policy evaluations stop. One value
+/// per process (regorus keeps it globally): the gateway sets it at start.
+pub fn apply_memory_limit(limits: EvaluationLimits) {
+    regorus::set_global_memory_limit(Some(limits.heap));
+}
+
+/// Types an evaluation failure: regorus' limit errors are cut-offs.
+fn evaluation_error(error: &anyhow::Error) -> PolicyError {
+    match error.chain().find_map(|cause| cause.downcast_ref::<regorus::LimitError>()) {
+        Some(limit) => PolicyError::LimitExceeded(limit.to_string()),
+        None if error.to_string().contains("limit exceeded") => PolicyError::LimitExceeded(error.to_string()),
+        None => PolicyError::Evaluation(error.to_string()),
     }
 }
 
@@ -175,13 +231,26 @@ impl PolicyEngine {
         if let Ok(mut pool) = self.pool.lock() {
             pool.push(engine);
         }
-        let value = evaluated.map_err(|e| PolicyError::Evaluation(e.to_string()))?;
+        let value = evaluated.map_err(|e| evaluation_error(&e))?;
         if value == regorus::Value::Undefined {
             return Err(PolicyError::Undefined);
         }
         let json = serde_json::to_value(&value).map_err(|e| PolicyError::MalformedOutput(e.to_string()))?;
         PolicyOutput::from_json(json)
     }
+}
+
+/// Checks that `bundle`'s test modules parse along with its runtime
+/// modules (they are saved with drafts and run by `tollgate policy test`).
+pub fn check_tests(bundle: &Bundle, limits: EvaluationLimits) -> Result<(), PolicyError> {
+    if bundle.tests().is_empty() {
+        return Ok(());
+    }
+    let mut engine = new_engine(bundle, limits)?;
+    for (name, source) in bundle.tests() {
+        engine.add_policy(name.clone(), source.clone()).map_err(|e| PolicyError::Compile(e.to_string()))?;
+    }
+    Ok(())
 }
 
 /// A regorus engine loaded with `bundle`'s runtime modules and data.
@@ -198,28 +267,6 @@ pub(crate) fn new_engine(bundle: &Bundle, limits: EvaluationLimits) -> Result<re
         .add_data(regorus::Value::from(bundle.data().clone()))
         .map_err(|e| PolicyError::Compile(e.to_string()))?;
     Ok(engine)
-}
-
-/// Which compiled bundle decides for each tenant.
-///
-/// Every tenant uses the built-in default bundle until the policy
-/// lifecycle gives tenants bundles of their own.
-#[derive(Clone, Debug)]
-pub struct PolicyRegistry {
-    default: Arc<PolicyEngine>,
-}
-
-impl PolicyRegistry {
-    /// A registry deciding with `default` for every tenant.
-    pub fn new(default: PolicyEngine) -> PolicyRegistry {
-        PolicyRegistry { default: Arc::new(default) }
-    }
-
-    /// The engine deciding for `tenant`. The caller keeps the `Arc` for the
-    /// whole request, so a request finishes on the bundle it started with.
-    pub fn for_tenant(&self, _tenant: &TenantId) -> Arc<PolicyEngine> {
-        Arc::clone(&self.default)
-    }
 }
 
 #[cfg(test)]
@@ -261,6 +308,25 @@ mod tests {
     }
 
     #[test]
+    fn compile_errors_name_file_line_and_column() {
+        let bundle = Bundle::new(
+            "broken",
+            [(
+                "rules/p.rego".to_string(),
+                "package tollgate\nimport rego.v1\n\ndecision := {\n  x :=\n}\n".to_string(),
+            )],
+            json!({}),
+        );
+        let error = PolicyEngine::compile(bundle, EvaluationLimits::default()).unwrap_err();
+        let (file, line, column) = error.location().unwrap_or_else(|| panic!("{error}"));
+        assert_eq!(file, "rules/p.rego");
+        assert_eq!(line, 5, "{error}");
+        assert!(column >= 1);
+        assert!(!error.summary().contains("-->"), "{}", error.summary());
+        assert_eq!(PolicyError::Undefined.location(), None);
+    }
+
+    #[test]
     fn undefined_decision_is_an_error() {
         let bundle = Bundle::new(
             "undefined",
@@ -286,9 +352,10 @@ mod tests {
                         x * y == -1\n\
                       }\n";
         let bundle = Bundle::new("runaway", [("p.rego".to_string(), source.to_string())], json!({}));
-        let engine = PolicyEngine::compile(bundle, EvaluationLimits { time: Duration::from_millis(20) })
-            .unwrap_or_else(|e| panic!("{e}"));
+        let limits = EvaluationLimits { time: Duration::from_millis(20), ..EvaluationLimits::default() };
+        let engine = PolicyEngine::compile(bundle, limits).unwrap_or_else(|e| panic!("{e}"));
         let result = engine.evaluate(&json!({}));
-        assert!(matches!(result, Err(PolicyError::Evaluation(_))), "{result:?}");
+        assert!(matches!(result, Err(PolicyError::LimitExceeded(_))), "{result:?}");
+        assert_eq!(result.unwrap_err().code(), "policy_limit_exceeded");
     }
 }

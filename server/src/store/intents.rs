@@ -84,6 +84,8 @@ pub struct DecidedIntent {
     pub decision_json: String,
     /// The policy input document (JSON), for faithful replay.
     pub policy_input_json: String,
+    /// The policy stage's own verdict (`None` when it did not run).
+    pub policy_verdict: Option<Verdict>,
     /// Receipt time (µs).
     pub created_at: i64,
     /// Decision time (µs).
@@ -320,7 +322,7 @@ impl StoreTx {
             sqlx::query(
                 "UPDATE intents SET status = 'decided', verdict = $1, would_be_verdict = $2, decision = $3,
                         policy_input = $4, decided_at = $5, claimed_until = NULL, callback_state = $6,
-                        callback_next_at = $7
+                        callback_next_at = $7, policy_verdict = $9
                  WHERE id = $8 AND status = 'pending'",
             )
             .bind(intent.verdict.as_str())
@@ -331,6 +333,7 @@ impl StoreTx {
             .bind(callback_state)
             .bind(callback_next_at)
             .bind(intent.id.as_str())
+            .bind(intent.policy_verdict.map(|v| v.as_str().to_string()))
             .execute(self.conn())
             .await?;
             return Ok(());
@@ -338,8 +341,9 @@ impl StoreTx {
         sqlx::query(
             "INSERT INTO intents (id, tenant_id, agent_id, credential, bound_agent_id, environment, action_type,
                  verb, status, verdict, would_be_verdict, request, decision, policy_input, created_at, decided_at,
-                 callback_url, callback_state, callback_next_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'decided', $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+                 callback_url, callback_state, callback_next_at, policy_verdict)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'decided', $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
+                     $19)",
         )
         .bind(intent.id.as_str())
         .bind(intent.tenant.as_str())
@@ -359,6 +363,7 @@ impl StoreTx {
         .bind(intent.callback_url.clone())
         .bind(callback_state)
         .bind(callback_next_at)
+        .bind(intent.policy_verdict.map(|v| v.as_str().to_string()))
         .execute(self.conn())
         .await?;
         Ok(())

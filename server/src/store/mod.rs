@@ -14,6 +14,7 @@ mod audit;
 mod budget;
 mod intents;
 mod mcp_sessions;
+mod policies;
 mod secrets;
 mod tenants;
 mod tokens;
@@ -36,6 +37,7 @@ pub use intents::{
     PendingInsert, PendingIntent,
 };
 pub use mcp_sessions::McpSessionRow;
+pub use policies::{ActiveRow, BundleRow, DraftRow, ProposalRow, ReplayRow, SlotRow};
 pub use secrets::SigningKeyRow;
 pub use tenants::{NewTenant, TenantRow, TenantStats};
 pub use tokens::{MintedTokenRow, RevocationRow, TokenUsage};
@@ -81,6 +83,10 @@ pub enum StoreError {
     /// A uniqueness constraint rejected the write.
     #[error("already exists: {0}")]
     Duplicate(String),
+    /// A check inside the transaction failed (the object changed or is in
+    /// a state that forbids the change); nothing was written.
+    #[error("conflict: {0}")]
+    Conflict(String),
     /// Stored data could not be decoded.
     #[error("corrupt stored data: {0}")]
     Corrupt(String),

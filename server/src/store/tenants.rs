@@ -30,6 +30,8 @@ pub struct TenantRow {
     pub created_at: i64,
     /// What decisions do while the store cannot be written.
     pub store_failure: StoreFailureMode,
+    /// Whether promotions need a second administrator.
+    pub policy_two_person: bool,
 }
 
 /// Activity counters shown with a tenant.
@@ -52,23 +54,27 @@ fn tenant_from_row(row: &sqlx::any::AnyRow) -> StoreResult<TenantRow> {
             StoreFailureMode::parse,
             "store failure mode",
         )?,
+        policy_two_person: row.try_get::<i64, _>("policy_two_person")? != 0,
     })
 }
 
 impl Store {
     /// One tenant.
     pub async fn get_tenant(&self, id: &TenantId) -> StoreResult<Option<TenantRow>> {
-        let row = sqlx::query("SELECT id, name, created_at, store_failure FROM tenants WHERE id = $1")
-            .bind(id.as_str())
-            .fetch_optional(self.pool())
-            .await?;
+        let row = sqlx::query(
+            "SELECT id, name, created_at, store_failure, policy_two_person FROM tenants WHERE id = $1",
+        )
+        .bind(id.as_str())
+        .fetch_optional(self.pool())
+        .await?;
         row.as_ref().map(tenant_from_row).transpose()
     }
 
     /// Tenants ordered by id, after `after`, at most `limit`.
     pub async fn list_tenants(&self, after: Option<&str>, limit: u32) -> StoreResult<Vec<TenantRow>> {
         let rows = sqlx::query(
-            "SELECT id, name, created_at, store_failure FROM tenants WHERE id > $1 ORDER BY id LIMIT $2",
+            "SELECT id, name, created_at, store_failure, policy_two_person FROM tenants WHERE id > $1 \
+             ORDER BY id LIMIT $2",
         )
         .bind(after.unwrap_or(""))
         .bind(i64::from(limit))
@@ -126,6 +132,19 @@ impl StoreTx {
             .bind(id.as_str())
             .execute(self.conn())
             .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Sets whether promotions need a second administrator; `true` if it
+    /// changed.
+    pub async fn set_policy_two_person(&mut self, id: &TenantId, on: bool) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE tenants SET policy_two_person = $1 WHERE id = $2 AND policy_two_person <> $1",
+        )
+        .bind(i64::from(on))
+        .bind(id.as_str())
+        .execute(self.conn())
+        .await?;
         Ok(done.rows_affected() == 1)
     }
 

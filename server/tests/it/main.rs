@@ -17,6 +17,7 @@ mod contract;
 mod crash;
 mod intents;
 mod mcp_upstream;
+mod policies;
 mod properties;
 mod store_failure;
 mod system;

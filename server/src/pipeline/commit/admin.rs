@@ -9,15 +9,19 @@
 use serde_json::{Value, json};
 use tollgate_api::agents::AgentUpdate;
 use tollgate_api::audit::AuditKind;
-use tollgate_api::ids::{AgentId, ApiKeyId, TenantId};
+use tollgate_api::ids::{AgentId, ApiKeyId, PolicyDraftId, PolicyProposalId, TenantId};
 use tollgate_api::intents::AuditRef;
+use tollgate_api::policies::ProposalStatus;
 use tollgate_api::tenants::StoreFailureMode;
 use tollgate_api::tokens::UpstreamName;
 
 use super::Chains;
 use crate::audit::{canonical_string, digest_json};
 use crate::events::Event;
-use crate::store::{AgentRow, MintedTokenRow, NewApiKey, NewTenant, StoreResult, StoreTx, UpstreamRow};
+use crate::store::{
+    ActiveRow, AgentRow, BundleRow, DraftRow, MintedTokenRow, NewApiKey, NewTenant, ProposalRow, SlotRow,
+    StoreError, StoreResult, StoreTx, UpstreamRow,
+};
 
 /// A change an administrator asks for.
 #[derive(Clone, Debug)]
@@ -28,6 +32,8 @@ pub enum AdminOp {
     UpdateTenant {
         /// How decisions behave when the store is down.
         store_failure: Option<StoreFailureMode>,
+        /// Whether promotions need a second administrator.
+        policy_two_person: Option<bool>,
     },
     /// Replace the webhook signing secret.
     RotateWebhookSecret {
@@ -67,6 +73,39 @@ pub enum AdminOp {
         /// Why (recorded).
         reason: String,
     },
+    /// Create or replace a policy draft (refused while it is active or the
+    /// rollback target).
+    SaveDraft {
+        /// The draft as it will be.
+        draft: Box<DraftRow>,
+        /// The bundle it makes.
+        bundle: Box<BundleRow>,
+        /// Whether it is new.
+        created: bool,
+    },
+    /// Delete a policy draft (refused while it is active or the rollback
+    /// target).
+    DeleteDraft(PolicyDraftId),
+    /// Make a draft's bundle the tenant's active one.
+    Promote {
+        /// The draft.
+        draft_id: PolicyDraftId,
+        /// Its bundle hash as the caller saw it.
+        expected_hash: String,
+        /// The proposal this approves, and the proposer.
+        proposal: Option<(PolicyProposalId, String)>,
+        /// The built-in bundle (stored when it becomes the rollback target).
+        default: Box<BundleRow>,
+    },
+    /// Restore the previous bundle.
+    Rollback {
+        /// The active bundle hash as the caller saw it.
+        expected_hash: Option<String>,
+    },
+    /// Propose a promotion (two-person rule).
+    Propose(Box<ProposalRow>),
+    /// Reject a pending proposal.
+    RejectProposal(PolicyProposalId),
 }
 
 /// An administrative change for the writer.
@@ -87,6 +126,15 @@ pub enum AdminOutcome {
     Done(AuditRef),
     /// The agent as it now is (updates).
     Agent(Box<AgentRow>, AuditRef),
+    /// The tenant's policy as it now is, and the proposal made or decided.
+    Policy {
+        /// The active row after the change (`None`: never promoted).
+        active: Option<Box<ActiveRow>>,
+        /// The proposal.
+        proposal: Option<Box<ProposalRow>>,
+        /// The entry.
+        audit: AuditRef,
+    },
     /// Nothing to do (the object does not exist, or is already in that
     /// state): nothing changed, nothing recorded.
     Unchanged,
@@ -111,10 +159,61 @@ pub(super) struct Applied {
     details: Value,
     agent: Option<Box<AgentRow>>,
     event: Option<Event>,
+    policy: Option<PolicyState>,
 }
 
+/// A tenant's policy after a lifecycle change: the active row and the
+/// proposal made or decided.
+type PolicyState = (Option<Box<ActiveRow>>, Option<Box<ProposalRow>>);
+
 fn applied(kind: AuditKind, details: Value) -> Applied {
-    Applied { kind, agent_id: None, jti: None, details, agent: None, event: None }
+    Applied { kind, agent_id: None, jti: None, details, agent: None, event: None, policy: None }
+}
+
+fn conflict(message: String) -> StoreError {
+    StoreError::Conflict(message)
+}
+
+/// Refuses changing a draft that decides now or that a rollback returns to.
+fn check_draft_free(active: Option<&ActiveRow>, id: &PolicyDraftId, action: &str) -> StoreResult<()> {
+    let Some(active) = active else { return Ok(()) };
+    if active.current.draft_id.as_ref() == Some(id) {
+        return Err(conflict(format!(
+            "draft `{id}` is active and cannot be {action}; save a new draft instead"
+        )));
+    }
+    if active.previous.as_ref().and_then(|p| p.draft_id.as_ref()) == Some(id) {
+        return Err(conflict(format!(
+            "draft `{id}` is the rollback target and cannot be {action}; save a new draft instead"
+        )));
+    }
+    Ok(())
+}
+
+fn slot_details(slot: &SlotRow) -> Value {
+    json!({
+        "bundle_hash": slot.bundle_hash,
+        "bundle_name": slot.bundle_name,
+        "draft_id": slot.draft_id.as_ref().map(PolicyDraftId::as_str),
+    })
+}
+
+/// The slot of the built-in bundle, for a tenant that never promoted.
+fn default_slot(default: &BundleRow) -> SlotRow {
+    SlotRow {
+        bundle_hash: default.hash.clone(),
+        bundle_name: default.name.clone(),
+        draft_id: None,
+        promoted_by: None,
+        promoted_at: None,
+    }
+}
+
+fn policy_applied(kind: AuditKind, details: Value, tenant: &TenantId, active: ActiveRow) -> Applied {
+    let mut done = applied(kind, details);
+    done.event = Some(Event::Policy { tenant: tenant.clone() });
+    done.policy = Some((Some(Box::new(active)), None));
+    done
 }
 
 fn agent_details(agent: &AgentRow) -> Value {
@@ -137,12 +236,17 @@ pub(super) async fn apply(tx: &mut StoreTx, job: &AdminJob, now: i64) -> StoreRe
             tx.insert_tenant(row).await?;
             Some(applied(AuditKind::TenantCreated, json!({"tenant": row.id.as_str(), "name": row.name})))
         }
-        AdminOp::UpdateTenant { store_failure } => {
+        AdminOp::UpdateTenant { store_failure, policy_two_person } => {
             let mut changed = json!({});
             if let Some(mode) = store_failure
                 && tx.set_store_failure(tenant, *mode).await?
             {
                 changed["store_failure"] = json!(mode.as_str());
+            }
+            if let Some(on) = policy_two_person
+                && tx.set_policy_two_person(tenant, *on).await?
+            {
+                changed["policy_two_person_rule"] = json!(on);
             }
             (changed != json!({})).then(|| applied(AuditKind::TenantUpdated, changed))
         }
@@ -247,6 +351,165 @@ pub(super) async fn apply(tx: &mut StoreTx, job: &AdminJob, now: i64) -> StoreRe
             .erase_audit_payload(tenant, digest, &job.principal, now)
             .await?
             .then(|| applied(AuditKind::PayloadErased, json!({"digest": digest, "reason": reason}))),
+        AdminOp::SaveDraft { draft, bundle, created } => {
+            let mut draft = (**draft).clone();
+            if !created {
+                let Some(existing) = tx.lock_draft(tenant, &draft.id).await? else { return Ok(None) };
+                check_draft_free(tx.active_policy(tenant).await?.as_ref(), &draft.id, "changed")?;
+                draft.created_at = existing.created_at;
+                draft.created_by = existing.created_by;
+            }
+            tx.insert_bundle(tenant, bundle, now).await?;
+            tx.upsert_draft(&draft).await?;
+            Some(applied(
+                AuditKind::PolicyDraftSaved,
+                json!({
+                    "draft_id": draft.id.as_str(),
+                    "name": draft.name,
+                    "bundle_hash": draft.bundle_hash,
+                    "files": draft.modules.keys().collect::<Vec<_>>(),
+                    "created": created,
+                }),
+            ))
+        }
+        AdminOp::DeleteDraft(id) => {
+            let Some(draft) = tx.lock_draft(tenant, id).await? else { return Ok(None) };
+            check_draft_free(tx.active_policy(tenant).await?.as_ref(), id, "deleted")?;
+            tx.delete_draft(tenant, id).await?;
+            Some(applied(
+                AuditKind::PolicyDraftDeleted,
+                json!({"draft_id": id.as_str(), "name": draft.name, "bundle_hash": draft.bundle_hash}),
+            ))
+        }
+        AdminOp::Promote { draft_id, expected_hash, proposal, default } => {
+            let draft = tx
+                .lock_draft(tenant, draft_id)
+                .await?
+                .ok_or_else(|| conflict(format!("draft `{draft_id}` was deleted")))?;
+            if draft.bundle_hash != *expected_hash {
+                return Err(conflict(format!(
+                    "draft `{draft_id}` now has bundle hash {}, not {expected_hash}: it changed since; review it and promote again",
+                    draft.bundle_hash
+                )));
+            }
+            let active = tx.active_policy(tenant).await?;
+            let generation = active.as_ref().map_or(0, |a| a.generation);
+            let current = active.map_or_else(|| default_slot(default), |a| a.current);
+            if current.bundle_hash == draft.bundle_hash && current.draft_id.as_ref() == Some(draft_id) {
+                return Err(conflict(format!("draft `{draft_id}` is already active")));
+            }
+            if current.draft_id.is_none() {
+                tx.insert_bundle(tenant, default, now).await?;
+            }
+            let mut details = json!({
+                "draft_id": draft_id.as_str(),
+                "bundle_hash": draft.bundle_hash,
+                "bundle_name": draft.name,
+                "previous": slot_details(&current),
+                "generation": generation + 1,
+            });
+            let mut decided = None;
+            if let Some((id, proposed_by)) = proposal {
+                if !tx.decide_proposal(tenant, id, ProposalStatus::Approved, &job.principal, now).await? {
+                    return Err(conflict(format!("proposal `{id}` is no longer pending")));
+                }
+                details["proposal_id"] = json!(id.as_str());
+                details["proposed_by"] = json!(proposed_by);
+                decided = tx.proposal(tenant, id).await?.map(Box::new);
+            }
+            let row = ActiveRow {
+                tenant: tenant.clone(),
+                generation: generation + 1,
+                current: SlotRow {
+                    bundle_hash: draft.bundle_hash.clone(),
+                    bundle_name: draft.name.clone(),
+                    draft_id: Some(draft_id.clone()),
+                    promoted_by: Some(job.principal.clone()),
+                    promoted_at: Some(now),
+                },
+                previous: Some(current),
+            };
+            tx.set_active_policy(&row, generation).await?;
+            let mut done = policy_applied(AuditKind::PolicyPromoted, details, tenant, row);
+            if let Some((_, proposal)) = done.policy.as_mut() {
+                *proposal = decided;
+            }
+            Some(done)
+        }
+        AdminOp::Rollback { expected_hash } => {
+            let active = tx.active_policy(tenant).await?.ok_or_else(|| {
+                conflict("nothing to roll back: the tenant still decides with the built-in bundle".into())
+            })?;
+            if let Some(expected) = expected_hash
+                && *expected != active.current.bundle_hash
+            {
+                return Err(conflict(format!(
+                    "the active bundle is {}, not {expected}: another change came first",
+                    active.current.bundle_hash
+                )));
+            }
+            let previous =
+                active.previous.clone().ok_or_else(|| conflict("nothing to roll back to".into()))?;
+            let row = ActiveRow {
+                tenant: tenant.clone(),
+                generation: active.generation + 1,
+                current: SlotRow {
+                    promoted_by: Some(job.principal.clone()),
+                    promoted_at: Some(now),
+                    ..previous
+                },
+                previous: Some(active.current.clone()),
+            };
+            tx.set_active_policy(&row, active.generation).await?;
+            let details = json!({
+                "bundle_hash": row.current.bundle_hash,
+                "bundle_name": row.current.bundle_name,
+                "draft_id": row.current.draft_id.as_ref().map(PolicyDraftId::as_str),
+                "rolled_back": slot_details(&active.current),
+                "generation": row.generation,
+            });
+            Some(policy_applied(AuditKind::PolicyRolledBack, details, tenant, row))
+        }
+        AdminOp::Propose(proposal) => {
+            let draft = tx
+                .lock_draft(tenant, &proposal.draft_id)
+                .await?
+                .ok_or_else(|| conflict(format!("draft `{}` was deleted", proposal.draft_id)))?;
+            if draft.bundle_hash != proposal.bundle_hash {
+                return Err(conflict(format!(
+                    "draft `{}` now has bundle hash {}, not {}: it changed since; review it and propose again",
+                    proposal.draft_id, draft.bundle_hash, proposal.bundle_hash
+                )));
+            }
+            tx.insert_proposal(proposal).await?;
+            let mut done = applied(
+                AuditKind::PolicyProposed,
+                json!({
+                    "proposal_id": proposal.id.as_str(),
+                    "draft_id": proposal.draft_id.as_str(),
+                    "bundle_hash": proposal.bundle_hash,
+                    "bundle_name": proposal.bundle_name,
+                }),
+            );
+            done.policy = Some((tx.active_policy(tenant).await?.map(Box::new), Some(proposal.clone())));
+            Some(done)
+        }
+        AdminOp::RejectProposal(id) => {
+            if !tx.decide_proposal(tenant, id, ProposalStatus::Rejected, &job.principal, now).await? {
+                return Err(conflict(format!("proposal `{id}` is no longer pending")));
+            }
+            let proposal = tx.proposal(tenant, id).await?.map(Box::new);
+            let mut done = applied(
+                AuditKind::PolicyProposalRejected,
+                json!({
+                    "proposal_id": id.as_str(),
+                    "bundle_hash": proposal.as_ref().map(|p| p.bundle_hash.clone()),
+                    "proposed_by": proposal.as_ref().map(|p| p.proposed_by.clone()),
+                }),
+            );
+            done.policy = Some((tx.active_policy(tenant).await?.map(Box::new), proposal));
+            Some(done)
+        }
     })
 }
 
@@ -268,8 +531,9 @@ pub(super) async fn record(
     record.payload_digest = Some(payload.0.clone());
     let entry = chains.append(tx, &record, Some(&payload)).await?;
     published.extend(applied.event);
-    Ok(match applied.agent {
-        Some(agent) => AdminOutcome::Agent(agent, entry),
-        None => AdminOutcome::Done(entry),
+    Ok(match (applied.agent, applied.policy) {
+        (Some(agent), _) => AdminOutcome::Agent(agent, entry),
+        (None, Some((active, proposal))) => AdminOutcome::Policy { active, proposal, audit: entry },
+        (None, None) => AdminOutcome::Done(entry),
     })
 }

@@ -124,6 +124,8 @@ pub struct IntentRecord {
     pub request_json: String,
     /// The policy input document (canonical JSON).
     pub policy_input_json: String,
+    /// The policy stage's own verdict (`None` when it did not run).
+    pub policy_verdict: Option<Verdict>,
     /// Receipt time (µs).
     pub created_at: i64,
     /// Where to deliver the decision.
@@ -410,6 +412,7 @@ pub(super) async fn commit(
             request_json: job.record.request_json.clone(),
             decision_json,
             policy_input_json: job.record.policy_input_json.clone(),
+            policy_verdict: job.record.policy_verdict,
             created_at: job.record.created_at,
             decided_at: now,
             callback_url: job.record.callback_url.clone(),

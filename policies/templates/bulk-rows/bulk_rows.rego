@@ -1,0 +1,133 @@
+# Template `bulk-rows`: ceilings on how many people or records an action
+# reaches, as the caller estimates it in
+# `intent.action.payload.estimated_impact.audience_size`. Above one limit a
+# human must approve; above a higher one the action is blocked. Intents
+# without an estimate are not judged here.
+#
+# Settings, in data.json under `bulk_rows`:
+#   escalate_above  escalate when audience_size is above this (null: never)
+#   block_above     block when audience_size is above this (null: never)
+#   overrides       per action type (`modify`, `publish`, …), either limit
+#                   replacing the default for that type
+#
+# The gateway queries `data.tollgate.decision` with the input document of
+# docs/policies.md.
+package tollgate
+
+import rego.v1
+
+settings := object.get(data, "bulk_rows", {})
+
+action := input.intent.action
+
+impact := object.get(object.get(action, "payload", {}), "estimated_impact", {})
+
+# Undefined when the caller gave no estimate: then no rule below applies.
+reach := impact.audience_size
+
+limit_names := {"escalate_above", "block_above"}
+
+# The well-formed overrides (`settings_problems` reports the others).
+overrides := {type: override |
+	some type, override in settings.overrides
+	is_object(override)
+} if {
+	is_object(settings.overrides)
+} else := {}
+
+# The defaults, with this action type's override on top.
+limits := object.union(object.filter(settings, limit_names), object.get(overrides, action.type, {}))
+
+above(name) if {
+	is_number(limits[name])
+	reach > limits[name]
+}
+
+# --- block ------------------------------------------------------------------
+
+blocks contains reason if {
+	above("block_above")
+	reason := {
+		"code": "bulk_above_block_limit",
+		"message": sprintf(
+			"`%v` reaching %v people or records is blocked (limit %v for `%v`)",
+			[action.verb, reach, limits.block_above, action.type],
+		),
+	}
+}
+
+# --- escalate ---------------------------------------------------------------
+
+escalations contains reason if {
+	above("escalate_above")
+	not above("block_above")
+	reason := {
+		"code": "bulk_above_escalate_limit",
+		"message": sprintf(
+			"`%v` reaching %v people or records needs approval (limit %v for `%v`)",
+			[action.verb, reach, limits.escalate_above, action.type],
+		),
+	}
+}
+
+# --- settings ---------------------------------------------------------------
+#
+# A missing or mistyped limit would silently never apply; broken settings
+# block instead (fail closed).
+
+action_types := {"communicate", "transact", "access", "control", "publish", "recommend", "modify"}
+
+valid_limit(value) if is_number(value)
+
+valid_limit(value) if is_null(value)
+
+settings_problems contains sprintf("`bulk_rows.%v` must be a number or null", [name]) if {
+	some name in limit_names
+	not valid_limit(object.get(settings, name, "missing"))
+}
+
+settings_problems contains "`bulk_rows.overrides` must be an object" if {
+	not is_object(object.get(settings, "overrides", {}))
+}
+
+settings_problems contains sprintf("`bulk_rows.overrides.%v` must be an object of limits", [type]) if {
+	is_object(settings.overrides)
+	some type, override in settings.overrides
+	not is_object(override)
+}
+
+settings_problems contains sprintf("`bulk_rows.overrides.%v` is not an action type", [type]) if {
+	some type, _ in overrides
+	not type in action_types
+}
+
+settings_problems contains sprintf("`bulk_rows.overrides.%v.%v` must be a number or null", [type, name]) if {
+	some type, override in overrides
+	some name, value in override
+	name in limit_names
+	not valid_limit(value)
+}
+
+settings_problems contains sprintf("`bulk_rows.overrides.%v.%v` is not a limit", [type, name]) if {
+	some type, override in overrides
+	some name, _ in override
+	not name in limit_names
+}
+
+blocks contains reason if {
+	count(settings_problems) > 0
+	reason := {"code": "invalid_template_settings", "message": concat("; ", sort(settings_problems))}
+}
+
+# --- the decision -----------------------------------------------------------
+
+verdict := "block" if {
+	count(blocks) > 0
+} else := "escalate" if {
+	count(escalations) > 0
+} else := "approve"
+
+decision := {
+	"verdict": verdict,
+	"reasons": array.concat(sort(blocks), sort(escalations)),
+}

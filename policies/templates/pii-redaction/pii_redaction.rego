@@ -1,0 +1,218 @@
+# Template `pii-redaction`: approve messages with personal data redacted.
+# Email addresses, payment card numbers (13 to 19 digits, optionally
+# grouped by spaces or hyphens, passing the Luhn check) and US social
+# security numbers (123-45-6789, valid area, group and serial) in
+# `payload.content` and in every string of a tool call's
+# `payload.arguments` are replaced by a placeholder. The answer is
+# `approve_modified` with an RFC 6902 patch on the payload: one `replace`
+# per changed string, at its JSON Pointer (`/content`,
+# `/arguments/body`, `/arguments/cc/0/note`, …).
+#
+# Settings, in data.json under `pii_redaction`:
+#   action_types    the action types whose payloads are redacted
+#   redact          kind (`email`, `card_number`, `ssn`) → placeholder;
+#                   remove a kind to keep it
+#   keep_arguments  tool-call argument names never redacted, with
+#                   everything under them (recipients must stay usable);
+#                   compared case-insensitively
+#
+# The gateway queries `data.tollgate.decision` with the input document of
+# docs/policies.md.
+package tollgate
+
+import rego.v1
+
+settings := object.get(data, "pii_redaction", {})
+
+action := input.intent.action
+
+payload := object.get(action, "payload", {})
+
+# The settings' values when they have the right type (`settings_problems`
+# reports the others).
+action_types := {type | some type in settings.action_types} if {
+	string_list(settings.action_types)
+} else := set()
+
+kept_names := {lower(name) | some name in settings.keep_arguments} if {
+	string_list(settings.keep_arguments)
+} else := set()
+
+placeholders := {kind: placeholder |
+	some kind, placeholder in settings.redact
+	is_string(placeholder)
+} if {
+	is_object(settings.redact)
+} else := {}
+
+# --- the strings to redact, each with its JSON Pointer in the payload --------
+
+texts contains {"path": "/content", "value": payload.content} if {
+	action.type in action_types
+	is_string(payload.content)
+}
+
+texts contains {"path": pointer, "value": value} if {
+	action.type in action_types
+	walk(object.get(payload, "arguments", {}), [path, value])
+	is_string(value)
+	not kept(path)
+	pointer := concat("/", array.concat(["", "arguments"], [pointer_token(step) | some step in path]))
+}
+
+kept(path) if {
+	some step in path
+	is_string(step)
+	lower(step) in kept_names
+}
+
+# RFC 6901: `~` is written `~0` and `/` is written `~1`.
+pointer_token(step) := replace(replace(sprintf("%v", [step]), "~", "~0"), "/", "~1")
+
+# --- what each kind looks like ----------------------------------------------
+#
+# A kind without a placeholder is not looked for.
+
+found(text, "email") := {m |
+	placeholders.email
+	some m in regex.find_n(`[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}`, text, -1)
+}
+
+found(text, "card_number") := {m |
+	placeholders.card_number
+	some m in regex.find_n(`\b\d(?:[ -]?\d){12,18}\b`, text, -1)
+	luhn_valid(m)
+}
+
+found(text, "ssn") := {m |
+	placeholders.ssn
+	some m in regex.find_n(`\b\d{3}-\d{2}-\d{4}\b`, text, -1)
+	issuable_ssn(split(m, "-"))
+}
+
+# The Luhn check: from the rightmost digit, every second digit is doubled
+# (its digits summed, hence the table); the total is a multiple of 10.
+doubled := [0, 2, 4, 6, 8, 1, 3, 5, 7, 9]
+
+luhn_valid(number) if {
+	digits := [to_number(d) | some d in regex.find_n(`\d`, number, -1)]
+	last := count(digits) - 1
+	total := sum([luhn_value(d, last - i) | some i, d in digits])
+	total % 10 == 0
+}
+
+luhn_value(digit, from_right) := digit if from_right % 2 == 0
+
+luhn_value(digit, from_right) := doubled[digit] if from_right % 2 == 1
+
+# The SSA never issues area 000, 666 or 900-999, group 00 or serial 0000.
+issuable_ssn(parts) if {
+	not parts[0] in {"000", "666"}
+	not startswith(parts[0], "9")
+	parts[1] != "00"
+	parts[2] != "0000"
+}
+
+# --- redaction --------------------------------------------------------------
+#
+# Kinds are redacted one after the other, emails first: a number inside an
+# address goes with the address, and each kind is looked for in what the
+# previous ones left.
+
+kinds := ["email", "card_number", "ssn"]
+
+replaced(text, matches, kind) := strings.replace_n({m: placeholders[kind] | some m in matches}, text)
+
+scan(text) := {"matches": {"email": emails, "card_number": cards, "ssn": ssns}, "result": result} if {
+	emails := found(text, "email")
+	no_emails := replaced(text, emails, "email")
+	cards := found(no_emails, "card_number")
+	no_cards := replaced(no_emails, cards, "card_number")
+	ssns := found(no_cards, "ssn")
+	result := replaced(no_cards, ssns, "ssn")
+}
+
+# Each text's scan, by JSON Pointer (a rule, so each text is scanned once).
+scans[text.path] := scan(text.value) if {
+	some text in texts
+}
+
+redactions contains {"op": "replace", "path": path, "value": scanned.result} if {
+	some path, scanned in scans
+	some matches in scanned.matches
+	count(matches) > 0
+}
+
+# --- approve_modified -------------------------------------------------------
+
+descriptions := {
+	"email": "email address(es)",
+	"card_number": "payment card number(s)",
+	"ssn": "US social security number(s)",
+}
+
+modifications contains reason if {
+	some kind in kinds
+	n := count({m | some scanned in scans; some m in scanned.matches[kind]})
+	n > 0
+	reason := {
+		"code": concat("_", [kind, "redacted"]),
+		"message": sprintf("%v %v redacted", [n, descriptions[kind]]),
+	}
+}
+
+# --- settings ---------------------------------------------------------------
+#
+# Missing or mistyped settings would silently leave data in place; broken
+# settings block instead (fail closed).
+
+settings_problems contains sprintf("`pii_redaction.%v` must be a list of strings", [name]) if {
+	some name in ["action_types", "keep_arguments"]
+	not string_list(object.get(settings, name, null))
+}
+
+settings_problems contains "`pii_redaction.redact` must be an object of placeholders" if {
+	not is_object(object.get(settings, "redact", null))
+}
+
+settings_problems contains sprintf("`pii_redaction.redact.%v` is not a kind (%v)", [kind, concat(", ", kinds)]) if {
+	is_object(settings.redact)
+	some kind, _ in settings.redact
+	not kind in kinds
+}
+
+settings_problems contains sprintf("`pii_redaction.redact.%v` must be a string", [kind]) if {
+	is_object(settings.redact)
+	some kind, placeholder in settings.redact
+	not is_string(placeholder)
+}
+
+string_list(value) if {
+	is_array(value)
+	every item in value {
+		is_string(item)
+	}
+}
+
+blocks contains reason if {
+	count(settings_problems) > 0
+	reason := {"code": "invalid_template_settings", "message": concat("; ", sort(settings_problems))}
+}
+
+# --- the decision -----------------------------------------------------------
+
+verdict := "block" if {
+	count(blocks) > 0
+} else := "approve_modified" if {
+	count(modifications) > 0
+} else := "approve"
+
+patch := sort(redactions) if {
+	verdict == "approve_modified"
+} else := []
+
+decision := {
+	"verdict": verdict,
+	"reasons": array.concat(sort(blocks), sort(modifications)),
+	"patch": patch,
+}
