@@ -5,23 +5,17 @@
 //! cut off were never acknowledged and are not checked.
 
 use std::collections::{BTreeMap, HashSet};
-use std::os::unix::process::ExitStatusExt;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::support::process::{Deployment, call, client, provision, send};
+use crate::support::{ADMIN_KEY, Backend, approve_intent, block_intent, escalate_intent, modify_intent};
 use futures::StreamExt;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use reqwest::Method;
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
-
-use crate::support::{
-    ADMIN_KEY, Answer, Backend, approve_intent, block_intent, escalate_intent, modify_intent,
-};
 
 /// Gateway lives, each ended by SIGKILL under load.
 const ROUNDS: usize = 5;
@@ -29,7 +23,6 @@ const ROUNDS: usize = 5;
 const CLIENTS: u64 = 16;
 /// The kill lands this long (ms) after the round's first acknowledgement.
 const KILL_AFTER_MS: std::ops::Range<u64> = 100..600;
-const SIGKILL: i32 = 9;
 
 /// The `index`th of the intents the clients declare, and the verdict the
 /// default bundle gives it.
@@ -50,161 +43,6 @@ struct Acknowledged {
     entry_id: String,
     seq: u64,
     hash: String,
-}
-
-/// One running `tollgate serve`. It is killed (SIGKILL) when dropped, so a
-/// failing test leaves no gateway behind.
-struct Process {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.start_kill();
-    }
-}
-
-/// The store the gateway's lives share: one data directory and, for
-/// PostgreSQL, one database. The gateway's stderr goes to `gateway.log` in
-/// the directory, printed if the test fails.
-struct Deployment {
-    dir: tempfile::TempDir,
-    database_url: Option<String>,
-    process: Option<Process>,
-}
-
-impl Drop for Deployment {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            let log = std::fs::read_to_string(self.dir.path().join("gateway.log")).unwrap_or_default();
-            eprintln!("---- gateway stderr ----\n{log}---- end of gateway stderr ----");
-        }
-    }
-}
-
-impl Deployment {
-    async fn new(backend: Backend) -> Deployment {
-        let database_url = match backend {
-            Backend::Sqlite => None,
-            Backend::Postgres => Some(crate::support::postgres::fresh_database().await),
-        };
-        Deployment { dir: tempfile::tempdir().unwrap(), database_url, process: None }
-    }
-
-    /// Starts the binary on the deployment's store; answers its base URL.
-    async fn start(&mut self) -> String {
-        assert!(self.process.is_none(), "the gateway is already running");
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.path().join("gateway.log"))
-            .unwrap();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_tollgate"));
-        command
-            .args(["serve", "--listen", "127.0.0.1:0", "--log-level", "warn", "--data-dir"])
-            .arg(self.dir.path().join("data"))
-            // A debug build under this load can exceed the default 100 ms per
-            // evaluation, which blocks (fail closed): keep the verdicts what
-            // the bundle says, since durability is what is under test.
-            .args(["--policy-time-limit-ms", "10000"]);
-        if let Some(url) = &self.database_url {
-            command.args(["--database-url", url]);
-        }
-        // Only the flags above configure it, whatever the test's environment holds.
-        for (name, _) in std::env::vars_os() {
-            if name.to_string_lossy().starts_with("TOLLGATE_") {
-                command.env_remove(&name);
-            }
-        }
-        command
-            .env_remove("DATABASE_URL")
-            .env("TOLLGATE_ADMIN_KEY", ADMIN_KEY)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .kill_on_drop(true);
-        let mut child = command.spawn().unwrap_or_else(|e| panic!("cannot start the gateway: {e}"));
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let first = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
-            .await
-            .unwrap_or_else(|_| panic!("the gateway did not start within 60 s"))
-            .unwrap()
-            .unwrap_or_else(|| panic!("the gateway exited before listening: {:?}", child.try_wait()));
-        // Keep reading so the gateway never writes into a closed pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        let url = first
-            .strip_prefix("tollgate listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line from the gateway: {first:?}"))
-            .to_string();
-        self.process = Some(Process { child, url: url.clone() });
-        url
-    }
-
-    /// Kills the gateway with SIGKILL (no graceful stop) and checks that
-    /// this is what ended it.
-    async fn kill(&mut self) {
-        let mut process = self.process.take().unwrap_or_else(|| panic!("no gateway to kill"));
-        let alive = process.child.try_wait().unwrap();
-        assert!(alive.is_none(), "the gateway died on its own before the kill: {alive:?}");
-        process.child.start_kill().unwrap();
-        let status = process.child.wait().await.unwrap();
-        assert_eq!(status.signal(), Some(SIGKILL), "the gateway must die of SIGKILL, not {status:?}");
-    }
-
-    fn url(&self) -> &str {
-        &self.process.as_ref().unwrap_or_else(|| panic!("the gateway is not running")).url
-    }
-}
-
-async fn send(request: reqwest::RequestBuilder) -> Answer {
-    let response = request.send().await.unwrap_or_else(|e| panic!("request failed: {e}"));
-    let status = response.status();
-    let headers = response.headers().clone();
-    let bytes = response.bytes().await.unwrap_or_else(|e| panic!("reading the answer failed: {e}"));
-    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    Answer { status, body, headers }
-}
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap()
-}
-
-fn call(client: &reqwest::Client, method: Method, url: String, key: &str) -> reqwest::RequestBuilder {
-    client.request(method, url).bearer_auth(key)
-}
-
-/// What the tests need of a tenant: its admin key and a live agent key.
-struct Tenant {
-    id: String,
-    admin: String,
-    live: String,
-}
-
-/// A tenant, its admin and live agent keys and agent `agent-1`, through the API.
-async fn provision(client: &reqwest::Client, url: &str) -> Tenant {
-    let id = format!("crash-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-    send(call(client, Method::POST, format!("{url}/v1/admin/tenants"), ADMIN_KEY).json(&json!({
-        "id": id, "name": "Crash test"
-    })))
-    .await
-    .expect(201);
-    let mut keys = Vec::new();
-    for role in ["admin", "agent"] {
-        let body = json!({"tenant": id, "environment": "live", "role": role, "name": format!("{role} live")});
-        let created =
-            send(call(client, Method::POST, format!("{url}/v1/admin/api-keys"), ADMIN_KEY).json(&body))
-                .await
-                .expect(201);
-        keys.push(created["key"].as_str().unwrap_or_else(|| panic!("no key in {created}")).to_string());
-    }
-    let [admin, live] = <[String; 2]>::try_from(keys).unwrap();
-    send(call(client, Method::POST, format!("{url}/v1/agents"), &admin).json(&json!({
-        "id": "agent-1", "name": "Agent agent-1", "owner": "payments-team"
-    })))
-    .await
-    .expect(201);
-    Tenant { id, admin, live }
 }
 
 /// What one client saw in one round.
@@ -323,7 +161,7 @@ async fn every_acknowledged_decision_survives_sigkill_under_load(backend: Backen
     let mut cut_total = 0;
     let mut refused_total: Vec<(u16, Value)> = Vec::new();
     for round in 1..=ROUNDS {
-        if deployment.process.is_none() {
+        if !deployment.is_running() {
             deployment.start().await;
         }
         let url = deployment.url().to_string();

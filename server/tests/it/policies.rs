@@ -521,4 +521,62 @@ mod replicas {
         let decided = c.declare(&f.live, approve_intent()).await.expect(200);
         assert_eq!(decided["verdict"], "block", "{decided}");
     }
+
+    /// The same with two `tollgate serve` processes, sharing nothing but
+    /// the database.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_promotion_reaches_another_gateway_process_within_a_second() {
+        use crate::support::process::{Deployment, call, client, provision, send};
+        use reqwest::Method;
+
+        let slow_poll = ["--policy-poll-seconds", "3600"];
+        let mut a = Deployment::new(Backend::Postgres).await;
+        let mut b = Deployment::replica_of(&a);
+        let (url_a, url_b) = (a.start_with(&slow_poll).await, b.start_with(&slow_poll).await);
+        let http = client();
+        let tenant = provision(&http, &url_a).await;
+        let read = json!({"intent": intent(json!({"type": "access", "verb": "read"}))});
+        let declare_on_b = async || {
+            send(call(&http, Method::POST, format!("{url_b}/v1/intents"), &tenant.live).json(&read))
+                .await
+                .expect(200)
+        };
+        assert_eq!(declare_on_b().await["verdict"], "approve");
+
+        let draft = send(
+            call(&http, Method::POST, format!("{url_a}/v1/admin/policies/drafts"), &tenant.admin)
+                .json(&strict_draft("strict")),
+        )
+        .await
+        .expect(201);
+        let body = json!({"draft_id": draft["id"], "expected_hash": draft["bundle_hash"]});
+        let started = Instant::now();
+        send(
+            call(&http, Method::POST, format!("{url_a}/v1/admin/policies/active"), &tenant.admin).json(&body),
+        )
+        .await
+        .expect(200);
+        let seen = eventually(Duration::from_secs(5), async || {
+            let d = declare_on_b().await;
+            (d["verdict"] == "block").then_some(d)
+        })
+        .await
+        .expect("process B follows the promotion");
+        assert!(started.elapsed() < Duration::from_secs(1), "took {:?}", started.elapsed());
+        assert_eq!(seen["policy"]["bundle_hash"], draft["bundle_hash"]);
+
+        let started = Instant::now();
+        send(
+            call(&http, Method::POST, format!("{url_a}/v1/admin/policies/rollback"), &tenant.admin)
+                .json(&json!({})),
+        )
+        .await
+        .expect(200);
+        eventually(Duration::from_secs(5), async || {
+            (declare_on_b().await["verdict"] == "approve").then_some(())
+        })
+        .await
+        .expect("process B follows the rollback");
+        assert!(started.elapsed() < Duration::from_secs(1), "took {:?}", started.elapsed());
+    }
 }

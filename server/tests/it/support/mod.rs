@@ -4,6 +4,7 @@
 
 pub mod mcp_server;
 pub mod postgres;
+pub mod process;
 
 use std::time::Duration;
 

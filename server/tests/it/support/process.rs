@@ -1,0 +1,198 @@
+//! The real `tollgate` binary as a child process: for tests of what only
+//! separate processes show (SIGKILL, replicas that share nothing but the
+//! database).
+
+use std::os::unix::process::ExitStatusExt;
+use std::process::Stdio;
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use super::{ADMIN_KEY, Answer, Backend};
+
+const SIGKILL: i32 = 9;
+
+/// One running `tollgate serve`. It is killed (SIGKILL) when dropped, so a
+/// failing test leaves no gateway behind.
+pub struct Process {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+/// The store the gateway's lives share: one data directory and, for
+/// PostgreSQL, one database. The gateway's stderr goes to `gateway.log` in
+/// the directory, printed if the test fails.
+pub struct Deployment {
+    dir: tempfile::TempDir,
+    database_url: Option<String>,
+    process: Option<Process>,
+}
+
+impl Drop for Deployment {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(self.dir.path().join("gateway.log")).unwrap_or_default();
+            eprintln!("---- gateway stderr ----\n{log}---- end of gateway stderr ----");
+        }
+    }
+}
+
+impl Deployment {
+    /// A fresh store: a data directory and, for PostgreSQL, a new database.
+    pub async fn new(backend: Backend) -> Deployment {
+        let database_url = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(crate::support::postgres::fresh_database().await),
+        };
+        Deployment { dir: tempfile::tempdir().unwrap(), database_url, process: None }
+    }
+
+    /// Another deployment's PostgreSQL database, with a data directory of
+    /// its own: a second replica.
+    pub fn replica_of(other: &Deployment) -> Deployment {
+        assert!(other.database_url.is_some(), "replicas share a PostgreSQL database");
+        Deployment {
+            dir: tempfile::tempdir().unwrap(),
+            database_url: other.database_url.clone(),
+            process: None,
+        }
+    }
+
+    /// Starts the binary on the deployment's store; answers its base URL.
+    pub async fn start(&mut self) -> String {
+        self.start_with(&[]).await
+    }
+
+    /// Starts the binary with extra `serve` flags.
+    pub async fn start_with(&mut self, extra: &[&str]) -> String {
+        assert!(self.process.is_none(), "the gateway is already running");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("gateway.log"))
+            .unwrap();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_tollgate"));
+        command
+            .args(["serve", "--listen", "127.0.0.1:0", "--log-level", "warn", "--data-dir"])
+            .arg(self.dir.path().join("data"))
+            // A debug build under this load can exceed the default 100 ms per
+            // evaluation, which blocks (fail closed): keep the verdicts what
+            // the bundle says, since durability is what is under test.
+            .args(["--policy-time-limit-ms", "10000"])
+            .args(extra);
+        if let Some(url) = &self.database_url {
+            command.args(["--database-url", url]);
+        }
+        // Only the flags above configure it, whatever the test's environment holds.
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("TOLLGATE_") {
+                command.env_remove(&name);
+            }
+        }
+        command
+            .env_remove("DATABASE_URL")
+            .env("TOLLGATE_ADMIN_KEY", ADMIN_KEY)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .kill_on_drop(true);
+        let mut child = command.spawn().unwrap_or_else(|e| panic!("cannot start the gateway: {e}"));
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+            .await
+            .unwrap_or_else(|_| panic!("the gateway did not start within 60 s"))
+            .unwrap()
+            .unwrap_or_else(|| panic!("the gateway exited before listening: {:?}", child.try_wait()));
+        // Keep reading so the gateway never writes into a closed pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let url = first
+            .strip_prefix("tollgate listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line from the gateway: {first:?}"))
+            .to_string();
+        self.process = Some(Process { child, url: url.clone() });
+        url
+    }
+
+    /// Kills the gateway with SIGKILL (no graceful stop) and checks that
+    /// this is what ended it.
+    pub async fn kill(&mut self) {
+        let mut process = self.process.take().unwrap_or_else(|| panic!("no gateway to kill"));
+        let alive = process.child.try_wait().unwrap();
+        assert!(alive.is_none(), "the gateway died on its own before the kill: {alive:?}");
+        process.child.start_kill().unwrap();
+        let status = process.child.wait().await.unwrap();
+        assert_eq!(status.signal(), Some(SIGKILL), "the gateway must die of SIGKILL, not {status:?}");
+    }
+
+    /// Whether a gateway process is running.
+    pub fn is_running(&self) -> bool {
+        self.process.is_some()
+    }
+
+    /// The running gateway's base URL.
+    pub fn url(&self) -> &str {
+        &self.process.as_ref().unwrap_or_else(|| panic!("the gateway is not running")).url
+    }
+}
+
+pub async fn send(request: reqwest::RequestBuilder) -> Answer {
+    let response = request.send().await.unwrap_or_else(|e| panic!("request failed: {e}"));
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response.bytes().await.unwrap_or_else(|e| panic!("reading the answer failed: {e}"));
+    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    Answer { status, body, headers }
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap()
+}
+
+pub fn call(client: &reqwest::Client, method: Method, url: String, key: &str) -> reqwest::RequestBuilder {
+    client.request(method, url).bearer_auth(key)
+}
+
+/// What the tests need of a tenant: its admin key and a live agent key.
+pub struct Tenant {
+    /// Its id.
+    pub id: String,
+    /// A live admin key.
+    pub admin: String,
+    /// A live agent key.
+    pub live: String,
+}
+
+/// A tenant, its admin and live agent keys and agent `agent-1`, through the API.
+pub async fn provision(client: &reqwest::Client, url: &str) -> Tenant {
+    let id = format!("crash-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    send(call(client, Method::POST, format!("{url}/v1/admin/tenants"), ADMIN_KEY).json(&json!({
+        "id": id, "name": "Crash test"
+    })))
+    .await
+    .expect(201);
+    let mut keys = Vec::new();
+    for role in ["admin", "agent"] {
+        let body = json!({"tenant": id, "environment": "live", "role": role, "name": format!("{role} live")});
+        let created =
+            send(call(client, Method::POST, format!("{url}/v1/admin/api-keys"), ADMIN_KEY).json(&body))
+                .await
+                .expect(201);
+        keys.push(created["key"].as_str().unwrap_or_else(|| panic!("no key in {created}")).to_string());
+    }
+    let [admin, live] = <[String; 2]>::try_from(keys).unwrap();
+    send(call(client, Method::POST, format!("{url}/v1/agents"), &admin).json(&json!({
+        "id": "agent-1", "name": "Agent agent-1", "owner": "payments-team"
+    })))
+    .await
+    .expect(201);
+    Tenant { id, admin, live }
+}
