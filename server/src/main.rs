@@ -371,7 +371,7 @@ fn policy_test(dir: PathBuf) -> anyhow::Result<bool> {
     let outcomes = match &corpus {
         Some(corpus) => {
             // The gateway's engine and limits, so a case decides as a request would.
-            let engine = PolicyEngine::compile(bundle.clone(), EvaluationLimits::default())?;
+            let engine = PolicyEngine::compile(bundle.clone(), EvaluationLimits::offline())?;
             corpus.run(&engine)
         }
         None => Vec::new(),

@@ -311,7 +311,7 @@ mod tests {
     use crate::policy::{Bundle, EvaluationLimits};
 
     fn engine() -> PolicyEngine {
-        PolicyEngine::compile(Bundle::default_bundle(), EvaluationLimits::default())
+        PolicyEngine::compile(Bundle::default_bundle(), EvaluationLimits::offline())
             .unwrap_or_else(|e| panic!("{e}"))
     }
 
@@ -450,7 +450,7 @@ mod tests {
             serde_json::json!({}),
         );
         let engine =
-            PolicyEngine::compile(bundle, EvaluationLimits::default()).unwrap_or_else(|e| panic!("{e}"));
+            PolicyEngine::compile(bundle, EvaluationLimits::offline()).unwrap_or_else(|e| panic!("{e}"));
         let outcomes = parse("- {note: anything, input: {}, want: {verdict: approve}}").run(&engine);
         assert_eq!(
             outcomes[0].mismatches,

@@ -167,6 +167,16 @@ impl Default for EvaluationLimits {
     }
 }
 
+impl EvaluationLimits {
+    /// Limits for running a bundle's own unit tests and decision corpora
+    /// (`tollgate policy test`, the test suite): what is checked there is
+    /// what the policy decides, not how fast, so a loaded machine or a
+    /// debug build must not turn a case into a time-limit failure.
+    pub fn offline() -> EvaluationLimits {
+        EvaluationLimits { time: Duration::from_secs(30), ..EvaluationLimits::default() }
+    }
+}
+
 /// Sets the process heap above which policy evaluations stop. One value
 /// per process (regorus keeps it globally): the gateway sets it at start.
 pub fn apply_memory_limit(limits: EvaluationLimits) {
@@ -275,7 +285,7 @@ mod tests {
     use serde_json::json;
 
     fn engine() -> PolicyEngine {
-        PolicyEngine::compile(Bundle::default_bundle(), EvaluationLimits::default())
+        PolicyEngine::compile(Bundle::default_bundle(), EvaluationLimits::offline())
             .unwrap_or_else(|e| panic!("{e}"))
     }
 
@@ -337,7 +347,7 @@ mod tests {
             json!({}),
         );
         let engine =
-            PolicyEngine::compile(bundle, EvaluationLimits::default()).unwrap_or_else(|e| panic!("{e}"));
+            PolicyEngine::compile(bundle, EvaluationLimits::offline()).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(engine.evaluate(&json!({})), Err(PolicyError::Undefined));
     }
 

@@ -28,7 +28,7 @@ fn declared_tests(source: &str) -> Option<(String, Vec<String>)> {
 
 /// Runs every `test_*` rule of the bundle's test modules.
 pub fn run(bundle: &Bundle) -> Result<Vec<RegoTestResult>, PolicyError> {
-    let mut engine = new_engine(bundle, EvaluationLimits::default())?;
+    let mut engine = new_engine(bundle, EvaluationLimits::offline())?;
     for (name, source) in bundle.tests() {
         engine.add_policy(name.clone(), source.clone()).map_err(|e| PolicyError::Compile(e.to_string()))?;
     }

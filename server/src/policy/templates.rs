@@ -184,7 +184,7 @@ mod tests {
         let mut failed = Vec::new();
         for template in templates() {
             let bundle = template.bundle();
-            PolicyEngine::compile(bundle.clone(), EvaluationLimits::default())
+            PolicyEngine::compile(bundle.clone(), EvaluationLimits::offline())
                 .unwrap_or_else(|e| panic!("{}: {e}", template.name));
             let results = rego_tests::run(&bundle).unwrap_or_else(|e| panic!("{}: {e}", template.name));
             assert!(results.len() >= 5, "{}: only {} Rego tests", template.name, results.len());
@@ -197,7 +197,7 @@ mod tests {
     fn every_template_corpus_passes() {
         let mut failed = Vec::new();
         for template in templates() {
-            let engine = PolicyEngine::compile(template.bundle(), EvaluationLimits::default())
+            let engine = PolicyEngine::compile(template.bundle(), EvaluationLimits::offline())
                 .unwrap_or_else(|e| panic!("{}: {e}", template.name));
             let corpus = load_corpus(&templates_dir().join(template.name))
                 .unwrap_or_else(|e| panic!("{}: {e}", template.name))
@@ -219,7 +219,7 @@ mod tests {
                 ("data.json", "{\"limits\": "),
             ],
         };
-        let error = PolicyEngine::compile(broken.bundle(), EvaluationLimits::default())
+        let error = PolicyEngine::compile(broken.bundle(), EvaluationLimits::offline())
             .map(|_| ())
             .unwrap_err()
             .to_string();
