@@ -4,42 +4,16 @@
 //! as it was written on either backend and the audit hash, which covers
 //! timestamps, is computed over identical values.
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::Utc;
 
 /// Microseconds since the Unix epoch, now.
 pub fn now_micros() -> i64 {
     Utc::now().timestamp_micros()
 }
 
-/// The instant `micros` microseconds after the epoch.
-pub fn from_micros(micros: i64) -> DateTime<Utc> {
-    Utc.timestamp_micros(micros).single().unwrap_or_default()
-}
-
-/// `time` as microseconds since the epoch.
-pub fn to_micros(time: DateTime<Utc>) -> i64 {
-    time.timestamp_micros()
-}
-
-/// RFC 3339 with exactly six fractional digits and `Z`, the form used in
-/// canonical (hashed) encodings.
-pub fn rfc3339_micros(micros: i64) -> String {
-    from_micros(micros).to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
-}
+pub use tollgate_offline::time::{from_micros, rfc3339_micros, to_micros};
 
 /// One minute, in microseconds.
 pub const MINUTE_MICROS: i64 = 60_000_000;
 /// One day, in microseconds.
 pub const DAY_MICROS: i64 = 24 * 60 * MINUTE_MICROS;
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn micros_round_trip() {
-        let t = 1_763_771_281_123_456;
-        assert_eq!(to_micros(from_micros(t)), t);
-        assert_eq!(rfc3339_micros(t), "2025-11-22T00:28:01.123456Z");
-    }
-}

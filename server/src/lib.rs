@@ -30,7 +30,7 @@ pub mod policy;
 pub mod revocations;
 pub mod signing;
 pub mod store;
-pub mod token;
+pub use tollgate_offline::token;
 pub mod webhooks;
 
 pub use app::{Gateway, GatewayState, StartError, start};

@@ -2,13 +2,18 @@
 //!
 //! - `openapi [--check]`: write (or check) `openapi/tollgate.json` from the
 //!   API trait, without compiling or starting the server.
+//! - `sdk [--check]`: regenerate (or check) the generated part of the Rust,
+//!   Python and TypeScript SDKs from `openapi/tollgate.json` (see [`sdk`]).
 //! - `test`: run every test of the project (the README's test command):
-//!   the Rust workspace, then the README walk-through.
+//!   the Rust workspace, the README walk-through, the Python and TypeScript
+//!   SDKs' tests (each when that SDK exists), then `sdk --check`.
 //! - `walkthrough`: run the README's walk-through against a fresh gateway.
 //! - `ci`: every CI gate in CI order: formatting, lints, the spec check, tests.
 //!
 //! It depends on the contract crate only, never on the server, so the spec
 //! regenerates in seconds.
+
+mod sdk;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -16,18 +21,19 @@ use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, bail};
 
-const SPEC_PATH: &str = "openapi/tollgate.json";
+pub(crate) const SPEC_PATH: &str = "openapi/tollgate.json";
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let root = workspace_root()?;
     match args.first().map(String::as_str) {
         Some("openapi") => openapi(&root, args.iter().any(|a| a == "--check")),
+        Some("sdk") => sdk::sdk(&root, args.iter().any(|a| a == "--check")),
         Some("test") => test(&root),
         Some("walkthrough") => walkthrough(&root),
         Some("ci") => ci(&root),
         _ => {
-            eprintln!("usage: cargo xtask <openapi [--check] | test | walkthrough | ci>");
+            eprintln!("usage: cargo xtask <openapi [--check] | sdk [--check] | test | walkthrough | ci>");
             std::process::exit(2);
         }
     }
@@ -57,7 +63,7 @@ fn openapi(root: &Path, check: bool) -> Result<()> {
     Ok(())
 }
 
-fn run(root: &Path, program: &str, args: &[&str]) -> Result<()> {
+pub(crate) fn run(root: &Path, program: &str, args: &[&str]) -> Result<()> {
     println!("==> {program} {}", args.join(" "));
     let status = Command::new(program)
         .args(args)
@@ -71,12 +77,38 @@ fn run(root: &Path, program: &str, args: &[&str]) -> Result<()> {
 }
 
 /// Every test of the project: the Rust workspace (unit, integration on SQLite
-/// and PostgreSQL, the policy bundle's Rego tests, the spec drift test), then
-/// the README walk-through.
+/// and PostgreSQL, the policy bundle's Rego tests, the spec drift test, the
+/// Rust SDK against a live gateway), the README walk-through, the Python and
+/// TypeScript SDKs' tests against the `tollgate` binary (each only once that
+/// SDK exists), and the generated SDK code's drift check.
 fn test(root: &Path) -> Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     run(root, &cargo, &["test", "--workspace", "--locked"])?;
-    walkthrough(root)
+    walkthrough(root)?;
+    // `walkthrough` built it; built again here so this step stands alone.
+    run(root, &cargo, &["build", "--bin", "tollgate", "--locked"])?;
+    let binary = root.join("target/debug/tollgate");
+    if root.join("sdk-python/pyproject.toml").is_file() {
+        let python = sdk::python_venv(root)?;
+        let pytest = python.with_file_name("pytest");
+        sdk::run_in(
+            &root.join("sdk-python"),
+            &pytest.to_string_lossy(),
+            &["-q"],
+            &[("TOLLGATE_BIN", &binary)],
+        )?;
+    } else {
+        eprintln!("warning: skipping the Python SDK's tests: sdk-python/pyproject.toml does not exist yet");
+    }
+    if root.join("sdk-typescript/package.json").is_file() {
+        sdk::npm_install(root)?;
+        sdk::run_in(&root.join("sdk-typescript"), "npm", &["test"], &[("TOLLGATE_BIN", &binary)])?;
+    } else {
+        eprintln!(
+            "warning: skipping the TypeScript SDK's tests: sdk-typescript/package.json does not exist yet"
+        );
+    }
+    sdk::sdk(root, true)
 }
 
 /// The `sh` blocks of the README's "Walk-through" section, in order.
@@ -200,5 +232,6 @@ fn ci(root: &Path) -> Result<()> {
     run(root, &cargo, &["fmt", "--all", "--check"])?;
     run(root, &cargo, &["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"])?;
     openapi(root, true)?;
+    sdk::sdk(root, true)?;
     test(root)
 }

@@ -251,7 +251,14 @@ impl Chains {
             .heads
             .get(tenant)
             .ok_or_else(|| StoreError::Corrupt(format!("no locked audit head for `{tenant}`")))?;
-        Ok(AuditRecord::new(kind, tenant.clone(), head.seq + 1, ts, head.hash.clone()))
+        Ok(AuditRecord::new(
+            crate::ids::audit_entry_id(),
+            kind,
+            tenant.clone(),
+            head.seq + 1,
+            ts,
+            head.hash.clone(),
+        ))
     }
 
     /// Appends `record` (built by [`Chains::next`]) to its chain and the

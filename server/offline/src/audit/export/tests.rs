@@ -61,7 +61,7 @@ fn header(entries: u64) -> ExportHeader {
         tenant: tenant(),
         origin: ORIGIN.into(),
         key_name: "tollgate".into(),
-        exported_at: clock::from_micros(1_767_225_600_000_000),
+        exported_at: time::from_micros(1_767_225_600_000_000),
         entries,
     }
 }
@@ -86,6 +86,7 @@ fn simple_log(n: u64) -> Vec<AuditEntry> {
         (0..n)
             .map(|i| {
                 let mut record = AuditRecord::new(
+                    AuditEntryId::parse(format!("aud_{i:032x}")).unwrap(),
                     AuditKind::Decision,
                     tenant(),
                     0,

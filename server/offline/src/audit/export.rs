@@ -110,7 +110,7 @@ use tollgate_api::intents::{Reason, StageName, Verdict};
 use super::checkpoint::{Checkpoint, CheckpointError, NoteVerifier};
 use super::merkle::{Frontier, Hash};
 use super::{AuditRecord, GENESIS_HASH, digest_json};
-use crate::clock;
+use crate::time;
 
 /// The `format` of the NDJSON header.
 pub const EXPORT_FORMAT: &str = "tollgate-audit-export";
@@ -468,7 +468,7 @@ fn csv_entry_cells(entry: &AuditEntry) -> Result<Vec<String>, ExportWriteError> 
         entry.entry_id.to_string(),
         entry.tenant.to_string(),
         entry.seq.to_string(),
-        clock::rfc3339_micros(clock::to_micros(entry.ts)),
+        time::rfc3339_micros(time::to_micros(entry.ts)),
         entry.kind.as_str().into(),
         keyword(entry.intent_id.as_ref().map(IntentId::as_str)),
         keyword(entry.agent_id.as_ref().map(AgentId::as_str)),
@@ -1128,9 +1128,9 @@ fn id<T: FromStr<Err = tollgate_api::ids::InvalidId>>(cell: &str) -> Result<T, S
 
 /// `ts` in the hashed form (RFC 3339, six fractional digits, `Z`), as µs.
 fn timestamp(cell: &str) -> Result<i64, String> {
-    let micros = DateTime::parse_from_rfc3339(cell).ok().map(|t| clock::to_micros(t.to_utc()));
+    let micros = DateTime::parse_from_rfc3339(cell).ok().map(|t| time::to_micros(t.to_utc()));
     micros
-        .filter(|&micros| clock::rfc3339_micros(micros) == cell)
+        .filter(|&micros| time::rfc3339_micros(micros) == cell)
         .ok_or_else(|| format!("`{cell}` is not RFC 3339 with six fractional digits and `Z`"))
 }
 

@@ -29,7 +29,7 @@ const ORIGIN: &str = "tollgate-vectors/tenants/acme";
 const T0: i64 = 1_767_225_600_000_000;
 const CHECKPOINT_TIME: &str = "2026-01-01T00:10:00Z";
 const REGENERATE: &str =
-    "TOLLGATE_WRITE_VECTORS=1 cargo test -p tollgate-server --lib audit::export::vectors";
+    "TOLLGATE_WRITE_VECTORS=1 cargo test -p tollgate-offline --lib audit::export::vectors";
 
 /// The checkpoint key's seed: bytes 0x00..=0x1f.
 fn seed() -> [u8; 32] {
@@ -59,9 +59,8 @@ fn reason(stage: StageName, code: &str, message: &str) -> Reason {
 }
 
 fn record(n: u64, kind: AuditKind, offset_micros: i64) -> AuditRecord {
-    let mut record = AuditRecord::new(kind, tenant(), n, T0 + offset_micros, String::new());
-    record.entry_id = AuditEntryId::parse(format!("aud_vectors_{n:02}")).unwrap();
-    record
+    let entry_id = AuditEntryId::parse(format!("aud_vectors_{n:02}")).unwrap();
+    AuditRecord::new(entry_id, kind, tenant(), n, T0 + offset_micros, String::new())
 }
 
 /// The log: seven entries of six kinds, with every optional field used
@@ -200,7 +199,7 @@ impl Render<'_> {
             tenant: tenant(),
             origin: ORIGIN.into(),
             key_name: KEY_NAME.into(),
-            exported_at: clock::from_micros(T0 + 900_000_000),
+            exported_at: time::from_micros(T0 + 900_000_000),
             entries: self.announced,
         };
         let mut bytes = ExportWriter::new(self.format).header(&header).unwrap();
@@ -545,7 +544,7 @@ fn key_document() -> String {
             key_id: hex::encode(verifier.id),
             public_key: STANDARD.encode(verifier.public_key()),
             vkey: verifier.to_vkey(),
-            created_at: clock::from_micros(T0),
+            created_at: time::from_micros(T0),
         }],
     };
     format!("{}\n", serde_json::to_string_pretty(&document).unwrap())
@@ -558,7 +557,7 @@ fn generate() -> Vec<(String, Vec<u8>)> {
         vectors.iter().map(|vector| (vector.file.clone(), vector.bytes.clone())).collect();
     let manifest = Manifest {
         format: "tollgate audit export vectors, export format version 1",
-        description: "see the module documentation of server/src/audit/export.rs and README.md next to this file",
+        description: "see the module documentation of server/offline/src/audit/export.rs and README.md next to this file",
         regenerate: REGENERATE,
         keys: "key.txt",
         keys_document: "keys.json",
@@ -573,7 +572,7 @@ fn generate() -> Vec<(String, Vec<u8>)> {
 }
 
 fn vector_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../conformance/vectors/audit")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../conformance/vectors/audit")
 }
 
 fn writing() -> bool {

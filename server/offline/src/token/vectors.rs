@@ -486,7 +486,7 @@ fn generate() -> String {
     let file = VectorFile {
         format: "tollgate capability token vectors, format tgc1",
         description: "see docs/tokens.md and README.md next to this file",
-        regenerate: "TOLLGATE_WRITE_VECTORS=1 cargo test -p tollgate-server --lib token::vectors",
+        regenerate: "TOLLGATE_WRITE_VECTORS=1 cargo test -p tollgate-offline --lib token::vectors",
         vectors: vectors(),
     };
     let mut text = serde_json::to_string_pretty(&file).unwrap();
@@ -495,7 +495,7 @@ fn generate() -> String {
 }
 
 fn vector_path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../conformance/vectors/tokens/tokens.json")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../conformance/vectors/tokens/tokens.json")
 }
 
 #[test]
@@ -517,7 +517,7 @@ fn checked_in_vectors_match_the_implementation() {
         panic!(
             "{} differs from the generated vectors (first difference at {line}); \
              if the change is intended, rewrite it with \
-             `TOLLGATE_WRITE_VECTORS=1 cargo test -p tollgate-server --lib token::vectors`",
+             `TOLLGATE_WRITE_VECTORS=1 cargo test -p tollgate-offline --lib token::vectors`",
             path.display()
         );
     }

@@ -1,0 +1,28 @@
+//! Zero to a governed call: point the SDK at a gateway with an agent key,
+//! declare what the agent is about to do, and act on the verdict. A `block`
+//! is an answer like any other, not an error.
+//!
+//! `TOLLGATE_URL=http://127.0.0.1:8080 TOLLGATE_API_KEY=tg_live_… cargo run -p tollgate-client --example quickstart`
+
+use tollgate_client::types::{ActionType, Verdict};
+use tollgate_client::{Gateway, intent};
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let url = std::env::var("TOLLGATE_URL").unwrap_or_else(|_| "http://127.0.0.1:8080".into());
+    let key = std::env::var("TOLLGATE_API_KEY")?;
+    run(&url, &key).await?;
+    Ok(())
+}
+
+/// Declares one read by `billing-bot` and says what to do.
+pub async fn run(url: &str, key: &str) -> Result<Verdict, tollgate_client::Error> {
+    let gateway = Gateway::new(url).api_key(key);
+    let decision = gateway.declare_intent(intent("billing-bot", ActionType::Access, "read")?).await?;
+    match decision.verdict {
+        Verdict::Approve | Verdict::ApproveModified => println!("go ahead ({})", *decision.intent_id),
+        Verdict::Escalate => println!("wait for a human: {:?}", decision.approval),
+        Verdict::Block => println!("blocked: {:?}", decision.reasons),
+    }
+    Ok(decision.verdict)
+}

@@ -1,0 +1,351 @@
+//! The audit log's byte formats: the entry hash, the Merkle tree over the
+//! entries, signed checkpoints and exports.
+//!
+//! An entry's hash is SHA-256 over the RFC 8785 (JCS) canonical JSON of
+//! every stored field except the hash itself, `seq` and `prev_hash`
+//! included, so editing, deleting, inserting or reordering entries breaks
+//! the chain. JCS canonicalisation comes from `serde_json_canonicalizer`.
+//! How entries are appended (inside the transaction that records a
+//! decision) is the gateway's business, not this module's.
+
+pub mod checkpoint;
+pub mod export;
+pub mod merkle;
+
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tollgate_api::api_keys::Environment;
+use tollgate_api::audit::{AuditEntry, AuditKind};
+use tollgate_api::ids::{AgentId, AuditEntryId, IntentId, TenantId};
+use tollgate_api::intents::{Reason, StageName, Verdict};
+
+use crate::time;
+
+/// The `prev_hash` of the first entry of every chain.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// The entry format written today.
+pub const ENTRY_VERSION: u32 = 1;
+
+/// An audit entry without its hash: exactly what the hash covers.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AuditRecord {
+    /// Format version.
+    pub version: u32,
+    /// Identifier.
+    pub entry_id: AuditEntryId,
+    /// Chain owner.
+    pub tenant: TenantId,
+    /// Position, from 1.
+    pub seq: u64,
+    /// Write time (µs since the epoch).
+    pub ts: i64,
+    /// What it records.
+    pub kind: AuditKind,
+    /// The intent decided.
+    pub intent_id: Option<IntentId>,
+    /// The agent.
+    pub agent_id: Option<AgentId>,
+    /// Environment of the decision.
+    pub environment: Option<Environment>,
+    /// Whether the verdict was enforced.
+    pub enforced: Option<bool>,
+    /// The pipeline's verdict.
+    pub verdict: Option<Verdict>,
+    /// The stage that settled it.
+    pub stage: Option<StageName>,
+    /// The reasons given.
+    pub reasons: Vec<Reason>,
+    /// The deciding bundle.
+    pub bundle_hash: Option<String>,
+    /// SHA-256 of the canonical policy input.
+    pub input_digest: Option<String>,
+    /// SHA-256 of the canonical payload.
+    pub payload_digest: Option<String>,
+    /// Who acted.
+    pub principal: Option<String>,
+    /// The capability token's effective jti.
+    pub jti: Option<String>,
+    /// The tool, for tool calls.
+    pub tool: Option<String>,
+    /// The approval concerned.
+    pub approval_id: Option<String>,
+    /// Outcome of a tool result or approval decision.
+    pub outcome: Option<String>,
+    /// The previous entry's hash.
+    pub prev_hash: String,
+}
+
+impl AuditRecord {
+    /// Record `entry_id`, of `kind` for `tenant` at position `seq` after
+    /// `prev_hash`, written at `ts`, with every optional field empty.
+    pub fn new(
+        entry_id: AuditEntryId,
+        kind: AuditKind,
+        tenant: TenantId,
+        seq: u64,
+        ts: i64,
+        prev_hash: String,
+    ) -> AuditRecord {
+        AuditRecord {
+            version: ENTRY_VERSION,
+            entry_id,
+            tenant,
+            seq,
+            ts,
+            kind,
+            intent_id: None,
+            agent_id: None,
+            environment: None,
+            enforced: None,
+            verdict: None,
+            stage: None,
+            reasons: Vec::new(),
+            bundle_hash: None,
+            input_digest: None,
+            payload_digest: None,
+            principal: None,
+            jti: None,
+            tool: None,
+            approval_id: None,
+            outcome: None,
+            prev_hash,
+        }
+    }
+
+    /// The canonical document the hash covers. Every field is present;
+    /// absent values are `null`; `ts` is RFC 3339 with six fractional digits.
+    pub fn canonical_document(&self) -> Value {
+        let mut document = json!({
+            "version": self.version,
+            "entry_id": self.entry_id.as_str(),
+            "tenant": self.tenant.as_str(),
+            "seq": self.seq,
+            "ts": time::rfc3339_micros(self.ts),
+            "kind": self.kind.as_str(),
+            "intent_id": self.intent_id.as_ref().map(|v| v.as_str()),
+            "agent_id": self.agent_id.as_ref().map(|v| v.as_str()),
+            "environment": self.environment.map(Environment::as_str),
+            "enforced": self.enforced,
+            "verdict": self.verdict.map(Verdict::as_str),
+            "stage": self.stage.map(StageName::as_str),
+            "reasons": self.reasons.iter().map(|r| json!({
+                "stage": r.stage.as_str(),
+                "code": r.code,
+                "message": r.message,
+            })).collect::<Vec<_>>(),
+            "bundle_hash": self.bundle_hash,
+            "input_digest": self.input_digest,
+            "payload_digest": self.payload_digest,
+            "prev_hash": self.prev_hash,
+        });
+        // The fields added with capability tokens and tool calls are part
+        // of the document only when set, so entries written before they
+        // existed keep their hashes.
+        if let Value::Object(map) = &mut document {
+            let extensions = [
+                ("principal", &self.principal),
+                ("jti", &self.jti),
+                ("tool", &self.tool),
+                ("approval_id", &self.approval_id),
+                ("outcome", &self.outcome),
+            ];
+            for (name, value) in extensions {
+                if let Some(value) = value {
+                    map.insert(name.into(), Value::String(value.clone()));
+                }
+            }
+        }
+        document
+    }
+
+    /// The entry's hash: hex SHA-256 of the JCS bytes of
+    /// [`AuditRecord::canonical_document`].
+    pub fn hash(&self) -> String {
+        digest_json(&self.canonical_document())
+    }
+
+    /// The wire form, with `hash`.
+    pub fn to_entry(&self, hash: String) -> AuditEntry {
+        AuditEntry {
+            version: self.version,
+            entry_id: self.entry_id.clone(),
+            tenant: self.tenant.clone(),
+            seq: self.seq,
+            ts: time::from_micros(self.ts),
+            kind: self.kind,
+            intent_id: self.intent_id.clone(),
+            agent_id: self.agent_id.clone(),
+            environment: self.environment,
+            enforced: self.enforced,
+            verdict: self.verdict,
+            stage: self.stage,
+            reasons: self.reasons.clone(),
+            bundle_hash: self.bundle_hash.clone(),
+            input_digest: self.input_digest.clone(),
+            payload_digest: self.payload_digest.clone(),
+            principal: self.principal.clone(),
+            jti: self.jti.clone(),
+            tool: self.tool.clone(),
+            approval_id: self.approval_id.clone(),
+            outcome: self.outcome.clone(),
+            prev_hash: self.prev_hash.clone(),
+            hash,
+        }
+    }
+
+    /// The record an entry's hash covers: [`AuditRecord::to_entry`] undone.
+    /// `ts` keeps whole microseconds, the precision the hash covers.
+    pub fn from_entry(entry: &AuditEntry) -> AuditRecord {
+        // Destructured without `..`: a new wire field must be decided on here.
+        let AuditEntry {
+            version,
+            entry_id,
+            tenant,
+            seq,
+            ts,
+            kind,
+            intent_id,
+            agent_id,
+            environment,
+            enforced,
+            verdict,
+            stage,
+            reasons,
+            bundle_hash,
+            input_digest,
+            payload_digest,
+            principal,
+            jti,
+            tool,
+            approval_id,
+            outcome,
+            prev_hash,
+            hash: _,
+        } = entry;
+        AuditRecord {
+            version: *version,
+            entry_id: entry_id.clone(),
+            tenant: tenant.clone(),
+            seq: *seq,
+            ts: time::to_micros(*ts),
+            kind: *kind,
+            intent_id: intent_id.clone(),
+            agent_id: agent_id.clone(),
+            environment: *environment,
+            enforced: *enforced,
+            verdict: *verdict,
+            stage: *stage,
+            reasons: reasons.clone(),
+            bundle_hash: bundle_hash.clone(),
+            input_digest: input_digest.clone(),
+            payload_digest: payload_digest.clone(),
+            principal: principal.clone(),
+            jti: jti.clone(),
+            tool: tool.clone(),
+            approval_id: approval_id.clone(),
+            outcome: outcome.clone(),
+            prev_hash: prev_hash.clone(),
+        }
+    }
+}
+
+/// Hex SHA-256 of the RFC 8785 canonical form of `value`.
+pub fn digest_json(value: &Value) -> String {
+    // Serialising a `serde_json::Value` cannot fail: its keys are strings
+    // and its numbers are finite.
+    let bytes = serde_json_canonicalizer::to_vec(value).unwrap_or_default();
+    hex::encode(Sha256::digest(&bytes))
+}
+
+/// The canonical JSON text of `value` (RFC 8785).
+pub fn canonical_string(value: &Value) -> String {
+    serde_json_canonicalizer::to_string(value).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record() -> AuditRecord {
+        AuditRecord {
+            version: ENTRY_VERSION,
+            entry_id: AuditEntryId::parse("aud_1").unwrap_or_else(|e| panic!("{e}")),
+            tenant: TenantId::parse("acme").unwrap_or_else(|e| panic!("{e}")),
+            seq: 1,
+            ts: 1_763_771_281_123_456,
+            kind: AuditKind::Decision,
+            intent_id: None,
+            agent_id: None,
+            environment: Some(Environment::Live),
+            enforced: Some(true),
+            verdict: Some(Verdict::Block),
+            stage: Some(StageName::Policy),
+            reasons: vec![Reason { stage: StageName::Policy, code: "x".into(), message: "é \"q\"".into() }],
+            bundle_hash: Some("b".into()),
+            input_digest: None,
+            payload_digest: None,
+            principal: None,
+            jti: None,
+            tool: None,
+            approval_id: None,
+            outcome: None,
+            prev_hash: GENESIS_HASH.into(),
+        }
+    }
+
+    #[test]
+    fn canonical_form_is_sorted_compact_and_complete() {
+        let text = canonical_string(&record().canonical_document());
+        assert!(
+            text.starts_with(r#"{"agent_id":null,"bundle_hash":"b","enforced":true,"entry_id":"aud_1""#),
+            "{text}"
+        );
+        assert!(text.contains(r#""ts":"2025-11-22T00:28:01.123456Z""#), "{text}");
+        assert!(!text.contains(' ') || text.contains("é \\\"q\\\""), "{text}");
+    }
+
+    #[test]
+    fn every_field_changes_the_hash() {
+        let base = record().hash();
+        let mut r = record();
+        r.seq = 2;
+        assert_ne!(r.hash(), base);
+        let mut r = record();
+        r.prev_hash = "1".repeat(64);
+        assert_ne!(r.hash(), base);
+        let mut r = record();
+        r.reasons[0].message.push('!');
+        assert_ne!(r.hash(), base);
+        let mut r = record();
+        r.ts += 1;
+        assert_ne!(r.hash(), base);
+        let mut r = record();
+        r.enforced = Some(false);
+        assert_ne!(r.hash(), base);
+        let mut r = record();
+        r.jti = Some("tok_1".into());
+        assert_ne!(r.hash(), base);
+        let mut r = record();
+        r.outcome = Some("ok".into());
+        assert_ne!(r.hash(), base);
+        assert_eq!(record().hash(), base);
+    }
+
+    #[test]
+    fn extension_fields_appear_only_when_set() {
+        let text = canonical_string(&record().canonical_document());
+        for name in ["principal", "jti", "tool", "approval_id", "outcome"] {
+            assert!(!text.contains(&format!("\"{name}\"")), "{name} in {text}");
+        }
+        let mut r = record();
+        r.principal = Some("key:key_1".into());
+        r.tool = Some("mail.send".into());
+        let text = canonical_string(&r.canonical_document());
+        assert!(text.contains(r#""prev_hash":"0000000000000000000000000000000000000000000000000000000000000000","principal":"key:key_1","reasons""#), "{text}");
+        assert!(text.contains(r#""tool":"mail.send","ts""#), "{text}");
+        // The wire form mirrors the document: absent fields are not sent.
+        let wire = serde_json::to_value(record().to_entry(record().hash())).unwrap_or_default();
+        assert!(wire.get("jti").is_none() && wire.get("input_digest").is_some(), "{wire}");
+    }
+}
