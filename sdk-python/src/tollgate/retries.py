@@ -1,0 +1,148 @@
+"""Retries, as httpx transports, so that the generated client and the
+hand-written layer share them.
+
+- `429` and `503` are retried with exponential backoff and full jitter,
+  honouring `Retry-After` (seconds or an HTTP date) when the gateway sends
+  it. Both mean nothing was done (`store_unavailable`: "nothing was written
+  — retry"), so retrying is safe for every method. A refused connection is
+  retried too: the request never left.
+- `POST /v1/intents` and `POST /v1/intents:async` get an `Idempotency-Key`
+  when the caller gave none, before the first attempt, so every retry of
+  one declaration is the same declaration for the gateway (no second audit
+  entry, no second budget charge).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import random
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import httpx
+
+__all__ = ["AsyncRetryTransport", "RetryPolicy", "RetryTransport"]
+
+RETRY_STATUSES = frozenset({429, 503})
+IDEMPOTENT_INTENT_PATHS = frozenset({"/v1/intents", "/v1/intents:async", "/v1/intents/async"})
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how long to retry. `max_retries=0` disables retries."""
+
+    max_retries: int = 3
+    base_delay: float = 0.25
+    max_delay: float = 20.0
+
+    def delay(self, attempt: int, response: httpx.Response | None, rng: random.Random) -> float:
+        """Seconds to wait before retry number `attempt` (from 0)."""
+        backoff = min(self.max_delay, self.base_delay * (2**attempt))
+        jittered = rng.uniform(0, backoff)
+        retry_after = _retry_after(response) if response is not None else None
+        if retry_after is not None:
+            # The gateway asked for at least this long; jitter only adds.
+            return min(self.max_delay, max(retry_after, 0.0) + jittered * 0.1)
+        return jittered
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after")
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _prepare(request: httpx.Request) -> None:
+    if (
+        request.method == "POST"
+        and request.url.path in IDEMPOTENT_INTENT_PATHS
+        and "idempotency-key" not in request.headers
+    ):
+        request.headers["Idempotency-Key"] = f"sdk-{uuid.uuid4()}"
+
+
+class RetryTransport(httpx.BaseTransport):
+    """Wraps a transport with the retry policy."""
+
+    def __init__(
+        self,
+        inner: httpx.BaseTransport | None = None,
+        policy: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.inner = inner or httpx.HTTPTransport()
+        self.policy = policy or RetryPolicy()
+        self.sleep = sleep
+        self.rng = rng or random.Random()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        _prepare(request)
+        attempt = 0
+        while True:
+            try:
+                response = self.inner.handle_request(request)
+            except httpx.ConnectError:
+                if attempt >= self.policy.max_retries:
+                    raise
+                self.sleep(self.policy.delay(attempt, None, self.rng))
+                attempt += 1
+                continue
+            if response.status_code not in RETRY_STATUSES or attempt >= self.policy.max_retries:
+                return response
+            delay = self.policy.delay(attempt, response, self.rng)
+            response.close()
+            self.sleep(delay)
+            attempt += 1
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class AsyncRetryTransport(httpx.AsyncBaseTransport):
+    """The asynchronous twin of `RetryTransport`."""
+
+    def __init__(
+        self,
+        inner: httpx.AsyncBaseTransport | None = None,
+        policy: RetryPolicy | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.inner = inner or httpx.AsyncHTTPTransport()
+        self.policy = policy or RetryPolicy()
+        self.sleep = sleep
+        self.rng = rng or random.Random()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        _prepare(request)
+        attempt = 0
+        while True:
+            try:
+                response = await self.inner.handle_async_request(request)
+            except httpx.ConnectError:
+                if attempt >= self.policy.max_retries:
+                    raise
+                await self.sleep(self.policy.delay(attempt, None, self.rng))
+                attempt += 1
+                continue
+            if response.status_code not in RETRY_STATUSES or attempt >= self.policy.max_retries:
+                return response
+            delay = self.policy.delay(attempt, response, self.rng)
+            await response.aclose()
+            await self.sleep(delay)
+            attempt += 1
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
