@@ -3,6 +3,8 @@
 // tool calls and their denials, attenuation enforced, pagination, async
 // intents, approvals, and an export verified offline with the published keys.
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import path from "node:path";
 import { createServer, type IncomingHttpHeaders } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
@@ -26,9 +28,15 @@ import {
   type Intent,
 } from "../src/index.js";
 import { startGateway, type RunningGateway } from "./support/gateway.js";
+import { VECTORS } from "./support/paths.js";
 import { startMcpUpstream, type McpUpstream } from "./support/mcp-upstream.js";
 
 const AGENT = "billing-bot";
+
+interface ScenarioDocument {
+  agent: { id: string };
+  steps: { name: string; intent: Intent; want: { verdict: string; reasons: string[]; modified_content?: string } }[];
+}
 
 const READ: Intent = { agent: { id: AGENT, framework: "sdk-tests" }, action: { type: "access", verb: "read" } };
 const REDACT: Intent = {
@@ -96,6 +104,36 @@ describe("against a live gateway", { timeout: 180_000 }, () => {
   });
 
   describe("intents", () => {
+    it("gives the shared scenario's decisions (conformance/vectors/scenarios)", async () => {
+      const scenario = JSON.parse(
+        readFileSync(path.join(VECTORS, "scenarios", "decisions.json"), "utf8"),
+      ) as ScenarioDocument;
+      assert.equal(scenario.agent.id, AGENT, "the tenant already has the scenario's agent");
+      assert.ok(scenario.steps.length >= 8);
+      // An unbound agent key: the scenario also names an unregistered agent.
+      const key = await unwrap(
+        root.api.POST("/v1/admin/api-keys", { body: { tenant, environment: "live", role: "agent", name: "scenario" } }),
+      );
+      const unbound = new Gateway({ url: server.url, apiKey: key.key });
+      try {
+        for (const step of scenario.steps) {
+          const decision = await unbound.declareIntent(step.intent);
+          assert.equal(decision.verdict, step.want.verdict, `${step.name}: ${JSON.stringify(decision.reasons)}`);
+          assert.deepEqual(
+            decision.reasons.map((r) => r.code),
+            step.want.reasons,
+            step.name,
+          );
+          if (step.want.modified_content !== undefined) {
+            const content = (decision.modifications?.modified_payload as { content?: string } | undefined)?.content;
+            assert.equal(content, step.want.modified_content, step.name);
+          }
+        }
+      } finally {
+        await unbound.close();
+      }
+    });
+
     it("answers approve for a plain read", async () => {
       const decision = await agent.declareIntent(READ);
       assert.equal(decision.verdict, "approve", JSON.stringify(decision.reasons));

@@ -4,5 +4,6 @@
 
 mod live;
 mod quickstart;
+mod scenario;
 mod support;
 mod vectors;

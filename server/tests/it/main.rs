@@ -19,6 +19,7 @@ mod intents;
 mod mcp_upstream;
 mod policies;
 mod properties;
+mod scenario;
 mod store_failure;
 mod system;
 mod tenants;
