@@ -1,0 +1,87 @@
+//! `tollgate-conformance`: run the conformance suite against a deployment,
+//! or against an embedded gateway when no URL is given.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use tollgate_conformance::{Selection, Status, Target, report, run};
+
+#[derive(Parser)]
+#[command(version, about = "Checks that a Tollgate deployment honours the Tollgate contract")]
+struct Args {
+    /// Base URL of the deployment; repeat for replicas of one deployment
+    /// (requests are spread across them). None: an embedded gateway.
+    #[arg(long = "base-url", env = "TOLLGATE_BASE_URL", value_delimiter = ',')]
+    base_urls: Vec<String>,
+    /// A superadmin key of the deployment.
+    #[arg(long, env = "TOLLGATE_ADMIN_KEY")]
+    admin_key: Option<String>,
+    /// Run only these groups or case ids.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+    /// Skip these groups or case ids.
+    #[arg(long, value_delimiter = ',')]
+    skip: Vec<String>,
+    /// Also run cases that change more than the run's own tenant.
+    #[arg(long)]
+    disruptive: bool,
+    /// Write a JUnit XML report here.
+    #[arg(long)]
+    junit: Option<PathBuf>,
+    /// Write a JSON report here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+async fn main_inner(args: Args) -> anyhow::Result<bool> {
+    let embedded;
+    let target = if args.base_urls.is_empty() {
+        embedded = tollgate_conformance_embedded::start().await?;
+        eprintln!("no --base-url: testing an embedded gateway at {}", embedded.url);
+        Target { base_urls: vec![embedded.url.clone()], admin_key: embedded.admin_key.clone() }
+    } else {
+        let admin_key = args.admin_key.clone().ok_or_else(|| {
+            anyhow::anyhow!("--admin-key (or TOLLGATE_ADMIN_KEY) is required with --base-url")
+        })?;
+        Target {
+            base_urls: args.base_urls.iter().map(|u| u.trim_end_matches('/').to_string()).collect(),
+            admin_key,
+        }
+    };
+    let selection = Selection { only: args.only, skip: args.skip, disruptive: args.disruptive };
+    let results = run(target, &selection, |result| eprintln!("{}", report::progress_line(result)))
+        .await
+        .map_err(|failure| {
+            anyhow::anyhow!(
+                "{}{}",
+                failure.message,
+                failure.curl.map(|c| format!("\n  reproduce: {c}")).unwrap_or_default()
+            )
+        })?;
+    print!("{}", report::summary(&results));
+    if let Some(path) = &args.junit {
+        std::fs::write(path, report::junit(&results)?)?;
+    }
+    if let Some(path) = &args.json {
+        std::fs::write(path, report::json(&results))?;
+    }
+    Ok(results.iter().all(|r| r.status != Status::Failed))
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match main_inner(Args::parse()).await {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(error) => {
+            eprintln!("tollgate-conformance: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// The embedded gateway (SQLite in a temporary directory).
+mod tollgate_conformance_embedded {
+    pub use tollgate_conformance::embedded::start;
+}
