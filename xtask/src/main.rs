@@ -31,9 +31,13 @@ fn main() -> Result<()> {
         Some("sdk") => sdk::sdk(&root, args.iter().any(|a| a == "--check")),
         Some("test") => test(&root),
         Some("walkthrough") => walkthrough(&root),
+        Some("conformance") => conformance(&root, &args[1..]),
         Some("ci") => ci(&root),
         _ => {
-            eprintln!("usage: cargo xtask <openapi [--check] | sdk [--check] | test | walkthrough | ci>");
+            eprintln!(
+                "usage: cargo xtask <openapi [--check] | sdk [--check] | test | walkthrough | \
+                 conformance [--database-url URL] | ci>"
+            );
             std::process::exit(2);
         }
     }
@@ -146,6 +150,86 @@ impl Drop for Running {
     }
 }
 
+/// Starts `tollgate serve` on an ephemeral port with a fresh data directory
+/// (and `database_url` when given); answers the process and its base URL.
+fn start_gateway(
+    binary: &Path,
+    data: &Path,
+    admin_key: &str,
+    database_url: Option<&str>,
+) -> Result<(Running, String)> {
+    let _ = std::fs::remove_dir_all(data);
+    let mut command = Command::new(binary);
+    command
+        .args(["serve", "--listen", "127.0.0.1:0", "--log-level", "warn", "--data-dir"])
+        .arg(data)
+        .env("TOLLGATE_ADMIN_KEY", admin_key)
+        .env_remove("DATABASE_URL")
+        .stdout(Stdio::piped());
+    if let Some(url) = database_url {
+        command.args(["--database-url", url]);
+    }
+    let mut child = command.spawn().with_context(|| format!("starting {}", binary.display()))?;
+    let stdout = child.stdout.take().context("no stdout")?;
+    let gateway = Running(child);
+    let mut first_line = String::new();
+    BufReader::new(stdout).read_line(&mut first_line)?;
+    let url = first_line
+        .trim()
+        .strip_prefix("tollgate listening on ")
+        .with_context(|| format!("unexpected first line from the gateway: {first_line:?}"))?
+        .to_string();
+    Ok((gateway, url))
+}
+
+/// Runs `tollgate-conformance` against the embedded gateway, and with
+/// `--database-url` also against two `tollgate serve` replicas sharing that
+/// PostgreSQL database. Reports go to `target/conformance/`.
+fn conformance(root: &Path, args: &[String]) -> Result<()> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    run(root, &cargo, &["build", "--locked", "--bin", "tollgate", "--bin", "tollgate-conformance"])?;
+    let suite = root.join("target/debug/tollgate-conformance");
+    let reports = root.join("target/conformance");
+    std::fs::create_dir_all(&reports)?;
+    let report = |name: &str| -> Vec<String> {
+        let file = |ext: &str| reports.join(format!("{name}.{ext}")).to_string_lossy().into_owned();
+        vec!["--junit".into(), file("xml"), "--json".into(), file("json")]
+    };
+    println!("==> conformance: embedded gateway");
+    let embedded = report("embedded");
+    run(root, &suite.to_string_lossy(), &embedded.iter().map(String::as_str).collect::<Vec<_>>())?;
+    let database_url = match args {
+        [flag, url] if flag == "--database-url" => url.clone(),
+        [] => return Ok(()),
+        _ => bail!("usage: cargo xtask conformance [--database-url postgres://…]"),
+    };
+    let binary = root.join("target/debug/tollgate");
+    let admin_key = format!("tg_admin_conformance_{}_0123456789abcdef", std::process::id());
+    let mut replicas = Vec::new();
+    for i in 0..2 {
+        let data = std::env::temp_dir().join(format!("tollgate-conformance-{}-{i}", std::process::id()));
+        replicas.push(start_gateway(&binary, &data, &admin_key, Some(&database_url))?);
+    }
+    println!("==> conformance: two replicas on PostgreSQL ({}, {})", replicas[0].1, replicas[1].1);
+    let mut suite_args: Vec<String> = Vec::new();
+    for (_, url) in &replicas {
+        suite_args.extend(["--base-url".to_string(), url.clone()]);
+    }
+    suite_args.extend(report("replicas"));
+    let status = Command::new(&suite)
+        .args(&suite_args)
+        .env("TOLLGATE_ADMIN_KEY", &admin_key)
+        .env_remove("TOLLGATE_BASE_URL")
+        .current_dir(root)
+        .status()
+        .with_context(|| format!("running {}", suite.display()))?;
+    drop(replicas);
+    if !status.success() {
+        bail!("the conformance suite failed against the replicas ({status})");
+    }
+    Ok(())
+}
+
 /// Starts the `tollgate` binary on a fresh SQLite directory and runs the
 /// README's walk-through against it, checking what it prints.
 fn walkthrough(root: &Path) -> Result<()> {
@@ -157,26 +241,9 @@ fn walkthrough(root: &Path) -> Result<()> {
         bail!("README.md has no walk-through `sh` blocks");
     }
     let data = std::env::temp_dir().join(format!("tollgate-walkthrough-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&data);
     let admin_key = format!("tg_admin_walkthrough_{}_0123456789abcdef", std::process::id());
     let binary = root.join("target/debug/tollgate");
-    let mut child = Command::new(&binary)
-        .args(["serve", "--listen", "127.0.0.1:0", "--log-level", "warn", "--data-dir"])
-        .arg(&data)
-        .env("TOLLGATE_ADMIN_KEY", &admin_key)
-        .env_remove("DATABASE_URL")
-        .stdout(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("starting {}", binary.display()))?;
-    let stdout = child.stdout.take().context("no stdout")?;
-    let gateway = Running(child);
-    let mut first_line = String::new();
-    BufReader::new(stdout).read_line(&mut first_line)?;
-    let url = first_line
-        .trim()
-        .strip_prefix("tollgate listening on ")
-        .with_context(|| format!("unexpected first line from the gateway: {first_line:?}"))?
-        .to_string();
+    let (gateway, url) = start_gateway(&binary, &data, &admin_key, None)?;
     println!("==> README walk-through against {url}");
     let output = Command::new("bash")
         .args(["-euo", "pipefail", "-c", &script])
