@@ -125,11 +125,14 @@ fn draft_view(row: DraftRow, active: Option<&ActiveRow>) -> PolicyDraft {
     }
 }
 
-async fn admin_scope(call: &Call<'_>, tenant: Option<&TenantId>) -> Result<(Principal, TenantId), Error> {
-    let principal = call.principal().await?;
-    principal.require_admin()?;
-    let tenant = principal.tenant_scope(tenant, &call.state.store).await?;
-    Ok((principal, tenant))
+/// The tenant an admin operation acts on (the principal is authenticated
+/// once per request, by the handler).
+async fn admin_scope(
+    call: &Call<'_>,
+    principal: &Principal,
+    tenant: Option<&TenantId>,
+) -> Result<TenantId, Error> {
+    principal.tenant_scope(tenant, &call.state.store).await
 }
 
 fn draft_not_found(id: &PolicyDraftId) -> Error {
@@ -147,7 +150,7 @@ pub async fn save_draft(
     principal.require_admin()?;
     let path = path.transpose()?;
     let (scope, body) = (scope?, body?);
-    let (_, tenant) = admin_scope(call, scope.tenant.as_ref()).await?;
+    let tenant = admin_scope(call, &principal, scope.tenant.as_ref()).await?;
     let data = body.data.clone().unwrap_or_default();
     let engine = compile(call, &tenant, &body.name.to_string(), &body.modules, &data)?;
     let now = clock::now_micros();
@@ -197,7 +200,7 @@ pub async fn get_draft(
     let principal = call.principal().await?;
     principal.require_admin()?;
     let (path, scope) = (path?, scope?);
-    let (_, tenant) = admin_scope(call, scope.tenant.as_ref()).await?;
+    let tenant = admin_scope(call, &principal, scope.tenant.as_ref()).await?;
     let row = call.state.store.get_draft(&tenant, &path.draft_id).await?;
     let row = row.ok_or_else(|| draft_not_found(&path.draft_id))?;
     let active = call.state.store.get_active_policy(&tenant).await?;
@@ -212,7 +215,7 @@ pub async fn list_drafts(
     let principal = call.principal().await?;
     principal.require_admin()?;
     let params = params?;
-    let (_, tenant) = admin_scope(call, params.tenant.as_ref()).await?;
+    let tenant = admin_scope(call, &principal, params.tenant.as_ref()).await?;
     let limit = cursor::limit(params.limit)?;
     let after: Option<String> = cursor::decode_opt(DRAFTS, params.cursor.as_deref())?;
     let rows = call.state.store.list_drafts(&tenant, after.as_deref(), limit + 1).await?;
@@ -248,7 +251,7 @@ pub async fn delete_draft(
     let principal = call.principal().await?;
     principal.require_admin()?;
     let (path, scope) = (path?, scope?);
-    let (principal, tenant) = admin_scope(call, scope.tenant.as_ref()).await?;
+    let tenant = admin_scope(call, &principal, scope.tenant.as_ref()).await?;
     let job =
         AdminJob { tenant, principal: principal.describe(), op: AdminOp::DeleteDraft(path.draft_id.clone()) };
     match call.state.pipeline.commits().admin(job).await? {
@@ -304,7 +307,7 @@ async fn two_person_rule(call: &Call<'_>, tenant: &TenantId) -> Result<bool, Err
 pub async fn active(call: &Call<'_>, scope: Result<TenantScope, ApiError>) -> Result<ActivePolicy, Error> {
     let principal = call.principal().await?;
     principal.require_admin()?;
-    let (_, tenant) = admin_scope(call, scope?.tenant.as_ref()).await?;
+    let tenant = admin_scope(call, &principal, scope?.tenant.as_ref()).await?;
     let row = call.state.store.get_active_policy(&tenant).await?;
     let two_person = two_person_rule(call, &tenant).await?;
     Ok(active_view(call, &tenant, row.as_ref(), two_person))
@@ -384,7 +387,7 @@ pub async fn promote(
     principal.require_admin()?;
     let (scope, body) = (scope?, body?);
     check_hash("$.expected_hash", &body.expected_hash)?;
-    let (principal, tenant) = admin_scope(call, scope.tenant.as_ref()).await?;
+    let tenant = admin_scope(call, &principal, scope.tenant.as_ref()).await?;
     let draft = call.state.store.get_draft(&tenant, &body.draft_id).await?;
     let draft = draft.ok_or_else(|| draft_not_found(&body.draft_id))?;
     // Compiled before anything changes (normally a cache hit).
@@ -427,7 +430,7 @@ pub async fn rollback(
     if let Some(hash) = &body.expected_hash {
         check_hash("$.expected_hash", hash)?;
     }
-    let (principal, tenant) = admin_scope(call, scope.tenant.as_ref()).await?;
+    let tenant = admin_scope(call, &principal, scope.tenant.as_ref()).await?;
     let op = AdminOp::Rollback { expected_hash: body.expected_hash };
     change(call, &tenant, &principal, op, PolicyChangeOutcome::RolledBack).await
 }
@@ -440,7 +443,7 @@ pub async fn list_proposals(
     let principal = call.principal().await?;
     principal.require_admin()?;
     let params = params?;
-    let (_, tenant) = admin_scope(call, params.tenant.as_ref()).await?;
+    let tenant = admin_scope(call, &principal, params.tenant.as_ref()).await?;
     let limit = cursor::limit(params.limit)?;
     let before: Option<String> = cursor::decode_opt(PROPOSALS, params.cursor.as_deref())?;
     let rows = call.state.store.list_proposals(&tenant, params.status, before.as_deref(), limit + 1).await?;
@@ -458,7 +461,7 @@ pub async fn decide_proposal(
     let principal = call.principal().await?;
     principal.require_admin()?;
     let (path, scope) = (path?, scope?);
-    let (principal, tenant) = admin_scope(call, scope.tenant.as_ref()).await?;
+    let tenant = admin_scope(call, &principal, scope.tenant.as_ref()).await?;
     let id = path.proposal_id;
     let proposal = call.state.store.get_proposal(&tenant, &id).await?;
     let proposal = proposal.ok_or_else(|| Error::NotFound(format!("no policy proposal `{id}`")))?;
@@ -492,7 +495,7 @@ pub async fn dry_run(
     let principal = call.principal().await?;
     principal.require_admin()?;
     let (scope, body) = (scope?, body?);
-    let (_, tenant) = admin_scope(call, scope.tenant.as_ref()).await?;
+    let tenant = admin_scope(call, &principal, scope.tenant.as_ref()).await?;
     if body.inputs.len() > MAX_INPUTS {
         return Err(invalid("$.inputs", format!("at most {MAX_INPUTS} inputs")));
     }

@@ -187,7 +187,6 @@ pub fn apply_memory_limit(limits: EvaluationLimits) {
 fn evaluation_error(error: &anyhow::Error) -> PolicyError {
     match error.chain().find_map(|cause| cause.downcast_ref::<regorus::LimitError>()) {
         Some(limit) => PolicyError::LimitExceeded(limit.to_string()),
-        None if error.to_string().contains("limit exceeded") => PolicyError::LimitExceeded(error.to_string()),
         None => PolicyError::Evaluation(error.to_string()),
     }
 }
