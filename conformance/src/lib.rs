@@ -9,6 +9,7 @@
 
 pub mod cases;
 pub mod report;
+pub mod upstream;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -28,12 +29,16 @@ pub enum Group {
     Intents,
     /// Capability tokens.
     Tokens,
+    /// The MCP endpoint and tool calls forwarded upstream.
+    Mcp,
     /// The audit log.
     Audit,
-    /// Credentials on every operation.
-    Auth,
     /// The policy lifecycle.
     Policies,
+    /// The approvals queue.
+    Approvals,
+    /// Credentials on every operation.
+    Auth,
 }
 
 impl Group {
@@ -43,9 +48,11 @@ impl Group {
             Group::Core => "core",
             Group::Intents => "intents",
             Group::Tokens => "tokens",
+            Group::Mcp => "mcp",
             Group::Audit => "audit",
-            Group::Auth => "auth",
             Group::Policies => "policies",
+            Group::Approvals => "approvals",
+            Group::Auth => "auth",
         }
     }
 }
@@ -76,6 +83,9 @@ pub struct Case {
     /// Whether it changes the deployment beyond its own tenant (runs only
     /// with `--disruptive`).
     pub disruptive: bool,
+    /// The spec operations (`operationId`) it exercises and checks; the
+    /// coverage test compares their union with the spec.
+    pub operations: &'static [&'static str],
     /// The check.
     pub run: for<'a> fn(&'a Context) -> CaseFuture<'a>,
 }
@@ -97,6 +107,25 @@ pub struct Target {
     pub base_urls: Vec<String>,
     /// A superadmin key.
     pub admin_key: String,
+    /// Where the suite's upstream MCP server listens (`127.0.0.1:0` picks a
+    /// free loopback port).
+    pub upstream_listen: std::net::SocketAddr,
+    /// The URL the deployment is given for it, when it cannot use the bound
+    /// address (containers, another host).
+    pub upstream_url: Option<String>,
+}
+
+impl Target {
+    /// A deployment at `base_urls` with superadmin key `admin_key`; the
+    /// upstream listens on a free loopback port.
+    pub fn new(base_urls: Vec<String>, admin_key: impl Into<String>) -> Target {
+        Target {
+            base_urls,
+            admin_key: admin_key.into(),
+            upstream_listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            upstream_url: None,
+        }
+    }
 }
 
 /// What cases share: the deployment and a tenant provisioned for the run.
@@ -115,45 +144,80 @@ pub struct Context {
     pub test_key: String,
     /// The registered agent.
     pub agent: String,
+    /// A `live` agent key of the run's tenant, revoked during provisioning.
+    pub revoked_key: String,
+    /// A second tenant provisioned for the run (isolation checks).
+    pub other_tenant: String,
+    /// Its admin key.
+    pub other_admin_key: String,
+    /// The suite's upstream MCP server, registered in the run's tenant as
+    /// [`UPSTREAM`].
+    pub upstream: upstream::Upstream,
+    /// The property cases' seed (printed in every property failure).
+    pub seed: u64,
+    /// How many generated inputs each property case tries.
+    pub property_cases: u32,
+    /// Ids of keys the run created, revoked when it ends.
+    created_keys: std::sync::Mutex<Vec<String>>,
 }
 
+/// The name the suite's upstream is registered under.
+pub const UPSTREAM: &str = "conformance";
+
 impl Context {
-    /// Provisions a tenant with unique names through the superadmin key.
-    pub async fn provision(target: Target) -> Result<Context, Failure> {
+    /// Provisions the run's tenant (and a second one) with unique names
+    /// through the superadmin key, and registers the suite's upstream.
+    pub async fn provision(target: Target, selection: &Selection) -> Result<Context, Failure> {
+        let upstream = upstream::Upstream::start(target.upstream_listen, target.upstream_url.clone())
+            .map_err(|e| failed("starting the suite's upstream MCP server", e, None))?;
         let root = Gateway::new(&target.base_urls[0]).api_key(&target.admin_key);
-        let tenant = format!("conformance-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
-        let body = types::TenantCreate {
-            id: tenant.as_str().try_into().map_err(|e| failed("tenant id", e, None))?,
-            name: "Tollgate conformance run".try_into().map_err(|e| failed("tenant name", e, None))?,
-        };
-        let curl = curl("POST", &target.base_urls[0], "/v1/admin/tenants", &target.admin_key, Some(&body));
-        root.retrying(|| root.api().tenant_create().body(body.clone()).send())
-            .await
-            .map_err(|e| failed("creating the run's tenant", e, Some(curl)))?;
+        let suffix = uuid::Uuid::new_v4().simple().to_string();
+        let tenant = format!("conformance-{}", &suffix[..12]);
+        let other_tenant = format!("conformance-{}-other", &suffix[..12]);
+        let mut created = Vec::new();
+        create_tenant(&root, &target, &tenant).await?;
+        create_tenant(&root, &target, &other_tenant).await?;
         let mut keys = Vec::new();
-        for (environment, role) in [
-            (types::Environment::Live, types::Role::Admin),
-            (types::Environment::Live, types::Role::Agent),
-            (types::Environment::Shadow, types::Role::Agent),
-            (types::Environment::Test, types::Role::Agent),
+        for (owner, environment, role) in [
+            (&tenant, types::Environment::Live, types::Role::Admin),
+            (&tenant, types::Environment::Live, types::Role::Agent),
+            (&tenant, types::Environment::Shadow, types::Role::Agent),
+            (&tenant, types::Environment::Test, types::Role::Agent),
+            (&tenant, types::Environment::Live, types::Role::Agent),
+            (&other_tenant, types::Environment::Live, types::Role::Admin),
         ] {
             let body = types::ApiKeyCreate {
-                tenant: body.id.clone(),
+                tenant: owner.as_str().try_into().map_err(|e| failed("tenant id", e, None))?,
                 environment,
                 role,
                 name: "conformance".try_into().map_err(|e| failed("key name", e, None))?,
                 agent_id: None,
             };
-            let created = root
+            let repro = curl("POST", &target.base_urls[0], "/v1/admin/api-keys", &target.admin_key, Some(&body));
+            let made = root
                 .retrying(|| root.api().api_key_create().body(body.clone()).send())
                 .await
-                .map_err(|e| failed("creating an api key", e, None))?;
-            keys.push(created.key.clone());
+                .map_err(|e| failed("creating an api key", e, Some(repro)))?;
+            created.push(made.api_key.id.to_string());
+            keys.push(made.key.clone());
         }
-        let [admin_key, live_key, shadow_key, test_key] =
-            <[String; 4]>::try_from(keys).map_err(|_| failed("api keys", "four expected", None))?;
-        let agent = "conformance-agent".to_string();
+        let [admin_key, live_key, shadow_key, test_key, revoked_key, other_admin_key] =
+            <[String; 6]>::try_from(keys).map_err(|_| failed("api keys", "six expected", None))?;
         let admin = Gateway::new(&target.base_urls[0]).api_key(&admin_key);
+        // The fifth key is revoked at once by the tenant's admin.
+        let revoked_id = created.remove(4);
+        let repro = curl(
+            "DELETE",
+            &target.base_urls[0],
+            &format!("/v1/admin/api-keys/{revoked_id}"),
+            &admin_key,
+            None::<&()>,
+        );
+        admin
+            .retrying(|| admin.api().api_key_revoke().key_id(revoked_id.as_str()).send())
+            .await
+            .map_err(|e| failed("revoking a key", e, Some(repro)))?;
+        let agent = "conformance-agent".to_string();
         let body = types::AgentCreate {
             id: agent.as_str().try_into().map_err(|e| failed("agent id", e, None))?,
             name: "Conformance agent".try_into().map_err(|e| failed("agent name", e, None))?,
@@ -165,6 +229,14 @@ impl Context {
             .retrying(|| admin.api().agent_create().body(body.clone()).send())
             .await
             .map_err(|e| failed("registering the agent", e, None))?;
+        let body: types::UpstreamCreate =
+            serde_json::from_value(serde_json::json!({"name": UPSTREAM, "url": upstream.url()}))
+                .map_err(|e| failed("upstream body", e, None))?;
+        let repro = curl("POST", &target.base_urls[0], "/v1/admin/upstreams", &admin_key, Some(&body));
+        admin
+            .retrying(|| admin.api().upstream_create().body(body.clone()).send())
+            .await
+            .map_err(|e| failed("registering the suite's upstream", e, Some(repro)))?;
         Ok(Context {
             target,
             next: AtomicUsize::new(0),
@@ -174,7 +246,35 @@ impl Context {
             shadow_key,
             test_key,
             agent,
+            revoked_key,
+            other_tenant,
+            other_admin_key,
+            upstream,
+            seed: selection.seed.unwrap_or_else(rand_seed),
+            property_cases: selection.property_cases,
+            created_keys: std::sync::Mutex::new(created),
         })
+    }
+
+    /// Removes what the run can: its upstream and every key it made (the
+    /// tenants stay, as their audit logs must).
+    pub async fn clean_up(&self) -> Result<(), Failure> {
+        let admin = Gateway::new(&self.target.base_urls[0]).api_key(&self.admin_key);
+        match admin.retrying(|| admin.api().upstream_delete().name(UPSTREAM).send()).await {
+            Ok(_) => {}
+            Err(error) if error.api().map(|a| a.status) == Some(404) => {}
+            Err(error) => return Err(failed("deleting the suite's upstream", error, None)),
+        }
+        let root = Gateway::new(&self.target.base_urls[0]).api_key(&self.target.admin_key);
+        let keys = std::mem::take(&mut *self.created_keys.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        for id in keys {
+            match root.retrying(|| root.api().api_key_revoke().key_id(id.as_str()).send()).await {
+                Ok(_) => {}
+                Err(error) if error.api().map(|a| a.status) == Some(404) => {}
+                Err(error) => return Err(failed("revoking the run's keys", error, None)),
+            }
+        }
+        Ok(())
     }
 
     /// The next replica's base URL (requests spread across replicas).
@@ -198,6 +298,23 @@ impl Context {
     pub fn superadmin_key(&self) -> &str {
         &self.target.admin_key
     }
+}
+
+async fn create_tenant(root: &Gateway, target: &Target, id: &str) -> Result<(), Failure> {
+    let body = types::TenantCreate {
+        id: id.try_into().map_err(|e| failed("tenant id", e, None))?,
+        name: "Tollgate conformance run".try_into().map_err(|e| failed("tenant name", e, None))?,
+    };
+    let repro = curl("POST", &target.base_urls[0], "/v1/admin/tenants", &target.admin_key, Some(&body));
+    root.retrying(|| root.api().tenant_create().body(body.clone()).send())
+        .await
+        .map_err(|e| failed("creating the run's tenant", e, Some(repro)))?;
+    Ok(())
+}
+
+fn rand_seed() -> u64 {
+    let bytes = *uuid::Uuid::new_v4().as_bytes();
+    u64::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7]])
 }
 
 /// A `curl` command for a request. Reports replace the superadmin key with
@@ -241,7 +358,7 @@ pub enum Status {
 }
 
 /// Which cases run.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Selection {
     /// Only these groups or ids (empty: all).
     pub only: Vec<String>,
@@ -249,6 +366,17 @@ pub struct Selection {
     pub skip: Vec<String>,
     /// Run disruptive cases too.
     pub disruptive: bool,
+    /// The property cases' seed (random when `None`; every property failure
+    /// prints the seed that shows it).
+    pub seed: Option<u64>,
+    /// Generated inputs per property case.
+    pub property_cases: u32,
+}
+
+impl Default for Selection {
+    fn default() -> Selection {
+        Selection { only: Vec::new(), skip: Vec::new(), disruptive: false, seed: None, property_cases: 24 }
+    }
 }
 
 impl Selection {
@@ -277,7 +405,7 @@ pub async fn run(
         failure.curl = failure.curl.map(|c| c.replace(&secret, "$TOLLGATE_ADMIN_KEY"));
         failure
     };
-    let context = Context::provision(target).await.map_err(&mask)?;
+    let context = Context::provision(target, selection).await.map_err(&mask)?;
     let mut results = Vec::new();
     for case in cases::all() {
         let started = Instant::now();
@@ -303,6 +431,7 @@ pub async fn run(
         progress(&result);
         results.push(result);
     }
+    context.clean_up().await.map_err(&mask)?;
     Ok(results)
 }
 

@@ -26,6 +26,20 @@ struct Args {
     /// Also run cases that change more than the run's own tenant.
     #[arg(long)]
     disruptive: bool,
+    /// Seed for the property cases (a failure prints the seed that shows it).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Generated inputs per property case.
+    #[arg(long, default_value_t = 24)]
+    property_cases: u32,
+    /// Where the suite's upstream MCP server listens; the deployment must
+    /// reach it.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    upstream_listen: std::net::SocketAddr,
+    /// The URL the deployment is given for that upstream (default: the
+    /// bound address, `http://<listen>/mcp`).
+    #[arg(long)]
+    upstream_url: Option<String>,
     /// Write a JUnit XML report here.
     #[arg(long)]
     junit: Option<PathBuf>,
@@ -39,17 +53,21 @@ async fn main_inner(args: Args) -> anyhow::Result<bool> {
     let target = if args.base_urls.is_empty() {
         embedded = tollgate_conformance_embedded::start().await?;
         eprintln!("no --base-url: testing an embedded gateway at {}", embedded.url);
-        Target { base_urls: vec![embedded.url.clone()], admin_key: embedded.admin_key.clone() }
+        Target::new(vec![embedded.url.clone()], embedded.admin_key.clone())
     } else {
         let admin_key = args.admin_key.clone().ok_or_else(|| {
             anyhow::anyhow!("--admin-key (or TOLLGATE_ADMIN_KEY) is required with --base-url")
         })?;
-        Target {
-            base_urls: args.base_urls.iter().map(|u| u.trim_end_matches('/').to_string()).collect(),
-            admin_key,
-        }
+        Target::new(args.base_urls.iter().map(|u| u.trim_end_matches('/').to_string()).collect(), admin_key)
     };
-    let selection = Selection { only: args.only, skip: args.skip, disruptive: args.disruptive };
+    let target = Target { upstream_listen: args.upstream_listen, upstream_url: args.upstream_url, ..target };
+    let selection = Selection {
+        only: args.only,
+        skip: args.skip,
+        disruptive: args.disruptive,
+        seed: args.seed,
+        property_cases: args.property_cases,
+    };
     let results = run(target, &selection, |result| eprintln!("{}", report::progress_line(result)))
         .await
         .map_err(|failure| {

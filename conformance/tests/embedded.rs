@@ -6,7 +6,7 @@ use tollgate_conformance::{Selection, Status, Target, embedded, report, run};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_case_passes_against_the_embedded_gateway() {
     let gateway = embedded::start().await.unwrap();
-    let target = Target { base_urls: vec![gateway.url.clone()], admin_key: gateway.admin_key.clone() };
+    let target = Target::new(vec![gateway.url.clone()], gateway.admin_key.clone());
     let results = run(target, &Selection::default(), |_| {}).await.unwrap_or_else(|f| panic!("{f:?}"));
     let summary = report::summary(&results);
     assert!(results.iter().all(|r| r.status == Status::Passed), "{summary}");
@@ -20,9 +20,9 @@ async fn every_case_passes_against_the_embedded_gateway() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn selection_runs_only_what_is_asked() {
     let gateway = embedded::start().await.unwrap();
-    let target = Target { base_urls: vec![gateway.url.clone()], admin_key: gateway.admin_key.clone() };
+    let target = Target::new(vec![gateway.url.clone()], gateway.admin_key.clone());
     let selection =
-        Selection { only: vec!["auth".into()], skip: vec!["auth.malformed_key".into()], disruptive: false };
+        Selection { only: vec!["auth".into()], skip: vec!["auth.malformed_key".into()], ..Selection::default() };
     let results = run(target, &selection, |_| {}).await.unwrap();
     for result in &results {
         let runs = result.id.starts_with("auth.") && result.id != "auth.malformed_key";
@@ -33,10 +33,7 @@ async fn selection_runs_only_what_is_asked() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_admin_key_stops_the_run_with_a_reproduction() {
     let gateway = embedded::start().await.unwrap();
-    let target = Target {
-        base_urls: vec![gateway.url.clone()],
-        admin_key: "tg_admin_wrong_key_0123456789abcdefghij".into(),
-    };
+    let target = Target::new(vec![gateway.url.clone()], "tg_admin_wrong_key_0123456789abcdefghij");
     let failure = run(target, &Selection::default(), |_| {}).await.expect_err("provisioning must fail");
     assert!(failure.message.contains("unauthenticated"), "{}", failure.message);
     let curl = failure.curl.unwrap();

@@ -15,6 +15,7 @@ pub(super) fn cases() -> Vec<Case> {
             group: Group::Audit,
             title: "the run's tenant's log verifies against its latest checkpoint",
             disruptive: false,
+            operations: &["audit_verify"],
             run: chain_verifies,
         },
         Case {
@@ -22,6 +23,7 @@ pub(super) fn cases() -> Vec<Case> {
             group: Group::Audit,
             title: "an NDJSON and a CSV export verify offline with the published keys",
             disruptive: false,
+            operations: &["audit_export", "public_keys"],
             run: export_verifies_offline,
         },
         Case {
@@ -29,6 +31,7 @@ pub(super) fn cases() -> Vec<Case> {
             group: Group::Audit,
             title: "an audited decision has an inclusion proof to a signed checkpoint",
             disruptive: false,
+            operations: &["audit_inclusion_proof", "public_keys"],
             run: inclusion_in_a_signed_checkpoint,
         },
     ]

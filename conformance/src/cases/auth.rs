@@ -11,6 +11,7 @@ pub(super) fn cases() -> Vec<Case> {
             group: Group::Auth,
             title: "an admin operation without credentials is 401 unauthenticated",
             disruptive: false,
+            operations: &[],
             run: no_credentials,
         },
         Case {
@@ -18,6 +19,7 @@ pub(super) fn cases() -> Vec<Case> {
             group: Group::Auth,
             title: "a malformed key is 401 unauthenticated",
             disruptive: false,
+            operations: &[],
             run: malformed_key,
         },
         Case {
@@ -25,6 +27,7 @@ pub(super) fn cases() -> Vec<Case> {
             group: Group::Auth,
             title: "an agent key on an admin operation is 403 forbidden",
             disruptive: false,
+            operations: &[],
             run: agent_key_on_admin_route,
         },
         Case {
@@ -32,6 +35,7 @@ pub(super) fn cases() -> Vec<Case> {
             group: Group::Auth,
             title: "a tenant admin asking for another tenant gets 404, not its data",
             disruptive: false,
+            operations: &[],
             run: other_tenant_is_not_found,
         },
     ]

@@ -9,6 +9,7 @@ pub(super) fn cases() -> Vec<Case> {
             group: Group::Core,
             title: "every replica answers /healthz and /readyz",
             disruptive: false,
+            operations: &["health_check", "ready_check"],
             run: health_and_readiness,
         },
         Case {
@@ -16,6 +17,7 @@ pub(super) fn cases() -> Vec<Case> {
             group: Group::Core,
             title: "every replica sees the run's tenant with the same active policy",
             disruptive: false,
+            operations: &["tenant_get"],
             run: replicas_share_one_tenant,
         },
     ]

@@ -16,6 +16,7 @@ pub(super) fn cases() -> Vec<Case> {
             group: Group::Intents,
             title: "the shared decision scenario gives its verdicts and reasons",
             disruptive: false,
+            operations: &["intent_declare", "agent_create"],
             run: shared_scenario,
         },
         Case {
@@ -23,6 +24,7 @@ pub(super) fn cases() -> Vec<Case> {
             group: Group::Intents,
             title: "a block is HTTP 200 with a Decision, never an error status",
             disruptive: false,
+            operations: &["intent_declare"],
             run: block_is_a_decision,
         },
         Case {
@@ -30,6 +32,7 @@ pub(super) fn cases() -> Vec<Case> {
             group: Group::Intents,
             title: "a shadow key gets approve, not enforced, with the would-be verdict",
             disruptive: false,
+            operations: &["intent_declare"],
             run: shadow_never_enforces,
         },
         Case {
@@ -37,6 +40,7 @@ pub(super) fn cases() -> Vec<Case> {
             group: Group::Intents,
             title: "a test key's decision has no audit entry",
             disruptive: false,
+            operations: &["intent_declare"],
             run: test_never_audits,
         },
     ]

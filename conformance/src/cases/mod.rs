@@ -6,6 +6,8 @@ mod auth;
 mod core;
 mod intents;
 mod policies;
+mod properties;
+mod sweep;
 mod tokens;
 
 use crate::Case;
@@ -19,6 +21,8 @@ pub fn all() -> Vec<Case> {
     cases.extend(audit::cases());
     cases.extend(auth::cases());
     cases.extend(policies::cases());
+    cases.extend(properties::cases());
+    cases.extend(sweep::cases());
     cases
 }
 

@@ -11,6 +11,7 @@ pub(super) fn cases() -> Vec<Case> {
         group: Group::Policies,
         title: "a draft that does not compile is 400 policy_compile_error with file, line and column",
         disruptive: false,
+        operations: &["policy_draft_create"],
         run: compile_error_is_located,
     }]
 }

@@ -12,6 +12,7 @@ pub(super) fn cases() -> Vec<Case> {
         group: Group::Tokens,
         title: "a token narrowed offline to reads is refused a payment its parent may make",
         disruptive: false,
+        operations: &["token_mint"],
         run: attenuation_only_narrows,
     }]
 }
