@@ -26,11 +26,69 @@ pub fn all() -> Vec<Case> {
     cases
 }
 
+/// The spec the suite checks deployments against.
+pub const SPEC: &str = include_str!("../../../openapi/tollgate.json");
+
+/// Operations without a conformance case yet (one `operationId` per line,
+/// `#` comments). It may only shrink.
+pub const UNCOVERED: &str = include_str!("../../uncovered-operations.txt");
+
+/// Every `operationId` in [`SPEC`], sorted.
+pub fn spec_operations() -> Vec<String> {
+    let spec: serde_json::Value = serde_json::from_str(SPEC).unwrap_or_default();
+    let mut ids: Vec<String> = spec["paths"]
+        .as_object()
+        .into_iter()
+        .flat_map(|paths| paths.values())
+        .filter_map(serde_json::Value::as_object)
+        .flat_map(|methods| methods.values())
+        .filter_map(|operation| operation["operationId"].as_str().map(str::to_string))
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// The operations listed in [`UNCOVERED`].
+pub fn uncovered() -> Vec<String> {
+    UNCOVERED
+        .lines()
+        .map(|line| line.split('#').next().unwrap_or_default().trim())
+        .filter(|line| !line.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
-    use std::collections::HashSet;
+    use std::collections::{BTreeSet, HashSet};
 
     use super::*;
+
+    #[test]
+    fn every_operation_has_a_case_or_is_listed_uncovered() {
+        let spec: BTreeSet<String> = spec_operations().into_iter().collect();
+        assert!(spec.len() > 40, "the spec lists {} operations", spec.len());
+        let mut covered = BTreeSet::new();
+        for case in all() {
+            for operation in case.operations {
+                assert!(spec.contains(*operation), "{} names `{operation}`, which the spec has not", case.id);
+                covered.insert(operation.to_string());
+            }
+        }
+        let listed: BTreeSet<String> = uncovered().into_iter().collect();
+        let stale: Vec<_> = listed.iter().filter(|op| !spec.contains(*op)).collect();
+        assert!(stale.is_empty(), "conformance/uncovered-operations.txt lists unknown operations: {stale:?}");
+        let now_covered: Vec<_> = listed.intersection(&covered).collect();
+        assert!(
+            now_covered.is_empty(),
+            "these operations have cases now: remove them from conformance/uncovered-operations.txt: {now_covered:?}"
+        );
+        let missing: Vec<_> = spec.iter().filter(|op| !covered.contains(*op) && !listed.contains(*op)).collect();
+        assert!(
+            missing.is_empty(),
+            "operations without a conformance case: add a case (its `operations`) for each: {missing:?}"
+        );
+    }
 
     #[test]
     fn ids_are_unique_and_name_their_group() {
