@@ -8,6 +8,7 @@
 //! command that reproduces each failure.
 
 pub mod cases;
+pub mod contract;
 pub mod report;
 pub mod upstream;
 
@@ -146,6 +147,9 @@ pub struct Context {
     pub agent: String,
     /// A `live` agent key of the run's tenant, revoked during provisioning.
     pub revoked_key: String,
+    /// A `live` agent key restricted to [`Context::agent`] (what `/v1/mcp`
+    /// needs).
+    pub agent_key: String,
     /// A second tenant provisioned for the run (isolation checks).
     pub other_tenant: String,
     /// Its admin key.
@@ -229,9 +233,26 @@ impl Context {
             .retrying(|| admin.api().agent_create().body(body.clone()).send())
             .await
             .map_err(|e| failed("registering the agent", e, None))?;
-        let body: types::UpstreamCreate =
-            serde_json::from_value(serde_json::json!({"name": UPSTREAM, "url": upstream.url()}))
-                .map_err(|e| failed("upstream body", e, None))?;
+        // An agent key restricted to the agent: `/v1/mcp` acts for one agent.
+        let body = types::ApiKeyCreate {
+            tenant: tenant.as_str().try_into().map_err(|e| failed("tenant id", e, None))?,
+            environment: types::Environment::Live,
+            role: types::Role::Agent,
+            name: "conformance-mcp".try_into().map_err(|e| failed("key name", e, None))?,
+            agent_id: Some(agent.as_str().try_into().map_err(|e| failed("agent id", e, None))?),
+        };
+        let made = admin
+            .retrying(|| admin.api().api_key_create().body(body.clone()).send())
+            .await
+            .map_err(|e| failed("creating an agent-restricted key", e, None))?;
+        created.push(made.api_key.id.to_string());
+        let agent_key = made.key.clone();
+        // Payments carry their amount, so the default policy limits apply.
+        let body: types::UpstreamCreate = serde_json::from_value(serde_json::json!({
+            "name": UPSTREAM, "url": upstream.url(),
+            "tools": {"transfer_funds": {"action_type": "transact", "financial_exposure_from": "/amount_usd"}}
+        }))
+        .map_err(|e| failed("upstream body", e, None))?;
         let repro = curl("POST", &target.base_urls[0], "/v1/admin/upstreams", &admin_key, Some(&body));
         admin
             .retrying(|| admin.api().upstream_create().body(body.clone()).send())
@@ -247,6 +268,7 @@ impl Context {
             test_key,
             agent,
             revoked_key,
+            agent_key,
             other_tenant,
             other_admin_key,
             upstream,
@@ -326,6 +348,34 @@ pub fn curl(method: &str, base: &str, path: &str, key: &str, body: Option<&impl 
         command.push_str(&format!(" -H 'Content-Type: application/json' -d '{json}'"));
     }
     command
+}
+
+/// Sends one request on the next replica, outside the typed client (for
+/// checks on the raw wire: status, body shape). The status, the body as JSON
+/// (`null` when empty, a string when not JSON) and a curl reproducing it.
+pub async fn raw(
+    ctx: &Context,
+    method: &str,
+    path: &str,
+    key: &str,
+    body: Option<&impl Serialize>,
+) -> Result<(u16, serde_json::Value, String), Failure> {
+    let (gw, url) = ctx.client(key);
+    let repro = curl(method, &url, path, key, body);
+    let method = reqwest::Method::from_bytes(method.as_bytes()).map_err(|e| failed("method", e, None))?;
+    let mut request = gw.http().request(method, format!("{url}{path}")).bearer_auth(key);
+    if let Some(body) = body {
+        request = request.json(body);
+    }
+    let response = request.send().await.map_err(|e| failed("sending the request", e, Some(repro.clone())))?;
+    let status = response.status().as_u16();
+    let text = response.text().await.map_err(|e| failed("reading the answer", e, Some(repro.clone())))?;
+    let value = if text.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text))
+    };
+    Ok((status, value, repro))
 }
 
 /// How one case went.

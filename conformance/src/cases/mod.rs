@@ -3,6 +3,7 @@
 
 mod audit;
 mod auth;
+mod contract;
 mod core;
 mod intents;
 mod policies;
@@ -21,6 +22,7 @@ pub fn all() -> Vec<Case> {
     cases.extend(audit::cases());
     cases.extend(auth::cases());
     cases.extend(policies::cases());
+    cases.extend(contract::cases());
     cases.extend(properties::cases());
     cases.extend(sweep::cases());
     cases
