@@ -101,6 +101,37 @@ pub fn failed(what: &str, error: impl std::fmt::Display, curl: Option<String>) -
     Failure { message: format!("{what}: {error}"), curl }
 }
 
+/// A typed request body from JSON (the generated types validate it).
+pub fn typed<T: serde::de::DeserializeOwned>(what: &str, value: serde_json::Value) -> Result<T, Failure> {
+    serde_json::from_value(value).map_err(|e| failed(what, e, None))
+}
+
+/// The status and error code of a failed call (`None` when it succeeded
+/// or did not reach the gateway).
+pub fn refusal<T>(result: &Result<T, tollgate_client::Error>) -> Option<(u16, tollgate_client::ErrorCode)> {
+    result.as_ref().err().and_then(|error| error.api()).map(|api| (api.status, api.error_code.clone()))
+}
+
+/// Fails unless `result` was refused with `status` and `code`.
+pub fn expect_refusal<T>(
+    what: &str,
+    result: &Result<T, tollgate_client::Error>,
+    status: u16,
+    code: tollgate_client::ErrorCode,
+    curl: Option<String>,
+) -> Outcome {
+    let got = refusal(result);
+    check(
+        got.as_ref().is_some_and(|(s, c)| *s == status && *c == code),
+        || match (&got, result) {
+            (_, Ok(_)) => format!("{what}: want {status} {}, but it succeeded", code.as_str()),
+            (Some((s, c)), _) => format!("{what}: want {status} {}, got {s} {}", code.as_str(), c.as_str()),
+            (None, Err(e)) => format!("{what}: want {status} {}, got {e}", code.as_str()),
+        },
+        curl,
+    )
+}
+
 /// The deployment under test.
 #[derive(Clone, Debug)]
 pub struct Target {
@@ -197,7 +228,8 @@ impl Context {
                 name: "conformance".try_into().map_err(|e| failed("key name", e, None))?,
                 agent_id: None,
             };
-            let repro = curl("POST", &target.base_urls[0], "/v1/admin/api-keys", &target.admin_key, Some(&body));
+            let repro =
+                curl("POST", &target.base_urls[0], "/v1/admin/api-keys", &target.admin_key, Some(&body));
             let made = root
                 .retrying(|| root.api().api_key_create().body(body.clone()).send())
                 .await
@@ -288,7 +320,8 @@ impl Context {
             Err(error) => return Err(failed("deleting the suite's upstream", error, None)),
         }
         let root = Gateway::new(&self.target.base_urls[0]).api_key(&self.target.admin_key);
-        let keys = std::mem::take(&mut *self.created_keys.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        let keys =
+            std::mem::take(&mut *self.created_keys.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
         for id in keys {
             match root.retrying(|| root.api().api_key_revoke().key_id(id.as_str()).send()).await {
                 Ok(_) => {}

@@ -43,6 +43,30 @@ pub(super) fn cases() -> Vec<Case> {
             operations: &["intent_declare"],
             run: test_never_audits,
         },
+        Case {
+            id: "intents.async_and_polling",
+            group: Group::Intents,
+            title: "an async intent is accepted with 202 and its decision is read back by polling",
+            disruptive: false,
+            operations: &["intent_declare_async", "intent_decision_get"],
+            run: async_and_polling,
+        },
+        Case {
+            id: "intents.batch_per_item_outcomes",
+            group: Group::Intents,
+            title: "a batch answers each element on its own: decisions, and errors with paths rooted at the batch",
+            disruptive: false,
+            operations: &["intent_declare_batch"],
+            run: batch_per_item_outcomes,
+        },
+        Case {
+            id: "intents.list_and_audit_trail",
+            group: Group::Intents,
+            title: "intents are listed by filter, and each has its audit trail with the decision's entry",
+            disruptive: false,
+            operations: &["intent_list", "intent_audit_list"],
+            run: list_and_audit_trail,
+        },
     ]
 }
 
@@ -158,6 +182,131 @@ fn test_never_audits(ctx: &Context) -> CaseFuture<'_> {
                     decision.verdict, decision.audit
                 )
             },
+            Some(repro),
+        )
+    })
+}
+
+fn async_and_polling(ctx: &Context) -> CaseFuture<'_> {
+    Box::pin(async move {
+        let (gw, url) = ctx.client(&ctx.live_key);
+        let body = json!({"intent": transfer(&ctx.agent)?});
+        let repro = curl("POST", &url, "/v1/intents:async", &ctx.live_key, Some(&body));
+        let accepted = gw
+            .declare_intent_async(transfer(&ctx.agent)?, None)
+            .await
+            .map_err(|e| failed("POST /v1/intents:async", e, Some(repro)))?;
+        let id = accepted.intent_id.to_string();
+        let path = format!("/v1/intents/{id}/decision");
+        let repro = curl("GET", &url, &path, &ctx.live_key, None::<&()>);
+        // Polled on another replica when there are several.
+        let other = tollgate_client::Gateway::new(ctx.url()).api_key(&ctx.live_key);
+        let decision = other
+            .wait_for_decision(&id, std::time::Duration::from_secs(30))
+            .await
+            .map_err(|e| failed("waiting for the async decision", e, Some(repro.clone())))?;
+        check(
+            decision.verdict == types::Verdict::Block
+                && decision.intent_id.to_string() == id
+                && codes(&decision).contains(&"transact_over_limit".to_string()),
+            || {
+                format!(
+                    "async transfer: want block (transact_over_limit) for {id}, got {:?} {:?}",
+                    decision.verdict,
+                    codes(&decision)
+                )
+            },
+            Some(repro),
+        )
+    })
+}
+
+fn batch_per_item_outcomes(ctx: &Context) -> CaseFuture<'_> {
+    Box::pin(async move {
+        let read = json!({"agent": {"id": ctx.agent}, "action": {"type": "access", "verb": "read"}});
+        let pay = json!({"agent": {"id": ctx.agent}, "action": {"type": "transact", "verb": "transfer",
+            "payload": {"estimated_impact": {"financial_exposure_usd": 25000}}}});
+        let bad = json!({"agent": {"id": ctx.agent}, "action": {"type": "teleport", "verb": "go"}});
+        let body = json!({"intents": [{"intent": read}, {"intent": pay}, {"intent": bad}]});
+        let (status, answer, repro) =
+            crate::raw(ctx, "POST", "/v1/intents:batch", &ctx.live_key, Some(&body)).await?;
+        check(
+            status == 200,
+            || format!("want 200 for a batch, got {status}: {answer}"),
+            Some(repro.clone()),
+        )?;
+        let results = answer["results"].as_array().cloned().unwrap_or_default();
+        let summary: Vec<Value> = results
+            .iter()
+            .map(|r| {
+                json!([
+                    r["index"],
+                    r["status"],
+                    r["decision"]["verdict"],
+                    r["error"]["error_code"],
+                    r["error"]["path"]
+                ])
+            })
+            .collect();
+        let want = json!([
+            [0, 200, "approve", null, null],
+            [1, 200, "block", null, null],
+            [2, 400, null, "invalid_field", "$.intents[2].intent.action.type"]
+        ]);
+        check(
+            Value::Array(summary.clone()) == want,
+            || {
+                format!(
+                    "batch results [index, status, verdict, error_code, path]: want {want}, got {}",
+                    Value::Array(summary)
+                )
+            },
+            Some(repro),
+        )
+    })
+}
+
+fn list_and_audit_trail(ctx: &Context) -> CaseFuture<'_> {
+    Box::pin(async move {
+        let (decision, _) = declare(ctx, &ctx.live_key, transfer(&ctx.agent)?).await?;
+        let id = decision.intent_id.to_string();
+        let (admin, url) = ctx.client(&ctx.admin_key);
+        let path = format!("/v1/intents?agent_id={}&verdict=block&limit=100", ctx.agent);
+        let repro = curl("GET", &url, &path, &ctx.admin_key, None::<&()>);
+        let page = admin
+            .retrying(|| {
+                admin
+                    .api()
+                    .intent_list()
+                    .agent_id(ctx.agent.as_str())
+                    .verdict(types::Verdict::Block)
+                    .limit(100)
+                    .send()
+            })
+            .await
+            .map_err(|e| failed("GET /v1/intents", e, Some(repro.clone())))?;
+        check(
+            page.items.iter().any(|i| i.intent_id.to_string() == id)
+                && page
+                    .items
+                    .iter()
+                    .all(|i| i.agent_id.to_string() == ctx.agent && i.verdict == Some(types::Verdict::Block)),
+            || format!("the filtered list lacks {id} or holds intents that do not match the filter"),
+            Some(repro),
+        )?;
+        let path = format!("/v1/intents/{id}/audit");
+        let repro = curl("GET", &url, &path, &ctx.admin_key, None::<&()>);
+        let trail = admin
+            .retrying(|| admin.api().intent_audit_list().intent_id(id.as_str()).send())
+            .await
+            .map_err(|e| failed("GET the intent's audit trail", e, Some(repro.clone())))?;
+        let want = decision.audit.as_ref().map(|a| a.hash.clone()).unwrap_or_default();
+        check(
+            trail
+                .items
+                .iter()
+                .any(|e| e.hash == want && e.intent_id.as_ref().map(|i| i.to_string()) == Some(id.clone())),
+            || format!("the trail of {id} lacks the decision's entry {want}"),
             Some(repro),
         )
     })

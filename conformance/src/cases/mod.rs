@@ -1,13 +1,16 @@
 //! Every case, in run order. Ids are stable: a case may be added or
 //! retired, never renamed.
 
+mod approvals;
 mod audit;
 mod auth;
 mod contract;
 mod core;
 mod intents;
+mod mcp;
 mod policies;
 mod properties;
+mod registry;
 mod sweep;
 mod tokens;
 
@@ -17,11 +20,14 @@ use crate::Case;
 pub fn all() -> Vec<Case> {
     let mut cases = Vec::new();
     cases.extend(core::cases());
+    cases.extend(registry::cases());
     cases.extend(intents::cases());
     cases.extend(tokens::cases());
+    cases.extend(mcp::cases());
     cases.extend(audit::cases());
     cases.extend(auth::cases());
     cases.extend(policies::cases());
+    cases.extend(approvals::cases());
     cases.extend(contract::cases());
     cases.extend(properties::cases());
     cases.extend(sweep::cases());
@@ -85,7 +91,8 @@ mod tests {
             now_covered.is_empty(),
             "these operations have cases now: remove them from conformance/uncovered-operations.txt: {now_covered:?}"
         );
-        let missing: Vec<_> = spec.iter().filter(|op| !covered.contains(*op) && !listed.contains(*op)).collect();
+        let missing: Vec<_> =
+            spec.iter().filter(|op| !covered.contains(*op) && !listed.contains(*op)).collect();
         assert!(
             missing.is_empty(),
             "operations without a conformance case: add a case (its `operations`) for each: {missing:?}"
