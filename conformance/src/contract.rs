@@ -69,7 +69,8 @@ impl Shape {
     pub fn expected(self) -> Result<Value, Failure> {
         // An insta file: a `---` header, then the snapshot.
         let body = self.file().splitn(3, "---\n").nth(2).unwrap_or_default();
-        serde_json::from_str(body).map_err(|e| failed(&format!("the shipped snapshot {}", self.name()), e, None))
+        serde_json::from_str(body)
+            .map_err(|e| failed(&format!("the shipped snapshot {}", self.name()), e, None))
     }
 
     /// Observes the shape on the deployment; the redacted value and a curl
@@ -80,9 +81,14 @@ impl Shape {
             Shape::DecisionBlock => decision(ctx, transfer()).await?,
             Shape::ErrorBody => {
                 let body = json!({"intent": {"agent": {"id": ctx.agent}, "action": {"type": "teleport", "verb": "go"}}});
-                let (status, value, repro) = crate::raw(ctx, "POST", "/v1/intents", &ctx.live_key, Some(&body)).await?;
+                let (status, value, repro) =
+                    crate::raw(ctx, "POST", "/v1/intents", &ctx.live_key, Some(&body)).await?;
                 if status != 400 {
-                    return Err(failed("want 400 for an unknown action type", format!("got {status}: {value}"), Some(repro)));
+                    return Err(failed(
+                        "want 400 for an unknown action type",
+                        format!("got {status}: {value}"),
+                        Some(repro),
+                    ));
                 }
                 (value, repro)
             }
@@ -91,13 +97,20 @@ impl Shape {
                 let (decision, _) = decision(ctx, receipt()).await?;
                 let intent = decision["intent_id"].as_str().unwrap_or_default().to_string();
                 let path = format!("/v1/admin/audit?intent_id={intent}");
-                let (status, page, repro) = crate::raw(ctx, "GET", &path, &ctx.admin_key, None::<&()>).await?;
-                let entry = page["items"].as_array().and_then(|items| {
-                    items.iter().find(|item| item["kind"] == "decision").cloned()
-                });
+                let (status, page, repro) =
+                    crate::raw(ctx, "GET", &path, &ctx.admin_key, None::<&()>).await?;
+                let entry = page["items"]
+                    .as_array()
+                    .and_then(|items| items.iter().find(|item| item["kind"] == "decision").cloned());
                 match entry {
                     Some(entry) if status == 200 => (entry, repro),
-                    _ => return Err(failed("no decision entry for the intent", format!("{status}: {page}"), Some(repro))),
+                    _ => {
+                        return Err(failed(
+                            "no decision entry for the intent",
+                            format!("{status}: {page}"),
+                            Some(repro),
+                        ));
+                    }
                 }
             }
             Shape::Checkpoint => {
@@ -112,7 +125,11 @@ impl Shape {
                 }
                 let (status, value, repro) = last;
                 if status != 200 {
-                    return Err(failed("no checkpoint within 30 s", format!("{status}: {value}"), Some(repro)));
+                    return Err(failed(
+                        "no checkpoint within 30 s",
+                        format!("{status}: {value}"),
+                        Some(repro),
+                    ));
                 }
                 (value, repro)
             }
@@ -191,7 +208,9 @@ async fn jsonrpc_denial(ctx: &Context) -> Result<(Value, String), Failure> {
         .get("mcp-session-id")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
-        .ok_or_else(|| failed("initialize answered no Mcp-Session-Id", response.status(), Some(repro.clone())))?;
+        .ok_or_else(|| {
+            failed("initialize answered no Mcp-Session-Id", response.status(), Some(repro.clone()))
+        })?;
     let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
     post(Some(&session), initialized).await.map_err(|e| failed("notifications/initialized", e, None))?;
     let call = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {
@@ -200,11 +219,17 @@ async fn jsonrpc_denial(ctx: &Context) -> Result<(Value, String), Failure> {
         "{} -H 'Mcp-Session-Id: {session}' -H 'MCP-Protocol-Version: 2025-11-25'",
         curl("POST", &url, "/v1/mcp", &ctx.agent_key, Some(&call))
     );
-    let response = post(Some(&session), call).await.map_err(|e| failed("tools/call", e, Some(repro.clone())))?;
+    let response =
+        post(Some(&session), call).await.map_err(|e| failed("tools/call", e, Some(repro.clone())))?;
     let status = response.status().as_u16();
-    let value: Value = response.json().await.map_err(|e| failed("tools/call answer", e, Some(repro.clone())))?;
+    let value: Value =
+        response.json().await.map_err(|e| failed("tools/call answer", e, Some(repro.clone())))?;
     if status != 200 || value.get("error").is_none() {
-        return Err(failed("want HTTP 200 with a JSON-RPC error", format!("got {status}: {value}"), Some(repro)));
+        return Err(failed(
+            "want HTTP 200 with a JSON-RPC error",
+            format!("got {status}: {value}"),
+            Some(repro),
+        ));
     }
     let ended = http
         .delete(format!("{url}/v1/mcp"))
@@ -250,13 +275,19 @@ pub fn redact(value: &Value, ctx: &Context) -> Value {
             let mut out = Map::new();
             for (key, item) in map {
                 let redacted = match (VARYING.iter().find(|(name, _)| name == key), item) {
-                    (Some((_, placeholder)), item) if !item.is_null() => Value::String((*placeholder).to_string()),
+                    (Some((_, placeholder)), item) if !item.is_null() => {
+                        Value::String((*placeholder).to_string())
+                    }
                     // `<audit origin>/tenants/<tenant>`: the prefix is the
                     // deployment's to choose.
-                    (None, Value::String(origin)) if key == "origin" => match origin.split_once("/tenants/") {
-                        Some((_, tenant)) => Value::String(format!("[origin]/tenants/{}", redact_text(tenant, ctx))),
-                        None => Value::String(origin.clone()),
-                    },
+                    (None, Value::String(origin)) if key == "origin" => {
+                        match origin.split_once("/tenants/") {
+                            Some((_, tenant)) => {
+                                Value::String(format!("[origin]/tenants/{}", redact_text(tenant, ctx)))
+                            }
+                            None => Value::String(origin.clone()),
+                        }
+                    }
                     _ => redact(item, ctx),
                 };
                 out.insert(key.clone(), redacted);

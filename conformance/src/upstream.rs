@@ -104,8 +104,13 @@ pub fn catalogue() -> Vec<Value> {
     ]
 }
 
-fn json_response(status: StatusCode, body: &Value, session: Option<&str>) -> Result<Response<Body>, HttpError> {
-    let mut builder = Response::builder().status(status).header(http::header::CONTENT_TYPE, "application/json");
+fn json_response(
+    status: StatusCode,
+    body: &Value,
+    session: Option<&str>,
+) -> Result<Response<Body>, HttpError> {
+    let mut builder =
+        Response::builder().status(status).header(http::header::CONTENT_TYPE, "application/json");
     if let Some(session) = session {
         builder = builder.header("Mcp-Session-Id", session);
     }
@@ -146,9 +151,14 @@ async fn mcp_post(rqctx: RequestContext<Arc<State>>, body: UntypedBody) -> Resul
         state.sessions.lock().unwrap_or_else(PoisonError::into_inner).insert(session.clone());
         let result = json!({"protocolVersion": VERSION, "capabilities": {"tools": {}},
             "serverInfo": {"name": "tollgate-conformance-upstream", "version": env!("CARGO_PKG_VERSION")}});
-        return json_response(StatusCode::OK, &json!({"jsonrpc": "2.0", "id": id, "result": result}), Some(&session));
+        return json_response(
+            StatusCode::OK,
+            &json!({"jsonrpc": "2.0", "id": id, "result": result}),
+            Some(&session),
+        );
     }
-    let known = session.is_some_and(|s| state.sessions.lock().unwrap_or_else(PoisonError::into_inner).contains(s));
+    let known =
+        session.is_some_and(|s| state.sessions.lock().unwrap_or_else(PoisonError::into_inner).contains(s));
     if !known {
         // Not initialised (e.g. `server/discover`): the legacy answer.
         let status = if session.is_some() { StatusCode::NOT_FOUND } else { StatusCode::BAD_REQUEST };

@@ -21,8 +21,11 @@ async fn every_case_passes_against_the_embedded_gateway() {
 async fn selection_runs_only_what_is_asked() {
     let gateway = embedded::start().await.unwrap();
     let target = Target::new(vec![gateway.url.clone()], gateway.admin_key.clone());
-    let selection =
-        Selection { only: vec!["auth".into()], skip: vec!["auth.malformed_key".into()], ..Selection::default() };
+    let selection = Selection {
+        only: vec!["auth".into()],
+        skip: vec!["auth.malformed_key".into()],
+        ..Selection::default()
+    };
     let results = run(target, &selection, |_| {}).await.unwrap();
     for result in &results {
         let runs = result.id.starts_with("auth.") && result.id != "auth.malformed_key";
