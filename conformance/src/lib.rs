@@ -9,6 +9,7 @@
 
 pub mod cases;
 pub mod contract;
+pub mod disrupt;
 pub mod report;
 pub mod upstream;
 
@@ -133,7 +134,7 @@ pub fn expect_refusal<T>(
 }
 
 /// The deployment under test.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Target {
     /// Base URLs: several are replicas of one deployment.
     pub base_urls: Vec<String>,
@@ -145,6 +146,9 @@ pub struct Target {
     /// The URL the deployment is given for it, when it cannot use the bound
     /// address (containers, another host).
     pub upstream_url: Option<String>,
+    /// The operator's hand for `--disruptive` cases (key rotation, store
+    /// faults); `None`: those cases fail saying which hook they need.
+    pub disruptor: Option<std::sync::Arc<dyn disrupt::Disruptor>>,
 }
 
 impl Target {
@@ -156,6 +160,7 @@ impl Target {
             admin_key: admin_key.into(),
             upstream_listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
             upstream_url: None,
+            disruptor: None,
         }
     }
 }
@@ -353,6 +358,15 @@ impl Context {
     pub fn superadmin_key(&self) -> &str {
         &self.target.admin_key
     }
+
+    /// The operator's hand, for disruptive cases.
+    pub fn disruptor(&self) -> Result<&dyn disrupt::Disruptor, Failure> {
+        self.target.disruptor.as_deref().ok_or_else(|| Failure {
+            message: "disruptive cases need the operator's hooks: --hook-rotate-keys, --hook-store-down, --hook-store-up"
+                .into(),
+            curl: None,
+        })
+    }
 }
 
 async fn create_tenant(root: &Gateway, target: &Target, id: &str) -> Result<(), Failure> {
@@ -514,7 +528,10 @@ pub async fn run(
         progress(&result);
         results.push(result);
     }
-    context.clean_up().await.map_err(&mask)?;
+    // A failing run keeps its keys, so the reproductions in its report work.
+    if results.iter().all(|r| r.status != Status::Failed) {
+        context.clean_up().await.map_err(&mask)?;
+    }
     Ok(results)
 }
 
@@ -528,8 +545,21 @@ pub mod embedded {
         pub url: String,
         /// Its superadmin key.
         pub admin_key: String,
+        /// Where its SQLite store lives.
+        pub data_dir: std::path::PathBuf,
         _gateway: tollgate_server::Gateway,
         _dir: tempfile::TempDir,
+    }
+
+    impl Embedded {
+        /// A target for the suite: this gateway, with in-process hooks for
+        /// the disruptive cases.
+        pub fn target(&self) -> crate::Target {
+            let mut target = crate::Target::new(vec![self.url.clone()], self.admin_key.clone());
+            target.disruptor =
+                Some(std::sync::Arc::new(crate::disrupt::EmbeddedStore::new(self.data_dir.clone())));
+            target
+        }
     }
 
     /// Starts one on an ephemeral loopback port.
@@ -543,6 +573,8 @@ pub mod embedded {
             ..tollgate_server::Config::default()
         };
         config.data_dir = dir.path().join("data");
+        // Short, so the store-fault case answers quickly.
+        config.lock_timeout = std::time::Duration::from_secs(2);
         // Checkpoints often, so inclusion proofs are there within a run.
         config.checkpoints.interval = std::time::Duration::from_secs(1);
         let log = tollgate_server::app::logger(&config)?;
@@ -550,6 +582,7 @@ pub mod embedded {
         Ok(Embedded {
             url: format!("http://{}", gateway.local_addr()),
             admin_key,
+            data_dir: dir.path().join("data"),
             _gateway: gateway,
             _dir: dir,
         })

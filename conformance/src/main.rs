@@ -40,6 +40,18 @@ struct Args {
     /// bound address, `http://<listen>/mcp`).
     #[arg(long)]
     upstream_url: Option<String>,
+    /// Shell command that adds a generation of both signing keys (e.g.
+    /// `tollgate keys rotate --key token --database-url … && tollgate keys
+    /// rotate --key checkpoint --database-url …`), for `--disruptive`.
+    #[arg(long)]
+    hook_rotate_keys: Option<String>,
+    /// Shell command that makes the deployment's store refuse writes, for
+    /// `--disruptive`.
+    #[arg(long)]
+    hook_store_down: Option<String>,
+    /// Shell command that gives the store back, for `--disruptive`.
+    #[arg(long)]
+    hook_store_up: Option<String>,
     /// Write a JUnit XML report here.
     #[arg(long)]
     junit: Option<PathBuf>,
@@ -53,12 +65,22 @@ async fn main_inner(args: Args) -> anyhow::Result<bool> {
     let target = if args.base_urls.is_empty() {
         embedded = tollgate_conformance_embedded::start().await?;
         eprintln!("no --base-url: testing an embedded gateway at {}", embedded.url);
-        Target::new(vec![embedded.url.clone()], embedded.admin_key.clone())
+        embedded.target()
     } else {
         let admin_key = args.admin_key.clone().ok_or_else(|| {
             anyhow::anyhow!("--admin-key (or TOLLGATE_ADMIN_KEY) is required with --base-url")
         })?;
-        Target::new(args.base_urls.iter().map(|u| u.trim_end_matches('/').to_string()).collect(), admin_key)
+        let mut target = Target::new(
+            args.base_urls.iter().map(|u| u.trim_end_matches('/').to_string()).collect(),
+            admin_key,
+        );
+        let hooks = tollgate_conformance::disrupt::Commands {
+            rotate_keys: args.hook_rotate_keys.clone(),
+            store_down: args.hook_store_down.clone(),
+            store_up: args.hook_store_up.clone(),
+        };
+        target.disruptor = Some(std::sync::Arc::new(hooks));
+        target
     };
     let target = Target { upstream_listen: args.upstream_listen, upstream_url: args.upstream_url, ..target };
     let selection = Selection {

@@ -34,6 +34,12 @@ pub fn summary(results: &[CaseResult]) -> String {
             }
         }
     }
+    if count(Status::Failed) > 0 {
+        text.push_str(
+            "\nThe run's tenants and keys were left in place so these commands work; \
+             a passing run revokes its keys.\n",
+        );
+    }
     text
 }
 

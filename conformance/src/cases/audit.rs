@@ -13,7 +13,7 @@ pub(super) fn cases() -> Vec<Case> {
         Case {
             id: "audit.chain_verifies",
             group: Group::Audit,
-            title: "the run's tenant's log verifies against its latest checkpoint",
+            title: "the run's tenant's log verifies against its latest checkpoint and is listed without a gap",
             disruptive: false,
             operations: &["audit_verify"],
             run: chain_verifies,
@@ -68,6 +68,41 @@ fn chain_verifies(ctx: &Context) -> CaseFuture<'_> {
                     "want ok with entries, got ok={} verified={} {:?}",
                     verified.ok, verified.verified, verified.first_failure
                 )
+            },
+            Some(repro),
+        )?;
+        // The log as listed holds every entry the verification counted, in
+        // seq order without a gap.
+        let repro = curl("GET", &url, "/v1/admin/audit", &ctx.admin_key, None::<&()>);
+        let mut seqs = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..100_000 {
+            let page = admin
+                .retrying(|| {
+                    let mut call = admin.api().audit_list().limit(500);
+                    if let Some(cursor) = &cursor {
+                        call = call.cursor(cursor.as_str());
+                    }
+                    call.send()
+                })
+                .await
+                .map_err(|e| failed("GET /v1/admin/audit", e, Some(repro.clone())))?;
+            seqs.extend(page.items.iter().map(|e| e.seq));
+            cursor = page.next_cursor.clone();
+            if cursor.is_none() {
+                break;
+            }
+        }
+        let gap = seqs.iter().enumerate().find(|(i, seq)| **seq != *i as u64 + 1);
+        check(
+            gap.is_none() && seqs.len() as u64 >= verified.verified,
+            || match gap {
+                Some((i, seq)) => format!("the listed log skips from entry {i} to entry {seq}"),
+                None => format!(
+                    "the listed log has {} entries, the verification counted {}",
+                    seqs.len(),
+                    verified.verified
+                ),
             },
             Some(repro),
         )

@@ -85,7 +85,7 @@ pub(crate) async fn declare(
     let repro = curl("POST", &url, "/v1/intents", key, Some(&json!({"intent": intent})));
     match gw.declare_intent(intent).await {
         Ok(decision) => Ok((decision, repro)),
-        Err(error) => Err(failed("POST /v1/intents", error, Some(repro))),
+        Err(error) => Err(failed("POST /v1/intents: want HTTP 200 with a Decision, got", error, Some(repro))),
     }
 }
 

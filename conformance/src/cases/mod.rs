@@ -6,6 +6,7 @@ mod audit;
 mod auth;
 mod contract;
 mod core;
+mod disruptive;
 mod intents;
 mod mcp;
 mod policies;
@@ -31,6 +32,7 @@ pub fn all() -> Vec<Case> {
     cases.extend(contract::cases());
     cases.extend(properties::cases());
     cases.extend(sweep::cases());
+    cases.extend(disruptive::cases());
     cases
 }
 

@@ -203,7 +203,7 @@ fn agent_registry(ctx: &Context) -> CaseFuture<'_> {
             .await
             .map_err(|e| failed("reading the agent", e, Some(repro.clone())))?;
         check(
-            got.name.to_string() == "Registry probe",
+            got.name.as_str() == "Registry probe",
             || format!("agent name: {}", got.name.as_str()),
             Some(repro),
         )?;
