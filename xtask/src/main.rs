@@ -196,7 +196,8 @@ fn conformance(root: &Path, args: &[String]) -> Result<()> {
         vec!["--junit".into(), file("xml"), "--json".into(), file("json")]
     };
     println!("==> conformance: embedded gateway");
-    let embedded = report("embedded");
+    let mut embedded = report("embedded");
+    embedded.push("--disruptive".into());
     run(root, &suite.to_string_lossy(), &embedded.iter().map(String::as_str).collect::<Vec<_>>())?;
     let database_url = match args {
         [flag, url] if flag == "--database-url" => url.clone(),
@@ -216,6 +217,35 @@ fn conformance(root: &Path, args: &[String]) -> Result<()> {
         suite_args.extend(["--base-url".to_string(), url.clone()]);
     }
     suite_args.extend(report("replicas"));
+    // The disruptive cases' hooks: rotate both signing keys with the CLI;
+    // take the store away by holding the audit heads' lock from psql (the
+    // gateways' writes then time out), give it back by ending that session.
+    let tollgate = binary.to_string_lossy();
+    let rotate = format!(
+        "'{tollgate}' keys rotate --key token --database-url '{database_url}' && \
+         '{tollgate}' keys rotate --key checkpoint --database-url '{database_url}'"
+    );
+    let store_down = format!(
+        "(PGAPPNAME=tollgate-fault psql '{database_url}' -qc \
+           'BEGIN; LOCK TABLE audit_heads IN EXCLUSIVE MODE; SELECT pg_sleep(600)' >/dev/null 2>&1 &) && \
+         for _ in $(seq 100); do \
+           [ \"$(psql '{database_url}' -tAc \"SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid) \
+              WHERE a.application_name = 'tollgate-fault' AND l.granted AND l.relation = 'audit_heads'::regclass\")\" = 1 ] \
+             && exit 0; sleep 0.1; done; exit 1"
+    );
+    let store_up = format!(
+        "psql '{database_url}' -qtAc \"SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+           WHERE application_name = 'tollgate-fault'\" >/dev/null"
+    );
+    suite_args.extend([
+        "--disruptive".to_string(),
+        "--hook-rotate-keys".into(),
+        rotate,
+        "--hook-store-down".into(),
+        store_down,
+        "--hook-store-up".into(),
+        store_up,
+    ]);
     let status = Command::new(&suite)
         .args(&suite_args)
         .env("TOLLGATE_ADMIN_KEY", &admin_key)
