@@ -5,7 +5,7 @@
 //! `Mcp-Session-Id`, 202 for notifications, `DELETE` ends a session), which
 //! every gateway must reach, serves a small catalogue of tools and records
 //! every `tools/call` it executes, so cases can tell whether a call was
-//! forwarded or stopped. The deployment must be able to reach the address it
+//! forwarded or stopped. It also receives webhook deliveries at `/webhook`. The deployment must be able to reach the address it
 //! advertises (`--upstream-listen`, `--upstream-url`).
 
 use std::collections::HashSet;
@@ -30,10 +30,20 @@ pub struct Call {
     pub arguments: Value,
 }
 
+/// One webhook delivery received.
+#[derive(Clone, Debug)]
+pub struct Delivery {
+    /// The `Tollgate-Signature` header.
+    pub signature: Option<String>,
+    /// The raw body.
+    pub body: Vec<u8>,
+}
+
 #[derive(Default)]
 struct State {
     sessions: Mutex<HashSet<String>>,
     calls: Mutex<Vec<Call>>,
+    deliveries: Mutex<Vec<Delivery>>,
 }
 
 /// A running upstream; it stops when dropped.
@@ -50,6 +60,7 @@ impl Upstream {
         let mut api = ApiDescription::new();
         api.register(mcp_post).map_err(|e| anyhow::anyhow!("{e}"))?;
         api.register(mcp_delete).map_err(|e| anyhow::anyhow!("{e}"))?;
+        api.register(webhook_post).map_err(|e| anyhow::anyhow!("{e}"))?;
         let state = Arc::new(State::default());
         let log = slog::Logger::root(slog::Discard, slog::o!());
         let server = ServerBuilder::new(api, Arc::clone(&state), log)
@@ -72,6 +83,19 @@ impl Upstream {
     /// Every `tools/call` executed so far.
     pub fn calls(&self) -> Vec<Call> {
         self.state.calls.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// The URL webhook deliveries are received at (same host, `/webhook`).
+    pub fn webhook_url(&self) -> String {
+        match self.url.strip_suffix("/mcp") {
+            Some(base) => format!("{base}/webhook"),
+            None => format!("{}/webhook", self.url.trim_end_matches('/')),
+        }
+    }
+
+    /// Every webhook delivery received so far.
+    pub fn deliveries(&self) -> Vec<Delivery> {
+        self.state.deliveries.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
     /// The calls whose arguments contain `marker` anywhere.
@@ -187,6 +211,25 @@ async fn mcp_delete(rqctx: RequestContext<Arc<State>>) -> Result<Response<Body>,
     if let Some(session) = rqctx.request.headers().get("mcp-session-id").and_then(|v| v.to_str().ok()) {
         rqctx.context().sessions.lock().unwrap_or_else(PoisonError::into_inner).remove(session);
     }
+    Response::builder()
+        .status(StatusCode::NO_CONTENT)
+        .body(Body::empty())
+        .map_err(|e| HttpError::for_internal_error(e.to_string()))
+}
+
+#[endpoint { method = POST, path = "/webhook", unpublished = true }]
+async fn webhook_post(
+    rqctx: RequestContext<Arc<State>>,
+    body: UntypedBody,
+) -> Result<Response<Body>, HttpError> {
+    let signature =
+        rqctx.request.headers().get("tollgate-signature").and_then(|v| v.to_str().ok()).map(str::to_string);
+    rqctx
+        .context()
+        .deliveries
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .push(Delivery { signature, body: body.as_bytes().to_vec() });
     Response::builder()
         .status(StatusCode::NO_CONTENT)
         .body(Body::empty())

@@ -52,6 +52,14 @@ pub(super) fn cases() -> Vec<Case> {
             run: async_and_polling,
         },
         Case {
+            id: "intents.webhook_is_signed",
+            group: Group::Intents,
+            title: "an async intent's Decision is delivered to its callback, signed with the tenant's webhook secret",
+            disruptive: false,
+            operations: &["intent_declare_async", "tenant_webhook_secret_rotate"],
+            run: webhook_is_signed,
+        },
+        Case {
             id: "intents.batch_per_item_outcomes",
             group: Group::Intents,
             title: "a batch answers each element on its own: decisions, and errors with paths rooted at the batch",
@@ -307,6 +315,62 @@ fn list_and_audit_trail(ctx: &Context) -> CaseFuture<'_> {
                 .iter()
                 .any(|e| e.hash == want && e.intent_id.as_ref().map(|i| i.to_string()) == Some(id.clone())),
             || format!("the trail of {id} lacks the decision's entry {want}"),
+            Some(repro),
+        )
+    })
+}
+
+fn webhook_is_signed(ctx: &Context) -> CaseFuture<'_> {
+    Box::pin(async move {
+        let (admin, _) = ctx.client(&ctx.admin_key);
+        let secret = admin
+            .retrying(|| admin.api().tenant_webhook_secret_rotate().tenant_id(ctx.tenant.as_str()).send())
+            .await
+            .map_err(|e| failed("rotating the webhook secret", e, None))?
+            .webhook_secret
+            .clone();
+        let (gw, url) = ctx.client(&ctx.live_key);
+        let callback = ctx.upstream.webhook_url();
+        let body = json!({"intent": transfer(&ctx.agent)?, "callback_url": callback});
+        let repro = curl("POST", &url, "/v1/intents:async", &ctx.live_key, Some(&body));
+        let accepted = gw
+            .declare_intent_async(transfer(&ctx.agent)?, Some(&callback))
+            .await
+            .map_err(|e| failed("POST /v1/intents:async with a callback", e, Some(repro.clone())))?;
+        let id = accepted.intent_id.to_string();
+        let mut delivery = None;
+        for _ in 0..150 {
+            delivery = ctx
+                .upstream
+                .deliveries()
+                .into_iter()
+                .find(|d| String::from_utf8_lossy(&d.body).contains(&id));
+            if delivery.is_some() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        let delivery = delivery.ok_or_else(|| {
+            failed(
+                &format!("no webhook delivery for {id} at {callback} within 30 s"),
+                "",
+                Some(repro.clone()),
+            )
+        })?;
+        let header = delivery.signature.clone().unwrap_or_default();
+        tollgate_client::verify_webhook(&secret, &header, &delivery.body).map_err(|e| {
+            failed(
+                "the delivery's Tollgate-Signature does not verify with the tenant's secret",
+                e.code(),
+                Some(repro.clone()),
+            )
+        })?;
+        let decision: Value = serde_json::from_slice(&delivery.body)
+            .map_err(|e| failed("the delivery is not JSON", e, Some(repro.clone())))?;
+        let found = decision.get("verdict").or_else(|| decision.pointer("/decision/verdict")).cloned();
+        check(
+            found == Some(json!("block")),
+            || format!("the delivered Decision: want verdict block, got {decision}"),
             Some(repro),
         )
     })

@@ -14,6 +14,7 @@ mod properties;
 mod registry;
 mod sweep;
 mod tokens;
+mod vectors;
 
 use crate::Case;
 
@@ -29,6 +30,7 @@ pub fn all() -> Vec<Case> {
     cases.extend(auth::cases());
     cases.extend(policies::cases());
     cases.extend(approvals::cases());
+    cases.extend(vectors::cases());
     cases.extend(contract::cases());
     cases.extend(properties::cases());
     cases.extend(sweep::cases());
