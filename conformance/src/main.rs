@@ -52,6 +52,9 @@ struct Args {
     /// Shell command that gives the store back, for `--disruptive`.
     #[arg(long)]
     hook_store_up: Option<String>,
+    /// List every case (id, title, the operations it covers) and exit.
+    #[arg(long)]
+    list: bool,
     /// Write a JUnit XML report here.
     #[arg(long)]
     junit: Option<PathBuf>,
@@ -61,6 +64,16 @@ struct Args {
 }
 
 async fn main_inner(args: Args) -> anyhow::Result<bool> {
+    if args.list {
+        for case in tollgate_conformance::cases::all() {
+            let disruptive = if case.disruptive { " (disruptive)" } else { "" };
+            println!("{}{disruptive} — {}", case.id, case.title);
+            if !case.operations.is_empty() {
+                println!("    covers: {}", case.operations.join(", "));
+            }
+        }
+        return Ok(true);
+    }
     let embedded;
     let target = if args.base_urls.is_empty() {
         embedded = tollgate_conformance_embedded::start().await?;
