@@ -48,7 +48,8 @@ pub(crate) fn marker(what: &str) -> String {
     format!("conformance-{what}-{}", uuid::Uuid::new_v4().simple())
 }
 
-fn mcp_repro(url: &str, key: &str, tool: &str, arguments: &Value) -> String {
+/// A `curl` for a `tools/call` on `/v1/mcp` (its session comes from `initialize`).
+pub(crate) fn mcp_repro(url: &str, key: &str, tool: &str, arguments: &Value) -> String {
     let call = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
         "params": {"name": tool, "arguments": arguments}});
     format!(
