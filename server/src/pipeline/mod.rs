@@ -28,7 +28,7 @@ use tollgate_api::intents::{
     Decision, IntentRequest, Modifications, Payload, Reason, StageName, StageOutcome, StageReport, Verdict,
 };
 
-use crate::audit::{canonical_string, digest_json};
+use crate::audit::{canonical_string, digest_canonical};
 use crate::clock;
 use crate::error::Error;
 use crate::policy::{PolicyEngine, PolicyRegistry};
@@ -227,7 +227,8 @@ fn outcome_of(verdict: Verdict) -> StageOutcome {
 
 /// The `identity` stage: the named agent exists, is active and may be
 /// named by these credentials. `Err` is the blocking reason.
-fn check_identity(sub: &Submission, agent: Option<&AgentRow>) -> Result<(), Reason> {
+#[doc(hidden)] // public for `benches/pipeline.rs` only
+pub fn check_identity(sub: &Submission, agent: Option<&AgentRow>) -> Result<(), Reason> {
     let named = &sub.request.intent.agent.id;
     let block =
         |code: &str, message: String| Reason { stage: StageName::Identity, code: code.into(), message };
@@ -252,7 +253,8 @@ fn check_identity(sub: &Submission, agent: Option<&AgentRow>) -> Result<(), Reas
 }
 
 /// The document policies evaluate (see `docs/policies.md`).
-fn policy_input(sub: &Submission, agent: Option<&AgentRow>, risk: &tollgate_api::intents::Risk) -> Value {
+#[doc(hidden)] // public for `benches/pipeline.rs` only
+pub fn policy_input(sub: &Submission, agent: Option<&AgentRow>, risk: &tollgate_api::intents::Risk) -> Value {
     let mut intent = serde_json::to_value(&sub.request.intent).unwrap_or(Value::Null);
     if let Some(obj) = intent.as_object_mut() {
         let context = sub.request.context.clone().map(Value::Object).unwrap_or_else(|| json!({}));
@@ -285,7 +287,8 @@ fn policy_input(sub: &Submission, agent: Option<&AgentRow>, risk: &tollgate_api:
 
 /// Applies the policy's patch to the payload; the result must still be a
 /// valid payload.
-fn apply_patch(
+#[doc(hidden)] // public for `benches/pipeline.rs` only
+pub fn apply_patch(
     payload: Option<&Payload>,
     patch: &[tollgate_api::intents::PatchOperation],
 ) -> Result<Payload, String> {
@@ -564,6 +567,13 @@ impl Pipeline {
         // audit: the writer appends the entry and answers with the
         // durable decision
         let payload_json = payload.map(|p| serde_json::to_value(p).unwrap_or(Value::Null));
+        // Each is canonicalised once: the text is stored, its digest audited.
+        let policy_input_json = canonical_string(&input);
+        let input_digest = digest_canonical(&policy_input_json);
+        let payload = payload_json.map(|p| {
+            let text = canonical_string(&p);
+            (digest_canonical(&text), text)
+        });
         let job = CommitJob {
             draft,
             record: IntentRecord {
@@ -572,7 +582,7 @@ impl Pipeline {
                 action_type: action.action_type,
                 verb: action.verb.to_string(),
                 request_json: serde_json::to_string(&sub.request).unwrap_or_default(),
-                policy_input_json: canonical_string(&input),
+                policy_input_json,
                 policy_verdict,
                 created_at: sub.created_at,
                 callback_url: sub.callback_url.clone(),
@@ -587,8 +597,8 @@ impl Pipeline {
                 jti: sub.token.as_deref().map(|t| t.jti().to_string()),
                 tool: sub.tool.as_ref().map(ToolTarget::full_name),
             },
-            input_digest: digest_json(&input),
-            payload: payload_json.map(|p| (digest_json(&p), canonical_string(&p))),
+            input_digest,
+            payload,
             received: sub.received,
             enqueued: Instant::now(),
         };

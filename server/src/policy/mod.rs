@@ -191,6 +191,15 @@ fn evaluation_error(error: &anyhow::Error) -> PolicyError {
     }
 }
 
+/// How many evaluation steps pass between two reads of the clock. Reading
+/// it on every step cost about 15% of an evaluation of the bench bundle
+/// (docs/performance.md); 64 steps take microseconds, so the time limit
+/// still holds to well under a millisecond.
+const TIMER_CHECK_INTERVAL: NonZeroU32 = match NonZeroU32::new(64) {
+    Some(n) => n,
+    None => NonZeroU32::MIN,
+};
+
 /// A prepared bundle, ready to evaluate concurrently.
 pub struct PolicyEngine {
     bundle: Bundle,
@@ -267,7 +276,7 @@ pub(crate) fn new_engine(bundle: &Bundle, limits: EvaluationLimits) -> Result<re
     let mut engine = regorus::Engine::new();
     engine.set_execution_timer_config(ExecutionTimerConfig {
         limit: limits.time,
-        check_interval: NonZeroU32::MIN,
+        check_interval: TIMER_CHECK_INTERVAL,
     });
     for (name, source) in bundle.modules() {
         engine.add_policy(name.clone(), source.clone()).map_err(|e| PolicyError::Compile(e.to_string()))?;

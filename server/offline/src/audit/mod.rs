@@ -4,7 +4,11 @@
 //! An entry's hash is SHA-256 over the RFC 8785 (JCS) canonical JSON of
 //! every stored field except the hash itself, `seq` and `prev_hash`
 //! included, so editing, deleting, inserting or reordering entries breaks
-//! the chain. JCS canonicalisation comes from `serde_json_canonicalizer`.
+//! the chain. JCS canonicalisation comes from `serde_json_canonicalizer`;
+//! for documents where `serde_json`'s compact output already is the JCS
+//! form (sorted keys that sort the same in UTF-16, integers JavaScript
+//! represents exactly, no floats) that output is used directly, which is
+//! ten times faster and byte-identical (see [`canonical_bytes`]).
 //! How entries are appended (inside the transaction that records a
 //! decision) is the gateway's business, not this module's.
 
@@ -252,20 +256,135 @@ impl AuditRecord {
 
 /// Hex SHA-256 of the RFC 8785 canonical form of `value`.
 pub fn digest_json(value: &Value) -> String {
+    hex::encode(Sha256::digest(canonical_bytes(value)))
+}
+
+/// The largest integer JavaScript represents exactly (2^53 - 1): JCS
+/// writes numbers as ECMAScript does, which for integers up to this size is
+/// their plain decimal form.
+const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
+
+/// Whether `serde_json`'s compact output of `value` is its RFC 8785 form:
+/// strings are escaped the same way by both (the two-character escapes for
+/// `\b \t \n \f \r`, `\u00xx` for other control characters, nothing else),
+/// so what can differ is numbers (JCS formats every number as an ECMAScript
+/// double) and key order (JCS sorts by UTF-16 code units). This accepts
+/// integers of at most 2^53 - 1 in magnitude, no floats, and objects whose
+/// keys come in ascending order with no character at or above U+E000 (below
+/// it, UTF-8 byte order, code point order and UTF-16 order agree).
+fn serde_json_is_canonical(value: &Value) -> bool {
+    match value {
+        Value::Null | Value::Bool(_) | Value::String(_) => true,
+        Value::Number(n) => {
+            n.as_u64().is_some_and(|u| u <= MAX_SAFE_INTEGER)
+                || n.as_i64().is_some_and(|i| i.unsigned_abs() <= MAX_SAFE_INTEGER)
+        }
+        Value::Array(items) => items.iter().all(serde_json_is_canonical),
+        Value::Object(map) => {
+            let mut previous: Option<&str> = None;
+            map.iter().all(|(key, value)| {
+                let ordered = previous.is_none_or(|p| p < key.as_str());
+                previous = Some(key);
+                ordered && !key.chars().any(|c| c >= '\u{E000}') && serde_json_is_canonical(value)
+            })
+        }
+    }
+}
+
+/// The RFC 8785 (JCS) bytes of `value`: `serde_json`'s compact output where
+/// that is already canonical, else `serde_json_canonicalizer`'s.
+pub fn canonical_bytes(value: &Value) -> Vec<u8> {
     // Serialising a `serde_json::Value` cannot fail: its keys are strings
     // and its numbers are finite.
-    let bytes = serde_json_canonicalizer::to_vec(value).unwrap_or_default();
-    hex::encode(Sha256::digest(&bytes))
+    if serde_json_is_canonical(value) {
+        serde_json::to_vec(value).unwrap_or_default()
+    } else {
+        serde_json_canonicalizer::to_vec(value).unwrap_or_default()
+    }
+}
+
+/// Hex SHA-256 of `text`, which is already canonical JSON (as made by
+/// [`canonical_string`]): the digest [`digest_json`] gives for its value,
+/// without canonicalising twice.
+pub fn digest_canonical(text: &str) -> String {
+    hex::encode(Sha256::digest(text.as_bytes()))
 }
 
 /// The canonical JSON text of `value` (RFC 8785).
 pub fn canonical_string(value: &Value) -> String {
-    serde_json_canonicalizer::to_string(value).unwrap_or_default()
+    // Both serialisers write UTF-8 only.
+    String::from_utf8(canonical_bytes(value)).unwrap_or_default()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// JSON values with the keys, strings and numbers where the two
+    /// serialisers could part: control characters, characters on both sides
+    /// of U+E000 and beyond the BMP, integers around 2^53, floats.
+    fn json_value() -> impl Strategy<Value = Value> {
+        let text = prop_oneof![
+            "[a-z]{0,6}",
+            "[\\x00-\\x1f\"\\\\/\\x7f]{0,4}",
+            "[\u{d7ff}\u{e000}\u{fb33}\u{ffff}\u{10000}\u{1f600}a-c]{0,4}",
+            any::<String>(),
+        ];
+        let number = prop_oneof![
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            ((1i64 << 53) - 3..(1i64 << 53) + 3).prop_map(Value::from),
+            (-(1i64 << 53) - 3..-(1i64 << 53) + 3).prop_map(Value::from),
+            any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Value::from),
+            prop_oneof![Just(0.5), Just(1e21), Just(1e-7), Just(100.0), Just(-0.0)].prop_map(Value::from),
+        ];
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            text.clone().prop_map(Value::String),
+            number,
+        ];
+        leaf.prop_recursive(4, 48, 6, move |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                prop::collection::btree_map(text.clone(), inner, 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+        /// Whichever serialiser `canonical_bytes` picks, its bytes are
+        /// `serde_json_canonicalizer`'s.
+        #[test]
+        fn canonical_bytes_are_the_canonicalizers(value in json_value()) {
+            let expected = serde_json_canonicalizer::to_vec(&value).unwrap_or_default();
+            let bytes = canonical_bytes(&value);
+            prop_assert_eq!(String::from_utf8_lossy(&bytes), String::from_utf8_lossy(&expected));
+        }
+    }
+
+    #[test]
+    fn the_fast_path_is_taken_only_where_it_is_exact() {
+        // An audit entry's document takes it.
+        assert!(serde_json_is_canonical(&record().canonical_document()));
+        // Floats, integers past 2^53 and keys that sort differently in
+        // UTF-16 do not.
+        assert!(!serde_json_is_canonical(&json!({"a": 1.5})));
+        assert!(!serde_json_is_canonical(&json!({"a": 9_007_199_254_740_993_u64})));
+        assert!(serde_json_is_canonical(
+            &json!({"a": 9_007_199_254_740_991_u64, "b": -9_007_199_254_740_991_i64})
+        ));
+        assert!(!serde_json_is_canonical(&json!({"\u{e000}": 1, "\u{10000}": 2})));
+        // Where the orders differ, the result is still the canonical one.
+        assert_eq!(
+            canonical_string(&json!({"\u{e000}": 1, "\u{10000}": 2})),
+            "{\"\u{10000}\":2,\"\u{e000}\":1}"
+        );
+    }
 
     fn record() -> AuditRecord {
         AuditRecord {
