@@ -9,10 +9,13 @@
 //!   SDKs' tests (each when that SDK exists), then `sdk --check`.
 //! - `walkthrough`: run the README's walk-through against a fresh gateway.
 //! - `ci`: every CI gate in CI order: formatting, lints, the spec check, tests.
+//! - `bench [--quick] [--no-postgres] [--no-micro]`: the benchmarks (see
+//!   [`bench`]).
 //!
 //! It depends on the contract crate only, never on the server, so the spec
 //! regenerates in seconds.
 
+mod bench;
 mod sdk;
 
 use std::io::{BufRead, BufReader};
@@ -33,10 +36,11 @@ fn main() -> Result<()> {
         Some("walkthrough") => walkthrough(&root),
         Some("conformance") => conformance(&root, &args[1..]),
         Some("ci") => ci(&root),
+        Some("bench") => bench::bench(&root, &args[1..]),
         _ => {
             eprintln!(
                 "usage: cargo xtask <openapi [--check] | sdk [--check] | test | walkthrough | \
-                 conformance [--database-url URL] | ci>"
+                 conformance [--database-url URL] | ci | bench [--quick] [--no-postgres] [--no-micro]>"
             );
             std::process::exit(2);
         }

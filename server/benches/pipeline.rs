@@ -1,0 +1,807 @@
+//! Micro-benchmarks of the decision pipeline's stages, in process, without
+//! HTTP: what one decision costs the gateway before and after the network.
+//!
+//! | group / bench                          | what one iteration is | target it feeds |
+//! |----------------------------------------|-----------------------|-----------------|
+//! | `pipeline_risk/assess`                 | `risk::assess` of a realistic payment intent | pipeline ≤ 25 µs per decision |
+//! | `pipeline_capability/check_caveats_7`  | `capability::check` of a token with 7 caveats against a tool call | pipeline ≤ 25 µs |
+//! | `pipeline_policy/evaluate_{approve,redact,block,escalate}` | one evaluation of the default bundle (`policies/default`) by the gateway's pooled `PolicyEngine`, taken from the `PolicyRegistry` as the pipeline does | pipeline ≤ 25 µs |
+//! | `pipeline_cpu/decide_{approve,redact,block}` | the CPU part of one decision: validate (strict JSON parse of the body) → identity → capability → risk → policy → budget → decide, up to the job handed to the writer; the store's answers (agent, budget usage) come from memory | pipeline ≤ 25 µs |
+//! | `pipeline_sqlite/decide_approve`       | `Pipeline::decide` end to end, one decision at a time: store reads, policy, the writer's transaction, durable (SQLite in a temp dir, WAL, `synchronous=FULL`) | pipeline ≤ 25 µs (CPU) + the fsync |
+//! | `pipeline_sqlite/decide_approve_x64`   | 64 concurrent `Pipeline::decide`s, group-committed (throughput in decisions) | — |
+//! | `audit_group_commit/batch_{1,16,64}`   | N ready decisions through the commit writer in one transaction, durable (throughput in decisions) | — |
+//! | `audit_verify/sqlite_50k`              | `audit::verify::verify_log` of a ~50,000-entry chain against its signed checkpoint (throughput in entries) | audit verify ≥ 1 M entries/s |
+//! | `audit_export/ndjson_50k`              | the export handler's loop (checkpoint at head, pages of 1,000 entries, `ExportWriter`) into `io::sink` (throughput in entries; peak RSS printed) | export ≥ 200 k entries/s, flat memory |
+//!
+//! `pipeline_cpu` mirrors [`Pipeline::decide`] stage by stage with the
+//! pipeline's own functions (a copy of its control flow, to be replaced by
+//! a call once the store reads are separated from the CPU stages; keep it in
+//! step with `decide` until then); `pipeline_sqlite` runs `decide` itself. Figures
+//! are printed, never asserted. Criterion writes each estimate to
+//! `target/criterion/<group>/<bench>/new/estimates.json`.
+//!
+//! `cargo bench -p tollgate-server --bench pipeline` (add `-- --test` to run
+//! each once as a smoke test; the audit chain is then 2,000 entries).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use std::cell::OnceCell;
+use std::collections::HashSet;
+use std::hint::black_box;
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use criterion::{BatchSize, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
+use futures::future::join_all;
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use tokio::runtime::Runtime;
+use tollgate_api::agents::{AgentBudget, AgentStatus};
+use tollgate_api::api_keys::Environment;
+use tollgate_api::ids::{AgentId, TenantId};
+use tollgate_api::intents::{
+    ActionType, Decision, IntentRequest, Modifications, Reason, RiskLevel, StageName, StageOutcome,
+    StageReport, Verdict,
+};
+use tollgate_api::money::UsdAmount;
+use tollgate_server::audit::checkpointer::{CheckpointSettings, Checkpointer};
+use tollgate_server::audit::export::{
+    ExportCheckpoint, ExportFormat, ExportHeader, ExportWriter, verify_export,
+};
+use tollgate_server::audit::verify::verify_log;
+use tollgate_server::audit::{canonical_string, digest_canonical};
+use tollgate_server::events::Events;
+use tollgate_server::pipeline::capability::{self, CapabilityRequest, ToolTarget};
+use tollgate_server::pipeline::commit::{
+    AdminJob, AdminOp, ApprovalDraft, ApprovalPlan, AuditContext, BudgetCharge, CommitJob, CommitOutcome,
+    CommitQueue, IntentRecord,
+};
+use tollgate_server::pipeline::{
+    DecisionDraft, KeyContext, Pipeline, PipelineSettings, Submission, apply_patch, approval, budget,
+    check_identity, policy_input, risk,
+};
+use tollgate_server::policy::{Bundle, EvaluationLimits, PolicyEngine, PolicyRegistry, apply_memory_limit};
+use tollgate_server::revocations::RevocationCache;
+use tollgate_server::store::{AgentRow, BudgetUsage, NewTenant, Store, StoreConfig};
+use tollgate_server::token::{CapabilityToken, Caveat, Jti, TokenHeader, derive_root_key, mint};
+use tollgate_server::{clock, ids, signing};
+
+/// Entries in the chain `audit_verify` and `audit_export` read.
+const AUDIT_ENTRIES: u64 = 50_000;
+const SMOKE_AUDIT_ENTRIES: u64 = 2_000;
+/// Entries the export handler reads per page (`http::audit::EXPORT_PAGE`).
+const EXPORT_PAGE: u32 = 1000;
+
+/// `cargo bench -- --test`: run each benchmark once, on small data.
+fn smoke() -> bool {
+    std::env::args().any(|arg| arg == "--test")
+}
+
+fn runtime() -> Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+}
+
+fn tenant() -> TenantId {
+    TenantId::parse("acme").unwrap()
+}
+
+// ---------------------------------------------------------------- inputs
+
+/// A payment an agent asks to make: approved by the default bundle.
+fn approve_body() -> Value {
+    json!({
+        "intent": {
+            "agent": {"id": "billing-bot", "framework": "langchain"},
+            "action": {
+                "type": "transact",
+                "verb": "pay",
+                "target": {"type": "account", "identifier": "DE89370400440532013000", "sensitivity": "confidential"},
+                "payload": {
+                    "summary": "pay supplier invoice INV-2026-0042",
+                    "arguments": {"invoice": "INV-2026-0042", "currency": "EUR", "iban": "DE89370400440532013000"},
+                    "estimated_impact": {"financial_exposure_usd": 250, "reversible": true, "audience_size": 1,
+                                         "regulatory_domains": ["psd2"]}
+                }
+            }
+        },
+        "context": {"ticket": "OPS-42", "conversation_id": "conv_8f2a", "user": "alice@example.com"}
+    })
+}
+
+/// A customer email quoting a card number: `approve_modified` (redacted).
+fn redact_body() -> Value {
+    json!({
+        "intent": {
+            "agent": {"id": "billing-bot"},
+            "action": {
+                "type": "communicate",
+                "verb": "send",
+                "target": {"type": "email", "identifier": "customer@example.com", "sensitivity": "internal"},
+                "payload": {
+                    "summary": "reply to a billing question",
+                    "content": "Hello, the card 4111 1111 1111 1111 on file was charged 42.00 EUR on 2026-01-03. \
+                                Reply to this email if anything looks wrong. Kind regards, Billing",
+                    "estimated_impact": {"audience_size": 1, "reversible": false}
+                }
+            }
+        },
+        "context": {"ticket": "SUP-1337"}
+    })
+}
+
+/// A transfer above the default bundle's limit: blocked.
+fn block_body() -> Value {
+    json!({
+        "intent": {
+            "agent": {"id": "billing-bot", "framework": "langchain"},
+            "action": {
+                "type": "transact",
+                "verb": "transfer",
+                "target": {"type": "account", "identifier": "DE89370400440532013000", "sensitivity": "restricted"},
+                "payload": {"summary": "pay the supplier invoice",
+                            "estimated_impact": {"financial_exposure_usd": 25000, "reversible": true}}
+            }
+        },
+        "context": {"ticket": "OPS-42"}
+    })
+}
+
+/// An irreversible payment above 1,000 USD: escalated.
+fn escalate_body() -> Value {
+    json!({
+        "intent": {
+            "agent": {"id": "billing-bot"},
+            "action": {
+                "type": "transact",
+                "verb": "pay",
+                "payload": {"estimated_impact": {"reversible": false, "financial_exposure_usd": 2500,
+                                                 "regulatory_domains": ["psd2"]}}
+            }
+        }
+    })
+}
+
+fn agent_row() -> AgentRow {
+    AgentRow {
+        tenant: tenant(),
+        id: AgentId::parse("billing-bot").unwrap(),
+        name: "Billing bot".into(),
+        owner: "finance-team".into(),
+        description: Some("pays supplier invoices".into()),
+        status: AgentStatus::Active,
+        budget: AgentBudget {
+            max_decisions_24h: Some(1_000_000_000),
+            max_exposure_usd_24h: Some(UsdAmount::new(1_000_000_000.0).unwrap()),
+        },
+        created_at: clock::now_micros(),
+        updated_at: clock::now_micros(),
+    }
+}
+
+fn key() -> KeyContext {
+    KeyContext {
+        credential: "key_0190f3a2b4c5d6e7f8091a2b3c4d5e6f".into(),
+        environment: Environment::Live,
+        bound_agent: None,
+    }
+}
+
+fn front_stages() -> Vec<StageReport> {
+    [StageName::Authenticate, StageName::Validate]
+        .map(|name| StageReport { name, outcome: StageOutcome::Pass, duration_us: 0 })
+        .to_vec()
+}
+
+/// A submission as the intents handler builds it.
+fn submission(request: IntentRequest, received: Instant) -> Submission {
+    Submission {
+        intent_id: ids::intent_id(),
+        tenant: tenant(),
+        key: key(),
+        token: None,
+        request,
+        tool: None,
+        approval_id: None,
+        received,
+        created_at: clock::now_micros(),
+        pending: false,
+        idempotency: None,
+        callback_url: None,
+        front_stages: front_stages(),
+        invalid: None,
+    }
+}
+
+fn request(body: &Value) -> IntentRequest {
+    tollgate_api::extract::parse_value(body.clone()).unwrap()
+}
+
+fn policies() -> PolicyRegistry {
+    let limits = EvaluationLimits::default();
+    apply_memory_limit(limits);
+    PolicyRegistry::new(PolicyEngine::compile(Bundle::default_bundle(), limits).unwrap(), limits)
+}
+
+// ---------------------------------------------------------------- the CPU part
+
+fn report(name: StageName, outcome: StageOutcome, started: Instant) -> StageReport {
+    StageReport { name, outcome, duration_us: started.elapsed().as_micros() as u64 }
+}
+
+fn skipped(name: StageName) -> StageReport {
+    StageReport { name, outcome: StageOutcome::Skip, duration_us: 0 }
+}
+
+fn outcome_of(verdict: Verdict) -> StageOutcome {
+    match verdict {
+        Verdict::Approve | Verdict::ApproveModified => StageOutcome::Pass,
+        Verdict::Escalate => StageOutcome::Escalate,
+        Verdict::Block => StageOutcome::Fail,
+    }
+}
+
+/// One decision's CPU work, in [`Pipeline::decide`]'s order and with its
+/// functions, from the request body to the job handed to the writer. The
+/// store's answers — the agent row and its budget usage — are given.
+fn decide_in_memory(
+    policies: &PolicyRegistry,
+    settings: &PipelineSettings,
+    body: &[u8],
+    agent: Option<&AgentRow>,
+    usage: BudgetUsage,
+) -> CommitJob {
+    let received = Instant::now();
+    // validate: the HTTP layer's strict parse of the body
+    let request: IntentRequest = tollgate_api::extract::parse_json(body).unwrap();
+    let sub = submission(request, received);
+
+    let mut stages = sub.front_stages.clone();
+    let mut reasons: Vec<Reason> = Vec::new();
+    let engine = policies.for_tenant(&sub.tenant);
+    let action = &sub.request.intent.action;
+    let payload = action.payload.as_ref();
+    let exposure_usd = payload
+        .and_then(|p| p.estimated_impact.as_ref())
+        .and_then(|i| i.financial_exposure_usd)
+        .map(|a| a.get())
+        .unwrap_or(0.0);
+    let mut verdict = Verdict::Approve;
+    let mut deciding_stage = StageName::Policy;
+
+    // identity
+    let started = Instant::now();
+    if let Err(reason) = check_identity(&sub, agent) {
+        reasons.push(reason);
+        (verdict, deciding_stage) = (Verdict::Block, StageName::Identity);
+    }
+    stages.push(report(StageName::Identity, outcome_of(verdict), started));
+
+    // risk (reported after capability, as the pipeline does)
+    let started = Instant::now();
+    let risk = risk::assess(&sub.request.intent);
+    let risk_us = started.elapsed().as_micros() as u64;
+
+    // capability: an API key skips it
+    stages.push(skipped(StageName::Capability));
+    stages.push(StageReport { name: StageName::Risk, outcome: StageOutcome::Pass, duration_us: risk_us });
+
+    // policy
+    let started = Instant::now();
+    let input = policy_input(&sub, agent, &risk);
+    let mut modifications = None;
+    let mut alternatives = None;
+    let mut policy_verdict = None;
+    if verdict == Verdict::Approve {
+        let output = engine.evaluate(&input).unwrap();
+        reasons.extend(output.reasons.into_iter().map(|r| Reason {
+            stage: StageName::Policy,
+            code: r.code,
+            message: r.message,
+        }));
+        if !output.alternatives.is_empty() {
+            alternatives = Some(output.alternatives);
+        }
+        let patched = matches!(output.verdict, Verdict::ApproveModified | Verdict::Escalate);
+        verdict = if patched && !output.patch.is_empty() {
+            let modified_payload = apply_patch(payload, &output.patch).unwrap();
+            modifications = Some(Modifications { patch: output.patch, modified_payload });
+            output.verdict
+        } else {
+            output.verdict
+        };
+        policy_verdict = Some(verdict);
+        stages.push(report(StageName::Policy, outcome_of(verdict), started));
+    } else {
+        stages.push(skipped(StageName::Policy));
+    }
+
+    // budget
+    let started = Instant::now();
+    let mut charge = None;
+    match (agent, verdict.allows()) {
+        (Some(agent), true) => {
+            if budget::has_limits(&agent.budget)
+                && let Some(reason) = budget::exceeded(&agent.budget, usage, exposure_usd)
+            {
+                reasons.push(reason);
+                (verdict, deciding_stage) = (Verdict::Escalate, StageName::Budget);
+            }
+            if verdict.allows() && sub.key.environment != Environment::Test {
+                charge = Some(BudgetCharge { limits: agent.budget, exposure_usd, enforce: true });
+            }
+            stages.push(report(StageName::Budget, outcome_of(verdict), started));
+        }
+        _ => stages.push(skipped(StageName::Budget)),
+    }
+
+    // decide
+    let started = Instant::now();
+    let digest = approval::request_digest(&sub, engine.bundle().hash());
+    let plan = (verdict == Verdict::Escalate).then(|| {
+        ApprovalPlan::Open(Box::new(ApprovalDraft {
+            digest: digest.clone(),
+            kind: tollgate_api::approvals::ApprovalKind::Intent,
+            tool: None,
+            jti: None,
+            action_type: action.action_type,
+            verb: action.verb.to_string(),
+            summary: payload.and_then(|p| p.summary.clone()),
+            risk_level: risk.level,
+            modifications: modifications.clone(),
+            ttl: settings.approval_ttl,
+            max_open_per_agent: settings.max_open_approvals_per_agent,
+        }))
+    });
+    if !verdict.allows() {
+        modifications = None;
+    }
+    stages.push(report(StageName::Decide, outcome_of(verdict), started));
+    let mut draft = DecisionDraft {
+        decision: Decision {
+            intent_id: sub.intent_id.clone(),
+            tenant: sub.tenant.clone(),
+            agent_id: sub.request.intent.agent.id.clone(),
+            environment: sub.key.environment,
+            verdict,
+            enforced: true,
+            would_be_verdict: None,
+            reasons,
+            modifications: None,
+            alternatives,
+            risk,
+            stages,
+            policy: engine.policy_ref(),
+            audit: None,
+            approval: None,
+            decided_at: clock::from_micros(sub.created_at),
+            latency_us: 0,
+        },
+        verdict,
+        deciding_stage,
+        modifications,
+    };
+    draft.apply_environment();
+
+    // the job for the writer
+    let payload_json = payload.map(|p| serde_json::to_value(p).unwrap_or(Value::Null));
+    let policy_input_json = canonical_string(&input);
+    let input_digest = digest_canonical(&policy_input_json);
+    let payload = payload_json.map(|p| {
+        let text = canonical_string(&p);
+        (digest_canonical(&text), text)
+    });
+    CommitJob {
+        draft,
+        record: IntentRecord {
+            credential: sub.key.credential.clone(),
+            bound_agent_id: sub.key.bound_agent.clone(),
+            action_type: action.action_type,
+            verb: action.verb.to_string(),
+            request_json: serde_json::to_string(&sub.request).unwrap_or_default(),
+            policy_input_json,
+            policy_verdict,
+            created_at: sub.created_at,
+            callback_url: None,
+        },
+        pending: false,
+        idempotency: None,
+        budget: charge,
+        token: None,
+        approval: plan,
+        audit: AuditContext { principal: Some(format!("key:{}", sub.key.credential)), jti: None, tool: None },
+        input_digest,
+        payload,
+        received: sub.received,
+        enqueued: Instant::now(),
+    }
+}
+
+// ---------------------------------------------------------------- a gateway without HTTP
+
+/// The gateway's store, writer and pipeline over SQLite in a temp dir, with
+/// tenant `acme` and its agent `billing-bot` created through the writer.
+struct InProcess {
+    _dir: TempDir,
+    rt: Runtime,
+    store: Store,
+    commits: CommitQueue,
+    pipeline: Pipeline,
+    /// The approved payment (`approve_body`), as a request.
+    approve: IntentRequest,
+    /// The same, decided in memory: a ready job for the writer.
+    approve_job: CommitJob,
+}
+
+impl InProcess {
+    fn start() -> InProcess {
+        let dir = tempfile::tempdir().unwrap();
+        let rt = runtime();
+        let policies = policies();
+        let (store, commits, pipeline) = rt.block_on(async {
+            let store = Store::open(&StoreConfig {
+                database_url: None,
+                data_dir: dir.path().join("data"),
+                lock_timeout: Duration::from_secs(5),
+                max_connections: 16,
+            })
+            .await
+            .unwrap();
+            signing::ensure(&store).await.unwrap();
+            let events = Events::new();
+            let log = slog::Logger::root(slog::Discard, slog::o!());
+            let (revocations, _) = RevocationCache::start(store.clone(), &events, Duration::from_secs(5));
+            let (commits, _) = CommitQueue::start(store.clone(), events, 512, log);
+            let pipeline = Pipeline::new(
+                store.clone(),
+                policies.clone(),
+                commits.clone(),
+                revocations,
+                PipelineSettings::default(),
+            );
+            let admin = |op| AdminJob { tenant: tenant(), principal: "superadmin".into(), op };
+            let new_tenant = NewTenant {
+                id: tenant(),
+                name: "Acme".into(),
+                webhook_secret: "whsec_bench_0123456789abcdef".into(),
+                created_at: clock::now_micros(),
+            };
+            commits.admin(admin(AdminOp::CreateTenant(new_tenant))).await.unwrap();
+            commits.admin(admin(AdminOp::CreateAgent(agent_row()))).await.unwrap();
+            (store, commits, pipeline)
+        });
+        let body = serde_json::to_vec(&approve_body()).unwrap();
+        let approve_job = decide_in_memory(
+            &policies,
+            &PipelineSettings::default(),
+            &body,
+            Some(&agent_row()),
+            BudgetUsage::default(),
+        );
+        assert_eq!(approve_job.draft.verdict, Verdict::Approve);
+        InProcess { _dir: dir, rt, store, commits, pipeline, approve: request(&approve_body()), approve_job }
+    }
+
+    /// A ready decision for the writer (fresh intent id), built as the
+    /// pipeline builds it.
+    fn job(&self, template: &CommitJob) -> CommitJob {
+        let mut job = template.clone();
+        job.draft.decision.intent_id = ids::intent_id();
+        job.record.created_at = clock::now_micros();
+        job.received = Instant::now();
+        job.enqueued = Instant::now();
+        job
+    }
+
+    /// `Pipeline::decide` of the approved payment, as the intents handler
+    /// calls it.
+    fn decide_approve(&self) -> impl Future<Output = Result<CommitOutcome, tollgate_server::error::Error>> {
+        self.pipeline.decide(submission(self.approve.clone(), Instant::now()))
+    }
+}
+
+fn committed(outcome: CommitOutcome) -> Decision {
+    match outcome {
+        CommitOutcome::Committed(decision) => *decision,
+        other => panic!("not committed: {other:?}"),
+    }
+}
+
+// ---------------------------------------------------------------- benches
+
+fn bench_stages(c: &mut Criterion) {
+    let policies = policies();
+    let agent = agent_row();
+
+    let mut group = c.benchmark_group("pipeline_risk");
+    group.measurement_time(Duration::from_secs(2)).warm_up_time(Duration::from_millis(500));
+    let intent = request(&approve_body()).intent;
+    group.bench_function("assess", |b| b.iter(|| risk::assess(black_box(&intent))));
+    group.finish();
+
+    // A token as `POST /v1/admin/mint` and one attenuation would leave it.
+    let root_key = derive_root_key(b"bench: the gateway's token signing secret, 32+ bytes");
+    let now = clock::now_micros() / 1_000_000;
+    let header = TokenHeader::root(
+        "tgk-bench",
+        Jti::parse("tok_0190f3a2b4c5d6e7f8091a2b3c4d5e6f").unwrap(),
+        tenant(),
+        agent.id.clone(),
+        now,
+    );
+    let caveats = [
+        Caveat::Expires { at: now + 3600 },
+        Caveat::Audience { aud: "tollgate".into() },
+        Caveat::Servers { allow: vec!["mail".into(), "github".into()] },
+        Caveat::Tools {
+            allow: vec!["mail.*".into(), "github.create_issue".into()],
+            deny: vec!["mail.delete*".into()],
+        },
+        Caveat::ActionTypes { allow: vec![ActionType::Communicate, ActionType::Access] },
+        Caveat::MaxCalls { n: 1000 },
+        Caveat::RatePerMin { n: 60 },
+    ];
+    let token = CapabilityToken::parse(&mint(&root_key, &header, &caveats).unwrap()).unwrap();
+    let revoked: HashSet<String> = (0..100).map(|i| format!("tok_revoked_{i:04}")).collect();
+    let tool = ToolTarget { upstream: "mail".into(), tool: "send".into() };
+    let capability_request = CapabilityRequest {
+        action_type: ActionType::Communicate,
+        tool: Some(&tool),
+        risk_level: RiskLevel::Medium,
+        now,
+        audience: "tollgate",
+        step_up_window: Duration::from_secs(15 * 60),
+        cents: 0,
+    };
+    capability::check(&token, &revoked, &capability_request).unwrap();
+    let mut group = c.benchmark_group("pipeline_capability");
+    group.measurement_time(Duration::from_secs(2)).warm_up_time(Duration::from_millis(500));
+    group.bench_function("check_caveats_7", |b| {
+        b.iter(|| capability::check(black_box(&token), &revoked, &capability_request).unwrap())
+    });
+    group.finish();
+
+    // The policy input exactly as the pipeline builds it, per intent.
+    let cases = [
+        ("approve", approve_body(), Verdict::Approve),
+        ("redact", redact_body(), Verdict::ApproveModified),
+        ("block", block_body(), Verdict::Block),
+        ("escalate", escalate_body(), Verdict::Escalate),
+    ];
+    let mut group = c.benchmark_group("pipeline_policy");
+    group.sample_size(50).measurement_time(Duration::from_secs(2)).warm_up_time(Duration::from_millis(500));
+    for (name, body, want) in &cases {
+        let sub = submission(request(body), Instant::now());
+        let input = policy_input(&sub, Some(&agent), &risk::assess(&sub.request.intent));
+        let engine = policies.for_tenant(&sub.tenant);
+        assert_eq!(engine.evaluate(&input).unwrap().verdict, *want, "{name}");
+        group.bench_function(format!("evaluate_{name}"), |b| b.iter(|| engine.evaluate(black_box(&input))));
+    }
+    group.finish();
+
+    let settings = PipelineSettings::default();
+    let usage = BudgetUsage { decisions: 1_234, exposure_usd: 56_789.0 };
+    let mut group = c.benchmark_group("pipeline_cpu");
+    group.sample_size(50).measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_millis(500));
+    for (name, body, want) in &cases[..3] {
+        let body = serde_json::to_vec(body).unwrap();
+        let job = decide_in_memory(&policies, &settings, &body, Some(&agent), usage);
+        assert_eq!(job.draft.verdict, *want, "{name}");
+        group.bench_function(format!("decide_{name}"), |b| {
+            b.iter(|| decide_in_memory(&policies, &settings, black_box(&body), Some(&agent), usage))
+        });
+    }
+    group.finish();
+}
+
+/// The gateway of `pipeline_sqlite` and `audit_group_commit`, with a
+/// decision already made through it (so its first measured one is warm).
+fn sqlite_gateway() -> InProcess {
+    let gateway = InProcess::start();
+    let decision = committed(gateway.rt.block_on(gateway.decide_approve()).unwrap());
+    assert_eq!(decision.verdict, Verdict::Approve);
+    assert!(decision.audit.is_some());
+    gateway
+}
+
+fn bench_sqlite(c: &mut Criterion) {
+    let fixture = &OnceCell::new();
+    // Set up the first time a benchmark needs it: a filtered run
+    // (`cargo bench -- pipeline_policy`) skips the store work.
+    let gateway = || fixture.get_or_init(sqlite_gateway);
+
+    let mut group = c.benchmark_group("pipeline_sqlite");
+    group
+        .sampling_mode(SamplingMode::Flat)
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_millis(500));
+    group.bench_function("decide_approve", |b| {
+        let gateway = gateway();
+        b.to_async(&gateway.rt)
+            .iter(move || async move { committed(gateway.decide_approve().await.unwrap()) })
+    });
+    group.throughput(Throughput::Elements(64));
+    group.bench_function("decide_approve_x64", |b| {
+        let gateway = gateway();
+        b.to_async(&gateway.rt).iter(move || async move {
+            for outcome in join_all((0..64).map(|_| gateway.decide_approve())).await {
+                black_box(committed(outcome.unwrap()));
+            }
+        })
+    });
+    group.finish();
+
+    // Ready decisions: on a current-thread runtime every job is queued
+    // before the writer runs, so the N form exactly one transaction.
+    let mut group = c.benchmark_group("audit_group_commit");
+    group
+        .sampling_mode(SamplingMode::Flat)
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_millis(500));
+    for n in [1u64, 16, 64] {
+        group.throughput(Throughput::Elements(n));
+        group.bench_function(format!("batch_{n}"), |b| {
+            let gateway = gateway();
+            let template = &gateway.approve_job;
+            b.to_async(&gateway.rt).iter_batched(
+                || (0..n).map(|_| gateway.job(template)).collect::<Vec<_>>(),
+                |jobs| async move {
+                    for outcome in join_all(jobs.into_iter().map(|job| gateway.commits.commit(job))).await {
+                        black_box(committed(outcome.unwrap()));
+                    }
+                },
+                BatchSize::SmallInput,
+            )
+        });
+    }
+    group.finish();
+}
+
+/// A value of `/proc/self/status` in kB (`VmRSS`, `VmHWM`).
+fn status_kb(field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// The export handler's loop (`http::audit::export`), into `out`: the
+/// checkpoint at the head, then pages of entries, each rendered by the
+/// writer. Answers the entries written.
+async fn export(store: &Store, checkpoints: &Checkpointer, tenant: &TenantId, mut out: impl Write) -> u64 {
+    let checkpoint = checkpoints.at_head(tenant).await.unwrap();
+    let header = ExportHeader {
+        tenant: tenant.clone(),
+        origin: checkpoints.origin_of(tenant),
+        key_name: checkpoints.key_name().to_string(),
+        exported_at: clock::from_micros(clock::now_micros()),
+        entries: checkpoint.tree_size,
+    };
+    let mut writer = ExportWriter::new(ExportFormat::Ndjson);
+    out.write_all(&writer.header(&header).unwrap()).unwrap();
+    let mut after = 0;
+    'pages: while after < checkpoint.tree_size {
+        let page = store.audit_entries_after(tenant, after, EXPORT_PAGE).await.unwrap();
+        assert!(!page.is_empty());
+        for row in page {
+            let row = row.unwrap();
+            if row.record.seq > checkpoint.tree_size {
+                break 'pages;
+            }
+            after = row.record.seq;
+            out.write_all(&writer.entry(&row.record.to_entry(row.hash)).unwrap()).unwrap();
+        }
+    }
+    let trailer = ExportCheckpoint {
+        tree_size: checkpoint.tree_size,
+        root_hash: checkpoint.root_hash.clone(),
+        note: checkpoint.note.clone(),
+    };
+    out.write_all(&writer.checkpoint(&trailer, tenant).unwrap()).unwrap();
+    after
+}
+
+/// The chain `audit_verify` and `audit_export` read: `entries` decisions
+/// (the tenant's and agent's creation included) and a checkpoint at the
+/// head, checked to verify — online and as an export — before anything is
+/// timed.
+struct AuditChain {
+    gateway: InProcess,
+    checkpoints: Checkpointer,
+    tenant: TenantId,
+}
+
+fn audit_chain(entries: u64) -> AuditChain {
+    let gateway = InProcess::start();
+    let tenant = tenant();
+    let checkpoints = gateway.rt.block_on(async {
+        let started = Instant::now();
+        let mut written = gateway.store.audit_head(&tenant).await.unwrap().map_or(0, |h| h.seq);
+        while written < entries {
+            let jobs: Vec<_> =
+                (0..(entries - written).min(500)).map(|_| gateway.job(&gateway.approve_job)).collect();
+            for outcome in join_all(jobs.into_iter().map(|job| gateway.commits.commit(job))).await {
+                committed(outcome.unwrap());
+                written += 1;
+            }
+        }
+        println!(
+            "audit: seeded {written} entries in {:.1} s ({:.0} decisions/s through the writer, batches of 500)",
+            started.elapsed().as_secs_f64(),
+            written as f64 / started.elapsed().as_secs_f64()
+        );
+        let checkpoints =
+            Checkpointer::load(gateway.store.clone(), CheckpointSettings::default()).await.unwrap();
+        checkpoints.at_head(&tenant).await.unwrap();
+        let verified = verify_log(&gateway.store, &checkpoints, &tenant, None).await.unwrap();
+        assert!(verified.ok, "{verified:?}");
+        assert!(verified.checkpoint.is_some());
+        assert_eq!(verified.verified, entries);
+        // The export must verify offline, or its figure means nothing.
+        let mut file = Vec::new();
+        let exported = export(&gateway.store, &checkpoints, &tenant, &mut file).await;
+        let report = verify_export(file.as_slice(), &checkpoints.verifiers(), |_| {}).unwrap();
+        assert_eq!(report.entries, entries);
+        assert_eq!(exported, entries);
+        println!(
+            "audit: {entries} entries, export {:.1} MB ({} bytes per entry)",
+            file.len() as f64 / 1e6,
+            file.len() as u64 / exported
+        );
+        checkpoints
+    });
+
+    // Peak memory of one export: reset the high-water mark (Linux
+    // `clear_refs` 5), export, read it back.
+    let reset = std::fs::write("/proc/self/clear_refs", "5").is_ok();
+    let before = status_kb("VmRSS:");
+    gateway.rt.block_on(export(&gateway.store, &checkpoints, &tenant, std::io::sink()));
+    match (reset, before, status_kb("VmHWM:")) {
+        (true, Some(before), Some(peak)) => println!(
+            "audit_export: RSS {:.1} MB before, peak {:.1} MB during one export of {entries} entries (+{:.1} MB)",
+            before as f64 / 1024.0,
+            peak as f64 / 1024.0,
+            peak.saturating_sub(before) as f64 / 1024.0
+        ),
+        _ => println!("audit_export: peak RSS not available (no /proc/self/clear_refs)"),
+    }
+    AuditChain { gateway, checkpoints, tenant }
+}
+
+fn bench_audit(c: &mut Criterion) {
+    let entries = if smoke() { SMOKE_AUDIT_ENTRIES } else { AUDIT_ENTRIES };
+    let fixture = &OnceCell::new();
+    let chain = || fixture.get_or_init(|| audit_chain(entries));
+
+    let mut group = c.benchmark_group("audit_verify");
+    group
+        .sampling_mode(SamplingMode::Flat)
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(5))
+        .warm_up_time(Duration::from_millis(500))
+        .throughput(Throughput::Elements(entries));
+    group.bench_function("sqlite_50k", |b| {
+        let AuditChain { gateway, checkpoints, tenant } = chain();
+        b.to_async(&gateway.rt).iter(move || async move {
+            let verified = verify_log(&gateway.store, checkpoints, tenant, None).await.unwrap();
+            assert_eq!(verified.verified, entries);
+            verified
+        })
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("audit_export");
+    group
+        .sampling_mode(SamplingMode::Flat)
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(5))
+        .warm_up_time(Duration::from_millis(500))
+        .throughput(Throughput::Elements(entries));
+    group.bench_function("ndjson_50k", |b| {
+        let AuditChain { gateway, checkpoints, tenant } = chain();
+        b.to_async(&gateway.rt).iter(move || export(&gateway.store, checkpoints, tenant, std::io::sink()))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_stages, bench_sqlite, bench_audit);
+criterion_main!(benches);

@@ -1,0 +1,716 @@
+//! `cargo xtask bench [--quick] [--no-postgres] [--no-micro]`: builds
+//! release binaries, starts the gateway on SQLite and then on a throwaway
+//! PostgreSQL cluster, provisions it through its API with a realistic
+//! bundle (the default bundle and every template), and drives it over
+//! loopback with `tollgate-load` (bench/): closed-loop saturation and
+//! open-loop fixed rates for `POST /v1/intents` and MCP `tools/call`
+//! forwarded to a local upstream. The gateway's CPU time and resident memory
+//! are read from `/proc`. It then runs the criterion stage benchmarks and
+//! prints every figure beside its target, writing
+//! `bench/results/<date>.json` and `.md`.
+//!
+//! `--quick` is the CI smoke run: debug binaries (the test build), one-second
+//! runs, each criterion benchmark run once as a test, no results written;
+//! it asserts nothing about timings, only that every part still works.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+
+/// One load run's settings.
+struct Run {
+    name: &'static str,
+    scenario: &'static str,
+    rate: Option<u64>,
+    connections: usize,
+}
+
+const RUNS: &[Run] = &[
+    Run { name: "intents, closed loop", scenario: "intents", rate: None, connections: 32 },
+    Run { name: "intents, 500 rps", scenario: "intents", rate: Some(500), connections: 64 },
+    Run { name: "intents, 2,000 rps", scenario: "intents", rate: Some(2_000), connections: 64 },
+    Run { name: "intents, 5,000 rps", scenario: "intents", rate: Some(5_000), connections: 128 },
+    Run { name: "mcp tools/call, closed loop", scenario: "mcp", rate: None, connections: 32 },
+    Run { name: "mcp tools/call, 2,000 rps", scenario: "mcp", rate: Some(2_000), connections: 64 },
+];
+
+/// A child process killed when dropped.
+struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Process {
+    fn pid(&self) -> u32 {
+        self.0.id()
+    }
+
+    /// Stops it with SIGTERM (a graceful stop), waiting up to 10 s.
+    fn terminate(mut self) {
+        let _ = Command::new("kill").arg("-TERM").arg(self.pid().to_string()).status();
+        for _ in 0..100 {
+            if matches!(self.0.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// `GET path` over a fresh connection; the status, or `None` if it could
+/// not connect.
+fn get_status(addr: SocketAddr, path: &str) -> Option<u16> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").ok()?;
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).ok()?;
+    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
+}
+
+/// The gateway's CPU time so far (user + system), from `/proc`.
+fn cpu_time(pid: u32) -> Result<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the command (which may hold spaces) start after ')'.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 here.
+    let total = ticks(11) + ticks(12);
+    Ok(Duration::from_secs_f64(total as f64 / clock_ticks() as f64))
+}
+
+fn clock_ticks() -> u64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100)
+}
+
+/// A `/proc/<pid>/status` field in KiB.
+fn status_kib(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Samples the gateway's resident set while a run lasts; the peak in KiB.
+struct RssSampler {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<u64>,
+}
+
+impl RssSampler {
+    fn start(pid: u32) -> RssSampler {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            let mut peak = 0;
+            while !flag.load(Ordering::Relaxed) {
+                peak = peak.max(status_kib(pid, "VmRSS:").unwrap_or(0));
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            peak
+        });
+        RssSampler { stop, thread }
+    }
+
+    fn finish(self) -> u64 {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().unwrap_or(0)
+    }
+}
+
+/// A throwaway PostgreSQL cluster, stopped and removed when dropped.
+struct Cluster {
+    bin: PathBuf,
+    dir: PathBuf,
+    url: String,
+}
+
+fn as_postgres(command: &mut Command) -> Command {
+    let program = command.get_program().to_owned();
+    let args: Vec<_> = command.get_args().map(|a| a.to_owned()).collect();
+    let root = Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0")).unwrap_or(false);
+    if root {
+        let mut wrapped = Command::new("runuser");
+        wrapped.args(["-u", "postgres", "--"]).arg(program).args(args).current_dir("/tmp");
+        wrapped
+    } else {
+        let mut plain = Command::new(program);
+        plain.args(args).current_dir("/tmp");
+        plain
+    }
+}
+
+impl Cluster {
+    fn start() -> Result<Option<Cluster>> {
+        let Some(bin) = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()
+            .into_iter()
+            .flatten()
+            .filter_map(Result::ok)
+            .map(|e| e.path().join("bin"))
+            .filter(|bin| bin.join("initdb").exists())
+            .max()
+        else {
+            return Ok(None);
+        };
+        let dir = std::env::temp_dir().join(format!("tollgate-bench-pg-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)?;
+        let _ = Command::new("chown").args(["postgres:postgres"]).arg(&dir).status();
+        let port = free_port()?;
+        let status = as_postgres(Command::new(bin.join("initdb")).arg("-D").arg(dir.join("data")).args([
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+        ]))
+        .stdout(Stdio::null())
+        .status()?;
+        if !status.success() {
+            bail!("initdb failed");
+        }
+        let options =
+            format!("-p {port} -k {} -c listen_addresses=127.0.0.1 -c max_connections=300", dir.display());
+        let status = as_postgres(
+            Command::new(bin.join("pg_ctl"))
+                .arg("-D")
+                .arg(dir.join("data"))
+                .arg("-l")
+                .arg(dir.join("log"))
+                .args(["-w", "-o", &options, "start"]),
+        )
+        .stdout(Stdio::null())
+        .status()?;
+        if !status.success() {
+            bail!("pg_ctl start failed (see {})", dir.join("log").display());
+        }
+        Ok(Some(Cluster { bin, url: format!("postgres://postgres@127.0.0.1:{port}/postgres"), dir }))
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = as_postgres(
+            Command::new(self.bin.join("pg_ctl"))
+                .arg("-D")
+                .arg(self.dir.join("data"))
+                .args(["-m", "fast", "-w", "stop"]),
+        )
+        .stdout(Stdio::null())
+        .status();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+struct Gateway {
+    process: Process,
+    url: String,
+    ready_ms: f64,
+}
+
+fn start_gateway(binary: &Path, data: &Path, admin_key: &str, database_url: Option<&str>) -> Result<Gateway> {
+    let port = free_port()?;
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let mut command = Command::new(binary);
+    command
+        .args(["serve", "--listen", &addr.to_string(), "--log-level", "error", "--data-dir"])
+        .arg(data)
+        .env("TOLLGATE_ADMIN_KEY", admin_key)
+        .env_remove("DATABASE_URL")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
+    if let Some(url) = database_url {
+        command.args(["--database-url", url]);
+    }
+    let started = Instant::now();
+    let process = Process(command.spawn().with_context(|| format!("starting {}", binary.display()))?);
+    loop {
+        if get_status(addr, "/readyz") == Some(200) {
+            break;
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            bail!("the gateway was not ready within 30 s");
+        }
+        std::thread::sleep(Duration::from_micros(500));
+    }
+    let ready_ms = started.elapsed().as_secs_f64() * 1000.0;
+    Ok(Gateway { process, url: format!("http://{addr}"), ready_ms })
+}
+
+fn run_json(command: &mut Command) -> Result<Value> {
+    let output = command.stderr(Stdio::inherit()).output()?;
+    if !output.status.success() {
+        bail!("{command:?} failed ({})", output.status);
+    }
+    Ok(serde_json::from_slice(&output.stdout)?)
+}
+
+/// Runs every load run against `gateway`; one JSON object per run.
+fn drive(load: &Path, gateway: &Gateway, provisioned: &Value, quick: bool) -> Result<Vec<Value>> {
+    let mut results = Vec::new();
+    for run in RUNS {
+        let (duration, warmup) = if quick { ("1", "0.2") } else { ("10", "2") };
+        let mut command = Command::new(load);
+        command.args([
+            "load",
+            "--url",
+            &gateway.url,
+            "--key",
+            provisioned["agent_key"].as_str().unwrap_or_default(),
+            "--agent",
+            provisioned["agent"].as_str().unwrap_or_default(),
+            "--scenario",
+            run.scenario,
+            "--connections",
+            &run.connections.to_string(),
+            "--duration",
+            duration,
+            "--warmup",
+            warmup,
+        ]);
+        if let Some(rate) = run.rate {
+            command.args(["--rate", &rate.to_string()]);
+        }
+        let pid = gateway.process.pid();
+        let cpu_before = cpu_time(pid)?;
+        let sampler = RssSampler::start(pid);
+        let outcome = run_json(&mut command)?;
+        let peak_rss_kib = sampler.finish();
+        let cpu = cpu_time(pid)? - cpu_before;
+        let served = outcome["requests"].as_u64().unwrap_or(0) - outcome["errors"].as_u64().unwrap_or(0);
+        if served == 0 {
+            // Not a timing: a run that serves nothing means the bench (or the
+            // gateway) is broken.
+            bail!("{}: no request was served; first error: {}", run.name, outcome["first_error"]);
+        }
+        // The CPU time covers the warm-up too: divide by everything answered.
+        let answered = outcome["answered_total"].as_u64().unwrap_or(0);
+        let cpu_us = if answered > 0 { cpu.as_secs_f64() * 1e6 / answered as f64 } else { 0.0 };
+        let mut row = json!({"name": run.name, "scenario": run.scenario, "peak_rss_mib": peak_rss_kib as f64 / 1024.0,
+            "cpu_us_per_decision": cpu_us});
+        if let (Some(row), Some(outcome)) = (row.as_object_mut(), outcome.as_object()) {
+            row.extend(outcome.clone());
+        }
+        println!(
+            "    {:<30} {:>9.0}/s  p50 {:>6} µs  p90 {:>6} µs  p99 {:>6} µs  p99.9 {:>6} µs  errors {:>5} ({} unsent)  cpu {:>6.1} µs/decision  rss {:>6.1} MiB",
+            run.name,
+            row["rps"].as_f64().unwrap_or(0.0),
+            row["latency_us"]["p50"],
+            row["latency_us"]["p90"],
+            row["latency_us"]["p99"],
+            row["latency_us"]["p999"],
+            row["errors"],
+            row["unsent"],
+            cpu_us,
+            row["peak_rss_mib"].as_f64().unwrap_or(0.0),
+        );
+        if let Some(error) = row["first_error"].as_str() {
+            println!("      first error: {}", error.chars().take(300).collect::<String>());
+        }
+        results.push(row);
+    }
+    Ok(results)
+}
+
+/// Benchmarks one backend: readiness, provisioning, every run.
+fn backend(
+    root: &Path,
+    name: &str,
+    database_url: Option<&str>,
+    upstream: &str,
+    quick: bool,
+) -> Result<Value> {
+    let profile = if quick { "debug" } else { "release" };
+    let binary = root.join("target/").join(profile).join("tollgate");
+    let load = root.join("target/").join(profile).join("tollgate-load");
+    let admin_key = format!("tg_admin_bench_{}_0123456789abcdefghijkl", std::process::id());
+    let data = std::env::temp_dir().join(format!("tollgate-bench-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
+    println!("==> {name}");
+    // First start: an empty store (migrations, keys); then a restart.
+    let cold = start_gateway(&binary, &data, &admin_key, database_url)?;
+    let cold_ms = cold.ready_ms;
+    cold.process.terminate();
+    let gateway = start_gateway(&binary, &data, &admin_key, database_url)?;
+    println!(
+        "    ready in {cold_ms:.1} ms from process start (empty store), {:.1} ms (restart)",
+        gateway.ready_ms
+    );
+    let provisioned = run_json(Command::new(&load).args([
+        "provision",
+        "--url",
+        &gateway.url,
+        "--admin-key",
+        &admin_key,
+        "--upstream",
+        upstream,
+        "--policies",
+        &root.join("policies").to_string_lossy(),
+    ]))?;
+    println!(
+        "    provisioned tenant `bench`: bundle {} ({} modules: default + templates)",
+        &provisioned["bundle_hash"].as_str().unwrap_or_default().chars().take(12).collect::<String>(),
+        provisioned["modules"]
+    );
+    let runs = drive(&load, &gateway, &provisioned, quick)?;
+    let peak_kib = status_kib(gateway.process.pid(), "VmHWM:").unwrap_or(0);
+    let restart_ms = gateway.ready_ms;
+    gateway.process.terminate();
+    let _ = std::fs::remove_dir_all(&data);
+    Ok(json!({"backend": name, "ready_ms_empty_store": cold_ms, "ready_ms_restart": restart_ms,
+        "process_peak_rss_mib": peak_kib as f64 / 1024.0, "bundle_modules": provisioned["modules"], "runs": runs}))
+}
+
+/// Entry point.
+pub fn bench(root: &Path, args: &[String]) -> Result<()> {
+    let quick = args.iter().any(|a| a == "--quick");
+    let postgres = !args.iter().any(|a| a == "--no-postgres");
+    let micro = !args.iter().any(|a| a == "--no-micro");
+    if let Some(unknown) =
+        args.iter().find(|a| !["--quick", "--no-postgres", "--no-micro"].contains(&a.as_str()))
+    {
+        bail!("unknown argument {unknown}: usage: cargo xtask bench [--quick] [--no-postgres] [--no-micro]");
+    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    // The smoke run reuses the test build (debug): it checks that the
+    // bench works, not how fast.
+    let mut build = vec!["build", "--locked", "--bin", "tollgate", "--bin", "tollgate-load"];
+    if !quick {
+        build.push("--release");
+    }
+    crate::run(root, &cargo, &build)?;
+    let profile = if quick { "debug" } else { "release" };
+    let upstream = Process(
+        Command::new(root.join("target").join(profile).join("tollgate-load"))
+            .args(["upstream"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .context("starting the bench upstream")?,
+    );
+    let mut upstream = upstream;
+    let stdout = upstream.0.stdout.take().context("no stdout")?;
+    let mut upstream_url = String::new();
+    BufReader::new(stdout).read_line(&mut upstream_url)?;
+    let upstream_url = upstream_url.trim().to_string();
+    let mut backends = vec![backend(root, "sqlite", None, &upstream_url, quick)?];
+    if postgres {
+        match Cluster::start()? {
+            Some(cluster) => {
+                backends.push(backend(root, "postgres", Some(&cluster.url), &upstream_url, quick)?)
+            }
+            None => println!("==> postgres: no PostgreSQL binaries under /usr/lib/postgresql, skipped"),
+        }
+    }
+    drop(upstream);
+    let micro = if micro { criterion(root, quick)? } else { Value::Null };
+    let report = json!({
+        "date": today(),
+        "machine": machine(),
+        "quick": quick,
+        "backends": backends,
+        "micro": micro,
+    });
+    let targets = targets(&report);
+    println!(
+        "\n==> figures beside their targets{}",
+        if quick { " (smoke run: not representative)" } else { "" }
+    );
+    let table = markdown(&report, &targets);
+    println!("{table}");
+    if quick {
+        println!("(--quick: nothing written; timings are not asserted)");
+        return Ok(());
+    }
+    let dir = root.join("bench/results");
+    std::fs::create_dir_all(&dir)?;
+    let date = today();
+    let mut report = report;
+    report["targets"] = Value::Array(targets);
+    std::fs::write(dir.join(format!("{date}.json")), serde_json::to_string_pretty(&report)? + "\n")?;
+    std::fs::write(dir.join(format!("{date}.md")), table)?;
+    println!("wrote bench/results/{date}.json and bench/results/{date}.md");
+    Ok(())
+}
+
+/// The criterion stage benchmarks: run, then read back from
+/// `target/criterion/<group>/<bench>/new/` (mean time per iteration and,
+/// where declared, elements per iteration).
+fn criterion(root: &Path, quick: bool) -> Result<Value> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    // The smoke run: `cargo test` runs each criterion benchmark once, on
+    // the test build.
+    let mut args = vec![
+        if quick { "test" } else { "bench" },
+        "--locked",
+        "-p",
+        "tollgate-offline",
+        "-p",
+        "tollgate-server",
+        "--bench",
+        "offline",
+        "--bench",
+        "pipeline",
+    ];
+    if !quick {
+        args.extend(["--", "--warm-up-time", "1", "--measurement-time", "3", "--noplot"]);
+    }
+    let started = std::time::SystemTime::now();
+    crate::run(root, &cargo, &args)?;
+    if quick {
+        return Ok(Value::Null);
+    }
+    let mut figures = serde_json::Map::new();
+    let base = root.join("target/criterion");
+    for group in std::fs::read_dir(&base).with_context(|| format!("reading {}", base.display()))? {
+        let group = group?.path();
+        for bench in std::fs::read_dir(&group)?.filter_map(Result::ok).map(|e| e.path()) {
+            let new = bench.join("new");
+            // Only what this run measured: `target/criterion` keeps older runs.
+            let fresh = std::fs::metadata(new.join("estimates.json"))
+                .and_then(|m| m.modified())
+                .is_ok_and(|modified| modified >= started);
+            if !fresh {
+                continue;
+            }
+            let (Ok(estimates), Ok(meta)) = (
+                std::fs::read_to_string(new.join("estimates.json")),
+                std::fs::read_to_string(new.join("benchmark.json")),
+            ) else {
+                continue;
+            };
+            let estimates: Value = serde_json::from_str(&estimates)?;
+            let meta: Value = serde_json::from_str(&meta)?;
+            let mean_ns = estimates["mean"]["point_estimate"].as_f64().unwrap_or(0.0);
+            let elements = meta["throughput"]["Elements"].as_f64();
+            let mut figure = json!({"mean_ns": mean_ns});
+            if let Some(elements) = elements.filter(|_| mean_ns > 0.0) {
+                figure["elements"] = json!(elements);
+                figure["elements_per_s"] = json!(elements * 1e9 / mean_ns);
+            }
+            let id = meta["full_id"]
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("{}/{}", file_name(&group), file_name(&bench)));
+            figures.insert(id, figure);
+        }
+    }
+    Ok(Value::Object(figures))
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+fn today() -> String {
+    Command::new("date")
+        .arg("+%Y-%m-%d")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|| "undated".into())
+}
+
+/// The machine, as the report names it: CPUs, model, memory, kernel.
+fn machine() -> Value {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split_once(':'))
+        .map(|(_, m)| m.trim().to_string());
+    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let memory_kib = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
+        m.lines().next().and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse::<u64>().ok())
+    });
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    json!({"cpus": cpus, "model": model, "memory_gib": memory_kib.map(|k| k as f64 / 1048576.0),
+        "kernel": kernel.trim()})
+}
+
+/// A figure beside its target.
+struct Target {
+    what: &'static str,
+    target: &'static str,
+    /// The measured value, formatted, and whether it meets the target.
+    measured: Option<(String, bool)>,
+}
+
+fn run_of<'a>(report: &'a Value, backend: &str, name: &str) -> Option<&'a Value> {
+    report["backends"].as_array()?.iter().find(|b| b["backend"] == backend)?["runs"]
+        .as_array()?
+        .iter()
+        .find(|r| r["name"] == name)
+}
+
+fn micro_of<'a>(report: &'a Value, id: &str) -> Option<&'a Value> {
+    report["micro"].get(id)
+}
+
+fn targets(report: &Value) -> Vec<Value> {
+    let mut list = Vec::new();
+    let ge = |v: f64, t: f64| v >= t;
+    let le = |v: f64, t: f64| v <= t;
+    let sqlite_closed = run_of(report, "sqlite", "intents, closed loop");
+    list.push(Target {
+        what: "decisions/s sustained, durable audit, SQLite (intents, closed loop)",
+        target: ">= 10,000/s",
+        measured: sqlite_closed
+            .and_then(|r| r["rps"].as_f64())
+            .map(|v| (format!("{v:.0}/s"), ge(v, 10_000.0))),
+    });
+    let at_2000 = run_of(report, "sqlite", "intents, 2,000 rps");
+    list.push(Target {
+        what: "p50 at 2,000 rps open loop, SQLite",
+        target: "<= 250 µs",
+        measured: at_2000
+            .and_then(|r| r["latency_us"]["p50"].as_f64())
+            .map(|v| (format!("{v:.0} µs"), le(v, 250.0))),
+    });
+    list.push(Target {
+        what: "p99 at 2,000 rps open loop, SQLite",
+        target: "<= 1,000 µs",
+        measured: at_2000
+            .and_then(|r| r["latency_us"]["p99"].as_f64())
+            .map(|v| (format!("{v:.0} µs"), le(v, 1_000.0))),
+    });
+    list.push(Target {
+        what: "in-process pipeline per decision (pipeline_cpu/decide_approve)",
+        target: "<= 25 µs",
+        measured: micro_of(report, "pipeline_cpu/decide_approve")
+            .and_then(|m| m["mean_ns"].as_f64())
+            .map(|ns| (format!("{:.1} µs", ns / 1e3), le(ns / 1e3, 25.0))),
+    });
+    list.push(Target {
+        what: "audit verify (audit_verify/sqlite_50k)",
+        target: ">= 1,000,000 entries/s",
+        measured: micro_of(report, "audit_verify/sqlite_50k")
+            .and_then(|m| m["elements_per_s"].as_f64())
+            .map(|v| (format!("{v:.0} entries/s"), ge(v, 1_000_000.0))),
+    });
+    list.push(Target {
+        what: "export (audit_export/ndjson_50k)",
+        target: ">= 200,000 entries/s",
+        measured: micro_of(report, "audit_export/ndjson_50k")
+            .and_then(|m| m["elements_per_s"].as_f64())
+            .map(|v| (format!("{v:.0} entries/s"), ge(v, 200_000.0))),
+    });
+    list.push(Target {
+        what: "peak RSS at 5,000 rps, SQLite",
+        target: "<= 100 MiB",
+        measured: run_of(report, "sqlite", "intents, 5,000 rps")
+            .and_then(|r| r["peak_rss_mib"].as_f64())
+            .map(|v| (format!("{v:.1} MiB"), le(v, 100.0))),
+    });
+    let sqlite = report["backends"].as_array().and_then(|b| b.iter().find(|b| b["backend"] == "sqlite"));
+    list.push(Target {
+        what: "ready from process start, SQLite (restart / empty store)",
+        target: "<= 100 ms",
+        measured: sqlite
+            .and_then(|b| Some((b["ready_ms_restart"].as_f64()?, b["ready_ms_empty_store"].as_f64()?)))
+            .map(|(restart, empty)| {
+                (format!("{restart:.1} ms / {empty:.1} ms"), le(restart.max(empty), 100.0))
+            }),
+    });
+    list.into_iter()
+        .map(|t| {
+            let (measured, met) = match t.measured {
+                Some((m, met)) => (Value::String(m), Value::Bool(met)),
+                None => (Value::Null, Value::Null),
+            };
+            json!({"what": t.what, "target": t.target, "measured": measured, "met": met})
+        })
+        .collect()
+}
+
+/// The report as markdown: targets, then every load run, then every stage.
+fn markdown(report: &Value, targets: &[Value]) -> String {
+    let mut out = String::new();
+    let machine = &report["machine"];
+    out += &format!(
+        "Measured {} on {} CPUs ({}), {:.0} GiB, Linux {}; load generator on the same machine.\n\n",
+        report["date"].as_str().unwrap_or_default(),
+        machine["cpus"],
+        machine["model"].as_str().unwrap_or("unknown CPU"),
+        machine["memory_gib"].as_f64().unwrap_or(0.0),
+        machine["kernel"].as_str().unwrap_or_default(),
+    );
+    out += "| Figure | Target | Measured | Met |\n|---|---|---|---|\n";
+    for t in targets {
+        let met = match t["met"].as_bool() {
+            Some(true) => "yes",
+            Some(false) => "**no**",
+            None => "not measured",
+        };
+        out += &format!(
+            "| {} | {} | {} | {met} |\n",
+            t["what"].as_str().unwrap_or_default(),
+            t["target"].as_str().unwrap_or_default(),
+            t["measured"].as_str().unwrap_or("—")
+        );
+    }
+    for backend in report["backends"].as_array().into_iter().flatten() {
+        out += &format!(
+            "\n**{}** — ready in {:.1} ms (empty store), {:.1} ms (restart); process peak RSS {:.1} MiB\n\n",
+            backend["backend"].as_str().unwrap_or_default(),
+            backend["ready_ms_empty_store"].as_f64().unwrap_or(0.0),
+            backend["ready_ms_restart"].as_f64().unwrap_or(0.0),
+            backend["process_peak_rss_mib"].as_f64().unwrap_or(0.0),
+        );
+        out += "| Run | Served/s | p50 µs | p90 µs | p99 µs | p99.9 µs | Errors | CPU µs/decision | Peak RSS MiB |\n";
+        out += "|---|---|---|---|---|---|---|---|---|\n";
+        for run in backend["runs"].as_array().into_iter().flatten() {
+            let l = &run["latency_us"];
+            out += &format!(
+                "| {} | {:.0} | {} | {} | {} | {} | {} | {:.1} | {:.1} |\n",
+                run["name"].as_str().unwrap_or_default(),
+                run["rps"].as_f64().unwrap_or(0.0),
+                l["p50"],
+                l["p90"],
+                l["p99"],
+                l["p999"],
+                run["errors"],
+                run["cpu_us_per_decision"].as_f64().unwrap_or(0.0),
+                run["peak_rss_mib"].as_f64().unwrap_or(0.0),
+            );
+        }
+    }
+    if let Some(micro) = report["micro"].as_object() {
+        out += "\n| Stage (criterion) | Mean per iteration | Throughput |\n|---|---|---|\n";
+        for (id, figure) in micro {
+            let ns = figure["mean_ns"].as_f64().unwrap_or(0.0);
+            let time = if ns >= 1e6 {
+                format!("{:.2} ms", ns / 1e6)
+            } else if ns >= 1e3 {
+                format!("{:.2} µs", ns / 1e3)
+            } else {
+                format!("{ns:.0} ns")
+            };
+            let rate = figure["elements_per_s"].as_f64().map(|r| format!("{r:.0}/s")).unwrap_or_default();
+            out += &format!("| `{id}` | {time} | {rate} |\n");
+        }
+    }
+    out
+}
