@@ -11,12 +11,11 @@
 //! | `pipeline_sqlite/decide_approve_x64`   | 64 concurrent `Pipeline::decide`s, group-committed (throughput in decisions) | — |
 //! | `audit_group_commit/batch_{1,16,64}`   | N ready decisions through the commit writer in one transaction, durable (throughput in decisions) | — |
 //! | `audit_verify/sqlite_50k`              | `audit::verify::verify_log` of a ~50,000-entry chain against its signed checkpoint (throughput in entries) | audit verify ≥ 1 M entries/s |
-//! | `audit_export/ndjson_50k`              | the export handler's loop (checkpoint at head, pages of 1,000 entries, `ExportWriter`) into `io::sink` (throughput in entries; peak RSS printed) | export ≥ 200 k entries/s, flat memory |
+//! | `audit_export/ndjson_50k`              | the export handler's work: the checkpoint at the head, then `audit::stream::write_export` (pages of 1,000 entries, 64 KiB chunks) into `io::sink` (throughput in entries; peak RSS printed) | export ≥ 200 k entries/s, flat memory |
 //!
-//! `pipeline_cpu` mirrors [`Pipeline::decide`] stage by stage with the
-//! pipeline's own functions (a copy of its control flow, to be replaced by
-//! a call once the store reads are separated from the CPU stages; keep it in
-//! step with `decide` until then); `pipeline_sqlite` runs `decide` itself. Figures
+//! `pipeline_cpu` runs [`Pipeline::prepare`] — every stage of `decide`,
+//! with the store's answers given — and `pipeline_sqlite` runs `decide`
+//! itself. Figures
 //! are printed, never asserted. Criterion writes each estimate to
 //! `target/criterion/<group>/<bench>/new/estimates.json`.
 //!
@@ -28,6 +27,7 @@ use std::cell::OnceCell;
 use std::collections::HashSet;
 use std::hint::black_box;
 use std::io::Write;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{BatchSize, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
@@ -37,43 +37,38 @@ use tempfile::TempDir;
 use tokio::runtime::Runtime;
 use tollgate_api::agents::{AgentBudget, AgentStatus};
 use tollgate_api::api_keys::Environment;
-use tollgate_api::ids::{AgentId, TenantId};
+use tollgate_api::ids::{AgentId, ApprovalId, TenantId};
 use tollgate_api::intents::{
-    ActionType, Decision, IntentRequest, Modifications, Reason, RiskLevel, StageName, StageOutcome,
-    StageReport, Verdict,
+    ActionType, Decision, IntentRequest, RiskLevel, StageName, StageOutcome, StageReport, Verdict,
 };
 use tollgate_api::money::UsdAmount;
 use tollgate_server::audit::checkpointer::{CheckpointSettings, Checkpointer};
-use tollgate_server::audit::export::{
-    ExportCheckpoint, ExportFormat, ExportHeader, ExportWriter, verify_export,
-};
+use tollgate_server::audit::export::{ExportCheckpoint, ExportFormat, ExportHeader, verify_export};
+use tollgate_server::audit::stream::{ExportEnd, ExportSink, write_export};
 use tollgate_server::audit::verify::verify_log;
-use tollgate_server::audit::{canonical_string, digest_canonical};
 use tollgate_server::events::Events;
+use tollgate_server::pipeline::approval::Resume;
 use tollgate_server::pipeline::capability::{self, CapabilityRequest, ToolTarget};
-use tollgate_server::pipeline::commit::{
-    AdminJob, AdminOp, ApprovalDraft, ApprovalPlan, AuditContext, BudgetCharge, CommitJob, CommitOutcome,
-    CommitQueue, IntentRecord,
-};
+use tollgate_server::pipeline::commit::{AdminJob, AdminOp, CommitJob, CommitOutcome, CommitQueue};
 use tollgate_server::pipeline::{
-    DecisionDraft, KeyContext, Pipeline, PipelineSettings, Submission, apply_patch, approval, budget,
-    check_identity, policy_input, risk,
+    KeyContext, Pipeline, PipelineSettings, Reads, Submission, policy_input, risk,
 };
 use tollgate_server::policy::{Bundle, EvaluationLimits, PolicyEngine, PolicyRegistry, apply_memory_limit};
 use tollgate_server::revocations::RevocationCache;
-use tollgate_server::store::{AgentRow, BudgetUsage, NewTenant, Store, StoreConfig};
+use tollgate_server::store::{AgentRow, BudgetUsage, NewTenant, Store, StoreConfig, StoreResult, TokenUsage};
 use tollgate_server::token::{CapabilityToken, Caveat, Jti, TokenHeader, derive_root_key, mint};
 use tollgate_server::{clock, ids, signing};
 
 /// Entries in the chain `audit_verify` and `audit_export` read.
 const AUDIT_ENTRIES: u64 = 50_000;
 const SMOKE_AUDIT_ENTRIES: u64 = 2_000;
-/// Entries the export handler reads per page (`http::audit::EXPORT_PAGE`).
-const EXPORT_PAGE: u32 = 1000;
 
-/// `cargo bench -- --test`: run each benchmark once, on small data.
+/// `cargo bench -- --test`, or `cargo test --bench …` (which runs the
+/// binary without `--bench`): criterion runs each benchmark once, so the
+/// data is small too.
 fn smoke() -> bool {
-    std::env::args().any(|arg| arg == "--test")
+    let args: Vec<String> = std::env::args().collect();
+    args.iter().any(|arg| arg == "--test") || !args.iter().any(|arg| arg == "--bench")
 }
 
 fn runtime() -> Runtime {
@@ -223,196 +218,43 @@ fn policies() -> PolicyRegistry {
 
 // ---------------------------------------------------------------- the CPU part
 
-fn report(name: StageName, outcome: StageOutcome, started: Instant) -> StageReport {
-    StageReport { name, outcome, duration_us: started.elapsed().as_micros() as u64 }
-}
-
-fn skipped(name: StageName) -> StageReport {
-    StageReport { name, outcome: StageOutcome::Skip, duration_us: 0 }
-}
-
-fn outcome_of(verdict: Verdict) -> StageOutcome {
-    match verdict {
-        Verdict::Approve | Verdict::ApproveModified => StageOutcome::Pass,
-        Verdict::Escalate => StageOutcome::Escalate,
-        Verdict::Block => StageOutcome::Fail,
-    }
-}
-
-/// One decision's CPU work, in [`Pipeline::decide`]'s order and with its
-/// functions, from the request body to the job handed to the writer. The
-/// store's answers — the agent row and its budget usage — are given.
-fn decide_in_memory(
-    policies: &PolicyRegistry,
-    settings: &PipelineSettings,
-    body: &[u8],
-    agent: Option<&AgentRow>,
+/// The store's answers to a decision, fixed: the agent row and its budget
+/// usage, no revoked tokens, no token usage.
+struct Fixed {
+    agent: AgentRow,
     usage: BudgetUsage,
-) -> CommitJob {
+}
+
+impl Reads for Fixed {
+    async fn agent(&self, _: &TenantId, _: &AgentId) -> StoreResult<Option<AgentRow>> {
+        Ok(Some(self.agent.clone()))
+    }
+
+    async fn revoked(&self, _: &TenantId) -> StoreResult<Arc<HashSet<String>>> {
+        Ok(Arc::default())
+    }
+
+    async fn token_usage(&self, _: &TenantId, _: &str, _: i64) -> StoreResult<TokenUsage> {
+        Ok(TokenUsage::default())
+    }
+
+    async fn budget_usage(&self, _: &TenantId, _: &AgentId, _: i64) -> StoreResult<BudgetUsage> {
+        Ok(self.usage)
+    }
+
+    async fn resume(&self, _: &TenantId, _: &ApprovalId, _: &str) -> StoreResult<Resume> {
+        Ok(Resume::StillPending)
+    }
+}
+
+/// One decision's CPU work: the HTTP layer's strict parse of the body, then
+/// [`Pipeline::prepare`] — the pipeline's own code, every stage, up to the
+/// job handed to the writer — with the store's answers given. Its futures
+/// never wait (every read is ready), so `block_on` only polls them once.
+fn decide_in_memory(pipeline: &Pipeline, reads: &Fixed, body: &[u8]) -> CommitJob {
     let received = Instant::now();
-    // validate: the HTTP layer's strict parse of the body
     let request: IntentRequest = tollgate_api::extract::parse_json(body).unwrap();
-    let sub = submission(request, received);
-
-    let mut stages = sub.front_stages.clone();
-    let mut reasons: Vec<Reason> = Vec::new();
-    let engine = policies.for_tenant(&sub.tenant);
-    let action = &sub.request.intent.action;
-    let payload = action.payload.as_ref();
-    let exposure_usd = payload
-        .and_then(|p| p.estimated_impact.as_ref())
-        .and_then(|i| i.financial_exposure_usd)
-        .map(|a| a.get())
-        .unwrap_or(0.0);
-    let mut verdict = Verdict::Approve;
-    let mut deciding_stage = StageName::Policy;
-
-    // identity
-    let started = Instant::now();
-    if let Err(reason) = check_identity(&sub, agent) {
-        reasons.push(reason);
-        (verdict, deciding_stage) = (Verdict::Block, StageName::Identity);
-    }
-    stages.push(report(StageName::Identity, outcome_of(verdict), started));
-
-    // risk (reported after capability, as the pipeline does)
-    let started = Instant::now();
-    let risk = risk::assess(&sub.request.intent);
-    let risk_us = started.elapsed().as_micros() as u64;
-
-    // capability: an API key skips it
-    stages.push(skipped(StageName::Capability));
-    stages.push(StageReport { name: StageName::Risk, outcome: StageOutcome::Pass, duration_us: risk_us });
-
-    // policy
-    let started = Instant::now();
-    let input = policy_input(&sub, agent, &risk);
-    let mut modifications = None;
-    let mut alternatives = None;
-    let mut policy_verdict = None;
-    if verdict == Verdict::Approve {
-        let output = engine.evaluate(&input).unwrap();
-        reasons.extend(output.reasons.into_iter().map(|r| Reason {
-            stage: StageName::Policy,
-            code: r.code,
-            message: r.message,
-        }));
-        if !output.alternatives.is_empty() {
-            alternatives = Some(output.alternatives);
-        }
-        let patched = matches!(output.verdict, Verdict::ApproveModified | Verdict::Escalate);
-        verdict = if patched && !output.patch.is_empty() {
-            let modified_payload = apply_patch(payload, &output.patch).unwrap();
-            modifications = Some(Modifications { patch: output.patch, modified_payload });
-            output.verdict
-        } else {
-            output.verdict
-        };
-        policy_verdict = Some(verdict);
-        stages.push(report(StageName::Policy, outcome_of(verdict), started));
-    } else {
-        stages.push(skipped(StageName::Policy));
-    }
-
-    // budget
-    let started = Instant::now();
-    let mut charge = None;
-    match (agent, verdict.allows()) {
-        (Some(agent), true) => {
-            if budget::has_limits(&agent.budget)
-                && let Some(reason) = budget::exceeded(&agent.budget, usage, exposure_usd)
-            {
-                reasons.push(reason);
-                (verdict, deciding_stage) = (Verdict::Escalate, StageName::Budget);
-            }
-            if verdict.allows() && sub.key.environment != Environment::Test {
-                charge = Some(BudgetCharge { limits: agent.budget, exposure_usd, enforce: true });
-            }
-            stages.push(report(StageName::Budget, outcome_of(verdict), started));
-        }
-        _ => stages.push(skipped(StageName::Budget)),
-    }
-
-    // decide
-    let started = Instant::now();
-    let digest = approval::request_digest(&sub, engine.bundle().hash());
-    let plan = (verdict == Verdict::Escalate).then(|| {
-        ApprovalPlan::Open(Box::new(ApprovalDraft {
-            digest: digest.clone(),
-            kind: tollgate_api::approvals::ApprovalKind::Intent,
-            tool: None,
-            jti: None,
-            action_type: action.action_type,
-            verb: action.verb.to_string(),
-            summary: payload.and_then(|p| p.summary.clone()),
-            risk_level: risk.level,
-            modifications: modifications.clone(),
-            ttl: settings.approval_ttl,
-            max_open_per_agent: settings.max_open_approvals_per_agent,
-        }))
-    });
-    if !verdict.allows() {
-        modifications = None;
-    }
-    stages.push(report(StageName::Decide, outcome_of(verdict), started));
-    let mut draft = DecisionDraft {
-        decision: Decision {
-            intent_id: sub.intent_id.clone(),
-            tenant: sub.tenant.clone(),
-            agent_id: sub.request.intent.agent.id.clone(),
-            environment: sub.key.environment,
-            verdict,
-            enforced: true,
-            would_be_verdict: None,
-            reasons,
-            modifications: None,
-            alternatives,
-            risk,
-            stages,
-            policy: engine.policy_ref(),
-            audit: None,
-            approval: None,
-            decided_at: clock::from_micros(sub.created_at),
-            latency_us: 0,
-        },
-        verdict,
-        deciding_stage,
-        modifications,
-    };
-    draft.apply_environment();
-
-    // the job for the writer
-    let payload_json = payload.map(|p| serde_json::to_value(p).unwrap_or(Value::Null));
-    let policy_input_json = canonical_string(&input);
-    let input_digest = digest_canonical(&policy_input_json);
-    let payload = payload_json.map(|p| {
-        let text = canonical_string(&p);
-        (digest_canonical(&text), text)
-    });
-    CommitJob {
-        draft,
-        record: IntentRecord {
-            credential: sub.key.credential.clone(),
-            bound_agent_id: sub.key.bound_agent.clone(),
-            action_type: action.action_type,
-            verb: action.verb.to_string(),
-            request_json: serde_json::to_string(&sub.request).unwrap_or_default(),
-            policy_input_json,
-            policy_verdict,
-            created_at: sub.created_at,
-            callback_url: None,
-        },
-        pending: false,
-        idempotency: None,
-        budget: charge,
-        token: None,
-        approval: plan,
-        audit: AuditContext { principal: Some(format!("key:{}", sub.key.credential)), jti: None, tool: None },
-        input_digest,
-        payload,
-        received: sub.received,
-        enqueued: Instant::now(),
-    }
+    futures::executor::block_on(pipeline.prepare(reads, submission(request, received))).unwrap()
 }
 
 // ---------------------------------------------------------------- a gateway without HTTP
@@ -469,13 +311,8 @@ impl InProcess {
             (store, commits, pipeline)
         });
         let body = serde_json::to_vec(&approve_body()).unwrap();
-        let approve_job = decide_in_memory(
-            &policies,
-            &PipelineSettings::default(),
-            &body,
-            Some(&agent_row()),
-            BudgetUsage::default(),
-        );
+        let reads = Fixed { agent: agent_row(), usage: BudgetUsage::default() };
+        let approve_job = decide_in_memory(&pipeline, &reads, &body);
         assert_eq!(approve_job.draft.verdict, Verdict::Approve);
         InProcess { _dir: dir, rt, store, commits, pipeline, approve: request(&approve_body()), approve_job }
     }
@@ -576,17 +413,26 @@ fn bench_stages(c: &mut Criterion) {
         group.bench_function(format!("evaluate_{name}"), |b| b.iter(|| engine.evaluate(black_box(&input))));
     }
     group.finish();
+}
 
-    let settings = PipelineSettings::default();
-    let usage = BudgetUsage { decisions: 1_234, exposure_usd: 56_789.0 };
+/// The whole pipeline's CPU work per decision (`Pipeline::prepare`, store
+/// answers given), on the in-process gateway's pipeline.
+fn bench_cpu(c: &mut Criterion) {
+    let gateway = InProcess::start();
+    let reads = Fixed { agent: agent_row(), usage: BudgetUsage { decisions: 1_234, exposure_usd: 56_789.0 } };
+    let cases = [
+        ("approve", approve_body(), Verdict::Approve),
+        ("redact", redact_body(), Verdict::ApproveModified),
+        ("block", block_body(), Verdict::Block),
+    ];
     let mut group = c.benchmark_group("pipeline_cpu");
     group.sample_size(50).measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_millis(500));
-    for (name, body, want) in &cases[..3] {
+    for (name, body, want) in &cases {
         let body = serde_json::to_vec(body).unwrap();
-        let job = decide_in_memory(&policies, &settings, &body, Some(&agent), usage);
+        let job = decide_in_memory(&gateway.pipeline, &reads, &body);
         assert_eq!(job.draft.verdict, *want, "{name}");
         group.bench_function(format!("decide_{name}"), |b| {
-            b.iter(|| decide_in_memory(&policies, &settings, black_box(&body), Some(&agent), usage))
+            b.iter(|| decide_in_memory(&gateway.pipeline, &reads, black_box(&body)))
         });
     }
     group.finish();
@@ -664,10 +510,19 @@ fn status_kb(field: &str) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-/// The export handler's loop (`http::audit::export`), into `out`: the
-/// checkpoint at the head, then pages of entries, each rendered by the
-/// writer. Answers the entries written.
-async fn export(store: &Store, checkpoints: &Checkpointer, tenant: &TenantId, mut out: impl Write) -> u64 {
+/// An export's destination: writes every chunk to `out` (`io::sink` in the
+/// benchmark).
+struct Out<W: Write + Send>(W);
+
+impl<W: Write + Send> ExportSink for Out<W> {
+    async fn send(&mut self, chunk: Vec<u8>) -> bool {
+        self.0.write_all(&chunk).is_ok()
+    }
+}
+
+/// `GET /v1/admin/audit/export`'s work without HTTP: the checkpoint at the
+/// head, then `audit::stream::write_export` into `out`. The entries written.
+async fn export(store: &Store, checkpoints: &Checkpointer, tenant: &TenantId, out: impl Write + Send) -> u64 {
     let checkpoint = checkpoints.at_head(tenant).await.unwrap();
     let header = ExportHeader {
         tenant: tenant.clone(),
@@ -676,28 +531,15 @@ async fn export(store: &Store, checkpoints: &Checkpointer, tenant: &TenantId, mu
         exported_at: clock::from_micros(clock::now_micros()),
         entries: checkpoint.tree_size,
     };
-    let mut writer = ExportWriter::new(ExportFormat::Ndjson);
-    out.write_all(&writer.header(&header).unwrap()).unwrap();
-    let mut after = 0;
-    'pages: while after < checkpoint.tree_size {
-        let page = store.audit_entries_after(tenant, after, EXPORT_PAGE).await.unwrap();
-        assert!(!page.is_empty());
-        for row in page {
-            let row = row.unwrap();
-            if row.record.seq > checkpoint.tree_size {
-                break 'pages;
-            }
-            after = row.record.seq;
-            out.write_all(&writer.entry(&row.record.to_entry(row.hash)).unwrap()).unwrap();
-        }
-    }
     let trailer = ExportCheckpoint {
         tree_size: checkpoint.tree_size,
         root_hash: checkpoint.root_hash.clone(),
         note: checkpoint.note.clone(),
     };
-    out.write_all(&writer.checkpoint(&trailer, tenant).unwrap()).unwrap();
-    after
+    match write_export(store, &header, &trailer, ExportFormat::Ndjson, &mut Out(out)).await.unwrap() {
+        ExportEnd::Complete { entries } => entries,
+        ExportEnd::Stopped => panic!("the export stopped"),
+    }
 }
 
 /// The chain `audit_verify` and `audit_export` read: `entries` decisions
@@ -803,5 +645,5 @@ fn bench_audit(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_stages, bench_sqlite, bench_audit);
+criterion_group!(benches, bench_stages, bench_cpu, bench_sqlite, bench_audit);
 criterion_main!(benches);

@@ -17,8 +17,9 @@ use tollgate_api::ids::TenantId;
 
 use super::call::Call;
 use crate::audit::checkpointer::AnchorError;
-use crate::audit::export::{ExportCheckpoint, ExportFormat, ExportHeader, ExportWriter};
+use crate::audit::export::{ExportCheckpoint, ExportFormat, ExportHeader};
 use crate::audit::merkle;
+use crate::audit::stream::{ExportSink, write_export};
 use crate::audit::verify::{verify_log, view};
 use crate::clock;
 use crate::cursor;
@@ -308,8 +309,14 @@ pub async fn erase_payload(
     }
 }
 
-/// Entries read per page while exporting.
-const EXPORT_PAGE: u32 = 1000;
+/// The export's body: each chunk a frame.
+struct Frames(tokio::sync::mpsc::Sender<Result<Frame<Bytes>, std::io::Error>>);
+
+impl ExportSink for Frames {
+    async fn send(&mut self, chunk: Vec<u8>) -> bool {
+        self.0.send(Ok(Frame::data(Bytes::from(chunk)))).await.is_ok()
+    }
+}
 
 /// `GET /v1/admin/audit/export`: entries 1..N and a checkpoint of size N
 /// (signed now if none covers the current head), streamed page by page in
@@ -337,61 +344,20 @@ pub async fn export(
         entries: checkpoint.tree_size,
     };
     let filename = format!("tollgate-audit-{tenant}-{}.{}", checkpoint.tree_size, format.file_extension());
+    let trailer = ExportCheckpoint {
+        tree_size: checkpoint.tree_size,
+        root_hash: checkpoint.root_hash.clone(),
+        note: checkpoint.note.clone(),
+    };
     let (sender, mut receiver) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, std::io::Error>>(8);
     let store = call.state.store.clone();
     tokio::spawn(async move {
-        type Chunk = Result<Frame<Bytes>, std::io::Error>;
-        // Sends a record; `false` once the stream must end (the client left,
-        // or the record could not be written: the body then fails).
-        async fn send(
-            sender: &tokio::sync::mpsc::Sender<Chunk>,
-            record: Result<Vec<u8>, impl ToString>,
-        ) -> bool {
-            match record {
-                Ok(bytes) => sender.send(Ok(Frame::data(Bytes::from(bytes)))).await.is_ok(),
-                Err(error) => {
-                    let _ = sender.send(Err(std::io::Error::other(error.to_string()))).await;
-                    false
-                }
-            }
+        let mut frames = Frames(sender);
+        if let Err(error) = write_export(&store, &header, &trailer, format, &mut frames).await {
+            // The body fails: the client sees a broken download, not a
+            // short one.
+            let _ = frames.0.send(Err(std::io::Error::other(error))).await;
         }
-        let mut writer = ExportWriter::new(format);
-        if !send(&sender, writer.header(&header)).await {
-            return;
-        }
-        let mut after = 0;
-        while after < checkpoint.tree_size {
-            let page = match store.audit_entries_after(&tenant, after, EXPORT_PAGE).await {
-                Ok(page) if !page.is_empty() => page,
-                Ok(_) => return,
-                Err(error) => {
-                    let _ = send(&sender, Err::<Vec<u8>, _>(error)).await;
-                    return;
-                }
-            };
-            for row in page {
-                let row = match row {
-                    Ok(row) => row,
-                    Err(bad) => {
-                        let _ = send(&sender, Err::<Vec<u8>, _>(bad.message)).await;
-                        return;
-                    }
-                };
-                if row.record.seq > checkpoint.tree_size {
-                    break;
-                }
-                after = row.record.seq;
-                if !send(&sender, writer.entry(&row.record.to_entry(row.hash))).await {
-                    return;
-                }
-            }
-        }
-        let trailer = ExportCheckpoint {
-            tree_size: checkpoint.tree_size,
-            root_hash: checkpoint.root_hash.clone(),
-            note: checkpoint.note.clone(),
-        };
-        send(&sender, writer.checkpoint(&trailer, &tenant)).await;
     });
     let stream = futures::stream::poll_fn(move |cx| receiver.poll_recv(cx));
     Response::builder()

@@ -16,6 +16,7 @@ pub mod capability;
 pub mod commit;
 pub mod risk;
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -33,7 +34,7 @@ use crate::clock;
 use crate::error::Error;
 use crate::policy::{PolicyEngine, PolicyRegistry};
 use crate::revocations::RevocationCache;
-use crate::store::{AgentRow, IdempotencyRecord, Store};
+use crate::store::{AgentRow, BudgetUsage, IdempotencyRecord, Store, StoreResult, TokenUsage};
 use crate::token::CapabilityToken;
 use approval::Resume;
 use capability::{CapabilityRequest, ToolTarget};
@@ -227,8 +228,7 @@ fn outcome_of(verdict: Verdict) -> StageOutcome {
 
 /// The `identity` stage: the named agent exists, is active and may be
 /// named by these credentials. `Err` is the blocking reason.
-#[doc(hidden)] // public for `benches/pipeline.rs` only
-pub fn check_identity(sub: &Submission, agent: Option<&AgentRow>) -> Result<(), Reason> {
+fn check_identity(sub: &Submission, agent: Option<&AgentRow>) -> Result<(), Reason> {
     let named = &sub.request.intent.agent.id;
     let block =
         |code: &str, message: String| Reason { stage: StageName::Identity, code: code.into(), message };
@@ -287,8 +287,7 @@ pub fn policy_input(sub: &Submission, agent: Option<&AgentRow>, risk: &tollgate_
 
 /// Applies the policy's patch to the payload; the result must still be a
 /// valid payload.
-#[doc(hidden)] // public for `benches/pipeline.rs` only
-pub fn apply_patch(
+fn apply_patch(
     payload: Option<&Payload>,
     patch: &[tollgate_api::intents::PatchOperation],
 ) -> Result<Payload, String> {
@@ -331,6 +330,17 @@ impl Pipeline {
 
     /// Decides `sub` and waits until the decision is durable.
     pub async fn decide(&self, sub: Submission) -> Result<CommitOutcome, Error> {
+        let reads = StoreReads { store: &self.store, revocations: &self.revocations };
+        let job = self.prepare(&reads, sub).await?;
+        Ok(self.commits.commit(job).await?)
+    }
+
+    /// Runs every stage of `sub` with what it reads from `reads`, and
+    /// returns the job for the writer (the decision, its audit record and
+    /// canonical forms). [`Pipeline::decide`] calls it with the store; the
+    /// benchmarks call it with fixed answers to measure the stages alone.
+    #[doc(hidden)] // public for `benches/pipeline.rs`
+    pub async fn prepare<R: Reads>(&self, reads: &R, sub: Submission) -> Result<CommitJob, Error> {
         let mut stages = sub.front_stages.clone();
         let mut reasons: Vec<Reason> = Vec::new();
         let engine: Arc<PolicyEngine> = self.policies.for_tenant(&sub.tenant);
@@ -359,7 +369,7 @@ impl Pipeline {
 
         // identity
         let started = Instant::now();
-        let agent = self.store.get_agent(&sub.tenant, &sub.request.intent.agent.id).await?;
+        let agent = reads.agent(&sub.tenant, &sub.request.intent.agent.id).await?;
         if verdict == Verdict::Approve {
             if let Err(reason) = check_identity(&sub, agent.as_ref()) {
                 reasons.push(reason);
@@ -381,7 +391,7 @@ impl Pipeline {
         let mut token_charges: Option<TokenCharges> = None;
         match (&sub.token, verdict) {
             (Some(token), Verdict::Approve) => {
-                let revoked = self.revocations.revoked(&sub.tenant).await?;
+                let revoked = reads.revoked(&sub.tenant).await?;
                 let request = CapabilityRequest {
                     action_type: action.action_type,
                     tool: sub.tool.as_ref(),
@@ -395,7 +405,7 @@ impl Pipeline {
                     Ok(charges) => {
                         let minute = budget::minute_of(clock::now_micros());
                         for scope in &charges.scopes {
-                            let usage = self.store.token_usage(&sub.tenant, &scope.scope_jti, minute).await?;
+                            let usage = reads.token_usage(&sub.tenant, &scope.scope_jti, minute).await?;
                             if let Some(reason) = capability::exceeded(scope, usage, charges.cents) {
                                 reasons.push(reason);
                                 (verdict, deciding_stage) = (Verdict::Block, StageName::Capability);
@@ -474,8 +484,7 @@ impl Pipeline {
         match (&agent, verdict.allows()) {
             (Some(agent), true) => {
                 if budget::has_limits(&agent.budget) {
-                    let usage = self
-                        .store
+                    let usage = reads
                         .budget_usage(&sub.tenant, &agent.id, budget::window_start(clock::now_micros()))
                         .await?;
                     if let Some(reason) = budget::exceeded(&agent.budget, usage, exposure_usd) {
@@ -498,7 +507,7 @@ impl Pipeline {
         if verdict == Verdict::Escalate {
             // Approvals exist only where verdicts are enforced: live.
             if let (Some(id), Environment::Live) = (&sub.approval_id, sub.key.environment) {
-                match approval::resume(&self.store, &sub.tenant, id, &digest).await? {
+                match reads.resume(&sub.tenant, id, &digest).await? {
                     Resume::Approved(reason) => {
                         reasons.push(reason);
                         verdict =
@@ -574,7 +583,7 @@ impl Pipeline {
             let text = canonical_string(&p);
             (digest_canonical(&text), text)
         });
-        let job = CommitJob {
+        Ok(CommitJob {
             draft,
             record: IntentRecord {
                 credential: sub.key.credential.clone(),
@@ -601,8 +610,79 @@ impl Pipeline {
             payload,
             received: sub.received,
             enqueued: Instant::now(),
-        };
-        Ok(self.commits.commit(job).await?)
+        })
+    }
+}
+
+/// What a decision reads besides its submission. The gateway reads the
+/// store ([`StoreReads`]); the benchmarks answer from memory, so the
+/// stages' CPU cost is measured on the pipeline's own code.
+#[doc(hidden)]
+pub trait Reads: Sync {
+    /// The agent `id` of `tenant`.
+    fn agent(
+        &self,
+        tenant: &TenantId,
+        id: &AgentId,
+    ) -> impl Future<Output = StoreResult<Option<AgentRow>>> + Send;
+    /// The tenant's revoked token ids.
+    fn revoked(&self, tenant: &TenantId) -> impl Future<Output = StoreResult<Arc<HashSet<String>>>> + Send;
+    /// What allowed calls consumed under a token scope since `minute`.
+    fn token_usage(
+        &self,
+        tenant: &TenantId,
+        scope_jti: &str,
+        minute: i64,
+    ) -> impl Future<Output = StoreResult<TokenUsage>> + Send;
+    /// An agent's budget usage since `first_minute`.
+    fn budget_usage(
+        &self,
+        tenant: &TenantId,
+        agent: &AgentId,
+        first_minute: i64,
+    ) -> impl Future<Output = StoreResult<BudgetUsage>> + Send;
+    /// Whether a resumed request's approval lets it through.
+    fn resume(
+        &self,
+        tenant: &TenantId,
+        id: &ApprovalId,
+        digest: &str,
+    ) -> impl Future<Output = StoreResult<Resume>> + Send;
+}
+
+/// The gateway's [`Reads`]: the store, and the revocation cache.
+#[doc(hidden)]
+pub struct StoreReads<'a> {
+    /// The store.
+    pub store: &'a Store,
+    /// The revocation cache.
+    pub revocations: &'a RevocationCache,
+}
+
+impl Reads for StoreReads<'_> {
+    async fn agent(&self, tenant: &TenantId, id: &AgentId) -> StoreResult<Option<AgentRow>> {
+        self.store.get_agent(tenant, id).await
+    }
+
+    async fn revoked(&self, tenant: &TenantId) -> StoreResult<Arc<HashSet<String>>> {
+        self.revocations.revoked(tenant).await
+    }
+
+    async fn token_usage(&self, tenant: &TenantId, scope_jti: &str, minute: i64) -> StoreResult<TokenUsage> {
+        self.store.token_usage(tenant, scope_jti, minute).await
+    }
+
+    async fn budget_usage(
+        &self,
+        tenant: &TenantId,
+        agent: &AgentId,
+        first_minute: i64,
+    ) -> StoreResult<BudgetUsage> {
+        self.store.budget_usage(tenant, agent, first_minute).await
+    }
+
+    async fn resume(&self, tenant: &TenantId, id: &ApprovalId, digest: &str) -> StoreResult<Resume> {
+        approval::resume(self.store, tenant, id, digest).await
     }
 }
 
