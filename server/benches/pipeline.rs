@@ -30,7 +30,10 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use criterion::{BatchSize, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
+use criterion::measurement::WallTime;
+use criterion::{
+    BatchSize, BenchmarkGroup, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
+};
 use futures::future::join_all;
 use serde_json::{Value, json};
 use tempfile::TempDir;
@@ -448,18 +451,25 @@ fn sqlite_gateway() -> InProcess {
     gateway
 }
 
+/// A group of benchmarks through the store: each iteration takes
+/// milliseconds, so few flat samples.
+fn store_group<'a>(c: &'a mut Criterion, name: &str, measurement: Duration) -> BenchmarkGroup<'a, WallTime> {
+    let mut group = c.benchmark_group(name);
+    group
+        .sampling_mode(SamplingMode::Flat)
+        .sample_size(10)
+        .measurement_time(measurement)
+        .warm_up_time(Duration::from_millis(500));
+    group
+}
+
 fn bench_sqlite(c: &mut Criterion) {
     let fixture = &OnceCell::new();
     // Set up the first time a benchmark needs it: a filtered run
     // (`cargo bench -- pipeline_policy`) skips the store work.
     let gateway = || fixture.get_or_init(sqlite_gateway);
 
-    let mut group = c.benchmark_group("pipeline_sqlite");
-    group
-        .sampling_mode(SamplingMode::Flat)
-        .sample_size(10)
-        .measurement_time(Duration::from_secs(3))
-        .warm_up_time(Duration::from_millis(500));
+    let mut group = store_group(c, "pipeline_sqlite", Duration::from_secs(3));
     group.bench_function("decide_approve", |b| {
         let gateway = gateway();
         b.to_async(&gateway.rt)
@@ -478,12 +488,7 @@ fn bench_sqlite(c: &mut Criterion) {
 
     // Ready decisions: on a current-thread runtime every job is queued
     // before the writer runs, so the N form exactly one transaction.
-    let mut group = c.benchmark_group("audit_group_commit");
-    group
-        .sampling_mode(SamplingMode::Flat)
-        .sample_size(10)
-        .measurement_time(Duration::from_secs(3))
-        .warm_up_time(Duration::from_millis(500));
+    let mut group = store_group(c, "audit_group_commit", Duration::from_secs(3));
     for n in [1u64, 16, 64] {
         group.throughput(Throughput::Elements(n));
         group.bench_function(format!("batch_{n}"), |b| {
@@ -614,13 +619,8 @@ fn bench_audit(c: &mut Criterion) {
     let fixture = &OnceCell::new();
     let chain = || fixture.get_or_init(|| audit_chain(entries));
 
-    let mut group = c.benchmark_group("audit_verify");
-    group
-        .sampling_mode(SamplingMode::Flat)
-        .sample_size(10)
-        .measurement_time(Duration::from_secs(5))
-        .warm_up_time(Duration::from_millis(500))
-        .throughput(Throughput::Elements(entries));
+    let mut group = store_group(c, "audit_verify", Duration::from_secs(5));
+    group.throughput(Throughput::Elements(entries));
     group.bench_function("sqlite_50k", |b| {
         let AuditChain { gateway, checkpoints, tenant } = chain();
         b.to_async(&gateway.rt).iter(move || async move {
@@ -631,13 +631,8 @@ fn bench_audit(c: &mut Criterion) {
     });
     group.finish();
 
-    let mut group = c.benchmark_group("audit_export");
-    group
-        .sampling_mode(SamplingMode::Flat)
-        .sample_size(10)
-        .measurement_time(Duration::from_secs(5))
-        .warm_up_time(Duration::from_millis(500))
-        .throughput(Throughput::Elements(entries));
+    let mut group = store_group(c, "audit_export", Duration::from_secs(5));
+    group.throughput(Throughput::Elements(entries));
     group.bench_function("ndjson_50k", |b| {
         let AuditChain { gateway, checkpoints, tenant } = chain();
         b.to_async(&gateway.rt).iter(move || export(&gateway.store, checkpoints, tenant, std::io::sink()))

@@ -651,12 +651,9 @@ pub trait Reads: Sync {
 }
 
 /// The gateway's [`Reads`]: the store, and the revocation cache.
-#[doc(hidden)]
-pub struct StoreReads<'a> {
-    /// The store.
-    pub store: &'a Store,
-    /// The revocation cache.
-    pub revocations: &'a RevocationCache,
+struct StoreReads<'a> {
+    store: &'a Store,
+    revocations: &'a RevocationCache,
 }
 
 impl Reads for StoreReads<'_> {

@@ -1,3 +1,4 @@
+use crate::support::process::Deployment;
 use crate::support::{Backend, TestGateway};
 
 async fn health_and_readiness_answer(backend: Backend) {
@@ -11,6 +12,17 @@ async fn health_and_readiness_answer(backend: Backend) {
         Backend::Postgres => "postgres",
     };
     assert_eq!(ready["store"], store);
+}
+
+/// `tollgate serve` turns transparent huge pages off for itself
+/// (docs/operations.md, Memory): the kernel reports it in the process's
+/// status.
+async fn the_served_process_runs_without_huge_pages(backend: Backend) {
+    let mut deployment = Deployment::new(backend).await;
+    deployment.start().await;
+    let status = std::fs::read_to_string(format!("/proc/{}/status", deployment.pid())).unwrap();
+    let thp = status.lines().find_map(|l| l.strip_prefix("THP_enabled:")).map(str::trim);
+    assert_eq!(thp, Some("0"), "{status}");
 }
 
 async fn unknown_routes_are_404(backend: Backend) {
@@ -34,4 +46,9 @@ async fn restart_keeps_data_and_keys(backend: Backend) {
     assert_eq!(keys, 2, "signing keys are created once and persisted");
 }
 
-crate::on_both_backends!(health_and_readiness_answer, unknown_routes_are_404, restart_keeps_data_and_keys);
+crate::on_both_backends!(
+    health_and_readiness_answer,
+    unknown_routes_are_404,
+    restart_keeps_data_and_keys,
+    the_served_process_runs_without_huge_pages
+);

@@ -138,6 +138,12 @@ impl Deployment {
         self.process.is_some()
     }
 
+    /// The running gateway's process id.
+    pub fn pid(&self) -> u32 {
+        let process = self.process.as_ref().unwrap_or_else(|| panic!("the gateway is not running"));
+        process.child.id().unwrap_or_else(|| panic!("the gateway has exited"))
+    }
+
     /// The running gateway's base URL.
     pub fn url(&self) -> &str {
         &self.process.as_ref().unwrap_or_else(|| panic!("the gateway is not running")).url
