@@ -74,8 +74,11 @@ fn smoke() -> bool {
     args.iter().any(|arg| arg == "--test") || !args.iter().any(|arg| arg == "--bench")
 }
 
+/// The runtime `tollgate serve` runs on (`#[tokio::main]`: one worker per
+/// core), so that work the gateway spreads over its workers is spread here
+/// too.
 fn runtime() -> Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap()
 }
 
 fn tenant() -> TenantId {

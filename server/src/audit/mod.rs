@@ -8,6 +8,7 @@
 //! decision, so an acknowledged decision always has its entry.
 
 pub mod checkpointer;
+pub mod pages;
 pub mod stream;
 pub mod verify;
 

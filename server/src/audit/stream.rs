@@ -3,6 +3,7 @@
 //! `GET /v1/admin/audit/export`, and what the `audit_export` benchmark runs.
 
 use super::export::{ExportCheckpoint, ExportFormat, ExportHeader, ExportWriter};
+use super::pages::Pages;
 use crate::store::Store;
 
 /// Entries read per page.
@@ -47,14 +48,14 @@ pub async fn write_export(
     let mut writer = ExportWriter::new(format);
     let mut chunk = writer.header(header).map_err(|e| e.to_string())?;
     let mut after = 0;
+    let mut pages = Pages::new(store, tenant, (0, trailer.tree_size), PAGE, |page| page);
     'pages: while after < trailer.tree_size {
-        let page = store.audit_entries_after(tenant, after, PAGE).await.map_err(|e| e.to_string())?;
-        if page.is_empty() {
+        let Some(page) = pages.next_page().await.map_err(|e| e.to_string())? else {
             return Err(format!(
                 "the log ends at entry {after}, before the checkpoint's {}",
                 trailer.tree_size
             ));
-        }
+        };
         for row in page {
             let row = row.map_err(|bad| bad.message)?;
             if row.record.seq > trailer.tree_size {

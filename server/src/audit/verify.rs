@@ -22,8 +22,9 @@ use super::GENESIS_HASH;
 use super::checkpoint::Checkpoint;
 use super::checkpointer::{AnchorError, Checkpointer};
 use super::merkle::{self, Frontier};
+use super::pages::{Page, Pages};
 use crate::clock;
-use crate::store::{CheckpointRow, Store, StoreError, decode_hash};
+use crate::store::{AuditRow, CheckpointRow, Store, StoreError, UndecodableEntry, decode_hash};
 
 const PAGE: u32 = 1000;
 
@@ -67,6 +68,18 @@ async fn latest_checkpoint(
     Ok(Some((row, opened)))
 }
 
+/// A page's entries, each with the hash computed from its record (empty
+/// for an entry that does not decode): hashing needs nothing but the entry,
+/// so it runs beside the walk over the previous page.
+fn hashed(page: Page) -> Vec<(Result<AuditRow, UndecodableEntry>, String)> {
+    page.into_iter()
+        .map(|row| {
+            let computed = row.as_ref().map(|row| row.record.hash()).unwrap_or_default();
+            (row, computed)
+        })
+        .collect()
+}
+
 /// Verifies `tenant`'s log, or the range `from..=to` of it.
 pub async fn verify_log(
     store: &Store,
@@ -90,12 +103,12 @@ pub async fn verify_log(
     let mut tree = Frontier::new();
     let whole = range.is_none();
 
+    let mut pages = Pages::new(store, tenant, (from.saturating_sub(1), to), PAGE, hashed);
     'walk: while first_failure.is_none() && next_seq <= to {
-        let rows = store.audit_entries_after(tenant, next_seq - 1, PAGE).await?;
-        if rows.is_empty() {
+        let Some(rows) = pages.next_page().await? else {
             break;
-        }
-        for row in rows {
+        };
+        for (row, computed) in rows {
             let row = match row {
                 Ok(row) => row,
                 Err(bad) => {
@@ -119,7 +132,6 @@ pub async fn verify_log(
                     Some(failure(record.seq, prev.clone(), record.prev_hash.clone(), "broken_link"));
                 break 'walk;
             }
-            let computed = record.hash();
             if computed != row.hash {
                 first_failure = Some(failure(record.seq, computed, row.hash.clone(), "hash_mismatch"));
                 break 'walk;

@@ -67,56 +67,163 @@ pub struct TreeState {
     pub frontier: Vec<String>,
 }
 
-macro_rules! select_entries {
-    ($rest:literal) => {
-        concat!(
-            "SELECT version, entry_id, tenant_id, seq, ts, kind, intent_id, agent_id, environment, enforced, ",
-            "verdict, stage, reasons, bundle_hash, input_digest, payload_digest, principal, jti, tool, approval_id, ",
-            "outcome, prev_hash, hash FROM audit_entries ",
-            $rest
-        )
+/// The columns of an entry, in the order every query below reads them.
+macro_rules! entry_columns {
+    () => {
+        "version, entry_id, tenant_id, seq, ts, kind, intent_id, agent_id, environment, enforced, \
+         verdict, stage, reasons, bundle_hash, input_digest, payload_digest, principal, jti, tool, approval_id, \
+         outcome, prev_hash, hash"
     };
 }
 
-fn entry_from_row(row: &sqlx::any::AnyRow) -> StoreResult<AuditRow> {
-    fn id<T>(v: String, parse: impl Fn(String) -> Result<T, tollgate_api::ids::InvalidId>) -> StoreResult<T> {
-        parse(v).map_err(|e| StoreError::Corrupt(e.to_string()))
-    }
-    let reasons: String = row.try_get("reasons")?;
-    let reasons: Vec<Reason> =
-        serde_json::from_str(&reasons).map_err(|e| StoreError::Corrupt(format!("audit reasons: {e}")))?;
-    let enforced: Option<i64> = row.try_get("enforced")?;
-    let version: i64 = row.try_get("version")?;
-    let seq: i64 = row.try_get("seq")?;
-    let kind: String = row.try_get("kind")?;
-    let record = AuditRecord {
-        version: u32::try_from(version).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-        entry_id: id(row.try_get("entry_id")?, AuditEntryId::parse)?,
-        tenant: id(row.try_get("tenant_id")?, TenantId::parse)?,
-        seq: u64::try_from(seq).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-        ts: row.try_get("ts")?,
-        kind: parse_req(&kind, AuditKind::parse, "audit kind")?,
-        intent_id: row
-            .try_get::<Option<String>, _>("intent_id")?
-            .map(|v| id(v, IntentId::parse))
-            .transpose()?,
-        agent_id: row.try_get::<Option<String>, _>("agent_id")?.map(|v| id(v, AgentId::parse)).transpose()?,
-        environment: parse_opt(row.try_get("environment")?, Environment::parse, "environment")?,
-        enforced: enforced.map(|v| v != 0),
-        verdict: parse_opt(row.try_get("verdict")?, Verdict::parse, "verdict")?,
-        stage: parse_opt(row.try_get("stage")?, StageName::parse, "stage")?,
-        reasons,
-        bundle_hash: row.try_get("bundle_hash")?,
-        input_digest: row.try_get("input_digest")?,
-        payload_digest: row.try_get("payload_digest")?,
-        principal: row.try_get("principal")?,
-        jti: row.try_get("jti")?,
-        tool: row.try_get("tool")?,
-        approval_id: row.try_get("approval_id")?,
-        outcome: row.try_get("outcome")?,
-        prev_hash: row.try_get("prev_hash")?,
+macro_rules! select_entries {
+    ($rest:literal) => {
+        concat!("SELECT ", entry_columns!(), " FROM audit_entries ", $rest)
     };
-    Ok(AuditRow { record, hash: row.try_get("hash")? })
+}
+
+/// A page of a tenant's entries (`$2 < seq <= $3`, at most `$4`) as one JSON
+/// array of arrays of [`entry_columns!`]: one row crosses from the database
+/// to the gateway instead of one per entry, which is what bounded reading
+/// the log (docs/performance.md). SQLite aggregates the ordered subquery in
+/// its order; an `ORDER BY` inside the aggregate would sort the page again
+/// in a temporary b-tree, so the order is checked on decoding instead.
+const SQLITE_PAGE: &str = concat!(
+    "SELECT json_group_array(json_array(",
+    entry_columns!(),
+    ")) FROM (",
+    select_entries!("WHERE tenant_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq LIMIT $4"),
+    ")"
+);
+const POSTGRES_PAGE: &str = concat!(
+    "SELECT json_agg(json_build_array(",
+    entry_columns!(),
+    ") ORDER BY seq)::text FROM (",
+    select_entries!("WHERE tenant_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq LIMIT $4"),
+    ") page"
+);
+
+/// An entry's columns as stored, before their values are checked: read
+/// from a row, or from one element of a page's JSON array (its fields in
+/// [`entry_columns!`] order).
+#[derive(serde::Deserialize)]
+struct RawEntry {
+    version: i64,
+    entry_id: String,
+    tenant_id: String,
+    seq: i64,
+    ts: i64,
+    kind: String,
+    intent_id: Option<String>,
+    agent_id: Option<String>,
+    environment: Option<String>,
+    enforced: Option<i64>,
+    verdict: Option<String>,
+    stage: Option<String>,
+    reasons: String,
+    bundle_hash: Option<String>,
+    input_digest: Option<String>,
+    payload_digest: Option<String>,
+    principal: Option<String>,
+    jti: Option<String>,
+    tool: Option<String>,
+    approval_id: Option<String>,
+    outcome: Option<String>,
+    prev_hash: String,
+    hash: String,
+}
+
+impl RawEntry {
+    fn from_row(row: &sqlx::any::AnyRow) -> StoreResult<RawEntry> {
+        Ok(RawEntry {
+            version: row.try_get("version")?,
+            entry_id: row.try_get("entry_id")?,
+            tenant_id: row.try_get("tenant_id")?,
+            seq: row.try_get("seq")?,
+            ts: row.try_get("ts")?,
+            kind: row.try_get("kind")?,
+            intent_id: row.try_get("intent_id")?,
+            agent_id: row.try_get("agent_id")?,
+            environment: row.try_get("environment")?,
+            enforced: row.try_get("enforced")?,
+            verdict: row.try_get("verdict")?,
+            stage: row.try_get("stage")?,
+            reasons: row.try_get("reasons")?,
+            bundle_hash: row.try_get("bundle_hash")?,
+            input_digest: row.try_get("input_digest")?,
+            payload_digest: row.try_get("payload_digest")?,
+            principal: row.try_get("principal")?,
+            jti: row.try_get("jti")?,
+            tool: row.try_get("tool")?,
+            approval_id: row.try_get("approval_id")?,
+            outcome: row.try_get("outcome")?,
+            prev_hash: row.try_get("prev_hash")?,
+            hash: row.try_get("hash")?,
+        })
+    }
+
+    fn into_row(self) -> StoreResult<AuditRow> {
+        fn id<T>(
+            v: String,
+            parse: impl Fn(String) -> Result<T, tollgate_api::ids::InvalidId>,
+        ) -> StoreResult<T> {
+            parse(v).map_err(|e| StoreError::Corrupt(e.to_string()))
+        }
+        let reasons: Vec<Reason> = serde_json::from_str(&self.reasons)
+            .map_err(|e| StoreError::Corrupt(format!("audit reasons: {e}")))?;
+        let record = AuditRecord {
+            version: u32::try_from(self.version).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            entry_id: id(self.entry_id, AuditEntryId::parse)?,
+            tenant: id(self.tenant_id, TenantId::parse)?,
+            seq: u64::try_from(self.seq).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            ts: self.ts,
+            kind: parse_req(&self.kind, AuditKind::parse, "audit kind")?,
+            intent_id: self.intent_id.map(|v| id(v, IntentId::parse)).transpose()?,
+            agent_id: self.agent_id.map(|v| id(v, AgentId::parse)).transpose()?,
+            environment: parse_opt(self.environment, Environment::parse, "environment")?,
+            enforced: self.enforced.map(|v| v != 0),
+            verdict: parse_opt(self.verdict, Verdict::parse, "verdict")?,
+            stage: parse_opt(self.stage, StageName::parse, "stage")?,
+            reasons,
+            bundle_hash: self.bundle_hash,
+            input_digest: self.input_digest,
+            payload_digest: self.payload_digest,
+            principal: self.principal,
+            jti: self.jti,
+            tool: self.tool,
+            approval_id: self.approval_id,
+            outcome: self.outcome,
+            prev_hash: self.prev_hash,
+        };
+        Ok(AuditRow { record, hash: self.hash })
+    }
+}
+
+/// Whether the entries whose `seq` reads are in ascending order.
+fn in_seq_order(entries: &[Result<AuditRow, UndecodableEntry>]) -> bool {
+    let seqs = entries.iter().filter_map(|entry| match entry {
+        Ok(row) => Some(row.record.seq),
+        Err(bad) => bad.seq,
+    });
+    seqs.clone().zip(seqs.skip(1)).all(|(a, b)| a < b)
+}
+
+fn entry_from_row(row: &sqlx::any::AnyRow) -> StoreResult<AuditRow> {
+    RawEntry::from_row(row)?.into_row()
+}
+
+/// Decodes one element of a page's JSON array; an element that does not
+/// decode is reported with its `seq` when that still reads.
+fn entry_from_json(element: &serde_json::value::RawValue) -> Result<AuditRow, UndecodableEntry> {
+    let undecodable = |message: String| {
+        let seq = serde_json::from_str::<Vec<serde_json::Value>>(element.get())
+            .ok()
+            .and_then(|columns| columns.get(3).and_then(serde_json::Value::as_u64));
+        UndecodableEntry { seq, message }
+    };
+    let raw: RawEntry = serde_json::from_str(element.get())
+        .map_err(|e| undecodable(StoreError::Corrupt(format!("audit entry: {e}")).to_string()))?;
+    raw.into_row().map_err(|e| undecodable(e.to_string()))
 }
 
 async fn read_head<'c, E: Executor<'c, Database = Any>>(
@@ -274,19 +381,65 @@ impl Store {
     }
 
     /// Entries of a tenant with `seq > after`, in order, at most `limit`;
-    /// each row decoded on its own, so verification can name a damaged one.
+    /// each entry decoded on its own, so verification can name a damaged one.
     pub async fn audit_entries_after(
         &self,
         tenant: &TenantId,
         after: u64,
         limit: u32,
     ) -> StoreResult<Vec<Result<AuditRow, UndecodableEntry>>> {
-        let rows = sqlx::query(select_entries!("WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3"))
+        self.audit_entries_between(tenant, after, u64::MAX, limit).await
+    }
+
+    /// Entries of a tenant with `after < seq <= upto`, in order, at most
+    /// `limit`; each entry decoded on its own.
+    ///
+    /// The page is read as one JSON document ([`SQLITE_PAGE`]); when the
+    /// database cannot build it (a column was damaged into something JSON
+    /// cannot hold), the page is read again row by row.
+    pub async fn audit_entries_between(
+        &self,
+        tenant: &TenantId,
+        after: u64,
+        upto: u64,
+        limit: u32,
+    ) -> StoreResult<Vec<Result<AuditRow, UndecodableEntry>>> {
+        let after = i64::try_from(after).unwrap_or(i64::MAX);
+        let upto = i64::try_from(upto).unwrap_or(i64::MAX);
+        let sql = match self.backend() {
+            super::Backend::Sqlite => SQLITE_PAGE,
+            super::Backend::Postgres => POSTGRES_PAGE,
+        };
+        let page: Result<Option<String>, StoreError> = sqlx::query_scalar(sql)
             .bind(tenant.as_str())
-            .bind(i64::try_from(after).unwrap_or(i64::MAX))
+            .bind(after)
+            .bind(upto)
             .bind(i64::from(limit))
-            .fetch_all(self.pool())
-            .await?;
+            .fetch_one(self.pool())
+            .await
+            .map_err(StoreError::from);
+        match page {
+            Ok(None) => return Ok(Vec::new()),
+            Ok(Some(text)) => {
+                if let Ok(elements) = serde_json::from_str::<Vec<&serde_json::value::RawValue>>(&text) {
+                    let entries: Vec<_> = elements.into_iter().map(entry_from_json).collect();
+                    if in_seq_order(&entries) {
+                        return Ok(entries);
+                    }
+                }
+            }
+            Err(error @ StoreError::Unavailable(_)) => return Err(error),
+            Err(_) => {}
+        }
+        let rows = sqlx::query(select_entries!(
+            "WHERE tenant_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq LIMIT $4"
+        ))
+        .bind(tenant.as_str())
+        .bind(after)
+        .bind(upto)
+        .bind(i64::from(limit))
+        .fetch_all(self.pool())
+        .await?;
         Ok(rows
             .iter()
             .map(|row| {

@@ -158,6 +158,24 @@ async fn verify_reports_an_undecodable_entry(backend: Backend) {
     assert_eq!(failure(&verified), (b + 2, "undecodable_entry".into()));
 }
 
+/// A SQLite column damaged into a BLOB cannot go into the JSON a page is
+/// read as: the page is read again row by row, and the entry named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_verify_names_an_entry_json_cannot_hold() {
+    let gw = TestGateway::start(Backend::Sqlite).await;
+    let f = chain(&gw, 3).await;
+    let b = f.base;
+    exec(
+        &gw,
+        &format!("UPDATE audit_entries SET reasons = X'00FF' WHERE tenant_id = $1 AND seq = {}", b + 2),
+        &f.tenant,
+    )
+    .await;
+    let verified = gw.verify(&f.tenant).await;
+    assert_eq!(failure(&verified), (b + 2, "undecodable_entry".into()));
+    assert_eq!(verified["verified"], b + 1);
+}
+
 async fn chains_are_per_tenant(backend: Backend) {
     let gw = TestGateway::start(backend).await;
     let a = chain(&gw, 3).await;

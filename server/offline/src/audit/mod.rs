@@ -166,7 +166,47 @@ impl AuditRecord {
     /// The entry's hash: hex SHA-256 of the JCS bytes of
     /// [`AuditRecord::canonical_document`].
     pub fn hash(&self) -> String {
-        digest_json(&self.canonical_document())
+        hex::encode(Sha256::digest(self.canonical_bytes()))
+    }
+
+    /// The JCS bytes of [`AuditRecord::canonical_document`], written
+    /// straight from the record (no intermediate document) whenever that
+    /// is exact: always, unless `seq` is past 2^53 - 1.
+    pub fn canonical_bytes(&self) -> Vec<u8> {
+        if self.seq > MAX_SAFE_INTEGER {
+            return canonical_bytes(&self.canonical_document());
+        }
+        let ts = time::rfc3339_micros(self.ts);
+        let document = CanonicalEntry {
+            agent_id: self.agent_id.as_ref().map(|v| v.as_str()),
+            approval_id: self.approval_id.as_deref(),
+            bundle_hash: self.bundle_hash.as_deref(),
+            enforced: self.enforced,
+            entry_id: self.entry_id.as_str(),
+            environment: self.environment.map(Environment::as_str),
+            input_digest: self.input_digest.as_deref(),
+            intent_id: self.intent_id.as_ref().map(|v| v.as_str()),
+            jti: self.jti.as_deref(),
+            kind: self.kind.as_str(),
+            outcome: self.outcome.as_deref(),
+            payload_digest: self.payload_digest.as_deref(),
+            prev_hash: &self.prev_hash,
+            principal: self.principal.as_deref(),
+            reasons: self
+                .reasons
+                .iter()
+                .map(|r| CanonicalReason { code: &r.code, message: &r.message, stage: r.stage.as_str() })
+                .collect(),
+            seq: self.seq,
+            stage: self.stage.map(StageName::as_str),
+            tenant: self.tenant.as_str(),
+            tool: self.tool.as_deref(),
+            ts: &ts,
+            verdict: self.verdict.map(Verdict::as_str),
+            version: self.version,
+        };
+        // Serialising borrowed strings, integers and options cannot fail.
+        serde_json::to_vec(&document).unwrap_or_default()
     }
 
     /// The wire form, with `hash`.
@@ -254,6 +294,50 @@ impl AuditRecord {
     }
 }
 
+/// [`AuditRecord::canonical_document`] as a struct whose fields are
+/// declared in JCS order (ASCII keys, ascending), so that `serde_json`'s
+/// compact output of it is the document's RFC 8785 form: the bytes
+/// [`canonical_bytes`] writes on its fast path, without building the
+/// document first. Extension fields are left out when unset, as there.
+#[derive(serde::Serialize)]
+struct CanonicalEntry<'a> {
+    agent_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    approval_id: Option<&'a str>,
+    bundle_hash: Option<&'a str>,
+    enforced: Option<bool>,
+    entry_id: &'a str,
+    environment: Option<&'a str>,
+    input_digest: Option<&'a str>,
+    intent_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    jti: Option<&'a str>,
+    kind: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    outcome: Option<&'a str>,
+    payload_digest: Option<&'a str>,
+    prev_hash: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    principal: Option<&'a str>,
+    reasons: Vec<CanonicalReason<'a>>,
+    seq: u64,
+    stage: Option<&'a str>,
+    tenant: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool: Option<&'a str>,
+    ts: &'a str,
+    verdict: Option<&'a str>,
+    version: u32,
+}
+
+/// A reason in [`CanonicalEntry`], fields in JCS order.
+#[derive(serde::Serialize)]
+struct CanonicalReason<'a> {
+    code: &'a str,
+    message: &'a str,
+    stage: &'a str,
+}
+
 /// Hex SHA-256 of the RFC 8785 canonical form of `value`.
 pub fn digest_json(value: &Value) -> String {
     hex::encode(Sha256::digest(canonical_bytes(value)))
@@ -321,16 +405,22 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    /// JSON values with the keys, strings and numbers where the two
-    /// serialisers could part: control characters, characters on both sides
-    /// of U+E000 and beyond the BMP, integers around 2^53, floats.
-    fn json_value() -> impl Strategy<Value = Value> {
-        let text = prop_oneof![
+    /// Strings where JSON serialisers could part: control characters,
+    /// characters on both sides of U+E000 and beyond the BMP.
+    fn tricky_text() -> impl Strategy<Value = String> + Clone {
+        prop_oneof![
             "[a-z]{0,6}",
             "[\\x00-\\x1f\"\\\\/\\x7f]{0,4}",
             "[\u{d7ff}\u{e000}\u{fb33}\u{ffff}\u{10000}\u{1f600}a-c]{0,4}",
             any::<String>(),
-        ];
+        ]
+    }
+
+    /// JSON values with the keys, strings and numbers where the two
+    /// serialisers could part: control characters, characters on both sides
+    /// of U+E000 and beyond the BMP, integers around 2^53, floats.
+    fn json_value() -> impl Strategy<Value = Value> {
+        let text = tricky_text();
         let number = prop_oneof![
             any::<i64>().prop_map(Value::from),
             any::<u64>().prop_map(Value::from),
@@ -354,8 +444,58 @@ mod tests {
         })
     }
 
+    /// Records with every optional field set or not, and strings where the
+    /// two serialisers could part.
+    fn any_record() -> impl Strategy<Value = AuditRecord> {
+        let text = tricky_text();
+        let seq = prop_oneof![any::<u64>(), (1u64 << 53) - 3..(1u64 << 53) + 3, 1u64..1_000_000];
+        let ts = -62_135_596_800_000_000i64..253_402_300_799_999_999;
+        let reason = (text.clone(), text.clone(), any::<bool>()).prop_map(|(code, message, policy)| Reason {
+            stage: if policy { StageName::Policy } else { StageName::Budget },
+            code,
+            message,
+        });
+        let optional = prop::option::of(text.clone());
+        (
+            (seq, ts, any::<bool>(), prop::option::of(any::<bool>()), prop::collection::vec(reason, 0..3)),
+            (optional.clone(), optional.clone(), optional.clone(), optional.clone(), optional.clone()),
+            (optional.clone(), optional.clone(), optional, text, any::<u32>()),
+        )
+            .prop_map(|((seq, ts, ids, enforced, reasons), extensions, digests)| {
+                let (principal, jti, tool, approval_id, outcome) = extensions;
+                let (bundle_hash, input_digest, payload_digest, prev_hash, version) = digests;
+                let mut r = record();
+                r.version = version;
+                r.seq = seq;
+                r.ts = ts;
+                if ids {
+                    r.intent_id = Some(IntentId::parse("int_p").unwrap_or_else(|e| panic!("{e}")));
+                    r.agent_id = Some(AgentId::parse("bot").unwrap_or_else(|e| panic!("{e}")));
+                    r.environment = None;
+                    r.verdict = Some(Verdict::ApproveModified);
+                    r.stage = None;
+                }
+                r.enforced = enforced;
+                r.reasons = reasons;
+                (r.principal, r.jti, r.tool, r.approval_id, r.outcome) =
+                    (principal, jti, tool, approval_id, outcome);
+                (r.bundle_hash, r.input_digest, r.payload_digest, r.prev_hash) =
+                    (bundle_hash, input_digest, payload_digest, prev_hash);
+                r
+            })
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+        /// An entry's bytes, written straight from the record, are
+        /// `serde_json_canonicalizer`'s bytes of its document.
+        #[test]
+        fn entry_bytes_are_the_canonicalizers(record in any_record()) {
+            let expected = serde_json_canonicalizer::to_vec(&record.canonical_document()).unwrap_or_default();
+            let bytes = record.canonical_bytes();
+            prop_assert_eq!(String::from_utf8_lossy(&bytes), String::from_utf8_lossy(&expected));
+        }
 
         /// Whichever serialiser `canonical_bytes` picks, its bytes are
         /// `serde_json_canonicalizer`'s.
