@@ -122,49 +122,47 @@ valid_ssn(parts) if {
 	parts[2] != "0000"
 }
 
+# From the rightmost digit, every second digit is doubled (its digits
+# summed, hence the table); the total is a multiple of 10.
+doubled := [0, 2, 4, 6, 8, 1, 3, 5, 7, 9]
+
 luhn_valid(digits) if {
-	n := count(digits)
-	total := sum([term |
-		some i, d in digits
-		term := luhn_term(to_number(d), (n - 1) - i)
-	])
+	last := count(digits) - 1
+	total := sum([luhn_value(to_number(d), last - i) | some i, d in digits])
 	total % 10 == 0
 }
 
-luhn_term(d, position) := d if position % 2 == 0
+luhn_value(digit, from_right) := digit if from_right % 2 == 0
 
-luhn_term(d, position) := d * 2 if {
-	position % 2 == 1
-	d * 2 <= 9
+luhn_value(digit, from_right) := doubled[digit] if from_right % 2 == 1
+
+# Each text's card numbers and SSNs, by JSON Pointer: a rule, so that each
+# text is scanned once for the reasons and the patch alike.
+scans[text.path] := {"text": text.value, "cards": cards_in(text.value), "ssns": ssns_in(text.value)} if {
+	some text in texts
 }
-
-luhn_term(d, position) := (d * 2) - 9 if {
-	position % 2 == 1
-	d * 2 > 9
-}
-
-redact(text) := strings.replace_n(
-	object.union(
-		{number: "[REDACTED CARD]" | some number in cards_in(text)},
-		{number: "[REDACTED SSN]" | some number in ssns_in(text)},
-	),
-	text,
-)
 
 card_numbers contains number if {
-	some text in texts
-	some number in cards_in(text.value)
+	some scanned in scans
+	some number in scanned.cards
 }
 
 ssn_numbers contains number if {
-	some text in texts
-	some number in ssns_in(text.value)
+	some scanned in scans
+	some number in scanned.ssns
 }
 
-redactions contains {"op": "replace", "path": text.path, "value": redacted} if {
-	some text in texts
-	redacted := redact(text.value)
-	redacted != text.value
+redactions contains {"op": "replace", "path": path, "value": redacted} if {
+	some path, scanned in scans
+	count(scanned.cards) + count(scanned.ssns) > 0
+	redacted := strings.replace_n(
+		object.union(
+			{number: "[REDACTED CARD]" | some number in scanned.cards},
+			{number: "[REDACTED SSN]" | some number in scanned.ssns},
+		),
+		scanned.text,
+	)
+	redacted != scanned.text
 }
 
 modifications contains reason if {
