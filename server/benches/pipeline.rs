@@ -6,6 +6,7 @@
 //! | `pipeline_risk/assess`                 | `risk::assess` of a realistic payment intent | pipeline ≤ 25 µs per decision |
 //! | `pipeline_capability/check_caveats_7`  | `capability::check` of a token with 7 caveats against a tool call | pipeline ≤ 25 µs |
 //! | `pipeline_policy/evaluate_{approve,redact,block,escalate}` | one evaluation of the default bundle (`policies/default`) by the gateway's pooled `PolicyEngine`, taken from the `PolicyRegistry` as the pipeline does | pipeline ≤ 25 µs |
+//! | `pipeline_templates/evaluate_<template>` | one evaluation of a built-in template (`policies/templates/<name>`) alone, on the routine read | pipeline ≤ 25 µs |
 //! | `pipeline_cpu/decide_{approve,redact,block}` | the CPU part of one decision: validate (strict JSON parse of the body) → identity → capability → risk → policy → budget → decide, up to the job handed to the writer; the store's answers (agent, budget usage) come from memory | pipeline ≤ 25 µs |
 //! | `pipeline_sqlite/decide_approve`       | `Pipeline::decide` end to end, one decision at a time: store reads, policy, the writer's transaction, durable (SQLite in a temp dir, WAL, `synchronous=FULL`) | pipeline ≤ 25 µs (CPU) + the fsync |
 //! | `pipeline_sqlite/decide_approve_x64`   | 64 concurrent `Pipeline::decide`s, group-committed (throughput in decisions) | — |
@@ -56,7 +57,9 @@ use tollgate_server::pipeline::commit::{AdminJob, AdminOp, CommitJob, CommitOutc
 use tollgate_server::pipeline::{
     KeyContext, Pipeline, PipelineSettings, Reads, Submission, policy_input, risk,
 };
-use tollgate_server::policy::{Bundle, EvaluationLimits, PolicyEngine, PolicyRegistry, apply_memory_limit};
+use tollgate_server::policy::{
+    Bundle, EvaluationLimits, PolicyEngine, PolicyRegistry, apply_memory_limit, templates,
+};
 use tollgate_server::revocations::RevocationCache;
 use tollgate_server::store::{AgentRow, BudgetUsage, NewTenant, Store, StoreConfig, StoreResult, TokenUsage};
 use tollgate_server::token::{CapabilityToken, Caveat, Jti, TokenHeader, derive_root_key, mint};
@@ -417,6 +420,22 @@ fn bench_stages(c: &mut Criterion) {
         let engine = policies.for_tenant(&sub.tenant);
         assert_eq!(engine.evaluate(&input).unwrap().verdict, *want, "{name}");
         group.bench_function(format!("evaluate_{name}"), |b| b.iter(|| engine.evaluate(black_box(&input))));
+    }
+    group.finish();
+
+    // Each built-in template on its own, on the routine read: what each
+    // adds to a bundle that combines them (the `cargo xtask bench` bundle
+    // is the default bundle and all of these).
+    let sub = submission(request(&approve_body()), Instant::now());
+    let input = policy_input(&sub, Some(&agent), &risk::assess(&sub.request.intent));
+    let mut group = c.benchmark_group("pipeline_templates");
+    group.sample_size(50).measurement_time(Duration::from_secs(2)).warm_up_time(Duration::from_millis(500));
+    for template in templates::templates() {
+        let engine = PolicyEngine::compile(template.bundle(), EvaluationLimits::default()).unwrap();
+        engine.evaluate(&input).unwrap();
+        group.bench_function(format!("evaluate_{}", template.name), |b| {
+            b.iter(|| engine.evaluate(black_box(&input)))
+        });
     }
     group.finish();
 }
