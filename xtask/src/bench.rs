@@ -15,7 +15,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
+use tollgate_pg_cluster::{Cluster, Settings};
 
 /// One load run's settings.
 struct Run {
@@ -136,91 +137,6 @@ impl RssSampler {
     fn finish(self) -> u64 {
         self.stop.store(true, Ordering::Relaxed);
         self.thread.join().unwrap_or(0)
-    }
-}
-
-/// A throwaway PostgreSQL cluster, stopped and removed when dropped.
-struct Cluster {
-    bin: PathBuf,
-    dir: PathBuf,
-    url: String,
-}
-
-fn as_postgres(command: &mut Command) -> Command {
-    let program = command.get_program().to_owned();
-    let args: Vec<_> = command.get_args().map(|a| a.to_owned()).collect();
-    let root = Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0")).unwrap_or(false);
-    if root {
-        let mut wrapped = Command::new("runuser");
-        wrapped.args(["-u", "postgres", "--"]).arg(program).args(args).current_dir("/tmp");
-        wrapped
-    } else {
-        let mut plain = Command::new(program);
-        plain.args(args).current_dir("/tmp");
-        plain
-    }
-}
-
-impl Cluster {
-    fn start() -> Result<Option<Cluster>> {
-        let Some(bin) = std::fs::read_dir("/usr/lib/postgresql")
-            .ok()
-            .into_iter()
-            .flatten()
-            .filter_map(Result::ok)
-            .map(|e| e.path().join("bin"))
-            .filter(|bin| bin.join("initdb").exists())
-            .max()
-        else {
-            return Ok(None);
-        };
-        let dir = std::env::temp_dir().join(format!("tollgate-bench-pg-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir)?;
-        let _ = Command::new("chown").args(["postgres:postgres"]).arg(&dir).status();
-        let port = free_port()?;
-        let status = as_postgres(Command::new(bin.join("initdb")).arg("-D").arg(dir.join("data")).args([
-            "-U",
-            "postgres",
-            "--auth=trust",
-            "-E",
-            "UTF8",
-        ]))
-        .stdout(Stdio::null())
-        .status()?;
-        if !status.success() {
-            bail!("initdb failed");
-        }
-        let options =
-            format!("-p {port} -k {} -c listen_addresses=127.0.0.1 -c max_connections=300", dir.display());
-        let status = as_postgres(
-            Command::new(bin.join("pg_ctl"))
-                .arg("-D")
-                .arg(dir.join("data"))
-                .arg("-l")
-                .arg(dir.join("log"))
-                .args(["-w", "-o", &options, "start"]),
-        )
-        .stdout(Stdio::null())
-        .status()?;
-        if !status.success() {
-            bail!("pg_ctl start failed (see {})", dir.join("log").display());
-        }
-        Ok(Some(Cluster { bin, url: format!("postgres://postgres@127.0.0.1:{port}/postgres"), dir }))
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        let _ = as_postgres(
-            Command::new(self.bin.join("pg_ctl"))
-                .arg("-D")
-                .arg(self.dir.join("data"))
-                .args(["-m", "fast", "-w", "stop"]),
-        )
-        .stdout(Stdio::null())
-        .status();
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -416,11 +332,16 @@ pub fn bench(root: &Path, args: &[String]) -> Result<()> {
     let upstream_url = upstream_url.trim().to_string();
     let mut backends = vec![backend(root, "sqlite", None, &upstream_url, quick)?];
     if postgres {
-        match Cluster::start()? {
-            Some(cluster) => {
-                backends.push(backend(root, "postgres", Some(&cluster.url), &upstream_url, quick)?)
-            }
-            None => println!("==> postgres: no PostgreSQL binaries under /usr/lib/postgresql, skipped"),
+        // Durable, like the SQLite runs: commits reach the disk.
+        match Cluster::start(Settings { name: "tollgate-bench-pg", durable: true })? {
+            Some(cluster) => backends.push(backend(
+                root,
+                "postgres",
+                Some(&cluster.url("postgres")),
+                &upstream_url,
+                quick,
+            )?),
+            None => println!("==> postgres: no PostgreSQL server binaries (initdb, pg_ctl), skipped"),
         }
     }
     drop(upstream);

@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, bail};
+use tollgate_pg_cluster::{Cluster, Settings};
 
 pub(crate) const SPEC_PATH: &str = "openapi/tollgate.json";
 
@@ -40,7 +41,7 @@ fn main() -> Result<()> {
         _ => {
             eprintln!(
                 "usage: cargo xtask <openapi [--check] | sdk [--check] | test | walkthrough | \
-                 conformance [--database-url URL] | ci | bench [--quick] [--no-postgres] [--no-micro]>"
+                 conformance [--postgres | --database-url URL] | ci | bench [--quick] [--no-postgres] [--no-micro]>"
             );
             std::process::exit(2);
         }
@@ -187,8 +188,9 @@ fn start_gateway(
 }
 
 /// Runs `tollgate-conformance` against the embedded gateway, and with
-/// `--database-url` also against two `tollgate serve` replicas sharing that
-/// PostgreSQL database. Reports go to `target/conformance/`.
+/// `--database-url` (or `--postgres`, a throwaway cluster) also against two
+/// `tollgate serve` replicas sharing that PostgreSQL database. Reports go
+/// to `target/conformance/`.
 fn conformance(root: &Path, args: &[String]) -> Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     run(root, &cargo, &["build", "--locked", "--bin", "tollgate", "--bin", "tollgate-conformance"])?;
@@ -203,10 +205,19 @@ fn conformance(root: &Path, args: &[String]) -> Result<()> {
     let mut embedded = report("embedded");
     embedded.push("--disruptive".into());
     run(root, &suite.to_string_lossy(), &embedded.iter().map(String::as_str).collect::<Vec<_>>())?;
-    let database_url = match args {
-        [flag, url] if flag == "--database-url" => url.clone(),
+    // `--postgres`: a throwaway cluster of our own, stopped when done.
+    let mut cluster = None;
+    let (database_url, psql) = match args {
+        [flag, url] if flag == "--database-url" => (url.clone(), "psql".to_string()),
+        [flag] if flag == "--postgres" => {
+            let started = Cluster::start(Settings { name: "tollgate-conformance-pg", durable: true })?
+                .context("--postgres needs the PostgreSQL server binaries (initdb, pg_ctl)")?;
+            let urls = (started.url("postgres"), started.bin().join("psql").to_string_lossy().into_owned());
+            cluster = Some(started);
+            urls
+        }
         [] => return Ok(()),
-        _ => bail!("usage: cargo xtask conformance [--database-url postgres://…]"),
+        _ => bail!("usage: cargo xtask conformance [--postgres | --database-url postgres://…]"),
     };
     let binary = root.join("target/debug/tollgate");
     let admin_key = format!("tg_admin_conformance_{}_0123456789abcdef", std::process::id());
@@ -230,15 +241,15 @@ fn conformance(root: &Path, args: &[String]) -> Result<()> {
          '{tollgate}' keys rotate --key checkpoint --database-url '{database_url}'"
     );
     let store_down = format!(
-        "(PGAPPNAME=tollgate-fault psql '{database_url}' -qc \
+        "(PGAPPNAME=tollgate-fault '{psql}' '{database_url}' -qc \
            'BEGIN; LOCK TABLE audit_heads IN EXCLUSIVE MODE; SELECT pg_sleep(600)' >/dev/null 2>&1 &) && \
          for _ in $(seq 100); do \
-           [ \"$(psql '{database_url}' -tAc \"SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid) \
+           [ \"$('{psql}' '{database_url}' -tAc \"SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid) \
               WHERE a.application_name = 'tollgate-fault' AND l.granted AND l.relation = 'audit_heads'::regclass\")\" = 1 ] \
              && exit 0; sleep 0.1; done; exit 1"
     );
     let store_up = format!(
-        "psql '{database_url}' -qtAc \"SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+        "'{psql}' '{database_url}' -qtAc \"SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
            WHERE application_name = 'tollgate-fault'\" >/dev/null"
     );
     suite_args.extend([
@@ -258,6 +269,7 @@ fn conformance(root: &Path, args: &[String]) -> Result<()> {
         .status()
         .with_context(|| format!("running {}", suite.display()))?;
     drop(replicas);
+    drop(cluster);
     if !status.success() {
         bail!("the conformance suite failed against the replicas ({status})");
     }
