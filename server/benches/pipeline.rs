@@ -77,11 +77,23 @@ fn smoke() -> bool {
     args.iter().any(|arg| arg == "--test") || !args.iter().any(|arg| arg == "--bench")
 }
 
-/// The runtime `tollgate serve` runs on (`#[tokio::main]`: one worker per
-/// core), so that work the gateway spreads over its workers is spread here
-/// too.
-fn runtime() -> Runtime {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap()
+/// Which runtime an in-process gateway runs on.
+#[derive(Clone, Copy)]
+enum Threads {
+    /// The one `tollgate serve` runs on (`#[tokio::main]`: one worker per
+    /// core), so that work the gateway spreads over its workers is spread
+    /// here too.
+    AsServed,
+    /// One thread: jobs handed to the writer together wait until the
+    /// benchmark yields, so they form one transaction.
+    One,
+}
+
+fn runtime(threads: Threads) -> Runtime {
+    match threads {
+        Threads::AsServed => tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap(),
+        Threads::One => tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap(),
+    }
 }
 
 fn tenant() -> TenantId {
@@ -283,9 +295,9 @@ struct InProcess {
 }
 
 impl InProcess {
-    fn start() -> InProcess {
+    fn start(threads: Threads) -> InProcess {
         let dir = tempfile::tempdir().unwrap();
-        let rt = runtime();
+        let rt = runtime(threads);
         let policies = policies();
         let (store, commits, pipeline) = rt.block_on(async {
             let store = Store::open(&StoreConfig {
@@ -443,7 +455,7 @@ fn bench_stages(c: &mut Criterion) {
 /// The whole pipeline's CPU work per decision (`Pipeline::prepare`, store
 /// answers given), on the in-process gateway's pipeline.
 fn bench_cpu(c: &mut Criterion) {
-    let gateway = InProcess::start();
+    let gateway = InProcess::start(Threads::AsServed);
     let reads = Fixed { agent: agent_row(), usage: BudgetUsage { decisions: 1_234, exposure_usd: 56_789.0 } };
     let cases = [
         ("approve", approve_body(), Verdict::Approve),
@@ -465,8 +477,8 @@ fn bench_cpu(c: &mut Criterion) {
 
 /// The gateway of `pipeline_sqlite` and `audit_group_commit`, with a
 /// decision already made through it (so its first measured one is warm).
-fn sqlite_gateway() -> InProcess {
-    let gateway = InProcess::start();
+fn sqlite_gateway(threads: Threads) -> InProcess {
+    let gateway = InProcess::start(threads);
     let decision = committed(gateway.rt.block_on(gateway.decide_approve()).unwrap());
     assert_eq!(decision.verdict, Verdict::Approve);
     assert!(decision.audit.is_some());
@@ -486,10 +498,10 @@ fn store_group<'a>(c: &'a mut Criterion, name: &str, measurement: Duration) -> B
 }
 
 fn bench_sqlite(c: &mut Criterion) {
-    let fixture = &OnceCell::new();
+    let (served, single) = (&OnceCell::new(), &OnceCell::new());
     // Set up the first time a benchmark needs it: a filtered run
     // (`cargo bench -- pipeline_policy`) skips the store work.
-    let gateway = || fixture.get_or_init(sqlite_gateway);
+    let gateway = || served.get_or_init(|| sqlite_gateway(Threads::AsServed));
 
     let mut group = store_group(c, "pipeline_sqlite", Duration::from_secs(3));
     group.bench_function("decide_approve", |b| {
@@ -514,7 +526,7 @@ fn bench_sqlite(c: &mut Criterion) {
     for n in [1u64, 16, 64] {
         group.throughput(Throughput::Elements(n));
         group.bench_function(format!("batch_{n}"), |b| {
-            let gateway = gateway();
+            let gateway = single.get_or_init(|| sqlite_gateway(Threads::One));
             let template = &gateway.approve_job;
             b.to_async(&gateway.rt).iter_batched(
                 || (0..n).map(|_| gateway.job(template)).collect::<Vec<_>>(),
@@ -580,7 +592,7 @@ struct AuditChain {
 }
 
 fn audit_chain(entries: u64) -> AuditChain {
-    let gateway = InProcess::start();
+    let gateway = InProcess::start(Threads::AsServed);
     let tenant = tenant();
     let checkpoints = gateway.rt.block_on(async {
         let started = Instant::now();

@@ -13,7 +13,7 @@ use tollgate_api::intents::{Decision, Reason, StageName, StageOutcome, StageRepo
 use tollgate_api::tools::rpc_codes;
 
 use crate::app::GatewayState;
-use crate::audit::{canonical_string, digest_json};
+use crate::audit::digested;
 use crate::catalog::CatalogTool;
 use crate::error::Error;
 use crate::mcp::jsonrpc::RpcError;
@@ -171,7 +171,7 @@ pub async fn call(state: &GatewayState, call: ToolCall) -> Result<CallResult, Er
         Ok(CallOutcome::Result(result)) => {
             let value = Value::Object(result.clone());
             let status = if result.get("isError") == Some(&Value::Bool(true)) { "tool_error" } else { "ok" };
-            (status, Vec::new(), Some((digest_json(&value), canonical_string(&value))))
+            (status, Vec::new(), Some(digested(&value)))
         }
         Ok(CallOutcome::Error(error)) => {
             let value = json!({"code": error.code, "message": error.message, "data": error.data});
@@ -182,7 +182,7 @@ pub async fn call(state: &GatewayState, call: ToolCall) -> Result<CallResult, Er
                     code: "upstream_rpc_error".into(),
                     message: error.message.clone(),
                 }],
-                Some((digest_json(&value), canonical_string(&value))),
+                Some(digested(&value)),
             )
         }
         Err(error) => (

@@ -13,17 +13,18 @@
 //! runs, each criterion benchmark run once as a test, no results written;
 //! it asserts nothing about timings, only that every part still works.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 use tollgate_pg_cluster::{Cluster, Settings};
+
+use crate::gateway::{self, Gateway, Process};
 
 /// One load run's settings.
 struct Run {
@@ -41,48 +42,6 @@ const RUNS: &[Run] = &[
     Run { name: "mcp tools/call, closed loop", scenario: "mcp", rate: None, connections: 32 },
     Run { name: "mcp tools/call, 2,000 rps", scenario: "mcp", rate: Some(2_000), connections: 64 },
 ];
-
-/// A child process killed when dropped.
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Process {
-    fn pid(&self) -> u32 {
-        self.0.id()
-    }
-
-    /// Stops it with SIGTERM (a graceful stop), waiting up to 10 s.
-    fn terminate(mut self) {
-        let _ = Command::new("kill").arg("-TERM").arg(self.pid().to_string()).status();
-        for _ in 0..100 {
-            if matches!(self.0.try_wait(), Ok(Some(_))) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-fn free_port() -> Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
-/// `GET path` over a fresh connection; the status, or `None` if it could
-/// not connect.
-fn get_status(addr: SocketAddr, path: &str) -> Option<u16> {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").ok()?;
-    let mut head = [0u8; 12];
-    stream.read_exact(&mut head).ok()?;
-    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
-}
 
 /// The gateway's CPU time so far (user + system), from `/proc`.
 fn cpu_time(pid: u32) -> Result<Duration> {
@@ -138,41 +97,6 @@ impl RssSampler {
         self.stop.store(true, Ordering::Relaxed);
         self.thread.join().unwrap_or(0)
     }
-}
-
-struct Gateway {
-    process: Process,
-    url: String,
-    ready_ms: f64,
-}
-
-fn start_gateway(binary: &Path, data: &Path, admin_key: &str, database_url: Option<&str>) -> Result<Gateway> {
-    let port = free_port()?;
-    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    let mut command = Command::new(binary);
-    command
-        .args(["serve", "--listen", &addr.to_string(), "--log-level", "error", "--data-dir"])
-        .arg(data)
-        .env("TOLLGATE_ADMIN_KEY", admin_key)
-        .env_remove("DATABASE_URL")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit());
-    if let Some(url) = database_url {
-        command.args(["--database-url", url]);
-    }
-    let started = Instant::now();
-    let process = Process(command.spawn().with_context(|| format!("starting {}", binary.display()))?);
-    loop {
-        if get_status(addr, "/readyz") == Some(200) {
-            break;
-        }
-        if started.elapsed() > Duration::from_secs(30) {
-            bail!("the gateway was not ready within 30 s");
-        }
-        std::thread::sleep(Duration::from_micros(500));
-    }
-    let ready_ms = started.elapsed().as_secs_f64() * 1000.0;
-    Ok(Gateway { process, url: format!("http://{addr}"), ready_ms })
 }
 
 fn run_json(command: &mut Command) -> Result<Value> {
@@ -266,10 +190,10 @@ fn backend(
     let _ = std::fs::remove_dir_all(&data);
     println!("==> {name}");
     // First start: an empty store (migrations, keys); then a restart.
-    let cold = start_gateway(&binary, &data, &admin_key, database_url)?;
+    let cold = gateway::start(&binary, &data, &admin_key, database_url, "error")?;
     let cold_ms = cold.ready_ms;
     cold.process.terminate();
-    let gateway = start_gateway(&binary, &data, &admin_key, database_url)?;
+    let gateway = gateway::start(&binary, &data, &admin_key, database_url, "error")?;
     println!(
         "    ready in {cold_ms:.1} ms from process start (empty store), {:.1} ms (restart)",
         gateway.ready_ms

@@ -16,11 +16,11 @@
 //! regenerates in seconds.
 
 mod bench;
+mod gateway;
 mod sdk;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 use tollgate_pg_cluster::{Cluster, Settings};
@@ -145,48 +145,6 @@ fn walkthrough_script(readme: &str) -> String {
     script
 }
 
-/// Stops the gateway process when dropped.
-struct Running(std::process::Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts `tollgate serve` on an ephemeral port with a fresh data directory
-/// (and `database_url` when given); answers the process and its base URL.
-fn start_gateway(
-    binary: &Path,
-    data: &Path,
-    admin_key: &str,
-    database_url: Option<&str>,
-) -> Result<(Running, String)> {
-    let _ = std::fs::remove_dir_all(data);
-    let mut command = Command::new(binary);
-    command
-        .args(["serve", "--listen", "127.0.0.1:0", "--log-level", "warn", "--data-dir"])
-        .arg(data)
-        .env("TOLLGATE_ADMIN_KEY", admin_key)
-        .env_remove("DATABASE_URL")
-        .stdout(Stdio::piped());
-    if let Some(url) = database_url {
-        command.args(["--database-url", url]);
-    }
-    let mut child = command.spawn().with_context(|| format!("starting {}", binary.display()))?;
-    let stdout = child.stdout.take().context("no stdout")?;
-    let gateway = Running(child);
-    let mut first_line = String::new();
-    BufReader::new(stdout).read_line(&mut first_line)?;
-    let url = first_line
-        .trim()
-        .strip_prefix("tollgate listening on ")
-        .with_context(|| format!("unexpected first line from the gateway: {first_line:?}"))?
-        .to_string();
-    Ok((gateway, url))
-}
-
 /// Runs `tollgate-conformance` against the embedded gateway, and with
 /// `--database-url` (or `--postgres`, a throwaway cluster) also against two
 /// `tollgate serve` replicas sharing that PostgreSQL database. Reports go
@@ -224,12 +182,13 @@ fn conformance(root: &Path, args: &[String]) -> Result<()> {
     let mut replicas = Vec::new();
     for i in 0..2 {
         let data = std::env::temp_dir().join(format!("tollgate-conformance-{}-{i}", std::process::id()));
-        replicas.push(start_gateway(&binary, &data, &admin_key, Some(&database_url))?);
+        let _ = std::fs::remove_dir_all(&data);
+        replicas.push(gateway::start(&binary, &data, &admin_key, Some(&database_url), "warn")?);
     }
-    println!("==> conformance: two replicas on PostgreSQL ({}, {})", replicas[0].1, replicas[1].1);
+    println!("==> conformance: two replicas on PostgreSQL ({}, {})", replicas[0].url, replicas[1].url);
     let mut suite_args: Vec<String> = Vec::new();
-    for (_, url) in &replicas {
-        suite_args.extend(["--base-url".to_string(), url.clone()]);
+    for replica in &replicas {
+        suite_args.extend(["--base-url".to_string(), replica.url.clone()]);
     }
     suite_args.extend(report("replicas"));
     // The disruptive cases' hooks: rotate both signing keys with the CLI;
@@ -289,7 +248,9 @@ fn walkthrough(root: &Path) -> Result<()> {
     let data = std::env::temp_dir().join(format!("tollgate-walkthrough-{}", std::process::id()));
     let admin_key = format!("tg_admin_walkthrough_{}_0123456789abcdef", std::process::id());
     let binary = root.join("target/debug/tollgate");
-    let (gateway, url) = start_gateway(&binary, &data, &admin_key, None)?;
+    let _ = std::fs::remove_dir_all(&data);
+    let gateway = gateway::start(&binary, &data, &admin_key, None, "warn")?;
+    let url = gateway.url.clone();
     println!("==> README walk-through against {url}");
     let output = Command::new("bash")
         .args(["-euo", "pipefail", "-c", &script])

@@ -13,6 +13,6 @@ pub mod stream;
 pub mod verify;
 
 pub use tollgate_offline::audit::{
-    AuditRecord, ENTRY_VERSION, GENESIS_HASH, canonical_string, checkpoint, digest_canonical, digest_json,
-    export, merkle,
+    AuditRecord, ENTRY_VERSION, GENESIS_HASH, canonical_string, checkpoint, digest_json, digested, export,
+    merkle,
 };

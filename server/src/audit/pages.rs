@@ -16,6 +16,9 @@ use tollgate_api::ids::TenantId;
 
 use crate::store::{AuditRow, Store, StoreError, StoreResult, UndecodableEntry};
 
+/// Entries per page.
+pub const PAGE: u32 = 1000;
+
 /// One page as read: each entry decoded, or why it does not decode.
 pub type Page = Vec<Result<AuditRow, UndecodableEntry>>;
 
@@ -27,7 +30,6 @@ type Read<T> = JoinHandle<StoreResult<(Result<Option<u64>, String>, T)>>;
 pub struct Pages<T> {
     store: Store,
     tenant: TenantId,
-    page: u32,
     prepare: fn(Page) -> T,
     /// Reads in flight, in `seq` order, each with the `seq` its range
     /// starts after.
@@ -60,19 +62,17 @@ fn depth() -> usize {
 }
 
 impl<T: Send + 'static> Pages<T> {
-    /// Starts reading the entries with `after < seq <= last`, `page` at a
-    /// time.
+    /// Starts reading the entries with `after < seq <= last`, [`PAGE`] at
+    /// a time.
     pub fn new(
         store: &Store,
         tenant: &TenantId,
         (after, last): (u64, u64),
-        page: u32,
         prepare: fn(Page) -> T,
     ) -> Pages<T> {
         let mut pages = Pages {
             store: store.clone(),
             tenant: tenant.clone(),
-            page: page.max(1),
             prepare,
             ahead: VecDeque::new(),
             scheduled: after,
@@ -85,10 +85,9 @@ impl<T: Send + 'static> Pages<T> {
 
     /// Reads `after < seq <= upto` (at most a page) and prepares it.
     fn read(&self, after: u64, upto: u64) -> Read<T> {
-        let (store, tenant, page, prepare) =
-            (self.store.clone(), self.tenant.clone(), self.page, self.prepare);
+        let (store, tenant, prepare) = (self.store.clone(), self.tenant.clone(), self.prepare);
         tokio::spawn(async move {
-            let read = store.audit_entries_between(&tenant, after, upto, page).await?;
+            let read = store.audit_entries_between(&tenant, after, upto, PAGE).await?;
             let next = last_seq(&read);
             let prepared = tokio::task::spawn_blocking(move || prepare(read))
                 .await
@@ -100,7 +99,7 @@ impl<T: Send + 'static> Pages<T> {
     /// Schedules ranges until `depth` reads are in flight.
     fn fill(&mut self) {
         while self.ahead.len() < depth() && self.scheduled < self.last {
-            let upto = self.scheduled.saturating_add(u64::from(self.page)).min(self.last);
+            let upto = self.scheduled.saturating_add(u64::from(PAGE)).min(self.last);
             self.ahead.push_back((self.scheduled, self.read(self.scheduled, upto)));
             self.scheduled = upto;
         }

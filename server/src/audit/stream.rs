@@ -6,9 +6,6 @@ use super::export::{ExportCheckpoint, ExportFormat, ExportHeader, ExportWriter};
 use super::pages::Pages;
 use crate::store::Store;
 
-/// Entries read per page.
-pub const PAGE: u32 = 1000;
-
 /// Bytes gathered before they are handed to the sink: one frame per chunk
 /// rather than per entry.
 const CHUNK: usize = 64 * 1024;
@@ -48,7 +45,7 @@ pub async fn write_export(
     let mut writer = ExportWriter::new(format);
     let mut chunk = writer.header(header).map_err(|e| e.to_string())?;
     let mut after = 0;
-    let mut pages = Pages::new(store, tenant, (0, trailer.tree_size), PAGE, |page| page);
+    let mut pages = Pages::new(store, tenant, (0, trailer.tree_size), |page| page);
     'pages: while after < trailer.tree_size {
         let Some(page) = pages.next_page().await.map_err(|e| e.to_string())? else {
             return Err(format!(

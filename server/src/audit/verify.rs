@@ -26,8 +26,6 @@ use super::pages::{Page, Pages};
 use crate::clock;
 use crate::store::{AuditRow, CheckpointRow, Store, StoreError, UndecodableEntry, decode_hash};
 
-const PAGE: u32 = 1000;
-
 fn failure(seq: u64, expected: impl Into<String>, found: impl Into<String>, reason: &str) -> ChainFailure {
     ChainFailure { seq, expected: expected.into(), found: found.into(), reason: reason.into() }
 }
@@ -103,7 +101,7 @@ pub async fn verify_log(
     let mut tree = Frontier::new();
     let whole = range.is_none();
 
-    let mut pages = Pages::new(store, tenant, (from.saturating_sub(1), to), PAGE, hashed);
+    let mut pages = Pages::new(store, tenant, (from.saturating_sub(1), to), hashed);
     'walk: while first_failure.is_none() && next_seq <= to {
         let Some(rows) = pages.next_page().await? else {
             break;

@@ -29,7 +29,7 @@ use tollgate_api::intents::{
     Decision, IntentRequest, Modifications, Payload, Reason, StageName, StageOutcome, StageReport, Verdict,
 };
 
-use crate::audit::{canonical_string, digest_canonical};
+use crate::audit::digested;
 use crate::clock;
 use crate::error::Error;
 use crate::policy::{PolicyEngine, PolicyRegistry};
@@ -577,12 +577,8 @@ impl Pipeline {
         // durable decision
         let payload_json = payload.map(|p| serde_json::to_value(p).unwrap_or(Value::Null));
         // Each is canonicalised once: the text is stored, its digest audited.
-        let policy_input_json = canonical_string(&input);
-        let input_digest = digest_canonical(&policy_input_json);
-        let payload = payload_json.map(|p| {
-            let text = canonical_string(&p);
-            (digest_canonical(&text), text)
-        });
+        let (input_digest, policy_input_json) = digested(&input);
+        let payload = payload_json.map(|p| digested(&p));
         Ok(CommitJob {
             draft,
             record: IntentRecord {

@@ -425,11 +425,12 @@ pub fn canonical_bytes(value: &Value) -> Vec<u8> {
     }
 }
 
-/// Hex SHA-256 of `text`, which is already canonical JSON (as made by
-/// [`canonical_string`]): the digest [`digest_json`] gives for its value,
-/// without canonicalising twice.
-pub fn digest_canonical(text: &str) -> String {
-    hex::encode(Sha256::digest(text.as_bytes()))
+/// `value`'s digest (as [`digest_json`] gives it) and its canonical text
+/// (as [`canonical_string`] gives it), canonicalising once: for what is
+/// stored and audited by digest alike.
+pub fn digested(value: &Value) -> (String, String) {
+    let text = canonical_string(value);
+    (hex::encode(Sha256::digest(text.as_bytes())), text)
 }
 
 /// The canonical JSON text of `value` (RFC 8785).

@@ -16,7 +16,7 @@ use tollgate_api::tenants::StoreFailureMode;
 use tollgate_api::tokens::UpstreamName;
 
 use super::Chains;
-use crate::audit::{canonical_string, digest_json};
+use crate::audit::digested;
 use crate::events::Event;
 use crate::store::{
     ActiveRow, AgentRow, BundleRow, DraftRow, MintedTokenRow, NewApiKey, NewTenant, ProposalRow, SlotRow,
@@ -527,7 +527,7 @@ pub(super) async fn record(
     record.principal = Some(job.principal.clone());
     record.agent_id = applied.agent_id;
     record.jti = applied.jti;
-    let payload = (digest_json(&applied.details), canonical_string(&applied.details));
+    let payload = digested(&applied.details);
     record.payload_digest = Some(payload.0.clone());
     let entry = chains.append(tx, &record, Some(&payload)).await?;
     published.extend(applied.event);

@@ -1,0 +1,99 @@
+//! Starting `tollgate serve` for xtask's runs: the conformance replicas,
+//! the README walk-through and the benchmark.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+/// A child process, killed when dropped.
+pub struct Process(pub Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Process {
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.0.id()
+    }
+
+    /// Stops it with SIGTERM (a graceful stop), waiting up to 10 s.
+    pub fn terminate(mut self) {
+        let _ = Command::new("kill").arg("-TERM").arg(self.pid().to_string()).status();
+        for _ in 0..100 {
+            if matches!(self.0.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// A running gateway.
+pub struct Gateway {
+    /// The `tollgate serve` process.
+    pub process: Process,
+    /// `http://127.0.0.1:<port>`.
+    pub url: String,
+    /// From process start to the first `200` from `/readyz`.
+    pub ready_ms: f64,
+}
+
+/// `GET path` over a fresh connection; the status, or `None` if it could
+/// not connect.
+fn get_status(addr: SocketAddr, path: &str) -> Option<u16> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").ok()?;
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).ok()?;
+    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
+}
+
+/// Starts `tollgate serve` on an ephemeral port with `data` as its data
+/// directory (and `database_url` when given), and waits until it is ready.
+pub fn start(
+    binary: &Path,
+    data: &Path,
+    admin_key: &str,
+    database_url: Option<&str>,
+    log_level: &str,
+) -> Result<Gateway> {
+    let mut command = Command::new(binary);
+    command
+        .args(["serve", "--listen", "127.0.0.1:0", "--log-level", log_level, "--data-dir"])
+        .arg(data)
+        .env("TOLLGATE_ADMIN_KEY", admin_key)
+        .env_remove("DATABASE_URL")
+        .stdout(Stdio::piped());
+    if let Some(url) = database_url {
+        command.args(["--database-url", url]);
+    }
+    let started = Instant::now();
+    let mut child = command.spawn().with_context(|| format!("starting {}", binary.display()))?;
+    let stdout = child.stdout.take().context("no stdout")?;
+    let process = Process(child);
+    let mut first_line = String::new();
+    BufReader::new(stdout).read_line(&mut first_line)?;
+    let addr: SocketAddr = first_line
+        .trim()
+        .strip_prefix("tollgate listening on http://")
+        .and_then(|addr| addr.parse().ok())
+        .with_context(|| format!("unexpected first line from the gateway: {first_line:?}"))?;
+    while get_status(addr, "/readyz") != Some(200) {
+        if started.elapsed() > Duration::from_secs(30) {
+            bail!("the gateway was not ready within 30 s");
+        }
+        std::thread::sleep(Duration::from_micros(500));
+    }
+    let ready_ms = started.elapsed().as_secs_f64() * 1000.0;
+    Ok(Gateway { process, url: format!("http://{addr}"), ready_ms })
+}
