@@ -118,7 +118,7 @@ async fn connect(plan: &Plan) -> anyhow::Result<Connection> {
     if plan.mcp_session {
         let initialize = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
             "protocolVersion": "2025-11-25", "capabilities": {},
-            "clientInfo": {"name": "tollgate-load", "version": env!("CARGO_PKG_VERSION")}}});
+            "clientInfo": {"name": "lictor-load", "version": env!("CARGO_PKG_VERSION")}}});
         let (status, headers, body) =
             send(&mut connection, plan, Bytes::from(initialize.to_string())).await?;
         let session = headers

@@ -1,4 +1,4 @@
-//! `tollgate-load`: the benchmark's load generator, its upstream MCP server
+//! `lictor-load`: the benchmark's load generator, its upstream MCP server
 //! and its provisioning, as one binary `cargo xtask bench` drives. Every
 //! subcommand prints JSON on stdout.
 
@@ -74,7 +74,7 @@ enum Command {
         #[arg(long)]
         url: String,
         /// Its superadmin key.
-        #[arg(long, env = "TOLLGATE_ADMIN_KEY")]
+        #[arg(long, env = "LICTOR_ADMIN_KEY")]
         admin_key: String,
         /// The bench upstream's URL.
         #[arg(long)]
@@ -131,14 +131,14 @@ fn main() -> std::process::ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
-            eprintln!("tollgate-load: {error}");
+            eprintln!("lictor-load: {error}");
             return std::process::ExitCode::from(2);
         }
     };
     match runtime.block_on(main_inner(Args::parse())) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("tollgate-load: {error:#}");
+            eprintln!("lictor-load: {error:#}");
             std::process::ExitCode::from(2)
         }
     }

@@ -29,8 +29,8 @@ pub struct Provisioned {
 
 /// The combining module: every part's decision, the most restrictive verdict.
 const COMBINER: &str = r#"# The bench bundle: the default bundle and every template, each in its own
-# package under tollgate.bundles, combined here.
-package tollgate
+# package under lictor.bundles, combined here.
+package lictor
 
 import rego.v1
 
@@ -38,10 +38,10 @@ rank := {"approve": 0, "approve_modified": 1, "escalate": 2, "block": 3}
 
 parts := array.concat(
 	array.concat(
-		array.concat([d | d := data.tollgate.bundles.default.decision], [d | d := data.tollgate.bundles.destructive_verbs.decision]),
-		array.concat([d | d := data.tollgate.bundles.bulk_rows.decision], [d | d := data.tollgate.bundles.value_thresholds.decision]),
+		array.concat([d | d := data.lictor.bundles.default.decision], [d | d := data.lictor.bundles.destructive_verbs.decision]),
+		array.concat([d | d := data.lictor.bundles.bulk_rows.decision], [d | d := data.lictor.bundles.value_thresholds.decision]),
 	),
-	array.concat([d | d := data.tollgate.bundles.regulated_domains.decision], [d | d := data.tollgate.bundles.pii_redaction.decision]),
+	array.concat([d | d := data.lictor.bundles.regulated_domains.decision], [d | d := data.lictor.bundles.pii_redaction.decision]),
 )
 
 worst := max([rank[p.verdict] | some p in parts])
@@ -83,9 +83,9 @@ pub fn bundle(policies: &Path) -> anyhow::Result<(Map<String, Value>, Map<String
             if file_name.ends_with(".rego") && !file_name.ends_with("_test.rego") {
                 let text = std::fs::read_to_string(&file)?;
                 let renamed =
-                    text.replacen("\npackage tollgate\n", &format!("\npackage tollgate.bundles.{name}\n"), 1);
+                    text.replacen("\npackage lictor\n", &format!("\npackage lictor.bundles.{name}\n"), 1);
                 if renamed == text {
-                    bail!("{} does not declare `package tollgate`", file.display());
+                    bail!("{} does not declare `package lictor`", file.display());
                 }
                 modules.insert(format!("{name}/{file_name}"), Value::String(renamed));
             } else if file_name == "data.json" {

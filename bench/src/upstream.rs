@@ -50,7 +50,7 @@ async fn handle(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, hyp
     let result = match message["method"].as_str().unwrap_or_default() {
         "initialize" => {
             let result = json!({"protocolVersion": "2025-11-25", "capabilities": {"tools": {}},
-                "serverInfo": {"name": "tollgate-bench-upstream", "version": env!("CARGO_PKG_VERSION")}});
+                "serverInfo": {"name": "lictor-bench-upstream", "version": env!("CARGO_PKG_VERSION")}});
             let session = uuid::Uuid::new_v4().to_string();
             return Ok(answer(
                 StatusCode::OK,

@@ -200,7 +200,7 @@ async fn jsonrpc_denial(ctx: &Context) -> Result<(Value, String), Failure> {
     };
     let initialize = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
         "protocolVersion": "2025-11-25", "capabilities": {},
-        "clientInfo": {"name": "tollgate-conformance", "version": env!("CARGO_PKG_VERSION")}}});
+        "clientInfo": {"name": "lictor-conformance", "version": env!("CARGO_PKG_VERSION")}}});
     let repro = curl("POST", &url, "/v1/mcp", &ctx.agent_key, Some(&initialize));
     let response = post(None, initialize).await.map_err(|e| failed("initialize", e, Some(repro.clone())))?;
     let session = response

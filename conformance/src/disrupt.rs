@@ -17,7 +17,7 @@ pub type HookFuture<'a> = Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send
 /// The operator's hand.
 pub trait Disruptor: Send + Sync {
     /// Adds a generation of both signing keys (capability tokens and audit
-    /// checkpoints), as `tollgate keys rotate` does.
+    /// checkpoints), as `lictor keys rotate` does.
     fn rotate_keys(&self) -> HookFuture<'_>;
     /// Makes the store refuse writes until [`Disruptor::store_up`].
     fn store_down(&self) -> HookFuture<'_>;
@@ -81,15 +81,15 @@ impl EmbeddedStore {
 impl Disruptor for EmbeddedStore {
     fn rotate_keys(&self) -> HookFuture<'_> {
         Box::pin(async move {
-            let store = tollgate_server::store::Store::open(&tollgate_server::store::StoreConfig {
+            let store = lictor_server::store::Store::open(&lictor_server::store::StoreConfig {
                 database_url: None,
                 data_dir: self.data_dir.clone(),
                 lock_timeout: std::time::Duration::from_secs(5),
                 max_connections: 1,
             })
             .await?;
-            tollgate_server::signing::rotate_token_key(&store).await?;
-            tollgate_server::signing::rotate_checkpoint_key(&store).await?;
+            lictor_server::signing::rotate_token_key(&store).await?;
+            lictor_server::signing::rotate_checkpoint_key(&store).await?;
             Ok(())
         })
     }
@@ -97,7 +97,7 @@ impl Disruptor for EmbeddedStore {
     fn store_down(&self) -> HookFuture<'_> {
         Box::pin(async move {
             use sqlx::{Connection, Executor};
-            let path = self.data_dir.join("tollgate.db");
+            let path = self.data_dir.join("lictor.db");
             let mut connection =
                 sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display())).await?;
             // The write lock every decision's transaction needs, held.

@@ -1,8 +1,8 @@
-//! `tollgate-conformance`: the black-box suite that checks a Tollgate
+//! `lictor-conformance`: the black-box suite that checks a Lictor
 //! deployment honours the contract.
 //!
 //! It talks to a deployment only through the generated Rust client
-//! (`tollgate-client`), as an integrator would. It provisions a tenant of
+//! (`lictor-client`), as an integrator would. It provisions a tenant of
 //! its own with unique names, never touches other tenants, and reports
 //! every case by a stable id (`<group>.<name>`), with a one-line `curl`
 //! command that reproduces each failure.
@@ -18,8 +18,8 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use lictor_client::{Gateway, types};
 use serde::Serialize;
-use tollgate_client::{Gateway, types};
 
 /// The groups cases belong to (`--only` / `--skip` take groups or ids).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -109,16 +109,16 @@ pub fn typed<T: serde::de::DeserializeOwned>(what: &str, value: serde_json::Valu
 
 /// The status and error code of a failed call (`None` when it succeeded
 /// or did not reach the gateway).
-pub fn refusal<T>(result: &Result<T, tollgate_client::Error>) -> Option<(u16, tollgate_client::ErrorCode)> {
+pub fn refusal<T>(result: &Result<T, lictor_client::Error>) -> Option<(u16, lictor_client::ErrorCode)> {
     result.as_ref().err().and_then(|error| error.api()).map(|api| (api.status, api.error_code.clone()))
 }
 
 /// Fails unless `result` was refused with `status` and `code`.
 pub fn expect_refusal<T>(
     what: &str,
-    result: &Result<T, tollgate_client::Error>,
+    result: &Result<T, lictor_client::Error>,
     status: u16,
-    code: tollgate_client::ErrorCode,
+    code: lictor_client::ErrorCode,
     curl: Option<String>,
 ) -> Outcome {
     let got = refusal(result);
@@ -372,7 +372,7 @@ impl Context {
 async fn create_tenant(root: &Gateway, target: &Target, id: &str) -> Result<(), Failure> {
     let body = types::TenantCreate {
         id: id.try_into().map_err(|e| failed("tenant id", e, None))?,
-        name: "Tollgate conformance run".try_into().map_err(|e| failed("tenant name", e, None))?,
+        name: "Lictor conformance run".try_into().map_err(|e| failed("tenant name", e, None))?,
     };
     let repro = curl("POST", &target.base_urls[0], "/v1/admin/tenants", &target.admin_key, Some(&body));
     root.retrying(|| root.api().tenant_create().body(body.clone()).send())
@@ -387,7 +387,7 @@ fn rand_seed() -> u64 {
 }
 
 /// A `curl` command for a request. Reports replace the superadmin key with
-/// `$TOLLGATE_ADMIN_KEY` (see [`run`]); the run's own tenant keys are shown.
+/// `$LICTOR_ADMIN_KEY` (see [`run`]); the run's own tenant keys are shown.
 pub fn curl(method: &str, base: &str, path: &str, key: &str, body: Option<&impl Serialize>) -> String {
     let mut command = format!("curl -sS -X {method} '{base}{path}' -H 'Authorization: Bearer {key}'");
     if let Some(body) = body {
@@ -498,8 +498,8 @@ pub async fn run(
 ) -> Result<Vec<CaseResult>, Failure> {
     let secret = target.admin_key.clone();
     let mask = move |mut failure: Failure| {
-        failure.message = failure.message.replace(&secret, "$TOLLGATE_ADMIN_KEY");
-        failure.curl = failure.curl.map(|c| c.replace(&secret, "$TOLLGATE_ADMIN_KEY"));
+        failure.message = failure.message.replace(&secret, "$LICTOR_ADMIN_KEY");
+        failure.curl = failure.curl.map(|c| c.replace(&secret, "$LICTOR_ADMIN_KEY"));
         failure
     };
     let context = Context::provision(target, selection).await.map_err(&mask)?;
@@ -547,7 +547,7 @@ pub mod embedded {
         pub admin_key: String,
         /// Where its SQLite store lives.
         pub data_dir: std::path::PathBuf,
-        _gateway: tollgate_server::Gateway,
+        _gateway: lictor_server::Gateway,
         _dir: tempfile::TempDir,
     }
 
@@ -565,20 +565,20 @@ pub mod embedded {
     /// Starts one on an ephemeral loopback port.
     pub async fn start() -> anyhow::Result<Embedded> {
         let dir = tempfile::tempdir()?;
-        let admin_key = format!("tg_admin_conformance_{}", uuid::Uuid::new_v4().simple());
-        let mut config = tollgate_server::Config {
+        let admin_key = format!("lictor_admin_conformance_{}", uuid::Uuid::new_v4().simple());
+        let mut config = lictor_server::Config {
             listen: "127.0.0.1:0".parse()?,
             admin_key: Some(admin_key.clone()),
             log_level: "critical".into(),
-            ..tollgate_server::Config::default()
+            ..lictor_server::Config::default()
         };
         config.data_dir = dir.path().join("data");
         // Short, so the store-fault case answers quickly.
         config.lock_timeout = std::time::Duration::from_secs(2);
         // Checkpoints often, so inclusion proofs are there within a run.
         config.checkpoints.interval = std::time::Duration::from_secs(1);
-        let log = tollgate_server::app::logger(&config)?;
-        let gateway = tollgate_server::start(config, log).await?;
+        let log = lictor_server::app::logger(&config)?;
+        let gateway = lictor_server::start(config, log).await?;
         Ok(Embedded {
             url: format!("http://{}", gateway.local_addr()),
             admin_key,

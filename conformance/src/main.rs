@@ -1,21 +1,21 @@
-//! `tollgate-conformance`: run the conformance suite against a deployment,
+//! `lictor-conformance`: run the conformance suite against a deployment,
 //! or against an embedded gateway when no URL is given.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use tollgate_conformance::{Selection, Status, Target, report, run};
+use lictor_conformance::{Selection, Status, Target, report, run};
 
 #[derive(Parser)]
-#[command(version, about = "Checks that a Tollgate deployment honours the Tollgate contract")]
+#[command(version, about = "Checks that a Lictor deployment honours the Lictor contract")]
 struct Args {
     /// Base URL of the deployment; repeat for replicas of one deployment
     /// (requests are spread across them). None: an embedded gateway.
-    #[arg(long = "base-url", env = "TOLLGATE_BASE_URL", value_delimiter = ',')]
+    #[arg(long = "base-url", env = "LICTOR_BASE_URL", value_delimiter = ',')]
     base_urls: Vec<String>,
     /// A superadmin key of the deployment.
-    #[arg(long, env = "TOLLGATE_ADMIN_KEY")]
+    #[arg(long, env = "LICTOR_ADMIN_KEY")]
     admin_key: Option<String>,
     /// Run only these groups or case ids.
     #[arg(long, value_delimiter = ',')]
@@ -41,7 +41,7 @@ struct Args {
     #[arg(long)]
     upstream_url: Option<String>,
     /// Shell command that adds a generation of both signing keys (e.g.
-    /// `tollgate keys rotate --key token --database-url … && tollgate keys
+    /// `lictor keys rotate --key token --database-url … && lictor keys
     /// rotate --key checkpoint --database-url …`), for `--disruptive`.
     #[arg(long)]
     hook_rotate_keys: Option<String>,
@@ -65,7 +65,7 @@ struct Args {
 
 async fn main_inner(args: Args) -> anyhow::Result<bool> {
     if args.list {
-        for case in tollgate_conformance::cases::all() {
+        for case in lictor_conformance::cases::all() {
             let disruptive = if case.disruptive { " (disruptive)" } else { "" };
             println!("{}{disruptive} — {}", case.id, case.title);
             if !case.operations.is_empty() {
@@ -76,18 +76,18 @@ async fn main_inner(args: Args) -> anyhow::Result<bool> {
     }
     let embedded;
     let target = if args.base_urls.is_empty() {
-        embedded = tollgate_conformance_embedded::start().await?;
+        embedded = lictor_conformance_embedded::start().await?;
         eprintln!("no --base-url: testing an embedded gateway at {}", embedded.url);
         embedded.target()
     } else {
         let admin_key = args.admin_key.clone().ok_or_else(|| {
-            anyhow::anyhow!("--admin-key (or TOLLGATE_ADMIN_KEY) is required with --base-url")
+            anyhow::anyhow!("--admin-key (or LICTOR_ADMIN_KEY) is required with --base-url")
         })?;
         let mut target = Target::new(
             args.base_urls.iter().map(|u| u.trim_end_matches('/').to_string()).collect(),
             admin_key,
         );
-        let hooks = tollgate_conformance::disrupt::Commands {
+        let hooks = lictor_conformance::disrupt::Commands {
             rotate_keys: args.hook_rotate_keys.clone(),
             store_down: args.hook_store_down.clone(),
             store_up: args.hook_store_up.clone(),
@@ -128,13 +128,13 @@ async fn main() -> ExitCode {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(error) => {
-            eprintln!("tollgate-conformance: {error:#}");
+            eprintln!("lictor-conformance: {error:#}");
             ExitCode::from(2)
         }
     }
 }
 
 /// The embedded gateway (SQLite in a temporary directory).
-mod tollgate_conformance_embedded {
-    pub use tollgate_conformance::embedded::start;
+mod lictor_conformance_embedded {
+    pub use lictor_conformance::embedded::start;
 }

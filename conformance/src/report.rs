@@ -45,8 +45,8 @@ pub fn summary(results: &[CaseResult]) -> String {
 
 /// JUnit XML, one test case per conformance case.
 pub fn junit(results: &[CaseResult]) -> Result<String, quick_junit::SerializeError> {
-    let mut report = Report::new("tollgate-conformance");
-    let mut suite = TestSuite::new("tollgate-conformance");
+    let mut report = Report::new("lictor-conformance");
+    let mut suite = TestSuite::new("lictor-conformance");
     for result in results {
         let status = match (&result.status, &result.failure) {
             (Status::Passed, _) => TestCaseStatus::success(),

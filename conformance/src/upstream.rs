@@ -33,7 +33,7 @@ pub struct Call {
 /// One webhook delivery received.
 #[derive(Clone, Debug)]
 pub struct Delivery {
-    /// The `Tollgate-Signature` header.
+    /// The `Lictor-Signature` header.
     pub signature: Option<String>,
     /// The raw body.
     pub body: Vec<u8>,
@@ -174,7 +174,7 @@ async fn mcp_post(rqctx: RequestContext<Arc<State>>, body: UntypedBody) -> Resul
         let session = uuid::Uuid::new_v4().to_string();
         state.sessions.lock().unwrap_or_else(PoisonError::into_inner).insert(session.clone());
         let result = json!({"protocolVersion": VERSION, "capabilities": {"tools": {}},
-            "serverInfo": {"name": "tollgate-conformance-upstream", "version": env!("CARGO_PKG_VERSION")}});
+            "serverInfo": {"name": "lictor-conformance-upstream", "version": env!("CARGO_PKG_VERSION")}});
         return json_response(
             StatusCode::OK,
             &json!({"jsonrpc": "2.0", "id": id, "result": result}),
@@ -223,7 +223,7 @@ async fn webhook_post(
     body: UntypedBody,
 ) -> Result<Response<Body>, HttpError> {
     let signature =
-        rqctx.request.headers().get("tollgate-signature").and_then(|v| v.to_str().ok()).map(str::to_string);
+        rqctx.request.headers().get("lictor-signature").and_then(|v| v.to_str().ok()).map(str::to_string);
     rqctx
         .context()
         .deliveries

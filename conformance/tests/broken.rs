@@ -16,8 +16,8 @@ use hyper::body::{Bytes, Frame, Incoming};
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
+use lictor_conformance::{CaseResult, Selection, Status, Target, embedded, report, run};
 use serde_json::{Value, json};
-use tollgate_conformance::{CaseResult, Selection, Status, Target, embedded, report, run};
 
 /// What the proxy breaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

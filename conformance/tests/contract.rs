@@ -1,11 +1,11 @@
 //! Records the contract snapshots the suite ships (`conformance/snapshots/`)
 //! from the embedded gateway: `INSTA_UPDATE=always cargo test -p
-//! tollgate-conformance --test contract` rewrites them after a deliberate
+//! lictor-conformance --test contract` rewrites them after a deliberate
 //! contract change; otherwise this test fails on any difference.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
-use tollgate_conformance::contract::Shape;
-use tollgate_conformance::{Context, Selection, Target, embedded};
+use lictor_conformance::contract::Shape;
+use lictor_conformance::{Context, Selection, Target, embedded};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_shipped_snapshots_are_the_embedded_gateways_shapes() {

@@ -1,7 +1,7 @@
 //! The suite passes against an embedded gateway, and its reports say so.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
-use tollgate_conformance::{Selection, Status, Target, embedded, report, run};
+use lictor_conformance::{Selection, Status, Target, embedded, report, run};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_case_passes_against_the_embedded_gateway() {
@@ -37,10 +37,10 @@ async fn selection_runs_only_what_is_asked() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_admin_key_stops_the_run_with_a_reproduction() {
     let gateway = embedded::start().await.unwrap();
-    let target = Target::new(vec![gateway.url.clone()], "tg_admin_wrong_key_0123456789abcdefghij");
+    let target = Target::new(vec![gateway.url.clone()], "lictor_admin_wrong_key_0123456789abcdefghij");
     let failure = run(target, &Selection::default(), |_| {}).await.expect_err("provisioning must fail");
     assert!(failure.message.contains("unauthenticated"), "{}", failure.message);
     let curl = failure.curl.unwrap();
     assert!(curl.starts_with("curl -sS -X POST"), "{curl}");
-    assert!(curl.contains("$TOLLGATE_ADMIN_KEY") && !curl.contains("tg_admin_wrong_key"), "{curl}");
+    assert!(curl.contains("$LICTOR_ADMIN_KEY") && !curl.contains("lictor_admin_wrong_key"), "{curl}");
 }

@@ -188,7 +188,7 @@ mod tests {
 
     #[test]
     fn a_cluster_starts_answers_and_is_removed_when_dropped() {
-        let Some(cluster) = Cluster::start(Settings { name: "tollgate-pg-cluster-test", durable: false })
+        let Some(cluster) = Cluster::start(Settings { name: "lictor-pg-cluster-test", durable: false })
             .unwrap_or_else(|e| panic!("{e}"))
         else {
             panic!("these tests need the PostgreSQL server binaries (initdb, pg_ctl)");

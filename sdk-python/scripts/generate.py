@@ -1,6 +1,6 @@
-"""Regenerates the Python client of the Tollgate API from its OpenAPI contract.
+"""Regenerates the Python client of the Lictor API from its OpenAPI contract.
 
-    python sdk-python/scripts/generate.py --spec openapi/tollgate.json --out sdk-python/src/tollgate/_generated
+    python sdk-python/scripts/generate.py --spec openapi/lictor.json --out sdk-python/src/lictor/_generated
 
 The output is deterministic: the same spec gives byte-identical files. It is
 produced by the pinned openapi-python-client (no hooks), formatted by the
@@ -80,7 +80,7 @@ def generate(spec: Path, out: Path) -> None:
     check_version(generator, GENERATOR_VERSION, GENERATOR)
     check_version(ruff, RUFF_VERSION, "ruff")
 
-    with tempfile.TemporaryDirectory(prefix="tollgate-sdk-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="lictor-sdk-") as tmp:
         package = Path(tmp) / "package"
         env = {**os.environ, "PYTHONHASHSEED": "0"}
         result = subprocess.run(
@@ -124,7 +124,7 @@ def generate(spec: Path, out: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--spec", required=True, type=Path, help="the OpenAPI document (openapi/tollgate.json)")
+    parser.add_argument("--spec", required=True, type=Path, help="the OpenAPI document (openapi/lictor.json)")
     parser.add_argument("--out", required=True, type=Path, help="the package directory to (re)write")
     args = parser.parse_args(argv)
     if not args.spec.is_file():

@@ -1,7 +1,7 @@
 """Live-gateway fixtures.
 
-The gateway is the binary at `TOLLGATE_BIN` (default
-`<repo>/target/debug/tollgate`); nothing is built here. It runs on SQLite in
+The gateway is the binary at `LICTOR_BIN` (default
+`<repo>/target/debug/lictor`); nothing is built here. It runs on SQLite in
 a temporary directory with a chosen superadmin key, on a free port, and is
 killed at the end of the session.
 """
@@ -19,13 +19,13 @@ from pathlib import Path
 
 import pytest
 
-from tollgate import Gateway
-from tollgate.openapi import api, models
+from lictor import Gateway
+from lictor.openapi import api, models
 
 from .upstream import McpUpstream
 from .vectors import REPO_ROOT
 
-READY_PREFIX = "tollgate listening on "
+READY_PREFIX = "lictor listening on "
 
 
 @dataclass
@@ -38,13 +38,13 @@ class LiveGateway:
 
 @pytest.fixture(scope="session")
 def live_gateway() -> Iterator[LiveGateway]:
-    binary = Path(os.environ.get("TOLLGATE_BIN") or REPO_ROOT / "target" / "debug" / "tollgate")
+    binary = Path(os.environ.get("LICTOR_BIN") or REPO_ROOT / "target" / "debug" / "lictor")
     if not binary.is_file():
-        pytest.fail(f"no gateway binary at `{binary}`: build it with `cargo build --bin tollgate` or set TOLLGATE_BIN")
-    admin_key = "tg_admin_" + secrets.token_hex(24)
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL" and not k.startswith("TOLLGATE_")}
-    env["TOLLGATE_ADMIN_KEY"] = admin_key
-    with tempfile.TemporaryDirectory(prefix="tollgate-sdk-python-") as data_dir:
+        pytest.fail(f"no gateway binary at `{binary}`: build it with `cargo build --bin lictor` or set LICTOR_BIN")
+    admin_key = "lictor_admin_" + secrets.token_hex(24)
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL" and not k.startswith("LICTOR_")}
+    env["LICTOR_ADMIN_KEY"] = admin_key
+    with tempfile.TemporaryDirectory(prefix="lictor-sdk-python-") as data_dir:
         process = subprocess.Popen(
             [str(binary), "serve", "--listen", "127.0.0.1:0", "--data-dir", data_dir, "--log-level", "warn"],
             stdout=subprocess.PIPE,

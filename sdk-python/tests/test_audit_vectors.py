@@ -7,7 +7,7 @@ import io
 
 import pytest
 
-from tollgate.audit import (
+from lictor.audit import (
     AUDIT_KINDS,
     STAGES,
     AuditExportError,
@@ -61,7 +61,7 @@ def test_the_published_key_document_and_the_vkey_agree() -> None:
     [from_document] = parse_keys(KEYS_DOCUMENT)
     assert from_text == from_document
     assert from_text.vkey() == KEY_TEXT.strip()
-    assert from_text.name == "tollgate-vectors" and from_text.key_id.hex() == "aae70819"
+    assert from_text.name == "lictor-vectors" and from_text.key_id.hex() == "1c31bfa3"
 
 
 def test_contract_enums_are_read_from_the_generated_models() -> None:
@@ -74,7 +74,7 @@ def test_an_empty_file_and_a_bad_key_are_refused() -> None:
         verify_audit_export(b"", KEY_TEXT)
     assert caught.value.reason == "malformed"
     with pytest.raises(ValueError):
-        parse_keys("tollgate-vectors+aae70818+AQOhB7/zzhC+HXDdGOdLwJln5NYwm6UNXx3chmQSVTG4")
+        parse_keys("lictor-vectors+aae70818+AQOhB7/zzhC+HXDdGOdLwJln5NYwm6UNXx3chmQSVTG4")
     with pytest.raises(ValueError):
         NoteVerifier.parse("no plus signs")
 

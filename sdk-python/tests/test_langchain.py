@@ -1,4 +1,4 @@
-"""`tollgate.langchain.govern` with the real langchain-core, against a live gateway."""
+"""`lictor.langchain.govern` with the real langchain-core, against a live gateway."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import threading
 import pytest
 from langchain_core.tools import tool
 
-from tollgate import Gateway
-from tollgate.langchain import GovernedTool, ToolRefused, govern
-from tollgate.openapi import api, models
+from lictor import Gateway
+from lictor.langchain import GovernedTool, ToolRefused, govern
+from lictor.openapi import api, models
 
 from .conftest import LiveGateway, Tenant
 
@@ -63,7 +63,7 @@ def test_the_refusal_can_be_the_models_observation(agent: Gateway) -> None:
     )
     runs = len(RUNS)
     answer = governed.invoke({"amount_usd": 30000, "iban": "DE89"})
-    assert answer.startswith("Tollgate refused `pay_invoice`: block") and len(RUNS) == runs
+    assert answer.startswith("Lictor refused `pay_invoice`: block") and len(RUNS) == runs
 
 
 def test_an_escalation_without_waiting_is_refused(agent: Gateway) -> None:

@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from tollgate import (
+from lictor import (
     ApiError,
     AsyncGateway,
     AuditExportError,
@@ -18,8 +18,8 @@ from tollgate import (
     parse_token,
     verify_audit_export,
 )
-from tollgate.errors import AlreadyExists, Forbidden, InvalidField, NotFound, Unauthenticated, UnknownField
-from tollgate.openapi import api, models
+from lictor.errors import AlreadyExists, Forbidden, InvalidField, NotFound, Unauthenticated, UnknownField
+from lictor.openapi import api, models
 
 from .conftest import LiveGateway, Tenant, mint_token
 
@@ -99,7 +99,7 @@ def test_http_failures_are_typed_api_errors(live_gateway: LiveGateway, tenant: T
         admin.http.post("/v1/agents", json={"id": "x", "name": "x", "owner": "x", "colour": "red"})
     assert unknown.value.path == "$.colour"
 
-    with pytest.raises(Unauthenticated), Gateway(live_gateway.url, api_key="tg_live_not_a_key") as stranger:
+    with pytest.raises(Unauthenticated), Gateway(live_gateway.url, api_key="lictor_live_not_a_key") as stranger:
         stranger.declare_intent(**READ, agent_id="billing-bot")
 
     with pytest.raises(Forbidden), Gateway(live_gateway.url, api_key=tenant.agent_key) as agent:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tollgate import (
+from lictor import (
     ApprovalRequired,
     AsyncGateway,
     BudgetError,
@@ -16,7 +16,7 @@ from tollgate import (
     ToolCallError,
     attenuate,
 )
-from tollgate.openapi import api, models
+from lictor.openapi import api, models
 
 from .conftest import LiveGateway, Tenant, mint_token
 from .upstream import McpUpstream

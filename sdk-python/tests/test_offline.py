@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from tollgate.canonical_json import CanonicalJsonError, canonical_json
-from tollgate.tokens import TokenError, attenuate, derive_root_key, glob_match, parse_token
+from lictor.canonical_json import CanonicalJsonError, canonical_json
+from lictor.tokens import TokenError, attenuate, derive_root_key, glob_match, parse_token
 
 from .vectors import load
 
@@ -46,7 +46,7 @@ def test_attenuate_appends_every_caveat_type_in_table_order() -> None:
         rate_per_min=3,
         expires_at=1767312000,
         step_up_at=1767225600,
-        audience="tollgate",
+        audience="lictor",
     )
     token = parse_token(child)
     assert token.caveats == [
@@ -59,7 +59,7 @@ def test_attenuate_appends_every_caveat_type_in_table_order() -> None:
         {"type": "max_usd", "cents": 1250},
         {"type": "rate_per_min", "n": 3},
         {"type": "step_up", "at": 1767225600},
-        {"type": "audience", "aud": "tollgate"},
+        {"type": "audience", "aud": "lictor"},
     ]
     assert token.jti == "tok_sdk" and token.caveat_scopes == ["tok_sdk"] * 10
     secret = base64.urlsafe_b64decode(ROOT["secret"] + "=" * (-len(ROOT["secret"]) % 4))

@@ -21,7 +21,7 @@ def test_the_readme_has_a_runnable_quickstart() -> None:
     assert len(BLOCKS) >= 2
     quickstart = BLOCKS[0]
     lines = [line for line in quickstart.splitlines() if line and not line.startswith("#")]
-    assert lines[1].startswith("from tollgate import Gateway")
+    assert lines[1].startswith("from lictor import Gateway")
     assert lines[2].startswith("gateway = Gateway(") and "call_tool(" in lines[3]
 
 
@@ -29,8 +29,8 @@ def test_the_readme_has_a_runnable_quickstart() -> None:
 def test_readme_block_runs(index: int, live_gateway: LiveGateway, tenant: Tenant) -> None:
     env = {
         **os.environ,
-        "TOLLGATE_URL": live_gateway.url,
-        "TOLLGATE_TOKEN": mint_token(live_gateway.url, tenant.admin_key),
+        "LICTOR_URL": live_gateway.url,
+        "LICTOR_TOKEN": mint_token(live_gateway.url, tenant.admin_key),
     }
     run = subprocess.run([sys.executable, "-c", BLOCKS[index]], env=env, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr

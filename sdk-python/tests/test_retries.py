@@ -7,9 +7,9 @@ import random
 import httpx
 import pytest
 
-from tollgate import Gateway, RetryPolicy
-from tollgate.errors import StoreUnavailable
-from tollgate.retries import AsyncRetryTransport, RetryTransport
+from lictor import Gateway, RetryPolicy
+from lictor.errors import StoreUnavailable
+from lictor.retries import AsyncRetryTransport, RetryTransport
 
 DECISION = {
     "intent_id": "int_1",
@@ -76,7 +76,7 @@ def test_the_gateway_raises_a_typed_error_once_retries_are_spent() -> None:
     seen: list[httpx.Request] = []
     gateway = Gateway(
         "http://gw",
-        api_key="tg_live_x",
+        api_key="lictor_live_x",
         agent_id="bot",
         retry=RetryPolicy(max_retries=1, base_delay=0),
         transport=scripted([503, 503], seen),
@@ -84,7 +84,7 @@ def test_the_gateway_raises_a_typed_error_once_retries_are_spent() -> None:
     with pytest.raises(StoreUnavailable) as caught:
         gateway.declare_intent("access", "read")
     assert caught.value.error_code == "store_unavailable" and caught.value.request_id == "r1"
-    assert len(seen) == 2 and seen[0].headers["authorization"] == "Bearer tg_live_x"
+    assert len(seen) == 2 and seen[0].headers["authorization"] == "Bearer lictor_live_x"
     gateway.close()
 
 

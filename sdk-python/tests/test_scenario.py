@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tollgate import Gateway
+from lictor import Gateway
 
 from .conftest import LiveGateway, Tenant
 

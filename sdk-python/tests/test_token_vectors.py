@@ -7,7 +7,7 @@ import base64
 
 import pytest
 
-from tollgate.tokens import TokenError, attenuate, derive_root_key, mint, parse_token
+from lictor.tokens import TokenError, attenuate, derive_root_key, mint, parse_token
 
 from .vectors import load
 
@@ -20,7 +20,7 @@ def unb64(text: str) -> bytes:
 
 
 def test_the_vector_file_is_the_one_this_suite_knows() -> None:
-    assert DOCUMENT["format"] == "tollgate capability token vectors, format tgc1"
+    assert DOCUMENT["format"] == "lictor capability token vectors, format lictor_cap1"
     assert len(VECTORS) >= 30
     assert {v["expect"].get("error") for v in VECTORS if not v["expect"]["valid"]} >= {
         "bad_signature",

@@ -2,21 +2,21 @@
 //! declare what the agent is about to do, and act on the verdict. A `block`
 //! is an answer like any other, not an error.
 //!
-//! `TOLLGATE_URL=http://127.0.0.1:8080 TOLLGATE_API_KEY=tg_live_… cargo run -p tollgate-client --example quickstart`
+//! `LICTOR_URL=http://127.0.0.1:8080 LICTOR_API_KEY=lictor_live_… cargo run -p lictor-client --example quickstart`
 
-use tollgate_client::types::{ActionType, Verdict};
-use tollgate_client::{Gateway, intent};
+use lictor_client::types::{ActionType, Verdict};
+use lictor_client::{Gateway, intent};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let url = std::env::var("TOLLGATE_URL").unwrap_or_else(|_| "http://127.0.0.1:8080".into());
-    let key = std::env::var("TOLLGATE_API_KEY")?;
+    let url = std::env::var("LICTOR_URL").unwrap_or_else(|_| "http://127.0.0.1:8080".into());
+    let key = std::env::var("LICTOR_API_KEY")?;
     run(&url, &key).await?;
     Ok(())
 }
 
 /// Declares one read by `billing-bot` and says what to do.
-pub async fn run(url: &str, key: &str) -> Result<Verdict, tollgate_client::Error> {
+pub async fn run(url: &str, key: &str) -> Result<Verdict, lictor_client::Error> {
     let gateway = Gateway::new(url).api_key(key);
     let decision = gateway.declare_intent(intent("billing-bot", ActionType::Access, "read")?).await?;
     match decision.verdict {

@@ -52,11 +52,11 @@ impl RetryPolicy {
     }
 }
 
-/// A Tollgate gateway, as one credential sees it. Cheap to clone.
+/// A Lictor gateway, as one credential sees it. Cheap to clone.
 ///
 /// ```no_run
-/// # async fn example() -> Result<(), tollgate_client::Error> {
-/// let admin = tollgate_client::Gateway::new("http://127.0.0.1:8080").api_key("tg_admin_…");
+/// # async fn example() -> Result<(), lictor_client::Error> {
+/// let admin = lictor_client::Gateway::new("http://127.0.0.1:8080").api_key("lictor_admin_…");
 /// let tenants = admin.retrying(|| admin.api().tenant_list().send()).await?;
 /// # let _ = tenants; Ok(()) }
 /// ```
@@ -84,13 +84,13 @@ impl Gateway {
         Gateway::build(base_url, None, RetryPolicy::default())
     }
 
-    /// The same gateway with an API key (`tg_admin_…`, `tg_live_…`,
-    /// `tg_shadow_…`, `tg_test_…`).
+    /// The same gateway with an API key (`lictor_admin_…`, `lictor_live_…`,
+    /// `lictor_shadow_…`, `lictor_test_…`).
     pub fn api_key(self, key: impl Into<String>) -> Gateway {
         Gateway::build(self.inner.base_url.clone(), Some(key.into()), self.inner.retry.clone())
     }
 
-    /// The same gateway with a capability token (`tgc1.…`) instead.
+    /// The same gateway with a capability token (`lictor_cap1.…`) instead.
     pub fn token(self, token: impl Into<String>) -> Gateway {
         self.api_key(token)
     }
@@ -113,7 +113,7 @@ impl Gateway {
         }
         let http = reqwest::Client::builder()
             .default_headers(headers)
-            .user_agent(concat!("tollgate-client-rust/", env!("CARGO_PKG_VERSION")))
+            .user_agent(concat!("lictor-client-rust/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(10))
             .build()
             .unwrap_or_default();
@@ -144,7 +144,7 @@ impl Gateway {
     /// [`RetryPolicy`] says, and answers its body or a typed [`Error`].
     ///
     /// ```no_run
-    /// # async fn example(gateway: tollgate_client::Gateway) -> Result<(), tollgate_client::Error> {
+    /// # async fn example(gateway: lictor_client::Gateway) -> Result<(), lictor_client::Error> {
     /// let agents = gateway.retrying(|| gateway.api().agent_list().limit(10).send()).await?;
     /// # let _ = agents; Ok(()) }
     /// ```

@@ -28,7 +28,7 @@ pub struct DeclareOptions {
     /// The `Idempotency-Key`; one is generated when absent, so a retried
     /// declaration never decides (or charges a budget) twice.
     pub idempotency_key: Option<String>,
-    /// Resume an escalation a human approved (`Tollgate-Approval-Id`).
+    /// Resume an escalation a human approved (`Lictor-Approval-Id`).
     pub approval_id: Option<String>,
     /// Free-form context handed to policy as `input.intent.context`.
     pub context: Option<serde_json::Map<String, serde_json::Value>>,
@@ -55,7 +55,7 @@ impl Gateway {
         self.retrying(|| {
             let mut call = self.api().intent_declare().idempotency_key(key.clone()).body(body.clone());
             if let Some(approval) = &approval {
-                call = call.tollgate_approval_id(approval.clone());
+                call = call.lictor_approval_id(approval.clone());
             }
             call.send()
         })

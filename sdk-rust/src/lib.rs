@@ -1,9 +1,9 @@
-//! The Rust SDK for Tollgate, the governance gateway for AI agents.
+//! The Rust SDK for Lictor, the governance gateway for AI agents.
 //!
 //! Two layers, kept apart:
 //!
 //! - [`generated`]: the client progenitor generates from
-//!   `openapi/tollgate.json` (`cargo xtask sdk`), one builder per operation,
+//!   `openapi/lictor.json` (`cargo xtask sdk`), one builder per operation,
 //!   reachable as [`Gateway::api`] for everything an administrator does;
 //! - a thin hand-written layer: [`Gateway`] with credentials, retries with
 //!   backoff, idempotency keys, typed errors ([`Error`]), tool calls over
@@ -11,14 +11,14 @@
 //!   pagination ([`pages`]), and the offline checks — token attenuation
 //!   ([`attenuate`]), webhook signatures ([`verify_webhook`]) and audit
 //!   exports ([`verify_audit_export`]) — with the gateway's own
-//!   implementation of each byte format (`tollgate-offline`).
+//!   implementation of each byte format (`lictor-offline`).
 //!
 //! Zero to a governed call:
 //!
 //! ```no_run
-//! # async fn example() -> Result<(), tollgate_client::Error> {
-//! use tollgate_client::{Gateway, intent, types::ActionType};
-//! let gateway = Gateway::new("http://127.0.0.1:8080").api_key("tg_live_…");
+//! # async fn example() -> Result<(), lictor_client::Error> {
+//! use lictor_client::{Gateway, intent, types::ActionType};
+//! let gateway = Gateway::new("http://127.0.0.1:8080").api_key("lictor_live_…");
 //! let decision = gateway.declare_intent(intent("billing-bot", ActionType::Access, "read")?).await?;
 //! # let _ = decision; Ok(()) }
 //! ```
@@ -51,4 +51,4 @@ pub use offline::{
 
 /// The offline implementation shared with the gateway: token parsing and
 /// verification, audit export verification, webhook signatures.
-pub use tollgate_offline;
+pub use lictor_offline;

@@ -170,7 +170,7 @@ impl Gateway {
                 .header(reqwest::header::ACCEPT, "application/json, text/event-stream")
                 .json(&message);
             if let Some(approval) = approval {
-                request = request.header("Tollgate-Approval-Id", approval);
+                request = request.header("Lictor-Approval-Id", approval);
             }
             let response = request.send().await.map_err(transport)?;
             let status = response.status().as_u16();
@@ -201,7 +201,7 @@ impl Gateway {
         }
         let initialize = json!({"jsonrpc": "2.0", "id": NEXT_ID.fetch_add(1, Ordering::Relaxed),
             "method": "initialize", "params": {"protocolVersion": PROTOCOL_VERSION, "capabilities": {},
-            "clientInfo": {"name": "tollgate-client-rust", "version": env!("CARGO_PKG_VERSION")}}});
+            "clientInfo": {"name": "lictor-client-rust", "version": env!("CARGO_PKG_VERSION")}}});
         let response = self
             .http()
             .post(format!("{}/v1/mcp", self.url()))

@@ -1,15 +1,15 @@
 //! What the SDK checks without the gateway, with the gateway's own
-//! implementation (`tollgate-offline`): narrowing tokens, webhook
+//! implementation (`lictor-offline`): narrowing tokens, webhook
 //! signatures, audit exports.
 
 use std::io::{BufReader, Read};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use tollgate_offline::audit::checkpoint::NoteVerifier;
-use tollgate_offline::audit::export::{self, ExportReport, KeysError};
-use tollgate_offline::token;
-pub use tollgate_offline::token::{CapabilityToken, Caveat, TokenError};
-use tollgate_offline::webhook;
+use lictor_offline::audit::checkpoint::NoteVerifier;
+use lictor_offline::audit::export::{self, ExportReport, KeysError};
+use lictor_offline::token;
+pub use lictor_offline::token::{CapabilityToken, Caveat, TokenError};
+use lictor_offline::webhook;
 
 use crate::error::Error;
 use crate::gateway::Gateway;
@@ -17,11 +17,11 @@ use crate::generated::types;
 
 /// Why a webhook delivery does not verify: `malformed_header`, `expired`
 /// or `signature_mismatch` (see [`WebhookError::code`]).
-pub use tollgate_offline::webhook::SignatureError as WebhookError;
+pub use lictor_offline::webhook::SignatureError as WebhookError;
 
 /// The first place an audit export does not verify: its `reason`, the
 /// `seq` concerned and the line.
-pub use tollgate_offline::audit::export::ExportFailure as AuditExportError;
+pub use lictor_offline::audit::export::ExportFailure as AuditExportError;
 
 /// Why a token could not be attenuated.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
@@ -132,7 +132,7 @@ pub fn parse_token(token: &str) -> Result<CapabilityToken, TokenError> {
     CapabilityToken::parse(token)
 }
 
-/// Verifies a webhook delivery (`Tollgate-Signature` header `header`, raw
+/// Verifies a webhook delivery (`Lictor-Signature` header `header`, raw
 /// body `body`) with the tenant's webhook secret, against this machine's
 /// clock with five minutes of tolerance.
 pub fn verify_webhook(secret: &str, header: &str, body: &[u8]) -> Result<(), WebhookError> {
@@ -150,7 +150,7 @@ pub fn verify_webhook_at(
     webhook::verify_signature(secret, header, body, now, tolerance_seconds)
 }
 
-/// Checkpoint keys from `text`: the JSON of `GET /.well-known/tollgate/keys`
+/// Checkpoint keys from `text`: the JSON of `GET /.well-known/lictor/keys`
 /// or verifier keys, one per line.
 pub fn parse_audit_keys(text: &str) -> Result<Vec<NoteVerifier>, KeysError> {
     export::parse_keys(text)
@@ -172,7 +172,7 @@ fn unix_now() -> i64 {
 
 impl Gateway {
     /// The gateway's published audit checkpoint keys
-    /// (`GET /.well-known/tollgate/keys`). Pin them out of band for a
+    /// (`GET /.well-known/lictor/keys`). Pin them out of band for a
     /// verification that does not trust this connection.
     pub async fn audit_keys(&self) -> Result<Vec<NoteVerifier>, Error> {
         let keys = self.retrying(|| self.api().public_keys().send()).await?;

@@ -5,7 +5,7 @@
 //! items, fetching pages lazily, each with the gateway's retry policy:
 //!
 //! ```no_run
-//! # async fn example(gateway: tollgate_client::Gateway) -> Result<(), tollgate_client::Error> {
+//! # async fn example(gateway: lictor_client::Gateway) -> Result<(), lictor_client::Error> {
 //! use futures::TryStreamExt as _;
 //! let agents: Vec<_> = gateway
 //!     .paginate(|cursor| {

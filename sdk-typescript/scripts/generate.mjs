@@ -1,9 +1,9 @@
-// Regenerates the TypeScript types of the Tollgate API from the OpenAPI
+// Regenerates the TypeScript types of the Lictor API from the OpenAPI
 // contract, deterministically: the same spec always gives the same bytes.
 //
 //   npm run generate -- [--spec PATH] [--out FILE] [--check]
 //
-// Defaults: --spec ../openapi/tollgate.json, --out src/generated/schema.ts
+// Defaults: --spec ../openapi/lictor.json, --out src/generated/schema.ts
 // (relative to sdk-typescript/). Relative paths given on the command line
 // are relative to where npm was invoked (INIT_CWD), so
 // `npm --prefix sdk-typescript run generate -- --out /tmp/x.ts` works from
@@ -30,7 +30,7 @@ function usage(message) {
 
 function parseArgs(argv) {
   const options = {
-    spec: path.join(repoRoot, "openapi", "tollgate.json"),
+    spec: path.join(repoRoot, "openapi", "lictor.json"),
     out: path.join(packageRoot, "src", "generated", "schema.ts"),
     check: false,
   };

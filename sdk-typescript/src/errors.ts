@@ -9,8 +9,8 @@ import type { components } from "./generated/schema.js";
 type Schemas = components["schemas"];
 
 /** Every error this SDK throws on purpose derives from this. */
-export class TollgateError extends Error {
-  override name = "TollgateError";
+export class LictorError extends Error {
+  override name = "LictorError";
 }
 
 /** The stable `error_code`s of docs/errors.md, plus `method_not_allowed` for dropshot's own 405. */
@@ -38,7 +38,7 @@ export type ApiErrorCode =
   | "http_error";
 
 /** A failed HTTP request, in the gateway's error shape. */
-export class ApiError extends TollgateError {
+export class ApiError extends LictorError {
   override name = "ApiError";
   /** The stable code; match on it (a code new to this SDK arrives as its string). */
   readonly errorCode: ApiErrorCode | (string & {});
@@ -84,7 +84,7 @@ export class ApiError extends TollgateError {
 }
 
 /** A response held an integer the JavaScript number type cannot represent exactly. */
-export class PrecisionError extends TollgateError {
+export class PrecisionError extends LictorError {
   override name = "PrecisionError";
   constructor(
     /** JSONPath of the value. */
@@ -97,7 +97,7 @@ export class PrecisionError extends TollgateError {
 }
 
 /** A JSON-RPC error from `/v1/mcp` that is not a pipeline denial (protocol or upstream failures). */
-export class JsonRpcError extends TollgateError {
+export class JsonRpcError extends LictorError {
   override name = "JsonRpcError";
   constructor(
     /** The JSON-RPC code. */
@@ -203,7 +203,7 @@ export class ApprovalRequired extends ToolCallDenied {
 
   /** Waits until a human decides (or the approval expires); answers the approval. */
   waitForApproval(options?: WaitOptions): Promise<Schemas["Approval"]> {
-    if (!this.#continuation) throw new TollgateError("this error is not attached to a gateway");
+    if (!this.#continuation) throw new LictorError("this error is not attached to a gateway");
     return this.#continuation.wait(this.approvalId, options);
   }
 
@@ -240,6 +240,6 @@ export function toolCallError(error: Schemas["JsonRpcErrorObject"], continuation
 }
 
 /** A wait that did not end in time. */
-export class TimeoutError extends TollgateError {
+export class TimeoutError extends LictorError {
   override name = "TimeoutError";
 }

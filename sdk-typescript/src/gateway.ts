@@ -52,7 +52,7 @@ export interface DeclareOptions {
 
 /** Options of `callTool`. */
 export interface CallToolOptions {
-  /** An approved approval for exactly this call (`Tollgate-Approval-Id`). */
+  /** An approved approval for exactly this call (`Lictor-Approval-Id`). */
   approvalId?: string;
   signal?: AbortSignal;
 }
@@ -87,11 +87,11 @@ export type ListOptions<P extends ListPath> = {
   query?: Omit<NonNullable<ListParams<P> extends { query?: infer Q } ? Q : never>, "cursor">;
 } & (ListParams<P> extends { path: infer A } ? { path: A } : { path?: never });
 
-/** A Tollgate gateway, as one credential sees it. */
+/** A Lictor gateway, as one credential sees it. */
 export class Gateway {
   /** The gateway's base URL. */
   readonly url: string;
-  /** The generated client: every operation of `openapi/tollgate.json`, with this gateway's credential, retries and precision guard. */
+  /** The generated client: every operation of `openapi/lictor.json`, with this gateway's credential, retries and precision guard. */
   readonly api: Client<paths>;
   private readonly fetch: (request: Request) => Promise<Response>;
   private readonly mcp: McpSession;
@@ -118,7 +118,7 @@ export class Gateway {
   async declareIntent(intent: Intent, options: DeclareOptions = {}): Promise<Decision> {
     const headers: Record<string, string> = {};
     if (options.idempotencyKey) headers["idempotency-key"] = options.idempotencyKey;
-    if (options.approvalId) headers["tollgate-approval-id"] = options.approvalId;
+    if (options.approvalId) headers["lictor-approval-id"] = options.approvalId;
     const body: Schemas["IntentRequest"] = options.context ? { intent, context: options.context } : { intent };
     return unwrap(this.api.POST("/v1/intents", { body, headers, signal: options.signal }));
   }
@@ -187,7 +187,7 @@ export class Gateway {
    */
   async callTool(name: string, args: Record<string, unknown> = {}, options: CallToolOptions = {}): Promise<CallToolResult> {
     const headers: Record<string, string> = {};
-    if (options.approvalId) headers["tollgate-approval-id"] = options.approvalId;
+    if (options.approvalId) headers["lictor-approval-id"] = options.approvalId;
     const continuation: ApprovalContinuation = {
       wait: (approvalId, wait) => this.waitForApproval(approvalId, wait),
       resume: (approvalId) => this.callTool(name, args, { ...options, approvalId }),

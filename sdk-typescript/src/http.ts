@@ -94,7 +94,7 @@ export function governedFetch(options: HttpOptions = {}): (request: Request) => 
     const path = new URL(request.url).pathname;
     if (request.method === "POST" && INTENT_ROUTES.test(path) && !request.headers.has("idempotency-key")) {
       // Set on the first attempt already: a retry must carry the same key.
-      request.headers.set("idempotency-key", `tg-sdk-${randomId()}`);
+      request.headers.set("idempotency-key", `lictor-sdk-${randomId()}`);
     }
     const replayable = IDEMPOTENT_METHODS.has(request.method) || request.headers.has("idempotency-key");
     const attempts = retry ? retry.maxRetries + 1 : 1;

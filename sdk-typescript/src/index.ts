@@ -1,4 +1,4 @@
-// @tollgate/sdk: the TypeScript SDK of Tollgate, a governance gateway for AI agents.
+// @lictor/sdk: the TypeScript SDK of Lictor, a governance gateway for AI agents.
 //
 // `Gateway` declares intents and calls tools; `gw.api` is the generated
 // client for every operation; `attenuate`, `verifyWebhook` and
@@ -28,7 +28,7 @@ export {
   PrecisionError,
   TimeoutError,
   ToolCallDenied,
-  TollgateError,
+  LictorError,
 } from "./errors.js";
 export type { ApiErrorCode, DenialData, WaitOptions } from "./errors.js";
 export { backoffMs, governedFetch, retryAfterMs } from "./http.js";

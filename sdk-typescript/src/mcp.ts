@@ -92,7 +92,7 @@ export class McpSession {
     const params = {
       protocolVersion: MCP_PROTOCOL_VERSION,
       capabilities: {},
-      clientInfo: { name: "tollgate-sdk-typescript", version: SDK_VERSION },
+      clientInfo: { name: "lictor-sdk-typescript", version: SDK_VERSION },
     };
     const response = await this.post({ jsonrpc: "2.0", id: this.nextId++, method: "initialize", params }, null);
     const message = await this.readMessage(response);

@@ -1,4 +1,4 @@
-// Capability tokens (`tgc1.…`): parsing, verification, minting and offline
+// Capability tokens (`lictor_cap1.…`): parsing, verification, minting and offline
 // attenuation, byte for byte as docs/tokens.md specifies and
 // conformance/vectors/tokens/ pins. Parsing is synchronous; everything that
 // computes an HMAC is async because it runs on WebCrypto.
@@ -8,7 +8,7 @@ import { constantTimeEqual, fromBase64Url, fromUtf8, toBase64Url, utf8 } from ".
 import { canonicalJson, JsonSyntaxError, parseJson, type JsonValue } from "./json.js";
 
 /** The literal prefix of format version 1. */
-export const TOKEN_PREFIX = "tgc1.";
+export const TOKEN_PREFIX = "lictor_cap1.";
 /** Longest token, in bytes (= characters: tokens are ASCII). */
 export const MAX_TOKEN_BYTES = 8192;
 /** Most caveats per token, hops included. */
@@ -20,7 +20,7 @@ export const MAX_LIST_ITEMS = 64;
 /** Largest integer a token may hold (2^53 − 1). */
 export const MAX_INTEGER = Number.MAX_SAFE_INTEGER;
 /** HKDF `info` of the root key. */
-export const ROOT_KEY_INFO = "tollgate/capability-token/v1";
+export const ROOT_KEY_INFO = "lictor/capability-token/v1";
 
 /** Stable codes of token failures, as the Rust `TokenError::code()`. */
 export type TokenErrorCode =
@@ -434,7 +434,7 @@ export function parseToken(token: string): ParsedToken {
   return parsed;
 }
 
-/** The root key of a signing secret: HKDF-SHA256(secret, salt empty, info `tollgate/capability-token/v1`). */
+/** The root key of a signing secret: HKDF-SHA256(secret, salt empty, info `lictor/capability-token/v1`). */
 export function deriveRootKey(secret: Uint8Array): Promise<Uint8Array> {
   return hkdfSha256(secret, ROOT_KEY_INFO);
 }

@@ -1,11 +1,11 @@
-// Verifying `Tollgate-Signature` headers on webhook deliveries
+// Verifying `Lictor-Signature` headers on webhook deliveries
 // (docs/webhooks.md), exactly as the gateway's reference implementation.
 
 import { hmacSha256 } from "./crypto.js";
 import { concat, constantTimeEqual, fromHex, toHex, utf8 } from "./encoding.js";
 
 /** The header carrying the signature. */
-export const SIGNATURE_HEADER = "Tollgate-Signature";
+export const SIGNATURE_HEADER = "Lictor-Signature";
 
 /** Stable codes of webhook verification failures, checked in this order. */
 export type WebhookErrorCode = "malformed_header" | "expired" | "signature_mismatch";
@@ -36,7 +36,7 @@ function bodyBytes(body: string | Uint8Array): Uint8Array {
 }
 
 /**
- * Checks a delivery: `header` is the `Tollgate-Signature` value, `body` the
+ * Checks a delivery: `header` is the `Lictor-Signature` value, `body` the
  * raw request body (bytes, or the exact text received — never re-serialised
  * JSON). Resolves to the signed timestamp (Unix seconds); rejects with
  * `WebhookVerificationError` (`malformed_header`, `expired`,
@@ -74,7 +74,7 @@ export async function verifyWebhook(
   return Number(timestamp);
 }
 
-/** The `Tollgate-Signature` value for `body` at `timestamp` (for receivers' tests). */
+/** The `Lictor-Signature` value for `body` at `timestamp` (for receivers' tests). */
 export async function signWebhook(secret: string, timestamp: number, body: string | Uint8Array): Promise<string> {
   const mac = await hmacSha256(utf8(secret), concat(utf8(`${timestamp}.`), bodyBytes(body)));
   return `t=${timestamp},v1=${toHex(mac)}`;

@@ -1,4 +1,4 @@
-// The SDK against a real gateway (the binary at $TOLLGATE_BIN) and a real
+// The SDK against a real gateway (the binary at $LICTOR_BIN) and a real
 // upstream MCP server: provisioning, one intent per verdict, typed errors,
 // tool calls and their denials, attenuation enforced, pagination, async
 // intents, approvals, and an export verified offline with the published keys.
@@ -173,7 +173,7 @@ describe("against a live gateway", { timeout: 180_000 }, () => {
         assert.match(e.requestId ?? "", /.+/);
         return true;
       });
-      const stranger = new Gateway({ url: server.url, apiKey: "tg_live_not_a_real_key_0000000000000000" });
+      const stranger = new Gateway({ url: server.url, apiKey: "lictor_live_not_a_real_key_0000000000000000" });
       await assert.rejects(stranger.declareIntent(READ), (e: unknown) => ApiError.is(e, "unauthenticated") && e.status === 401);
       await assert.rejects(
         unwrap(root.api.POST("/v1/admin/tenants", { body: { id: tenant, name: "again" } })),
@@ -217,19 +217,19 @@ describe("against a live gateway", { timeout: 180_000 }, () => {
         });
       });
       const { headers, body } = await received;
-      assert.equal(headers["tollgate-event"], "intent.decided");
-      const header = String(headers["tollgate-signature"]);
+      assert.equal(headers["lictor-event"], "intent.decided");
+      const header = String(headers["lictor-signature"]);
       const signedAt = await verifyWebhook(webhookSecret, header, new Uint8Array(body));
       assert.ok(Math.abs(signedAt - Date.now() / 1000) < 60);
       const delivered = JSON.parse(body.toString("utf8")) as { intent_id: string; verdict: string };
-      assert.equal(delivered.intent_id, headers["tollgate-intent-id"]);
+      assert.equal(delivered.intent_id, headers["lictor-intent-id"]);
       assert.equal(delivered.verdict, "approve");
       // Re-serialised JSON is not what was signed.
       await assert.rejects(
         verifyWebhook(webhookSecret, header, JSON.stringify(delivered, null, 1)),
         (e: unknown) => e instanceof WebhookVerificationError && e.code === "signature_mismatch",
       );
-      await assert.rejects(verifyWebhook("whsec_wrong", header, body), (e: unknown) => e instanceof WebhookVerificationError);
+      await assert.rejects(verifyWebhook("lictor_whsec_wrong", header, body), (e: unknown) => e instanceof WebhookVerificationError);
     });
 
     it("resumes an escalated intent once a human approved it, once", async () => {
@@ -452,7 +452,7 @@ describe("against a live gateway", { timeout: 180_000 }, () => {
 
   describe("audit export", () => {
     it("verifies a real export offline with the published keys, in both formats", async () => {
-      const keys = await unwrap(new Gateway({ url: server.url }).api.GET("/.well-known/tollgate/keys"));
+      const keys = await unwrap(new Gateway({ url: server.url }).api.GET("/.well-known/lictor/keys"));
       assert.ok(keys.keys.length > 0);
       for (const format of ["ndjson", "csv"] as const) {
         const { data, response } = await admin.api.GET("/v1/admin/audit/export", { params: { query: { format } }, parseAs: "stream" });
@@ -461,7 +461,7 @@ describe("against a live gateway", { timeout: 180_000 }, () => {
         assert.equal(report.tenant, tenant);
         assert.ok(report.entries > 20, `only ${report.entries} entries`);
         assert.match(report.rootHash, /^[0-9a-f]{64}$/);
-        assert.equal(report.origin, `tollgate/tenants/${tenant}`);
+        assert.equal(report.origin, `lictor/tenants/${tenant}`);
       }
       // One changed byte is caught.
       const { data } = await admin.api.GET("/v1/admin/audit/export", { params: { query: { format: "ndjson" } }, parseAs: "text" });

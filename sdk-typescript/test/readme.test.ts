@@ -1,6 +1,6 @@
 // The README's quickstart, run as written against a live gateway: the
 // first ```ts block under "## Quickstart" is transpiled and executed as a
-// module inside this package, so `@tollgate/sdk` resolves to the build.
+// module inside this package, so `lictor` resolves to the build.
 // Every other ts/js block must at least be valid syntax.
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
@@ -78,7 +78,7 @@ describe("README", { timeout: 60_000 }, () => {
     writeFileSync(file, js);
     const { stdout } = await promisify(execFile)(process.execPath, [file], {
       cwd: dir,
-      env: { ...process.env, TOLLGATE_URL: server.url, TOLLGATE_API_KEY: agentKey.key },
+      env: { ...process.env, LICTOR_URL: server.url, LICTOR_API_KEY: agentKey.key },
       timeout: 30_000,
     });
     assert.equal(stdout.trim(), "approve []");

@@ -64,13 +64,13 @@ describe("HTTP behaviour against a scripted server", () => {
       if (seen.length === 2) return json(response, 429, '{"error_code":"rate_limited","message":"slow down","request_id":"r"}');
       json(response, 200, '{"intent_id":"int_1","verdict":"approve"}');
     };
-    const gw = new Gateway({ url, apiKey: "tg_live_test", retry: { baseDelayMs: 1 } });
+    const gw = new Gateway({ url, apiKey: "lictor_live_test", retry: { baseDelayMs: 1 } });
     const decision = await gw.declareIntent({ agent: { id: "a" }, action: { type: "access", verb: "read" } });
     assert.equal(decision.verdict, "approve");
     assert.equal(seen.length, 3);
-    assert.match(seen[0]!.key ?? "", /^tg-sdk-/);
+    assert.match(seen[0]!.key ?? "", /^lictor-sdk-/);
     assert.ok(seen.every((s) => s.key === seen[0]!.key), "retries reuse the key");
-    assert.ok(seen.every((s) => s.auth === "Bearer tg_live_test"));
+    assert.ok(seen.every((s) => s.auth === "Bearer lictor_live_test"));
     assert.ok(seen.every((s) => s.body === seen[0]!.body), "retries resend the same body");
     // A second declaration gets a fresh key.
     seen.length = 0;
@@ -167,7 +167,7 @@ describe("HTTP behaviour against a scripted server", () => {
       }
       json(response, 200, JSON.stringify({ jsonrpc: "2.0", id: message.id, result: { content: [{ type: "text", text: "ok" }] } }));
     };
-    const gw = new Gateway({ url, token: "tgc1.x" });
+    const gw = new Gateway({ url, token: "lictor_cap1.x" });
     const result = await gw.callTool("bank.read", { a: 1 });
     assert.equal(result.content[0]?.text, "ok");
     assert.deepEqual(log, ["initialize", "notifications/initialized@s1", "tools/call@s1", "initialize", "notifications/initialized@s2", "tools/call@s2"]);
@@ -298,7 +298,7 @@ describe("attenuate", () => {
     let token = root.token;
     for (let i = 0; i < 16; i += 1) token = await attenuate(token, { maxCalls: 100 });
     await assert.rejects(attenuate(token, {}), code("too_many_caveats"));
-    await assert.rejects(attenuate("tgc2.abc.def", {}), code("malformed"));
+    await assert.rejects(attenuate("lictor_cap2.abc.def", {}), code("malformed"));
   });
 
   it("matches globs as the gateway does", () => {
@@ -316,16 +316,16 @@ describe("attenuate", () => {
 describe("webhooks", () => {
   it("verifies what it signs, and checks in order", async () => {
     const body = '{"intent_id":"int_1","verdict":"approve"}';
-    const header = await signWebhook("whsec_test", 1_700_000_000, body);
+    const header = await signWebhook("lictor_whsec_test", 1_700_000_000, body);
     assert.match(header, /^t=1700000000,v1=[0-9a-f]{64}$/);
-    assert.equal(await verifyWebhook("whsec_test", header, body, { now: new Date(1_700_000_100_000) }), 1_700_000_000);
+    assert.equal(await verifyWebhook("lictor_whsec_test", header, body, { now: new Date(1_700_000_100_000) }), 1_700_000_000);
     const code = (expected: string) => (e: unknown) => e instanceof WebhookVerificationError && e.code === expected;
-    await assert.rejects(verifyWebhook("whsec_test", header, body), code("expired"));
-    await assert.rejects(verifyWebhook("whsec_test", header, `${body} `, { now: 1_700_000_000 }), code("signature_mismatch"));
-    await assert.rejects(verifyWebhook("whsec_test", "t=1,v1=zz", body, { now: 1 }), code("malformed_header"));
+    await assert.rejects(verifyWebhook("lictor_whsec_test", header, body), code("expired"));
+    await assert.rejects(verifyWebhook("lictor_whsec_test", header, `${body} `, { now: 1_700_000_000 }), code("signature_mismatch"));
+    await assert.rejects(verifyWebhook("lictor_whsec_test", "t=1,v1=zz", body, { now: 1 }), code("malformed_header"));
     // The reference value from the gateway's own tests.
     assert.equal(
-      await signWebhook("whsec_test", 1_700_000_000, '{"a":1}'),
+      await signWebhook("lictor_whsec_test", 1_700_000_000, '{"a":1}'),
       "t=1700000000,v1=38877139021993b830af32feea6e18a8da83eb2f6e49ee50bd9e4cf4ca4d3789",
     );
   });

@@ -20,7 +20,7 @@
 //! are printed, never asserted. Criterion writes each estimate to
 //! `target/criterion/<group>/<bench>/new/estimates.json`.
 //!
-//! `cargo bench -p tollgate-server --bench pipeline` (add `-- --test` to run
+//! `cargo bench -p lictor-server --bench pipeline` (add `-- --test` to run
 //! each once as a smoke test; the audit chain is then 2,000 entries).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
@@ -36,34 +36,34 @@ use criterion::{
     BatchSize, BenchmarkGroup, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
 };
 use futures::future::join_all;
+use lictor_api::agents::{AgentBudget, AgentStatus};
+use lictor_api::api_keys::Environment;
+use lictor_api::ids::{AgentId, ApprovalId, TenantId};
+use lictor_api::intents::{
+    ActionType, Decision, IntentRequest, RiskLevel, StageName, StageOutcome, StageReport, Verdict,
+};
+use lictor_api::money::UsdAmount;
+use lictor_server::audit::checkpointer::{CheckpointSettings, Checkpointer};
+use lictor_server::audit::export::{ExportCheckpoint, ExportFormat, ExportHeader, verify_export};
+use lictor_server::audit::stream::{ExportEnd, ExportSink, write_export};
+use lictor_server::audit::verify::verify_log;
+use lictor_server::events::Events;
+use lictor_server::pipeline::approval::Resume;
+use lictor_server::pipeline::capability::{self, CapabilityRequest, ToolTarget};
+use lictor_server::pipeline::commit::{AdminJob, AdminOp, CommitJob, CommitOutcome, CommitQueue};
+use lictor_server::pipeline::{
+    KeyContext, Pipeline, PipelineSettings, Reads, Submission, policy_input, risk,
+};
+use lictor_server::policy::{
+    Bundle, EvaluationLimits, PolicyEngine, PolicyRegistry, apply_memory_limit, templates,
+};
+use lictor_server::revocations::RevocationCache;
+use lictor_server::store::{AgentRow, BudgetUsage, NewTenant, Store, StoreConfig, StoreResult, TokenUsage};
+use lictor_server::token::{CapabilityToken, Caveat, Jti, TokenHeader, derive_root_key, mint};
+use lictor_server::{clock, ids, signing};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 use tokio::runtime::Runtime;
-use tollgate_api::agents::{AgentBudget, AgentStatus};
-use tollgate_api::api_keys::Environment;
-use tollgate_api::ids::{AgentId, ApprovalId, TenantId};
-use tollgate_api::intents::{
-    ActionType, Decision, IntentRequest, RiskLevel, StageName, StageOutcome, StageReport, Verdict,
-};
-use tollgate_api::money::UsdAmount;
-use tollgate_server::audit::checkpointer::{CheckpointSettings, Checkpointer};
-use tollgate_server::audit::export::{ExportCheckpoint, ExportFormat, ExportHeader, verify_export};
-use tollgate_server::audit::stream::{ExportEnd, ExportSink, write_export};
-use tollgate_server::audit::verify::verify_log;
-use tollgate_server::events::Events;
-use tollgate_server::pipeline::approval::Resume;
-use tollgate_server::pipeline::capability::{self, CapabilityRequest, ToolTarget};
-use tollgate_server::pipeline::commit::{AdminJob, AdminOp, CommitJob, CommitOutcome, CommitQueue};
-use tollgate_server::pipeline::{
-    KeyContext, Pipeline, PipelineSettings, Reads, Submission, policy_input, risk,
-};
-use tollgate_server::policy::{
-    Bundle, EvaluationLimits, PolicyEngine, PolicyRegistry, apply_memory_limit, templates,
-};
-use tollgate_server::revocations::RevocationCache;
-use tollgate_server::store::{AgentRow, BudgetUsage, NewTenant, Store, StoreConfig, StoreResult, TokenUsage};
-use tollgate_server::token::{CapabilityToken, Caveat, Jti, TokenHeader, derive_root_key, mint};
-use tollgate_server::{clock, ids, signing};
 
 /// Entries in the chain `audit_verify` and `audit_export` read.
 const AUDIT_ENTRIES: u64 = 50_000;
@@ -80,7 +80,7 @@ fn smoke() -> bool {
 /// Which runtime an in-process gateway runs on.
 #[derive(Clone, Copy)]
 enum Threads {
-    /// The one `tollgate serve` runs on (`#[tokio::main]`: one worker per
+    /// The one `lictor serve` runs on (`#[tokio::main]`: one worker per
     /// core), so that work the gateway spreads over its workers is spread
     /// here too.
     AsServed,
@@ -228,7 +228,7 @@ fn submission(request: IntentRequest, received: Instant) -> Submission {
 }
 
 fn request(body: &Value) -> IntentRequest {
-    tollgate_api::extract::parse_value(body.clone()).unwrap()
+    lictor_api::extract::parse_value(body.clone()).unwrap()
 }
 
 fn policies() -> PolicyRegistry {
@@ -274,7 +274,7 @@ impl Reads for Fixed {
 /// never wait (every read is ready), so `block_on` only polls them once.
 fn decide_in_memory(pipeline: &Pipeline, reads: &Fixed, body: &[u8]) -> CommitJob {
     let received = Instant::now();
-    let request: IntentRequest = tollgate_api::extract::parse_json(body).unwrap();
+    let request: IntentRequest = lictor_api::extract::parse_json(body).unwrap();
     futures::executor::block_on(pipeline.prepare(reads, submission(request, received))).unwrap()
 }
 
@@ -324,7 +324,7 @@ impl InProcess {
             let new_tenant = NewTenant {
                 id: tenant(),
                 name: "Acme".into(),
-                webhook_secret: "whsec_bench_0123456789abcdef".into(),
+                webhook_secret: "lictor_whsec_bench_0123456789abcdef".into(),
                 created_at: clock::now_micros(),
             };
             commits.admin(admin(AdminOp::CreateTenant(new_tenant))).await.unwrap();
@@ -351,7 +351,7 @@ impl InProcess {
 
     /// `Pipeline::decide` of the approved payment, as the intents handler
     /// calls it.
-    fn decide_approve(&self) -> impl Future<Output = Result<CommitOutcome, tollgate_server::error::Error>> {
+    fn decide_approve(&self) -> impl Future<Output = Result<CommitOutcome, lictor_server::error::Error>> {
         self.pipeline.decide(submission(self.approve.clone(), Instant::now()))
     }
 }
@@ -387,7 +387,7 @@ fn bench_stages(c: &mut Criterion) {
     );
     let caveats = [
         Caveat::Expires { at: now + 3600 },
-        Caveat::Audience { aud: "tollgate".into() },
+        Caveat::Audience { aud: "lictor".into() },
         Caveat::Servers { allow: vec!["mail".into(), "github".into()] },
         Caveat::Tools {
             allow: vec!["mail.*".into(), "github.create_issue".into()],
@@ -405,7 +405,7 @@ fn bench_stages(c: &mut Criterion) {
         tool: Some(&tool),
         risk_level: RiskLevel::Medium,
         now,
-        audience: "tollgate",
+        audience: "lictor",
         step_up_window: Duration::from_secs(15 * 60),
         cents: 0,
     };

@@ -7,8 +7,8 @@
 //! (the decision and the tool's result), then forwarded. Prints the
 //! latency percentiles of both and the throughput with concurrent clients.
 //!
-//! `cargo bench -p tollgate-server --bench tool_call` (set
-//! `TOLLGATE_BENCH_CALLS` to change the number of sequential calls).
+//! `cargo bench -p lictor-server --bench tool_call` (set
+//! `LICTOR_BENCH_CALLS` to change the number of sequential calls).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 #[path = "../tests/it/support/mcp_server.rs"]
@@ -17,12 +17,12 @@ mod mcp_server;
 
 use std::time::{Duration, Instant};
 
+use lictor_api::tokens::UpstreamName;
+use lictor_server::Config;
+use lictor_server::catalog::ConfiguredUpstream;
 use serde_json::{Value, json};
-use tollgate_api::tokens::UpstreamName;
-use tollgate_server::Config;
-use tollgate_server::catalog::ConfiguredUpstream;
 
-const ADMIN_KEY: &str = "tg_admin_bench_0123456789abcdefghijklmnopqrstuvwxyz";
+const ADMIN_KEY: &str = "lictor_admin_bench_0123456789abcdefghijklmnopqrstuvwxyz";
 const MODERN: &str = "2026-07-28";
 
 /// A 2026-07-28 `tools/call` request of `echo` (or `<prefix>echo`).
@@ -87,7 +87,7 @@ fn main() {
 }
 
 async fn bench() {
-    let calls: u64 = std::env::var("TOLLGATE_BENCH_CALLS").ok().and_then(|n| n.parse().ok()).unwrap_or(2000);
+    let calls: u64 = std::env::var("LICTOR_BENCH_CALLS").ok().and_then(|n| n.parse().ok()).unwrap_or(2000);
     let upstream = mcp_server::McpServer::builder().modern().bearer("bench-secret").start().await;
     let dir = tempfile::tempdir().unwrap();
     let config = Config {
@@ -102,8 +102,8 @@ async fn bench() {
         }],
         ..Config::default()
     };
-    let log = tollgate_server::app::logger(&config).unwrap();
-    let gateway = tollgate_server::start(config, log).await.unwrap();
+    let log = lictor_server::app::logger(&config).unwrap();
+    let gateway = lictor_server::start(config, log).await.unwrap();
     let url = format!("http://{}", gateway.local_addr());
     let client = reqwest::Client::new();
 
@@ -140,7 +140,7 @@ async fn bench() {
         timed((0..calls).map(|i| call(&client, &direct_url, "bench-secret", "echo", i))).await,
     );
     let through = report(
-        "through Tollgate /v1/mcp",
+        "through Lictor /v1/mcp",
         timed((0..calls).map(|i| call(&client, &gateway_url, &token, "mail.echo", i))).await,
     );
     println!("added by the gateway at p50: {:.3} ms", (through.saturating_sub(direct)).as_secs_f64() * 1e3);
@@ -166,7 +166,7 @@ async fn bench() {
         }
         let elapsed = started.elapsed();
         let total = all.len();
-        report(&format!("through Tollgate, {workers} clients"), all);
+        report(&format!("through Lictor, {workers} clients"), all);
         println!(
             "  {:.0} tool calls/s ({total} calls in {:.2} s)",
             total as f64 / elapsed.as_secs_f64(),

@@ -14,7 +14,7 @@ use crate::config::{Config, MIN_ADMIN_KEY_LEN};
 use crate::credentials;
 use crate::degraded::Degraded;
 use crate::events::Events;
-use crate::http::TollgateImpl;
+use crate::http::LictorImpl;
 use crate::http::auth::Authenticator;
 use crate::pending::PendingIntents;
 use crate::pipeline::commit::CommitQueue;
@@ -93,7 +93,7 @@ fn log_level(level: &str) -> Result<ConfigLoggingLevel, StartError> {
 /// The logger `config` asks for (stderr).
 pub fn logger(config: &Config) -> Result<slog::Logger, StartError> {
     ConfigLogging::StderrTerminal { level: log_level(&config.log_level)? }
-        .to_logger("tollgate")
+        .to_logger("lictor")
         .map_err(|e| StartError::Config(format!("logger: {e}")))
 }
 
@@ -105,7 +105,7 @@ async fn ensure_admin_key(store: &Store, config: &Config) -> Result<Option<Strin
     if let Some(key) = &config.admin_key {
         if key.len() < MIN_ADMIN_KEY_LEN || !key.chars().all(|c| c.is_ascii_graphic()) {
             return Err(StartError::Config(format!(
-                "TOLLGATE_ADMIN_KEY must be at least {MIN_ADMIN_KEY_LEN} printable characters without spaces"
+                "LICTOR_ADMIN_KEY must be at least {MIN_ADMIN_KEY_LEN} printable characters without spaces"
             )));
         }
         return Ok(None);
@@ -230,7 +230,7 @@ pub async fn start(config: Config, log: slog::Logger) -> Result<Gateway, StartEr
         pending,
         config: config.clone(),
     };
-    let api = tollgate_api::tollgate_api_mod::api_description::<TollgateImpl>()
+    let api = lictor_api::lictor_api_mod::api_description::<LictorImpl>()
         .map_err(|e| StartError::Http(e.to_string()))?;
     let server = dropshot::ServerBuilder::new(api, state, log.clone())
         .config(ConfigDropshot {
@@ -243,7 +243,7 @@ pub async fn start(config: Config, log: slog::Logger) -> Result<Gateway, StartEr
         })
         .start()
         .map_err(|e| StartError::Http(e.to_string()))?;
-    slog::info!(log, "tollgate listening"; "address" => %server.local_addr(), "store" => ?store.backend());
+    slog::info!(log, "lictor listening"; "address" => %server.local_addr(), "store" => ?store.backend());
     tasks.extend([writer, webhook_task, pending_task, revocation_task]);
     Ok(Gateway { server, tasks, generated_admin_key, signing_keys, store })
 }

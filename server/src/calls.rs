@@ -6,11 +6,11 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use lictor_api::api_keys::Environment;
+use lictor_api::ids::{AgentId, ApprovalId, TenantId};
+use lictor_api::intents::{Decision, Reason, StageName, StageOutcome, StageReport, Verdict};
+use lictor_api::tools::rpc_codes;
 use serde_json::{Map, Value, json};
-use tollgate_api::api_keys::Environment;
-use tollgate_api::ids::{AgentId, ApprovalId, TenantId};
-use tollgate_api::intents::{Decision, Reason, StageName, StageOutcome, StageReport, Verdict};
-use tollgate_api::tools::rpc_codes;
 
 use crate::app::GatewayState;
 use crate::audit::digested;
@@ -127,7 +127,7 @@ pub async fn denial(state: &GatewayState, decision: &Decision, presented: Option
 pub async fn call(state: &GatewayState, call: ToolCall) -> Result<CallResult, Error> {
     let (request, problem) = call.tool.intent(&call.agent, &call.arguments).map_err(|message| {
         Error::Invalid(
-            tollgate_api::ApiError::new(tollgate_api::ErrorCode::InvalidField, message).at_path("$.tool"),
+            lictor_api::ApiError::new(lictor_api::ErrorCode::InvalidField, message).at_path("$.tool"),
         )
     })?;
     let invalid = problem.map(|message| Reason {

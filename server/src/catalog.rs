@@ -1,7 +1,7 @@
 //! The tool catalogue: which upstream MCP servers a tenant's agents reach,
 //! their tools, and how a tool call becomes an intent.
 //!
-//! Upstreams come from the configuration (`tollgate serve --upstream
+//! Upstreams come from the configuration (`lictor serve --upstream
 //! NAME=URL`, seen by every tenant) and from the API (a tenant's own).
 //! Tools are exposed as `<upstream>.<tool>`; each upstream's list is cached
 //! for a short time. A call becomes an intent whose action type, verb,
@@ -13,16 +13,16 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::{Map, Value};
-use tokio::sync::Mutex;
-use tollgate_api::ids::{AgentId, TenantId};
-use tollgate_api::intents::{
+use lictor_api::ids::{AgentId, TenantId};
+use lictor_api::intents::{
     Action, ActionType, AgentRef, EstimatedImpact, Intent, IntentRequest, Payload, Sensitivity, Target, Verb,
 };
-use tollgate_api::money::UsdAmount;
-use tollgate_api::text::{Identifier, Label};
-use tollgate_api::tokens::UpstreamName;
-use tollgate_api::upstreams::{ToolOverride, Upstream, UpstreamSource};
+use lictor_api::money::UsdAmount;
+use lictor_api::text::{Identifier, Label};
+use lictor_api::tokens::UpstreamName;
+use lictor_api::upstreams::{ToolOverride, Upstream, UpstreamSource};
+use serde_json::{Map, Value};
+use tokio::sync::Mutex;
 
 use crate::clock;
 use crate::error::Error;

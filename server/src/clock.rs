@@ -11,7 +11,7 @@ pub fn now_micros() -> i64 {
     Utc::now().timestamp_micros()
 }
 
-pub use tollgate_offline::time::{from_micros, rfc3339_micros, to_micros};
+pub use lictor_offline::time::{from_micros, rfc3339_micros, to_micros};
 
 /// One minute, in microseconds.
 pub const MINUTE_MICROS: i64 = 60_000_000;

@@ -9,8 +9,8 @@ use crate::catalog::ConfiguredUpstream;
 use crate::pending::PendingConfig;
 use crate::webhooks::WebhookConfig;
 
-/// Everything `tollgate serve` can be told. [`Config::default`] is the
-/// zero-configuration gateway: SQLite in `./tollgate-data`, listening on
+/// Everything `lictor serve` can be told. [`Config::default`] is the
+/// zero-configuration gateway: SQLite in `./lictor-data`, listening on
 /// `127.0.0.1:8080`.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -20,7 +20,7 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// `postgres://…` switches to PostgreSQL (`sqlite:` URLs also work).
     pub database_url: Option<String>,
-    /// The superadmin key (`TOLLGATE_ADMIN_KEY`); generated on first start
+    /// The superadmin key (`LICTOR_ADMIN_KEY`); generated on first start
     /// when absent.
     pub admin_key: Option<String>,
     /// Largest accepted request body.
@@ -65,14 +65,14 @@ pub struct Config {
     pub log_level: String,
 }
 
-/// The smallest admin key accepted from `TOLLGATE_ADMIN_KEY`.
+/// The smallest admin key accepted from `LICTOR_ADMIN_KEY`.
 pub const MIN_ADMIN_KEY_LEN: usize = 32;
 
 impl Default for Config {
     fn default() -> Config {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            data_dir: PathBuf::from("tollgate-data"),
+            data_dir: PathBuf::from("lictor-data"),
             database_url: None,
             admin_key: None,
             max_body_bytes: 1024 * 1024,
@@ -85,7 +85,7 @@ impl Default for Config {
             webhooks: WebhookConfig::default(),
             checkpoints: CheckpointSettings::default(),
             pending: PendingConfig::default(),
-            audience: "tollgate".into(),
+            audience: "lictor".into(),
             step_up_window: Duration::from_secs(15 * 60),
             approval_ttl: Duration::from_secs(15 * 60),
             max_open_approvals_per_agent: 100,

@@ -3,9 +3,9 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use lictor_api::pagination::{DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tollgate_api::pagination::{DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT};
 
 use crate::error::Error;
 

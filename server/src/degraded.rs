@@ -19,9 +19,9 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use tollgate_api::api_keys::Environment;
-use tollgate_api::ids::TenantId;
-use tollgate_api::tenants::StoreFailureMode;
+use lictor_api::api_keys::Environment;
+use lictor_api::ids::TenantId;
+use lictor_api::tenants::StoreFailureMode;
 
 use crate::store::{ApiKeyRow, Store};
 
@@ -59,7 +59,7 @@ impl Degraded {
     }
 
     /// Forgets a key (revoked).
-    pub fn forget_key(&self, id: &tollgate_api::ids::ApiKeyId) {
+    pub fn forget_key(&self, id: &lictor_api::ids::ApiKeyId) {
         if let Ok(mut keys) = self.keys.lock() {
             keys.retain(|_, key| key.id != *id);
         }

@@ -1,6 +1,6 @@
 //! The gateway's domain errors and their one conversion to the wire.
 
-use tollgate_api::{ApiError, ErrorCode};
+use lictor_api::{ApiError, ErrorCode};
 
 use crate::store::StoreError;
 

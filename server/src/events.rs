@@ -10,14 +10,14 @@
 
 use std::time::Duration;
 
+use lictor_api::ids::{AgentId, ApprovalId, TenantId};
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
-use tollgate_api::ids::{AgentId, ApprovalId, TenantId};
 
 use crate::store::{Backend, StoreResult, StoreTx};
 
 /// The PostgreSQL channel events travel on.
-pub const CHANNEL: &str = "tollgate_events";
+pub const CHANNEL: &str = "lictor_events";
 
 /// A change other gateways may care about.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -3,8 +3,8 @@
 //! UUIDv7 underneath: time-ordered, so ids sort roughly by creation and
 //! index well, with 74 random bits each.
 
-use tollgate_api::ids::{ApiKeyId, ApprovalId, AuditEntryId, IntentId, PolicyDraftId, PolicyProposalId};
-use tollgate_api::tokens::Jti;
+use lictor_api::ids::{ApiKeyId, ApprovalId, AuditEntryId, IntentId, PolicyDraftId, PolicyProposalId};
+use lictor_api::tokens::Jti;
 
 fn fresh(prefix: &str) -> String {
     format!("{prefix}_{}", uuid::Uuid::now_v7().simple())

@@ -1,12 +1,12 @@
-//! The Tollgate gateway.
+//! The Lictor gateway.
 //!
-//! Implements the contract of `tollgate-api`: every intent an agent
+//! Implements the contract of `lictor-api`: every intent an agent
 //! declares runs through one pipeline (`identity → risk → policy → budget →
 //! decide → audit`, see [`pipeline`]) and is answered only after its audit
 //! entry is durable. Storage is SQLite by default or PostgreSQL
 //! ([`store`]); policies are Rego evaluated by regorus ([`policy`]).
 //!
-//! This crate is the server and the `tollgate` binary. It is not a client
+//! This crate is the server and the `lictor` binary. It is not a client
 //! library: integrators use the generated SDKs, and nothing but this
 //! crate's own tests and benchmarks depends on it.
 
@@ -30,7 +30,7 @@ pub mod policy;
 pub mod revocations;
 pub mod signing;
 pub mod store;
-pub use tollgate_offline::token;
+pub use lictor_offline::token;
 pub mod webhooks;
 
 pub use app::{Gateway, GatewayState, StartError, start};

@@ -1,13 +1,13 @@
-//! `tollgate`: the gateway binary.
+//! `lictor`: the gateway binary.
 //!
-//! - `tollgate serve` runs the gateway (SQLite in `./tollgate-data` unless
+//! - `lictor serve` runs the gateway (SQLite in `./lictor-data` unless
 //!   `--database-url` names PostgreSQL).
-//! - `tollgate policy test DIR` runs a policy bundle's Rego unit tests and
+//! - `lictor policy test DIR` runs a policy bundle's Rego unit tests and
 //!   its decision corpus (`DIR/corpus.yaml`).
-//! - `tollgate token attenuate TOKEN …` narrows a capability token offline;
-//!   `tollgate token inspect TOKEN` shows what a token carries.
-//! - `tollgate keys rotate` adds a new capability-token signing key.
-//! - `tollgate audit verify-export FILE --key KEY` checks an audit export
+//! - `lictor token attenuate TOKEN …` narrows a capability token offline;
+//!   `lictor token inspect TOKEN` shows what a token carries.
+//! - `lictor keys rotate` adds a new capability-token signing key.
+//! - `lictor audit verify-export FILE --key KEY` checks an audit export
 //!   offline against the gateway's checkpoint key.
 
 use std::io::IsTerminal as _;
@@ -19,19 +19,19 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use tollgate_api::intents::ActionType;
-use tollgate_api::tokens::UpstreamName;
-use tollgate_server::Config;
-use tollgate_server::audit::checkpoint::NoteVerifier;
-use tollgate_server::audit::checkpointer::CheckpointSettings;
-use tollgate_server::audit::export::{self, ExportFailureReason};
-use tollgate_server::catalog::ConfiguredUpstream;
-use tollgate_server::policy::corpus::{self, CORPUS_FILE};
-use tollgate_server::policy::{Bundle, EvaluationLimits, PolicyEngine, rego_tests};
-use tollgate_server::token::{self, CapabilityToken, Caveat};
+use lictor_api::intents::ActionType;
+use lictor_api::tokens::UpstreamName;
+use lictor_server::Config;
+use lictor_server::audit::checkpoint::NoteVerifier;
+use lictor_server::audit::checkpointer::CheckpointSettings;
+use lictor_server::audit::export::{self, ExportFailureReason};
+use lictor_server::catalog::ConfiguredUpstream;
+use lictor_server::policy::corpus::{self, CORPUS_FILE};
+use lictor_server::policy::{Bundle, EvaluationLimits, PolicyEngine, rego_tests};
+use lictor_server::token::{self, CapabilityToken, Caveat};
 
 #[derive(Parser)]
-#[command(name = "tollgate", version, about = "Governance gateway for AI agents")]
+#[command(name = "lictor", version, about = "Governance gateway for AI agents")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -79,7 +79,7 @@ struct VerifyExportArgs {
     /// The export file (`-` for standard input).
     file: PathBuf,
     /// A checkpoint verifier key (`<name>+<key id>+<base64 key>`), or a file
-    /// of them: one per line, or the JSON of `GET /.well-known/tollgate/keys`.
+    /// of them: one per line, or the JSON of `GET /.well-known/lictor/keys`.
     /// Repeatable.
     #[arg(long = "key", value_name = "KEY|FILE", required = true)]
     keys: Vec<String>,
@@ -161,7 +161,7 @@ enum KeyKind {
 #[derive(clap::Args)]
 struct StoreArgs {
     /// Directory of the embedded SQLite database.
-    #[arg(long, env = "TOLLGATE_DATA_DIR", default_value = "tollgate-data")]
+    #[arg(long, env = "LICTOR_DATA_DIR", default_value = "lictor-data")]
     data_dir: PathBuf,
     /// `postgres://…` to use PostgreSQL instead of SQLite.
     #[arg(long, env = "DATABASE_URL")]
@@ -171,91 +171,91 @@ struct StoreArgs {
 #[derive(clap::Args)]
 struct ServeArgs {
     /// Address to listen on.
-    #[arg(long, env = "TOLLGATE_LISTEN", default_value = "127.0.0.1:8080")]
+    #[arg(long, env = "LICTOR_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
     /// Directory of the embedded SQLite database and its files.
-    #[arg(long, env = "TOLLGATE_DATA_DIR", default_value = "tollgate-data")]
+    #[arg(long, env = "LICTOR_DATA_DIR", default_value = "lictor-data")]
     data_dir: PathBuf,
     /// `postgres://user:pass@host/db` to use PostgreSQL instead of SQLite.
     #[arg(long, env = "DATABASE_URL")]
     database_url: Option<String>,
     /// Largest accepted request body, in bytes.
-    #[arg(long, env = "TOLLGATE_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    #[arg(long, env = "LICTOR_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     max_body_bytes: usize,
     /// Most decisions written in one transaction.
-    #[arg(long, env = "TOLLGATE_COMMIT_MAX_BATCH", default_value_t = 512)]
+    #[arg(long, env = "LICTOR_COMMIT_MAX_BATCH", default_value_t = 512)]
     commit_max_batch: usize,
     /// Pooled database connections.
-    #[arg(long, env = "TOLLGATE_MAX_CONNECTIONS", default_value_t = 16)]
+    #[arg(long, env = "LICTOR_MAX_CONNECTIONS", default_value_t = 16)]
     max_connections: u32,
     /// How long a writer waits for a database lock before answering 503, in milliseconds.
-    #[arg(long, env = "TOLLGATE_LOCK_TIMEOUT_MS", default_value_t = 5000)]
+    #[arg(long, env = "LICTOR_LOCK_TIMEOUT_MS", default_value_t = 5000)]
     lock_timeout_ms: u64,
     /// Time limit of one policy evaluation, in milliseconds.
-    #[arg(long, env = "TOLLGATE_POLICY_TIME_LIMIT_MS", default_value_t = 100)]
+    #[arg(long, env = "LICTOR_POLICY_TIME_LIMIT_MS", default_value_t = 100)]
     policy_time_limit_ms: u64,
     /// How often to compare every tenant's active policy with the store,
     /// in seconds (promotions arrive at once through PostgreSQL `NOTIFY`;
     /// this is the safety net).
-    #[arg(long, env = "TOLLGATE_POLICY_POLL_SECONDS", default_value_t = 10)]
+    #[arg(long, env = "LICTOR_POLICY_POLL_SECONDS", default_value_t = 10)]
     policy_poll_seconds: u64,
     /// The process heap, in MiB, above which policy evaluations stop (and
     /// block with `policy_limit_exceeded`).
-    #[arg(long, env = "TOLLGATE_POLICY_HEAP_LIMIT_MB", default_value_t = 1024)]
+    #[arg(long, env = "LICTOR_POLICY_HEAP_LIMIT_MB", default_value_t = 1024)]
     policy_heap_limit_mb: u64,
     /// Webhook delivery attempts before giving up.
-    #[arg(long, env = "TOLLGATE_WEBHOOK_MAX_ATTEMPTS", default_value_t = 8)]
+    #[arg(long, env = "LICTOR_WEBHOOK_MAX_ATTEMPTS", default_value_t = 8)]
     webhook_max_attempts: u32,
     /// Delay before the second webhook attempt, in milliseconds (doubles each time).
-    #[arg(long, env = "TOLLGATE_WEBHOOK_BASE_DELAY_MS", default_value_t = 1000)]
+    #[arg(long, env = "LICTOR_WEBHOOK_BASE_DELAY_MS", default_value_t = 1000)]
     webhook_base_delay_ms: u64,
     /// Log level: trace, debug, info, warn, error, critical.
-    #[arg(long, env = "TOLLGATE_LOG_LEVEL", default_value = "info")]
+    #[arg(long, env = "LICTOR_LOG_LEVEL", default_value = "info")]
     log_level: String,
     /// An upstream MCP server every tenant reaches: `NAME=URL` (repeatable).
     #[arg(long = "upstream", value_name = "NAME=URL")]
     upstreams: Vec<String>,
     /// A credential for a configured upstream: `NAME=HEADER:VALUE`
-    /// (repeatable; also `TOLLGATE_UPSTREAM_CREDENTIALS`, `;`-separated).
+    /// (repeatable; also `LICTOR_UPSTREAM_CREDENTIALS`, `;`-separated).
     #[arg(
         long = "upstream-credential",
         value_name = "NAME=HEADER:VALUE",
-        env = "TOLLGATE_UPSTREAM_CREDENTIALS",
+        env = "LICTOR_UPSTREAM_CREDENTIALS",
         value_delimiter = ';'
     )]
     upstream_credentials: Vec<String>,
     /// This gateway's audience (tokens with an `audience` caveat must name it).
-    #[arg(long, env = "TOLLGATE_AUDIENCE", default_value = "tollgate")]
+    #[arg(long, env = "LICTOR_AUDIENCE", default_value = "lictor")]
     audience: String,
     /// How long an approval request stays open, and usable once approved, in seconds.
-    #[arg(long, env = "TOLLGATE_APPROVAL_TTL_SECONDS", default_value_t = 900)]
+    #[arg(long, env = "LICTOR_APPROVAL_TTL_SECONDS", default_value_t = 900)]
     approval_ttl_seconds: u64,
     /// Most open approval requests per agent.
-    #[arg(long, env = "TOLLGATE_MAX_OPEN_APPROVALS", default_value_t = 100)]
+    #[arg(long, env = "LICTOR_MAX_OPEN_APPROVALS", default_value_t = 100)]
     max_open_approvals_per_agent: u64,
     /// How long after a token's `step_up` time high-risk actions stay allowed, in seconds.
-    #[arg(long, env = "TOLLGATE_STEP_UP_WINDOW_SECONDS", default_value_t = 900)]
+    #[arg(long, env = "LICTOR_STEP_UP_WINDOW_SECONDS", default_value_t = 900)]
     step_up_window_seconds: u64,
     /// Time limit of one request to an upstream MCP server, in milliseconds.
-    #[arg(long, env = "TOLLGATE_UPSTREAM_TIMEOUT_MS", default_value_t = 30_000)]
+    #[arg(long, env = "LICTOR_UPSTREAM_TIMEOUT_MS", default_value_t = 30_000)]
     upstream_timeout_ms: u64,
     /// How long an upstream's tool list is cached, in seconds.
-    #[arg(long, env = "TOLLGATE_TOOLS_TTL_SECONDS", default_value_t = 30)]
+    #[arg(long, env = "LICTOR_TOOLS_TTL_SECONDS", default_value_t = 30)]
     tools_ttl_seconds: u64,
     /// Longest a replica trusts its revocation cache without a notification
     /// (PostgreSQL pushes revocations at once; SQLite replicas rely on this), in seconds.
-    #[arg(long, env = "TOLLGATE_REVOCATION_CACHE_TTL_SECONDS", default_value_t = 60)]
+    #[arg(long, env = "LICTOR_REVOCATION_CACHE_TTL_SECONDS", default_value_t = 60)]
     revocation_cache_ttl_seconds: u64,
     /// The audit log's name: checkpoints of tenant `t` have the origin
     /// `<ORIGIN>/tenants/<t>` and are signed by the key named `<ORIGIN>`.
     /// Give every deployment its own (e.g. its domain).
-    #[arg(long, env = "TOLLGATE_AUDIT_ORIGIN", default_value = "tollgate")]
+    #[arg(long, env = "LICTOR_AUDIT_ORIGIN", default_value = "lictor")]
     audit_origin: String,
     /// Sign an audit checkpoint once this many entries have accumulated.
-    #[arg(long, env = "TOLLGATE_CHECKPOINT_EVERY", default_value_t = 1000)]
+    #[arg(long, env = "LICTOR_CHECKPOINT_EVERY", default_value_t = 1000)]
     checkpoint_every: u64,
     /// Sign an audit checkpoint at the latest this long after the previous one, in seconds.
-    #[arg(long, env = "TOLLGATE_CHECKPOINT_INTERVAL_SECONDS", default_value_t = 10)]
+    #[arg(long, env = "LICTOR_CHECKPOINT_INTERVAL_SECONDS", default_value_t = 10)]
     checkpoint_interval_seconds: u64,
 }
 
@@ -312,7 +312,7 @@ fn config(args: ServeArgs) -> anyhow::Result<Config> {
         listen: args.listen,
         data_dir: args.data_dir,
         database_url: args.database_url.filter(|u| !u.is_empty()),
-        admin_key: std::env::var("TOLLGATE_ADMIN_KEY").ok().filter(|k| !k.is_empty()),
+        admin_key: std::env::var("LICTOR_ADMIN_KEY").ok().filter(|k| !k.is_empty()),
         max_body_bytes: args.max_body_bytes,
         commit_max_batch: args.commit_max_batch,
         max_connections: args.max_connections,
@@ -337,26 +337,26 @@ fn config(args: ServeArgs) -> anyhow::Result<Config> {
 fn without_huge_pages() {
     #[cfg(target_os = "linux")]
     if let Err(error) = rustix::thread::disable_transparent_huge_pages(true) {
-        eprintln!("tollgate: could not disable transparent huge pages: {error}");
+        eprintln!("lictor: could not disable transparent huge pages: {error}");
     }
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     without_huge_pages();
     let config = config(args)?;
-    let log = tollgate_server::app::logger(&config)?;
-    let gateway = tollgate_server::start(config, log).await?;
+    let log = lictor_server::app::logger(&config)?;
+    let gateway = lictor_server::start(config, log).await?;
     if let Some(key) = gateway.generated_admin_key() {
         eprintln!();
         eprintln!("  Generated the superadmin key (shown once, stored only as a hash):");
         eprintln!();
         eprintln!("      {key}");
         eprintln!();
-        eprintln!("  Keep it safe; set TOLLGATE_ADMIN_KEY to choose your own instead.");
+        eprintln!("  Keep it safe; set LICTOR_ADMIN_KEY to choose your own instead.");
         eprintln!();
     }
     let addr = gateway.local_addr();
-    println!("tollgate listening on http://{addr}");
+    println!("lictor listening on http://{addr}");
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let stopped_by_itself = tokio::select! {
         result = gateway.wait_for_stop() => Some(result),
@@ -441,7 +441,7 @@ fn attenuate(args: AttenuateArgs) -> anyhow::Result<bool> {
         caveats.push(Caveat::Audience { aud });
     }
     anyhow::ensure!(!caveats.is_empty(), "name at least one restriction to add");
-    let jti = args.jti.unwrap_or_else(|| tollgate_server::ids::token_jti().to_string());
+    let jti = args.jti.unwrap_or_else(|| lictor_server::ids::token_jti().to_string());
     println!("{}", token::attenuate(&args.token, &jti, &caveats)?);
     Ok(true)
 }
@@ -466,21 +466,21 @@ async fn rotate(RotateArgs { key, store: args }: RotateArgs) -> anyhow::Result<b
         database_url: args.database_url.filter(|u| !u.is_empty()),
         ..Config::default()
     };
-    let store = tollgate_server::store::Store::open(&tollgate_server::store::StoreConfig {
+    let store = lictor_server::store::Store::open(&lictor_server::store::StoreConfig {
         database_url: config.database_url.clone(),
         data_dir: config.data_dir.clone(),
         lock_timeout: config.lock_timeout,
         max_connections: 2,
     })
     .await?;
-    tollgate_server::signing::ensure(&store).await?;
+    lictor_server::signing::ensure(&store).await?;
     match key {
         KeyKind::Token => {
-            let key = tollgate_server::signing::rotate_token_key(&store).await?;
+            let key = lictor_server::signing::rotate_token_key(&store).await?;
             println!("new capability-token key `{}` (generation {})", key.kid, key.generation);
         }
         KeyKind::Checkpoint => {
-            let key = tollgate_server::signing::rotate_checkpoint_key(&store).await?;
+            let key = lictor_server::signing::rotate_checkpoint_key(&store).await?;
             println!("new checkpoint key `{}` (generation {})", key.kid, key.generation);
         }
     }
@@ -510,7 +510,7 @@ fn verifier_keys(args: &[String]) -> anyhow::Result<Vec<NoteVerifier>> {
 /// a key cannot be read.
 fn verify_export(args: VerifyExportArgs) -> ExitCode {
     let usage_error = |error: anyhow::Error| {
-        eprintln!("tollgate: {error:#}");
+        eprintln!("lictor: {error:#}");
         ExitCode::from(2)
     };
     let keys = match verifier_keys(&args.keys) {
@@ -581,7 +581,7 @@ async fn main() -> ExitCode {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(error) => {
-            eprintln!("tollgate: {error:#}");
+            eprintln!("lictor: {error:#}");
             ExitCode::FAILURE
         }
     }

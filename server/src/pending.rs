@@ -9,8 +9,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tollgate_api::ids::IntentId;
-use tollgate_api::intents::{IntentRequest, StageName, StageOutcome, StageReport};
+use lictor_api::ids::IntentId;
+use lictor_api::intents::{IntentRequest, StageName, StageOutcome, StageReport};
 
 use crate::clock;
 use crate::pipeline::commit::CommitOutcome;

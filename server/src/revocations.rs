@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use tollgate_api::ids::TenantId;
+use lictor_api::ids::TenantId;
 
 use crate::events::{Event, Events};
 use crate::store::{Store, StoreResult};

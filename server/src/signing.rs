@@ -119,7 +119,7 @@ impl TokenKeys {
     }
 }
 
-/// Adds a new generation of the checkpoint key (`tollgate keys rotate --key
+/// Adds a new generation of the checkpoint key (`lictor keys rotate --key
 /// checkpoint`). Running gateways sign with it within a second; the earlier
 /// keys stay published so older checkpoints keep verifying.
 pub async fn rotate_checkpoint_key(store: &Store) -> StoreResult<SigningKeyRow> {
@@ -127,7 +127,7 @@ pub async fn rotate_checkpoint_key(store: &Store) -> StoreResult<SigningKeyRow> 
     store.add_signing_key_generation(CHECKPOINT_ED25519, &kid, &secret, public_key, clock::now_micros()).await
 }
 
-/// Adds a new generation of the token key (`tollgate keys rotate`). Tokens
+/// Adds a new generation of the token key (`lictor keys rotate`). Tokens
 /// minted with earlier generations keep verifying until they expire.
 pub async fn rotate_token_key(store: &Store) -> StoreResult<SigningKeyRow> {
     let (kid, secret, public_key) = new_hmac_key();

@@ -3,7 +3,7 @@
 //! Each delivery is a `POST` of the Decision (JSON) signed with the
 //! tenant's webhook secret:
 //!
-//! `Tollgate-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`
+//! `Lictor-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`
 //!
 //! A 2xx answer delivers it; anything else (other statuses, redirects,
 //! timeouts, connection errors) is retried with exponential backoff until
@@ -14,12 +14,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use lictor_api::intents::CallbackState;
 use tokio::sync::{Notify, Semaphore};
-use tollgate_api::intents::CallbackState;
 
 use crate::clock;
 use crate::store::{CallbackDue, DeliveryRecord, Store};
-pub use tollgate_offline::webhook::{SIGNATURE_HEADER, SignatureError, signature, verify_signature};
+pub use lictor_offline::webhook::{SIGNATURE_HEADER, SignatureError, signature, verify_signature};
 
 /// Retry and timeout settings.
 #[derive(Clone, Debug)]
@@ -73,7 +73,7 @@ impl Webhooks {
         let client = reqwest::Client::builder()
             .timeout(config.timeout)
             .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("tollgate/", env!("CARGO_PKG_VERSION")))
+            .user_agent(concat!("lictor/", env!("CARGO_PKG_VERSION")))
             .build()?;
         let wake = Arc::new(Notify::new());
         let worker = Worker {
@@ -190,9 +190,9 @@ impl Worker {
             .post(&delivery.url)
             .header(http::header::CONTENT_TYPE, "application/json")
             .header(SIGNATURE_HEADER, signature(&secret, timestamp, &body))
-            .header("Tollgate-Event", "intent.decided")
-            .header("Tollgate-Intent-Id", delivery.intent_id.as_str())
-            .header("Tollgate-Delivery-Attempt", attempt.to_string())
+            .header("Lictor-Event", "intent.decided")
+            .header("Lictor-Intent-Id", delivery.intent_id.as_str())
+            .header("Lictor-Delivery-Attempt", attempt.to_string())
             .body(body)
             .send()
             .await

@@ -7,8 +7,8 @@
 
 use std::time::Duration;
 
+use lictor_server::policy::{Bundle, EvaluationLimits, PolicyEngine, PolicyError, apply_memory_limit};
 use serde_json::json;
-use tollgate_server::policy::{Bundle, EvaluationLimits, PolicyEngine, PolicyError, apply_memory_limit};
 
 #[test]
 fn policies_that_grow_the_heap_without_bound_are_cut_off() {
@@ -16,7 +16,7 @@ fn policies_that_grow_the_heap_without_bound_are_cut_off() {
     // past the default ceiling. The time limit alone would not stop it (a
     // builtin call is not interrupted); the heap check does.
     apply_memory_limit(EvaluationLimits::default());
-    let source = "package tollgate\nimport rego.v1\n\
+    let source = "package lictor\nimport rego.v1\n\
                   decision := {\"verdict\": \"approve\"} if count(numbers.range(1, input.n)) == -1\n";
     let bundle = Bundle::new("hungry", [("p.rego".to_string(), source.to_string())], json!({}));
     let limits = EvaluationLimits { time: Duration::from_secs(60), ..EvaluationLimits::default() };

@@ -2,7 +2,7 @@
 //! release binaries, starts the gateway on SQLite and then on a throwaway
 //! PostgreSQL cluster, provisions it through its API with a realistic
 //! bundle (the default bundle and every template), and drives it over
-//! loopback with `tollgate-load` (bench/): closed-loop saturation and
+//! loopback with `lictor-load` (bench/): closed-loop saturation and
 //! open-loop fixed rates for `POST /v1/intents` and MCP `tools/call`
 //! forwarded to a local upstream. The gateway's CPU time and resident memory
 //! are read from `/proc`. It then runs the criterion stage benchmarks and
@@ -21,8 +21,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use lictor_pg_cluster::{Cluster, Settings};
 use serde_json::{Value, json};
-use tollgate_pg_cluster::{Cluster, Settings};
 
 use crate::gateway::{self, Gateway, Process};
 
@@ -183,10 +183,10 @@ fn backend(
     quick: bool,
 ) -> Result<Value> {
     let profile = if quick { "debug" } else { "release" };
-    let binary = root.join("target/").join(profile).join("tollgate");
-    let load = root.join("target/").join(profile).join("tollgate-load");
-    let admin_key = format!("tg_admin_bench_{}_0123456789abcdefghijkl", std::process::id());
-    let data = std::env::temp_dir().join(format!("tollgate-bench-{name}-{}", std::process::id()));
+    let binary = root.join("target/").join(profile).join("lictor");
+    let load = root.join("target/").join(profile).join("lictor-load");
+    let admin_key = format!("lictor_admin_bench_{}_0123456789abcdefghijkl", std::process::id());
+    let data = std::env::temp_dir().join(format!("lictor-bench-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&data);
     println!("==> {name}");
     // First start: an empty store (migrations, keys); then a restart.
@@ -236,14 +236,14 @@ pub fn bench(root: &Path, args: &[String]) -> Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     // The smoke run reuses the test build (debug): it checks that the
     // bench works, not how fast.
-    let mut build = vec!["build", "--locked", "--bin", "tollgate", "--bin", "tollgate-load"];
+    let mut build = vec!["build", "--locked", "--bin", "lictor", "--bin", "lictor-load"];
     if !quick {
         build.push("--release");
     }
     crate::run(root, &cargo, &build)?;
     let profile = if quick { "debug" } else { "release" };
     let upstream = Process(
-        Command::new(root.join("target").join(profile).join("tollgate-load"))
+        Command::new(root.join("target").join(profile).join("lictor-load"))
             .args(["upstream"])
             .stdout(Stdio::piped())
             .spawn()
@@ -257,7 +257,7 @@ pub fn bench(root: &Path, args: &[String]) -> Result<()> {
     let mut backends = vec![backend(root, "sqlite", None, &upstream_url, quick)?];
     if postgres {
         // Durable, like the SQLite runs: commits reach the disk.
-        match Cluster::start(Settings { name: "tollgate-bench-pg", durable: true })? {
+        match Cluster::start(Settings { name: "lictor-bench-pg", durable: true })? {
             Some(cluster) => backends.push(backend(
                 root,
                 "postgres",
@@ -310,9 +310,9 @@ fn criterion(root: &Path, quick: bool) -> Result<Value> {
         if quick { "test" } else { "bench" },
         "--locked",
         "-p",
-        "tollgate-offline",
+        "lictor-offline",
         "-p",
-        "tollgate-server",
+        "lictor-server",
         "--bench",
         "offline",
         "--bench",

@@ -1,4 +1,4 @@
-//! Starting `tollgate serve` for xtask's runs: the conformance replicas,
+//! Starting `lictor serve` for xtask's runs: the conformance replicas,
 //! the README walk-through and the benchmark.
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -39,7 +39,7 @@ impl Process {
 
 /// A running gateway.
 pub struct Gateway {
-    /// The `tollgate serve` process.
+    /// The `lictor serve` process.
     pub process: Process,
     /// `http://127.0.0.1:<port>`.
     pub url: String,
@@ -58,7 +58,7 @@ fn get_status(addr: SocketAddr, path: &str) -> Option<u16> {
     std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
 }
 
-/// Starts `tollgate serve` on an ephemeral port with `data` as its data
+/// Starts `lictor serve` on an ephemeral port with `data` as its data
 /// directory (and `database_url` when given), and waits until it is ready.
 pub fn start(
     binary: &Path,
@@ -71,7 +71,7 @@ pub fn start(
     command
         .args(["serve", "--listen", "127.0.0.1:0", "--log-level", log_level, "--data-dir"])
         .arg(data)
-        .env("TOLLGATE_ADMIN_KEY", admin_key)
+        .env("LICTOR_ADMIN_KEY", admin_key)
         .env_remove("DATABASE_URL")
         .stdout(Stdio::piped());
     if let Some(url) = database_url {
@@ -85,7 +85,7 @@ pub fn start(
     BufReader::new(stdout).read_line(&mut first_line)?;
     let addr: SocketAddr = first_line
         .trim()
-        .strip_prefix("tollgate listening on http://")
+        .strip_prefix("lictor listening on http://")
         .and_then(|addr| addr.parse().ok())
         .with_context(|| format!("unexpected first line from the gateway: {first_line:?}"))?;
     while get_status(addr, "/readyz") != Some(200) {

@@ -1,9 +1,9 @@
-//! Developer tasks for the Tollgate workspace, run as `cargo xtask <task>`.
+//! Developer tasks for the Lictor workspace, run as `cargo xtask <task>`.
 //!
-//! - `openapi [--check]`: write (or check) `openapi/tollgate.json` from the
+//! - `openapi [--check]`: write (or check) `openapi/lictor.json` from the
 //!   API trait, without compiling or starting the server.
 //! - `sdk [--check]`: regenerate (or check) the generated part of the Rust,
-//!   Python and TypeScript SDKs from `openapi/tollgate.json` (see [`sdk`]).
+//!   Python and TypeScript SDKs from `openapi/lictor.json` (see [`sdk`]).
 //! - `test`: run every test of the project (the README's test command):
 //!   the Rust workspace, the README walk-through, the Python and TypeScript
 //!   SDKs' tests (each when that SDK exists), then `sdk --check`.
@@ -23,9 +23,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
-use tollgate_pg_cluster::{Cluster, Settings};
+use lictor_pg_cluster::{Cluster, Settings};
 
-pub(crate) const SPEC_PATH: &str = "openapi/tollgate.json";
+pub(crate) const SPEC_PATH: &str = "openapi/lictor.json";
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -54,7 +54,7 @@ fn workspace_root() -> Result<PathBuf> {
 }
 
 fn openapi(root: &Path, check: bool) -> Result<()> {
-    let text = tollgate_api::openapi_text().map_err(anyhow::Error::msg)?;
+    let text = lictor_api::openapi_text().map_err(anyhow::Error::msg)?;
     let path = root.join(SPEC_PATH);
     if check {
         let current = std::fs::read_to_string(&path).unwrap_or_default();
@@ -88,15 +88,15 @@ pub(crate) fn run(root: &Path, program: &str, args: &[&str]) -> Result<()> {
 /// Every test of the project: the Rust workspace (unit, integration on SQLite
 /// and PostgreSQL, the policy bundle's Rego tests, the spec drift test, the
 /// Rust SDK against a live gateway), the README walk-through, the Python and
-/// TypeScript SDKs' tests against the `tollgate` binary (each only once that
+/// TypeScript SDKs' tests against the `lictor` binary (each only once that
 /// SDK exists), and the generated SDK code's drift check.
 fn test(root: &Path) -> Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     run(root, &cargo, &["test", "--workspace", "--locked"])?;
     walkthrough(root)?;
     // `walkthrough` built it; built again here so this step stands alone.
-    run(root, &cargo, &["build", "--bin", "tollgate", "--locked"])?;
-    let binary = root.join("target/debug/tollgate");
+    run(root, &cargo, &["build", "--bin", "lictor", "--locked"])?;
+    let binary = root.join("target/debug/lictor");
     if root.join("sdk-python/pyproject.toml").is_file() {
         let python = sdk::python_venv(root)?;
         let pytest = python.with_file_name("pytest");
@@ -104,14 +104,14 @@ fn test(root: &Path) -> Result<()> {
             &root.join("sdk-python"),
             &pytest.to_string_lossy(),
             &["-q"],
-            &[("TOLLGATE_BIN", &binary)],
+            &[("LICTOR_BIN", &binary)],
         )?;
     } else {
         eprintln!("warning: skipping the Python SDK's tests: sdk-python/pyproject.toml does not exist yet");
     }
     if root.join("sdk-typescript/package.json").is_file() {
         sdk::npm_install(root)?;
-        sdk::run_in(&root.join("sdk-typescript"), "npm", &["test"], &[("TOLLGATE_BIN", &binary)])?;
+        sdk::run_in(&root.join("sdk-typescript"), "npm", &["test"], &[("LICTOR_BIN", &binary)])?;
     } else {
         eprintln!(
             "warning: skipping the TypeScript SDK's tests: sdk-typescript/package.json does not exist yet"
@@ -145,14 +145,14 @@ fn walkthrough_script(readme: &str) -> String {
     script
 }
 
-/// Runs `tollgate-conformance` against the embedded gateway, and with
+/// Runs `lictor-conformance` against the embedded gateway, and with
 /// `--database-url` (or `--postgres`, a throwaway cluster) also against two
-/// `tollgate serve` replicas sharing that PostgreSQL database. Reports go
+/// `lictor serve` replicas sharing that PostgreSQL database. Reports go
 /// to `target/conformance/`.
 fn conformance(root: &Path, args: &[String]) -> Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    run(root, &cargo, &["build", "--locked", "--bin", "tollgate", "--bin", "tollgate-conformance"])?;
-    let suite = root.join("target/debug/tollgate-conformance");
+    run(root, &cargo, &["build", "--locked", "--bin", "lictor", "--bin", "lictor-conformance"])?;
+    let suite = root.join("target/debug/lictor-conformance");
     let reports = root.join("target/conformance");
     std::fs::create_dir_all(&reports)?;
     let report = |name: &str| -> Vec<String> {
@@ -168,7 +168,7 @@ fn conformance(root: &Path, args: &[String]) -> Result<()> {
     let (database_url, psql) = match args {
         [flag, url] if flag == "--database-url" => (url.clone(), "psql".to_string()),
         [flag] if flag == "--postgres" => {
-            let started = Cluster::start(Settings { name: "tollgate-conformance-pg", durable: true })?
+            let started = Cluster::start(Settings { name: "lictor-conformance-pg", durable: true })?
                 .context("--postgres needs the PostgreSQL server binaries (initdb, pg_ctl)")?;
             let urls = (started.url("postgres"), started.bin().join("psql").to_string_lossy().into_owned());
             cluster = Some(started);
@@ -177,11 +177,11 @@ fn conformance(root: &Path, args: &[String]) -> Result<()> {
         [] => return Ok(()),
         _ => bail!("usage: cargo xtask conformance [--postgres | --database-url postgres://…]"),
     };
-    let binary = root.join("target/debug/tollgate");
-    let admin_key = format!("tg_admin_conformance_{}_0123456789abcdef", std::process::id());
+    let binary = root.join("target/debug/lictor");
+    let admin_key = format!("lictor_admin_conformance_{}_0123456789abcdef", std::process::id());
     let mut replicas = Vec::new();
     for i in 0..2 {
-        let data = std::env::temp_dir().join(format!("tollgate-conformance-{}-{i}", std::process::id()));
+        let data = std::env::temp_dir().join(format!("lictor-conformance-{}-{i}", std::process::id()));
         let _ = std::fs::remove_dir_all(&data);
         replicas.push(gateway::start(&binary, &data, &admin_key, Some(&database_url), "warn")?);
     }
@@ -194,22 +194,22 @@ fn conformance(root: &Path, args: &[String]) -> Result<()> {
     // The disruptive cases' hooks: rotate both signing keys with the CLI;
     // take the store away by holding the audit heads' lock from psql (the
     // gateways' writes then time out), give it back by ending that session.
-    let tollgate = binary.to_string_lossy();
+    let lictor = binary.to_string_lossy();
     let rotate = format!(
-        "'{tollgate}' keys rotate --key token --database-url '{database_url}' && \
-         '{tollgate}' keys rotate --key checkpoint --database-url '{database_url}'"
+        "'{lictor}' keys rotate --key token --database-url '{database_url}' && \
+         '{lictor}' keys rotate --key checkpoint --database-url '{database_url}'"
     );
     let store_down = format!(
-        "(PGAPPNAME=tollgate-fault '{psql}' '{database_url}' -qc \
+        "(PGAPPNAME=lictor-fault '{psql}' '{database_url}' -qc \
            'BEGIN; LOCK TABLE audit_heads IN EXCLUSIVE MODE; SELECT pg_sleep(600)' >/dev/null 2>&1 &) && \
          for _ in $(seq 100); do \
            [ \"$('{psql}' '{database_url}' -tAc \"SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid) \
-              WHERE a.application_name = 'tollgate-fault' AND l.granted AND l.relation = 'audit_heads'::regclass\")\" = 1 ] \
+              WHERE a.application_name = 'lictor-fault' AND l.granted AND l.relation = 'audit_heads'::regclass\")\" = 1 ] \
              && exit 0; sleep 0.1; done; exit 1"
     );
     let store_up = format!(
         "'{psql}' '{database_url}' -qtAc \"SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-           WHERE application_name = 'tollgate-fault'\" >/dev/null"
+           WHERE application_name = 'lictor-fault'\" >/dev/null"
     );
     suite_args.extend([
         "--disruptive".to_string(),
@@ -222,8 +222,8 @@ fn conformance(root: &Path, args: &[String]) -> Result<()> {
     ]);
     let status = Command::new(&suite)
         .args(&suite_args)
-        .env("TOLLGATE_ADMIN_KEY", &admin_key)
-        .env_remove("TOLLGATE_BASE_URL")
+        .env("LICTOR_ADMIN_KEY", &admin_key)
+        .env_remove("LICTOR_BASE_URL")
         .current_dir(root)
         .status()
         .with_context(|| format!("running {}", suite.display()))?;
@@ -235,28 +235,28 @@ fn conformance(root: &Path, args: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// Starts the `tollgate` binary on a fresh SQLite directory and runs the
+/// Starts the `lictor` binary on a fresh SQLite directory and runs the
 /// README's walk-through against it, checking what it prints.
 fn walkthrough(root: &Path) -> Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    run(root, &cargo, &["build", "--locked", "--bin", "tollgate"])?;
+    run(root, &cargo, &["build", "--locked", "--bin", "lictor"])?;
     let readme = std::fs::read_to_string(root.join("README.md"))?;
     let script = walkthrough_script(&readme);
     if !script.contains("curl") {
         bail!("README.md has no walk-through `sh` blocks");
     }
-    let data = std::env::temp_dir().join(format!("tollgate-walkthrough-{}", std::process::id()));
-    let admin_key = format!("tg_admin_walkthrough_{}_0123456789abcdef", std::process::id());
-    let binary = root.join("target/debug/tollgate");
+    let data = std::env::temp_dir().join(format!("lictor-walkthrough-{}", std::process::id()));
+    let admin_key = format!("lictor_admin_walkthrough_{}_0123456789abcdef", std::process::id());
+    let binary = root.join("target/debug/lictor");
     let _ = std::fs::remove_dir_all(&data);
     let gateway = gateway::start(&binary, &data, &admin_key, None, "warn")?;
     let url = gateway.url.clone();
     println!("==> README walk-through against {url}");
     let output = Command::new("bash")
         .args(["-euo", "pipefail", "-c", &script])
-        .env("TG", &url)
+        .env("LICTOR_URL", &url)
         .env("ADMIN", &admin_key)
-        .env("TOLLGATE", &binary)
+        .env("LICTOR", &binary)
         .output()
         .context("running bash")?;
     drop(gateway);

@@ -1,11 +1,11 @@
 //! `cargo xtask sdk [--check]`: the generated part of every SDK, from
-//! `openapi/tollgate.json` alone.
+//! `openapi/lictor.json` alone.
 //!
 //! - Rust: progenitor (builder interface) + prettyplease into
 //!   `sdk-rust/src/generated.rs`, under a banner naming this command and the
 //!   spec's SHA-256.
 //! - Python: `sdk-python/scripts/generate.py` in the SDK's virtualenv, into
-//!   `sdk-python/src/tollgate/_generated/`.
+//!   `sdk-python/src/lictor/_generated/`.
 //! - TypeScript: the package's `generate` script, into
 //!   `sdk-typescript/src/generated/schema.ts`.
 //!
@@ -25,7 +25,7 @@ use crate::SPEC_PATH;
 
 const RUST_OUT: &str = "sdk-rust/src/generated.rs";
 const PYTHON_SCRIPT: &str = "sdk-python/scripts/generate.py";
-const PYTHON_OUT: &str = "sdk-python/src/tollgate/_generated";
+const PYTHON_OUT: &str = "sdk-python/src/lictor/_generated";
 const TYPESCRIPT_PACKAGE: &str = "sdk-typescript/package.json";
 const TYPESCRIPT_OUT: &str = "sdk-typescript/src/generated/schema.ts";
 
@@ -67,7 +67,7 @@ pub struct Scratch(pub PathBuf);
 impl Scratch {
     /// A fresh directory under the system's temporary directory.
     pub fn new(name: &str) -> Result<Scratch> {
-        let dir = std::env::temp_dir().join(format!("tollgate-xtask-{name}-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("lictor-xtask-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         Ok(Scratch(dir))

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
+use lictor_client::{Error, ErrorCode, Gateway, types};
 use serde_json::json;
-use tollgate_client::{Error, ErrorCode, Gateway, types};
 
 use super::intents::{declare, intent};
 use super::mcp::marker;

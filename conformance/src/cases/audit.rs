@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use tollgate_client::{types, verify_audit_export};
-use tollgate_offline::audit::merkle;
+use lictor_client::{types, verify_audit_export};
+use lictor_offline::audit::merkle;
 
 use crate::{Case, CaseFuture, Context, Group, check, curl, failed};
 
@@ -112,7 +112,7 @@ fn chain_verifies(ctx: &Context) -> CaseFuture<'_> {
 fn export_verifies_offline(ctx: &Context) -> CaseFuture<'_> {
     Box::pin(async move {
         let (admin, url) = ctx.client(&ctx.admin_key);
-        let keys = admin.audit_keys().await.map_err(|e| failed("GET /.well-known/tollgate/keys", e, None))?;
+        let keys = admin.audit_keys().await.map_err(|e| failed("GET /.well-known/lictor/keys", e, None))?;
         for format in [types::ExportFormatName::Ndjson, types::ExportFormatName::Csv] {
             let repro = curl(
                 "GET",
@@ -137,7 +137,7 @@ fn export_verifies_offline(ctx: &Context) -> CaseFuture<'_> {
 fn inclusion_in_a_signed_checkpoint(ctx: &Context) -> CaseFuture<'_> {
     Box::pin(async move {
         let (admin, url) = ctx.client(&ctx.admin_key);
-        let keys = admin.audit_keys().await.map_err(|e| failed("GET /.well-known/tollgate/keys", e, None))?;
+        let keys = admin.audit_keys().await.map_err(|e| failed("GET /.well-known/lictor/keys", e, None))?;
         let repro = curl("GET", &url, "/v1/admin/audit/proof/inclusion?seq=1", &ctx.admin_key, None::<&()>);
         // Checkpoints are signed on a timer: wait for one to cover entry 1.
         let mut last = None;
@@ -165,7 +165,7 @@ fn inclusion_in_a_signed_checkpoint(ctx: &Context) -> CaseFuture<'_> {
             .ok_or_else(|| failed("the proof names no checkpoint", "", Some(repro.clone())))?;
         let opened = keys
             .iter()
-            .find_map(|key| tollgate_offline::audit::checkpoint::Checkpoint::open(&checkpoint.note, key).ok())
+            .find_map(|key| lictor_offline::audit::checkpoint::Checkpoint::open(&checkpoint.note, key).ok())
             .ok_or_else(|| {
                 failed("the checkpoint is not signed by a published key", "", Some(repro.clone()))
             })?;
@@ -193,9 +193,7 @@ fn hash32(text: &str) -> Result<merkle::Hash, crate::Failure> {
 }
 
 /// Every checkpoint of the run's tenant, oldest first.
-async fn checkpoints(
-    admin: &tollgate_client::Gateway,
-) -> Result<Vec<types::AuditCheckpoint>, crate::Failure> {
+async fn checkpoints(admin: &lictor_client::Gateway) -> Result<Vec<types::AuditCheckpoint>, crate::Failure> {
     let mut all = Vec::new();
     let mut cursor: Option<String> = None;
     for _ in 0..1000 {
@@ -222,7 +220,7 @@ async fn checkpoints(
 fn checkpoints_are_consistent(ctx: &Context) -> CaseFuture<'_> {
     Box::pin(async move {
         let (admin, url) = ctx.client(&ctx.admin_key);
-        let keys = admin.audit_keys().await.map_err(|e| failed("GET /.well-known/tollgate/keys", e, None))?;
+        let keys = admin.audit_keys().await.map_err(|e| failed("GET /.well-known/lictor/keys", e, None))?;
         let list_repro = curl("GET", &url, "/v1/admin/audit/checkpoints", &ctx.admin_key, None::<&()>);
         // Two checkpoints of different sizes: decide until a newer one is signed.
         let mut listed = checkpoints(&admin).await?;
@@ -251,7 +249,7 @@ fn checkpoints_are_consistent(ctx: &Context) -> CaseFuture<'_> {
         }
         let open = |c: &types::AuditCheckpoint| {
             keys.iter()
-                .find_map(|key| tollgate_offline::audit::checkpoint::Checkpoint::open(&c.note, key).ok())
+                .find_map(|key| lictor_offline::audit::checkpoint::Checkpoint::open(&c.note, key).ok())
                 .ok_or_else(|| {
                     failed(
                         &format!("checkpoint {} is not signed by a published key", c.tree_size),

@@ -1,6 +1,6 @@
 //! Credentials: missing, malformed, agent keys on admin routes, other tenants.
 
-use tollgate_client::{ErrorCode, Gateway};
+use lictor_client::{ErrorCode, Gateway};
 
 use crate::{Case, CaseFuture, Context, Group, check, curl, failed};
 
@@ -68,7 +68,7 @@ fn no_credentials(ctx: &Context) -> CaseFuture<'_> {
 fn malformed_key(ctx: &Context) -> CaseFuture<'_> {
     Box::pin(async move {
         let url = ctx.url().to_string();
-        let key = "tg_live_not-a-real-key";
+        let key = "lictor_live_not-a-real-key";
         let repro = curl("GET", &url, "/v1/admin/api-keys", key, None::<&()>);
         expect(list_keys(&Gateway::new(&url).api_key(key)).await, 401, ErrorCode::Unauthenticated, repro)
     })

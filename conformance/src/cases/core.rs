@@ -26,7 +26,7 @@ pub(super) fn cases() -> Vec<Case> {
 fn health_and_readiness(ctx: &Context) -> CaseFuture<'_> {
     Box::pin(async move {
         for url in ctx.urls() {
-            let gw = tollgate_client::Gateway::new(url);
+            let gw = lictor_client::Gateway::new(url);
             let repro = Some(format!("curl -sS '{url}/readyz'"));
             gw.retrying(|| gw.api().health_check().send())
                 .await
@@ -45,7 +45,7 @@ fn replicas_share_one_tenant(ctx: &Context) -> CaseFuture<'_> {
     Box::pin(async move {
         let mut hashes = Vec::new();
         for url in ctx.urls() {
-            let gw = tollgate_client::Gateway::new(url).api_key(&ctx.admin_key);
+            let gw = lictor_client::Gateway::new(url).api_key(&ctx.admin_key);
             let path = format!("/v1/admin/tenants/{}", ctx.tenant);
             let repro = Some(curl("GET", url, &path, &ctx.admin_key, None::<&()>));
             let tenant = gw

@@ -4,8 +4,8 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use lictor_client::{Gateway, parse_token, types, verify_audit_export};
 use serde_json::{Value, json};
-use tollgate_client::{Gateway, parse_token, types, verify_audit_export};
 
 use super::intents::{declare, intent};
 use crate::{Case, CaseFuture, Context, Group, check, curl, failed, raw, typed};
@@ -34,9 +34,9 @@ pub(super) fn cases() -> Vec<Case> {
 /// The key ids the deployment publishes.
 async fn published(ctx: &Context) -> Result<BTreeSet<String>, crate::Failure> {
     let url = ctx.url().to_string();
-    let response = reqwest::get(format!("{url}/.well-known/tollgate/keys"))
+    let response = reqwest::get(format!("{url}/.well-known/lictor/keys"))
         .await
-        .map_err(|e| failed("GET /.well-known/tollgate/keys", e, None))?;
+        .map_err(|e| failed("GET /.well-known/lictor/keys", e, None))?;
     let text = response.text().await.map_err(|e| failed("reading the keys", e, None))?;
     let keys: Value = serde_json::from_str(&text).unwrap_or(Value::String(text.clone()));
     // Every string field called `key_id` or `kid` anywhere in the document.
@@ -133,7 +133,7 @@ fn key_rotation_keeps_verifying(ctx: &Context) -> CaseFuture<'_> {
             )?;
         }
         // The whole log, checkpoints of both keys, verifies offline.
-        let keys = admin.audit_keys().await.map_err(|e| failed("GET /.well-known/tollgate/keys", e, None))?;
+        let keys = admin.audit_keys().await.map_err(|e| failed("GET /.well-known/lictor/keys", e, None))?;
         let file = admin
             .audit_export(types::ExportFormatName::Ndjson, None)
             .await

@@ -1,8 +1,8 @@
 //! Declaring intents: the shared scenario, a block is HTTP 200, shadow
 //! never enforces, test never audits.
 
+use lictor_client::types;
 use serde_json::{Value, json};
-use tollgate_client::types;
 
 use crate::{Case, CaseFuture, Context, Failure, Group, check, curl, failed};
 
@@ -112,7 +112,7 @@ fn transfer(agent: &str) -> Result<types::Intent, Failure> {
 fn shared_scenario(ctx: &Context) -> CaseFuture<'_> {
     Box::pin(async move {
         let scenario: Value = serde_json::from_str(SCENARIO).map_err(|e| failed("the scenario", e, None))?;
-        let admin = tollgate_client::Gateway::new(ctx.url()).api_key(&ctx.admin_key);
+        let admin = lictor_client::Gateway::new(ctx.url()).api_key(&ctx.admin_key);
         let agent: types::AgentCreate = serde_json::from_value(scenario["agent"].clone())
             .map_err(|e| failed("the scenario's agent", e, None))?;
         if let Err(error) = admin.retrying(|| admin.api().agent_create().body(agent.clone()).send()).await
@@ -208,7 +208,7 @@ fn async_and_polling(ctx: &Context) -> CaseFuture<'_> {
         let path = format!("/v1/intents/{id}/decision");
         let repro = curl("GET", &url, &path, &ctx.live_key, None::<&()>);
         // Polled on another replica when there are several.
-        let other = tollgate_client::Gateway::new(ctx.url()).api_key(&ctx.live_key);
+        let other = lictor_client::Gateway::new(ctx.url()).api_key(&ctx.live_key);
         let decision = other
             .wait_for_decision(&id, std::time::Duration::from_secs(30))
             .await
@@ -358,9 +358,9 @@ fn webhook_is_signed(ctx: &Context) -> CaseFuture<'_> {
             )
         })?;
         let header = delivery.signature.clone().unwrap_or_default();
-        tollgate_client::verify_webhook(&secret, &header, &delivery.body).map_err(|e| {
+        lictor_client::verify_webhook(&secret, &header, &delivery.body).map_err(|e| {
             failed(
-                "the delivery's Tollgate-Signature does not verify with the tenant's secret",
+                "the delivery's Lictor-Signature does not verify with the tenant's secret",
                 e.code(),
                 Some(repro.clone()),
             )

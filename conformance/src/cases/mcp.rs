@@ -1,8 +1,8 @@
 //! `/v1/mcp` and `/v1/tool-call`: tools listed from upstreams, approved
 //! calls forwarded once, denied calls never forwarded; the upstream registry.
 
+use lictor_client::{Error, ErrorCode, Gateway, types};
 use serde_json::{Value, json};
-use tollgate_client::{Error, ErrorCode, Gateway, types};
 
 use crate::{Case, CaseFuture, Context, Group, UPSTREAM, check, curl, expect_refusal, failed, typed};
 

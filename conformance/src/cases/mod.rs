@@ -39,7 +39,7 @@ pub fn all() -> Vec<Case> {
 }
 
 /// The spec the suite checks deployments against.
-pub const SPEC: &str = include_str!("../../../openapi/tollgate.json");
+pub const SPEC: &str = include_str!("../../../openapi/lictor.json");
 
 /// Operations without a conformance case yet (one `operationId` per line,
 /// `#` comments). It may only shrink.

@@ -1,8 +1,8 @@
 //! The policy lifecycle: located compile errors, drafts, dry-runs, promotion
 //! live on every replica, rollback and the two-person rule.
 
+use lictor_client::{ErrorCode, Gateway, types};
 use serde_json::{Value, json};
-use tollgate_client::{ErrorCode, Gateway, types};
 
 use crate::{Case, CaseFuture, Context, Group, check, curl, expect_refusal, failed, typed};
 
@@ -59,7 +59,7 @@ fn compile_error_is_located(ctx: &Context) -> CaseFuture<'_> {
         let (gw, url) = ctx.client(&ctx.admin_key);
         let body: types::PolicyDraftWrite = serde_json::from_value(json!({
             "name": "broken",
-            "modules": {"rules.rego": "package tollgate\nimport rego.v1\n\ndecision := {\n  x :=\n}\n"}
+            "modules": {"rules.rego": "package lictor\nimport rego.v1\n\ndecision := {\n  x :=\n}\n"}
         }))
         .map_err(|e| failed("draft body", e, None))?;
         let repro = curl("POST", &url, "/v1/admin/policies/drafts", &ctx.admin_key, Some(&body));
@@ -81,7 +81,7 @@ fn compile_error_is_located(ctx: &Context) -> CaseFuture<'_> {
 }
 
 /// A bundle that blocks only the verb `conformance_probe`.
-const PROBE: &str = r#"package tollgate
+const PROBE: &str = r#"package lictor
 
 import rego.v1
 

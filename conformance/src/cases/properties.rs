@@ -17,14 +17,14 @@ use std::fmt::Display;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures::{StreamExt as _, TryStreamExt as _};
+use lictor_client::{Attenuation, DeclareOptions, ErrorCode, Gateway, attenuate, types};
+use lictor_offline::audit::checkpoint::Checkpoint;
+use lictor_offline::audit::{digest_json, merkle};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use serde::Serialize;
 use serde_json::{Value, json};
-use tollgate_client::{Attenuation, DeclareOptions, ErrorCode, Gateway, attenuate, types};
-use tollgate_offline::audit::checkpoint::Checkpoint;
-use tollgate_offline::audit::{digest_json, merkle};
 
 use super::mcp::mcp_repro;
 use crate::{Case, CaseFuture, Context, Failure, Group, Outcome, UPSTREAM, curl};
@@ -134,7 +134,7 @@ struct Rerun {
 impl Rerun {
     /// The command that draws the same inputs again.
     fn command(&self) -> String {
-        let mut command = format!("tollgate-conformance --seed {} --only {}", self.seed, self.case);
+        let mut command = format!("lictor-conformance --seed {} --only {}", self.seed, self.case);
         // `--property-cases` only when it is not the default.
         if self.cases != crate::Selection::default().property_cases {
             command.push_str(&format!(" --property-cases {}", self.cases));
@@ -409,7 +409,7 @@ fn environment() -> impl Strategy<Value = types::Environment> {
 // --- talking to the deployment -----------------------------------------------
 
 /// Every item of a list call (`gw.api().<list>()…`), page after page, up
-/// to [`MAX_PAGES`] pages: a future of `Result<Vec<_>, tollgate_client::Error>`.
+/// to [`MAX_PAGES`] pages: a future of `Result<Vec<_>, lictor_client::Error>`.
 /// (A macro: every list's builder is a type of its own.)
 macro_rules! scan {
     ($gw:expr, $call:expr) => {
@@ -1323,7 +1323,7 @@ async fn through_tool_call(
 fn check_mcp(
     trial: &Trial,
     want: Result<Value, types::Verdict>,
-    result: &Result<tollgate_client::ToolResult, tollgate_client::Error>,
+    result: &Result<lictor_client::ToolResult, lictor_client::Error>,
     reached: &[Value],
     repro: &str,
 ) -> Outcome {
@@ -1482,7 +1482,7 @@ fn every_decision_is_provable(ctx: &Context) -> CaseFuture<'_> {
         let keys = admin
             .audit_keys()
             .await
-            .map_err(|e| rerun.fail(format!("GET /.well-known/tollgate/keys: {e}"), None))?;
+            .map_err(|e| rerun.fail(format!("GET /.well-known/lictor/keys: {e}"), None))?;
         let checkpoint = checkpoint_covering(ctx, rerun, last).await?;
         let opened = keys
             .iter()
@@ -1573,7 +1573,7 @@ fn export_verifies(ctx: &Context) -> CaseFuture<'_> {
         let keys = admin
             .audit_keys()
             .await
-            .map_err(|e| rerun.fail(format!("GET /.well-known/tollgate/keys: {e}"), None))?;
+            .map_err(|e| rerun.fail(format!("GET /.well-known/lictor/keys: {e}"), None))?;
         for format in [types::ExportFormatName::Ndjson, types::ExportFormatName::Csv] {
             let path = format!("/v1/admin/audit/export?format={format}");
             let repro = curl("GET", &url, &path, &ctx.admin_key, None::<&()>);
@@ -1581,7 +1581,7 @@ fn export_verifies(ctx: &Context) -> CaseFuture<'_> {
                 .audit_export(format, None)
                 .await
                 .map_err(|e| rerun.fail(format!("GET {path}: {e}"), Some(repro.clone())))?;
-            let report = tollgate_client::verify_audit_export(file.as_slice(), &keys).map_err(|e| {
+            let report = lictor_client::verify_audit_export(file.as_slice(), &keys).map_err(|e| {
                 rerun.fail(format!("the {format} export does not verify offline: {e}"), Some(repro.clone()))
             })?;
             let text = String::from_utf8_lossy(&file);

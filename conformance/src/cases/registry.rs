@@ -1,7 +1,7 @@
 //! Administration: tenants, API keys and the agent registry.
 
+use lictor_client::{ErrorCode, Gateway, types};
 use serde_json::json;
-use tollgate_client::{ErrorCode, Gateway, types};
 
 use super::intents::{declare, intent};
 use crate::{Case, CaseFuture, Context, Group, check, curl, expect_refusal, failed, typed};
@@ -124,8 +124,8 @@ fn api_key_lifecycle(ctx: &Context) -> CaseFuture<'_> {
             .await
             .map_err(|e| failed("creating a key", e, Some(repro.clone())))?;
         check(
-            made.key.starts_with("tg_test_"),
-            || format!("a test key must start tg_test_, got {}…", &made.key[..8.min(made.key.len())]),
+            made.key.starts_with("lictor_test_"),
+            || format!("a test key must start lictor_test_, got {}…", &made.key[..8.min(made.key.len())]),
             Some(repro),
         )?;
         let id = made.api_key.id.to_string();

@@ -12,8 +12,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use futures::stream::{self, StreamExt};
+use lictor_client::{Gateway, types};
 use serde_json::{Value, json};
-use tollgate_client::{Gateway, types};
 
 use crate::{Case, CaseFuture, Context, Failure, Group, Outcome, UPSTREAM, curl, failed, typed};
 
@@ -62,9 +62,9 @@ pub(super) fn cases() -> Vec<Case> {
     ]
 }
 
-/// Bearers that are not keys: a `tg_live_` key of the wrong shape, garbage,
+/// Bearers that are not keys: a `lictor_live_` key of the wrong shape, garbage,
 /// and a capability token that is not one.
-const MALFORMED: [&str; 3] = ["tg_live_not-a-key", "garbage-0123456789", "tgc1.not-a-token"];
+const MALFORMED: [&str; 3] = ["lictor_live_not-a-key", "garbage-0123456789", "lictor_cap1.not-a-token"];
 
 /// Where agent keys may go (docs/api.md, "Authentication": declare intents,
 /// call tools, read the tenant's intents, wait on their approvals). Every

@@ -1,7 +1,7 @@
 //! Capability tokens: an attenuated token never grants more than its parent.
 
+use lictor_client::{Attenuation, Gateway, attenuate, types};
 use serde_json::json;
-use tollgate_client::{Attenuation, Gateway, attenuate, types};
 
 use super::intents::intent;
 use crate::{Case, CaseFuture, Context, Group, check, curl, failed};

@@ -3,11 +3,11 @@
 //! audit exports, its own verifiers must give every vector's expected
 //! answer (the same vectors every SDK and the gateway's tests run).
 
-use serde_json::{Value, json};
-use tollgate_client::tollgate_offline::token::{self, Caveat};
-use tollgate_client::{
+use lictor_client::lictor_offline::token::{self, Caveat};
+use lictor_client::{
     Attenuation, attenuate, parse_audit_keys, parse_token, verify_audit_export, verify_webhook_at,
 };
+use serde_json::{Value, json};
 
 use crate::{Case, CaseFuture, Context, Failure, Group, check, failed};
 

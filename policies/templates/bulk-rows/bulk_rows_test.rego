@@ -1,6 +1,6 @@
 # Unit tests of the `bulk-rows` template: every `test_*` rule must be true
-# (`tollgate policy test policies/templates/bulk-rows`).
-package tollgate
+# (`lictor policy test policies/templates/bulk-rows`).
+package lictor
 
 import rego.v1
 

@@ -5,9 +5,9 @@
 #   verbs  the destructive words. Each is compared, case-insensitively, with
 #          every word of the intent's verb.
 #
-# The gateway queries `data.tollgate.decision` with the input document of
+# The gateway queries `data.lictor.decision` with the input document of
 # docs/policies.md.
-package tollgate
+package lictor
 
 import rego.v1
 

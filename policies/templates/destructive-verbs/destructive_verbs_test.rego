@@ -1,6 +1,6 @@
 # Unit tests of the `destructive-verbs` template: every `test_*` rule must
-# be true (`tollgate policy test policies/templates/destructive-verbs`).
-package tollgate
+# be true (`lictor policy test policies/templates/destructive-verbs`).
+package lictor
 
 import rego.v1
 

@@ -16,9 +16,9 @@
 #                   everything under them (recipients must stay usable);
 #                   compared case-insensitively
 #
-# The gateway queries `data.tollgate.decision` with the input document of
+# The gateway queries `data.lictor.decision` with the input document of
 # docs/policies.md.
-package tollgate
+package lictor
 
 import rego.v1
 

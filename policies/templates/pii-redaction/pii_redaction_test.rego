@@ -1,6 +1,6 @@
 # Unit tests of the `pii-redaction` template: every `test_*` rule must be
-# true (`tollgate policy test policies/templates/pii-redaction`).
-package tollgate
+# true (`lictor policy test policies/templates/pii-redaction`).
+package lictor
 
 import rego.v1
 

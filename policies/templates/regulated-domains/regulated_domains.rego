@@ -14,9 +14,9 @@
 #                        subdomains, are regulated (`gov` covers `irs.gov`)
 #   recipient_arguments  tool-call argument names that hold recipients
 #
-# The gateway queries `data.tollgate.decision` with the input document of
+# The gateway queries `data.lictor.decision` with the input document of
 # docs/policies.md.
-package tollgate
+package lictor
 
 import rego.v1
 

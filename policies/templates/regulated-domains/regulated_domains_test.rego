@@ -1,6 +1,6 @@
 # Unit tests of the `regulated-domains` template: every `test_*` rule must
-# be true (`tollgate policy test policies/templates/regulated-domains`).
-package tollgate
+# be true (`lictor policy test policies/templates/regulated-domains`).
+package lictor
 
 import rego.v1
 

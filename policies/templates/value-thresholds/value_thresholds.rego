@@ -10,9 +10,9 @@
 #   overrides       per action type (`transact`, `recommend`, …), either
 #                   amount replacing the default for that type
 #
-# The gateway queries `data.tollgate.decision` with the input document of
+# The gateway queries `data.lictor.decision` with the input document of
 # docs/policies.md.
-package tollgate
+package lictor
 
 import rego.v1
 

@@ -1,6 +1,6 @@
 # Unit tests of the `value-thresholds` template: every `test_*` rule must be
-# true (`tollgate policy test policies/templates/value-thresholds`).
-package tollgate
+# true (`lictor policy test policies/templates/value-thresholds`).
+package lictor
 
 import rego.v1
 

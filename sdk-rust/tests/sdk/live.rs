@@ -5,11 +5,9 @@
 use std::time::Duration;
 
 use futures::TryStreamExt as _;
+use lictor_client::types::{self, ActionType, Verdict};
+use lictor_client::{Attenuation, DeclareOptions, Error, ErrorCode, Gateway, attenuate, verify_audit_export};
 use serde_json::json;
-use tollgate_client::types::{self, ActionType, Verdict};
-use tollgate_client::{
-    Attenuation, DeclareOptions, Error, ErrorCode, Gateway, attenuate, verify_audit_export,
-};
 
 use crate::support::{Live, impact, intent_of, register_agent};
 
@@ -163,7 +161,7 @@ async fn api_errors_are_typed_by_error_code() {
     let live = Live::start().await;
     let t = live.tenant("acme").await;
 
-    let nobody = Gateway::new(&live.url).api_key("tg_live_not_a_key_0123456789abcdef");
+    let nobody = Gateway::new(&live.url).api_key("lictor_live_not_a_key_0123456789abcdef");
     let error =
         nobody.declare_intent(intent_of("billing-bot", ActionType::Access, "read")).await.unwrap_err();
     let api = error.api().unwrap();
@@ -201,7 +199,7 @@ async fn api_errors_are_typed_by_error_code() {
 
     // A body field the gateway rejects names its path.
     let draft = types::PolicyDraftWrite::builder().name("broken".to_string()).modules(
-        [("rules.rego".to_string(), "package tollgate\nthis is not rego".to_string())]
+        [("rules.rego".to_string(), "package lictor\nthis is not rego".to_string())]
             .into_iter()
             .collect::<std::collections::HashMap<_, _>>(),
     );
@@ -314,8 +312,8 @@ async fn webhook_deliveries_verify_with_the_tenant_secret() {
     let t = live.tenant("acme").await;
     let body = br#"{"intent_id":"int_1","verdict":"approve"}"#;
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
-    let header = tollgate_client::tollgate_offline::webhook::signature(&t.webhook_secret, now, body);
-    tollgate_client::verify_webhook(&t.webhook_secret, &header, body).unwrap();
-    let error = tollgate_client::verify_webhook("whsec_other", &header, body).unwrap_err();
+    let header = lictor_client::lictor_offline::webhook::signature(&t.webhook_secret, now, body);
+    lictor_client::verify_webhook(&t.webhook_secret, &header, body).unwrap();
+    let error = lictor_client::verify_webhook("lictor_whsec_other", &header, body).unwrap_err();
     assert_eq!(error.code(), "signature_mismatch");
 }

@@ -1,7 +1,7 @@
 //! The README's quickstart is `examples/quickstart.rs`, verbatim, and it
 //! runs against a live gateway.
 
-use tollgate_client::types::Verdict;
+use lictor_client::types::Verdict;
 
 use crate::support::Live;
 

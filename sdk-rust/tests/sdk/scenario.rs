@@ -1,8 +1,8 @@
 //! The shared decision scenario (`conformance/vectors/scenarios/`): the same
 //! steps give the same decisions in every SDK and in the gateway's tests.
 
+use lictor_client::types;
 use serde_json::Value;
-use tollgate_client::types;
 
 use crate::support::Live;
 

@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use tollgate_client::types;
-use tollgate_client::{Gateway, intent};
+use lictor_client::types;
+use lictor_client::{Gateway, intent};
 
 #[allow(dead_code, missing_docs)]
 #[path = "../../../server/tests/it/support/mcp_server.rs"]
@@ -14,7 +14,7 @@ pub mod mcp_server;
 use mcp_server::McpServer;
 
 /// The superadmin key of every test gateway.
-pub const ADMIN_KEY: &str = "tg_admin_sdk_0123456789abcdefghijklmnopqrstuvwxyz";
+pub const ADMIN_KEY: &str = "lictor_admin_sdk_0123456789abcdefghijklmnopqrstuvwxyz";
 
 /// A running gateway and upstream; both stop when dropped.
 pub struct Live {
@@ -24,7 +24,7 @@ pub struct Live {
     pub superadmin: Gateway,
     /// The upstream MCP server, registered for every tenant as `mail` and `bank`.
     pub upstream: McpServer,
-    _gateway: tollgate_server::Gateway,
+    _gateway: lictor_server::Gateway,
     _dir: tempfile::TempDir,
 }
 
@@ -49,17 +49,17 @@ impl Live {
     pub async fn start() -> Live {
         let upstream = McpServer::builder().start().await;
         let dir = tempfile::tempdir().unwrap();
-        let mut config = tollgate_server::Config {
+        let mut config = lictor_server::Config {
             listen: "127.0.0.1:0".parse().unwrap(),
             admin_key: Some(ADMIN_KEY.to_string()),
-            log_level: std::env::var("TOLLGATE_TEST_LOG").unwrap_or_else(|_| "critical".into()),
-            ..tollgate_server::Config::default()
+            log_level: std::env::var("LICTOR_TEST_LOG").unwrap_or_else(|_| "critical".into()),
+            ..lictor_server::Config::default()
         };
         config.data_dir = dir.path().join("data");
         // A loaded 2-core machine must not turn evaluations into time-limit blocks.
         config.policy_time_limit = Duration::from_secs(5);
-        let log = tollgate_server::app::logger(&config).unwrap();
-        let gateway = tollgate_server::start(config, log).await.unwrap();
+        let log = lictor_server::app::logger(&config).unwrap();
+        let gateway = lictor_server::start(config, log).await.unwrap();
         let url = format!("http://{}", gateway.local_addr());
         Live {
             superadmin: Gateway::new(&url).api_key(ADMIN_KEY),

@@ -3,11 +3,11 @@
 
 use std::path::PathBuf;
 
-use serde_json::{Value, json};
-use tollgate_client::tollgate_offline::token::{self, CapabilityToken, Caveat};
-use tollgate_client::{
+use lictor_client::lictor_offline::token::{self, CapabilityToken, Caveat};
+use lictor_client::{
     Attenuation, attenuate, parse_audit_keys, parse_token, verify_audit_export, verify_webhook_at,
 };
+use serde_json::{Value, json};
 
 fn vectors(path: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../conformance/vectors").join(path)
@@ -101,7 +101,7 @@ fn every_attenuation_field_becomes_its_caveat() {
         tools: vec!["mail.*".into()],
         deny_tools: vec!["mail.delete_*".into()],
         servers: vec!["mail".into()],
-        action_types: vec![tollgate_client::types::ActionType::Access],
+        action_types: vec![lictor_client::types::ActionType::Access],
         max_calls: Some(3),
         max_usd: Some(12.345),
         rate_per_min: Some(10),

@@ -1,7 +1,7 @@
 // Offline verification of audit exports (`GET /v1/admin/audit/export`,
 // NDJSON or CSV, format version 1): one streaming pass, constant memory,
 // the same verdicts and reason codes as the gateway's
-// `tollgate audit verify-export`. The format is specified in docs/audit.md
+// `lictor audit verify-export`. The format is specified in docs/audit.md
 // and at the top of server/offline/src/audit/export.rs.
 
 import type { components } from "../generated/schema.js";
@@ -65,7 +65,7 @@ export interface ExportReport {
 /** What an export can be read from. */
 export type ExportSource = string | Uint8Array | ReadableStream<Uint8Array> | AsyncIterable<Uint8Array | string>;
 
-/** Checkpoint keys: verifier keys (`name+id+base64`), the keys document of `GET /.well-known/tollgate/keys` (object or text), or parsed keys. */
+/** Checkpoint keys: verifier keys (`name+id+base64`), the keys document of `GET /.well-known/lictor/keys` (object or text), or parsed keys. */
 export type ExportKeys = string | readonly string[] | Schemas["PublicKeys"] | readonly NoteVerifier[];
 
 /** Options of `verifyAuditExport`. */
@@ -113,7 +113,7 @@ const TS = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})\.\d{6}Z$/;
 /**
  * Reads checkpoint verifier keys: verifier key lines (blank lines and `#`
  * comments ignored), the JSON keys document of `GET
- * /.well-known/tollgate/keys` (its `audit-checkpoint` keys' `vkey`), or
+ * /.well-known/lictor/keys` (its `audit-checkpoint` keys' `vkey`), or
  * parsed keys. Throws `CheckpointError` on an unusable key or none.
  */
 export async function parseCheckpointKeys(keys: ExportKeys): Promise<NoteVerifier[]> {
@@ -428,7 +428,7 @@ async function verifyNdjson(input: AsyncGenerator<Uint8Array>, first: Uint8Array
       if (typeof exported_at !== "string" || !RFC3339.test(exported_at)) throw bad("`exported_at` is not an RFC 3339 time");
       if (typeof version !== "bigint" || version < 0n || version > U64_MAX) throw bad("`version` is not an integer");
       if (typeof entries !== "bigint" || entries < 0n || entries > U64_MAX) throw bad("`entries` is not an integer");
-      if (format !== "tollgate-audit-export") throw fail("malformed", null, line, `format \`${format}\` is not \`tollgate-audit-export\``);
+      if (format !== "lictor-audit-export") throw fail("malformed", null, line, `format \`${format}\` is not \`lictor-audit-export\``);
       if (version !== 1n) throw fail("malformed", null, line, `unsupported export version ${version}`);
       chain.tenant = tenant;
       chain.origin = origin;
@@ -678,10 +678,10 @@ async function verifyCsv(input: AsyncGenerator<Uint8Array>, first: Uint8Array, c
  * form, tenant, sequence, link and hash, then the signed checkpoint
  * (signature by one of `keys`, origin, size, Merkle root). Resolves to what
  * it proves; rejects with `ExportVerificationError` carrying the same
- * `reason` and `seq` as the gateway's `tollgate audit verify-export`.
+ * `reason` and `seq` as the gateway's `lictor audit verify-export`.
  *
  * ```ts
- * const keys = await (await fetch(`${url}/.well-known/tollgate/keys`)).json();
+ * const keys = await (await fetch(`${url}/.well-known/lictor/keys`)).json();
  * const report = await verifyAuditExport(response.body!, keys);
  * ```
  */

@@ -1,7 +1,7 @@
-// A real gateway for the live tests: the binary at $TOLLGATE_BIN (default
-// <repo>/target/debug/tollgate), started on a free loopback port over a
+// A real gateway for the live tests: the binary at $LICTOR_BIN (default
+// <repo>/target/debug/lictor), started on a free loopback port over a
 // fresh SQLite directory. Nothing is built here: build the binary first
-// (`cargo build --bin tollgate`).
+// (`cargo build --bin lictor`).
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -10,8 +10,8 @@ import { createInterface } from "node:readline";
 
 import { REPO_ROOT } from "./paths.js";
 
-/** The superadmin key every test gateway gets (`tg_admin_` and 40 characters). */
-export const ADMIN_KEY = "tg_admin_sdk_typescript_0123456789abcdefghijkl";
+/** The superadmin key every test gateway gets (`lictor_admin_` and 40 characters). */
+export const ADMIN_KEY = "lictor_admin_sdk_typescript_0123456789abcdefghijkl";
 
 /** A running gateway process. */
 export interface RunningGateway {
@@ -24,23 +24,23 @@ export interface RunningGateway {
 
 /** The gateway binary the tests run. */
 export function gatewayBinary(): string {
-  return process.env.TOLLGATE_BIN ?? path.join(REPO_ROOT, "target", "debug", "tollgate");
+  return process.env.LICTOR_BIN ?? path.join(REPO_ROOT, "target", "debug", "lictor");
 }
 
-/** Starts `tollgate serve` and waits for `tollgate listening on <url>`. */
+/** Starts `lictor serve` and waits for `lictor listening on <url>`. */
 export async function startGateway(extraArgs: string[] = []): Promise<RunningGateway> {
   const binary = gatewayBinary();
   if (!existsSync(binary)) {
-    throw new Error(`no gateway binary at ${binary}: run \`cargo build --bin tollgate\` or set TOLLGATE_BIN`);
+    throw new Error(`no gateway binary at ${binary}: run \`cargo build --bin lictor\` or set LICTOR_BIN`);
   }
-  const dataDir = mkdtempSync(path.join(tmpdir(), "tollgate-sdk-ts-"));
+  const dataDir = mkdtempSync(path.join(tmpdir(), "lictor-sdk-ts-"));
   const env: NodeJS.ProcessEnv = {};
   for (const [name, value] of Object.entries(process.env)) {
     // Only this fixture decides the gateway's settings.
-    if (name === "DATABASE_URL" || name.startsWith("TOLLGATE_")) continue;
+    if (name === "DATABASE_URL" || name.startsWith("LICTOR_")) continue;
     env[name] = value;
   }
-  env.TOLLGATE_ADMIN_KEY = ADMIN_KEY;
+  env.LICTOR_ADMIN_KEY = ADMIN_KEY;
   const args = [
     "serve",
     "--listen",
@@ -69,7 +69,7 @@ export async function startGateway(extraArgs: string[] = []): Promise<RunningGat
     const timer = setTimeout(() => reject(new Error(`the gateway did not start within 30 s:\n${output}`)), 30_000);
     lines.once("line", (line) => {
       clearTimeout(timer);
-      const match = /^tollgate listening on (\S+)$/.exec(line.trim());
+      const match = /^lictor listening on (\S+)$/.exec(line.trim());
       if (match) resolve(match[1]!.replace(/\/+$/, ""));
       else reject(new Error(`unexpected first line \`${line}\`:\n${output}`));
       // Keep draining stdout so the gateway never blocks on a full pipe.

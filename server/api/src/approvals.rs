@@ -64,7 +64,7 @@ pub enum ApprovalKind {
 /// An approval request.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Approval {
-    /// Identifier (send it back as `Tollgate-Approval-Id` to resume).
+    /// Identifier (send it back as `Lictor-Approval-Id` to resume).
     pub id: ApprovalId,
     /// The tenant.
     pub tenant: TenantId,

@@ -255,7 +255,7 @@ pub struct AuditCheckpoint {
     pub root_hash: String,
     /// When it was signed.
     pub signed_at: DateTime<Utc>,
-    /// The signing key's id (8 hex digits; see `/.well-known/tollgate/keys`).
+    /// The signing key's id (8 hex digits; see `/.well-known/lictor/keys`).
     pub key_id: String,
     /// The signed note, verbatim.
     pub note: String,
@@ -362,7 +362,7 @@ pub struct PublicKey {
     pub created_at: DateTime<Utc>,
 }
 
-/// Answer to `GET /.well-known/tollgate/keys`.
+/// Answer to `GET /.well-known/lictor/keys`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct PublicKeys {
     /// Every key the gateway's signatures may come from, newest first.

@@ -1,4 +1,4 @@
-//! The one error body every Tollgate endpoint answers with.
+//! The one error body every Lictor endpoint answers with.
 //!
 //! `error_code` strings are part of the contract: they never change meaning
 //! and are listed (with their HTTP status) in [`ErrorCode`] and
@@ -12,7 +12,7 @@ use dropshot::{ErrorStatusCode, HttpError, HttpResponseError};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// Every `error_code` Tollgate answers with.
+/// Every `error_code` Lictor answers with.
 ///
 /// INVARIANT: the string of a code (`as_str`) and its status never change
 /// once released; new failure kinds get new codes.

@@ -697,7 +697,7 @@ pub struct IntentHeaders {
     pub idempotency_key: Option<String>,
     /// An approved approval for exactly this intent (resuming an
     /// escalation); it is used once.
-    #[serde(rename = "Tollgate-Approval-Id")]
+    #[serde(rename = "Lictor-Approval-Id")]
     pub approval_id: Option<String>,
 }
 
@@ -777,7 +777,7 @@ mod tests {
 
     #[test]
     fn callback_urls_must_be_http() {
-        assert!(CallbackUrl::parse("https://hooks.example.com/tollgate").is_ok());
+        assert!(CallbackUrl::parse("https://hooks.example.com/lictor").is_ok());
         assert!(CallbackUrl::parse("http://127.0.0.1:9000/x").is_ok());
         assert!(CallbackUrl::parse("ftp://example.com").is_err());
         assert!(CallbackUrl::parse("/relative").is_err());

@@ -1,13 +1,13 @@
-//! The Tollgate HTTP contract.
+//! The Lictor HTTP contract.
 //!
-//! This crate is the single definition of Tollgate's API: the dropshot API
-//! trait [`TollgateApi`] and every type that crosses the wire. The OpenAPI
-//! document in `openapi/tollgate.json` is generated from it
+//! This crate is the single definition of Lictor's API: the dropshot API
+//! trait [`LictorApi`] and every type that crosses the wire. The OpenAPI
+//! document in `openapi/lictor.json` is generated from it
 //! (`cargo xtask openapi`), and the SDKs and the conformance suite are
 //! generated from that document.
 //!
 //! It is deliberately light: no database, no policy engine, no business
-//! logic. The gateway (`tollgate-server`) implements the trait.
+//! logic. The gateway (`lictor-server`) implements the trait.
 //!
 //! Conventions every operation follows:
 //! - exactly one tag and an operation id `<resource>_<verb>`;
@@ -70,7 +70,7 @@ use tokens::{MintedToken, Revocation, RevocationListParams, RevocationPage, Toke
 use tools::{ApprovalHeader, JsonRpcMessage, McpHeaders, McpReply, ToolCallRequest, ToolCallResponse};
 use upstreams::{Upstream, UpstreamCreate, UpstreamListParams, UpstreamPage, UpstreamPath};
 
-/// The Tollgate API.
+/// The Lictor API.
 #[dropshot::api_description {
     tag_config = {
         allow_other_tags = false,
@@ -90,7 +90,7 @@ use upstreams::{Upstream, UpstreamCreate, UpstreamListParams, UpstreamPage, Upst
         },
     }
 }]
-pub trait TollgateApi {
+pub trait LictorApi {
     /// The server state the implementation runs with.
     type Context;
 
@@ -318,7 +318,7 @@ pub trait TollgateApi {
     ) -> Result<HttpResponseDeleted, ApiError>;
 
     /// The gateway's public keys (audit checkpoint signatures).
-    #[endpoint { method = GET, path = "/.well-known/tollgate/keys", tags = ["system"] }]
+    #[endpoint { method = GET, path = "/.well-known/lictor/keys", tags = ["system"] }]
     async fn public_keys(
         rqctx: RequestContext<Self::Context>,
     ) -> Result<HttpResponseOk<PublicKeys>, ApiError>;
@@ -543,7 +543,7 @@ const PUBLIC_TAGS: [&str; 1] = ["system"];
 pub fn render_openapi<C: dropshot::ServerContext>(
     api: &ApiDescription<C>,
 ) -> serde_json::Result<serde_json::Value> {
-    let mut definition = api.openapi("Tollgate", API_VERSION);
+    let mut definition = api.openapi("Lictor", API_VERSION);
     definition
         .description(
             "Governance gateway for AI agents: every action an agent wants to take is \
@@ -602,7 +602,7 @@ fn add_security(document: &mut serde_json::Value) {
                 "bearerAuth": {
                     "type": "http",
                     "scheme": "bearer",
-                    "description": "An API key (`tg_live_…`, `tg_shadow_…`, `tg_test_…`) or the superadmin key."
+                    "description": "An API key (`lictor_live_…`, `lictor_shadow_…`, `lictor_test_…`) or the superadmin key."
                 }
             }),
         );
@@ -625,7 +625,7 @@ fn add_security(document: &mut serde_json::Value) {
 
 /// The OpenAPI document of the contract, generated without a server.
 pub fn openapi_document() -> Result<serde_json::Value, String> {
-    let api = tollgate_api_mod::stub_api_description().map_err(|e| e.to_string())?;
+    let api = lictor_api_mod::stub_api_description().map_err(|e| e.to_string())?;
     render_openapi(&api).map_err(|e| e.to_string())
 }
 
@@ -660,12 +660,12 @@ mod tests {
 
     #[test]
     fn the_checked_in_spec_is_current() {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../openapi/tollgate.json");
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../openapi/lictor.json");
         let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
         let current = openapi_text().unwrap_or_else(|e| panic!("{e}"));
         assert!(
             checked_in == current,
-            "openapi/tollgate.json is stale: run `cargo xtask openapi` and commit the result"
+            "openapi/lictor.json is stale: run `cargo xtask openapi` and commit the result"
         );
     }
 

@@ -26,7 +26,7 @@ pub struct PolicyDraftWrite {
     /// Rego v1 modules by file name (`[A-Za-z0-9_.-]+\.rego`, at most 64).
     /// Files ending in `_test.rego` are unit tests: kept with the draft,
     /// never part of decisions or of the bundle hash. One module must define
-    /// `data.tollgate.decision`.
+    /// `data.lictor.decision`.
     pub modules: BTreeMap<String, String>,
     /// The data document the modules read as `data` (an object).
     #[serde(default)]

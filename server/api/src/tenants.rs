@@ -97,7 +97,7 @@ pub struct Tenant {
 pub struct TenantCreated {
     /// The new tenant.
     pub tenant: Tenant,
-    /// Secret used to sign webhook deliveries (`Tollgate-Signature`).
+    /// Secret used to sign webhook deliveries (`Lictor-Signature`).
     pub webhook_secret: String,
 }
 

@@ -59,7 +59,7 @@ pub struct ToolCallResponse {
 #[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
 pub struct ApprovalHeader {
     /// An approved approval for exactly this call; it is used once.
-    #[serde(rename = "Tollgate-Approval-Id")]
+    #[serde(rename = "Lictor-Approval-Id")]
     pub approval_id: Option<String>,
 }
 
@@ -103,7 +103,7 @@ pub struct McpHeaders {
     #[serde(rename = "Mcp-Name")]
     pub name: Option<String>,
     /// An approved approval for exactly this tool call; used once.
-    #[serde(rename = "Tollgate-Approval-Id")]
+    #[serde(rename = "Lictor-Approval-Id")]
     pub approval_id: Option<String>,
 }
 
@@ -120,7 +120,7 @@ pub mod rpc_codes {
     /// The agent's budget is exhausted (an approval may be attached).
     pub const BUDGET: i64 = -32013;
     /// A human must approve the call first (resume with
-    /// `Tollgate-Approval-Id` once approved), or the approval presented
+    /// `Lictor-Approval-Id` once approved), or the approval presented
     /// cannot be used (rejected, expired, used, for another request) or
     /// the agent's approval queue is full.
     pub const APPROVAL_REQUIRED: i64 = -32014;

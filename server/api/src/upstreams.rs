@@ -71,7 +71,7 @@ pub struct UpstreamCreate {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum UpstreamSource {
-    /// `tollgate serve --upstream NAME=URL`: every tenant sees it.
+    /// `lictor serve --upstream NAME=URL`: every tenant sees it.
     Config,
     /// `POST /v1/admin/upstreams`: the tenant's own.
     Api,

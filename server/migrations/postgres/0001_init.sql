@@ -1,4 +1,4 @@
--- Tollgate schema, PostgreSQL. Times are microseconds since the Unix epoch
+-- Lictor schema, PostgreSQL. Times are microseconds since the Unix epoch
 -- (BIGINT) so both backends store them identically and the audit hash is
 -- computed over the same values. Identifiers that lists order by use the
 -- "C" collation: byte order, as in SQLite, whatever the cluster's locale.

@@ -1,4 +1,4 @@
--- Tollgate schema, SQLite. Times are microseconds since the Unix epoch
+-- Lictor schema, SQLite. Times are microseconds since the Unix epoch
 -- (BIGINT) so both backends store them identically and the audit hash is
 -- computed over the same values.
 

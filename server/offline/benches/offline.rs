@@ -1,6 +1,6 @@
-//! Micro-benchmarks of the byte formats `tollgate-offline` owns — the
+//! Micro-benchmarks of the byte formats `lictor-offline` owns — the
 //! per-request and per-entry work under the gateway's pipeline and under
-//! `tollgate audit verify-export`.
+//! `lictor audit verify-export`.
 //!
 //! | group / bench                         | what one iteration is                                  | target it feeds |
 //! |---------------------------------------|--------------------------------------------------------|-----------------|
@@ -16,7 +16,7 @@
 //! Figures are printed, never asserted. Criterion writes each estimate to
 //! `target/criterion/<group>/<bench>/new/estimates.json`.
 //!
-//! `cargo bench -p tollgate-offline --bench offline` (add `-- --test` to run
+//! `cargo bench -p lictor-offline --bench offline` (add `-- --test` to run
 //! each once, as a smoke test; the export is then 2,000 entries).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
@@ -24,18 +24,18 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
-use sha2::{Digest, Sha256};
-use tollgate_api::api_keys::Environment;
-use tollgate_api::audit::{AuditEntry, AuditKind};
-use tollgate_api::ids::{AgentId, AuditEntryId, IntentId, TenantId};
-use tollgate_api::intents::{ActionType, Reason, StageName, Verdict};
-use tollgate_offline::audit::checkpoint::{Checkpoint, NoteSigner};
-use tollgate_offline::audit::export::{
+use lictor_api::api_keys::Environment;
+use lictor_api::audit::{AuditEntry, AuditKind};
+use lictor_api::ids::{AgentId, AuditEntryId, IntentId, TenantId};
+use lictor_api::intents::{ActionType, Reason, StageName, Verdict};
+use lictor_offline::audit::checkpoint::{Checkpoint, NoteSigner};
+use lictor_offline::audit::export::{
     ExportCheckpoint, ExportFormat, ExportHeader, ExportWriter, verify_export,
 };
-use tollgate_offline::audit::merkle::{self, Frontier, MemoryTree};
-use tollgate_offline::audit::{AuditRecord, GENESIS_HASH, canonical_string};
-use tollgate_offline::token::{CapabilityToken, Caveat, Jti, TokenHeader, derive_root_key, mint};
+use lictor_offline::audit::merkle::{self, Frontier, MemoryTree};
+use lictor_offline::audit::{AuditRecord, GENESIS_HASH, canonical_string};
+use lictor_offline::token::{CapabilityToken, Caveat, Jti, TokenHeader, derive_root_key, mint};
+use sha2::{Digest, Sha256};
 
 /// 2026-01-01T00:00:00Z, in µs.
 const T0: i64 = 1_767_225_600_000_000;
@@ -44,8 +44,8 @@ const EXPORT_ENTRIES: u64 = 100_000;
 const SMOKE_EXPORT_ENTRIES: u64 = 2_000;
 /// Leaves of the tree inclusion proofs are verified in.
 const TREE_LEAVES: u64 = 100_000;
-const ORIGIN: &str = "tollgate/tenants/acme";
-const KEY_NAME: &str = "tollgate";
+const ORIGIN: &str = "lictor/tenants/acme";
+const KEY_NAME: &str = "lictor";
 
 /// `cargo bench -- --test`, or `cargo test --bench …` (which runs the
 /// binary without `--bench`): criterion runs each benchmark once, so the
@@ -76,7 +76,7 @@ fn caveats(n: usize, iat: i64) -> Vec<Caveat> {
         Caveat::MaxUsd { cents: 50_000 },
         Caveat::RatePerMin { n: 60 },
         Caveat::StepUp { at: iat },
-        Caveat::Audience { aud: "tollgate".into() },
+        Caveat::Audience { aud: "lictor".into() },
     ];
     kinds.iter().cycle().take(n).cloned().collect()
 }
@@ -247,7 +247,7 @@ fn export_frame(signer: &NoteSigner, entries: &[AuditEntry]) -> (ExportHeader, E
         tenant: tenant(),
         origin: ORIGIN.into(),
         key_name: KEY_NAME.into(),
-        exported_at: tollgate_offline::time::from_micros(T0 + 3_600_000_000),
+        exported_at: lictor_offline::time::from_micros(T0 + 3_600_000_000),
         entries: n,
     };
     (header, ExportCheckpoint::new(&checkpoint, note))

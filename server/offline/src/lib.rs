@@ -1,11 +1,11 @@
-//! What Tollgate checks without a gateway: the byte formats an agent, an
+//! What Lictor checks without a gateway: the byte formats an agent, an
 //! auditor or an SDK needs offline.
 //!
 //! - [`token`]: capability tokens — parse, verify, mint and attenuate
 //!   (`docs/tokens.md`);
 //! - [`audit`]: the audit entry hash, the Merkle tree, signed checkpoints,
 //!   and exports with their one-pass verifier (`docs/audit.md`);
-//! - [`webhook`]: `Tollgate-Signature` signing and verification
+//! - [`webhook`]: `Lictor-Signature` signing and verification
 //!   (`docs/webhooks.md`).
 //!
 //! The gateway uses this crate for the same formats, so there is one

@@ -1,7 +1,7 @@
 //! Webhook signatures: how the gateway signs a delivery and how a receiver
 //! verifies it.
 //!
-//! `Tollgate-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`
+//! `Lictor-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`
 //!
 //! Delivery itself (retries, backoff, the worker) is the gateway's; this
 //! module is only the byte format, shared with the SDKs and pinned by
@@ -11,9 +11,9 @@ use hmac::{KeyInit, Mac};
 use sha2::Sha256;
 
 /// Header carrying the signature.
-pub const SIGNATURE_HEADER: &str = "Tollgate-Signature";
+pub const SIGNATURE_HEADER: &str = "Lictor-Signature";
 
-/// The `Tollgate-Signature` value for `body` sent at `timestamp`.
+/// The `Lictor-Signature` value for `body` sent at `timestamp`.
 pub fn signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
     let mut mac = <hmac::Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes())
         .unwrap_or_else(|_| unreachable_hmac());
@@ -23,7 +23,7 @@ pub fn signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
     format!("t={timestamp},v1={}", hex::encode(mac.finalize().into_bytes()))
 }
 
-/// Why a `Tollgate-Signature` does not verify.
+/// Why a `Lictor-Signature` does not verify.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SignatureError {
     /// The header is not `t=<seconds>,v1=<64 hex digits>`.
@@ -95,23 +95,27 @@ mod tests {
     #[test]
     fn signature_is_hmac_of_timestamp_dot_body() {
         // Computed independently with Python's hmac module.
-        let sig = signature("whsec_test", 1_700_000_000, br#"{"a":1}"#);
-        assert_eq!(sig, "t=1700000000,v1=38877139021993b830af32feea6e18a8da83eb2f6e49ee50bd9e4cf4ca4d3789");
-        assert_ne!(sig, signature("whsec_other", 1_700_000_000, br#"{"a":1}"#));
+        let sig = signature("lictor_whsec_test", 1_700_000_000, br#"{"a":1}"#);
+        assert_eq!(sig, "t=1700000000,v1=88d781c1924b299b50b946033d6211f10033f2341eed344b4db74e713e116159");
+        assert_ne!(sig, signature("lictor_whsec_other", 1_700_000_000, br#"{"a":1}"#));
         // The vector published in docs/webhooks.md.
         assert_eq!(
-            signature("whsec_example", 1_763_805_600, br#"{"intent_id":"int_example","verdict":"approve"}"#),
-            "t=1763805600,v1=5cac8309fe0d970b032bbeab2af9ae3e8928bd2f2084de94781628483960658c"
+            signature(
+                "lictor_whsec_example",
+                1_763_805_600,
+                br#"{"intent_id":"int_example","verdict":"approve"}"#
+            ),
+            "t=1763805600,v1=04eb610a61a9cf7e0c827bd840303abdd6a519572b391a89411ab122a583403f"
         );
-        assert_ne!(sig, signature("whsec_test", 1_700_000_001, br#"{"a":1}"#));
+        assert_ne!(sig, signature("lictor_whsec_test", 1_700_000_001, br#"{"a":1}"#));
     }
 
     /// The shared vectors in `conformance/vectors/webhooks/` (every SDK
-    /// verifies them the same way). `TOLLGATE_WRITE_VECTORS=1` rewrites them.
+    /// verifies them the same way). `LICTOR_WRITE_VECTORS=1` rewrites them.
     #[test]
     fn webhook_vectors_match_the_reference() {
         use serde_json::json;
-        let (secret, t) = ("whsec_vector_secret", 1_763_805_600_i64);
+        let (secret, t) = ("lictor_whsec_vector_secret", 1_763_805_600_i64);
         let body = r#"{"intent_id":"int_vector","verdict":"approve","note":"café ✓"}"#;
         let header = signature(secret, t, body.as_bytes());
         let v1 = header.split_once(",v1=").map(|(_, v)| v.to_string()).unwrap_or_default();
@@ -120,7 +124,7 @@ mod tests {
             ("valid_at_the_edge_of_the_tolerance", secret.into(), header.clone(), body.into(), t + 300, 300),
             ("valid_with_a_clock_behind", secret.into(), header.clone(), body.into(), t - 300, 300),
             ("valid_with_spaces_after_commas", secret.into(), format!("t={t}, v1={v1}"), body.into(), t, 300),
-            ("wrong_secret", "whsec_other".into(), header.clone(), body.into(), t, 300),
+            ("wrong_secret", "lictor_whsec_other".into(), header.clone(), body.into(), t, 300),
             ("body_reformatted", secret.into(), header.clone(), body.replace(',', ", "), t, 300),
             (
                 "body_one_byte_changed",
@@ -168,33 +172,33 @@ mod tests {
             })
             .collect();
         let document = json!({
-            "format": "tollgate webhook signature vectors",
-            "description": "Tollgate-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, \"<t>.<body>\")>. \
+            "format": "lictor webhook signature vectors",
+            "description": "Lictor-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, \"<t>.<body>\")>. \
                 A receiver splits the header on `,` into exactly one `t` (decimal digits) and one `v1` \
                 (64 lowercase hex digits), optionally with spaces after commas; anything else is \
                 malformed_header. |now - t| > tolerance_seconds is expired. Otherwise the HMAC over the \
                 UTF-8 bytes of the body must equal v1 (constant-time), else signature_mismatch. \
                 Checks run in that order.",
-            "regenerate": "TOLLGATE_WRITE_VECTORS=1 cargo test -p tollgate-offline --lib webhook",
+            "regenerate": "LICTOR_WRITE_VECTORS=1 cargo test -p lictor-offline --lib webhook",
             "vectors": vectors,
         });
         let text = format!("{}\n", serde_json::to_string_pretty(&document).unwrap_or_default());
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../../conformance/vectors/webhooks/webhooks.json");
-        if std::env::var("TOLLGATE_WRITE_VECTORS").is_ok_and(|v| v == "1") {
+        if std::env::var("LICTOR_WRITE_VECTORS").is_ok_and(|v| v == "1") {
             std::fs::write(&path, &text).unwrap_or_else(|e| panic!("{e}"));
         }
         let stored = std::fs::read_to_string(&path).unwrap_or_default();
         assert_eq!(
             stored, text,
-            "stale vectors: regenerate with TOLLGATE_WRITE_VECTORS=1 cargo test -p tollgate-offline --lib webhook"
+            "stale vectors: regenerate with LICTOR_WRITE_VECTORS=1 cargo test -p lictor-offline --lib webhook"
         );
         // The published example verifies; every case's verdict is what the
         // rules above say.
         assert_eq!(
             verify_signature(
-                "whsec_example",
-                "t=1763805600,v1=5cac8309fe0d970b032bbeab2af9ae3e8928bd2f2084de94781628483960658c",
+                "lictor_whsec_example",
+                "t=1763805600,v1=04eb610a61a9cf7e0c827bd840303abdd6a519572b391a89411ab122a583403f",
                 br#"{"intent_id":"int_example","verdict":"approve"}"#,
                 1_763_805_600,
                 300

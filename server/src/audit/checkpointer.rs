@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use lictor_api::ids::TenantId;
 use tokio::task::JoinHandle;
-use tollgate_api::ids::TenantId;
 
 use super::checkpoint::{Checkpoint, CheckpointError, NoteSigner, NoteVerifier};
 use super::merkle::{self, Frontier, Hash, TreeError};
@@ -34,7 +34,7 @@ pub struct CheckpointSettings {
 
 impl Default for CheckpointSettings {
     fn default() -> CheckpointSettings {
-        CheckpointSettings { origin: "tollgate".into(), every: 1000, interval: Duration::from_secs(10) }
+        CheckpointSettings { origin: "lictor".into(), every: 1000, interval: Duration::from_secs(10) }
     }
 }
 
@@ -125,7 +125,7 @@ impl Checkpointer {
         }
     }
 
-    /// Picks up keys added since loading (`tollgate keys rotate --key
+    /// Picks up keys added since loading (`lictor keys rotate --key
     /// checkpoint`, possibly on another replica); answers whether any were.
     pub async fn reload_keys(&self) -> Result<bool, AnchorError> {
         let rows = self.inner.store.signing_keys(CHECKPOINT_ED25519).await?;

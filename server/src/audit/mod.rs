@@ -1,7 +1,7 @@
 //! The audit log: one append-only hash chain per tenant.
 //!
 //! The byte formats — the entry hash, the Merkle tree, checkpoints and
-//! exports — live in `tollgate-offline` so that the SDKs verify with the
+//! exports — live in `lictor-offline` so that the SDKs verify with the
 //! very code the gateway writes with; they are re-exported here under their
 //! usual paths. Entries are appended only by the decision writer
 //! ([`crate::pipeline::commit`]), inside the transaction that records the
@@ -12,7 +12,7 @@ pub mod pages;
 pub mod stream;
 pub mod verify;
 
-pub use tollgate_offline::audit::{
+pub use lictor_offline::audit::{
     AuditRecord, ENTRY_VERSION, GENESIS_HASH, canonical_string, checkpoint, digest_json, digested, export,
     merkle,
 };

@@ -11,8 +11,8 @@
 
 use std::collections::VecDeque;
 
+use lictor_api::ids::TenantId;
 use tokio::task::JoinHandle;
-use tollgate_api::ids::TenantId;
 
 use crate::store::{AuditRow, Store, StoreError, StoreResult, UndecodableEntry};
 

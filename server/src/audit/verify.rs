@@ -15,8 +15,8 @@
 //! range, and anchored by inclusion proofs of its first and last entries
 //! in the latest checkpoint that covers them (`not_in_checkpoint`).
 
-use tollgate_api::audit::{AuditCheckpoint, AuditVerification, ChainFailure, ChainHead, SeqRange};
-use tollgate_api::ids::TenantId;
+use lictor_api::audit::{AuditCheckpoint, AuditVerification, ChainFailure, ChainHead, SeqRange};
+use lictor_api::ids::TenantId;
 
 use super::GENESIS_HASH;
 use super::checkpoint::Checkpoint;

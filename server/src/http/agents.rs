@@ -1,7 +1,7 @@
 //! `/v1/agents`.
 
-use tollgate_api::ApiError;
-use tollgate_api::agents::{
+use lictor_api::ApiError;
+use lictor_api::agents::{
     Agent, AgentCreate, AgentListParams, AgentPage, AgentPath, AgentStatus, AgentUpdate, TenantScope,
 };
 

@@ -1,7 +1,7 @@
 //! `/v1/admin/api-keys`.
 
-use tollgate_api::ApiError;
-use tollgate_api::api_keys::{
+use lictor_api::ApiError;
+use lictor_api::api_keys::{
     ApiKey, ApiKeyCreate, ApiKeyCreated, ApiKeyListParams, ApiKeyPage, ApiKeyPath, Role,
 };
 

@@ -3,13 +3,13 @@
 
 use std::time::Duration;
 
-use tollgate_api::ApiError;
-use tollgate_api::agents::TenantScope;
-use tollgate_api::approvals::{
+use lictor_api::ApiError;
+use lictor_api::agents::TenantScope;
+use lictor_api::approvals::{
     Approval, ApprovalDecide, ApprovalListParams, ApprovalPage, ApprovalPath, ApprovalStatus,
     ApprovalWaitParams,
 };
-use tollgate_api::tokens::Jti;
+use lictor_api::tokens::Jti;
 
 use super::call::Call;
 use crate::clock;

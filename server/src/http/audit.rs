@@ -7,13 +7,13 @@ use dropshot::Body;
 use http::{Response, StatusCode};
 use http_body::Frame;
 use http_body_util::StreamBody;
-use tollgate_api::ApiError;
-use tollgate_api::audit::{
+use lictor_api::ApiError;
+use lictor_api::audit::{
     AuditCheckpoint, AuditCheckpointPage, AuditEntryPage, AuditListParams, AuditPayload, AuditVerification,
     AuditVerifyParams, CheckpointListParams, ConsistencyProof, ConsistencyProofParams, ExportFormatName,
     ExportParams, InclusionProof, InclusionProofParams, PayloadParams, PayloadPath, PublicKey, PublicKeys,
 };
-use tollgate_api::ids::TenantId;
+use lictor_api::ids::TenantId;
 
 use super::call::Call;
 use crate::audit::checkpointer::AnchorError;
@@ -222,7 +222,7 @@ pub async fn consistency_proof(
     })
 }
 
-/// `GET /.well-known/tollgate/keys`: public, unauthenticated.
+/// `GET /.well-known/lictor/keys`: public, unauthenticated.
 pub async fn keys(call: &Call<'_>) -> Result<PublicKeys, Error> {
     let mut keys: Vec<PublicKey> = call
         .state
@@ -343,7 +343,7 @@ pub async fn export(
         exported_at: clock::from_micros(clock::now_micros()),
         entries: checkpoint.tree_size,
     };
-    let filename = format!("tollgate-audit-{tenant}-{}.{}", checkpoint.tree_size, format.file_extension());
+    let filename = format!("lictor-audit-{tenant}-{}.{}", checkpoint.tree_size, format.file_extension());
     let trailer = ExportCheckpoint {
         tree_size: checkpoint.tree_size,
         root_hash: checkpoint.root_hash.clone(),

@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use tollgate_api::api_keys::{Environment, Role};
-use tollgate_api::ids::{AgentId, TenantId};
+use lictor_api::api_keys::{Environment, Role};
+use lictor_api::ids::{AgentId, TenantId};
 
 use crate::credentials::{ADMIN_KEY_PREFIX, hash_key};
 use crate::degraded::Degraded;
@@ -34,7 +34,7 @@ const MAX_TOKEN_LEN: usize = 512;
 pub struct Authenticator {
     store: Store,
     token_keys: TokenKeys,
-    /// Hash of `TOLLGATE_ADMIN_KEY` when set; otherwise the generated
+    /// Hash of `LICTOR_ADMIN_KEY` when set; otherwise the generated
     /// superadmin key (stored hashed) is looked up.
     configured_admin_hash: Option<String>,
     /// Shadow keys remembered for when the store is down.
@@ -94,7 +94,7 @@ impl Authenticator {
         } else if token.starts_with(ADMIN_KEY_PREFIX) && self.store.admin_key_matches(&hash).await? {
             return Ok(Principal::Superadmin);
         }
-        if token.starts_with("tg_") {
+        if token.starts_with("lictor_") {
             match self.store.find_live_api_key(&hash).await {
                 Ok(Some(key)) => {
                     self.degraded.remember_key(&hash, &key);

@@ -1,7 +1,7 @@
 //! One request's context: the state, its id, its headers.
 
 use dropshot::RequestContext;
-use tollgate_api::ApiError;
+use lictor_api::ApiError;
 
 use super::auth::Principal;
 use crate::app::GatewayState;

@@ -3,22 +3,22 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
-use sha2::{Digest, Sha256};
-use tokio::task::JoinSet;
-use tollgate_api::ApiError;
-use tollgate_api::agents::TenantScope;
-use tollgate_api::api_keys::Environment;
-use tollgate_api::audit::{AuditEntryPage, IntentAuditParams};
-use tollgate_api::extract::reroot_path;
-use tollgate_api::ids::{ApprovalId, IntentId, TenantId};
-use tollgate_api::intents::{
+use lictor_api::ApiError;
+use lictor_api::agents::TenantScope;
+use lictor_api::api_keys::Environment;
+use lictor_api::audit::{AuditEntryPage, IntentAuditParams};
+use lictor_api::extract::reroot_path;
+use lictor_api::ids::{ApprovalId, IntentId, TenantId};
+use lictor_api::intents::{
     AsyncIntentRequest, CallbackState, CallbackStatus, Decision, DeliveryAttempt, IntentAccepted,
     IntentBatchItem, IntentBatchRequest, IntentBatchResponse, IntentDecision, IntentHeaders,
     IntentListParams, IntentPage, IntentPath, IntentRequest, IntentStatus, IntentSummary, Reason, StageName,
     StageOutcome, StageReport, Verb, Verdict,
 };
-use tollgate_api::tenants::StoreFailureMode;
+use lictor_api::tenants::StoreFailureMode;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use tokio::task::JoinSet;
 
 use super::auth::Principal;
 use super::call::Call;
@@ -127,11 +127,11 @@ fn check_idempotency_key(key: Option<String>) -> Result<Option<String>, Error> {
     }
 }
 
-/// Parses a `Tollgate-Approval-Id` header.
+/// Parses a `Lictor-Approval-Id` header.
 pub fn check_approval_id(id: Option<String>) -> Result<Option<ApprovalId>, Error> {
     id.map(|id| {
         ApprovalId::parse(id.trim()).map_err(|e| Error::InvalidParameter {
-            parameter: "Tollgate-Approval-Id".into(),
+            parameter: "Lictor-Approval-Id".into(),
             message: e.to_string(),
         })
     })
@@ -305,7 +305,7 @@ pub async fn declare_async(
     let front = front(call, arrival, Tokens::Refused, Some(headers), body).await?;
     if front.approval_id.is_some() {
         return Err(Error::InvalidParameter {
-            parameter: "Tollgate-Approval-Id".into(),
+            parameter: "Lictor-Approval-Id".into(),
             message: "escalated intents resume synchronously: use `POST /v1/intents`".into(),
         });
     }
@@ -414,7 +414,7 @@ async fn read_scope<T>(
     Ok((principal, tenant, input))
 }
 
-fn bound_agent(principal: &Principal) -> Option<&tollgate_api::ids::AgentId> {
+fn bound_agent(principal: &Principal) -> Option<&lictor_api::ids::AgentId> {
     principal.bound_agent()
 }
 

@@ -21,10 +21,10 @@
 use std::time::Instant;
 
 use http::StatusCode;
+use lictor_api::ApiError;
+use lictor_api::intents::{StageName, StageOutcome, StageReport};
+use lictor_api::tools::{JsonRpcErrorObject, JsonRpcResponse, McpHeaders, McpReply, rpc_codes};
 use serde_json::{Map, Value, json};
-use tollgate_api::ApiError;
-use tollgate_api::intents::{StageName, StageOutcome, StageReport};
-use tollgate_api::tools::{JsonRpcErrorObject, JsonRpcResponse, McpHeaders, McpReply, rpc_codes};
 
 use super::auth::Principal;
 use super::call::Call;
@@ -43,8 +43,8 @@ use crate::pipeline::KeyContext;
 use crate::pipeline::capability::{self, CapabilityRequest};
 use crate::store::McpSessionRow;
 
-/// `_meta` key an agent may use instead of the `Tollgate-Approval-Id` header.
-pub const META_APPROVAL_ID: &str = "io.tollgate/approvalId";
+/// `_meta` key an agent may use instead of the `Lictor-Approval-Id` header.
+pub const META_APPROVAL_ID: &str = "io.lictor/approvalId";
 
 /// How long a legacy session lives.
 const SESSION_LIFETIME_MICROS: i64 = 24 * 60 * 60 * 1_000_000;
@@ -57,7 +57,7 @@ enum Era {
 }
 
 fn server_info() -> Value {
-    json!({"name": "tollgate", "title": "Tollgate", "version": env!("CARGO_PKG_VERSION")})
+    json!({"name": "lictor", "title": "Lictor", "version": env!("CARGO_PKG_VERSION")})
 }
 
 fn id_value(id: Option<&Id>) -> Value {
@@ -97,8 +97,8 @@ fn modern_result(mut result: Map<String, Value>) -> Value {
 struct Caller {
     principal: Principal,
     key: KeyContext,
-    tenant: tollgate_api::ids::TenantId,
-    agent: tollgate_api::ids::AgentId,
+    tenant: lictor_api::ids::TenantId,
+    agent: lictor_api::ids::AgentId,
 }
 
 async fn caller(call: &Call<'_>) -> Result<Caller, Error> {
@@ -334,10 +334,10 @@ async fn initialize(
         "protocolVersion": version,
         "capabilities": {"tools": {"listChanged": false}},
         "serverInfo": server_info(),
-        "instructions": "Tool calls through Tollgate are decided by the tenant's policy before they reach the \
+        "instructions": "Tool calls through Lictor are decided by the tenant's policy before they reach the \
                          upstream server. Denials are JSON-RPC errors -32010 (capability), -32011 (intent), \
                          -32012 (policy), -32013 (budget) and -32014 (approval required: retry with the \
-                         Tollgate-Approval-Id header once approved).",
+                         Lictor-Approval-Id header once approved).",
     });
     Ok(result_reply(id, result).with_header(http::HeaderName::from_static("mcp-session-id"), session.id))
 }
@@ -364,9 +364,9 @@ async fn token_usable(
     let revoked = call.state.pipeline.revocations().revoked(&caller.tenant).await?;
     let target = tool.map(CatalogTool::target);
     let request = CapabilityRequest {
-        action_type: tool.map(CatalogTool::action_type).unwrap_or(tollgate_api::intents::ActionType::Access),
+        action_type: tool.map(CatalogTool::action_type).unwrap_or(lictor_api::intents::ActionType::Access),
         tool: target.as_ref(),
-        risk_level: tollgate_api::intents::RiskLevel::Low,
+        risk_level: lictor_api::intents::RiskLevel::Low,
         now: clock::now_micros() / 1_000_000,
         audience: &call.state.pipeline.settings().audience,
         step_up_window: call.state.pipeline.settings().step_up_window,
@@ -494,7 +494,7 @@ mod tests {
     fn modern_results_say_they_are_complete_and_who_answered() {
         let result = modern_result(serde_json::from_str(r#"{"tools": []}"#).unwrap());
         assert_eq!(result["resultType"], "complete");
-        assert_eq!(result["_meta"][META_SERVER_INFO]["name"], "tollgate");
+        assert_eq!(result["_meta"][META_SERVER_INFO]["name"], "lictor");
         let kept = modern_result(serde_json::from_str(r#"{"resultType": "input_required"}"#).unwrap());
         assert_eq!(kept["resultType"], "input_required");
     }

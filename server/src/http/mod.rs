@@ -1,4 +1,4 @@
-//! The HTTP front door: the implementation of [`TollgateApi`].
+//! The HTTP front door: the implementation of [`LictorApi`].
 //!
 //! Handlers are thin: they hand the extracted input (or its validation
 //! error) to the module of their resource and turn the result into a
@@ -25,40 +25,40 @@ use dropshot::{
     Header, HttpResponseAccepted, HttpResponseCreated, HttpResponseDeleted, HttpResponseOk, Path,
     RequestContext,
 };
-use tollgate_api::agents::{
+use lictor_api::agents::{
     Agent, AgentCreate, AgentListParams, AgentPage, AgentPath, AgentUpdate, TenantScope,
 };
-use tollgate_api::api_keys::{ApiKeyCreate, ApiKeyCreated, ApiKeyListParams, ApiKeyPage, ApiKeyPath};
-use tollgate_api::approvals::{
+use lictor_api::api_keys::{ApiKeyCreate, ApiKeyCreated, ApiKeyListParams, ApiKeyPage, ApiKeyPath};
+use lictor_api::approvals::{
     Approval, ApprovalDecide, ApprovalListParams, ApprovalPage, ApprovalPath, ApprovalWaitParams,
 };
-use tollgate_api::audit::{
+use lictor_api::audit::{
     AuditCheckpoint, AuditCheckpointPage, AuditEntryPage, AuditListParams, AuditPayload, AuditVerification,
     AuditVerifyParams, CheckpointListParams, ConsistencyProof, ConsistencyProofParams, ExportParams,
     InclusionProof, InclusionProofParams, IntentAuditParams, PayloadParams, PayloadPath, PublicKeys,
 };
-use tollgate_api::intents::{
+use lictor_api::intents::{
     AsyncIntentRequest, Decision, IntentAccepted, IntentBatchRequest, IntentBatchResponse, IntentDecision,
     IntentHeaders, IntentListParams, IntentPage, IntentPath, IntentRequest,
 };
-use tollgate_api::policies::{
+use lictor_api::policies::{
     ActivePolicy, PolicyChange, PolicyDraft, PolicyDraftListParams, PolicyDraftPage, PolicyDraftPath,
     PolicyDraftWrite, PolicyDryRun, PolicyDryRunRequest, PolicyPromote, PolicyProposalListParams,
     PolicyProposalPage, PolicyProposalPath, PolicyRollback, PolicyTemplateList,
 };
-use tollgate_api::system::{Health, Readiness};
-use tollgate_api::tenants::{
+use lictor_api::system::{Health, Readiness};
+use lictor_api::tenants::{
     Tenant, TenantCreate, TenantCreated, TenantListParams, TenantPage, TenantPath, TenantUpdate,
     WebhookSecret,
 };
-use tollgate_api::tokens::{
+use lictor_api::tokens::{
     MintedToken, Revocation, RevocationListParams, RevocationPage, TokenMint, TokenRevoke,
 };
-use tollgate_api::tools::{
+use lictor_api::tools::{
     ApprovalHeader, JsonRpcMessage, McpHeaders, McpReply, ToolCallRequest, ToolCallResponse,
 };
-use tollgate_api::upstreams::{Upstream, UpstreamCreate, UpstreamListParams, UpstreamPage, UpstreamPath};
-use tollgate_api::{ApiError, Checked, IntentAliasPath, JsonBody, QueryParams, RawJsonBody, TollgateApi};
+use lictor_api::upstreams::{Upstream, UpstreamCreate, UpstreamListParams, UpstreamPage, UpstreamPath};
+use lictor_api::{ApiError, Checked, IntentAliasPath, JsonBody, LictorApi, QueryParams, RawJsonBody};
 
 use crate::app::GatewayState;
 use crate::error::Error;
@@ -66,7 +66,7 @@ use call::Call;
 use intents::Arrival;
 
 /// The implementation of the API trait (never constructed).
-pub enum TollgateImpl {}
+pub enum LictorImpl {}
 
 fn arrival<T>(body: &JsonBody<T>) -> Arrival {
     Arrival { at: body.started(), parse: body.parse_duration() }
@@ -100,7 +100,7 @@ fn json_response<T: serde::Serialize>(
         .map_err(|e| Error::Internal(e.to_string()))
 }
 
-impl TollgateApi for TollgateImpl {
+impl LictorApi for LictorImpl {
     type Context = GatewayState;
 
     async fn health_check(_rqctx: RequestContext<GatewayState>) -> Result<HttpResponseOk<Health>, ApiError> {
@@ -260,12 +260,12 @@ impl TollgateApi for TollgateImpl {
             let value = body.into_inner();
             match segment.as_str() {
                 "async" => {
-                    let request = value.and_then(tollgate_api::extract::parse_value::<AsyncIntentRequest>);
+                    let request = value.and_then(lictor_api::extract::parse_value::<AsyncIntentRequest>);
                     let accepted = intents::declare_async(&call, arrival, headers, request).await?;
                     json_response(http::StatusCode::ACCEPTED, &accepted)
                 }
                 "batch" => {
-                    let request = value.and_then(tollgate_api::extract::parse_value::<IntentBatchRequest>);
+                    let request = value.and_then(lictor_api::extract::parse_value::<IntentBatchRequest>);
                     let results = intents::declare_batch(&call, arrival, request).await?;
                     json_response(http::StatusCode::OK, &results)
                 }

@@ -4,17 +4,17 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use serde_json::{Map, Value};
-use tollgate_api::agents::TenantScope;
-use tollgate_api::error::SourceLocation;
-use tollgate_api::ids::{PolicyDraftId, TenantId};
-use tollgate_api::policies::{
+use lictor_api::agents::TenantScope;
+use lictor_api::error::SourceLocation;
+use lictor_api::ids::{PolicyDraftId, TenantId};
+use lictor_api::policies::{
     ActivePolicy, PolicyChange, PolicyChangeOutcome, PolicyDraft, PolicyDraftListParams, PolicyDraftPage,
     PolicyDraftPath, PolicyDraftSummary, PolicyDraftWrite, PolicyDryRun, PolicyDryRunRequest, PolicyPromote,
     PolicyProposal, PolicyProposalListParams, PolicyProposalPage, PolicyProposalPath, PolicyRollback,
     PolicySource, PolicyTemplate, PolicyTemplateList, PolicyVersion, ProposalStatus,
 };
-use tollgate_api::{ApiError, ErrorCode};
+use lictor_api::{ApiError, ErrorCode};
+use serde_json::{Map, Value};
 
 use super::auth::Principal;
 use super::call::Call;

@@ -1,6 +1,6 @@
 //! `/healthz` and `/readyz`.
 
-use tollgate_api::system::{Health, Readiness};
+use lictor_api::system::{Health, Readiness};
 
 use super::call::Call;
 use crate::error::Error;

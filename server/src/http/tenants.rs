@@ -1,7 +1,7 @@
 //! `/v1/admin/tenants`.
 
-use tollgate_api::ApiError;
-use tollgate_api::tenants::{
+use lictor_api::ApiError;
+use lictor_api::tenants::{
     Tenant, TenantCreate, TenantCreated, TenantListParams, TenantPage, TenantPath, TenantUpdate,
     WebhookSecret,
 };

@@ -1,8 +1,8 @@
 //! `/v1/admin/mint`, `/v1/admin/revoke`, `/v1/admin/revocations`.
 
-use tollgate_api::ApiError;
-use tollgate_api::agents::{AgentStatus, TenantScope};
-use tollgate_api::tokens::{
+use lictor_api::ApiError;
+use lictor_api::agents::{AgentStatus, TenantScope};
+use lictor_api::tokens::{
     Jti, MintedToken, Revocation, RevocationListParams, RevocationPage, TokenMint, TokenRevoke,
 };
 

@@ -2,10 +2,10 @@
 
 use std::time::Instant;
 
+use lictor_api::ApiError;
+use lictor_api::intents::{StageName, StageOutcome, StageReport};
+use lictor_api::tools::{ApprovalHeader, ToolCallRequest, ToolCallResponse, UpstreamFailure};
 use serde_json::json;
-use tollgate_api::ApiError;
-use tollgate_api::intents::{StageName, StageOutcome, StageReport};
-use tollgate_api::tools::{ApprovalHeader, ToolCallRequest, ToolCallResponse, UpstreamFailure};
 
 use super::call::Call;
 use super::intents::{Arrival, check_approval_id};

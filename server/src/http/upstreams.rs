@@ -1,9 +1,9 @@
 //! `/v1/admin/upstreams`.
 
-use tollgate_api::ApiError;
-use tollgate_api::agents::TenantScope;
-use tollgate_api::intents::Verb;
-use tollgate_api::upstreams::{Upstream, UpstreamCreate, UpstreamListParams, UpstreamPage, UpstreamPath};
+use lictor_api::ApiError;
+use lictor_api::agents::TenantScope;
+use lictor_api::intents::Verb;
+use lictor_api::upstreams::{Upstream, UpstreamCreate, UpstreamListParams, UpstreamPage, UpstreamPath};
 
 use super::call::Call;
 use crate::catalog;

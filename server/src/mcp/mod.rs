@@ -3,7 +3,7 @@
 //! and the client the gateway uses to forward approved tool calls to the
 //! upstream MCP server that owns the tool.
 //!
-//! Tollgate speaks both protocol eras: the legacy, session-based revisions
+//! Lictor speaks both protocol eras: the legacy, session-based revisions
 //! (2025-03-26 to 2025-11-25) and the stateless 2026-07-28 revision. This
 //! module holds no gateway policy: deciding whether a call may go upstream
 //! is the pipeline's job, and the agent-facing `/v1/mcp` endpoint lives

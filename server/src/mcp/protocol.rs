@@ -1,4 +1,4 @@
-//! The MCP protocol revisions Tollgate speaks and the names they define:
+//! The MCP protocol revisions Lictor speaks and the names they define:
 //! protocol versions, the per-request `_meta` keys of the 2026-07-28
 //! ("modern") era, and the MCP-specific JSON-RPC error codes.
 //!
@@ -10,13 +10,13 @@
 /// The modern, stateless protocol revision.
 pub const MODERN_VERSION: &str = "2026-07-28";
 
-/// The newest legacy (`initialize`-based) revision, the one Tollgate offers.
+/// The newest legacy (`initialize`-based) revision, the one Lictor offers.
 pub const LATEST_LEGACY_VERSION: &str = "2025-11-25";
 
-/// Legacy revisions Tollgate accepts from an upstream, newest first.
+/// Legacy revisions Lictor accepts from an upstream, newest first.
 pub const LEGACY_VERSIONS: [&str; 3] = ["2025-11-25", "2025-06-18", "2025-03-26"];
 
-/// Whether `version` is a legacy revision Tollgate accepts.
+/// Whether `version` is a legacy revision Lictor accepts.
 pub fn is_supported_legacy_version(version: &str) -> bool {
     LEGACY_VERSIONS.contains(&version)
 }

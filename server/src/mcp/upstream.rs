@@ -299,8 +299,8 @@ pub enum UpstreamError {
         /// What it did.
         reason: String,
     },
-    /// The upstream speaks no protocol version Tollgate speaks.
-    #[error("upstream `{upstream}` speaks no protocol version tollgate supports (it offers `{}`)", .offered.join("`, `"))]
+    /// The upstream speaks no protocol version Lictor speaks.
+    #[error("upstream `{upstream}` speaks no protocol version lictor supports (it offers `{}`)", .offered.join("`, `"))]
     UnsupportedVersion {
         /// The upstream's name.
         upstream: String,
@@ -478,7 +478,7 @@ impl UpstreamClient {
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(timeout)
-            .user_agent(concat!("tollgate/", env!("CARGO_PKG_VERSION")))
+            .user_agent(concat!("lictor/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| misconfigured(format!("cannot build the http client: {e}")))?;
         Ok(UpstreamClient {
@@ -533,7 +533,7 @@ impl UpstreamClient {
             let mut result = self.result_object(payload, method)?;
             if result.get("resultType").and_then(Value::as_str) == Some("input_required") {
                 return Err(
-                    self.protocol(format!("`{method}` asked for client input, which tollgate cannot give"))
+                    self.protocol(format!("`{method}` asked for client input, which lictor cannot give"))
                 );
             }
             let Some(Value::Array(page)) = result.remove("tools") else {
@@ -1212,17 +1212,17 @@ fn supported_versions(data: Option<&Value>) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// The newest legacy version Tollgate supports among `offered`.
+/// The newest legacy version Lictor supports among `offered`.
 fn best_legacy(offered: &[String]) -> Option<&'static str> {
     LEGACY_VERSIONS.into_iter().find(|version| offered.iter().any(|offered| offered == version))
 }
 
-/// Who Tollgate is, for `clientInfo`.
+/// Who Lictor is, for `clientInfo`.
 fn client_info() -> Value {
-    json!({"name": "tollgate", "version": env!("CARGO_PKG_VERSION")})
+    json!({"name": "lictor", "version": env!("CARGO_PKG_VERSION")})
 }
 
-/// The `_meta` every modern request carries. Tollgate declares no client
+/// The `_meta` every modern request carries. Lictor declares no client
 /// capabilities: the agent behind it is not reachable from the upstream.
 fn modern_meta() -> Value {
     let mut meta = Map::new();

@@ -1,10 +1,10 @@
 //! Human approvals in the pipeline: binding an approval to the exact
 //! request it was granted for, and resuming a request with one.
 
+use lictor_api::approvals::ApprovalStatus;
+use lictor_api::ids::{ApprovalId, TenantId};
+use lictor_api::intents::{Reason, StageName};
 use serde_json::json;
-use tollgate_api::approvals::ApprovalStatus;
-use tollgate_api::ids::{ApprovalId, TenantId};
-use tollgate_api::intents::{Reason, StageName};
 
 use super::Submission;
 use super::capability::ToolTarget;

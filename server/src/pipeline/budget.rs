@@ -8,8 +8,8 @@
 //! transaction that consumes, so concurrent requests (on any number of
 //! gateways) can never overshoot a limit.
 
-use tollgate_api::agents::AgentBudget;
-use tollgate_api::intents::{Reason, StageName};
+use lictor_api::agents::AgentBudget;
+use lictor_api::intents::{Reason, StageName};
 
 use super::DecisionDraft;
 use crate::clock::MINUTE_MICROS;
@@ -73,7 +73,7 @@ pub fn escalate(draft: &mut DecisionDraft, reason: Reason) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tollgate_api::money::UsdAmount;
+    use lictor_api::money::UsdAmount;
 
     #[test]
     fn window_covers_a_day_of_minutes() {

@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
-use tollgate_api::intents::{ActionType, Reason, RiskLevel, StageName};
+use lictor_api::intents::{ActionType, Reason, RiskLevel, StageName};
 
 use super::commit::{ScopeLimits, TokenCharges};
 use crate::store::TokenUsage;

@@ -20,14 +20,14 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
-use tollgate_api::agents::AgentStatus;
-use tollgate_api::api_keys::Environment;
-use tollgate_api::approvals::ApprovalKind;
-use tollgate_api::ids::{AgentId, ApprovalId, IntentId, TenantId};
-use tollgate_api::intents::{
+use lictor_api::agents::AgentStatus;
+use lictor_api::api_keys::Environment;
+use lictor_api::approvals::ApprovalKind;
+use lictor_api::ids::{AgentId, ApprovalId, IntentId, TenantId};
+use lictor_api::intents::{
     Decision, IntentRequest, Modifications, Payload, Reason, StageName, StageOutcome, StageReport, Verdict,
 };
+use serde_json::{Value, json};
 
 use crate::audit::digested;
 use crate::clock;
@@ -70,7 +70,7 @@ pub struct Submission {
     pub request: IntentRequest,
     /// For tool calls: the tool.
     pub tool: Option<ToolTarget>,
-    /// An approval the request resumes with (`Tollgate-Approval-Id`).
+    /// An approval the request resumes with (`Lictor-Approval-Id`).
     pub approval_id: Option<ApprovalId>,
     /// When the gateway started on it (for `latency_us`).
     pub received: Instant,
@@ -188,7 +188,7 @@ pub struct PipelineSettings {
 impl Default for PipelineSettings {
     fn default() -> PipelineSettings {
         PipelineSettings {
-            audience: "tollgate".into(),
+            audience: "lictor".into(),
             step_up_window: Duration::from_secs(15 * 60),
             approval_ttl: Duration::from_secs(15 * 60),
             max_open_approvals_per_agent: 100,
@@ -254,7 +254,7 @@ fn check_identity(sub: &Submission, agent: Option<&AgentRow>) -> Result<(), Reas
 
 /// The document policies evaluate (see `docs/policies.md`).
 #[doc(hidden)] // public for `benches/pipeline.rs` only
-pub fn policy_input(sub: &Submission, agent: Option<&AgentRow>, risk: &tollgate_api::intents::Risk) -> Value {
+pub fn policy_input(sub: &Submission, agent: Option<&AgentRow>, risk: &lictor_api::intents::Risk) -> Value {
     let mut intent = serde_json::to_value(&sub.request.intent).unwrap_or(Value::Null);
     if let Some(obj) = intent.as_object_mut() {
         let context = sub.request.context.clone().map(Value::Object).unwrap_or_else(|| json!({}));
@@ -289,7 +289,7 @@ pub fn policy_input(sub: &Submission, agent: Option<&AgentRow>, risk: &tollgate_
 /// valid payload.
 fn apply_patch(
     payload: Option<&Payload>,
-    patch: &[tollgate_api::intents::PatchOperation],
+    patch: &[lictor_api::intents::PatchOperation],
 ) -> Result<Payload, String> {
     let mut document =
         serde_json::to_value(payload.cloned().unwrap_or_default()).map_err(|e| e.to_string())?;
@@ -297,7 +297,7 @@ fn apply_patch(
         .and_then(serde_json::from_value)
         .map_err(|e| format!("invalid patch: {e}"))?;
     json_patch::patch(&mut document, &operations).map_err(|e| format!("patch does not apply: {e}"))?;
-    tollgate_api::extract::parse_value::<Payload>(document)
+    lictor_api::extract::parse_value::<Payload>(document)
         .map_err(|e| format!("patched payload is invalid: {}", e.message))
 }
 
@@ -682,7 +682,7 @@ impl Reads for StoreReads<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tollgate_api::intents::{PatchOp, PatchOperation};
+    use lictor_api::intents::{PatchOp, PatchOperation};
 
     #[test]
     fn patches_apply_to_the_payload_and_must_keep_it_valid() {

@@ -4,7 +4,7 @@
 //! the weighted sum (weights sum to 1), rounded to 4 decimals. The same
 //! intent always gets the same score. `docs/risk.md` documents the table.
 
-use tollgate_api::intents::{ActionType, Intent, Risk, RiskFactor, RiskLevel, Sensitivity};
+use lictor_api::intents::{ActionType, Intent, Risk, RiskFactor, RiskLevel, Sensitivity};
 
 /// Factor weights, in report order. They sum to 1.
 pub const WEIGHTS: [(&str, f64); 6] = [
@@ -125,7 +125,7 @@ pub fn level(score: f64) -> RiskLevel {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tollgate_api::intents::IntentRequest;
+    use lictor_api::intents::IntentRequest;
 
     fn intent(json: serde_json::Value) -> Intent {
         let request: IntentRequest =

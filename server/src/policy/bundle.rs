@@ -43,12 +43,12 @@ impl Bundle {
             "default",
             [
                 (
-                    "tollgate.rego".to_string(),
-                    include_str!("../../../policies/default/tollgate.rego").to_string(),
+                    "lictor.rego".to_string(),
+                    include_str!("../../../policies/default/lictor.rego").to_string(),
                 ),
                 (
-                    "tollgate_test.rego".to_string(),
-                    include_str!("../../../policies/default/tollgate_test.rego").to_string(),
+                    "lictor_test.rego".to_string(),
+                    include_str!("../../../policies/default/lictor_test.rego").to_string(),
                 ),
             ],
             json!({}),

@@ -40,10 +40,10 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use lictor_api::error::{ApiError, ErrorCode};
+use lictor_api::intents::{Intent, PatchOperation, Verdict};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tollgate_api::error::{ApiError, ErrorCode};
-use tollgate_api::intents::{Intent, PatchOperation, Verdict};
 
 use super::{PolicyEngine, PolicyOutput};
 
@@ -212,7 +212,7 @@ fn parse_case(number: usize, document: yaml_serde::Value) -> Result<Case, Corpus
     // Policy inputs are JSON: a case that has no JSON reading (a mapping
     // with non-string keys, say) is malformed as a whole.
     let json = serde_json::to_value(&document).map_err(|e| invalid(None, format!("not JSON-like: {e}")))?;
-    let raw: RawCase = tollgate_api::extract::parse_value(json)
+    let raw: RawCase = lictor_api::extract::parse_value(json)
         .map_err(|e| invalid(error_path(&e).and_then(within_case), e.message))?;
     if raw.note.trim().is_empty() {
         return Err(invalid(Some("note".into()), "must not be empty".into()));
@@ -255,8 +255,8 @@ fn gateway_input(mut input: Value) -> Result<Value, (String, String)> {
     if !context.is_object() {
         return Err(("input.intent.context".into(), "must be an object".into()));
     }
-    let typed: Intent = tollgate_api::extract::parse_value(intent).map_err(|e| {
-        let at = tollgate_api::extract::reroot_path("$.input.intent", error_path(&e).unwrap_or("$"));
+    let typed: Intent = lictor_api::extract::parse_value(intent).map_err(|e| {
+        let at = lictor_api::extract::reroot_path("$.input.intent", error_path(&e).unwrap_or("$"));
         (within_case(&at).unwrap_or_else(|| "input.intent".into()), e.message)
     })?;
     let mut normalised =
@@ -443,10 +443,7 @@ mod tests {
     fn policy_errors_fail_the_case() {
         let bundle = Bundle::new(
             "undefined",
-            [(
-                "p.rego".to_string(),
-                "package tollgate\nimport rego.v1\ndecision := 1 if input.never\n".into(),
-            )],
+            [("p.rego".to_string(), "package lictor\nimport rego.v1\ndecision := 1 if input.never\n".into())],
             serde_json::json!({}),
         );
         let engine =

@@ -12,11 +12,11 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use serde_json::Value;
-use tollgate_api::intents::{StageName, StageOutcome, Verdict};
-use tollgate_api::policies::{
+use lictor_api::intents::{StageName, StageOutcome, Verdict};
+use lictor_api::policies::{
     DryRunWarning, HistoryDiff, PolicyEvaluation, PolicyReason, ReplaySample, VerdictChange,
 };
+use serde_json::Value;
 
 use super::PolicyEngine;
 use crate::clock;

@@ -3,7 +3,7 @@
 //! A [`Bundle`] is a set of Rego modules plus optional JSON data, immutable
 //! and content-addressed. A [`PolicyEngine`] parses and prepares a bundle
 //! once and keeps a pool of prepared regorus engines: an evaluation borrows
-//! one, evaluates `data.tollgate.decision` and returns it, so nothing is
+//! one, evaluates `data.lictor.decision` and returns it, so nothing is
 //! parsed or cloned on the hot path once the pool is warm. (Prepared
 //! engines rather than regorus' `CompiledPolicy`, because only an engine
 //! carries its own execution time limit.) Evaluation is bounded in time;
@@ -21,16 +21,16 @@ pub mod templates;
 use std::num::NonZeroU32;
 use std::time::Duration;
 
+use lictor_api::intents::{Alternative, PatchOperation, Verdict};
+use lictor_api::tenants::PolicyRef;
 use regorus::utils::limits::ExecutionTimerConfig;
 use serde::Deserialize;
-use tollgate_api::intents::{Alternative, PatchOperation, Verdict};
-use tollgate_api::tenants::PolicyRef;
 
 pub use bundle::Bundle;
 pub use registry::PolicyRegistry;
 
 /// The rule every bundle must define.
-pub const ENTRYPOINT: &str = "data.tollgate.decision";
+pub const ENTRYPOINT: &str = "data.lictor.decision";
 
 /// Why a policy could not produce a decision.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -45,7 +45,7 @@ pub enum PolicyError {
     /// passed the memory limit while it ran.
     #[error("policy evaluation cut off: {0}")]
     LimitExceeded(String),
-    /// `data.tollgate.decision` is undefined for this input.
+    /// `data.lictor.decision` is undefined for this input.
     #[error("policy decision is undefined for this input")]
     Undefined,
     /// The decision does not have the documented shape.
@@ -128,7 +128,7 @@ struct RawOutput {
 impl PolicyOutput {
     /// Validates a decision document.
     pub fn from_json(value: serde_json::Value) -> Result<PolicyOutput, PolicyError> {
-        let raw: RawOutput = tollgate_api::extract::parse_value(value)
+        let raw: RawOutput = lictor_api::extract::parse_value(value)
             .map_err(|e| PolicyError::MalformedOutput(format!("{}{}", e.message, at(&e.path))))?;
         let verdict = match (raw.verdict, raw.patch.is_empty()) {
             (Verdict::Approve, false) => Verdict::ApproveModified,
@@ -169,7 +169,7 @@ impl Default for EvaluationLimits {
 
 impl EvaluationLimits {
     /// Limits for running a bundle's own unit tests and decision corpora
-    /// (`tollgate policy test`, the test suite): what is checked there is
+    /// (`lictor policy test`, the test suite): what is checked there is
     /// what the policy decides, not how fast, so a loaded machine or a
     /// debug build must not turn a case into a time-limit failure.
     pub fn offline() -> EvaluationLimits {
@@ -259,7 +259,7 @@ impl PolicyEngine {
 }
 
 /// Checks that `bundle`'s test modules parse along with its runtime
-/// modules (they are saved with drafts and run by `tollgate policy test`).
+/// modules (they are saved with drafts and run by `lictor policy test`).
 pub fn check_tests(bundle: &Bundle, limits: EvaluationLimits) -> Result<(), PolicyError> {
     if bundle.tests().is_empty() {
         return Ok(());
@@ -331,7 +331,7 @@ mod tests {
             "broken",
             [(
                 "rules/p.rego".to_string(),
-                "package tollgate\nimport rego.v1\n\ndecision := {\n  x :=\n}\n".to_string(),
+                "package lictor\nimport rego.v1\n\ndecision := {\n  x :=\n}\n".to_string(),
             )],
             json!({}),
         );
@@ -350,7 +350,7 @@ mod tests {
             "undefined",
             [(
                 "p.rego".to_string(),
-                "package tollgate\nimport rego.v1\ndecision := 1 if input.never\n".to_string(),
+                "package lictor\nimport rego.v1\ndecision := 1 if input.never\n".to_string(),
             )],
             json!({}),
         );
@@ -363,7 +363,7 @@ mod tests {
     fn runaway_policies_are_cut_off() {
         // 25 million iterations that never match: undefined if it ran to
         // the end, an evaluation error when the time limit cuts it off.
-        let source = "package tollgate\nimport rego.v1\n\
+        let source = "package lictor\nimport rego.v1\n\
                       decision := {\"verdict\": \"approve\"} if {\n\
                         some x in numbers.range(1, 5000)\n\
                         some y in numbers.range(1, 5000)\n\

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
 
-use tollgate_api::ids::TenantId;
+use lictor_api::ids::TenantId;
 
 use super::{Bundle, EvaluationLimits, PolicyEngine, PolicyError};
 use crate::events::{Event, Events};

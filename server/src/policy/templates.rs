@@ -1,8 +1,8 @@
 //! The policy template library (`policies/templates/`), built into the
 //! gateway so tenants can start a bundle of their own from one.
 //!
-//! Each template is a complete bundle: Rego modules in package `tollgate`
-//! defining `data.tollgate.decision`, their unit tests and, where it has
+//! Each template is a complete bundle: Rego modules in package `lictor`
+//! defining `data.lictor.decision`, their unit tests and, where it has
 //! settings, a `data.json` a tenant edits to tune it without touching Rego.
 //! A template's `corpus.yaml` and README stay in the source tree: they are
 //! not part of the bundle.
@@ -215,7 +215,7 @@ mod tests {
             name: "broken",
             description: "a template whose data.json does not parse",
             files: &[
-                ("p.rego", "package tollgate\nimport rego.v1\ndecision := {\"verdict\": \"approve\"}\n"),
+                ("p.rego", "package lictor\nimport rego.v1\ndecision := {\"verdict\": \"approve\"}\n"),
                 ("data.json", "{\"limits\": "),
             ],
         };

@@ -1,9 +1,9 @@
 //! The agent registry.
 
+use lictor_api::agents::{AgentBudget, AgentStatus};
+use lictor_api::ids::{AgentId, TenantId};
+use lictor_api::money::UsdAmount;
 use sqlx::Row;
-use tollgate_api::agents::{AgentBudget, AgentStatus};
-use tollgate_api::ids::{AgentId, TenantId};
-use tollgate_api::money::UsdAmount;
 
 use super::{Store, StoreError, StoreResult, StoreTx, parse_req};
 

@@ -1,8 +1,8 @@
 //! API keys (stored as SHA-256 hashes, never in clear).
 
+use lictor_api::api_keys::{Environment, Role};
+use lictor_api::ids::{AgentId, ApiKeyId, TenantId};
 use sqlx::Row;
-use tollgate_api::api_keys::{Environment, Role};
-use tollgate_api::ids::{AgentId, ApiKeyId, TenantId};
 
 use super::{Store, StoreError, StoreResult, StoreTx, parse_req};
 
@@ -63,7 +63,7 @@ macro_rules! select_keys {
 }
 
 fn key_from_row(row: &sqlx::any::AnyRow) -> StoreResult<ApiKeyRow> {
-    let corrupt = |e: tollgate_api::ids::InvalidId| StoreError::Corrupt(e.to_string());
+    let corrupt = |e: lictor_api::ids::InvalidId| StoreError::Corrupt(e.to_string());
     let environment: String = row.try_get("environment")?;
     let role: String = row.try_get("role")?;
     let agent_id: Option<String> = row.try_get("agent_id")?;

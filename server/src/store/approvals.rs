@@ -4,10 +4,10 @@
 //! whose `expires_at` has passed read as `expired`: expiry needs no
 //! background job and is the same on every gateway.
 
+use lictor_api::approvals::{ApprovalKind, ApprovalStatus};
+use lictor_api::ids::{AgentId, ApprovalId, IntentId, TenantId};
+use lictor_api::intents::{ActionType, Modifications, Reason, RiskLevel};
 use sqlx::Row;
-use tollgate_api::approvals::{ApprovalKind, ApprovalStatus};
-use tollgate_api::ids::{AgentId, ApprovalId, IntentId, TenantId};
-use tollgate_api::intents::{ActionType, Modifications, Reason, RiskLevel};
 
 use super::{Store, StoreError, StoreResult, StoreTx, parse_req};
 

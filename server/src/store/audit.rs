@@ -1,10 +1,10 @@
 //! Audit chain storage: entries, per-tenant heads and payloads.
 
+use lictor_api::api_keys::Environment;
+use lictor_api::audit::AuditKind;
+use lictor_api::ids::{AgentId, AuditEntryId, IntentId, TenantId};
+use lictor_api::intents::{Reason, StageName, Verdict};
 use sqlx::{Any, Executor, Row};
-use tollgate_api::api_keys::Environment;
-use tollgate_api::audit::AuditKind;
-use tollgate_api::ids::{AgentId, AuditEntryId, IntentId, TenantId};
-use tollgate_api::intents::{Reason, StageName, Verdict};
 
 use super::{Store, StoreError, StoreResult, StoreTx, parse_opt, parse_req};
 use crate::audit::{AuditRecord, GENESIS_HASH};
@@ -165,7 +165,7 @@ impl RawEntry {
     fn into_row(self) -> StoreResult<AuditRow> {
         fn id<T>(
             v: String,
-            parse: impl Fn(String) -> Result<T, tollgate_api::ids::InvalidId>,
+            parse: impl Fn(String) -> Result<T, lictor_api::ids::InvalidId>,
         ) -> StoreResult<T> {
             parse(v).map_err(|e| StoreError::Corrupt(e.to_string()))
         }

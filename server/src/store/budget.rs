@@ -2,8 +2,8 @@
 //! summed financial exposure. A rolling 24-hour window is the sum of the
 //! last 1,440 buckets.
 
+use lictor_api::ids::{AgentId, TenantId};
 use sqlx::{Any, Executor, Row};
-use tollgate_api::ids::{AgentId, TenantId};
 
 use super::{Store, StoreResult, StoreTx};
 

@@ -1,10 +1,10 @@
 //! Intents, their decisions, idempotency keys, approvals and webhook
 //! deliveries.
 
+use lictor_api::api_keys::Environment;
+use lictor_api::ids::{AgentId, IntentId, TenantId};
+use lictor_api::intents::{ActionType, CallbackState, IntentStatus, Verdict};
 use sqlx::Row;
-use tollgate_api::api_keys::Environment;
-use tollgate_api::ids::{AgentId, IntentId, TenantId};
-use tollgate_api::intents::{ActionType, CallbackState, IntentStatus, Verdict};
 
 use super::{Store, StoreError, StoreResult, StoreTx, parse_opt, parse_req};
 

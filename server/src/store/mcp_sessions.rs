@@ -2,8 +2,8 @@
 //! `Mcp-Session-Id`). Sessions are stored, not kept in memory, so any
 //! gateway sharing the store can serve any session.
 
+use lictor_api::ids::TenantId;
 use sqlx::Row;
-use tollgate_api::ids::TenantId;
 
 use super::{Store, StoreError, StoreResult};
 

@@ -44,7 +44,7 @@ pub use tokens::{MintedTokenRow, RevocationRow, TokenUsage};
 pub use tree::{CheckpointRow, UncheckpointedTree, decode_hash};
 pub use upstreams::UpstreamRow;
 
-use tollgate_api::system::StoreKind;
+use lictor_api::system::StoreKind;
 
 /// Which database the store talks to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -185,7 +185,7 @@ impl Store {
                 std::fs::create_dir_all(&config.data_dir).map_err(|e| {
                     StoreError::Unavailable(format!("cannot create {}: {e}", config.data_dir.display()))
                 })?;
-                (sqlite_url(&config.data_dir.join("tollgate.db")), Backend::Sqlite)
+                (sqlite_url(&config.data_dir.join("lictor.db")), Backend::Sqlite)
             }
         };
         let options: AnyConnectOptions =

@@ -4,11 +4,11 @@
 
 use std::collections::BTreeMap;
 
+use lictor_api::ids::{AgentId, IntentId, PolicyDraftId, PolicyProposalId, TenantId};
+use lictor_api::intents::Verdict;
+use lictor_api::policies::ProposalStatus;
 use serde_json::{Map, Value};
 use sqlx::Row;
-use tollgate_api::ids::{AgentId, IntentId, PolicyDraftId, PolicyProposalId, TenantId};
-use tollgate_api::intents::Verdict;
-use tollgate_api::policies::ProposalStatus;
 
 use super::{Store, StoreError, StoreResult, StoreTx, parse_req};
 

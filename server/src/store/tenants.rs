@@ -1,8 +1,8 @@
 //! Tenants.
 
+use lictor_api::ids::TenantId;
+use lictor_api::tenants::StoreFailureMode;
 use sqlx::Row;
-use tollgate_api::ids::TenantId;
-use tollgate_api::tenants::StoreFailureMode;
 
 use super::{Store, StoreError, StoreResult, StoreTx};
 

@@ -1,8 +1,8 @@
 //! Capability tokens: minted roots, revocations and the counters of
 //! `max_calls`, `max_usd` and `rate_per_min` caveats.
 
+use lictor_api::ids::{AgentId, TenantId};
 use sqlx::Row;
-use tollgate_api::ids::{AgentId, TenantId};
 
 use super::{Store, StoreError, StoreResult, StoreTx};
 

@@ -2,8 +2,8 @@
 
 use std::collections::HashMap;
 
+use lictor_api::ids::TenantId;
 use sqlx::Row;
-use tollgate_api::ids::TenantId;
 
 use super::{Store, StoreError, StoreResult, StoreTx};
 use crate::audit::merkle::{Hash, NodeId};

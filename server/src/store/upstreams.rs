@@ -2,10 +2,10 @@
 
 use std::collections::BTreeMap;
 
+use lictor_api::ids::TenantId;
+use lictor_api::tokens::UpstreamName;
+use lictor_api::upstreams::ToolOverride;
 use sqlx::Row;
-use tollgate_api::ids::TenantId;
-use tollgate_api::tokens::UpstreamName;
-use tollgate_api::upstreams::ToolOverride;
 
 use super::{Store, StoreError, StoreResult, StoreTx};
 

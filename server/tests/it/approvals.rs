@@ -23,7 +23,7 @@ fn codes(decision: &Value) -> Vec<String> {
     decision["reasons"].as_array().unwrap().iter().map(|r| r["code"].as_str().unwrap().to_string()).collect()
 }
 
-/// The id of the admin key `key` (`tg_<env>_<id>_<secret>` → `key_<id>`).
+/// The id of the admin key `key` (`lictor_<env>_<id>_<secret>` → `key_<id>`).
 async fn key_id(gw: &TestGateway, f: &Fixture, key: &str) -> String {
     let keys = gw.get(&format!("/v1/admin/api-keys?tenant={}", f.tenant), ADMIN_KEY).await.expect(200);
     let key = keys["items"]
@@ -144,7 +144,7 @@ async fn concurrent_resumes_forward_once(backend: Backend) {
         let request = gw
             .request(Method::POST, "/v1/tool-call")
             .bearer_auth(&credential)
-            .header("Tollgate-Approval-Id", &id)
+            .header("Lictor-Approval-Id", &id)
             .json(&body);
         gw.send(request)
     });
@@ -208,7 +208,7 @@ async fn rejected_and_expired_approvals_answer_block(backend: Backend) {
         .send(
             gw.request(Method::POST, "/v1/intents")
                 .bearer_auth(&f.live)
-                .header("Tollgate-Approval-Id", &stale)
+                .header("Lictor-Approval-Id", &stale)
                 .json(&json!({"intent": escalate_intent()})),
         )
         .await
@@ -307,7 +307,7 @@ async fn an_approved_escalation_keeps_the_required_modifications(backend: Backen
         .send(
             gw.request(Method::POST, "/v1/intents")
                 .bearer_auth(&f.live)
-                .header("Tollgate-Approval-Id", &id)
+                .header("Lictor-Approval-Id", &id)
                 .json(&json!({"intent": risky})),
         )
         .await
@@ -401,11 +401,11 @@ async fn open_approvals_are_capped_per_agent(backend: Backend) {
         .send(
             gw.request(Method::POST, "/v1/intents")
                 .bearer_auth(&f.live)
-                .header("Tollgate-Approval-Id", "x y")
+                .header("Lictor-Approval-Id", "x y")
                 .json(&json!({"intent": pay(1100)})),
         )
         .await;
-    assert_eq!(e.expect_error(400, "invalid_parameter")["parameter"], "Tollgate-Approval-Id");
+    assert_eq!(e.expect_error(400, "invalid_parameter")["parameter"], "Lictor-Approval-Id");
 }
 
 crate::on_both_backends!(

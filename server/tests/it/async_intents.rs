@@ -55,13 +55,13 @@ async fn decisions_are_delivered_signed_to_the_callback(backend: Backend) {
         .to_string();
     let receiver = MockServer::start().await;
     Mock::given(method("POST"))
-        .and(path("/hooks/tollgate"))
+        .and(path("/hooks/lictor"))
         .respond_with(ResponseTemplate::new(204))
         .mount(&receiver)
         .await;
 
     let body =
-        json!({"intent": approve_intent(), "callback_url": format!("{}/hooks/tollgate", receiver.uri())});
+        json!({"intent": approve_intent(), "callback_url": format!("{}/hooks/lictor", receiver.uri())});
     let id = gw.post("/v1/intents:async", &f.live, &body).await.expect(202)["intent_id"]
         .as_str()
         .unwrap()
@@ -76,10 +76,10 @@ async fn decisions_are_delivered_signed_to_the_callback(backend: Backend) {
     let requests = receiver.received_requests().await.unwrap();
     assert_eq!(requests.len(), 1);
     let request = &requests[0];
-    let signature = request.headers.get("tollgate-signature").unwrap().to_str().unwrap();
+    let signature = request.headers.get("lictor-signature").unwrap().to_str().unwrap();
     assert!(expected_signature(&secret, signature, &request.body), "bad signature {signature}");
-    assert!(!expected_signature("whsec_wrong", signature, &request.body));
-    assert_eq!(request.headers.get("tollgate-event").unwrap(), "intent.decided");
+    assert!(!expected_signature("lictor_whsec_wrong", signature, &request.body));
+    assert_eq!(request.headers.get("lictor-event").unwrap(), "intent.decided");
     let delivered: Value = serde_json::from_slice(&request.body).unwrap();
     assert_eq!(delivered, status["decision"]);
     let attempts = status["callback"]["attempts"].as_array().unwrap();

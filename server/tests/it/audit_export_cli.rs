@@ -1,4 +1,4 @@
-//! `tollgate audit verify-export` on the conformance vectors: the exit code
+//! `lictor audit verify-export` on the conformance vectors: the exit code
 //! and the one-line verdict of every file `manifest.json` lists, standard
 //! input, and the usage errors (exit 2). Offline: no gateway, no backend.
 
@@ -12,8 +12,8 @@ fn vectors() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../conformance/vectors/audit")
 }
 
-fn tollgate(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tollgate")).args(["audit", "verify-export"]).args(args).output().unwrap()
+fn lictor(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_lictor")).args(["audit", "verify-export"]).args(args).output().unwrap()
 }
 
 fn stdout(output: &Output) -> String {
@@ -27,7 +27,7 @@ fn every_vector_gets_its_verdict_and_exit_code() {
     let key = dir.join("key.txt");
     for vector in manifest["vectors"].as_array().unwrap() {
         let file = dir.join(vector["file"].as_str().unwrap());
-        let output = tollgate(&[file.to_str().unwrap(), "--key", key.to_str().unwrap()]);
+        let output = lictor(&[file.to_str().unwrap(), "--key", key.to_str().unwrap()]);
         let expect = &vector["expect"];
         let text = stdout(&output);
         if expect["valid"] == true {
@@ -48,7 +48,7 @@ fn every_vector_gets_its_verdict_and_exit_code() {
 fn keys_come_inline_or_from_the_published_document_and_files_from_stdin() {
     let dir = vectors();
     let vkey = std::fs::read_to_string(dir.join("key.txt")).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tollgate"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lictor"))
         .args(["audit", "verify-export", "-", "--key", vkey.trim()])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -61,7 +61,7 @@ fn keys_come_inline_or_from_the_published_document_and_files_from_stdin() {
 
     let file = dir.join("valid.ndjson");
     let document = dir.join("keys.json");
-    let output = tollgate(&[file.to_str().unwrap(), "--key", document.to_str().unwrap()]);
+    let output = lictor(&[file.to_str().unwrap(), "--key", document.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
 }
 
@@ -70,12 +70,12 @@ fn unreadable_files_and_keys_exit_2() {
     let dir = vectors();
     let file = dir.join("valid.ndjson");
     let key = dir.join("key.txt");
-    let missing = tollgate(&["/nonexistent/export.ndjson", "--key", key.to_str().unwrap()]);
+    let missing = lictor(&["/nonexistent/export.ndjson", "--key", key.to_str().unwrap()]);
     assert_eq!(missing.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot open"));
-    let bad_key = tollgate(&[file.to_str().unwrap(), "--key", "not-a-key"]);
+    let bad_key = lictor(&[file.to_str().unwrap(), "--key", "not-a-key"]);
     assert_eq!(bad_key.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad_key.stderr).contains("neither a keys file nor a verifier key"));
-    let no_key = tollgate(&[file.to_str().unwrap()]);
+    let no_key = lictor(&[file.to_str().unwrap()]);
     assert_eq!(no_key.status.code(), Some(2));
 }

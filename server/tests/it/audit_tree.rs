@@ -3,11 +3,11 @@
 
 use std::time::Duration;
 
+use lictor_server::audit::checkpoint::{Checkpoint, NoteVerifier};
+use lictor_server::audit::export::{parse_keys, verify_export};
+use lictor_server::audit::merkle::{self, Hash};
 use reqwest::Method;
 use serde_json::{Value, json};
-use tollgate_server::audit::checkpoint::{Checkpoint, NoteVerifier};
-use tollgate_server::audit::export::{parse_keys, verify_export};
-use tollgate_server::audit::merkle::{self, Hash};
 
 use crate::audit::{exec, failure};
 use crate::support::{
@@ -19,7 +19,7 @@ async fn gateway(backend: Backend) -> TestGateway {
     TestGateway::start_with(backend, |c| {
         c.checkpoints.every = 4;
         c.checkpoints.interval = Duration::from_millis(150);
-        c.checkpoints.origin = "tollgate.test".into();
+        c.checkpoints.origin = "lictor.test".into();
     })
     .await
 }
@@ -41,9 +41,9 @@ async fn entries(gw: &TestGateway, f: &Fixture) -> Vec<Value> {
 }
 
 async fn verifier(gw: &TestGateway) -> NoteVerifier {
-    let keys = gw.call(Method::GET, "/.well-known/tollgate/keys", None, None).await.expect(200);
+    let keys = gw.call(Method::GET, "/.well-known/lictor/keys", None, None).await.expect(200);
     assert_eq!(keys["keys"][0]["purpose"], "audit-checkpoint");
-    assert_eq!(keys["keys"][0]["name"], "tollgate.test");
+    assert_eq!(keys["keys"][0]["name"], "lictor.test");
     NoteVerifier::parse(keys["keys"][0]["vkey"].as_str().unwrap()).unwrap()
 }
 
@@ -71,7 +71,7 @@ async fn checkpoints_sign_the_tree_and_proofs_check_against_them(backend: Backen
 
     // Anyone with the public key checks the note and recomputes the root.
     let checkpoint = Checkpoint::open(latest["note"].as_str().unwrap(), &verifier(&gw).await).unwrap();
-    assert_eq!(checkpoint.origin, format!("tollgate.test/tenants/{}", f.tenant));
+    assert_eq!(checkpoint.origin, format!("lictor.test/tenants/{}", f.tenant));
     assert_eq!(checkpoint.tree_size, size);
     assert_eq!(hex::encode(checkpoint.root_hash), latest["root_hash"]);
     let leaves: Vec<Hash> = entries(&gw, &f).await.iter().map(|e| hash(&e["hash"])).collect();
@@ -131,7 +131,7 @@ async fn checkpoints_sign_the_tree_and_proofs_check_against_them(backend: Backen
 /// signed root does not.
 async fn rewrite_history(gw: &TestGateway, f: &Fixture, seq: u64) {
     let store = gw.open_store().await;
-    let tenant = tollgate_api::ids::TenantId::parse(f.tenant.clone()).unwrap();
+    let tenant = lictor_api::ids::TenantId::parse(f.tenant.clone()).unwrap();
     let rows = store.audit_entries_after(&tenant, seq - 2, 1000).await.unwrap();
     let mut rows = rows.into_iter().map(Result::unwrap);
     let mut prev = rows.next().unwrap().hash;
@@ -267,7 +267,7 @@ async fn an_old_log_gets_its_tree(backend: Backend) {
         c.database_url = Some(url);
         c.checkpoints.every = 4;
         c.checkpoints.interval = Duration::from_millis(150);
-        c.checkpoints.origin = "tollgate.test".into();
+        c.checkpoints.origin = "lictor.test".into();
     })
     .await;
     let latest = checkpoint_at_head(&gw, &f).await;
@@ -321,7 +321,7 @@ async fn exports_verify_offline_with_the_public_key_alone(backend: Backend) {
     let gw = gateway(backend).await;
     let f = gw.tenant_fixture().await;
     decide(&gw, &f, 7).await;
-    let keys_document = gw.call(Method::GET, "/.well-known/tollgate/keys", None, None).await.expect(200);
+    let keys_document = gw.call(Method::GET, "/.well-known/lictor/keys", None, None).await.expect(200);
     let keys = parse_keys(&keys_document.to_string()).unwrap();
     let head = gw.verify(&f.tenant).await["head"]["seq"].as_u64().unwrap();
     for format in ["ndjson", "csv"] {
@@ -351,7 +351,7 @@ async fn exports_verify_offline_with_the_public_key_alone(backend: Backend) {
     assert_eq!(gw.verify(&f.tenant).await["ok"], true);
 }
 
-/// `tollgate keys rotate --key checkpoint` on a running deployment: new
+/// `lictor keys rotate --key checkpoint` on a running deployment: new
 /// checkpoints are signed with the new key, both keys are published, and
 /// files signed before the rotation still verify.
 async fn a_rotated_checkpoint_key_signs_from_then_on_and_old_files_still_verify(backend: Backend) {
@@ -360,13 +360,13 @@ async fn a_rotated_checkpoint_key_signs_from_then_on_and_old_files_still_verify(
     decide(&gw, &f, 5).await;
     let before = checkpoint_at_head(&gw, &f).await;
     let (_, old_file) = export(&gw, &f, "ndjson").await;
-    let old_keys = gw.call(Method::GET, "/.well-known/tollgate/keys", None, None).await.expect(200);
+    let old_keys = gw.call(Method::GET, "/.well-known/lictor/keys", None, None).await.expect(200);
     assert_eq!(old_keys["keys"].as_array().unwrap().len(), 1);
 
-    let rotated = tollgate_server::signing::rotate_checkpoint_key(&gw.open_store().await).await.unwrap();
+    let rotated = lictor_server::signing::rotate_checkpoint_key(&gw.open_store().await).await.unwrap();
     assert_eq!(rotated.generation, 2);
     let keys = eventually(Duration::from_secs(10), async || {
-        let keys = gw.call(Method::GET, "/.well-known/tollgate/keys", None, None).await.expect(200);
+        let keys = gw.call(Method::GET, "/.well-known/lictor/keys", None, None).await.expect(200);
         (keys["keys"].as_array()?.len() == 2).then_some(keys)
     })
     .await
@@ -417,7 +417,7 @@ async fn logs_of_many_pages_verify_and_export_whole(backend: Backend) {
     assert_eq!(range["ok"], true, "{range}");
     assert_eq!(range["verified"], to - from + 1);
 
-    let keys_document = gw.call(Method::GET, "/.well-known/tollgate/keys", None, None).await.expect(200);
+    let keys_document = gw.call(Method::GET, "/.well-known/lictor/keys", None, None).await.expect(200);
     let keys = parse_keys(&keys_document.to_string()).unwrap();
     let (_, text) = export(&gw, &f, "ndjson").await;
     let report = verify_export(text.as_bytes(), &keys, |_| {}).unwrap_or_else(|e| panic!("{e:?}"));

@@ -6,19 +6,18 @@ use serde_json::Value;
 use crate::support::{Backend, TestGateway};
 
 fn spec() -> Value {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../openapi/tollgate.json");
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../openapi/lictor.json");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).unwrap()
 }
 
 #[test]
 fn the_server_emits_the_checked_in_spec() {
-    let api =
-        tollgate_api::tollgate_api_mod::api_description::<tollgate_server::http::TollgateImpl>().unwrap();
-    let emitted = tollgate_api::render_openapi(&api).unwrap();
+    let api = lictor_api::lictor_api_mod::api_description::<lictor_server::http::LictorImpl>().unwrap();
+    let emitted = lictor_api::render_openapi(&api).unwrap();
     assert!(
         emitted == spec(),
-        "the server's API differs from openapi/tollgate.json: run `cargo xtask openapi` and commit the result"
+        "the server's API differs from openapi/lictor.json: run `cargo xtask openapi` and commit the result"
     );
 }
 

@@ -1,4 +1,4 @@
-//! Crash safety: the real `tollgate` binary is killed with SIGKILL again and
+//! Crash safety: the real `lictor` binary is killed with SIGKILL again and
 //! again while clients declare intents. After the last restart every decision
 //! a client received must still be answered, with the audit entry it was
 //! acknowledged with, and the tenant's chain must verify. Requests the kill

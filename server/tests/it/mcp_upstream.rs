@@ -1,4 +1,4 @@
-//! The upstream MCP client (`tollgate_server::mcp::upstream`) against a real
+//! The upstream MCP client (`lictor_server::mcp::upstream`) against a real
 //! MCP server (`support::mcp_server`) in each protocol era, with JSON and
 //! SSE answers, sessions, paging and credentials; and against wiremock for
 //! the failures a real server does not produce on demand (500s, garbage,
@@ -7,8 +7,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use lictor_server::mcp::upstream::{CallOutcome, Era, UpstreamClient, UpstreamConfig, UpstreamError};
 use serde_json::{Map, Value, json};
-use tollgate_server::mcp::upstream::{CallOutcome, Era, UpstreamClient, UpstreamConfig, UpstreamError};
 use wiremock::matchers::{body_partial_json, method};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -63,7 +63,7 @@ async fn mcp_legacy_server_gets_one_session_and_every_request_carries_it() {
 
     let negotiated = client.negotiated().await.unwrap();
     assert_eq!((negotiated.era, negotiated.protocol_version.as_str()), (Era::Legacy, "2025-11-25"));
-    assert_eq!(negotiated.server_info.unwrap()["name"], "tollgate-test-mcp");
+    assert_eq!(negotiated.server_info.unwrap()["name"], "lictor-test-mcp");
     assert_eq!(
         server.methods(),
         ["server/discover", "initialize", "notifications/initialized", "tools/list", "tools/call"]
@@ -159,7 +159,7 @@ async fn mcp_modern_server_is_spoken_to_statelessly_with_meta_and_mirrored_heade
 
     let negotiated = client.negotiated().await.unwrap();
     assert_eq!((negotiated.era, negotiated.protocol_version.as_str()), (Era::Modern, "2026-07-28"));
-    assert_eq!(negotiated.server_info.unwrap()["name"], "tollgate-test-mcp");
+    assert_eq!(negotiated.server_info.unwrap()["name"], "lictor-test-mcp");
     assert_eq!(server.methods(), ["server/discover", "tools/list", "tools/call"]);
     let call = &server.calls()[0];
     assert_eq!(call.header("mcp-protocol-version"), Some("2026-07-28"));

@@ -14,7 +14,7 @@ use crate::support::{
 /// Blocks every `access` intent (which the default bundle approves); the
 /// rest as the default bundle would not matter here: everything else is
 /// approved.
-const STRICT: &str = r#"package tollgate
+const STRICT: &str = r#"package lictor
 
 import rego.v1
 
@@ -27,12 +27,12 @@ decision := {"verdict": "approve", "reasons": []} if {
 }
 "#;
 
-const STRICT_TEST: &str = r#"package tollgate_test
+const STRICT_TEST: &str = r#"package lictor_test
 
 import rego.v1
 
 test_reads_are_blocked if {
-	data.tollgate.decision.verdict == "block" with input as {"intent": {"action": {"type": "access"}}}
+	data.lictor.decision.verdict == "block" with input as {"intent": {"action": {"type": "access"}}}
 }
 "#;
 
@@ -70,7 +70,7 @@ async fn drafts_compile_on_save_and_bad_ones_say_where(backend: Backend) {
     let hash = draft["bundle_hash"].as_str().unwrap().to_string();
     assert_eq!(hash.len(), 64);
     // The hash is the content's: test modules and names do not change it.
-    let bundle = tollgate_server::policy::Bundle::new(
+    let bundle = lictor_server::policy::Bundle::new(
         "other",
         [("strict.rego".to_string(), STRICT.to_string())],
         json!({}),
@@ -81,7 +81,7 @@ async fn drafts_compile_on_save_and_bad_ones_say_where(backend: Backend) {
     assert_eq!(draft["created_by"], draft["updated_by"]);
 
     // A compile error names the module, line and column; nothing is saved.
-    let broken = json!({"name": "broken", "modules": {"rules.rego": "package tollgate\nimport rego.v1\n\ndecision := {\n  x :=\n}\n"}});
+    let broken = json!({"name": "broken", "modules": {"rules.rego": "package lictor\nimport rego.v1\n\ndecision := {\n  x :=\n}\n"}});
     let e = gw
         .post("/v1/admin/policies/drafts", &f.admin, &broken)
         .await
@@ -217,7 +217,7 @@ async fn dry_run_shows_what_a_draft_would_change(backend: Backend) {
         .post(
             "/v1/admin/policies/dry-run",
             &f.admin,
-            &json!({"modules": {"tollgate.rego": include_str!("../../../policies/default/tollgate.rego")}, "history": {"agent_id": "agent-1"}}),
+            &json!({"modules": {"lictor.rego": include_str!("../../../policies/default/lictor.rego")}, "history": {"agent_id": "agent-1"}}),
         )
         .await
         .expect(200);
@@ -246,7 +246,7 @@ async fn dry_run_shows_what_a_draft_would_change(backend: Backend) {
     assert_eq!(limited["history"]["truncated"], true);
 
     // A runaway policy is cut off and blocks, with its reason.
-    let runaway = "package tollgate\nimport rego.v1\ndecision := {\"verdict\": \"approve\"} if {\n some x in numbers.range(1, 100000)\n some y in numbers.range(1, 100000)\n x * y == -1\n}\n";
+    let runaway = "package lictor\nimport rego.v1\ndecision := {\"verdict\": \"approve\"} if {\n some x in numbers.range(1, 100000)\n some y in numbers.range(1, 100000)\n x * y == -1\n}\n";
     let gw2 = TestGateway::start_with(backend, |c| c.policy_time_limit = Duration::from_millis(50)).await;
     let f2 = gw2.tenant_fixture().await;
     let cut = gw2
@@ -336,7 +336,7 @@ async fn promotion_is_atomic_audited_and_rolls_back(backend: Backend) {
     let second = create_draft(
         &gw,
         &f,
-        &json!({"name": "open", "modules": {"open.rego": "package tollgate\nimport rego.v1\ndecision := {\"verdict\": \"approve\", \"reasons\": []}\n"}}),
+        &json!({"name": "open", "modules": {"open.rego": "package lictor\nimport rego.v1\ndecision := {\"verdict\": \"approve\", \"reasons\": []}\n"}}),
     )
     .await;
     let promoted = promote(&gw, &f.admin, &second).await.expect(200);
@@ -484,7 +484,7 @@ mod replicas {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_promotion_reaches_the_other_replica_within_a_second() {
         // The poll is far away: only the notification can be this fast.
-        let slow_poll = |c: &mut tollgate_server::Config| c.policy_poll_interval = Duration::from_secs(3600);
+        let slow_poll = |c: &mut lictor_server::Config| c.policy_poll_interval = Duration::from_secs(3600);
         let a = TestGateway::start_with(Backend::Postgres, slow_poll).await;
         let url = a.database_url.clone();
         let b = TestGateway::start_with(Backend::Postgres, |c| {
@@ -522,7 +522,7 @@ mod replicas {
         assert_eq!(decided["verdict"], "block", "{decided}");
     }
 
-    /// The same with two `tollgate serve` processes, sharing nothing but
+    /// The same with two `lictor serve` processes, sharing nothing but
     /// the database.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_promotion_reaches_another_gateway_process_within_a_second() {

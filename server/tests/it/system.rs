@@ -14,7 +14,7 @@ async fn health_and_readiness_answer(backend: Backend) {
     assert_eq!(ready["store"], store);
 }
 
-/// `tollgate serve` turns transparent huge pages off for itself
+/// `lictor serve` turns transparent huge pages off for itself
 /// (docs/operations.md, Memory): the kernel reports it in the process's
 /// status.
 async fn the_served_process_runs_without_huge_pages(backend: Backend) {

@@ -11,7 +11,7 @@ async fn credentials_are_required_and_checked(backend: Backend) {
     let basic = gw.request(Method::GET, "/v1/admin/tenants").header("authorization", "Basic YWJjOmRlZg==");
     gw.send(basic).await.expect_error(401, "unauthenticated");
     gw.get("/v1/admin/tenants", "not a key").await.expect_error(401, "unauthenticated");
-    gw.get("/v1/admin/tenants", "tg_live_unknownunknownunknownunknownunknown")
+    gw.get("/v1/admin/tenants", "lictor_live_unknownunknownunknownunknownunknown")
         .await
         .expect_error(401, "unauthenticated");
     // Agent keys may not administer; tenant admins may not create tenants.
@@ -30,7 +30,7 @@ async fn tenants_are_created_once_and_listed_with_activity(backend: Backend) {
     let created =
         gw.post("/v1/admin/tenants", ADMIN_KEY, &json!({"id": "acme", "name": "Acme"})).await.expect(201);
     assert_eq!(created["tenant"]["id"], "acme");
-    assert!(created["webhook_secret"].as_str().is_some_and(|s| s.starts_with("whsec_")));
+    assert!(created["webhook_secret"].as_str().is_some_and(|s| s.starts_with("lictor_whsec_")));
     assert_eq!(created["tenant"]["active_policy"]["bundle_name"], "default");
     assert_eq!(created["tenant"]["active_policy"]["bundle_hash"].as_str().map(str::len), Some(64));
     assert_eq!(created["tenant"]["pending_approvals"], 0);
@@ -63,7 +63,7 @@ async fn tenant_admins_see_only_their_tenant(backend: Backend) {
         .post(&format!("/v1/admin/tenants/{}/webhook-secret", a.tenant), &a.admin, &json!({}))
         .await
         .expect(200);
-    assert!(rotated["webhook_secret"].as_str().is_some_and(|s| s.starts_with("whsec_")));
+    assert!(rotated["webhook_secret"].as_str().is_some_and(|s| s.starts_with("lictor_whsec_")));
     // The superadmin sees both.
     let all = gw.get("/v1/admin/tenants?limit=500", ADMIN_KEY).await.expect(200);
     let count = all["items"]

@@ -1,7 +1,7 @@
 use std::time::Duration;
 
+use lictor_server::token::{self, Caveat};
 use serde_json::{Value, json};
-use tollgate_server::token::{self, Caveat};
 
 use crate::support::{
     ADMIN_KEY, Backend, TestGateway, approve_intent, block_intent, escalate_intent, eventually, intent,
@@ -34,7 +34,7 @@ async fn minting_needs_an_admin_and_an_active_agent(backend: Backend) {
         .await;
     assert_eq!(e.expect_error(400, "invalid_field")["path"], "$.tools[0]");
     let minted = gw.mint(&f.admin, json!({"subject": "agent-1", "ttl_seconds": 60})).await;
-    assert!(minted["token"].as_str().unwrap().starts_with("tgc1."));
+    assert!(minted["token"].as_str().unwrap().starts_with("lictor_cap1."));
     assert_eq!(minted["subject"], "agent-1");
     assert!(minted["jti"].as_str().unwrap().starts_with("tok_"));
     // The superadmin mints for a named tenant.
@@ -204,7 +204,7 @@ async fn attenuated_tokens_only_narrow(backend: Backend) {
         &parent,
         "child-1",
         &[
-            Caveat::ActionTypes { allow: vec![tollgate_api::intents::ActionType::Access] },
+            Caveat::ActionTypes { allow: vec![lictor_api::intents::ActionType::Access] },
             Caveat::MaxCalls { n: 1 },
         ],
     )
@@ -307,7 +307,7 @@ async fn rotated_keys_keep_old_tokens_valid(backend: Backend) {
     let f = gw.tenant_fixture().await;
     let before = gw.mint(&f.admin, json!({"subject": "agent-1", "ttl_seconds": 60})).await;
     let store = gw.open_store().await;
-    let rotated = tollgate_server::signing::rotate_token_key(&store).await.unwrap();
+    let rotated = lictor_server::signing::rotate_token_key(&store).await.unwrap();
     assert_eq!(rotated.generation, 2);
     let after = gw.mint(&f.admin, json!({"subject": "agent-1", "ttl_seconds": 60})).await;
     assert_eq!(after["kid"], rotated.kid.as_str());

@@ -1,10 +1,10 @@
 //! Tool calls through the gateway: `/v1/mcp` (both MCP eras) and
 //! `/v1/tool-call`, against a real MCP server.
 
+use lictor_server::catalog::ConfiguredUpstream;
+use lictor_server::token::{self, Caveat};
 use reqwest::Method;
 use serde_json::{Value, json};
-use tollgate_server::catalog::ConfiguredUpstream;
-use tollgate_server::token::{self, Caveat};
 
 use crate::support::mcp_server::McpServer;
 use crate::support::{Backend, Fixture, LegacyMcp, TestGateway, modern_mcp};
@@ -19,7 +19,7 @@ pub async fn setup(backend: Backend) -> (TestGateway, McpServer, Fixture) {
     let url = upstream.url().to_string();
     let gw = TestGateway::start_with(backend, move |c| {
         c.upstreams = vec![ConfiguredUpstream {
-            name: tollgate_api::tokens::UpstreamName::parse("mail").unwrap(),
+            name: lictor_api::tokens::UpstreamName::parse("mail").unwrap(),
             url: url.clone(),
             credential: Some(("Authorization".into(), UPSTREAM_SECRET.into())),
         }];

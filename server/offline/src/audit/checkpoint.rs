@@ -4,12 +4,12 @@
 //! sumdb / Sigstore / CT-style checkpoints reads ours.
 //!
 //! ```text
-//! tollgate/tenants/acme                        ← origin: the log's name
+//! lictor/tenants/acme                        ← origin: the log's name
 //! 1024                                         ← tree size (entries)
 //! 3q2+7wW1X0…=                                 ← base64 RFC 6962 root hash
 //! time 2026-11-22T10:00:00Z                    ← extension line: when signed
 //!
-//! — tollgate Jjv1cdvS…                          ← signature line
+//! — lictor Jjv1cdvS…                          ← signature line
 //! ```
 //!
 //! The signature line is `— <key name> <base64(key id ‖ signature)>`: the
@@ -304,15 +304,15 @@ mod tests {
     #[test]
     fn checkpoints_round_trip_and_parse_strictly() {
         let checkpoint = Checkpoint {
-            origin: "tollgate/tenants/acme".into(),
+            origin: "lictor/tenants/acme".into(),
             tree_size: 1024,
             root_hash: [9; 32],
             time: Some("2026-11-22T10:00:00Z".into()),
         };
-        let signer = NoteSigner::new("tollgate", &[1; 32]).unwrap();
+        let signer = NoteSigner::new("lictor", &[1; 32]).unwrap();
         let note = signer.sign(&checkpoint.to_text()).unwrap();
         assert_eq!(Checkpoint::open(&note, signer.verifier()).unwrap(), checkpoint);
-        assert!(note.starts_with("tollgate/tenants/acme\n1024\nCQkJ"));
+        assert!(note.starts_with("lictor/tenants/acme\n1024\nCQkJ"));
         for bad in ["x\n01\nAAAA\n", "x\n-1\nAAAA\n", "x\n1\nAAAA\n", "\n1\n", "x\n1\n"] {
             assert!(Checkpoint::parse(bad).is_err(), "{bad:?}");
         }

@@ -28,7 +28,7 @@
 //! One JSON object per line, every line ending in `\n`, no blank lines:
 //!
 //! 1. the header:
-//!    `{"type":"header","format":"tollgate-audit-export","version":1,"tenant":"<tenant>","origin":"<checkpoint origin>","key_name":"<note key name>","exported_at":"<RFC 3339>","entries":N}`
+//!    `{"type":"header","format":"lictor-audit-export","version":1,"tenant":"<tenant>","origin":"<checkpoint origin>","key_name":"<note key name>","exported_at":"<RFC 3339>","entries":N}`
 //! 2. N entries: `{"type":"entry","entry":{…}}`, the entry object exactly as
 //!    above: nothing missing, nothing extra;
 //! 3. the checkpoint, last:
@@ -100,12 +100,12 @@ use std::str::FromStr;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use chrono::{DateTime, Utc};
+use lictor_api::api_keys::Environment;
+use lictor_api::audit::{AuditEntry, AuditKind};
+use lictor_api::ids::{AgentId, AuditEntryId, IntentId, TenantId};
+use lictor_api::intents::{Reason, StageName, Verdict};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tollgate_api::api_keys::Environment;
-use tollgate_api::audit::{AuditEntry, AuditKind};
-use tollgate_api::ids::{AgentId, AuditEntryId, IntentId, TenantId};
-use tollgate_api::intents::{Reason, StageName, Verdict};
 
 use super::checkpoint::{Checkpoint, CheckpointError, NoteVerifier};
 use super::merkle::{Frontier, Hash};
@@ -113,7 +113,7 @@ use super::{AuditRecord, GENESIS_HASH, digest_json};
 use crate::time;
 
 /// The `format` of the NDJSON header.
-pub const EXPORT_FORMAT: &str = "tollgate-audit-export";
+pub const EXPORT_FORMAT: &str = "lictor-audit-export";
 
 /// The format version written and read here.
 pub const EXPORT_VERSION: u32 = 1;
@@ -1122,8 +1122,8 @@ fn keyword<T>(parse: impl FnOnce(&str) -> Option<T>) -> impl FnOnce(&str) -> Res
     |cell| parse(cell).ok_or_else(|| format!("unknown value `{cell}`"))
 }
 
-fn id<T: FromStr<Err = tollgate_api::ids::InvalidId>>(cell: &str) -> Result<T, String> {
-    cell.parse().map_err(|e: tollgate_api::ids::InvalidId| e.to_string())
+fn id<T: FromStr<Err = lictor_api::ids::InvalidId>>(cell: &str) -> Result<T, String> {
+    cell.parse().map_err(|e: lictor_api::ids::InvalidId| e.to_string())
 }
 
 /// `ts` in the hashed form (RFC 3339, six fractional digits, `Z`), as µs.
@@ -1237,7 +1237,7 @@ struct PublishedKey {
 /// Checkpoint verifier keys from `text`: verifier keys
 /// (`<name>+<key id>+<base64 key>`), one per line (blank lines and `#`
 /// comments ignored), or the JSON document of `GET
-/// /.well-known/tollgate/keys`, whose `audit-checkpoint` keys are read from
+/// /.well-known/lictor/keys`, whose `audit-checkpoint` keys are read from
 /// their `vkey`.
 pub fn parse_keys(text: &str) -> Result<Vec<NoteVerifier>, KeysError> {
     let mut keys = Vec::new();

@@ -17,12 +17,12 @@ pub mod checkpoint;
 pub mod export;
 pub mod merkle;
 
+use lictor_api::api_keys::Environment;
+use lictor_api::audit::{AuditEntry, AuditKind};
+use lictor_api::ids::{AgentId, AuditEntryId, IntentId, TenantId};
+use lictor_api::intents::{Reason, StageName, Verdict};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use tollgate_api::api_keys::Environment;
-use tollgate_api::audit::{AuditEntry, AuditKind};
-use tollgate_api::ids::{AgentId, AuditEntryId, IntentId, TenantId};
-use tollgate_api::intents::{Reason, StageName, Verdict};
 
 use crate::time;
 

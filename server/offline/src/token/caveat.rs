@@ -4,8 +4,8 @@
 //! every caveat of a token to hold. This module defines their wire shape
 //! and validity; evaluating them against a call is the pipeline's job.
 
+use lictor_api::intents::ActionType;
 use serde::{Deserialize, Serialize};
-use tollgate_api::intents::ActionType;
 
 use super::error::{Segment, TokenError};
 use super::format::{check_list_len, check_string_len, check_text};

@@ -16,7 +16,7 @@ use sha2::Sha256;
 use super::error::{Segment, TokenError};
 
 /// Every token string starts with this.
-pub const PREFIX: &str = "tgc1.";
+pub const PREFIX: &str = "lictor_cap1.";
 /// Maximum length of a whole token string, in bytes.
 pub const MAX_TOKEN_BYTES: usize = 8192;
 /// Maximum number of caveats in a token, hops included.
@@ -28,7 +28,7 @@ pub const MAX_LIST_ITEMS: usize = 64;
 /// Largest integer a token may carry: 2^53 − 1, exact in every language.
 pub const MAX_INTEGER: u64 = (1 << 53) - 1;
 /// HKDF `info` of the capability-token root key.
-pub const ROOT_KEY_INFO: &[u8] = b"tollgate/capability-token/v1";
+pub const ROOT_KEY_INFO: &[u8] = b"lictor/capability-token/v1";
 
 /// Length of a root key and of every chain tag.
 pub const TAG_LEN: usize = 32;

@@ -1,9 +1,9 @@
 //! The gateway-signed part of a token: who it is for and where it sits in
 //! the jti lineage.
 
+use lictor_api::ids::{AgentId, TenantId};
+pub use lictor_api::tokens::Jti;
 use serde::{Deserialize, Serialize};
-use tollgate_api::ids::{AgentId, TenantId};
-pub use tollgate_api::tokens::Jti;
 
 use super::error::{Segment, TokenError};
 use super::format::{check_string_len, check_text};

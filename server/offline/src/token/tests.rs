@@ -1,7 +1,7 @@
 //! Behaviour of the token module beyond what the vectors pin.
 
-use tollgate_api::ids::{AgentId, TenantId};
-use tollgate_api::intents::ActionType;
+use lictor_api::ids::{AgentId, TenantId};
+use lictor_api::intents::ActionType;
 
 use super::format::{b64, chain_step};
 use super::*;
@@ -70,7 +70,7 @@ fn root_key_is_hkdf_sha256_with_the_specified_info() {
     // Computed independently with Python's hmac module (RFC 5869 by hand).
     assert_eq!(
         hex::encode(derive_root_key(&std::array::from_fn::<u8, 32, _>(|i| i as u8))),
-        "103bf1c50b8d48161232fbdd61d21d77ee45fd78e2d1f8bd41a35908941ec6c5"
+        "8e5ccfc81ba4532f6cbe30251b517640281fe630c072d0b79bdcee81fa6612fe"
     );
 }
 
@@ -202,16 +202,16 @@ fn structure_errors_are_malformed() {
     let (rest, tag) = good.rsplit_once('.').unwrap();
     for token in [
         String::new(),
-        "tgc1.".to_owned(),
-        good.replacen("tgc1.", "tgc2.", 1),
-        good.replacen("tgc1.", "", 1),
+        "lictor_cap1.".to_owned(),
+        good.replacen("lictor_cap1.", "lictor_cap2.", 1),
+        good.replacen("lictor_cap1.", "", 1),
         rest.split('.').take(2).collect::<Vec<_>>().join("."),
         format!("{rest}..{tag}"),
         format!("{rest}.{tag}="),
         format!("{rest}.+{}", &tag[1..]),
         format!("{rest}.{}", &tag[..tag.len() - 1]),
         format!("{rest}.{tag}AAAA"),
-        good.replacen("tgc1.", "tgc1.\u{e9}", 1),
+        good.replacen("lictor_cap1.", "lictor_cap1.\u{e9}", 1),
     ] {
         assert_eq!(code(&token), "malformed", "{token}");
     }
@@ -401,7 +401,7 @@ fn attenuation_needs_no_key_and_validates_the_new_jti() {
     assert_eq!(attenuate(&root, &"j".repeat(65), &[]).unwrap_err().code(), "invalid_jti");
     assert!(attenuate(&root, &"j".repeat(64), &[]).is_ok());
     assert_eq!(attenuate(&root, "root", &[]).unwrap_err().code(), "bad_hop");
-    assert_eq!(attenuate("tgc1.nope", "child", &[]).unwrap_err().code(), "malformed");
+    assert_eq!(attenuate("lictor_cap1.nope", "child", &[]).unwrap_err().code(), "malformed");
     // Attenuating a token with a wrong signature still works offline; the
     // result fails verification just the same.
     let forged = mint(&derive_root_key(b"forger"), &header(), &[]).unwrap();

@@ -2,15 +2,15 @@
 //!
 //! Regenerated here deterministically (fixed secrets, kid, jtis and
 //! times) and compared byte for byte with the checked-in file, so the
-//! format cannot drift from its vectors; `TOLLGATE_WRITE_VECTORS=1`
+//! format cannot drift from its vectors; `LICTOR_WRITE_VECTORS=1`
 //! rewrites the file. Every vector is then run through parse and verify.
 
 use std::path::PathBuf;
 
+use lictor_api::ids::{AgentId, TenantId};
+use lictor_api::intents::ActionType;
 use serde::Serialize;
 use serde_json::Value;
-use tollgate_api::ids::{AgentId, TenantId};
-use tollgate_api::intents::ActionType;
 
 use super::format::{b64, chain_step};
 use super::*;
@@ -470,8 +470,8 @@ fn vectors() -> Vec<Vector> {
         invalid("base64_padding", "a header segment with `=` padding", padded_header, "malformed"),
         invalid(
             "wrong_prefix",
-            "a token starting with `tgc2.`",
-            mint_root(&[]).replacen("tgc1.", "tgc2.", 1),
+            "a token starting with `lictor_cap2.`",
+            mint_root(&[]).replacen("lictor_cap1.", "lictor_cap2.", 1),
             "malformed",
         ),
         invalid("short_tag", "a tag of 31 bytes", short_tag, "malformed"),
@@ -484,9 +484,9 @@ fn with_how((token, how): (String, Attenuation)) -> (String, Option<Attenuation>
 
 fn generate() -> String {
     let file = VectorFile {
-        format: "tollgate capability token vectors, format tgc1",
+        format: "lictor capability token vectors, format lictor_cap1",
         description: "see docs/tokens.md and README.md next to this file",
-        regenerate: "TOLLGATE_WRITE_VECTORS=1 cargo test -p tollgate-offline --lib token::vectors",
+        regenerate: "LICTOR_WRITE_VECTORS=1 cargo test -p lictor-offline --lib token::vectors",
         vectors: vectors(),
     };
     let mut text = serde_json::to_string_pretty(&file).unwrap();
@@ -517,7 +517,7 @@ fn checked_in_vectors_match_the_implementation() {
         panic!(
             "{} differs from the generated vectors (first difference at {line}); \
              if the change is intended, rewrite it with \
-             `TOLLGATE_WRITE_VECTORS=1 cargo test -p tollgate-offline --lib token::vectors`",
+             `LICTOR_WRITE_VECTORS=1 cargo test -p lictor-offline --lib token::vectors`",
             path.display()
         );
     }
@@ -542,7 +542,7 @@ fn run_vector(vector: &Value) -> Result<CapabilityToken, TokenError> {
 }
 
 fn writing() -> bool {
-    std::env::var("TOLLGATE_WRITE_VECTORS").is_ok_and(|v| v == "1")
+    std::env::var("LICTOR_WRITE_VECTORS").is_ok_and(|v| v == "1")
 }
 
 #[test]

@@ -6,14 +6,14 @@
 //! its payload, stored apart from the chain and referenced by digest, so
 //! they can be erased later while the chain still verifies.
 
+use lictor_api::agents::AgentUpdate;
+use lictor_api::audit::AuditKind;
+use lictor_api::ids::{AgentId, ApiKeyId, PolicyDraftId, PolicyProposalId, TenantId};
+use lictor_api::intents::AuditRef;
+use lictor_api::policies::ProposalStatus;
+use lictor_api::tenants::StoreFailureMode;
+use lictor_api::tokens::UpstreamName;
 use serde_json::{Value, json};
-use tollgate_api::agents::AgentUpdate;
-use tollgate_api::audit::AuditKind;
-use tollgate_api::ids::{AgentId, ApiKeyId, PolicyDraftId, PolicyProposalId, TenantId};
-use tollgate_api::intents::AuditRef;
-use tollgate_api::policies::ProposalStatus;
-use tollgate_api::tenants::StoreFailureMode;
-use tollgate_api::tokens::UpstreamName;
 
 use super::Chains;
 use crate::audit::digested;

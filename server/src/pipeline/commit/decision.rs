@@ -4,12 +4,12 @@
 
 use std::time::{Duration, Instant};
 
-use tollgate_api::agents::AgentBudget;
-use tollgate_api::api_keys::Environment;
-use tollgate_api::approvals::{ApprovalKind, ApprovalStatus};
-use tollgate_api::audit::AuditKind;
-use tollgate_api::ids::{AgentId, ApprovalId};
-use tollgate_api::intents::{
+use lictor_api::agents::AgentBudget;
+use lictor_api::api_keys::Environment;
+use lictor_api::approvals::{ApprovalKind, ApprovalStatus};
+use lictor_api::audit::AuditKind;
+use lictor_api::ids::{AgentId, ApprovalId};
+use lictor_api::intents::{
     ActionType, ApprovalRef, Decision, Modifications, Reason, RiskLevel, StageName, StageOutcome,
     StageReport, Verdict,
 };

@@ -3,11 +3,11 @@
 
 use std::time::Duration;
 
-use tollgate_api::api_keys::Environment;
-use tollgate_api::approvals::{ApprovalDecisionKind, ApprovalKind, ApprovalStatus};
-use tollgate_api::audit::AuditKind;
-use tollgate_api::ids::{AgentId, ApprovalId, IntentId, TenantId};
-use tollgate_api::intents::{AuditRef, Decision, Modifications, Reason, StageName, Verdict};
+use lictor_api::api_keys::Environment;
+use lictor_api::approvals::{ApprovalDecisionKind, ApprovalKind, ApprovalStatus};
+use lictor_api::audit::AuditKind;
+use lictor_api::ids::{AgentId, ApprovalId, IntentId, TenantId};
+use lictor_api::intents::{AuditRef, Decision, Modifications, Reason, StageName, Verdict};
 
 use super::Chains;
 use crate::clock;

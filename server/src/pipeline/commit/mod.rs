@@ -20,9 +20,9 @@ mod entries;
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use lictor_api::ids::{AgentId, TenantId};
+use lictor_api::intents::AuditRef;
 use tokio::sync::{mpsc, oneshot};
-use tollgate_api::ids::{AgentId, TenantId};
-use tollgate_api::intents::AuditRef;
 
 pub use admin::{AdminJob, AdminOp, AdminOutcome};
 pub use decision::{
@@ -243,7 +243,7 @@ impl Chains {
     /// The next record of `tenant`'s chain: its `seq` and `prev_hash` set.
     pub(crate) fn next(
         &self,
-        kind: tollgate_api::audit::AuditKind,
+        kind: lictor_api::audit::AuditKind,
         tenant: &TenantId,
         ts: i64,
     ) -> StoreResult<AuditRecord> {

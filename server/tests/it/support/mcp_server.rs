@@ -7,7 +7,7 @@
 //! small catalogue of realistic tools and records every `tools/call` it
 //! executes, so tests can assert what a client forwarded.
 //!
-//! It is written from the spec, apart from `tollgate_server::mcp`, so that a
+//! It is written from the spec, apart from `lictor_server::mcp`, so that a
 //! misreading in the client is not mirrored here.
 
 use std::collections::{BTreeMap, HashMap};
@@ -313,7 +313,7 @@ impl State {
             let session = uuid::Uuid::new_v4().simple().to_string();
             self.sessions.lock().unwrap().insert(session.clone(), version.clone());
             let result = json!({"protocolVersion": version, "capabilities": {"tools": {"listChanged": false}},
-                "serverInfo": {"name": "tollgate-test-mcp", "version": "1.0.0"}});
+                "serverInfo": {"name": "lictor-test-mcp", "version": "1.0.0"}});
             let mut response = json_response(200, &json!({"jsonrpc": "2.0", "id": id, "result": result}));
             response.headers_mut().insert("mcp-session-id", session.parse().unwrap());
             return response;
@@ -374,7 +374,7 @@ impl State {
                 &json!({"jsonrpc": "2.0", "id": id, "result": {
                 "resultType": "complete", "supportedVersions": supported,
                 "capabilities": {"tools": {"listChanged": false}}, "ttlMs": 60_000, "cacheScope": "public",
-                "_meta": {"io.modelcontextprotocol/serverInfo": {"name": "tollgate-test-mcp", "version": "1.0.0"}}}}),
+                "_meta": {"io.modelcontextprotocol/serverInfo": {"name": "lictor-test-mcp", "version": "1.0.0"}}}}),
             ),
             "tools/list" => self.tools_list(id, params, true),
             "tools/call" => {
@@ -476,7 +476,7 @@ fn sse_call(id: Value, name: String, arguments: Value, modern: bool) -> Response
     tokio::spawn(async move {
         let note = json!({"jsonrpc": "2.0", "method": "notifications/message",
             "params": {"level": "info", "data": format!("calling {name}")}});
-        let mut events = vec![": tollgate test stream\n\n".to_string(), format!("id: 1\ndata: {note}\n\n")];
+        let mut events = vec![": lictor test stream\n\n".to_string(), format!("id: 1\ndata: {note}\n\n")];
         if !modern {
             events.push(format!(
                 "id: 2\nevent: message\ndata: {}\n\n",

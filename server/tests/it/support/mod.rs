@@ -8,12 +8,12 @@ pub mod process;
 
 use std::time::Duration;
 
+use lictor_server::{Config, Gateway};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use tollgate_server::{Config, Gateway};
 
 /// The superadmin key every test gateway is started with.
-pub const ADMIN_KEY: &str = "tg_admin_test_0123456789abcdefghijklmnopqrstuvwxyz";
+pub const ADMIN_KEY: &str = "lictor_admin_test_0123456789abcdefghijklmnopqrstuvwxyz";
 
 /// Which store a test runs against.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -101,7 +101,7 @@ pub fn test_config() -> Config {
     let mut config = Config {
         listen: "127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}")),
         admin_key: Some(ADMIN_KEY.to_string()),
-        log_level: std::env::var("TOLLGATE_TEST_LOG").unwrap_or_else(|_| "critical".into()),
+        log_level: std::env::var("LICTOR_TEST_LOG").unwrap_or_else(|_| "critical".into()),
         ..Config::default()
     };
     config.webhooks.base_delay = Duration::from_millis(50);
@@ -126,7 +126,7 @@ impl TestGateway {
         let mut config = test_config();
         config.data_dir = dir.path().join("data");
         let database_url = match backend {
-            Backend::Sqlite => format!("sqlite://{}?mode=rwc", config.data_dir.join("tollgate.db").display()),
+            Backend::Sqlite => format!("sqlite://{}?mode=rwc", config.data_dir.join("lictor.db").display()),
             Backend::Postgres => {
                 let url = postgres::fresh_database().await;
                 config.database_url = Some(url.clone());
@@ -139,9 +139,9 @@ impl TestGateway {
     }
 
     async fn launch(config: Config, database_url: String, dir: tempfile::TempDir) -> TestGateway {
-        let log = tollgate_server::app::logger(&config).unwrap_or_else(|e| panic!("{e}"));
+        let log = lictor_server::app::logger(&config).unwrap_or_else(|e| panic!("{e}"));
         let gateway =
-            tollgate_server::start(config, log).await.unwrap_or_else(|e| panic!("gateway start: {e}"));
+            lictor_server::start(config, log).await.unwrap_or_else(|e| panic!("gateway start: {e}"));
         TestGateway {
             url: format!("http://{}", gateway.local_addr()),
             database_url,
@@ -266,8 +266,8 @@ impl TestGateway {
     }
 
     /// The gateway's store, opened a second time as another process would.
-    pub async fn open_store(&self) -> tollgate_server::store::Store {
-        tollgate_server::store::Store::open(&tollgate_server::store::StoreConfig {
+    pub async fn open_store(&self) -> lictor_server::store::Store {
+        lictor_server::store::Store::open(&lictor_server::store::StoreConfig {
             database_url: Some(self.database_url.clone()),
             data_dir: std::env::temp_dir(),
             lock_timeout: Duration::from_secs(5),
@@ -364,7 +364,7 @@ impl<'a> LegacyMcp<'a> {
         let init = client
             .send(json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
                 "protocolVersion": "2025-11-25", "capabilities": {},
-                "clientInfo": {"name": "tollgate-tests", "version": "1"}}}))
+                "clientInfo": {"name": "lictor-tests", "version": "1"}}}))
             .await;
         assert_eq!(init.status.as_u16(), 200, "initialize: {}", init.body);
         assert_eq!(init.body["result"]["protocolVersion"], "2025-11-25");
@@ -403,7 +403,7 @@ impl<'a> LegacyMcp<'a> {
             request = request.header("Mcp-Session-Id", session);
         }
         if let Some(approval) = approval {
-            request = request.header("Tollgate-Approval-Id", approval);
+            request = request.header("Lictor-Approval-Id", approval);
         }
         self.gw.send(request).await
     }
@@ -420,7 +420,7 @@ pub async fn modern_mcp(
     params["_meta"] = json!({
         "io.modelcontextprotocol/protocolVersion": "2026-07-28",
         "io.modelcontextprotocol/clientCapabilities": {},
-        "io.modelcontextprotocol/clientInfo": {"name": "tollgate-tests", "version": "1"},
+        "io.modelcontextprotocol/clientInfo": {"name": "lictor-tests", "version": "1"},
     });
     let mut request = gw
         .request(Method::POST, "/v1/mcp")

@@ -1,13 +1,13 @@
 //! PostgreSQL for the tests: `DATABASE_URL` if set, otherwise a throwaway
-//! cluster (`tollgate-pg-cluster`, without fsync) that a watcher process
+//! cluster (`lictor-pg-cluster`, without fsync) that a watcher process
 //! stops and removes when this test process exits. Every test gets a
 //! database of its own.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use lictor_pg_cluster::{Cluster, Settings};
 use sqlx::Connection;
-use tollgate_pg_cluster::{Cluster, Settings};
 
 /// A PostgreSQL server the tests may create databases on.
 pub struct Server {
@@ -21,7 +21,7 @@ static SERVER: OnceLock<Server> = OnceLock::new();
 static NEXT_DB: AtomicU32 = AtomicU32::new(0);
 
 fn start_cluster() -> Server {
-    let settings = Settings { name: "tollgate-pg", durable: false };
+    let settings = Settings { name: "lictor-pg", durable: false };
     let cluster = Cluster::start(settings)
         .unwrap_or_else(|e| panic!("starting PostgreSQL: {e}"))
         .unwrap_or_else(|| {
@@ -47,7 +47,7 @@ fn server() -> &'static Server {
 /// A fresh, empty database; returns its URL.
 pub async fn fresh_database() -> String {
     let server = server();
-    let name = format!("tg_test_{}_{}", std::process::id(), NEXT_DB.fetch_add(1, Ordering::SeqCst));
+    let name = format!("lictor_test_{}_{}", std::process::id(), NEXT_DB.fetch_add(1, Ordering::SeqCst));
     let admin_url = format!("{}/{}", server.base_url, server.admin_db);
     let mut conn =
         sqlx::PgConnection::connect(&admin_url).await.unwrap_or_else(|e| panic!("connect {admin_url}: {e}"));

@@ -1,4 +1,4 @@
-//! The real `tollgate` binary as a child process: for tests of what only
+//! The real `lictor` binary as a child process: for tests of what only
 //! separate processes show (SIGKILL, replicas that share nothing but the
 //! database).
 
@@ -15,7 +15,7 @@ use super::{ADMIN_KEY, Answer, Backend};
 
 const SIGKILL: i32 = 9;
 
-/// One running `tollgate serve`. It is killed (SIGKILL) when dropped, so a
+/// One running `lictor serve`. It is killed (SIGKILL) when dropped, so a
 /// failing test leaves no gateway behind.
 pub struct Process {
     child: Child,
@@ -80,7 +80,7 @@ impl Deployment {
             .append(true)
             .open(self.dir.path().join("gateway.log"))
             .unwrap();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_tollgate"));
+        let mut command = Command::new(env!("CARGO_BIN_EXE_lictor"));
         command
             .args(["serve", "--listen", "127.0.0.1:0", "--log-level", "warn", "--data-dir"])
             .arg(self.dir.path().join("data"))
@@ -94,13 +94,13 @@ impl Deployment {
         }
         // Only the flags above configure it, whatever the test's environment holds.
         for (name, _) in std::env::vars_os() {
-            if name.to_string_lossy().starts_with("TOLLGATE_") {
+            if name.to_string_lossy().starts_with("LICTOR_") {
                 command.env_remove(&name);
             }
         }
         command
             .env_remove("DATABASE_URL")
-            .env("TOLLGATE_ADMIN_KEY", ADMIN_KEY)
+            .env("LICTOR_ADMIN_KEY", ADMIN_KEY)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log)
@@ -115,7 +115,7 @@ impl Deployment {
         // Keep reading so the gateway never writes into a closed pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         let url = first
-            .strip_prefix("tollgate listening on ")
+            .strip_prefix("lictor listening on ")
             .unwrap_or_else(|| panic!("unexpected first line from the gateway: {first:?}"))
             .to_string();
         self.process = Some(Process { child, url: url.clone() });

@@ -1,22 +1,22 @@
 //! Writer → verifier round trips, tampering, and the writer's own checks.
 
+use lictor_api::api_keys::Environment;
+use lictor_api::audit::{AuditEntry, AuditKind};
+use lictor_api::ids::{AgentId, AuditEntryId, IntentId, TenantId};
+use lictor_api::intents::{Reason, StageName, Verdict};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::select;
-use tollgate_api::api_keys::Environment;
-use tollgate_api::audit::{AuditEntry, AuditKind};
-use tollgate_api::ids::{AgentId, AuditEntryId, IntentId, TenantId};
-use tollgate_api::intents::{Reason, StageName, Verdict};
 
 use super::*;
 use crate::audit::checkpoint::{Checkpoint, NoteSigner};
 use crate::audit::merkle::{Frontier, empty_root};
 use crate::audit::{AuditRecord, GENESIS_HASH};
 
-const ORIGIN: &str = "tollgate/tenants/acme";
+const ORIGIN: &str = "lictor/tenants/acme";
 
 fn signer() -> NoteSigner {
-    NoteSigner::new("tollgate", &[7; 32]).unwrap()
+    NoteSigner::new("lictor", &[7; 32]).unwrap()
 }
 
 fn keys() -> Vec<NoteVerifier> {
@@ -60,7 +60,7 @@ fn header(entries: u64) -> ExportHeader {
     ExportHeader {
         tenant: tenant(),
         origin: ORIGIN.into(),
-        key_name: "tollgate".into(),
+        key_name: "lictor".into(),
         exported_at: time::from_micros(1_767_225_600_000_000),
         entries,
     }
@@ -207,7 +207,7 @@ proptest! {
         prop_assert_eq!(ndjson.root_hash, checkpoint(&entries).root_hash);
         prop_assert_eq!(ndjson.tenant, tenant());
         prop_assert_eq!(ndjson.origin, ORIGIN);
-        prop_assert_eq!(ndjson.key_name, "tollgate");
+        prop_assert_eq!(ndjson.key_name, "lictor");
     }
 
     #[test]
@@ -274,13 +274,13 @@ fn the_files_look_as_documented() {
     assert_eq!(lines.len(), 4);
     assert_eq!(
         lines[0],
-        r#"{"type":"header","format":"tollgate-audit-export","version":1,"tenant":"acme","origin":"tollgate/tenants/acme","key_name":"tollgate","exported_at":"2026-01-01T00:00:00.000000Z","entries":2}"#
+        r#"{"type":"header","format":"lictor-audit-export","version":1,"tenant":"acme","origin":"lictor/tenants/acme","key_name":"lictor","exported_at":"2026-01-01T00:00:00.000000Z","entries":2}"#
     );
     assert!(lines[1].starts_with(r#"{"type":"entry","entry":{"version":1,"entry_id":"aud_"#), "{}", lines[1]);
     assert!(lines[1].contains(r#""ts":"2026-01-01T00:00:00.000000Z","kind":"decision","intent_id":null,"#));
     assert!(!lines[1].contains("\"jti\""), "unset extension fields are left out");
     assert!(lines[3].starts_with(r#"{"type":"checkpoint","checkpoint":{"tree_size":2,"root_hash":""#));
-    assert!(lines[3].contains(r#""note":"tollgate/tenants/acme\n2\n"#));
+    assert!(lines[3].contains(r#""note":"lictor/tenants/acme\n2\n"#));
 
     let csv = String::from_utf8(export(ExportFormat::Csv, &entries)).unwrap();
     let rows: Vec<&str> = csv.split_terminator("\r\n").collect();
@@ -297,7 +297,7 @@ fn the_files_look_as_documented() {
         )
     );
     let root = checkpoint(&entries).root_hash;
-    let prefix = format!("checkpoint,,,acme,2,{}{root},\"tollgate/tenants/acme\n2\n", ",".repeat(18));
+    let prefix = format!("checkpoint,,,acme,2,{}{root},\"lictor/tenants/acme\n2\n", ",".repeat(18));
     assert!(rows[3].starts_with(&prefix), "{}", rows[3]);
     assert!(csv.ends_with("\"\r\n"));
 }
@@ -354,12 +354,10 @@ fn the_checkpoint_is_checked_against_the_keys_and_the_tenant() {
     use ExportFailureReason::*;
     let entries = simple_log(3);
     let bytes = export(ExportFormat::Ndjson, &entries);
-    let other = NoteSigner::new("tollgate", &[8; 32]).unwrap().verifier().clone();
+    let other = NoteSigner::new("lictor", &[8; 32]).unwrap().verifier().clone();
     let failure = verify_export(bytes.as_slice(), std::slice::from_ref(&other), |_| {}).unwrap_err();
     assert_eq!((failure.reason, failure.seq), (UnknownKey, Some(3)));
-    assert!(
-        failure.message.contains(&format!("`tollgate` (key id {})", hex::encode(signer().verifier().id)))
-    );
+    assert!(failure.message.contains(&format!("`lictor` (key id {})", hex::encode(signer().verifier().id))));
     assert_eq!(verify_export(bytes.as_slice(), &[], |_| {}).unwrap_err().reason, UnknownKey);
     // Any of several keys will do.
     let report = verify_export(bytes.as_slice(), &[other, signer().verifier().clone()], |_| {}).unwrap();
@@ -447,12 +445,12 @@ fn formats_parse_and_name_their_media_types() {
 #[test]
 fn keys_come_as_vkey_lines_or_the_published_document() {
     let a = signer().verifier().clone();
-    let b = NoteSigner::new("tollgate", &[8; 32]).unwrap().verifier().clone();
+    let b = NoteSigner::new("lictor", &[8; 32]).unwrap().verifier().clone();
     let lines = format!("# checkpoint keys\n{}\n\n  {}  \n", a.to_vkey(), b.to_vkey());
     assert_eq!(parse_keys(&lines), Ok(vec![a.clone(), b.clone()]));
     assert_eq!(parse_keys(&a.to_vkey()), Ok(vec![a.clone()]));
     let document = serde_json::json!({"keys": [
-        {"purpose": "audit-checkpoint", "algorithm": "ed25519", "name": "tollgate",
+        {"purpose": "audit-checkpoint", "algorithm": "ed25519", "name": "lictor",
          "key_id": hex::encode(a.id), "public_key": "…", "vkey": a.to_vkey(), "created_at": "2026-01-01T00:00:00Z"},
         {"purpose": "something-else", "vkey": "not a key"},
     ]});

@@ -2,34 +2,33 @@
 //!
 //! Regenerated here deterministically (fixed ids, times and signing seed)
 //! and compared byte for byte with the checked-in files, so the format
-//! cannot drift from its vectors; `TOLLGATE_WRITE_VECTORS=1` rewrites them.
+//! cannot drift from its vectors; `LICTOR_WRITE_VECTORS=1` rewrites them.
 //! Every file is then verified and must meet the outcome `manifest.json`
 //! states.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
+use lictor_api::api_keys::Environment;
+use lictor_api::audit::{AuditEntry, AuditKind, PublicKey, PublicKeys};
+use lictor_api::ids::{AgentId, AuditEntryId, IntentId, TenantId};
+use lictor_api::intents::{Reason, StageName, Verdict};
 use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use tollgate_api::api_keys::Environment;
-use tollgate_api::audit::{AuditEntry, AuditKind, PublicKey, PublicKeys};
-use tollgate_api::ids::{AgentId, AuditEntryId, IntentId, TenantId};
-use tollgate_api::intents::{Reason, StageName, Verdict};
 
 use super::*;
 use crate::audit::checkpoint::{Checkpoint, NoteSigner};
 use crate::audit::merkle::Frontier;
 use crate::audit::{AuditRecord, GENESIS_HASH};
 
-const KEY_NAME: &str = "tollgate-vectors";
+const KEY_NAME: &str = "lictor-vectors";
 const TENANT: &str = "acme";
-const ORIGIN: &str = "tollgate-vectors/tenants/acme";
+const ORIGIN: &str = "lictor-vectors/tenants/acme";
 /// 2026-01-01T00:00:00Z, in µs.
 const T0: i64 = 1_767_225_600_000_000;
 const CHECKPOINT_TIME: &str = "2026-01-01T00:10:00Z";
-const REGENERATE: &str =
-    "TOLLGATE_WRITE_VECTORS=1 cargo test -p tollgate-offline --lib audit::export::vectors";
+const REGENERATE: &str = "LICTOR_WRITE_VECTORS=1 cargo test -p lictor-offline --lib audit::export::vectors";
 
 /// The checkpoint key's seed: bytes 0x00..=0x1f.
 fn seed() -> [u8; 32] {
@@ -349,7 +348,7 @@ fn vectors() -> Vec<Vector> {
         assert_ne!(edited.note, checkpoint.note);
         edited
     };
-    let globex = checkpoint_with("tollgate-vectors/tenants/globex", 7, root_of(&entries), &signer());
+    let globex = checkpoint_with("lictor-vectors/tenants/globex", 7, root_of(&entries), &signer());
 
     let ndjson = valid_file(Ndjson);
     let ndjson_lines = lines(&ndjson);
@@ -533,7 +532,7 @@ fn vectors() -> Vec<Vector> {
     ]
 }
 
-/// `key.txt` as `GET /.well-known/tollgate/keys` publishes it.
+/// `key.txt` as `GET /.well-known/lictor/keys` publishes it.
 fn key_document() -> String {
     let verifier = signer().verifier().clone();
     let document = PublicKeys {
@@ -556,7 +555,7 @@ fn generate() -> Vec<(String, Vec<u8>)> {
     let mut files: Vec<(String, Vec<u8>)> =
         vectors.iter().map(|vector| (vector.file.clone(), vector.bytes.clone())).collect();
     let manifest = Manifest {
-        format: "tollgate audit export vectors, export format version 1",
+        format: "lictor audit export vectors, export format version 1",
         description: "see the module documentation of server/offline/src/audit/export.rs and README.md next to this file",
         regenerate: REGENERATE,
         keys: "key.txt",
@@ -576,7 +575,7 @@ fn vector_dir() -> PathBuf {
 }
 
 fn writing() -> bool {
-    std::env::var("TOLLGATE_WRITE_VECTORS").is_ok_and(|v| v == "1")
+    std::env::var("LICTOR_WRITE_VECTORS").is_ok_and(|v| v == "1")
 }
 
 /// The files on disk that are not generated (README.md aside).

@@ -1,0 +1,208 @@
+# Lictor default bundle.
+#
+# The gateway queries `data.lictor.decision` with the input document
+# described in docs/policies.md and expects
+#   {verdict, reasons: [{code, message}], patch?: [RFC 6902 ops]}.
+# Every rule that matches contributes a reason; the most restrictive verdict
+# wins: block > escalate > approve_modified > approve.
+package lictor
+
+import rego.v1
+
+# --- thresholds -------------------------------------------------------------
+
+transact_block_usd := 10000
+
+bulk_destructive_audience := 1000
+
+irreversible_escalate_usd := 1000
+
+publish_escalate_audience := 10000
+
+destructive_verbs := {"delete", "drop", "purge", "wipe", "truncate"}
+
+redacted_action_types := {"communicate", "publish"}
+
+# --- facts about the intent --------------------------------------------------
+
+action := input.intent.action
+
+payload := object.get(action, "payload", {})
+
+impact := object.get(payload, "estimated_impact", {})
+
+exposure_usd := object.get(impact, "financial_exposure_usd", 0)
+
+audience := object.get(impact, "audience_size", 0)
+
+# Verbs compare case-insensitively, word by word: `bulk_delete` and
+# `DELETE-ALL` are destructive too.
+verb_words contains word if {
+	some word in regex.split(`[^a-z0-9]+`, lower(action.verb))
+	word != ""
+}
+
+destructive if {
+	some word in verb_words
+	word in destructive_verbs
+}
+
+# --- block ------------------------------------------------------------------
+
+blocks contains reason if {
+	action.type == "transact"
+	exposure_usd > transact_block_usd
+	reason := {
+		"code": "transact_over_limit",
+		"message": sprintf("transactions above %v USD are blocked (exposure %v USD)", [transact_block_usd, exposure_usd]),
+	}
+}
+
+blocks contains reason if {
+	destructive
+	audience > bulk_destructive_audience
+	reason := {
+		"code": "bulk_destructive_action",
+		"message": sprintf("destructive verb `%v` on more than %v records is blocked (audience %v)", [action.verb, bulk_destructive_audience, audience]),
+	}
+}
+
+# --- escalate ---------------------------------------------------------------
+
+escalations contains reason if {
+	impact.reversible == false
+	exposure_usd > irreversible_escalate_usd
+	reason := {
+		"code": "irreversible_high_value",
+		"message": sprintf("irreversible action with exposure above %v USD needs approval (exposure %v USD)", [irreversible_escalate_usd, exposure_usd]),
+	}
+}
+
+escalations contains reason if {
+	action.type == "publish"
+	audience > publish_escalate_audience
+	reason := {
+		"code": "publish_wide_audience",
+		"message": sprintf("publishing to more than %v people needs approval (audience %v)", [publish_escalate_audience, audience]),
+	}
+}
+
+# --- approve_modified: redact card numbers and US SSNs ----------------------
+#
+# In `payload.content` and in every string of `payload.arguments` (a tool
+# call's arguments), so messages sent through tools are redacted too.
+
+# The strings to inspect, each with its JSON Pointer into the payload.
+texts contains {"path": "/content", "value": payload.content} if is_string(payload.content)
+
+texts contains {"path": pointer, "value": value} if {
+	walk(object.get(payload, "arguments", {}), [path, value])
+	is_string(value)
+	count(path) > 0
+	pointer := concat("/", array.concat(["", "arguments"], [escape_pointer(segment) | some segment in path]))
+}
+
+escape_pointer(segment) := replace(replace(sprintf("%v", [segment]), "~", "~0"), "/", "~1")
+
+cards_in(text) := {candidate |
+	some candidate in regex.find_n(`\b(?:\d[ -]?){12,18}\d\b`, text, -1)
+	luhn_valid(regex.find_n(`\d`, candidate, -1))
+}
+
+ssns_in(text) := {candidate |
+	some candidate in regex.find_n(`\b\d{3}-\d{2}-\d{4}\b`, text, -1)
+	valid_ssn(split(candidate, "-"))
+}
+
+# SSA never issues area 000, 666 or 900-999, group 00 or serial 0000.
+valid_ssn(parts) if {
+	not parts[0] in {"000", "666"}
+	not startswith(parts[0], "9")
+	parts[1] != "00"
+	parts[2] != "0000"
+}
+
+# From the rightmost digit, every second digit is doubled (its digits
+# summed, hence the table); the total is a multiple of 10.
+doubled := [0, 2, 4, 6, 8, 1, 3, 5, 7, 9]
+
+luhn_valid(digits) if {
+	last := count(digits) - 1
+	total := sum([luhn_value(to_number(d), last - i) | some i, d in digits])
+	total % 10 == 0
+}
+
+luhn_value(digit, from_right) := digit if from_right % 2 == 0
+
+luhn_value(digit, from_right) := doubled[digit] if from_right % 2 == 1
+
+# Each text's card numbers and SSNs, by JSON Pointer: a rule, so that each
+# text is scanned once for the reasons and the patch alike.
+scans[text.path] := {"text": text.value, "cards": cards_in(text.value), "ssns": ssns_in(text.value)} if {
+	some text in texts
+}
+
+card_numbers contains number if {
+	some scanned in scans
+	some number in scanned.cards
+}
+
+ssn_numbers contains number if {
+	some scanned in scans
+	some number in scanned.ssns
+}
+
+redactions contains {"op": "replace", "path": path, "value": redacted} if {
+	some path, scanned in scans
+	count(scanned.cards) + count(scanned.ssns) > 0
+	redacted := strings.replace_n(
+		object.union(
+			{number: "[REDACTED CARD]" | some number in scanned.cards},
+			{number: "[REDACTED SSN]" | some number in scanned.ssns},
+		),
+		scanned.text,
+	)
+	redacted != scanned.text
+}
+
+modifications contains reason if {
+	action.type in redacted_action_types
+	count(card_numbers) > 0
+	reason := {
+		"code": "card_number_redacted",
+		"message": sprintf("%v payment card number(s) redacted", [count(card_numbers)]),
+	}
+}
+
+modifications contains reason if {
+	action.type in redacted_action_types
+	count(ssn_numbers) > 0
+	reason := {
+		"code": "ssn_redacted",
+		"message": sprintf("%v US social security number(s) redacted", [count(ssn_numbers)]),
+	}
+}
+
+# --- the decision -----------------------------------------------------------
+
+verdict := "block" if {
+	count(blocks) > 0
+} else := "escalate" if {
+	count(escalations) > 0
+} else := "approve_modified" if {
+	count(modifications) > 0
+} else := "approve"
+
+reasons := array.concat(array.concat(sort(blocks), sort(escalations)), sort(modifications))
+
+# An escalation keeps its redactions: a human's approval answers
+# `approve_modified` with them.
+patch := sort(redactions) if {
+	verdict in {"approve_modified", "escalate"}
+} else := []
+
+decision := {
+	"verdict": verdict,
+	"reasons": reasons,
+	"patch": patch,
+}
