@@ -111,12 +111,11 @@ impl Gateway {
             value.set_sensitive(true);
             headers.insert(AUTHORIZATION, value);
         }
-        let http = reqwest::Client::builder()
+        let builder = reqwest::Client::builder()
             .default_headers(headers)
             .user_agent(concat!("lictor-client-rust/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(10))
-            .build()
-            .unwrap_or_default();
+            .connect_timeout(Duration::from_secs(10));
+        let http = with_tls(builder).build().unwrap_or_default();
         let api = generated::Client::new_with_client(&base_url, http.clone());
         Gateway {
             inner: Arc::new(Inner { base_url, http, api, credential, retry, mcp_session: Mutex::new(None) }),
@@ -172,6 +171,31 @@ impl Gateway {
             }
         }
     }
+}
+
+/// With the `rustls` feature: rustls on the ring provider, trusting the
+/// platform's certificate store. The configuration is handed to reqwest
+/// whole, so no process-wide crypto provider is installed (or needed).
+#[cfg(feature = "rustls")]
+fn with_tls(builder: reqwest::ClientBuilder) -> reqwest::ClientBuilder {
+    use rustls_platform_verifier::BuilderVerifierExt as _;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .and_then(|config| config.with_platform_verifier());
+    match config {
+        Ok(config) => builder.tls_backend_preconfigured(config.with_no_client_auth()),
+        // No usable certificate store: plain HTTP still works, and HTTPS
+        // fails with a transport error naming the cause.
+        Err(_) => builder,
+    }
+}
+
+/// Without `rustls`: reqwest's own TLS backend, as the features chose it
+/// (`rustls-aws-lc`, `native-tls`), or plain HTTP only.
+#[cfg(not(feature = "rustls"))]
+fn with_tls(builder: reqwest::ClientBuilder) -> reqwest::ClientBuilder {
+    builder
 }
 
 /// `Retry-After` as seconds (the delta form; dates are ignored).

@@ -8,6 +8,7 @@
 
 use std::fmt;
 
+#[cfg(feature = "endpoints")]
 use dropshot::{ErrorStatusCode, HttpError, HttpResponseError};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -246,6 +247,7 @@ impl fmt::Display for ApiError {
 
 impl std::error::Error for ApiError {}
 
+#[cfg(feature = "endpoints")]
 /// Dropshot's own errors (raised before a handler runs, for example by the
 /// router) are mapped onto the closest stable code.
 impl From<HttpError> for ApiError {
@@ -270,6 +272,7 @@ impl From<HttpError> for ApiError {
     }
 }
 
+#[cfg(feature = "endpoints")]
 impl HttpResponseError for ApiError {
     fn status_code(&self) -> ErrorStatusCode {
         ErrorStatusCode::from_u16(self.status).unwrap_or(ErrorStatusCode::INTERNAL_SERVER_ERROR)

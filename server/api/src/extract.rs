@@ -9,15 +9,16 @@
 
 use std::time::{Duration, Instant};
 
-use dropshot::{
-    ApiEndpointBodyContentType, ExclusiveExtractor, ExtractorMetadata, HttpError, Query, RequestContext,
-    ServerContext, SharedExtractor, TypedBody, UntypedBody,
-};
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 
 use crate::error::{ApiError, ErrorCode};
+
+#[cfg(feature = "endpoints")]
+mod extractors;
+#[cfg(feature = "endpoints")]
+pub use extractors::NamedParameters;
 
 /// A JSON request body, parsed strictly, with errors that name the field.
 pub struct JsonBody<T> {
@@ -50,68 +51,6 @@ impl<T> From<T> for JsonBody<T> {
     }
 }
 
-fn content_type_error(parts: &http::request::Parts) -> Option<ApiError> {
-    let value = parts.headers.get(http::header::CONTENT_TYPE)?;
-    let Ok(value) = value.to_str() else {
-        return Some(
-            ApiError::new(ErrorCode::UnsupportedMediaType, "content type is not valid text")
-                .at_parameter("content-type"),
-        );
-    };
-    let mime = value.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
-    if mime == "application/json" {
-        None
-    } else {
-        Some(
-            ApiError::new(
-                ErrorCode::UnsupportedMediaType,
-                format!("expected content type `application/json`, got `{mime}`"),
-            )
-            .at_parameter("content-type"),
-        )
-    }
-}
-
-async fn read_json_body<T, C>(
-    rqctx: &RequestContext<C>,
-    request: hyper::Request<dropshot::Body>,
-) -> Result<T, ApiError>
-where
-    T: DeserializeOwned,
-    C: ServerContext,
-{
-    parse_json(&read_json_bytes(rqctx, request).await?)
-}
-
-/// Reads a JSON body's bytes (content type and size checked, not parsed).
-async fn read_json_bytes<C: ServerContext>(
-    rqctx: &RequestContext<C>,
-    request: hyper::Request<dropshot::Body>,
-) -> Result<Vec<u8>, ApiError> {
-    let limit = rqctx.request_body_max_bytes();
-    let (parts, body) = request.into_parts();
-    if let Some(error) = content_type_error(&parts) {
-        return Err(error);
-    }
-    let declared = parts
-        .headers
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > limit as u64) {
-        return Err(too_large(limit));
-    }
-    let request = hyper::Request::from_parts(parts, body);
-    let bytes = UntypedBody::from_request(rqctx, request).await.map_err(|e| {
-        if e.external_message.contains("exceeded maximum size") {
-            too_large(limit)
-        } else {
-            ApiError::new(ErrorCode::InvalidRequest, e.external_message)
-        }
-    })?;
-    Ok(bytes.as_bytes().to_vec())
-}
-
 /// A JSON body kept as bytes, for protocols that answer malformed input in
 /// their own terms (JSON-RPC). The schema documented is `T`'s.
 pub struct RawJsonBody<T> {
@@ -129,48 +68,6 @@ impl<T> RawJsonBody<T> {
     /// When reading the body began.
     pub fn started(&self) -> Instant {
         self.started
-    }
-}
-
-#[async_trait::async_trait]
-impl<T> ExclusiveExtractor for RawJsonBody<T>
-where
-    T: JsonSchema + DeserializeOwned + Send + Sync + 'static,
-{
-    async fn from_request<C: ServerContext>(
-        rqctx: &RequestContext<C>,
-        request: hyper::Request<dropshot::Body>,
-    ) -> Result<RawJsonBody<T>, HttpError> {
-        let started = Instant::now();
-        let inner = read_json_bytes(rqctx, request).await;
-        Ok(RawJsonBody { inner, started, _schema: std::marker::PhantomData })
-    }
-
-    fn metadata(content_type: ApiEndpointBodyContentType) -> ExtractorMetadata {
-        <TypedBody<T> as ExclusiveExtractor>::metadata(content_type)
-    }
-}
-
-fn too_large(limit: usize) -> ApiError {
-    ApiError::new(ErrorCode::BodyTooLarge, format!("request body is larger than the limit of {limit} bytes"))
-}
-
-#[async_trait::async_trait]
-impl<T> ExclusiveExtractor for JsonBody<T>
-where
-    T: JsonSchema + DeserializeOwned + Send + Sync + 'static,
-{
-    async fn from_request<C: ServerContext>(
-        rqctx: &RequestContext<C>,
-        request: hyper::Request<dropshot::Body>,
-    ) -> Result<JsonBody<T>, HttpError> {
-        let started = Instant::now();
-        let inner = read_json_body(rqctx, request).await;
-        Ok(JsonBody { inner, started, elapsed: started.elapsed() })
-    }
-
-    fn metadata(content_type: ApiEndpointBodyContentType) -> ExtractorMetadata {
-        <TypedBody<T> as ExclusiveExtractor>::metadata(content_type)
     }
 }
 
@@ -355,21 +252,6 @@ pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
     })
 }
 
-#[async_trait::async_trait]
-impl<T> SharedExtractor for QueryParams<T>
-where
-    T: JsonSchema + DeserializeOwned + Send + Sync + 'static,
-{
-    async fn from_request<C: ServerContext>(rqctx: &RequestContext<C>) -> Result<QueryParams<T>, HttpError> {
-        let query = rqctx.request.uri().query().unwrap_or_default();
-        Ok(QueryParams { inner: parse_query(query) })
-    }
-
-    fn metadata(content_type: ApiEndpointBodyContentType) -> ExtractorMetadata {
-        <Query<T> as SharedExtractor>::metadata(content_type)
-    }
-}
-
 /// Wraps one of dropshot's shared extractors (`Path`, `Header`) so its
 /// failure reaches the handler instead of short-circuiting it.
 pub struct Checked<E> {
@@ -387,62 +269,6 @@ impl<E> From<E> for Checked<E> {
     fn from(value: E) -> Checked<E> {
         Checked { inner: Ok(value) }
     }
-}
-
-#[async_trait::async_trait]
-impl<E> SharedExtractor for Checked<E>
-where
-    E: SharedExtractor + NamedParameters + 'static,
-{
-    async fn from_request<C: ServerContext>(rqctx: &RequestContext<C>) -> Result<Checked<E>, HttpError> {
-        let inner = E::from_request(rqctx).await.map_err(|e| {
-            let error = ApiError::new(ErrorCode::InvalidParameter, e.external_message.clone());
-            match failed_parameter(&E::parameter_names(), &e.external_message) {
-                Some(name) => error.at_parameter(name),
-                None => error,
-            }
-        });
-        Ok(Checked { inner })
-    }
-
-    fn metadata(content_type: ApiEndpointBodyContentType) -> ExtractorMetadata {
-        E::metadata(content_type)
-    }
-}
-
-/// Extractors whose parameters are the properties of one schema (path
-/// and header parameters), so a failure can name the parameter.
-pub trait NamedParameters {
-    /// The parameters' names, as the request spells them.
-    fn parameter_names() -> Vec<String>;
-}
-
-fn property_names<T: JsonSchema>() -> Vec<String> {
-    let root = schemars::r#gen::SchemaGenerator::default().into_root_schema_for::<T>();
-    root.schema.object.map(|o| o.properties.keys().cloned().collect()).unwrap_or_default()
-}
-
-impl<T: JsonSchema + DeserializeOwned + Send + Sync + 'static> NamedParameters for dropshot::Path<T> {
-    fn parameter_names() -> Vec<String> {
-        property_names::<T>()
-    }
-}
-
-impl<T: JsonSchema + DeserializeOwned + Send + Sync + 'static> NamedParameters for dropshot::Header<T> {
-    fn parameter_names() -> Vec<String> {
-        property_names::<T>()
-    }
-}
-
-/// The parameter a failed path or header extraction is about: the one the
-/// message names, or the extractor's only parameter.
-fn failed_parameter(names: &[String], message: &str) -> Option<String> {
-    let lower = message.to_ascii_lowercase();
-    names
-        .iter()
-        .find(|name| lower.contains(&name.to_ascii_lowercase()))
-        .or(if names.len() == 1 { names.first() } else { None })
-        .cloned()
 }
 
 #[cfg(test)]

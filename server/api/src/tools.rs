@@ -164,12 +164,14 @@ pub struct McpResponseHeaders {
 /// The answer of `POST /v1/mcp`: a JSON-RPC response (HTTP 200, or 400 for
 /// messages that cannot be read), or HTTP 202 with no body for
 /// notifications.
+#[cfg(feature = "endpoints")]
 pub struct McpReply {
     status: http::StatusCode,
     body: Option<Vec<u8>>,
     headers: Vec<(http::HeaderName, String)>,
 }
 
+#[cfg(feature = "endpoints")]
 impl McpReply {
     /// A JSON-RPC response with `status` (200 normally; 400/404 for
     /// transport-level rejections the MCP transport defines).
@@ -194,6 +196,7 @@ impl McpReply {
     }
 }
 
+#[cfg(feature = "endpoints")]
 impl dropshot::HttpResponse for McpReply {
     fn to_result(self) -> Result<http::Response<dropshot::Body>, dropshot::HttpError> {
         let mut builder = http::Response::builder().status(self.status);

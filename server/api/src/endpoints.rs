@@ -1,0 +1,643 @@
+//! The API trait (feature `endpoints`): every operation, its extractors
+//! and answers, and the OpenAPI document rendered from it.
+
+use crate::{ApiError, Checked, JsonBody, QueryParams, RawJsonBody};
+use dropshot::{
+    ApiDescription, Header, HttpResponseAccepted, HttpResponseCreated, HttpResponseDeleted, HttpResponseOk,
+    Path, RequestContext,
+};
+
+use crate::agents::{Agent, AgentCreate, AgentListParams, AgentPage, AgentPath, AgentUpdate, TenantScope};
+use crate::api_keys::{ApiKeyCreate, ApiKeyCreated, ApiKeyListParams, ApiKeyPage, ApiKeyPath};
+use crate::approvals::{
+    Approval, ApprovalDecide, ApprovalListParams, ApprovalPage, ApprovalPath, ApprovalWaitParams,
+};
+use crate::audit::{
+    AuditCheckpoint, AuditCheckpointPage, AuditEntryPage, AuditListParams, AuditPayload, AuditVerification,
+    AuditVerifyParams, CheckpointListParams, ConsistencyProof, ConsistencyProofParams, ExportParams,
+    InclusionProof, InclusionProofParams, IntentAuditParams, PayloadParams, PayloadPath, PublicKeys,
+};
+use crate::intents::{
+    AsyncIntentRequest, Decision, IntentAccepted, IntentBatchRequest, IntentBatchResponse, IntentDecision,
+    IntentHeaders, IntentListParams, IntentPage, IntentPath, IntentRequest,
+};
+use crate::policies::{
+    ActivePolicy, PolicyChange, PolicyDraft, PolicyDraftListParams, PolicyDraftPage, PolicyDraftPath,
+    PolicyDraftWrite, PolicyDryRun, PolicyDryRunRequest, PolicyPromote, PolicyProposalListParams,
+    PolicyProposalPage, PolicyProposalPath, PolicyRollback, PolicyTemplateList,
+};
+use crate::system::{Health, Readiness};
+use crate::tenants::{
+    Tenant, TenantCreate, TenantCreated, TenantListParams, TenantPage, TenantPath, TenantUpdate,
+    WebhookSecret,
+};
+use crate::tokens::{MintedToken, Revocation, RevocationListParams, RevocationPage, TokenMint, TokenRevoke};
+use crate::tools::{ApprovalHeader, JsonRpcMessage, McpHeaders, McpReply, ToolCallRequest, ToolCallResponse};
+use crate::upstreams::{Upstream, UpstreamCreate, UpstreamListParams, UpstreamPage, UpstreamPath};
+
+/// The Lictor API.
+#[dropshot::api_description {
+    tag_config = {
+        allow_other_tags = false,
+        policy = dropshot::EndpointTagPolicy::ExactlyOne,
+        tags = {
+            "system" = { description = "Liveness and readiness of the gateway." },
+            "tenants" = { description = "Tenants: the unit of isolation (superadmin)." },
+            "api-keys" = { description = "API keys for agents and tenant administrators." },
+            "agents" = { description = "The agent registry: owners, status and budgets." },
+            "intents" = { description = "Declare intents and read the decisions on them." },
+            "audit" = { description = "The tamper-evident audit log." },
+            "tokens" = { description = "Capability tokens: mint and revoke (attenuation is offline)." },
+            "upstreams" = { description = "Upstream MCP servers whose tools agents call through the gateway." },
+            "approvals" = { description = "The approvals queue: escalated requests waiting for a human." },
+            "policies" = { description = "The policy lifecycle: drafts, dry-runs, promotion and rollback." },
+            "tools" = { description = "Tool calls: the MCP front door and its plain-HTTP twin." },
+        },
+    }
+}]
+pub trait LictorApi {
+    /// The server state the implementation runs with.
+    type Context;
+
+    /// Report that the process is alive.
+    #[endpoint { method = GET, path = "/healthz", tags = ["system"] }]
+    async fn health_check(rqctx: RequestContext<Self::Context>) -> Result<HttpResponseOk<Health>, ApiError>;
+
+    /// Report whether the gateway can serve decisions (its store answers).
+    #[endpoint { method = GET, path = "/readyz", tags = ["system"] }]
+    async fn ready_check(rqctx: RequestContext<Self::Context>)
+    -> Result<HttpResponseOk<Readiness>, ApiError>;
+
+    /// Create a tenant (superadmin only).
+    #[endpoint { method = POST, path = "/v1/admin/tenants", tags = ["tenants"] }]
+    async fn tenant_create(
+        rqctx: RequestContext<Self::Context>,
+        body: JsonBody<TenantCreate>,
+    ) -> Result<HttpResponseCreated<TenantCreated>, ApiError>;
+
+    /// List tenants (all for the superadmin, its own for a tenant admin).
+    #[endpoint { method = GET, path = "/v1/admin/tenants", tags = ["tenants"] }]
+    async fn tenant_list(
+        rqctx: RequestContext<Self::Context>,
+        query: QueryParams<TenantListParams>,
+    ) -> Result<HttpResponseOk<TenantPage>, ApiError>;
+
+    /// Fetch one tenant with its activity summary.
+    #[endpoint { method = GET, path = "/v1/admin/tenants/{tenant_id}", tags = ["tenants"] }]
+    async fn tenant_get(
+        rqctx: RequestContext<Self::Context>,
+        path: Checked<Path<TenantPath>>,
+    ) -> Result<HttpResponseOk<Tenant>, ApiError>;
+
+    /// Change a tenant's settings.
+    #[endpoint { method = PATCH, path = "/v1/admin/tenants/{tenant_id}", tags = ["tenants"] }]
+    async fn tenant_update(
+        rqctx: RequestContext<Self::Context>,
+        path: Checked<Path<TenantPath>>,
+        body: JsonBody<TenantUpdate>,
+    ) -> Result<HttpResponseOk<Tenant>, ApiError>;
+
+    /// Issue a new webhook signing secret for a tenant.
+    #[endpoint {
+        method = POST,
+        path = "/v1/admin/tenants/{tenant_id}/webhook-secret",
+        tags = ["tenants"],
+    }]
+    async fn tenant_webhook_secret_rotate(
+        rqctx: RequestContext<Self::Context>,
+        path: Checked<Path<TenantPath>>,
+    ) -> Result<HttpResponseOk<WebhookSecret>, ApiError>;
+
+    /// Create an API key; the key itself is shown only in this answer.
+    #[endpoint { method = POST, path = "/v1/admin/api-keys", tags = ["api-keys"] }]
+    async fn api_key_create(
+        rqctx: RequestContext<Self::Context>,
+        body: JsonBody<ApiKeyCreate>,
+    ) -> Result<HttpResponseCreated<ApiKeyCreated>, ApiError>;
+
+    /// List API keys (metadata only).
+    #[endpoint { method = GET, path = "/v1/admin/api-keys", tags = ["api-keys"] }]
+    async fn api_key_list(
+        rqctx: RequestContext<Self::Context>,
+        query: QueryParams<ApiKeyListParams>,
+    ) -> Result<HttpResponseOk<ApiKeyPage>, ApiError>;
+
+    /// Revoke an API key; it stops authenticating at once.
+    #[endpoint { method = DELETE, path = "/v1/admin/api-keys/{key_id}", tags = ["api-keys"] }]
+    async fn api_key_revoke(
+        rqctx: RequestContext<Self::Context>,
+        path: Checked<Path<ApiKeyPath>>,
+    ) -> Result<HttpResponseDeleted, ApiError>;
+
+    /// Register an agent.
+    #[endpoint { method = POST, path = "/v1/agents", tags = ["agents"] }]
+    async fn agent_create(
+        rqctx: RequestContext<Self::Context>,
+        scope: QueryParams<TenantScope>,
+        body: JsonBody<AgentCreate>,
+    ) -> Result<HttpResponseCreated<Agent>, ApiError>;
+
+    /// List registered agents.
+    #[endpoint { method = GET, path = "/v1/agents", tags = ["agents"] }]
+    async fn agent_list(
+        rqctx: RequestContext<Self::Context>,
+        query: QueryParams<AgentListParams>,
+    ) -> Result<HttpResponseOk<AgentPage>, ApiError>;
+
+    /// Fetch one agent.
+    #[endpoint { method = GET, path = "/v1/agents/{agent_id}", tags = ["agents"] }]
+    async fn agent_get(
+        rqctx: RequestContext<Self::Context>,
+        path: Checked<Path<AgentPath>>,
+        scope: QueryParams<TenantScope>,
+    ) -> Result<HttpResponseOk<Agent>, ApiError>;
+
+    /// Change an agent's name, owner, description, status or budget.
+    #[endpoint { method = PATCH, path = "/v1/agents/{agent_id}", tags = ["agents"] }]
+    async fn agent_update(
+        rqctx: RequestContext<Self::Context>,
+        path: Checked<Path<AgentPath>>,
+        scope: QueryParams<TenantScope>,
+        body: JsonBody<AgentUpdate>,
+    ) -> Result<HttpResponseOk<Agent>, ApiError>;
+
+    /// Declare an intent and get the decision (every verdict is HTTP 200).
+    #[endpoint { method = POST, path = "/v1/intents", tags = ["intents"] }]
+    async fn intent_declare(
+        rqctx: RequestContext<Self::Context>,
+        headers: Checked<Header<IntentHeaders>>,
+        body: JsonBody<IntentRequest>,
+    ) -> Result<HttpResponseOk<Decision>, ApiError>;
+
+    /// Declare an intent to be decided in the background (HTTP 202).
+    #[endpoint { method = POST, path = "/v1/intents:async", tags = ["intents"] }]
+    async fn intent_declare_async(
+        rqctx: RequestContext<Self::Context>,
+        headers: Checked<Header<IntentHeaders>>,
+        body: JsonBody<AsyncIntentRequest>,
+    ) -> Result<HttpResponseAccepted<IntentAccepted>, ApiError>;
+
+    /// Declare up to 50 intents at once, each decided on its own.
+    #[endpoint { method = POST, path = "/v1/intents:batch", tags = ["intents"] }]
+    async fn intent_declare_batch(
+        rqctx: RequestContext<Self::Context>,
+        body: JsonBody<IntentBatchRequest>,
+    ) -> Result<HttpResponseOk<IntentBatchResponse>, ApiError>;
+
+    /// Alias of `/v1/intents:async` and `/v1/intents:batch` at
+    /// `/v1/intents/async` and `/v1/intents/batch`.
+    #[endpoint { method = POST, path = "/v1/intents/{intent_id}", unpublished = true }]
+    async fn intent_declare_alias(
+        rqctx: RequestContext<Self::Context>,
+        path: Checked<Path<IntentAliasPath>>,
+        headers: Checked<Header<IntentHeaders>>,
+        body: JsonBody<serde_json::Value>,
+    ) -> Result<http::Response<dropshot::Body>, ApiError>;
+
+    /// List intents, newest first.
+    #[endpoint { method = GET, path = "/v1/intents", tags = ["intents"] }]
+    async fn intent_list(
+        rqctx: RequestContext<Self::Context>,
+        query: QueryParams<IntentListParams>,
+    ) -> Result<HttpResponseOk<IntentPage>, ApiError>;
+
+    /// Fetch an intent's status and, once made, its decision.
+    #[endpoint { method = GET, path = "/v1/intents/{intent_id}/decision", tags = ["intents"] }]
+    async fn intent_decision_get(
+        rqctx: RequestContext<Self::Context>,
+        path: Checked<Path<IntentPath>>,
+        scope: QueryParams<TenantScope>,
+    ) -> Result<HttpResponseOk<IntentDecision>, ApiError>;
+
+    /// List the audit entries recorded for an intent.
+    #[endpoint { method = GET, path = "/v1/intents/{intent_id}/audit", tags = ["intents"] }]
+    async fn intent_audit_list(
+        rqctx: RequestContext<Self::Context>,
+        path: Checked<Path<IntentPath>>,
+        query: QueryParams<IntentAuditParams>,
+    ) -> Result<HttpResponseOk<AuditEntryPage>, ApiError>;
+
+    /// List a tenant's audit entries, filtered, in `seq` order.
+    #[endpoint { method = GET, path = "/v1/admin/audit", tags = ["audit"] }]
+    async fn audit_list(
+        rqctx: RequestContext<Self::Context>,
+        query: QueryParams<AuditListParams>,
+    ) -> Result<HttpResponseOk<AuditEntryPage>, ApiError>;
+
+    /// Verify a tenant's audit chain and report the first broken link.
+    #[endpoint { method = GET, path = "/v1/admin/audit/verify", tags = ["audit"] }]
+    async fn audit_verify(
+        rqctx: RequestContext<Self::Context>,
+        query: QueryParams<AuditVerifyParams>,
+    ) -> Result<HttpResponseOk<AuditVerification>, ApiError>;
+
+    /// List a tenant's signed audit checkpoints, largest first.
+    #[endpoint { method = GET, path = "/v1/admin/audit/checkpoints", tags = ["audit"] }]
+    async fn audit_checkpoint_list(
+        rqctx: RequestContext<Self::Context>,
+        query: QueryParams<CheckpointListParams>,
+    ) -> Result<HttpResponseOk<AuditCheckpointPage>, ApiError>;
+
+    /// Fetch a tenant's latest signed audit checkpoint.
+    #[endpoint { method = GET, path = "/v1/admin/audit/checkpoints/latest", tags = ["audit"] }]
+    async fn audit_checkpoint_latest(
+        rqctx: RequestContext<Self::Context>,
+        query: QueryParams<AuditVerifyParams>,
+    ) -> Result<HttpResponseOk<AuditCheckpoint>, ApiError>;
+
+    /// Prove that an entry is in a tenant's audit tree (RFC 6962).
+    #[endpoint { method = GET, path = "/v1/admin/audit/proof/inclusion", tags = ["audit"] }]
+    async fn audit_inclusion_proof(
+        rqctx: RequestContext<Self::Context>,
+        query: QueryParams<InclusionProofParams>,
+    ) -> Result<HttpResponseOk<InclusionProof>, ApiError>;
+
+    /// Prove that a later audit tree extends an earlier one (RFC 6962).
+    #[endpoint { method = GET, path = "/v1/admin/audit/proof/consistency", tags = ["audit"] }]
+    async fn audit_consistency_proof(
+        rqctx: RequestContext<Self::Context>,
+        query: QueryParams<ConsistencyProofParams>,
+    ) -> Result<HttpResponseOk<ConsistencyProof>, ApiError>;
+
+    /// Export a tenant's audit log with a checkpoint covering it (streamed).
+    #[endpoint { method = GET, path = "/v1/admin/audit/export", tags = ["audit"] }]
+    async fn audit_export(
+        rqctx: RequestContext<Self::Context>,
+        query: QueryParams<ExportParams>,
+    ) -> Result<http::Response<dropshot::Body>, ApiError>;
+
+    /// Fetch a payload stored apart from the audit chain.
+    #[endpoint { method = GET, path = "/v1/admin/audit/payloads/{digest}", tags = ["audit"] }]
+    async fn audit_payload_get(
+        rqctx: RequestContext<Self::Context>,
+        path: Checked<Path<PayloadPath>>,
+        query: QueryParams<PayloadParams>,
+    ) -> Result<HttpResponseOk<AuditPayload>, ApiError>;
+
+    /// Erase a stored payload (its digest stays in the chain; audited).
+    #[endpoint { method = DELETE, path = "/v1/admin/audit/payloads/{digest}", tags = ["audit"] }]
+    async fn audit_payload_erase(
+        rqctx: RequestContext<Self::Context>,
+        path: Checked<Path<PayloadPath>>,
+        query: QueryParams<PayloadParams>,
+    ) -> Result<HttpResponseDeleted, ApiError>;
+
+    /// The gateway's public keys (audit checkpoint signatures).
+    #[endpoint { method = GET, path = "/.well-known/lictor/keys", tags = ["system"] }]
+    async fn public_keys(
+        rqctx: RequestContext<Self::Context>,
+    ) -> Result<HttpResponseOk<PublicKeys>, ApiError>;
+
+    /// Mint a capability token for an agent.
+    #[endpoint { method = POST, path = "/v1/admin/mint", tags = ["tokens"] }]
+    async fn token_mint(
+        rqctx: RequestContext<Self::Context>,
+        scope: QueryParams<TenantScope>,
+        body: JsonBody<TokenMint>,
+    ) -> Result<HttpResponseCreated<MintedToken>, ApiError>;
+
+    /// Revoke a jti and every token derived from it.
+    #[endpoint { method = POST, path = "/v1/admin/revoke", tags = ["tokens"] }]
+    async fn token_revoke(
+        rqctx: RequestContext<Self::Context>,
+        scope: QueryParams<TenantScope>,
+        body: JsonBody<TokenRevoke>,
+    ) -> Result<HttpResponseOk<Revocation>, ApiError>;
+
+    /// List revoked jtis, oldest first.
+    #[endpoint { method = GET, path = "/v1/admin/revocations", tags = ["tokens"] }]
+    async fn revocation_list(
+        rqctx: RequestContext<Self::Context>,
+        query: QueryParams<RevocationListParams>,
+    ) -> Result<HttpResponseOk<RevocationPage>, ApiError>;
+
+    /// List the upstream MCP servers the tenant's agents can reach.
+    #[endpoint { method = GET, path = "/v1/admin/upstreams", tags = ["upstreams"] }]
+    async fn upstream_list(
+        rqctx: RequestContext<Self::Context>,
+        query: QueryParams<UpstreamListParams>,
+    ) -> Result<HttpResponseOk<UpstreamPage>, ApiError>;
+
+    /// Add an upstream MCP server for the tenant.
+    #[endpoint { method = POST, path = "/v1/admin/upstreams", tags = ["upstreams"] }]
+    async fn upstream_create(
+        rqctx: RequestContext<Self::Context>,
+        scope: QueryParams<TenantScope>,
+        body: JsonBody<UpstreamCreate>,
+    ) -> Result<HttpResponseCreated<Upstream>, ApiError>;
+
+    /// Remove one of the tenant's upstream MCP servers.
+    #[endpoint { method = DELETE, path = "/v1/admin/upstreams/{name}", tags = ["upstreams"] }]
+    async fn upstream_delete(
+        rqctx: RequestContext<Self::Context>,
+        path: Checked<Path<UpstreamPath>>,
+        scope: QueryParams<TenantScope>,
+    ) -> Result<HttpResponseDeleted, ApiError>;
+
+    /// List the tenant's policy drafts, oldest first (without their modules).
+    #[endpoint { method = GET, path = "/v1/admin/policies/drafts", tags = ["policies"] }]
+    async fn policy_draft_list(
+        rqctx: RequestContext<Self::Context>,
+        query: QueryParams<PolicyDraftListParams>,
+    ) -> Result<HttpResponseOk<PolicyDraftPage>, ApiError>;
+
+    /// Create a policy draft; it is compiled first and refused with its compile errors.
+    #[endpoint { method = POST, path = "/v1/admin/policies/drafts", tags = ["policies"] }]
+    async fn policy_draft_create(
+        rqctx: RequestContext<Self::Context>,
+        scope: QueryParams<TenantScope>,
+        body: JsonBody<PolicyDraftWrite>,
+    ) -> Result<HttpResponseCreated<PolicyDraft>, ApiError>;
+
+    /// Read a policy draft with its modules and data.
+    #[endpoint { method = GET, path = "/v1/admin/policies/drafts/{draft_id}", tags = ["policies"] }]
+    async fn policy_draft_get(
+        rqctx: RequestContext<Self::Context>,
+        path: Checked<Path<PolicyDraftPath>>,
+        scope: QueryParams<TenantScope>,
+    ) -> Result<HttpResponseOk<PolicyDraft>, ApiError>;
+
+    /// Replace a policy draft (not while it is active or the rollback target).
+    #[endpoint { method = PUT, path = "/v1/admin/policies/drafts/{draft_id}", tags = ["policies"] }]
+    async fn policy_draft_update(
+        rqctx: RequestContext<Self::Context>,
+        path: Checked<Path<PolicyDraftPath>>,
+        scope: QueryParams<TenantScope>,
+        body: JsonBody<PolicyDraftWrite>,
+    ) -> Result<HttpResponseOk<PolicyDraft>, ApiError>;
+
+    /// Delete a policy draft (not while it is active or the rollback target).
+    #[endpoint { method = DELETE, path = "/v1/admin/policies/drafts/{draft_id}", tags = ["policies"] }]
+    async fn policy_draft_delete(
+        rqctx: RequestContext<Self::Context>,
+        path: Checked<Path<PolicyDraftPath>>,
+        scope: QueryParams<TenantScope>,
+    ) -> Result<HttpResponseDeleted, ApiError>;
+
+    /// Evaluate a candidate bundle on synthetic inputs and on recorded decisions, without changing anything.
+    #[endpoint { method = POST, path = "/v1/admin/policies/dry-run", tags = ["policies"] }]
+    async fn policy_dry_run(
+        rqctx: RequestContext<Self::Context>,
+        scope: QueryParams<TenantScope>,
+        body: JsonBody<PolicyDryRunRequest>,
+    ) -> Result<HttpResponseOk<PolicyDryRun>, ApiError>;
+
+    /// Show the tenant's active bundle and its rollback target.
+    #[endpoint { method = GET, path = "/v1/admin/policies/active", tags = ["policies"] }]
+    async fn policy_active_get(
+        rqctx: RequestContext<Self::Context>,
+        scope: QueryParams<TenantScope>,
+    ) -> Result<HttpResponseOk<ActivePolicy>, ApiError>;
+
+    /// Promote a draft atomically (or propose it, under the two-person rule).
+    #[endpoint { method = POST, path = "/v1/admin/policies/active", tags = ["policies"] }]
+    async fn policy_promote(
+        rqctx: RequestContext<Self::Context>,
+        scope: QueryParams<TenantScope>,
+        body: JsonBody<PolicyPromote>,
+    ) -> Result<HttpResponseOk<PolicyChange>, ApiError>;
+
+    /// Restore the previous bundle.
+    #[endpoint { method = POST, path = "/v1/admin/policies/rollback", tags = ["policies"] }]
+    async fn policy_rollback(
+        rqctx: RequestContext<Self::Context>,
+        scope: QueryParams<TenantScope>,
+        body: JsonBody<PolicyRollback>,
+    ) -> Result<HttpResponseOk<PolicyChange>, ApiError>;
+
+    /// List promotion proposals, newest first.
+    #[endpoint { method = GET, path = "/v1/admin/policies/proposals", tags = ["policies"] }]
+    async fn policy_proposal_list(
+        rqctx: RequestContext<Self::Context>,
+        query: QueryParams<PolicyProposalListParams>,
+    ) -> Result<HttpResponseOk<PolicyProposalPage>, ApiError>;
+
+    /// Approve a proposal: its bundle is promoted (by an administrator other than the proposer).
+    #[endpoint { method = POST, path = "/v1/admin/policies/proposals/{proposal_id}/approve", tags = ["policies"] }]
+    async fn policy_proposal_approve(
+        rqctx: RequestContext<Self::Context>,
+        path: Checked<Path<PolicyProposalPath>>,
+        scope: QueryParams<TenantScope>,
+    ) -> Result<HttpResponseOk<PolicyChange>, ApiError>;
+
+    /// Reject a proposal.
+    #[endpoint { method = POST, path = "/v1/admin/policies/proposals/{proposal_id}/reject", tags = ["policies"] }]
+    async fn policy_proposal_reject(
+        rqctx: RequestContext<Self::Context>,
+        path: Checked<Path<PolicyProposalPath>>,
+        scope: QueryParams<TenantScope>,
+    ) -> Result<HttpResponseOk<PolicyChange>, ApiError>;
+
+    /// List the policy templates a tenant can start a draft from.
+    #[endpoint { method = GET, path = "/v1/admin/policies/templates", tags = ["policies"] }]
+    async fn policy_template_list(
+        rqctx: RequestContext<Self::Context>,
+    ) -> Result<HttpResponseOk<PolicyTemplateList>, ApiError>;
+
+    /// List approval requests, newest first.
+    #[endpoint { method = GET, path = "/v1/admin/approvals", tags = ["approvals"] }]
+    async fn approval_list(
+        rqctx: RequestContext<Self::Context>,
+        query: QueryParams<ApprovalListParams>,
+    ) -> Result<HttpResponseOk<ApprovalPage>, ApiError>;
+
+    /// Fetch one approval request.
+    #[endpoint { method = GET, path = "/v1/admin/approvals/{approval_id}", tags = ["approvals"] }]
+    async fn approval_get(
+        rqctx: RequestContext<Self::Context>,
+        path: Checked<Path<ApprovalPath>>,
+        scope: QueryParams<TenantScope>,
+    ) -> Result<HttpResponseOk<Approval>, ApiError>;
+
+    /// Approve or reject a pending approval request (once).
+    #[endpoint { method = POST, path = "/v1/admin/approvals/{approval_id}/decide", tags = ["approvals"] }]
+    async fn approval_decide(
+        rqctx: RequestContext<Self::Context>,
+        path: Checked<Path<ApprovalPath>>,
+        scope: QueryParams<TenantScope>,
+        body: JsonBody<ApprovalDecide>,
+    ) -> Result<HttpResponseOk<Approval>, ApiError>;
+
+    /// Read an approval as the agent waiting on it, optionally long-polling.
+    #[endpoint { method = GET, path = "/v1/approvals/{approval_id}", tags = ["approvals"] }]
+    async fn approval_wait(
+        rqctx: RequestContext<Self::Context>,
+        path: Checked<Path<ApprovalPath>>,
+        query: QueryParams<ApprovalWaitParams>,
+    ) -> Result<HttpResponseOk<Approval>, ApiError>;
+
+    /// Call a tool through the pipeline and, when approved, its upstream.
+    #[endpoint { method = POST, path = "/v1/tool-call", tags = ["tools"] }]
+    async fn tool_call(
+        rqctx: RequestContext<Self::Context>,
+        headers: Checked<Header<ApprovalHeader>>,
+        body: JsonBody<ToolCallRequest>,
+    ) -> Result<HttpResponseOk<ToolCallResponse>, ApiError>;
+
+    /// Send one MCP JSON-RPC message (Streamable HTTP; JSON responses).
+    #[endpoint { method = POST, path = "/v1/mcp", tags = ["tools"] }]
+    async fn mcp_message_send(
+        rqctx: RequestContext<Self::Context>,
+        headers: Checked<Header<McpHeaders>>,
+        body: RawJsonBody<JsonRpcMessage>,
+    ) -> Result<McpReply, ApiError>;
+
+    /// End an MCP session opened by `initialize` (2025 revisions).
+    #[endpoint { method = DELETE, path = "/v1/mcp", tags = ["tools"] }]
+    async fn mcp_session_delete(
+        rqctx: RequestContext<Self::Context>,
+        headers: Checked<Header<McpHeaders>>,
+    ) -> Result<HttpResponseDeleted, ApiError>;
+}
+
+/// The path segment of the unpublished alias route (`async` or `batch`).
+#[derive(Clone, Debug, serde::Deserialize, schemars::JsonSchema)]
+pub struct IntentAliasPath {
+    /// `async` or `batch`.
+    pub intent_id: String,
+}
+
+/// The API's semantic version, recorded in the OpenAPI document.
+pub const API_VERSION: semver::Version = semver::Version::new(0, 1, 0);
+
+/// Tags whose operations need no credentials.
+const PUBLIC_TAGS: [&str; 1] = ["system"];
+
+/// Renders the OpenAPI document of an API description (the stub one, or
+/// the server's real one: both must render identically).
+pub fn render_openapi<C: dropshot::ServerContext>(
+    api: &ApiDescription<C>,
+) -> serde_json::Result<serde_json::Value> {
+    let mut definition = api.openapi("Lictor", API_VERSION);
+    definition
+        .description(
+            "Governance gateway for AI agents: every action an agent wants to take is \
+             declared here and answered with a verdict (approve, approve_modified, \
+             escalate, block) written to a tamper-evident audit log first.",
+        )
+        .license("Apache-2.0", "https://www.apache.org/licenses/LICENSE-2.0");
+    let mut document = definition.json()?;
+    add_security(&mut document);
+    add_mcp_notification_response(&mut document);
+    describe_export_responses(&mut document);
+    Ok(document)
+}
+
+/// `GET /v1/admin/audit/export` streams a file, so the trait cannot type
+/// its answer: the document states its media types and its typed errors.
+fn describe_export_responses(document: &mut serde_json::Value) {
+    if let Some(operation) =
+        document.pointer_mut("/paths/~1v1~1admin~1audit~1export/get").and_then(|r| r.as_object_mut())
+    {
+        let file = serde_json::json!({"schema": {"type": "string"}});
+        operation.insert(
+            "responses".into(),
+            serde_json::json!({
+                "200": {
+                    "description": "The export: entries 1..N and a signed checkpoint of size N (see docs/audit.md).",
+                    "content": {"application/x-ndjson": file, "text/csv": file},
+                },
+                "4XX": {"$ref": "#/components/responses/Error"},
+                "5XX": {"$ref": "#/components/responses/Error"},
+            }),
+        );
+    }
+}
+
+/// `POST /v1/mcp` answers notifications with 202 and no body, which the
+/// trait's single success status cannot express: the document says so.
+fn add_mcp_notification_response(document: &mut serde_json::Value) {
+    if let Some(responses) =
+        document.pointer_mut("/paths/~1v1~1mcp/post/responses").and_then(|r| r.as_object_mut())
+    {
+        responses.insert(
+            "202".into(),
+            serde_json::json!({"description": "The message was a notification: accepted, no body."}),
+        );
+    }
+}
+
+/// Declares bearer authentication on every operation outside the public tags.
+fn add_security(document: &mut serde_json::Value) {
+    use serde_json::json;
+    if let Some(components) = document.get_mut("components").and_then(|c| c.as_object_mut()) {
+        components.insert(
+            "securitySchemes".into(),
+            json!({
+                "bearerAuth": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "An API key (`lictor_live_…`, `lictor_shadow_…`, `lictor_test_…`) or the superadmin key."
+                }
+            }),
+        );
+    }
+    let Some(paths) = document.get_mut("paths").and_then(|p| p.as_object_mut()) else {
+        return;
+    };
+    for item in paths.values_mut() {
+        let Some(item) = item.as_object_mut() else { continue };
+        for operation in item.values_mut() {
+            let Some(operation) = operation.as_object_mut() else { continue };
+            let public = operation.get("tags").and_then(|t| t.as_array()).is_some_and(|tags| {
+                tags.iter().any(|t| PUBLIC_TAGS.contains(&t.as_str().unwrap_or_default()))
+            });
+            let security = if public { json!([]) } else { json!([{"bearerAuth": []}]) };
+            operation.insert("security".into(), security);
+        }
+    }
+}
+
+/// The OpenAPI document of the contract, generated without a server.
+pub fn openapi_document() -> Result<serde_json::Value, String> {
+    let api = lictor_api_mod::stub_api_description().map_err(|e| e.to_string())?;
+    render_openapi(&api).map_err(|e| e.to_string())
+}
+
+/// The document as checked in: pretty JSON with a trailing newline.
+pub fn openapi_text() -> Result<String, String> {
+    let document = openapi_document()?;
+    let mut text = serde_json::to_string_pretty(&document).map_err(|e| e.to_string())?;
+    text.push('\n');
+    Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_operation_has_one_tag_an_id_and_a_summary() {
+        let document = openapi_document().unwrap_or_else(|e| panic!("{e}"));
+        let paths = document["paths"].as_object().cloned().unwrap_or_default();
+        assert!(!paths.is_empty());
+        for (path, item) in paths {
+            for (method, op) in item.as_object().cloned().unwrap_or_default() {
+                let tags = op["tags"].as_array().map(Vec::len).unwrap_or_default();
+                assert_eq!(tags, 1, "{method} {path} must have exactly one tag");
+                let id = op["operationId"].as_str().unwrap_or_default();
+                assert!(id.contains('_') && id.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "{id}");
+                assert!(op["summary"].as_str().is_some_and(|s| !s.is_empty()), "{id} needs a summary");
+                assert!(op["responses"]["4XX"].is_object(), "{id} must declare typed 4XX errors");
+            }
+        }
+    }
+
+    #[test]
+    fn the_checked_in_spec_is_current() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../openapi/lictor.json");
+        let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
+        let current = openapi_text().unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            checked_in == current,
+            "openapi/lictor.json is stale: run `cargo xtask openapi` and commit the result"
+        );
+    }
+
+    #[test]
+    fn the_alias_route_is_not_published() {
+        let document = openapi_document().unwrap_or_else(|e| panic!("{e}"));
+        assert!(document["paths"]["/v1/intents/{intent_id}"].is_null());
+        assert!(document["paths"]["/v1/intents:async"]["post"].is_object());
+    }
+}
