@@ -7,7 +7,7 @@ import random
 import httpx
 import pytest
 
-from lictor import Gateway, RetryPolicy
+from lictor import AsyncGateway, Gateway, LictorError, RetryPolicy, TransportError
 from lictor.errors import StoreUnavailable
 from lictor.retries import AsyncRetryTransport, RetryTransport
 
@@ -110,3 +110,57 @@ async def test_async_transport_retries_too() -> None:
         response = await client.post("/v1/intents:async", json={})
     assert response.status_code == 200 and len(seen) == 2
     assert seen[0].headers["idempotency-key"] == seen[1].headers["idempotency-key"]
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_a_gateway_that_is_down_raises_the_sdks_transport_error() -> None:
+    url = f"http://127.0.0.1:{_closed_port()}"
+    gateway = Gateway(url, api_key="lictor_live_x", agent_id="bot", retry=RetryPolicy(max_retries=1, base_delay=0))
+    with pytest.raises(TransportError) as raised:
+        gateway.declare_intent("access", "read")
+    error = raised.value
+    assert isinstance(error, LictorError) and isinstance(error.cause, httpx.ConnectError)
+    assert error.__cause__ is error.cause and error.url == f"{url}/v1/intents"
+    assert str(error).startswith(f"cannot reach the gateway at {url}: ") and "lictor serve" in str(error)
+    # The generated client goes through the same transport.
+    from lictor.openapi import api
+
+    with pytest.raises(TransportError):
+        api.system.health_check.sync(client=gateway.api)
+
+
+async def test_the_async_gateway_raises_it_too() -> None:
+    url = f"http://127.0.0.1:{_closed_port()}"
+    gateway = AsyncGateway(url, api_key="lictor_live_x", agent_id="bot", retry=RetryPolicy(max_retries=0))
+    with pytest.raises(TransportError, match="cannot reach the gateway"):
+        await gateway.declare_intent("access", "read")
+
+
+def test_timeouts_and_cut_answers_are_transport_errors() -> None:
+    def timeout(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("timed out", request=request)
+
+    transport = RetryTransport(httpx.MockTransport(timeout), RetryPolicy(max_retries=3), lambda _: None)
+    with httpx.Client(transport=transport, base_url="http://gw") as client, pytest.raises(TransportError) as raised:
+        client.get("/v1/agents")
+    assert "did not answer GET /v1/agents in time" in str(raised.value)
+
+    class Cut(httpx.SyncByteStream):
+        def __iter__(self):
+            yield b'{"items": ['
+            raise httpx.RemoteProtocolError("peer closed connection")
+
+    def cut(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, stream=Cut(), headers={"content-type": "application/json"})
+
+    transport = RetryTransport(httpx.MockTransport(cut), RetryPolicy(), lambda _: None)
+    with httpx.Client(transport=transport, base_url="http://gw") as client, pytest.raises(TransportError) as raised:
+        client.get("/v1/agents")
+    assert isinstance(raised.value.cause, httpx.RemoteProtocolError)

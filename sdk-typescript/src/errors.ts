@@ -243,3 +243,36 @@ export function toolCallError(error: Schemas["JsonRpcErrorObject"], continuation
 export class TimeoutError extends LictorError {
   override name = "TimeoutError";
 }
+
+/**
+ * No answer from the gateway: a refused or failed connection, a DNS
+ * failure, a connection cut mid-answer. Thrown after the retries; `cause`
+ * is what `fetch` threw. (An aborted request rethrows the abort reason.)
+ */
+export class TransportError extends LictorError {
+  override name = "TransportError";
+  /** The request's method and URL. */
+  readonly method: string;
+  readonly url: string;
+
+  constructor(method: string, url: string, cause: unknown) {
+    const origin = new URL(url).origin;
+    const detail = describeCause(cause);
+    super(
+      `cannot reach the gateway at ${origin}: ${detail} (is it running? \`lictor serve\` listens on http://127.0.0.1:8080 by default)`,
+      { cause },
+    );
+    this.method = method;
+    this.url = url;
+  }
+}
+
+// Node's fetch says only "fetch failed"; the reason (ECONNREFUSED, …) is its cause.
+function describeCause(cause: unknown): string {
+  const parts: string[] = [];
+  for (let e: unknown = cause, depth = 0; e instanceof Error && depth < 4; e = e.cause, depth += 1) {
+    const code = (e as { code?: unknown }).code;
+    parts.push(typeof code === "string" && !e.message.includes(code) ? `${e.message} (${code})` : e.message);
+  }
+  return parts.length > 0 ? parts.join(": ") : String(cause);
+}

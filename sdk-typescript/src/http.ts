@@ -3,7 +3,7 @@
 // `Idempotency-Key` on intent declarations so a retry never decides twice,
 // and a guard against integers JavaScript would silently round.
 
-import { PrecisionError } from "./errors.js";
+import { PrecisionError, TransportError } from "./errors.js";
 import { findUnsafeInteger, parseJson } from "./json.js";
 
 /** Retry settings; `false` disables retries. */
@@ -104,8 +104,9 @@ export function governedFetch(options: HttpOptions = {}): (request: Request) => 
       try {
         response = await send(last ? request : request.clone());
       } catch (error) {
+        if (request.signal.aborted) throw error;
         // Network failures: only where repeating cannot act twice.
-        if (last || !replayable || request.signal.aborted || !retry) throw error;
+        if (last || !replayable || !retry) throw new TransportError(request.method, request.url, error);
         await pause(backoffMs(attempt, retry), request.signal);
         continue;
       }

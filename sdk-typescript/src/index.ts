@@ -1,4 +1,4 @@
-// @lictor/sdk: the TypeScript SDK of Lictor, a governance gateway for AI agents.
+// lictor: the TypeScript SDK of Lictor, a governance gateway for AI agents.
 //
 // `Gateway` declares intents and calls tools; `gw.api` is the generated
 // client for every operation; `attenuate`, `verifyWebhook` and
@@ -24,11 +24,12 @@ export {
   CapabilityError,
   IntentError,
   JsonRpcError,
+  LictorError,
   PolicyError,
   PrecisionError,
   TimeoutError,
   ToolCallDenied,
-  LictorError,
+  TransportError,
 } from "./errors.js";
 export type { ApiErrorCode, DenialData, WaitOptions } from "./errors.js";
 export { backoffMs, governedFetch, retryAfterMs } from "./http.js";

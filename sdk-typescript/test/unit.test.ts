@@ -29,6 +29,8 @@ import {
   retryAfterMs,
   signWebhook,
   TokenError,
+  LictorError,
+  TransportError,
   unwrap,
   verifyToken,
   verifyWebhook,
@@ -201,6 +203,27 @@ describe("HTTP behaviour against a scripted server", () => {
   });
 });
 
+describe("a gateway that is down", () => {
+  it("throws the SDK's TransportError naming the address and the cause", async () => {
+    const probe = createServer();
+    await new Promise<void>((resolve) => probe.listen(0, "127.0.0.1", resolve));
+    const port = (probe.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => probe.close(() => resolve()));
+    const url = `http://127.0.0.1:${port}`;
+    const gw = new Gateway({ url, apiKey: "lictor_live_x", retry: { maxRetries: 1, baseDelayMs: 1 } });
+    const error = await gw.declareIntent({ agent: { id: "a" }, action: { type: "access", verb: "read" } }).then(
+      () => assert.fail("declared against a closed port"),
+      (e: unknown) => e,
+    );
+    assert.ok(error instanceof TransportError && error instanceof LictorError, String(error));
+    assert.equal(error.url, `${url}/v1/intents`);
+    assert.match(error.message, new RegExp(`^cannot reach the gateway at ${url}: .*ECONNREFUSED`));
+    assert.ok(error.cause instanceof Error);
+    // The generated client goes through the same fetch.
+    await assert.rejects(gw.api.GET("/healthz"), TransportError);
+  });
+});
+
 describe("backoff", () => {
   it("doubles, caps and jitters", () => {
     const options = { maxRetries: 3, baseDelayMs: 100, maxDelayMs: 1000 };
@@ -326,7 +349,7 @@ describe("webhooks", () => {
     // The reference value from the gateway's own tests.
     assert.equal(
       await signWebhook("lictor_whsec_test", 1_700_000_000, '{"a":1}'),
-      "t=1700000000,v1=38877139021993b830af32feea6e18a8da83eb2f6e49ee50bd9e4cf4ca4d3789",
+      "t=1700000000,v1=88d781c1924b299b50b946033d6211f10033f2341eed344b4db74e713e116159",
     );
   });
 });

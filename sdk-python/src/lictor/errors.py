@@ -12,6 +12,10 @@ Two families:
   `IntentError`, `PolicyError`, `BudgetError`, `ApprovalRequired`. Other
   JSON-RPC errors (protocol, upstream) are `McpError`.
 
+A request that never got an answer (the gateway is down or unreachable, a
+timeout, a connection cut mid-answer) raises `TransportError`, after the
+retries, with the underlying `httpx` error as its `cause`.
+
 A verdict on a declared intent is never an error: `declare_intent` answers
 a `Decision` whatever the verdict.
 """
@@ -41,6 +45,7 @@ __all__ = [
     "InvalidField",
     "InvalidParameter",
     "InvalidRequest",
+    "LictorError",
     "MalformedJson",
     "McpError",
     "MissingField",
@@ -48,8 +53,8 @@ __all__ = [
     "PolicyCompileError",
     "PolicyError",
     "StoreUnavailable",
-    "LictorError",
     "ToolCallError",
+    "TransportError",
     "Unauthenticated",
     "UnknownField",
     "UnsupportedMediaType",
@@ -319,6 +324,31 @@ def tool_error(code: int, message: str, data: Any) -> McpError:
     """The typed error of a JSON-RPC error object."""
     cls = TOOL_ERRORS.get(code)
     return cls(code, message, data) if cls else McpError(code, message, data)
+
+
+class TransportError(LictorError):
+    """No answer from the gateway: refused or failed connection, timeout,
+    or a connection cut while the answer was read.
+
+    `url` is the request's, `cause` the `httpx` error (also `__cause__`).
+    """
+
+    def __init__(self, request: httpx.Request, cause: httpx.TransportError) -> None:
+        self.url = str(request.url)
+        self.method = request.method
+        self.cause = cause
+        origin = f"{request.url.scheme}://{request.url.netloc.decode('ascii', 'replace')}"
+        detail = str(cause) or type(cause).__name__
+        if isinstance(cause, httpx.ConnectError):
+            message = (
+                f"cannot reach the gateway at {origin}: {detail} "
+                "(is it running? `lictor serve` listens on http://127.0.0.1:8080 by default)"
+            )
+        elif isinstance(cause, httpx.TimeoutException):
+            message = f"the gateway at {origin} did not answer {self.method} {request.url.path} in time: {detail}"
+        else:
+            message = f"{self.method} {self.url} failed: {detail}"
+        super().__init__(message)
 
 
 class DecisionTimeout(LictorError):

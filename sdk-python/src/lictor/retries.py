@@ -6,6 +6,10 @@ hand-written layer share them.
   it. Both mean nothing was done (`store_unavailable`: "nothing was written
   — retry"), so retrying is safe for every method. A refused connection is
   retried too: the request never left.
+- Every other failure to get an answer (a timeout, a connection cut while
+  the answer is read) raises `lictor.errors.TransportError`, as does a
+  refused connection once the retries are spent: callers see the SDK's
+  errors only, never a raw `httpx` one.
 - `POST /v1/intents` and `POST /v1/intents:async` get an `Idempotency-Key`
   when the caller gave none, before the first attempt, so every retry of
   one declaration is the same declaration for the gateway (no second audit
@@ -23,6 +27,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import httpx
+
+from .errors import TransportError
 
 __all__ = ["AsyncRetryTransport", "RetryPolicy", "RetryTransport"]
 
@@ -63,6 +69,41 @@ def _retry_after(response: httpx.Response) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
+class _Stream(httpx.SyncByteStream):
+    """An answer's body whose read failures are the SDK's `TransportError`."""
+
+    def __init__(self, inner: httpx.SyncByteStream, request: httpx.Request) -> None:
+        self.inner = inner
+        self.request = request
+
+    def __iter__(self):  # type: ignore[override]
+        try:
+            yield from self.inner
+        except httpx.TransportError as error:
+            raise TransportError(self.request, error) from error
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class _AsyncStream(httpx.AsyncByteStream):
+    """The asynchronous twin of `_Stream`."""
+
+    def __init__(self, inner: httpx.AsyncByteStream, request: httpx.Request) -> None:
+        self.inner = inner
+        self.request = request
+
+    async def __aiter__(self):  # type: ignore[override]
+        try:
+            async for chunk in self.inner:
+                yield chunk
+        except httpx.TransportError as error:
+            raise TransportError(self.request, error) from error
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
 def _prepare(request: httpx.Request) -> None:
     if (
         request.method == "POST"
@@ -93,13 +134,17 @@ class RetryTransport(httpx.BaseTransport):
         while True:
             try:
                 response = self.inner.handle_request(request)
-            except httpx.ConnectError:
+            except httpx.ConnectError as error:
                 if attempt >= self.policy.max_retries:
-                    raise
+                    raise TransportError(request, error) from error
                 self.sleep(self.policy.delay(attempt, None, self.rng))
                 attempt += 1
                 continue
+            except httpx.TransportError as error:
+                raise TransportError(request, error) from error
             if response.status_code not in RETRY_STATUSES or attempt >= self.policy.max_retries:
+                if isinstance(response.stream, httpx.SyncByteStream):
+                    response.stream = _Stream(response.stream, request)
                 return response
             delay = self.policy.delay(attempt, response, self.rng)
             response.close()
@@ -131,13 +176,17 @@ class AsyncRetryTransport(httpx.AsyncBaseTransport):
         while True:
             try:
                 response = await self.inner.handle_async_request(request)
-            except httpx.ConnectError:
+            except httpx.ConnectError as error:
                 if attempt >= self.policy.max_retries:
-                    raise
+                    raise TransportError(request, error) from error
                 await self.sleep(self.policy.delay(attempt, None, self.rng))
                 attempt += 1
                 continue
+            except httpx.TransportError as error:
+                raise TransportError(request, error) from error
             if response.status_code not in RETRY_STATUSES or attempt >= self.policy.max_retries:
+                if isinstance(response.stream, httpx.AsyncByteStream):
+                    response.stream = _AsyncStream(response.stream, request)
                 return response
             delay = self.policy.delay(attempt, response, self.rng)
             await response.aclose()
