@@ -372,6 +372,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
 fn policy_test(dir: PathBuf) -> anyhow::Result<bool> {
     let bundle = Bundle::load_dir(&dir)?;
+    anyhow::ensure!(
+        !bundle.modules().is_empty() || !bundle.tests().is_empty(),
+        "`{}` has no `.rego` files: a bundle directory holds the policy's modules (`*.rego`), \
+         their tests (`*_test.rego`) and optionally `data.json` and `corpus.yaml`, as `policies/default` does",
+        dir.display()
+    );
     // Read the corpus first: a malformed one is an error before anything runs.
     let corpus = corpus::load_corpus(&dir).with_context(|| dir.join(CORPUS_FILE).display().to_string())?;
     let results = rego_tests::run(&bundle)?;

@@ -77,15 +77,37 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         return Err(ApiError::new(ErrorCode::MalformedJson, "request body is empty").at_path("$"));
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(json_error)?;
-    de.end().map_err(|e| {
-        ApiError::new(
-            ErrorCode::MalformedJson,
-            format!("trailing characters after the JSON value at line {} column {}", e.line(), e.column()),
-        )
-        .at_path("$")
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|error| {
+        // Deserialising as it reads, serde meets a wrong type before a
+        // syntax error further on: a body that is not JSON is told so first.
+        if error.inner().classify() == serde_json::error::Category::Data
+            && let Err(syntax) = check_syntax(bytes)
+        {
+            return syntax;
+        }
+        json_error(error)
     })?;
+    de.end().map_err(trailing_characters)?;
     Ok(value)
+}
+
+/// Whether `bytes` is one well-formed JSON value, whatever its shape.
+fn check_syntax(bytes: &[u8]) -> Result<(), ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize::<_, serde::de::IgnoredAny>(&mut de).map_err(json_error)?;
+    de.end().map_err(trailing_characters)
+}
+
+fn trailing_characters(error: serde_json::Error) -> ApiError {
+    ApiError::new(
+        ErrorCode::MalformedJson,
+        format!(
+            "malformed json at line {} column {}: trailing characters after the JSON value",
+            error.line(),
+            error.column()
+        ),
+    )
+    .at_path("$")
 }
 
 /// Converts an already-parsed JSON value into `T`, naming the offending field.
@@ -97,10 +119,16 @@ fn json_error(error: serde_path_to_error::Error<serde_json::Error>) -> ApiError 
     let path = json_path(error.path());
     let inner = error.into_inner();
     match inner.classify() {
-        serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
-            ApiError::new(ErrorCode::MalformedJson, format!("malformed json: {}", strip_position(&inner)))
-                .at_path(path)
-        }
+        serde_json::error::Category::Syntax | serde_json::error::Category::Eof => ApiError::new(
+            ErrorCode::MalformedJson,
+            format!(
+                "malformed json at line {} column {}: {}",
+                inner.line(),
+                inner.column(),
+                strip_position(&inner)
+            ),
+        )
+        .at_path(path),
         serde_json::error::Category::Io => {
             ApiError::new(ErrorCode::InvalidRequest, strip_position(&inner)).at_path(path)
         }
@@ -156,7 +184,10 @@ fn push_key(out: &mut String, key: &str) {
     }
 }
 
-/// Renders a serde path as JSONPath: `$`, `$.a.b`, `$.items[3].c`.
+/// Renders a serde path as JSONPath: `$`, `$.a.b`, `$.items[3].c`. Where
+/// serde cannot tell the next step (a syntax error between two members,
+/// say), the path ends at the deepest value it knows: the one holding the
+/// error.
 pub fn json_path(path: &serde_path_to_error::Path) -> String {
     use serde_path_to_error::Segment;
     let mut out = String::from("$");
@@ -165,7 +196,7 @@ pub fn json_path(path: &serde_path_to_error::Path) -> String {
             Segment::Seq { index } => out.push_str(&format!("[{index}]")),
             Segment::Map { key } => push_key(&mut out, key),
             Segment::Enum { variant } => push_key(&mut out, variant),
-            Segment::Unknown => out.push_str(".?"),
+            Segment::Unknown => break,
         }
     }
     out
@@ -340,6 +371,43 @@ mod tests {
         assert_eq!(err(r#"{"inner": "#).error_code, "malformed_json");
         assert_eq!(err("").error_code, "malformed_json");
         assert_eq!(err(r#"{"inner": {"kind": "small"}} x"#).error_code, "malformed_json");
+    }
+
+    #[test]
+    fn syntax_errors_name_the_place_never_an_unknown_step() {
+        // Between two members: the object holding them, and where.
+        let e = err(r#"{"inner": {"kind": "small" "count": 1}}"#);
+        assert_eq!((e.error_code.as_str(), e.path.as_deref()), ("malformed_json", Some("$.inner")));
+        assert!(
+            e.message.starts_with("malformed json at line 1 column 28: expected `,` or `}`"),
+            "{}",
+            e.message
+        );
+        let e = err("{");
+        assert_eq!((e.error_code.as_str(), e.path.as_deref()), ("malformed_json", Some("$")));
+        let e = err(r#"{"inner": {"kind": "small"},}"#);
+        assert_eq!(
+            (e.path.as_deref(), e.message.contains("trailing comma")),
+            (Some("$"), true),
+            "{}",
+            e.message
+        );
+        // A value cut short: the member it belongs to.
+        let e = err(r#"{"inner": {"kind": }}"#);
+        assert_eq!((e.error_code.as_str(), e.path.as_deref()), ("malformed_json", Some("$.inner.kind")));
+    }
+
+    #[test]
+    fn a_body_that_is_not_json_is_malformed_before_any_field_is_wrong() {
+        // The first member is of the wrong type, and the body is truncated.
+        let e = err(r#"{"inner": 1, "items": ["#);
+        assert_eq!(e.error_code, "malformed_json", "{e}");
+        assert!(e.message.contains("EOF while parsing"), "{}", e.message);
+        let e = err(r#"{"bogus": 1}}"#);
+        assert_eq!((e.error_code.as_str(), e.path.as_deref()), ("malformed_json", Some("$")));
+        assert!(e.message.contains("trailing characters"), "{}", e.message);
+        // Well-formed JSON of the wrong shape is still about the field.
+        assert_eq!(err(r#"{"inner": 1}"#).error_code, "invalid_field");
     }
 
     #[test]

@@ -59,16 +59,31 @@ impl Bundle {
     pub fn load_dir(dir: &Path) -> std::io::Result<Bundle> {
         let mut modules = Vec::new();
         let mut data = json!({});
-        let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
+        let shown = dir.display();
+        let listing = std::fs::read_dir(dir).map_err(|e| {
+            let what = match e.kind() {
+                std::io::ErrorKind::NotFound => "no such directory".to_string(),
+                std::io::ErrorKind::NotADirectory => {
+                    "not a directory (give the bundle's directory, not one of its files)".to_string()
+                }
+                _ => e.to_string(),
+            };
+            std::io::Error::new(e.kind(), format!("`{shown}`: {what}"))
+        })?;
+        let in_file = |path: &Path, e: std::io::Error| {
+            std::io::Error::new(e.kind(), format!("`{}`: {e}", path.display()))
+        };
+        let mut entries: Vec<_> = listing.collect::<Result<_, _>>().map_err(|e| in_file(dir, e))?;
         entries.sort_by_key(|e| e.file_name());
         for entry in entries {
             let name = entry.file_name().to_string_lossy().to_string();
+            let path = entry.path();
             if name.ends_with(".rego") {
-                modules.push((name, std::fs::read_to_string(entry.path())?));
+                modules.push((name, std::fs::read_to_string(&path).map_err(|e| in_file(&path, e))?));
             } else if name == "data.json" {
-                let text = std::fs::read_to_string(entry.path())?;
+                let text = std::fs::read_to_string(&path).map_err(|e| in_file(&path, e))?;
                 data = serde_json::from_str(&text).map_err(|e| {
-                    std::io::Error::new(std::io::ErrorKind::InvalidData, format!("data.json: {e}"))
+                    std::io::Error::new(std::io::ErrorKind::InvalidData, format!("`{}`: {e}", path.display()))
                 })?;
             }
         }

@@ -25,7 +25,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, Executor};
+use sqlx::{AnyPool, Connection as _, Executor};
 
 pub use agents::AgentRow;
 pub use api_keys::{ApiKeyRow, NewApiKey};
@@ -215,7 +215,28 @@ impl Store {
                     Ok(())
                 })
             });
-        let pool = pool_options.connect_with(options).await?;
+        let pool = match pool_options.connect_with(options.clone()).await {
+            Ok(pool) => pool,
+            // The pool retries until its timeout and then says only that it
+            // timed out; one direct attempt names the cause (refused,
+            // unknown host, authentication, no such database).
+            Err(sqlx::Error::PoolTimedOut) => {
+                let cause = match sqlx::AnyConnection::connect_with(&options).await {
+                    Err(error) => error.to_string(),
+                    Ok(_) => "no connection within 5 s".to_string(),
+                };
+                return Err(StoreError::Unavailable(format!(
+                    "cannot connect to `{}`: {cause}",
+                    redact_url(&url)
+                )));
+            }
+            Err(error) => {
+                return Err(StoreError::Unavailable(format!(
+                    "cannot connect to `{}`: {error}",
+                    redact_url(&url)
+                )));
+            }
+        };
         let migrator = match backend {
             Backend::Sqlite => &SQLITE_MIGRATIONS,
             Backend::Postgres => &POSTGRES_MIGRATIONS,
@@ -291,7 +312,7 @@ fn sqlite_url(path: &Path) -> String {
 /// The URL without its password, for messages.
 pub fn redact_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
+        (Some(scheme_end), Some(at)) if at > scheme_end && url[scheme_end + 3..at].contains(':') => {
             let userinfo = &url[scheme_end + 3..at];
             let user = userinfo.split(':').next().unwrap_or_default();
             format!("{}{}:***{}", &url[..scheme_end + 3], user, &url[at..])
@@ -322,6 +343,8 @@ mod tests {
     fn urls_are_redacted() {
         assert_eq!(redact_url("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
         assert_eq!(redact_url("postgres://h/db"), "postgres://h/db");
+        assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact_url("postgres://u:p:q@w@h/db"), "postgres://u:***@h/db");
     }
 
     #[test]

@@ -13,6 +13,7 @@ mod audit;
 mod audit_export_cli;
 mod audit_tree;
 mod budget;
+mod cli;
 mod contract;
 mod crash;
 mod intents;

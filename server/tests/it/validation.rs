@@ -26,6 +26,15 @@ async fn bad_input_gets_typed_errors_and_leaves_no_trace(backend: Backend) {
     let e = gw.send(raw("{\"intent\": ")).await.expect_error(400, "malformed_json");
     assert_eq!(e["path"], "$.intent");
     insta::assert_json_snapshot!("error_malformed_json", redacted(&e));
+    // Between two members: the object holding them, never an unknown step.
+    let e = gw
+        .send(raw("{\"intent\": {\"agent\": {\"id\": \"x\"} \"action\": {}}}"))
+        .await
+        .expect_error(400, "malformed_json");
+    assert_eq!(e["path"], "$.intent");
+    assert!(e["message"].as_str().unwrap().starts_with("malformed json at line 1 column 34: "), "{e}");
+    // Not JSON at all, even though its first member has the wrong type.
+    gw.send(raw("{\"intent\": 1, \"context\": ")).await.expect_error(400, "malformed_json");
 
     let e = gw.send(raw("")).await.expect_error(400, "malformed_json");
     assert_eq!(e["message"], "request body is empty");
