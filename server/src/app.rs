@@ -67,13 +67,40 @@ pub enum StartError {
     /// The HTTP server could not start.
     #[error("http server: {0}")]
     Http(String),
+    /// The listening address could not be bound.
+    #[error("cannot listen on {address}: {}", bind_reason(error))]
+    Bind {
+        /// The address asked for.
+        address: SocketAddr,
+        /// Why the system refused it.
+        #[source]
+        error: std::io::Error,
+    },
+}
+
+/// What a failed bind means, and what to do about it.
+fn bind_reason(error: &std::io::Error) -> String {
+    match error.kind() {
+        std::io::ErrorKind::AddrInUse => "the address is already in use (another process listens there, \
+             perhaps another gateway); choose another with `--listen HOST:PORT` or LICTOR_LISTEN"
+            .into(),
+        std::io::ErrorKind::AddrNotAvailable => {
+            "no network interface of this machine has that address; use 127.0.0.1 or 0.0.0.0 in `--listen`"
+                .into()
+        }
+        std::io::ErrorKind::PermissionDenied => {
+            "permission denied (ports below 1024 need privileges); choose a port above 1024 with `--listen`"
+                .into()
+        }
+        _ => error.to_string(),
+    }
 }
 
 /// A running gateway.
 pub struct Gateway {
     server: dropshot::HttpServer<GatewayState>,
     tasks: Vec<JoinHandle<()>>,
-    generated_admin_key: Option<String>,
+    admin_key: AdminKey,
     signing_keys: SigningKeys,
     store: Store,
 }
@@ -101,24 +128,54 @@ pub fn logger(config: &Config) -> Result<slog::Logger, StartError> {
 /// one empty database generate it once (the others lose the insert).
 const GENERATED_ADMIN_KEY_ID: &str = "superadmin";
 
-async fn ensure_admin_key(store: &Store, config: &Config) -> Result<Option<String>, StartError> {
-    if let Some(key) = &config.admin_key {
-        if key.len() < MIN_ADMIN_KEY_LEN || !key.chars().all(|c| c.is_ascii_graphic()) {
-            return Err(StartError::Config(format!(
+fn check_admin_key(config: &Config) -> Result<(), StartError> {
+    match &config.admin_key {
+        Some(key) if key.len() < MIN_ADMIN_KEY_LEN || !key.chars().all(|c| c.is_ascii_graphic()) => {
+            Err(StartError::Config(format!(
                 "LICTOR_ADMIN_KEY must be at least {MIN_ADMIN_KEY_LEN} printable characters without spaces"
-            )));
+            )))
         }
-        return Ok(None);
+        _ => Ok(()),
+    }
+}
+
+/// The superadmin key's state after a start.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AdminKey {
+    /// `LICTOR_ADMIN_KEY` names it.
+    Configured,
+    /// Generated on this start: the only time it is shown.
+    Generated(String),
+    /// Generated on an earlier start (only its hash is stored).
+    Stored,
+}
+
+/// Generates the superadmin key on the first start. Called once the
+/// server listens, so a start that cannot bind never consumes the key it
+/// would have shown.
+async fn ensure_admin_key(store: &Store, config: &Config) -> Result<AdminKey, StartError> {
+    if config.admin_key.is_some() {
+        return Ok(AdminKey::Configured);
     }
     if store.admin_key_count().await? > 0 {
-        return Ok(None);
+        return Ok(AdminKey::Stored);
     }
     let issued = credentials::new_admin_key();
     match store.insert_admin_key(GENERATED_ADMIN_KEY_ID, &issued.hash, clock::now_micros()).await {
-        Ok(()) => Ok(Some(issued.key)),
-        Err(StoreError::Duplicate(_)) => Ok(None),
+        Ok(()) => Ok(AdminKey::Generated(issued.key)),
+        // Another replica starting on the same empty database won.
+        Err(StoreError::Duplicate(_)) => Ok(AdminKey::Stored),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Replaces the stored superadmin key with a new one (`lictor keys rotate
+/// --key admin`), for when the generated key is lost; answers the new key,
+/// shown once. Gateways that run with `LICTOR_ADMIN_KEY` ignore stored keys.
+pub async fn rotate_admin_key(store: &Store) -> Result<String, StoreError> {
+    let issued = credentials::new_admin_key();
+    store.replace_admin_keys(GENERATED_ADMIN_KEY_ID, &issued.hash, clock::now_micros()).await?;
+    Ok(issued.key)
 }
 
 /// Hashes entries written before the audit trees existed into their trees
@@ -152,7 +209,7 @@ pub async fn start(config: Config, log: slog::Logger) -> Result<Gateway, StartEr
     })
     .await?;
     let signing_keys = signing::ensure(&store).await?;
-    let generated_admin_key = ensure_admin_key(&store, &config).await?;
+    check_admin_key(&config)?;
 
     let token_keys = TokenKeys::load(store.clone()).await?;
 
@@ -242,10 +299,20 @@ pub async fn start(config: Config, log: slog::Logger) -> Result<Gateway, StartEr
             ..ConfigDropshot::default()
         })
         .start()
-        .map_err(|e| StartError::Http(e.to_string()))?;
-    slog::info!(log, "lictor listening"; "address" => %server.local_addr(), "store" => ?store.backend());
+        .map_err(|e| match e {
+            dropshot::BuildError::BindError { address, error } => StartError::Bind { address, error },
+            other => StartError::Http(other.to_string()),
+        })?;
     tasks.extend([writer, webhook_task, pending_task, revocation_task]);
-    Ok(Gateway { server, tasks, generated_admin_key, signing_keys, store })
+    let admin_key = match ensure_admin_key(&store, &config).await {
+        Ok(admin_key) => admin_key,
+        Err(error) => {
+            let _ = Gateway { server, tasks, admin_key: AdminKey::Stored, signing_keys, store }.stop().await;
+            return Err(error);
+        }
+    };
+    slog::info!(log, "lictor listening"; "address" => %server.local_addr(), "store" => ?store.backend());
+    Ok(Gateway { server, tasks, admin_key, signing_keys, store })
 }
 
 impl Gateway {
@@ -256,7 +323,15 @@ impl Gateway {
 
     /// The superadmin key generated on this start (first start only).
     pub fn generated_admin_key(&self) -> Option<&str> {
-        self.generated_admin_key.as_deref()
+        match &self.admin_key {
+            AdminKey::Generated(key) => Some(key),
+            AdminKey::Configured | AdminKey::Stored => None,
+        }
+    }
+
+    /// Where the superadmin key comes from.
+    pub fn admin_key(&self) -> &AdminKey {
+        &self.admin_key
     }
 
     /// The signing keys in use.

@@ -22,6 +22,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use lictor_api::intents::ActionType;
 use lictor_api::tokens::UpstreamName;
 use lictor_server::Config;
+use lictor_server::app::AdminKey;
 use lictor_server::audit::checkpoint::NoteVerifier;
 use lictor_server::audit::checkpointer::CheckpointSettings;
 use lictor_server::audit::export::{self, ExportFailureReason};
@@ -134,10 +135,12 @@ struct AttenuateArgs {
 
 #[derive(Subcommand)]
 enum KeysCommand {
-    /// Add a new signing key. For `token` (the default), tokens of earlier
-    /// keys keep verifying until they expire; for `checkpoint`, running
-    /// gateways sign new checkpoints with the new key within a second and
-    /// keep publishing the earlier keys.
+    /// Add a new signing key, or replace the superadmin key. For `token`
+    /// (the default), tokens of earlier keys keep verifying until they
+    /// expire; for `checkpoint`, running gateways sign new checkpoints with
+    /// the new key within a second and keep publishing the earlier keys; for
+    /// `admin`, the new superadmin key is printed once and replaces the
+    /// stored one at once, on running gateways too.
     Rotate(RotateArgs),
 }
 
@@ -156,6 +159,10 @@ enum KeyKind {
     Token,
     /// The Ed25519 audit checkpoint key.
     Checkpoint,
+    /// The generated superadmin key: prints a new one, shown once; the
+    /// earlier one stops working (for a lost key; gateways run with
+    /// LICTOR_ADMIN_KEY ignore it).
+    Admin,
 }
 
 #[derive(clap::Args)]
@@ -169,6 +176,7 @@ struct StoreArgs {
 }
 
 #[derive(clap::Args)]
+#[command(after_help = SERVE_ENVIRONMENT)]
 struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "LICTOR_LISTEN", default_value = "127.0.0.1:8080")]
@@ -259,6 +267,14 @@ struct ServeArgs {
     checkpoint_interval_seconds: u64,
 }
 
+/// Settings read only from the environment, listed under `serve --help`.
+const SERVE_ENVIRONMENT: &str = "Environment (besides the variable beside each option):
+  LICTOR_ADMIN_KEY  The superadmin key, chosen by you: at least 32 printable characters without
+                    spaces. Kept out of the options so it never shows in the process list.
+                    Without it, the first start generates one and shows it once; a lost generated
+                    key is replaced with `lictor keys rotate --key admin`.
+  DATABASE_URL      Same as --database-url.";
+
 fn upstreams(args: &ServeArgs) -> anyhow::Result<Vec<ConfiguredUpstream>> {
     let mut credentials = std::collections::HashMap::new();
     for entry in &args.upstream_credentials {
@@ -341,19 +357,28 @@ fn without_huge_pages() {
     }
 }
 
+/// Printed on every start that neither generates nor is given the key.
+const LOST_KEY_HINT: &str = "lictor: the superadmin key was generated and shown on the first start \
+(only its hash is kept). Lost it? `lictor keys rotate --key admin` (with this --data-dir or \
+--database-url) prints a new one, or restart with LICTOR_ADMIN_KEY set to a key of your choice.";
+
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     without_huge_pages();
     let config = config(args)?;
     let log = lictor_server::app::logger(&config)?;
     let gateway = lictor_server::start(config, log).await?;
-    if let Some(key) = gateway.generated_admin_key() {
-        eprintln!();
-        eprintln!("  Generated the superadmin key (shown once, stored only as a hash):");
-        eprintln!();
-        eprintln!("      {key}");
-        eprintln!();
-        eprintln!("  Keep it safe; set LICTOR_ADMIN_KEY to choose your own instead.");
-        eprintln!();
+    match gateway.admin_key() {
+        AdminKey::Generated(key) => {
+            eprintln!();
+            eprintln!("  Generated the superadmin key (shown once, stored only as a hash):");
+            eprintln!();
+            eprintln!("      {key}");
+            eprintln!();
+            eprintln!("  Keep it safe; set LICTOR_ADMIN_KEY to choose your own instead.");
+            eprintln!();
+        }
+        AdminKey::Stored => eprintln!("{LOST_KEY_HINT}"),
+        AdminKey::Configured => {}
     }
     let addr = gateway.local_addr();
     println!("lictor listening on http://{addr}");
@@ -488,6 +513,18 @@ async fn rotate(RotateArgs { key, store: args }: RotateArgs) -> anyhow::Result<b
         KeyKind::Checkpoint => {
             let key = lictor_server::signing::rotate_checkpoint_key(&store).await?;
             println!("new checkpoint key `{}` (generation {})", key.kid, key.generation);
+        }
+        KeyKind::Admin => {
+            let key = lictor_server::app::rotate_admin_key(&store).await?;
+            eprintln!(
+                "new superadmin key (shown once, stored only as a hash; the earlier one no longer works):"
+            );
+            println!("{key}");
+            if std::env::var_os("LICTOR_ADMIN_KEY").is_some_and(|k| !k.is_empty()) {
+                eprintln!(
+                    "note: LICTOR_ADMIN_KEY is set here; gateways started with it accept only that key"
+                );
+            }
         }
     }
     Ok(true)

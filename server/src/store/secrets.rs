@@ -49,6 +49,20 @@ impl Store {
         Ok(())
     }
 
+    /// Replaces every stored superadmin key with one new key's hash, in one
+    /// transaction: the earlier keys stop working on the next request.
+    pub async fn replace_admin_keys(&self, id: &str, key_hash: &str, now: i64) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query("DELETE FROM admin_keys").execute(tx.conn()).await?;
+        sqlx::query("INSERT INTO admin_keys (id, key_hash, created_at) VALUES ($1, $2, $3)")
+            .bind(id)
+            .bind(key_hash)
+            .bind(now)
+            .execute(tx.conn())
+            .await?;
+        tx.commit().await
+    }
+
     /// Whether `key_hash` is a stored superadmin key.
     pub async fn admin_key_matches(&self, key_hash: &str) -> StoreResult<bool> {
         let found: Option<String> = sqlx::query_scalar("SELECT id FROM admin_keys WHERE key_hash = $1")
