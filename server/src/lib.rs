@@ -19,6 +19,7 @@ pub mod config;
 pub mod credentials;
 pub mod cursor;
 pub mod degraded;
+pub mod demo;
 pub mod error;
 pub mod events;
 pub mod http;

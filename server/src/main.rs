@@ -27,6 +27,7 @@ use lictor_server::audit::checkpoint::NoteVerifier;
 use lictor_server::audit::checkpointer::CheckpointSettings;
 use lictor_server::audit::export::{self, ExportFailureReason};
 use lictor_server::catalog::ConfiguredUpstream;
+use lictor_server::demo::{self, bank::Bank};
 use lictor_server::policy::corpus::{self, CORPUS_FILE};
 use lictor_server::policy::{Bundle, EvaluationLimits, PolicyEngine, rego_tests};
 use lictor_server::token::{self, CapabilityToken, Caveat};
@@ -42,6 +43,14 @@ struct Cli {
 enum Command {
     /// Run the gateway.
     Serve(Box<ServeArgs>),
+    /// Run only the demo bank: an MCP server with `echo`, `get_balance` and
+    /// `transfer_funds` to register as an upstream (`serve --demo` starts
+    /// and registers it by itself).
+    DemoUpstream {
+        /// Address to listen on; its MCP endpoint is `http://ADDRESS/mcp`.
+        #[arg(long, default_value = "127.0.0.1:8090")]
+        listen: SocketAddr,
+    },
     /// Work with policy bundles.
     Policy {
         #[command(subcommand)]
@@ -178,6 +187,13 @@ struct StoreArgs {
 #[derive(clap::Args)]
 #[command(after_help = SERVE_ENVIRONMENT)]
 struct ServeArgs {
+    /// Try it out: keep the data in a temporary directory (deleted on
+    /// exit), start the demo bank MCP server beside the gateway, provision
+    /// tenant `demo`, agent `billing-bot`, upstream `bank`, keys and a
+    /// capability token, and print them as `export` lines for the SDKs'
+    /// quickstarts.
+    #[arg(long, conflicts_with_all = ["data_dir", "database_url"])]
+    demo: bool,
     /// Address to listen on.
     #[arg(long, env = "LICTOR_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
@@ -364,8 +380,25 @@ const LOST_KEY_HINT: &str = "lictor: the superadmin key was generated and shown 
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     without_huge_pages();
-    let config = config(args)?;
+    let demo = args.demo;
+    let mut config = config(args)?;
+    // Kept until the gateway stops: dropping it deletes the demo's data.
+    let demo_dir = if demo {
+        let dir = tempfile::Builder::new().prefix("lictor-demo-").tempdir()?;
+        config.data_dir = dir.path().to_path_buf();
+        Some(dir)
+    } else {
+        None
+    };
+    let configured_admin_key = config.admin_key.clone();
     let log = lictor_server::app::logger(&config)?;
+    let bank = match demo {
+        true => Some(Bank::start(
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            log.new(slog::o!("task" => "demo-bank")),
+        )?),
+        false => None,
+    };
     let gateway = lictor_server::start(config, log).await?;
     match gateway.admin_key() {
         AdminKey::Generated(key) => {
@@ -382,17 +415,71 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     let addr = gateway.local_addr();
     println!("lictor listening on http://{addr}");
+    if let (Some(bank), Some(dir)) = (&bank, &demo_dir) {
+        let admin_key = match gateway.admin_key() {
+            AdminKey::Generated(key) => key.clone(),
+            AdminKey::Configured | AdminKey::Stored => configured_admin_key.unwrap_or_default(),
+        };
+        let url = format!("http://{addr}");
+        match demo::provision(&url, &admin_key, bank.url()).await {
+            Ok(demo) => print_demo(&demo, dir.path()),
+            Err(error) => {
+                let _ = gateway.stop().await;
+                return Err(error.into());
+            }
+        }
+    }
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let stopped_by_itself = tokio::select! {
         result = gateway.wait_for_stop() => Some(result),
         _ = tokio::signal::ctrl_c() => None,
         _ = terminate.recv() => None,
     };
-    match stopped_by_itself {
+    let result = match stopped_by_itself {
         Some(result) => result.map_err(anyhow::Error::msg),
         // Stop accepting, let requests in flight finish, then stop the workers.
         None => gateway.stop().await.map_err(anyhow::Error::msg),
+    };
+    if let Some(bank) = bank {
+        let _ = bank.stop().await;
     }
+    drop(demo_dir);
+    result
+}
+
+/// The demo's credentials, as a block that can be pasted into a shell whole.
+fn print_demo(demo: &demo::Demo, dir: &std::path::Path) {
+    println!();
+    println!(
+        "# Lictor demo: tenant `{}`, agent `{}`, and the demo bank as upstream `{}`",
+        demo::TENANT,
+        demo::AGENT,
+        demo::UPSTREAM
+    );
+    println!(
+        "# (tools bank.echo, bank.get_balance, bank.transfer_funds at {}; nothing real happens).",
+        demo.bank_url
+    );
+    println!("# The data lives in {} and is deleted when the gateway stops.", dir.display());
+    println!("# Paste these lines into another shell, then run any SDK quickstart:");
+    for line in demo.export_lines() {
+        println!("{line}");
+    }
+    println!();
+}
+
+async fn demo_upstream(listen: SocketAddr) -> anyhow::Result<()> {
+    let log = slog::Logger::root(slog::Discard, slog::o!());
+    let bank = Bank::start(listen, log)?;
+    println!("lictor demo bank listening on {}", bank.url());
+    println!("register it: lictor serve --upstream bank={}  (or POST /v1/admin/upstreams)", bank.url());
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        result = bank.wait_for_stop() => return result.map_err(anyhow::Error::msg),
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+    bank.stop().await.map_err(anyhow::Error::msg)
 }
 
 fn policy_test(dir: PathBuf) -> anyhow::Result<bool> {
@@ -614,6 +701,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve(*args).await.map(|()| true),
+        Command::DemoUpstream { listen } => demo_upstream(listen).await.map(|()| true),
         Command::Policy { command: PolicyCommand::Test { dir } } => policy_test(dir),
         Command::Token { command: TokenCommand::Attenuate(args) } => attenuate(*args),
         Command::Token { command: TokenCommand::Inspect { token } } => inspect(&token),

@@ -159,3 +159,100 @@ fn serve_help_lists_the_admin_key_variable() {
     assert!(text.contains("LICTOR_ADMIN_KEY"), "{text}");
     assert!(text.contains("lictor keys rotate --key admin"), "{text}");
 }
+
+/// `lictor serve --demo` until its credentials are printed: the `export`
+/// lines as (name, value), the data directory it announced, and the process.
+async fn demo() -> (std::collections::HashMap<String, String>, std::path::PathBuf, tokio::process::Child) {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_lictor"))
+        .args(["serve", "--demo", "--listen", "127.0.0.1:0", "--log-level", "warn"])
+        .env_remove("LICTOR_ADMIN_KEY")
+        .env_remove("LICTOR_DATA_DIR")
+        .env_remove("DATABASE_URL")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut exports = std::collections::HashMap::new();
+    let mut dir = None;
+    while !exports.contains_key("LICTOR_TOKEN") {
+        let line = tokio::time::timeout(std::time::Duration::from_secs(60), lines.next_line())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap_or_else(|| panic!("the demo ended before printing its credentials"));
+        if let Some((name, value)) = line.strip_prefix("export ").and_then(|l| l.split_once('=')) {
+            exports.insert(name.to_string(), value.to_string());
+        }
+        if let Some(rest) = line.strip_prefix("# The data lives in ") {
+            dir = rest.split(" and is deleted").next().map(std::path::PathBuf::from);
+        }
+    }
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (exports, dir.unwrap_or_else(|| panic!("the demo did not say where its data lives")), child)
+}
+
+async fn tool_call(
+    url: &str,
+    credential: &str,
+    tool: &str,
+    arguments: serde_json::Value,
+) -> serde_json::Value {
+    let answer = reqwest::Client::new()
+        .post(format!("{url}/v1/tool-call"))
+        .bearer_auth(credential)
+        .json(&serde_json::json!({"tool": tool, "arguments": arguments}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    answer.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn the_demo_provisions_everything_a_quickstart_needs_and_leaves_nothing_behind() {
+    let (exports, dir, mut child) = demo().await;
+    let url = &exports["LICTOR_URL"];
+    assert!(dir.join("lictor.db").is_file(), "{dir:?}");
+    assert_eq!(tenants_status(url, &exports["LICTOR_ADMIN_KEY"]).await, 200);
+    assert!(exports["LICTOR_TENANT_ADMIN_KEY"].starts_with("lictor_live_"));
+
+    // The token and the restricted agent key both reach the bank's tools.
+    for credential in [&exports["LICTOR_TOKEN"], &exports["LICTOR_API_KEY"]] {
+        let echoed = tool_call(url, credential, "bank.echo", serde_json::json!({"text": "hi"})).await;
+        assert_eq!(echoed["decision"]["verdict"], "approve", "{echoed}");
+        assert_eq!(echoed["result"]["content"][0]["text"], "hi", "{echoed}");
+    }
+    // `transfer_funds` is a transfer whose exposure is its amount: the
+    // default policy blocks 25,000 USD and escalates 2,500 USD (irreversible).
+    let token = &exports["LICTOR_TOKEN"];
+    let big =
+        tool_call(url, token, "bank.transfer_funds", serde_json::json!({"amount_usd": 25000, "to": "DE89"}))
+            .await;
+    assert_eq!(big["decision"]["verdict"], "block", "{big}");
+    assert_eq!(big["decision"]["reasons"][0]["code"], "transact_over_limit", "{big}");
+    assert!(big.get("result").is_none(), "a blocked call must not reach the bank: {big}");
+    let mid =
+        tool_call(url, token, "bank.transfer_funds", serde_json::json!({"amount_usd": 2500, "to": "DE89"}))
+            .await;
+    assert_eq!(mid["decision"]["verdict"], "escalate", "{mid}");
+    let balance = tool_call(url, token, "bank.get_balance", serde_json::json!({"account": "acme"})).await;
+    assert_eq!(balance["result"]["content"][0]["text"], "acme: 12,500.00 USD", "{balance}");
+
+    // A graceful stop deletes the demo's data.
+    let pid = child.id().unwrap().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let status =
+        tokio::time::timeout(std::time::Duration::from_secs(30), child.wait()).await.unwrap().unwrap();
+    assert!(status.success(), "{status:?}");
+    assert!(!dir.exists(), "the demo left {dir:?} behind");
+}
+
+#[test]
+fn the_demo_refuses_a_store_of_its_own() {
+    let output = lictor(&["serve", "--demo", "--data-dir", "/tmp/somewhere"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("cannot be used with"), "{}", stderr(&output));
+}
