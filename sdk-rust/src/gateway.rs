@@ -173,12 +173,16 @@ impl Gateway {
     }
 }
 
-/// With the `rustls` feature: rustls on the ring provider, trusting the
-/// platform's certificate store. The configuration is handed to reqwest
+/// With the `rustls` feature alone: rustls on the ring provider, trusting
+/// the platform's certificate store. The configuration is handed to reqwest
 /// whole, so no process-wide crypto provider is installed (or needed).
-#[cfg(feature = "rustls")]
+#[cfg(all(feature = "rustls", not(feature = "rustls-aws-lc"), not(feature = "native-tls")))]
 fn with_tls(builder: reqwest::ClientBuilder) -> reqwest::ClientBuilder {
     use rustls_platform_verifier::BuilderVerifierExt as _;
+    // rustls 0.23.48 deprecates the ring provider for its lack of
+    // post-quantum key exchange (X25519MLKEM768); it stays the default
+    // here because it needs no C build. `rustls-aws-lc` has it.
+    #[allow(deprecated)]
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -191,9 +195,9 @@ fn with_tls(builder: reqwest::ClientBuilder) -> reqwest::ClientBuilder {
     }
 }
 
-/// Without `rustls`: reqwest's own TLS backend, as the features chose it
+/// Otherwise reqwest's own TLS backend, as the features chose it
 /// (`rustls-aws-lc`, `native-tls`), or plain HTTP only.
-#[cfg(not(feature = "rustls"))]
+#[cfg(not(all(feature = "rustls", not(feature = "rustls-aws-lc"), not(feature = "native-tls"))))]
 fn with_tls(builder: reqwest::ClientBuilder) -> reqwest::ClientBuilder {
     builder
 }

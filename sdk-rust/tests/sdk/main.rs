@@ -6,4 +6,5 @@ mod live;
 mod quickstart;
 mod scenario;
 mod support;
+mod transport;
 mod vectors;
