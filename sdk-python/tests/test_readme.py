@@ -14,7 +14,10 @@ from .conftest import LiveGateway, Tenant, mint_token
 from .vectors import REPO_ROOT
 
 README = (REPO_ROOT / "sdk-python" / "README.md").read_text(encoding="utf-8")
-BLOCKS = re.findall(r"<!-- runs-as-test[^>]*-->\n```python\n(.*?)```", README, re.DOTALL)
+# The quickstart (`ci: file quickstart.py`, which `cargo xtask quickstarts` also
+# runs against `lictor serve --demo` after installing the package from the
+# clone) and the other blocks marked to run.
+BLOCKS = re.findall(r"<!-- (?:runs-as-test|ci: file \S+\.py)[^>]*-->\n```python\n(.*?)```", README, re.DOTALL)
 
 
 def test_the_readme_has_a_runnable_quickstart() -> None:

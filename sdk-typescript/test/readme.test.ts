@@ -51,8 +51,8 @@ describe("README", { timeout: 60_000 }, () => {
   after(() => server?.stop());
 
   it("the quickstart runs against a live gateway", async () => {
-    const quickstart = codeBlocks(readme).find((b) => b.section === "Quickstart" && b.lang === "ts");
-    assert.ok(quickstart, "no ts block under ## Quickstart");
+    const quickstart = codeBlocks(readme).find((b) => b.section === "Quickstart" && (b.lang === "js" || b.lang === "ts"));
+    assert.ok(quickstart, "no js block under ## Quickstart");
     const governed = quickstart.code.split("\n").filter((l) => l.trim() && !l.trim().startsWith("//"));
     assert.ok(governed.length <= 4, `the quickstart should be three lines plus the import:\n${quickstart.code}`);
 

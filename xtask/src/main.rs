@@ -6,8 +6,12 @@
 //!   Python and TypeScript SDKs from `openapi/lictor.json` (see [`sdk`]).
 //! - `test`: run every test of the project (the README's test command):
 //!   the Rust workspace, the README walk-through, the Python and TypeScript
-//!   SDKs' tests (each when that SDK exists), then `sdk --check`.
+//!   SDKs' tests (each when that SDK exists), the SDK READMEs' install
+//!   commands and quickstarts, then `sdk --check`; each step announced and
+//!   timed.
 //! - `walkthrough`: run the README's walk-through against a fresh gateway.
+//! - `quickstarts`: run each SDK README's install commands and quickstart,
+//!   as written, against `lictor serve --demo` (see [`quickstarts`]).
 //! - `ci`: every CI gate in CI order: formatting, lints, the spec check, tests.
 //! - `bench [--quick] [--no-postgres] [--no-micro]`: the benchmarks (see
 //!   [`bench`]).
@@ -17,6 +21,7 @@
 
 mod bench;
 mod gateway;
+mod quickstarts;
 mod sdk;
 
 use std::path::{Path, PathBuf};
@@ -35,12 +40,13 @@ fn main() -> Result<()> {
         Some("sdk") => sdk::sdk(&root, args.iter().any(|a| a == "--check")),
         Some("test") => test(&root),
         Some("walkthrough") => walkthrough(&root),
+        Some("quickstarts") => quickstarts::quickstarts(&root),
         Some("conformance") => conformance(&root, &args[1..]),
         Some("ci") => ci(&root),
         Some("bench") => bench::bench(&root, &args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <openapi [--check] | sdk [--check] | test | walkthrough | \
+                "usage: cargo xtask <openapi [--check] | sdk [--check] | test | walkthrough | quickstarts | \
                  conformance [--postgres | --database-url URL] | ci | bench [--quick] [--no-postgres] [--no-micro]>"
             );
             std::process::exit(2);
@@ -92,32 +98,73 @@ pub(crate) fn run(root: &Path, program: &str, args: &[&str]) -> Result<()> {
 /// SDK exists), and the generated SDK code's drift check.
 fn test(root: &Path) -> Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    run(root, &cargo, &["test", "--workspace", "--locked"])?;
-    walkthrough(root)?;
-    // `walkthrough` built it; built again here so this step stands alone.
-    run(root, &cargo, &["build", "--bin", "lictor", "--locked"])?;
     let binary = root.join("target/debug/lictor");
-    if root.join("sdk-python/pyproject.toml").is_file() {
-        let python = sdk::python_venv(root)?;
-        let pytest = python.with_file_name("pytest");
-        sdk::run_in(
-            &root.join("sdk-python"),
-            &pytest.to_string_lossy(),
-            &["-q"],
-            &[("LICTOR_BIN", &binary)],
-        )?;
-    } else {
-        eprintln!("warning: skipping the Python SDK's tests: sdk-python/pyproject.toml does not exist yet");
+    let python = root.join("sdk-python/pyproject.toml").is_file();
+    let typescript = root.join("sdk-typescript/package.json").is_file();
+    let steps: Vec<(&str, Step)> = vec![
+        (
+            "the Rust workspace: unit, integration (SQLite and PostgreSQL), SDK and conformance tests",
+            Box::new(|| run(root, &cargo, &["test", "--workspace", "--locked"])),
+        ),
+        ("the README walk-through against a fresh gateway", Box::new(|| walkthrough(root))),
+        (
+            "the Python SDK's tests",
+            Box::new(|| {
+                if !python {
+                    eprintln!("warning: skipped: sdk-python/pyproject.toml does not exist yet");
+                    return Ok(());
+                }
+                // `walkthrough` built it; built again so this step stands alone.
+                run(root, &cargo, &["build", "--bin", "lictor", "--locked"])?;
+                let pytest = sdk::python_venv(root)?.with_file_name("pytest");
+                sdk::run_in(
+                    &root.join("sdk-python"),
+                    &pytest.to_string_lossy(),
+                    &["-q"],
+                    &[("LICTOR_BIN", &binary)],
+                )
+            }),
+        ),
+        (
+            "the TypeScript SDK's tests",
+            Box::new(|| {
+                if !typescript {
+                    eprintln!("warning: skipped: sdk-typescript/package.json does not exist yet");
+                    return Ok(());
+                }
+                run(root, &cargo, &["build", "--bin", "lictor", "--locked"])?;
+                sdk::npm_install(root)?;
+                sdk::run_in(&root.join("sdk-typescript"), "npm", &["test"], &[("LICTOR_BIN", &binary)])
+            }),
+        ),
+        (
+            "the SDK READMEs' install commands and quickstarts against `lictor serve --demo`",
+            Box::new(|| quickstarts::quickstarts(root)),
+        ),
+        ("the generated SDK code matches the spec", Box::new(|| sdk::sdk(root, true))),
+    ];
+    let total = steps.len();
+    let started = std::time::Instant::now();
+    for (i, (what, step)) in steps.iter().enumerate() {
+        let began = std::time::Instant::now();
+        println!("\n==> [{}/{total}] {what}", i + 1);
+        step().with_context(|| format!("step {}/{total} ({what}) failed", i + 1))?;
+        println!("==> [{}/{total}] passed in {}", i + 1, elapsed(began));
     }
-    if root.join("sdk-typescript/package.json").is_file() {
-        sdk::npm_install(root)?;
-        sdk::run_in(&root.join("sdk-typescript"), "npm", &["test"], &[("LICTOR_BIN", &binary)])?;
-    } else {
-        eprintln!(
-            "warning: skipping the TypeScript SDK's tests: sdk-typescript/package.json does not exist yet"
-        );
+    println!("\n==> every test passed ({total} steps, {})", elapsed(started));
+    Ok(())
+}
+
+/// One step of `test`: what it checks, and how.
+type Step<'a> = Box<dyn Fn() -> Result<()> + 'a>;
+
+/// `3m07s`, `41s`.
+fn elapsed(since: std::time::Instant) -> String {
+    let seconds = since.elapsed().as_secs();
+    match seconds / 60 {
+        0 => format!("{seconds}s"),
+        minutes => format!("{minutes}m{:02}s", seconds % 60),
     }
-    sdk::sdk(root, true)
 }
 
 /// The `sh` blocks of the README's "Walk-through" section, in order.

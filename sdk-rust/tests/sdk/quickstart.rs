@@ -21,9 +21,12 @@ fn the_readme_quickstart_is_the_example() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_quickstart_runs_against_a_live_gateway() {
+async fn the_quickstart_runs_against_the_demo() {
+    // What `lictor serve --demo` sets up, on this test's gateway.
     let live = Live::start().await;
-    let t = live.tenant("acme").await;
-    let key = t.agent_key.clone();
-    assert_eq!(example::run(&live.url, &key).await.unwrap(), Verdict::Approve);
+    let log = slog::Logger::root(slog::Discard, slog::o!());
+    let bank = lictor_server::demo::bank::Bank::start("127.0.0.1:0".parse().unwrap(), log).unwrap();
+    let demo =
+        lictor_server::demo::provision(&live.url, crate::support::ADMIN_KEY, bank.url()).await.unwrap();
+    assert_eq!(example::run(&demo.url, &demo.api_key).await.unwrap(), Verdict::Approve);
 }

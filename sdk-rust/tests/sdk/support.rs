@@ -36,8 +36,6 @@ pub struct Tenant {
     pub admin: Gateway,
     /// An agent key (any agent of the tenant).
     pub agent: Gateway,
-    /// That agent key itself.
-    pub agent_key: String,
     /// The registered agent's id.
     pub agent_id: String,
     /// The tenant's webhook secret.
@@ -124,7 +122,7 @@ impl Live {
             };
             admin.retrying(|| admin.api().upstream_create().body(body.clone()).send()).await.unwrap();
         }
-        Tenant { id: id.into(), admin, agent, agent_key, agent_id, webhook_secret: created.webhook_secret }
+        Tenant { id: id.into(), admin, agent, agent_id, webhook_secret: created.webhook_secret }
     }
 }
 
