@@ -139,8 +139,8 @@ fn check_admin_key(config: &Config) -> Result<(), StartError> {
     }
 }
 
-/// The superadmin key's state after a start.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The superadmin key's state after a start. Its `Debug` never shows the key.
+#[derive(Clone, PartialEq, Eq)]
 pub enum AdminKey {
     /// `LICTOR_ADMIN_KEY` names it.
     Configured,
@@ -148,6 +148,16 @@ pub enum AdminKey {
     Generated(String),
     /// Generated on an earlier start (only its hash is stored).
     Stored,
+}
+
+impl std::fmt::Debug for AdminKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            AdminKey::Configured => "Configured",
+            AdminKey::Generated(_) => "Generated(…)",
+            AdminKey::Stored => "Stored",
+        })
+    }
 }
 
 /// Generates the superadmin key on the first start. Called once the

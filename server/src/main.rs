@@ -384,6 +384,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut config = config(args)?;
     // Kept until the gateway stops: dropping it deletes the demo's data.
     let demo_dir = if demo {
+        if !config.listen.ip().is_loopback() {
+            eprintln!(
+                "lictor: warning: the demo listens on {}, beyond this machine; its keys and token are \
+                 printed below and work for anyone who reaches it",
+                config.listen
+            );
+        }
         let dir = tempfile::Builder::new().prefix("lictor-demo-").tempdir()?;
         config.data_dir = dir.path().to_path_buf();
         Some(dir)
@@ -420,7 +427,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             AdminKey::Generated(key) => key.clone(),
             AdminKey::Configured | AdminKey::Stored => configured_admin_key.unwrap_or_default(),
         };
-        let url = format!("http://{addr}");
+        // Listening on every interface: loopback is the one address sure to work here.
+        let reachable = match addr.ip().is_unspecified() {
+            true => SocketAddr::from(([127, 0, 0, 1], addr.port())),
+            false => addr,
+        };
+        let url = format!("http://{reachable}");
         match demo::provision(&url, &admin_key, bank.url()).await {
             Ok(demo) => print_demo(&demo, dir.path()),
             Err(error) => {

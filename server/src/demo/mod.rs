@@ -28,8 +28,9 @@ pub const UPSTREAM: &str = "bank";
 /// How long the demo's capability token lives, in seconds (a day).
 pub const TOKEN_TTL_SECONDS: u32 = 86_400;
 
-/// What the demo provisioned: everything a quickstart needs.
-#[derive(Clone, Debug)]
+/// What the demo provisioned: everything a quickstart needs. Its `Debug`
+/// leaves the secrets out.
+#[derive(Clone)]
 pub struct Demo {
     /// The gateway's base URL.
     pub url: String,
@@ -43,6 +44,15 @@ pub struct Demo {
     pub token: String,
     /// The bank's MCP endpoint.
     pub bank_url: String,
+}
+
+impl std::fmt::Debug for Demo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Demo")
+            .field("url", &self.url)
+            .field("bank_url", &self.bank_url)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Demo {
