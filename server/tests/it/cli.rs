@@ -63,6 +63,25 @@ fn policy_test_names_a_missing_or_wrong_bundle_directory() {
     assert!(stderr(&output).contains("not a directory (give the bundle's directory"), "{}", stderr(&output));
 }
 
+/// `lictor serve --listen 127.0.0.1:0 ARGS`, configured by `args` alone
+/// (none of the environment's settings), stdout piped; killed on drop.
+fn spawn_serve(args: &[&str], stderr: std::process::Stdio) -> tokio::process::Child {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_lictor"));
+    command.args(["serve", "--listen", "127.0.0.1:0", "--log-level", "warn"]).args(args);
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("LICTOR_") {
+            command.env_remove(&name);
+        }
+    }
+    command
+        .env_remove("DATABASE_URL")
+        .stdout(std::process::Stdio::piped())
+        .stderr(stderr)
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap()
+}
+
 /// `lictor serve` on `dir` without LICTOR_ADMIN_KEY, until it listens:
 /// its URL, its stderr so far, and the process (killed on drop).
 async fn serve_until_listening(
@@ -70,17 +89,9 @@ async fn serve_until_listening(
     extra: &[&str],
 ) -> (String, String, tokio::process::Child) {
     use tokio::io::{AsyncBufReadExt, AsyncReadExt};
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_lictor"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--log-level", "warn", "--data-dir"])
-        .arg(dir)
-        .args(extra)
-        .env_remove("LICTOR_ADMIN_KEY")
-        .env_remove("DATABASE_URL")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let dir = dir.to_str().unwrap();
+    let args = [&["--data-dir", dir][..], extra].concat();
+    let mut child = spawn_serve(&args, std::process::Stdio::piped());
     let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
     let first = tokio::time::timeout(std::time::Duration::from_secs(60), lines.next_line())
         .await
@@ -164,16 +175,7 @@ fn serve_help_lists_the_admin_key_variable() {
 /// lines as (name, value), the data directory it announced, and the process.
 async fn demo() -> (std::collections::HashMap<String, String>, std::path::PathBuf, tokio::process::Child) {
     use tokio::io::AsyncBufReadExt;
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_lictor"))
-        .args(["serve", "--demo", "--listen", "127.0.0.1:0", "--log-level", "warn"])
-        .env_remove("LICTOR_ADMIN_KEY")
-        .env_remove("LICTOR_DATA_DIR")
-        .env_remove("DATABASE_URL")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let mut child = spawn_serve(&["--demo"], std::process::Stdio::null());
     let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
     let mut exports = std::collections::HashMap::new();
     let mut dir = None;
