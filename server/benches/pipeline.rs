@@ -47,10 +47,10 @@ use lictor_server::audit::checkpointer::{CheckpointSettings, Checkpointer};
 use lictor_server::audit::export::{ExportCheckpoint, ExportFormat, ExportHeader, verify_export};
 use lictor_server::audit::stream::{ExportEnd, ExportSink, write_export};
 use lictor_server::audit::verify::verify_log;
+use lictor_server::audit::writer::{AdminJob, AdminOp, CommitJob, CommitOutcome, CommitQueue};
 use lictor_server::events::Events;
 use lictor_server::pipeline::approval::Resume;
 use lictor_server::pipeline::capability::{self, CapabilityRequest, ToolTarget};
-use lictor_server::pipeline::commit::{AdminJob, AdminOp, CommitJob, CommitOutcome, CommitQueue};
 use lictor_server::pipeline::{
     KeyContext, Pipeline, PipelineSettings, Reads, Submission, policy_input, risk,
 };

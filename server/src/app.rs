@@ -8,6 +8,7 @@ use std::sync::Arc;
 use tokio::task::JoinHandle;
 
 use crate::audit::checkpointer::Checkpointer;
+use crate::audit::writer::CommitQueue;
 use crate::catalog::Catalog;
 use crate::clock;
 use crate::config::{Config, MIN_ADMIN_KEY_LEN};
@@ -17,7 +18,6 @@ use crate::events::Events;
 use crate::http::LictorImpl;
 use crate::http::auth::Authenticator;
 use crate::pending::PendingIntents;
-use crate::pipeline::commit::CommitQueue;
 use crate::pipeline::{Pipeline, PipelineSettings};
 use crate::policy::{Bundle, EvaluationLimits, PolicyEngine, PolicyError, PolicyRegistry};
 use crate::revocations::RevocationCache;

@@ -14,11 +14,11 @@ use serde_json::{Map, Value, json};
 
 use crate::app::GatewayState;
 use crate::audit::digested;
+use crate::audit::writer::{CommitOutcome, ToolResultJob};
 use crate::catalog::CatalogTool;
 use crate::error::Error;
 use crate::mcp::jsonrpc::RpcError;
 use crate::mcp::upstream::{CallOutcome, UpstreamError};
-use crate::pipeline::commit::{CommitOutcome, ToolResultJob};
 use crate::pipeline::{KeyContext, Submission};
 use crate::token::CapabilityToken;
 use crate::{clock, ids};

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use lictor_api::ids::IntentId;
 use lictor_api::intents::{IntentRequest, StageName, StageOutcome, StageReport};
 
+use crate::audit::writer::CommitOutcome;
 use crate::clock;
-use crate::pipeline::commit::CommitOutcome;
 use crate::pipeline::{KeyContext, Pipeline, Submission};
 use crate::store::Store;
 use crate::webhooks::Webhooks;

@@ -3,14 +3,21 @@
 //! The byte formats — the entry hash, the Merkle tree, checkpoints and
 //! exports — live in `lictor-offline` so that the SDKs verify with the
 //! very code the gateway writes with; they are re-exported here under their
-//! usual paths. Entries are appended only by the decision writer
-//! ([`crate::pipeline::commit`]), inside the transaction that records the
-//! decision, so an acknowledged decision always has its entry.
+//! usual paths. Entries are appended only by the [`writer`], inside the
+//! transaction that records the decision or the change they describe, so
+//! an acknowledged decision always has its entry.
+//!
+//! - [`writer`]: the one writer per process, committing in groups:
+//!   decisions, tool results, revocations, approval decisions and
+//!   administrative changes, each with its entry;
+//! - [`checkpointer`]: signed checkpoints of each tenant's Merkle tree;
+//! - [`verify`] and [`pages`]: walking a stored chain; [`stream`]: exports.
 
 pub mod checkpointer;
 pub mod pages;
 pub mod stream;
 pub mod verify;
+pub mod writer;
 
 pub use lictor_offline::audit::{
     AuditRecord, ENTRY_VERSION, GENESIS_HASH, canonical_string, checkpoint, digest_json, digested, export,

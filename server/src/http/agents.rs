@@ -6,10 +6,10 @@ use lictor_api::agents::{
 };
 
 use super::call::Call;
+use crate::audit::writer::{AdminJob, AdminOp, AdminOutcome};
 use crate::clock;
 use crate::cursor;
 use crate::error::Error;
-use crate::pipeline::commit::{AdminJob, AdminOp, AdminOutcome};
 use crate::store::{AgentRow, StoreError};
 
 const LIST: &str = "agents";

@@ -7,12 +7,12 @@ use lictor_api::api_keys::{
 
 use super::auth::not_found_tenant;
 use super::call::Call;
+use crate::audit::writer::{AdminJob, AdminOp};
 use crate::clock;
 use crate::credentials;
 use crate::cursor;
 use crate::error::Error;
 use crate::ids;
-use crate::pipeline::commit::{AdminJob, AdminOp};
 use crate::store::{ApiKeyRow, NewApiKey};
 
 const LIST: &str = "api-keys";

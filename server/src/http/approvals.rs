@@ -12,11 +12,11 @@ use lictor_api::approvals::{
 use lictor_api::tokens::Jti;
 
 use super::call::Call;
+use crate::audit::writer::{ApprovalDecisionJob, ApprovalDecisionOutcome};
 use crate::clock;
 use crate::cursor;
 use crate::error::Error;
 use crate::events::Event;
-use crate::pipeline::commit::{ApprovalDecisionJob, ApprovalDecisionOutcome};
 use crate::store::{ApprovalFilter, ApprovalRow};
 
 const LIST: &str = "approvals";

@@ -21,10 +21,10 @@ use crate::audit::export::{ExportCheckpoint, ExportFormat, ExportHeader};
 use crate::audit::merkle;
 use crate::audit::stream::{ExportSink, write_export};
 use crate::audit::verify::{verify_log, view};
+use crate::audit::writer::{AdminJob, AdminOp, AdminOutcome};
 use crate::clock;
 use crate::cursor;
 use crate::error::Error;
-use crate::pipeline::commit::{AdminJob, AdminOp, AdminOutcome};
 use crate::store::{AuditFilter, decode_hash};
 
 const LIST: &str = "audit";

@@ -23,11 +23,11 @@ use tokio::task::JoinSet;
 use super::auth::Principal;
 use super::call::Call;
 use crate::audit::canonical_string;
+use crate::audit::writer::CommitOutcome;
 use crate::clock;
 use crate::cursor;
 use crate::error::Error;
 use crate::ids;
-use crate::pipeline::commit::CommitOutcome;
 use crate::pipeline::{KeyContext, Submission};
 use crate::store::{
     IdempotencyRecord, IntentFilter, NewPendingIntent, PendingInsert, PendingIntent, StoreError,

@@ -18,11 +18,11 @@ use serde_json::{Map, Value};
 
 use super::auth::Principal;
 use super::call::Call;
+use crate::audit::writer::{AdminJob, AdminOp, AdminOutcome};
 use crate::clock::{self, DAY_MICROS};
 use crate::cursor;
 use crate::error::Error;
 use crate::ids;
-use crate::pipeline::commit::{AdminJob, AdminOp, AdminOutcome};
 use crate::policy::{
     Bundle, PolicyEngine, PolicyError, bundle::is_test_module, check_tests, dry_run, templates,
 };

@@ -8,11 +8,11 @@ use lictor_api::tenants::{
 
 use super::auth::not_found_tenant;
 use super::call::Call;
+use crate::audit::writer::{AdminJob, AdminOp, AdminOutcome};
 use crate::clock::{self, DAY_MICROS};
 use crate::credentials;
 use crate::cursor;
 use crate::error::Error;
-use crate::pipeline::commit::{AdminJob, AdminOp, AdminOutcome};
 use crate::store::{NewTenant, StoreError, TenantRow};
 
 const LIST: &str = "tenants";

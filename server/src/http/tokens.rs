@@ -7,12 +7,12 @@ use lictor_api::tokens::{
 };
 
 use super::call::Call;
+use crate::audit::writer::RevocationJob;
+use crate::audit::writer::{AdminJob, AdminOp};
 use crate::clock;
 use crate::cursor;
 use crate::error::Error;
 use crate::pipeline::capability::to_cents;
-use crate::pipeline::commit::RevocationJob;
-use crate::pipeline::commit::{AdminJob, AdminOp};
 use crate::store::{MintedTokenRow, RevocationRow};
 use crate::token::{self, Caveat, TokenHeader};
 

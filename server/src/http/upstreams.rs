@@ -6,11 +6,11 @@ use lictor_api::intents::Verb;
 use lictor_api::upstreams::{Upstream, UpstreamCreate, UpstreamListParams, UpstreamPage, UpstreamPath};
 
 use super::call::Call;
+use crate::audit::writer::{AdminJob, AdminOp, AdminOutcome};
 use crate::catalog;
 use crate::clock;
 use crate::cursor;
 use crate::error::Error;
-use crate::pipeline::commit::{AdminJob, AdminOp, AdminOutcome};
 use crate::store::{StoreError, UpstreamRow};
 
 const LIST: &str = "upstreams";

@@ -11,9 +11,27 @@
 use lictor_api::agents::AgentBudget;
 use lictor_api::intents::{Reason, StageName};
 
-use super::DecisionDraft;
 use crate::clock::MINUTE_MICROS;
 use crate::store::BudgetUsage;
+
+/// What to consume from the agent's budget if the decision lets it act.
+#[derive(Clone, Copy, Debug)]
+pub struct BudgetCharge {
+    /// The agent's limits.
+    pub limits: AgentBudget,
+    /// The intent's financial exposure.
+    pub exposure_usd: f64,
+    /// Whether the limits are re-checked under lock (not when a human
+    /// approval already let this request past the budget).
+    pub enforce: bool,
+}
+
+impl BudgetCharge {
+    /// Whether the writer re-checks the limits under lock before it charges.
+    pub fn rechecks(&self) -> bool {
+        self.enforce && has_limits(&self.limits)
+    }
+}
 
 /// Minutes in the rolling window.
 pub const WINDOW_MINUTES: i64 = 24 * 60;
@@ -62,12 +80,6 @@ pub fn exceeded(budget: &AgentBudget, usage: BudgetUsage, exposure_usd: f64) -> 
         });
     }
     None
-}
-
-/// Turns a draft into an escalation for budget: the writer calls this
-/// when its locked re-check finds the limit reached.
-pub fn escalate(draft: &mut DecisionDraft, reason: Reason) {
-    draft.escalate_at(StageName::Budget, reason);
 }
 
 #[cfg(test)]

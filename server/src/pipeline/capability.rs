@@ -13,9 +13,67 @@ use std::time::Duration;
 
 use lictor_api::intents::{ActionType, Reason, RiskLevel, StageName};
 
-use super::commit::{ScopeLimits, TokenCharges};
 use crate::store::TokenUsage;
 use crate::token::{CapabilityToken, Caveat, glob_match};
+
+/// The counting caveats of one scope jti.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ScopeLimits {
+    /// The scope jti (where the caveats were added).
+    pub scope_jti: String,
+    /// Most allowed calls.
+    pub max_calls: Option<u64>,
+    /// Most summed exposure, in cents.
+    pub max_cents: Option<u64>,
+    /// Most allowed calls per minute.
+    pub rate_per_min: Option<u64>,
+}
+
+impl ScopeLimits {
+    /// Whether one more call of `cents` fits a scope's counters; the reason
+    /// if not.
+    pub fn exceeded(&self, usage: TokenUsage, cents: u64) -> Option<Reason> {
+        if let Some(max) = self.max_calls
+            && usage.calls.saturating_add(1) > max
+        {
+            return Some(deny(
+                "token_max_calls_exceeded",
+                format!("the token allows {max} calls and {} were made", usage.calls),
+            ));
+        }
+        if let Some(max) = self.max_cents
+            && usage.cents.saturating_add(cents) > max
+        {
+            return Some(deny(
+                "token_max_usd_exceeded",
+                format!(
+                    "the token allows {:.2} USD and {:.2} USD were used",
+                    max as f64 / 100.0,
+                    usage.cents as f64 / 100.0
+                ),
+            ));
+        }
+        if let Some(max) = self.rate_per_min
+            && usage.calls_this_minute.saturating_add(1) > max
+        {
+            return Some(deny("token_rate_exceeded", format!("the token allows {max} calls per minute")));
+        }
+        None
+    }
+}
+
+/// What an allowed call consumes from its capability token's counters,
+/// and the jtis whose revocation stops it.
+#[derive(Clone, Debug, Default)]
+pub struct TokenCharges {
+    /// Every jti that revokes the token (re-checked under the write, so a
+    /// revocation committed on any replica stops the call).
+    pub revocation_jtis: Vec<String>,
+    /// Every scope with counting caveats.
+    pub scopes: Vec<ScopeLimits>,
+    /// The call's financial exposure, in cents.
+    pub cents: u64,
+}
 
 /// The tool a call targets.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -153,37 +211,6 @@ fn scope_of<'a, 'b>(scopes: &'b mut BTreeMap<&'a str, ScopeLimits>, scope: &'a s
 
 fn min_opt(current: Option<u64>, new: u64) -> u64 {
     current.map_or(new, |c| c.min(new))
-}
-
-/// Whether one more call of `cents` fits a scope's counters; the reason
-/// if not.
-pub fn exceeded(limits: &ScopeLimits, usage: TokenUsage, cents: u64) -> Option<Reason> {
-    if let Some(max) = limits.max_calls
-        && usage.calls.saturating_add(1) > max
-    {
-        return Some(deny(
-            "token_max_calls_exceeded",
-            format!("the token allows {max} calls and {} were made", usage.calls),
-        ));
-    }
-    if let Some(max) = limits.max_cents
-        && usage.cents.saturating_add(cents) > max
-    {
-        return Some(deny(
-            "token_max_usd_exceeded",
-            format!(
-                "the token allows {:.2} USD and {:.2} USD were used",
-                max as f64 / 100.0,
-                usage.cents as f64 / 100.0
-            ),
-        ));
-    }
-    if let Some(max) = limits.rate_per_min
-        && usage.calls_this_minute.saturating_add(1) > max
-    {
-        return Some(deny("token_rate_exceeded", format!("the token allows {max} calls per minute")));
-    }
-    None
 }
 
 /// Dollars as whole cents (rounded to the nearest cent).

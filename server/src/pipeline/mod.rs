@@ -3,7 +3,7 @@
 //!
 //! `authenticate` → `validate` (both in the HTTP layer) → `identity` →
 //! `capability` → `risk` → `policy` → `budget` → `decide` → `audit` (in
-//! [`commit`]).
+//! [`crate::audit::writer`]).
 //!
 //! Every stage reports `{name, outcome, duration_us}`. A stage that blocks
 //! or escalates settles the verdict; later stages that cannot change it
@@ -13,7 +13,6 @@
 pub mod approval;
 pub mod budget;
 pub mod capability;
-pub mod commit;
 pub mod risk;
 
 use std::collections::HashSet;
@@ -30,6 +29,9 @@ use lictor_api::intents::{
 use serde_json::{Value, json};
 
 use crate::audit::digested;
+use crate::audit::writer::{
+    ApprovalDraft, ApprovalPlan, AuditContext, CommitJob, CommitOutcome, CommitQueue, IntentRecord,
+};
 use crate::clock;
 use crate::error::Error;
 use crate::policy::{PolicyEngine, PolicyRegistry};
@@ -37,11 +39,9 @@ use crate::revocations::RevocationCache;
 use crate::store::{AgentRow, BudgetUsage, IdempotencyRecord, Store, StoreResult, TokenUsage};
 use crate::token::CapabilityToken;
 use approval::Resume;
+use budget::BudgetCharge;
+use capability::TokenCharges;
 use capability::{CapabilityRequest, ToolTarget};
-use commit::{
-    ApprovalDraft, ApprovalPlan, AuditContext, BudgetCharge, CommitJob, CommitOutcome, CommitQueue,
-    IntentRecord, TokenCharges,
-};
 
 /// The credentials a request was made with.
 #[derive(Clone, Debug)]
@@ -406,7 +406,7 @@ impl Pipeline {
                         let minute = budget::minute_of(clock::now_micros());
                         for scope in &charges.scopes {
                             let usage = reads.token_usage(&sub.tenant, &scope.scope_jti, minute).await?;
-                            if let Some(reason) = capability::exceeded(scope, usage, charges.cents) {
+                            if let Some(reason) = scope.exceeded(usage, charges.cents) {
                                 reasons.push(reason);
                                 (verdict, deciding_stage) = (Verdict::Block, StageName::Capability);
                                 break;

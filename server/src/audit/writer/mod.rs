@@ -1,4 +1,5 @@
-//! The `audit` stage: one writer per process commits in groups.
+//! The audit writer, and with it the pipeline's `audit` stage: one writer
+//! per process appends every chain entry, committing in groups.
 //!
 //! Requests hand their job — a decision, a tool call's result, a
 //! revocation, a human's approval decision — to the writer task and wait.
@@ -25,10 +26,7 @@ use lictor_api::intents::AuditRef;
 use tokio::sync::{mpsc, oneshot};
 
 pub use admin::{AdminJob, AdminOp, AdminOutcome};
-pub use decision::{
-    ApprovalDraft, ApprovalPlan, AuditContext, BudgetCharge, CommitJob, CommitOutcome, IntentRecord,
-    ScopeLimits, TokenCharges,
-};
+pub use decision::{ApprovalDraft, ApprovalPlan, AuditContext, CommitJob, CommitOutcome, IntentRecord};
 pub use entries::{ApprovalDecisionJob, ApprovalDecisionOutcome, RevocationJob, ToolResultJob};
 
 use crate::audit::AuditRecord;
@@ -270,11 +268,23 @@ impl Chains {
         payload: Option<&(String, String)>,
     ) -> StoreResult<AuditRef> {
         let reference = self.reserve(record)?;
+        Chains::insert(tx, record, &reference, payload).await?;
+        Ok(reference)
+    }
+
+    /// Stores `record` as [`Chains::reserve`] placed it (its hash taken once,
+    /// there), with its payload apart from the chain.
+    pub(crate) async fn insert(
+        tx: &mut StoreTx,
+        record: &AuditRecord,
+        reference: &AuditRef,
+        payload: Option<&(String, String)>,
+    ) -> StoreResult<()> {
         tx.insert_audit_entry(record, &reference.hash).await?;
         if let Some((digest, body)) = payload {
             tx.insert_audit_payload(&record.tenant, digest, body).await?;
         }
-        Ok(reference)
+        Ok(())
     }
 
     /// Makes `record` the head of its chain and a leaf of its tree; answers

@@ -4,7 +4,6 @@
 
 use std::time::{Duration, Instant};
 
-use lictor_api::agents::AgentBudget;
 use lictor_api::api_keys::Environment;
 use lictor_api::approvals::{ApprovalKind, ApprovalStatus};
 use lictor_api::audit::AuditKind;
@@ -15,47 +14,11 @@ use lictor_api::intents::{
 };
 
 use super::Chains;
-use crate::pipeline::{DecisionDraft, budget, capability};
+use crate::pipeline::DecisionDraft;
+use crate::pipeline::budget::{self, BudgetCharge};
+use crate::pipeline::capability::TokenCharges;
 use crate::store::{ApprovalRow, IdempotencyRecord, StoreError, StoreResult, StoreTx};
 use crate::{clock, ids};
-
-/// What to consume from the agent's budget if the decision lets it act.
-#[derive(Clone, Copy, Debug)]
-pub struct BudgetCharge {
-    /// The agent's limits.
-    pub limits: AgentBudget,
-    /// The intent's financial exposure.
-    pub exposure_usd: f64,
-    /// Whether the limits are re-checked under lock (not when a human
-    /// approval already let this request past the budget).
-    pub enforce: bool,
-}
-
-/// The counting caveats of one scope jti.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ScopeLimits {
-    /// The scope jti (where the caveats were added).
-    pub scope_jti: String,
-    /// Most allowed calls.
-    pub max_calls: Option<u64>,
-    /// Most summed exposure, in cents.
-    pub max_cents: Option<u64>,
-    /// Most allowed calls per minute.
-    pub rate_per_min: Option<u64>,
-}
-
-/// What an allowed call consumes from its capability token's counters,
-/// and the jtis whose revocation stops it.
-#[derive(Clone, Debug, Default)]
-pub struct TokenCharges {
-    /// Every jti that revokes the token (re-checked under the write, so a
-    /// revocation committed on any replica stops the call).
-    pub revocation_jtis: Vec<String>,
-    /// Every scope with counting caveats.
-    pub scopes: Vec<ScopeLimits>,
-    /// The call's financial exposure, in cents.
-    pub cents: u64,
-}
 
 /// An approval to open if the decision escalates.
 #[derive(Clone, Debug)]
@@ -167,7 +130,7 @@ impl CommitJob {
     }
 
     pub(super) fn rechecks_budget(&self) -> bool {
-        self.budget.is_some_and(|b| b.enforce && budget::has_limits(&b.limits))
+        self.budget.is_some_and(|b| b.rechecks())
     }
 
     pub(super) fn token_scopes(&self) -> impl Iterator<Item = &str> {
@@ -217,7 +180,7 @@ async fn charge_token(
     let minute = budget::minute_of(now);
     for scope in &charges.scopes {
         let usage = tx.token_usage(&tenant, &scope.scope_jti, minute).await?;
-        let exceeded = capability::exceeded(scope, usage, charges.cents);
+        let exceeded = scope.exceeded(usage, charges.cents);
         if let Some(reason) = exceeded {
             draft.block_at(StageName::Capability, reason);
             return Ok(());
@@ -318,10 +281,10 @@ pub(super) async fn commit(
     if let Some(charge) = job.budget
         && draft.verdict.allows()
     {
-        if charge.enforce && budget::has_limits(&charge.limits) {
+        if charge.rechecks() {
             let usage = tx.budget_usage(&tenant, &agent, budget::window_start(now)).await?;
             if let Some(reason) = budget::exceeded(&charge.limits, usage, charge.exposure_usd) {
-                budget::escalate(&mut draft, reason);
+                draft.escalate_at(StageName::Budget, reason);
             }
         }
         if draft.verdict.allows() {
@@ -391,8 +354,9 @@ pub(super) async fn commit(
         record.jti = job.audit.jti.clone();
         record.tool = job.audit.tool.clone();
         record.approval_id = decision.approval.as_ref().map(|a| a.approval_id.to_string());
-        decision.audit = Some(chains.reserve(&record)?);
-        Some(record)
+        let reference = chains.reserve(&record)?;
+        decision.audit = Some(reference.clone());
+        Some((record, reference))
     };
 
     let decision_json = serde_json::to_string(&decision)
@@ -423,12 +387,8 @@ pub(super) async fn commit(
     if let Some(approval) = new_approval {
         tx.insert_approval(&approval).await?;
     }
-    if let Some(record) = &entry {
-        let hash = record.hash();
-        tx.insert_audit_entry(record, &hash).await?;
-        if let Some((digest, body)) = &job.payload {
-            tx.insert_audit_payload(&tenant, digest, body).await?;
-        }
+    if let Some((record, reference)) = &entry {
+        Chains::insert(tx, record, reference, job.payload.as_ref()).await?;
     }
     Ok(CommitOutcome::Committed(Box::new(decision)))
 }
