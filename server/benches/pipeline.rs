@@ -47,7 +47,7 @@ use lictor_server::audit::checkpointer::{CheckpointSettings, Checkpointer};
 use lictor_server::audit::export::{ExportCheckpoint, ExportFormat, ExportHeader, verify_export};
 use lictor_server::audit::stream::{ExportEnd, ExportSink, write_export};
 use lictor_server::audit::verify::verify_log;
-use lictor_server::audit::writer::{AdminJob, AdminOp, CommitJob, CommitOutcome, CommitQueue};
+use lictor_server::audit::writer::{AdminJob, AdminOp, AuditWriter, CommitJob, CommitOutcome};
 use lictor_server::events::Events;
 use lictor_server::pipeline::approval::Resume;
 use lictor_server::pipeline::capability::{self, CapabilityRequest, ToolTarget};
@@ -286,7 +286,7 @@ struct InProcess {
     _dir: TempDir,
     rt: Runtime,
     store: Store,
-    commits: CommitQueue,
+    writer: AuditWriter,
     pipeline: Pipeline,
     /// The approved payment (`approve_body`), as a request.
     approve: IntentRequest,
@@ -299,7 +299,7 @@ impl InProcess {
         let dir = tempfile::tempdir().unwrap();
         let rt = runtime(threads);
         let policies = policies();
-        let (store, commits, pipeline) = rt.block_on(async {
+        let (store, writer, pipeline) = rt.block_on(async {
             let store = Store::open(&StoreConfig {
                 database_url: None,
                 data_dir: dir.path().join("data"),
@@ -312,11 +312,11 @@ impl InProcess {
             let events = Events::new();
             let log = slog::Logger::root(slog::Discard, slog::o!());
             let (revocations, _) = RevocationCache::start(store.clone(), &events, Duration::from_secs(5));
-            let (commits, _) = CommitQueue::start(store.clone(), events, 512, log);
+            let (writer, _) = AuditWriter::start(store.clone(), events, 512, log);
             let pipeline = Pipeline::new(
                 store.clone(),
                 policies.clone(),
-                commits.clone(),
+                writer.clone(),
                 revocations,
                 PipelineSettings::default(),
             );
@@ -327,15 +327,15 @@ impl InProcess {
                 webhook_secret: "lictor_whsec_bench_0123456789abcdef".into(),
                 created_at: clock::now_micros(),
             };
-            commits.admin(admin(AdminOp::CreateTenant(new_tenant))).await.unwrap();
-            commits.admin(admin(AdminOp::CreateAgent(agent_row()))).await.unwrap();
-            (store, commits, pipeline)
+            writer.append_admin_change(admin(AdminOp::CreateTenant(new_tenant))).await.unwrap();
+            writer.append_admin_change(admin(AdminOp::CreateAgent(agent_row()))).await.unwrap();
+            (store, writer, pipeline)
         });
         let body = serde_json::to_vec(&approve_body()).unwrap();
         let reads = Fixed { agent: agent_row(), usage: BudgetUsage::default() };
         let approve_job = decide_in_memory(&pipeline, &reads, &body);
         assert_eq!(approve_job.draft.verdict, Verdict::Approve);
-        InProcess { _dir: dir, rt, store, commits, pipeline, approve: request(&approve_body()), approve_job }
+        InProcess { _dir: dir, rt, store, writer, pipeline, approve: request(&approve_body()), approve_job }
     }
 
     /// A ready decision for the writer (fresh intent id), built as the
@@ -531,7 +531,9 @@ fn bench_sqlite(c: &mut Criterion) {
             b.to_async(&gateway.rt).iter_batched(
                 || (0..n).map(|_| gateway.job(template)).collect::<Vec<_>>(),
                 |jobs| async move {
-                    for outcome in join_all(jobs.into_iter().map(|job| gateway.commits.commit(job))).await {
+                    for outcome in
+                        join_all(jobs.into_iter().map(|job| gateway.writer.append_decision(job))).await
+                    {
                         black_box(committed(outcome.unwrap()));
                     }
                 },
@@ -600,7 +602,7 @@ fn audit_chain(entries: u64) -> AuditChain {
         while written < entries {
             let jobs: Vec<_> =
                 (0..(entries - written).min(500)).map(|_| gateway.job(&gateway.approve_job)).collect();
-            for outcome in join_all(jobs.into_iter().map(|job| gateway.commits.commit(job))).await {
+            for outcome in join_all(jobs.into_iter().map(|job| gateway.writer.append_decision(job))).await {
                 committed(outcome.unwrap());
                 written += 1;
             }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use tokio::task::JoinHandle;
 
 use crate::audit::checkpointer::Checkpointer;
-use crate::audit::writer::CommitQueue;
+use crate::audit::writer::AuditWriter;
 use crate::catalog::Catalog;
 use crate::clock;
 use crate::config::{Config, MIN_ADMIN_KEY_LEN};
@@ -190,7 +190,7 @@ pub async fn rotate_admin_key(store: &Store) -> Result<String, StoreError> {
 
 /// Hashes entries written before the audit trees existed into their trees
 /// (each tenant in one write, by the writer, under the chain's lock).
-fn catch_up_trees(store: Store, commits: CommitQueue, log: slog::Logger) -> JoinHandle<()> {
+fn catch_up_trees(store: Store, writer: AuditWriter, log: slog::Logger) -> JoinHandle<()> {
     tokio::spawn(async move {
         let tenants = match store.trees_behind().await {
             Ok(tenants) => tenants,
@@ -200,7 +200,7 @@ fn catch_up_trees(store: Store, commits: CommitQueue, log: slog::Logger) -> Join
             }
         };
         for tenant in tenants {
-            if let Err(error) = commits.catch_up_tree(tenant.clone()).await {
+            if let Err(error) = writer.catch_up_tree(tenant.clone()).await {
                 slog::warn!(log, "catching up an audit tree failed"; "tenant" => %tenant, "error" => %error);
             }
         }
@@ -241,7 +241,7 @@ pub async fn start(config: Config, log: slog::Logger) -> Result<Gateway, StartEr
         .map_err(|e| StartError::Config(format!("policies: {e}")))?;
     let (revocations, revocation_task) =
         RevocationCache::start(store.clone(), &events, config.revocation_cache_ttl);
-    let (commits, writer) = CommitQueue::start(
+    let (writer, writer_task) = AuditWriter::start(
         store.clone(),
         events.clone(),
         config.commit_max_batch,
@@ -253,7 +253,7 @@ pub async fn start(config: Config, log: slog::Logger) -> Result<Gateway, StartEr
         approval_ttl: config.approval_ttl,
         max_open_approvals_per_agent: config.max_open_approvals_per_agent,
     };
-    let pipeline = Pipeline::new(store.clone(), policies.clone(), commits, revocations, settings);
+    let pipeline = Pipeline::new(store.clone(), policies.clone(), writer, revocations, settings);
     let catalog = Catalog::new(
         store.clone(),
         &config.upstreams,
@@ -279,7 +279,7 @@ pub async fn start(config: Config, log: slog::Logger) -> Result<Gateway, StartEr
     tasks.push(checkpoints.start(log.new(slog::o!("task" => "checkpoints"))));
     tasks.push(catch_up_trees(
         store.clone(),
-        pipeline.commits().clone(),
+        pipeline.writer().clone(),
         log.new(slog::o!("task" => "trees")),
     ));
 
@@ -313,7 +313,7 @@ pub async fn start(config: Config, log: slog::Logger) -> Result<Gateway, StartEr
             dropshot::BuildError::BindError { address, error } => StartError::Bind { address, error },
             other => StartError::Http(other.to_string()),
         })?;
-    tasks.extend([writer, webhook_task, pending_task, revocation_task]);
+    tasks.extend([writer_task, webhook_task, pending_task, revocation_task]);
     let admin_key = match ensure_admin_key(&store, &config).await {
         Ok(admin_key) => admin_key,
         Err(error) => {

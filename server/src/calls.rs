@@ -207,7 +207,7 @@ pub async fn call(state: &GatewayState, call: ToolCall) -> Result<CallResult, Er
         payload,
     };
     if environment != Environment::Test {
-        state.pipeline.commits().record_tool_result(record).await?;
+        state.pipeline.writer().append_tool_result(record).await?;
     }
     Ok(match outcome {
         Ok(outcome) => CallResult::Forwarded { decision, outcome },

@@ -55,7 +55,7 @@ pub async fn create(
         principal: principal.describe(),
         op: AdminOp::CreateAgent(row.clone()),
     };
-    match call.state.pipeline.commits().admin(job).await {
+    match call.state.pipeline.writer().append_admin_change(job).await {
         Ok(_) => Ok(view(row)),
         Err(StoreError::Duplicate(_)) => {
             Err(Error::AlreadyExists(format!("agent `{}` already exists", row.id)))
@@ -107,7 +107,7 @@ pub async fn update(
         principal: principal.describe(),
         op: AdminOp::UpdateAgent { id: path.agent_id.clone(), update: body, now: clock::now_micros() },
     };
-    let updated = match call.state.pipeline.commits().admin(job).await? {
+    let updated = match call.state.pipeline.writer().append_admin_change(job).await? {
         AdminOutcome::Agent(agent, _) => Some(*agent),
         _ => None,
     };

@@ -70,7 +70,7 @@ pub async fn create(call: &Call<'_>, body: Result<ApiKeyCreate, ApiError>) -> Re
         principal: principal.describe(),
         op: AdminOp::CreateApiKey(row.clone()),
     };
-    call.state.pipeline.commits().admin(job).await?;
+    call.state.pipeline.writer().append_admin_change(job).await?;
     Ok(ApiKeyCreated {
         key: issued.key,
         api_key: view(ApiKeyRow {
@@ -120,6 +120,6 @@ pub async fn revoke(call: &Call<'_>, path: Result<ApiKeyPath, ApiError>) -> Resu
         principal: principal.describe(),
         op: AdminOp::RevokeApiKey(key.id),
     };
-    call.state.pipeline.commits().admin(job).await?;
+    call.state.pipeline.writer().append_admin_change(job).await?;
     Ok(())
 }

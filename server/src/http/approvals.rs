@@ -111,7 +111,7 @@ pub async fn decide(
         note: body.note.filter(|n| !n.trim().is_empty()),
         usable_for: call.state.config.approval_ttl,
     };
-    match call.state.pipeline.commits().decide_approval(job).await? {
+    match call.state.pipeline.writer().append_approval_decision(job).await? {
         ApprovalDecisionOutcome::Decided(row) => {
             // An intent's decision changed: deliver its webhook again.
             call.state.pending.webhooks().notify();

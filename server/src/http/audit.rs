@@ -301,7 +301,7 @@ pub async fn erase_payload(
         principal: principal.describe(),
         op: AdminOp::ErasePayload { digest: path.digest.clone(), reason },
     };
-    match call.state.pipeline.commits().admin(job).await? {
+    match call.state.pipeline.writer().append_admin_change(job).await? {
         AdminOutcome::Unchanged => {
             Err(Error::Conflict(format!("payload `{}` is already erased", path.digest)))
         }

@@ -183,7 +183,7 @@ pub async fn save_draft(
         principal: principal.describe(),
         op: AdminOp::SaveDraft { draft: Box::new(draft), bundle: Box::new(bundle), created },
     };
-    if let AdminOutcome::Unchanged = call.state.pipeline.commits().admin(job).await? {
+    if let AdminOutcome::Unchanged = call.state.pipeline.writer().append_admin_change(job).await? {
         return Err(draft_not_found(&id));
     }
     let row = call.state.store.get_draft(&tenant, &id).await?.ok_or_else(|| draft_not_found(&id))?;
@@ -254,7 +254,7 @@ pub async fn delete_draft(
     let tenant = admin_scope(call, &principal, scope.tenant.as_ref()).await?;
     let job =
         AdminJob { tenant, principal: principal.describe(), op: AdminOp::DeleteDraft(path.draft_id.clone()) };
-    match call.state.pipeline.commits().admin(job).await? {
+    match call.state.pipeline.writer().append_admin_change(job).await? {
         AdminOutcome::Unchanged => Err(draft_not_found(&path.draft_id)),
         _ => Ok(()),
     }
@@ -350,7 +350,8 @@ async fn change(
     outcome: PolicyChangeOutcome,
 ) -> Result<PolicyChange, Error> {
     let job = AdminJob { tenant: tenant.clone(), principal: principal.describe(), op };
-    let AdminOutcome::Policy { active, proposal, audit } = call.state.pipeline.commits().admin(job).await?
+    let AdminOutcome::Policy { active, proposal, audit } =
+        call.state.pipeline.writer().append_admin_change(job).await?
     else {
         return Err(Error::Internal("a policy change answered no policy".into()));
     };

@@ -49,7 +49,7 @@ pub async fn create(call: &Call<'_>, body: Result<TenantCreate, ApiError>) -> Re
         principal: principal.describe(),
         op: AdminOp::CreateTenant(row.clone()),
     };
-    match call.state.pipeline.commits().admin(job).await {
+    match call.state.pipeline.writer().append_admin_change(job).await {
         Ok(_) => {}
         Err(StoreError::Duplicate(_)) => {
             return Err(Error::AlreadyExists(format!("tenant `{}` already exists", body.id)));
@@ -123,7 +123,7 @@ pub async fn rotate_webhook_secret(
         op: AdminOp::RotateWebhookSecret { secret: secret.clone() },
     };
     if call.state.store.get_tenant(&path.tenant_id).await?.is_none()
-        || matches!(call.state.pipeline.commits().admin(job).await?, AdminOutcome::Unchanged)
+        || matches!(call.state.pipeline.writer().append_admin_change(job).await?, AdminOutcome::Unchanged)
     {
         return Err(not_found_tenant(&path.tenant_id));
     }
@@ -161,7 +161,7 @@ pub async fn update(
             policy_two_person: body.policy_two_person_rule,
         },
     };
-    call.state.pipeline.commits().admin(job).await?;
+    call.state.pipeline.writer().append_admin_change(job).await?;
     let row = call
         .state
         .store

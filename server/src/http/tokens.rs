@@ -146,7 +146,7 @@ pub async fn mint(
         principal: principal.describe(),
         op: AdminOp::MintToken { row, caveats },
     };
-    call.state.pipeline.commits().admin(job).await?;
+    call.state.pipeline.writer().append_admin_change(job).await?;
     Ok(MintedToken {
         token,
         jti,
@@ -186,8 +186,8 @@ pub async fn revoke(
     let row = call
         .state
         .pipeline
-        .commits()
-        .revoke(RevocationJob {
+        .writer()
+        .append_revocation(RevocationJob {
             revocation: RevocationRow {
                 tenant: tenant.clone(),
                 jti: body.jti.to_string(),

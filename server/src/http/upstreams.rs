@@ -77,7 +77,7 @@ pub async fn create(
         principal: principal.describe(),
         op: AdminOp::CreateUpstream(row.clone()),
     };
-    match call.state.pipeline.commits().admin(job).await {
+    match call.state.pipeline.writer().append_admin_change(job).await {
         Ok(_) => Ok(catalog::view(&row)),
         Err(StoreError::Duplicate(_)) => Err(exists()),
         Err(e) => Err(e.into()),
@@ -125,7 +125,7 @@ pub async fn delete(
     }
     let job =
         AdminJob { tenant, principal: principal.describe(), op: AdminOp::DeleteUpstream(path.name.clone()) };
-    if matches!(call.state.pipeline.commits().admin(job).await?, AdminOutcome::Unchanged) {
+    if matches!(call.state.pipeline.writer().append_admin_change(job).await?, AdminOutcome::Unchanged) {
         return Err(Error::NotFound(format!("no upstream `{}`", path.name)));
     }
     Ok(())

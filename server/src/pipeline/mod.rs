@@ -30,7 +30,7 @@ use serde_json::{Value, json};
 
 use crate::audit::digested;
 use crate::audit::writer::{
-    ApprovalDraft, ApprovalPlan, AuditContext, CommitJob, CommitOutcome, CommitQueue, IntentRecord,
+    ApprovalDraft, ApprovalPlan, AuditContext, AuditWriter, CommitJob, CommitOutcome, IntentRecord,
 };
 use crate::clock;
 use crate::error::Error;
@@ -201,7 +201,7 @@ impl Default for PipelineSettings {
 pub struct Pipeline {
     store: Store,
     policies: PolicyRegistry,
-    commits: CommitQueue,
+    writer: AuditWriter,
     revocations: RevocationCache,
     settings: Arc<PipelineSettings>,
 }
@@ -302,20 +302,20 @@ fn apply_patch(
 }
 
 impl Pipeline {
-    /// A pipeline over `store`, deciding with `policies`, committing through `commits`.
+    /// A pipeline over `store`, deciding with `policies`, committing through `writer`.
     pub fn new(
         store: Store,
         policies: PolicyRegistry,
-        commits: CommitQueue,
+        writer: AuditWriter,
         revocations: RevocationCache,
         settings: PipelineSettings,
     ) -> Pipeline {
-        Pipeline { store, policies, commits, revocations, settings: Arc::new(settings) }
+        Pipeline { store, policies, writer, revocations, settings: Arc::new(settings) }
     }
 
     /// The writer decisions (and other audited records) go through.
-    pub fn commits(&self) -> &CommitQueue {
-        &self.commits
+    pub fn writer(&self) -> &AuditWriter {
+        &self.writer
     }
 
     /// The revocation cache.
@@ -332,7 +332,7 @@ impl Pipeline {
     pub async fn decide(&self, sub: Submission) -> Result<CommitOutcome, Error> {
         let reads = StoreReads { store: &self.store, revocations: &self.revocations };
         let job = self.prepare(&reads, sub).await?;
-        Ok(self.commits.commit(job).await?)
+        Ok(self.writer.append_decision(job).await?)
     }
 
     /// Runs every stage of `sub` with what it reads from `reads`, and

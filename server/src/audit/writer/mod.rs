@@ -61,7 +61,7 @@ type Reply = oneshot::Sender<StoreResult<WriteOutcome>>;
 
 /// The handle requests use to reach the writer.
 #[derive(Clone, Debug)]
-pub struct CommitQueue {
+pub struct AuditWriter {
     sender: mpsc::Sender<(WriteJob, Reply)>,
 }
 
@@ -73,7 +73,7 @@ fn unexpected() -> StoreError {
     StoreError::Database("the writer answered a different kind of job".into())
 }
 
-impl CommitQueue {
+impl AuditWriter {
     /// Starts the writer task. `events` hears every change other gateways
     /// may cache, once it commits.
     pub fn start(
@@ -81,10 +81,10 @@ impl CommitQueue {
         events: Events,
         max_batch: usize,
         log: slog::Logger,
-    ) -> (CommitQueue, tokio::task::JoinHandle<()>) {
+    ) -> (AuditWriter, tokio::task::JoinHandle<()>) {
         let (sender, receiver) = mpsc::channel(max_batch.max(1) * 8);
         let task = tokio::spawn(run_writer(store, events, receiver, max_batch.max(1), log));
-        (CommitQueue { sender }, task)
+        (AuditWriter { sender }, task)
     }
 
     async fn send(&self, job: WriteJob) -> StoreResult<WriteOutcome> {
@@ -94,7 +94,7 @@ impl CommitQueue {
     }
 
     /// Commits a decision and waits until it is durable.
-    pub async fn commit(&self, job: CommitJob) -> StoreResult<CommitOutcome> {
+    pub async fn append_decision(&self, job: CommitJob) -> StoreResult<CommitOutcome> {
         match self.send(WriteJob::Decision(Box::new(job))).await? {
             WriteOutcome::Decision(outcome) => Ok(outcome),
             _ => Err(unexpected()),
@@ -102,7 +102,7 @@ impl CommitQueue {
     }
 
     /// Records a forwarded tool call's outcome (none in `test`).
-    pub async fn record_tool_result(&self, job: ToolResultJob) -> StoreResult<Option<AuditRef>> {
+    pub async fn append_tool_result(&self, job: ToolResultJob) -> StoreResult<Option<AuditRef>> {
         match self.send(WriteJob::ToolResult(job)).await? {
             WriteOutcome::Entry(entry) => Ok(entry),
             _ => Err(unexpected()),
@@ -110,7 +110,7 @@ impl CommitQueue {
     }
 
     /// Revokes a jti (idempotently) and answers the stored revocation.
-    pub async fn revoke(&self, job: RevocationJob) -> StoreResult<crate::store::RevocationRow> {
+    pub async fn append_revocation(&self, job: RevocationJob) -> StoreResult<crate::store::RevocationRow> {
         match self.send(WriteJob::Revocation(job)).await? {
             WriteOutcome::Revocation(row) => Ok(row),
             _ => Err(unexpected()),
@@ -118,7 +118,7 @@ impl CommitQueue {
     }
 
     /// Makes an administrative change and records it, in one transaction.
-    pub async fn admin(&self, job: AdminJob) -> StoreResult<AdminOutcome> {
+    pub async fn append_admin_change(&self, job: AdminJob) -> StoreResult<AdminOutcome> {
         match self.send(WriteJob::Admin(job)).await? {
             WriteOutcome::Admin(outcome) => Ok(outcome),
             _ => Err(unexpected()),
@@ -135,7 +135,10 @@ impl CommitQueue {
     }
 
     /// Records a human's decision on an approval.
-    pub async fn decide_approval(&self, job: ApprovalDecisionJob) -> StoreResult<ApprovalDecisionOutcome> {
+    pub async fn append_approval_decision(
+        &self,
+        job: ApprovalDecisionJob,
+    ) -> StoreResult<ApprovalDecisionOutcome> {
         match self.send(WriteJob::ApprovalDecision(job)).await? {
             WriteOutcome::ApprovalDecision(outcome) => Ok(outcome),
             _ => Err(unexpected()),
