@@ -53,10 +53,6 @@ impl std::fmt::Debug for PendingIntents {
     }
 }
 
-fn micros(d: Duration) -> i64 {
-    i64::try_from(d.as_micros()).unwrap_or(i64::MAX / 2)
-}
-
 impl PendingIntents {
     /// Starts the sweep (which also resumes intents left pending by an
     /// earlier run).
@@ -100,7 +96,11 @@ impl PendingIntents {
     async fn evaluate(&self, intent_id: IntentId) {
         let inner = &self.inner;
         let now = clock::now_micros();
-        match inner.store.claim_pending_intent(&intent_id, now, now + micros(inner.config.lease)).await {
+        match inner
+            .store
+            .claim_pending_intent(&intent_id, now, now + clock::span_micros(inner.config.lease))
+            .await
+        {
             Ok(true) => {}
             Ok(false) => return,
             Err(error) => {

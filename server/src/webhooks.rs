@@ -125,7 +125,7 @@ impl Worker {
             let full = due.len() == BATCH as usize;
             // The lease outlives one attempt; if this gateway stops mid-way
             // the delivery becomes due again for any gateway.
-            let lease = now + i64::try_from((self.config.timeout * 2).as_micros()).unwrap_or(i64::MAX / 2);
+            let lease = now + clock::span_micros(self.config.timeout * 2);
             for delivery in due {
                 if !self.store.lease_callback(&delivery.intent_id, delivery.next_at, lease).await? {
                     continue;
@@ -160,10 +160,7 @@ impl Worker {
             (CallbackState::Failed, None)
         } else {
             let delay = backoff(attempt, &self.config);
-            (
-                CallbackState::Pending,
-                Some(clock::now_micros() + i64::try_from(delay.as_micros()).unwrap_or(i64::MAX / 2)),
-            )
+            (CallbackState::Pending, Some(clock::now_micros() + clock::span_micros(delay)))
         };
         let record = DeliveryRecord { attempt, attempted_at, status_code, error, duration_ms };
         if let Err(e) = self.store.record_delivery(&delivery.intent_id, &record, state, next_at).await {

@@ -221,7 +221,7 @@ impl Checkpointer {
     /// Signs what is due; answers how many checkpoints were signed.
     pub async fn tick(&self) -> Result<usize, AnchorError> {
         let now = clock::now_micros();
-        let interval = i64::try_from(self.inner.settings.interval.as_micros()).unwrap_or(i64::MAX);
+        let interval = clock::span_micros(self.inner.settings.interval);
         let mut signed = 0;
         for tree in self.inner.store.uncheckpointed_trees().await? {
             let grown = tree.tree_size - tree.checkpointed_size;

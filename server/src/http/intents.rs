@@ -46,10 +46,6 @@ pub struct Arrival {
     pub parse: Duration,
 }
 
-fn micros(d: Duration) -> u64 {
-    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
-}
-
 /// Authenticates the acting agent's credentials and validates the body:
 /// the pipeline's first two stages, reported with their durations.
 struct Front<T> {
@@ -87,7 +83,7 @@ async fn front<T>(
     let authenticate = StageReport {
         name: StageName::Authenticate,
         outcome: StageOutcome::Pass,
-        duration_us: micros(started.elapsed()),
+        duration_us: clock::elapsed_us(started),
     };
     let started = Instant::now();
     let request = body?;
@@ -101,7 +97,7 @@ async fn front<T>(
     let validate = StageReport {
         name: StageName::Validate,
         outcome: StageOutcome::Pass,
-        duration_us: micros(arrival.parse + started.elapsed()),
+        duration_us: clock::duration_us(arrival.parse + started.elapsed()),
     };
     Ok(Front {
         tenant,
@@ -277,7 +273,7 @@ fn unaudited_shadow_decision(call: &Call<'_>, sub: &Submission) -> Decision {
         audit: None,
         approval: None,
         decided_at: clock::from_micros(clock::now_micros()),
-        latency_us: u64::try_from(sub.received.elapsed().as_micros()).unwrap_or(u64::MAX),
+        latency_us: clock::elapsed_us(sub.received),
     }
 }
 

@@ -123,7 +123,7 @@ pub async fn post(
 ) -> Result<McpReply, Error> {
     let authenticating = Instant::now();
     let caller = caller(call).await?;
-    let authenticate_us = micros_since(authenticating);
+    let authenticate_us = clock::elapsed_us(authenticating);
     let (headers, body) = (headers?, body?);
     let message = match parse_message(&body) {
         Ok(message) => message,
@@ -180,7 +180,7 @@ pub async fn post(
         StageReport {
             name: StageName::Validate,
             outcome: StageOutcome::Pass,
-            duration_us: micros_since(received),
+            duration_us: clock::elapsed_us(received),
         },
     ];
     let answer: Result<Value, RpcError> = match request.method.as_str() {
@@ -198,10 +198,6 @@ pub async fn post(
         Ok(result) => result_reply(&id, result),
         Err(error) => error_reply(StatusCode::OK, Some(&id), error),
     })
-}
-
-fn micros_since(started: Instant) -> u64 {
-    u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX)
 }
 
 /// Checks a modern request's headers against its body; the rejection to

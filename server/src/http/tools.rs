@@ -11,12 +11,9 @@ use super::call::Call;
 use super::intents::{Arrival, check_approval_id};
 use crate::calls::{self, CallResult, ToolCall};
 use crate::catalog::ToolLookup;
+use crate::clock;
 use crate::error::Error;
 use crate::mcp::upstream::CallOutcome;
-
-fn micros_since(started: Instant) -> u64 {
-    u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX)
-}
 
 /// `POST /v1/tool-call`.
 pub async fn call(
@@ -31,7 +28,7 @@ pub async fn call(
     let authenticate = StageReport {
         name: StageName::Authenticate,
         outcome: StageOutcome::Pass,
-        duration_us: micros_since(started),
+        duration_us: clock::elapsed_us(started),
     };
     let started = Instant::now();
     let (headers, body) = (headers?, body?);
@@ -70,7 +67,7 @@ pub async fn call(
     let validate = StageReport {
         name: StageName::Validate,
         outcome: StageOutcome::Pass,
-        duration_us: u64::try_from((arrival.parse + started.elapsed()).as_micros()).unwrap_or(u64::MAX),
+        duration_us: clock::duration_us(arrival.parse + started.elapsed()),
     };
     let outcome = calls::call(
         call.state,

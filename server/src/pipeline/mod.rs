@@ -32,7 +32,7 @@ use crate::audit::digested;
 use crate::audit::writer::{
     ApprovalDraft, ApprovalPlan, AuditContext, AuditWriter, CommitJob, CommitOutcome, IntentRecord,
 };
-use crate::clock;
+use crate::clock::{self, elapsed_us};
 use crate::error::Error;
 use crate::policy::{PolicyEngine, PolicyRegistry};
 use crate::revocations::RevocationCache;
@@ -208,10 +208,6 @@ pub struct Pipeline {
 
 fn stage(name: StageName, outcome: StageOutcome, started: Instant) -> StageReport {
     StageReport { name, outcome, duration_us: elapsed_us(started) }
-}
-
-fn elapsed_us(started: Instant) -> u64 {
-    u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX)
 }
 
 fn skipped(name: StageName) -> StageReport {

@@ -29,7 +29,7 @@ const SAMPLES: usize = 10;
 pub fn evaluate(engine: &PolicyEngine, input: &Value) -> PolicyEvaluation {
     let started = Instant::now();
     let result = engine.evaluate(input);
-    let duration_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    let duration_us = crate::clock::elapsed_us(started);
     match result {
         Ok(output) => PolicyEvaluation {
             verdict: output.verdict,

@@ -149,10 +149,6 @@ pub enum CommitOutcome {
     AlreadyDecided,
 }
 
-fn micros(d: Duration) -> u64 {
-    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
-}
-
 fn reason(stage: StageName, code: &str, message: String) -> Reason {
     Reason { stage, code: code.into(), message }
 }
@@ -242,7 +238,7 @@ async fn open_approval(
         status: ApprovalStatus::Pending,
         digest: plan.digest.clone(),
         created_at: now,
-        expires_at: now + i64::try_from(plan.ttl.as_micros()).unwrap_or(i64::MAX / 2),
+        expires_at: now + clock::span_micros(plan.ttl),
         decided_at: None,
         decided_by: None,
         note: None,
@@ -325,13 +321,13 @@ pub(super) async fn commit(
 
     let mut decision = draft.decision;
     decision.decided_at = clock::from_micros(now);
-    decision.latency_us = micros(job.received.elapsed());
+    decision.latency_us = clock::elapsed_us(job.received);
     let audit_outcome =
         if environment == Environment::Test { StageOutcome::Skip } else { StageOutcome::Pass };
     decision.stages.push(StageReport {
         name: StageName::Audit,
         outcome: audit_outcome,
-        duration_us: micros(job.enqueued.elapsed()),
+        duration_us: clock::elapsed_us(job.enqueued),
     });
 
     // The entry is chained (and its hash known) before anything is

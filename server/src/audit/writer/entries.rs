@@ -167,9 +167,7 @@ pub(super) async fn approval_decision(
     };
     let (human, verdict, outcome) = match job.decision {
         ApprovalDecisionKind::Approve => (
-            HumanDecision::Approved {
-                usable_until: now + i64::try_from(job.usable_for.as_micros()).unwrap_or(i64::MAX / 2),
-            },
+            HumanDecision::Approved { usable_until: now + clock::span_micros(job.usable_for) },
             Verdict::Approve,
             "approved",
         ),
