@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use lictor_offline::audit::checkpoint::NoteVerifier;
 use lictor_offline::audit::export::{self, ExportReport, KeysError};
-use lictor_offline::token;
+use lictor_offline::token::{self, Restrictions};
 pub use lictor_offline::token::{CapabilityToken, Caveat, TokenError};
 use lictor_offline::webhook;
 
@@ -53,7 +53,7 @@ pub struct Attenuation {
     /// At most this many allowed calls (shared by tokens derived from it).
     pub max_calls: Option<u64>,
     /// At most this much summed financial exposure, in US dollars (kept in
-    /// whole cents, rounded down).
+    /// whole cents, rounded to the nearest cent).
     pub max_usd: Option<f64>,
     /// At most this many allowed calls per calendar minute.
     pub rate_per_min: Option<u64>,
@@ -69,47 +69,40 @@ pub struct Attenuation {
 }
 
 impl Attenuation {
-    /// The caveats this attenuation appends (after the hop), at `now`.
+    /// The caveats this attenuation appends (after the hop), at `now`:
+    /// the gateway's own builder (`lictor_offline::token::Restrictions`),
+    /// so the SDK, `lictor token attenuate` and the mint endpoint agree.
     pub fn to_caveats(&self, now: i64) -> Result<Vec<Caveat>, AttenuationError> {
         let invalid = AttenuationError::Invalid;
-        let mut caveats = Vec::new();
+        let mut expires = Vec::new();
         if let Some(duration) = self.expires_in {
             let seconds =
                 i64::try_from(duration.as_secs()).map_err(|_| invalid("`expires_in` is too long".into()))?;
-            caveats.push(Caveat::Expires { at: now.saturating_add(seconds) });
+            expires.push(now.saturating_add(seconds));
         }
-        if let Some(at) = self.expires_at {
-            caveats.push(Caveat::Expires { at });
-        }
-        if !self.tools.is_empty() {
-            caveats.push(Caveat::Tools { allow: self.tools.clone(), deny: self.deny_tools.clone() });
-        } else if !self.deny_tools.is_empty() {
-            caveats.push(Caveat::Tools { allow: vec!["*".into()], deny: self.deny_tools.clone() });
-        }
-        if !self.servers.is_empty() {
-            caveats.push(Caveat::Servers { allow: self.servers.clone() });
-        }
-        if !self.action_types.is_empty() {
-            let allow = serde_json::to_value(&self.action_types)
-                .and_then(serde_json::from_value)
-                .map_err(|e| invalid(format!("action types: {e}")))?;
-            caveats.push(Caveat::ActionTypes { allow });
-        }
-        if let Some(n) = self.max_calls {
-            caveats.push(Caveat::MaxCalls { n });
-        }
-        if let Some(usd) = self.max_usd {
-            if !usd.is_finite() || usd < 0.0 {
-                return Err(invalid(format!("`max_usd` must be a non-negative amount, not `{usd}`")));
-            }
-            caveats.push(Caveat::MaxUsd { cents: (usd * 100.0).floor() as u64 });
-        }
-        if let Some(n) = self.rate_per_min {
-            caveats.push(Caveat::RatePerMin { n });
-        }
-        if let Some(aud) = &self.audience {
-            caveats.push(Caveat::Audience { aud: aud.clone() });
-        }
+        expires.extend(self.expires_at);
+        let action_types = match self.action_types.is_empty() {
+            true => None,
+            false => Some(
+                serde_json::to_value(&self.action_types)
+                    .and_then(serde_json::from_value)
+                    .map_err(|e| invalid(format!("action types: {e}")))?,
+            ),
+        };
+        let list = |items: &Vec<String>| (!items.is_empty()).then(|| items.clone());
+        let restrictions = Restrictions {
+            expires,
+            tools: list(&self.tools),
+            deny_tools: list(&self.deny_tools),
+            servers: list(&self.servers),
+            action_types,
+            max_calls: self.max_calls,
+            max_usd: self.max_usd,
+            rate_per_min: self.rate_per_min,
+            step_up_at: None,
+            audience: self.audience.clone(),
+        };
+        let mut caveats = restrictions.to_caveats().map_err(|e| invalid(e.message))?;
         caveats.extend(self.caveats.iter().cloned());
         Ok(caveats)
     }

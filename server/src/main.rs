@@ -30,7 +30,7 @@ use lictor_server::catalog::ConfiguredUpstream;
 use lictor_server::demo::{self, bank::Bank};
 use lictor_server::policy::corpus::{self, CORPUS_FILE};
 use lictor_server::policy::{Bundle, EvaluationLimits, PolicyEngine, rego_tests};
-use lictor_server::token::{self, CapabilityToken, Caveat};
+use lictor_server::token::{self, CapabilityToken, Restrictions};
 
 #[derive(Parser)]
 #[command(name = "lictor", version, about = "Governance gateway for AI agents")]
@@ -536,40 +536,34 @@ fn list(values: &[String]) -> Option<Vec<String>> {
 }
 
 fn attenuate(args: AttenuateArgs) -> anyhow::Result<bool> {
-    let mut caveats = Vec::new();
-    if let Some(seconds) = args.expires_in {
-        let now = chrono::Utc::now().timestamp();
-        caveats.push(Caveat::Expires { at: now + i64::try_from(seconds)? });
-    }
-    match (list(&args.tools), list(&args.deny_tools)) {
-        (Some(allow), deny) => caveats.push(Caveat::Tools { allow, deny: deny.unwrap_or_default() }),
-        (None, Some(deny)) => caveats.push(Caveat::Tools { allow: vec!["*".into()], deny }),
-        (None, None) => {}
-    }
-    if let Some(allow) = list(&args.servers) {
-        caveats.push(Caveat::Servers { allow });
-    }
-    if !args.action_types.is_empty() {
-        let allow = args
-            .action_types
-            .iter()
-            .map(|t| ActionType::parse(t).ok_or_else(|| anyhow::anyhow!("unknown action type `{t}`")))
-            .collect::<anyhow::Result<Vec<_>>>()?;
-        caveats.push(Caveat::ActionTypes { allow });
-    }
-    if let Some(n) = args.max_calls {
-        caveats.push(Caveat::MaxCalls { n });
-    }
-    if let Some(usd) = args.max_usd {
-        anyhow::ensure!(usd.is_finite() && usd >= 0.0, "--max-usd must be a non-negative amount");
-        caveats.push(Caveat::MaxUsd { cents: (usd * 100.0).round() as u64 });
-    }
-    if let Some(n) = args.rate_per_min {
-        caveats.push(Caveat::RatePerMin { n });
-    }
-    if let Some(aud) = args.audience {
-        caveats.push(Caveat::Audience { aud });
-    }
+    let expires = match args.expires_in {
+        Some(seconds) => vec![chrono::Utc::now().timestamp().saturating_add(i64::try_from(seconds)?)],
+        None => Vec::new(),
+    };
+    let action_types = match list(&args.action_types) {
+        Some(types) => Some(
+            types
+                .iter()
+                .map(|t| ActionType::parse(t).ok_or_else(|| anyhow::anyhow!("unknown action type `{t}`")))
+                .collect::<anyhow::Result<Vec<_>>>()?,
+        ),
+        None => None,
+    };
+    let restrictions = Restrictions {
+        expires,
+        tools: list(&args.tools),
+        deny_tools: list(&args.deny_tools),
+        servers: list(&args.servers),
+        action_types,
+        max_calls: args.max_calls,
+        max_usd: args.max_usd,
+        rate_per_min: args.rate_per_min,
+        step_up_at: None,
+        audience: args.audience,
+    };
+    let caveats = restrictions
+        .to_caveats()
+        .map_err(|e| anyhow::anyhow!("--{}: {}", e.field.replace('_', "-"), e.message))?;
     anyhow::ensure!(!caveats.is_empty(), "name at least one restriction to add");
     let jti = args.jti.unwrap_or_else(|| lictor_server::ids::token_jti().to_string());
     println!("{}", token::attenuate(&args.token, &jti, &caveats)?);

@@ -2,8 +2,9 @@
 
 use lictor_api::ApiError;
 use lictor_api::agents::{AgentStatus, TenantScope};
+use lictor_api::money::UsdAmount;
 use lictor_api::tokens::{
-    Jti, MintedToken, Revocation, RevocationListParams, RevocationPage, TokenMint, TokenRevoke,
+    Jti, MintedToken, Revocation, RevocationListParams, RevocationPage, TokenMint, TokenRevoke, ToolPattern,
 };
 
 use super::call::Call;
@@ -12,64 +13,30 @@ use crate::audit::writer::{AdminJob, AdminOp};
 use crate::clock;
 use crate::cursor;
 use crate::error::Error;
-use crate::pipeline::capability::to_cents;
 use crate::store::{MintedTokenRow, RevocationRow};
-use crate::token::{self, Caveat, TokenHeader};
+use crate::token::{self, Caveat, Restrictions, TokenHeader};
 
 const LIST: &str = "revocations";
 
-/// Caveats a mint request asks for, in a fixed order.
+/// Caveats a mint request asks for, in the builder's fixed order.
 fn caveats(body: &TokenMint, expires_at: i64, now: i64, audience: &str) -> Result<Vec<Caveat>, Error> {
-    let invalid =
-        |path: &str, message: &str| Error::InvalidField { path: path.into(), message: message.into() };
-    let mut caveats = vec![Caveat::Expires { at: expires_at }];
-    let tools = body.tools.as_ref().map(|t| t.iter().map(|p| p.to_string()).collect::<Vec<_>>());
-    let deny = body.deny_tools.as_ref().map(|t| t.iter().map(|p| p.to_string()).collect::<Vec<_>>());
-    match (tools, deny) {
-        (Some(allow), deny) => {
-            if allow.is_empty() {
-                return Err(invalid("$.tools", "`tools` must name at least one pattern"));
-            }
-            caveats.push(Caveat::Tools { allow, deny: deny.unwrap_or_default() });
-        }
-        (None, Some(deny)) if !deny.is_empty() => {
-            caveats.push(Caveat::Tools { allow: vec!["*".into()], deny });
-        }
-        (None, _) => {}
-    }
-    if let Some(servers) = &body.servers {
-        if servers.is_empty() {
-            return Err(invalid("$.servers", "`servers` must name at least one upstream"));
-        }
-        caveats.push(Caveat::Servers { allow: servers.iter().map(|s| s.to_string()).collect() });
-    }
-    if let Some(types) = &body.action_types {
-        if types.is_empty() {
-            return Err(invalid("$.action_types", "`action_types` must name at least one type"));
-        }
-        caveats.push(Caveat::ActionTypes { allow: types.clone() });
-    }
-    if let Some(n) = body.max_calls {
-        if n == 0 {
-            return Err(invalid("$.max_calls", "`max_calls` must be at least 1"));
-        }
-        caveats.push(Caveat::MaxCalls { n });
-    }
-    if let Some(usd) = body.max_usd {
-        caveats.push(Caveat::MaxUsd { cents: to_cents(usd.get()) });
-    }
-    if let Some(n) = body.rate_per_min {
-        if n == 0 {
-            return Err(invalid("$.rate_per_min", "`rate_per_min` must be at least 1"));
-        }
-        caveats.push(Caveat::RatePerMin { n: u64::from(n) });
-    }
-    if body.step_up == Some(true) {
-        caveats.push(Caveat::StepUp { at: now });
-    }
-    let audience = body.audience.as_deref().unwrap_or(audience);
-    caveats.push(Caveat::Audience { aud: audience.to_string() });
-    Ok(caveats)
+    let patterns =
+        |list: &Option<Vec<ToolPattern>>| list.as_ref().map(|l| l.iter().map(|p| p.to_string()).collect());
+    let restrictions = Restrictions {
+        expires: vec![expires_at],
+        tools: patterns(&body.tools),
+        deny_tools: patterns(&body.deny_tools),
+        servers: body.servers.as_ref().map(|s| s.iter().map(|s| s.to_string()).collect()),
+        action_types: body.action_types.clone(),
+        max_calls: body.max_calls,
+        max_usd: body.max_usd.map(UsdAmount::get),
+        rate_per_min: body.rate_per_min.map(u64::from),
+        step_up_at: (body.step_up == Some(true)).then_some(now),
+        audience: Some(body.audience.as_deref().unwrap_or(audience).to_string()),
+    };
+    restrictions
+        .to_caveats()
+        .map_err(|e| Error::InvalidField { path: format!("$.{}", e.field), message: e.message })
 }
 
 /// `POST /v1/admin/mint`.

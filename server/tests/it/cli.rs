@@ -258,3 +258,30 @@ fn the_demo_refuses_a_store_of_its_own() {
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr(&output).contains("cannot be used with"), "{}", stderr(&output));
 }
+
+#[test]
+fn token_attenuate_refuses_what_the_mint_endpoint_refuses() {
+    let vectors: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../conformance/vectors/tokens/tokens.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let root =
+        vectors["vectors"].as_array().unwrap().iter().find(|v| v["name"] == "root_no_caveats").unwrap();
+    let token = root["token"].as_str().unwrap();
+    for (flag, field) in [("--max-calls", "max_calls"), ("--rate-per-min", "rate_per_min")] {
+        let output = lictor(&["token", "attenuate", token, flag, "0"]);
+        assert_eq!(output.status.code(), Some(1));
+        assert_eq!(stderr(&output).trim(), format!("lictor: {flag}: `{field}` must be at least 1"));
+    }
+    let output = lictor(&["token", "attenuate", token, "--max-usd", "12.345"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let narrowed = String::from_utf8(output.stdout).unwrap();
+    let inspected = lictor(&["token", "inspect", narrowed.trim()]);
+    let report: serde_json::Value = serde_json::from_slice(&inspected.stdout).unwrap();
+    // The nearest cent, as the mint endpoint and the Rust SDK round.
+    assert!(report["caveats"].as_array().unwrap().iter().any(|c| c["cents"] == 1235), "{report}");
+}

@@ -18,6 +18,7 @@ mod error;
 mod format;
 mod glob;
 mod header;
+mod restrictions;
 
 #[cfg(test)]
 mod tests;
@@ -37,6 +38,7 @@ pub use format::{
 };
 pub use glob::glob_match;
 pub use header::{Jti, MAX_JTI_LEN, TOKEN_VERSION, TokenHeader};
+pub use restrictions::{RestrictionError, Restrictions, usd_to_cents};
 
 use format::{b64, canonical, chain_step, decode_json, decode_typed, unb64};
 
