@@ -14,7 +14,7 @@ use lictor_api::ids::{AgentId, ApprovalId, TenantId};
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
-use crate::store::{Backend, StoreResult, StoreTx};
+use crate::store::{Backend, StoreError, StoreResult, StoreTx};
 
 /// The PostgreSQL channel events travel on.
 pub const CHANNEL: &str = "lictor_events";
@@ -86,7 +86,8 @@ impl Events {
     /// [`Events::publish`] reaches the only process).
     pub async fn notify_in(tx: &mut StoreTx, event: &Event) -> StoreResult<()> {
         if tx.backend() == Backend::Postgres {
-            let payload = serde_json::to_string(event).unwrap_or_default();
+            let payload = serde_json::to_string(event)
+                .map_err(|e| StoreError::Database(format!("encoding a change notification: {e}")))?;
             sqlx::query("SELECT pg_notify($1, $2)").bind(CHANNEL).bind(payload).execute(tx.conn()).await?;
         }
         Ok(())
@@ -100,7 +101,7 @@ impl Events {
         tokio::spawn(async move {
             let mut delay = Duration::from_millis(100);
             loop {
-                match listen_once(&database_url, &sender).await {
+                match listen_once(&database_url, &sender, &log).await {
                     Ok(()) => delay = Duration::from_millis(100),
                     Err(error) => {
                         slog::warn!(log, "event listener lost its connection; reconnecting"; "error" => %error);
@@ -114,15 +115,32 @@ impl Events {
     }
 }
 
-async fn listen_once(url: &str, sender: &broadcast::Sender<Event>) -> Result<(), sqlx::Error> {
+async fn listen_once(
+    url: &str,
+    sender: &broadcast::Sender<Event>,
+    log: &slog::Logger,
+) -> Result<(), sqlx::Error> {
     let mut listener = sqlx::postgres::PgListener::connect(url).await?;
     listener.listen(CHANNEL).await?;
     // Anything that happened while we were not listening is unknown.
     let _ = sender.send(Event::Resync);
     loop {
         let notification = listener.recv().await?;
-        if let Ok(event) = serde_json::from_str::<Event>(notification.payload()) {
-            let _ = sender.send(event);
+        let _ = sender.send(decode(notification.payload(), log));
+    }
+}
+
+/// The event a notification carries. One this gateway cannot read (say,
+/// from a newer replica) still means something changed: it becomes
+/// [`Event::Resync`], so everything cached is reloaded rather than the
+/// change missed, and it is logged.
+fn decode(payload: &str, log: &slog::Logger) -> Event {
+    match serde_json::from_str::<Event>(payload) {
+        Ok(event) => event,
+        Err(error) => {
+            slog::warn!(log, "unreadable change notification; resynchronising";
+                "error" => %error, "payload" => payload);
+            Event::Resync
         }
     }
 }
@@ -130,6 +148,17 @@ async fn listen_once(url: &str, sender: &broadcast::Sender<Event>) -> Result<(),
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unreadable_notification_resynchronises() {
+        let log = slog::Logger::root(slog::Discard, slog::o!());
+        assert_eq!(
+            decode(r#"{"kind":"revocation","tenant":"acme"}"#, &log),
+            Event::Revocation { tenant: TenantId::parse("acme").unwrap() }
+        );
+        assert_eq!(decode(r#"{"kind":"from_the_future"}"#, &log), Event::Resync);
+        assert_eq!(decode("", &log), Event::Resync);
+    }
 
     #[test]
     fn events_round_trip_as_json() {

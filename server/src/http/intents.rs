@@ -136,13 +136,17 @@ pub fn check_approval_id(id: Option<String>) -> Result<Option<ApprovalId>, Error
 
 /// Identifies "the same request" for idempotency: the operation and the
 /// canonical (RFC 8785) JSON of the validated body.
-fn request_hash(operation: &str, body: &impl Serialize) -> String {
-    let value = serde_json::to_value(body).unwrap_or_default();
+///
+/// A body that cannot be read back as JSON is refused rather than hashed
+/// as `null`, which would make unrelated requests "the same".
+fn request_hash(operation: &str, body: &impl Serialize) -> Result<String, Error> {
+    let value = serde_json::to_value(body)
+        .map_err(|e| Error::Internal(format!("the request cannot be hashed for idempotency: {e}")))?;
     let mut hasher = Sha256::new();
     hasher.update(operation.as_bytes());
     hasher.update(b"\n");
     hasher.update(canonical_string(&value).as_bytes());
-    hex::encode(hasher.finalize())
+    Ok(hex::encode(hasher.finalize()))
 }
 
 fn check_replay(existing: &IdempotencyRecord, hash: &str) -> Result<(), Error> {
@@ -210,7 +214,7 @@ pub async fn declare(
 ) -> Result<Decision, Error> {
     let front = front(call, arrival, Tokens::Accepted, Some(headers), body).await?;
     let tenant = front.tenant.clone();
-    let hash = request_hash("intent_declare", &front.request);
+    let hash = request_hash("intent_declare", &front.request)?;
     let mut sub = submission(&front, arrival, front.request.clone());
     if let Some(key) = front.idempotency_key.clone() {
         if let Some(existing) = call.state.store.find_idempotency(&tenant, &key).await? {
@@ -306,7 +310,7 @@ pub async fn declare_async(
         });
     }
     let tenant = front.tenant.clone();
-    let hash = request_hash("intent_declare_async", &front.request);
+    let hash = request_hash("intent_declare_async", &front.request)?;
     let intent_id = ids::intent_id();
     let mut claim = None;
     if let Some(key) = front.idempotency_key.clone() {
@@ -545,7 +549,7 @@ mod tests {
     fn request_hash_ignores_key_order_but_not_operation() {
         let a = serde_json::json!({"a": 1, "b": 2});
         let b = serde_json::json!({"b": 2, "a": 1});
-        assert_eq!(request_hash("x", &a), request_hash("x", &b));
-        assert_ne!(request_hash("x", &a), request_hash("y", &a));
+        assert_eq!(request_hash("x", &a).unwrap(), request_hash("x", &b).unwrap());
+        assert_ne!(request_hash("x", &a).unwrap(), request_hash("y", &a).unwrap());
     }
 }

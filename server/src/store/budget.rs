@@ -5,7 +5,7 @@
 use lictor_api::ids::{AgentId, TenantId};
 use sqlx::{Any, Executor, Row};
 
-use super::{Store, StoreResult, StoreTx};
+use super::{Store, StoreError, StoreResult, StoreTx};
 
 /// What an agent consumed inside a window.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -36,7 +36,17 @@ async fn read_usage<'c, E: Executor<'c, Database = Any>>(
     // SUM over BIGINT is NUMERIC; SQLite's SUM of nothing is an integer 0).
     let decisions: i64 = row.try_get("decisions")?;
     let exposure_usd: f64 = row.try_get("exposure_usd")?;
-    Ok(BudgetUsage { decisions: u64::try_from(decisions).unwrap_or_default(), exposure_usd })
+    // A negative count is damage, not zero: reading it as 0 would let the
+    // budget check pass (fail open).
+    let decisions = u64::try_from(decisions).map_err(|_| {
+        StoreError::Corrupt(format!("budget_usage of `{agent}` in `{tenant}` sums to {decisions} decisions"))
+    })?;
+    if !exposure_usd.is_finite() || exposure_usd < 0.0 {
+        return Err(StoreError::Corrupt(format!(
+            "budget_usage of `{agent}` in `{tenant}` sums to {exposure_usd} USD"
+        )));
+    }
+    Ok(BudgetUsage { decisions, exposure_usd })
 }
 
 impl Store {

@@ -148,10 +148,19 @@ async fn read_usage(
         Some(row) => (row.try_get::<i64, _>("calls")?, row.try_get::<i64, _>("cents")?),
         None => (0, 0),
     };
+    // A negative counter is damage, not zero: reading it as 0 would let the
+    // token's limits pass (fail open).
+    let counter = |what: &str, value: i64| {
+        u64::try_from(value).map_err(|_| {
+            StoreError::Corrupt(format!(
+                "the {what} counter of token scope `{scope_jti}` in `{tenant}` is {value}"
+            ))
+        })
+    };
     Ok(TokenUsage {
-        calls: u64::try_from(calls).unwrap_or_default(),
-        cents: u64::try_from(cents).unwrap_or_default(),
-        calls_this_minute: u64::try_from(this_minute.unwrap_or(0)).unwrap_or_default(),
+        calls: counter("calls", calls)?,
+        cents: counter("cents", cents)?,
+        calls_this_minute: counter("rate", this_minute.unwrap_or(0))?,
     })
 }
 

@@ -68,7 +68,27 @@ async fn concurrent_intents_never_overshoot_a_budget(backend: Backend) {
     assert_eq!(verdicts.iter().filter(|v| *v == "escalate").count(), 25);
 }
 
+/// Someone with write access to the database sets the agent's usage
+/// negative: the budget check must fail closed, not read it as zero.
+async fn a_negative_usage_count_fails_closed(backend: Backend) {
+    let gw = TestGateway::start(backend).await;
+    let f = gw.tenant_fixture().await;
+    gw.patch("/v1/agents/agent-1", &f.admin, &json!({"budget": {"max_decisions_24h": 1}})).await.expect(200);
+    assert_eq!(gw.declare(&f.live, approve_intent()).await.expect(200)["verdict"], "approve");
+    assert_eq!(gw.declare(&f.live, approve_intent()).await.expect(200)["verdict"], "escalate");
+    let db = gw.db().await;
+    sqlx::query("UPDATE budget_usage SET decisions = -1000 WHERE agent_id = 'agent-1'")
+        .execute(&db)
+        .await
+        .unwrap();
+    gw.declare(&f.live, approve_intent()).await.expect_error(500, "internal");
+    // Nothing was decided on the damaged count.
+    let listed = gw.get("/v1/intents?limit=50", &f.admin).await.expect(200);
+    assert_eq!(listed["items"].as_array().unwrap().len(), 2, "{listed}");
+}
+
 crate::on_both_backends!(
+    a_negative_usage_count_fails_closed,
     only_approved_intents_consume_the_decision_budget,
     exposure_budget_sums_financial_exposure,
     concurrent_intents_never_overshoot_a_budget,

@@ -318,7 +318,21 @@ async fn rotated_keys_keep_old_tokens_valid(backend: Backend) {
     }
 }
 
+/// Someone with write access to the database sets a token's call counter
+/// negative: the capability check must fail closed, not read it as zero.
+async fn a_negative_token_counter_fails_closed(backend: Backend) {
+    let gw = TestGateway::start(backend).await;
+    let f = gw.tenant_fixture().await;
+    let token = gw.mint(&f.admin, json!({"subject": "agent-1", "ttl_seconds": 60, "max_calls": 1})).await;
+    let token = token["token"].as_str().unwrap().to_string();
+    assert_eq!(gw.declare(&token, approve_intent()).await.expect(200)["verdict"], "approve");
+    let db = gw.db().await;
+    sqlx::query("UPDATE token_usage SET calls = -1000").execute(&db).await.unwrap();
+    gw.declare(&token, approve_intent()).await.expect_error(500, "internal");
+}
+
 crate::on_both_backends!(
+    a_negative_token_counter_fails_closed,
     minting_needs_an_admin_and_an_active_agent,
     a_token_declares_intents_as_its_subject,
     caveats_are_enforced_in_the_capability_stage,

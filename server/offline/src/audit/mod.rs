@@ -206,8 +206,10 @@ impl AuditRecord {
             verdict: self.verdict.map(Verdict::as_str),
             version: self.version,
         };
-        // Serialising borrowed strings, integers and options cannot fail.
-        serde_json::to_vec(&document).unwrap_or_default()
+        // INVARIANT: borrowed strings, integers, booleans and options of
+        // them always serialise; an empty hash input would be a silent lie.
+        #[allow(clippy::expect_used)]
+        serde_json::to_vec(&document).expect("an audit entry's canonical document always serialises")
     }
 
     /// The wire form, with `hash`.
@@ -411,18 +413,19 @@ impl serde_json::ser::Formatter for EcmaScriptNumbers {
 /// ECMAScript numbers where the keys sort the same in UTF-8 and UTF-16
 /// (every key below U+E000), `serde_json_canonicalizer`'s otherwise.
 pub fn canonical_bytes(value: &Value) -> Vec<u8> {
-    // Serialising a `serde_json::Value` cannot fail: its keys are strings
-    // and its numbers are finite.
-    if keys_sort_alike(value) {
+    // INVARIANT: both serialisers refuse only non-finite numbers, duplicate
+    // keys and raw fragments, none of which a `serde_json::Value` can
+    // hold, and writing into a `Vec` cannot fail. Answering anything else
+    // (say, no bytes) would give every such value the same digest.
+    let bytes = if keys_sort_alike(value) {
         let mut bytes = Vec::with_capacity(256);
         let mut serializer = serde_json::Serializer::with_formatter(&mut bytes, EcmaScriptNumbers);
-        match serde::Serialize::serialize(value, &mut serializer) {
-            Ok(()) => bytes,
-            Err(_) => serde_json_canonicalizer::to_vec(value).unwrap_or_default(),
-        }
+        serde::Serialize::serialize(value, &mut serializer).map(|()| bytes)
     } else {
-        serde_json_canonicalizer::to_vec(value).unwrap_or_default()
-    }
+        serde_json_canonicalizer::to_vec(value)
+    };
+    #[allow(clippy::expect_used)]
+    bytes.expect("a serde_json::Value always has canonical JSON")
 }
 
 /// `value`'s digest (as [`digest_json`] gives it) and its canonical text
@@ -435,8 +438,9 @@ pub fn digested(value: &Value) -> (String, String) {
 
 /// The canonical JSON text of `value` (RFC 8785).
 pub fn canonical_string(value: &Value) -> String {
-    // Both serialisers write UTF-8 only.
-    String::from_utf8(canonical_bytes(value)).unwrap_or_default()
+    // INVARIANT: both serialisers write UTF-8 only.
+    #[allow(clippy::expect_used)]
+    String::from_utf8(canonical_bytes(value)).expect("canonical JSON is UTF-8")
 }
 
 #[cfg(test)]
