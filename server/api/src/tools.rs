@@ -176,7 +176,14 @@ impl McpReply {
     /// A JSON-RPC response with `status` (200 normally; 400/404 for
     /// transport-level rejections the MCP transport defines).
     pub fn json(status: http::StatusCode, body: &JsonRpcResponse) -> McpReply {
-        McpReply { status, body: Some(serde_json::to_vec(body).unwrap_or_default()), headers: Vec::new() }
+        // A response that cannot be written is answered as a JSON-RPC
+        // internal error, never as an empty body.
+        let bytes = serde_json::to_vec(body).unwrap_or_else(|e| {
+            serde_json::json!({"jsonrpc": "2.0", "id": null, "error": {"code": -32603, "message": format!("internal error: {e}")}})
+                .to_string()
+                .into_bytes()
+        });
+        McpReply { status, body: Some(bytes), headers: Vec::new() }
     }
 
     /// `202 Accepted` with no body (notifications).

@@ -92,6 +92,15 @@ pub enum DemoError {
     },
 }
 
+/// A string the gateway's answer must carry.
+fn field(step: &'static str, answer: &Value, name: &str) -> Result<String, DemoError> {
+    answer[name].as_str().map(str::to_string).ok_or_else(|| DemoError::Refused {
+        step,
+        status: 200,
+        body: format!("the answer has no `{name}`: {answer}"),
+    })
+}
+
 struct Admin<'a> {
     http: reqwest::Client,
     url: &'a str,
@@ -118,7 +127,7 @@ impl Admin<'_> {
 
     async fn key(&self, step: &'static str, body: Value) -> Result<String, DemoError> {
         let created = self.post(step, "/v1/admin/api-keys", body).await?;
-        Ok(created["key"].as_str().unwrap_or_default().to_string())
+        field(step, &created, "key")
     }
 }
 
@@ -178,7 +187,7 @@ pub async fn provision(url: &str, admin_key: &str, bank_url: &str) -> Result<Dem
         admin_key: admin_key.to_string(),
         tenant_admin_key,
         api_key,
-        token: minted["token"].as_str().unwrap_or_default().to_string(),
+        token: field("minting the capability token", &minted, "token")?,
         bank_url: bank_url.to_string(),
     })
 }

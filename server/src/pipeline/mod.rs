@@ -575,6 +575,9 @@ impl Pipeline {
         // Each is canonicalised once: the text is stored, its digest audited.
         let (input_digest, policy_input_json) = digested(&input);
         let payload = payload_json.map(|p| digested(&p));
+        // Stored with the intent: an empty text would be a record of nothing.
+        let request_json = serde_json::to_string(&sub.request)
+            .map_err(|e| Error::Internal(format!("the request cannot be stored: {e}")))?;
         Ok(CommitJob {
             draft,
             record: IntentRecord {
@@ -582,7 +585,7 @@ impl Pipeline {
                 bound_agent_id: sub.key.bound_agent.clone(),
                 action_type: action.action_type,
                 verb: action.verb.to_string(),
-                request_json: serde_json::to_string(&sub.request).unwrap_or_default(),
+                request_json,
                 policy_input_json,
                 policy_verdict,
                 created_at: sub.created_at,
