@@ -77,6 +77,14 @@ async fn bad_input_gets_typed_errors_and_leaves_no_trace(backend: Backend) {
     big["action"]["payload"] = json!({"content": "x".repeat(5000)});
     let e = gw.declare(&f.live, big).await.expect_error(413, "body_too_large");
     insta::assert_json_snapshot!("error_body_too_large", redacted(&e));
+    // Chunked, with no length declared: the limit holds while reading.
+    let chunks = (0..10).map(|_| Ok::<_, std::io::Error>(bytes::Bytes::from(vec![b' '; 1000])));
+    let streamed = gw
+        .request(Method::POST, "/v1/intents")
+        .bearer_auth(&f.live)
+        .header("content-type", "application/json")
+        .body(reqwest::Body::wrap_stream(futures::stream::iter(chunks)));
+    gw.send(streamed).await.expect_error(413, "body_too_large");
 
     let form = gw
         .request(Method::POST, "/v1/intents")

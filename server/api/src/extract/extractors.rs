@@ -6,8 +6,9 @@ use std::time::Instant;
 
 use dropshot::{
     ApiEndpointBodyContentType, ExclusiveExtractor, ExtractorMetadata, HttpError, Query, RequestContext,
-    ServerContext, SharedExtractor, TypedBody, UntypedBody,
+    ServerContext, SharedExtractor, TypedBody,
 };
+use http_body_util::BodyExt as _;
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 
@@ -65,15 +66,15 @@ async fn read_json_bytes<C: ServerContext>(
     if declared.is_some_and(|len| len > limit as u64) {
         return Err(too_large(limit));
     }
-    let request = hyper::Request::from_parts(parts, body);
-    let bytes = UntypedBody::from_request(rqctx, request).await.map_err(|e| {
-        if e.external_message.contains("exceeded maximum size") {
-            too_large(limit)
-        } else {
-            ApiError::new(ErrorCode::InvalidRequest, e.external_message)
+    // Read with a limit of our own, whose error is a type, rather than
+    // dropshot's, which says "too large" only in its message.
+    match http_body_util::Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes().to_vec()),
+        Err(error) if error.is::<http_body_util::LengthLimitError>() => Err(too_large(limit)),
+        Err(error) => {
+            Err(ApiError::new(ErrorCode::InvalidRequest, format!("error reading the request body: {error}")))
         }
-    })?;
-    Ok(bytes.as_bytes().to_vec())
+    }
 }
 #[async_trait::async_trait]
 impl<T> ExclusiveExtractor for RawJsonBody<T>
