@@ -293,6 +293,41 @@ mod tests {
         }
     }
 
+    fn read(path: &str) -> String {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        std::fs::read_to_string(root.join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    /// `docs/errors.md` lists exactly the codes, with their statuses, and
+    /// every SDK knows every code: a code added here and not there fails.
+    #[test]
+    fn the_docs_and_every_sdk_know_every_code() {
+        let docs = read("docs/errors.md");
+        let documented: Vec<(String, u16)> = docs
+            .lines()
+            .filter_map(|line| {
+                let mut cells = line.strip_prefix("| `")?.splitn(2, "` | ");
+                let code = cells.next()?.to_string();
+                let status = cells.next()?.split(' ').next()?.parse().ok()?;
+                Some((code, status))
+            })
+            .collect();
+        let mut want: Vec<(String, u16)> =
+            ErrorCode::ALL.iter().map(|c| (c.as_str().to_string(), c.status())).collect();
+        let mut got = documented.clone();
+        want.sort();
+        got.sort();
+        assert_eq!(got, want, "docs/errors.md's table must list every error_code with its status, once");
+        for sdk in
+            ["sdk-rust/src/error.rs", "sdk-python/src/lictor/errors.py", "sdk-typescript/src/errors.ts"]
+        {
+            let text = read(sdk);
+            for code in ErrorCode::ALL {
+                assert!(text.contains(&format!("\"{}\"", code.as_str())), "{sdk} does not know `{code}`");
+            }
+        }
+    }
+
     #[test]
     fn body_omits_absent_locations() {
         let e = ApiError::new(ErrorCode::NotFound, "no such agent `a`").with_request_id("r1");
