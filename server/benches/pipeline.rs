@@ -39,9 +39,7 @@ use futures::future::join_all;
 use lictor_api::agents::{AgentBudget, AgentStatus};
 use lictor_api::api_keys::Environment;
 use lictor_api::ids::{AgentId, ApprovalId, TenantId};
-use lictor_api::intents::{
-    ActionType, Decision, IntentRequest, RiskLevel, StageName, StageOutcome, StageReport, Verdict,
-};
+use lictor_api::intents::{ActionType, Decision, IntentRequest, RiskLevel, Verdict};
 use lictor_api::money::UsdAmount;
 use lictor_server::audit::checkpointer::{CheckpointSettings, Checkpointer};
 use lictor_server::audit::export::{ExportCheckpoint, ExportFormat, ExportHeader, verify_export};
@@ -52,7 +50,7 @@ use lictor_server::events::Events;
 use lictor_server::pipeline::approval::Resume;
 use lictor_server::pipeline::capability::{self, CapabilityRequest, ToolTarget};
 use lictor_server::pipeline::{
-    KeyContext, Pipeline, PipelineSettings, Reads, Submission, policy_input, risk,
+    FrontTimings, KeyContext, Pipeline, PipelineSettings, Reads, Submission, policy, risk,
 };
 use lictor_server::policy::{
     Bundle, EvaluationLimits, PolicyEngine, PolicyRegistry, apply_memory_limit, templates,
@@ -201,12 +199,6 @@ fn key() -> KeyContext {
     }
 }
 
-fn front_stages() -> Vec<StageReport> {
-    [StageName::Authenticate, StageName::Validate]
-        .map(|name| StageReport { name, outcome: StageOutcome::Pass, duration_us: 0 })
-        .to_vec()
-}
-
 /// A submission as the intents handler builds it.
 fn submission(request: IntentRequest, received: Instant) -> Submission {
     Submission {
@@ -222,7 +214,7 @@ fn submission(request: IntentRequest, received: Instant) -> Submission {
         pending: false,
         idempotency: None,
         callback_url: None,
-        front_stages: front_stages(),
+        front: FrontTimings::default(),
         invalid: None,
     }
 }
@@ -428,7 +420,7 @@ fn bench_stages(c: &mut Criterion) {
     group.sample_size(50).measurement_time(Duration::from_secs(2)).warm_up_time(Duration::from_millis(500));
     for (name, body, want) in &cases {
         let sub = submission(request(body), Instant::now());
-        let input = policy_input(&sub, Some(&agent), &risk::assess(&sub.request.intent));
+        let input = policy::input(&sub, Some(&agent), &risk::assess(&sub.request.intent));
         let engine = policies.for_tenant(&sub.tenant);
         assert_eq!(engine.evaluate(&input).unwrap().verdict, *want, "{name}");
         group.bench_function(format!("evaluate_{name}"), |b| b.iter(|| engine.evaluate(black_box(&input))));
@@ -439,7 +431,7 @@ fn bench_stages(c: &mut Criterion) {
     // adds to a bundle that combines them (the `cargo xtask bench` bundle
     // is the default bundle and all of these).
     let sub = submission(request(&approve_body()), Instant::now());
-    let input = policy_input(&sub, Some(&agent), &risk::assess(&sub.request.intent));
+    let input = policy::input(&sub, Some(&agent), &risk::assess(&sub.request.intent));
     let mut group = c.benchmark_group("pipeline_templates");
     group.sample_size(50).measurement_time(Duration::from_secs(2)).warm_up_time(Duration::from_millis(500));
     for template in templates::templates() {

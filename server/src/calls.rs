@@ -19,6 +19,7 @@ use crate::catalog::CatalogTool;
 use crate::error::Error;
 use crate::mcp::jsonrpc::RpcError;
 use crate::mcp::upstream::{CallOutcome, UpstreamError};
+use crate::pipeline::FrontTimings;
 use crate::pipeline::{KeyContext, Submission};
 use crate::token::CapabilityToken;
 use crate::{clock, ids};
@@ -41,8 +42,8 @@ pub struct ToolCall {
     pub approval_id: Option<ApprovalId>,
     /// When the gateway started on it.
     pub received: Instant,
-    /// `authenticate` and `validate` reports.
-    pub front_stages: Vec<StageReport>,
+    /// How long `authenticate` and `validate` took.
+    pub front: FrontTimings,
 }
 
 /// What became of a call.
@@ -149,7 +150,7 @@ pub async fn call(state: &GatewayState, call: ToolCall) -> Result<CallResult, Er
         pending: false,
         idempotency: None,
         callback_url: None,
-        front_stages: call.front_stages,
+        front: call.front,
         invalid,
     };
     let decision = match state.pipeline.decide(submission).await? {

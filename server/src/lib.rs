@@ -1,9 +1,9 @@
 //! The Lictor gateway.
 //!
 //! Implements the contract of `lictor-api`: every intent an agent
-//! declares runs through one pipeline (`identity → risk → policy → budget →
-//! decide → audit`, see [`pipeline`]) and is answered only after its audit
-//! entry is durable. Storage is SQLite by default or PostgreSQL
+//! declares runs through one pipeline, see [`pipeline`]:
+//! identity → capability → risk → policy → budget → decide → audit,
+//! and is answered only after its audit entry is durable. Storage is SQLite by default or PostgreSQL
 //! ([`store`]); policies are Rego evaluated by regorus ([`policy`]).
 //!
 //! This crate is the server and the `lictor` binary. It is not a client

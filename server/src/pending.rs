@@ -10,10 +10,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lictor_api::ids::IntentId;
-use lictor_api::intents::{IntentRequest, StageName, StageOutcome, StageReport};
+use lictor_api::intents::IntentRequest;
 
 use crate::audit::writer::CommitOutcome;
 use crate::clock;
+use crate::pipeline::FrontTimings;
 use crate::pipeline::{KeyContext, Pipeline, Submission};
 use crate::store::Store;
 use crate::webhooks::Webhooks;
@@ -124,7 +125,6 @@ impl PendingIntents {
             }
         };
         let has_callback = intent.callback_url.is_some();
-        let accepted = |name| StageReport { name, outcome: StageOutcome::Pass, duration_us: 0 };
         let submission = Submission {
             intent_id: intent_id.clone(),
             tenant: intent.row.tenant,
@@ -143,7 +143,8 @@ impl PendingIntents {
             idempotency: None,
             callback_url: intent.callback_url,
             invalid: None,
-            front_stages: vec![accepted(StageName::Authenticate), accepted(StageName::Validate)],
+            // Authenticated and validated when it was accepted.
+            front: FrontTimings::default(),
         };
         match inner.pipeline.decide(submission).await {
             Ok(CommitOutcome::Committed(_)) if has_callback => inner.webhooks.notify(),

@@ -28,6 +28,7 @@ use crate::clock;
 use crate::cursor;
 use crate::error::Error;
 use crate::ids;
+use crate::pipeline::FrontTimings;
 use crate::pipeline::{KeyContext, Submission};
 use crate::store::{
     IdempotencyRecord, IntentFilter, NewPendingIntent, PendingInsert, PendingIntent, StoreError,
@@ -55,7 +56,7 @@ struct Front<T> {
     request: T,
     idempotency_key: Option<String>,
     approval_id: Option<ApprovalId>,
-    stages: Vec<StageReport>,
+    timings: FrontTimings,
 }
 
 /// Whether capability tokens may make the request.
@@ -80,11 +81,7 @@ async fn front<T>(
         ));
     }
     let (key, tenant) = principal.acting_agent()?;
-    let authenticate = StageReport {
-        name: StageName::Authenticate,
-        outcome: StageOutcome::Pass,
-        duration_us: clock::elapsed_us(started),
-    };
+    let authenticate_us = clock::elapsed_us(started);
     let started = Instant::now();
     let request = body?;
     let (idempotency_key, approval_id) = match headers {
@@ -94,11 +91,7 @@ async fn front<T>(
         }
         None => (None, None),
     };
-    let validate = StageReport {
-        name: StageName::Validate,
-        outcome: StageOutcome::Pass,
-        duration_us: clock::duration_us(arrival.parse + started.elapsed()),
-    };
+    let validate_us = clock::duration_us(arrival.parse + started.elapsed());
     Ok(Front {
         tenant,
         key,
@@ -106,7 +99,7 @@ async fn front<T>(
         request,
         idempotency_key,
         approval_id,
-        stages: vec![authenticate, validate],
+        timings: FrontTimings { authenticate_us, validate_us },
     })
 }
 
@@ -201,7 +194,7 @@ fn submission<T>(front: &Front<T>, arrival: Arrival, request: IntentRequest) -> 
         idempotency: None,
         callback_url: None,
         invalid: None,
-        front_stages: front.stages.clone(),
+        front: front.timings,
     }
 }
 
@@ -248,7 +241,7 @@ pub async fn declare(
 fn unaudited_shadow_decision(call: &Call<'_>, sub: &Submission) -> Decision {
     let intent = &sub.request.intent;
     let skipped = |name| StageReport { name, outcome: StageOutcome::Skip, duration_us: 0 };
-    let mut stages = sub.front_stages.clone();
+    let mut stages = sub.front.reports().to_vec();
     stages.extend(
         [StageName::Identity, StageName::Capability, StageName::Risk, StageName::Policy, StageName::Budget]
             .map(skipped),

@@ -22,7 +22,6 @@ use std::time::Instant;
 
 use http::StatusCode;
 use lictor_api::ApiError;
-use lictor_api::intents::{StageName, StageOutcome, StageReport};
 use lictor_api::tools::{JsonRpcErrorObject, JsonRpcResponse, McpHeaders, McpReply, rpc_codes};
 use serde_json::{Map, Value, json};
 
@@ -39,6 +38,7 @@ use crate::mcp::protocol::{
     META_SERVER_INFO, MODERN_VERSION, UNSUPPORTED_PROTOCOL_VERSION, is_supported_legacy_version,
 };
 use crate::mcp::upstream::CallOutcome;
+use crate::pipeline::FrontTimings;
 use crate::pipeline::KeyContext;
 use crate::pipeline::capability::{self, CapabilityRequest};
 use crate::store::McpSessionRow;
@@ -171,18 +171,7 @@ pub async fn post(
             Era::Legacy
         }
     };
-    let front = vec![
-        StageReport {
-            name: StageName::Authenticate,
-            outcome: StageOutcome::Pass,
-            duration_us: authenticate_us,
-        },
-        StageReport {
-            name: StageName::Validate,
-            outcome: StageOutcome::Pass,
-            duration_us: clock::elapsed_us(received),
-        },
-    ];
+    let front = FrontTimings { authenticate_us, validate_us: clock::elapsed_us(received) };
     let answer: Result<Value, RpcError> = match request.method.as_str() {
         "ping" => Ok(json!({})),
         "server/discover" if era == Era::Modern => Ok(discover()),
@@ -410,7 +399,7 @@ async fn tools_call(
     headers: &McpHeaders,
     params: Option<&Value>,
     received: Instant,
-    front_stages: Vec<StageReport>,
+    front: FrontTimings,
 ) -> Result<Result<Value, RpcError>, Error> {
     let Some(name) = params.and_then(|p| p.get("name")).and_then(Value::as_str) else {
         return Ok(Err(RpcError::invalid_params("missing tool `name`")));
@@ -449,7 +438,7 @@ async fn tools_call(
             arguments,
             approval_id,
             received,
-            front_stages,
+            front,
         },
     )
     .await;

@@ -3,7 +3,6 @@
 use std::time::Instant;
 
 use lictor_api::ApiError;
-use lictor_api::intents::{StageName, StageOutcome, StageReport};
 use lictor_api::tools::{ApprovalHeader, ToolCallRequest, ToolCallResponse, UpstreamFailure};
 use serde_json::json;
 
@@ -14,6 +13,7 @@ use crate::catalog::ToolLookup;
 use crate::clock;
 use crate::error::Error;
 use crate::mcp::upstream::CallOutcome;
+use crate::pipeline::FrontTimings;
 
 /// `POST /v1/tool-call`.
 pub async fn call(
@@ -25,11 +25,7 @@ pub async fn call(
     let started = Instant::now();
     let principal = call.principal().await?;
     let (key, tenant) = principal.acting_agent()?;
-    let authenticate = StageReport {
-        name: StageName::Authenticate,
-        outcome: StageOutcome::Pass,
-        duration_us: clock::elapsed_us(started),
-    };
+    let authenticate_us = clock::elapsed_us(started);
     let started = Instant::now();
     let (headers, body) = (headers?, body?);
     let approval_id = check_approval_id(headers.approval_id)?;
@@ -64,11 +60,7 @@ pub async fn call(
         }
         ToolLookup::Unavailable(error) => return Err(Error::Upstream(error.to_string())),
     };
-    let validate = StageReport {
-        name: StageName::Validate,
-        outcome: StageOutcome::Pass,
-        duration_us: clock::duration_us(arrival.parse + started.elapsed()),
-    };
+    let validate_us = clock::duration_us(arrival.parse + started.elapsed());
     let outcome = calls::call(
         call.state,
         ToolCall {
@@ -80,7 +72,7 @@ pub async fn call(
             arguments: body.arguments,
             approval_id,
             received: arrival.at,
-            front_stages: vec![authenticate, validate],
+            front: FrontTimings { authenticate_us, validate_us },
         },
     )
     .await?;

@@ -9,7 +9,13 @@
 //! gateways) can never overshoot a limit.
 
 use lictor_api::agents::AgentBudget;
-use lictor_api::intents::{Reason, StageName};
+use lictor_api::api_keys::Environment;
+use lictor_api::intents::{Reason, StageName, StageOutcome, Verdict};
+
+use super::Reads;
+use super::run::Run;
+use crate::clock;
+use crate::error::Error;
 
 use crate::clock::MINUTE_MICROS;
 use crate::store::BudgetUsage;
@@ -31,6 +37,26 @@ impl BudgetCharge {
     pub fn rechecks(&self) -> bool {
         self.enforce && has_limits(&self.limits)
     }
+}
+
+/// Checks the agent's rolling window against a snapshot when the verdict
+/// lets it act, and says what the decision will consume (nothing in `test`).
+pub(super) async fn run<R: Reads>(run: &mut Run<'_, R>) -> Result<StageOutcome, Error> {
+    let sub = run.sub;
+    let (Some(agent), true) = (&run.agent, run.verdict.allows()) else {
+        return Ok(StageOutcome::Skip);
+    };
+    let (limits, agent_id) = (agent.budget, agent.id.clone());
+    if has_limits(&limits) {
+        let usage = run.reads.budget_usage(&sub.tenant, &agent_id, window_start(clock::now_micros())).await?;
+        if let Some(reason) = exceeded(&limits, usage, run.exposure_usd) {
+            run.settle(Verdict::Escalate, StageName::Budget, reason);
+        }
+    }
+    if run.verdict.allows() && sub.key.environment != Environment::Test {
+        run.charge = Some(BudgetCharge { limits, exposure_usd: run.exposure_usd, enforce: true });
+    }
+    Ok(run.outcome())
 }
 
 /// Minutes in the rolling window.

@@ -11,7 +11,13 @@
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
-use lictor_api::intents::{ActionType, Reason, RiskLevel, StageName};
+use lictor_api::intents::{ActionType, Reason, RiskLevel, StageName, StageOutcome, Verdict};
+
+use super::Reads;
+use super::budget;
+use super::run::Run;
+use crate::clock;
+use crate::error::Error;
 
 use crate::store::TokenUsage;
 use crate::token::{CapabilityToken, Caveat, glob_match};
@@ -108,6 +114,40 @@ pub struct CapabilityRequest<'a> {
     pub step_up_window: Duration,
     /// The request's financial exposure, in cents.
     pub cents: u64,
+}
+
+/// Checks a token's caveats against the request and its counters against
+/// a snapshot (the writer checks them again under lock). API keys skip it.
+pub(super) async fn run<R: Reads>(run: &mut Run<'_, R>) -> Result<StageOutcome, Error> {
+    let sub = run.sub;
+    let (Some(token), Verdict::Approve) = (&sub.token, run.verdict) else {
+        return Ok(StageOutcome::Skip);
+    };
+    let revoked = run.reads.revoked(&sub.tenant).await?;
+    let request = CapabilityRequest {
+        action_type: sub.request.intent.action.action_type,
+        tool: sub.tool.as_ref(),
+        risk_level: run.risk().level,
+        now: sub.created_at / 1_000_000,
+        audience: &run.settings.audience,
+        step_up_window: run.settings.step_up_window,
+        cents: to_cents(run.exposure_usd),
+    };
+    match check(token, &revoked, &request) {
+        Ok(charges) => {
+            let minute = budget::minute_of(clock::now_micros());
+            for scope in &charges.scopes {
+                let usage = run.reads.token_usage(&sub.tenant, &scope.scope_jti, minute).await?;
+                if let Some(reason) = scope.exceeded(usage, charges.cents) {
+                    run.settle(Verdict::Block, StageName::Capability, reason);
+                    break;
+                }
+            }
+            run.token_charges = Some(charges);
+        }
+        Err(reason) => run.settle(Verdict::Block, StageName::Capability, reason),
+    }
+    Ok(run.outcome())
 }
 
 fn deny(code: &str, message: String) -> Reason {

@@ -1,47 +1,52 @@
-//! The decision pipeline. Stages run in this order, and
-//! [`Pipeline::decide`] reads top to bottom as they run:
+//! The decision pipeline: one request in, one verdict out, every stage
+//! reported.
 //!
-//! `authenticate` → `validate` (both in the HTTP layer) → `identity` →
-//! `capability` → `risk` → `policy` → `budget` → `decide` → `audit` (in
-//! [`crate::audit::writer`]).
+//! The stages run in the order of [`StageName::ALL`] —
+//! authenticate → validate → identity → capability → risk → policy → budget → decide → audit —
+//! and each lives in a file of its own with the same shape (see [`run`]):
+//! `authenticate` and `validate` ran in the HTTP layer before the
+//! submission was made (their times come with it), `identity`,
+//! `capability`, `risk`, `policy`, `budget` and `decide` run here, and
+//! `audit` is the writer's ([`crate::audit::writer`]), which answers only
+//! once the decision and its entry are durable.
 //!
-//! Every stage reports `{name, outcome, duration_us}`. A stage that blocks
-//! or escalates settles the verdict; later stages that cannot change it
-//! are reported as `skip`. The decision is answered only once the commit
-//! writer has made it durable together with its audit entry.
+//! A stage that blocks or escalates settles the verdict; later stages that
+//! cannot change it report `skip`. [`Pipeline::prepare`] is the driver: it
+//! calls the stages in order and writes every report
+//! (`{name, outcome, duration_us}`); no stage writes its own.
 
 pub mod approval;
 pub mod budget;
 pub mod capability;
+mod decide;
+mod identity;
+pub mod policy;
 pub mod risk;
+mod run;
 
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use lictor_api::agents::AgentStatus;
 use lictor_api::api_keys::Environment;
 use lictor_api::approvals::ApprovalKind;
 use lictor_api::ids::{AgentId, ApprovalId, IntentId, TenantId};
 use lictor_api::intents::{
-    Decision, IntentRequest, Modifications, Payload, Reason, StageName, StageOutcome, StageReport, Verdict,
+    Decision, IntentRequest, Modifications, Reason, StageName, StageOutcome, StageReport, Verdict,
 };
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::audit::digested;
-use crate::audit::writer::{
-    ApprovalDraft, ApprovalPlan, AuditContext, AuditWriter, CommitJob, CommitOutcome, IntentRecord,
-};
+use crate::audit::writer::{AuditContext, AuditWriter, CommitJob, CommitOutcome, IntentRecord};
 use crate::clock::{self, elapsed_us};
 use crate::error::Error;
-use crate::policy::{PolicyEngine, PolicyRegistry};
+use crate::policy::PolicyRegistry;
 use crate::revocations::RevocationCache;
 use crate::store::{AgentRow, BudgetUsage, IdempotencyRecord, Store, StoreResult, TokenUsage};
 use crate::token::CapabilityToken;
 use approval::Resume;
-use budget::BudgetCharge;
-use capability::TokenCharges;
-use capability::{CapabilityRequest, ToolTarget};
+use capability::ToolTarget;
+use run::Run;
 
 /// The credentials a request was made with.
 #[derive(Clone, Debug)]
@@ -53,6 +58,34 @@ pub struct KeyContext {
     /// The agent it is restricted to (a restricted key's agent, or a
     /// token's subject).
     pub bound_agent: Option<AgentId>,
+}
+
+/// How long the stages the HTTP layer runs before the pipeline took.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FrontTimings {
+    /// Checking the credentials (µs).
+    pub authenticate_us: u64,
+    /// Parsing and validating the request (µs).
+    pub validate_us: u64,
+}
+
+impl FrontTimings {
+    /// The reports of `authenticate` and `validate`, both passed (for
+    /// answers made without the pipeline).
+    pub fn reports(&self) -> [StageReport; 2] {
+        [
+            StageReport {
+                name: StageName::Authenticate,
+                outcome: StageOutcome::Pass,
+                duration_us: self.authenticate_us,
+            },
+            StageReport {
+                name: StageName::Validate,
+                outcome: StageOutcome::Pass,
+                duration_us: self.validate_us,
+            },
+        ]
+    }
 }
 
 /// A request to decide: an intent, or a tool call mapped to one.
@@ -82,8 +115,8 @@ pub struct Submission {
     pub idempotency: Option<IdempotencyRecord>,
     /// Where to deliver the decision.
     pub callback_url: Option<String>,
-    /// The `authenticate` and `validate` reports from the HTTP layer.
-    pub front_stages: Vec<StageReport>,
+    /// How long the HTTP layer's `authenticate` and `validate` took.
+    pub front: FrontTimings,
     /// Why the request fails validation while still being decided and
     /// audited (a tool call whose arguments the tool's mapping cannot
     /// read): it is blocked at `validate`.
@@ -91,7 +124,7 @@ pub struct Submission {
 }
 
 impl Submission {
-    fn kind(&self) -> ApprovalKind {
+    pub(crate) fn kind(&self) -> ApprovalKind {
         if self.tool.is_some() { ApprovalKind::ToolCall } else { ApprovalKind::Intent }
     }
 
@@ -206,97 +239,6 @@ pub struct Pipeline {
     settings: Arc<PipelineSettings>,
 }
 
-fn stage(name: StageName, outcome: StageOutcome, started: Instant) -> StageReport {
-    StageReport { name, outcome, duration_us: elapsed_us(started) }
-}
-
-fn skipped(name: StageName) -> StageReport {
-    StageReport { name, outcome: StageOutcome::Skip, duration_us: 0 }
-}
-
-fn outcome_of(verdict: Verdict) -> StageOutcome {
-    match verdict {
-        Verdict::Approve | Verdict::ApproveModified => StageOutcome::Pass,
-        Verdict::Escalate => StageOutcome::Escalate,
-        Verdict::Block => StageOutcome::Fail,
-    }
-}
-
-/// The `identity` stage: the named agent exists, is active and may be
-/// named by these credentials. `Err` is the blocking reason.
-fn check_identity(sub: &Submission, agent: Option<&AgentRow>) -> Result<(), Reason> {
-    let named = &sub.request.intent.agent.id;
-    let block =
-        |code: &str, message: String| Reason { stage: StageName::Identity, code: code.into(), message };
-    if let Some(bound) = &sub.key.bound_agent
-        && bound != named
-    {
-        return Err(block(
-            "agent_mismatch",
-            format!("these credentials may act only for agent `{bound}`, not `{named}`"),
-        ));
-    }
-    match agent {
-        None => Err(block(
-            "unknown_agent",
-            format!("agent `{named}` is not registered in tenant `{}`", sub.tenant),
-        )),
-        Some(agent) if agent.status == AgentStatus::Suspended => {
-            Err(block("agent_suspended", format!("agent `{named}` is suspended")))
-        }
-        Some(_) => Ok(()),
-    }
-}
-
-/// The document policies evaluate (see `docs/policies.md`).
-#[doc(hidden)] // public for `benches/pipeline.rs` only
-pub fn policy_input(sub: &Submission, agent: Option<&AgentRow>, risk: &lictor_api::intents::Risk) -> Value {
-    let mut intent = serde_json::to_value(&sub.request.intent).unwrap_or(Value::Null);
-    if let Some(obj) = intent.as_object_mut() {
-        let context = sub.request.context.clone().map(Value::Object).unwrap_or_else(|| json!({}));
-        obj.insert("context".into(), context);
-    }
-    json!({
-        "intent": intent,
-        "agent": agent.map(|a| json!({
-            "id": a.id.as_str(),
-            "name": a.name,
-            "owner": a.owner,
-            "status": a.status.as_str(),
-            "framework": sub.request.intent.agent.framework.as_ref().map(|f| f.as_str()),
-        })),
-        "tenant": {"id": sub.tenant.as_str()},
-        "environment": sub.key.environment.as_str(),
-        "risk": risk,
-        "tool": sub.tool.as_ref().map(|t| json!({"upstream": t.upstream, "name": t.tool, "full_name": t.full_name()})),
-        "capability": sub.token.as_deref().map(|t| json!({
-            "jti": t.jti(),
-            "root_jti": t.header().root_jti.as_str(),
-            "subject": t.header().sub.as_str(),
-        })),
-        "request": {
-            "intent_id": sub.intent_id.as_str(),
-            "time": clock::rfc3339_micros(sub.created_at),
-        },
-    })
-}
-
-/// Applies the policy's patch to the payload; the result must still be a
-/// valid payload.
-fn apply_patch(
-    payload: Option<&Payload>,
-    patch: &[lictor_api::intents::PatchOperation],
-) -> Result<Payload, String> {
-    let mut document =
-        serde_json::to_value(payload.cloned().unwrap_or_default()).map_err(|e| e.to_string())?;
-    let operations: json_patch::Patch = serde_json::to_value(patch)
-        .and_then(serde_json::from_value)
-        .map_err(|e| format!("invalid patch: {e}"))?;
-    json_patch::patch(&mut document, &operations).map_err(|e| format!("patch does not apply: {e}"))?;
-    lictor_api::extract::parse_value::<Payload>(document)
-        .map_err(|e| format!("patched payload is invalid: {}", e.message))
-}
-
 impl Pipeline {
     /// A pipeline over `store`, deciding with `policies`, committing through `writer`.
     pub fn new(
@@ -337,241 +279,62 @@ impl Pipeline {
     /// benchmarks call it with fixed answers to measure the stages alone.
     #[doc(hidden)] // public for `benches/pipeline.rs`
     pub async fn prepare<R: Reads>(&self, reads: &R, sub: Submission) -> Result<CommitJob, Error> {
-        let mut stages = sub.front_stages.clone();
-        let mut reasons: Vec<Reason> = Vec::new();
-        let engine: Arc<PolicyEngine> = self.policies.for_tenant(&sub.tenant);
-        let action = &sub.request.intent.action;
-        let payload = action.payload.as_ref();
-        let exposure_usd = payload
-            .and_then(|p| p.estimated_impact.as_ref())
-            .and_then(|i| i.financial_exposure_usd)
-            .map(|a| a.get())
-            .unwrap_or(0.0);
-        let mut verdict = Verdict::Approve;
-        let mut deciding_stage = StageName::Policy;
-
-        if let Some(reason) = &sub.invalid {
-            reasons.push(reason.clone());
-            (verdict, deciding_stage) = (Verdict::Block, StageName::Validate);
-            match stages.iter_mut().find(|s| s.name == StageName::Validate) {
-                Some(report) => report.outcome = StageOutcome::Fail,
-                None => stages.push(StageReport {
-                    name: StageName::Validate,
-                    outcome: StageOutcome::Fail,
-                    duration_us: 0,
-                }),
-            }
-        }
-
-        // identity
-        let started = Instant::now();
-        let agent = reads.agent(&sub.tenant, &sub.request.intent.agent.id).await?;
-        if verdict == Verdict::Approve {
-            if let Err(reason) = check_identity(&sub, agent.as_ref()) {
-                reasons.push(reason);
-                (verdict, deciding_stage) = (Verdict::Block, StageName::Identity);
-            }
-            stages.push(stage(StageName::Identity, outcome_of(verdict), started));
-        } else {
-            stages.push(skipped(StageName::Identity));
-        }
-
-        // risk is computed first (it is pure, and `step_up` needs it) but
-        // reported in pipeline order
-        let risk_started = Instant::now();
-        let risk = risk::assess(&sub.request.intent);
-        let risk_us = elapsed_us(risk_started);
-
-        // capability
-        let started = Instant::now();
-        let mut token_charges: Option<TokenCharges> = None;
-        match (&sub.token, verdict) {
-            (Some(token), Verdict::Approve) => {
-                let revoked = reads.revoked(&sub.tenant).await?;
-                let request = CapabilityRequest {
-                    action_type: action.action_type,
-                    tool: sub.tool.as_ref(),
-                    risk_level: risk.level,
-                    now: sub.created_at / 1_000_000,
-                    audience: &self.settings.audience,
-                    step_up_window: self.settings.step_up_window,
-                    cents: capability::to_cents(exposure_usd),
-                };
-                match capability::check(token, &revoked, &request) {
-                    Ok(charges) => {
-                        let minute = budget::minute_of(clock::now_micros());
-                        for scope in &charges.scopes {
-                            let usage = reads.token_usage(&sub.tenant, &scope.scope_jti, minute).await?;
-                            if let Some(reason) = scope.exceeded(usage, charges.cents) {
-                                reasons.push(reason);
-                                (verdict, deciding_stage) = (Verdict::Block, StageName::Capability);
-                                break;
-                            }
-                        }
-                        token_charges = Some(charges);
-                    }
-                    Err(reason) => {
-                        reasons.push(reason);
-                        (verdict, deciding_stage) = (Verdict::Block, StageName::Capability);
-                    }
-                }
-                stages.push(stage(StageName::Capability, outcome_of(verdict), started));
-            }
-            _ => stages.push(skipped(StageName::Capability)),
-        }
-        stages.push(StageReport { name: StageName::Risk, outcome: StageOutcome::Pass, duration_us: risk_us });
-
-        // policy
-        let started = Instant::now();
-        let input = policy_input(&sub, agent.as_ref(), &risk);
-        let mut modifications = None;
-        let mut alternatives = None;
-        let mut policy_verdict = None;
-        if verdict == Verdict::Approve {
-            verdict = match engine.evaluate(&input) {
-                Ok(output) => {
-                    reasons.extend(output.reasons.into_iter().map(|r| Reason {
-                        stage: StageName::Policy,
-                        code: r.code,
-                        message: r.message,
-                    }));
-                    if !output.alternatives.is_empty() {
-                        alternatives = Some(output.alternatives);
-                    }
-                    // An escalation's patch is kept for the human's approval.
-                    let patched = matches!(output.verdict, Verdict::ApproveModified | Verdict::Escalate);
-                    if patched && !output.patch.is_empty() {
-                        match apply_patch(payload, &output.patch) {
-                            Ok(modified_payload) => {
-                                modifications = Some(Modifications { patch: output.patch, modified_payload });
-                                output.verdict
-                            }
-                            Err(message) => {
-                                reasons.push(Reason {
-                                    stage: StageName::Policy,
-                                    code: "policy_patch_failed".into(),
-                                    message,
-                                });
-                                Verdict::Block
-                            }
-                        }
-                    } else {
-                        output.verdict
-                    }
-                }
-                Err(error) => {
-                    reasons.push(Reason {
-                        stage: StageName::Policy,
-                        code: error.code().into(),
-                        message: error.to_string(),
-                    });
-                    Verdict::Block
-                }
+        let mut run = Run::new(&sub, reads, &self.settings, self.policies.for_tenant(&sub.tenant));
+        let mut stages = Vec::with_capacity(StageName::ALL.len());
+        for name in StageName::ALL {
+            let started = Instant::now();
+            let outcome = match name {
+                StageName::Authenticate => StageOutcome::Pass,
+                StageName::Validate => validate(&mut run),
+                StageName::Identity => identity::run(&mut run).await?,
+                StageName::Capability => capability::run(&mut run).await?,
+                StageName::Risk => risk::run(&mut run),
+                StageName::Policy => policy::run(&mut run),
+                StageName::Budget => budget::run(&mut run).await?,
+                StageName::Decide => decide::run(&mut run).await?,
+                // Reported by the writer, once the entry is durable.
+                StageName::Audit => continue,
             };
-            policy_verdict = Some(verdict);
-            stages.push(stage(StageName::Policy, outcome_of(verdict), started));
-        } else {
-            stages.push(skipped(StageName::Policy));
+            let duration_us = match (name, outcome) {
+                (StageName::Authenticate, _) => sub.front.authenticate_us,
+                (StageName::Validate, _) => sub.front.validate_us,
+                (_, StageOutcome::Skip) => 0,
+                _ => elapsed_us(started),
+            };
+            stages.push(StageReport { name, outcome, duration_us });
         }
 
-        // budget
-        let started = Instant::now();
-        let mut charge = None;
-        match (&agent, verdict.allows()) {
-            (Some(agent), true) => {
-                if budget::has_limits(&agent.budget) {
-                    let usage = reads
-                        .budget_usage(&sub.tenant, &agent.id, budget::window_start(clock::now_micros()))
-                        .await?;
-                    if let Some(reason) = budget::exceeded(&agent.budget, usage, exposure_usd) {
-                        reasons.push(reason);
-                        (verdict, deciding_stage) = (Verdict::Escalate, StageName::Budget);
-                    }
-                }
-                if verdict.allows() && sub.key.environment != Environment::Test {
-                    charge = Some(BudgetCharge { limits: agent.budget, exposure_usd, enforce: true });
-                }
-                stages.push(stage(StageName::Budget, outcome_of(verdict), started));
-            }
-            _ => stages.push(skipped(StageName::Budget)),
-        }
-
-        // decide: a resumed request may carry a human's approval
-        let started = Instant::now();
-        let digest = approval::request_digest(&sub, engine.bundle().hash());
-        let mut plan = None;
-        if verdict == Verdict::Escalate {
-            // Approvals exist only where verdicts are enforced: live.
-            if let (Some(id), Environment::Live) = (&sub.approval_id, sub.key.environment) {
-                match reads.resume(&sub.tenant, id, &digest).await? {
-                    Resume::Approved(reason) => {
-                        reasons.push(reason);
-                        verdict =
-                            if modifications.is_some() { Verdict::ApproveModified } else { Verdict::Approve };
-                        deciding_stage = StageName::Decide;
-                        if let Some(agent) = &agent {
-                            charge =
-                                Some(BudgetCharge { limits: agent.budget, exposure_usd, enforce: false });
-                        }
-                        plan = Some(ApprovalPlan::Use { id: id.clone(), digest: digest.clone() });
-                    }
-                    Resume::StillPending => {}
-                    Resume::Refused(reason) => {
-                        reasons.push(reason);
-                        (verdict, deciding_stage) = (Verdict::Block, StageName::Decide);
-                    }
-                }
-            }
-            if verdict == Verdict::Escalate {
-                plan = Some(ApprovalPlan::Open(Box::new(ApprovalDraft {
-                    digest: digest.clone(),
-                    kind: sub.kind(),
-                    tool: sub.tool.as_ref().map(ToolTarget::full_name),
-                    jti: sub.token.as_deref().map(|t| t.jti().to_string()),
-                    action_type: action.action_type,
-                    verb: action.verb.to_string(),
-                    summary: payload.and_then(|p| p.summary.clone()),
-                    risk_level: risk.level,
-                    modifications: modifications.clone(),
-                    ttl: self.settings.approval_ttl,
-                    max_open_per_agent: self.settings.max_open_approvals_per_agent,
-                })));
-            }
-        }
-        if !verdict.allows() {
-            modifications = None;
-        }
-        stages.push(stage(StageName::Decide, outcome_of(verdict), started));
-
+        let (risk, input) = run.finish();
+        let action = &sub.request.intent.action;
         let mut draft = DecisionDraft {
             decision: Decision {
                 intent_id: sub.intent_id.clone(),
                 tenant: sub.tenant.clone(),
                 agent_id: sub.request.intent.agent.id.clone(),
                 environment: sub.key.environment,
-                verdict,
+                verdict: run.verdict,
                 enforced: true,
                 would_be_verdict: None,
-                reasons,
+                reasons: run.reasons,
                 modifications: None,
-                alternatives,
+                alternatives: run.alternatives,
                 risk,
                 stages,
-                policy: engine.policy_ref(),
+                policy: run.engine.policy_ref(),
                 audit: None,
                 approval: None,
                 decided_at: clock::from_micros(sub.created_at),
                 latency_us: 0,
             },
-            verdict,
-            deciding_stage,
-            modifications,
+            verdict: run.verdict,
+            deciding_stage: run.deciding_stage,
+            modifications: run.modifications,
         };
         draft.apply_environment();
 
         // audit: the writer appends the entry and answers with the
         // durable decision
-        let payload_json = payload.map(|p| serde_json::to_value(p).unwrap_or(Value::Null));
+        let payload_json = action.payload.as_ref().map(|p| serde_json::to_value(p).unwrap_or(Value::Null));
         // Each is canonicalised once: the text is stored, its digest audited.
         let (input_digest, policy_input_json) = digested(&input);
         let payload = payload_json.map(|p| digested(&p));
@@ -587,15 +350,15 @@ impl Pipeline {
                 verb: action.verb.to_string(),
                 request_json,
                 policy_input_json,
-                policy_verdict,
+                policy_verdict: run.policy_verdict,
                 created_at: sub.created_at,
                 callback_url: sub.callback_url.clone(),
             },
             pending: sub.pending,
             idempotency: sub.idempotency.clone(),
-            budget: charge,
-            token: token_charges,
-            approval: plan,
+            budget: run.charge,
+            token: run.token_charges,
+            approval: run.plan,
             audit: AuditContext {
                 principal: Some(sub.principal()),
                 jti: sub.token.as_deref().map(|t| t.jti().to_string()),
@@ -606,6 +369,19 @@ impl Pipeline {
             received: sub.received,
             enqueued: Instant::now(),
         })
+    }
+}
+
+/// The `validate` stage ran in the HTTP layer; a request it found invalid
+/// but still decides (a tool call whose arguments its mapping cannot read)
+/// is blocked there.
+fn validate<R: Reads>(run: &mut Run<'_, R>) -> StageOutcome {
+    match &run.sub.invalid {
+        Some(reason) => {
+            run.settle(Verdict::Block, StageName::Validate, reason.clone());
+            StageOutcome::Fail
+        }
+        None => StageOutcome::Pass,
     }
 }
 
@@ -681,25 +457,54 @@ impl Reads for StoreReads<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use lictor_api::intents::{PatchOp, PatchOperation};
 
+    /// Every stage order written in the docs is a run of `StageName::ALL`:
+    /// the order is stated once, in code, and the prose follows it.
     #[test]
-    fn patches_apply_to_the_payload_and_must_keep_it_valid() {
-        let payload = Payload { content: Some("card 4111".into()), ..Payload::default() };
-        let replace = PatchOperation {
-            op: PatchOp::Replace,
-            path: "/content".into(),
-            from: None,
-            value: Some(json!("card [REDACTED]")),
-        };
-        let patched = apply_patch(Some(&payload), &[replace]).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(patched.content.as_deref(), Some("card [REDACTED]"));
-
-        let bogus =
-            PatchOperation { op: PatchOp::Add, path: "/bogus".into(), from: None, value: Some(json!(1)) };
-        assert!(apply_patch(Some(&payload), &[bogus]).is_err());
-        let missing =
-            PatchOperation { op: PatchOp::Remove, path: "/summary".into(), from: None, value: None };
-        assert!(apply_patch(Some(&payload), &[missing]).is_err());
+    fn every_documented_stage_order_is_the_pipeline_order() {
+        let order: Vec<&str> = StageName::ALL.iter().map(|s| s.as_str()).collect();
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut files = vec![
+            root.join("README.md"),
+            root.join("server/src/lib.rs"),
+            root.join("server/src/pipeline/mod.rs"),
+        ];
+        for entry in std::fs::read_dir(root.join("docs")).unwrap_or_else(|e| panic!("{e}")) {
+            files.push(entry.unwrap_or_else(|e| panic!("{e}")).path());
+        }
+        let mut checked = 0;
+        for file in files {
+            let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+            for line in text.lines().filter(|l| l.contains(" → ")) {
+                let parts: Vec<&str> = line.split(" → ").collect();
+                let is_word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+                let last = parts.len() - 1;
+                // The first part ends with a stage, the last begins with one.
+                let words: Vec<&str> = parts
+                    .iter()
+                    .enumerate()
+                    .map(|(i, part)| match i {
+                        0 => part.rsplit(|c| !is_word(c)).next().unwrap_or(part),
+                        i if i == last => part.split(|c| !is_word(c)).next().unwrap_or(part),
+                        _ => part.trim_matches(|c| !is_word(c)),
+                    })
+                    .collect();
+                // Only sequences of stage names: a line's other arrows are not orders.
+                let stages: Vec<&str> = words.iter().copied().filter(|w| order.contains(w)).collect();
+                if stages.len() < 3 || stages.len() != words.len() {
+                    continue;
+                }
+                let start = order.iter().position(|s| *s == stages[0]).unwrap_or(usize::MAX);
+                assert!(
+                    order.get(start..start + stages.len()) == Some(&stages[..]),
+                    "{}: `{}` is not the pipeline order {:?}",
+                    file.display(),
+                    line.trim(),
+                    order
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked >= 4, "expected the README, lib.rs, pipeline/mod.rs and docs to state the order");
     }
 }

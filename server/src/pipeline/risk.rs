@@ -4,7 +4,10 @@
 //! the weighted sum (weights sum to 1), rounded to 4 decimals. The same
 //! intent always gets the same score. `docs/risk.md` documents the table.
 
-use lictor_api::intents::{ActionType, Intent, Risk, RiskFactor, RiskLevel, Sensitivity};
+use lictor_api::intents::{ActionType, Intent, Risk, RiskFactor, RiskLevel, Sensitivity, StageOutcome};
+
+use super::Reads;
+use super::run::Run;
 
 /// Factor weights, in report order. They sum to 1.
 pub const WEIGHTS: [(&str, f64); 6] = [
@@ -45,6 +48,13 @@ fn sensitivity_value(s: Sensitivity) -> f64 {
         Sensitivity::Confidential => 0.67,
         Sensitivity::Restricted => 1.0,
     }
+}
+
+/// Reports the intent's risk (assessed once, perhaps already for
+/// `capability`); it never settles the verdict, so it always passes.
+pub(super) fn run<R: Reads>(run: &mut Run<'_, R>) -> StageOutcome {
+    run.risk();
+    StageOutcome::Pass
 }
 
 /// Scores an intent.
