@@ -12,7 +12,6 @@
 
 pub mod app;
 pub mod audit;
-pub mod calls;
 pub mod catalog;
 pub mod clock;
 pub mod config;
@@ -31,6 +30,7 @@ pub mod policy;
 pub mod revocations;
 pub mod signing;
 pub mod store;
+pub mod tool_call;
 pub use lictor_offline::token;
 pub mod webhooks;
 

@@ -5,7 +5,7 @@ use lictor_api::agents::{
     Agent, AgentCreate, AgentListParams, AgentPage, AgentPath, AgentStatus, AgentUpdate, TenantScope,
 };
 
-use super::call::Call;
+use super::context::Context;
 use crate::audit::writer::{AdminJob, AdminOp, AdminOutcome};
 use crate::clock;
 use crate::cursor;
@@ -30,14 +30,14 @@ fn view(row: AgentRow) -> Agent {
 
 /// `POST /v1/agents`.
 pub async fn create(
-    call: &Call<'_>,
+    ctx: &Context<'_>,
     scope: Result<TenantScope, ApiError>,
     body: Result<AgentCreate, ApiError>,
 ) -> Result<Agent, Error> {
-    let principal = call.principal().await?;
+    let principal = ctx.principal().await?;
     principal.require_admin()?;
     let (scope, body) = (scope?, body?);
-    let tenant = principal.tenant_scope(scope.tenant.as_ref(), &call.state.store).await?;
+    let tenant = principal.tenant_scope(scope.tenant.as_ref(), &ctx.state.store).await?;
     let now = clock::now_micros();
     let row = AgentRow {
         tenant,
@@ -55,7 +55,7 @@ pub async fn create(
         principal: principal.describe(),
         op: AdminOp::CreateAgent(row.clone()),
     };
-    match call.state.pipeline.writer().append_admin_change(job).await {
+    match ctx.state.pipeline.writer().append_admin_change(job).await {
         Ok(_) => Ok(view(row)),
         Err(StoreError::Duplicate(_)) => {
             Err(Error::AlreadyExists(format!("agent `{}` already exists", row.id)))
@@ -65,49 +65,49 @@ pub async fn create(
 }
 
 /// `GET /v1/agents`.
-pub async fn list(call: &Call<'_>, params: Result<AgentListParams, ApiError>) -> Result<AgentPage, Error> {
-    let principal = call.principal().await?;
+pub async fn list(ctx: &Context<'_>, params: Result<AgentListParams, ApiError>) -> Result<AgentPage, Error> {
+    let principal = ctx.principal().await?;
     principal.require_admin()?;
     let params = params?;
-    let tenant = principal.tenant_scope(params.tenant.as_ref(), &call.state.store).await?;
+    let tenant = principal.tenant_scope(params.tenant.as_ref(), &ctx.state.store).await?;
     let limit = cursor::limit(params.limit)?;
     let after: Option<String> = cursor::decode_opt(LIST, params.cursor.as_deref())?;
-    let rows = call.state.store.list_agents(&tenant, params.status, after.as_deref(), limit + 1).await?;
+    let rows = ctx.state.store.list_agents(&tenant, params.status, after.as_deref(), limit + 1).await?;
     let (rows, next_cursor) = cursor::page(LIST, rows, limit, |a| a.id.to_string());
     Ok(AgentPage { items: rows.into_iter().map(view).collect(), next_cursor })
 }
 
 /// `GET /v1/agents/{agent_id}`.
 pub async fn get(
-    call: &Call<'_>,
+    ctx: &Context<'_>,
     path: Result<AgentPath, ApiError>,
     scope: Result<TenantScope, ApiError>,
 ) -> Result<Agent, Error> {
-    let principal = call.principal().await?;
+    let principal = ctx.principal().await?;
     principal.require_admin()?;
     let (path, scope) = (path?, scope?);
-    let tenant = principal.tenant_scope(scope.tenant.as_ref(), &call.state.store).await?;
-    let row = call.state.store.get_agent(&tenant, &path.agent_id).await?;
+    let tenant = principal.tenant_scope(scope.tenant.as_ref(), &ctx.state.store).await?;
+    let row = ctx.state.store.get_agent(&tenant, &path.agent_id).await?;
     row.map(view).ok_or_else(|| Error::NotFound(format!("no agent `{}`", path.agent_id)))
 }
 
 /// `PATCH /v1/agents/{agent_id}`.
 pub async fn update(
-    call: &Call<'_>,
+    ctx: &Context<'_>,
     path: Result<AgentPath, ApiError>,
     scope: Result<TenantScope, ApiError>,
     body: Result<AgentUpdate, ApiError>,
 ) -> Result<Agent, Error> {
-    let principal = call.principal().await?;
+    let principal = ctx.principal().await?;
     principal.require_admin()?;
     let (path, scope, body) = (path?, scope?, body?);
-    let tenant = principal.tenant_scope(scope.tenant.as_ref(), &call.state.store).await?;
+    let tenant = principal.tenant_scope(scope.tenant.as_ref(), &ctx.state.store).await?;
     let job = AdminJob {
         tenant,
         principal: principal.describe(),
         op: AdminOp::UpdateAgent { id: path.agent_id.clone(), update: body, now: clock::now_micros() },
     };
-    let updated = match call.state.pipeline.writer().append_admin_change(job).await? {
+    let updated = match ctx.state.pipeline.writer().append_admin_change(job).await? {
         AdminOutcome::Agent(agent, _) => Some(*agent),
         _ => None,
     };

@@ -6,7 +6,7 @@ use lictor_api::api_keys::{
 };
 
 use super::auth::not_found_tenant;
-use super::call::Call;
+use super::context::Context;
 use crate::audit::writer::{AdminJob, AdminOp};
 use crate::clock;
 use crate::credentials;
@@ -32,11 +32,11 @@ fn view(row: ApiKeyRow) -> ApiKey {
 }
 
 /// `POST /v1/admin/api-keys`.
-pub async fn create(call: &Call<'_>, body: Result<ApiKeyCreate, ApiError>) -> Result<ApiKeyCreated, Error> {
-    let principal = call.principal().await?;
+pub async fn create(ctx: &Context<'_>, body: Result<ApiKeyCreate, ApiError>) -> Result<ApiKeyCreated, Error> {
+    let principal = ctx.principal().await?;
     principal.require_admin()?;
     let body = body?;
-    if !principal.can_access(&body.tenant) || call.state.store.get_tenant(&body.tenant).await?.is_none() {
+    if !principal.can_access(&body.tenant) || ctx.state.store.get_tenant(&body.tenant).await?.is_none() {
         return Err(not_found_tenant(&body.tenant));
     }
     if let Some(agent) = &body.agent_id {
@@ -46,7 +46,7 @@ pub async fn create(call: &Call<'_>, body: Result<ApiKeyCreate, ApiError>) -> Re
                 message: "only agent keys can be restricted to an agent".into(),
             });
         }
-        if call.state.store.get_agent(&body.tenant, agent).await?.is_none() {
+        if ctx.state.store.get_agent(&body.tenant, agent).await?.is_none() {
             return Err(Error::InvalidField {
                 path: "$.agent_id".into(),
                 message: format!("agent `{agent}` is not registered in tenant `{}`", body.tenant),
@@ -70,7 +70,7 @@ pub async fn create(call: &Call<'_>, body: Result<ApiKeyCreate, ApiError>) -> Re
         principal: principal.describe(),
         op: AdminOp::CreateApiKey(row.clone()),
     };
-    call.state.pipeline.writer().append_admin_change(job).await?;
+    ctx.state.pipeline.writer().append_admin_change(job).await?;
     Ok(ApiKeyCreated {
         key: issued.key,
         api_key: view(ApiKeyRow {
@@ -88,8 +88,11 @@ pub async fn create(call: &Call<'_>, body: Result<ApiKeyCreate, ApiError>) -> Re
 }
 
 /// `GET /v1/admin/api-keys`.
-pub async fn list(call: &Call<'_>, params: Result<ApiKeyListParams, ApiError>) -> Result<ApiKeyPage, Error> {
-    let principal = call.principal().await?;
+pub async fn list(
+    ctx: &Context<'_>,
+    params: Result<ApiKeyListParams, ApiError>,
+) -> Result<ApiKeyPage, Error> {
+    let principal = ctx.principal().await?;
     principal.require_admin()?;
     let params = params?;
     let tenant = match (principal.tenant(), params.tenant) {
@@ -99,27 +102,27 @@ pub async fn list(call: &Call<'_>, params: Result<ApiKeyListParams, ApiError>) -
     };
     let limit = cursor::limit(params.limit)?;
     let after: Option<(i64, String)> = cursor::decode_opt(LIST, params.cursor.as_deref())?;
-    let rows = call.state.store.list_api_keys(tenant.as_ref(), after, limit + 1).await?;
+    let rows = ctx.state.store.list_api_keys(tenant.as_ref(), after, limit + 1).await?;
     let (rows, next_cursor) = cursor::page(LIST, rows, limit, |k| (k.created_at, k.id.to_string()));
     Ok(ApiKeyPage { items: rows.into_iter().map(view).collect(), next_cursor })
 }
 
 /// `DELETE /v1/admin/api-keys/{key_id}`.
-pub async fn revoke(call: &Call<'_>, path: Result<ApiKeyPath, ApiError>) -> Result<(), Error> {
-    let principal = call.principal().await?;
+pub async fn revoke(ctx: &Context<'_>, path: Result<ApiKeyPath, ApiError>) -> Result<(), Error> {
+    let principal = ctx.principal().await?;
     principal.require_admin()?;
     let path = path?;
     let not_found = || Error::NotFound(format!("no api key `{}`", path.key_id));
-    let key = call.state.store.get_api_key(&path.key_id).await?.ok_or_else(not_found)?;
+    let key = ctx.state.store.get_api_key(&path.key_id).await?.ok_or_else(not_found)?;
     if !principal.can_access(&key.tenant) {
         return Err(not_found());
     }
-    call.state.degraded.forget_key(&key.id);
+    ctx.state.degraded.forget_key(&key.id);
     let job = AdminJob {
         tenant: key.tenant.clone(),
         principal: principal.describe(),
         op: AdminOp::RevokeApiKey(key.id),
     };
-    call.state.pipeline.writer().append_admin_change(job).await?;
+    ctx.state.pipeline.writer().append_admin_change(job).await?;
     Ok(())
 }

@@ -15,7 +15,7 @@ use lictor_api::audit::{
 };
 use lictor_api::ids::TenantId;
 
-use super::call::Call;
+use super::context::Context;
 use crate::audit::checkpointer::AnchorError;
 use crate::audit::export::{ExportCheckpoint, ExportFormat, ExportHeader};
 use crate::audit::merkle;
@@ -32,13 +32,13 @@ const CHECKPOINTS: &str = "checkpoints";
 
 /// `GET /v1/admin/audit`.
 pub async fn list(
-    call: &Call<'_>,
+    ctx: &Context<'_>,
     params: Result<AuditListParams, ApiError>,
 ) -> Result<AuditEntryPage, Error> {
-    let principal = call.principal().await?;
+    let principal = ctx.principal().await?;
     principal.require_admin()?;
     let params = params?;
-    let tenant = principal.tenant_scope(params.tenant.as_ref(), &call.state.store).await?;
+    let tenant = principal.tenant_scope(params.tenant.as_ref(), &ctx.state.store).await?;
     let limit = cursor::limit(params.limit)?;
     let after: Option<u64> = cursor::decode_opt(LIST, params.cursor.as_deref())?;
     let filter = AuditFilter {
@@ -51,7 +51,7 @@ pub async fn list(
         from: params.from.map(clock::to_micros),
         to: params.to.map(clock::to_micros),
     };
-    let rows = call.state.store.list_audit_entries(&tenant, &filter, after.unwrap_or(0), limit + 1).await?;
+    let rows = ctx.state.store.list_audit_entries(&tenant, &filter, after.unwrap_or(0), limit + 1).await?;
     let (rows, next_cursor) = cursor::page(LIST, rows, limit, |r| r.record.seq);
     Ok(AuditEntryPage { items: rows.into_iter().map(|r| r.record.to_entry(r.hash)).collect(), next_cursor })
 }
@@ -69,17 +69,17 @@ fn anchor_error(error: AnchorError) -> Error {
 
 /// `GET /v1/admin/audit/verify`.
 pub async fn verify(
-    call: &Call<'_>,
+    ctx: &Context<'_>,
     params: Result<AuditVerifyParams, ApiError>,
 ) -> Result<AuditVerification, Error> {
-    let principal = call.principal().await?;
+    let principal = ctx.principal().await?;
     principal.require_admin()?;
     let params = params?;
-    let tenant = principal.tenant_scope(params.tenant.as_ref(), &call.state.store).await?;
+    let tenant = principal.tenant_scope(params.tenant.as_ref(), &ctx.state.store).await?;
     let range = match (params.from_seq, params.to_seq) {
         (None, None) => None,
         (from, to) => {
-            let head = call.state.store.audit_head(&tenant).await?.map(|h| h.seq).unwrap_or(0);
+            let head = ctx.state.store.audit_head(&tenant).await?.map(|h| h.seq).unwrap_or(0);
             let from = from.unwrap_or(1);
             let to = to.unwrap_or(head);
             if from == 0 || from > head {
@@ -97,35 +97,35 @@ pub async fn verify(
             Some((from, to))
         }
     };
-    verify_log(&call.state.store, &call.state.checkpoints, &tenant, range).await.map_err(anchor_error)
+    verify_log(&ctx.state.store, &ctx.state.checkpoints, &tenant, range).await.map_err(anchor_error)
 }
 
 /// `GET /v1/admin/audit/checkpoints`.
 pub async fn checkpoints(
-    call: &Call<'_>,
+    ctx: &Context<'_>,
     params: Result<CheckpointListParams, ApiError>,
 ) -> Result<AuditCheckpointPage, Error> {
-    let principal = call.principal().await?;
+    let principal = ctx.principal().await?;
     principal.require_admin()?;
     let params = params?;
-    let tenant = principal.tenant_scope(params.tenant.as_ref(), &call.state.store).await?;
+    let tenant = principal.tenant_scope(params.tenant.as_ref(), &ctx.state.store).await?;
     let limit = cursor::limit(params.limit)?;
     let before: Option<u64> = cursor::decode_opt(CHECKPOINTS, params.cursor.as_deref())?;
-    let rows = call.state.store.list_checkpoints(&tenant, before, limit + 1).await?;
+    let rows = ctx.state.store.list_checkpoints(&tenant, before, limit + 1).await?;
     let (rows, next_cursor) = cursor::page(CHECKPOINTS, rows, limit, |r| r.tree_size);
     Ok(AuditCheckpointPage { items: rows.iter().map(view).collect(), next_cursor })
 }
 
 /// `GET /v1/admin/audit/checkpoints/latest`.
 pub async fn latest_checkpoint(
-    call: &Call<'_>,
+    ctx: &Context<'_>,
     params: Result<AuditVerifyParams, ApiError>,
 ) -> Result<AuditCheckpoint, Error> {
-    let principal = call.principal().await?;
+    let principal = ctx.principal().await?;
     principal.require_admin()?;
     let params = params?;
-    let tenant = principal.tenant_scope(params.tenant.as_ref(), &call.state.store).await?;
-    let latest = call.state.store.list_checkpoints(&tenant, None, 1).await?;
+    let tenant = principal.tenant_scope(params.tenant.as_ref(), &ctx.state.store).await?;
+    let latest = ctx.state.store.list_checkpoints(&tenant, None, 1).await?;
     latest
         .first()
         .map(view)
@@ -135,12 +135,12 @@ pub async fn latest_checkpoint(
 /// The tree size to prove against: the one asked for (at most the tree's
 /// current size), or the latest checkpoint's.
 async fn proof_size(
-    call: &Call<'_>,
+    ctx: &Context<'_>,
     tenant: &TenantId,
     asked: Option<u64>,
     parameter: &str,
 ) -> Result<u64, Error> {
-    let current = call.state.store.audit_tree_state(tenant).await?.map(|(_, tree)| tree.size).unwrap_or(0);
+    let current = ctx.state.store.audit_tree_state(tenant).await?.map(|(_, tree)| tree.size).unwrap_or(0);
     match asked {
         Some(size) if size == 0 || size > current => Err(invalid(
             parameter,
@@ -148,7 +148,7 @@ async fn proof_size(
         )),
         Some(size) => Ok(size),
         None => {
-            let latest = call.state.store.list_checkpoints(tenant, None, 1).await?;
+            let latest = ctx.state.store.list_checkpoints(tenant, None, 1).await?;
             latest.first().map(|c| c.tree_size).ok_or_else(|| {
                 invalid(parameter, format!("tenant `{tenant}` has no checkpoint yet: name `{parameter}`"))
             })
@@ -158,18 +158,18 @@ async fn proof_size(
 
 /// `GET /v1/admin/audit/proof/inclusion`.
 pub async fn inclusion_proof(
-    call: &Call<'_>,
+    ctx: &Context<'_>,
     params: Result<InclusionProofParams, ApiError>,
 ) -> Result<InclusionProof, Error> {
-    let principal = call.principal().await?;
+    let principal = ctx.principal().await?;
     principal.require_admin()?;
     let params = params?;
-    let tenant = principal.tenant_scope(params.tenant.as_ref(), &call.state.store).await?;
-    let tree_size = proof_size(call, &tenant, params.tree_size, "tree_size").await?;
+    let tenant = principal.tenant_scope(params.tenant.as_ref(), &ctx.state.store).await?;
+    let tree_size = proof_size(ctx, &tenant, params.tree_size, "tree_size").await?;
     if params.seq == 0 || params.seq > tree_size {
         return Err(invalid("seq", format!("`seq` must be between 1 and the tree size ({tree_size})")));
     }
-    let entry = call
+    let entry = ctx
         .state
         .store
         .audit_entries_after(&tenant, params.seq - 1, 1)
@@ -179,7 +179,7 @@ pub async fn inclusion_proof(
         .and_then(Result::ok)
         .filter(|row| row.record.seq == params.seq)
         .ok_or_else(|| Error::NotFound(format!("no audit entry {}", params.seq)))?;
-    let checkpoints = &call.state.checkpoints;
+    let checkpoints = &ctx.state.checkpoints;
     let proof =
         checkpoints.inclusion_proof(&tenant, params.seq - 1, tree_size).await.map_err(anchor_error)?;
     let root = checkpoints.root(&tenant, tree_size).await.map_err(anchor_error)?;
@@ -193,24 +193,24 @@ pub async fn inclusion_proof(
         leaf_hash: hex::encode(leaf),
         root_hash: hex::encode(root),
         proof: proof.iter().map(hex::encode).collect(),
-        checkpoint: call.state.store.get_checkpoint(&tenant, tree_size).await?.as_ref().map(view),
+        checkpoint: ctx.state.store.get_checkpoint(&tenant, tree_size).await?.as_ref().map(view),
     })
 }
 
 /// `GET /v1/admin/audit/proof/consistency`.
 pub async fn consistency_proof(
-    call: &Call<'_>,
+    ctx: &Context<'_>,
     params: Result<ConsistencyProofParams, ApiError>,
 ) -> Result<ConsistencyProof, Error> {
-    let principal = call.principal().await?;
+    let principal = ctx.principal().await?;
     principal.require_admin()?;
     let params = params?;
-    let tenant = principal.tenant_scope(params.tenant.as_ref(), &call.state.store).await?;
-    let to = proof_size(call, &tenant, params.to, "to").await?;
+    let tenant = principal.tenant_scope(params.tenant.as_ref(), &ctx.state.store).await?;
+    let to = proof_size(ctx, &tenant, params.to, "to").await?;
     if params.from == 0 || params.from > to {
         return Err(invalid("from", format!("`from` must be between 1 and `to` ({to})")));
     }
-    let checkpoints = &call.state.checkpoints;
+    let checkpoints = &ctx.state.checkpoints;
     let proof = checkpoints.consistency_proof(&tenant, params.from, to).await.map_err(anchor_error)?;
     Ok(ConsistencyProof {
         tenant: tenant.clone(),
@@ -223,8 +223,8 @@ pub async fn consistency_proof(
 }
 
 /// `GET /.well-known/lictor/keys`: public, unauthenticated.
-pub async fn keys(call: &Call<'_>) -> Result<PublicKeys, Error> {
-    let mut keys: Vec<PublicKey> = call
+pub async fn keys(ctx: &Context<'_>) -> Result<PublicKeys, Error> {
+    let mut keys: Vec<PublicKey> = ctx
         .state
         .checkpoints
         .keys()
@@ -253,16 +253,16 @@ fn check_digest(digest: &str) -> Result<(), Error> {
 
 /// `GET /v1/admin/audit/payloads/{digest}`.
 pub async fn payload(
-    call: &Call<'_>,
+    ctx: &Context<'_>,
     path: Result<PayloadPath, ApiError>,
     params: Result<PayloadParams, ApiError>,
 ) -> Result<AuditPayload, Error> {
-    let principal = call.principal().await?;
+    let principal = ctx.principal().await?;
     principal.require_admin()?;
     let (path, params) = (path?, params?);
-    let tenant = principal.tenant_scope(params.tenant.as_ref(), &call.state.store).await?;
+    let tenant = principal.tenant_scope(params.tenant.as_ref(), &ctx.state.store).await?;
     check_digest(&path.digest)?;
-    let (body, erased_at, erased_by) = call
+    let (body, erased_at, erased_by) = ctx
         .state
         .store
         .get_audit_payload(&tenant, &path.digest)
@@ -280,20 +280,20 @@ pub async fn payload(
 /// `DELETE /v1/admin/audit/payloads/{digest}`: erases the body; the chain
 /// keeps the digest, and the erasure is itself an entry.
 pub async fn erase_payload(
-    call: &Call<'_>,
+    ctx: &Context<'_>,
     path: Result<PayloadPath, ApiError>,
     params: Result<PayloadParams, ApiError>,
 ) -> Result<(), Error> {
-    let principal = call.principal().await?;
+    let principal = ctx.principal().await?;
     principal.require_admin()?;
     let (path, params) = (path?, params?);
-    let tenant = principal.tenant_scope(params.tenant.as_ref(), &call.state.store).await?;
+    let tenant = principal.tenant_scope(params.tenant.as_ref(), &ctx.state.store).await?;
     check_digest(&path.digest)?;
     let reason = params.reason.unwrap_or_default();
     if reason.chars().count() > 500 {
         return Err(invalid("reason", "`reason` must be at most 500 characters".into()));
     }
-    if call.state.store.get_audit_payload(&tenant, &path.digest).await?.is_none() {
+    if ctx.state.store.get_audit_payload(&tenant, &path.digest).await?.is_none() {
         return Err(Error::NotFound(format!("no payload `{}`", path.digest)));
     }
     let job = AdminJob {
@@ -301,7 +301,7 @@ pub async fn erase_payload(
         principal: principal.describe(),
         op: AdminOp::ErasePayload { digest: path.digest.clone(), reason },
     };
-    match call.state.pipeline.writer().append_admin_change(job).await? {
+    match ctx.state.pipeline.writer().append_admin_change(job).await? {
         AdminOutcome::Unchanged => {
             Err(Error::Conflict(format!("payload `{}` is already erased", path.digest)))
         }
@@ -323,18 +323,18 @@ impl ExportSink for Frames {
 /// constant memory. A failure mid-stream ends the body early, so the file
 /// lacks its checkpoint and fails verification rather than passing short.
 pub async fn export(
-    call: &Call<'_>,
+    ctx: &Context<'_>,
     params: Result<ExportParams, ApiError>,
 ) -> Result<Response<Body>, Error> {
-    let principal = call.principal().await?;
+    let principal = ctx.principal().await?;
     principal.require_admin()?;
     let params = params?;
-    let tenant = principal.tenant_scope(params.tenant.as_ref(), &call.state.store).await?;
+    let tenant = principal.tenant_scope(params.tenant.as_ref(), &ctx.state.store).await?;
     let format = match params.format.unwrap_or_default() {
         ExportFormatName::Ndjson => ExportFormat::Ndjson,
         ExportFormatName::Csv => ExportFormat::Csv,
     };
-    let checkpoints = &call.state.checkpoints;
+    let checkpoints = &ctx.state.checkpoints;
     let checkpoint = checkpoints.at_head(&tenant).await.map_err(anchor_error)?;
     let header = ExportHeader {
         tenant: tenant.clone(),
@@ -350,7 +350,7 @@ pub async fn export(
         note: checkpoint.note.clone(),
     };
     let (sender, mut receiver) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, std::io::Error>>(8);
-    let store = call.state.store.clone();
+    let store = ctx.state.store.clone();
     tokio::spawn(async move {
         let mut frames = Frames(sender);
         if let Err(error) = write_export(&store, &header, &trailer, format, &mut frames).await {

@@ -26,8 +26,7 @@ use lictor_api::tools::{JsonRpcErrorObject, JsonRpcResponse, McpHeaders, McpRepl
 use serde_json::{Map, Value, json};
 
 use super::auth::Principal;
-use super::call::Call;
-use crate::calls::{self, CallResult, ToolCall};
+use super::context::Context;
 use crate::catalog::{CatalogTool, ToolLookup};
 use crate::clock;
 use crate::error::Error;
@@ -42,6 +41,7 @@ use crate::pipeline::FrontTimings;
 use crate::pipeline::KeyContext;
 use crate::pipeline::capability::{self, CapabilityRequest};
 use crate::store::McpSessionRow;
+use crate::tool_call::{self, ToolCall, ToolCallResult};
 
 /// `_meta` key an agent may use instead of the `Lictor-Approval-Id` header.
 pub const META_APPROVAL_ID: &str = "io.lictor/approvalId";
@@ -101,8 +101,8 @@ struct Caller {
     agent: lictor_api::ids::AgentId,
 }
 
-async fn caller(call: &Call<'_>) -> Result<Caller, Error> {
-    let principal = call.principal().await?;
+async fn caller(ctx: &Context<'_>) -> Result<Caller, Error> {
+    let principal = ctx.principal().await?;
     let (key, tenant) = principal.acting_agent()?;
     let agent = principal.bound_agent().cloned().ok_or_else(|| {
         Error::Forbidden("mcp calls need a capability token or an agent key restricted to one agent".into())
@@ -116,13 +116,13 @@ fn meta_of(params: Option<&Value>) -> Option<&Map<String, Value>> {
 
 /// `POST /v1/mcp`.
 pub async fn post(
-    call: &Call<'_>,
+    ctx: &Context<'_>,
     headers: Result<McpHeaders, ApiError>,
     body: Result<Vec<u8>, ApiError>,
     received: Instant,
 ) -> Result<McpReply, Error> {
     let authenticating = Instant::now();
-    let caller = caller(call).await?;
+    let caller = caller(ctx).await?;
     let authenticate_us = clock::elapsed_us(authenticating);
     let (headers, body) = (headers?, body?);
     let message = match parse_message(&body) {
@@ -139,7 +139,7 @@ pub async fn post(
         }
         Message::Notification(notification) => {
             if meta_of(notification.params.as_ref()).and_then(|m| m.get(META_PROTOCOL_VERSION)).is_none()
-                && let Some(rejection) = legacy_session(call, &caller, &headers, None).await?.err()
+                && let Some(rejection) = legacy_session(ctx, &caller, &headers, None).await?.err()
             {
                 return Ok(rejection);
             }
@@ -162,10 +162,10 @@ pub async fn post(
             Era::Modern
         }
         None if request.method == "initialize" => {
-            return initialize(call, &caller, &id, params.as_ref()).await;
+            return initialize(ctx, &caller, &id, params.as_ref()).await;
         }
         None => {
-            if let Err(rejection) = legacy_session(call, &caller, &headers, Some(&id)).await? {
+            if let Err(rejection) = legacy_session(ctx, &caller, &headers, Some(&id)).await? {
                 return Ok(rejection);
             }
             Era::Legacy
@@ -175,8 +175,8 @@ pub async fn post(
     let answer: Result<Value, RpcError> = match request.method.as_str() {
         "ping" => Ok(json!({})),
         "server/discover" if era == Era::Modern => Ok(discover()),
-        "tools/list" => tools_list(call, &caller, era).await?,
-        "tools/call" => tools_call(call, &caller, &headers, params.as_ref(), received, front).await?,
+        "tools/list" => tools_list(ctx, &caller, era).await?,
+        "tools/call" => tools_call(ctx, &caller, &headers, params.as_ref(), received, front).await?,
         method => {
             let status = if era == Era::Modern { StatusCode::NOT_FOUND } else { StatusCode::OK };
             return Ok(error_reply(status, Some(&id), RpcError::method_not_found(method)));
@@ -241,7 +241,7 @@ fn check_modern(
 
 /// The legacy session a request names, checked; `Err` is the rejection.
 async fn legacy_session(
-    call: &Call<'_>,
+    ctx: &Context<'_>,
     caller: &Caller,
     headers: &McpHeaders,
     id: Option<&Id>,
@@ -260,7 +260,7 @@ async fn legacy_session(
             RpcError::new(INVALID_REQUEST, "unknown or ended session: send `initialize` again"),
         )
     };
-    let Some(session) = call.state.store.get_mcp_session(session_id).await? else { return Ok(Err(gone())) };
+    let Some(session) = ctx.state.store.get_mcp_session(session_id).await? else { return Ok(Err(gone())) };
     let expired = clock::now_micros() - session.created_at > SESSION_LIFETIME_MICROS;
     // Sessions are bound to who opened them: another credential does not
     // learn that the session exists.
@@ -287,7 +287,7 @@ async fn legacy_session(
 
 /// `initialize` (legacy era): negotiate the version and open a session.
 async fn initialize(
-    call: &Call<'_>,
+    ctx: &Context<'_>,
     caller: &Caller,
     id: &Id,
     params: Option<&Value>,
@@ -314,7 +314,7 @@ async fn initialize(
         created_at: clock::now_micros(),
         closed_at: None,
     };
-    call.state.store.insert_mcp_session(&session).await?;
+    ctx.state.store.insert_mcp_session(&session).await?;
     let result = json!({
         "protocolVersion": version,
         "capabilities": {"tools": {"listChanged": false}},
@@ -341,20 +341,20 @@ fn discover() -> Value {
 /// Why a token may not be used at all right now (expired, revoked, another
 /// audience): checked before listing tools.
 async fn token_usable(
-    call: &Call<'_>,
+    ctx: &Context<'_>,
     caller: &Caller,
     tool: Option<&CatalogTool>,
 ) -> Result<Result<(), RpcError>, Error> {
     let Some(token) = caller.principal.token() else { return Ok(Ok(())) };
-    let revoked = call.state.pipeline.revocations().revoked(&caller.tenant).await?;
+    let revoked = ctx.state.pipeline.revocations().revoked(&caller.tenant).await?;
     let target = tool.map(CatalogTool::target);
     let request = CapabilityRequest {
         action_type: tool.map(CatalogTool::action_type).unwrap_or(lictor_api::intents::ActionType::Access),
         tool: target.as_ref(),
         risk_level: lictor_api::intents::RiskLevel::Low,
         now: clock::now_micros() / 1_000_000,
-        audience: &call.state.pipeline.settings().audience,
-        step_up_window: call.state.pipeline.settings().step_up_window,
+        audience: &ctx.state.pipeline.settings().audience,
+        step_up_window: ctx.state.pipeline.settings().step_up_window,
         cents: 0,
     };
     Ok(capability::check(token, &revoked, &request).map(|_| ()).map_err(|reason| {
@@ -364,12 +364,12 @@ async fn token_usable(
 }
 
 /// `tools/list`: the catalogue narrowed to what the caller may call.
-async fn tools_list(call: &Call<'_>, caller: &Caller, era: Era) -> Result<Result<Value, RpcError>, Error> {
-    let (tools, _failures) = call.state.catalog.tools(&caller.tenant).await?;
+async fn tools_list(ctx: &Context<'_>, caller: &Caller, era: Era) -> Result<Result<Value, RpcError>, Error> {
+    let (tools, _failures) = ctx.state.catalog.tools(&caller.tenant).await?;
     let mut listed = Vec::new();
     let mut any_allowed = caller.principal.token().is_none();
     for tool in &tools {
-        match token_usable(call, caller, Some(tool)).await? {
+        match token_usable(ctx, caller, Some(tool)).await? {
             Ok(()) => {
                 any_allowed = true;
                 listed.push(tool.listed());
@@ -379,14 +379,14 @@ async fn tools_list(call: &Call<'_>, caller: &Caller, era: Era) -> Result<Result
     }
     if !any_allowed && tools.is_empty() {
         // No tool to judge by: the token itself must still be usable.
-        if let Err(error) = token_usable(call, caller, None).await? {
+        if let Err(error) = token_usable(ctx, caller, None).await? {
             return Ok(Err(error));
         }
     }
     let mut result = json!({"tools": listed});
     if era == Era::Modern {
         // Clients may reuse the list as long as the gateway reuses the upstreams'.
-        result["ttlMs"] = json!(u64::try_from(call.state.config.tools_ttl.as_millis()).unwrap_or(u64::MAX));
+        result["ttlMs"] = json!(u64::try_from(ctx.state.config.tools_ttl.as_millis()).unwrap_or(u64::MAX));
         result["cacheScope"] = json!("private");
     }
     Ok(Ok(result))
@@ -394,7 +394,7 @@ async fn tools_list(call: &Call<'_>, caller: &Caller, era: Era) -> Result<Result
 
 /// `tools/call`: the pipeline, then the upstream.
 async fn tools_call(
-    call: &Call<'_>,
+    ctx: &Context<'_>,
     caller: &Caller,
     headers: &McpHeaders,
     params: Option<&Value>,
@@ -416,7 +416,7 @@ async fn tools_call(
         Ok(id) => id,
         Err(error) => return Ok(Err(RpcError::invalid_params(error.to_string()))),
     };
-    let tool = match call.state.catalog.resolve(&caller.tenant, name, None).await? {
+    let tool = match ctx.state.catalog.resolve(&caller.tenant, name, None).await? {
         ToolLookup::Found(tool) => tool,
         ToolLookup::Unknown => return Ok(Err(RpcError::invalid_params(format!("unknown tool `{name}`")))),
         ToolLookup::Ambiguous(names) => {
@@ -427,8 +427,8 @@ async fn tools_call(
         }
         ToolLookup::Unavailable(error) => return Ok(Err(error.to_rpc_error())),
     };
-    let outcome = calls::call(
-        call.state,
+    let outcome = tool_call::run(
+        ctx.state,
         ToolCall {
             tenant: caller.tenant.clone(),
             key: caller.key.clone(),
@@ -443,10 +443,12 @@ async fn tools_call(
     )
     .await;
     Ok(match outcome {
-        Ok(CallResult::Denied { error, .. }) => Err(error),
-        Ok(CallResult::Forwarded { outcome: CallOutcome::Result(result), .. }) => Ok(Value::Object(result)),
-        Ok(CallResult::Forwarded { outcome: CallOutcome::Error(error), .. }) => Err(error),
-        Ok(CallResult::UpstreamFailed { error, .. }) => Err(error.to_rpc_error()),
+        Ok(ToolCallResult::Denied { error, .. }) => Err(error),
+        Ok(ToolCallResult::Forwarded { outcome: CallOutcome::Result(result), .. }) => {
+            Ok(Value::Object(result))
+        }
+        Ok(ToolCallResult::Forwarded { outcome: CallOutcome::Error(error), .. }) => Err(error),
+        Ok(ToolCallResult::UpstreamFailed { error, .. }) => Err(error.to_rpc_error()),
         Err(Error::Invalid(error)) => Err(RpcError::new(rpc_codes::INTENT, error.message)
             .with_data(json!({"stage": "validate", "reason": "invalid_tool"}))),
         Err(other) => return Err(other),
@@ -454,17 +456,17 @@ async fn tools_call(
 }
 
 /// `DELETE /v1/mcp`: ends a legacy session.
-pub async fn delete(call: &Call<'_>, headers: Result<McpHeaders, ApiError>) -> Result<(), Error> {
-    let caller = caller(call).await?;
+pub async fn delete(ctx: &Context<'_>, headers: Result<McpHeaders, ApiError>) -> Result<(), Error> {
+    let caller = caller(ctx).await?;
     let headers = headers?;
     let session_id = headers.session_id.ok_or_else(|| Error::InvalidParameter {
         parameter: "Mcp-Session-Id".into(),
         message: "name the session to end with `Mcp-Session-Id`".into(),
     })?;
-    let session = call.state.store.get_mcp_session(&session_id).await?;
+    let session = ctx.state.store.get_mcp_session(&session_id).await?;
     match session {
         Some(session) if session.principal == caller.principal.describe() && session.closed_at.is_none() => {
-            call.state.store.close_mcp_session(&session_id, clock::now_micros()).await?;
+            ctx.state.store.close_mcp_session(&session_id, clock::now_micros()).await?;
             Ok(())
         }
         _ => Err(Error::NotFound("unknown or ended session".into())),

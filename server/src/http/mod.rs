@@ -11,7 +11,7 @@ pub mod api_keys;
 pub mod approvals;
 pub mod audit;
 pub mod auth;
-pub mod call;
+pub mod context;
 pub mod intents;
 pub mod mcp;
 pub mod policies;
@@ -62,7 +62,7 @@ use lictor_api::{ApiError, Checked, IntentAliasPath, JsonBody, LictorApi, QueryP
 
 use crate::app::GatewayState;
 use crate::error::Error;
-use call::Call;
+use context::Context;
 use intents::Arrival;
 
 /// The implementation of the API trait (never constructed).
@@ -108,32 +108,32 @@ impl LictorApi for LictorImpl {
     }
 
     async fn ready_check(rqctx: RequestContext<GatewayState>) -> Result<HttpResponseOk<Readiness>, ApiError> {
-        let call = Call::new(&rqctx);
-        call.finish(system::ready(&call).await.map(HttpResponseOk))
+        let ctx = Context::new(&rqctx);
+        ctx.finish(system::ready(&ctx).await.map(HttpResponseOk))
     }
 
     async fn tenant_create(
         rqctx: RequestContext<GatewayState>,
         body: JsonBody<TenantCreate>,
     ) -> Result<HttpResponseCreated<TenantCreated>, ApiError> {
-        let call = Call::new(&rqctx);
-        call.finish(tenants::create(&call, body.into_inner()).await.map(HttpResponseCreated))
+        let ctx = Context::new(&rqctx);
+        ctx.finish(tenants::create(&ctx, body.into_inner()).await.map(HttpResponseCreated))
     }
 
     async fn tenant_list(
         rqctx: RequestContext<GatewayState>,
         query: QueryParams<TenantListParams>,
     ) -> Result<HttpResponseOk<TenantPage>, ApiError> {
-        let call = Call::new(&rqctx);
-        call.finish(tenants::list(&call, query.into_inner()).await.map(HttpResponseOk))
+        let ctx = Context::new(&rqctx);
+        ctx.finish(tenants::list(&ctx, query.into_inner()).await.map(HttpResponseOk))
     }
 
     async fn tenant_get(
         rqctx: RequestContext<GatewayState>,
         path: Checked<Path<TenantPath>>,
     ) -> Result<HttpResponseOk<Tenant>, ApiError> {
-        let call = Call::new(&rqctx);
-        call.finish(tenants::get(&call, path_of(path)).await.map(HttpResponseOk))
+        let ctx = Context::new(&rqctx);
+        ctx.finish(tenants::get(&ctx, path_of(path)).await.map(HttpResponseOk))
     }
 
     async fn tenant_update(
@@ -141,40 +141,40 @@ impl LictorApi for LictorImpl {
         path: Checked<Path<TenantPath>>,
         body: JsonBody<TenantUpdate>,
     ) -> Result<HttpResponseOk<Tenant>, ApiError> {
-        let call = Call::new(&rqctx);
-        call.finish(tenants::update(&call, path_of(path), body.into_inner()).await.map(HttpResponseOk))
+        let ctx = Context::new(&rqctx);
+        ctx.finish(tenants::update(&ctx, path_of(path), body.into_inner()).await.map(HttpResponseOk))
     }
 
     async fn tenant_webhook_secret_rotate(
         rqctx: RequestContext<GatewayState>,
         path: Checked<Path<TenantPath>>,
     ) -> Result<HttpResponseOk<WebhookSecret>, ApiError> {
-        let call = Call::new(&rqctx);
-        call.finish(tenants::rotate_webhook_secret(&call, path_of(path)).await.map(HttpResponseOk))
+        let ctx = Context::new(&rqctx);
+        ctx.finish(tenants::rotate_webhook_secret(&ctx, path_of(path)).await.map(HttpResponseOk))
     }
 
     async fn api_key_create(
         rqctx: RequestContext<GatewayState>,
         body: JsonBody<ApiKeyCreate>,
     ) -> Result<HttpResponseCreated<ApiKeyCreated>, ApiError> {
-        let call = Call::new(&rqctx);
-        call.finish(api_keys::create(&call, body.into_inner()).await.map(HttpResponseCreated))
+        let ctx = Context::new(&rqctx);
+        ctx.finish(api_keys::create(&ctx, body.into_inner()).await.map(HttpResponseCreated))
     }
 
     async fn api_key_list(
         rqctx: RequestContext<GatewayState>,
         query: QueryParams<ApiKeyListParams>,
     ) -> Result<HttpResponseOk<ApiKeyPage>, ApiError> {
-        let call = Call::new(&rqctx);
-        call.finish(api_keys::list(&call, query.into_inner()).await.map(HttpResponseOk))
+        let ctx = Context::new(&rqctx);
+        ctx.finish(api_keys::list(&ctx, query.into_inner()).await.map(HttpResponseOk))
     }
 
     async fn api_key_revoke(
         rqctx: RequestContext<GatewayState>,
         path: Checked<Path<ApiKeyPath>>,
     ) -> Result<HttpResponseDeleted, ApiError> {
-        let call = Call::new(&rqctx);
-        call.finish(api_keys::revoke(&call, path_of(path)).await.map(|()| HttpResponseDeleted()))
+        let ctx = Context::new(&rqctx);
+        ctx.finish(api_keys::revoke(&ctx, path_of(path)).await.map(|()| HttpResponseDeleted()))
     }
 
     async fn agent_create(
@@ -182,17 +182,17 @@ impl LictorApi for LictorImpl {
         scope: QueryParams<TenantScope>,
         body: JsonBody<AgentCreate>,
     ) -> Result<HttpResponseCreated<Agent>, ApiError> {
-        let call = Call::new(&rqctx);
-        let result = agents::create(&call, scope.into_inner(), body.into_inner()).await;
-        call.finish(result.map(HttpResponseCreated))
+        let ctx = Context::new(&rqctx);
+        let result = agents::create(&ctx, scope.into_inner(), body.into_inner()).await;
+        ctx.finish(result.map(HttpResponseCreated))
     }
 
     async fn agent_list(
         rqctx: RequestContext<GatewayState>,
         query: QueryParams<AgentListParams>,
     ) -> Result<HttpResponseOk<AgentPage>, ApiError> {
-        let call = Call::new(&rqctx);
-        call.finish(agents::list(&call, query.into_inner()).await.map(HttpResponseOk))
+        let ctx = Context::new(&rqctx);
+        ctx.finish(agents::list(&ctx, query.into_inner()).await.map(HttpResponseOk))
     }
 
     async fn agent_get(
@@ -200,8 +200,8 @@ impl LictorApi for LictorImpl {
         path: Checked<Path<AgentPath>>,
         scope: QueryParams<TenantScope>,
     ) -> Result<HttpResponseOk<Agent>, ApiError> {
-        let call = Call::new(&rqctx);
-        call.finish(agents::get(&call, path_of(path), scope.into_inner()).await.map(HttpResponseOk))
+        let ctx = Context::new(&rqctx);
+        ctx.finish(agents::get(&ctx, path_of(path), scope.into_inner()).await.map(HttpResponseOk))
     }
 
     async fn agent_update(
@@ -210,9 +210,9 @@ impl LictorApi for LictorImpl {
         scope: QueryParams<TenantScope>,
         body: JsonBody<AgentUpdate>,
     ) -> Result<HttpResponseOk<Agent>, ApiError> {
-        let call = Call::new(&rqctx);
-        let result = agents::update(&call, path_of(path), scope.into_inner(), body.into_inner()).await;
-        call.finish(result.map(HttpResponseOk))
+        let ctx = Context::new(&rqctx);
+        let result = agents::update(&ctx, path_of(path), scope.into_inner(), body.into_inner()).await;
+        ctx.finish(result.map(HttpResponseOk))
     }
 
     async fn intent_declare(
@@ -220,10 +220,10 @@ impl LictorApi for LictorImpl {
         headers: Checked<Header<IntentHeaders>>,
         body: JsonBody<IntentRequest>,
     ) -> Result<HttpResponseOk<Decision>, ApiError> {
-        let call = Call::new(&rqctx);
+        let ctx = Context::new(&rqctx);
         let arrival = arrival(&body);
-        let result = intents::declare(&call, arrival, header_of(headers), body.into_inner()).await;
-        call.finish(result.map(HttpResponseOk))
+        let result = intents::declare(&ctx, arrival, header_of(headers), body.into_inner()).await;
+        ctx.finish(result.map(HttpResponseOk))
     }
 
     async fn intent_declare_async(
@@ -231,19 +231,19 @@ impl LictorApi for LictorImpl {
         headers: Checked<Header<IntentHeaders>>,
         body: JsonBody<AsyncIntentRequest>,
     ) -> Result<HttpResponseAccepted<IntentAccepted>, ApiError> {
-        let call = Call::new(&rqctx);
+        let ctx = Context::new(&rqctx);
         let arrival = arrival(&body);
-        let result = intents::declare_async(&call, arrival, header_of(headers), body.into_inner()).await;
-        call.finish(result.map(HttpResponseAccepted))
+        let result = intents::declare_async(&ctx, arrival, header_of(headers), body.into_inner()).await;
+        ctx.finish(result.map(HttpResponseAccepted))
     }
 
     async fn intent_declare_batch(
         rqctx: RequestContext<GatewayState>,
         body: JsonBody<IntentBatchRequest>,
     ) -> Result<HttpResponseOk<IntentBatchResponse>, ApiError> {
-        let call = Call::new(&rqctx);
+        let ctx = Context::new(&rqctx);
         let arrival = arrival(&body);
-        call.finish(intents::declare_batch(&call, arrival, body.into_inner()).await.map(HttpResponseOk))
+        ctx.finish(intents::declare_batch(&ctx, arrival, body.into_inner()).await.map(HttpResponseOk))
     }
 
     async fn intent_declare_alias(
@@ -252,7 +252,7 @@ impl LictorApi for LictorImpl {
         headers: Checked<Header<IntentHeaders>>,
         body: JsonBody<serde_json::Value>,
     ) -> Result<http::Response<dropshot::Body>, ApiError> {
-        let call = Call::new(&rqctx);
+        let ctx = Context::new(&rqctx);
         let arrival = arrival(&body);
         let result = async {
             let segment = path_of(path)?.intent_id;
@@ -261,26 +261,26 @@ impl LictorApi for LictorImpl {
             match segment.as_str() {
                 "async" => {
                     let request = value.and_then(lictor_api::extract::parse_value::<AsyncIntentRequest>);
-                    let accepted = intents::declare_async(&call, arrival, headers, request).await?;
+                    let accepted = intents::declare_async(&ctx, arrival, headers, request).await?;
                     json_response(http::StatusCode::ACCEPTED, &accepted)
                 }
                 "batch" => {
                     let request = value.and_then(lictor_api::extract::parse_value::<IntentBatchRequest>);
-                    let results = intents::declare_batch(&call, arrival, request).await?;
+                    let results = intents::declare_batch(&ctx, arrival, request).await?;
                     json_response(http::StatusCode::OK, &results)
                 }
                 other => Err(Error::NotFound(format!("no route `POST /v1/intents/{other}`"))),
             }
         };
-        call.finish(result.await)
+        ctx.finish(result.await)
     }
 
     async fn intent_list(
         rqctx: RequestContext<GatewayState>,
         query: QueryParams<IntentListParams>,
     ) -> Result<HttpResponseOk<IntentPage>, ApiError> {
-        let call = Call::new(&rqctx);
-        call.finish(intents::list(&call, query.into_inner()).await.map(HttpResponseOk))
+        let ctx = Context::new(&rqctx);
+        ctx.finish(intents::list(&ctx, query.into_inner()).await.map(HttpResponseOk))
     }
 
     async fn intent_decision_get(
@@ -288,8 +288,8 @@ impl LictorApi for LictorImpl {
         path: Checked<Path<IntentPath>>,
         scope: QueryParams<TenantScope>,
     ) -> Result<HttpResponseOk<IntentDecision>, ApiError> {
-        let call = Call::new(&rqctx);
-        call.finish(intents::decision(&call, path_of(path), scope.into_inner()).await.map(HttpResponseOk))
+        let ctx = Context::new(&rqctx);
+        ctx.finish(intents::decision(&ctx, path_of(path), scope.into_inner()).await.map(HttpResponseOk))
     }
 
     async fn intent_audit_list(
@@ -297,56 +297,56 @@ impl LictorApi for LictorImpl {
         path: Checked<Path<IntentPath>>,
         query: QueryParams<IntentAuditParams>,
     ) -> Result<HttpResponseOk<AuditEntryPage>, ApiError> {
-        let call = Call::new(&rqctx);
-        call.finish(intents::audit(&call, path_of(path), query.into_inner()).await.map(HttpResponseOk))
+        let ctx = Context::new(&rqctx);
+        ctx.finish(intents::audit(&ctx, path_of(path), query.into_inner()).await.map(HttpResponseOk))
     }
 
     async fn audit_list(
         rqctx: RequestContext<GatewayState>,
         query: QueryParams<AuditListParams>,
     ) -> Result<HttpResponseOk<AuditEntryPage>, ApiError> {
-        let call = Call::new(&rqctx);
-        call.finish(audit::list(&call, query.into_inner()).await.map(HttpResponseOk))
+        let ctx = Context::new(&rqctx);
+        ctx.finish(audit::list(&ctx, query.into_inner()).await.map(HttpResponseOk))
     }
 
     async fn audit_checkpoint_list(
         rqctx: RequestContext<GatewayState>,
         query: QueryParams<CheckpointListParams>,
     ) -> Result<HttpResponseOk<AuditCheckpointPage>, ApiError> {
-        let call = Call::new(&rqctx);
-        call.finish(audit::checkpoints(&call, query.into_inner()).await.map(HttpResponseOk))
+        let ctx = Context::new(&rqctx);
+        ctx.finish(audit::checkpoints(&ctx, query.into_inner()).await.map(HttpResponseOk))
     }
 
     async fn audit_checkpoint_latest(
         rqctx: RequestContext<GatewayState>,
         query: QueryParams<AuditVerifyParams>,
     ) -> Result<HttpResponseOk<AuditCheckpoint>, ApiError> {
-        let call = Call::new(&rqctx);
-        call.finish(audit::latest_checkpoint(&call, query.into_inner()).await.map(HttpResponseOk))
+        let ctx = Context::new(&rqctx);
+        ctx.finish(audit::latest_checkpoint(&ctx, query.into_inner()).await.map(HttpResponseOk))
     }
 
     async fn audit_inclusion_proof(
         rqctx: RequestContext<GatewayState>,
         query: QueryParams<InclusionProofParams>,
     ) -> Result<HttpResponseOk<InclusionProof>, ApiError> {
-        let call = Call::new(&rqctx);
-        call.finish(audit::inclusion_proof(&call, query.into_inner()).await.map(HttpResponseOk))
+        let ctx = Context::new(&rqctx);
+        ctx.finish(audit::inclusion_proof(&ctx, query.into_inner()).await.map(HttpResponseOk))
     }
 
     async fn audit_consistency_proof(
         rqctx: RequestContext<GatewayState>,
         query: QueryParams<ConsistencyProofParams>,
     ) -> Result<HttpResponseOk<ConsistencyProof>, ApiError> {
-        let call = Call::new(&rqctx);
-        call.finish(audit::consistency_proof(&call, query.into_inner()).await.map(HttpResponseOk))
+        let ctx = Context::new(&rqctx);
+        ctx.finish(audit::consistency_proof(&ctx, query.into_inner()).await.map(HttpResponseOk))
     }
 
     async fn audit_export(
         rqctx: RequestContext<GatewayState>,
         query: QueryParams<ExportParams>,
     ) -> Result<http::Response<dropshot::Body>, ApiError> {
-        let call = Call::new(&rqctx);
-        call.finish(audit::export(&call, query.into_inner()).await)
+        let ctx = Context::new(&rqctx);
+        ctx.finish(audit::export(&ctx, query.into_inner()).await)
     }
 
     async fn audit_payload_get(
@@ -354,8 +354,8 @@ impl LictorApi for LictorImpl {
         path: Checked<Path<PayloadPath>>,
         query: QueryParams<PayloadParams>,
     ) -> Result<HttpResponseOk<AuditPayload>, ApiError> {
-        let call = Call::new(&rqctx);
-        call.finish(audit::payload(&call, path_of(path), query.into_inner()).await.map(HttpResponseOk))
+        let ctx = Context::new(&rqctx);
+        ctx.finish(audit::payload(&ctx, path_of(path), query.into_inner()).await.map(HttpResponseOk))
     }
 
     async fn audit_payload_erase(
@@ -363,24 +363,24 @@ impl LictorApi for LictorImpl {
         path: Checked<Path<PayloadPath>>,
         query: QueryParams<PayloadParams>,
     ) -> Result<HttpResponseDeleted, ApiError> {
-        let call = Call::new(&rqctx);
-        let result = audit::erase_payload(&call, path_of(path), query.into_inner()).await;
-        call.finish(result.map(|()| HttpResponseDeleted()))
+        let ctx = Context::new(&rqctx);
+        let result = audit::erase_payload(&ctx, path_of(path), query.into_inner()).await;
+        ctx.finish(result.map(|()| HttpResponseDeleted()))
     }
 
     async fn public_keys(
         rqctx: RequestContext<GatewayState>,
     ) -> Result<HttpResponseOk<PublicKeys>, ApiError> {
-        let call = Call::new(&rqctx);
-        call.finish(audit::keys(&call).await.map(HttpResponseOk))
+        let ctx = Context::new(&rqctx);
+        ctx.finish(audit::keys(&ctx).await.map(HttpResponseOk))
     }
 
     async fn audit_verify(
         rqctx: RequestContext<GatewayState>,
         query: QueryParams<AuditVerifyParams>,
     ) -> Result<HttpResponseOk<AuditVerification>, ApiError> {
-        let call = Call::new(&rqctx);
-        call.finish(audit::verify(&call, query.into_inner()).await.map(HttpResponseOk))
+        let ctx = Context::new(&rqctx);
+        ctx.finish(audit::verify(&ctx, query.into_inner()).await.map(HttpResponseOk))
     }
 
     async fn token_mint(
@@ -388,8 +388,8 @@ impl LictorApi for LictorImpl {
         scope: QueryParams<TenantScope>,
         body: JsonBody<TokenMint>,
     ) -> Result<HttpResponseCreated<MintedToken>, ApiError> {
-        let call = Call::new(&rqctx);
-        call.finish(tokens::mint(&call, scope.into_inner(), body.into_inner()).await.map(HttpResponseCreated))
+        let ctx = Context::new(&rqctx);
+        ctx.finish(tokens::mint(&ctx, scope.into_inner(), body.into_inner()).await.map(HttpResponseCreated))
     }
 
     async fn token_revoke(
@@ -397,24 +397,24 @@ impl LictorApi for LictorImpl {
         scope: QueryParams<TenantScope>,
         body: JsonBody<TokenRevoke>,
     ) -> Result<HttpResponseOk<Revocation>, ApiError> {
-        let call = Call::new(&rqctx);
-        call.finish(tokens::revoke(&call, scope.into_inner(), body.into_inner()).await.map(HttpResponseOk))
+        let ctx = Context::new(&rqctx);
+        ctx.finish(tokens::revoke(&ctx, scope.into_inner(), body.into_inner()).await.map(HttpResponseOk))
     }
 
     async fn revocation_list(
         rqctx: RequestContext<GatewayState>,
         query: QueryParams<RevocationListParams>,
     ) -> Result<HttpResponseOk<RevocationPage>, ApiError> {
-        let call = Call::new(&rqctx);
-        call.finish(tokens::list(&call, query.into_inner()).await.map(HttpResponseOk))
+        let ctx = Context::new(&rqctx);
+        ctx.finish(tokens::list(&ctx, query.into_inner()).await.map(HttpResponseOk))
     }
 
     async fn upstream_list(
         rqctx: RequestContext<GatewayState>,
         query: QueryParams<UpstreamListParams>,
     ) -> Result<HttpResponseOk<UpstreamPage>, ApiError> {
-        let call = Call::new(&rqctx);
-        call.finish(upstreams::list(&call, query.into_inner()).await.map(HttpResponseOk))
+        let ctx = Context::new(&rqctx);
+        ctx.finish(upstreams::list(&ctx, query.into_inner()).await.map(HttpResponseOk))
     }
 
     async fn upstream_create(
@@ -422,9 +422,9 @@ impl LictorApi for LictorImpl {
         scope: QueryParams<TenantScope>,
         body: JsonBody<UpstreamCreate>,
     ) -> Result<HttpResponseCreated<Upstream>, ApiError> {
-        let call = Call::new(&rqctx);
-        call.finish(
-            upstreams::create(&call, scope.into_inner(), body.into_inner()).await.map(HttpResponseCreated),
+        let ctx = Context::new(&rqctx);
+        ctx.finish(
+            upstreams::create(&ctx, scope.into_inner(), body.into_inner()).await.map(HttpResponseCreated),
         )
     }
 
@@ -433,17 +433,17 @@ impl LictorApi for LictorImpl {
         path: Checked<Path<UpstreamPath>>,
         scope: QueryParams<TenantScope>,
     ) -> Result<HttpResponseDeleted, ApiError> {
-        let call = Call::new(&rqctx);
-        let result = upstreams::delete(&call, path_of(path), scope.into_inner()).await;
-        call.finish(result.map(|()| HttpResponseDeleted()))
+        let ctx = Context::new(&rqctx);
+        let result = upstreams::delete(&ctx, path_of(path), scope.into_inner()).await;
+        ctx.finish(result.map(|()| HttpResponseDeleted()))
     }
 
     async fn policy_draft_list(
         rqctx: RequestContext<GatewayState>,
         query: QueryParams<PolicyDraftListParams>,
     ) -> Result<HttpResponseOk<PolicyDraftPage>, ApiError> {
-        let call = Call::new(&rqctx);
-        call.finish(policies::list_drafts(&call, query.into_inner()).await.map(HttpResponseOk))
+        let ctx = Context::new(&rqctx);
+        ctx.finish(policies::list_drafts(&ctx, query.into_inner()).await.map(HttpResponseOk))
     }
 
     async fn policy_draft_create(
@@ -451,9 +451,9 @@ impl LictorApi for LictorImpl {
         scope: QueryParams<TenantScope>,
         body: JsonBody<PolicyDraftWrite>,
     ) -> Result<HttpResponseCreated<PolicyDraft>, ApiError> {
-        let call = Call::new(&rqctx);
-        let result = policies::save_draft(&call, None, scope.into_inner(), body.into_inner()).await;
-        call.finish(result.map(HttpResponseCreated))
+        let ctx = Context::new(&rqctx);
+        let result = policies::save_draft(&ctx, None, scope.into_inner(), body.into_inner()).await;
+        ctx.finish(result.map(HttpResponseCreated))
     }
 
     async fn policy_draft_get(
@@ -461,8 +461,8 @@ impl LictorApi for LictorImpl {
         path: Checked<Path<PolicyDraftPath>>,
         scope: QueryParams<TenantScope>,
     ) -> Result<HttpResponseOk<PolicyDraft>, ApiError> {
-        let call = Call::new(&rqctx);
-        call.finish(policies::get_draft(&call, path_of(path), scope.into_inner()).await.map(HttpResponseOk))
+        let ctx = Context::new(&rqctx);
+        ctx.finish(policies::get_draft(&ctx, path_of(path), scope.into_inner()).await.map(HttpResponseOk))
     }
 
     async fn policy_draft_update(
@@ -471,10 +471,10 @@ impl LictorApi for LictorImpl {
         scope: QueryParams<TenantScope>,
         body: JsonBody<PolicyDraftWrite>,
     ) -> Result<HttpResponseOk<PolicyDraft>, ApiError> {
-        let call = Call::new(&rqctx);
+        let ctx = Context::new(&rqctx);
         let result =
-            policies::save_draft(&call, Some(path_of(path)), scope.into_inner(), body.into_inner()).await;
-        call.finish(result.map(HttpResponseOk))
+            policies::save_draft(&ctx, Some(path_of(path)), scope.into_inner(), body.into_inner()).await;
+        ctx.finish(result.map(HttpResponseOk))
     }
 
     async fn policy_draft_delete(
@@ -482,9 +482,9 @@ impl LictorApi for LictorImpl {
         path: Checked<Path<PolicyDraftPath>>,
         scope: QueryParams<TenantScope>,
     ) -> Result<HttpResponseDeleted, ApiError> {
-        let call = Call::new(&rqctx);
-        let result = policies::delete_draft(&call, path_of(path), scope.into_inner()).await;
-        call.finish(result.map(|()| HttpResponseDeleted()))
+        let ctx = Context::new(&rqctx);
+        let result = policies::delete_draft(&ctx, path_of(path), scope.into_inner()).await;
+        ctx.finish(result.map(|()| HttpResponseDeleted()))
     }
 
     async fn policy_dry_run(
@@ -492,16 +492,16 @@ impl LictorApi for LictorImpl {
         scope: QueryParams<TenantScope>,
         body: JsonBody<PolicyDryRunRequest>,
     ) -> Result<HttpResponseOk<PolicyDryRun>, ApiError> {
-        let call = Call::new(&rqctx);
-        call.finish(policies::dry_run(&call, scope.into_inner(), body.into_inner()).await.map(HttpResponseOk))
+        let ctx = Context::new(&rqctx);
+        ctx.finish(policies::dry_run(&ctx, scope.into_inner(), body.into_inner()).await.map(HttpResponseOk))
     }
 
     async fn policy_active_get(
         rqctx: RequestContext<GatewayState>,
         scope: QueryParams<TenantScope>,
     ) -> Result<HttpResponseOk<ActivePolicy>, ApiError> {
-        let call = Call::new(&rqctx);
-        call.finish(policies::active(&call, scope.into_inner()).await.map(HttpResponseOk))
+        let ctx = Context::new(&rqctx);
+        ctx.finish(policies::active(&ctx, scope.into_inner()).await.map(HttpResponseOk))
     }
 
     async fn policy_promote(
@@ -509,8 +509,8 @@ impl LictorApi for LictorImpl {
         scope: QueryParams<TenantScope>,
         body: JsonBody<PolicyPromote>,
     ) -> Result<HttpResponseOk<PolicyChange>, ApiError> {
-        let call = Call::new(&rqctx);
-        call.finish(policies::promote(&call, scope.into_inner(), body.into_inner()).await.map(HttpResponseOk))
+        let ctx = Context::new(&rqctx);
+        ctx.finish(policies::promote(&ctx, scope.into_inner(), body.into_inner()).await.map(HttpResponseOk))
     }
 
     async fn policy_rollback(
@@ -518,18 +518,16 @@ impl LictorApi for LictorImpl {
         scope: QueryParams<TenantScope>,
         body: JsonBody<PolicyRollback>,
     ) -> Result<HttpResponseOk<PolicyChange>, ApiError> {
-        let call = Call::new(&rqctx);
-        call.finish(
-            policies::rollback(&call, scope.into_inner(), body.into_inner()).await.map(HttpResponseOk),
-        )
+        let ctx = Context::new(&rqctx);
+        ctx.finish(policies::rollback(&ctx, scope.into_inner(), body.into_inner()).await.map(HttpResponseOk))
     }
 
     async fn policy_proposal_list(
         rqctx: RequestContext<GatewayState>,
         query: QueryParams<PolicyProposalListParams>,
     ) -> Result<HttpResponseOk<PolicyProposalPage>, ApiError> {
-        let call = Call::new(&rqctx);
-        call.finish(policies::list_proposals(&call, query.into_inner()).await.map(HttpResponseOk))
+        let ctx = Context::new(&rqctx);
+        ctx.finish(policies::list_proposals(&ctx, query.into_inner()).await.map(HttpResponseOk))
     }
 
     async fn policy_proposal_approve(
@@ -537,9 +535,9 @@ impl LictorApi for LictorImpl {
         path: Checked<Path<PolicyProposalPath>>,
         scope: QueryParams<TenantScope>,
     ) -> Result<HttpResponseOk<PolicyChange>, ApiError> {
-        let call = Call::new(&rqctx);
-        let result = policies::decide_proposal(&call, path_of(path), scope.into_inner(), true).await;
-        call.finish(result.map(HttpResponseOk))
+        let ctx = Context::new(&rqctx);
+        let result = policies::decide_proposal(&ctx, path_of(path), scope.into_inner(), true).await;
+        ctx.finish(result.map(HttpResponseOk))
     }
 
     async fn policy_proposal_reject(
@@ -547,24 +545,24 @@ impl LictorApi for LictorImpl {
         path: Checked<Path<PolicyProposalPath>>,
         scope: QueryParams<TenantScope>,
     ) -> Result<HttpResponseOk<PolicyChange>, ApiError> {
-        let call = Call::new(&rqctx);
-        let result = policies::decide_proposal(&call, path_of(path), scope.into_inner(), false).await;
-        call.finish(result.map(HttpResponseOk))
+        let ctx = Context::new(&rqctx);
+        let result = policies::decide_proposal(&ctx, path_of(path), scope.into_inner(), false).await;
+        ctx.finish(result.map(HttpResponseOk))
     }
 
     async fn policy_template_list(
         rqctx: RequestContext<GatewayState>,
     ) -> Result<HttpResponseOk<PolicyTemplateList>, ApiError> {
-        let call = Call::new(&rqctx);
-        call.finish(policies::templates(&call).await.map(HttpResponseOk))
+        let ctx = Context::new(&rqctx);
+        ctx.finish(policies::templates(&ctx).await.map(HttpResponseOk))
     }
 
     async fn approval_list(
         rqctx: RequestContext<GatewayState>,
         query: QueryParams<ApprovalListParams>,
     ) -> Result<HttpResponseOk<ApprovalPage>, ApiError> {
-        let call = Call::new(&rqctx);
-        call.finish(approvals::list(&call, query.into_inner()).await.map(HttpResponseOk))
+        let ctx = Context::new(&rqctx);
+        ctx.finish(approvals::list(&ctx, query.into_inner()).await.map(HttpResponseOk))
     }
 
     async fn approval_get(
@@ -572,8 +570,8 @@ impl LictorApi for LictorImpl {
         path: Checked<Path<ApprovalPath>>,
         scope: QueryParams<TenantScope>,
     ) -> Result<HttpResponseOk<Approval>, ApiError> {
-        let call = Call::new(&rqctx);
-        call.finish(approvals::get(&call, path_of(path), scope.into_inner()).await.map(HttpResponseOk))
+        let ctx = Context::new(&rqctx);
+        ctx.finish(approvals::get(&ctx, path_of(path), scope.into_inner()).await.map(HttpResponseOk))
     }
 
     async fn approval_decide(
@@ -582,9 +580,9 @@ impl LictorApi for LictorImpl {
         scope: QueryParams<TenantScope>,
         body: JsonBody<ApprovalDecide>,
     ) -> Result<HttpResponseOk<Approval>, ApiError> {
-        let call = Call::new(&rqctx);
-        let result = approvals::decide(&call, path_of(path), scope.into_inner(), body.into_inner()).await;
-        call.finish(result.map(HttpResponseOk))
+        let ctx = Context::new(&rqctx);
+        let result = approvals::decide(&ctx, path_of(path), scope.into_inner(), body.into_inner()).await;
+        ctx.finish(result.map(HttpResponseOk))
     }
 
     async fn approval_wait(
@@ -592,8 +590,8 @@ impl LictorApi for LictorImpl {
         path: Checked<Path<ApprovalPath>>,
         query: QueryParams<ApprovalWaitParams>,
     ) -> Result<HttpResponseOk<Approval>, ApiError> {
-        let call = Call::new(&rqctx);
-        call.finish(approvals::wait(&call, path_of(path), query.into_inner()).await.map(HttpResponseOk))
+        let ctx = Context::new(&rqctx);
+        ctx.finish(approvals::wait(&ctx, path_of(path), query.into_inner()).await.map(HttpResponseOk))
     }
 
     async fn tool_call(
@@ -601,10 +599,10 @@ impl LictorApi for LictorImpl {
         headers: Checked<Header<ApprovalHeader>>,
         body: JsonBody<ToolCallRequest>,
     ) -> Result<HttpResponseOk<ToolCallResponse>, ApiError> {
-        let call = Call::new(&rqctx);
+        let ctx = Context::new(&rqctx);
         let arrival = arrival(&body);
-        let result = tools::call(&call, arrival, header_of(headers), body.into_inner()).await;
-        call.finish(result.map(HttpResponseOk))
+        let result = tools::call_tool(&ctx, arrival, header_of(headers), body.into_inner()).await;
+        ctx.finish(result.map(HttpResponseOk))
     }
 
     async fn mcp_message_send(
@@ -612,16 +610,16 @@ impl LictorApi for LictorImpl {
         headers: Checked<Header<McpHeaders>>,
         body: RawJsonBody<JsonRpcMessage>,
     ) -> Result<McpReply, ApiError> {
-        let call = Call::new(&rqctx);
+        let ctx = Context::new(&rqctx);
         let received = body.started();
-        call.finish(mcp::post(&call, header_of(headers), body.into_inner(), received).await)
+        ctx.finish(mcp::post(&ctx, header_of(headers), body.into_inner(), received).await)
     }
 
     async fn mcp_session_delete(
         rqctx: RequestContext<GatewayState>,
         headers: Checked<Header<McpHeaders>>,
     ) -> Result<HttpResponseDeleted, ApiError> {
-        let call = Call::new(&rqctx);
-        call.finish(mcp::delete(&call, header_of(headers)).await.map(|()| HttpResponseDeleted()))
+        let ctx = Context::new(&rqctx);
+        ctx.finish(mcp::delete(&ctx, header_of(headers)).await.map(|()| HttpResponseDeleted()))
     }
 }

@@ -7,7 +7,7 @@ use lictor_api::tokens::{
     Jti, MintedToken, Revocation, RevocationListParams, RevocationPage, TokenMint, TokenRevoke, ToolPattern,
 };
 
-use super::call::Call;
+use super::context::Context;
 use crate::audit::writer::RevocationJob;
 use crate::audit::writer::{AdminJob, AdminOp};
 use crate::clock;
@@ -41,14 +41,14 @@ fn caveats(body: &TokenMint, expires_at: i64, now: i64, audience: &str) -> Resul
 
 /// `POST /v1/admin/mint`.
 pub async fn mint(
-    call: &Call<'_>,
+    ctx: &Context<'_>,
     scope: Result<TenantScope, ApiError>,
     body: Result<TokenMint, ApiError>,
 ) -> Result<MintedToken, Error> {
-    let principal = call.principal().await?;
+    let principal = ctx.principal().await?;
     principal.require_admin()?;
     let (scope, body) = (scope?, body?);
-    let tenant = principal.tenant_scope(scope.tenant.as_ref(), &call.state.store).await?;
+    let tenant = principal.tenant_scope(scope.tenant.as_ref(), &ctx.state.store).await?;
     if !(1..=31_536_000).contains(&body.ttl_seconds) {
         return Err(Error::InvalidField {
             path: "$.ttl_seconds".into(),
@@ -61,7 +61,7 @@ pub async fn mint(
             message: "`audience` must be 1 to 256 bytes".into(),
         });
     }
-    match call.state.store.get_agent(&tenant, &body.subject).await? {
+    match ctx.state.store.get_agent(&tenant, &body.subject).await? {
         Some(agent) if agent.status == AgentStatus::Active => {}
         Some(_) => {
             return Err(Error::InvalidField {
@@ -76,7 +76,7 @@ pub async fn mint(
             });
         }
     }
-    let (kid, root_key) = call
+    let (kid, root_key) = ctx
         .state
         .token_keys
         .current()
@@ -85,7 +85,7 @@ pub async fn mint(
     let now_micros = clock::now_micros();
     let now = now_micros / 1_000_000;
     let expires_at = now + i64::from(body.ttl_seconds);
-    let caveats = caveats(&body, expires_at, now, &call.state.config.audience)?;
+    let caveats = caveats(&body, expires_at, now, &ctx.state.config.audience)?;
     let jti = crate::ids::token_jti();
     let header = TokenHeader::root(
         kid.clone(),
@@ -113,7 +113,7 @@ pub async fn mint(
         principal: principal.describe(),
         op: AdminOp::MintToken { row, caveats },
     };
-    call.state.pipeline.writer().append_admin_change(job).await?;
+    ctx.state.pipeline.writer().append_admin_change(job).await?;
     Ok(MintedToken {
         token,
         jti,
@@ -136,21 +136,21 @@ fn view(row: RevocationRow) -> Result<Revocation, Error> {
 
 /// `POST /v1/admin/revoke`.
 pub async fn revoke(
-    call: &Call<'_>,
+    ctx: &Context<'_>,
     scope: Result<TenantScope, ApiError>,
     body: Result<TokenRevoke, ApiError>,
 ) -> Result<Revocation, Error> {
-    let principal = call.principal().await?;
+    let principal = ctx.principal().await?;
     principal.require_admin()?;
     let (scope, body) = (scope?, body?);
-    let tenant = principal.tenant_scope(scope.tenant.as_ref(), &call.state.store).await?;
+    let tenant = principal.tenant_scope(scope.tenant.as_ref(), &ctx.state.store).await?;
     if body.reason.trim().is_empty() || body.reason.chars().count() > 500 {
         return Err(Error::InvalidField {
             path: "$.reason".into(),
             message: "`reason` must be 1 to 500 characters".into(),
         });
     }
-    let row = call
+    let row = ctx
         .state
         .pipeline
         .writer()
@@ -165,22 +165,22 @@ pub async fn revoke(
         })
         .await?;
     // Requests answered after this one must see the revocation.
-    call.state.pipeline.revocations().invalidate(&tenant);
+    ctx.state.pipeline.revocations().invalidate(&tenant);
     view(row)
 }
 
 /// `GET /v1/admin/revocations`.
 pub async fn list(
-    call: &Call<'_>,
+    ctx: &Context<'_>,
     params: Result<RevocationListParams, ApiError>,
 ) -> Result<RevocationPage, Error> {
-    let principal = call.principal().await?;
+    let principal = ctx.principal().await?;
     principal.require_admin()?;
     let params = params?;
-    let tenant = principal.tenant_scope(params.tenant.as_ref(), &call.state.store).await?;
+    let tenant = principal.tenant_scope(params.tenant.as_ref(), &ctx.state.store).await?;
     let limit = cursor::limit(params.limit)?;
     let after: Option<(i64, String)> = cursor::decode_opt(LIST, params.cursor.as_deref())?;
-    let rows = call.state.store.list_revocations(&tenant, after, limit + 1).await?;
+    let rows = ctx.state.store.list_revocations(&tenant, after, limit + 1).await?;
     let (rows, next_cursor) = cursor::page(LIST, rows, limit, |r| (r.revoked_at, r.jti.clone()));
     Ok(RevocationPage { items: rows.into_iter().map(view).collect::<Result<_, _>>()?, next_cursor })
 }

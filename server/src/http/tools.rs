@@ -6,24 +6,24 @@ use lictor_api::ApiError;
 use lictor_api::tools::{ApprovalHeader, ToolCallRequest, ToolCallResponse, UpstreamFailure};
 use serde_json::json;
 
-use super::call::Call;
+use super::context::Context;
 use super::intents::{Arrival, check_approval_id};
-use crate::calls::{self, CallResult, ToolCall};
 use crate::catalog::ToolLookup;
 use crate::clock;
 use crate::error::Error;
 use crate::mcp::upstream::CallOutcome;
 use crate::pipeline::FrontTimings;
+use crate::tool_call::{self, ToolCall, ToolCallResult};
 
 /// `POST /v1/tool-call`.
-pub async fn call(
-    call: &Call<'_>,
+pub async fn call_tool(
+    ctx: &Context<'_>,
     arrival: Arrival,
     headers: Result<ApprovalHeader, ApiError>,
     body: Result<ToolCallRequest, ApiError>,
 ) -> Result<ToolCallResponse, Error> {
     let started = Instant::now();
-    let principal = call.principal().await?;
+    let principal = ctx.principal().await?;
     let (key, tenant) = principal.acting_agent()?;
     let authenticate_us = clock::elapsed_us(started);
     let started = Instant::now();
@@ -45,7 +45,7 @@ pub async fn call(
             });
         }
     };
-    let tool = match call.state.catalog.resolve(&tenant, &body.tool, body.server.as_ref()).await? {
+    let tool = match ctx.state.catalog.resolve(&tenant, &body.tool, body.server.as_ref()).await? {
         ToolLookup::Found(tool) => tool,
         ToolLookup::Unknown => return Err(Error::NotFound(format!("no tool `{}`", body.tool))),
         ToolLookup::Ambiguous(names) => {
@@ -61,8 +61,8 @@ pub async fn call(
         ToolLookup::Unavailable(error) => return Err(Error::Upstream(error.to_string())),
     };
     let validate_us = clock::duration_us(arrival.parse + started.elapsed());
-    let outcome = calls::call(
-        call.state,
+    let outcome = tool_call::run(
+        ctx.state,
         ToolCall {
             tenant,
             key,
@@ -77,15 +77,15 @@ pub async fn call(
     )
     .await?;
     Ok(match outcome {
-        CallResult::Denied { decision, .. } => {
+        ToolCallResult::Denied { decision, .. } => {
             ToolCallResponse { decision: *decision, result: None, upstream_error: None }
         }
-        CallResult::Forwarded { decision, outcome: CallOutcome::Result(result) } => ToolCallResponse {
+        ToolCallResult::Forwarded { decision, outcome: CallOutcome::Result(result) } => ToolCallResponse {
             decision: *decision,
             result: Some(serde_json::Value::Object(result)),
             upstream_error: None,
         },
-        CallResult::Forwarded { decision, outcome: CallOutcome::Error(error) } => ToolCallResponse {
+        ToolCallResult::Forwarded { decision, outcome: CallOutcome::Error(error) } => ToolCallResponse {
             decision: *decision,
             result: None,
             upstream_error: Some(UpstreamFailure {
@@ -94,7 +94,7 @@ pub async fn call(
                 data: error.data.unwrap_or(json!(null)),
             }),
         },
-        CallResult::UpstreamFailed { decision, error } => {
+        ToolCallResult::UpstreamFailed { decision, error } => {
             let rpc = error.to_rpc_error();
             ToolCallResponse {
                 decision: *decision,

@@ -8,7 +8,7 @@ use crate::app::GatewayState;
 use crate::error::Error;
 
 /// What a handler knows about the request it serves.
-pub struct Call<'a> {
+pub struct Context<'a> {
     /// The gateway.
     pub state: &'a GatewayState,
     /// Dropshot's request id (also the `x-request-id` header).
@@ -17,10 +17,10 @@ pub struct Call<'a> {
     log: &'a slog::Logger,
 }
 
-impl<'a> Call<'a> {
+impl<'a> Context<'a> {
     /// The context of `rqctx`.
-    pub fn new(rqctx: &'a RequestContext<GatewayState>) -> Call<'a> {
-        Call {
+    pub fn new(rqctx: &'a RequestContext<GatewayState>) -> Context<'a> {
+        Context {
             state: rqctx.context(),
             request_id: &rqctx.request_id,
             headers: rqctx.request.headers(),

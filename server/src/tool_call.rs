@@ -48,7 +48,7 @@ pub struct ToolCall {
 
 /// What became of a call.
 #[derive(Debug)]
-pub enum CallResult {
+pub enum ToolCallResult {
     /// The decision did not let the agent act: the JSON-RPC error to answer.
     Denied {
         /// The decision.
@@ -125,7 +125,7 @@ pub async fn denial(state: &GatewayState, decision: &Decision, presented: Option
 }
 
 /// Makes `call`.
-pub async fn call(state: &GatewayState, call: ToolCall) -> Result<CallResult, Error> {
+pub async fn run(state: &GatewayState, call: ToolCall) -> Result<ToolCallResult, Error> {
     let (request, problem) = call.tool.intent(&call.agent, &call.arguments).map_err(|message| {
         Error::Invalid(
             lictor_api::ApiError::new(lictor_api::ErrorCode::InvalidField, message).at_path("$.tool"),
@@ -159,7 +159,7 @@ pub async fn call(state: &GatewayState, call: ToolCall) -> Result<CallResult, Er
     };
     if !decision.verdict.allows() {
         let error = denial(state, &decision, call.approval_id.as_ref()).await;
-        return Ok(CallResult::Denied { decision, error });
+        return Ok(ToolCallResult::Denied { decision, error });
     }
     let arguments = decision
         .modifications
@@ -211,7 +211,7 @@ pub async fn call(state: &GatewayState, call: ToolCall) -> Result<CallResult, Er
         state.pipeline.writer().append_tool_result(record).await?;
     }
     Ok(match outcome {
-        Ok(outcome) => CallResult::Forwarded { decision, outcome },
-        Err(error) => CallResult::UpstreamFailed { decision, error },
+        Ok(outcome) => ToolCallResult::Forwarded { decision, outcome },
+        Err(error) => ToolCallResult::UpstreamFailed { decision, error },
     })
 }
