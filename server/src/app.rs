@@ -247,12 +247,7 @@ pub async fn start(config: Config, log: slog::Logger) -> Result<Gateway, StartEr
         config.commit_max_batch,
         log.new(slog::o!("task" => "writer")),
     );
-    let settings = PipelineSettings {
-        audience: config.audience.clone(),
-        step_up_window: config.step_up_window,
-        approval_ttl: config.approval_ttl,
-        max_open_approvals_per_agent: config.max_open_approvals_per_agent,
-    };
+    let settings = PipelineSettings::from(&config);
     let pipeline = Pipeline::new(store.clone(), policies.clone(), writer, revocations, settings);
     let catalog = Catalog::new(
         store.clone(),

@@ -79,7 +79,7 @@ impl Default for Config {
             commit_max_batch: 512,
             max_connections: 16,
             lock_timeout: Duration::from_secs(5),
-            policy_time_limit: Duration::from_millis(100),
+            policy_time_limit: crate::policy::EvaluationLimits::default().time,
             policy_poll_interval: Duration::from_secs(10),
             policy_heap_limit: crate::policy::DEFAULT_HEAP_LIMIT,
             webhooks: WebhookConfig::default(),

@@ -177,7 +177,7 @@ enum KeyKind {
 #[derive(clap::Args)]
 struct StoreArgs {
     /// Directory of the embedded SQLite database.
-    #[arg(long, env = "LICTOR_DATA_DIR", default_value = "lictor-data")]
+    #[arg(long, env = "LICTOR_DATA_DIR", default_value_os_t = DEFAULTS.data_dir.clone())]
     data_dir: PathBuf,
     /// `postgres://…` to use PostgreSQL instead of SQLite.
     #[arg(long, env = "DATABASE_URL")]
@@ -195,46 +195,46 @@ struct ServeArgs {
     #[arg(long, conflicts_with_all = ["data_dir", "database_url"])]
     demo: bool,
     /// Address to listen on.
-    #[arg(long, env = "LICTOR_LISTEN", default_value = "127.0.0.1:8080")]
+    #[arg(long, env = "LICTOR_LISTEN", default_value_t = DEFAULTS.listen)]
     listen: SocketAddr,
     /// Directory of the embedded SQLite database and its files.
-    #[arg(long, env = "LICTOR_DATA_DIR", default_value = "lictor-data")]
+    #[arg(long, env = "LICTOR_DATA_DIR", default_value_os_t = DEFAULTS.data_dir.clone())]
     data_dir: PathBuf,
     /// `postgres://user:pass@host/db` to use PostgreSQL instead of SQLite.
     #[arg(long, env = "DATABASE_URL")]
     database_url: Option<String>,
     /// Largest accepted request body, in bytes.
-    #[arg(long, env = "LICTOR_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    #[arg(long, env = "LICTOR_MAX_BODY_BYTES", default_value_t = DEFAULTS.max_body_bytes)]
     max_body_bytes: usize,
     /// Most decisions written in one transaction.
-    #[arg(long, env = "LICTOR_COMMIT_MAX_BATCH", default_value_t = 512)]
+    #[arg(long, env = "LICTOR_COMMIT_MAX_BATCH", default_value_t = DEFAULTS.commit_max_batch)]
     commit_max_batch: usize,
     /// Pooled database connections.
-    #[arg(long, env = "LICTOR_MAX_CONNECTIONS", default_value_t = 16)]
+    #[arg(long, env = "LICTOR_MAX_CONNECTIONS", default_value_t = DEFAULTS.max_connections)]
     max_connections: u32,
     /// How long a writer waits for a database lock before answering 503, in milliseconds.
-    #[arg(long, env = "LICTOR_LOCK_TIMEOUT_MS", default_value_t = 5000)]
+    #[arg(long, env = "LICTOR_LOCK_TIMEOUT_MS", default_value_t = millis(DEFAULTS.lock_timeout))]
     lock_timeout_ms: u64,
     /// Time limit of one policy evaluation, in milliseconds.
-    #[arg(long, env = "LICTOR_POLICY_TIME_LIMIT_MS", default_value_t = 100)]
+    #[arg(long, env = "LICTOR_POLICY_TIME_LIMIT_MS", default_value_t = millis(DEFAULTS.policy_time_limit))]
     policy_time_limit_ms: u64,
     /// How often to compare every tenant's active policy with the store,
     /// in seconds (promotions arrive at once through PostgreSQL `NOTIFY`;
     /// this is the safety net).
-    #[arg(long, env = "LICTOR_POLICY_POLL_SECONDS", default_value_t = 10)]
+    #[arg(long, env = "LICTOR_POLICY_POLL_SECONDS", default_value_t = DEFAULTS.policy_poll_interval.as_secs())]
     policy_poll_seconds: u64,
     /// The process heap, in MiB, above which policy evaluations stop (and
     /// block with `policy_limit_exceeded`).
-    #[arg(long, env = "LICTOR_POLICY_HEAP_LIMIT_MB", default_value_t = 1024)]
+    #[arg(long, env = "LICTOR_POLICY_HEAP_LIMIT_MB", default_value_t = DEFAULTS.policy_heap_limit >> 20)]
     policy_heap_limit_mb: u64,
     /// Webhook delivery attempts before giving up.
-    #[arg(long, env = "LICTOR_WEBHOOK_MAX_ATTEMPTS", default_value_t = 8)]
+    #[arg(long, env = "LICTOR_WEBHOOK_MAX_ATTEMPTS", default_value_t = DEFAULTS.webhooks.max_attempts)]
     webhook_max_attempts: u32,
     /// Delay before the second webhook attempt, in milliseconds (doubles each time).
-    #[arg(long, env = "LICTOR_WEBHOOK_BASE_DELAY_MS", default_value_t = 1000)]
+    #[arg(long, env = "LICTOR_WEBHOOK_BASE_DELAY_MS", default_value_t = millis(DEFAULTS.webhooks.base_delay))]
     webhook_base_delay_ms: u64,
     /// Log level: trace, debug, info, warn, error, critical.
-    #[arg(long, env = "LICTOR_LOG_LEVEL", default_value = "info")]
+    #[arg(long, env = "LICTOR_LOG_LEVEL", default_value_t = DEFAULTS.log_level.clone())]
     log_level: String,
     /// An upstream MCP server every tenant reaches: `NAME=URL` (repeatable).
     #[arg(long = "upstream", value_name = "NAME=URL")]
@@ -249,38 +249,47 @@ struct ServeArgs {
     )]
     upstream_credentials: Vec<String>,
     /// This gateway's audience (tokens with an `audience` caveat must name it).
-    #[arg(long, env = "LICTOR_AUDIENCE", default_value = "lictor")]
+    #[arg(long, env = "LICTOR_AUDIENCE", default_value_t = DEFAULTS.audience.clone())]
     audience: String,
     /// How long an approval request stays open, and usable once approved, in seconds.
-    #[arg(long, env = "LICTOR_APPROVAL_TTL_SECONDS", default_value_t = 900)]
+    #[arg(long, env = "LICTOR_APPROVAL_TTL_SECONDS", default_value_t = DEFAULTS.approval_ttl.as_secs())]
     approval_ttl_seconds: u64,
     /// Most open approval requests per agent.
-    #[arg(long, env = "LICTOR_MAX_OPEN_APPROVALS", default_value_t = 100)]
+    #[arg(long, env = "LICTOR_MAX_OPEN_APPROVALS", default_value_t = DEFAULTS.max_open_approvals_per_agent)]
     max_open_approvals_per_agent: u64,
     /// How long after a token's `step_up` time high-risk actions stay allowed, in seconds.
-    #[arg(long, env = "LICTOR_STEP_UP_WINDOW_SECONDS", default_value_t = 900)]
+    #[arg(long, env = "LICTOR_STEP_UP_WINDOW_SECONDS", default_value_t = DEFAULTS.step_up_window.as_secs())]
     step_up_window_seconds: u64,
     /// Time limit of one request to an upstream MCP server, in milliseconds.
-    #[arg(long, env = "LICTOR_UPSTREAM_TIMEOUT_MS", default_value_t = 30_000)]
+    #[arg(long, env = "LICTOR_UPSTREAM_TIMEOUT_MS", default_value_t = millis(DEFAULTS.upstream_timeout))]
     upstream_timeout_ms: u64,
     /// How long an upstream's tool list is cached, in seconds.
-    #[arg(long, env = "LICTOR_TOOLS_TTL_SECONDS", default_value_t = 30)]
+    #[arg(long, env = "LICTOR_TOOLS_TTL_SECONDS", default_value_t = DEFAULTS.tools_ttl.as_secs())]
     tools_ttl_seconds: u64,
     /// Longest a replica trusts its revocation cache without a notification
     /// (PostgreSQL pushes revocations at once; SQLite replicas rely on this), in seconds.
-    #[arg(long, env = "LICTOR_REVOCATION_CACHE_TTL_SECONDS", default_value_t = 60)]
+    #[arg(long, env = "LICTOR_REVOCATION_CACHE_TTL_SECONDS", default_value_t = DEFAULTS.revocation_cache_ttl.as_secs())]
     revocation_cache_ttl_seconds: u64,
     /// The audit log's name: checkpoints of tenant `t` have the origin
     /// `<ORIGIN>/tenants/<t>` and are signed by the key named `<ORIGIN>`.
     /// Give every deployment its own (e.g. its domain).
-    #[arg(long, env = "LICTOR_AUDIT_ORIGIN", default_value = "lictor")]
+    #[arg(long, env = "LICTOR_AUDIT_ORIGIN", default_value_t = DEFAULTS.checkpoints.origin.clone())]
     audit_origin: String,
     /// Sign an audit checkpoint once this many entries have accumulated.
-    #[arg(long, env = "LICTOR_CHECKPOINT_EVERY", default_value_t = 1000)]
+    #[arg(long, env = "LICTOR_CHECKPOINT_EVERY", default_value_t = DEFAULTS.checkpoints.every)]
     checkpoint_every: u64,
     /// Sign an audit checkpoint at the latest this long after the previous one, in seconds.
-    #[arg(long, env = "LICTOR_CHECKPOINT_INTERVAL_SECONDS", default_value_t = 10)]
+    #[arg(long, env = "LICTOR_CHECKPOINT_INTERVAL_SECONDS", default_value_t = DEFAULTS.checkpoints.interval.as_secs())]
     checkpoint_interval_seconds: u64,
+}
+
+/// Every default of `serve` (and of `keys rotate`'s store) is
+/// `Config::default()`'s: stated once, there.
+static DEFAULTS: std::sync::LazyLock<Config> = std::sync::LazyLock::new(Config::default);
+
+/// A default duration in whole milliseconds, for an option counted in them.
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Settings read only from the environment, listed under `serve --help`.

@@ -219,12 +219,19 @@ pub struct PipelineSettings {
 }
 
 impl Default for PipelineSettings {
+    /// The zero-configuration gateway's (see [`crate::Config::default`]).
     fn default() -> PipelineSettings {
+        PipelineSettings::from(&crate::Config::default())
+    }
+}
+
+impl From<&crate::Config> for PipelineSettings {
+    fn from(config: &crate::Config) -> PipelineSettings {
         PipelineSettings {
-            audience: "lictor".into(),
-            step_up_window: Duration::from_secs(15 * 60),
-            approval_ttl: Duration::from_secs(15 * 60),
-            max_open_approvals_per_agent: 100,
+            audience: config.audience.clone(),
+            step_up_window: config.step_up_window,
+            approval_ttl: config.approval_ttl,
+            max_open_approvals_per_agent: config.max_open_approvals_per_agent,
         }
     }
 }
