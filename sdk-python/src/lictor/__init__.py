@@ -9,8 +9,7 @@ offline token attenuation, webhook and audit-export verification) sits on a
 client generated from `openapi/lictor.json` (`lictor.openapi`).
 """
 
-__version__ = "0.1.0"
-
+from ._version import __version__
 from .audit import AuditExportError, AuditExportReport, parse_keys, verify_audit_export
 from .decision import Decision, Reason, ToolResult, Verdict
 from .errors import (
@@ -32,6 +31,7 @@ from .tokens import CapabilityToken, TokenError, attenuate, parse_token
 from .webhooks import WebhookVerificationError, verify_webhook
 
 __all__ = [
+    "__version__",
     "ApiError",
     "ApprovalRequired",
     "AsyncGateway",

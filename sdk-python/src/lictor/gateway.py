@@ -23,8 +23,8 @@ from typing import IO, Any
 
 import httpx
 
-from . import __version__
 from ._generated.client import AuthenticatedClient, Client
+from ._version import __version__
 from .decision import Decision, ToolResult
 from .errors import ApiError, ApprovalRequired, DecisionTimeout, LictorError, McpError, NotFound, tool_error
 from .retries import AsyncRetryTransport, RetryPolicy, RetryTransport
