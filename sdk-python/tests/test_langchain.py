@@ -87,7 +87,7 @@ def test_escalations_wait_for_the_human(agent: Gateway, admin: Gateway) -> None:
 
     def approve_when_pending() -> None:
         for _ in range(200):
-            page = api.approvals.approval_list.sync(client=admin.api, status=models.ApprovalStatusType0.PENDING)
+            page = api.approvals.approval_list.sync(client=admin.api, status=models.ApprovalStatus.PENDING)
             for approval in page.items:
                 if approval.verb == "pay" and "4200" in str(approval.to_dict()):
                     decide = models.ApprovalDecide.from_dict({"decision": "approve"})

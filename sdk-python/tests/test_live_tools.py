@@ -115,7 +115,7 @@ def test_approval_required_waits_for_the_human_and_resumes(
         assert approval_id is not None
         pending = [
             a.id
-            for a in api.approvals.approval_list.sync(client=admin.api, status=models.ApprovalStatusType0.PENDING).items
+            for a in api.approvals.approval_list.sync(client=admin.api, status=models.ApprovalStatus.PENDING).items
         ]
         assert approval_id in pending
         decide = models.ApprovalDecide.from_dict({"decision": "approve", "note": "checked"})

@@ -13,29 +13,12 @@ export class LictorError extends Error {
   override name = "LictorError";
 }
 
-/** The stable `error_code`s of docs/errors.md, plus `method_not_allowed` for dropshot's own 405. */
-export type ApiErrorCode =
-  | "malformed_json"
-  | "missing_field"
-  | "unknown_field"
-  | "invalid_field"
-  | "invalid_parameter"
-  | "invalid_cursor"
-  | "invalid_request"
-  | "policy_compile_error"
-  | "unauthenticated"
-  | "forbidden"
-  | "not_found"
-  | "already_exists"
-  | "idempotency_conflict"
-  | "conflict"
-  | "body_too_large"
-  | "unsupported_media_type"
-  | "internal"
-  | "upstream_unavailable"
-  | "store_unavailable"
-  | "method_not_allowed"
-  | "http_error";
+/**
+ * The stable `error_code`s of docs/errors.md (generated from the contract's
+ * `ErrorCode`), plus `method_not_allowed` and `http_error` for dropshot's
+ * own 405 and other answers without a code.
+ */
+export type ApiErrorCode = Schemas["ErrorCode"] | "method_not_allowed" | "http_error";
 
 /** A failed HTTP request, in the gateway's error shape. */
 export class ApiError extends LictorError {

@@ -93,15 +93,8 @@ CSV_COLUMNS = (
 
 
 def _spec_enum(schema: str) -> frozenset[str]:
-    """The values of a string enum of the contract, from the generated
-    models (dropshot renders each value as its own one-value enum)."""
-    prefix = f"{schema}Type"
-    return frozenset(
-        member.value
-        for name in dir(_models)
-        if name.startswith(prefix) and name[len(prefix) :].isdigit()
-        for member in getattr(_models, name)
-    )
+    """The values of a string enum of the contract, from its generated model."""
+    return frozenset(member.value for member in getattr(_models, schema))
 
 
 AUDIT_KINDS = _spec_enum("AuditKind")

@@ -9,19 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
+# The contract's own enum, generated: `Verdict.BLOCK == "block"`.
+from ._generated.models import Verdict
+
 __all__ = ["Decision", "Reason", "StageReport", "ToolResult", "Verdict"]
-
-
-class Verdict(StrEnum):
-    """The gateway's answer to an intent."""
-
-    APPROVE = "approve"
-    APPROVE_MODIFIED = "approve_modified"
-    ESCALATE = "escalate"
-    BLOCK = "block"
 
 
 @dataclass(frozen=True)

@@ -517,10 +517,51 @@ pub fn render_openapi<C: dropshot::ServerContext>(
         )
         .license("Apache-2.0", "https://www.apache.org/licenses/LICENSE-2.0");
     let mut document = definition.json()?;
+    flatten_string_enums(&mut document);
     add_security(&mut document);
     add_mcp_notification_response(&mut document);
     describe_export_responses(&mut document);
     Ok(document)
+}
+
+/// Schemars writes an enum whose values have doc comments as a `oneOf` of
+/// one-value string enums, which generators turn into one class per value
+/// (`VerdictType0`, …). Each becomes a plain string enum — what it is —
+/// with the values' descriptions kept, as a list, in its own.
+fn flatten_string_enums(document: &mut serde_json::Value) {
+    let Some(schemas) = document.pointer_mut("/components/schemas").and_then(|s| s.as_object_mut()) else {
+        return;
+    };
+    for schema in schemas.values_mut() {
+        let Some(variants) = schema.get("oneOf").and_then(|v| v.as_array()) else { continue };
+        let mut values = Vec::new();
+        let mut lines = Vec::new();
+        for variant in variants {
+            let single = variant.get("type").and_then(|t| t.as_str()) == Some("string")
+                && variant
+                    .as_object()
+                    .is_some_and(|o| o.keys().all(|k| ["type", "enum", "description"].contains(&k.as_str())));
+            match variant.get("enum").and_then(|e| e.as_array()).map(Vec::as_slice) {
+                Some([value]) if single => {
+                    let text = value.as_str().unwrap_or_default();
+                    match variant.get("description").and_then(|d| d.as_str()) {
+                        Some(description) => lines.push(format!("- `{text}`: {description}")),
+                        None => lines.push(format!("- `{text}`")),
+                    }
+                    values.push(value.clone());
+                }
+                _ => break,
+            }
+        }
+        if values.len() != variants.len() {
+            continue;
+        }
+        let description = match schema.get("description").and_then(|d| d.as_str()) {
+            Some(own) => format!("{own}\n\n{}", lines.join("\n")),
+            None => lines.join("\n"),
+        };
+        *schema = serde_json::json!({"type": "string", "enum": values, "description": description});
+    }
 }
 
 /// `GET /v1/admin/audit/export` streams a file, so the trait cannot type

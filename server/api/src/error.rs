@@ -138,6 +138,33 @@ impl ErrorCode {
     }
 }
 
+/// In the schema, a string enum of every code (so generated clients get it
+/// typed), each listed with its status.
+impl JsonSchema for ErrorCode {
+    fn schema_name() -> String {
+        "ErrorCode".into()
+    }
+
+    fn json_schema(_: &mut schemars::r#gen::SchemaGenerator) -> schemars::schema::Schema {
+        use schemars::schema::{InstanceType, Metadata, SchemaObject};
+        let listed: Vec<String> =
+            ErrorCode::ALL.iter().map(|c| format!("- `{}` ({})", c.as_str(), c.status())).collect();
+        SchemaObject {
+            metadata: Some(Box::new(Metadata {
+                description: Some(format!(
+                    "A stable error code (see docs/errors.md), with the HTTP status it comes with:\n\n{}",
+                    listed.join("\n")
+                )),
+                ..Metadata::default()
+            })),
+            instance_type: Some(InstanceType::String.into()),
+            enum_values: Some(ErrorCode::ALL.iter().map(|c| serde_json::Value::from(c.as_str())).collect()),
+            ..SchemaObject::default()
+        }
+        .into()
+    }
+}
+
 impl fmt::Display for ErrorCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -155,19 +182,15 @@ pub struct SourceLocation {
     pub column: u32,
 }
 
-/// The error body of every failed request.
-///
-/// `error_code` is one of the stable codes documented in `docs/errors.md`
-/// (`malformed_json`, `missing_field`, `unknown_field`, `invalid_field`,
-/// `invalid_parameter`, `invalid_cursor`, `invalid_request`,
-/// `policy_compile_error`,
-/// `body_too_large`, `unsupported_media_type`, `unauthenticated`,
-/// `forbidden`, `not_found`, `already_exists`, `idempotency_conflict`,
-/// `conflict`, `store_unavailable`, `upstream_unavailable`, `internal`).
+/// The error body of every failed request: an [`ErrorCode`] (the stable
+/// codes documented in `docs/errors.md`), a message, the request id, and
+/// where the bad input is.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 #[schemars(rename = "Error")]
 pub struct ApiError {
-    /// Stable machine-readable code.
+    /// Stable machine-readable code. Clients should treat a code they do
+    /// not know as a failure of its HTTP status.
+    #[schemars(with = "ErrorCode")]
     pub error_code: String,
     /// Human-readable description (lowercase, no trailing period).
     pub message: String,
@@ -318,9 +341,12 @@ mod tests {
         want.sort();
         got.sort();
         assert_eq!(got, want, "docs/errors.md's table must list every error_code with its status, once");
-        for sdk in
-            ["sdk-rust/src/error.rs", "sdk-python/src/lictor/errors.py", "sdk-typescript/src/errors.ts"]
-        {
+        // The TypeScript SDK types its codes with the generated union.
+        for sdk in [
+            "sdk-rust/src/error.rs",
+            "sdk-python/src/lictor/errors.py",
+            "sdk-typescript/src/generated/schema.ts",
+        ] {
             let text = read(sdk);
             for code in ErrorCode::ALL {
                 assert!(text.contains(&format!("\"{}\"", code.as_str())), "{sdk} does not know `{code}`");
