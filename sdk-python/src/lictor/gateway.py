@@ -10,6 +10,11 @@ Both classes share one httpx client with the generated client
 What is hand-written here is what the contract cannot say by itself: MCP
 sessions on `/v1/mcp`, polling async intents and approvals, pagination and
 streaming exports.
+
+Each operation is written once, in `_Base`, as a generator that yields the
+requests (`_Send`) and pauses (`_Sleep`) it needs and returns its result;
+`Gateway` runs it with blocking I/O and `AsyncGateway` with `await`, so the
+two classes differ in how they wait, never in what they do.
 """
 
 from __future__ import annotations
@@ -17,9 +22,10 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Generator, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 import httpx
 
@@ -31,6 +37,8 @@ from .retries import AsyncRetryTransport, RetryPolicy, RetryTransport
 from .tokens import TokenError, parse_token
 
 __all__ = ["AsyncGateway", "Gateway"]
+
+T = TypeVar("T")
 
 MCP_PROTOCOL_VERSION = "2025-11-25"
 APPROVAL_HEADER = "Lictor-Approval-Id"
@@ -46,6 +54,25 @@ async def _araise_for_status(response: httpx.Response) -> None:
     if response.status_code >= 400:
         await response.aread()
         raise ApiError.from_response(response)
+
+
+@dataclass(frozen=True)
+class _Send:
+    """One request an operation needs; answered with its response."""
+
+    method: str
+    path: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Sleep:
+    """A pause an operation needs (polling); answered with None."""
+
+    seconds: float
+
+
+_Op = Generator["_Send | _Sleep", Any, T]
 
 
 class _Base:
@@ -146,6 +173,144 @@ class _Base:
             raise tool_error(int(error.get("code", -32603)), str(error.get("message", "")), error.get("data"))
         return message.get("result")
 
+    # ---- operations, written once (see the module's docstring) ------------
+
+    def _declare_intent(
+        self,
+        action_type: str | None,
+        verb: str | None,
+        *,
+        intent: Mapping[str, Any] | None,
+        agent_id: str | None,
+        target: Mapping[str, Any] | None,
+        payload: Mapping[str, Any] | None,
+        framework: str | None,
+        context: Mapping[str, Any] | None,
+        approval_id: str | None,
+        idempotency_key: str | None,
+    ) -> _Op[Decision]:
+        body = self._intent_body(
+            action_type,
+            verb,
+            intent=intent,
+            agent_id=agent_id,
+            target=target,
+            payload=payload,
+            framework=framework,
+            context=context,
+        )
+        headers = {}
+        if approval_id is not None:
+            headers[APPROVAL_HEADER] = approval_id
+        if idempotency_key is not None:
+            headers["Idempotency-Key"] = idempotency_key
+        response = yield _Send("POST", "/v1/intents", {"json": body, "headers": headers})
+        return Decision.from_dict(response.json())
+
+    def _submit_intent(
+        self,
+        action_type: str | None,
+        verb: str | None,
+        *,
+        intent: Mapping[str, Any] | None,
+        agent_id: str | None,
+        target: Mapping[str, Any] | None,
+        payload: Mapping[str, Any] | None,
+        framework: str | None,
+        context: Mapping[str, Any] | None,
+        callback_url: str | None,
+        idempotency_key: str | None,
+    ) -> _Op[str]:
+        body = self._intent_body(
+            action_type,
+            verb,
+            intent=intent,
+            agent_id=agent_id,
+            target=target,
+            payload=payload,
+            framework=framework,
+            context=context,
+        )
+        if callback_url is not None:
+            body["callback_url"] = callback_url
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key is not None else {}
+        response = yield _Send("POST", "/v1/intents:async", {"json": body, "headers": headers})
+        return str(response.json()["intent_id"])
+
+    def _wait_for_decision(self, intent_id: str, timeout: float, interval: float) -> _Op[Decision]:
+        deadline = time.monotonic() + timeout
+        while True:
+            body = (yield _Send("GET", f"/v1/intents/{intent_id}/decision")).json()
+            if body.get("status") == "decided" and body.get("decision"):
+                return Decision.from_dict(body["decision"])
+            if time.monotonic() >= deadline:
+                raise DecisionTimeout(f"intent `{intent_id}` is still `{body.get('status')}` after {timeout} s")
+            yield _Sleep(min(interval, max(0.0, deadline - time.monotonic())))
+            interval = min(interval * 1.5, 2.0)
+
+    def _get_approval(self, approval_id: str, wait_seconds: int) -> _Op[dict[str, Any]]:
+        params = {"wait_seconds": wait_seconds} if wait_seconds else {}
+        options = {"params": params, "timeout": self.timeout + wait_seconds}
+        response = yield _Send("GET", f"/v1/approvals/{approval_id}", options)
+        return dict(response.json())
+
+    def _wait_for_approval(self, approval_id: str, timeout: float) -> _Op[dict[str, Any]]:
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            approval = yield from self._get_approval(approval_id, max(0, min(60, int(remaining))))
+            if approval.get("status") != "pending":
+                return approval
+            if time.monotonic() >= deadline:
+                raise DecisionTimeout(f"approval `{approval_id}` is still pending after {timeout} s")
+
+    def _mcp_initialize(self) -> _Op[None]:
+        self._mcp_session = None
+        response = yield _Send("POST", "/v1/mcp", {"json": self._initialize_message(), "headers": self._mcp_headers()})
+        self._rpc_result(response)
+        session = response.headers.get("mcp-session-id")
+        if not session:
+            raise McpError(-32600, "the gateway opened no MCP session")
+        self._mcp_session = session
+        initialized = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+        yield _Send("POST", "/v1/mcp", {"json": initialized, "headers": self._mcp_headers()})
+
+    def _mcp_request(self, method: str, params: Mapping[str, Any], approval_id: str | None = None) -> _Op[Any]:
+        if self._mcp_session is None:
+            yield from self._mcp_initialize()
+        message = {"jsonrpc": "2.0", "id": self._next_id(), "method": method, "params": dict(params)}
+        try:
+            response = yield _Send("POST", "/v1/mcp", {"json": message, "headers": self._mcp_headers(approval_id)})
+        except NotFound:
+            # The session expired or is unknown to the gateway: open another once.
+            yield from self._mcp_initialize()
+            response = yield _Send("POST", "/v1/mcp", {"json": message, "headers": self._mcp_headers(approval_id)})
+        return self._rpc_result(response)
+
+    def _list_tools(self) -> _Op[list[dict[str, Any]]]:
+        tools: list[dict[str, Any]] = []
+        cursor = None
+        while True:
+            result = yield from self._mcp_request("tools/list", {"cursor": cursor} if cursor else {})
+            tools.extend(result.get("tools") or [])
+            cursor = result.get("nextCursor")
+            if not cursor:
+                return tools
+
+    def _call_tool(self, name: str, arguments: dict[str, Any], approval_id: str | None) -> _Op[ToolResult]:
+        result = yield from self._mcp_request("tools/call", {"name": name, "arguments": arguments}, approval_id)
+        return ToolResult.from_dict(result or {})
+
+    def _close_mcp_session(self) -> _Op[None]:
+        if self._mcp_session is not None:
+            try:
+                yield _Send("DELETE", "/v1/mcp", {"headers": self._mcp_headers()})
+            finally:
+                self._mcp_session = None
+
+    def _public_keys(self) -> _Op[dict[str, Any]]:
+        return dict((yield _Send("GET", "/.well-known/lictor/keys")).json())
+
 
 class Gateway(_Base):
     """A synchronous client of one Lictor gateway.
@@ -182,6 +347,25 @@ class Gateway(_Base):
             client = Client(base_url=self.url)
         self.api = client.set_httpx_client(self.http)
 
+    def _run(self, operation: _Op[T]) -> T:
+        """Runs an operation with blocking I/O; a failed request is raised
+        inside it, where it may be handled."""
+        try:
+            step = next(operation)
+            while True:
+                try:
+                    if isinstance(step, _Sleep):
+                        time.sleep(step.seconds)
+                        answer = None
+                    else:
+                        answer = self.http.request(step.method, step.path, **step.options)
+                except Exception as error:  # noqa: BLE001 - handed to the operation
+                    step = operation.throw(error)
+                    continue
+                step = operation.send(answer)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+
     def close(self) -> None:
         self.http.close()
 
@@ -213,23 +397,20 @@ class Gateway(_Base):
         for the gateway's agent, or a whole `intent` document. Resume an
         approved escalation with `approval_id`.
         """
-        body = self._intent_body(
-            action_type,
-            verb,
-            intent=intent,
-            agent_id=agent_id,
-            target=target,
-            payload=payload,
-            framework=framework,
-            context=context,
+        return self._run(
+            self._declare_intent(
+                action_type,
+                verb,
+                intent=intent,
+                agent_id=agent_id,
+                target=target,
+                payload=payload,
+                framework=framework,
+                context=context,
+                approval_id=approval_id,
+                idempotency_key=idempotency_key,
+            )
         )
-        headers = {}
-        if approval_id is not None:
-            headers[APPROVAL_HEADER] = approval_id
-        if idempotency_key is not None:
-            headers["Idempotency-Key"] = idempotency_key
-        response = self.http.post("/v1/intents", json=body, headers=headers)
-        return Decision.from_dict(response.json())
 
     def submit_intent(
         self,
@@ -247,91 +428,41 @@ class Gateway(_Base):
     ) -> str:
         """Declares an intent asynchronously (`POST /v1/intents:async`);
         answers its id. Get the decision with `wait_for_decision`."""
-        body = self._intent_body(
-            action_type,
-            verb,
-            intent=intent,
-            agent_id=agent_id,
-            target=target,
-            payload=payload,
-            framework=framework,
-            context=context,
+        return self._run(
+            self._submit_intent(
+                action_type,
+                verb,
+                intent=intent,
+                agent_id=agent_id,
+                target=target,
+                payload=payload,
+                framework=framework,
+                context=context,
+                callback_url=callback_url,
+                idempotency_key=idempotency_key,
+            )
         )
-        if callback_url is not None:
-            body["callback_url"] = callback_url
-        headers = {"Idempotency-Key": idempotency_key} if idempotency_key is not None else {}
-        response = self.http.post("/v1/intents:async", json=body, headers=headers)
-        return str(response.json()["intent_id"])
 
     def wait_for_decision(self, intent_id: str, timeout: float = 60.0, interval: float = 0.2) -> Decision:
         """Polls an intent until it is decided; raises `DecisionTimeout`."""
-        deadline = time.monotonic() + timeout
-        while True:
-            body = self.http.get(f"/v1/intents/{intent_id}/decision").json()
-            if body.get("status") == "decided" and body.get("decision"):
-                return Decision.from_dict(body["decision"])
-            if time.monotonic() >= deadline:
-                raise DecisionTimeout(f"intent `{intent_id}` is still `{body.get('status')}` after {timeout} s")
-            time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
-            interval = min(interval * 1.5, 2.0)
+        return self._run(self._wait_for_decision(intent_id, timeout, interval))
 
     # ---- approvals ---------------------------------------------------------
 
     def get_approval(self, approval_id: str, wait_seconds: int = 0) -> dict[str, Any]:
         """An approval as the agent may see it (`GET /v1/approvals/{id}`)."""
-        params = {"wait_seconds": wait_seconds} if wait_seconds else {}
-        return dict(
-            self.http.get(f"/v1/approvals/{approval_id}", params=params, timeout=self.timeout + wait_seconds).json()
-        )
+        return self._run(self._get_approval(approval_id, wait_seconds))
 
     def wait_for_approval(self, approval_id: str, timeout: float = 300.0) -> dict[str, Any]:
         """Waits until a human decided (or the approval expired); answers
         the approval. Raises `DecisionTimeout` if it is still pending."""
-        deadline = time.monotonic() + timeout
-        while True:
-            remaining = deadline - time.monotonic()
-            approval = self.get_approval(approval_id, wait_seconds=max(0, min(60, int(remaining))))
-            if approval.get("status") != "pending":
-                return approval
-            if time.monotonic() >= deadline:
-                raise DecisionTimeout(f"approval `{approval_id}` is still pending after {timeout} s")
+        return self._run(self._wait_for_approval(approval_id, timeout))
 
     # ---- tool calls --------------------------------------------------------
 
-    def _mcp_initialize(self) -> None:
-        self._mcp_session = None
-        response = self.http.post("/v1/mcp", json=self._initialize_message(), headers=self._mcp_headers())
-        self._rpc_result(response)
-        session = response.headers.get("mcp-session-id")
-        if not session:
-            raise McpError(-32600, "the gateway opened no MCP session")
-        self._mcp_session = session
-        self.http.post(
-            "/v1/mcp", json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers=self._mcp_headers()
-        )
-
-    def _mcp_request(self, method: str, params: Mapping[str, Any], approval_id: str | None = None) -> Any:
-        if self._mcp_session is None:
-            self._mcp_initialize()
-        message = {"jsonrpc": "2.0", "id": self._next_id(), "method": method, "params": dict(params)}
-        try:
-            response = self.http.post("/v1/mcp", json=message, headers=self._mcp_headers(approval_id))
-        except NotFound:
-            # The session expired or is unknown to the gateway: open another once.
-            self._mcp_initialize()
-            response = self.http.post("/v1/mcp", json=message, headers=self._mcp_headers(approval_id))
-        return self._rpc_result(response)
-
     def list_tools(self) -> list[dict[str, Any]]:
         """The tools this credential may call (`tools/list` on `/v1/mcp`)."""
-        tools: list[dict[str, Any]] = []
-        cursor = None
-        while True:
-            result = self._mcp_request("tools/list", {"cursor": cursor} if cursor else {})
-            tools.extend(result.get("tools") or [])
-            cursor = result.get("nextCursor")
-            if not cursor:
-                return tools
+        return self._run(self._list_tools())
 
     def call_tool(
         self, name: str, arguments: Mapping[str, Any] | None = None, *, approval_id: str | None = None
@@ -341,12 +472,11 @@ class Gateway(_Base):
         `ApprovalRequired.resume()` waits for the human and calls again."""
         args = dict(arguments or {})
         try:
-            result = self._mcp_request("tools/call", {"name": name, "arguments": args}, approval_id)
+            return self._run(self._call_tool(name, args, approval_id))
         except ApprovalRequired as error:
             error._wait = self.wait_for_approval
             error._resume = lambda timeout, refused=error: self._resume(refused, name, args, timeout)
             raise
-        return ToolResult.from_dict(result or {})
 
     def _resume(self, error: ApprovalRequired, name: str, args: dict[str, Any], timeout: float) -> ToolResult:
         assert error.approval_id is not None
@@ -355,11 +485,7 @@ class Gateway(_Base):
 
     def close_mcp_session(self) -> None:
         """Ends the MCP session (`DELETE /v1/mcp`), if one is open."""
-        if self._mcp_session is not None:
-            try:
-                self.http.delete("/v1/mcp", headers=self._mcp_headers())
-            finally:
-                self._mcp_session = None
+        self._run(self._close_mcp_session())
 
     # ---- lists and exports -------------------------------------------------
 
@@ -376,7 +502,7 @@ class Gateway(_Base):
 
     def public_keys(self) -> dict[str, Any]:
         """`GET /.well-known/lictor/keys` (needs no credentials)."""
-        return dict(self.http.get("/.well-known/lictor/keys").json())
+        return self._run(self._public_keys())
 
     def download_audit_export(
         self, destination: str | Path | IO[bytes], format: str = "ndjson", tenant: str | None = None
@@ -393,7 +519,7 @@ class Gateway(_Base):
 
 
 class AsyncGateway(_Base):
-    """The asynchronous mirror of `Gateway` (same methods, awaitable)."""
+    """The asynchronous twin of `Gateway`: the same operations, awaitable."""
 
     def __init__(
         self,
@@ -421,6 +547,24 @@ class AsyncGateway(_Base):
             client = Client(base_url=self.url)
         self.api = client.set_async_httpx_client(self.http)
 
+    async def _run(self, operation: _Op[T]) -> T:
+        """Runs an operation with `await`ed I/O (see `Gateway._run`)."""
+        try:
+            step = next(operation)
+            while True:
+                try:
+                    if isinstance(step, _Sleep):
+                        await asyncio.sleep(step.seconds)
+                        answer = None
+                    else:
+                        answer = await self.http.request(step.method, step.path, **step.options)
+                except Exception as error:  # noqa: BLE001 - handed to the operation
+                    step = operation.throw(error)
+                    continue
+                step = operation.send(answer)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+
     async def aclose(self) -> None:
         await self.http.aclose()
 
@@ -445,23 +589,20 @@ class AsyncGateway(_Base):
         idempotency_key: str | None = None,
     ) -> Decision:
         """See `Gateway.declare_intent`."""
-        body = self._intent_body(
-            action_type,
-            verb,
-            intent=intent,
-            agent_id=agent_id,
-            target=target,
-            payload=payload,
-            framework=framework,
-            context=context,
+        return await self._run(
+            self._declare_intent(
+                action_type,
+                verb,
+                intent=intent,
+                agent_id=agent_id,
+                target=target,
+                payload=payload,
+                framework=framework,
+                context=context,
+                approval_id=approval_id,
+                idempotency_key=idempotency_key,
+            )
         )
-        headers = {}
-        if approval_id is not None:
-            headers[APPROVAL_HEADER] = approval_id
-        if idempotency_key is not None:
-            headers["Idempotency-Key"] = idempotency_key
-        response = await self.http.post("/v1/intents", json=body, headers=headers)
-        return Decision.from_dict(response.json())
 
     async def submit_intent(
         self,
@@ -478,86 +619,36 @@ class AsyncGateway(_Base):
         idempotency_key: str | None = None,
     ) -> str:
         """See `Gateway.submit_intent`."""
-        body = self._intent_body(
-            action_type,
-            verb,
-            intent=intent,
-            agent_id=agent_id,
-            target=target,
-            payload=payload,
-            framework=framework,
-            context=context,
+        return await self._run(
+            self._submit_intent(
+                action_type,
+                verb,
+                intent=intent,
+                agent_id=agent_id,
+                target=target,
+                payload=payload,
+                framework=framework,
+                context=context,
+                callback_url=callback_url,
+                idempotency_key=idempotency_key,
+            )
         )
-        if callback_url is not None:
-            body["callback_url"] = callback_url
-        headers = {"Idempotency-Key": idempotency_key} if idempotency_key is not None else {}
-        response = await self.http.post("/v1/intents:async", json=body, headers=headers)
-        return str(response.json()["intent_id"])
 
     async def wait_for_decision(self, intent_id: str, timeout: float = 60.0, interval: float = 0.2) -> Decision:
         """See `Gateway.wait_for_decision`."""
-        deadline = time.monotonic() + timeout
-        while True:
-            body = (await self.http.get(f"/v1/intents/{intent_id}/decision")).json()
-            if body.get("status") == "decided" and body.get("decision"):
-                return Decision.from_dict(body["decision"])
-            if time.monotonic() >= deadline:
-                raise DecisionTimeout(f"intent `{intent_id}` is still `{body.get('status')}` after {timeout} s")
-            await asyncio.sleep(min(interval, max(0.0, deadline - time.monotonic())))
-            interval = min(interval * 1.5, 2.0)
+        return await self._run(self._wait_for_decision(intent_id, timeout, interval))
 
     async def get_approval(self, approval_id: str, wait_seconds: int = 0) -> dict[str, Any]:
         """See `Gateway.get_approval`."""
-        params = {"wait_seconds": wait_seconds} if wait_seconds else {}
-        response = await self.http.get(
-            f"/v1/approvals/{approval_id}", params=params, timeout=self.timeout + wait_seconds
-        )
-        return dict(response.json())
+        return await self._run(self._get_approval(approval_id, wait_seconds))
 
     async def wait_for_approval(self, approval_id: str, timeout: float = 300.0) -> dict[str, Any]:
         """See `Gateway.wait_for_approval`."""
-        deadline = time.monotonic() + timeout
-        while True:
-            remaining = deadline - time.monotonic()
-            approval = await self.get_approval(approval_id, wait_seconds=max(0, min(60, int(remaining))))
-            if approval.get("status") != "pending":
-                return approval
-            if time.monotonic() >= deadline:
-                raise DecisionTimeout(f"approval `{approval_id}` is still pending after {timeout} s")
-
-    async def _mcp_initialize(self) -> None:
-        self._mcp_session = None
-        response = await self.http.post("/v1/mcp", json=self._initialize_message(), headers=self._mcp_headers())
-        self._rpc_result(response)
-        session = response.headers.get("mcp-session-id")
-        if not session:
-            raise McpError(-32600, "the gateway opened no MCP session")
-        self._mcp_session = session
-        await self.http.post(
-            "/v1/mcp", json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers=self._mcp_headers()
-        )
-
-    async def _mcp_request(self, method: str, params: Mapping[str, Any], approval_id: str | None = None) -> Any:
-        if self._mcp_session is None:
-            await self._mcp_initialize()
-        message = {"jsonrpc": "2.0", "id": self._next_id(), "method": method, "params": dict(params)}
-        try:
-            response = await self.http.post("/v1/mcp", json=message, headers=self._mcp_headers(approval_id))
-        except NotFound:
-            await self._mcp_initialize()
-            response = await self.http.post("/v1/mcp", json=message, headers=self._mcp_headers(approval_id))
-        return self._rpc_result(response)
+        return await self._run(self._wait_for_approval(approval_id, timeout))
 
     async def list_tools(self) -> list[dict[str, Any]]:
         """See `Gateway.list_tools`."""
-        tools: list[dict[str, Any]] = []
-        cursor = None
-        while True:
-            result = await self._mcp_request("tools/list", {"cursor": cursor} if cursor else {})
-            tools.extend(result.get("tools") or [])
-            cursor = result.get("nextCursor")
-            if not cursor:
-                return tools
+        return await self._run(self._list_tools())
 
     async def call_tool(
         self, name: str, arguments: Mapping[str, Any] | None = None, *, approval_id: str | None = None
@@ -565,17 +656,20 @@ class AsyncGateway(_Base):
         """See `Gateway.call_tool`; `await error.resume()` on `ApprovalRequired`."""
         args = dict(arguments or {})
         try:
-            result = await self._mcp_request("tools/call", {"name": name, "arguments": args}, approval_id)
+            return await self._run(self._call_tool(name, args, approval_id))
         except ApprovalRequired as error:
             error._wait = self.wait_for_approval
             error._resume = lambda timeout, refused=error: self._resume(refused, name, args, timeout)
             raise
-        return ToolResult.from_dict(result or {})
 
     async def _resume(self, error: ApprovalRequired, name: str, args: dict[str, Any], timeout: float) -> ToolResult:
         assert error.approval_id is not None
         await self.wait_for_approval(error.approval_id, timeout=timeout)
         return await self.call_tool(name, args, approval_id=error.approval_id)
+
+    async def close_mcp_session(self) -> None:
+        """See `Gateway.close_mcp_session`."""
+        await self._run(self._close_mcp_session())
 
     async def paginate(self, path: str, **params: Any) -> AsyncIterator[dict[str, Any]]:
         """See `Gateway.paginate`."""
@@ -591,7 +685,7 @@ class AsyncGateway(_Base):
 
     async def public_keys(self) -> dict[str, Any]:
         """See `Gateway.public_keys`."""
-        return dict((await self.http.get("/.well-known/lictor/keys")).json())
+        return await self._run(self._public_keys())
 
 
 def paginate(operation: Callable[..., Any], **kwargs: Any) -> Iterator[Any]:
