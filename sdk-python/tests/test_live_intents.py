@@ -60,7 +60,7 @@ def test_one_intent_per_verdict(agent: Gateway) -> None:
     assert modified.verdict == Verdict.APPROVE_MODIFIED
     assert modified.modified_payload is not None
     assert "4111 1111 1111 1111" not in modified.modified_payload["content"]
-    assert modified.patch
+    assert modified.modifications.patch
 
     escalated = agent.declare_intent(**PAY)
     assert escalated.verdict == Verdict.ESCALATE and escalated.escalated
@@ -70,7 +70,7 @@ def test_one_intent_per_verdict(agent: Gateway) -> None:
     assert blocked.verdict == "block" and blocked.blocked and not blocked.allowed
     assert "transact_over_limit" in blocked.reason_codes
     assert any(stage.name == "policy" for stage in blocked.stages)
-    assert blocked.audit_seq is not None
+    assert blocked.audit.seq is not None
 
 
 def test_a_whole_intent_document_and_an_idempotency_key(agent: Gateway, tenant: Tenant) -> None:
