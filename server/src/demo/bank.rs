@@ -33,6 +33,9 @@ pub const PAYING_ACCOUNT: &str = "acme";
 /// Balances the demo starts with, in cents.
 const OPENING_BALANCES: [(&str, i64); 2] = [("acme", 1_250_000), ("globex", 83_025)];
 
+/// The largest transfer it books (the ledger is whole cents in an `i64`).
+const MAX_TRANSFER_USD: f64 = 1e12;
+
 /// Largest request body it reads.
 const MAX_BODY_BYTES: usize = 64 * 1024;
 
@@ -162,16 +165,22 @@ fn call(ledger: &Mutex<Ledger>, name: &str, arguments: &Value) -> Option<Value> 
             }
         }),
         "transfer_funds" => argument(arguments, "to").and_then(|to| {
-            let amount = arguments.get("amount_usd").and_then(Value::as_f64).filter(|a| a.is_finite() && *a > 0.0);
+            let amount = arguments
+                .get("amount_usd")
+                .and_then(Value::as_f64)
+                .filter(|a| a.is_finite() && *a > 0.0 && *a <= MAX_TRANSFER_USD);
             let Some(amount) = amount else {
-                return Err(text_result("`amount_usd` must be a positive number".into(), true));
+                return Err(text_result(
+                    format!("`amount_usd` must be a positive number of at most {MAX_TRANSFER_USD} USD"),
+                    true,
+                ));
             };
             let cents = (amount * 100.0).round() as i64;
             let mut ledger = ledger.lock().unwrap_or_else(PoisonError::into_inner);
             ledger.transfers += 1;
             let number = ledger.transfers;
             let balance = ledger.balances.entry(PAYING_ACCOUNT.to_string()).or_insert(0);
-            *balance -= cents;
+            *balance = balance.saturating_sub(cents);
             let left = usd(*balance);
             Ok(text_result(
                 format!("transfer #{number}: {} from {PAYING_ACCOUNT} to {to}; {PAYING_ACCOUNT} now has {left} (demo bank: no money moved)", usd(cents)),
@@ -299,7 +308,12 @@ mod tests {
         );
         let balance = call(&ledger, "get_balance", &json!({"account": "acme"})).unwrap();
         assert_eq!(text(&balance), ("acme: 10,000.00 USD", false));
-        for bad in [json!({"to": "x"}), json!({"amount_usd": -1, "to": "x"}), json!({"amount_usd": 1})] {
+        for bad in [
+            json!({"to": "x"}),
+            json!({"amount_usd": -1, "to": "x"}),
+            json!({"amount_usd": 1}),
+            json!({"amount_usd": 1e300, "to": "x"}),
+        ] {
             assert!(text(&call(&ledger, "transfer_funds", &bad).unwrap()).1, "{bad}");
         }
         assert!(text(&call(&ledger, "get_balance", &json!({"account": "nobody"})).unwrap()).1);
