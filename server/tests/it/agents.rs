@@ -98,7 +98,49 @@ async fn unknown_and_suspended_agents_are_blocked_at_identity(backend: Backend) 
     assert_eq!(gw.declare(&f.live, approve_intent()).await.expect(200)["verdict"], "approve");
 }
 
+/// An agent without an exposure limit, then one with a limit, in one
+/// transaction (hence on one connection): a NULL float bound first must not
+/// fix the statement's parameter type for the value after it (sqlx 0.9.0
+/// bound a NULL DOUBLE PRECISION as float4, and PostgreSQL then refused the
+/// next 8-byte value: "incorrect binary data format").
+async fn exposure_limits_bind_after_agents_without_one(backend: Backend) {
+    use lictor_api::agents::{AgentBudget, AgentStatus};
+    use lictor_api::money::UsdAmount;
+    use lictor_server::store::{AgentRow, Store, StoreConfig};
+    let gw = TestGateway::start(backend).await;
+    let f = gw.tenant_fixture().await;
+    let store = Store::open(&StoreConfig {
+        database_url: Some(gw.database_url.clone()),
+        data_dir: std::env::temp_dir(),
+        lock_timeout: std::time::Duration::from_secs(5),
+        max_connections: 2,
+    })
+    .await
+    .unwrap();
+    let agent = |id: &str, usd: Option<f64>| AgentRow {
+        tenant: f.tenant.parse().unwrap(),
+        id: id.parse().unwrap(),
+        name: "B".into(),
+        owner: "o".into(),
+        description: None,
+        status: AgentStatus::Active,
+        budget: AgentBudget {
+            max_decisions_24h: None,
+            max_exposure_usd_24h: usd.map(|u| UsdAmount::new(u).unwrap()),
+        },
+        created_at: 1,
+        updated_at: 1,
+    };
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_agent(&agent("no-limit", None)).await.unwrap();
+    tx.insert_agent(&agent("limited", Some(250.5))).await.unwrap();
+    tx.commit().await.unwrap();
+    let listed = gw.get("/v1/agents/limited", &f.admin).await.expect(200);
+    assert_eq!(listed["budget"]["max_exposure_usd_24h"], 250.5);
+}
+
 crate::on_both_backends!(
+    exposure_limits_bind_after_agents_without_one,
     agents_are_registered_read_and_patched,
     agent_lists_paginate_by_id,
     unknown_and_suspended_agents_are_blocked_at_identity,
