@@ -577,7 +577,7 @@ pub mod embedded {
         config.lock_timeout = std::time::Duration::from_secs(2);
         // Checkpoints often, so inclusion proofs are there within a run.
         config.checkpoints.interval = std::time::Duration::from_secs(1);
-        let log = lictor_server::app::logger(&config)?;
+        let log = lictor_server::gateway::logger(&config)?;
         let gateway = lictor_server::start(config, log).await?;
         Ok(Embedded {
             url: format!("http://{}", gateway.local_addr()),

@@ -102,7 +102,7 @@ async fn bench() {
         }],
         ..Config::default()
     };
-    let log = lictor_server::app::logger(&config).unwrap();
+    let log = lictor_server::gateway::logger(&config).unwrap();
     let gateway = lictor_server::start(config, log).await.unwrap();
     let url = format!("http://{}", gateway.local_addr());
     let client = reqwest::Client::new();

@@ -12,6 +12,8 @@
 
 pub mod app;
 pub mod audit;
+pub mod auth;
+pub mod caller;
 pub mod catalog;
 pub mod clock;
 pub mod config;
@@ -21,6 +23,7 @@ pub mod degraded;
 pub mod demo;
 pub mod error;
 pub mod events;
+pub mod gateway;
 pub mod http;
 pub mod ids;
 pub mod mcp;
@@ -29,10 +32,12 @@ pub mod pipeline;
 pub mod policy;
 pub mod revocations;
 pub mod signing;
+pub mod state;
 pub mod store;
 pub mod tool_call;
 pub use lictor_offline::token;
 pub mod webhooks;
 
-pub use app::{Gateway, GatewayState, StartError, start};
 pub use config::Config;
+pub use gateway::{Gateway, StartError, start};
+pub use state::GatewayState;

@@ -22,12 +22,12 @@ use indicatif::{ProgressBar, ProgressStyle};
 use lictor_api::intents::ActionType;
 use lictor_api::tokens::UpstreamName;
 use lictor_server::Config;
-use lictor_server::app::AdminKey;
 use lictor_server::audit::checkpoint::NoteVerifier;
 use lictor_server::audit::checkpointer::CheckpointSettings;
 use lictor_server::audit::export::{self, ExportFailureReason};
 use lictor_server::catalog::ConfiguredUpstream;
 use lictor_server::demo::{self, bank::Bank};
+use lictor_server::gateway::AdminKey;
 use lictor_server::policy::corpus::{self, CORPUS_FILE};
 use lictor_server::policy::{Bundle, EvaluationLimits, PolicyEngine, rego_tests};
 use lictor_server::token::{self, CapabilityToken, Restrictions};
@@ -407,7 +407,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         None
     };
     let configured_admin_key = config.admin_key.clone();
-    let log = lictor_server::app::logger(&config)?;
+    let log = lictor_server::gateway::logger(&config)?;
     let bank = match demo {
         true => Some(Bank::start(
             SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -617,7 +617,7 @@ async fn rotate(RotateArgs { key, store: args }: RotateArgs) -> anyhow::Result<b
             println!("new checkpoint key `{}` (generation {})", key.kid, key.generation);
         }
         KeyKind::Admin => {
-            let key = lictor_server::app::rotate_admin_key(&store).await?;
+            let key = lictor_server::gateway::rotate_admin_key(&store).await?;
             eprintln!(
                 "new superadmin key (shown once, stored only as a hash; the earlier one no longer works):"
             );

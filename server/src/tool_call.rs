@@ -12,7 +12,6 @@ use lictor_api::intents::{Decision, Reason, StageName, StageOutcome, StageReport
 use lictor_api::tools::rpc_codes;
 use serde_json::{Map, Value, json};
 
-use crate::app::GatewayState;
 use crate::audit::digested;
 use crate::audit::writer::{CommitOutcome, ToolResultJob};
 use crate::catalog::CatalogTool;
@@ -21,6 +20,7 @@ use crate::mcp::jsonrpc::RpcError;
 use crate::mcp::upstream::{CallOutcome, UpstreamError};
 use crate::pipeline::FrontTimings;
 use crate::pipeline::{KeyContext, Submission};
+use crate::state::GatewayState;
 use crate::token::CapabilityToken;
 use crate::{clock, ids};
 

@@ -56,7 +56,7 @@ impl Live {
         config.data_dir = dir.path().join("data");
         // A loaded 2-core machine must not turn evaluations into time-limit blocks.
         config.policy_time_limit = Duration::from_secs(5);
-        let log = lictor_server::app::logger(&config).unwrap();
+        let log = lictor_server::gateway::logger(&config).unwrap();
         let gateway = lictor_server::start(config, log).await.unwrap();
         let url = format!("http://{}", gateway.local_addr());
         Live {

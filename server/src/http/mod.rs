@@ -1,25 +1,9 @@
 //! The HTTP front door: the implementation of [`LictorApi`].
 //!
-//! Handlers are thin: they hand the extracted input (or its validation
-//! error) to the module of their resource and turn the result into a
-//! response. Resource modules authenticate first, then look at the input,
-//! so a request without valid credentials is always a 401, whatever its
-//! body. No business logic lives here.
-
-pub mod agents;
-pub mod api_keys;
-pub mod approvals;
-pub mod audit;
-pub mod auth;
-pub mod context;
-pub mod intents;
-pub mod mcp;
-pub mod policies;
-pub mod system;
-pub mod tenants;
-pub mod tokens;
-pub mod tools;
-pub mod upstreams;
+//! Handlers are thin: each builds the [`Caller`], hands the extracted
+//! input (or its validation error) to one function of the application
+//! layer ([`crate::app`]) and turns the result into a response. No
+//! business logic and no store access lives here.
 
 use dropshot::{
     Header, HttpResponseAccepted, HttpResponseCreated, HttpResponseDeleted, HttpResponseOk, Path,
@@ -60,16 +44,25 @@ use lictor_api::tools::{
 use lictor_api::upstreams::{Upstream, UpstreamCreate, UpstreamListParams, UpstreamPage, UpstreamPath};
 use lictor_api::{ApiError, Checked, IntentAliasPath, JsonBody, LictorApi, QueryParams, RawJsonBody};
 
-use crate::app::GatewayState;
+use crate::app::intents::Arrival;
+use crate::app::{
+    agents, api_keys, approvals, audit, intents, mcp, policies, system, tenants, tokens, tools, upstreams,
+};
+use crate::caller::Caller;
 use crate::error::Error;
-use context::Context;
-use intents::Arrival;
+use crate::state::GatewayState;
 
 /// The implementation of the API trait (never constructed).
 pub enum LictorImpl {}
 
 fn arrival<T>(body: &JsonBody<T>) -> Arrival {
     Arrival { at: body.started(), parse: body.parse_duration() }
+}
+
+/// The application layer's view of `rqctx`.
+fn caller(rqctx: &RequestContext<GatewayState>) -> Caller<'_> {
+    let authorization = rqctx.request.headers().get(http::header::AUTHORIZATION);
+    Caller::new(rqctx.context(), &rqctx.request_id, authorization, &rqctx.log)
 }
 
 /// The path parameters, or the error naming the bad one.
@@ -100,6 +93,20 @@ fn json_response<T: serde::Serialize>(
         .map_err(|e| Error::Internal(e.to_string()))
 }
 
+/// A streamed download of an audit export.
+fn export_response(export: audit::Export) -> Result<http::Response<dropshot::Body>, Error> {
+    let mut chunks = export.chunks;
+    let frames = futures::stream::poll_fn(move |cx| {
+        chunks.poll_recv(cx).map(|chunk| chunk.map(|bytes| bytes.map(http_body::Frame::data)))
+    });
+    http::Response::builder()
+        .status(http::StatusCode::OK)
+        .header(http::header::CONTENT_TYPE, export.content_type)
+        .header(http::header::CONTENT_DISPOSITION, format!("attachment; filename=\"{}\"", export.filename))
+        .body(dropshot::Body::wrap(http_body_util::StreamBody::new(frames)))
+        .map_err(|e| Error::Internal(e.to_string()))
+}
+
 impl LictorApi for LictorImpl {
     type Context = GatewayState;
 
@@ -108,32 +115,32 @@ impl LictorApi for LictorImpl {
     }
 
     async fn ready_check(rqctx: RequestContext<GatewayState>) -> Result<HttpResponseOk<Readiness>, ApiError> {
-        let ctx = Context::new(&rqctx);
-        ctx.finish(system::ready(&ctx).await.map(HttpResponseOk))
+        let caller = caller(&rqctx);
+        caller.finish(system::ready(&caller).await.map(HttpResponseOk))
     }
 
     async fn tenant_create(
         rqctx: RequestContext<GatewayState>,
         body: JsonBody<TenantCreate>,
     ) -> Result<HttpResponseCreated<TenantCreated>, ApiError> {
-        let ctx = Context::new(&rqctx);
-        ctx.finish(tenants::create(&ctx, body.into_inner()).await.map(HttpResponseCreated))
+        let caller = caller(&rqctx);
+        caller.finish(tenants::create(&caller, body.into_inner()).await.map(HttpResponseCreated))
     }
 
     async fn tenant_list(
         rqctx: RequestContext<GatewayState>,
         query: QueryParams<TenantListParams>,
     ) -> Result<HttpResponseOk<TenantPage>, ApiError> {
-        let ctx = Context::new(&rqctx);
-        ctx.finish(tenants::list(&ctx, query.into_inner()).await.map(HttpResponseOk))
+        let caller = caller(&rqctx);
+        caller.finish(tenants::list(&caller, query.into_inner()).await.map(HttpResponseOk))
     }
 
     async fn tenant_get(
         rqctx: RequestContext<GatewayState>,
         path: Checked<Path<TenantPath>>,
     ) -> Result<HttpResponseOk<Tenant>, ApiError> {
-        let ctx = Context::new(&rqctx);
-        ctx.finish(tenants::get(&ctx, path_of(path)).await.map(HttpResponseOk))
+        let caller = caller(&rqctx);
+        caller.finish(tenants::get(&caller, path_of(path)).await.map(HttpResponseOk))
     }
 
     async fn tenant_update(
@@ -141,40 +148,40 @@ impl LictorApi for LictorImpl {
         path: Checked<Path<TenantPath>>,
         body: JsonBody<TenantUpdate>,
     ) -> Result<HttpResponseOk<Tenant>, ApiError> {
-        let ctx = Context::new(&rqctx);
-        ctx.finish(tenants::update(&ctx, path_of(path), body.into_inner()).await.map(HttpResponseOk))
+        let caller = caller(&rqctx);
+        caller.finish(tenants::update(&caller, path_of(path), body.into_inner()).await.map(HttpResponseOk))
     }
 
     async fn tenant_webhook_secret_rotate(
         rqctx: RequestContext<GatewayState>,
         path: Checked<Path<TenantPath>>,
     ) -> Result<HttpResponseOk<WebhookSecret>, ApiError> {
-        let ctx = Context::new(&rqctx);
-        ctx.finish(tenants::rotate_webhook_secret(&ctx, path_of(path)).await.map(HttpResponseOk))
+        let caller = caller(&rqctx);
+        caller.finish(tenants::rotate_webhook_secret(&caller, path_of(path)).await.map(HttpResponseOk))
     }
 
     async fn api_key_create(
         rqctx: RequestContext<GatewayState>,
         body: JsonBody<ApiKeyCreate>,
     ) -> Result<HttpResponseCreated<ApiKeyCreated>, ApiError> {
-        let ctx = Context::new(&rqctx);
-        ctx.finish(api_keys::create(&ctx, body.into_inner()).await.map(HttpResponseCreated))
+        let caller = caller(&rqctx);
+        caller.finish(api_keys::create(&caller, body.into_inner()).await.map(HttpResponseCreated))
     }
 
     async fn api_key_list(
         rqctx: RequestContext<GatewayState>,
         query: QueryParams<ApiKeyListParams>,
     ) -> Result<HttpResponseOk<ApiKeyPage>, ApiError> {
-        let ctx = Context::new(&rqctx);
-        ctx.finish(api_keys::list(&ctx, query.into_inner()).await.map(HttpResponseOk))
+        let caller = caller(&rqctx);
+        caller.finish(api_keys::list(&caller, query.into_inner()).await.map(HttpResponseOk))
     }
 
     async fn api_key_revoke(
         rqctx: RequestContext<GatewayState>,
         path: Checked<Path<ApiKeyPath>>,
     ) -> Result<HttpResponseDeleted, ApiError> {
-        let ctx = Context::new(&rqctx);
-        ctx.finish(api_keys::revoke(&ctx, path_of(path)).await.map(|()| HttpResponseDeleted()))
+        let caller = caller(&rqctx);
+        caller.finish(api_keys::revoke(&caller, path_of(path)).await.map(|()| HttpResponseDeleted()))
     }
 
     async fn agent_create(
@@ -182,17 +189,17 @@ impl LictorApi for LictorImpl {
         scope: QueryParams<TenantScope>,
         body: JsonBody<AgentCreate>,
     ) -> Result<HttpResponseCreated<Agent>, ApiError> {
-        let ctx = Context::new(&rqctx);
-        let result = agents::create(&ctx, scope.into_inner(), body.into_inner()).await;
-        ctx.finish(result.map(HttpResponseCreated))
+        let caller = caller(&rqctx);
+        let result = agents::create(&caller, scope.into_inner(), body.into_inner()).await;
+        caller.finish(result.map(HttpResponseCreated))
     }
 
     async fn agent_list(
         rqctx: RequestContext<GatewayState>,
         query: QueryParams<AgentListParams>,
     ) -> Result<HttpResponseOk<AgentPage>, ApiError> {
-        let ctx = Context::new(&rqctx);
-        ctx.finish(agents::list(&ctx, query.into_inner()).await.map(HttpResponseOk))
+        let caller = caller(&rqctx);
+        caller.finish(agents::list(&caller, query.into_inner()).await.map(HttpResponseOk))
     }
 
     async fn agent_get(
@@ -200,8 +207,8 @@ impl LictorApi for LictorImpl {
         path: Checked<Path<AgentPath>>,
         scope: QueryParams<TenantScope>,
     ) -> Result<HttpResponseOk<Agent>, ApiError> {
-        let ctx = Context::new(&rqctx);
-        ctx.finish(agents::get(&ctx, path_of(path), scope.into_inner()).await.map(HttpResponseOk))
+        let caller = caller(&rqctx);
+        caller.finish(agents::get(&caller, path_of(path), scope.into_inner()).await.map(HttpResponseOk))
     }
 
     async fn agent_update(
@@ -210,9 +217,9 @@ impl LictorApi for LictorImpl {
         scope: QueryParams<TenantScope>,
         body: JsonBody<AgentUpdate>,
     ) -> Result<HttpResponseOk<Agent>, ApiError> {
-        let ctx = Context::new(&rqctx);
-        let result = agents::update(&ctx, path_of(path), scope.into_inner(), body.into_inner()).await;
-        ctx.finish(result.map(HttpResponseOk))
+        let caller = caller(&rqctx);
+        let result = agents::update(&caller, path_of(path), scope.into_inner(), body.into_inner()).await;
+        caller.finish(result.map(HttpResponseOk))
     }
 
     async fn intent_declare(
@@ -220,10 +227,10 @@ impl LictorApi for LictorImpl {
         headers: Checked<Header<IntentHeaders>>,
         body: JsonBody<IntentRequest>,
     ) -> Result<HttpResponseOk<Decision>, ApiError> {
-        let ctx = Context::new(&rqctx);
+        let caller = caller(&rqctx);
         let arrival = arrival(&body);
-        let result = intents::declare(&ctx, arrival, header_of(headers), body.into_inner()).await;
-        ctx.finish(result.map(HttpResponseOk))
+        let result = intents::declare(&caller, arrival, header_of(headers), body.into_inner()).await;
+        caller.finish(result.map(HttpResponseOk))
     }
 
     async fn intent_declare_async(
@@ -231,19 +238,19 @@ impl LictorApi for LictorImpl {
         headers: Checked<Header<IntentHeaders>>,
         body: JsonBody<AsyncIntentRequest>,
     ) -> Result<HttpResponseAccepted<IntentAccepted>, ApiError> {
-        let ctx = Context::new(&rqctx);
+        let caller = caller(&rqctx);
         let arrival = arrival(&body);
-        let result = intents::declare_async(&ctx, arrival, header_of(headers), body.into_inner()).await;
-        ctx.finish(result.map(HttpResponseAccepted))
+        let result = intents::declare_async(&caller, arrival, header_of(headers), body.into_inner()).await;
+        caller.finish(result.map(HttpResponseAccepted))
     }
 
     async fn intent_declare_batch(
         rqctx: RequestContext<GatewayState>,
         body: JsonBody<IntentBatchRequest>,
     ) -> Result<HttpResponseOk<IntentBatchResponse>, ApiError> {
-        let ctx = Context::new(&rqctx);
+        let caller = caller(&rqctx);
         let arrival = arrival(&body);
-        ctx.finish(intents::declare_batch(&ctx, arrival, body.into_inner()).await.map(HttpResponseOk))
+        caller.finish(intents::declare_batch(&caller, arrival, body.into_inner()).await.map(HttpResponseOk))
     }
 
     async fn intent_declare_alias(
@@ -252,7 +259,7 @@ impl LictorApi for LictorImpl {
         headers: Checked<Header<IntentHeaders>>,
         body: JsonBody<serde_json::Value>,
     ) -> Result<http::Response<dropshot::Body>, ApiError> {
-        let ctx = Context::new(&rqctx);
+        let caller = caller(&rqctx);
         let arrival = arrival(&body);
         let result = async {
             let segment = path_of(path)?.intent_id;
@@ -261,26 +268,26 @@ impl LictorApi for LictorImpl {
             match segment.as_str() {
                 "async" => {
                     let request = value.and_then(lictor_api::extract::parse_value::<AsyncIntentRequest>);
-                    let accepted = intents::declare_async(&ctx, arrival, headers, request).await?;
+                    let accepted = intents::declare_async(&caller, arrival, headers, request).await?;
                     json_response(http::StatusCode::ACCEPTED, &accepted)
                 }
                 "batch" => {
                     let request = value.and_then(lictor_api::extract::parse_value::<IntentBatchRequest>);
-                    let results = intents::declare_batch(&ctx, arrival, request).await?;
+                    let results = intents::declare_batch(&caller, arrival, request).await?;
                     json_response(http::StatusCode::OK, &results)
                 }
                 other => Err(Error::NotFound(format!("no route `POST /v1/intents/{other}`"))),
             }
         };
-        ctx.finish(result.await)
+        caller.finish(result.await)
     }
 
     async fn intent_list(
         rqctx: RequestContext<GatewayState>,
         query: QueryParams<IntentListParams>,
     ) -> Result<HttpResponseOk<IntentPage>, ApiError> {
-        let ctx = Context::new(&rqctx);
-        ctx.finish(intents::list(&ctx, query.into_inner()).await.map(HttpResponseOk))
+        let caller = caller(&rqctx);
+        caller.finish(intents::list(&caller, query.into_inner()).await.map(HttpResponseOk))
     }
 
     async fn intent_decision_get(
@@ -288,8 +295,8 @@ impl LictorApi for LictorImpl {
         path: Checked<Path<IntentPath>>,
         scope: QueryParams<TenantScope>,
     ) -> Result<HttpResponseOk<IntentDecision>, ApiError> {
-        let ctx = Context::new(&rqctx);
-        ctx.finish(intents::decision(&ctx, path_of(path), scope.into_inner()).await.map(HttpResponseOk))
+        let caller = caller(&rqctx);
+        caller.finish(intents::decision(&caller, path_of(path), scope.into_inner()).await.map(HttpResponseOk))
     }
 
     async fn intent_audit_list(
@@ -297,56 +304,56 @@ impl LictorApi for LictorImpl {
         path: Checked<Path<IntentPath>>,
         query: QueryParams<IntentAuditParams>,
     ) -> Result<HttpResponseOk<AuditEntryPage>, ApiError> {
-        let ctx = Context::new(&rqctx);
-        ctx.finish(intents::audit(&ctx, path_of(path), query.into_inner()).await.map(HttpResponseOk))
+        let caller = caller(&rqctx);
+        caller.finish(intents::audit(&caller, path_of(path), query.into_inner()).await.map(HttpResponseOk))
     }
 
     async fn audit_list(
         rqctx: RequestContext<GatewayState>,
         query: QueryParams<AuditListParams>,
     ) -> Result<HttpResponseOk<AuditEntryPage>, ApiError> {
-        let ctx = Context::new(&rqctx);
-        ctx.finish(audit::list(&ctx, query.into_inner()).await.map(HttpResponseOk))
+        let caller = caller(&rqctx);
+        caller.finish(audit::list(&caller, query.into_inner()).await.map(HttpResponseOk))
     }
 
     async fn audit_checkpoint_list(
         rqctx: RequestContext<GatewayState>,
         query: QueryParams<CheckpointListParams>,
     ) -> Result<HttpResponseOk<AuditCheckpointPage>, ApiError> {
-        let ctx = Context::new(&rqctx);
-        ctx.finish(audit::checkpoints(&ctx, query.into_inner()).await.map(HttpResponseOk))
+        let caller = caller(&rqctx);
+        caller.finish(audit::checkpoints(&caller, query.into_inner()).await.map(HttpResponseOk))
     }
 
     async fn audit_checkpoint_latest(
         rqctx: RequestContext<GatewayState>,
         query: QueryParams<AuditVerifyParams>,
     ) -> Result<HttpResponseOk<AuditCheckpoint>, ApiError> {
-        let ctx = Context::new(&rqctx);
-        ctx.finish(audit::latest_checkpoint(&ctx, query.into_inner()).await.map(HttpResponseOk))
+        let caller = caller(&rqctx);
+        caller.finish(audit::latest_checkpoint(&caller, query.into_inner()).await.map(HttpResponseOk))
     }
 
     async fn audit_inclusion_proof(
         rqctx: RequestContext<GatewayState>,
         query: QueryParams<InclusionProofParams>,
     ) -> Result<HttpResponseOk<InclusionProof>, ApiError> {
-        let ctx = Context::new(&rqctx);
-        ctx.finish(audit::inclusion_proof(&ctx, query.into_inner()).await.map(HttpResponseOk))
+        let caller = caller(&rqctx);
+        caller.finish(audit::inclusion_proof(&caller, query.into_inner()).await.map(HttpResponseOk))
     }
 
     async fn audit_consistency_proof(
         rqctx: RequestContext<GatewayState>,
         query: QueryParams<ConsistencyProofParams>,
     ) -> Result<HttpResponseOk<ConsistencyProof>, ApiError> {
-        let ctx = Context::new(&rqctx);
-        ctx.finish(audit::consistency_proof(&ctx, query.into_inner()).await.map(HttpResponseOk))
+        let caller = caller(&rqctx);
+        caller.finish(audit::consistency_proof(&caller, query.into_inner()).await.map(HttpResponseOk))
     }
 
     async fn audit_export(
         rqctx: RequestContext<GatewayState>,
         query: QueryParams<ExportParams>,
     ) -> Result<http::Response<dropshot::Body>, ApiError> {
-        let ctx = Context::new(&rqctx);
-        ctx.finish(audit::export(&ctx, query.into_inner()).await)
+        let caller = caller(&rqctx);
+        caller.finish(audit::export(&caller, query.into_inner()).await.and_then(export_response))
     }
 
     async fn audit_payload_get(
@@ -354,8 +361,8 @@ impl LictorApi for LictorImpl {
         path: Checked<Path<PayloadPath>>,
         query: QueryParams<PayloadParams>,
     ) -> Result<HttpResponseOk<AuditPayload>, ApiError> {
-        let ctx = Context::new(&rqctx);
-        ctx.finish(audit::payload(&ctx, path_of(path), query.into_inner()).await.map(HttpResponseOk))
+        let caller = caller(&rqctx);
+        caller.finish(audit::payload(&caller, path_of(path), query.into_inner()).await.map(HttpResponseOk))
     }
 
     async fn audit_payload_erase(
@@ -363,24 +370,24 @@ impl LictorApi for LictorImpl {
         path: Checked<Path<PayloadPath>>,
         query: QueryParams<PayloadParams>,
     ) -> Result<HttpResponseDeleted, ApiError> {
-        let ctx = Context::new(&rqctx);
-        let result = audit::erase_payload(&ctx, path_of(path), query.into_inner()).await;
-        ctx.finish(result.map(|()| HttpResponseDeleted()))
+        let caller = caller(&rqctx);
+        let result = audit::erase_payload(&caller, path_of(path), query.into_inner()).await;
+        caller.finish(result.map(|()| HttpResponseDeleted()))
     }
 
     async fn public_keys(
         rqctx: RequestContext<GatewayState>,
     ) -> Result<HttpResponseOk<PublicKeys>, ApiError> {
-        let ctx = Context::new(&rqctx);
-        ctx.finish(audit::keys(&ctx).await.map(HttpResponseOk))
+        let caller = caller(&rqctx);
+        caller.finish(audit::keys(&caller).await.map(HttpResponseOk))
     }
 
     async fn audit_verify(
         rqctx: RequestContext<GatewayState>,
         query: QueryParams<AuditVerifyParams>,
     ) -> Result<HttpResponseOk<AuditVerification>, ApiError> {
-        let ctx = Context::new(&rqctx);
-        ctx.finish(audit::verify(&ctx, query.into_inner()).await.map(HttpResponseOk))
+        let caller = caller(&rqctx);
+        caller.finish(audit::verify(&caller, query.into_inner()).await.map(HttpResponseOk))
     }
 
     async fn token_mint(
@@ -388,8 +395,10 @@ impl LictorApi for LictorImpl {
         scope: QueryParams<TenantScope>,
         body: JsonBody<TokenMint>,
     ) -> Result<HttpResponseCreated<MintedToken>, ApiError> {
-        let ctx = Context::new(&rqctx);
-        ctx.finish(tokens::mint(&ctx, scope.into_inner(), body.into_inner()).await.map(HttpResponseCreated))
+        let caller = caller(&rqctx);
+        caller.finish(
+            tokens::mint(&caller, scope.into_inner(), body.into_inner()).await.map(HttpResponseCreated),
+        )
     }
 
     async fn token_revoke(
@@ -397,24 +406,25 @@ impl LictorApi for LictorImpl {
         scope: QueryParams<TenantScope>,
         body: JsonBody<TokenRevoke>,
     ) -> Result<HttpResponseOk<Revocation>, ApiError> {
-        let ctx = Context::new(&rqctx);
-        ctx.finish(tokens::revoke(&ctx, scope.into_inner(), body.into_inner()).await.map(HttpResponseOk))
+        let caller = caller(&rqctx);
+        caller
+            .finish(tokens::revoke(&caller, scope.into_inner(), body.into_inner()).await.map(HttpResponseOk))
     }
 
     async fn revocation_list(
         rqctx: RequestContext<GatewayState>,
         query: QueryParams<RevocationListParams>,
     ) -> Result<HttpResponseOk<RevocationPage>, ApiError> {
-        let ctx = Context::new(&rqctx);
-        ctx.finish(tokens::list(&ctx, query.into_inner()).await.map(HttpResponseOk))
+        let caller = caller(&rqctx);
+        caller.finish(tokens::list(&caller, query.into_inner()).await.map(HttpResponseOk))
     }
 
     async fn upstream_list(
         rqctx: RequestContext<GatewayState>,
         query: QueryParams<UpstreamListParams>,
     ) -> Result<HttpResponseOk<UpstreamPage>, ApiError> {
-        let ctx = Context::new(&rqctx);
-        ctx.finish(upstreams::list(&ctx, query.into_inner()).await.map(HttpResponseOk))
+        let caller = caller(&rqctx);
+        caller.finish(upstreams::list(&caller, query.into_inner()).await.map(HttpResponseOk))
     }
 
     async fn upstream_create(
@@ -422,9 +432,9 @@ impl LictorApi for LictorImpl {
         scope: QueryParams<TenantScope>,
         body: JsonBody<UpstreamCreate>,
     ) -> Result<HttpResponseCreated<Upstream>, ApiError> {
-        let ctx = Context::new(&rqctx);
-        ctx.finish(
-            upstreams::create(&ctx, scope.into_inner(), body.into_inner()).await.map(HttpResponseCreated),
+        let caller = caller(&rqctx);
+        caller.finish(
+            upstreams::create(&caller, scope.into_inner(), body.into_inner()).await.map(HttpResponseCreated),
         )
     }
 
@@ -433,17 +443,17 @@ impl LictorApi for LictorImpl {
         path: Checked<Path<UpstreamPath>>,
         scope: QueryParams<TenantScope>,
     ) -> Result<HttpResponseDeleted, ApiError> {
-        let ctx = Context::new(&rqctx);
-        let result = upstreams::delete(&ctx, path_of(path), scope.into_inner()).await;
-        ctx.finish(result.map(|()| HttpResponseDeleted()))
+        let caller = caller(&rqctx);
+        let result = upstreams::delete(&caller, path_of(path), scope.into_inner()).await;
+        caller.finish(result.map(|()| HttpResponseDeleted()))
     }
 
     async fn policy_draft_list(
         rqctx: RequestContext<GatewayState>,
         query: QueryParams<PolicyDraftListParams>,
     ) -> Result<HttpResponseOk<PolicyDraftPage>, ApiError> {
-        let ctx = Context::new(&rqctx);
-        ctx.finish(policies::list_drafts(&ctx, query.into_inner()).await.map(HttpResponseOk))
+        let caller = caller(&rqctx);
+        caller.finish(policies::list_drafts(&caller, query.into_inner()).await.map(HttpResponseOk))
     }
 
     async fn policy_draft_create(
@@ -451,9 +461,9 @@ impl LictorApi for LictorImpl {
         scope: QueryParams<TenantScope>,
         body: JsonBody<PolicyDraftWrite>,
     ) -> Result<HttpResponseCreated<PolicyDraft>, ApiError> {
-        let ctx = Context::new(&rqctx);
-        let result = policies::save_draft(&ctx, None, scope.into_inner(), body.into_inner()).await;
-        ctx.finish(result.map(HttpResponseCreated))
+        let caller = caller(&rqctx);
+        let result = policies::save_draft(&caller, None, scope.into_inner(), body.into_inner()).await;
+        caller.finish(result.map(HttpResponseCreated))
     }
 
     async fn policy_draft_get(
@@ -461,8 +471,9 @@ impl LictorApi for LictorImpl {
         path: Checked<Path<PolicyDraftPath>>,
         scope: QueryParams<TenantScope>,
     ) -> Result<HttpResponseOk<PolicyDraft>, ApiError> {
-        let ctx = Context::new(&rqctx);
-        ctx.finish(policies::get_draft(&ctx, path_of(path), scope.into_inner()).await.map(HttpResponseOk))
+        let caller = caller(&rqctx);
+        caller
+            .finish(policies::get_draft(&caller, path_of(path), scope.into_inner()).await.map(HttpResponseOk))
     }
 
     async fn policy_draft_update(
@@ -471,10 +482,10 @@ impl LictorApi for LictorImpl {
         scope: QueryParams<TenantScope>,
         body: JsonBody<PolicyDraftWrite>,
     ) -> Result<HttpResponseOk<PolicyDraft>, ApiError> {
-        let ctx = Context::new(&rqctx);
+        let caller = caller(&rqctx);
         let result =
-            policies::save_draft(&ctx, Some(path_of(path)), scope.into_inner(), body.into_inner()).await;
-        ctx.finish(result.map(HttpResponseOk))
+            policies::save_draft(&caller, Some(path_of(path)), scope.into_inner(), body.into_inner()).await;
+        caller.finish(result.map(HttpResponseOk))
     }
 
     async fn policy_draft_delete(
@@ -482,9 +493,9 @@ impl LictorApi for LictorImpl {
         path: Checked<Path<PolicyDraftPath>>,
         scope: QueryParams<TenantScope>,
     ) -> Result<HttpResponseDeleted, ApiError> {
-        let ctx = Context::new(&rqctx);
-        let result = policies::delete_draft(&ctx, path_of(path), scope.into_inner()).await;
-        ctx.finish(result.map(|()| HttpResponseDeleted()))
+        let caller = caller(&rqctx);
+        let result = policies::delete_draft(&caller, path_of(path), scope.into_inner()).await;
+        caller.finish(result.map(|()| HttpResponseDeleted()))
     }
 
     async fn policy_dry_run(
@@ -492,16 +503,18 @@ impl LictorApi for LictorImpl {
         scope: QueryParams<TenantScope>,
         body: JsonBody<PolicyDryRunRequest>,
     ) -> Result<HttpResponseOk<PolicyDryRun>, ApiError> {
-        let ctx = Context::new(&rqctx);
-        ctx.finish(policies::dry_run(&ctx, scope.into_inner(), body.into_inner()).await.map(HttpResponseOk))
+        let caller = caller(&rqctx);
+        caller.finish(
+            policies::dry_run(&caller, scope.into_inner(), body.into_inner()).await.map(HttpResponseOk),
+        )
     }
 
     async fn policy_active_get(
         rqctx: RequestContext<GatewayState>,
         scope: QueryParams<TenantScope>,
     ) -> Result<HttpResponseOk<ActivePolicy>, ApiError> {
-        let ctx = Context::new(&rqctx);
-        ctx.finish(policies::active(&ctx, scope.into_inner()).await.map(HttpResponseOk))
+        let caller = caller(&rqctx);
+        caller.finish(policies::active(&caller, scope.into_inner()).await.map(HttpResponseOk))
     }
 
     async fn policy_promote(
@@ -509,8 +522,10 @@ impl LictorApi for LictorImpl {
         scope: QueryParams<TenantScope>,
         body: JsonBody<PolicyPromote>,
     ) -> Result<HttpResponseOk<PolicyChange>, ApiError> {
-        let ctx = Context::new(&rqctx);
-        ctx.finish(policies::promote(&ctx, scope.into_inner(), body.into_inner()).await.map(HttpResponseOk))
+        let caller = caller(&rqctx);
+        caller.finish(
+            policies::promote(&caller, scope.into_inner(), body.into_inner()).await.map(HttpResponseOk),
+        )
     }
 
     async fn policy_rollback(
@@ -518,16 +533,18 @@ impl LictorApi for LictorImpl {
         scope: QueryParams<TenantScope>,
         body: JsonBody<PolicyRollback>,
     ) -> Result<HttpResponseOk<PolicyChange>, ApiError> {
-        let ctx = Context::new(&rqctx);
-        ctx.finish(policies::rollback(&ctx, scope.into_inner(), body.into_inner()).await.map(HttpResponseOk))
+        let caller = caller(&rqctx);
+        caller.finish(
+            policies::rollback(&caller, scope.into_inner(), body.into_inner()).await.map(HttpResponseOk),
+        )
     }
 
     async fn policy_proposal_list(
         rqctx: RequestContext<GatewayState>,
         query: QueryParams<PolicyProposalListParams>,
     ) -> Result<HttpResponseOk<PolicyProposalPage>, ApiError> {
-        let ctx = Context::new(&rqctx);
-        ctx.finish(policies::list_proposals(&ctx, query.into_inner()).await.map(HttpResponseOk))
+        let caller = caller(&rqctx);
+        caller.finish(policies::list_proposals(&caller, query.into_inner()).await.map(HttpResponseOk))
     }
 
     async fn policy_proposal_approve(
@@ -535,9 +552,9 @@ impl LictorApi for LictorImpl {
         path: Checked<Path<PolicyProposalPath>>,
         scope: QueryParams<TenantScope>,
     ) -> Result<HttpResponseOk<PolicyChange>, ApiError> {
-        let ctx = Context::new(&rqctx);
-        let result = policies::decide_proposal(&ctx, path_of(path), scope.into_inner(), true).await;
-        ctx.finish(result.map(HttpResponseOk))
+        let caller = caller(&rqctx);
+        let result = policies::decide_proposal(&caller, path_of(path), scope.into_inner(), true).await;
+        caller.finish(result.map(HttpResponseOk))
     }
 
     async fn policy_proposal_reject(
@@ -545,24 +562,24 @@ impl LictorApi for LictorImpl {
         path: Checked<Path<PolicyProposalPath>>,
         scope: QueryParams<TenantScope>,
     ) -> Result<HttpResponseOk<PolicyChange>, ApiError> {
-        let ctx = Context::new(&rqctx);
-        let result = policies::decide_proposal(&ctx, path_of(path), scope.into_inner(), false).await;
-        ctx.finish(result.map(HttpResponseOk))
+        let caller = caller(&rqctx);
+        let result = policies::decide_proposal(&caller, path_of(path), scope.into_inner(), false).await;
+        caller.finish(result.map(HttpResponseOk))
     }
 
     async fn policy_template_list(
         rqctx: RequestContext<GatewayState>,
     ) -> Result<HttpResponseOk<PolicyTemplateList>, ApiError> {
-        let ctx = Context::new(&rqctx);
-        ctx.finish(policies::templates(&ctx).await.map(HttpResponseOk))
+        let caller = caller(&rqctx);
+        caller.finish(policies::templates(&caller).await.map(HttpResponseOk))
     }
 
     async fn approval_list(
         rqctx: RequestContext<GatewayState>,
         query: QueryParams<ApprovalListParams>,
     ) -> Result<HttpResponseOk<ApprovalPage>, ApiError> {
-        let ctx = Context::new(&rqctx);
-        ctx.finish(approvals::list(&ctx, query.into_inner()).await.map(HttpResponseOk))
+        let caller = caller(&rqctx);
+        caller.finish(approvals::list(&caller, query.into_inner()).await.map(HttpResponseOk))
     }
 
     async fn approval_get(
@@ -570,8 +587,8 @@ impl LictorApi for LictorImpl {
         path: Checked<Path<ApprovalPath>>,
         scope: QueryParams<TenantScope>,
     ) -> Result<HttpResponseOk<Approval>, ApiError> {
-        let ctx = Context::new(&rqctx);
-        ctx.finish(approvals::get(&ctx, path_of(path), scope.into_inner()).await.map(HttpResponseOk))
+        let caller = caller(&rqctx);
+        caller.finish(approvals::get(&caller, path_of(path), scope.into_inner()).await.map(HttpResponseOk))
     }
 
     async fn approval_decide(
@@ -580,9 +597,9 @@ impl LictorApi for LictorImpl {
         scope: QueryParams<TenantScope>,
         body: JsonBody<ApprovalDecide>,
     ) -> Result<HttpResponseOk<Approval>, ApiError> {
-        let ctx = Context::new(&rqctx);
-        let result = approvals::decide(&ctx, path_of(path), scope.into_inner(), body.into_inner()).await;
-        ctx.finish(result.map(HttpResponseOk))
+        let caller = caller(&rqctx);
+        let result = approvals::decide(&caller, path_of(path), scope.into_inner(), body.into_inner()).await;
+        caller.finish(result.map(HttpResponseOk))
     }
 
     async fn approval_wait(
@@ -590,8 +607,8 @@ impl LictorApi for LictorImpl {
         path: Checked<Path<ApprovalPath>>,
         query: QueryParams<ApprovalWaitParams>,
     ) -> Result<HttpResponseOk<Approval>, ApiError> {
-        let ctx = Context::new(&rqctx);
-        ctx.finish(approvals::wait(&ctx, path_of(path), query.into_inner()).await.map(HttpResponseOk))
+        let caller = caller(&rqctx);
+        caller.finish(approvals::wait(&caller, path_of(path), query.into_inner()).await.map(HttpResponseOk))
     }
 
     async fn tool_call(
@@ -599,10 +616,10 @@ impl LictorApi for LictorImpl {
         headers: Checked<Header<ApprovalHeader>>,
         body: JsonBody<ToolCallRequest>,
     ) -> Result<HttpResponseOk<ToolCallResponse>, ApiError> {
-        let ctx = Context::new(&rqctx);
+        let caller = caller(&rqctx);
         let arrival = arrival(&body);
-        let result = tools::call_tool(&ctx, arrival, header_of(headers), body.into_inner()).await;
-        ctx.finish(result.map(HttpResponseOk))
+        let result = tools::call_tool(&caller, arrival, header_of(headers), body.into_inner()).await;
+        caller.finish(result.map(HttpResponseOk))
     }
 
     async fn mcp_message_send(
@@ -610,16 +627,16 @@ impl LictorApi for LictorImpl {
         headers: Checked<Header<McpHeaders>>,
         body: RawJsonBody<JsonRpcMessage>,
     ) -> Result<McpReply, ApiError> {
-        let ctx = Context::new(&rqctx);
+        let caller = caller(&rqctx);
         let received = body.started();
-        ctx.finish(mcp::post(&ctx, header_of(headers), body.into_inner(), received).await)
+        caller.finish(mcp::post(&caller, header_of(headers), body.into_inner(), received).await)
     }
 
     async fn mcp_session_delete(
         rqctx: RequestContext<GatewayState>,
         headers: Checked<Header<McpHeaders>>,
     ) -> Result<HttpResponseDeleted, ApiError> {
-        let ctx = Context::new(&rqctx);
-        ctx.finish(mcp::delete(&ctx, header_of(headers)).await.map(|()| HttpResponseDeleted()))
+        let caller = caller(&rqctx);
+        caller.finish(mcp::delete(&caller, header_of(headers)).await.map(|()| HttpResponseDeleted()))
     }
 }

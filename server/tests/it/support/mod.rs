@@ -139,7 +139,7 @@ impl TestGateway {
     }
 
     async fn launch(config: Config, database_url: String, dir: tempfile::TempDir) -> TestGateway {
-        let log = lictor_server::app::logger(&config).unwrap_or_else(|e| panic!("{e}"));
+        let log = lictor_server::gateway::logger(&config).unwrap_or_else(|e| panic!("{e}"));
         let gateway =
             lictor_server::start(config, log).await.unwrap_or_else(|e| panic!("gateway start: {e}"));
         TestGateway {

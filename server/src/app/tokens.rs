@@ -7,9 +7,9 @@ use lictor_api::tokens::{
     Jti, MintedToken, Revocation, RevocationListParams, RevocationPage, TokenMint, TokenRevoke, ToolPattern,
 };
 
-use super::context::Context;
 use crate::audit::writer::RevocationJob;
 use crate::audit::writer::{AdminJob, AdminOp};
+use crate::caller::Caller;
 use crate::clock;
 use crate::cursor;
 use crate::error::Error;
@@ -41,14 +41,12 @@ fn caveats(body: &TokenMint, expires_at: i64, now: i64, audience: &str) -> Resul
 
 /// `POST /v1/admin/mint`.
 pub async fn mint(
-    ctx: &Context<'_>,
+    caller: &Caller<'_>,
     scope: Result<TenantScope, ApiError>,
     body: Result<TokenMint, ApiError>,
 ) -> Result<MintedToken, Error> {
-    let principal = ctx.principal().await?;
-    principal.require_admin()?;
-    let (scope, body) = (scope?, body?);
-    let tenant = principal.tenant_scope(scope.tenant.as_ref(), &ctx.state.store).await?;
+    let (principal, tenant, (_, body)) =
+        caller.admin((scope, body), |(scope, _)| scope.tenant.as_ref()).await?;
     if !(1..=31_536_000).contains(&body.ttl_seconds) {
         return Err(Error::InvalidField {
             path: "$.ttl_seconds".into(),
@@ -61,7 +59,7 @@ pub async fn mint(
             message: "`audience` must be 1 to 256 bytes".into(),
         });
     }
-    match ctx.state.store.get_agent(&tenant, &body.subject).await? {
+    match caller.state.store.get_agent(&tenant, &body.subject).await? {
         Some(agent) if agent.status == AgentStatus::Active => {}
         Some(_) => {
             return Err(Error::InvalidField {
@@ -76,7 +74,7 @@ pub async fn mint(
             });
         }
     }
-    let (kid, root_key) = ctx
+    let (kid, root_key) = caller
         .state
         .token_keys
         .current()
@@ -85,7 +83,7 @@ pub async fn mint(
     let now_micros = clock::now_micros();
     let now = now_micros / 1_000_000;
     let expires_at = now + i64::from(body.ttl_seconds);
-    let caveats = caveats(&body, expires_at, now, &ctx.state.config.audience)?;
+    let caveats = caveats(&body, expires_at, now, &caller.state.config.audience)?;
     let jti = crate::ids::token_jti();
     let header = TokenHeader::root(
         kid.clone(),
@@ -113,7 +111,7 @@ pub async fn mint(
         principal: principal.describe(),
         op: AdminOp::MintToken { row, caveats },
     };
-    ctx.state.pipeline.writer().append_admin_change(job).await?;
+    caller.state.pipeline.writer().append_admin_change(job).await?;
     Ok(MintedToken {
         token,
         jti,
@@ -136,21 +134,19 @@ fn view(row: RevocationRow) -> Result<Revocation, Error> {
 
 /// `POST /v1/admin/revoke`.
 pub async fn revoke(
-    ctx: &Context<'_>,
+    caller: &Caller<'_>,
     scope: Result<TenantScope, ApiError>,
     body: Result<TokenRevoke, ApiError>,
 ) -> Result<Revocation, Error> {
-    let principal = ctx.principal().await?;
-    principal.require_admin()?;
-    let (scope, body) = (scope?, body?);
-    let tenant = principal.tenant_scope(scope.tenant.as_ref(), &ctx.state.store).await?;
+    let (principal, tenant, (_, body)) =
+        caller.admin((scope, body), |(scope, _)| scope.tenant.as_ref()).await?;
     if body.reason.trim().is_empty() || body.reason.chars().count() > 500 {
         return Err(Error::InvalidField {
             path: "$.reason".into(),
             message: "`reason` must be 1 to 500 characters".into(),
         });
     }
-    let row = ctx
+    let row = caller
         .state
         .pipeline
         .writer()
@@ -165,22 +161,19 @@ pub async fn revoke(
         })
         .await?;
     // Requests answered after this one must see the revocation.
-    ctx.state.pipeline.revocations().invalidate(&tenant);
+    caller.state.pipeline.revocations().invalidate(&tenant);
     view(row)
 }
 
 /// `GET /v1/admin/revocations`.
 pub async fn list(
-    ctx: &Context<'_>,
+    caller: &Caller<'_>,
     params: Result<RevocationListParams, ApiError>,
 ) -> Result<RevocationPage, Error> {
-    let principal = ctx.principal().await?;
-    principal.require_admin()?;
-    let params = params?;
-    let tenant = principal.tenant_scope(params.tenant.as_ref(), &ctx.state.store).await?;
+    let (_, tenant, params) = caller.admin(params, |params| params.tenant.as_ref()).await?;
     let limit = cursor::limit(params.limit)?;
     let after: Option<(i64, String)> = cursor::decode_opt(LIST, params.cursor.as_deref())?;
-    let rows = ctx.state.store.list_revocations(&tenant, after, limit + 1).await?;
+    let rows = caller.state.store.list_revocations(&tenant, after, limit + 1).await?;
     let (rows, next_cursor) = cursor::page(LIST, rows, limit, |r| (r.revoked_at, r.jti.clone()));
     Ok(RevocationPage { items: rows.into_iter().map(view).collect::<Result<_, _>>()?, next_cursor })
 }

@@ -5,9 +5,9 @@ use lictor_api::api_keys::{
     ApiKey, ApiKeyCreate, ApiKeyCreated, ApiKeyListParams, ApiKeyPage, ApiKeyPath, Role,
 };
 
-use super::auth::not_found_tenant;
-use super::context::Context;
 use crate::audit::writer::{AdminJob, AdminOp};
+use crate::auth::not_found_tenant;
+use crate::caller::Caller;
 use crate::clock;
 use crate::credentials;
 use crate::cursor;
@@ -32,11 +32,14 @@ fn view(row: ApiKeyRow) -> ApiKey {
 }
 
 /// `POST /v1/admin/api-keys`.
-pub async fn create(ctx: &Context<'_>, body: Result<ApiKeyCreate, ApiError>) -> Result<ApiKeyCreated, Error> {
-    let principal = ctx.principal().await?;
+pub async fn create(
+    caller: &Caller<'_>,
+    body: Result<ApiKeyCreate, ApiError>,
+) -> Result<ApiKeyCreated, Error> {
+    let principal = caller.principal().await?;
     principal.require_admin()?;
     let body = body?;
-    if !principal.can_access(&body.tenant) || ctx.state.store.get_tenant(&body.tenant).await?.is_none() {
+    if !principal.can_access(&body.tenant) || caller.state.store.get_tenant(&body.tenant).await?.is_none() {
         return Err(not_found_tenant(&body.tenant));
     }
     if let Some(agent) = &body.agent_id {
@@ -46,7 +49,7 @@ pub async fn create(ctx: &Context<'_>, body: Result<ApiKeyCreate, ApiError>) -> 
                 message: "only agent keys can be restricted to an agent".into(),
             });
         }
-        if ctx.state.store.get_agent(&body.tenant, agent).await?.is_none() {
+        if caller.state.store.get_agent(&body.tenant, agent).await?.is_none() {
             return Err(Error::InvalidField {
                 path: "$.agent_id".into(),
                 message: format!("agent `{agent}` is not registered in tenant `{}`", body.tenant),
@@ -70,7 +73,7 @@ pub async fn create(ctx: &Context<'_>, body: Result<ApiKeyCreate, ApiError>) -> 
         principal: principal.describe(),
         op: AdminOp::CreateApiKey(row.clone()),
     };
-    ctx.state.pipeline.writer().append_admin_change(job).await?;
+    caller.state.pipeline.writer().append_admin_change(job).await?;
     Ok(ApiKeyCreated {
         key: issued.key,
         api_key: view(ApiKeyRow {
@@ -89,10 +92,10 @@ pub async fn create(ctx: &Context<'_>, body: Result<ApiKeyCreate, ApiError>) -> 
 
 /// `GET /v1/admin/api-keys`.
 pub async fn list(
-    ctx: &Context<'_>,
+    caller: &Caller<'_>,
     params: Result<ApiKeyListParams, ApiError>,
 ) -> Result<ApiKeyPage, Error> {
-    let principal = ctx.principal().await?;
+    let principal = caller.principal().await?;
     principal.require_admin()?;
     let params = params?;
     let tenant = match (principal.tenant(), params.tenant) {
@@ -102,27 +105,27 @@ pub async fn list(
     };
     let limit = cursor::limit(params.limit)?;
     let after: Option<(i64, String)> = cursor::decode_opt(LIST, params.cursor.as_deref())?;
-    let rows = ctx.state.store.list_api_keys(tenant.as_ref(), after, limit + 1).await?;
+    let rows = caller.state.store.list_api_keys(tenant.as_ref(), after, limit + 1).await?;
     let (rows, next_cursor) = cursor::page(LIST, rows, limit, |k| (k.created_at, k.id.to_string()));
     Ok(ApiKeyPage { items: rows.into_iter().map(view).collect(), next_cursor })
 }
 
 /// `DELETE /v1/admin/api-keys/{key_id}`.
-pub async fn revoke(ctx: &Context<'_>, path: Result<ApiKeyPath, ApiError>) -> Result<(), Error> {
-    let principal = ctx.principal().await?;
+pub async fn revoke(caller: &Caller<'_>, path: Result<ApiKeyPath, ApiError>) -> Result<(), Error> {
+    let principal = caller.principal().await?;
     principal.require_admin()?;
     let path = path?;
     let not_found = || Error::NotFound(format!("no api key `{}`", path.key_id));
-    let key = ctx.state.store.get_api_key(&path.key_id).await?.ok_or_else(not_found)?;
+    let key = caller.state.store.get_api_key(&path.key_id).await?.ok_or_else(not_found)?;
     if !principal.can_access(&key.tenant) {
         return Err(not_found());
     }
-    ctx.state.degraded.forget_key(&key.id);
+    caller.state.degraded.forget_key(&key.id);
     let job = AdminJob {
         tenant: key.tenant.clone(),
         principal: principal.describe(),
         op: AdminOp::RevokeApiKey(key.id),
     };
-    ctx.state.pipeline.writer().append_admin_change(job).await?;
+    caller.state.pipeline.writer().append_admin_change(job).await?;
     Ok(())
 }

@@ -3,10 +3,6 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
-use dropshot::Body;
-use http::{Response, StatusCode};
-use http_body::Frame;
-use http_body_util::StreamBody;
 use lictor_api::ApiError;
 use lictor_api::audit::{
     AuditCheckpoint, AuditCheckpointPage, AuditEntryPage, AuditListParams, AuditPayload, AuditVerification,
@@ -15,13 +11,13 @@ use lictor_api::audit::{
 };
 use lictor_api::ids::TenantId;
 
-use super::context::Context;
 use crate::audit::checkpointer::AnchorError;
 use crate::audit::export::{ExportCheckpoint, ExportFormat, ExportHeader};
 use crate::audit::merkle;
 use crate::audit::stream::{ExportSink, write_export};
 use crate::audit::verify::{verify_log, view};
 use crate::audit::writer::{AdminJob, AdminOp, AdminOutcome};
+use crate::caller::Caller;
 use crate::clock;
 use crate::cursor;
 use crate::error::Error;
@@ -32,13 +28,10 @@ const CHECKPOINTS: &str = "checkpoints";
 
 /// `GET /v1/admin/audit`.
 pub async fn list(
-    ctx: &Context<'_>,
+    caller: &Caller<'_>,
     params: Result<AuditListParams, ApiError>,
 ) -> Result<AuditEntryPage, Error> {
-    let principal = ctx.principal().await?;
-    principal.require_admin()?;
-    let params = params?;
-    let tenant = principal.tenant_scope(params.tenant.as_ref(), &ctx.state.store).await?;
+    let (_, tenant, params) = caller.admin(params, |params| params.tenant.as_ref()).await?;
     let limit = cursor::limit(params.limit)?;
     let after: Option<u64> = cursor::decode_opt(LIST, params.cursor.as_deref())?;
     let filter = AuditFilter {
@@ -51,7 +44,7 @@ pub async fn list(
         from: params.from.map(clock::to_micros),
         to: params.to.map(clock::to_micros),
     };
-    let rows = ctx.state.store.list_audit_entries(&tenant, &filter, after.unwrap_or(0), limit + 1).await?;
+    let rows = caller.state.store.list_audit_entries(&tenant, &filter, after.unwrap_or(0), limit + 1).await?;
     let (rows, next_cursor) = cursor::page(LIST, rows, limit, |r| r.record.seq);
     Ok(AuditEntryPage { items: rows.into_iter().map(|r| r.record.to_entry(r.hash)).collect(), next_cursor })
 }
@@ -69,17 +62,14 @@ fn anchor_error(error: AnchorError) -> Error {
 
 /// `GET /v1/admin/audit/verify`.
 pub async fn verify(
-    ctx: &Context<'_>,
+    caller: &Caller<'_>,
     params: Result<AuditVerifyParams, ApiError>,
 ) -> Result<AuditVerification, Error> {
-    let principal = ctx.principal().await?;
-    principal.require_admin()?;
-    let params = params?;
-    let tenant = principal.tenant_scope(params.tenant.as_ref(), &ctx.state.store).await?;
+    let (_, tenant, params) = caller.admin(params, |params| params.tenant.as_ref()).await?;
     let range = match (params.from_seq, params.to_seq) {
         (None, None) => None,
         (from, to) => {
-            let head = ctx.state.store.audit_head(&tenant).await?.map(|h| h.seq).unwrap_or(0);
+            let head = caller.state.store.audit_head(&tenant).await?.map(|h| h.seq).unwrap_or(0);
             let from = from.unwrap_or(1);
             let to = to.unwrap_or(head);
             if from == 0 || from > head {
@@ -97,35 +87,29 @@ pub async fn verify(
             Some((from, to))
         }
     };
-    verify_log(&ctx.state.store, &ctx.state.checkpoints, &tenant, range).await.map_err(anchor_error)
+    verify_log(&caller.state.store, &caller.state.checkpoints, &tenant, range).await.map_err(anchor_error)
 }
 
 /// `GET /v1/admin/audit/checkpoints`.
 pub async fn checkpoints(
-    ctx: &Context<'_>,
+    caller: &Caller<'_>,
     params: Result<CheckpointListParams, ApiError>,
 ) -> Result<AuditCheckpointPage, Error> {
-    let principal = ctx.principal().await?;
-    principal.require_admin()?;
-    let params = params?;
-    let tenant = principal.tenant_scope(params.tenant.as_ref(), &ctx.state.store).await?;
+    let (_, tenant, params) = caller.admin(params, |params| params.tenant.as_ref()).await?;
     let limit = cursor::limit(params.limit)?;
     let before: Option<u64> = cursor::decode_opt(CHECKPOINTS, params.cursor.as_deref())?;
-    let rows = ctx.state.store.list_checkpoints(&tenant, before, limit + 1).await?;
+    let rows = caller.state.store.list_checkpoints(&tenant, before, limit + 1).await?;
     let (rows, next_cursor) = cursor::page(CHECKPOINTS, rows, limit, |r| r.tree_size);
     Ok(AuditCheckpointPage { items: rows.iter().map(view).collect(), next_cursor })
 }
 
 /// `GET /v1/admin/audit/checkpoints/latest`.
 pub async fn latest_checkpoint(
-    ctx: &Context<'_>,
+    caller: &Caller<'_>,
     params: Result<AuditVerifyParams, ApiError>,
 ) -> Result<AuditCheckpoint, Error> {
-    let principal = ctx.principal().await?;
-    principal.require_admin()?;
-    let params = params?;
-    let tenant = principal.tenant_scope(params.tenant.as_ref(), &ctx.state.store).await?;
-    let latest = ctx.state.store.list_checkpoints(&tenant, None, 1).await?;
+    let (_, tenant, _) = caller.admin(params, |params| params.tenant.as_ref()).await?;
+    let latest = caller.state.store.list_checkpoints(&tenant, None, 1).await?;
     latest
         .first()
         .map(view)
@@ -135,12 +119,12 @@ pub async fn latest_checkpoint(
 /// The tree size to prove against: the one asked for (at most the tree's
 /// current size), or the latest checkpoint's.
 async fn proof_size(
-    ctx: &Context<'_>,
+    caller: &Caller<'_>,
     tenant: &TenantId,
     asked: Option<u64>,
     parameter: &str,
 ) -> Result<u64, Error> {
-    let current = ctx.state.store.audit_tree_state(tenant).await?.map(|(_, tree)| tree.size).unwrap_or(0);
+    let current = caller.state.store.audit_tree_state(tenant).await?.map(|(_, tree)| tree.size).unwrap_or(0);
     match asked {
         Some(size) if size == 0 || size > current => Err(invalid(
             parameter,
@@ -148,7 +132,7 @@ async fn proof_size(
         )),
         Some(size) => Ok(size),
         None => {
-            let latest = ctx.state.store.list_checkpoints(tenant, None, 1).await?;
+            let latest = caller.state.store.list_checkpoints(tenant, None, 1).await?;
             latest.first().map(|c| c.tree_size).ok_or_else(|| {
                 invalid(parameter, format!("tenant `{tenant}` has no checkpoint yet: name `{parameter}`"))
             })
@@ -158,18 +142,15 @@ async fn proof_size(
 
 /// `GET /v1/admin/audit/proof/inclusion`.
 pub async fn inclusion_proof(
-    ctx: &Context<'_>,
+    caller: &Caller<'_>,
     params: Result<InclusionProofParams, ApiError>,
 ) -> Result<InclusionProof, Error> {
-    let principal = ctx.principal().await?;
-    principal.require_admin()?;
-    let params = params?;
-    let tenant = principal.tenant_scope(params.tenant.as_ref(), &ctx.state.store).await?;
-    let tree_size = proof_size(ctx, &tenant, params.tree_size, "tree_size").await?;
+    let (_, tenant, params) = caller.admin(params, |params| params.tenant.as_ref()).await?;
+    let tree_size = proof_size(caller, &tenant, params.tree_size, "tree_size").await?;
     if params.seq == 0 || params.seq > tree_size {
         return Err(invalid("seq", format!("`seq` must be between 1 and the tree size ({tree_size})")));
     }
-    let entry = ctx
+    let entry = caller
         .state
         .store
         .audit_entries_after(&tenant, params.seq - 1, 1)
@@ -179,7 +160,7 @@ pub async fn inclusion_proof(
         .and_then(Result::ok)
         .filter(|row| row.record.seq == params.seq)
         .ok_or_else(|| Error::NotFound(format!("no audit entry {}", params.seq)))?;
-    let checkpoints = &ctx.state.checkpoints;
+    let checkpoints = &caller.state.checkpoints;
     let proof =
         checkpoints.inclusion_proof(&tenant, params.seq - 1, tree_size).await.map_err(anchor_error)?;
     let root = checkpoints.root(&tenant, tree_size).await.map_err(anchor_error)?;
@@ -193,24 +174,21 @@ pub async fn inclusion_proof(
         leaf_hash: hex::encode(leaf),
         root_hash: hex::encode(root),
         proof: proof.iter().map(hex::encode).collect(),
-        checkpoint: ctx.state.store.get_checkpoint(&tenant, tree_size).await?.as_ref().map(view),
+        checkpoint: caller.state.store.get_checkpoint(&tenant, tree_size).await?.as_ref().map(view),
     })
 }
 
 /// `GET /v1/admin/audit/proof/consistency`.
 pub async fn consistency_proof(
-    ctx: &Context<'_>,
+    caller: &Caller<'_>,
     params: Result<ConsistencyProofParams, ApiError>,
 ) -> Result<ConsistencyProof, Error> {
-    let principal = ctx.principal().await?;
-    principal.require_admin()?;
-    let params = params?;
-    let tenant = principal.tenant_scope(params.tenant.as_ref(), &ctx.state.store).await?;
-    let to = proof_size(ctx, &tenant, params.to, "to").await?;
+    let (_, tenant, params) = caller.admin(params, |params| params.tenant.as_ref()).await?;
+    let to = proof_size(caller, &tenant, params.to, "to").await?;
     if params.from == 0 || params.from > to {
         return Err(invalid("from", format!("`from` must be between 1 and `to` ({to})")));
     }
-    let checkpoints = &ctx.state.checkpoints;
+    let checkpoints = &caller.state.checkpoints;
     let proof = checkpoints.consistency_proof(&tenant, params.from, to).await.map_err(anchor_error)?;
     Ok(ConsistencyProof {
         tenant: tenant.clone(),
@@ -223,8 +201,8 @@ pub async fn consistency_proof(
 }
 
 /// `GET /.well-known/lictor/keys`: public, unauthenticated.
-pub async fn keys(ctx: &Context<'_>) -> Result<PublicKeys, Error> {
-    let mut keys: Vec<PublicKey> = ctx
+pub async fn keys(caller: &Caller<'_>) -> Result<PublicKeys, Error> {
+    let mut keys: Vec<PublicKey> = caller
         .state
         .checkpoints
         .keys()
@@ -253,16 +231,13 @@ fn check_digest(digest: &str) -> Result<(), Error> {
 
 /// `GET /v1/admin/audit/payloads/{digest}`.
 pub async fn payload(
-    ctx: &Context<'_>,
+    caller: &Caller<'_>,
     path: Result<PayloadPath, ApiError>,
     params: Result<PayloadParams, ApiError>,
 ) -> Result<AuditPayload, Error> {
-    let principal = ctx.principal().await?;
-    principal.require_admin()?;
-    let (path, params) = (path?, params?);
-    let tenant = principal.tenant_scope(params.tenant.as_ref(), &ctx.state.store).await?;
+    let (_, tenant, (path, _)) = caller.admin((path, params), |(_, params)| params.tenant.as_ref()).await?;
     check_digest(&path.digest)?;
-    let (body, erased_at, erased_by) = ctx
+    let (body, erased_at, erased_by) = caller
         .state
         .store
         .get_audit_payload(&tenant, &path.digest)
@@ -280,20 +255,18 @@ pub async fn payload(
 /// `DELETE /v1/admin/audit/payloads/{digest}`: erases the body; the chain
 /// keeps the digest, and the erasure is itself an entry.
 pub async fn erase_payload(
-    ctx: &Context<'_>,
+    caller: &Caller<'_>,
     path: Result<PayloadPath, ApiError>,
     params: Result<PayloadParams, ApiError>,
 ) -> Result<(), Error> {
-    let principal = ctx.principal().await?;
-    principal.require_admin()?;
-    let (path, params) = (path?, params?);
-    let tenant = principal.tenant_scope(params.tenant.as_ref(), &ctx.state.store).await?;
+    let (principal, tenant, (path, params)) =
+        caller.admin((path, params), |(_, params)| params.tenant.as_ref()).await?;
     check_digest(&path.digest)?;
     let reason = params.reason.unwrap_or_default();
     if reason.chars().count() > 500 {
         return Err(invalid("reason", "`reason` must be at most 500 characters".into()));
     }
-    if ctx.state.store.get_audit_payload(&tenant, &path.digest).await?.is_none() {
+    if caller.state.store.get_audit_payload(&tenant, &path.digest).await?.is_none() {
         return Err(Error::NotFound(format!("no payload `{}`", path.digest)));
     }
     let job = AdminJob {
@@ -301,7 +274,7 @@ pub async fn erase_payload(
         principal: principal.describe(),
         op: AdminOp::ErasePayload { digest: path.digest.clone(), reason },
     };
-    match ctx.state.pipeline.writer().append_admin_change(job).await? {
+    match caller.state.pipeline.writer().append_admin_change(job).await? {
         AdminOutcome::Unchanged => {
             Err(Error::Conflict(format!("payload `{}` is already erased", path.digest)))
         }
@@ -310,31 +283,36 @@ pub async fn erase_payload(
 }
 
 /// The export's body: each chunk a frame.
-struct Frames(tokio::sync::mpsc::Sender<Result<Frame<Bytes>, std::io::Error>>);
+struct Chunks(tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>);
 
-impl ExportSink for Frames {
+impl ExportSink for Chunks {
     async fn send(&mut self, chunk: Vec<u8>) -> bool {
-        self.0.send(Ok(Frame::data(Bytes::from(chunk)))).await.is_ok()
+        self.0.send(Ok(Bytes::from(chunk))).await.is_ok()
     }
+}
+
+/// An export being written: its media type, the file name to offer, and
+/// its bytes as they are produced (an `Err` ends a broken export).
+pub struct Export {
+    /// `application/x-ndjson` or `text/csv`.
+    pub content_type: &'static str,
+    /// `lictor-audit-<tenant>-<entries>.<ext>`.
+    pub filename: String,
+    /// The chunks, in order.
+    pub chunks: tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>,
 }
 
 /// `GET /v1/admin/audit/export`: entries 1..N and a checkpoint of size N
 /// (signed now if none covers the current head), streamed page by page in
 /// constant memory. A failure mid-stream ends the body early, so the file
 /// lacks its checkpoint and fails verification rather than passing short.
-pub async fn export(
-    ctx: &Context<'_>,
-    params: Result<ExportParams, ApiError>,
-) -> Result<Response<Body>, Error> {
-    let principal = ctx.principal().await?;
-    principal.require_admin()?;
-    let params = params?;
-    let tenant = principal.tenant_scope(params.tenant.as_ref(), &ctx.state.store).await?;
+pub async fn export(caller: &Caller<'_>, params: Result<ExportParams, ApiError>) -> Result<Export, Error> {
+    let (_, tenant, params) = caller.admin(params, |params| params.tenant.as_ref()).await?;
     let format = match params.format.unwrap_or_default() {
         ExportFormatName::Ndjson => ExportFormat::Ndjson,
         ExportFormatName::Csv => ExportFormat::Csv,
     };
-    let checkpoints = &ctx.state.checkpoints;
+    let checkpoints = &caller.state.checkpoints;
     let checkpoint = checkpoints.at_head(&tenant).await.map_err(anchor_error)?;
     let header = ExportHeader {
         tenant: tenant.clone(),
@@ -349,21 +327,15 @@ pub async fn export(
         root_hash: checkpoint.root_hash.clone(),
         note: checkpoint.note.clone(),
     };
-    let (sender, mut receiver) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, std::io::Error>>(8);
-    let store = ctx.state.store.clone();
+    let (sender, chunks) = tokio::sync::mpsc::channel(8);
+    let store = caller.state.store.clone();
     tokio::spawn(async move {
-        let mut frames = Frames(sender);
-        if let Err(error) = write_export(&store, &header, &trailer, format, &mut frames).await {
-            // The body fails: the client sees a broken download, not a
+        let mut sink = Chunks(sender);
+        if let Err(error) = write_export(&store, &header, &trailer, format, &mut sink).await {
+            // The stream fails: the client sees a broken download, not a
             // short one.
-            let _ = frames.0.send(Err(std::io::Error::other(error))).await;
+            let _ = sink.0.send(Err(std::io::Error::other(error))).await;
         }
     });
-    let stream = futures::stream::poll_fn(move |cx| receiver.poll_recv(cx));
-    Response::builder()
-        .status(StatusCode::OK)
-        .header(http::header::CONTENT_TYPE, format.content_type())
-        .header(http::header::CONTENT_DISPOSITION, format!("attachment; filename=\"{filename}\""))
-        .body(Body::wrap(StreamBody::new(stream)))
-        .map_err(|e| Error::Internal(e.to_string()))
+    Ok(Export { content_type: format.content_type(), filename, chunks })
 }

@@ -14,7 +14,7 @@
 //! Batches are refused (no revision since 2025-06-18 has them);
 //! notifications and client responses are answered `202` with no body.
 //! `tools/list` returns the upstream catalogue narrowed to what the
-//! caller's token allows; `tools/call` goes through the whole pipeline
+//! actor's token allows; `tools/call` goes through the whole pipeline
 //! (see [`crate::calls`]) and answers denials as JSON-RPC errors `-32010`
 //! … `-32014`, HTTP 200, with the request id preserved.
 
@@ -25,8 +25,8 @@ use lictor_api::ApiError;
 use lictor_api::tools::{JsonRpcErrorObject, JsonRpcResponse, McpHeaders, McpReply, rpc_codes};
 use serde_json::{Map, Value, json};
 
-use super::auth::Principal;
-use super::context::Context;
+use crate::auth::Principal;
+use crate::caller::Caller;
 use crate::catalog::{CatalogTool, ToolLookup};
 use crate::clock;
 use crate::error::Error;
@@ -93,21 +93,21 @@ fn modern_result(mut result: Map<String, Value>) -> Value {
     Value::Object(result)
 }
 
-/// Who is calling and as which agent.
-struct Caller {
+/// Who is acting, as which agent.
+struct Actor {
     principal: Principal,
     key: KeyContext,
     tenant: lictor_api::ids::TenantId,
     agent: lictor_api::ids::AgentId,
 }
 
-async fn caller(ctx: &Context<'_>) -> Result<Caller, Error> {
-    let principal = ctx.principal().await?;
+async fn actor(caller: &Caller<'_>) -> Result<Actor, Error> {
+    let principal = caller.principal().await?;
     let (key, tenant) = principal.acting_agent()?;
     let agent = principal.bound_agent().cloned().ok_or_else(|| {
         Error::Forbidden("mcp calls need a capability token or an agent key restricted to one agent".into())
     })?;
-    Ok(Caller { principal, key, tenant, agent })
+    Ok(Actor { principal, key, tenant, agent })
 }
 
 fn meta_of(params: Option<&Value>) -> Option<&Map<String, Value>> {
@@ -116,13 +116,13 @@ fn meta_of(params: Option<&Value>) -> Option<&Map<String, Value>> {
 
 /// `POST /v1/mcp`.
 pub async fn post(
-    ctx: &Context<'_>,
+    caller: &Caller<'_>,
     headers: Result<McpHeaders, ApiError>,
     body: Result<Vec<u8>, ApiError>,
     received: Instant,
 ) -> Result<McpReply, Error> {
     let authenticating = Instant::now();
-    let caller = caller(ctx).await?;
+    let actor = actor(caller).await?;
     let authenticate_us = clock::elapsed_us(authenticating);
     let (headers, body) = (headers?, body?);
     let message = match parse_message(&body) {
@@ -139,7 +139,7 @@ pub async fn post(
         }
         Message::Notification(notification) => {
             if meta_of(notification.params.as_ref()).and_then(|m| m.get(META_PROTOCOL_VERSION)).is_none()
-                && let Some(rejection) = legacy_session(ctx, &caller, &headers, None).await?.err()
+                && let Some(rejection) = legacy_session(caller, &actor, &headers, None).await?.err()
             {
                 return Ok(rejection);
             }
@@ -162,10 +162,10 @@ pub async fn post(
             Era::Modern
         }
         None if request.method == "initialize" => {
-            return initialize(ctx, &caller, &id, params.as_ref()).await;
+            return initialize(caller, &actor, &id, params.as_ref()).await;
         }
         None => {
-            if let Err(rejection) = legacy_session(ctx, &caller, &headers, Some(&id)).await? {
+            if let Err(rejection) = legacy_session(caller, &actor, &headers, Some(&id)).await? {
                 return Ok(rejection);
             }
             Era::Legacy
@@ -175,8 +175,8 @@ pub async fn post(
     let answer: Result<Value, RpcError> = match request.method.as_str() {
         "ping" => Ok(json!({})),
         "server/discover" if era == Era::Modern => Ok(discover()),
-        "tools/list" => tools_list(ctx, &caller, era).await?,
-        "tools/call" => tools_call(ctx, &caller, &headers, params.as_ref(), received, front).await?,
+        "tools/list" => tools_list(caller, &actor, era).await?,
+        "tools/call" => tools_call(caller, &actor, &headers, params.as_ref(), received, front).await?,
         method => {
             let status = if era == Era::Modern { StatusCode::NOT_FOUND } else { StatusCode::OK };
             return Ok(error_reply(status, Some(&id), RpcError::method_not_found(method)));
@@ -241,8 +241,8 @@ fn check_modern(
 
 /// The legacy session a request names, checked; `Err` is the rejection.
 async fn legacy_session(
-    ctx: &Context<'_>,
-    caller: &Caller,
+    caller: &Caller<'_>,
+    actor: &Actor,
     headers: &McpHeaders,
     id: Option<&Id>,
 ) -> Result<Result<McpSessionRow, McpReply>, Error> {
@@ -260,11 +260,11 @@ async fn legacy_session(
             RpcError::new(INVALID_REQUEST, "unknown or ended session: send `initialize` again"),
         )
     };
-    let Some(session) = ctx.state.store.get_mcp_session(session_id).await? else { return Ok(Err(gone())) };
+    let Some(session) = caller.state.store.get_mcp_session(session_id).await? else { return Ok(Err(gone())) };
     let expired = clock::now_micros() - session.created_at > SESSION_LIFETIME_MICROS;
     // Sessions are bound to who opened them: another credential does not
     // learn that the session exists.
-    if session.closed_at.is_some() || expired || session.principal != caller.principal.describe() {
+    if session.closed_at.is_some() || expired || session.principal != actor.principal.describe() {
         return Ok(Err(gone()));
     }
     if let Some(version) = headers.protocol_version.as_deref()
@@ -287,8 +287,8 @@ async fn legacy_session(
 
 /// `initialize` (legacy era): negotiate the version and open a session.
 async fn initialize(
-    ctx: &Context<'_>,
-    caller: &Caller,
+    caller: &Caller<'_>,
+    actor: &Actor,
     id: &Id,
     params: Option<&Value>,
 ) -> Result<McpReply, Error> {
@@ -304,8 +304,8 @@ async fn initialize(
     let version = if is_supported_legacy_version(requested) { requested } else { LATEST_LEGACY_VERSION };
     let session = McpSessionRow {
         id: crate::ids::mcp_session_id(),
-        tenant: caller.tenant.clone(),
-        principal: caller.principal.describe(),
+        tenant: actor.tenant.clone(),
+        principal: actor.principal.describe(),
         protocol_version: version.to_string(),
         client_name: params
             .and_then(|p| p.pointer("/clientInfo/name"))
@@ -314,7 +314,7 @@ async fn initialize(
         created_at: clock::now_micros(),
         closed_at: None,
     };
-    ctx.state.store.insert_mcp_session(&session).await?;
+    caller.state.store.insert_mcp_session(&session).await?;
     let result = json!({
         "protocolVersion": version,
         "capabilities": {"tools": {"listChanged": false}},
@@ -341,20 +341,20 @@ fn discover() -> Value {
 /// Why a token may not be used at all right now (expired, revoked, another
 /// audience): checked before listing tools.
 async fn token_usable(
-    ctx: &Context<'_>,
-    caller: &Caller,
+    caller: &Caller<'_>,
+    actor: &Actor,
     tool: Option<&CatalogTool>,
 ) -> Result<Result<(), RpcError>, Error> {
-    let Some(token) = caller.principal.token() else { return Ok(Ok(())) };
-    let revoked = ctx.state.pipeline.revocations().revoked(&caller.tenant).await?;
+    let Some(token) = actor.principal.token() else { return Ok(Ok(())) };
+    let revoked = caller.state.pipeline.revocations().revoked(&actor.tenant).await?;
     let target = tool.map(CatalogTool::target);
     let request = CapabilityRequest {
         action_type: tool.map(CatalogTool::action_type).unwrap_or(lictor_api::intents::ActionType::Access),
         tool: target.as_ref(),
         risk_level: lictor_api::intents::RiskLevel::Low,
         now: clock::now_micros() / 1_000_000,
-        audience: &ctx.state.pipeline.settings().audience,
-        step_up_window: ctx.state.pipeline.settings().step_up_window,
+        audience: &caller.state.pipeline.settings().audience,
+        step_up_window: caller.state.pipeline.settings().step_up_window,
         cents: 0,
     };
     Ok(capability::check(token, &revoked, &request).map(|_| ()).map_err(|reason| {
@@ -363,13 +363,13 @@ async fn token_usable(
     }))
 }
 
-/// `tools/list`: the catalogue narrowed to what the caller may call.
-async fn tools_list(ctx: &Context<'_>, caller: &Caller, era: Era) -> Result<Result<Value, RpcError>, Error> {
-    let (tools, _failures) = ctx.state.catalog.tools(&caller.tenant).await?;
+/// `tools/list`: the catalogue narrowed to what the actor may call.
+async fn tools_list(caller: &Caller<'_>, actor: &Actor, era: Era) -> Result<Result<Value, RpcError>, Error> {
+    let (tools, _failures) = caller.state.catalog.tools(&actor.tenant).await?;
     let mut listed = Vec::new();
-    let mut any_allowed = caller.principal.token().is_none();
+    let mut any_allowed = actor.principal.token().is_none();
     for tool in &tools {
-        match token_usable(ctx, caller, Some(tool)).await? {
+        match token_usable(caller, actor, Some(tool)).await? {
             Ok(()) => {
                 any_allowed = true;
                 listed.push(tool.listed());
@@ -379,14 +379,14 @@ async fn tools_list(ctx: &Context<'_>, caller: &Caller, era: Era) -> Result<Resu
     }
     if !any_allowed && tools.is_empty() {
         // No tool to judge by: the token itself must still be usable.
-        if let Err(error) = token_usable(ctx, caller, None).await? {
+        if let Err(error) = token_usable(caller, actor, None).await? {
             return Ok(Err(error));
         }
     }
     let mut result = json!({"tools": listed});
     if era == Era::Modern {
         // Clients may reuse the list as long as the gateway reuses the upstreams'.
-        result["ttlMs"] = json!(u64::try_from(ctx.state.config.tools_ttl.as_millis()).unwrap_or(u64::MAX));
+        result["ttlMs"] = json!(u64::try_from(caller.state.config.tools_ttl.as_millis()).unwrap_or(u64::MAX));
         result["cacheScope"] = json!("private");
     }
     Ok(Ok(result))
@@ -394,8 +394,8 @@ async fn tools_list(ctx: &Context<'_>, caller: &Caller, era: Era) -> Result<Resu
 
 /// `tools/call`: the pipeline, then the upstream.
 async fn tools_call(
-    ctx: &Context<'_>,
-    caller: &Caller,
+    caller: &Caller<'_>,
+    actor: &Actor,
     headers: &McpHeaders,
     params: Option<&Value>,
     received: Instant,
@@ -416,7 +416,7 @@ async fn tools_call(
         Ok(id) => id,
         Err(error) => return Ok(Err(RpcError::invalid_params(error.to_string()))),
     };
-    let tool = match ctx.state.catalog.resolve(&caller.tenant, name, None).await? {
+    let tool = match caller.state.catalog.resolve(&actor.tenant, name, None).await? {
         ToolLookup::Found(tool) => tool,
         ToolLookup::Unknown => return Ok(Err(RpcError::invalid_params(format!("unknown tool `{name}`")))),
         ToolLookup::Ambiguous(names) => {
@@ -428,12 +428,12 @@ async fn tools_call(
         ToolLookup::Unavailable(error) => return Ok(Err(error.to_rpc_error())),
     };
     let outcome = tool_call::run(
-        ctx.state,
+        caller.state,
         ToolCall {
-            tenant: caller.tenant.clone(),
-            key: caller.key.clone(),
-            token: caller.principal.token().cloned(),
-            agent: caller.agent.clone(),
+            tenant: actor.tenant.clone(),
+            key: actor.key.clone(),
+            token: actor.principal.token().cloned(),
+            agent: actor.agent.clone(),
             tool,
             arguments,
             approval_id,
@@ -456,17 +456,17 @@ async fn tools_call(
 }
 
 /// `DELETE /v1/mcp`: ends a legacy session.
-pub async fn delete(ctx: &Context<'_>, headers: Result<McpHeaders, ApiError>) -> Result<(), Error> {
-    let caller = caller(ctx).await?;
+pub async fn delete(caller: &Caller<'_>, headers: Result<McpHeaders, ApiError>) -> Result<(), Error> {
+    let actor = actor(caller).await?;
     let headers = headers?;
     let session_id = headers.session_id.ok_or_else(|| Error::InvalidParameter {
         parameter: "Mcp-Session-Id".into(),
         message: "name the session to end with `Mcp-Session-Id`".into(),
     })?;
-    let session = ctx.state.store.get_mcp_session(&session_id).await?;
+    let session = caller.state.store.get_mcp_session(&session_id).await?;
     match session {
-        Some(session) if session.principal == caller.principal.describe() && session.closed_at.is_none() => {
-            ctx.state.store.close_mcp_session(&session_id, clock::now_micros()).await?;
+        Some(session) if session.principal == actor.principal.describe() && session.closed_at.is_none() => {
+            caller.state.store.close_mcp_session(&session_id, clock::now_micros()).await?;
             Ok(())
         }
         _ => Err(Error::NotFound("unknown or ended session".into())),

@@ -9,6 +9,7 @@ use tokio::task::JoinHandle;
 
 use crate::audit::checkpointer::Checkpointer;
 use crate::audit::writer::AuditWriter;
+use crate::auth::Authenticator;
 use crate::catalog::Catalog;
 use crate::clock;
 use crate::config::{Config, MIN_ADMIN_KEY_LEN};
@@ -16,41 +17,14 @@ use crate::credentials;
 use crate::degraded::Degraded;
 use crate::events::Events;
 use crate::http::LictorImpl;
-use crate::http::auth::Authenticator;
 use crate::pending::PendingIntents;
 use crate::pipeline::{Pipeline, PipelineSettings};
 use crate::policy::{Bundle, EvaluationLimits, PolicyEngine, PolicyError, PolicyRegistry};
 use crate::revocations::RevocationCache;
 use crate::signing::{self, SigningKeys, TokenKeys};
+use crate::state::GatewayState;
 use crate::store::{Backend, Store, StoreConfig, StoreError};
 use crate::webhooks::Webhooks;
-
-/// What every request handler can reach.
-#[derive(Debug)]
-pub struct GatewayState {
-    /// The store.
-    pub store: Store,
-    /// The decision pipeline.
-    pub pipeline: Pipeline,
-    /// Compiled policies.
-    pub policies: PolicyRegistry,
-    /// Background evaluation of async intents.
-    pub pending: PendingIntents,
-    /// Credential checks.
-    pub auth: Authenticator,
-    /// Capability-token keys.
-    pub token_keys: TokenKeys,
-    /// Upstream MCP servers and their tools.
-    pub catalog: Catalog,
-    /// Change events between gateways.
-    pub events: Events,
-    /// Signed checkpoints and proofs of the audit trees.
-    pub checkpoints: Checkpointer,
-    /// What shadow decisions do while the store is down.
-    pub degraded: Arc<Degraded>,
-    /// The configuration it started with.
-    pub config: Config,
-}
 
 /// Why a gateway could not start.
 #[derive(Debug, thiserror::Error)]

@@ -16,9 +16,9 @@ use lictor_api::policies::{
 use lictor_api::{ApiError, ErrorCode};
 use serde_json::{Map, Value};
 
-use super::auth::Principal;
-use super::context::Context;
 use crate::audit::writer::{AdminJob, AdminOp, AdminOutcome};
+use crate::auth::Principal;
+use crate::caller::Caller;
 use crate::clock::{self, DAY_MICROS};
 use crate::cursor;
 use crate::error::Error;
@@ -50,7 +50,7 @@ fn module_path(file: &str) -> String {
 /// Checks a candidate's modules and data and compiles it: the engine, or a
 /// typed error naming the module (and line and column).
 fn compile(
-    ctx: &Context<'_>,
+    caller: &Caller<'_>,
     tenant: &TenantId,
     name: &str,
     modules: &BTreeMap<String, String>,
@@ -83,8 +83,8 @@ fn compile(
         ));
     }
     let bundle = Bundle::new(name, modules.clone(), Value::Object(data.clone()));
-    let limits = ctx.state.policies.limits();
-    let compiled = check_tests(&bundle, limits).and_then(|()| ctx.state.policies.compile(tenant, bundle));
+    let limits = caller.state.policies.limits();
+    let compiled = check_tests(&bundle, limits).and_then(|()| caller.state.policies.compile(tenant, bundle));
     compiled.map_err(|error| compile_error(&error, modules))
 }
 
@@ -125,34 +125,21 @@ fn draft_view(row: DraftRow, active: Option<&ActiveRow>) -> PolicyDraft {
     }
 }
 
-/// The tenant an admin operation acts on (the principal is authenticated
-/// once per request, by the handler).
-async fn admin_scope(
-    ctx: &Context<'_>,
-    principal: &Principal,
-    tenant: Option<&TenantId>,
-) -> Result<TenantId, Error> {
-    principal.tenant_scope(tenant, &ctx.state.store).await
-}
-
 fn draft_not_found(id: &PolicyDraftId) -> Error {
     Error::NotFound(format!("no policy draft `{id}`"))
 }
 
 /// `POST /v1/admin/policies/drafts` and `PUT …/drafts/{draft_id}`.
 pub async fn save_draft(
-    ctx: &Context<'_>,
+    caller: &Caller<'_>,
     path: Option<Result<PolicyDraftPath, ApiError>>,
     scope: Result<TenantScope, ApiError>,
     body: Result<PolicyDraftWrite, ApiError>,
 ) -> Result<PolicyDraft, Error> {
-    let principal = ctx.principal().await?;
-    principal.require_admin()?;
-    let path = path.transpose()?;
-    let (scope, body) = (scope?, body?);
-    let tenant = admin_scope(ctx, &principal, scope.tenant.as_ref()).await?;
+    let (principal, tenant, (path, _, body)) =
+        caller.admin((path.transpose(), scope, body), |(_, scope, _)| scope.tenant.as_ref()).await?;
     let data = body.data.clone().unwrap_or_default();
-    let engine = compile(ctx, &tenant, &body.name.to_string(), &body.modules, &data)?;
+    let engine = compile(caller, &tenant, &body.name.to_string(), &body.modules, &data)?;
     let now = clock::now_micros();
     let created = path.is_none();
     let id = match path {
@@ -183,44 +170,38 @@ pub async fn save_draft(
         principal: principal.describe(),
         op: AdminOp::SaveDraft { draft: Box::new(draft), bundle: Box::new(bundle), created },
     };
-    if let AdminOutcome::Unchanged = ctx.state.pipeline.writer().append_admin_change(job).await? {
+    if let AdminOutcome::Unchanged = caller.state.pipeline.writer().append_admin_change(job).await? {
         return Err(draft_not_found(&id));
     }
-    let row = ctx.state.store.get_draft(&tenant, &id).await?.ok_or_else(|| draft_not_found(&id))?;
-    let active = ctx.state.store.get_active_policy(&tenant).await?;
+    let row = caller.state.store.get_draft(&tenant, &id).await?.ok_or_else(|| draft_not_found(&id))?;
+    let active = caller.state.store.get_active_policy(&tenant).await?;
     Ok(draft_view(row, active.as_ref()))
 }
 
 /// `GET /v1/admin/policies/drafts/{draft_id}`.
 pub async fn get_draft(
-    ctx: &Context<'_>,
+    caller: &Caller<'_>,
     path: Result<PolicyDraftPath, ApiError>,
     scope: Result<TenantScope, ApiError>,
 ) -> Result<PolicyDraft, Error> {
-    let principal = ctx.principal().await?;
-    principal.require_admin()?;
-    let (path, scope) = (path?, scope?);
-    let tenant = admin_scope(ctx, &principal, scope.tenant.as_ref()).await?;
-    let row = ctx.state.store.get_draft(&tenant, &path.draft_id).await?;
+    let (_, tenant, (path, _)) = caller.admin((path, scope), |(_, scope)| scope.tenant.as_ref()).await?;
+    let row = caller.state.store.get_draft(&tenant, &path.draft_id).await?;
     let row = row.ok_or_else(|| draft_not_found(&path.draft_id))?;
-    let active = ctx.state.store.get_active_policy(&tenant).await?;
+    let active = caller.state.store.get_active_policy(&tenant).await?;
     Ok(draft_view(row, active.as_ref()))
 }
 
 /// `GET /v1/admin/policies/drafts`.
 pub async fn list_drafts(
-    ctx: &Context<'_>,
+    caller: &Caller<'_>,
     params: Result<PolicyDraftListParams, ApiError>,
 ) -> Result<PolicyDraftPage, Error> {
-    let principal = ctx.principal().await?;
-    principal.require_admin()?;
-    let params = params?;
-    let tenant = admin_scope(ctx, &principal, params.tenant.as_ref()).await?;
+    let (_, tenant, params) = caller.admin(params, |params| params.tenant.as_ref()).await?;
     let limit = cursor::limit(params.limit)?;
     let after: Option<String> = cursor::decode_opt(DRAFTS, params.cursor.as_deref())?;
-    let rows = ctx.state.store.list_drafts(&tenant, after.as_deref(), limit + 1).await?;
+    let rows = caller.state.store.list_drafts(&tenant, after.as_deref(), limit + 1).await?;
     let (rows, next_cursor) = cursor::page(DRAFTS, rows, limit, |d| d.id.to_string());
-    let active = ctx.state.store.get_active_policy(&tenant).await?;
+    let active = caller.state.store.get_active_policy(&tenant).await?;
     let items = rows
         .into_iter()
         .map(|row| {
@@ -244,17 +225,15 @@ pub async fn list_drafts(
 
 /// `DELETE /v1/admin/policies/drafts/{draft_id}`.
 pub async fn delete_draft(
-    ctx: &Context<'_>,
+    caller: &Caller<'_>,
     path: Result<PolicyDraftPath, ApiError>,
     scope: Result<TenantScope, ApiError>,
 ) -> Result<(), Error> {
-    let principal = ctx.principal().await?;
-    principal.require_admin()?;
-    let (path, scope) = (path?, scope?);
-    let tenant = admin_scope(ctx, &principal, scope.tenant.as_ref()).await?;
+    let (principal, tenant, (path, _)) =
+        caller.admin((path, scope), |(_, scope)| scope.tenant.as_ref()).await?;
     let job =
         AdminJob { tenant, principal: principal.describe(), op: AdminOp::DeleteDraft(path.draft_id.clone()) };
-    match ctx.state.pipeline.writer().append_admin_change(job).await? {
+    match caller.state.pipeline.writer().append_admin_change(job).await? {
         AdminOutcome::Unchanged => Err(draft_not_found(&path.draft_id)),
         _ => Ok(()),
     }
@@ -276,12 +255,12 @@ fn version(slot: &SlotRow, default_hash: &str) -> PolicyVersion {
 }
 
 fn active_view(
-    ctx: &Context<'_>,
+    caller: &Caller<'_>,
     tenant: &TenantId,
     row: Option<&ActiveRow>,
     two_person: bool,
 ) -> ActivePolicy {
-    let default = ctx.state.policies.default_engine();
+    let default = caller.state.policies.default_engine();
     let default_hash = default.bundle().hash();
     let default_slot = SlotRow {
         bundle_hash: default_hash.to_string(),
@@ -299,18 +278,19 @@ fn active_view(
     }
 }
 
-async fn two_person_rule(ctx: &Context<'_>, tenant: &TenantId) -> Result<bool, Error> {
-    Ok(ctx.state.store.get_tenant(tenant).await?.is_some_and(|t| t.policy_two_person))
+async fn two_person_rule(caller: &Caller<'_>, tenant: &TenantId) -> Result<bool, Error> {
+    Ok(caller.state.store.get_tenant(tenant).await?.is_some_and(|t| t.policy_two_person))
 }
 
 /// `GET /v1/admin/policies/active`.
-pub async fn active(ctx: &Context<'_>, scope: Result<TenantScope, ApiError>) -> Result<ActivePolicy, Error> {
-    let principal = ctx.principal().await?;
-    principal.require_admin()?;
-    let tenant = admin_scope(ctx, &principal, scope?.tenant.as_ref()).await?;
-    let row = ctx.state.store.get_active_policy(&tenant).await?;
-    let two_person = two_person_rule(ctx, &tenant).await?;
-    Ok(active_view(ctx, &tenant, row.as_ref(), two_person))
+pub async fn active(
+    caller: &Caller<'_>,
+    scope: Result<TenantScope, ApiError>,
+) -> Result<ActivePolicy, Error> {
+    let (_, tenant, _) = caller.admin(scope, |scope| scope.tenant.as_ref()).await?;
+    let row = caller.state.store.get_active_policy(&tenant).await?;
+    let two_person = two_person_rule(caller, &tenant).await?;
+    Ok(active_view(caller, &tenant, row.as_ref(), two_person))
 }
 
 fn proposal_view(row: ProposalRow) -> PolicyProposal {
@@ -328,8 +308,8 @@ fn proposal_view(row: ProposalRow) -> PolicyProposal {
     }
 }
 
-fn default_bundle_row(ctx: &Context<'_>) -> BundleRow {
-    let default = ctx.state.policies.default_engine();
+fn default_bundle_row(caller: &Caller<'_>) -> BundleRow {
+    let default = caller.state.policies.default_engine();
     let bundle = default.bundle();
     BundleRow {
         hash: bundle.hash().to_string(),
@@ -343,7 +323,7 @@ fn default_bundle_row(ctx: &Context<'_>) -> BundleRow {
 /// bundle, makes it decide here before answering (other replicas follow
 /// through `NOTIFY`).
 async fn change(
-    ctx: &Context<'_>,
+    caller: &Caller<'_>,
     tenant: &TenantId,
     principal: &Principal,
     op: AdminOp,
@@ -351,7 +331,7 @@ async fn change(
 ) -> Result<PolicyChange, Error> {
     let job = AdminJob { tenant: tenant.clone(), principal: principal.describe(), op };
     let AdminOutcome::Policy { active, proposal, audit } =
-        ctx.state.pipeline.writer().append_admin_change(job).await?
+        caller.state.pipeline.writer().append_admin_change(job).await?
     else {
         return Err(Error::Internal("a policy change answered no policy".into()));
     };
@@ -360,14 +340,14 @@ async fn change(
     {
         // Loaded from the store like any replica would; the engine is
         // usually compiled already (the draft was compiled on save).
-        ctx.state.policies.reload(&ctx.state.store, tenant).await.map_err(|e| {
+        caller.state.policies.reload(&caller.state.store, tenant).await.map_err(|e| {
             Error::Internal(format!("loading the promoted bundle {}: {e}", row.current.bundle_hash))
         })?;
     }
-    let two_person = two_person_rule(ctx, tenant).await?;
+    let two_person = two_person_rule(caller, tenant).await?;
     Ok(PolicyChange {
         outcome,
-        active: active_view(ctx, tenant, active.as_deref(), two_person),
+        active: active_view(caller, tenant, active.as_deref(), two_person),
         proposal: proposal.map(|p| proposal_view(*p)),
         audit,
     })
@@ -380,21 +360,21 @@ fn check_hash(path: &str, hash: &str) -> Result<(), Error> {
 
 /// `POST /v1/admin/policies/active`.
 pub async fn promote(
-    ctx: &Context<'_>,
+    caller: &Caller<'_>,
     scope: Result<TenantScope, ApiError>,
     body: Result<PolicyPromote, ApiError>,
 ) -> Result<PolicyChange, Error> {
-    let principal = ctx.principal().await?;
+    let principal = caller.principal().await?;
     principal.require_admin()?;
     let (scope, body) = (scope?, body?);
     check_hash("$.expected_hash", &body.expected_hash)?;
-    let tenant = admin_scope(ctx, &principal, scope.tenant.as_ref()).await?;
-    let draft = ctx.state.store.get_draft(&tenant, &body.draft_id).await?;
+    let tenant = principal.tenant_scope(scope.tenant.as_ref(), &caller.state.store).await?;
+    let draft = caller.state.store.get_draft(&tenant, &body.draft_id).await?;
     let draft = draft.ok_or_else(|| draft_not_found(&body.draft_id))?;
     // Compiled before anything changes (normally a cache hit).
     let bundle = Bundle::new(&draft.name, draft.modules.clone(), Value::Object(draft.data.clone()));
-    ctx.state.policies.compile(&tenant, bundle).map_err(|e| compile_error(&e, &draft.modules))?;
-    if two_person_rule(ctx, &tenant).await? {
+    caller.state.policies.compile(&tenant, bundle).map_err(|e| compile_error(&e, &draft.modules))?;
+    if two_person_rule(caller, &tenant).await? {
         let proposal = ProposalRow {
             id: ids::policy_proposal_id(),
             tenant: tenant.clone(),
@@ -408,70 +388,72 @@ pub async fn promote(
             decided_at: None,
         };
         let op = AdminOp::Propose(Box::new(proposal));
-        return change(ctx, &tenant, &principal, op, PolicyChangeOutcome::Proposed).await;
+        return change(caller, &tenant, &principal, op, PolicyChangeOutcome::Proposed).await;
     }
     let op = AdminOp::Promote {
         draft_id: body.draft_id,
         expected_hash: body.expected_hash,
         proposal: None,
-        default: Box::new(default_bundle_row(ctx)),
+        default: Box::new(default_bundle_row(caller)),
     };
-    change(ctx, &tenant, &principal, op, PolicyChangeOutcome::Promoted).await
+    change(caller, &tenant, &principal, op, PolicyChangeOutcome::Promoted).await
 }
 
 /// `POST /v1/admin/policies/rollback`.
 pub async fn rollback(
-    ctx: &Context<'_>,
+    caller: &Caller<'_>,
     scope: Result<TenantScope, ApiError>,
     body: Result<PolicyRollback, ApiError>,
 ) -> Result<PolicyChange, Error> {
-    let principal = ctx.principal().await?;
+    let principal = caller.principal().await?;
     principal.require_admin()?;
     let (scope, body) = (scope?, body?);
     if let Some(hash) = &body.expected_hash {
         check_hash("$.expected_hash", hash)?;
     }
-    let tenant = admin_scope(ctx, &principal, scope.tenant.as_ref()).await?;
+    let tenant = principal.tenant_scope(scope.tenant.as_ref(), &caller.state.store).await?;
     let op = AdminOp::Rollback { expected_hash: body.expected_hash };
-    change(ctx, &tenant, &principal, op, PolicyChangeOutcome::RolledBack).await
+    change(caller, &tenant, &principal, op, PolicyChangeOutcome::RolledBack).await
 }
 
 /// `GET /v1/admin/policies/proposals`.
 pub async fn list_proposals(
-    ctx: &Context<'_>,
+    caller: &Caller<'_>,
     params: Result<PolicyProposalListParams, ApiError>,
 ) -> Result<PolicyProposalPage, Error> {
-    let principal = ctx.principal().await?;
-    principal.require_admin()?;
-    let params = params?;
-    let tenant = admin_scope(ctx, &principal, params.tenant.as_ref()).await?;
+    let (_, tenant, params) = caller.admin(params, |params| params.tenant.as_ref()).await?;
     let limit = cursor::limit(params.limit)?;
     let before: Option<String> = cursor::decode_opt(PROPOSALS, params.cursor.as_deref())?;
-    let rows = ctx.state.store.list_proposals(&tenant, params.status, before.as_deref(), limit + 1).await?;
+    let rows =
+        caller.state.store.list_proposals(&tenant, params.status, before.as_deref(), limit + 1).await?;
     let (rows, next_cursor) = cursor::page(PROPOSALS, rows, limit, |p| p.id.to_string());
     Ok(PolicyProposalPage { items: rows.into_iter().map(proposal_view).collect(), next_cursor })
 }
 
 /// `POST /v1/admin/policies/proposals/{proposal_id}/approve|reject`.
 pub async fn decide_proposal(
-    ctx: &Context<'_>,
+    caller: &Caller<'_>,
     path: Result<PolicyProposalPath, ApiError>,
     scope: Result<TenantScope, ApiError>,
     approve: bool,
 ) -> Result<PolicyChange, Error> {
-    let principal = ctx.principal().await?;
-    principal.require_admin()?;
-    let (path, scope) = (path?, scope?);
-    let tenant = admin_scope(ctx, &principal, scope.tenant.as_ref()).await?;
+    let (principal, tenant, (path, _)) =
+        caller.admin((path, scope), |(_, scope)| scope.tenant.as_ref()).await?;
     let id = path.proposal_id;
-    let proposal = ctx.state.store.get_proposal(&tenant, &id).await?;
+    let proposal = caller.state.store.get_proposal(&tenant, &id).await?;
     let proposal = proposal.ok_or_else(|| Error::NotFound(format!("no policy proposal `{id}`")))?;
     if proposal.status != ProposalStatus::Pending {
         return Err(Error::Conflict(format!("proposal `{id}` is already {}", proposal.status.as_str())));
     }
     if !approve {
-        return change(ctx, &tenant, &principal, AdminOp::RejectProposal(id), PolicyChangeOutcome::Rejected)
-            .await;
+        return change(
+            caller,
+            &tenant,
+            &principal,
+            AdminOp::RejectProposal(id),
+            PolicyChangeOutcome::Rejected,
+        )
+        .await;
     }
     if proposal.proposed_by == principal.describe() {
         return Err(Error::Forbidden(
@@ -482,21 +464,18 @@ pub async fn decide_proposal(
         draft_id: proposal.draft_id.clone(),
         expected_hash: proposal.bundle_hash.clone(),
         proposal: Some((id, proposal.proposed_by.clone())),
-        default: Box::new(default_bundle_row(ctx)),
+        default: Box::new(default_bundle_row(caller)),
     };
-    change(ctx, &tenant, &principal, op, PolicyChangeOutcome::Promoted).await
+    change(caller, &tenant, &principal, op, PolicyChangeOutcome::Promoted).await
 }
 
 /// `POST /v1/admin/policies/dry-run`.
 pub async fn dry_run(
-    ctx: &Context<'_>,
+    caller: &Caller<'_>,
     scope: Result<TenantScope, ApiError>,
     body: Result<PolicyDryRunRequest, ApiError>,
 ) -> Result<PolicyDryRun, Error> {
-    let principal = ctx.principal().await?;
-    principal.require_admin()?;
-    let (scope, body) = (scope?, body?);
-    let tenant = admin_scope(ctx, &principal, scope.tenant.as_ref()).await?;
+    let (_, tenant, (_, body)) = caller.admin((scope, body), |(scope, _)| scope.tenant.as_ref()).await?;
     if body.inputs.len() > MAX_INPUTS {
         return Err(invalid("$.inputs", format!("at most {MAX_INPUTS} inputs")));
     }
@@ -508,11 +487,12 @@ pub async fn dry_run(
             if body.data.is_some() {
                 return Err(invalid("$.data", "`data` goes with `modules`; a draft has its own"));
             }
-            let draft = ctx.state.store.get_draft(&tenant, id).await?.ok_or_else(|| draft_not_found(id))?;
-            compile(ctx, &tenant, &draft.name, &draft.modules, &draft.data)?
+            let draft =
+                caller.state.store.get_draft(&tenant, id).await?.ok_or_else(|| draft_not_found(id))?;
+            compile(caller, &tenant, &draft.name, &draft.modules, &draft.data)?
         }
         (None, Some(modules)) => {
-            compile(ctx, &tenant, "dry-run", modules, &body.data.clone().unwrap_or_default())?
+            compile(caller, &tenant, "dry-run", modules, &body.data.clone().unwrap_or_default())?
         }
         _ => return Err(invalid("$", "give exactly one of `draft_id` and `modules`")),
     };
@@ -527,15 +507,18 @@ pub async fn dry_run(
             if !(1..=MAX_REPLAY).contains(&limit) {
                 return Err(invalid("$.history.limit", format!("between 1 and {MAX_REPLAY}")));
             }
-            let mut rows =
-                ctx.state.store.replay_rows(&tenant, from, to, history.agent_id.as_ref(), limit + 1).await?;
+            let mut rows = caller
+                .state
+                .store
+                .replay_rows(&tenant, from, to, history.agent_id.as_ref(), limit + 1)
+                .await?;
             let truncated = rows.len() > limit as usize;
             rows.truncate(limit as usize);
             Some((rows, from, to, truncated))
         }
         None => None,
     };
-    let active_bundle_hash = ctx.state.policies.for_tenant(&tenant).bundle().hash().to_string();
+    let active_bundle_hash = caller.state.policies.for_tenant(&tenant).bundle().hash().to_string();
     let bundle_hash = engine.bundle().hash().to_string();
     let inputs = body.inputs;
     // Evaluation is CPU work: off the request threads.
@@ -558,8 +541,8 @@ pub async fn dry_run(
 }
 
 /// `GET /v1/admin/policies/templates`.
-pub async fn templates(ctx: &Context<'_>) -> Result<PolicyTemplateList, Error> {
-    let principal = ctx.principal().await?;
+pub async fn templates(caller: &Caller<'_>) -> Result<PolicyTemplateList, Error> {
+    let principal = caller.principal().await?;
     principal.require_admin()?;
     let items = templates::templates()
         .iter()

@@ -5,8 +5,8 @@ use lictor_api::agents::{
     Agent, AgentCreate, AgentListParams, AgentPage, AgentPath, AgentStatus, AgentUpdate, TenantScope,
 };
 
-use super::context::Context;
 use crate::audit::writer::{AdminJob, AdminOp, AdminOutcome};
+use crate::caller::Caller;
 use crate::clock;
 use crate::cursor;
 use crate::error::Error;
@@ -30,14 +30,12 @@ fn view(row: AgentRow) -> Agent {
 
 /// `POST /v1/agents`.
 pub async fn create(
-    ctx: &Context<'_>,
+    caller: &Caller<'_>,
     scope: Result<TenantScope, ApiError>,
     body: Result<AgentCreate, ApiError>,
 ) -> Result<Agent, Error> {
-    let principal = ctx.principal().await?;
-    principal.require_admin()?;
-    let (scope, body) = (scope?, body?);
-    let tenant = principal.tenant_scope(scope.tenant.as_ref(), &ctx.state.store).await?;
+    let (principal, tenant, (_, body)) =
+        caller.admin((scope, body), |(scope, _)| scope.tenant.as_ref()).await?;
     let now = clock::now_micros();
     let row = AgentRow {
         tenant,
@@ -55,7 +53,7 @@ pub async fn create(
         principal: principal.describe(),
         op: AdminOp::CreateAgent(row.clone()),
     };
-    match ctx.state.pipeline.writer().append_admin_change(job).await {
+    match caller.state.pipeline.writer().append_admin_change(job).await {
         Ok(_) => Ok(view(row)),
         Err(StoreError::Duplicate(_)) => {
             Err(Error::AlreadyExists(format!("agent `{}` already exists", row.id)))
@@ -65,49 +63,44 @@ pub async fn create(
 }
 
 /// `GET /v1/agents`.
-pub async fn list(ctx: &Context<'_>, params: Result<AgentListParams, ApiError>) -> Result<AgentPage, Error> {
-    let principal = ctx.principal().await?;
-    principal.require_admin()?;
-    let params = params?;
-    let tenant = principal.tenant_scope(params.tenant.as_ref(), &ctx.state.store).await?;
+pub async fn list(
+    caller: &Caller<'_>,
+    params: Result<AgentListParams, ApiError>,
+) -> Result<AgentPage, Error> {
+    let (_, tenant, params) = caller.admin(params, |params| params.tenant.as_ref()).await?;
     let limit = cursor::limit(params.limit)?;
     let after: Option<String> = cursor::decode_opt(LIST, params.cursor.as_deref())?;
-    let rows = ctx.state.store.list_agents(&tenant, params.status, after.as_deref(), limit + 1).await?;
+    let rows = caller.state.store.list_agents(&tenant, params.status, after.as_deref(), limit + 1).await?;
     let (rows, next_cursor) = cursor::page(LIST, rows, limit, |a| a.id.to_string());
     Ok(AgentPage { items: rows.into_iter().map(view).collect(), next_cursor })
 }
 
 /// `GET /v1/agents/{agent_id}`.
 pub async fn get(
-    ctx: &Context<'_>,
+    caller: &Caller<'_>,
     path: Result<AgentPath, ApiError>,
     scope: Result<TenantScope, ApiError>,
 ) -> Result<Agent, Error> {
-    let principal = ctx.principal().await?;
-    principal.require_admin()?;
-    let (path, scope) = (path?, scope?);
-    let tenant = principal.tenant_scope(scope.tenant.as_ref(), &ctx.state.store).await?;
-    let row = ctx.state.store.get_agent(&tenant, &path.agent_id).await?;
+    let (_, tenant, (path, _)) = caller.admin((path, scope), |(_, scope)| scope.tenant.as_ref()).await?;
+    let row = caller.state.store.get_agent(&tenant, &path.agent_id).await?;
     row.map(view).ok_or_else(|| Error::NotFound(format!("no agent `{}`", path.agent_id)))
 }
 
 /// `PATCH /v1/agents/{agent_id}`.
 pub async fn update(
-    ctx: &Context<'_>,
+    caller: &Caller<'_>,
     path: Result<AgentPath, ApiError>,
     scope: Result<TenantScope, ApiError>,
     body: Result<AgentUpdate, ApiError>,
 ) -> Result<Agent, Error> {
-    let principal = ctx.principal().await?;
-    principal.require_admin()?;
-    let (path, scope, body) = (path?, scope?, body?);
-    let tenant = principal.tenant_scope(scope.tenant.as_ref(), &ctx.state.store).await?;
+    let (principal, tenant, (path, _, body)) =
+        caller.admin((path, scope, body), |(_, scope, _)| scope.tenant.as_ref()).await?;
     let job = AdminJob {
         tenant,
         principal: principal.describe(),
         op: AdminOp::UpdateAgent { id: path.agent_id.clone(), update: body, now: clock::now_micros() },
     };
-    let updated = match ctx.state.pipeline.writer().append_admin_change(job).await? {
+    let updated = match caller.state.pipeline.writer().append_admin_change(job).await? {
         AdminOutcome::Agent(agent, _) => Some(*agent),
         _ => None,
     };

@@ -5,8 +5,8 @@ use lictor_api::agents::TenantScope;
 use lictor_api::intents::Verb;
 use lictor_api::upstreams::{Upstream, UpstreamCreate, UpstreamListParams, UpstreamPage, UpstreamPath};
 
-use super::context::Context;
 use crate::audit::writer::{AdminJob, AdminOp, AdminOutcome};
+use crate::caller::Caller;
 use crate::catalog;
 use crate::clock;
 use crate::cursor;
@@ -51,17 +51,15 @@ fn check(body: &UpstreamCreate) -> Result<(), Error> {
 
 /// `POST /v1/admin/upstreams`.
 pub async fn create(
-    ctx: &Context<'_>,
+    caller: &Caller<'_>,
     scope: Result<TenantScope, ApiError>,
     body: Result<UpstreamCreate, ApiError>,
 ) -> Result<Upstream, Error> {
-    let principal = ctx.principal().await?;
-    principal.require_admin()?;
-    let (scope, body) = (scope?, body?);
-    let tenant = principal.tenant_scope(scope.tenant.as_ref(), &ctx.state.store).await?;
+    let (principal, tenant, (_, body)) =
+        caller.admin((scope, body), |(scope, _)| scope.tenant.as_ref()).await?;
     check(&body)?;
     let exists = || Error::AlreadyExists(format!("upstream `{}` already exists", body.name));
-    if ctx.state.catalog.is_configured(&body.name) {
+    if caller.state.catalog.is_configured(&body.name) {
         return Err(exists());
     }
     let row = UpstreamRow {
@@ -77,7 +75,7 @@ pub async fn create(
         principal: principal.describe(),
         op: AdminOp::CreateUpstream(row.clone()),
     };
-    match ctx.state.pipeline.writer().append_admin_change(job).await {
+    match caller.state.pipeline.writer().append_admin_change(job).await {
         Ok(_) => Ok(catalog::view(&row)),
         Err(StoreError::Duplicate(_)) => Err(exists()),
         Err(e) => Err(e.into()),
@@ -86,17 +84,14 @@ pub async fn create(
 
 /// `GET /v1/admin/upstreams`: the configured upstreams, then the tenant's.
 pub async fn list(
-    ctx: &Context<'_>,
+    caller: &Caller<'_>,
     params: Result<UpstreamListParams, ApiError>,
 ) -> Result<UpstreamPage, Error> {
-    let principal = ctx.principal().await?;
-    principal.require_admin()?;
-    let params = params?;
-    let tenant = principal.tenant_scope(params.tenant.as_ref(), &ctx.state.store).await?;
+    let (_, tenant, params) = caller.admin(params, |params| params.tenant.as_ref()).await?;
     let limit = cursor::limit(params.limit)?;
     let after: Option<String> = cursor::decode_opt(LIST, params.cursor.as_deref())?;
     let mut all: Vec<Upstream> =
-        ctx.state.catalog.upstreams(&tenant).await?.iter().map(|e| e.upstream.clone()).collect();
+        caller.state.catalog.upstreams(&tenant).await?.iter().map(|e| e.upstream.clone()).collect();
     all.sort_by(|a, b| a.name.cmp(&b.name));
     let rows: Vec<Upstream> = all
         .into_iter()
@@ -109,15 +104,13 @@ pub async fn list(
 
 /// `DELETE /v1/admin/upstreams/{name}`.
 pub async fn delete(
-    ctx: &Context<'_>,
+    caller: &Caller<'_>,
     path: Result<UpstreamPath, ApiError>,
     scope: Result<TenantScope, ApiError>,
 ) -> Result<(), Error> {
-    let principal = ctx.principal().await?;
-    principal.require_admin()?;
-    let (path, scope) = (path?, scope?);
-    let tenant = principal.tenant_scope(scope.tenant.as_ref(), &ctx.state.store).await?;
-    if ctx.state.catalog.is_configured(&path.name) {
+    let (principal, tenant, (path, _)) =
+        caller.admin((path, scope), |(_, scope)| scope.tenant.as_ref()).await?;
+    if caller.state.catalog.is_configured(&path.name) {
         return Err(Error::Conflict(format!(
             "upstream `{}` comes from the gateway's configuration and cannot be removed through the api",
             path.name
@@ -125,7 +118,7 @@ pub async fn delete(
     }
     let job =
         AdminJob { tenant, principal: principal.describe(), op: AdminOp::DeleteUpstream(path.name.clone()) };
-    if matches!(ctx.state.pipeline.writer().append_admin_change(job).await?, AdminOutcome::Unchanged) {
+    if matches!(caller.state.pipeline.writer().append_admin_change(job).await?, AdminOutcome::Unchanged) {
         return Err(Error::NotFound(format!("no upstream `{}`", path.name)));
     }
     Ok(())

@@ -6,8 +6,8 @@ use lictor_api::ApiError;
 use lictor_api::tools::{ApprovalHeader, ToolCallRequest, ToolCallResponse, UpstreamFailure};
 use serde_json::json;
 
-use super::context::Context;
 use super::intents::{Arrival, check_approval_id};
+use crate::caller::Caller;
 use crate::catalog::ToolLookup;
 use crate::clock;
 use crate::error::Error;
@@ -17,13 +17,13 @@ use crate::tool_call::{self, ToolCall, ToolCallResult};
 
 /// `POST /v1/tool-call`.
 pub async fn call_tool(
-    ctx: &Context<'_>,
+    caller: &Caller<'_>,
     arrival: Arrival,
     headers: Result<ApprovalHeader, ApiError>,
     body: Result<ToolCallRequest, ApiError>,
 ) -> Result<ToolCallResponse, Error> {
     let started = Instant::now();
-    let principal = ctx.principal().await?;
+    let principal = caller.principal().await?;
     let (key, tenant) = principal.acting_agent()?;
     let authenticate_us = clock::elapsed_us(started);
     let started = Instant::now();
@@ -45,7 +45,7 @@ pub async fn call_tool(
             });
         }
     };
-    let tool = match ctx.state.catalog.resolve(&tenant, &body.tool, body.server.as_ref()).await? {
+    let tool = match caller.state.catalog.resolve(&tenant, &body.tool, body.server.as_ref()).await? {
         ToolLookup::Found(tool) => tool,
         ToolLookup::Unknown => return Err(Error::NotFound(format!("no tool `{}`", body.tool))),
         ToolLookup::Ambiguous(names) => {
@@ -62,7 +62,7 @@ pub async fn call_tool(
     };
     let validate_us = clock::duration_us(arrival.parse + started.elapsed());
     let outcome = tool_call::run(
-        ctx.state,
+        caller.state,
         ToolCall {
             tenant,
             key,

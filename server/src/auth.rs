@@ -67,10 +67,9 @@ impl Authenticator {
         Ok(Principal::Token(Arc::new(token)))
     }
 
-    /// Authenticates the request's `Authorization` header.
-    pub async fn authenticate(&self, headers: &http::HeaderMap) -> Result<Principal, Error> {
-        let header = headers
-            .get(http::header::AUTHORIZATION)
+    /// Authenticates the value of an `Authorization` header.
+    pub async fn authenticate(&self, authorization: Option<&http::HeaderValue>) -> Result<Principal, Error> {
+        let header = authorization
             .ok_or_else(|| Error::Unauthenticated("missing `Authorization: Bearer <key>` header".into()))?;
         let value = header
             .to_str()

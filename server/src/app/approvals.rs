@@ -11,8 +11,8 @@ use lictor_api::approvals::{
 };
 use lictor_api::tokens::Jti;
 
-use super::context::Context;
 use crate::audit::writer::{ApprovalDecisionJob, ApprovalDecisionOutcome};
+use crate::caller::Caller;
 use crate::clock;
 use crate::cursor;
 use crate::error::Error;
@@ -55,48 +55,40 @@ fn not_found(id: &impl std::fmt::Display) -> Error {
 
 /// `GET /v1/admin/approvals`.
 pub async fn list(
-    ctx: &Context<'_>,
+    caller: &Caller<'_>,
     params: Result<ApprovalListParams, ApiError>,
 ) -> Result<ApprovalPage, Error> {
-    let principal = ctx.principal().await?;
-    principal.require_admin()?;
-    let params = params?;
-    let tenant = principal.tenant_scope(params.tenant.as_ref(), &ctx.state.store).await?;
+    let (_, tenant, params) = caller.admin(params, |params| params.tenant.as_ref()).await?;
     let limit = cursor::limit(params.limit)?;
     let before: Option<(i64, String)> = cursor::decode_opt(LIST, params.cursor.as_deref())?;
     let filter = ApprovalFilter { status: params.status, agent_id: params.agent_id };
     let now = clock::now_micros();
-    let rows = ctx.state.store.list_approvals(&tenant, &filter, now, before, limit + 1).await?;
+    let rows = caller.state.store.list_approvals(&tenant, &filter, now, before, limit + 1).await?;
     let (rows, next_cursor) = cursor::page(LIST, rows, limit, |r| (r.created_at, r.id.to_string()));
     Ok(ApprovalPage { items: rows.into_iter().map(|r| view(r, now)).collect(), next_cursor })
 }
 
 /// `GET /v1/admin/approvals/{approval_id}`.
 pub async fn get(
-    ctx: &Context<'_>,
+    caller: &Caller<'_>,
     path: Result<ApprovalPath, ApiError>,
     scope: Result<TenantScope, ApiError>,
 ) -> Result<Approval, Error> {
-    let principal = ctx.principal().await?;
-    principal.require_admin()?;
-    let (path, scope) = (path?, scope?);
-    let tenant = principal.tenant_scope(scope.tenant.as_ref(), &ctx.state.store).await?;
-    let row = ctx.state.store.get_approval(&tenant, &path.approval_id).await?;
+    let (_, tenant, (path, _)) = caller.admin((path, scope), |(_, scope)| scope.tenant.as_ref()).await?;
+    let row = caller.state.store.get_approval(&tenant, &path.approval_id).await?;
     row.map(|r| view(r, clock::now_micros())).ok_or_else(|| not_found(&path.approval_id))
 }
 
 /// `POST /v1/admin/approvals/{approval_id}/decide`. The decider is the
 /// authenticated key, never the body.
 pub async fn decide(
-    ctx: &Context<'_>,
+    caller: &Caller<'_>,
     path: Result<ApprovalPath, ApiError>,
     scope: Result<TenantScope, ApiError>,
     body: Result<ApprovalDecide, ApiError>,
 ) -> Result<Approval, Error> {
-    let principal = ctx.principal().await?;
-    principal.require_admin()?;
-    let (path, scope, body) = (path?, scope?, body?);
-    let tenant = principal.tenant_scope(scope.tenant.as_ref(), &ctx.state.store).await?;
+    let (principal, tenant, (path, _, body)) =
+        caller.admin((path, scope, body), |(_, scope, _)| scope.tenant.as_ref()).await?;
     if body.note.as_ref().is_some_and(|n| n.chars().count() > 2000) {
         return Err(Error::InvalidField {
             path: "$.note".into(),
@@ -109,12 +101,12 @@ pub async fn decide(
         decision: body.decision,
         decided_by: principal.describe(),
         note: body.note.filter(|n| !n.trim().is_empty()),
-        usable_for: ctx.state.config.approval_ttl,
+        usable_for: caller.state.config.approval_ttl,
     };
-    match ctx.state.pipeline.writer().append_approval_decision(job).await? {
+    match caller.state.pipeline.writer().append_approval_decision(job).await? {
         ApprovalDecisionOutcome::Decided(row) => {
             // An intent's decision changed: deliver its webhook again.
-            ctx.state.pending.webhooks().notify();
+            caller.state.pending.webhooks().notify();
             Ok(view(*row, clock::now_micros()))
         }
         ApprovalDecisionOutcome::NotFound => Err(not_found(&path.approval_id)),
@@ -129,13 +121,12 @@ pub async fn decide(
 /// `GET /v1/approvals/{approval_id}`: the asking agent (or an
 /// administrator) reads it, waiting up to `wait_seconds` while it is pending.
 pub async fn wait(
-    ctx: &Context<'_>,
+    caller: &Caller<'_>,
     path: Result<ApprovalPath, ApiError>,
     params: Result<ApprovalWaitParams, ApiError>,
 ) -> Result<Approval, Error> {
-    let principal = ctx.principal().await?;
-    let (path, params) = (path?, params?);
-    let tenant = principal.tenant_scope(params.tenant.as_ref(), &ctx.state.store).await?;
+    let (principal, tenant, (path, params)) =
+        caller.scoped((path, params), |(_, params)| params.tenant.as_ref()).await?;
     let wait = params.wait_seconds.unwrap_or(0);
     if wait > MAX_WAIT_SECONDS {
         return Err(Error::InvalidParameter {
@@ -144,10 +135,10 @@ pub async fn wait(
         });
     }
     // Subscribe before reading, so a decision between the two is not missed.
-    let mut events = ctx.state.events.subscribe();
+    let mut events = caller.state.events.subscribe();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(u64::from(wait));
     loop {
-        let row = ctx
+        let row = caller
             .state
             .store
             .get_approval(&tenant, &path.approval_id)

@@ -6,9 +6,9 @@ use lictor_api::tenants::{
     WebhookSecret,
 };
 
-use super::auth::not_found_tenant;
-use super::context::Context;
 use crate::audit::writer::{AdminJob, AdminOp, AdminOutcome};
+use crate::auth::{Principal, not_found_tenant};
+use crate::caller::Caller;
 use crate::clock::{self, DAY_MICROS};
 use crate::credentials;
 use crate::cursor;
@@ -17,9 +17,9 @@ use crate::store::{NewTenant, StoreError, TenantRow};
 
 const LIST: &str = "tenants";
 
-async fn view(ctx: &Context<'_>, row: TenantRow) -> Result<Tenant, Error> {
-    let stats = ctx.state.store.tenant_stats(&row.id, clock::now_micros() - DAY_MICROS).await?;
-    let active_policy = ctx.state.policies.for_tenant(&row.id).policy_ref();
+async fn view(caller: &Caller<'_>, row: TenantRow) -> Result<Tenant, Error> {
+    let stats = caller.state.store.tenant_stats(&row.id, clock::now_micros() - DAY_MICROS).await?;
+    let active_policy = caller.state.policies.for_tenant(&row.id).policy_ref();
     Ok(Tenant {
         id: row.id,
         name: row.name,
@@ -33,8 +33,11 @@ async fn view(ctx: &Context<'_>, row: TenantRow) -> Result<Tenant, Error> {
 }
 
 /// `POST /v1/admin/tenants`.
-pub async fn create(ctx: &Context<'_>, body: Result<TenantCreate, ApiError>) -> Result<TenantCreated, Error> {
-    let principal = ctx.principal().await?;
+pub async fn create(
+    caller: &Caller<'_>,
+    body: Result<TenantCreate, ApiError>,
+) -> Result<TenantCreated, Error> {
+    let principal = caller.principal().await?;
     principal.require_superadmin("create tenants")?;
     let body = body?;
     let webhook_secret = credentials::new_webhook_secret();
@@ -49,7 +52,7 @@ pub async fn create(ctx: &Context<'_>, body: Result<TenantCreate, ApiError>) -> 
         principal: principal.describe(),
         op: AdminOp::CreateTenant(row.clone()),
     };
-    match ctx.state.pipeline.writer().append_admin_change(job).await {
+    match caller.state.pipeline.writer().append_admin_change(job).await {
         Ok(_) => {}
         Err(StoreError::Duplicate(_)) => {
             return Err(Error::AlreadyExists(format!("tenant `{}` already exists", body.id)));
@@ -63,70 +66,75 @@ pub async fn create(ctx: &Context<'_>, body: Result<TenantCreate, ApiError>) -> 
         store_failure: Default::default(),
         policy_two_person: false,
     };
-    Ok(TenantCreated { tenant: view(ctx, tenant).await?, webhook_secret })
+    Ok(TenantCreated { tenant: view(caller, tenant).await?, webhook_secret })
 }
 
 /// `GET /v1/admin/tenants`.
 pub async fn list(
-    ctx: &Context<'_>,
+    caller: &Caller<'_>,
     params: Result<TenantListParams, ApiError>,
 ) -> Result<TenantPage, Error> {
-    let principal = ctx.principal().await?;
+    let principal = caller.principal().await?;
     principal.require_admin()?;
     let params = params?;
     let limit = cursor::limit(params.limit)?;
     let after: Option<String> = cursor::decode_opt(LIST, params.cursor.as_deref())?;
     let rows = match principal.tenant() {
-        None => ctx.state.store.list_tenants(after.as_deref(), limit + 1).await?,
+        None => caller.state.store.list_tenants(after.as_deref(), limit + 1).await?,
         Some(tenant) => {
-            let own = ctx.state.store.get_tenant(tenant).await?;
+            let own = caller.state.store.get_tenant(tenant).await?;
             own.into_iter().filter(|t| after.as_deref().is_none_or(|a| t.id.as_str() > a)).collect()
         }
     };
     let (rows, next_cursor) = cursor::page(LIST, rows, limit, |t| t.id.to_string());
     let mut items = Vec::with_capacity(rows.len());
     for row in rows {
-        items.push(view(ctx, row).await?);
+        items.push(view(caller, row).await?);
     }
     Ok(TenantPage { items, next_cursor })
 }
 
-/// `GET /v1/admin/tenants/{tenant_id}`.
-pub async fn get(ctx: &Context<'_>, path: Result<TenantPath, ApiError>) -> Result<Tenant, Error> {
-    let principal = ctx.principal().await?;
+/// An administrator's request about one tenant it may see (another
+/// tenant's is 404, as if it did not exist).
+async fn visible_tenant(
+    caller: &Caller<'_>,
+    path: Result<TenantPath, ApiError>,
+) -> Result<(Principal, TenantPath), Error> {
+    let principal = caller.principal().await?;
     principal.require_admin()?;
     let path = path?;
     if !principal.can_access(&path.tenant_id) {
         return Err(not_found_tenant(&path.tenant_id));
     }
-    let row = ctx
+    Ok((principal, path))
+}
+
+/// `GET /v1/admin/tenants/{tenant_id}`.
+pub async fn get(caller: &Caller<'_>, path: Result<TenantPath, ApiError>) -> Result<Tenant, Error> {
+    let (_, path) = visible_tenant(caller, path).await?;
+    let row = caller
         .state
         .store
         .get_tenant(&path.tenant_id)
         .await?
         .ok_or_else(|| not_found_tenant(&path.tenant_id))?;
-    view(ctx, row).await
+    view(caller, row).await
 }
 
 /// `POST /v1/admin/tenants/{tenant_id}/webhook-secret`.
 pub async fn rotate_webhook_secret(
-    ctx: &Context<'_>,
+    caller: &Caller<'_>,
     path: Result<TenantPath, ApiError>,
 ) -> Result<WebhookSecret, Error> {
-    let principal = ctx.principal().await?;
-    principal.require_admin()?;
-    let path = path?;
-    if !principal.can_access(&path.tenant_id) {
-        return Err(not_found_tenant(&path.tenant_id));
-    }
+    let (principal, path) = visible_tenant(caller, path).await?;
     let secret = credentials::new_webhook_secret();
     let job = AdminJob {
         tenant: path.tenant_id.clone(),
         principal: principal.describe(),
         op: AdminOp::RotateWebhookSecret { secret: secret.clone() },
     };
-    if ctx.state.store.get_tenant(&path.tenant_id).await?.is_none()
-        || matches!(ctx.state.pipeline.writer().append_admin_change(job).await?, AdminOutcome::Unchanged)
+    if caller.state.store.get_tenant(&path.tenant_id).await?.is_none()
+        || matches!(caller.state.pipeline.writer().append_admin_change(job).await?, AdminOutcome::Unchanged)
     {
         return Err(not_found_tenant(&path.tenant_id));
     }
@@ -139,19 +147,20 @@ pub async fn rotate_webhook_secret(
 
 /// `PATCH /v1/admin/tenants/{tenant_id}`.
 pub async fn update(
-    ctx: &Context<'_>,
+    caller: &Caller<'_>,
     path: Result<TenantPath, ApiError>,
     body: Result<TenantUpdate, ApiError>,
 ) -> Result<Tenant, Error> {
-    let principal = ctx.principal().await?;
+    let principal = caller.principal().await?;
     principal.require_admin()?;
     let (path, body) = (path?, body?);
-    if !principal.can_access(&path.tenant_id) || ctx.state.store.get_tenant(&path.tenant_id).await?.is_none()
+    if !principal.can_access(&path.tenant_id)
+        || caller.state.store.get_tenant(&path.tenant_id).await?.is_none()
     {
         return Err(not_found_tenant(&path.tenant_id));
     }
     if body.policy_two_person_rule == Some(false) && !principal.is_superadmin() {
-        let tenant = ctx.state.store.get_tenant(&path.tenant_id).await?;
+        let tenant = caller.state.store.get_tenant(&path.tenant_id).await?;
         if tenant.is_some_and(|t| t.policy_two_person) {
             return Err(Error::Forbidden("only the superadmin may turn the two-person rule off".into()));
         }
@@ -164,13 +173,13 @@ pub async fn update(
             policy_two_person: body.policy_two_person_rule,
         },
     };
-    ctx.state.pipeline.writer().append_admin_change(job).await?;
-    let row = ctx
+    caller.state.pipeline.writer().append_admin_change(job).await?;
+    let row = caller
         .state
         .store
         .get_tenant(&path.tenant_id)
         .await?
         .ok_or_else(|| not_found_tenant(&path.tenant_id))?;
-    ctx.state.degraded.set_mode(&row.id, row.store_failure);
-    view(ctx, row).await
+    caller.state.degraded.set_mode(&row.id, row.store_failure);
+    view(caller, row).await
 }

@@ -20,10 +20,10 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tokio::task::JoinSet;
 
-use super::auth::Principal;
-use super::context::Context;
 use crate::audit::canonical_string;
 use crate::audit::writer::CommitOutcome;
+use crate::auth::Principal;
+use crate::caller::Caller;
 use crate::clock;
 use crate::cursor;
 use crate::error::Error;
@@ -67,14 +67,14 @@ enum Tokens {
 }
 
 async fn front<T>(
-    ctx: &Context<'_>,
+    caller: &Caller<'_>,
     arrival: Arrival,
     tokens: Tokens,
     headers: Option<Result<IntentHeaders, ApiError>>,
     body: Result<T, ApiError>,
 ) -> Result<Front<T>, Error> {
     let started = Instant::now();
-    let principal = ctx.principal().await?;
+    let principal = caller.principal().await?;
     if tokens == Tokens::Refused && principal.token().is_some() {
         return Err(Error::Forbidden(
             "capability tokens declare intents synchronously: use `POST /v1/intents`".into(),
@@ -161,16 +161,27 @@ fn stored_decision(intent: &PendingIntent) -> Result<Option<Decision>, Error> {
         .transpose()
 }
 
+/// The intent an `Idempotency-Key` already names, if `hash` is the same
+/// request.
+async fn replayed_intent(
+    caller: &Caller<'_>,
+    tenant: &TenantId,
+    existing: &IdempotencyRecord,
+    hash: &str,
+) -> Result<PendingIntent, Error> {
+    check_replay(existing, hash)?;
+    caller.state.store.get_intent(tenant, &existing.intent_id).await?.ok_or_else(|| {
+        Error::Internal(format!("idempotency key names missing intent `{}`", existing.intent_id))
+    })
+}
+
 async fn replay_decision(
-    ctx: &Context<'_>,
+    caller: &Caller<'_>,
     tenant: &TenantId,
     existing: &IdempotencyRecord,
     hash: &str,
 ) -> Result<Decision, Error> {
-    check_replay(existing, hash)?;
-    let intent = ctx.state.store.get_intent(tenant, &existing.intent_id).await?.ok_or_else(|| {
-        Error::Internal(format!("idempotency key names missing intent `{}`", existing.intent_id))
-    })?;
+    let intent = replayed_intent(caller, tenant, existing, hash).await?;
     stored_decision(&intent)?.ok_or_else(|| {
         Error::IdempotencyConflict(format!(
             "`Idempotency-Key` `{}` belongs to an intent that is still pending",
@@ -200,33 +211,33 @@ fn submission<T>(front: &Front<T>, arrival: Arrival, request: IntentRequest) -> 
 
 /// `POST /v1/intents`.
 pub async fn declare(
-    ctx: &Context<'_>,
+    caller: &Caller<'_>,
     arrival: Arrival,
     headers: Result<IntentHeaders, ApiError>,
     body: Result<IntentRequest, ApiError>,
 ) -> Result<Decision, Error> {
-    let front = front(ctx, arrival, Tokens::Accepted, Some(headers), body).await?;
+    let front = front(caller, arrival, Tokens::Accepted, Some(headers), body).await?;
     let tenant = front.tenant.clone();
     let hash = request_hash("intent_declare", &front.request)?;
     let mut sub = submission(&front, arrival, front.request.clone());
     if let Some(key) = front.idempotency_key.clone() {
-        if let Some(existing) = ctx.state.store.find_idempotency(&tenant, &key).await? {
-            return replay_decision(ctx, &tenant, &existing, &hash).await;
+        if let Some(existing) = caller.state.store.find_idempotency(&tenant, &key).await? {
+            return replay_decision(caller, &tenant, &existing, &hash).await;
         }
         sub.idempotency =
             Some(IdempotencyRecord { key, request_hash: hash.clone(), intent_id: sub.intent_id.clone() });
     }
     let shadow = front.key.environment == Environment::Shadow;
     if shadow {
-        ctx.state.degraded.refresh_mode(&tenant).await;
+        caller.state.degraded.refresh_mode(&tenant).await;
     }
-    let unaudited = shadow.then(|| unaudited_shadow_decision(ctx, &sub));
-    match ctx.state.pipeline.decide(sub).await {
+    let unaudited = shadow.then(|| unaudited_shadow_decision(caller, &sub));
+    match caller.state.pipeline.decide(sub).await {
         Ok(CommitOutcome::Committed(decision)) => Ok(*decision),
-        Ok(CommitOutcome::Duplicate(existing)) => replay_decision(ctx, &tenant, &existing, &hash).await,
+        Ok(CommitOutcome::Duplicate(existing)) => replay_decision(caller, &tenant, &existing, &hash).await,
         Ok(CommitOutcome::AlreadyDecided) => Err(Error::Internal("a new intent was already decided".into())),
         Err(Error::Store(StoreError::Unavailable(_)))
-            if ctx.state.degraded.mode(&tenant) == StoreFailureMode::OpenInShadow
+            if caller.state.degraded.mode(&tenant) == StoreFailureMode::OpenInShadow
                 && let Some(decision) = unaudited =>
         {
             Ok(decision)
@@ -238,7 +249,7 @@ pub async fn declare(
 /// The answer to a `shadow` intent of a tenant that chose
 /// `open_in_shadow` while the store cannot be reached: `approve`, not
 /// enforced, neither decided by policy nor recorded (see `crate::degraded`).
-fn unaudited_shadow_decision(ctx: &Context<'_>, sub: &Submission) -> Decision {
+fn unaudited_shadow_decision(caller: &Caller<'_>, sub: &Submission) -> Decision {
     let intent = &sub.request.intent;
     let skipped = |name| StageReport { name, outcome: StageOutcome::Skip, duration_us: 0 };
     let mut stages = sub.front.reports().to_vec();
@@ -266,7 +277,7 @@ fn unaudited_shadow_decision(ctx: &Context<'_>, sub: &Submission) -> Decision {
         alternatives: None,
         risk: crate::pipeline::risk::assess(intent),
         stages,
-        policy: ctx.state.policies.for_tenant(&sub.tenant).policy_ref(),
+        policy: caller.state.policies.for_tenant(&sub.tenant).policy_ref(),
         audit: None,
         approval: None,
         decided_at: clock::from_micros(clock::now_micros()),
@@ -275,27 +286,24 @@ fn unaudited_shadow_decision(ctx: &Context<'_>, sub: &Submission) -> Decision {
 }
 
 async fn replay_accepted(
-    ctx: &Context<'_>,
+    caller: &Caller<'_>,
     tenant: &TenantId,
     existing: &IdempotencyRecord,
     hash: &str,
 ) -> Result<IntentAccepted, Error> {
-    check_replay(existing, hash)?;
-    let intent = ctx.state.store.get_intent(tenant, &existing.intent_id).await?.ok_or_else(|| {
-        Error::Internal(format!("idempotency key names missing intent `{}`", existing.intent_id))
-    })?;
+    let intent = replayed_intent(caller, tenant, existing, hash).await?;
     Ok(IntentAccepted { intent_id: intent.row.id, status: intent.row.status })
 }
 
 /// `POST /v1/intents:async` (API keys only: a capability token is not kept
 /// for background evaluation).
 pub async fn declare_async(
-    ctx: &Context<'_>,
+    caller: &Caller<'_>,
     arrival: Arrival,
     headers: Result<IntentHeaders, ApiError>,
     body: Result<AsyncIntentRequest, ApiError>,
 ) -> Result<IntentAccepted, Error> {
-    let front = front(ctx, arrival, Tokens::Refused, Some(headers), body).await?;
+    let front = front(caller, arrival, Tokens::Refused, Some(headers), body).await?;
     if front.approval_id.is_some() {
         return Err(Error::InvalidParameter {
             parameter: "Lictor-Approval-Id".into(),
@@ -307,8 +315,8 @@ pub async fn declare_async(
     let intent_id = ids::intent_id();
     let mut claim = None;
     if let Some(key) = front.idempotency_key.clone() {
-        if let Some(existing) = ctx.state.store.find_idempotency(&tenant, &key).await? {
-            return replay_accepted(ctx, &tenant, &existing, &hash).await;
+        if let Some(existing) = caller.state.store.find_idempotency(&tenant, &key).await? {
+            return replay_accepted(caller, &tenant, &existing, &hash).await;
         }
         claim = Some(IdempotencyRecord { key, request_hash: hash.clone(), intent_id: intent_id.clone() });
     }
@@ -327,23 +335,23 @@ pub async fn declare_async(
         created_at: clock::now_micros(),
         callback_url: callback_url.map(String::from),
     };
-    match ctx.state.store.insert_pending_intent(&pending, claim.as_ref()).await? {
+    match caller.state.store.insert_pending_intent(&pending, claim.as_ref()).await? {
         PendingInsert::Inserted => {
-            ctx.state.pending.dispatch(intent_id.clone());
+            caller.state.pending.dispatch(intent_id.clone());
             Ok(IntentAccepted { intent_id, status: IntentStatus::Pending })
         }
-        PendingInsert::Duplicate(existing) => replay_accepted(ctx, &tenant, &existing, &hash).await,
+        PendingInsert::Duplicate(existing) => replay_accepted(caller, &tenant, &existing, &hash).await,
     }
 }
 
 /// `POST /v1/intents:batch`: every element is validated and decided on its
 /// own, concurrently; one result per element, in order.
 pub async fn declare_batch(
-    ctx: &Context<'_>,
+    caller: &Caller<'_>,
     arrival: Arrival,
     body: Result<IntentBatchRequest, ApiError>,
 ) -> Result<IntentBatchResponse, Error> {
-    let mut front = front(ctx, arrival, Tokens::Accepted, None, body).await?;
+    let mut front = front(caller, arrival, Tokens::Accepted, None, body).await?;
     let items = std::mem::take(&mut front.request.intents);
     if items.is_empty() || items.len() > MAX_BATCH {
         return Err(Error::InvalidField {
@@ -358,7 +366,7 @@ pub async fn declare_batch(
         match item.into_inner() {
             Err(error) => {
                 let path = error.path.as_deref().map(|p| reroot_path(&format!("$.intents[{index}]"), p));
-                let mut error = error.with_request_id(ctx.request_id);
+                let mut error = error.with_request_id(caller.request_id);
                 error.path = path;
                 results[index] = Some(IntentBatchItem {
                     index: index32,
@@ -368,7 +376,7 @@ pub async fn declare_batch(
                 });
             }
             Ok(request) => {
-                let pipeline = ctx.state.pipeline.clone();
+                let pipeline = caller.state.pipeline.clone();
                 let submission = submission(&front, arrival, request);
                 running.spawn(async move { (index, pipeline.decide(submission).await) });
             }
@@ -382,11 +390,11 @@ pub async fn declare_batch(
                 IntentBatchItem { index: index32, status: 200, decision: Some(*decision), error: None }
             }
             Ok(_) => {
-                let error = ctx.fail(Error::Internal("batch element was committed twice".into()));
+                let error = caller.fail(Error::Internal("batch element was committed twice".into()));
                 IntentBatchItem { index: index32, status: error.status(), decision: None, error: Some(error) }
             }
             Err(e) => {
-                let error = ctx.fail(e);
+                let error = caller.fail(e);
                 IntentBatchItem { index: index32, status: error.status(), decision: None, error: Some(error) }
             }
         });
@@ -394,31 +402,18 @@ pub async fn declare_batch(
     Ok(IntentBatchResponse { results: results.into_iter().flatten().collect() })
 }
 
-/// Tenant, and for agent keys restricted to one agent, that agent.
-async fn read_scope<T>(
-    ctx: &Context<'_>,
-    input: Result<T, ApiError>,
-    requested: impl FnOnce(&T) -> Option<&TenantId>,
-) -> Result<(Principal, TenantId, T), Error> {
-    let principal = ctx.principal().await?;
-    let input = input?;
-    let requested = requested(&input);
-    let tenant = principal.tenant_scope(requested, &ctx.state.store).await?;
-    Ok((principal, tenant, input))
-}
-
 fn bound_agent(principal: &Principal) -> Option<&lictor_api::ids::AgentId> {
     principal.bound_agent()
 }
 
 async fn visible_intent(
-    ctx: &Context<'_>,
+    caller: &Caller<'_>,
     principal: &Principal,
     tenant: &TenantId,
     id: &IntentId,
 ) -> Result<PendingIntent, Error> {
     let not_found = || Error::NotFound(format!("no intent `{id}`"));
-    let intent = ctx.state.store.get_intent(tenant, id).await?.ok_or_else(not_found)?;
+    let intent = caller.state.store.get_intent(tenant, id).await?.ok_or_else(not_found)?;
     if bound_agent(principal).is_some_and(|agent| *agent != intent.row.agent_id) {
         return Err(not_found());
     }
@@ -427,18 +422,18 @@ async fn visible_intent(
 
 /// `GET /v1/intents/{intent_id}/decision`.
 pub async fn decision(
-    ctx: &Context<'_>,
+    caller: &Caller<'_>,
     path: Result<IntentPath, ApiError>,
     scope: Result<TenantScope, ApiError>,
 ) -> Result<IntentDecision, Error> {
     let input = path.and_then(|p| scope.map(|s| (p, s)));
-    let (principal, tenant, (path, _)) = read_scope(ctx, input, |(_, s)| s.tenant.as_ref()).await?;
-    let intent = visible_intent(ctx, &principal, &tenant, &path.intent_id).await?;
+    let (principal, tenant, (path, _)) = caller.scoped(input, |(_, s)| s.tenant.as_ref()).await?;
+    let intent = visible_intent(caller, &principal, &tenant, &path.intent_id).await?;
     let decision = stored_decision(&intent)?;
     let callback = match &intent.callback_url {
         None => None,
         Some(url) => {
-            let attempts = ctx.state.store.deliveries(&intent.row.id).await?;
+            let attempts = caller.state.store.deliveries(&intent.row.id).await?;
             let state = intent.callback_state.unwrap_or(CallbackState::Pending);
             Some(CallbackStatus {
                 url: url.clone(),
@@ -467,10 +462,10 @@ const LIST: &str = "intents";
 
 /// `GET /v1/intents`.
 pub async fn list(
-    ctx: &Context<'_>,
+    caller: &Caller<'_>,
     params: Result<IntentListParams, ApiError>,
 ) -> Result<IntentPage, Error> {
-    let (principal, tenant, params) = read_scope(ctx, params, |p| p.tenant.as_ref()).await?;
+    let (principal, tenant, params) = caller.scoped(params, |p| p.tenant.as_ref()).await?;
     let limit = cursor::limit(params.limit)?;
     let before: Option<(i64, String)> = cursor::decode_opt(LIST, params.cursor.as_deref())?;
     let mut filter = IntentFilter {
@@ -487,7 +482,7 @@ pub async fn list(
         }
         filter.agent_id = Some(agent.clone());
     }
-    let rows = ctx.state.store.list_intents(&tenant, &filter, before, limit + 1).await?;
+    let rows = caller.state.store.list_intents(&tenant, &filter, before, limit + 1).await?;
     let (rows, next_cursor) = cursor::page(LIST, rows, limit, |r| (r.created_at, r.id.to_string()));
     let items = rows
         .into_iter()
@@ -514,16 +509,16 @@ const AUDIT_LIST: &str = "intent-audit";
 
 /// `GET /v1/intents/{intent_id}/audit`.
 pub async fn audit(
-    ctx: &Context<'_>,
+    caller: &Caller<'_>,
     path: Result<IntentPath, ApiError>,
     params: Result<IntentAuditParams, ApiError>,
 ) -> Result<AuditEntryPage, Error> {
     let input = path.and_then(|p| params.map(|q| (p, q)));
-    let (principal, tenant, (path, params)) = read_scope(ctx, input, |(_, q)| q.tenant.as_ref()).await?;
-    let intent = visible_intent(ctx, &principal, &tenant, &path.intent_id).await?;
+    let (principal, tenant, (path, params)) = caller.scoped(input, |(_, q)| q.tenant.as_ref()).await?;
+    let intent = visible_intent(caller, &principal, &tenant, &path.intent_id).await?;
     let limit = cursor::limit(params.limit)?;
     let after: u64 = cursor::decode_opt(AUDIT_LIST, params.cursor.as_deref())?.unwrap_or(0);
-    let rows = ctx.state.store.intent_audit_entries(&tenant, &intent.row.id, after, limit + 1).await?;
+    let rows = caller.state.store.intent_audit_entries(&tenant, &intent.row.id, after, limit + 1).await?;
     let (rows, next_cursor) = cursor::page(AUDIT_LIST, rows, limit, |r| r.record.seq);
     Ok(AuditEntryPage { items: rows.into_iter().map(|r| r.record.to_entry(r.hash)).collect(), next_cursor })
 }

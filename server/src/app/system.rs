@@ -2,7 +2,7 @@
 
 use lictor_api::system::{Health, Readiness};
 
-use super::context::Context;
+use crate::caller::Caller;
 use crate::error::Error;
 
 /// Liveness: answering at all is the answer.
@@ -11,7 +11,7 @@ pub fn health() -> Health {
 }
 
 /// Readiness: the store answers a query.
-pub async fn ready(ctx: &Context<'_>) -> Result<Readiness, Error> {
-    ctx.state.store.ping().await?;
-    Ok(Readiness { status: "ready".into(), store: ctx.state.store.backend().kind() })
+pub async fn ready(caller: &Caller<'_>) -> Result<Readiness, Error> {
+    caller.state.store.ping().await?;
+    Ok(Readiness { status: "ready".into(), store: caller.state.store.backend().kind() })
 }

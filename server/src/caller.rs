@@ -1,0 +1,114 @@
+//! One caller's request as the application layer sees it: the gateway it
+//! reached, its request id and the credentials it presented.
+//!
+//! The HTTP front door builds a [`Caller`] for every request and hands it
+//! to the application layer (`server/src/app/`); nothing here knows about
+//! routes or status codes.
+
+use lictor_api::ApiError;
+use lictor_api::ids::TenantId;
+
+use crate::auth::Principal;
+use crate::error::Error;
+use crate::state::GatewayState;
+
+/// Who is asking, and what they can reach.
+pub struct Caller<'a> {
+    /// The gateway.
+    pub state: &'a GatewayState,
+    /// The request's id (also the `x-request-id` response header).
+    pub request_id: &'a str,
+    authorization: Option<&'a http::HeaderValue>,
+    log: &'a slog::Logger,
+}
+
+impl<'a> Caller<'a> {
+    /// A caller that presented `authorization` (the `Authorization`
+    /// header, if any).
+    pub fn new(
+        state: &'a GatewayState,
+        request_id: &'a str,
+        authorization: Option<&'a http::HeaderValue>,
+        log: &'a slog::Logger,
+    ) -> Caller<'a> {
+        Caller { state, request_id, authorization, log }
+    }
+
+    /// Authenticates the caller's credentials.
+    pub async fn principal(&self) -> Result<Principal, Error> {
+        self.state.auth.authenticate(self.authorization).await
+    }
+
+    /// Turns a failure into the error the caller receives, logging what
+    /// the caller cannot fix.
+    pub fn fail(&self, error: Error) -> ApiError {
+        if error.is_server_side() {
+            slog::error!(self.log, "request failed"; "error" => %error);
+        }
+        ApiError::from(error).with_request_id(self.request_id)
+    }
+
+    /// `Ok` passes through; `Err` becomes the error the caller receives.
+    pub fn finish<T>(&self, result: Result<T, Error>) -> Result<T, ApiError> {
+        result.map_err(|e| self.fail(e))
+    }
+
+    /// The start of a tenant-scoped operation: the caller is authenticated
+    /// (401), then the input is opened (400), then the tenant it names is
+    /// resolved ([`Principal::tenant_scope`]: a tenant key's own, 404 for
+    /// another).
+    pub async fn scoped<I: Input>(
+        &self,
+        input: I,
+        tenant: impl FnOnce(&I::Value) -> Option<&TenantId>,
+    ) -> Result<(Principal, TenantId, I::Value), Error> {
+        let principal = self.principal().await?;
+        let input = input.open()?;
+        let tenant = principal.tenant_scope(tenant(&input), &self.state.store).await?;
+        Ok((principal, tenant, input))
+    }
+
+    /// [`Caller::scoped`] for an administrative operation: agent keys and
+    /// capability tokens are refused (403) before the input is opened.
+    pub async fn admin<I: Input>(
+        &self,
+        input: I,
+        tenant: impl FnOnce(&I::Value) -> Option<&TenantId>,
+    ) -> Result<(Principal, TenantId, I::Value), Error> {
+        let principal = self.principal().await?;
+        principal.require_admin()?;
+        let input = input.open()?;
+        let tenant = principal.tenant_scope(tenant(&input), &self.state.store).await?;
+        Ok((principal, tenant, input))
+    }
+}
+
+/// An operation's input as the contract's extractors produced it: one
+/// part or several, each valid or the error naming what is wrong.
+pub trait Input {
+    /// The parts, all valid.
+    type Value;
+    /// The parts, or the first part's error (path, then query, then body).
+    fn open(self) -> Result<Self::Value, ApiError>;
+}
+
+impl<T> Input for Result<T, ApiError> {
+    type Value = T;
+    fn open(self) -> Result<T, ApiError> {
+        self
+    }
+}
+
+impl<A, B> Input for (Result<A, ApiError>, Result<B, ApiError>) {
+    type Value = (A, B);
+    fn open(self) -> Result<(A, B), ApiError> {
+        Ok((self.0?, self.1?))
+    }
+}
+
+impl<A, B, C> Input for (Result<A, ApiError>, Result<B, ApiError>, Result<C, ApiError>) {
+    type Value = (A, B, C);
+    fn open(self) -> Result<(A, B, C), ApiError> {
+        Ok((self.0?, self.1?, self.2?))
+    }
+}

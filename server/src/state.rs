@@ -1,0 +1,42 @@
+//! The gateway's shared state: what every request can reach.
+
+use std::sync::Arc;
+
+use crate::audit::checkpointer::Checkpointer;
+use crate::auth::Authenticator;
+use crate::catalog::Catalog;
+use crate::config::Config;
+use crate::degraded::Degraded;
+use crate::events::Events;
+use crate::pending::PendingIntents;
+use crate::pipeline::Pipeline;
+use crate::policy::PolicyRegistry;
+use crate::signing::TokenKeys;
+use crate::store::Store;
+
+/// What every request can reach, whichever door it came in by.
+#[derive(Debug)]
+pub struct GatewayState {
+    /// The store.
+    pub store: Store,
+    /// The decision pipeline.
+    pub pipeline: Pipeline,
+    /// Compiled policies.
+    pub policies: PolicyRegistry,
+    /// Background evaluation of async intents.
+    pub pending: PendingIntents,
+    /// Credential checks.
+    pub auth: Authenticator,
+    /// Capability-token keys.
+    pub token_keys: TokenKeys,
+    /// Upstream MCP servers and their tools.
+    pub catalog: Catalog,
+    /// Change events between gateways.
+    pub events: Events,
+    /// Signed checkpoints and proofs of the audit trees.
+    pub checkpoints: Checkpointer,
+    /// What shadow decisions do while the store is down.
+    pub degraded: Arc<Degraded>,
+    /// The configuration it started with.
+    pub config: Config,
+}
