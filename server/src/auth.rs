@@ -7,7 +7,7 @@ use lictor_api::ids::{AgentId, TenantId};
 
 use crate::credentials::{ADMIN_KEY_PREFIX, hash_key};
 use crate::degraded::Degraded;
-use crate::error::Error;
+use crate::error::{Error, Object};
 use crate::pipeline::KeyContext;
 use crate::signing::TokenKeys;
 use crate::store::{ApiKeyRow, Store, StoreError};
@@ -244,5 +244,5 @@ impl Principal {
 
 /// The 404 for a tenant the caller cannot see.
 pub fn not_found_tenant(tenant: &TenantId) -> Error {
-    Error::NotFound(format!("no tenant `{tenant}`"))
+    Error::not_found(Object::Tenant, tenant)
 }

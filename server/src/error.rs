@@ -18,17 +18,35 @@ pub enum Error {
     #[error("{0}")]
     Forbidden(String),
     /// No such object (or it belongs to another tenant).
-    #[error("{0}")]
-    NotFound(String),
+    #[error("{}", not_found(*object, id))]
+    NotFound {
+        /// What kind of object.
+        object: Object,
+        /// The identifier asked for.
+        id: String,
+    },
     /// The identifier is taken.
-    #[error("{0}")]
-    AlreadyExists(String),
+    #[error("{object} `{id}` already exists")]
+    AlreadyExists {
+        /// What kind of object.
+        object: Object,
+        /// The identifier.
+        id: String,
+    },
     /// An `Idempotency-Key` reused with a different request.
     #[error("{0}")]
     IdempotencyConflict(String),
     /// The operation conflicts with the object's current state.
-    #[error("{0}")]
-    Conflict(String),
+    #[error("{object} `{id}` {state}")]
+    Conflict {
+        /// What kind of object.
+        object: Object,
+        /// The identifier.
+        id: String,
+        /// The state that forbids the operation, as the end of a sentence
+        /// ("is already approved").
+        state: String,
+    },
     /// A query, path or header parameter is unacceptable.
     #[error("{message}")]
     InvalidParameter {
@@ -59,6 +77,92 @@ pub enum Error {
     Internal(String),
 }
 
+/// A kind of object the API names, in errors about one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Object {
+    /// A tenant.
+    Tenant,
+    /// An agent.
+    Agent,
+    /// An API key.
+    ApiKey,
+    /// An intent.
+    Intent,
+    /// An approval.
+    Approval,
+    /// A policy draft.
+    PolicyDraft,
+    /// A policy proposal (two-person rule).
+    PolicyProposal,
+    /// An upstream MCP server.
+    Upstream,
+    /// A tool of an upstream.
+    Tool,
+    /// An audit payload, by digest.
+    Payload,
+    /// An audit entry, by sequence number.
+    AuditEntry,
+    /// A tenant's signed checkpoint (the id is the tenant's).
+    Checkpoint,
+    /// A legacy MCP session.
+    McpSession,
+    /// A route.
+    Route,
+}
+
+impl Object {
+    /// The name used in messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Object::Tenant => "tenant",
+            Object::Agent => "agent",
+            Object::ApiKey => "api key",
+            Object::Intent => "intent",
+            Object::Approval => "approval",
+            Object::PolicyDraft => "policy draft",
+            Object::PolicyProposal => "policy proposal",
+            Object::Upstream => "upstream",
+            Object::Tool => "tool",
+            Object::Payload => "payload",
+            Object::AuditEntry => "audit entry",
+            Object::Checkpoint => "checkpoint",
+            Object::McpSession => "session",
+            Object::Route => "route",
+        }
+    }
+}
+
+impl std::fmt::Display for Object {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+fn not_found(object: Object, id: &str) -> String {
+    match object {
+        Object::Checkpoint => format!("tenant `{id}` has no checkpoint yet"),
+        Object::McpSession => format!("unknown or ended session `{id}`"),
+        _ => format!("no {object} `{id}`"),
+    }
+}
+
+impl Error {
+    /// No `object` named `id` (or none the caller may see).
+    pub fn not_found(object: Object, id: impl std::fmt::Display) -> Error {
+        Error::NotFound { object, id: id.to_string() }
+    }
+
+    /// `id` is taken.
+    pub fn already_exists(object: Object, id: impl std::fmt::Display) -> Error {
+        Error::AlreadyExists { object, id: id.to_string() }
+    }
+
+    /// `object` `id` is in a `state` that forbids the operation.
+    pub fn conflict(object: Object, id: impl std::fmt::Display, state: impl Into<String>) -> Error {
+        Error::Conflict { object, id: id.to_string(), state: state.into() }
+    }
+}
+
 impl From<ApiError> for Error {
     fn from(error: ApiError) -> Error {
         Error::Invalid(error)
@@ -71,10 +175,10 @@ impl From<Error> for ApiError {
             Error::Invalid(api) => api,
             Error::Unauthenticated(m) => ApiError::new(ErrorCode::Unauthenticated, m),
             Error::Forbidden(m) => ApiError::new(ErrorCode::Forbidden, m),
-            Error::NotFound(m) => ApiError::new(ErrorCode::NotFound, m),
-            Error::AlreadyExists(m) => ApiError::new(ErrorCode::AlreadyExists, m),
+            error @ Error::NotFound { .. } => ApiError::new(ErrorCode::NotFound, error.to_string()),
+            error @ Error::AlreadyExists { .. } => ApiError::new(ErrorCode::AlreadyExists, error.to_string()),
             Error::IdempotencyConflict(m) => ApiError::new(ErrorCode::IdempotencyConflict, m),
-            Error::Conflict(m) => ApiError::new(ErrorCode::Conflict, m),
+            error @ Error::Conflict { .. } => ApiError::new(ErrorCode::Conflict, error.to_string()),
             Error::InvalidParameter { parameter, message } => {
                 ApiError::new(ErrorCode::InvalidParameter, message).at_parameter(parameter)
             }
@@ -89,7 +193,7 @@ impl From<Error> for ApiError {
                 ErrorCode::StoreUnavailable,
                 "the store is unavailable; nothing was written, retry later",
             ),
-            Error::Store(StoreError::Duplicate(m)) => ApiError::new(ErrorCode::AlreadyExists, m),
+            Error::Store(StoreError::Duplicate(m)) => ApiError::new(ErrorCode::AlreadyExists, m.message()),
             Error::Store(StoreError::Conflict(m)) => ApiError::new(ErrorCode::Conflict, m),
             Error::Upstream(m) => ApiError::new(ErrorCode::UpstreamUnavailable, m),
             Error::Store(StoreError::Corrupt(_) | StoreError::Database(_)) | Error::Internal(_) => {
@@ -103,5 +207,44 @@ impl Error {
     /// Whether operators should hear about it (the client cannot fix it).
     pub fn is_server_side(&self) -> bool {
         matches!(self, Error::Store(_) | Error::Internal(_))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn object_errors_carry_their_object_and_read_as_sentences() {
+        let error = Error::not_found(Object::ApiKey, "key_1");
+        assert!(matches!(&error, Error::NotFound { object: Object::ApiKey, id } if id == "key_1"));
+        let api = ApiError::from(error);
+        assert_eq!(
+            (api.error_code.as_str(), api.message.as_str()),
+            (ErrorCode::NotFound.as_str(), "no api key `key_1`")
+        );
+        let api = ApiError::from(Error::not_found(Object::Checkpoint, "acme"));
+        assert_eq!(api.message, "tenant `acme` has no checkpoint yet");
+        let api = ApiError::from(Error::already_exists(Object::Agent, "bot"));
+        assert_eq!(
+            (api.error_code.as_str(), api.message.as_str()),
+            (ErrorCode::AlreadyExists.as_str(), "agent `bot` already exists")
+        );
+        let api = ApiError::from(Error::conflict(Object::Payload, "ab12", "is already erased"));
+        assert_eq!(
+            (api.error_code.as_str(), api.message.as_str()),
+            (ErrorCode::Conflict.as_str(), "payload `ab12` is already erased")
+        );
+    }
+
+    #[test]
+    fn a_driver_error_stays_the_source_and_never_reaches_the_client() {
+        let error = Error::from(StoreError::from(sqlx::Error::PoolTimedOut));
+        let chain = std::iter::successors(std::error::Error::source(&error), |e| e.source());
+        let driver = chain.filter_map(|e| e.downcast_ref::<sqlx::Error>()).next();
+        assert!(matches!(driver, Some(sqlx::Error::PoolTimedOut)), "the driver's error is in the chain");
+        let api = ApiError::from(error);
+        assert_eq!(api.error_code, ErrorCode::StoreUnavailable.as_str());
+        assert!(!api.message.contains("pool"), "{}", api.message);
     }
 }

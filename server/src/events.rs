@@ -87,7 +87,7 @@ impl Events {
     pub async fn notify_in(tx: &mut StoreTx, event: &Event) -> StoreResult<()> {
         if tx.backend() == Backend::Postgres {
             let payload = serde_json::to_string(event)
-                .map_err(|e| StoreError::Database(format!("encoding a change notification: {e}")))?;
+                .map_err(|e| StoreError::Database(format!("encoding a change notification: {e}").into()))?;
             sqlx::query("SELECT pg_notify($1, $2)").bind(CHANNEL).bind(payload).execute(tx.conn()).await?;
         }
         Ok(())

@@ -9,7 +9,7 @@ use crate::audit::writer::{AdminJob, AdminOp, AdminOutcome};
 use crate::caller::Caller;
 use crate::clock;
 use crate::cursor;
-use crate::error::Error;
+use crate::error::{Error, Object};
 use crate::store::{AgentRow, StoreError};
 
 const LIST: &str = "agents";
@@ -55,9 +55,7 @@ pub async fn create(
     };
     match caller.state.pipeline.writer().append_admin_change(job).await {
         Ok(_) => Ok(view(row)),
-        Err(StoreError::Duplicate(_)) => {
-            Err(Error::AlreadyExists(format!("agent `{}` already exists", row.id)))
-        }
+        Err(StoreError::Duplicate(_)) => Err(Error::already_exists(Object::Agent, &row.id)),
         Err(e) => Err(e.into()),
     }
 }
@@ -83,7 +81,7 @@ pub async fn get(
 ) -> Result<Agent, Error> {
     let (_, tenant, (path, _)) = caller.admin((path, scope), |(_, scope)| scope.tenant.as_ref()).await?;
     let row = caller.state.store.get_agent(&tenant, &path.agent_id).await?;
-    row.map(view).ok_or_else(|| Error::NotFound(format!("no agent `{}`", path.agent_id)))
+    row.map(view).ok_or_else(|| Error::not_found(Object::Agent, &path.agent_id))
 }
 
 /// `PATCH /v1/agents/{agent_id}`.
@@ -104,5 +102,5 @@ pub async fn update(
         AdminOutcome::Agent(agent, _) => Some(*agent),
         _ => None,
     };
-    updated.map(view).ok_or_else(|| Error::NotFound(format!("no agent `{}`", path.agent_id)))
+    updated.map(view).ok_or_else(|| Error::not_found(Object::Agent, &path.agent_id))
 }

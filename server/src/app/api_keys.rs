@@ -11,7 +11,7 @@ use crate::caller::Caller;
 use crate::clock;
 use crate::credentials;
 use crate::cursor;
-use crate::error::Error;
+use crate::error::{Error, Object};
 use crate::ids;
 use crate::store::{ApiKeyRow, NewApiKey};
 
@@ -115,7 +115,7 @@ pub async fn revoke(caller: &Caller<'_>, path: Result<ApiKeyPath, ApiError>) -> 
     let principal = caller.principal().await?;
     principal.require_admin()?;
     let path = path?;
-    let not_found = || Error::NotFound(format!("no api key `{}`", path.key_id));
+    let not_found = || Error::not_found(Object::ApiKey, &path.key_id);
     let key = caller.state.store.get_api_key(&path.key_id).await?.ok_or_else(not_found)?;
     if !principal.can_access(&key.tenant) {
         return Err(not_found());

@@ -15,7 +15,7 @@ use crate::audit::writer::{ApprovalDecisionJob, ApprovalDecisionOutcome};
 use crate::caller::Caller;
 use crate::clock;
 use crate::cursor;
-use crate::error::Error;
+use crate::error::{Error, Object};
 use crate::events::Event;
 use crate::store::{ApprovalFilter, ApprovalRow};
 
@@ -50,7 +50,7 @@ fn view(row: ApprovalRow, now: i64) -> Approval {
 }
 
 fn not_found(id: &impl std::fmt::Display) -> Error {
-    Error::NotFound(format!("no approval `{id}`"))
+    Error::not_found(Object::Approval, id)
 }
 
 /// `GET /v1/admin/approvals`.
@@ -110,11 +110,11 @@ pub async fn decide(
             Ok(view(*row, clock::now_micros()))
         }
         ApprovalDecisionOutcome::NotFound => Err(not_found(&path.approval_id)),
-        ApprovalDecisionOutcome::NotPending(status) => Err(Error::Conflict(format!(
-            "approval `{}` is {} and cannot be decided again",
-            path.approval_id,
-            status.as_str()
-        ))),
+        ApprovalDecisionOutcome::NotPending(status) => Err(Error::conflict(
+            Object::Approval,
+            &path.approval_id,
+            format!("is {} and cannot be decided again", status.as_str()),
+        )),
     }
 }
 

@@ -20,7 +20,7 @@ use crate::audit::writer::{AdminJob, AdminOp, AdminOutcome};
 use crate::caller::Caller;
 use crate::clock;
 use crate::cursor;
-use crate::error::Error;
+use crate::error::{Error, Object};
 use crate::store::{AuditFilter, decode_hash};
 
 const LIST: &str = "audit";
@@ -110,10 +110,7 @@ pub async fn latest_checkpoint(
 ) -> Result<AuditCheckpoint, Error> {
     let (_, tenant, _) = caller.admin(params, |params| params.tenant.as_ref()).await?;
     let latest = caller.state.store.list_checkpoints(&tenant, None, 1).await?;
-    latest
-        .first()
-        .map(view)
-        .ok_or_else(|| Error::NotFound(format!("tenant `{tenant}` has no checkpoint yet")))
+    latest.first().map(view).ok_or_else(|| Error::not_found(Object::Checkpoint, tenant))
 }
 
 /// The tree size to prove against: the one asked for (at most the tree's
@@ -159,7 +156,7 @@ pub async fn inclusion_proof(
         .next()
         .and_then(Result::ok)
         .filter(|row| row.record.seq == params.seq)
-        .ok_or_else(|| Error::NotFound(format!("no audit entry {}", params.seq)))?;
+        .ok_or_else(|| Error::not_found(Object::AuditEntry, params.seq))?;
     let checkpoints = &caller.state.checkpoints;
     let proof =
         checkpoints.inclusion_proof(&tenant, params.seq - 1, tree_size).await.map_err(anchor_error)?;
@@ -242,7 +239,7 @@ pub async fn payload(
         .store
         .get_audit_payload(&tenant, &path.digest)
         .await?
-        .ok_or_else(|| Error::NotFound(format!("no payload `{}`", path.digest)))?;
+        .ok_or_else(|| Error::not_found(Object::Payload, &path.digest))?;
     let body = match erased_at {
         Some(_) => None,
         None => {
@@ -267,7 +264,7 @@ pub async fn erase_payload(
         return Err(invalid("reason", "`reason` must be at most 500 characters".into()));
     }
     if caller.state.store.get_audit_payload(&tenant, &path.digest).await?.is_none() {
-        return Err(Error::NotFound(format!("no payload `{}`", path.digest)));
+        return Err(Error::not_found(Object::Payload, &path.digest));
     }
     let job = AdminJob {
         tenant,
@@ -275,9 +272,7 @@ pub async fn erase_payload(
         op: AdminOp::ErasePayload { digest: path.digest.clone(), reason },
     };
     match caller.state.pipeline.writer().append_admin_change(job).await? {
-        AdminOutcome::Unchanged => {
-            Err(Error::Conflict(format!("payload `{}` is already erased", path.digest)))
-        }
+        AdminOutcome::Unchanged => Err(Error::conflict(Object::Payload, &path.digest, "is already erased")),
         _ => Ok(()),
     }
 }

@@ -26,7 +26,7 @@ use crate::auth::Principal;
 use crate::caller::Caller;
 use crate::clock;
 use crate::cursor;
-use crate::error::Error;
+use crate::error::{Error, Object};
 use crate::ids;
 use crate::pipeline::FrontTimings;
 use crate::pipeline::{KeyContext, Submission};
@@ -412,7 +412,7 @@ async fn visible_intent(
     tenant: &TenantId,
     id: &IntentId,
 ) -> Result<PendingIntent, Error> {
-    let not_found = || Error::NotFound(format!("no intent `{id}`"));
+    let not_found = || Error::not_found(Object::Intent, id);
     let intent = caller.state.store.get_intent(tenant, id).await?.ok_or_else(not_found)?;
     if bound_agent(principal).is_some_and(|agent| *agent != intent.row.agent_id) {
         return Err(not_found());

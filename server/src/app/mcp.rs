@@ -29,7 +29,7 @@ use crate::auth::Principal;
 use crate::caller::Caller;
 use crate::catalog::{CatalogTool, ToolLookup};
 use crate::clock;
-use crate::error::Error;
+use crate::error::{Error, Object};
 use crate::mcp::headers::decode_value;
 use crate::mcp::jsonrpc::{INVALID_PARAMS, INVALID_REQUEST, Id, Message, RpcError, parse_message};
 use crate::mcp::protocol::{
@@ -469,7 +469,7 @@ pub async fn delete(caller: &Caller<'_>, headers: Result<McpHeaders, ApiError>) 
             caller.state.store.close_mcp_session(&session_id, clock::now_micros()).await?;
             Ok(())
         }
-        _ => Err(Error::NotFound("unknown or ended session".into())),
+        _ => Err(Error::not_found(Object::McpSession, &session_id)),
     }
 }
 

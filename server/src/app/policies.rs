@@ -21,7 +21,7 @@ use crate::auth::Principal;
 use crate::caller::Caller;
 use crate::clock::{self, DAY_MICROS};
 use crate::cursor;
-use crate::error::Error;
+use crate::error::{Error, Object};
 use crate::ids;
 use crate::policy::{
     Bundle, PolicyEngine, PolicyError, bundle::is_test_module, check_tests, dry_run, templates,
@@ -126,7 +126,7 @@ fn draft_view(row: DraftRow, active: Option<&ActiveRow>) -> PolicyDraft {
 }
 
 fn draft_not_found(id: &PolicyDraftId) -> Error {
-    Error::NotFound(format!("no policy draft `{id}`"))
+    Error::not_found(Object::PolicyDraft, id)
 }
 
 /// `POST /v1/admin/policies/drafts` and `PUT …/drafts/{draft_id}`.
@@ -441,9 +441,13 @@ pub async fn decide_proposal(
         caller.admin((path, scope), |(_, scope)| scope.tenant.as_ref()).await?;
     let id = path.proposal_id;
     let proposal = caller.state.store.get_proposal(&tenant, &id).await?;
-    let proposal = proposal.ok_or_else(|| Error::NotFound(format!("no policy proposal `{id}`")))?;
+    let proposal = proposal.ok_or_else(|| Error::not_found(Object::PolicyProposal, &id))?;
     if proposal.status != ProposalStatus::Pending {
-        return Err(Error::Conflict(format!("proposal `{id}` is already {}", proposal.status.as_str())));
+        return Err(Error::conflict(
+            Object::PolicyProposal,
+            &id,
+            format!("is already {}", proposal.status.as_str()),
+        ));
     }
     if !approve {
         return change(

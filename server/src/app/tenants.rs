@@ -12,7 +12,7 @@ use crate::caller::Caller;
 use crate::clock::{self, DAY_MICROS};
 use crate::credentials;
 use crate::cursor;
-use crate::error::Error;
+use crate::error::{Error, Object};
 use crate::store::{NewTenant, StoreError, TenantRow};
 
 const LIST: &str = "tenants";
@@ -55,7 +55,7 @@ pub async fn create(
     match caller.state.pipeline.writer().append_admin_change(job).await {
         Ok(_) => {}
         Err(StoreError::Duplicate(_)) => {
-            return Err(Error::AlreadyExists(format!("tenant `{}` already exists", body.id)));
+            return Err(Error::already_exists(Object::Tenant, &body.id));
         }
         Err(e) => return Err(e.into()),
     }

@@ -10,7 +10,7 @@ use super::intents::{Arrival, check_approval_id};
 use crate::caller::Caller;
 use crate::catalog::ToolLookup;
 use crate::clock;
-use crate::error::Error;
+use crate::error::{Error, Object};
 use crate::mcp::upstream::CallOutcome;
 use crate::pipeline::FrontTimings;
 use crate::tool_call::{self, ToolCall, ToolCallResult};
@@ -47,7 +47,7 @@ pub async fn call_tool(
     };
     let tool = match caller.state.catalog.resolve(&tenant, &body.tool, body.server.as_ref()).await? {
         ToolLookup::Found(tool) => tool,
-        ToolLookup::Unknown => return Err(Error::NotFound(format!("no tool `{}`", body.tool))),
+        ToolLookup::Unknown => return Err(Error::not_found(Object::Tool, &body.tool)),
         ToolLookup::Ambiguous(names) => {
             return Err(Error::InvalidField {
                 path: "$.tool".into(),

@@ -10,7 +10,7 @@ use crate::caller::Caller;
 use crate::catalog;
 use crate::clock;
 use crate::cursor;
-use crate::error::Error;
+use crate::error::{Error, Object};
 use crate::store::{StoreError, UpstreamRow};
 
 const LIST: &str = "upstreams";
@@ -58,7 +58,7 @@ pub async fn create(
     let (principal, tenant, (_, body)) =
         caller.admin((scope, body), |(scope, _)| scope.tenant.as_ref()).await?;
     check(&body)?;
-    let exists = || Error::AlreadyExists(format!("upstream `{}` already exists", body.name));
+    let exists = || Error::already_exists(Object::Upstream, &body.name);
     if caller.state.catalog.is_configured(&body.name) {
         return Err(exists());
     }
@@ -111,15 +111,16 @@ pub async fn delete(
     let (principal, tenant, (path, _)) =
         caller.admin((path, scope), |(_, scope)| scope.tenant.as_ref()).await?;
     if caller.state.catalog.is_configured(&path.name) {
-        return Err(Error::Conflict(format!(
-            "upstream `{}` comes from the gateway's configuration and cannot be removed through the api",
-            path.name
-        )));
+        return Err(Error::conflict(
+            Object::Upstream,
+            &path.name,
+            "comes from the gateway's configuration and cannot be removed through the api",
+        ));
     }
     let job =
         AdminJob { tenant, principal: principal.describe(), op: AdminOp::DeleteUpstream(path.name.clone()) };
     if matches!(caller.state.pipeline.writer().append_admin_change(job).await?, AdminOutcome::Unchanged) {
-        return Err(Error::NotFound(format!("no upstream `{}`", path.name)));
+        return Err(Error::not_found(Object::Upstream, &path.name));
     }
     Ok(())
 }

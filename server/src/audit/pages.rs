@@ -91,7 +91,7 @@ impl<T: Send + 'static> Pages<T> {
             let next = last_seq(&read);
             let prepared = tokio::task::spawn_blocking(move || prepare(read))
                 .await
-                .map_err(|e| StoreError::Database(format!("preparing an audit page failed: {e}")))?;
+                .map_err(|e| StoreError::Database(format!("preparing an audit page failed: {e}").into()))?;
             Ok((next, prepared))
         })
     }
@@ -106,13 +106,13 @@ impl<T: Send + 'static> Pages<T> {
     }
 
     async fn wait(read: Read<T>) -> StoreResult<(Result<Option<u64>, String>, T)> {
-        read.await.map_err(|e| StoreError::Database(format!("reading an audit page failed: {e}")))?
+        read.await.map_err(|e| StoreError::Database(format!("reading an audit page failed: {e}").into()))?
     }
 
     /// The next page, in `seq` order; `None` past the end of the log.
     pub async fn next_page(&mut self) -> StoreResult<Option<T>> {
         if let Some(why) = &self.stuck {
-            return Err(StoreError::Corrupt(why.clone()));
+            return Err(StoreError::Corrupt(why.clone().into()));
         }
         let Some((after, read)) = self.ahead.pop_front() else { return Ok(None) };
         let (mut next, mut prepared) = Self::wait(read).await?;

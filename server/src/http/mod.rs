@@ -49,7 +49,7 @@ use crate::app::{
     agents, api_keys, approvals, audit, intents, mcp, policies, system, tenants, tokens, tools, upstreams,
 };
 use crate::caller::Caller;
-use crate::error::Error;
+use crate::error::{Error, Object};
 use crate::state::GatewayState;
 
 /// The implementation of the API trait (never constructed).
@@ -276,7 +276,7 @@ impl LictorApi for LictorImpl {
                     let results = intents::declare_batch(&caller, arrival, request).await?;
                     json_response(http::StatusCode::OK, &results)
                 }
-                other => Err(Error::NotFound(format!("no route `POST /v1/intents/{other}`"))),
+                other => Err(Error::not_found(Object::Route, format!("POST /v1/intents/{other}"))),
             }
         };
         caller.finish(result.await)

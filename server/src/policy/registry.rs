@@ -138,13 +138,14 @@ impl PolicyRegistry {
             return Ok(engine);
         }
         let stored = store.get_bundle(&row.tenant, hash).await?.ok_or_else(|| {
-            StoreError::Corrupt(format!("the active bundle {hash} of `{}` is not stored", row.tenant))
+            StoreError::Corrupt(format!("the active bundle {hash} of `{}` is not stored", row.tenant).into())
         })?;
         let bundle = Bundle::new(&stored.name, stored.modules, stored.data);
         if bundle.hash() != hash {
-            return Err(
-                StoreError::Corrupt(format!("stored bundle {hash} hashes to {}", bundle.hash())).into()
-            );
+            return Err(StoreError::Corrupt(
+                format!("stored bundle {hash} hashes to {}", bundle.hash()).into(),
+            )
+            .into());
         }
         let this = self.clone();
         let tenant = row.tenant.clone();

@@ -41,7 +41,7 @@ macro_rules! select_agents {
 }
 
 fn agent_from_row(row: &sqlx::any::AnyRow) -> StoreResult<AgentRow> {
-    let corrupt = |e: String| StoreError::Corrupt(e);
+    let corrupt = |e: String| StoreError::Corrupt(e.into());
     let status: String = row.try_get("status")?;
     let max_decisions: Option<i64> = row.try_get("max_decisions_24h")?;
     let max_usd: Option<f64> = row.try_get("max_exposure_usd_24h")?;

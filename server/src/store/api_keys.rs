@@ -63,7 +63,7 @@ macro_rules! select_keys {
 }
 
 fn key_from_row(row: &sqlx::any::AnyRow) -> StoreResult<ApiKeyRow> {
-    let corrupt = |e: lictor_api::ids::InvalidId| StoreError::Corrupt(e.to_string());
+    let corrupt = |e: lictor_api::ids::InvalidId| StoreError::Corrupt(e.to_string().into());
     let environment: String = row.try_get("environment")?;
     let role: String = row.try_get("role")?;
     let agent_id: Option<String> = row.try_get("agent_id")?;

@@ -114,7 +114,7 @@ macro_rules! select_approvals {
 }
 
 fn corrupt(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(e.to_string())
+    StoreError::Corrupt(e.to_string().into())
 }
 
 fn approval_from_row(row: &sqlx::any::AnyRow) -> StoreResult<ApprovalRow> {

@@ -167,15 +167,15 @@ impl RawEntry {
             v: String,
             parse: impl Fn(String) -> Result<T, lictor_api::ids::InvalidId>,
         ) -> StoreResult<T> {
-            parse(v).map_err(|e| StoreError::Corrupt(e.to_string()))
+            parse(v).map_err(|e| StoreError::Corrupt(e.to_string().into()))
         }
         let reasons: Vec<Reason> = serde_json::from_str(&self.reasons)
-            .map_err(|e| StoreError::Corrupt(format!("audit reasons: {e}")))?;
+            .map_err(|e| StoreError::Corrupt(format!("audit reasons: {e}").into()))?;
         let record = AuditRecord {
-            version: u32::try_from(self.version).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            version: u32::try_from(self.version).map_err(|e| StoreError::Corrupt(e.to_string().into()))?,
             entry_id: id(self.entry_id, AuditEntryId::parse)?,
             tenant: id(self.tenant_id, TenantId::parse)?,
-            seq: u64::try_from(self.seq).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            seq: u64::try_from(self.seq).map_err(|e| StoreError::Corrupt(e.to_string().into()))?,
             ts: self.ts,
             kind: parse_req(&self.kind, AuditKind::parse, "audit kind")?,
             intent_id: self.intent_id.map(|v| id(v, IntentId::parse)).transpose()?,
@@ -222,7 +222,7 @@ fn entry_from_json(element: &serde_json::value::RawValue) -> Result<AuditRow, Un
         UndecodableEntry { seq, message }
     };
     let raw: RawEntry = serde_json::from_str(element.get())
-        .map_err(|e| undecodable(StoreError::Corrupt(format!("audit entry: {e}")).to_string()))?;
+        .map_err(|e| undecodable(StoreError::Corrupt(format!("audit entry: {e}").into()).to_string()))?;
     raw.into_row().map_err(|e| undecodable(e.to_string()))
 }
 
@@ -234,7 +234,7 @@ async fn read_head<'c, E: Executor<'c, Database = Any>>(
     let sql = format!("SELECT seq, hash, tree_size, frontier FROM audit_heads WHERE tenant_id = $1{lock}");
     let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant.as_str()).fetch_optional(executor).await?;
     row.map(|row| {
-        let corrupt = |e: &dyn std::fmt::Display| StoreError::Corrupt(e.to_string());
+        let corrupt = |e: &dyn std::fmt::Display| StoreError::Corrupt(e.to_string().into());
         let seq: i64 = row.try_get("seq")?;
         let size: i64 = row.try_get("tree_size")?;
         let frontier: String = row.try_get("frontier")?;
@@ -264,13 +264,13 @@ impl StoreTx {
         let lock = self.backend().for_update();
         read_head(self.conn(), tenant, lock)
             .await?
-            .ok_or_else(|| StoreError::Corrupt(format!("audit head of `{tenant}` vanished")))
+            .ok_or_else(|| StoreError::Corrupt(format!("audit head of `{tenant}` vanished").into()))
     }
 
     /// Appends an entry.
     pub async fn insert_audit_entry(&mut self, record: &AuditRecord, hash: &str) -> StoreResult<()> {
         let reasons =
-            serde_json::to_string(&record.reasons).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            serde_json::to_string(&record.reasons).map_err(|e| StoreError::Corrupt(e.to_string().into()))?;
         sqlx::query(
             "INSERT INTO audit_entries (version, entry_id, tenant_id, seq, ts, kind, intent_id, agent_id,
                  environment, enforced, verdict, stage, reasons, bundle_hash, input_digest, payload_digest,
@@ -354,7 +354,7 @@ impl StoreTx {
         tree: &TreeState,
     ) -> StoreResult<()> {
         let frontier =
-            serde_json::to_string(&tree.frontier).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            serde_json::to_string(&tree.frontier).map_err(|e| StoreError::Corrupt(e.to_string().into()))?;
         sqlx::query(
             "UPDATE audit_heads SET seq = $1, hash = $2, tree_size = $3, frontier = $4 WHERE tenant_id = $5",
         )

@@ -39,12 +39,14 @@ async fn read_usage<'c, E: Executor<'c, Database = Any>>(
     // A negative count is damage, not zero: reading it as 0 would let the
     // budget check pass (fail open).
     let decisions = u64::try_from(decisions).map_err(|_| {
-        StoreError::Corrupt(format!("budget_usage of `{agent}` in `{tenant}` sums to {decisions} decisions"))
+        StoreError::Corrupt(
+            format!("budget_usage of `{agent}` in `{tenant}` sums to {decisions} decisions").into(),
+        )
     })?;
     if !exposure_usd.is_finite() || exposure_usd < 0.0 {
-        return Err(StoreError::Corrupt(format!(
-            "budget_usage of `{agent}` in `{tenant}` sums to {exposure_usd} USD"
-        )));
+        return Err(StoreError::Corrupt(
+            format!("budget_usage of `{agent}` in `{tenant}` sums to {exposure_usd} USD").into(),
+        ));
     }
     Ok(BudgetUsage { decisions, exposure_usd })
 }

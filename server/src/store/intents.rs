@@ -204,7 +204,7 @@ macro_rules! select_intents {
 }
 
 fn corrupt(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(e.to_string())
+    StoreError::Corrupt(e.to_string().into())
 }
 
 fn intent_from_row(row: &sqlx::any::AnyRow) -> StoreResult<IntentRow> {

@@ -57,7 +57,7 @@ impl Store {
             Ok(McpSessionRow {
                 id: row.try_get("id")?,
                 tenant: TenantId::parse(row.try_get::<String, _>("tenant_id")?)
-                    .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    .map_err(|e| StoreError::Corrupt(e.to_string().into()))?,
                 principal: row.try_get("principal")?,
                 protocol_version: row.try_get("protocol_version")?,
                 client_name: row.try_get("client_name")?,

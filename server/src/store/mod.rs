@@ -79,44 +79,91 @@ impl Backend {
 pub enum StoreError {
     /// The database cannot be reached or is locked; nothing was written.
     #[error("store unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(#[source] Detail),
     /// A uniqueness constraint rejected the write.
     #[error("already exists: {0}")]
-    Duplicate(String),
+    Duplicate(#[source] Detail),
     /// A check inside the transaction failed (the object changed or is in
     /// a state that forbids the change); nothing was written.
     #[error("conflict: {0}")]
     Conflict(String),
     /// Stored data could not be decoded.
     #[error("corrupt stored data: {0}")]
-    Corrupt(String),
+    Corrupt(#[source] Detail),
     /// Any other database failure.
     #[error("database error: {0}")]
-    Database(String),
+    Database(#[source] Detail),
+}
+
+/// What a [`StoreError`] says: a message for people and, when the database
+/// driver reported the failure, the driver's own error as its source (so
+/// a caller can still read, say, PostgreSQL's SQLSTATE from it).
+#[derive(Debug)]
+pub struct Detail {
+    message: String,
+    cause: Option<sqlx::Error>,
+}
+
+impl Detail {
+    /// The message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The driver's error, if the driver reported the failure.
+    pub fn cause(&self) -> Option<&sqlx::Error> {
+        self.cause.as_ref()
+    }
+}
+
+impl std::fmt::Display for Detail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Detail {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.cause.as_ref().map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+impl From<String> for Detail {
+    fn from(message: String) -> Detail {
+        Detail { message, cause: None }
+    }
+}
+
+impl From<&str> for Detail {
+    fn from(message: &str) -> Detail {
+        Detail { message: message.to_string(), cause: None }
+    }
 }
 
 impl From<sqlx::Error> for StoreError {
     fn from(error: sqlx::Error) -> StoreError {
         use sqlx::Error as E;
+        let caused = |message: String, error: sqlx::Error| Detail { message, cause: Some(error) };
         match &error {
             E::PoolTimedOut | E::PoolClosed | E::Io(_) | E::Tls(_) | E::WorkerCrashed => {
-                StoreError::Unavailable(error.to_string())
+                StoreError::Unavailable(caused(error.to_string(), error))
             }
             E::Database(db) => {
+                let message = db.message().to_string();
                 if matches!(db.kind(), sqlx::error::ErrorKind::UniqueViolation) {
-                    return StoreError::Duplicate(db.message().to_string());
+                    return StoreError::Duplicate(caused(message, error));
                 }
-                let code = db.code().map(|c| c.to_string()).unwrap_or_default();
-                if is_unavailable_code(&code, db.message()) {
-                    StoreError::Unavailable(db.message().to_string())
+                let code = db.code().map(|c| c.to_string());
+                if is_unavailable_code(code.as_deref().unwrap_or(""), &message) {
+                    StoreError::Unavailable(caused(message, error))
                 } else {
-                    StoreError::Database(error.to_string())
+                    StoreError::Database(caused(error.to_string(), error))
                 }
             }
             E::ColumnDecode { .. } | E::Decode(_) | E::ColumnNotFound(_) | E::TypeNotFound { .. } => {
-                StoreError::Corrupt(error.to_string())
+                StoreError::Corrupt(caused(error.to_string(), error))
             }
-            _ => StoreError::Database(error.to_string()),
+            _ => StoreError::Database(caused(error.to_string(), error)),
         }
     }
 }
@@ -176,20 +223,25 @@ impl Store {
             }
             Some(url) if url.starts_with("sqlite:") => (url.clone(), Backend::Sqlite),
             Some(url) => {
-                return Err(StoreError::Unavailable(format!(
-                    "unsupported database url `{}`: expected postgres:// or sqlite:",
-                    redact_url(url)
-                )));
+                return Err(StoreError::Unavailable(
+                    format!(
+                        "unsupported database url `{}`: expected postgres:// or sqlite:",
+                        redact_url(url)
+                    )
+                    .into(),
+                ));
             }
             None => {
                 std::fs::create_dir_all(&config.data_dir).map_err(|e| {
-                    StoreError::Unavailable(format!("cannot create {}: {e}", config.data_dir.display()))
+                    StoreError::Unavailable(
+                        format!("cannot create {}: {e}", config.data_dir.display()).into(),
+                    )
                 })?;
                 (sqlite_url(&config.data_dir.join("lictor.db")), Backend::Sqlite)
             }
         };
         let options: AnyConnectOptions =
-            url.parse().map_err(|e| StoreError::Unavailable(format!("invalid database url: {e}")))?;
+            url.parse().map_err(|e| StoreError::Unavailable(format!("invalid database url: {e}").into()))?;
         let lock_ms = config.lock_timeout.as_millis();
         let pool_options = AnyPoolOptions::new()
             .max_connections(config.max_connections)
@@ -225,16 +277,14 @@ impl Store {
                     Err(error) => error.to_string(),
                     Ok(_) => "no connection within 5 s".to_string(),
                 };
-                return Err(StoreError::Unavailable(format!(
-                    "cannot connect to `{}`: {cause}",
-                    redact_url(&url)
-                )));
+                return Err(StoreError::Unavailable(
+                    format!("cannot connect to `{}`: {cause}", redact_url(&url)).into(),
+                ));
             }
             Err(error) => {
-                return Err(StoreError::Unavailable(format!(
-                    "cannot connect to `{}`: {error}",
-                    redact_url(&url)
-                )));
+                return Err(StoreError::Unavailable(
+                    format!("cannot connect to `{}`: {error}", redact_url(&url)).into(),
+                ));
             }
         };
         let migrator = match backend {
@@ -243,7 +293,7 @@ impl Store {
         };
         migrator.run(&pool).await.map_err(|e| match e {
             sqlx::migrate::MigrateError::Execute(inner) => StoreError::from(inner),
-            other => StoreError::Database(format!("migration failed: {other}")),
+            other => StoreError::Database(format!("migration failed: {other}").into()),
         })?;
         Ok(Store { pool, backend })
     }
@@ -327,12 +377,14 @@ pub(crate) fn parse_opt<T>(
     parse: impl Fn(&str) -> Option<T>,
     what: &str,
 ) -> StoreResult<Option<T>> {
-    value.map(|v| parse(&v).ok_or_else(|| StoreError::Corrupt(format!("bad {what} `{v}`")))).transpose()
+    value
+        .map(|v| parse(&v).ok_or_else(|| StoreError::Corrupt(format!("bad {what} `{v}`").into())))
+        .transpose()
 }
 
 /// Reads a text column as a typed value.
 pub(crate) fn parse_req<T>(value: &str, parse: impl Fn(&str) -> Option<T>, what: &str) -> StoreResult<T> {
-    parse(value).ok_or_else(|| StoreError::Corrupt(format!("bad {what} `{value}`")))
+    parse(value).ok_or_else(|| StoreError::Corrupt(format!("bad {what} `{value}`").into()))
 }
 
 #[cfg(test)]

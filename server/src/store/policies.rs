@@ -13,7 +13,7 @@ use sqlx::Row;
 use super::{Store, StoreError, StoreResult, StoreTx, parse_req};
 
 fn corrupt(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(e.to_string())
+    StoreError::Corrupt(e.to_string().into())
 }
 
 /// A bundle as stored: runtime modules and data, addressed by hash.

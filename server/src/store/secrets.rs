@@ -96,9 +96,9 @@ impl Store {
         .bind(now)
         .execute(self.pool())
         .await?;
-        self.latest_signing_key(purpose)
-            .await?
-            .ok_or_else(|| StoreError::Corrupt(format!("signing key `{purpose}` vanished after insert")))
+        self.latest_signing_key(purpose).await?.ok_or_else(|| {
+            StoreError::Corrupt(format!("signing key `{purpose}` vanished after insert").into())
+        })
     }
 
     /// Every generation of `purpose`, oldest first.
@@ -144,11 +144,11 @@ impl Store {
             .await?;
             if inserted.rows_affected() == 1 {
                 return self.latest_signing_key(purpose).await?.ok_or_else(|| {
-                    StoreError::Corrupt(format!("signing key `{purpose}` vanished after insert"))
+                    StoreError::Corrupt(format!("signing key `{purpose}` vanished after insert").into())
                 });
             }
         }
-        Err(StoreError::Unavailable(format!("could not rotate `{purpose}`: too much contention")))
+        Err(StoreError::Unavailable(format!("could not rotate `{purpose}`: too much contention").into()))
     }
 
     async fn latest_signing_key(&self, purpose: &str) -> StoreResult<Option<SigningKeyRow>> {

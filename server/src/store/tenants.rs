@@ -46,7 +46,7 @@ pub struct TenantStats {
 fn tenant_from_row(row: &sqlx::any::AnyRow) -> StoreResult<TenantRow> {
     let id: String = row.try_get("id")?;
     Ok(TenantRow {
-        id: TenantId::parse(id).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        id: TenantId::parse(id).map_err(|e| StoreError::Corrupt(e.to_string().into()))?,
         name: row.try_get("name")?,
         created_at: row.try_get("created_at")?,
         store_failure: super::parse_req(

@@ -52,7 +52,7 @@ pub struct TokenUsage {
 }
 
 fn corrupt(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(e.to_string())
+    StoreError::Corrupt(e.to_string().into())
 }
 
 fn revocation_from_row(row: &sqlx::any::AnyRow) -> StoreResult<RevocationRow> {
@@ -152,9 +152,9 @@ async fn read_usage(
     // token's limits pass (fail open).
     let counter = |what: &str, value: i64| {
         u64::try_from(value).map_err(|_| {
-            StoreError::Corrupt(format!(
-                "the {what} counter of token scope `{scope_jti}` in `{tenant}` is {value}"
-            ))
+            StoreError::Corrupt(
+                format!("the {what} counter of token scope `{scope_jti}` in `{tenant}` is {value}").into(),
+            )
         })
     };
     Ok(TokenUsage {

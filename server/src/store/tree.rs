@@ -12,7 +12,7 @@ use crate::audit::merkle::{Hash, NodeId};
 const NODES_PER_INSERT: usize = 200;
 
 fn corrupt(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(e.to_string())
+    StoreError::Corrupt(e.to_string().into())
 }
 
 fn to_i64(n: u64) -> i64 {
@@ -22,7 +22,7 @@ fn to_i64(n: u64) -> i64 {
 /// Decodes a stored 32-byte hash.
 pub fn decode_hash(text: &str) -> StoreResult<Hash> {
     let bytes = hex::decode(text).map_err(corrupt)?;
-    bytes.try_into().map_err(|_| StoreError::Corrupt(format!("`{text}` is not a 32-byte hash")))
+    bytes.try_into().map_err(|_| StoreError::Corrupt(format!("`{text}` is not a 32-byte hash").into()))
 }
 
 /// A stored checkpoint.

@@ -27,7 +27,7 @@ pub struct UpstreamRow {
 }
 
 fn corrupt(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(e.to_string())
+    StoreError::Corrupt(e.to_string().into())
 }
 
 fn upstream_from_row(row: &sqlx::any::AnyRow) -> StoreResult<UpstreamRow> {

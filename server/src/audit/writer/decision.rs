@@ -356,7 +356,7 @@ pub(super) async fn commit(
     };
 
     let decision_json = serde_json::to_string(&decision)
-        .map_err(|e| StoreError::Database(format!("encoding decision: {e}")))?;
+        .map_err(|e| StoreError::Database(format!("encoding decision: {e}").into()))?;
     tx.record_decided_intent(
         &crate::store::DecidedIntent {
             id: intent_id,

@@ -186,10 +186,10 @@ pub(super) async fn approval_decision(
     if approval.kind == ApprovalKind::Intent
         && let Some(json) = tx.lock_intent_decision(&job.tenant, &approval.intent_id).await?
     {
-        let decision: Decision =
-            serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(format!("stored decision: {e}")))?;
+        let decision: Decision = serde_json::from_str(&json)
+            .map_err(|e| StoreError::Corrupt(format!("stored decision: {e}").into()))?;
         let updated = human_decision(decision, verdict, reason.clone(), approval.modifications.clone());
-        let json = serde_json::to_string(&updated).map_err(|e| StoreError::Database(e.to_string()))?;
+        let json = serde_json::to_string(&updated).map_err(|e| StoreError::Database(e.to_string().into()))?;
         tx.update_intent_decision(&approval.intent_id, updated.verdict, &json, now).await?;
     }
 
@@ -209,7 +209,7 @@ pub(super) async fn approval_decision(
     let updated = tx
         .get_approval(&job.tenant, &job.approval_id)
         .await?
-        .ok_or_else(|| StoreError::Corrupt(format!("approval `{}` vanished", job.approval_id)))?;
+        .ok_or_else(|| StoreError::Corrupt(format!("approval `{}` vanished", job.approval_id).into()))?;
     Ok((
         ApprovalDecisionOutcome::Decided(Box::new(updated)),
         Some(Event::Approval { tenant: job.tenant.clone(), id: job.approval_id.clone() }),

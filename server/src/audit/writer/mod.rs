@@ -166,7 +166,7 @@ async fn run_writer(
             Err(error @ StoreError::Unavailable(_)) => {
                 slog::warn!(log, "batch failed: store unavailable"; "jobs" => jobs.len(), "error" => %error);
                 for reply in replies {
-                    let _ = reply.send(Err(StoreError::Unavailable(error.to_string())));
+                    let _ = reply.send(Err(StoreError::Unavailable(error.to_string().into())));
                 }
             }
             Err(error) => {
@@ -200,7 +200,7 @@ pub(crate) struct Chains {
 }
 
 fn corrupt(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(e.to_string())
+    StoreError::Corrupt(e.to_string().into())
 }
 
 impl Chains {
@@ -220,15 +220,15 @@ impl Chains {
             while frontier.size() < head.seq {
                 let page = tx.audit_entry_hashes(tenant, frontier.size(), head.seq, CATCH_UP_PAGE).await?;
                 if page.is_empty() {
-                    return Err(StoreError::Corrupt(format!(
-                        "the chain of `{tenant}` is shorter than its head"
-                    )));
+                    return Err(StoreError::Corrupt(
+                        format!("the chain of `{tenant}` is shorter than its head").into(),
+                    ));
                 }
                 for (seq, hash) in page {
                     if seq != frontier.size() + 1 {
-                        return Err(StoreError::Corrupt(format!(
-                            "the chain of `{tenant}` has a gap at {seq}"
-                        )));
+                        return Err(StoreError::Corrupt(
+                            format!("the chain of `{tenant}` has a gap at {seq}").into(),
+                        ));
                     }
                     let created = frontier.push(&decode_hash(&hash)?);
                     chains.nodes.entry(tenant.clone()).or_default().extend(created);
@@ -251,7 +251,7 @@ impl Chains {
         let head = self
             .heads
             .get(tenant)
-            .ok_or_else(|| StoreError::Corrupt(format!("no locked audit head for `{tenant}`")))?;
+            .ok_or_else(|| StoreError::Corrupt(format!("no locked audit head for `{tenant}`").into()))?;
         Ok(AuditRecord::new(
             crate::ids::audit_entry_id(),
             kind,
@@ -295,10 +295,9 @@ impl Chains {
     /// stored Decision, so they insert the entry themselves).
     pub(crate) fn reserve(&mut self, record: &AuditRecord) -> StoreResult<AuditRef> {
         let hash = record.hash();
-        let tree = self
-            .trees
-            .get_mut(&record.tenant)
-            .ok_or_else(|| StoreError::Corrupt(format!("no locked audit tree for `{}`", record.tenant)))?;
+        let tree = self.trees.get_mut(&record.tenant).ok_or_else(|| {
+            StoreError::Corrupt(format!("no locked audit tree for `{}`", record.tenant).into())
+        })?;
         let created = tree.push(&decode_hash(&hash)?);
         self.nodes.entry(record.tenant.clone()).or_default().extend(created);
         self.heads.insert(record.tenant.clone(), StoredHead { seq: record.seq, hash: hash.clone() });
