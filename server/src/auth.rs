@@ -5,7 +5,7 @@ use std::sync::Arc;
 use lictor_api::api_keys::{Environment, Role};
 use lictor_api::ids::{AgentId, TenantId};
 
-use crate::credentials::{ADMIN_KEY_PREFIX, hash_key};
+use crate::credentials::{ADMIN_KEY_PREFIX, SECRET_NAMESPACE, hash_key, is_well_formed};
 use crate::degraded::Degraded;
 use crate::error::{Error, Object};
 use crate::pipeline::KeyContext;
@@ -86,31 +86,37 @@ impl Authenticator {
             return Err(Error::Unauthenticated("malformed api key".into()));
         }
         let hash = hash_key(token);
-        if let Some(admin) = &self.configured_admin_hash {
-            if *admin == hash {
-                return Ok(Principal::Superadmin);
-            }
-        } else if token.starts_with(ADMIN_KEY_PREFIX) && self.store.admin_key_matches(&hash).await? {
+        if self.configured_admin_hash.as_ref() == Some(&hash) {
             return Ok(Principal::Superadmin);
         }
-        if token.starts_with("lictor_") {
-            match self.store.find_live_api_key(&hash).await {
-                Ok(Some(key)) => {
-                    self.degraded.remember_key(&hash, &key);
-                    return Ok(Principal::Key(key));
-                }
-                Ok(None) => {}
-                // Without the store, a shadow key seen live may still get
-                // unenforced answers (see `crate::degraded`).
-                Err(error @ StoreError::Unavailable(_)) => {
-                    return self
-                        .degraded
-                        .known_shadow_key(&hash)
-                        .map(Principal::Key)
-                        .ok_or(Error::Store(error));
-                }
-                Err(error) => return Err(error.into()),
+        if !token.starts_with(SECRET_NAMESPACE) {
+            return Err(Error::Unauthenticated("unknown or revoked api key".into()));
+        }
+        // A mistyped or truncated key fails its checksum: refused without
+        // a lookup.
+        if !is_well_formed(token) {
+            return Err(Error::Unauthenticated(
+                "malformed api key: its checksum does not match (mistyped or truncated?)".into(),
+            ));
+        }
+        if self.configured_admin_hash.is_none()
+            && token.starts_with(ADMIN_KEY_PREFIX)
+            && self.store.admin_key_matches(&hash).await?
+        {
+            return Ok(Principal::Superadmin);
+        }
+        match self.store.find_live_api_key(&hash).await {
+            Ok(Some(key)) => {
+                self.degraded.remember_key(&hash, &key);
+                return Ok(Principal::Key(key));
             }
+            Ok(None) => {}
+            // Without the store, a shadow key seen live may still get
+            // unenforced answers (see `crate::degraded`).
+            Err(error @ StoreError::Unavailable(_)) => {
+                return self.degraded.known_shadow_key(&hash).map(Principal::Key).ok_or(Error::Store(error));
+            }
+            Err(error) => return Err(error.into()),
         }
         Err(Error::Unauthenticated("unknown or revoked api key".into()))
     }
@@ -243,6 +249,6 @@ impl Principal {
 }
 
 /// The 404 for a tenant the caller cannot see.
-pub fn not_found_tenant(tenant: &TenantId) -> Error {
+pub(crate) fn not_found_tenant(tenant: &TenantId) -> Error {
     Error::not_found(Object::Tenant, tenant)
 }

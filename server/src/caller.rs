@@ -13,7 +13,7 @@ use crate::error::Error;
 use crate::state::GatewayState;
 
 /// Who is asking, and what they can reach.
-pub struct Caller<'a> {
+pub(crate) struct Caller<'a> {
     /// The gateway.
     pub state: &'a GatewayState,
     /// The request's id (also the `x-request-id` response header).
@@ -25,7 +25,7 @@ pub struct Caller<'a> {
 impl<'a> Caller<'a> {
     /// A caller that presented `authorization` (the `Authorization`
     /// header, if any).
-    pub fn new(
+    pub(crate) fn new(
         state: &'a GatewayState,
         request_id: &'a str,
         authorization: Option<&'a http::HeaderValue>,
@@ -35,13 +35,13 @@ impl<'a> Caller<'a> {
     }
 
     /// Authenticates the caller's credentials.
-    pub async fn principal(&self) -> Result<Principal, Error> {
+    pub(crate) async fn principal(&self) -> Result<Principal, Error> {
         self.state.auth.authenticate(self.authorization).await
     }
 
     /// Turns a failure into the error the caller receives, logging what
     /// the caller cannot fix.
-    pub fn fail(&self, error: Error) -> ApiError {
+    pub(crate) fn fail(&self, error: Error) -> ApiError {
         if error.is_server_side() {
             slog::error!(self.log, "request failed"; "error" => %error);
         }
@@ -49,7 +49,7 @@ impl<'a> Caller<'a> {
     }
 
     /// `Ok` passes through; `Err` becomes the error the caller receives.
-    pub fn finish<T>(&self, result: Result<T, Error>) -> Result<T, ApiError> {
+    pub(crate) fn finish<T>(&self, result: Result<T, Error>) -> Result<T, ApiError> {
         result.map_err(|e| self.fail(e))
     }
 
@@ -57,7 +57,7 @@ impl<'a> Caller<'a> {
     /// (401), then the input is opened (400), then the tenant it names is
     /// resolved ([`Principal::tenant_scope`]: a tenant key's own, 404 for
     /// another).
-    pub async fn scoped<I: Input>(
+    pub(crate) async fn scoped<I: Input>(
         &self,
         input: I,
         tenant: impl FnOnce(&I::Value) -> Option<&TenantId>,
@@ -70,7 +70,7 @@ impl<'a> Caller<'a> {
 
     /// [`Caller::scoped`] for an administrative operation: agent keys and
     /// capability tokens are refused (403) before the input is opened.
-    pub async fn admin<I: Input>(
+    pub(crate) async fn admin<I: Input>(
         &self,
         input: I,
         tenant: impl FnOnce(&I::Value) -> Option<&TenantId>,
@@ -85,7 +85,7 @@ impl<'a> Caller<'a> {
 
 /// An operation's input as the contract's extractors produced it: one
 /// part or several, each valid or the error naming what is wrong.
-pub trait Input {
+pub(crate) trait Input {
     /// The parts, all valid.
     type Value;
     /// The parts, or the first part's error (path, then query, then body).

@@ -14,17 +14,17 @@ use rand::RngExt;
 use sha2::{Digest, Sha256};
 
 /// Random characters in every issued secret.
-pub const SECRET_CHARS: usize = 43;
+pub(crate) const SECRET_CHARS: usize = 43;
 
 /// Base62 digits of the checksum closing every issued secret.
-pub const CHECKSUM_CHARS: usize = 6;
+pub(crate) const CHECKSUM_CHARS: usize = 6;
 
 /// Random characters of a key kept, after its kind prefix, as the
 /// displayable prefix listings show.
-pub const SHOWN_SECRET_CHARS: usize = 6;
+pub(crate) const SHOWN_SECRET_CHARS: usize = 6;
 
 /// Every issued secret starts with this.
-pub const SECRET_NAMESPACE: &str = "lictor_";
+pub(crate) const SECRET_NAMESPACE: &str = "lictor_";
 
 const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
@@ -34,7 +34,7 @@ fn random_alphanumeric(len: usize) -> String {
 
 /// The checksum of `body` (a secret without its last six characters): its
 /// CRC-32 (IEEE) in six base62 digits, most significant first.
-pub fn checksum(body: &str) -> String {
+pub(crate) fn checksum(body: &str) -> String {
     let mut value = u64::from(crc32fast::hash(body.as_bytes()));
     let mut digits = [b'0'; CHECKSUM_CHARS];
     for digit in digits.iter_mut().rev() {
@@ -46,7 +46,7 @@ pub fn checksum(body: &str) -> String {
 
 /// Whether `secret` is one the gateway could have issued: the namespace, a
 /// kind, the right length and a matching checksum.
-pub fn is_well_formed(secret: &str) -> bool {
+pub(crate) fn is_well_formed(secret: &str) -> bool {
     let Some(rest) = secret.strip_prefix(SECRET_NAMESPACE) else { return false };
     let Some((kind, tail)) = rest.split_once('_') else { return false };
     if kind.is_empty() || !kind.bytes().all(|b| b.is_ascii_lowercase()) {
@@ -60,12 +60,12 @@ pub fn is_well_formed(secret: &str) -> bool {
 }
 
 /// Hex SHA-256 of a presented key.
-pub fn hash_key(key: &str) -> String {
+pub(crate) fn hash_key(key: &str) -> String {
     hex::encode(Sha256::digest(key.as_bytes()))
 }
 
 /// A newly issued key.
-pub struct IssuedKey {
+pub(crate) struct IssuedKey {
     /// The key, shown once.
     pub key: String,
     /// Its displayable prefix: the kind prefix and the first random characters.
@@ -86,33 +86,33 @@ fn issue(prefix: &str) -> IssuedKey {
 }
 
 /// The key prefix of an environment (`lictor_live_`, `lictor_shadow_`, `lictor_test_`).
-pub fn api_key_prefix(environment: Environment) -> String {
+pub(crate) fn api_key_prefix(environment: Environment) -> String {
     format!("{SECRET_NAMESPACE}{}_", environment.as_str())
 }
 
 /// A new API key for `environment`.
-pub fn new_api_key(environment: Environment) -> IssuedKey {
+pub(crate) fn new_api_key(environment: Environment) -> IssuedKey {
     issue(&api_key_prefix(environment))
 }
 
 /// Prefix of generated superadmin keys.
-pub const ADMIN_KEY_PREFIX: &str = "lictor_admin_";
+pub(crate) const ADMIN_KEY_PREFIX: &str = "lictor_admin_";
 
 /// A new superadmin key.
-pub fn new_admin_key() -> IssuedKey {
+pub(crate) fn new_admin_key() -> IssuedKey {
     issue(ADMIN_KEY_PREFIX)
 }
 
 /// Prefix of webhook signing secrets.
-pub const WEBHOOK_SECRET_PREFIX: &str = "lictor_whsec_";
+pub(crate) const WEBHOOK_SECRET_PREFIX: &str = "lictor_whsec_";
 
 /// A new webhook signing secret (`lictor_whsec_…`).
-pub fn new_webhook_secret() -> String {
+pub(crate) fn new_webhook_secret() -> String {
     secret(WEBHOOK_SECRET_PREFIX)
 }
 
 /// 32 random bytes, base64url — raw key material for signing keys.
-pub fn random_key_material() -> [u8; 32] {
+pub(crate) fn random_key_material() -> [u8; 32] {
     let mut bytes = [0u8; 32];
     rand::fill(&mut bytes);
     bytes

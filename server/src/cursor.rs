@@ -16,13 +16,13 @@ struct Envelope<P> {
 }
 
 /// A cursor for `list` continuing after `position`.
-pub fn encode<P: Serialize>(list: &str, position: P) -> String {
+pub(crate) fn encode<P: Serialize>(list: &str, position: P) -> String {
     let json = serde_json::to_vec(&Envelope { list: list.to_string(), after: position }).unwrap_or_default();
     URL_SAFE_NO_PAD.encode(json)
 }
 
 /// The position in a cursor issued for `list`.
-pub fn decode<P: DeserializeOwned>(list: &str, cursor: &str) -> Result<P, Error> {
+pub(crate) fn decode<P: DeserializeOwned>(list: &str, cursor: &str) -> Result<P, Error> {
     let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| Error::InvalidCursor)?;
     let envelope: Envelope<P> = serde_json::from_slice(&bytes).map_err(|_| Error::InvalidCursor)?;
     if envelope.list != list {
@@ -32,12 +32,12 @@ pub fn decode<P: DeserializeOwned>(list: &str, cursor: &str) -> Result<P, Error>
 }
 
 /// The optional position of an optional cursor.
-pub fn decode_opt<P: DeserializeOwned>(list: &str, cursor: Option<&str>) -> Result<Option<P>, Error> {
+pub(crate) fn decode_opt<P: DeserializeOwned>(list: &str, cursor: Option<&str>) -> Result<Option<P>, Error> {
     cursor.map(|c| decode(list, c)).transpose()
 }
 
 /// The page size asked for, checked.
-pub fn limit(limit: Option<u32>) -> Result<u32, Error> {
+pub(crate) fn limit(limit: Option<u32>) -> Result<u32, Error> {
     match limit {
         None => Ok(DEFAULT_PAGE_LIMIT),
         Some(n) if (1..=MAX_PAGE_LIMIT).contains(&n) => Ok(n),
@@ -50,7 +50,7 @@ pub fn limit(limit: Option<u32>) -> Result<u32, Error> {
 
 /// Builds a page: asks the store for `limit + 1` rows, keeps `limit`, and
 /// issues a cursor after the last kept row when there were more.
-pub fn page<R, P: Serialize>(
+pub(crate) fn page<R, P: Serialize>(
     list: &str,
     mut rows: Vec<R>,
     limit: u32,

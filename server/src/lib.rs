@@ -10,16 +10,21 @@
 //! library: integrators use the generated SDKs, and nothing but this
 //! crate's own tests and benchmarks depends on it.
 
-pub mod app;
+// What other crates use (the binary, the tests, the benchmarks, the
+// conformance suite's embedded mode) is `pub`; everything else is
+// `pub(crate)`, and this lint keeps it so.
+#![warn(unreachable_pub)]
+
+pub(crate) mod app;
 pub mod audit;
-pub mod auth;
-pub mod caller;
+pub(crate) mod auth;
+pub(crate) mod caller;
 pub mod catalog;
 pub mod clock;
 pub mod config;
-pub mod credentials;
-pub mod cursor;
-pub mod degraded;
+pub(crate) mod credentials;
+pub(crate) mod cursor;
+pub(crate) mod degraded;
 pub mod demo;
 pub mod error;
 pub mod events;
@@ -27,14 +32,14 @@ pub mod gateway;
 pub mod http;
 pub mod ids;
 pub mod mcp;
-pub mod pending;
+pub(crate) mod pending;
 pub mod pipeline;
 pub mod policy;
 pub mod revocations;
 pub mod signing;
-pub mod state;
+pub(crate) mod state;
 pub mod store;
-pub mod tool_call;
+pub(crate) mod tool_call;
 pub use lictor_offline::token;
 pub mod webhooks;
 

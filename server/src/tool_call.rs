@@ -25,7 +25,7 @@ use crate::token::CapabilityToken;
 use crate::{clock, ids};
 
 /// A tool call to make.
-pub struct ToolCall {
+pub(crate) struct ToolCall {
     /// Tenant.
     pub tenant: TenantId,
     /// The caller's credentials.
@@ -48,7 +48,7 @@ pub struct ToolCall {
 
 /// What became of a call.
 #[derive(Debug)]
-pub enum ToolCallResult {
+pub(crate) enum ToolCallResult {
     /// The decision did not let the agent act: the JSON-RPC error to answer.
     Denied {
         /// The decision.
@@ -95,7 +95,11 @@ fn deciding(decision: &Decision) -> (StageName, Option<&Reason>) {
 
 /// The JSON-RPC error of a decision that does not let the agent act.
 /// `presented` is the approval the caller resumed with, if any.
-pub async fn denial(state: &GatewayState, decision: &Decision, presented: Option<&ApprovalId>) -> RpcError {
+pub(crate) async fn denial(
+    state: &GatewayState,
+    decision: &Decision,
+    presented: Option<&ApprovalId>,
+) -> RpcError {
     let (stage, reason) = deciding(decision);
     let mut data = Map::new();
     data.insert("stage".into(), json!(stage.as_str()));
@@ -125,7 +129,7 @@ pub async fn denial(state: &GatewayState, decision: &Decision, presented: Option
 }
 
 /// Makes `call`.
-pub async fn run(state: &GatewayState, call: ToolCall) -> Result<ToolCallResult, Error> {
+pub(crate) async fn run(state: &GatewayState, call: ToolCall) -> Result<ToolCallResult, Error> {
     let (request, problem) = call.tool.intent(&call.agent, &call.arguments).map_err(|message| {
         Error::Invalid(
             lictor_api::ApiError::new(lictor_api::ErrorCode::InvalidField, message).at_path("$.tool"),

@@ -29,7 +29,7 @@ fn view(row: AgentRow) -> Agent {
 }
 
 /// `POST /v1/agents`.
-pub async fn create(
+pub(crate) async fn create(
     caller: &Caller<'_>,
     scope: Result<TenantScope, ApiError>,
     body: Result<AgentCreate, ApiError>,
@@ -61,7 +61,7 @@ pub async fn create(
 }
 
 /// `GET /v1/agents`.
-pub async fn list(
+pub(crate) async fn list(
     caller: &Caller<'_>,
     params: Result<AgentListParams, ApiError>,
 ) -> Result<AgentPage, Error> {
@@ -74,7 +74,7 @@ pub async fn list(
 }
 
 /// `GET /v1/agents/{agent_id}`.
-pub async fn get(
+pub(crate) async fn get(
     caller: &Caller<'_>,
     path: Result<AgentPath, ApiError>,
     scope: Result<TenantScope, ApiError>,
@@ -85,7 +85,7 @@ pub async fn get(
 }
 
 /// `PATCH /v1/agents/{agent_id}`.
-pub async fn update(
+pub(crate) async fn update(
     caller: &Caller<'_>,
     path: Result<AgentPath, ApiError>,
     scope: Result<TenantScope, ApiError>,

@@ -32,7 +32,7 @@ fn view(row: ApiKeyRow) -> ApiKey {
 }
 
 /// `POST /v1/admin/api-keys`.
-pub async fn create(
+pub(crate) async fn create(
     caller: &Caller<'_>,
     body: Result<ApiKeyCreate, ApiError>,
 ) -> Result<ApiKeyCreated, Error> {
@@ -91,7 +91,7 @@ pub async fn create(
 }
 
 /// `GET /v1/admin/api-keys`.
-pub async fn list(
+pub(crate) async fn list(
     caller: &Caller<'_>,
     params: Result<ApiKeyListParams, ApiError>,
 ) -> Result<ApiKeyPage, Error> {
@@ -111,7 +111,7 @@ pub async fn list(
 }
 
 /// `DELETE /v1/admin/api-keys/{key_id}`.
-pub async fn revoke(caller: &Caller<'_>, path: Result<ApiKeyPath, ApiError>) -> Result<(), Error> {
+pub(crate) async fn revoke(caller: &Caller<'_>, path: Result<ApiKeyPath, ApiError>) -> Result<(), Error> {
     let principal = caller.principal().await?;
     principal.require_admin()?;
     let path = path?;

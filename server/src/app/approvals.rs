@@ -22,7 +22,7 @@ use crate::store::{ApprovalFilter, ApprovalRow};
 const LIST: &str = "approvals";
 
 /// The longest `wait_seconds`.
-pub const MAX_WAIT_SECONDS: u32 = 60;
+pub(crate) const MAX_WAIT_SECONDS: u32 = 60;
 
 fn view(row: ApprovalRow, now: i64) -> Approval {
     Approval {
@@ -54,7 +54,7 @@ fn not_found(id: &impl std::fmt::Display) -> Error {
 }
 
 /// `GET /v1/admin/approvals`.
-pub async fn list(
+pub(crate) async fn list(
     caller: &Caller<'_>,
     params: Result<ApprovalListParams, ApiError>,
 ) -> Result<ApprovalPage, Error> {
@@ -69,7 +69,7 @@ pub async fn list(
 }
 
 /// `GET /v1/admin/approvals/{approval_id}`.
-pub async fn get(
+pub(crate) async fn get(
     caller: &Caller<'_>,
     path: Result<ApprovalPath, ApiError>,
     scope: Result<TenantScope, ApiError>,
@@ -81,7 +81,7 @@ pub async fn get(
 
 /// `POST /v1/admin/approvals/{approval_id}/decide`. The decider is the
 /// authenticated key, never the body.
-pub async fn decide(
+pub(crate) async fn decide(
     caller: &Caller<'_>,
     path: Result<ApprovalPath, ApiError>,
     scope: Result<TenantScope, ApiError>,
@@ -120,7 +120,7 @@ pub async fn decide(
 
 /// `GET /v1/approvals/{approval_id}`: the asking agent (or an
 /// administrator) reads it, waiting up to `wait_seconds` while it is pending.
-pub async fn wait(
+pub(crate) async fn wait(
     caller: &Caller<'_>,
     path: Result<ApprovalPath, ApiError>,
     params: Result<ApprovalWaitParams, ApiError>,

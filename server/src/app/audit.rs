@@ -27,7 +27,7 @@ const LIST: &str = "audit";
 const CHECKPOINTS: &str = "checkpoints";
 
 /// `GET /v1/admin/audit`.
-pub async fn list(
+pub(crate) async fn list(
     caller: &Caller<'_>,
     params: Result<AuditListParams, ApiError>,
 ) -> Result<AuditEntryPage, Error> {
@@ -61,7 +61,7 @@ fn anchor_error(error: AnchorError) -> Error {
 }
 
 /// `GET /v1/admin/audit/verify`.
-pub async fn verify(
+pub(crate) async fn verify(
     caller: &Caller<'_>,
     params: Result<AuditVerifyParams, ApiError>,
 ) -> Result<AuditVerification, Error> {
@@ -91,7 +91,7 @@ pub async fn verify(
 }
 
 /// `GET /v1/admin/audit/checkpoints`.
-pub async fn checkpoints(
+pub(crate) async fn checkpoints(
     caller: &Caller<'_>,
     params: Result<CheckpointListParams, ApiError>,
 ) -> Result<AuditCheckpointPage, Error> {
@@ -104,7 +104,7 @@ pub async fn checkpoints(
 }
 
 /// `GET /v1/admin/audit/checkpoints/latest`.
-pub async fn latest_checkpoint(
+pub(crate) async fn latest_checkpoint(
     caller: &Caller<'_>,
     params: Result<AuditVerifyParams, ApiError>,
 ) -> Result<AuditCheckpoint, Error> {
@@ -138,7 +138,7 @@ async fn proof_size(
 }
 
 /// `GET /v1/admin/audit/proof/inclusion`.
-pub async fn inclusion_proof(
+pub(crate) async fn inclusion_proof(
     caller: &Caller<'_>,
     params: Result<InclusionProofParams, ApiError>,
 ) -> Result<InclusionProof, Error> {
@@ -176,7 +176,7 @@ pub async fn inclusion_proof(
 }
 
 /// `GET /v1/admin/audit/proof/consistency`.
-pub async fn consistency_proof(
+pub(crate) async fn consistency_proof(
     caller: &Caller<'_>,
     params: Result<ConsistencyProofParams, ApiError>,
 ) -> Result<ConsistencyProof, Error> {
@@ -198,7 +198,7 @@ pub async fn consistency_proof(
 }
 
 /// `GET /.well-known/lictor/keys`: public, unauthenticated.
-pub async fn keys(caller: &Caller<'_>) -> Result<PublicKeys, Error> {
+pub(crate) async fn keys(caller: &Caller<'_>) -> Result<PublicKeys, Error> {
     let mut keys: Vec<PublicKey> = caller
         .state
         .checkpoints
@@ -227,7 +227,7 @@ fn check_digest(digest: &str) -> Result<(), Error> {
 }
 
 /// `GET /v1/admin/audit/payloads/{digest}`.
-pub async fn payload(
+pub(crate) async fn payload(
     caller: &Caller<'_>,
     path: Result<PayloadPath, ApiError>,
     params: Result<PayloadParams, ApiError>,
@@ -251,7 +251,7 @@ pub async fn payload(
 
 /// `DELETE /v1/admin/audit/payloads/{digest}`: erases the body; the chain
 /// keeps the digest, and the erasure is itself an entry.
-pub async fn erase_payload(
+pub(crate) async fn erase_payload(
     caller: &Caller<'_>,
     path: Result<PayloadPath, ApiError>,
     params: Result<PayloadParams, ApiError>,
@@ -288,7 +288,7 @@ impl ExportSink for Chunks {
 
 /// An export being written: its media type, the file name to offer, and
 /// its bytes as they are produced (an `Err` ends a broken export).
-pub struct Export {
+pub(crate) struct Export {
     /// `application/x-ndjson` or `text/csv`.
     pub content_type: &'static str,
     /// `lictor-audit-<tenant>-<entries>.<ext>`.
@@ -301,7 +301,10 @@ pub struct Export {
 /// (signed now if none covers the current head), streamed page by page in
 /// constant memory. A failure mid-stream ends the body early, so the file
 /// lacks its checkpoint and fails verification rather than passing short.
-pub async fn export(caller: &Caller<'_>, params: Result<ExportParams, ApiError>) -> Result<Export, Error> {
+pub(crate) async fn export(
+    caller: &Caller<'_>,
+    params: Result<ExportParams, ApiError>,
+) -> Result<Export, Error> {
     let (_, tenant, params) = caller.admin(params, |params| params.tenant.as_ref()).await?;
     let format = match params.format.unwrap_or_default() {
         ExportFormatName::Ndjson => ExportFormat::Ndjson,

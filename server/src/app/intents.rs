@@ -36,11 +36,11 @@ use crate::store::{
 use crate::token::CapabilityToken;
 
 /// Maximum intents in one batch.
-pub const MAX_BATCH: usize = 50;
+pub(crate) const MAX_BATCH: usize = 50;
 
 /// When the request arrived and how long its body took to parse.
 #[derive(Clone, Copy, Debug)]
-pub struct Arrival {
+pub(crate) struct Arrival {
     /// When reading the body began.
     pub at: Instant,
     /// Reading and parsing the body.
@@ -117,7 +117,7 @@ fn check_idempotency_key(key: Option<String>) -> Result<Option<String>, Error> {
 }
 
 /// Parses a `Lictor-Approval-Id` header.
-pub fn check_approval_id(id: Option<String>) -> Result<Option<ApprovalId>, Error> {
+pub(crate) fn check_approval_id(id: Option<String>) -> Result<Option<ApprovalId>, Error> {
     id.map(|id| {
         ApprovalId::parse(id.trim()).map_err(|e| Error::InvalidParameter {
             parameter: "Lictor-Approval-Id".into(),
@@ -210,7 +210,7 @@ fn submission<T>(front: &Front<T>, arrival: Arrival, request: IntentRequest) -> 
 }
 
 /// `POST /v1/intents`.
-pub async fn declare(
+pub(crate) async fn declare(
     caller: &Caller<'_>,
     arrival: Arrival,
     headers: Result<IntentHeaders, ApiError>,
@@ -297,7 +297,7 @@ async fn replay_accepted(
 
 /// `POST /v1/intents:async` (API keys only: a capability token is not kept
 /// for background evaluation).
-pub async fn declare_async(
+pub(crate) async fn declare_async(
     caller: &Caller<'_>,
     arrival: Arrival,
     headers: Result<IntentHeaders, ApiError>,
@@ -346,7 +346,7 @@ pub async fn declare_async(
 
 /// `POST /v1/intents:batch`: every element is validated and decided on its
 /// own, concurrently; one result per element, in order.
-pub async fn declare_batch(
+pub(crate) async fn declare_batch(
     caller: &Caller<'_>,
     arrival: Arrival,
     body: Result<IntentBatchRequest, ApiError>,
@@ -421,7 +421,7 @@ async fn visible_intent(
 }
 
 /// `GET /v1/intents/{intent_id}/decision`.
-pub async fn decision(
+pub(crate) async fn decision(
     caller: &Caller<'_>,
     path: Result<IntentPath, ApiError>,
     scope: Result<TenantScope, ApiError>,
@@ -461,7 +461,7 @@ pub async fn decision(
 const LIST: &str = "intents";
 
 /// `GET /v1/intents`.
-pub async fn list(
+pub(crate) async fn list(
     caller: &Caller<'_>,
     params: Result<IntentListParams, ApiError>,
 ) -> Result<IntentPage, Error> {
@@ -508,7 +508,7 @@ pub async fn list(
 const AUDIT_LIST: &str = "intent-audit";
 
 /// `GET /v1/intents/{intent_id}/audit`.
-pub async fn audit(
+pub(crate) async fn audit(
     caller: &Caller<'_>,
     path: Result<IntentPath, ApiError>,
     params: Result<IntentAuditParams, ApiError>,

@@ -44,7 +44,7 @@ use crate::store::McpSessionRow;
 use crate::tool_call::{self, ToolCall, ToolCallResult};
 
 /// `_meta` key an agent may use instead of the `Lictor-Approval-Id` header.
-pub const META_APPROVAL_ID: &str = "io.lictor/approvalId";
+pub(crate) const META_APPROVAL_ID: &str = "io.lictor/approvalId";
 
 /// How long a legacy session lives.
 const SESSION_LIFETIME_MICROS: i64 = 24 * 60 * 60 * 1_000_000;
@@ -115,7 +115,7 @@ fn meta_of(params: Option<&Value>) -> Option<&Map<String, Value>> {
 }
 
 /// `POST /v1/mcp`.
-pub async fn post(
+pub(crate) async fn post(
     caller: &Caller<'_>,
     headers: Result<McpHeaders, ApiError>,
     body: Result<Vec<u8>, ApiError>,
@@ -456,7 +456,7 @@ async fn tools_call(
 }
 
 /// `DELETE /v1/mcp`: ends a legacy session.
-pub async fn delete(caller: &Caller<'_>, headers: Result<McpHeaders, ApiError>) -> Result<(), Error> {
+pub(crate) async fn delete(caller: &Caller<'_>, headers: Result<McpHeaders, ApiError>) -> Result<(), Error> {
     let actor = actor(caller).await?;
     let headers = headers?;
     let session_id = headers.session_id.ok_or_else(|| Error::InvalidParameter {

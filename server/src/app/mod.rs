@@ -12,18 +12,18 @@
 //! The HTTP front door (`server/src/http/`) calls into this layer and nothing
 //! here imports it back.
 
-pub mod agents;
-pub mod api_keys;
-pub mod approvals;
-pub mod audit;
-pub mod intents;
-pub mod mcp;
-pub mod policies;
-pub mod system;
-pub mod tenants;
-pub mod tokens;
-pub mod tools;
-pub mod upstreams;
+pub(crate) mod agents;
+pub(crate) mod api_keys;
+pub(crate) mod approvals;
+pub(crate) mod audit;
+pub(crate) mod intents;
+pub(crate) mod mcp;
+pub(crate) mod policies;
+pub(crate) mod system;
+pub(crate) mod tenants;
+pub(crate) mod tokens;
+pub(crate) mod tools;
+pub(crate) mod upstreams;
 
 #[cfg(test)]
 mod tests {

@@ -130,7 +130,7 @@ fn draft_not_found(id: &PolicyDraftId) -> Error {
 }
 
 /// `POST /v1/admin/policies/drafts` and `PUT …/drafts/{draft_id}`.
-pub async fn save_draft(
+pub(crate) async fn save_draft(
     caller: &Caller<'_>,
     path: Option<Result<PolicyDraftPath, ApiError>>,
     scope: Result<TenantScope, ApiError>,
@@ -179,7 +179,7 @@ pub async fn save_draft(
 }
 
 /// `GET /v1/admin/policies/drafts/{draft_id}`.
-pub async fn get_draft(
+pub(crate) async fn get_draft(
     caller: &Caller<'_>,
     path: Result<PolicyDraftPath, ApiError>,
     scope: Result<TenantScope, ApiError>,
@@ -192,7 +192,7 @@ pub async fn get_draft(
 }
 
 /// `GET /v1/admin/policies/drafts`.
-pub async fn list_drafts(
+pub(crate) async fn list_drafts(
     caller: &Caller<'_>,
     params: Result<PolicyDraftListParams, ApiError>,
 ) -> Result<PolicyDraftPage, Error> {
@@ -224,7 +224,7 @@ pub async fn list_drafts(
 }
 
 /// `DELETE /v1/admin/policies/drafts/{draft_id}`.
-pub async fn delete_draft(
+pub(crate) async fn delete_draft(
     caller: &Caller<'_>,
     path: Result<PolicyDraftPath, ApiError>,
     scope: Result<TenantScope, ApiError>,
@@ -283,7 +283,7 @@ async fn two_person_rule(caller: &Caller<'_>, tenant: &TenantId) -> Result<bool,
 }
 
 /// `GET /v1/admin/policies/active`.
-pub async fn active(
+pub(crate) async fn active(
     caller: &Caller<'_>,
     scope: Result<TenantScope, ApiError>,
 ) -> Result<ActivePolicy, Error> {
@@ -359,7 +359,7 @@ fn check_hash(path: &str, hash: &str) -> Result<(), Error> {
 }
 
 /// `POST /v1/admin/policies/active`.
-pub async fn promote(
+pub(crate) async fn promote(
     caller: &Caller<'_>,
     scope: Result<TenantScope, ApiError>,
     body: Result<PolicyPromote, ApiError>,
@@ -400,7 +400,7 @@ pub async fn promote(
 }
 
 /// `POST /v1/admin/policies/rollback`.
-pub async fn rollback(
+pub(crate) async fn rollback(
     caller: &Caller<'_>,
     scope: Result<TenantScope, ApiError>,
     body: Result<PolicyRollback, ApiError>,
@@ -417,7 +417,7 @@ pub async fn rollback(
 }
 
 /// `GET /v1/admin/policies/proposals`.
-pub async fn list_proposals(
+pub(crate) async fn list_proposals(
     caller: &Caller<'_>,
     params: Result<PolicyProposalListParams, ApiError>,
 ) -> Result<PolicyProposalPage, Error> {
@@ -431,7 +431,7 @@ pub async fn list_proposals(
 }
 
 /// `POST /v1/admin/policies/proposals/{proposal_id}/approve|reject`.
-pub async fn decide_proposal(
+pub(crate) async fn decide_proposal(
     caller: &Caller<'_>,
     path: Result<PolicyProposalPath, ApiError>,
     scope: Result<TenantScope, ApiError>,
@@ -474,7 +474,7 @@ pub async fn decide_proposal(
 }
 
 /// `POST /v1/admin/policies/dry-run`.
-pub async fn dry_run(
+pub(crate) async fn dry_run(
     caller: &Caller<'_>,
     scope: Result<TenantScope, ApiError>,
     body: Result<PolicyDryRunRequest, ApiError>,
@@ -545,7 +545,7 @@ pub async fn dry_run(
 }
 
 /// `GET /v1/admin/policies/templates`.
-pub async fn templates(caller: &Caller<'_>) -> Result<PolicyTemplateList, Error> {
+pub(crate) async fn templates(caller: &Caller<'_>) -> Result<PolicyTemplateList, Error> {
     let principal = caller.principal().await?;
     principal.require_admin()?;
     let items = templates::templates()

@@ -6,12 +6,12 @@ use crate::caller::Caller;
 use crate::error::Error;
 
 /// Liveness: answering at all is the answer.
-pub fn health() -> Health {
+pub(crate) fn health() -> Health {
     Health { status: "ok".into(), version: env!("CARGO_PKG_VERSION").into() }
 }
 
 /// Readiness: the store answers a query.
-pub async fn ready(caller: &Caller<'_>) -> Result<Readiness, Error> {
+pub(crate) async fn ready(caller: &Caller<'_>) -> Result<Readiness, Error> {
     caller.state.store.ping().await?;
     Ok(Readiness { status: "ready".into(), store: caller.state.store.backend().kind() })
 }

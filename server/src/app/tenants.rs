@@ -33,7 +33,7 @@ async fn view(caller: &Caller<'_>, row: TenantRow) -> Result<Tenant, Error> {
 }
 
 /// `POST /v1/admin/tenants`.
-pub async fn create(
+pub(crate) async fn create(
     caller: &Caller<'_>,
     body: Result<TenantCreate, ApiError>,
 ) -> Result<TenantCreated, Error> {
@@ -70,7 +70,7 @@ pub async fn create(
 }
 
 /// `GET /v1/admin/tenants`.
-pub async fn list(
+pub(crate) async fn list(
     caller: &Caller<'_>,
     params: Result<TenantListParams, ApiError>,
 ) -> Result<TenantPage, Error> {
@@ -110,7 +110,7 @@ async fn visible_tenant(
 }
 
 /// `GET /v1/admin/tenants/{tenant_id}`.
-pub async fn get(caller: &Caller<'_>, path: Result<TenantPath, ApiError>) -> Result<Tenant, Error> {
+pub(crate) async fn get(caller: &Caller<'_>, path: Result<TenantPath, ApiError>) -> Result<Tenant, Error> {
     let (_, path) = visible_tenant(caller, path).await?;
     let row = caller
         .state
@@ -122,7 +122,7 @@ pub async fn get(caller: &Caller<'_>, path: Result<TenantPath, ApiError>) -> Res
 }
 
 /// `POST /v1/admin/tenants/{tenant_id}/webhook-secret`.
-pub async fn rotate_webhook_secret(
+pub(crate) async fn rotate_webhook_secret(
     caller: &Caller<'_>,
     path: Result<TenantPath, ApiError>,
 ) -> Result<WebhookSecret, Error> {
@@ -146,7 +146,7 @@ pub async fn rotate_webhook_secret(
 }
 
 /// `PATCH /v1/admin/tenants/{tenant_id}`.
-pub async fn update(
+pub(crate) async fn update(
     caller: &Caller<'_>,
     path: Result<TenantPath, ApiError>,
     body: Result<TenantUpdate, ApiError>,

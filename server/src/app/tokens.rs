@@ -40,7 +40,7 @@ fn caveats(body: &TokenMint, expires_at: i64, now: i64, audience: &str) -> Resul
 }
 
 /// `POST /v1/admin/mint`.
-pub async fn mint(
+pub(crate) async fn mint(
     caller: &Caller<'_>,
     scope: Result<TenantScope, ApiError>,
     body: Result<TokenMint, ApiError>,
@@ -133,7 +133,7 @@ fn view(row: RevocationRow) -> Result<Revocation, Error> {
 }
 
 /// `POST /v1/admin/revoke`.
-pub async fn revoke(
+pub(crate) async fn revoke(
     caller: &Caller<'_>,
     scope: Result<TenantScope, ApiError>,
     body: Result<TokenRevoke, ApiError>,
@@ -166,7 +166,7 @@ pub async fn revoke(
 }
 
 /// `GET /v1/admin/revocations`.
-pub async fn list(
+pub(crate) async fn list(
     caller: &Caller<'_>,
     params: Result<RevocationListParams, ApiError>,
 ) -> Result<RevocationPage, Error> {

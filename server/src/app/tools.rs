@@ -16,7 +16,7 @@ use crate::pipeline::FrontTimings;
 use crate::tool_call::{self, ToolCall, ToolCallResult};
 
 /// `POST /v1/tool-call`.
-pub async fn call_tool(
+pub(crate) async fn call_tool(
     caller: &Caller<'_>,
     arrival: Arrival,
     headers: Result<ApprovalHeader, ApiError>,

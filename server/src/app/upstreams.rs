@@ -50,7 +50,7 @@ fn check(body: &UpstreamCreate) -> Result<(), Error> {
 }
 
 /// `POST /v1/admin/upstreams`.
-pub async fn create(
+pub(crate) async fn create(
     caller: &Caller<'_>,
     scope: Result<TenantScope, ApiError>,
     body: Result<UpstreamCreate, ApiError>,
@@ -83,7 +83,7 @@ pub async fn create(
 }
 
 /// `GET /v1/admin/upstreams`: the configured upstreams, then the tenant's.
-pub async fn list(
+pub(crate) async fn list(
     caller: &Caller<'_>,
     params: Result<UpstreamListParams, ApiError>,
 ) -> Result<UpstreamPage, Error> {
@@ -103,7 +103,7 @@ pub async fn list(
 }
 
 /// `DELETE /v1/admin/upstreams/{name}`.
-pub async fn delete(
+pub(crate) async fn delete(
     caller: &Caller<'_>,
     path: Result<UpstreamPath, ApiError>,
     scope: Result<TenantScope, ApiError>,

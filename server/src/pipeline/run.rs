@@ -59,7 +59,7 @@ pub(super) struct Run<'a, R: Reads> {
 
 impl<'a, R: Reads> Run<'a, R> {
     /// A run of `sub`, approved until a stage says otherwise.
-    pub fn new(
+    pub(super) fn new(
         sub: &'a Submission,
         reads: &'a R,
         settings: &'a PipelineSettings,
@@ -97,7 +97,7 @@ impl<'a, R: Reads> Run<'a, R> {
     }
 
     /// `stage` settles the verdict, giving `reason`.
-    pub fn settle(&mut self, verdict: Verdict, stage: StageName, reason: Reason) {
+    pub(super) fn settle(&mut self, verdict: Verdict, stage: StageName, reason: Reason) {
         self.reasons.push(reason);
         self.verdict = verdict;
         self.deciding_stage = stage;
@@ -105,14 +105,14 @@ impl<'a, R: Reads> Run<'a, R> {
 
     /// The intent's risk, assessed once: `capability` may need it (for a
     /// `step_up` caveat) before `risk` reports it.
-    pub fn risk(&mut self) -> &Risk {
+    pub(super) fn risk(&mut self) -> &Risk {
         self.risk.get_or_insert_with(|| risk::assess(&self.sub.request.intent))
     }
 
     /// The document the policy evaluates, built once (after `identity`,
     /// since it names the agent). It is stored with the decision whether or
     /// not the policy ran.
-    pub fn input(&mut self) -> &Value {
+    pub(super) fn input(&mut self) -> &Value {
         if self.input.is_none() {
             self.risk();
         }
@@ -124,7 +124,7 @@ impl<'a, R: Reads> Run<'a, R> {
     }
 
     /// The report outcome of the verdict a stage that ran leaves.
-    pub fn outcome(&self) -> StageOutcome {
+    pub(super) fn outcome(&self) -> StageOutcome {
         match self.verdict {
             Verdict::Approve | Verdict::ApproveModified => StageOutcome::Pass,
             Verdict::Escalate => StageOutcome::Escalate,
@@ -134,7 +134,7 @@ impl<'a, R: Reads> Run<'a, R> {
 
     /// Takes the risk and the policy input, for the decision and its
     /// record (after the last stage).
-    pub fn finish(&mut self) -> (Risk, Value) {
+    pub(super) fn finish(&mut self) -> (Risk, Value) {
         let risk = self.risk.take().unwrap_or_else(|| risk::assess(&self.sub.request.intent));
         let input = self.input.take().unwrap_or_else(|| policy::input(self.sub, self.agent.as_ref(), &risk));
         (risk, input)
