@@ -186,8 +186,8 @@ fn agent_row() -> AgentRow {
             max_decisions_24h: Some(1_000_000_000),
             max_exposure_usd_24h: Some(UsdAmount::new(1_000_000_000.0).unwrap()),
         },
-        created_at: clock::now_micros(),
-        updated_at: clock::now_micros(),
+        created_at: clock::Timestamp::now(),
+        updated_at: clock::Timestamp::now(),
     }
 }
 
@@ -210,7 +210,7 @@ fn submission(request: IntentRequest, received: Instant) -> Submission {
         tool: None,
         approval_id: None,
         received,
-        created_at: clock::now_micros(),
+        created_at: clock::Timestamp::now(),
         pending: false,
         idempotency: None,
         callback_url: None,
@@ -317,7 +317,7 @@ impl InProcess {
                 id: tenant(),
                 name: "Acme".into(),
                 webhook_secret: "lictor_whsec_bench_0123456789abcdef".into(),
-                created_at: clock::now_micros(),
+                created_at: clock::Timestamp::now(),
             };
             writer.append_admin_change(admin(AdminOp::CreateTenant(new_tenant))).await.unwrap();
             writer.append_admin_change(admin(AdminOp::CreateAgent(agent_row()))).await.unwrap();
@@ -335,7 +335,7 @@ impl InProcess {
     fn job(&self, template: &CommitJob) -> CommitJob {
         let mut job = template.clone();
         job.draft.decision.intent_id = ids::intent_id();
-        job.record.created_at = clock::now_micros();
+        job.record.created_at = clock::Timestamp::now();
         job.received = Instant::now();
         job.enqueued = Instant::now();
         job
@@ -369,7 +369,7 @@ fn bench_stages(c: &mut Criterion) {
 
     // A token as `POST /v1/admin/mint` and one attenuation would leave it.
     let root_key = derive_root_key(b"bench: the gateway's token signing secret, 32+ bytes");
-    let now = clock::now_micros() / 1_000_000;
+    let now = clock::Timestamp::now().seconds();
     let header = TokenHeader::root(
         "tgk-bench",
         Jti::parse("tok_0190f3a2b4c5d6e7f8091a2b3c4d5e6f").unwrap(),
@@ -561,7 +561,7 @@ async fn export(store: &Store, checkpoints: &Checkpointer, tenant: &TenantId, ou
         tenant: tenant.clone(),
         origin: checkpoints.origin_of(tenant),
         key_name: checkpoints.key_name().to_string(),
-        exported_at: clock::from_micros(clock::now_micros()),
+        exported_at: clock::Timestamp::now().to_datetime(),
         entries: checkpoint.tree_size,
     };
     let trailer = ExportCheckpoint {

@@ -25,6 +25,7 @@ use serde_json::{Map, Value};
 use tokio::sync::Mutex;
 
 use crate::clock;
+use crate::clock::Timestamp;
 use crate::error::Error;
 use crate::mcp::upstream::{Tool, ToolAnnotations, UpstreamClient, UpstreamConfig, UpstreamError};
 use crate::pipeline::capability::ToolTarget;
@@ -238,7 +239,7 @@ pub struct Catalog {
     tools: Mutex<HashMap<String, CachedTools>>,
     tools_ttl: Duration,
     timeout: Duration,
-    started: i64,
+    started: Timestamp,
     log: slog::Logger,
 }
 
@@ -281,7 +282,7 @@ impl Catalog {
         tools_ttl: Duration,
         log: slog::Logger,
     ) -> Result<Catalog, UpstreamError> {
-        let started = clock::now_micros();
+        let started = Timestamp::now();
         let configured = configured
             .iter()
             .map(|c| {
@@ -293,7 +294,7 @@ impl Catalog {
                         source: UpstreamSource::Config,
                         has_credential: c.credential.is_some(),
                         tools: BTreeMap::new(),
-                        created_at: clock::from_micros(started),
+                        created_at: clock::datetime(started),
                     },
                     overrides: BTreeMap::new(),
                     client: client_for(&c.name, &c.url, c.credential.as_ref(), timeout, &log)?,
@@ -323,8 +324,8 @@ impl Catalog {
         self.timeout
     }
 
-    /// When the configured upstreams were loaded (µs).
-    pub fn started(&self) -> i64 {
+    /// When the configured upstreams were loaded.
+    pub fn started(&self) -> Timestamp {
         self.started
     }
 
@@ -456,7 +457,7 @@ pub fn view(row: &UpstreamRow) -> Upstream {
         source: UpstreamSource::Api,
         has_credential: row.credential.is_some(),
         tools: row.tools.clone(),
-        created_at: clock::from_micros(row.created_at),
+        created_at: clock::datetime(row.created_at),
     }
 }
 

@@ -11,7 +11,7 @@ use crate::audit::checkpointer::Checkpointer;
 use crate::audit::writer::AuditWriter;
 use crate::auth::Authenticator;
 use crate::catalog::Catalog;
-use crate::clock;
+use crate::clock::Timestamp;
 use crate::config::{Config, MIN_ADMIN_KEY_LEN};
 use crate::credentials;
 use crate::degraded::Degraded;
@@ -145,7 +145,7 @@ async fn ensure_admin_key(store: &Store, config: &Config) -> Result<AdminKey, St
         return Ok(AdminKey::Stored);
     }
     let issued = credentials::new_admin_key();
-    match store.insert_admin_key(GENERATED_ADMIN_KEY_ID, &issued.hash, clock::now_micros()).await {
+    match store.insert_admin_key(GENERATED_ADMIN_KEY_ID, &issued.hash, Timestamp::now()).await {
         Ok(()) => Ok(AdminKey::Generated(issued.key)),
         // Another replica starting on the same empty database won.
         Err(StoreError::Duplicate(_)) => Ok(AdminKey::Stored),
@@ -158,7 +158,7 @@ async fn ensure_admin_key(store: &Store, config: &Config) -> Result<AdminKey, St
 /// shown once. Gateways that run with `LICTOR_ADMIN_KEY` ignore stored keys.
 pub async fn rotate_admin_key(store: &Store) -> Result<String, StoreError> {
     let issued = credentials::new_admin_key();
-    store.replace_admin_keys(GENERATED_ADMIN_KEY_ID, &issued.hash, clock::now_micros()).await?;
+    store.replace_admin_keys(GENERATED_ADMIN_KEY_ID, &issued.hash, Timestamp::now()).await?;
     Ok(issued.key)
 }
 

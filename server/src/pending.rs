@@ -13,7 +13,7 @@ use lictor_api::ids::IntentId;
 use lictor_api::intents::IntentRequest;
 
 use crate::audit::writer::CommitOutcome;
-use crate::clock;
+use crate::clock::Timestamp;
 use crate::pipeline::FrontTimings;
 use crate::pipeline::{KeyContext, Pipeline, Submission};
 use crate::store::Store;
@@ -88,7 +88,7 @@ impl PendingIntents {
     }
 
     async fn sweep(&self) {
-        match self.inner.store.unclaimed_pending_intents(clock::now_micros(), 100).await {
+        match self.inner.store.unclaimed_pending_intents(Timestamp::now(), 100).await {
             Ok(ids) => ids.into_iter().for_each(|id| self.dispatch(id)),
             Err(error) => slog::warn!(self.inner.log, "pending intent sweep failed"; "error" => %error),
         }
@@ -96,12 +96,8 @@ impl PendingIntents {
 
     async fn evaluate(&self, intent_id: IntentId) {
         let inner = &self.inner;
-        let now = clock::now_micros();
-        match inner
-            .store
-            .claim_pending_intent(&intent_id, now, now + clock::span_micros(inner.config.lease))
-            .await
-        {
+        let now = Timestamp::now();
+        match inner.store.claim_pending_intent(&intent_id, now, now + inner.config.lease).await {
             Ok(true) => {}
             Ok(false) => return,
             Err(error) => {

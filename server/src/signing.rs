@@ -11,7 +11,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 
-use crate::clock;
+use crate::clock::Timestamp;
 use crate::credentials::random_key_material;
 use crate::store::{SigningKeyRow, Store, StoreResult};
 
@@ -46,7 +46,7 @@ fn new_ed25519_key() -> (String, String, Option<String>) {
 
 /// Loads the signing keys, creating any that do not exist yet.
 pub async fn ensure(store: &Store) -> StoreResult<SigningKeys> {
-    let now = clock::now_micros();
+    let now = Timestamp::now();
     Ok(SigningKeys {
         token: store.ensure_signing_key(TOKEN_HMAC, new_hmac_key, now).await?,
         checkpoint: store.ensure_signing_key(CHECKPOINT_ED25519, new_ed25519_key, now).await?,
@@ -124,12 +124,12 @@ impl TokenKeys {
 /// keys stay published so older checkpoints keep verifying.
 pub async fn rotate_checkpoint_key(store: &Store) -> StoreResult<SigningKeyRow> {
     let (kid, secret, public_key) = new_ed25519_key();
-    store.add_signing_key_generation(CHECKPOINT_ED25519, &kid, &secret, public_key, clock::now_micros()).await
+    store.add_signing_key_generation(CHECKPOINT_ED25519, &kid, &secret, public_key, Timestamp::now()).await
 }
 
 /// Adds a new generation of the token key (`lictor keys rotate`). Tokens
 /// minted with earlier generations keep verifying until they expire.
 pub async fn rotate_token_key(store: &Store) -> StoreResult<SigningKeyRow> {
     let (kid, secret, public_key) = new_hmac_key();
-    store.add_signing_key_generation(TOKEN_HMAC, &kid, &secret, public_key, clock::now_micros()).await
+    store.add_signing_key_generation(TOKEN_HMAC, &kid, &secret, public_key, Timestamp::now()).await
 }

@@ -15,14 +15,15 @@ use serde_json::{Map, Value, json};
 use crate::audit::digested;
 use crate::audit::writer::{CommitOutcome, ToolResultJob};
 use crate::catalog::CatalogTool;
+use crate::clock::Timestamp;
 use crate::error::Error;
+use crate::ids;
 use crate::mcp::jsonrpc::RpcError;
 use crate::mcp::upstream::{CallOutcome, UpstreamError};
 use crate::pipeline::FrontTimings;
 use crate::pipeline::{KeyContext, Submission};
 use crate::state::GatewayState;
 use crate::token::CapabilityToken;
-use crate::{clock, ids};
 
 /// A tool call to make.
 pub(crate) struct ToolCall {
@@ -120,9 +121,9 @@ pub(crate) async fn denial(
     if let Some(approval_id) = approval {
         data.insert("approval_id".into(), json!(approval_id.as_str()));
         if let Ok(Some(row)) = state.store.get_approval(&decision.tenant, approval_id).await {
-            let now = clock::now_micros();
+            let now = Timestamp::now();
             data.insert("status".into(), json!(row.status_at(now).as_str()));
-            data.insert("expires_at".into(), json!(clock::rfc3339_micros(row.expires_at)));
+            data.insert("expires_at".into(), json!(row.expires_at.to_string()));
         }
     }
     RpcError::new(code, message).with_data(Value::Object(data))
@@ -150,7 +151,7 @@ pub(crate) async fn run(state: &GatewayState, call: ToolCall) -> Result<ToolCall
         tool: Some(call.tool.target()),
         approval_id: call.approval_id.clone(),
         received: call.received,
-        created_at: clock::now_micros(),
+        created_at: Timestamp::now(),
         pending: false,
         idempotency: None,
         callback_url: None,

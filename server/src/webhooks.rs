@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use lictor_api::intents::CallbackState;
 use tokio::sync::{Notify, Semaphore};
 
-use crate::clock;
+use crate::clock::Timestamp;
 use crate::store::{CallbackDue, DeliveryRecord, Store};
 pub use lictor_offline::webhook::{SIGNATURE_HEADER, SignatureError, signature, verify_signature};
 
@@ -120,12 +120,12 @@ impl Worker {
 
     async fn dispatch_due(&self) -> Result<(), crate::store::StoreError> {
         loop {
-            let now = clock::now_micros();
+            let now = Timestamp::now();
             let due = self.store.callbacks_due(now, BATCH).await?;
             let full = due.len() == BATCH as usize;
             // The lease outlives one attempt; if this gateway stops mid-way
             // the delivery becomes due again for any gateway.
-            let lease = now + clock::span_micros(self.config.timeout * 2);
+            let lease = now + self.config.timeout * 2;
             for delivery in due {
                 if !self.store.lease_callback(&delivery.intent_id, delivery.next_at, lease).await? {
                     continue;
@@ -145,7 +145,7 @@ impl Worker {
 
     async fn deliver(&self, delivery: CallbackDue) {
         let attempt = delivery.attempts.saturating_add(1);
-        let attempted_at = clock::now_micros();
+        let attempted_at = Timestamp::now();
         let started = Instant::now();
         let outcome = self.post(&delivery, attempt).await;
         let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
@@ -160,7 +160,7 @@ impl Worker {
             (CallbackState::Failed, None)
         } else {
             let delay = backoff(attempt, &self.config);
-            (CallbackState::Pending, Some(clock::now_micros() + clock::span_micros(delay)))
+            (CallbackState::Pending, Some(Timestamp::now() + delay))
         };
         let record = DeliveryRecord { attempt, attempted_at, status_code, error, duration_ms };
         if let Err(e) = self.store.record_delivery(&delivery.intent_id, &record, state, next_at).await {
@@ -181,7 +181,7 @@ impl Worker {
             .map_err(|e| e.to_string())?
             .ok_or_else(|| format!("tenant `{}` has no webhook secret", delivery.tenant))?;
         let body = delivery.decision_json.as_bytes().to_vec();
-        let timestamp = clock::now_micros() / 1_000_000;
+        let timestamp = Timestamp::now().seconds();
         let response = self
             .client
             .post(&delivery.url)

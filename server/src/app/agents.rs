@@ -8,6 +8,7 @@ use lictor_api::agents::{
 use crate::audit::writer::{AdminJob, AdminOp, AdminOutcome};
 use crate::caller::Caller;
 use crate::clock;
+use crate::clock::Timestamp;
 use crate::cursor;
 use crate::error::{Error, Object};
 use crate::store::{AgentRow, StoreError};
@@ -23,8 +24,8 @@ fn view(row: AgentRow) -> Agent {
         description: row.description,
         status: row.status,
         budget: row.budget,
-        created_at: clock::from_micros(row.created_at),
-        updated_at: clock::from_micros(row.updated_at),
+        created_at: clock::datetime(row.created_at),
+        updated_at: clock::datetime(row.updated_at),
     }
 }
 
@@ -36,7 +37,7 @@ pub(crate) async fn create(
 ) -> Result<Agent, Error> {
     let (principal, tenant, (_, body)) =
         caller.admin((scope, body), |(scope, _)| scope.tenant.as_ref()).await?;
-    let now = clock::now_micros();
+    let now = Timestamp::now();
     let row = AgentRow {
         tenant,
         id: body.id,
@@ -96,7 +97,7 @@ pub(crate) async fn update(
     let job = AdminJob {
         tenant,
         principal: principal.describe(),
-        op: AdminOp::UpdateAgent { id: path.agent_id.clone(), update: body, now: clock::now_micros() },
+        op: AdminOp::UpdateAgent { id: path.agent_id.clone(), update: body, now: Timestamp::now() },
     };
     let updated = match caller.state.pipeline.writer().append_admin_change(job).await? {
         AdminOutcome::Agent(agent, _) => Some(*agent),

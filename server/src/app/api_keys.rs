@@ -9,6 +9,7 @@ use crate::audit::writer::{AdminJob, AdminOp};
 use crate::auth::not_found_tenant;
 use crate::caller::Caller;
 use crate::clock;
+use crate::clock::Timestamp;
 use crate::credentials;
 use crate::cursor;
 use crate::error::{Error, Object};
@@ -26,8 +27,8 @@ fn view(row: ApiKeyRow) -> ApiKey {
         name: row.name,
         prefix: row.prefix,
         agent_id: row.agent_id,
-        created_at: clock::from_micros(row.created_at),
-        revoked_at: row.revoked_at.map(clock::from_micros),
+        created_at: clock::datetime(row.created_at),
+        revoked_at: row.revoked_at.map(clock::datetime),
     }
 }
 
@@ -66,7 +67,7 @@ pub(crate) async fn create(
         agent_id: body.agent_id,
         prefix: issued.prefix,
         key_hash: issued.hash,
-        created_at: clock::now_micros(),
+        created_at: Timestamp::now(),
     };
     let job = AdminJob {
         tenant: row.tenant.clone(),

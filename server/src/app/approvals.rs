@@ -14,6 +14,7 @@ use lictor_api::tokens::Jti;
 use crate::audit::writer::{ApprovalDecisionJob, ApprovalDecisionOutcome};
 use crate::caller::Caller;
 use crate::clock;
+use crate::clock::Timestamp;
 use crate::cursor;
 use crate::error::{Error, Object};
 use crate::events::Event;
@@ -24,7 +25,7 @@ const LIST: &str = "approvals";
 /// The longest `wait_seconds`.
 pub(crate) const MAX_WAIT_SECONDS: u32 = 60;
 
-fn view(row: ApprovalRow, now: i64) -> Approval {
+fn view(row: ApprovalRow, now: Timestamp) -> Approval {
     Approval {
         status: row.status_at(now),
         id: row.id,
@@ -40,12 +41,12 @@ fn view(row: ApprovalRow, now: i64) -> Approval {
         reasons: row.reasons,
         risk_level: row.risk_level,
         digest: row.digest,
-        created_at: clock::from_micros(row.created_at),
-        expires_at: clock::from_micros(row.expires_at),
-        decided_at: row.decided_at.map(clock::from_micros),
+        created_at: clock::datetime(row.created_at),
+        expires_at: clock::datetime(row.expires_at),
+        decided_at: row.decided_at.map(clock::datetime),
         decided_by: row.decided_by,
         note: row.note,
-        used_at: row.used_at.map(clock::from_micros),
+        used_at: row.used_at.map(clock::datetime),
     }
 }
 
@@ -62,7 +63,7 @@ pub(crate) async fn list(
     let limit = cursor::limit(params.limit)?;
     let before: Option<(i64, String)> = cursor::decode_opt(LIST, params.cursor.as_deref())?;
     let filter = ApprovalFilter { status: params.status, agent_id: params.agent_id };
-    let now = clock::now_micros();
+    let now = Timestamp::now();
     let rows = caller.state.store.list_approvals(&tenant, &filter, now, before, limit + 1).await?;
     let (rows, next_cursor) = cursor::page(LIST, rows, limit, |r| (r.created_at, r.id.to_string()));
     Ok(ApprovalPage { items: rows.into_iter().map(|r| view(r, now)).collect(), next_cursor })
@@ -76,7 +77,7 @@ pub(crate) async fn get(
 ) -> Result<Approval, Error> {
     let (_, tenant, (path, _)) = caller.admin((path, scope), |(_, scope)| scope.tenant.as_ref()).await?;
     let row = caller.state.store.get_approval(&tenant, &path.approval_id).await?;
-    row.map(|r| view(r, clock::now_micros())).ok_or_else(|| not_found(&path.approval_id))
+    row.map(|r| view(r, Timestamp::now())).ok_or_else(|| not_found(&path.approval_id))
 }
 
 /// `POST /v1/admin/approvals/{approval_id}/decide`. The decider is the
@@ -107,7 +108,7 @@ pub(crate) async fn decide(
         ApprovalDecisionOutcome::Decided(row) => {
             // An intent's decision changed: deliver its webhook again.
             caller.state.pending.webhooks().notify();
-            Ok(view(*row, clock::now_micros()))
+            Ok(view(*row, Timestamp::now()))
         }
         ApprovalDecisionOutcome::NotFound => Err(not_found(&path.approval_id)),
         ApprovalDecisionOutcome::NotPending(status) => Err(Error::conflict(
@@ -147,13 +148,12 @@ pub(crate) async fn wait(
         if principal.bound_agent().is_some_and(|agent| *agent != row.agent_id) {
             return Err(not_found(&path.approval_id));
         }
-        let now = clock::now_micros();
+        let now = Timestamp::now();
         if row.status_at(now) != ApprovalStatus::Pending || tokio::time::Instant::now() >= deadline {
             return Ok(view(row, now));
         }
         // Wake on this approval's event, or at the deadline or its expiry.
-        let expiry = tokio::time::Instant::now()
-            + Duration::from_micros(u64::try_from(row.expires_at.saturating_sub(now)).unwrap_or(0));
+        let expiry = tokio::time::Instant::now() + row.expires_at.since(now);
         let until = deadline.min(expiry);
         loop {
             match tokio::time::timeout_at(until, events.recv()).await {

@@ -19,6 +19,7 @@ use crate::audit::verify::{verify_log, view};
 use crate::audit::writer::{AdminJob, AdminOp, AdminOutcome};
 use crate::caller::Caller;
 use crate::clock;
+use crate::clock::Timestamp;
 use crate::cursor;
 use crate::error::{Error, Object};
 use crate::store::{AuditFilter, decode_hash};
@@ -41,8 +42,8 @@ pub(crate) async fn list(
         kind: params.kind,
         intent_id: params.intent_id,
         jti: params.jti,
-        from: params.from.map(clock::to_micros),
-        to: params.to.map(clock::to_micros),
+        from: params.from.map(Timestamp::from_datetime),
+        to: params.to.map(Timestamp::from_datetime),
     };
     let rows = caller.state.store.list_audit_entries(&tenant, &filter, after.unwrap_or(0), limit + 1).await?;
     let (rows, next_cursor) = cursor::page(LIST, rows, limit, |r| r.record.seq);
@@ -211,7 +212,7 @@ pub(crate) async fn keys(caller: &Caller<'_>) -> Result<PublicKeys, Error> {
             key_id: hex::encode(key.verifier.id),
             public_key: STANDARD.encode(key.verifier.public_key()),
             vkey: key.verifier.to_vkey(),
-            created_at: clock::from_micros(key.created_at),
+            created_at: clock::datetime(key.created_at),
         })
         .collect();
     keys.sort_by_key(|k| std::cmp::Reverse(k.created_at));
@@ -246,7 +247,7 @@ pub(crate) async fn payload(
             Some(serde_json::from_str(&body).map_err(|e| Error::Internal(format!("stored payload: {e}")))?)
         }
     };
-    Ok(AuditPayload { digest: path.digest, body, erased_at: erased_at.map(clock::from_micros), erased_by })
+    Ok(AuditPayload { digest: path.digest, body, erased_at: erased_at.map(clock::datetime), erased_by })
 }
 
 /// `DELETE /v1/admin/audit/payloads/{digest}`: erases the body; the chain
@@ -316,7 +317,7 @@ pub(crate) async fn export(
         tenant: tenant.clone(),
         origin: checkpoints.origin_of(&tenant),
         key_name: checkpoints.key_name().to_string(),
-        exported_at: clock::from_micros(clock::now_micros()),
+        exported_at: clock::datetime(Timestamp::now()),
         entries: checkpoint.tree_size,
     };
     let filename = format!("lictor-audit-{tenant}-{}.{}", checkpoint.tree_size, format.file_extension());

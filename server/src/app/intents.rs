@@ -25,6 +25,7 @@ use crate::audit::writer::CommitOutcome;
 use crate::auth::Principal;
 use crate::caller::Caller;
 use crate::clock;
+use crate::clock::Timestamp;
 use crate::cursor;
 use crate::error::{Error, Object};
 use crate::ids;
@@ -200,7 +201,7 @@ fn submission<T>(front: &Front<T>, arrival: Arrival, request: IntentRequest) -> 
         tool: None,
         approval_id: front.approval_id.clone(),
         received: arrival.at,
-        created_at: clock::now_micros(),
+        created_at: Timestamp::now(),
         pending: false,
         idempotency: None,
         callback_url: None,
@@ -280,7 +281,7 @@ fn unaudited_shadow_decision(caller: &Caller<'_>, sub: &Submission) -> Decision 
         policy: caller.state.policies.for_tenant(&sub.tenant).policy_ref(),
         audit: None,
         approval: None,
-        decided_at: clock::from_micros(clock::now_micros()),
+        decided_at: clock::datetime(Timestamp::now()),
         latency_us: clock::elapsed_us(sub.received),
     }
 }
@@ -332,7 +333,7 @@ pub(crate) async fn declare_async(
         action_type: request.intent.action.action_type,
         verb: request.intent.action.verb.to_string(),
         request_json: serde_json::to_string(&request).map_err(|e| Error::Internal(e.to_string()))?,
-        created_at: clock::now_micros(),
+        created_at: Timestamp::now(),
         callback_url: callback_url.map(String::from),
     };
     match caller.state.store.insert_pending_intent(&pending, claim.as_ref()).await? {
@@ -442,14 +443,14 @@ pub(crate) async fn decision(
                     .into_iter()
                     .map(|a| DeliveryAttempt {
                         attempt: a.attempt,
-                        attempted_at: clock::from_micros(a.attempted_at),
+                        attempted_at: clock::datetime(a.attempted_at),
                         status_code: a.status_code,
                         error: a.error,
                         duration_ms: a.duration_ms,
                     })
                     .collect(),
                 next_attempt_at: match state {
-                    CallbackState::Pending => intent.callback_next_at.map(clock::from_micros),
+                    CallbackState::Pending => intent.callback_next_at.map(clock::datetime),
                     _ => None,
                 },
             })
@@ -473,8 +474,8 @@ pub(crate) async fn list(
         verdict: params.verdict,
         action_type: params.action_type,
         environment: params.environment,
-        from: params.from.map(clock::to_micros),
-        to: params.to.map(clock::to_micros),
+        from: params.from.map(Timestamp::from_datetime),
+        to: params.to.map(Timestamp::from_datetime),
     };
     if let Some(agent) = bound_agent(&principal) {
         if filter.agent_id.as_ref().is_some_and(|a| a != agent) {
@@ -497,8 +498,8 @@ pub(crate) async fn list(
                 status: r.status,
                 verdict: r.verdict,
                 would_be_verdict: r.would_be_verdict,
-                created_at: clock::from_micros(r.created_at),
-                decided_at: r.decided_at.map(clock::from_micros),
+                created_at: clock::datetime(r.created_at),
+                decided_at: r.decided_at.map(clock::datetime),
             })
         })
         .collect::<Result<_, Error>>()?;

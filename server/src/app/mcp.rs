@@ -18,7 +18,7 @@
 //! (see [`crate::calls`]) and answers denials as JSON-RPC errors `-32010`
 //! … `-32014`, HTTP 200, with the request id preserved.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use http::StatusCode;
 use lictor_api::ApiError;
@@ -29,6 +29,7 @@ use crate::auth::Principal;
 use crate::caller::Caller;
 use crate::catalog::{CatalogTool, ToolLookup};
 use crate::clock;
+use crate::clock::Timestamp;
 use crate::error::{Error, Object};
 use crate::mcp::headers::decode_value;
 use crate::mcp::jsonrpc::{INVALID_PARAMS, INVALID_REQUEST, Id, Message, RpcError, parse_message};
@@ -47,7 +48,7 @@ use crate::tool_call::{self, ToolCall, ToolCallResult};
 pub(crate) const META_APPROVAL_ID: &str = "io.lictor/approvalId";
 
 /// How long a legacy session lives.
-const SESSION_LIFETIME_MICROS: i64 = 24 * 60 * 60 * 1_000_000;
+const SESSION_LIFETIME: Duration = clock::DAY;
 
 /// The era a request speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -261,7 +262,7 @@ async fn legacy_session(
         )
     };
     let Some(session) = caller.state.store.get_mcp_session(session_id).await? else { return Ok(Err(gone())) };
-    let expired = clock::now_micros() - session.created_at > SESSION_LIFETIME_MICROS;
+    let expired = Timestamp::now().since(session.created_at) > SESSION_LIFETIME;
     // Sessions are bound to who opened them: another credential does not
     // learn that the session exists.
     if session.closed_at.is_some() || expired || session.principal != actor.principal.describe() {
@@ -311,7 +312,7 @@ async fn initialize(
             .and_then(|p| p.pointer("/clientInfo/name"))
             .and_then(Value::as_str)
             .map(|n| n.chars().take(200).collect()),
-        created_at: clock::now_micros(),
+        created_at: Timestamp::now(),
         closed_at: None,
     };
     caller.state.store.insert_mcp_session(&session).await?;
@@ -352,7 +353,7 @@ async fn token_usable(
         action_type: tool.map(CatalogTool::action_type).unwrap_or(lictor_api::intents::ActionType::Access),
         tool: target.as_ref(),
         risk_level: lictor_api::intents::RiskLevel::Low,
-        now: clock::now_micros() / 1_000_000,
+        now: Timestamp::now().seconds(),
         audience: &caller.state.pipeline.settings().audience,
         step_up_window: caller.state.pipeline.settings().step_up_window,
         cents: 0,
@@ -466,7 +467,7 @@ pub(crate) async fn delete(caller: &Caller<'_>, headers: Result<McpHeaders, ApiE
     let session = caller.state.store.get_mcp_session(&session_id).await?;
     match session {
         Some(session) if session.principal == actor.principal.describe() && session.closed_at.is_none() => {
-            caller.state.store.close_mcp_session(&session_id, clock::now_micros()).await?;
+            caller.state.store.close_mcp_session(&session_id, Timestamp::now()).await?;
             Ok(())
         }
         _ => Err(Error::not_found(Object::McpSession, &session_id)),

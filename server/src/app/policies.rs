@@ -19,7 +19,8 @@ use serde_json::{Map, Value};
 use crate::audit::writer::{AdminJob, AdminOp, AdminOutcome};
 use crate::auth::Principal;
 use crate::caller::Caller;
-use crate::clock::{self, DAY_MICROS};
+use crate::clock;
+use crate::clock::Timestamp;
 use crate::cursor;
 use crate::error::{Error, Object};
 use crate::ids;
@@ -118,9 +119,9 @@ fn draft_view(row: DraftRow, active: Option<&ActiveRow>) -> PolicyDraft {
         bundle_hash: row.bundle_hash,
         active: is_active,
         rollback_target,
-        created_at: clock::from_micros(row.created_at),
+        created_at: clock::datetime(row.created_at),
         created_by: row.created_by,
-        updated_at: clock::from_micros(row.updated_at),
+        updated_at: clock::datetime(row.updated_at),
         updated_by: row.updated_by,
     }
 }
@@ -140,7 +141,7 @@ pub(crate) async fn save_draft(
         caller.admin((path.transpose(), scope, body), |(_, scope, _)| scope.tenant.as_ref()).await?;
     let data = body.data.clone().unwrap_or_default();
     let engine = compile(caller, &tenant, &body.name.to_string(), &body.modules, &data)?;
-    let now = clock::now_micros();
+    let now = Timestamp::now();
     let created = path.is_none();
     let id = match path {
         Some(path) => path.draft_id,
@@ -215,7 +216,7 @@ pub(crate) async fn list_drafts(
                 bundle_hash: row.bundle_hash,
                 active: is_active,
                 rollback_target,
-                updated_at: clock::from_micros(row.updated_at),
+                updated_at: clock::datetime(row.updated_at),
                 updated_by: row.updated_by,
             }
         })
@@ -250,7 +251,7 @@ fn version(slot: &SlotRow, default_hash: &str) -> PolicyVersion {
         },
         draft_id: slot.draft_id.clone(),
         promoted_by: slot.promoted_by.clone(),
-        promoted_at: slot.promoted_at.map(clock::from_micros),
+        promoted_at: slot.promoted_at.map(clock::datetime),
     }
 }
 
@@ -301,10 +302,10 @@ fn proposal_view(row: ProposalRow) -> PolicyProposal {
         bundle_hash: row.bundle_hash,
         bundle_name: row.bundle_name,
         proposed_by: row.proposed_by,
-        proposed_at: clock::from_micros(row.proposed_at),
+        proposed_at: clock::datetime(row.proposed_at),
         status: row.status,
         decided_by: row.decided_by,
-        decided_at: row.decided_at.map(clock::from_micros),
+        decided_at: row.decided_at.map(clock::datetime),
     }
 }
 
@@ -382,7 +383,7 @@ pub(crate) async fn promote(
             bundle_hash: body.expected_hash.clone(),
             bundle_name: draft.name.clone(),
             proposed_by: principal.describe(),
-            proposed_at: clock::now_micros(),
+            proposed_at: Timestamp::now(),
             status: ProposalStatus::Pending,
             decided_by: None,
             decided_at: None,
@@ -502,8 +503,8 @@ pub(crate) async fn dry_run(
     };
     let window = match &body.history {
         Some(history) => {
-            let to = history.to.map_or_else(clock::now_micros, |t| t.timestamp_micros());
-            let from = history.from.map_or(to - DAY_MICROS, |t| t.timestamp_micros());
+            let to = history.to.map_or_else(Timestamp::now, Timestamp::from_datetime);
+            let from = history.from.map_or(to - clock::DAY, Timestamp::from_datetime);
             if from >= to {
                 return Err(invalid("$.history.to", "`to` must be after `from`"));
             }

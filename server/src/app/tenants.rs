@@ -9,7 +9,8 @@ use lictor_api::tenants::{
 use crate::audit::writer::{AdminJob, AdminOp, AdminOutcome};
 use crate::auth::{Principal, not_found_tenant};
 use crate::caller::Caller;
-use crate::clock::{self, DAY_MICROS};
+use crate::clock;
+use crate::clock::Timestamp;
 use crate::credentials;
 use crate::cursor;
 use crate::error::{Error, Object};
@@ -18,12 +19,12 @@ use crate::store::{NewTenant, StoreError, TenantRow};
 const LIST: &str = "tenants";
 
 async fn view(caller: &Caller<'_>, row: TenantRow) -> Result<Tenant, Error> {
-    let stats = caller.state.store.tenant_stats(&row.id, clock::now_micros() - DAY_MICROS).await?;
+    let stats = caller.state.store.tenant_stats(&row.id, Timestamp::now() - clock::DAY).await?;
     let active_policy = caller.state.policies.for_tenant(&row.id).policy_ref();
     Ok(Tenant {
         id: row.id,
         name: row.name,
-        created_at: clock::from_micros(row.created_at),
+        created_at: clock::datetime(row.created_at),
         active_policy,
         pending_approvals: stats.pending_approvals,
         decisions_24h: stats.recent_decisions,
@@ -45,7 +46,7 @@ pub(crate) async fn create(
         id: body.id.clone(),
         name: body.name.to_string(),
         webhook_secret: webhook_secret.clone(),
-        created_at: clock::now_micros(),
+        created_at: Timestamp::now(),
     };
     let job = AdminJob {
         tenant: row.id.clone(),
@@ -141,7 +142,7 @@ pub(crate) async fn rotate_webhook_secret(
     Ok(WebhookSecret {
         tenant: path.tenant_id,
         webhook_secret: secret,
-        rotated_at: clock::from_micros(clock::now_micros()),
+        rotated_at: clock::datetime(Timestamp::now()),
     })
 }
 

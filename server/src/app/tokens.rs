@@ -11,6 +11,7 @@ use crate::audit::writer::RevocationJob;
 use crate::audit::writer::{AdminJob, AdminOp};
 use crate::caller::Caller;
 use crate::clock;
+use crate::clock::Timestamp;
 use crate::cursor;
 use crate::error::Error;
 use crate::store::{MintedTokenRow, RevocationRow};
@@ -18,7 +19,8 @@ use crate::token::{self, Caveat, Restrictions, TokenHeader};
 
 const LIST: &str = "revocations";
 
-/// Caveats a mint request asks for, in the builder's fixed order.
+/// Caveats a mint request asks for, in the builder's fixed order (times
+/// in Unix seconds, as tokens count them).
 fn caveats(body: &TokenMint, expires_at: i64, now: i64, audience: &str) -> Result<Vec<Caveat>, Error> {
     let patterns =
         |list: &Option<Vec<ToolPattern>>| list.as_ref().map(|l| l.iter().map(|p| p.to_string()).collect());
@@ -80,8 +82,8 @@ pub(crate) async fn mint(
         .current()
         .await?
         .ok_or_else(|| Error::Internal("no capability-token signing key".into()))?;
-    let now_micros = clock::now_micros();
-    let now = now_micros / 1_000_000;
+    let issued_at = Timestamp::now();
+    let now = issued_at.seconds();
     let expires_at = now + i64::from(body.ttl_seconds);
     let caveats = caveats(&body, expires_at, now, &caller.state.config.audience)?;
     let jti = crate::ids::token_jti();
@@ -101,8 +103,8 @@ pub(crate) async fn mint(
         jti: jti.to_string(),
         subject: body.subject.clone(),
         kid: kid.clone(),
-        issued_at: now_micros,
-        expires_at: expires_at * 1_000_000,
+        issued_at,
+        expires_at: Timestamp::from_seconds(expires_at),
         minted_by: principal.describe(),
     };
     let caveats = serde_json::to_value(&caveats).map_err(|e| Error::Internal(e.to_string()))?;
@@ -118,7 +120,7 @@ pub(crate) async fn mint(
         kid,
         tenant,
         subject: body.subject,
-        expires_at: clock::from_micros(expires_at * 1_000_000),
+        expires_at: Timestamp::from_seconds(expires_at).to_datetime(),
     })
 }
 
@@ -127,7 +129,7 @@ fn view(row: RevocationRow) -> Result<Revocation, Error> {
         jti: Jti::parse(row.jti).map_err(|e| Error::Internal(e.to_string()))?,
         tenant: row.tenant,
         reason: row.reason,
-        revoked_at: clock::from_micros(row.revoked_at),
+        revoked_at: clock::datetime(row.revoked_at),
         revoked_by: row.revoked_by,
     })
 }
@@ -155,7 +157,7 @@ pub(crate) async fn revoke(
                 tenant: tenant.clone(),
                 jti: body.jti.to_string(),
                 reason: body.reason,
-                revoked_at: clock::now_micros(),
+                revoked_at: Timestamp::now(),
                 revoked_by: principal.describe(),
             },
         })

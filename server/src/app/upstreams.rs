@@ -8,7 +8,7 @@ use lictor_api::upstreams::{Upstream, UpstreamCreate, UpstreamListParams, Upstre
 use crate::audit::writer::{AdminJob, AdminOp, AdminOutcome};
 use crate::caller::Caller;
 use crate::catalog;
-use crate::clock;
+use crate::clock::Timestamp;
 use crate::cursor;
 use crate::error::{Error, Object};
 use crate::store::{StoreError, UpstreamRow};
@@ -68,7 +68,7 @@ pub(crate) async fn create(
         url: body.url.clone(),
         credential: body.credential.as_ref().map(|c| (c.header.clone(), c.value.clone())),
         tools: body.tools.clone(),
-        created_at: clock::now_micros(),
+        created_at: Timestamp::now(),
     };
     let job = AdminJob {
         tenant: row.tenant.clone(),

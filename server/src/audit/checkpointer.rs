@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 
 use super::checkpoint::{Checkpoint, CheckpointError, NoteSigner, NoteVerifier};
 use super::merkle::{self, Frontier, Hash, TreeError};
-use crate::clock;
+use crate::clock::Timestamp;
 use crate::signing::CHECKPOINT_ED25519;
 use crate::store::{CheckpointRow, SigningKeyRow, Store, StoreError, StoreResult, decode_hash};
 
@@ -57,8 +57,8 @@ pub enum AnchorError {
 pub struct PublishedKey {
     /// The verifier.
     pub verifier: NoteVerifier,
-    /// When the key was created (µs).
-    pub created_at: i64,
+    /// When the key was created.
+    pub created_at: Timestamp,
 }
 
 /// The newest key signs; every generation verifies.
@@ -106,8 +106,8 @@ fn seed_of(row: &SigningKeyRow) -> Result<[u8; 32], CheckpointError> {
         .map_err(|_| CheckpointError::MalformedKey(format!("checkpoint key `{}` is not 32 bytes", row.kid)))
 }
 
-fn rfc3339_seconds(micros: i64) -> String {
-    clock::from_micros(micros).format("%Y-%m-%dT%H:%M:%SZ").to_string()
+fn rfc3339_seconds(time: Timestamp) -> String {
+    time.to_datetime().format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
 impl Checkpointer {
@@ -181,7 +181,7 @@ impl Checkpointer {
         tree_size: u64,
         root: Hash,
     ) -> Result<CheckpointRow, AnchorError> {
-        let now = clock::now_micros();
+        let now = Timestamp::now();
         let checkpoint = Checkpoint {
             origin: self.origin_of(tenant),
             tree_size,
@@ -220,12 +220,12 @@ impl Checkpointer {
 
     /// Signs what is due; answers how many checkpoints were signed.
     pub async fn tick(&self) -> Result<usize, AnchorError> {
-        let now = clock::now_micros();
-        let interval = clock::span_micros(self.inner.settings.interval);
+        let now = Timestamp::now();
+        let interval = self.inner.settings.interval;
         let mut signed = 0;
         for tree in self.inner.store.uncheckpointed_trees().await? {
             let grown = tree.tree_size - tree.checkpointed_size;
-            let waited = now.saturating_sub(tree.checkpointed_at);
+            let waited = now.since(tree.checkpointed_at);
             if grown < self.inner.settings.every && waited < interval {
                 continue;
             }

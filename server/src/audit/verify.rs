@@ -37,7 +37,7 @@ pub fn view(row: &CheckpointRow) -> AuditCheckpoint {
         origin: row.note.split('\n').next().unwrap_or_default().to_string(),
         tree_size: row.tree_size,
         root_hash: row.root_hash.clone(),
-        signed_at: clock::from_micros(row.created_at),
+        signed_at: clock::datetime(row.created_at),
         key_id: row.key_id.clone(),
         note: row.note.clone(),
     }

@@ -9,7 +9,7 @@ use serde_json::json;
 use super::Submission;
 use super::capability::ToolTarget;
 use crate::audit::digest_json;
-use crate::clock;
+use crate::clock::Timestamp;
 use crate::store::{Store, StoreResult};
 
 /// The digest an approval is bound to: SHA-256 of the canonical JSON of
@@ -54,7 +54,7 @@ pub async fn resume(store: &Store, tenant: &TenantId, id: &ApprovalId, digest: &
             format!("approval `{id}` was granted for a different request"),
         ));
     }
-    Ok(match approval.status_at(clock::now_micros()) {
+    Ok(match approval.status_at(Timestamp::now()) {
         ApprovalStatus::Approved => Resume::Approved(Reason {
             stage: StageName::Decide,
             code: "approved_by_human".into(),

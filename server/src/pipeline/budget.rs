@@ -14,10 +14,9 @@ use lictor_api::intents::{Reason, StageName, StageOutcome, Verdict};
 
 use super::Reads;
 use super::run::Run;
-use crate::clock;
+use crate::clock::Timestamp;
 use crate::error::Error;
 
-use crate::clock::MINUTE_MICROS;
 use crate::store::BudgetUsage;
 
 /// What to consume from the agent's budget if the decision lets it act.
@@ -48,7 +47,7 @@ pub(super) async fn run<R: Reads>(run: &mut Run<'_, R>) -> Result<StageOutcome, 
     };
     let (limits, agent_id) = (agent.budget, agent.id.clone());
     if has_limits(&limits) {
-        let usage = run.reads.budget_usage(&sub.tenant, &agent_id, window_start(clock::now_micros())).await?;
+        let usage = run.reads.budget_usage(&sub.tenant, &agent_id, window_start(Timestamp::now())).await?;
         if let Some(reason) = exceeded(&limits, usage, run.exposure_usd) {
             run.settle(Verdict::Escalate, StageName::Budget, reason);
         }
@@ -62,14 +61,14 @@ pub(super) async fn run<R: Reads>(run: &mut Run<'_, R>) -> Result<StageOutcome, 
 /// Minutes in the rolling window.
 pub const WINDOW_MINUTES: i64 = 24 * 60;
 
-/// The bucket a time falls in.
-pub fn minute_of(micros: i64) -> i64 {
-    micros.div_euclid(MINUTE_MICROS)
+/// The bucket (whole minutes since the epoch) a time falls in.
+pub fn minute_of(time: Timestamp) -> i64 {
+    time.seconds().div_euclid(60)
 }
 
-/// The first bucket of the window ending at `micros`.
-pub fn window_start(micros: i64) -> i64 {
-    minute_of(micros) - (WINDOW_MINUTES - 1)
+/// The first bucket of the window ending at `time`.
+pub fn window_start(time: Timestamp) -> i64 {
+    minute_of(time) - (WINDOW_MINUTES - 1)
 }
 
 /// Whether the agent has any limit.
@@ -115,8 +114,11 @@ mod tests {
 
     #[test]
     fn window_covers_a_day_of_minutes() {
-        let now = 1_763_771_281_123_456;
+        let now = Timestamp::from_micros(1_763_771_281_123_456);
         assert_eq!(minute_of(now) - window_start(now) + 1, WINDOW_MINUTES);
+        // Minutes are counted as before the unit was a type: µs / 60 000 000.
+        assert_eq!(minute_of(now), 1_763_771_281_123_456_i64.div_euclid(60_000_000));
+        assert_eq!(minute_of(Timestamp::from_micros(-1)), -1);
     }
 
     #[test]

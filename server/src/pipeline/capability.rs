@@ -16,7 +16,7 @@ use lictor_api::intents::{ActionType, Reason, RiskLevel, StageName, StageOutcome
 use super::Reads;
 use super::budget;
 use super::run::Run;
-use crate::clock;
+use crate::clock::Timestamp;
 use crate::error::Error;
 
 use crate::store::TokenUsage;
@@ -106,7 +106,7 @@ pub struct CapabilityRequest<'a> {
     pub tool: Option<&'a ToolTarget>,
     /// The request's risk level (for `step_up`).
     pub risk_level: RiskLevel,
-    /// Now, in Unix seconds.
+    /// Now, in Unix seconds (as tokens count time).
     pub now: i64,
     /// This gateway's audience.
     pub audience: &'a str,
@@ -128,14 +128,14 @@ pub(super) async fn run<R: Reads>(run: &mut Run<'_, R>) -> Result<StageOutcome, 
         action_type: sub.request.intent.action.action_type,
         tool: sub.tool.as_ref(),
         risk_level: run.risk().level,
-        now: sub.created_at / 1_000_000,
+        now: sub.created_at.seconds(),
         audience: &run.settings.audience,
         step_up_window: run.settings.step_up_window,
         cents: to_cents(run.exposure_usd),
     };
     match check(token, &revoked, &request) {
         Ok(charges) => {
-            let minute = budget::minute_of(clock::now_micros());
+            let minute = budget::minute_of(Timestamp::now());
             for scope in &charges.scopes {
                 let usage = run.reads.token_usage(&sub.tenant, &scope.scope_jti, minute).await?;
                 if let Some(reason) = scope.exceeded(usage, charges.cents) {

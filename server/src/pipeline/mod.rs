@@ -38,6 +38,7 @@ use serde_json::Value;
 
 use crate::audit::digested;
 use crate::audit::writer::{AuditContext, AuditWriter, CommitJob, CommitOutcome, IntentRecord};
+use crate::clock::Timestamp;
 use crate::clock::{self, elapsed_us};
 use crate::error::Error;
 use crate::policy::PolicyRegistry;
@@ -108,7 +109,7 @@ pub struct Submission {
     /// When the gateway started on it (for `latency_us`).
     pub received: Instant,
     /// When it was received (µs since the epoch).
-    pub created_at: i64,
+    pub created_at: Timestamp,
     /// Whether it is an accepted async intent (its row exists, `pending`).
     pub pending: bool,
     /// The `Idempotency-Key` claim to record with the decision.
@@ -330,7 +331,7 @@ impl Pipeline {
                 policy: run.engine.policy_ref(),
                 audit: None,
                 approval: None,
-                decided_at: clock::from_micros(sub.created_at),
+                decided_at: clock::datetime(sub.created_at),
                 latency_us: 0,
             },
             verdict: run.verdict,

@@ -11,7 +11,6 @@ use serde_json::{Value, json};
 
 use super::run::Run;
 use super::{Reads, Submission};
-use crate::clock;
 use crate::store::AgentRow;
 
 /// Evaluates the policy when nothing earlier settled the verdict.
@@ -95,7 +94,7 @@ pub fn input(sub: &Submission, agent: Option<&AgentRow>, risk: &Risk) -> Value {
         })),
         "request": {
             "intent_id": sub.intent_id.as_str(),
-            "time": clock::rfc3339_micros(sub.created_at),
+            "time": sub.created_at.to_string(),
         },
     })
 }

@@ -20,6 +20,7 @@ use serde_json::Value;
 
 use super::PolicyEngine;
 use crate::clock;
+use crate::clock::Timestamp;
 use crate::store::ReplayRow;
 
 /// Samples kept per verdict change.
@@ -87,14 +88,14 @@ pub struct ReplayStats {
 pub fn replay(
     engine: &PolicyEngine,
     rows: &[ReplayRow],
-    from: i64,
-    to: i64,
+    from: Timestamp,
+    to: Timestamp,
     truncated: bool,
 ) -> (HistoryDiff, ReplayStats) {
     let mut stats = ReplayStats::default();
     let mut diff = HistoryDiff {
-        from: clock::from_micros(from),
-        to: clock::from_micros(to),
+        from: clock::datetime(from),
+        to: clock::datetime(to),
         replayed: 0,
         skipped: 0,
         unchanged: 0,
@@ -137,7 +138,7 @@ pub fn replay(
             change.samples.push(ReplaySample {
                 intent_id: row.intent_id.clone(),
                 agent_id: row.agent_id.clone(),
-                decided_at: clock::from_micros(row.decided_at),
+                decided_at: clock::datetime(row.decided_at),
                 recorded_bundle_hash: decision
                     .as_ref()
                     .and_then(|d| d["policy"]["bundle_hash"].as_str())

@@ -1,5 +1,6 @@
 //! The agent registry.
 
+use crate::clock::Timestamp;
 use lictor_api::agents::{AgentBudget, AgentStatus};
 use lictor_api::ids::{AgentId, TenantId};
 use lictor_api::money::UsdAmount;
@@ -24,10 +25,10 @@ pub struct AgentRow {
     pub status: AgentStatus,
     /// Budget limits.
     pub budget: AgentBudget,
-    /// Creation time (µs).
-    pub created_at: i64,
-    /// Last change (µs).
-    pub updated_at: i64,
+    /// Creation time.
+    pub created_at: Timestamp,
+    /// Last change.
+    pub updated_at: Timestamp,
 }
 
 macro_rules! select_agents {

@@ -1,5 +1,6 @@
 //! API keys (stored as SHA-256 hashes, never in clear).
 
+use crate::clock::Timestamp;
 use lictor_api::api_keys::{Environment, Role};
 use lictor_api::ids::{AgentId, ApiKeyId, TenantId};
 use sqlx::Row;
@@ -25,8 +26,8 @@ pub struct NewApiKey {
     pub prefix: String,
     /// Hex SHA-256 of the key.
     pub key_hash: String,
-    /// Creation time (µs).
-    pub created_at: i64,
+    /// Creation time.
+    pub created_at: Timestamp,
 }
 
 /// A stored key.
@@ -46,10 +47,10 @@ pub struct ApiKeyRow {
     pub agent_id: Option<AgentId>,
     /// First characters of the key.
     pub prefix: String,
-    /// Creation time (µs).
-    pub created_at: i64,
-    /// Revocation time (µs).
-    pub revoked_at: Option<i64>,
+    /// Creation time.
+    pub created_at: Timestamp,
+    /// Revocation time.
+    pub revoked_at: Option<Timestamp>,
 }
 
 /// `SELECT <every key column> <rest>` as a static string.
@@ -143,7 +144,7 @@ impl StoreTx {
 
     /// Revokes a key (idempotent: the first revocation time is kept);
     /// `true` if this call revoked it.
-    pub async fn revoke_api_key(&mut self, id: &ApiKeyId, now: i64) -> StoreResult<bool> {
+    pub async fn revoke_api_key(&mut self, id: &ApiKeyId, now: Timestamp) -> StoreResult<bool> {
         let done = sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
             .bind(now)
             .bind(id.as_str())

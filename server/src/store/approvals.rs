@@ -4,6 +4,7 @@
 //! whose `expires_at` has passed read as `expired`: expiry needs no
 //! background job and is the same on every gateway.
 
+use crate::clock::Timestamp;
 use lictor_api::approvals::{ApprovalKind, ApprovalStatus};
 use lictor_api::ids::{AgentId, ApprovalId, IntentId, TenantId};
 use lictor_api::intents::{ActionType, Modifications, Reason, RiskLevel};
@@ -42,18 +43,18 @@ pub struct ApprovalRow {
     pub status: ApprovalStatus,
     /// Request digest.
     pub digest: String,
-    /// Opened (µs).
-    pub created_at: i64,
-    /// Deadline (µs): to decide while pending, to use once approved.
-    pub expires_at: i64,
-    /// Decided (µs).
-    pub decided_at: Option<i64>,
+    /// Opened.
+    pub created_at: Timestamp,
+    /// Deadline: to decide while pending, to use once approved.
+    pub expires_at: Timestamp,
+    /// Decided.
+    pub decided_at: Option<Timestamp>,
     /// Decider.
     pub decided_by: Option<String>,
     /// Decider's note.
     pub note: Option<String>,
-    /// Used (µs).
-    pub used_at: Option<i64>,
+    /// Used.
+    pub used_at: Option<Timestamp>,
     /// The modifications the policy required alongside the escalation
     /// (a human's approval of an intent answers `approve_modified` with them).
     pub modifications: Option<Modifications>,
@@ -61,7 +62,7 @@ pub struct ApprovalRow {
 
 impl ApprovalRow {
     /// The status as of `now`: pending or approved past the deadline is expired.
-    pub fn status_at(&self, now: i64) -> ApprovalStatus {
+    pub fn status_at(&self, now: Timestamp) -> ApprovalStatus {
         match self.status {
             ApprovalStatus::Pending | ApprovalStatus::Approved if self.expires_at <= now => {
                 ApprovalStatus::Expired
@@ -156,8 +157,8 @@ fn approval_from_row(row: &sqlx::any::AnyRow) -> StoreResult<ApprovalRow> {
 pub enum HumanDecision {
     /// Approved: usable once until the new deadline.
     Approved {
-        /// Until when it may be used (µs).
-        usable_until: i64,
+        /// Until when it may be used.
+        usable_until: Timestamp,
     },
     /// Rejected.
     Rejected,
@@ -169,7 +170,7 @@ impl StoreTx {
         &mut self,
         tenant: &TenantId,
         digest: &str,
-        now: i64,
+        now: Timestamp,
     ) -> StoreResult<Option<ApprovalId>> {
         let id: Option<String> = sqlx::query_scalar(
             "SELECT id FROM approvals WHERE tenant_id = $1 AND digest = $2 AND status = 'pending' AND expires_at > $3
@@ -188,7 +189,7 @@ impl StoreTx {
         &mut self,
         tenant: &TenantId,
         agent: &AgentId,
-        now: i64,
+        now: Timestamp,
     ) -> StoreResult<u64> {
         let n: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM approvals WHERE tenant_id = $1 AND agent_id = $2 AND status = 'pending'
@@ -241,7 +242,7 @@ impl StoreTx {
         tenant: &TenantId,
         id: &ApprovalId,
         digest: &str,
-        now: i64,
+        now: Timestamp,
     ) -> StoreResult<bool> {
         let done = sqlx::query(
             "UPDATE approvals SET status = 'used', used_at = $1
@@ -265,7 +266,7 @@ impl StoreTx {
         decision: HumanDecision,
         decided_by: &str,
         note: Option<&str>,
-        now: i64,
+        now: Timestamp,
     ) -> StoreResult<bool> {
         let (status, expires_at) = match decision {
             HumanDecision::Approved { usable_until } => ("approved", Some(usable_until)),
@@ -328,7 +329,7 @@ impl Store {
         &self,
         tenant: &TenantId,
         filter: &ApprovalFilter,
-        now: i64,
+        now: Timestamp,
         before: Option<(i64, String)>,
         limit: u32,
     ) -> StoreResult<Vec<ApprovalRow>> {

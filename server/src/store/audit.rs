@@ -8,6 +8,7 @@ use sqlx::{Any, Executor, Row};
 
 use super::{Store, StoreError, StoreResult, StoreTx, parse_opt, parse_req};
 use crate::audit::{AuditRecord, GENESIS_HASH};
+use crate::clock::Timestamp;
 
 /// An entry as stored: the record and the hash written beside it.
 #[derive(Clone, Debug)]
@@ -33,10 +34,10 @@ pub struct AuditFilter {
     pub intent_id: Option<IntentId>,
     /// The token jti.
     pub jti: Option<String>,
-    /// Written at or after (µs).
-    pub from: Option<i64>,
-    /// Written before (µs).
-    pub to: Option<i64>,
+    /// Written at or after.
+    pub from: Option<Timestamp>,
+    /// Written before.
+    pub to: Option<Timestamp>,
 }
 
 /// A stored entry that no longer decodes (its columns were damaged).
@@ -112,7 +113,7 @@ struct RawEntry {
     entry_id: String,
     tenant_id: String,
     seq: i64,
-    ts: i64,
+    ts: Timestamp,
     kind: String,
     intent_id: Option<String>,
     agent_id: Option<String>,
@@ -176,7 +177,7 @@ impl RawEntry {
             entry_id: id(self.entry_id, AuditEntryId::parse)?,
             tenant: id(self.tenant_id, TenantId::parse)?,
             seq: u64::try_from(self.seq).map_err(|e| StoreError::Corrupt(e.to_string().into()))?,
-            ts: self.ts,
+            ts: self.ts.micros(),
             kind: parse_req(&self.kind, AuditKind::parse, "audit kind")?,
             intent_id: self.intent_id.map(|v| id(v, IntentId::parse)).transpose()?,
             agent_id: self.agent_id.map(|v| id(v, AgentId::parse)).transpose()?,
@@ -331,7 +332,7 @@ impl StoreTx {
         tenant: &TenantId,
         digest: &str,
         by: &str,
-        now: i64,
+        now: Timestamp,
     ) -> StoreResult<bool> {
         let done = sqlx::query(
             "UPDATE audit_payloads SET body = '', erased_at = $1, erased_by = $2
@@ -475,8 +476,8 @@ impl Store {
         .bind(text(filter.kind.map(|v| v.as_str())))
         .bind(text(filter.intent_id.as_ref().map(|v| v.as_str())))
         .bind(text(filter.jti.as_deref()))
-        .bind(filter.from.unwrap_or(i64::MIN))
-        .bind(filter.to.unwrap_or(i64::MAX))
+        .bind(filter.from.unwrap_or(Timestamp::MIN))
+        .bind(filter.to.unwrap_or(Timestamp::MAX))
         .bind(i64::from(limit))
         .fetch_all(self.pool())
         .await?;
@@ -489,7 +490,7 @@ impl Store {
         &self,
         tenant: &TenantId,
         digest: &str,
-    ) -> StoreResult<Option<(String, Option<i64>, Option<String>)>> {
+    ) -> StoreResult<Option<(String, Option<Timestamp>, Option<String>)>> {
         let row = sqlx::query(
             "SELECT body, erased_at, erased_by FROM audit_payloads WHERE tenant_id = $1 AND digest = $2",
         )

@@ -1,6 +1,7 @@
 //! Intents, their decisions, idempotency keys, approvals and webhook
 //! deliveries.
 
+use crate::clock::Timestamp;
 use lictor_api::api_keys::Environment;
 use lictor_api::ids::{AgentId, IntentId, TenantId};
 use lictor_api::intents::{ActionType, CallbackState, IntentStatus, Verdict};
@@ -40,8 +41,8 @@ pub struct NewPendingIntent {
     pub verb: String,
     /// The request as accepted (JSON).
     pub request_json: String,
-    /// Acceptance time (µs).
-    pub created_at: i64,
+    /// Acceptance time.
+    pub created_at: Timestamp,
     /// Where to deliver the decision.
     pub callback_url: Option<String>,
 }
@@ -86,10 +87,10 @@ pub struct DecidedIntent {
     pub policy_input_json: String,
     /// The policy stage's own verdict (`None` when it did not run).
     pub policy_verdict: Option<Verdict>,
-    /// Receipt time (µs).
-    pub created_at: i64,
-    /// Decision time (µs).
-    pub decided_at: i64,
+    /// Receipt time.
+    pub created_at: Timestamp,
+    /// Decision time.
+    pub decided_at: Timestamp,
     /// Where to deliver the decision.
     pub callback_url: Option<String>,
 }
@@ -119,10 +120,10 @@ pub struct IntentRow {
     pub verdict: Option<Verdict>,
     /// Shadow's real verdict.
     pub would_be_verdict: Option<Verdict>,
-    /// Receipt time (µs).
-    pub created_at: i64,
-    /// Decision time (µs).
-    pub decided_at: Option<i64>,
+    /// Receipt time.
+    pub created_at: Timestamp,
+    /// Decision time.
+    pub decided_at: Option<Timestamp>,
 }
 
 /// An intent with its request, decision and callback state.
@@ -138,8 +139,8 @@ pub struct PendingIntent {
     pub callback_url: Option<String>,
     /// Delivery state.
     pub callback_state: Option<CallbackState>,
-    /// Next delivery attempt (µs).
-    pub callback_next_at: Option<i64>,
+    /// Next delivery attempt.
+    pub callback_next_at: Option<Timestamp>,
 }
 
 /// Filters of the intent list.
@@ -153,10 +154,10 @@ pub struct IntentFilter {
     pub action_type: Option<ActionType>,
     /// Only this environment.
     pub environment: Option<Environment>,
-    /// Created at or after (µs).
-    pub from: Option<i64>,
-    /// Created before (µs).
-    pub to: Option<i64>,
+    /// Created at or after.
+    pub from: Option<Timestamp>,
+    /// Created before.
+    pub to: Option<Timestamp>,
 }
 
 /// A webhook delivery that is due.
@@ -172,8 +173,8 @@ pub struct CallbackDue {
     pub decision_json: String,
     /// Attempts made so far.
     pub attempts: u32,
-    /// The due time this delivery was read with (µs).
-    pub next_at: i64,
+    /// The due time this delivery was read with.
+    pub next_at: Timestamp,
 }
 
 /// One delivery attempt.
@@ -181,8 +182,8 @@ pub struct CallbackDue {
 pub struct DeliveryRecord {
     /// 1-based attempt number.
     pub attempt: u32,
-    /// When (µs).
-    pub attempted_at: i64,
+    /// When.
+    pub attempted_at: Timestamp,
     /// Receiver's status, if it answered.
     pub status_code: Option<u16>,
     /// Failure, if any.
@@ -273,7 +274,7 @@ impl StoreTx {
         &mut self,
         tenant: &TenantId,
         record: &IdempotencyRecord,
-        now: i64,
+        now: Timestamp,
     ) -> StoreResult<Option<IdempotencyRecord>> {
         let inserted = sqlx::query(
             "INSERT INTO idempotency_keys (tenant_id, key, request_hash, intent_id, created_at)
@@ -394,7 +395,7 @@ impl StoreTx {
         id: &IntentId,
         verdict: Verdict,
         decision_json: &str,
-        now: i64,
+        now: Timestamp,
     ) -> StoreResult<()> {
         sqlx::query(
             "UPDATE intents SET verdict = $1, decision = $2,
@@ -514,8 +515,8 @@ impl Store {
         .bind(filter.verdict.map(Verdict::as_str).unwrap_or(""))
         .bind(filter.action_type.map(ActionType::as_str).unwrap_or(""))
         .bind(filter.environment.map(Environment::as_str).unwrap_or(""))
-        .bind(filter.from.unwrap_or(i64::MIN))
-        .bind(filter.to.unwrap_or(i64::MAX))
+        .bind(filter.from.unwrap_or(Timestamp::MIN))
+        .bind(filter.to.unwrap_or(Timestamp::MAX))
         .bind(before_ts)
         .bind(before_id)
         .bind(i64::from(limit))
@@ -524,9 +525,14 @@ impl Store {
         rows.iter().map(intent_from_row).collect()
     }
 
-    /// Takes the lease on a pending intent until `until` (µs); `false` if it
+    /// Takes the lease on a pending intent until `until`; `false` if it
     /// is decided or another worker holds an unexpired lease.
-    pub async fn claim_pending_intent(&self, id: &IntentId, now: i64, until: i64) -> StoreResult<bool> {
+    pub async fn claim_pending_intent(
+        &self,
+        id: &IntentId,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> StoreResult<bool> {
         let done = sqlx::query(
             "UPDATE intents SET claimed_until = $1
              WHERE id = $2 AND status = 'pending' AND (claimed_until IS NULL OR claimed_until < $3)",
@@ -552,7 +558,7 @@ impl Store {
     }
 
     /// Pending intents nobody holds a lease on (oldest first).
-    pub async fn unclaimed_pending_intents(&self, now: i64, limit: u32) -> StoreResult<Vec<IntentId>> {
+    pub async fn unclaimed_pending_intents(&self, now: Timestamp, limit: u32) -> StoreResult<Vec<IntentId>> {
         let ids: Vec<String> = sqlx::query_scalar(
             "SELECT id FROM intents WHERE status = 'pending' AND (claimed_until IS NULL OR claimed_until < $1)
              ORDER BY created_at LIMIT $2",
@@ -565,7 +571,7 @@ impl Store {
     }
 
     /// Webhook deliveries due at `now`.
-    pub async fn callbacks_due(&self, now: i64, limit: u32) -> StoreResult<Vec<CallbackDue>> {
+    pub async fn callbacks_due(&self, now: Timestamp, limit: u32) -> StoreResult<Vec<CallbackDue>> {
         let rows = sqlx::query(
             "SELECT id, tenant_id, callback_url, decision, callback_attempts, callback_next_at FROM intents
              WHERE callback_state = 'pending' AND callback_next_at <= $1
@@ -594,7 +600,12 @@ impl Store {
 
     /// Moves a due delivery's next attempt to `until` if it is still due at
     /// `expected`: the worker that succeeds owns this attempt.
-    pub async fn lease_callback(&self, id: &IntentId, expected: i64, until: i64) -> StoreResult<bool> {
+    pub async fn lease_callback(
+        &self,
+        id: &IntentId,
+        expected: Timestamp,
+        until: Timestamp,
+    ) -> StoreResult<bool> {
         let done = sqlx::query(
             "UPDATE intents SET callback_next_at = $1
              WHERE id = $2 AND callback_state = 'pending' AND callback_next_at = $3",
@@ -613,7 +624,7 @@ impl Store {
         id: &IntentId,
         attempt: &DeliveryRecord,
         state: CallbackState,
-        next_at: Option<i64>,
+        next_at: Option<Timestamp>,
     ) -> StoreResult<()> {
         let mut tx = self.begin().await?;
         sqlx::query(

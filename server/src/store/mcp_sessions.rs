@@ -2,6 +2,7 @@
 //! `Mcp-Session-Id`). Sessions are stored, not kept in memory, so any
 //! gateway sharing the store can serve any session.
 
+use crate::clock::Timestamp;
 use lictor_api::ids::TenantId;
 use sqlx::Row;
 
@@ -20,10 +21,10 @@ pub struct McpSessionRow {
     pub protocol_version: String,
     /// The client's name from `clientInfo`.
     pub client_name: Option<String>,
-    /// Opened (µs).
-    pub created_at: i64,
-    /// Closed by `DELETE /v1/mcp` (µs).
-    pub closed_at: Option<i64>,
+    /// Opened.
+    pub created_at: Timestamp,
+    /// Closed by `DELETE /v1/mcp`.
+    pub closed_at: Option<Timestamp>,
 }
 
 impl Store {
@@ -69,7 +70,7 @@ impl Store {
     }
 
     /// Closes a session; `false` if it was not open.
-    pub async fn close_mcp_session(&self, id: &str, now: i64) -> StoreResult<bool> {
+    pub async fn close_mcp_session(&self, id: &str, now: Timestamp) -> StoreResult<bool> {
         let done = sqlx::query("UPDATE mcp_sessions SET closed_at = $1 WHERE id = $2 AND closed_at IS NULL")
             .bind(now)
             .bind(id)

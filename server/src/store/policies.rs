@@ -2,6 +2,7 @@
 //! tenant's active bundle (with its rollback target) and promotion
 //! proposals; and the recorded decisions a dry-run replays.
 
+use crate::clock::Timestamp;
 use std::collections::BTreeMap;
 
 use lictor_api::ids::{AgentId, IntentId, PolicyDraftId, PolicyProposalId, TenantId};
@@ -46,12 +47,12 @@ pub struct DraftRow {
     pub data: Map<String, Value>,
     /// The bundle it makes.
     pub bundle_hash: String,
-    /// Created (µs).
-    pub created_at: i64,
+    /// Created.
+    pub created_at: Timestamp,
     /// By whom.
     pub created_by: String,
-    /// Last saved (µs).
-    pub updated_at: i64,
+    /// Last saved.
+    pub updated_at: Timestamp,
     /// By whom.
     pub updated_by: String,
 }
@@ -67,8 +68,8 @@ pub struct SlotRow {
     pub draft_id: Option<PolicyDraftId>,
     /// Who put it there (`None`: nobody, the built-in default).
     pub promoted_by: Option<String>,
-    /// When (µs).
-    pub promoted_at: Option<i64>,
+    /// When.
+    pub promoted_at: Option<Timestamp>,
 }
 
 /// A tenant's active bundle and rollback target.
@@ -99,14 +100,14 @@ pub struct ProposalRow {
     pub bundle_name: String,
     /// Who proposed.
     pub proposed_by: String,
-    /// When (µs).
-    pub proposed_at: i64,
+    /// When.
+    pub proposed_at: Timestamp,
     /// Status.
     pub status: ProposalStatus,
     /// Who approved or rejected.
     pub decided_by: Option<String>,
-    /// When (µs).
-    pub decided_at: Option<i64>,
+    /// When.
+    pub decided_at: Option<Timestamp>,
 }
 
 /// A recorded decision, as a dry-run replays it.
@@ -116,8 +117,8 @@ pub struct ReplayRow {
     pub intent_id: IntentId,
     /// Its agent.
     pub agent_id: AgentId,
-    /// When it was decided (µs).
-    pub decided_at: i64,
+    /// When it was decided.
+    pub decided_at: Timestamp,
     /// The policy input recorded with it (canonical JSON).
     pub policy_input: Option<String>,
     /// The policy stage's own verdict, when recorded.
@@ -318,8 +319,8 @@ impl Store {
     pub async fn replay_rows(
         &self,
         tenant: &TenantId,
-        from: i64,
-        to: i64,
+        from: Timestamp,
+        to: Timestamp,
         agent: Option<&AgentId>,
         limit: u32,
     ) -> StoreResult<Vec<ReplayRow>> {
@@ -360,7 +361,7 @@ impl StoreTx {
         &mut self,
         tenant: &TenantId,
         bundle: &BundleRow,
-        now: i64,
+        now: Timestamp,
     ) -> StoreResult<()> {
         let modules = serde_json::to_string(&bundle.modules).map_err(corrupt)?;
         let data = serde_json::to_string(&bundle.data).map_err(corrupt)?;
@@ -470,7 +471,7 @@ impl StoreTx {
             .bind(&row.current.bundle_name)
             .bind(row.current.draft_id.as_ref().map(|d| d.to_string()))
             .bind(row.current.promoted_by.clone().unwrap_or_default())
-            .bind(row.current.promoted_at.unwrap_or_default())
+            .bind(row.current.promoted_at.unwrap_or(Timestamp::EPOCH))
             .bind(previous.map(|p| p.bundle_hash.clone()))
             .bind(previous.map(|p| p.bundle_name.clone()))
             .bind(previous.and_then(|p| p.draft_id.as_ref().map(|d| d.to_string())))
@@ -515,7 +516,7 @@ impl StoreTx {
         id: &PolicyProposalId,
         status: ProposalStatus,
         by: &str,
-        now: i64,
+        now: Timestamp,
     ) -> StoreResult<bool> {
         let done = sqlx::query(
             "UPDATE policy_proposals SET status = $1, decided_by = $2, decided_at = $3

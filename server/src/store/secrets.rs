@@ -1,5 +1,6 @@
 //! Gateway secrets: the superadmin key's hash and the signing keys.
 
+use crate::clock::Timestamp;
 use sqlx::Row;
 
 use super::{Store, StoreError, StoreResult};
@@ -17,8 +18,8 @@ pub struct SigningKeyRow {
     pub secret: String,
     /// Public half, for asymmetric keys (base64url).
     pub public_key: Option<String>,
-    /// Creation time (µs).
-    pub created_at: i64,
+    /// Creation time.
+    pub created_at: Timestamp,
 }
 
 fn key_from_row(row: &sqlx::any::AnyRow) -> StoreResult<SigningKeyRow> {
@@ -39,7 +40,7 @@ impl Store {
     }
 
     /// Stores a superadmin key's hash.
-    pub async fn insert_admin_key(&self, id: &str, key_hash: &str, now: i64) -> StoreResult<()> {
+    pub async fn insert_admin_key(&self, id: &str, key_hash: &str, now: Timestamp) -> StoreResult<()> {
         sqlx::query("INSERT INTO admin_keys (id, key_hash, created_at) VALUES ($1, $2, $3)")
             .bind(id)
             .bind(key_hash)
@@ -51,7 +52,7 @@ impl Store {
 
     /// Replaces every stored superadmin key with one new key's hash, in one
     /// transaction: the earlier keys stop working on the next request.
-    pub async fn replace_admin_keys(&self, id: &str, key_hash: &str, now: i64) -> StoreResult<()> {
+    pub async fn replace_admin_keys(&self, id: &str, key_hash: &str, now: Timestamp) -> StoreResult<()> {
         let mut tx = self.begin().await?;
         sqlx::query("DELETE FROM admin_keys").execute(tx.conn()).await?;
         sqlx::query("INSERT INTO admin_keys (id, key_hash, created_at) VALUES ($1, $2, $3)")
@@ -79,7 +80,7 @@ impl Store {
         &self,
         purpose: &str,
         generate: impl FnOnce() -> (String, String, Option<String>),
-        now: i64,
+        now: Timestamp,
     ) -> StoreResult<SigningKeyRow> {
         if let Some(row) = self.latest_signing_key(purpose).await? {
             return Ok(row);
@@ -121,7 +122,7 @@ impl Store {
         kid: &str,
         secret: &str,
         public_key: Option<String>,
-        now: i64,
+        now: Timestamp,
     ) -> StoreResult<SigningKeyRow> {
         for _ in 0..5 {
             let next: i64 = sqlx::query_scalar(

@@ -1,5 +1,6 @@
 //! Tenants.
 
+use crate::clock::Timestamp;
 use lictor_api::ids::TenantId;
 use lictor_api::tenants::StoreFailureMode;
 use sqlx::Row;
@@ -15,8 +16,8 @@ pub struct NewTenant {
     pub name: String,
     /// Webhook signing secret.
     pub webhook_secret: String,
-    /// Creation time (µs).
-    pub created_at: i64,
+    /// Creation time.
+    pub created_at: Timestamp,
 }
 
 /// A stored tenant.
@@ -26,8 +27,8 @@ pub struct TenantRow {
     pub id: TenantId,
     /// Display name.
     pub name: String,
-    /// Creation time (µs).
-    pub created_at: i64,
+    /// Creation time.
+    pub created_at: Timestamp,
     /// What decisions do while the store cannot be written.
     pub store_failure: StoreFailureMode,
     /// Whether promotions need a second administrator.
@@ -83,8 +84,8 @@ impl Store {
         rows.iter().map(tenant_from_row).collect()
     }
 
-    /// Pending approvals and decisions since `since` (µs) for a tenant.
-    pub async fn tenant_stats(&self, id: &TenantId, since: i64) -> StoreResult<TenantStats> {
+    /// Pending approvals and decisions since `since` for a tenant.
+    pub async fn tenant_stats(&self, id: &TenantId, since: Timestamp) -> StoreResult<TenantStats> {
         let pending: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM approvals WHERE tenant_id = $1 AND status = 'pending'")
                 .bind(id.as_str())

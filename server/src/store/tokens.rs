@@ -1,6 +1,7 @@
 //! Capability tokens: minted roots, revocations and the counters of
 //! `max_calls`, `max_usd` and `rate_per_min` caveats.
 
+use crate::clock::Timestamp;
 use lictor_api::ids::{AgentId, TenantId};
 use sqlx::Row;
 
@@ -17,10 +18,10 @@ pub struct MintedTokenRow {
     pub subject: AgentId,
     /// Signing key id.
     pub kid: String,
-    /// Issued (µs).
-    pub issued_at: i64,
-    /// Expires (µs).
-    pub expires_at: i64,
+    /// Issued.
+    pub issued_at: Timestamp,
+    /// Expires.
+    pub expires_at: Timestamp,
     /// Who minted it.
     pub minted_by: String,
 }
@@ -34,8 +35,8 @@ pub struct RevocationRow {
     pub jti: String,
     /// Why.
     pub reason: String,
-    /// When (µs).
-    pub revoked_at: i64,
+    /// When.
+    pub revoked_at: Timestamp,
     /// Who.
     pub revoked_by: String,
 }

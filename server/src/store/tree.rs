@@ -7,6 +7,7 @@ use sqlx::Row;
 
 use super::{Store, StoreError, StoreResult, StoreTx};
 use crate::audit::merkle::{Hash, NodeId};
+use crate::clock::Timestamp;
 
 /// Rows per multi-row `INSERT` of tree nodes.
 const NODES_PER_INSERT: usize = 200;
@@ -34,8 +35,8 @@ pub struct CheckpointRow {
     pub tree_size: u64,
     /// Root hash (hex).
     pub root_hash: String,
-    /// When it was signed (µs).
-    pub created_at: i64,
+    /// When it was signed.
+    pub created_at: Timestamp,
     /// The signing key's id (8 hex digits).
     pub key_id: String,
     /// The signed note.
@@ -67,7 +68,7 @@ pub struct UncheckpointedTree {
     /// The last checkpoint's size (0 if none).
     pub checkpointed_size: u64,
     /// When the last checkpoint was signed (µs; 0 if none).
-    pub checkpointed_at: i64,
+    pub checkpointed_at: Timestamp,
 }
 
 impl StoreTx {

@@ -1,5 +1,6 @@
 //! Upstream MCP servers configured through the API (per tenant).
 
+use crate::clock::Timestamp;
 use std::collections::BTreeMap;
 
 use lictor_api::ids::TenantId;
@@ -22,8 +23,8 @@ pub struct UpstreamRow {
     pub credential: Option<(String, String)>,
     /// Per-tool overrides.
     pub tools: BTreeMap<String, ToolOverride>,
-    /// Added (µs).
-    pub created_at: i64,
+    /// Added.
+    pub created_at: Timestamp,
 }
 
 fn corrupt(e: impl std::fmt::Display) -> StoreError {

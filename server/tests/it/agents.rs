@@ -128,8 +128,8 @@ async fn exposure_limits_bind_after_agents_without_one(backend: Backend) {
             max_decisions_24h: None,
             max_exposure_usd_24h: usd.map(|u| UsdAmount::new(u).unwrap()),
         },
-        created_at: 1,
-        updated_at: 1,
+        created_at: lictor_server::clock::Timestamp::from_micros(1),
+        updated_at: lictor_server::clock::Timestamp::from_micros(1),
     };
     let mut tx = store.begin().await.unwrap();
     tx.insert_agent(&agent("no-limit", None)).await.unwrap();

@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 
 use super::Chains;
 use crate::audit::digested;
+use crate::clock::Timestamp;
 use crate::events::Event;
 use crate::store::{
     ActiveRow, AgentRow, BundleRow, DraftRow, MintedTokenRow, NewApiKey, NewTenant, ProposalRow, SlotRow,
@@ -52,8 +53,8 @@ pub enum AdminOp {
         id: AgentId,
         /// The fields to change.
         update: AgentUpdate,
-        /// When (µs).
-        now: i64,
+        /// When.
+        now: Timestamp,
     },
     /// Record a minted root token.
     MintToken {
@@ -229,7 +230,7 @@ fn agent_details(agent: &AgentRow) -> Value {
 
 /// Applies the change (before the batch's chain heads are locked, so a new
 /// tenant exists when its head is created); `None` when nothing changed.
-pub(super) async fn apply(tx: &mut StoreTx, job: &AdminJob, now: i64) -> StoreResult<Option<Applied>> {
+pub(super) async fn apply(tx: &mut StoreTx, job: &AdminJob, now: Timestamp) -> StoreResult<Option<Applied>> {
     let tenant = &job.tenant;
     Ok(match &job.op {
         AdminOp::CreateTenant(row) => {
@@ -519,7 +520,7 @@ pub(super) async fn record(
     job: &AdminJob,
     applied: Option<Applied>,
     chains: &mut Chains,
-    now: i64,
+    now: Timestamp,
     published: &mut Vec<Event>,
 ) -> StoreResult<AdminOutcome> {
     let Some(applied) = applied else { return Ok(AdminOutcome::Unchanged) };

@@ -14,6 +14,7 @@ use lictor_api::intents::{
 };
 
 use super::Chains;
+use crate::clock::Timestamp;
 use crate::pipeline::DecisionDraft;
 use crate::pipeline::budget::{self, BudgetCharge};
 use crate::pipeline::capability::TokenCharges;
@@ -89,8 +90,8 @@ pub struct IntentRecord {
     pub policy_input_json: String,
     /// The policy stage's own verdict (`None` when it did not run).
     pub policy_verdict: Option<Verdict>,
-    /// Receipt time (µs).
-    pub created_at: i64,
+    /// Receipt time.
+    pub created_at: Timestamp,
     /// Where to deliver the decision.
     pub callback_url: Option<String>,
 }
@@ -160,7 +161,7 @@ async fn charge_token(
     tx: &mut StoreTx,
     draft: &mut DecisionDraft,
     charges: &TokenCharges,
-    now: i64,
+    now: Timestamp,
 ) -> StoreResult<()> {
     let tenant = draft.decision.tenant.clone();
     if let Some(jti) = tx.first_revoked(&tenant, &charges.revocation_jtis).await? {
@@ -204,7 +205,7 @@ async fn open_approval(
     tx: &mut StoreTx,
     draft: &mut DecisionDraft,
     plan: &ApprovalDraft,
-    now: i64,
+    now: Timestamp,
 ) -> StoreResult<Opened> {
     let decision = &draft.decision;
     if let Some(id) = tx.find_open_approval(&decision.tenant, &plan.digest, now).await? {
@@ -238,7 +239,7 @@ async fn open_approval(
         status: ApprovalStatus::Pending,
         digest: plan.digest.clone(),
         created_at: now,
-        expires_at: now + clock::span_micros(plan.ttl),
+        expires_at: now + plan.ttl,
         decided_at: None,
         decided_by: None,
         note: None,
@@ -254,7 +255,7 @@ pub(super) async fn commit(
     job: &CommitJob,
     chains: &mut Chains,
 ) -> StoreResult<CommitOutcome> {
-    let now = clock::now_micros();
+    let now = Timestamp::now();
     let tenant = job.draft.decision.tenant.clone();
     let agent = job.draft.decision.agent_id.clone();
     let intent_id = job.draft.decision.intent_id.clone();
@@ -320,7 +321,7 @@ pub(super) async fn commit(
     }
 
     let mut decision = draft.decision;
-    decision.decided_at = clock::from_micros(now);
+    decision.decided_at = clock::datetime(now);
     decision.latency_us = clock::elapsed_us(job.received);
     let audit_outcome =
         if environment == Environment::Test { StageOutcome::Skip } else { StageOutcome::Pass };

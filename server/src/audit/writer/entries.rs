@@ -10,7 +10,7 @@ use lictor_api::ids::{AgentId, ApprovalId, IntentId, TenantId};
 use lictor_api::intents::{AuditRef, Decision, Modifications, Reason, StageName, Verdict};
 
 use super::Chains;
-use crate::clock;
+use crate::clock::Timestamp;
 use crate::events::Event;
 use crate::store::{ApprovalRow, HumanDecision, RevocationRow, StoreError, StoreResult, StoreTx};
 
@@ -53,7 +53,7 @@ pub(super) async fn tool_result(
     if !job.audited() {
         return Ok(None);
     }
-    let mut record = chains.next(AuditKind::ToolResult, &job.tenant, clock::now_micros())?;
+    let mut record = chains.next(AuditKind::ToolResult, &job.tenant, Timestamp::now())?;
     record.intent_id = Some(job.intent_id.clone());
     record.agent_id = Some(job.agent_id.clone());
     record.environment = Some(job.environment);
@@ -161,16 +161,14 @@ pub(super) async fn approval_decision(
     job: &ApprovalDecisionJob,
     chains: &mut Chains,
 ) -> StoreResult<(ApprovalDecisionOutcome, Option<Event>)> {
-    let now = clock::now_micros();
+    let now = Timestamp::now();
     let Some(approval) = tx.get_approval(&job.tenant, &job.approval_id).await? else {
         return Ok((ApprovalDecisionOutcome::NotFound, None));
     };
     let (human, verdict, outcome) = match job.decision {
-        ApprovalDecisionKind::Approve => (
-            HumanDecision::Approved { usable_until: now + clock::span_micros(job.usable_for) },
-            Verdict::Approve,
-            "approved",
-        ),
+        ApprovalDecisionKind::Approve => {
+            (HumanDecision::Approved { usable_until: now + job.usable_for }, Verdict::Approve, "approved")
+        }
         ApprovalDecisionKind::Reject => (HumanDecision::Rejected, Verdict::Block, "rejected"),
     };
     let decided = tx

@@ -31,6 +31,7 @@ pub use entries::{ApprovalDecisionJob, ApprovalDecisionOutcome, RevocationJob, T
 
 use crate::audit::AuditRecord;
 use crate::audit::merkle::{self, Frontier, NodeId};
+use crate::clock::Timestamp;
 use crate::events::{Event, Events};
 use crate::store::{Store, StoreError, StoreResult, StoreTx, StoredHead, TreeState, decode_hash};
 
@@ -246,7 +247,7 @@ impl Chains {
         &self,
         kind: lictor_api::audit::AuditKind,
         tenant: &TenantId,
-        ts: i64,
+        ts: Timestamp,
     ) -> StoreResult<AuditRecord> {
         let head = self
             .heads
@@ -257,7 +258,7 @@ impl Chains {
             kind,
             tenant.clone(),
             head.seq + 1,
-            ts,
+            ts.micros(),
             head.hash.clone(),
         ))
     }
@@ -358,7 +359,7 @@ async fn commit_batch(store: &Store, jobs: &[WriteJob]) -> StoreResult<(Vec<Writ
     }
     // Administrative changes apply before the chain heads are locked: a
     // new tenant must exist before its head.
-    let now = crate::clock::now_micros();
+    let now = crate::clock::Timestamp::now();
     let mut applied = Vec::new();
     for job in admins() {
         applied.push(admin::apply(&mut tx, job, now).await?);
