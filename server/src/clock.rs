@@ -100,14 +100,12 @@ impl std::fmt::Display for Timestamp {
 }
 
 /// A stored timestamp as a date and time.
-pub fn datetime(time: Timestamp) -> DateTime<Utc> {
+pub(crate) fn datetime(time: Timestamp) -> DateTime<Utc> {
     time.to_datetime()
 }
 
-/// One minute.
-pub const MINUTE: Duration = Duration::from_secs(60);
 /// One day.
-pub const DAY: Duration = Duration::from_secs(24 * 60 * 60);
+pub(crate) const DAY: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// A duration in whole microseconds, for reports (`duration_us`,
 /// `latency_us`); saturates rather than wraps.
@@ -116,13 +114,13 @@ pub fn duration_us(duration: Duration) -> u64 {
 }
 
 /// Microseconds since `started`, for reports.
-pub fn elapsed_us(started: std::time::Instant) -> u64 {
+pub(crate) fn elapsed_us(started: std::time::Instant) -> u64 {
     duration_us(started.elapsed())
 }
 
 /// A duration as microseconds to add to a stored timestamp; capped at a
 /// quarter of `i64` so `now + span` can never overflow.
-pub fn span_micros(duration: Duration) -> i64 {
+pub(crate) fn span_micros(duration: Duration) -> i64 {
     i64::try_from(duration.as_micros()).unwrap_or(i64::MAX / 4).min(i64::MAX / 4)
 }
 
@@ -145,7 +143,7 @@ mod tests {
         assert_eq!((t + Duration::from_millis(1)).micros(), 1_700_000_000_124_456);
         assert_eq!((t - DAY).micros(), 1_700_000_000_123_456 - 86_400_000_000);
         assert_eq!((t + Duration::from_secs(2)).since(t), Duration::from_secs(2));
-        assert_eq!(t.since(t + MINUTE), Duration::ZERO);
+        assert_eq!(t.since(t + Duration::from_secs(60)), Duration::ZERO);
         assert_eq!(t.to_string(), "2023-11-14T22:13:20.123456Z");
         assert_eq!(Timestamp::from_datetime(t.to_datetime()), t);
         assert_eq!(serde_json::to_string(&t).ok().as_deref(), Some("1700000000123456"));

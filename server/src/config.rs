@@ -66,7 +66,7 @@ pub struct Config {
 }
 
 /// The smallest admin key accepted from `LICTOR_ADMIN_KEY`.
-pub const MIN_ADMIN_KEY_LEN: usize = 32;
+pub(crate) const MIN_ADMIN_KEY_LEN: usize = 32;
 
 impl Default for Config {
     fn default() -> Config {

@@ -17,7 +17,7 @@ use tokio::sync::broadcast;
 use crate::store::{Backend, StoreError, StoreResult, StoreTx};
 
 /// The PostgreSQL channel events travel on.
-pub const CHANNEL: &str = "lictor_events";
+pub(crate) const CHANNEL: &str = "lictor_events";
 
 /// A change other gateways may care about.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

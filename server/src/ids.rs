@@ -16,7 +16,7 @@ pub fn intent_id() -> IntentId {
 }
 
 /// A new API key id (`key_…`).
-pub fn api_key_id() -> ApiKeyId {
+pub(crate) fn api_key_id() -> ApiKeyId {
     ApiKeyId::parse(fresh("key")).unwrap_or_else(|_| unreachable_id())
 }
 
@@ -26,12 +26,12 @@ pub fn approval_id() -> ApprovalId {
 }
 
 /// A new policy draft id (`pol_…`).
-pub fn policy_draft_id() -> PolicyDraftId {
+pub(crate) fn policy_draft_id() -> PolicyDraftId {
     PolicyDraftId::parse(fresh("pol")).unwrap_or_else(|_| unreachable_id())
 }
 
 /// A new policy proposal id (`prp_…`).
-pub fn policy_proposal_id() -> PolicyProposalId {
+pub(crate) fn policy_proposal_id() -> PolicyProposalId {
     PolicyProposalId::parse(fresh("prp")).unwrap_or_else(|_| unreachable_id())
 }
 
@@ -42,7 +42,7 @@ pub fn token_jti() -> Jti {
 
 /// An MCP session id: 43 random alphanumerics after `mcs_` (visible
 /// ASCII, unguessable, as MCP requires).
-pub fn mcp_session_id() -> String {
+pub(crate) fn mcp_session_id() -> String {
     use rand::RngExt;
     let random: String =
         rand::rng().sample_iter(rand::distr::Alphanumeric).take(43).map(char::from).collect();
@@ -50,7 +50,7 @@ pub fn mcp_session_id() -> String {
 }
 
 /// A new audit entry id (`aud_…`).
-pub fn audit_entry_id() -> AuditEntryId {
+pub(crate) fn audit_entry_id() -> AuditEntryId {
     AuditEntryId::parse(fresh("aud")).unwrap_or_else(|_| unreachable_id())
 }
 

@@ -16,9 +16,9 @@ use crate::credentials::random_key_material;
 use crate::store::{SigningKeyRow, Store, StoreResult};
 
 /// Purpose tag of the capability-token key.
-pub const TOKEN_HMAC: &str = "token-hmac";
+pub(crate) const TOKEN_HMAC: &str = "token-hmac";
 /// Purpose tag of the audit-checkpoint key.
-pub const CHECKPOINT_ED25519: &str = "checkpoint-ed25519";
+pub(crate) const CHECKPOINT_ED25519: &str = "checkpoint-ed25519";
 
 /// The current key of each purpose.
 #[derive(Clone, Debug)]

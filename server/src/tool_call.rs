@@ -27,7 +27,6 @@ use crate::token::CapabilityToken;
 
 /// A tool call to make.
 pub(crate) struct ToolCall {
-    /// Tenant.
     pub tenant: TenantId,
     /// The caller's credentials.
     pub key: KeyContext,

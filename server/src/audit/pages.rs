@@ -17,10 +17,10 @@ use tokio::task::JoinHandle;
 use crate::store::{AuditRow, Store, StoreError, StoreResult, UndecodableEntry};
 
 /// Entries per page.
-pub const PAGE: u32 = 1000;
+pub(crate) const PAGE: u32 = 1000;
 
 /// One page as read: each entry decoded, or why it does not decode.
-pub type Page = Vec<Result<AuditRow, UndecodableEntry>>;
+pub(crate) type Page = Vec<Result<AuditRow, UndecodableEntry>>;
 
 type Read<T> = JoinHandle<StoreResult<(Result<Option<u64>, String>, T)>>;
 
@@ -62,7 +62,7 @@ fn depth() -> usize {
 }
 
 impl<T: Send + 'static> Pages<T> {
-    /// Starts reading the entries with `after < seq <= last`, [`PAGE`] at
+    /// Starts reading the entries with `after < seq <= last`, `PAGE` at
     /// a time.
     pub fn new(
         store: &Store,

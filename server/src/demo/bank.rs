@@ -25,10 +25,10 @@ use http::{Response, StatusCode};
 use serde_json::{Value, json};
 
 /// The MCP revision it answers `initialize` with.
-pub const PROTOCOL_VERSION: &str = "2025-11-25";
+pub(crate) const PROTOCOL_VERSION: &str = "2025-11-25";
 
 /// The account transfers are paid from.
-pub const PAYING_ACCOUNT: &str = "acme";
+pub(crate) const PAYING_ACCOUNT: &str = "acme";
 
 /// Balances the demo starts with, in cents.
 const OPENING_BALANCES: [(&str, i64); 2] = [("acme", 1_250_000), ("globex", 83_025)];

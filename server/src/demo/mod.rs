@@ -26,7 +26,7 @@ pub const AGENT: &str = "billing-bot";
 /// The name the bank is registered under.
 pub const UPSTREAM: &str = "bank";
 /// How long the demo's capability token lives, in seconds (a day).
-pub const TOKEN_TTL_SECONDS: u32 = 86_400;
+pub(crate) const TOKEN_TTL_SECONDS: u32 = 86_400;
 
 /// What the demo provisioned: everything a quickstart needs. Its `Debug`
 /// leaves the secrets out.

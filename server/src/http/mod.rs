@@ -1,8 +1,8 @@
 //! The HTTP front door: the implementation of [`LictorApi`].
 //!
-//! Handlers are thin: each builds the [`Caller`], hands the extracted
+//! Handlers are thin: each builds the `Caller`, hands the extracted
 //! input (or its validation error) to one function of the application
-//! layer ([`crate::app`]) and turns the result into a response. No
+//! layer (`crate::app`) and turns the result into a response. No
 //! business logic and no store access lives here.
 
 use dropshot::{

@@ -12,18 +12,18 @@ use serde_json::{Map, Value};
 
 /// The negotiated protocol version (legacy: after `initialize`; modern:
 /// every request).
-pub const PROTOCOL_VERSION: &str = "mcp-protocol-version";
+pub(crate) const PROTOCOL_VERSION: &str = "mcp-protocol-version";
 /// The legacy session id, issued on the `initialize` response.
-pub const SESSION_ID: &str = "mcp-session-id";
+pub(crate) const SESSION_ID: &str = "mcp-session-id";
 /// Modern era: mirrors the body's `method`.
 pub const METHOD: &str = "mcp-method";
 /// Modern era: mirrors `params.name` (or `params.uri`) of `tools/call`,
 /// `prompts/get` and `resources/read`.
 pub const NAME: &str = "mcp-name";
 /// Modern era: prefix of the headers mirroring annotated tool arguments.
-pub const PARAM_PREFIX: &str = "mcp-param-";
+pub(crate) const PARAM_PREFIX: &str = "mcp-param-";
 /// Legacy era: resumes an SSE stream after the given event id.
-pub const LAST_EVENT_ID: &str = "last-event-id";
+pub(crate) const LAST_EVENT_ID: &str = "last-event-id";
 
 const SENTINEL_PREFIX: &str = "=?base64?";
 const SENTINEL_SUFFIX: &str = "?=";
@@ -31,7 +31,7 @@ const SENTINEL_SUFFIX: &str = "?=";
 /// Encodes a value for `Mcp-Name` or `Mcp-Param-{Name}`: plain if it is
 /// printable ASCII without leading or trailing spaces and does not look like
 /// the sentinel itself, `=?base64?{Base64(UTF-8)}?=` otherwise.
-pub fn encode_value(value: &str) -> String {
+pub(crate) fn encode_value(value: &str) -> String {
     let printable = value.bytes().all(|b| (0x20..=0x7e).contains(&b));
     let padded = value.starts_with(' ') || value.ends_with(' ');
     let sentinel = value.starts_with(SENTINEL_PREFIX) && value.ends_with(SENTINEL_SUFFIX);
@@ -45,7 +45,7 @@ pub fn encode_value(value: &str) -> String {
 
 /// Decodes a header value written by [`encode_value`]; `None` when the
 /// sentinel is present but its content is not Base64 of UTF-8.
-pub fn decode_value(value: &str) -> Option<String> {
+pub(crate) fn decode_value(value: &str) -> Option<String> {
     let Some(encoded) =
         value.strip_prefix(SENTINEL_PREFIX).and_then(|rest| rest.strip_suffix(SENTINEL_SUFFIX))
     else {
@@ -57,14 +57,14 @@ pub fn decode_value(value: &str) -> Option<String> {
 
 /// Whether `id` is a valid session id: non-empty visible ASCII
 /// (0x21–0x7E), as 2025-06-18 and 2025-11-25 require.
-pub fn is_valid_session_id(id: &str) -> bool {
+pub(crate) fn is_valid_session_id(id: &str) -> bool {
     !id.is_empty() && id.bytes().all(|b| (0x21..=0x7e).contains(&b))
 }
 
 /// A tool argument the server wants mirrored into an `Mcp-Param-{Name}`
 /// header (an `x-mcp-header` annotation in the tool's `inputSchema`).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ParamHeader {
+pub(crate) struct ParamHeader {
     /// The annotation's value, the `{Name}` of the header.
     pub name: String,
     /// The chain of `properties` keys from the schema root to the argument.
@@ -73,13 +73,13 @@ pub struct ParamHeader {
 
 impl ParamHeader {
     /// The header name, `mcp-param-{name}` in lowercase.
-    pub fn header_name(&self) -> String {
+    pub(crate) fn header_name(&self) -> String {
         format!("{PARAM_PREFIX}{}", self.name.to_ascii_lowercase())
     }
 
     /// The encoded header value for these call arguments; `None` when the
     /// argument is absent, `null`, or not a string, integer or boolean.
-    pub fn value(&self, arguments: &Map<String, Value>) -> Option<String> {
+    pub(crate) fn value(&self, arguments: &Map<String, Value>) -> Option<String> {
         let (last, parents) = self.path.split_last()?;
         let mut object = arguments;
         for key in parents {
@@ -113,7 +113,7 @@ const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
 /// case-insensitively; it annotates a `string`, `integer` or `boolean`
 /// property reachable from the root through `properties` keys only. Any
 /// violation makes the whole tool invalid; the error says why.
-pub fn param_headers(input_schema: &Value) -> Result<Vec<ParamHeader>, String> {
+pub(crate) fn param_headers(input_schema: &Value) -> Result<Vec<ParamHeader>, String> {
     let mut found = Vec::new();
     walk(input_schema, Some(&[]), &mut found)?;
     let mut seen = std::collections::HashSet::new();

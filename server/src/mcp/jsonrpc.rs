@@ -1,6 +1,6 @@
 //! JSON-RPC 2.0 messages as MCP carries them: typed requests,
 //! notifications and responses, one strict classifier for incoming bytes
-//! ([`parse_message`]), and serialisers that write the exact wire shape
+//! (`parse_message`), and serialisers that write the exact wire shape
 //! (`{"jsonrpc":"2.0","id":…,"result":…}`).
 //!
 //! This module knows JSON-RPC only. It does not know MCP methods, versions
@@ -17,15 +17,15 @@ use serde_json::{Map, Number, Value};
 pub const VERSION: &str = "2.0";
 
 /// Invalid JSON was received.
-pub const PARSE_ERROR: i64 = -32700;
+pub(crate) const PARSE_ERROR: i64 = -32700;
 /// The JSON sent is not a valid request object.
-pub const INVALID_REQUEST: i64 = -32600;
+pub(crate) const INVALID_REQUEST: i64 = -32600;
 /// The method does not exist or is not available.
-pub const METHOD_NOT_FOUND: i64 = -32601;
+pub(crate) const METHOD_NOT_FOUND: i64 = -32601;
 /// Invalid method parameters (in MCP also: unknown tool, bad cursor).
-pub const INVALID_PARAMS: i64 = -32602;
+pub(crate) const INVALID_PARAMS: i64 = -32602;
 /// Internal JSON-RPC error.
-pub const INTERNAL_ERROR: i64 = -32603;
+pub(crate) const INTERNAL_ERROR: i64 = -32603;
 
 /// The `"jsonrpc": "2.0"` member: serialises as `"2.0"` and refuses any
 /// other value when deserialised.
@@ -122,7 +122,7 @@ impl Request {
 
 /// A notification: a method call without an id, never answered.
 #[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Notification {
+pub(crate) struct Notification {
     /// Always `"2.0"`.
     pub jsonrpc: Version,
     /// The method name.
@@ -134,12 +134,12 @@ pub struct Notification {
 
 impl Notification {
     /// A notification with the given method and parameters.
-    pub fn new(method: impl Into<String>, params: Option<Value>) -> Self {
+    pub(crate) fn new(method: impl Into<String>, params: Option<Value>) -> Self {
         Notification { jsonrpc: Version, method: method.into(), params }
     }
 
     /// The exact wire form.
-    pub fn to_bytes(&self) -> Vec<u8> {
+    pub(crate) fn to_bytes(&self) -> Vec<u8> {
         to_bytes(self)
     }
 }
@@ -254,7 +254,7 @@ impl RpcError {
 
 /// Any single JSON-RPC message, or a batch.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Message {
+pub(crate) enum Message {
     /// A request (has `method` and `id`).
     Request(Request),
     /// A notification (has `method`, no `id`).
@@ -268,21 +268,11 @@ pub enum Message {
 
 impl Message {
     /// Classifies an already parsed JSON value (see [`parse_message`]).
-    pub fn from_value(value: Value) -> Result<Message, RpcError> {
+    pub(crate) fn from_value(value: Value) -> Result<Message, RpcError> {
         match value {
             Value::Array(items) => Ok(Message::Batch(items)),
             Value::Object(object) => classify(object),
             _ => Err(RpcError::invalid_request("a json-rpc message must be a json object")),
-        }
-    }
-
-    /// The exact wire form.
-    pub fn to_bytes(&self) -> Vec<u8> {
-        match self {
-            Message::Request(request) => request.to_bytes(),
-            Message::Notification(notification) => notification.to_bytes(),
-            Message::Response(response) => response.to_bytes(),
-            Message::Batch(items) => to_bytes(items),
         }
     }
 }
@@ -294,7 +284,7 @@ impl Message {
 /// string, `params` that is not structured, both `result` and `error`, …)
 /// is a `-32600` invalid request. A JSON array is returned as
 /// [`Message::Batch`] for the caller to refuse.
-pub fn parse_message(bytes: &[u8]) -> Result<Message, RpcError> {
+pub(crate) fn parse_message(bytes: &[u8]) -> Result<Message, RpcError> {
     let value: Value =
         serde_json::from_slice(bytes).map_err(|e| RpcError::parse_error(format!("invalid json: {e}")))?;
     Message::from_value(value)

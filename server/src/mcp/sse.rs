@@ -12,7 +12,7 @@ use std::time::Duration;
 
 /// One dispatched event.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SseEvent {
+pub(crate) struct SseEvent {
     /// The event type (`message` unless an `event:` field said otherwise).
     pub event: String,
     /// The data lines, joined by `\n`.
@@ -23,7 +23,7 @@ pub struct SseEvent {
 
 /// Why a stream could not be parsed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum SseError {
+pub(crate) enum SseError {
     /// A line or an event's data exceeded the configured bound.
     #[error("an event stream line or event exceeded {limit} bytes")]
     TooLarge {
@@ -34,7 +34,7 @@ pub enum SseError {
 
 /// The parser state between chunks.
 #[derive(Debug)]
-pub struct SseParser {
+pub(crate) struct SseParser {
     limit: usize,
     line: Vec<u8>,
     after_cr: bool,
@@ -48,7 +48,7 @@ pub struct SseParser {
 
 impl SseParser {
     /// A parser refusing lines and events larger than `limit` bytes.
-    pub fn new(limit: usize) -> Self {
+    pub(crate) fn new(limit: usize) -> Self {
         SseParser {
             limit,
             line: Vec::new(),
@@ -63,7 +63,7 @@ impl SseParser {
     }
 
     /// Feeds the next chunk of the stream and returns the events it completed.
-    pub fn feed(&mut self, chunk: &[u8]) -> Result<Vec<SseEvent>, SseError> {
+    pub(crate) fn feed(&mut self, chunk: &[u8]) -> Result<Vec<SseEvent>, SseError> {
         let mut events = Vec::new();
         for &byte in chunk {
             let after_cr = std::mem::replace(&mut self.after_cr, false);
@@ -89,14 +89,14 @@ impl SseParser {
 
     /// The last event id seen (`id:` fields apply even to events that carry
     /// no data), if any.
-    pub fn last_event_id(&self) -> Option<&str> {
+    pub(crate) fn last_event_id(&self) -> Option<&str> {
         Some(self.last_event_id.as_str()).filter(|id| !id.is_empty())
     }
 
     /// Forgets a partial line or event after the connection broke, keeping
     /// the last event id and the reconnection delay, which a resumed stream
     /// continues from.
-    pub fn reconnected(&mut self) {
+    pub(crate) fn reconnected(&mut self) {
         self.line.clear();
         self.after_cr = false;
         self.first_line = true;
@@ -106,7 +106,7 @@ impl SseParser {
     }
 
     /// The reconnection delay the server asked for with `retry:`, if any.
-    pub fn retry(&self) -> Option<Duration> {
+    pub(crate) fn retry(&self) -> Option<Duration> {
         self.retry
     }
 

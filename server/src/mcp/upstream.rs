@@ -39,7 +39,7 @@ use super::sse::{SseEvent, SseParser};
 /// The largest JSON-RPC message (JSON body or SSE event) read from an upstream.
 const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
 /// `tools/list` pages followed before giving up on a server that never ends.
-pub const MAX_TOOL_PAGES: usize = 100;
+pub(crate) const MAX_TOOL_PAGES: usize = 100;
 /// Bytes of an error body read to make an excerpt.
 const EXCERPT_READ_BYTES: usize = 64 * 1024;
 /// Characters of an error body kept in [`UpstreamError::HttpStatus`].
@@ -514,7 +514,7 @@ impl UpstreamClient {
     }
 
     /// Every tool the upstream offers, following `nextCursor` for at most
-    /// [`MAX_TOOL_PAGES`] pages. Tools that are malformed, or (modern era)
+    /// `MAX_TOOL_PAGES` pages. Tools that are malformed, or (modern era)
     /// whose `x-mcp-header` annotations break the spec's rules, are left out
     /// with a warning, as 2026-07-28 requires.
     pub async fn list_tools(&self) -> Result<Vec<Tool>, UpstreamError> {

@@ -16,7 +16,7 @@ use crate::store::{Store, StoreResult};
 /// the tenant, the agent, the token's jti, the kind, the tool, the action
 /// (type, verb, target, payload — a tool call's arguments included) and
 /// the bundle hash. Any difference is a different request.
-pub fn request_digest(sub: &Submission, bundle_hash: &str) -> String {
+pub(crate) fn request_digest(sub: &Submission, bundle_hash: &str) -> String {
     let action = &sub.request.intent.action;
     digest_json(&json!({
         "tenant": sub.tenant.as_str(),

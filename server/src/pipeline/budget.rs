@@ -59,26 +59,26 @@ pub(super) async fn run<R: Reads>(run: &mut Run<'_, R>) -> Result<StageOutcome, 
 }
 
 /// Minutes in the rolling window.
-pub const WINDOW_MINUTES: i64 = 24 * 60;
+pub(crate) const WINDOW_MINUTES: i64 = 24 * 60;
 
 /// The bucket (whole minutes since the epoch) a time falls in.
-pub fn minute_of(time: Timestamp) -> i64 {
+pub(crate) fn minute_of(time: Timestamp) -> i64 {
     time.seconds().div_euclid(60)
 }
 
 /// The first bucket of the window ending at `time`.
-pub fn window_start(time: Timestamp) -> i64 {
+pub(crate) fn window_start(time: Timestamp) -> i64 {
     minute_of(time) - (WINDOW_MINUTES - 1)
 }
 
 /// Whether the agent has any limit.
-pub fn has_limits(budget: &AgentBudget) -> bool {
+pub(crate) fn has_limits(budget: &AgentBudget) -> bool {
     budget.max_decisions_24h.is_some() || budget.max_exposure_usd_24h.is_some()
 }
 
 /// If one more decision of `exposure_usd` would take `usage` past a
 /// limit, the reason to escalate with.
-pub fn exceeded(budget: &AgentBudget, usage: BudgetUsage, exposure_usd: f64) -> Option<Reason> {
+pub(crate) fn exceeded(budget: &AgentBudget, usage: BudgetUsage, exposure_usd: f64) -> Option<Reason> {
     if let Some(max) = budget.max_decisions_24h
         && usage.decisions.saturating_add(1) > max
     {

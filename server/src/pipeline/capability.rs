@@ -254,6 +254,6 @@ fn min_opt(current: Option<u64>, new: u64) -> u64 {
 }
 
 /// Dollars as whole cents (rounded to the nearest cent).
-pub fn to_cents(usd: f64) -> u64 {
+pub(crate) fn to_cents(usd: f64) -> u64 {
     (usd * 100.0).round().clamp(0.0, 9_007_199_254_740_991.0) as u64
 }

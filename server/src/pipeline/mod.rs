@@ -3,7 +3,7 @@
 //!
 //! The stages run in the order of [`StageName::ALL`] —
 //! authenticate → validate → identity → capability → risk → policy → budget → decide → audit —
-//! and each lives in a file of its own with the same shape (see [`run`]):
+//! and each lives in a file of its own with the same shape (see `run`):
 //! `authenticate` and `validate` ran in the HTTP layer before the
 //! submission was made (their times come with it), `identity`,
 //! `capability`, `risk`, `policy`, `budget` and `decide` run here, and

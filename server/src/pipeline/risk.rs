@@ -10,7 +10,7 @@ use super::Reads;
 use super::run::Run;
 
 /// Factor weights, in report order. They sum to 1.
-pub const WEIGHTS: [(&str, f64); 6] = [
+pub(crate) const WEIGHTS: [(&str, f64); 6] = [
     ("action_type", 0.15),
     ("financial_exposure", 0.25),
     ("reversibility", 0.20),
@@ -24,7 +24,7 @@ fn round4(v: f64) -> f64 {
 }
 
 /// Inherent risk of the kind of action.
-pub fn action_type_value(t: ActionType) -> f64 {
+pub(crate) fn action_type_value(t: ActionType) -> f64 {
     match t {
         ActionType::Recommend => 0.1,
         ActionType::Access => 0.3,

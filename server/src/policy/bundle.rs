@@ -23,7 +23,7 @@ pub struct Bundle {
 }
 
 /// Whether a file name is a Rego test module.
-pub fn is_test_module(name: &str) -> bool {
+pub(crate) fn is_test_module(name: &str) -> bool {
     name.ends_with("_test.rego")
 }
 

@@ -27,7 +27,7 @@ use crate::store::ReplayRow;
 const SAMPLES: usize = 10;
 
 /// Evaluates `input` as the pipeline would: an error is a `block`.
-pub fn evaluate(engine: &PolicyEngine, input: &Value) -> PolicyEvaluation {
+pub(crate) fn evaluate(engine: &PolicyEngine, input: &Value) -> PolicyEvaluation {
     let started = Instant::now();
     let result = engine.evaluate(input);
     let duration_us = crate::clock::elapsed_us(started);
@@ -75,7 +75,7 @@ fn recorded_verdict(row: &ReplayRow, decision: Option<&Value>) -> Option<Verdict
 
 /// Figures of a replay the warnings need.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ReplayStats {
+pub(crate) struct ReplayStats {
     /// Replayed decisions the policy allowed then.
     pub allowed_before: u64,
     /// Of those, how many the candidate blocks.
@@ -85,7 +85,7 @@ pub struct ReplayStats {
 }
 
 /// Replays `rows` (newest first) through `engine`.
-pub fn replay(
+pub(crate) fn replay(
     engine: &PolicyEngine,
     rows: &[ReplayRow],
     from: Timestamp,
@@ -158,7 +158,7 @@ fn percent(part: u64, whole: u64) -> u64 {
 }
 
 /// What deserves a second look before promoting.
-pub fn warnings(
+pub(crate) fn warnings(
     inputs: &[PolicyEvaluation],
     history: Option<(&HistoryDiff, ReplayStats)>,
 ) -> Vec<DryRunWarning> {

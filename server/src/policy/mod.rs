@@ -13,7 +13,7 @@
 
 pub mod bundle;
 pub mod corpus;
-pub mod dry_run;
+pub(crate) mod dry_run;
 pub mod registry;
 pub mod rego_tests;
 pub mod templates;
@@ -30,7 +30,7 @@ pub use bundle::Bundle;
 pub use registry::PolicyRegistry;
 
 /// The rule every bundle must define.
-pub const ENTRYPOINT: &str = "data.lictor.decision";
+pub(crate) const ENTRYPOINT: &str = "data.lictor.decision";
 
 /// Why a policy could not produce a decision.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -159,7 +159,7 @@ pub struct EvaluationLimits {
 }
 
 /// Default heap ceiling: 1 GiB.
-pub const DEFAULT_HEAP_LIMIT: u64 = 1 << 30;
+pub(crate) const DEFAULT_HEAP_LIMIT: u64 = 1 << 30;
 
 impl Default for EvaluationLimits {
     fn default() -> EvaluationLimits {
@@ -260,7 +260,7 @@ impl PolicyEngine {
 
 /// Checks that `bundle`'s test modules parse along with its runtime
 /// modules (they are saved with drafts and run by `lictor policy test`).
-pub fn check_tests(bundle: &Bundle, limits: EvaluationLimits) -> Result<(), PolicyError> {
+pub(crate) fn check_tests(bundle: &Bundle, limits: EvaluationLimits) -> Result<(), PolicyError> {
     if bundle.tests().is_empty() {
         return Ok(());
     }

@@ -395,7 +395,7 @@ impl Store {
     /// Entries of a tenant with `after < seq <= upto`, in order, at most
     /// `limit`; each entry decoded on its own.
     ///
-    /// The page is read as one JSON document ([`SQLITE_PAGE`]); when the
+    /// The page is read as one JSON document (`SQLITE_PAGE`); when the
     /// database cannot build it (a column was damaged into something JSON
     /// cannot hold), the page is read again row by row.
     pub async fn audit_entries_between(

@@ -360,7 +360,7 @@ fn sqlite_url(path: &Path) -> String {
 }
 
 /// The URL without its password, for messages.
-pub fn redact_url(url: &str) -> String {
+pub(crate) fn redact_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme_end), Some(at)) if at > scheme_end && url[scheme_end + 3..at].contains(':') => {
             let userinfo = &url[scheme_end + 3..at];
