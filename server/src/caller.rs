@@ -10,6 +10,7 @@ use lictor_api::ids::TenantId;
 
 use crate::auth::Principal;
 use crate::error::Error;
+use crate::pipeline::KeyContext;
 use crate::state::GatewayState;
 
 /// Who is asking, and what they can reach.
@@ -53,6 +54,15 @@ impl<'a> Caller<'a> {
         result.map_err(|e| self.fail(e))
     }
 
+    /// The agent acting through these credentials (an agent key or a
+    /// capability token), timed: the pipeline's `authenticate` stage.
+    pub(crate) async fn agent(&self) -> Result<Acting, Error> {
+        let started = std::time::Instant::now();
+        let principal = self.principal().await?;
+        let (key, tenant) = principal.acting_agent()?;
+        Ok(Acting { principal, key, tenant, authenticate_us: crate::clock::elapsed_us(started) })
+    }
+
     /// The start of a tenant-scoped operation: the caller is authenticated
     /// (401), then the input is opened (400), then the tenant it names is
     /// resolved ([`Principal::tenant_scope`]: a tenant key's own, 404 for
@@ -81,6 +91,19 @@ impl<'a> Caller<'a> {
         let tenant = principal.tenant_scope(tenant(&input), &self.state.store).await?;
         Ok((principal, tenant, input))
     }
+}
+
+/// An agent acting: who presented the credentials, as which key, in which
+/// tenant, and how long checking them took.
+pub(crate) struct Acting {
+    /// The credentials.
+    pub(crate) principal: Principal,
+    /// The key (or token) as the pipeline sees it.
+    pub(crate) key: KeyContext,
+    /// The tenant it acts in.
+    pub(crate) tenant: TenantId,
+    /// The `authenticate` stage's duration.
+    pub(crate) authenticate_us: u64,
 }
 
 /// An operation's input as the contract's extractors produced it: one

@@ -104,6 +104,12 @@ class _Base:
         self._mcp_session: str | None = None
         self._mcp_ids = itertools.count(1)
 
+    def _generated(self) -> AuthenticatedClient | Client:
+        """The generated client for this gateway and credential."""
+        if self.credential is not None:
+            return AuthenticatedClient(base_url=self.url, token=self.credential)
+        return Client(base_url=self.url)
+
     def _headers(self) -> dict[str, str]:
         headers = {"User-Agent": f"lictor-python/{__version__}"}
         if self.credential is not None:
@@ -340,12 +346,7 @@ class Gateway(_Base):
             transport=RetryTransport(transport, self.retry),
             event_hooks={"response": [_raise_for_status]},
         )
-        client: AuthenticatedClient | Client
-        if self.credential is not None:
-            client = AuthenticatedClient(base_url=self.url, token=self.credential)
-        else:
-            client = Client(base_url=self.url)
-        self.api = client.set_httpx_client(self.http)
+        self.api = self._generated().set_httpx_client(self.http)
 
     def _run(self, operation: _Op[T]) -> T:
         """Runs an operation with blocking I/O; a failed request is raised
@@ -540,12 +541,7 @@ class AsyncGateway(_Base):
             transport=AsyncRetryTransport(transport, self.retry),
             event_hooks={"response": [_araise_for_status]},
         )
-        client: AuthenticatedClient | Client
-        if self.credential is not None:
-            client = AuthenticatedClient(base_url=self.url, token=self.credential)
-        else:
-            client = Client(base_url=self.url)
-        self.api = client.set_async_httpx_client(self.http)
+        self.api = self._generated().set_async_httpx_client(self.http)
 
     async def _run(self, operation: _Op[T]) -> T:
         """Runs an operation with `await`ed I/O (see `Gateway._run`)."""

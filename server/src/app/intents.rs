@@ -23,7 +23,7 @@ use tokio::task::JoinSet;
 use crate::audit::canonical_string;
 use crate::audit::writer::CommitOutcome;
 use crate::auth::Principal;
-use crate::caller::Caller;
+use crate::caller::{Acting, Caller};
 use crate::clock;
 use crate::clock::Timestamp;
 use crate::cursor;
@@ -74,15 +74,12 @@ async fn front<T>(
     headers: Option<Result<IntentHeaders, ApiError>>,
     body: Result<T, ApiError>,
 ) -> Result<Front<T>, Error> {
-    let started = Instant::now();
-    let principal = caller.principal().await?;
+    let Acting { principal, key, tenant, authenticate_us } = caller.agent().await?;
     if tokens == Tokens::Refused && principal.token().is_some() {
         return Err(Error::Forbidden(
             "capability tokens declare intents synchronously: use `POST /v1/intents`".into(),
         ));
     }
-    let (key, tenant) = principal.acting_agent()?;
-    let authenticate_us = clock::elapsed_us(started);
     let started = Instant::now();
     let request = body?;
     let (idempotency_key, approval_id) = match headers {

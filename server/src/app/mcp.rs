@@ -26,7 +26,7 @@ use lictor_api::tools::{JsonRpcErrorObject, JsonRpcResponse, McpHeaders, McpRepl
 use serde_json::{Map, Value, json};
 
 use crate::auth::Principal;
-use crate::caller::Caller;
+use crate::caller::{Acting, Caller};
 use crate::catalog::{CatalogTool, ToolLookup};
 use crate::clock;
 use crate::clock::Timestamp;
@@ -100,15 +100,15 @@ struct Actor {
     key: KeyContext,
     tenant: lictor_api::ids::TenantId,
     agent: lictor_api::ids::AgentId,
+    authenticate_us: u64,
 }
 
 async fn actor(caller: &Caller<'_>) -> Result<Actor, Error> {
-    let principal = caller.principal().await?;
-    let (key, tenant) = principal.acting_agent()?;
+    let Acting { principal, key, tenant, authenticate_us } = caller.agent().await?;
     let agent = principal.bound_agent().cloned().ok_or_else(|| {
         Error::Forbidden("mcp calls need a capability token or an agent key restricted to one agent".into())
     })?;
-    Ok(Actor { principal, key, tenant, agent })
+    Ok(Actor { principal, key, tenant, agent, authenticate_us })
 }
 
 fn meta_of(params: Option<&Value>) -> Option<&Map<String, Value>> {
@@ -122,9 +122,8 @@ pub(crate) async fn post(
     body: Result<Vec<u8>, ApiError>,
     received: Instant,
 ) -> Result<McpReply, Error> {
-    let authenticating = Instant::now();
     let actor = actor(caller).await?;
-    let authenticate_us = clock::elapsed_us(authenticating);
+    let authenticate_us = actor.authenticate_us;
     let (headers, body) = (headers?, body?);
     let message = match parse_message(&body) {
         Ok(message) => message,

@@ -7,7 +7,7 @@ use lictor_api::tools::{ApprovalHeader, ToolCallRequest, ToolCallResponse, Upstr
 use serde_json::json;
 
 use super::intents::{Arrival, check_approval_id};
-use crate::caller::Caller;
+use crate::caller::{Acting, Caller};
 use crate::catalog::ToolLookup;
 use crate::clock;
 use crate::error::{Error, Object};
@@ -22,10 +22,7 @@ pub(crate) async fn call_tool(
     headers: Result<ApprovalHeader, ApiError>,
     body: Result<ToolCallRequest, ApiError>,
 ) -> Result<ToolCallResponse, Error> {
-    let started = Instant::now();
-    let principal = caller.principal().await?;
-    let (key, tenant) = principal.acting_agent()?;
-    let authenticate_us = clock::elapsed_us(started);
+    let Acting { principal, key, tenant, authenticate_us } = caller.agent().await?;
     let started = Instant::now();
     let (headers, body) = (headers?, body?);
     let approval_id = check_approval_id(headers.approval_id)?;
