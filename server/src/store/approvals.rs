@@ -200,7 +200,7 @@ impl StoreTx {
         .bind(now)
         .fetch_one(self.conn())
         .await?;
-        Ok(u64::try_from(n).unwrap_or_default())
+        u64::try_from(n).map_err(|_| corrupt(format!("a negative count of pending approvals: {n}")))
     }
 
     /// Opens an approval request.
