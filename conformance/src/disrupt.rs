@@ -88,8 +88,11 @@ impl Disruptor for EmbeddedStore {
                 max_connections: 1,
             })
             .await?;
-            lictor_server::signing::rotate_token_key(&store).await?;
-            lictor_server::signing::rotate_checkpoint_key(&store).await?;
+            // The gateway's keys live beside its data (the default key file).
+            let source = lictor_server::signing::KeySource::File(self.data_dir.join("keys.json"));
+            lictor_server::signing::rotate(&store, &source, lictor_server::signing::Purpose::Token).await?;
+            lictor_server::signing::rotate(&store, &source, lictor_server::signing::Purpose::Checkpoint)
+                .await?;
             Ok(())
         })
     }

@@ -300,7 +300,7 @@ impl InProcess {
             })
             .await
             .unwrap();
-            signing::ensure(&store).await.unwrap();
+            signing::open(&store, signing::KeySource::File(dir.path().join("keys.json"))).await.unwrap();
             let events = Events::new();
             let log = slog::Logger::root(slog::Discard, slog::o!());
             let (revocations, _) = RevocationCache::start(store.clone(), &events, Duration::from_secs(5));
@@ -604,8 +604,13 @@ fn audit_chain(entries: u64) -> AuditChain {
             started.elapsed().as_secs_f64(),
             written as f64 / started.elapsed().as_secs_f64()
         );
-        let checkpoints =
-            Checkpointer::load(gateway.store.clone(), CheckpointSettings::default()).await.unwrap();
+        let keys = signing::open(
+            &gateway.store,
+            signing::KeySource::File(gateway._dir.path().join("keys.json")),
+        )
+        .await
+        .unwrap();
+        let checkpoints = Checkpointer::load(gateway.store.clone(), keys, CheckpointSettings::default()).unwrap();
         checkpoints.at_head(&tenant).await.unwrap();
         let verified = verify_log(&gateway.store, &checkpoints, &tenant, None).await.unwrap();
         assert!(verified.ok, "{verified:?}");

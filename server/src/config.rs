@@ -20,6 +20,13 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// `postgres://…` switches to PostgreSQL (`sqlite:` URLs also work).
     pub database_url: Option<String>,
+    /// The signing keys' file (`--keys-file`, `LICTOR_KEYS_FILE`); `None`
+    /// is `<data_dir>/keys.json`. Created `0600` on the first start of a
+    /// new store.
+    pub keys_file: Option<PathBuf>,
+    /// The key file's contents given inline (`LICTOR_KEYS`, e.g. from a
+    /// mounted secret); wins over `keys_file`.
+    pub keys: Option<String>,
     /// The superadmin key (`LICTOR_ADMIN_KEY`); generated on first start
     /// when absent.
     pub admin_key: Option<String>,
@@ -65,6 +72,17 @@ pub struct Config {
     pub log_level: String,
 }
 
+impl Config {
+    /// Where the signing keys come from.
+    pub fn key_source(&self) -> crate::signing::KeySource {
+        match (&self.keys, &self.keys_file) {
+            (Some(inline), _) => crate::signing::KeySource::Inline(inline.clone()),
+            (None, Some(path)) => crate::signing::KeySource::File(path.clone()),
+            (None, None) => crate::signing::KeySource::File(self.data_dir.join("keys.json")),
+        }
+    }
+}
+
 /// The smallest admin key accepted from `LICTOR_ADMIN_KEY`.
 pub(crate) const MIN_ADMIN_KEY_LEN: usize = 32;
 
@@ -74,6 +92,8 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from("lictor-data"),
             database_url: None,
+            keys_file: None,
+            keys: None,
             admin_key: None,
             max_body_bytes: 1024 * 1024,
             commit_max_batch: 512,

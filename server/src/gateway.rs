@@ -21,7 +21,7 @@ use crate::pending::PendingIntents;
 use crate::pipeline::{Pipeline, PipelineSettings};
 use crate::policy::{Bundle, EvaluationLimits, PolicyEngine, PolicyError, PolicyRegistry};
 use crate::revocations::RevocationCache;
-use crate::signing::{self, SigningKeys, TokenKeys};
+use crate::signing::{self, KeyError, Keys, TokenKeys};
 use crate::state::GatewayState;
 use crate::store::{Backend, Store, StoreConfig, StoreError};
 use crate::webhooks::Webhooks;
@@ -35,6 +35,9 @@ pub enum StartError {
     /// The store could not be opened or migrated.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The signing keys could not be loaded or created.
+    #[error("signing keys: {0}")]
+    Keys(#[from] KeyError),
     /// The built-in policy bundle does not compile.
     #[error(transparent)]
     Policy(#[from] PolicyError),
@@ -75,7 +78,7 @@ pub struct Gateway {
     server: dropshot::HttpServer<GatewayState>,
     tasks: Vec<JoinHandle<()>>,
     admin_key: AdminKey,
-    signing_keys: SigningKeys,
+    keys: Keys,
     store: Store,
 }
 
@@ -192,10 +195,10 @@ pub async fn start(config: Config, log: slog::Logger) -> Result<Gateway, StartEr
         max_connections: config.max_connections.max(2),
     })
     .await?;
-    let signing_keys = signing::ensure(&store).await?;
+    let keys = signing::open(&store, config.key_source()).await?;
     check_admin_key(&config)?;
 
-    let token_keys = TokenKeys::load(store.clone()).await?;
+    let token_keys = TokenKeys::new(keys.clone(), store.clone());
 
     let limits = EvaluationLimits { time: config.policy_time_limit, heap: config.policy_heap_limit };
     crate::policy::apply_memory_limit(limits);
@@ -242,8 +245,7 @@ pub async fn start(config: Config, log: slog::Logger) -> Result<Gateway, StartEr
         log.new(slog::o!("task" => "pending")),
     );
 
-    let checkpoints = Checkpointer::load(store.clone(), config.checkpoints.clone())
-        .await
+    let checkpoints = Checkpointer::load(store.clone(), keys.clone(), config.checkpoints.clone())
         .map_err(|e| StartError::Config(format!("audit checkpoints: {e}")))?;
     tasks.push(checkpoints.start(log.new(slog::o!("task" => "checkpoints"))));
     tasks.push(catch_up_trees(
@@ -286,12 +288,12 @@ pub async fn start(config: Config, log: slog::Logger) -> Result<Gateway, StartEr
     let admin_key = match ensure_admin_key(&store, &config).await {
         Ok(admin_key) => admin_key,
         Err(error) => {
-            let _ = Gateway { server, tasks, admin_key: AdminKey::Stored, signing_keys, store }.stop().await;
+            let _ = Gateway { server, tasks, admin_key: AdminKey::Stored, keys, store }.stop().await;
             return Err(error);
         }
     };
     slog::info!(log, "lictor listening"; "address" => %server.local_addr(), "store" => ?store.backend());
-    Ok(Gateway { server, tasks, admin_key, signing_keys, store })
+    Ok(Gateway { server, tasks, admin_key, keys, store })
 }
 
 impl Gateway {
@@ -314,8 +316,8 @@ impl Gateway {
     }
 
     /// The signing keys in use.
-    pub fn signing_keys(&self) -> &SigningKeys {
-        &self.signing_keys
+    pub fn keys(&self) -> &Keys {
+        &self.keys
     }
 
     /// Resolves when the HTTP server stops on its own.

@@ -30,6 +30,7 @@ use lictor_server::demo::{self, bank::Bank};
 use lictor_server::gateway::AdminKey;
 use lictor_server::policy::corpus::{self, CORPUS_FILE};
 use lictor_server::policy::{Bundle, EvaluationLimits, PolicyEngine, rego_tests};
+use lictor_server::signing;
 use lictor_server::token::{self, CapabilityToken, Restrictions};
 
 #[derive(Parser)]
@@ -182,6 +183,9 @@ struct StoreArgs {
     /// `postgres://…` to use PostgreSQL instead of SQLite.
     #[arg(long, env = "DATABASE_URL")]
     database_url: Option<String>,
+    /// The signing keys' file [default: DATA_DIR/keys.json].
+    #[arg(long, env = "LICTOR_KEYS_FILE")]
+    keys_file: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -203,6 +207,11 @@ struct ServeArgs {
     /// `postgres://user:pass@host/db` to use PostgreSQL instead of SQLite.
     #[arg(long, env = "DATABASE_URL")]
     database_url: Option<String>,
+    /// The signing keys' file, created 0600 on the first start of a new
+    /// store; every replica of one store needs the same keys
+    /// [default: DATA_DIR/keys.json].
+    #[arg(long, env = "LICTOR_KEYS_FILE", conflicts_with = "demo")]
+    keys_file: Option<PathBuf>,
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "LICTOR_MAX_BODY_BYTES", default_value_t = DEFAULTS.max_body_bytes)]
     max_body_bytes: usize,
@@ -298,6 +307,8 @@ const SERVE_ENVIRONMENT: &str = "Environment (besides the variable beside each o
                     spaces. Kept out of the options so it never shows in the process list.
                     Without it, the first start generates one and shows it once; a lost generated
                     key is replaced with `lictor keys rotate --key admin`.
+  LICTOR_KEYS       The signing keys' file contents, given inline (e.g. from a mounted secret);
+                    wins over --keys-file. Read-only: rotate with a key file, then update it.
   DATABASE_URL      Same as --database-url.";
 
 fn upstreams(args: &ServeArgs) -> anyhow::Result<Vec<ConfiguredUpstream>> {
@@ -353,6 +364,8 @@ fn config(args: ServeArgs) -> anyhow::Result<Config> {
         listen: args.listen,
         data_dir: args.data_dir,
         database_url: args.database_url.filter(|u| !u.is_empty()),
+        keys_file: args.keys_file,
+        keys: inline_keys(),
         admin_key: std::env::var("LICTOR_ADMIN_KEY").ok().filter(|k| !k.is_empty()),
         max_body_bytes: args.max_body_bytes,
         commit_max_batch: args.commit_max_batch,
@@ -402,6 +415,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
         let dir = tempfile::Builder::new().prefix("lictor-demo-").tempdir()?;
         config.data_dir = dir.path().to_path_buf();
+        // The demo's keys are its own, beside its data.
+        config.keys = None;
+        config.keys_file = None;
         Some(dir)
     } else {
         None
@@ -593,10 +609,17 @@ fn inspect(text: &str) -> anyhow::Result<bool> {
     Ok(true)
 }
 
+/// `LICTOR_KEYS`, when set.
+fn inline_keys() -> Option<String> {
+    std::env::var("LICTOR_KEYS").ok().filter(|k| !k.trim().is_empty())
+}
+
 async fn rotate(RotateArgs { key, store: args }: RotateArgs) -> anyhow::Result<bool> {
     let config = Config {
         data_dir: args.data_dir,
         database_url: args.database_url.filter(|u| !u.is_empty()),
+        keys_file: args.keys_file,
+        keys: inline_keys(),
         ..Config::default()
     };
     let store = lictor_server::store::Store::open(&lictor_server::store::StoreConfig {
@@ -606,15 +629,15 @@ async fn rotate(RotateArgs { key, store: args }: RotateArgs) -> anyhow::Result<b
         max_connections: 2,
     })
     .await?;
-    lictor_server::signing::ensure(&store).await?;
+    let source = config.key_source();
     match key {
         KeyKind::Token => {
-            let key = lictor_server::signing::rotate_token_key(&store).await?;
-            println!("new capability-token key `{}` (generation {})", key.kid, key.generation);
+            let key = signing::rotate(&store, &source, signing::Purpose::Token).await?;
+            println!("new capability-token key `{}` (generation {}) in {source}", key.kid, key.generation);
         }
         KeyKind::Checkpoint => {
-            let key = lictor_server::signing::rotate_checkpoint_key(&store).await?;
-            println!("new checkpoint key `{}` (generation {})", key.kid, key.generation);
+            let key = signing::rotate(&store, &source, signing::Purpose::Checkpoint).await?;
+            println!("new checkpoint key `{}` (generation {}) in {source}", key.kid, key.generation);
         }
         KeyKind::Admin => {
             let key = lictor_server::gateway::rotate_admin_key(&store).await?;
@@ -651,11 +674,25 @@ fn verifier_keys(args: &[String]) -> anyhow::Result<Vec<NoteVerifier>> {
     Ok(keys)
 }
 
+/// `error` and its causes, each said once (a cause whose text its
+/// context already quotes is not repeated).
+fn describe(error: &anyhow::Error) -> String {
+    let mut text = error.to_string();
+    for cause in error.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text
+}
+
 /// Exit code 0 when the export verifies, 1 when it does not, 2 when it or
 /// a key cannot be read.
 fn verify_export(args: VerifyExportArgs) -> ExitCode {
     let usage_error = |error: anyhow::Error| {
-        eprintln!("lictor: {error:#}");
+        eprintln!("lictor: {}", describe(&error));
         ExitCode::from(2)
     };
     let keys = match verifier_keys(&args.keys) {
@@ -727,7 +764,7 @@ async fn main() -> ExitCode {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(error) => {
-            eprintln!("lictor: {error:#}");
+            eprintln!("lictor: {}", describe(&error));
             ExitCode::FAILURE
         }
     }

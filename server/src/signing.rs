@@ -1,56 +1,565 @@
-//! The gateway's signing keys, created and persisted on first start.
+//! The gateway's signing keys, kept outside the store.
 //!
-//! - `token-hmac`: the HMAC-SHA256 root key of capability tokens.
-//! - `checkpoint-ed25519`: the Ed25519 key that signs audit checkpoints.
+//! - `token_hmac`: the HMAC-SHA256 root keys of capability tokens.
+//! - `checkpoint_ed25519`: the Ed25519 keys that sign audit checkpoints.
 //!
-//! Keys live in the store so every gateway sharing it uses the same keys;
-//! each carries a `kid` (derived from its public half, or from a hash of
-//! the secret for symmetric keys) so they can rotate.
+//! The secrets live in a key file (`<data dir>/keys.json`, created `0600`
+//! on first start; `--keys-file` / `LICTOR_KEYS_FILE` elsewhere) or in the
+//! environment (`LICTOR_KEYS`, the file's contents, for replicas fed a
+//! mounted secret). The store holds only each key's id, generation and,
+//! for checkpoint keys, public half: whoever can write the database can
+//! neither sign a checkpoint nor mint a token. Every replica must be given
+//! the same keys; a gateway whose keys do not cover the ids the store
+//! names refuses to start and says which key is missing.
+//!
+//! Each purpose has generations: the newest signs, every one verifies (so
+//! tokens and checkpoints of a rotated-out key keep verifying).
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::clock::Timestamp;
 use crate::credentials::random_key_material;
-use crate::store::{SigningKeyRow, Store, StoreResult};
+use crate::store::{KeyIdRow, Store, StoreError, StoreResult};
 
-/// Purpose tag of the capability-token key.
-pub(crate) const TOKEN_HMAC: &str = "token-hmac";
-/// Purpose tag of the audit-checkpoint key.
-pub(crate) const CHECKPOINT_ED25519: &str = "checkpoint-ed25519";
+/// The format tag of a key file.
+const FORMAT: &str = "lictor-keys/1";
 
-/// The current key of each purpose.
+/// What a key signs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Purpose {
+    /// Capability tokens (HMAC-SHA256 root keys).
+    Token,
+    /// Audit checkpoints (Ed25519).
+    Checkpoint,
+}
+
+impl Purpose {
+    /// The tag stored with a key id.
+    pub fn tag(self) -> &'static str {
+        match self {
+            Purpose::Token => "token-hmac",
+            Purpose::Checkpoint => "checkpoint-ed25519",
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Purpose::Token => "capability-token",
+            Purpose::Checkpoint => "checkpoint",
+        }
+    }
+
+    /// The key id of `secret`: derived from the public half (Ed25519) or a
+    /// hash of the secret (HMAC), so it names the key without revealing it.
+    fn kid(self, secret: &[u8; 32]) -> String {
+        match self {
+            Purpose::Token => format!("tok-{}", &hex::encode(Sha256::digest(Sha256::digest(secret)))[..16]),
+            Purpose::Checkpoint => format!("ckp-{}", &hex::encode(Sha256::digest(public_key(secret)))[..16]),
+        }
+    }
+
+    /// What the store keeps besides the id: the public half of a
+    /// checkpoint key.
+    fn public(self, secret: &[u8; 32]) -> Option<String> {
+        match self {
+            Purpose::Token => None,
+            Purpose::Checkpoint => Some(URL_SAFE_NO_PAD.encode(public_key(secret))),
+        }
+    }
+}
+
+fn public_key(seed: &[u8; 32]) -> [u8; 32] {
+    ed25519_dalek::SigningKey::from_bytes(seed).verifying_key().to_bytes()
+}
+
+/// Where the keys come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeySource {
+    /// A key file, created on first start if absent.
+    File(PathBuf),
+    /// The key file's contents, given inline (`LICTOR_KEYS`); read-only.
+    Inline(String),
+}
+
+impl std::fmt::Display for KeySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeySource::File(path) => write!(f, "the key file {}", path.display()),
+            KeySource::Inline(_) => f.write_str("LICTOR_KEYS"),
+        }
+    }
+}
+
+/// Why the keys could not be loaded, created or rotated.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// The key file could not be read or written.
+    #[error("{action} {}: {error}", path.display())]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        error: std::io::Error,
+    },
+    /// The keys are not a key file this gateway can read.
+    #[error("{source_name} is not a usable key file: {message}")]
+    Malformed {
+        /// Where they came from.
+        source_name: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The store names a key these keys do not hold.
+    #[error(
+        "the store names {purpose} key `{kid}` (generation {generation}), which {source_name} does not hold: \
+         every replica must be given the same keys; restore the key file this store was used with, \
+         or point --keys-file / LICTOR_KEYS_FILE / LICTOR_KEYS at it"
+    )]
+    NotHeld {
+        /// The key's purpose.
+        purpose: &'static str,
+        /// Its id.
+        kid: String,
+        /// Its generation.
+        generation: i64,
+        /// Where the keys came from.
+        source_name: String,
+    },
+    /// Keys given inline cannot be created, moved into or rotated.
+    #[error("{0}")]
+    ReadOnly(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// One key as the key file holds it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SecretKey {
+    kid: String,
+    /// The 32 secret bytes, base64url without padding.
+    secret: String,
+    created_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// A key file: every generation of each purpose, oldest first.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyFile {
+    format: String,
+    token_hmac: Vec<SecretKey>,
+    checkpoint_ed25519: Vec<SecretKey>,
+}
+
+/// A key ready to use.
 #[derive(Clone, Debug)]
-pub struct SigningKeys {
-    /// Capability-token HMAC key.
-    pub token: SigningKeyRow,
-    /// Audit checkpoint signing key.
-    pub checkpoint: SigningKeyRow,
+pub struct Key {
+    /// Its id.
+    pub kid: String,
+    /// The secret bytes (an HMAC key, or an Ed25519 seed).
+    pub secret: [u8; 32],
+    /// When it was created.
+    pub created_at: Timestamp,
 }
 
-fn kid(purpose_tag: &str, material: &[u8]) -> String {
-    format!("{purpose_tag}-{}", &hex::encode(Sha256::digest(material))[..16])
+/// Every generation of each purpose, oldest first.
+#[derive(Clone, Debug, Default)]
+pub struct Keyring {
+    token: Vec<Key>,
+    checkpoint: Vec<Key>,
 }
 
-fn new_hmac_key() -> (String, String, Option<String>) {
-    let secret = random_key_material();
-    (kid("tok", &Sha256::digest(secret)), URL_SAFE_NO_PAD.encode(secret), None)
+impl Keyring {
+    /// The generations of `purpose`, oldest first.
+    pub fn keys(&self, purpose: Purpose) -> &[Key] {
+        match purpose {
+            Purpose::Token => &self.token,
+            Purpose::Checkpoint => &self.checkpoint,
+        }
+    }
+
+    fn keys_mut(&mut self, purpose: Purpose) -> &mut Vec<Key> {
+        match purpose {
+            Purpose::Token => &mut self.token,
+            Purpose::Checkpoint => &mut self.checkpoint,
+        }
+    }
+
+    /// The key of `purpose` that signs: the newest.
+    pub fn current(&self, purpose: Purpose) -> Option<&Key> {
+        self.keys(purpose).last()
+    }
+
+    /// The key of `purpose` named `kid`.
+    pub fn get(&self, purpose: Purpose, kid: &str) -> Option<&Key> {
+        self.keys(purpose).iter().find(|k| k.kid == kid)
+    }
+
+    fn add_new(&mut self, purpose: Purpose) -> Key {
+        let secret = random_key_material();
+        let key = Key { kid: purpose.kid(&secret), secret, created_at: Timestamp::now() };
+        self.keys_mut(purpose).push(key.clone());
+        key
+    }
+
+    fn parse(text: &str, source_name: &str) -> Result<Keyring, KeyError> {
+        let malformed =
+            |message: String| KeyError::Malformed { source_name: source_name.to_string(), message };
+        let file: KeyFile = serde_json::from_str(text).map_err(|e| malformed(e.to_string()))?;
+        if file.format != FORMAT {
+            return Err(malformed(format!("`format` is `{}`, expected `{FORMAT}`", file.format)));
+        }
+        let mut ring = Keyring::default();
+        for (purpose, keys) in
+            [(Purpose::Token, file.token_hmac), (Purpose::Checkpoint, file.checkpoint_ed25519)]
+        {
+            for key in keys {
+                let secret: [u8; 32] =
+                    URL_SAFE_NO_PAD.decode(&key.secret).ok().and_then(|raw| raw.try_into().ok()).ok_or_else(
+                        || malformed(format!("the secret of `{}` is not 32 bytes of base64url", key.kid)),
+                    )?;
+                let kid = purpose.kid(&secret);
+                if kid != key.kid {
+                    return Err(malformed(format!("the secret of `{}` belongs to `{kid}`", key.kid)));
+                }
+                if ring.get(purpose, &kid).is_some() {
+                    return Err(malformed(format!("`{kid}` appears twice")));
+                }
+                ring.keys_mut(purpose).push(Key {
+                    kid,
+                    secret,
+                    created_at: Timestamp::from_datetime(key.created_at),
+                });
+            }
+        }
+        Ok(ring)
+    }
+
+    fn to_text(&self) -> String {
+        let keys = |purpose| {
+            self.keys(purpose)
+                .iter()
+                .map(|k| SecretKey {
+                    kid: k.kid.clone(),
+                    secret: URL_SAFE_NO_PAD.encode(k.secret),
+                    created_at: k.created_at.to_datetime(),
+                })
+                .collect()
+        };
+        let file = KeyFile {
+            format: FORMAT.into(),
+            token_hmac: keys(Purpose::Token),
+            checkpoint_ed25519: keys(Purpose::Checkpoint),
+        };
+        // Plain strings and dates: serialising cannot fail.
+        serde_json::to_string_pretty(&file).map(|text| text + "\n").unwrap_or_default()
+    }
 }
 
-fn new_ed25519_key() -> (String, String, Option<String>) {
-    let seed = random_key_material();
-    let public = ed25519_dalek::SigningKey::from_bytes(&seed).verifying_key().to_bytes();
-    (kid("ckp", &public), URL_SAFE_NO_PAD.encode(seed), Some(URL_SAFE_NO_PAD.encode(public)))
+impl KeySource {
+    /// The keys, or `None` when the key file does not exist yet.
+    fn read(&self) -> Result<Option<Keyring>, KeyError> {
+        match self {
+            KeySource::Inline(text) => Keyring::parse(text, &self.to_string()).map(Some),
+            KeySource::File(path) => match std::fs::read_to_string(path) {
+                Ok(text) => Keyring::parse(&text, &self.to_string()).map(Some),
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(error) => Err(KeyError::Io { action: "cannot read", path: path.clone(), error }),
+            },
+        }
+    }
+
+    fn writable(&self, why: &str) -> Result<&Path, KeyError> {
+        match self {
+            KeySource::File(path) => Ok(path),
+            KeySource::Inline(_) => Err(KeyError::ReadOnly(format!(
+                "{why}, but the keys come from LICTOR_KEYS, which cannot be written: \
+                 do it with a key file (--keys-file) and give its contents to LICTOR_KEYS"
+            ))),
+        }
+    }
+
+    /// Writes the first key file; `false` if another process created one
+    /// meanwhile (read it instead). The file appears complete or not at
+    /// all: it is written aside, then linked into place.
+    fn create(&self, ring: &Keyring) -> Result<bool, KeyError> {
+        let path = self.writable("the gateway has no keys yet")?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|error| KeyError::Io {
+                action: "cannot create",
+                path: dir.to_path_buf(),
+                error,
+            })?;
+        }
+        let temporary = write_aside(path, ring)?;
+        let linked = std::fs::hard_link(&temporary, path);
+        let _ = std::fs::remove_file(&temporary);
+        match linked {
+            Ok(()) => Ok(true),
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+            Err(error) => Err(KeyError::Io { action: "cannot create", path: path.to_path_buf(), error }),
+        }
+    }
+
+    /// Replaces the key file with `ring`, atomically (a reader sees the old
+    /// file or the new one, never half of one).
+    fn replace(&self, ring: &Keyring, why: &str) -> Result<(), KeyError> {
+        let path = self.writable(why)?;
+        let temporary = write_aside(path, ring)?;
+        std::fs::rename(&temporary, path).map_err(|error| {
+            let _ = std::fs::remove_file(&temporary);
+            KeyError::Io { action: "cannot replace", path: path.to_path_buf(), error }
+        })
+    }
 }
 
-/// Loads the signing keys, creating any that do not exist yet.
-pub async fn ensure(store: &Store) -> StoreResult<SigningKeys> {
-    let now = Timestamp::now();
-    Ok(SigningKeys {
-        token: store.ensure_signing_key(TOKEN_HMAC, new_hmac_key, now).await?,
-        checkpoint: store.ensure_signing_key(CHECKPOINT_ED25519, new_ed25519_key, now).await?,
-    })
+/// `ring` written and synced to a new private file beside `path`.
+fn write_aside(path: &Path, ring: &Keyring) -> Result<PathBuf, KeyError> {
+    use std::io::Write as _;
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let temporary =
+        path.with_file_name(format!(".{name}.{}.{}.tmp", std::process::id(), Timestamp::now().micros()));
+    let mut file = private_file(&temporary).map_err(|error| KeyError::Io {
+        action: "cannot create",
+        path: temporary.clone(),
+        error,
+    })?;
+    file.write_all(ring.to_text().as_bytes()).and_then(|()| file.sync_all()).map_err(|error| {
+        let _ = std::fs::remove_file(&temporary);
+        KeyError::Io { action: "cannot write", path: temporary.clone(), error }
+    })?;
+    Ok(temporary)
+}
+
+/// A new file only its owner can read and write.
+fn private_file(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    options.open(path)
+}
+
+/// The keys of a running gateway: loaded at start, reloaded from their
+/// source when the store names a key they do not hold yet (a rotation).
+#[derive(Clone, Debug)]
+pub struct Keys {
+    source: KeySource,
+    ring: Arc<RwLock<Arc<Keyring>>>,
+}
+
+impl Keys {
+    /// The keys now.
+    pub fn ring(&self) -> Arc<Keyring> {
+        match self.ring.read() {
+            Ok(ring) => Arc::clone(&ring),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// Where they come from.
+    pub fn source(&self) -> &KeySource {
+        &self.source
+    }
+
+    /// Reads the source again; answers whether the keys changed.
+    pub fn reload(&self) -> Result<bool, KeyError> {
+        let Some(ring) = self.source.read()? else {
+            return Err(KeyError::Malformed {
+                source_name: self.source.to_string(),
+                message: "it no longer exists".into(),
+            });
+        };
+        let changed = {
+            let now = self.ring();
+            [Purpose::Token, Purpose::Checkpoint]
+                .into_iter()
+                .any(|p| now.keys(p).iter().map(|k| &k.kid).ne(ring.keys(p).iter().map(|k| &k.kid)))
+        };
+        if changed {
+            match self.ring.write() {
+                Ok(mut slot) => *slot = Arc::new(ring),
+                Err(poisoned) => *poisoned.into_inner() = Arc::new(ring),
+            }
+        }
+        Ok(changed)
+    }
+}
+
+/// Loads the keys for `store` from `source`, creating them on the first
+/// start of a new store, and checks that they hold every key the store
+/// names. Keys the store does not know yet (a rotation whose store write
+/// did not happen, or an emptied store) are recorded in it.
+///
+/// A store of an earlier version kept the secrets itself: they are moved
+/// into the key file, then removed from the store.
+pub async fn open(store: &Store, source: KeySource) -> Result<Keys, KeyError> {
+    let mut ring = source.read()?;
+    let legacy = store.legacy_signing_secrets().await?;
+    if !legacy.is_empty() {
+        let mut moved = ring.clone().unwrap_or_default();
+        for row in &legacy {
+            let purpose =
+                if row.purpose == Purpose::Token.tag() { Purpose::Token } else { Purpose::Checkpoint };
+            if moved.get(purpose, &row.kid).is_some() {
+                continue;
+            }
+            let secret: [u8; 32] =
+                URL_SAFE_NO_PAD.decode(&row.secret).ok().and_then(|raw| raw.try_into().ok()).ok_or_else(
+                    || StoreError::Corrupt(format!("stored key `{}` is not 32 bytes", row.kid).into()),
+                )?;
+            moved.keys_mut(purpose).push(Key { kid: row.kid.clone(), secret, created_at: row.created_at });
+        }
+        let why = "the store holds signing secrets that must move out of it";
+        if ring.is_some() {
+            source.replace(&moved, why)?;
+        } else if !source.create(&moved)? {
+            return Err(KeyError::ReadOnly(format!(
+                "{source} appeared while moving the store's keys into it"
+            )));
+        }
+        store.drop_legacy_signing_secrets().await?;
+        ring = Some(moved);
+    }
+    let stored = store.key_ids().await?;
+    let ring = match ring {
+        Some(ring) => ring,
+        None => {
+            if let Some(first) = stored.first() {
+                return Err(not_held(first, &source));
+            }
+            let mut fresh = Keyring::default();
+            fresh.add_new(Purpose::Token);
+            fresh.add_new(Purpose::Checkpoint);
+            if source.create(&fresh)? {
+                fresh
+            } else {
+                // Another replica created it first: use its keys.
+                source.read()?.ok_or_else(|| KeyError::Malformed {
+                    source_name: source.to_string(),
+                    message: "it vanished right after it was created".into(),
+                })?
+            }
+        }
+    };
+    let mut ring = ring;
+    for purpose in [Purpose::Token, Purpose::Checkpoint] {
+        if ring.keys(purpose).is_empty() {
+            ring.add_new(purpose);
+            source.replace(&ring, &format!("the keys hold no {} key", purpose.name()))?;
+        }
+    }
+    for row in &stored {
+        let purpose = purpose_of(row)?;
+        if ring.get(purpose, &row.kid).is_none() {
+            return Err(not_held(row, &source));
+        }
+    }
+    for purpose in [Purpose::Token, Purpose::Checkpoint] {
+        for key in ring.keys(purpose) {
+            if !stored.iter().any(|row| row.kid == key.kid) {
+                store
+                    .add_key_id(purpose.tag(), &key.kid, purpose.public(&key.secret), key.created_at)
+                    .await?;
+            }
+        }
+    }
+    Ok(Keys { source, ring: Arc::new(RwLock::new(Arc::new(ring))) })
+}
+
+fn purpose_of(row: &KeyIdRow) -> Result<Purpose, KeyError> {
+    match row.purpose.as_str() {
+        tag if tag == Purpose::Token.tag() => Ok(Purpose::Token),
+        tag if tag == Purpose::Checkpoint.tag() => Ok(Purpose::Checkpoint),
+        other => {
+            Err(StoreError::Corrupt(format!("key `{}` has the unknown purpose `{other}`", row.kid).into())
+                .into())
+        }
+    }
+}
+
+fn not_held(row: &KeyIdRow, source: &KeySource) -> KeyError {
+    let purpose = purpose_of(row).map_or("a", |p| p.name());
+    KeyError::NotHeld {
+        purpose,
+        kid: row.kid.clone(),
+        generation: row.generation,
+        source_name: source.to_string(),
+    }
+}
+
+/// Adds a new generation of `purpose` (`lictor keys rotate`): to the key
+/// file first, then its id to the store. Running gateways that share the
+/// file pick it up within a second; replicas fed `LICTOR_KEYS` need the
+/// new contents and a restart. Tokens and checkpoints of the earlier
+/// generations keep verifying.
+pub async fn rotate(store: &Store, source: &KeySource, purpose: Purpose) -> Result<KeyIdRow, KeyError> {
+    let keys = open(store, source.clone()).await?;
+    let mut ring = (*keys.ring()).clone();
+    let key = ring.add_new(purpose);
+    source.replace(&ring, &format!("rotating the {} key", purpose.name()))?;
+    Ok(store.add_key_id(purpose.tag(), &key.kid, purpose.public(&key.secret), key.created_at).await?)
+}
+
+/// The capability-token root keys by `kid`: every generation, so tokens of
+/// a rotated-out key verify until they expire.
+#[derive(Clone, Debug)]
+pub struct TokenKeys {
+    keys: Keys,
+    store: Store,
+}
+
+impl TokenKeys {
+    /// The token keys of `keys`; `store` says which generation is newest.
+    pub fn new(keys: Keys, store: Store) -> TokenKeys {
+        TokenKeys { keys, store }
+    }
+
+    /// The root key of `kid`, reading the keys' source again once when it
+    /// is unknown (another process may have rotated them).
+    pub async fn root_key(&self, kid: &str) -> StoreResult<Option<[u8; 32]>> {
+        let lookup =
+            |ring: &Keyring| ring.get(Purpose::Token, kid).map(|k| crate::token::derive_root_key(&k.secret));
+        if let Some(key) = lookup(&self.keys.ring()) {
+            return Ok(Some(key));
+        }
+        // An unreadable source keeps the keys already loaded.
+        let _ = self.keys.reload();
+        Ok(lookup(&self.keys.ring()))
+    }
+
+    /// The newest key: what new tokens are minted with. A generation the
+    /// store names but these keys do not hold yet (a rotation elsewhere)
+    /// makes them read their source again.
+    pub async fn current(&self) -> StoreResult<Option<(String, [u8; 32])>> {
+        let stored = self.store.key_ids().await?;
+        let newest =
+            stored.iter().filter(|row| row.purpose == Purpose::Token.tag()).max_by_key(|row| row.generation);
+        if let Some(newest) = newest
+            && self.keys.ring().get(Purpose::Token, &newest.kid).is_none()
+        {
+            // An unreadable source keeps the keys already loaded.
+            let _ = self.keys.reload();
+        }
+        let ring = self.keys.ring();
+        let key = newest
+            .and_then(|row| ring.get(Purpose::Token, &row.kid))
+            .or_else(|| ring.current(Purpose::Token));
+        Ok(key.map(|k| (k.kid.clone(), crate::token::derive_root_key(&k.secret))))
+    }
 }
 
 #[cfg(test)]
@@ -58,78 +567,53 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ed25519_public_key_matches_its_seed() {
-        let (kid, seed, public) = new_ed25519_key();
-        let seed: [u8; 32] = URL_SAFE_NO_PAD
-            .decode(seed)
-            .ok()
-            .and_then(|s| s.try_into().ok())
-            .unwrap_or_else(|| panic!("bad seed"));
-        let derived = ed25519_dalek::SigningKey::from_bytes(&seed).verifying_key().to_bytes();
-        assert_eq!(public, Some(URL_SAFE_NO_PAD.encode(derived)));
-        assert!(kid.starts_with("ckp-"));
-    }
-}
-
-/// The capability-token root keys by `kid`: every generation, so tokens of
-/// a rotated-out key verify until they expire.
-#[derive(Clone, Debug)]
-pub struct TokenKeys {
-    store: Store,
-    keys: std::sync::Arc<std::sync::RwLock<std::collections::HashMap<String, [u8; 32]>>>,
-}
-
-fn root_key_of(row: &SigningKeyRow) -> Option<[u8; 32]> {
-    let secret = URL_SAFE_NO_PAD.decode(&row.secret).ok()?;
-    Some(crate::token::derive_root_key(&secret))
-}
-
-impl TokenKeys {
-    /// Loads every token key generation.
-    pub async fn load(store: Store) -> StoreResult<TokenKeys> {
-        let keys = TokenKeys { store, keys: Default::default() };
-        keys.reload().await?;
-        Ok(keys)
+    fn a_key_file_round_trips_and_ids_name_their_secrets() {
+        let mut ring = Keyring::default();
+        let token = ring.add_new(Purpose::Token);
+        let checkpoint = ring.add_new(Purpose::Checkpoint);
+        let text = ring.to_text();
+        let again = Keyring::parse(&text, "test").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(again.current(Purpose::Token).map(|k| k.secret), Some(token.secret));
+        assert_eq!(again.current(Purpose::Checkpoint).map(|k| k.secret), Some(checkpoint.secret));
+        assert!(token.kid.starts_with("tok-") && checkpoint.kid.starts_with("ckp-"));
+        let public = Purpose::Checkpoint.public(&checkpoint.secret).unwrap_or_default();
+        let raw: [u8; 32] =
+            URL_SAFE_NO_PAD.decode(public).ok().and_then(|r| r.try_into().ok()).unwrap_or([0; 32]);
+        assert_eq!(raw, public_key(&checkpoint.secret));
     }
 
-    async fn reload(&self) -> StoreResult<()> {
-        let rows = self.store.signing_keys(TOKEN_HMAC).await?;
-        let loaded: std::collections::HashMap<String, [u8; 32]> =
-            rows.iter().filter_map(|row| Some((row.kid.clone(), root_key_of(row)?))).collect();
-        if let Ok(mut keys) = self.keys.write() {
-            *keys = loaded;
-        }
-        Ok(())
+    #[test]
+    fn a_key_file_whose_ids_do_not_match_is_refused() {
+        let mut ring = Keyring::default();
+        let token = ring.add_new(Purpose::Token);
+        let text = ring.to_text().replace(&token.kid, "tok-0000000000000000");
+        let error = Keyring::parse(&text, "test").err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(error.contains("belongs to"), "{error}");
+        let error =
+            Keyring::parse("{\"format\": \"x\", \"token_hmac\": [], \"checkpoint_ed25519\": []}", "test")
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+        assert!(error.contains("lictor-keys/1"), "{error}");
     }
 
-    /// The root key of `kid`, reloading once when it is unknown (another
-    /// process may have rotated keys).
-    pub async fn root_key(&self, kid: &str) -> StoreResult<Option<[u8; 32]>> {
-        if let Some(key) = self.keys.read().ok().and_then(|keys| keys.get(kid).copied()) {
-            return Ok(Some(key));
-        }
-        self.reload().await?;
-        Ok(self.keys.read().ok().and_then(|keys| keys.get(kid).copied()))
+    #[cfg(unix)]
+    #[test]
+    fn the_key_file_is_created_readable_by_its_owner_only() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let source = KeySource::File(dir.path().join("nested").join("keys.json"));
+        let mut ring = Keyring::default();
+        ring.add_new(Purpose::Token);
+        assert!(source.create(&ring).unwrap_or_else(|e| panic!("{e}")));
+        assert!(!source.create(&ring).unwrap_or_else(|e| panic!("{e}")), "a second create reads the first");
+        let KeySource::File(path) = &source else { unreachable!() };
+        let mode = std::fs::metadata(path).map(|m| m.permissions().mode() & 0o777).unwrap_or(0);
+        assert_eq!(mode, 0o600);
+        ring.add_new(Purpose::Token);
+        source.replace(&ring, "test").unwrap_or_else(|e| panic!("{e}"));
+        let mode = std::fs::metadata(path).map(|m| m.permissions().mode() & 0o777).unwrap_or(0);
+        assert_eq!(mode, 0o600);
+        assert_eq!(source.read().ok().flatten().map(|r| r.keys(Purpose::Token).len()), Some(2));
     }
-
-    /// The newest key: what new tokens are minted with.
-    pub async fn current(&self) -> StoreResult<Option<(String, [u8; 32])>> {
-        let rows = self.store.signing_keys(TOKEN_HMAC).await?;
-        Ok(rows.last().and_then(|row| Some((row.kid.clone(), root_key_of(row)?))))
-    }
-}
-
-/// Adds a new generation of the checkpoint key (`lictor keys rotate --key
-/// checkpoint`). Running gateways sign with it within a second; the earlier
-/// keys stay published so older checkpoints keep verifying.
-pub async fn rotate_checkpoint_key(store: &Store) -> StoreResult<SigningKeyRow> {
-    let (kid, secret, public_key) = new_ed25519_key();
-    store.add_signing_key_generation(CHECKPOINT_ED25519, &kid, &secret, public_key, Timestamp::now()).await
-}
-
-/// Adds a new generation of the token key (`lictor keys rotate`). Tokens
-/// minted with earlier generations keep verifying until they expire.
-pub async fn rotate_token_key(store: &Store) -> StoreResult<SigningKeyRow> {
-    let (kid, secret, public_key) = new_hmac_key();
-    store.add_signing_key_generation(TOKEN_HMAC, &kid, &secret, public_key, Timestamp::now()).await
 }

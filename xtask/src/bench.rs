@@ -190,10 +190,10 @@ fn backend(
     let _ = std::fs::remove_dir_all(&data);
     println!("==> {name}");
     // First start: an empty store (migrations, keys); then a restart.
-    let cold = gateway::start(&binary, &data, &admin_key, database_url, "error")?;
+    let cold = gateway::start(&binary, &data, &admin_key, database_url, None, "error")?;
     let cold_ms = cold.ready_ms;
     cold.process.terminate();
-    let gateway = gateway::start(&binary, &data, &admin_key, database_url, "error")?;
+    let gateway = gateway::start(&binary, &data, &admin_key, database_url, None, "error")?;
     println!(
         "    ready in {cold_ms:.1} ms from process start (empty store), {:.1} ms (restart)",
         gateway.ready_ms

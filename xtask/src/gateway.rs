@@ -59,12 +59,14 @@ fn get_status(addr: SocketAddr, path: &str) -> Option<u16> {
 }
 
 /// Starts `lictor serve` on an ephemeral port with `data` as its data
-/// directory (and `database_url` when given), and waits until it is ready.
+/// directory (and `database_url` and the signing keys' file when given),
+/// and waits until it is ready.
 pub fn start(
     binary: &Path,
     data: &Path,
     admin_key: &str,
     database_url: Option<&str>,
+    keys_file: Option<&Path>,
     log_level: &str,
 ) -> Result<Gateway> {
     let mut command = Command::new(binary);
@@ -77,6 +79,10 @@ pub fn start(
     if let Some(url) = database_url {
         command.args(["--database-url", url]);
     }
+    if let Some(keys) = keys_file {
+        command.arg("--keys-file").arg(keys);
+    }
+    command.env_remove("LICTOR_KEYS").env_remove("LICTOR_KEYS_FILE");
     let started = Instant::now();
     let mut child = command.spawn().with_context(|| format!("starting {}", binary.display()))?;
     let stdout = child.stdout.take().context("no stdout")?;

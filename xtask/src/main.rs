@@ -227,10 +227,21 @@ fn conformance(root: &Path, args: &[String]) -> Result<()> {
     let binary = root.join("target/debug/lictor");
     let admin_key = format!("lictor_admin_conformance_{}_0123456789abcdef", std::process::id());
     let mut replicas = Vec::new();
+    // Replicas of one store share its signing keys: one key file for both.
+    let keys_dir = std::env::temp_dir().join(format!("lictor-conformance-{}-keys", std::process::id()));
+    let _ = std::fs::remove_dir_all(&keys_dir);
+    let keys_file = keys_dir.join("keys.json");
     for i in 0..2 {
         let data = std::env::temp_dir().join(format!("lictor-conformance-{}-{i}", std::process::id()));
         let _ = std::fs::remove_dir_all(&data);
-        replicas.push(gateway::start(&binary, &data, &admin_key, Some(&database_url), "warn")?);
+        replicas.push(gateway::start(
+            &binary,
+            &data,
+            &admin_key,
+            Some(&database_url),
+            Some(&keys_file),
+            "warn",
+        )?);
     }
     println!("==> conformance: two replicas on PostgreSQL ({}, {})", replicas[0].url, replicas[1].url);
     let mut suite_args: Vec<String> = Vec::new();
@@ -242,9 +253,10 @@ fn conformance(root: &Path, args: &[String]) -> Result<()> {
     // take the store away by holding the audit heads' lock from psql (the
     // gateways' writes then time out), give it back by ending that session.
     let lictor = binary.to_string_lossy();
+    let keys = keys_file.to_string_lossy();
     let rotate = format!(
-        "'{lictor}' keys rotate --key token --database-url '{database_url}' && \
-         '{lictor}' keys rotate --key checkpoint --database-url '{database_url}'"
+        "'{lictor}' keys rotate --key token --database-url '{database_url}' --keys-file '{keys}' && \
+         '{lictor}' keys rotate --key checkpoint --database-url '{database_url}' --keys-file '{keys}'"
     );
     let store_down = format!(
         "(PGAPPNAME=lictor-fault '{psql}' '{database_url}' -qc \
@@ -276,6 +288,8 @@ fn conformance(root: &Path, args: &[String]) -> Result<()> {
         .with_context(|| format!("running {}", suite.display()))?;
     drop(replicas);
     drop(cluster);
+    // The keys of a throwaway store are not worth keeping.
+    let _ = std::fs::remove_dir_all(&keys_dir);
     if !status.success() {
         bail!("the conformance suite failed against the replicas ({status})");
     }
@@ -296,7 +310,7 @@ fn walkthrough(root: &Path) -> Result<()> {
     let admin_key = format!("lictor_admin_walkthrough_{}_0123456789abcdef", std::process::id());
     let binary = root.join("target/debug/lictor");
     let _ = std::fs::remove_dir_all(&data);
-    let gateway = gateway::start(&binary, &data, &admin_key, None, "warn")?;
+    let gateway = gateway::start(&binary, &data, &admin_key, None, None, "warn")?;
     let url = gateway.url.clone();
     println!("==> README walk-through against {url}");
     let output = Command::new("bash")

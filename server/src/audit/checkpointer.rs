@@ -9,16 +9,14 @@
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use lictor_api::ids::TenantId;
 use tokio::task::JoinHandle;
 
 use super::checkpoint::{Checkpoint, CheckpointError, NoteSigner, NoteVerifier};
 use super::merkle::{self, Frontier, Hash, TreeError};
 use crate::clock::Timestamp;
-use crate::signing::CHECKPOINT_ED25519;
-use crate::store::{CheckpointRow, SigningKeyRow, Store, StoreError, StoreResult, decode_hash};
+use crate::signing::{KeyError, Keyring, Keys, Purpose};
+use crate::store::{CheckpointRow, Store, StoreError, StoreResult, decode_hash};
 
 /// When checkpoints are signed, and under which name.
 #[derive(Clone, Debug)]
@@ -50,6 +48,9 @@ pub enum AnchorError {
     /// A key or note is unusable.
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
+    /// The gateway's keys could not be read again.
+    #[error(transparent)]
+    Keys(#[from] KeyError),
 }
 
 /// A public checkpoint key.
@@ -61,33 +62,36 @@ pub struct PublishedKey {
     pub created_at: Timestamp,
 }
 
-/// The newest key signs; every generation verifies.
+/// The newest key signs; every generation verifies. Built from the keys
+/// the gateway was given, never from the store: a key an attacker adds to
+/// the store neither signs nor verifies.
 #[derive(Debug)]
 struct KeyRing {
-    generations: usize,
+    kids: Vec<String>,
     signer: NoteSigner,
     keys: Vec<PublishedKey>,
 }
 
 impl KeyRing {
-    fn from_rows(origin: &str, rows: &[SigningKeyRow]) -> Result<KeyRing, CheckpointError> {
-        let newest = rows
-            .iter()
-            .max_by_key(|r| r.generation)
+    fn from_keys(origin: &str, keys: &Keyring) -> Result<KeyRing, CheckpointError> {
+        let generations = keys.keys(Purpose::Checkpoint);
+        let newest = generations
+            .last()
             .ok_or_else(|| CheckpointError::MalformedKey("no checkpoint signing key".into()))?;
-        let signer = NoteSigner::new(origin, &seed_of(newest)?)?;
-        let mut keys = Vec::with_capacity(rows.len());
-        for row in rows {
-            let verifier = NoteSigner::new(origin, &seed_of(row)?)?.verifier().clone();
-            keys.push(PublishedKey { verifier, created_at: row.created_at });
+        let signer = NoteSigner::new(origin, &newest.secret)?;
+        let mut published = Vec::with_capacity(generations.len());
+        for key in generations {
+            let verifier = NoteSigner::new(origin, &key.secret)?.verifier().clone();
+            published.push(PublishedKey { verifier, created_at: key.created_at });
         }
-        Ok(KeyRing { generations: rows.len(), signer, keys })
+        Ok(KeyRing { kids: generations.iter().map(|k| k.kid.clone()).collect(), signer, keys: published })
     }
 }
 
 #[derive(Debug)]
 struct Inner {
     store: Store,
+    keys: Keys,
     settings: CheckpointSettings,
     ring: RwLock<Arc<KeyRing>>,
 }
@@ -98,24 +102,15 @@ pub struct Checkpointer {
     inner: Arc<Inner>,
 }
 
-fn seed_of(row: &SigningKeyRow) -> Result<[u8; 32], CheckpointError> {
-    let raw = URL_SAFE_NO_PAD.decode(&row.secret).map_err(|_| {
-        CheckpointError::MalformedKey(format!("checkpoint key `{}` is not base64url", row.kid))
-    })?;
-    raw.try_into()
-        .map_err(|_| CheckpointError::MalformedKey(format!("checkpoint key `{}` is not 32 bytes", row.kid)))
-}
-
 fn rfc3339_seconds(time: Timestamp) -> String {
     time.to_datetime().format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
 impl Checkpointer {
-    /// Loads the checkpoint keys (the newest signs; all verify).
-    pub async fn load(store: Store, settings: CheckpointSettings) -> Result<Checkpointer, AnchorError> {
-        let rows = store.signing_keys(CHECKPOINT_ED25519).await?;
-        let ring = RwLock::new(Arc::new(KeyRing::from_rows(&settings.origin, &rows)?));
-        Ok(Checkpointer { inner: Arc::new(Inner { store, settings, ring }) })
+    /// A checkpointer signing with `keys` (the newest signs; all verify).
+    pub fn load(store: Store, keys: Keys, settings: CheckpointSettings) -> Result<Checkpointer, AnchorError> {
+        let ring = RwLock::new(Arc::new(KeyRing::from_keys(&settings.origin, &keys.ring())?));
+        Ok(Checkpointer { inner: Arc::new(Inner { store, keys, settings, ring }) })
     }
 
     fn ring(&self) -> Arc<KeyRing> {
@@ -126,13 +121,27 @@ impl Checkpointer {
     }
 
     /// Picks up keys added since loading (`lictor keys rotate --key
-    /// checkpoint`, possibly on another replica); answers whether any were.
+    /// checkpoint`, possibly on another replica): when the store names a
+    /// checkpoint key this gateway does not hold, its keys are read again
+    /// from their source. Answers whether the signing keys changed.
     pub async fn reload_keys(&self) -> Result<bool, AnchorError> {
-        let rows = self.inner.store.signing_keys(CHECKPOINT_ED25519).await?;
-        if rows.len() == self.ring().generations {
-            return Ok(false);
+        let stored = self.inner.store.key_ids().await?;
+        let ring = self.ring();
+        let unknown = stored
+            .iter()
+            .find(|row| row.purpose == Purpose::Checkpoint.tag() && !ring.kids.contains(&row.kid));
+        let Some(unknown) = unknown else { return Ok(false) };
+        self.inner.keys.reload()?;
+        let keys = self.inner.keys.ring();
+        if keys.get(Purpose::Checkpoint, &unknown.kid).is_none() {
+            return Err(AnchorError::Keys(KeyError::NotHeld {
+                purpose: "checkpoint",
+                kid: unknown.kid.clone(),
+                generation: unknown.generation,
+                source_name: self.inner.keys.source().to_string(),
+            }));
         }
-        let ring = Arc::new(KeyRing::from_rows(&self.inner.settings.origin, &rows)?);
+        let ring = Arc::new(KeyRing::from_keys(&self.inner.settings.origin, &keys)?);
         match self.inner.ring.write() {
             Ok(mut slot) => *slot = ring,
             Err(poisoned) => *poisoned.into_inner() = ring,
@@ -244,12 +253,20 @@ impl Checkpointer {
         tokio::spawn(async move {
             let mut ticker = tokio::time::interval(period);
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            // Said once, not every tick, until it changes.
+            let mut key_problem: Option<String> = None;
             loop {
                 ticker.tick().await;
                 match this.reload_keys().await {
                     Ok(true) => slog::info!(log, "loaded a new checkpoint signing key"),
                     Ok(false) => {}
-                    Err(error) => slog::warn!(log, "loading checkpoint keys failed"; "error" => %error),
+                    Err(error) => {
+                        let message = error.to_string();
+                        if key_problem.as_deref() != Some(message.as_str()) {
+                            slog::warn!(log, "checkpoint keys: still signing with the keys held"; "error" => %message);
+                            key_problem = Some(message);
+                        }
+                    }
                 }
                 if let Err(error) = this.tick().await {
                     slog::warn!(log, "signing checkpoints failed"; "error" => %error);

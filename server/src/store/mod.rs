@@ -38,7 +38,7 @@ pub use intents::{
 };
 pub use mcp_sessions::McpSessionRow;
 pub use policies::{ActiveRow, BundleRow, DraftRow, ProposalRow, ReplayRow, SlotRow};
-pub use secrets::SigningKeyRow;
+pub use secrets::{KeyIdRow, LegacySecret};
 pub use tenants::{NewTenant, TenantRow, TenantStats};
 pub use tokens::{MintedTokenRow, RevocationRow, TokenUsage};
 pub use tree::{CheckpointRow, UncheckpointedTree, decode_hash};

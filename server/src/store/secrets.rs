@@ -5,29 +5,39 @@ use sqlx::Row;
 
 use super::{Store, StoreError, StoreResult};
 
-/// A signing key as stored.
+/// A signing key as the store knows it: its id, never its secret.
 #[derive(Clone, Debug)]
-pub struct SigningKeyRow {
+pub struct KeyIdRow {
     /// Key id.
     pub kid: String,
     /// What it signs (`token-hmac`, `checkpoint-ed25519`).
     pub purpose: String,
     /// 1 for the first key of a purpose, +1 per rotation.
     pub generation: i64,
-    /// Secret material (base64url).
-    pub secret: String,
     /// Public half, for asymmetric keys (base64url).
     pub public_key: Option<String>,
     /// Creation time.
     pub created_at: Timestamp,
 }
 
-fn key_from_row(row: &sqlx::any::AnyRow) -> StoreResult<SigningKeyRow> {
-    Ok(SigningKeyRow {
+/// A secret an earlier version kept in the store, to be moved out.
+#[derive(Clone, Debug)]
+pub struct LegacySecret {
+    /// Key id.
+    pub kid: String,
+    /// What it signs.
+    pub purpose: String,
+    /// The secret (base64url).
+    pub secret: String,
+    /// Creation time.
+    pub created_at: Timestamp,
+}
+
+fn key_id_from_row(row: &sqlx::any::AnyRow) -> StoreResult<KeyIdRow> {
+    Ok(KeyIdRow {
         kid: row.try_get("kid")?,
         purpose: row.try_get("purpose")?,
         generation: row.try_get("generation")?,
-        secret: row.try_get("secret")?,
         public_key: row.try_get("public_key")?,
         created_at: row.try_get("created_at")?,
     })
@@ -73,93 +83,86 @@ impl Store {
         Ok(found.is_some())
     }
 
-    /// The newest key of `purpose`, creating generation 1 with `generate`
-    /// if there is none. Safe when several replicas start at once: one
-    /// insert wins and every replica reads the winner.
-    pub async fn ensure_signing_key(
-        &self,
-        purpose: &str,
-        generate: impl FnOnce() -> (String, String, Option<String>),
-        now: Timestamp,
-    ) -> StoreResult<SigningKeyRow> {
-        if let Some(row) = self.latest_signing_key(purpose).await? {
-            return Ok(row);
-        }
-        let (kid, secret, public_key) = generate();
-        sqlx::query(
-            "INSERT INTO signing_keys (kid, purpose, generation, secret, public_key, created_at)
-             VALUES ($1, $2, 1, $3, $4, $5) ON CONFLICT DO NOTHING",
-        )
-        .bind(&kid)
-        .bind(purpose)
-        .bind(&secret)
-        .bind(public_key)
-        .bind(now)
-        .execute(self.pool())
-        .await?;
-        self.latest_signing_key(purpose).await?.ok_or_else(|| {
-            StoreError::Corrupt(format!("signing key `{purpose}` vanished after insert").into())
-        })
-    }
-
-    /// Every generation of `purpose`, oldest first.
-    pub async fn signing_keys(&self, purpose: &str) -> StoreResult<Vec<SigningKeyRow>> {
+    /// Every signing key id, by purpose, oldest first.
+    pub async fn key_ids(&self) -> StoreResult<Vec<KeyIdRow>> {
         let rows = sqlx::query(
-            "SELECT kid, purpose, generation, secret, public_key, created_at FROM signing_keys
-             WHERE purpose = $1 ORDER BY generation",
+            "SELECT kid, purpose, generation, public_key, created_at FROM key_ids ORDER BY purpose, generation",
         )
-        .bind(purpose)
         .fetch_all(self.pool())
         .await?;
-        rows.iter().map(key_from_row).collect()
+        rows.iter().map(key_id_from_row).collect()
     }
 
-    /// Adds the next generation of `purpose` (retrying if another process
-    /// rotates at the same moment).
-    pub async fn add_signing_key_generation(
+    /// Records `kid` as the next generation of `purpose` (retrying if
+    /// another process records one at the same moment); a key already
+    /// recorded is answered as it is.
+    pub async fn add_key_id(
         &self,
         purpose: &str,
         kid: &str,
-        secret: &str,
         public_key: Option<String>,
-        now: Timestamp,
-    ) -> StoreResult<SigningKeyRow> {
+        created_at: Timestamp,
+    ) -> StoreResult<KeyIdRow> {
         for _ in 0..5 {
+            if let Some(row) = self.key_id(kid).await? {
+                return Ok(row);
+            }
             let next: i64 = sqlx::query_scalar(
-                "SELECT CAST(COALESCE(MAX(generation), 0) + 1 AS BIGINT) FROM signing_keys WHERE purpose = $1",
+                "SELECT CAST(COALESCE(MAX(generation), 0) + 1 AS BIGINT) FROM key_ids WHERE purpose = $1",
             )
             .bind(purpose)
             .fetch_one(self.pool())
             .await?;
-            let inserted = sqlx::query(
-                "INSERT INTO signing_keys (kid, purpose, generation, secret, public_key, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+            sqlx::query(
+                "INSERT INTO key_ids (kid, purpose, generation, public_key, created_at)
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
             )
             .bind(kid)
             .bind(purpose)
             .bind(next)
-            .bind(secret)
             .bind(public_key.clone())
-            .bind(now)
+            .bind(created_at)
             .execute(self.pool())
             .await?;
-            if inserted.rows_affected() == 1 {
-                return self.latest_signing_key(purpose).await?.ok_or_else(|| {
-                    StoreError::Corrupt(format!("signing key `{purpose}` vanished after insert").into())
-                });
-            }
         }
-        Err(StoreError::Unavailable(format!("could not rotate `{purpose}`: too much contention").into()))
+        self.key_id(kid).await?.ok_or_else(|| {
+            StoreError::Unavailable(format!("could not record key `{kid}`: too much contention").into())
+        })
     }
 
-    async fn latest_signing_key(&self, purpose: &str) -> StoreResult<Option<SigningKeyRow>> {
+    async fn key_id(&self, kid: &str) -> StoreResult<Option<KeyIdRow>> {
         let row = sqlx::query(
-            "SELECT kid, purpose, generation, secret, public_key, created_at FROM signing_keys
-             WHERE purpose = $1 ORDER BY generation DESC LIMIT 1",
+            "SELECT kid, purpose, generation, public_key, created_at FROM key_ids WHERE kid = $1",
         )
-        .bind(purpose)
+        .bind(kid)
         .fetch_optional(self.pool())
         .await?;
-        row.as_ref().map(key_from_row).transpose()
+        row.as_ref().map(key_id_from_row).transpose()
+    }
+
+    /// Secrets an earlier version kept in the store, oldest first.
+    pub async fn legacy_signing_secrets(&self) -> StoreResult<Vec<LegacySecret>> {
+        let rows = sqlx::query(
+            "SELECT kid, purpose, secret, created_at FROM signing_keys ORDER BY purpose, generation",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(LegacySecret {
+                    kid: row.try_get("kid")?,
+                    purpose: row.try_get("purpose")?,
+                    secret: row.try_get("secret")?,
+                    created_at: row.try_get("created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Forgets the secrets an earlier version kept (once they are in the
+    /// key file).
+    pub async fn drop_legacy_signing_secrets(&self) -> StoreResult<()> {
+        sqlx::query("DELETE FROM signing_keys").execute(self.pool()).await?;
+        Ok(())
     }
 }

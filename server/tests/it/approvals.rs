@@ -427,12 +427,7 @@ mod replicas {
     async fn decisions_revocations_and_suspensions_reach_every_replica() {
         let hour = Duration::from_secs(3600);
         let a = TestGateway::start_with(Backend::Postgres, |c| c.revocation_cache_ttl = hour).await;
-        let url = a.database_url.clone();
-        let b = TestGateway::start_with(Backend::Postgres, |c| {
-            c.database_url = Some(url);
-            c.revocation_cache_ttl = hour;
-        })
-        .await;
+        let b = a.replica(Backend::Postgres, |c| c.revocation_cache_ttl = hour).await;
         let f = a.tenant_fixture().await;
         let minted = a.mint(&f.admin, json!({"subject": "agent-1", "ttl_seconds": 600})).await;
         let token = minted["token"].as_str().unwrap().to_string();

@@ -213,8 +213,7 @@ async fn live_key_id(gw: &TestGateway, tenant: &str) -> String {
 async fn pending_intents_left_behind_are_resumed_once_by_any_gateway(backend: Backend) {
     let gw = TestGateway::start(backend).await;
     let f = gw.tenant_fixture().await;
-    let url = gw.database_url.clone();
-    let second = TestGateway::start_with(backend, |c| c.database_url = Some(url)).await;
+    let second = gw.replica(backend, |_| {}).await;
     let key_id = live_key_id(&gw, &f.tenant).await;
     let ids = insert_pending(&gw, &f.tenant, &key_id, 12).await;
     for id in &ids {
@@ -229,8 +228,7 @@ async fn pending_intents_left_behind_are_resumed_once_by_any_gateway(backend: Ba
 async fn two_gateways_on_one_store_keep_one_chain(backend: Backend) {
     let gw = TestGateway::start(backend).await;
     let f = gw.tenant_fixture().await;
-    let url = gw.database_url.clone();
-    let second = TestGateway::start_with(backend, |c| c.database_url = Some(url)).await;
+    let second = gw.replica(backend, |_| {}).await;
     let mut calls = Vec::new();
     for i in 0..40 {
         let target = if i % 2 == 0 { &gw } else { &second };

@@ -262,14 +262,13 @@ async fn an_old_log_gets_its_tree(backend: Backend) {
     exec(&gw, "DELETE FROM audit_tree WHERE tenant_id = $1", &f.tenant).await;
     exec(&gw, "UPDATE audit_heads SET tree_size = 0, frontier = '[]' WHERE tenant_id = $1", &f.tenant).await;
     gw.stop().await;
-    let url = gw.database_url.clone();
-    let gw = TestGateway::start_with(backend, |c| {
-        c.database_url = Some(url);
-        c.checkpoints.every = 4;
-        c.checkpoints.interval = Duration::from_millis(150);
-        c.checkpoints.origin = "lictor.test".into();
-    })
-    .await;
+    let gw = gw
+        .replica(backend, |c| {
+            c.checkpoints.every = 4;
+            c.checkpoints.interval = Duration::from_millis(150);
+            c.checkpoints.origin = "lictor.test".into();
+        })
+        .await;
     let latest = checkpoint_at_head(&gw, &f).await;
     let leaves: Vec<Hash> = entries(&gw, &f).await.iter().map(|e| hash(&e["hash"])).collect();
     assert_eq!(hex::encode(merkle::root_from_leaves(&leaves)), latest["root_hash"]);
@@ -363,7 +362,7 @@ async fn a_rotated_checkpoint_key_signs_from_then_on_and_old_files_still_verify(
     let old_keys = gw.call(Method::GET, "/.well-known/lictor/keys", None, None).await.expect(200);
     assert_eq!(old_keys["keys"].as_array().unwrap().len(), 1);
 
-    let rotated = lictor_server::signing::rotate_checkpoint_key(&gw.open_store().await).await.unwrap();
+    let rotated = gw.rotate_key(lictor_server::signing::Purpose::Checkpoint).await;
     assert_eq!(rotated.generation, 2);
     let keys = eventually(Duration::from_secs(10), async || {
         let keys = gw.call(Method::GET, "/.well-known/lictor/keys", None, None).await.expect(200);

@@ -17,6 +17,7 @@ mod cli;
 mod contract;
 mod crash;
 mod intents;
+mod keys;
 mod mcp_upstream;
 mod policies;
 mod properties;

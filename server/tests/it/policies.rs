@@ -378,9 +378,8 @@ async fn promotion_is_atomic_audited_and_rolls_back(backend: Backend) {
 
     // A restart loads what is active.
     let mut gw = gw;
-    let url = gw.database_url.clone();
     gw.stop().await;
-    let again = TestGateway::start_with(backend, |c| c.database_url = Some(url)).await;
+    let again = gw.replica(backend, |_| {}).await;
     let decided = again.declare(&f.live, approve_intent()).await.expect(200);
     assert_eq!(decided["verdict"], "block", "{decided}");
     assert_eq!(decided["policy"]["bundle_hash"], draft["bundle_hash"]);
@@ -486,12 +485,7 @@ mod replicas {
         // The poll is far away: only the notification can be this fast.
         let slow_poll = |c: &mut lictor_server::Config| c.policy_poll_interval = Duration::from_secs(3600);
         let a = TestGateway::start_with(Backend::Postgres, slow_poll).await;
-        let url = a.database_url.clone();
-        let b = TestGateway::start_with(Backend::Postgres, |c| {
-            slow_poll(c);
-            c.database_url = Some(url);
-        })
-        .await;
+        let b = a.replica(Backend::Postgres, slow_poll).await;
         let f = a.tenant_fixture().await;
         assert_eq!(b.declare(&f.live, approve_intent()).await.expect(200)["verdict"], "approve");
         let draft = create_draft(&a, &f, &strict_draft("strict")).await;
@@ -516,8 +510,7 @@ mod replicas {
         }
         // A replica started later loads the active bundle from the store.
         promote(&a, &f.admin, &draft).await.expect(200);
-        let c = TestGateway::start_with(Backend::Postgres, |c| c.database_url = Some(a.database_url.clone()))
-            .await;
+        let c = a.replica(Backend::Postgres, |_| {}).await;
         let decided = c.declare(&f.live, approve_intent()).await.expect(200);
         assert_eq!(decided["verdict"], "block", "{decided}");
     }

@@ -35,15 +35,14 @@ async fn unknown_routes_are_404(backend: Backend) {
 async fn restart_keeps_data_and_keys(backend: Backend) {
     let mut gw = TestGateway::start(backend).await;
     let tenant = gw.create_tenant("restart").await;
-    let url = gw.database_url.clone();
     gw.stop().await;
     // A second gateway on the same store sees the tenant and its keys.
-    let second = TestGateway::start_with(backend, |c| c.database_url = Some(url.clone())).await;
+    let second = gw.replica(backend, |_| {}).await;
     let got = second.get(&format!("/v1/admin/tenants/{tenant}"), crate::support::ADMIN_KEY).await.expect(200);
     assert_eq!(got["id"], tenant);
     let db = second.db().await;
-    let keys: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM signing_keys").fetch_one(&db).await.unwrap();
-    assert_eq!(keys, 2, "signing keys are created once and persisted");
+    let keys: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM key_ids").fetch_one(&db).await.unwrap();
+    assert_eq!(keys, 2, "signing keys are created once and their ids persisted");
 }
 
 crate::on_both_backends!(

@@ -280,12 +280,7 @@ async fn revocation_cascades_to_descendants_only(backend: Backend) {
 async fn revocation_holds_at_once_on_every_replica(backend: Backend) {
     let hour = Duration::from_secs(3600);
     let a = TestGateway::start_with(backend, |c| c.revocation_cache_ttl = hour).await;
-    let url = a.database_url.clone();
-    let b = TestGateway::start_with(backend, |c| {
-        c.database_url = Some(url);
-        c.revocation_cache_ttl = hour;
-    })
-    .await;
+    let b = a.replica(backend, |c| c.revocation_cache_ttl = hour).await;
     let f = a.tenant_fixture().await;
     let minted = a.mint(&f.admin, json!({"subject": "agent-1", "ttl_seconds": 600})).await;
     let token = minted["token"].as_str().unwrap().to_string();
@@ -306,8 +301,7 @@ async fn rotated_keys_keep_old_tokens_valid(backend: Backend) {
     let gw = TestGateway::start(backend).await;
     let f = gw.tenant_fixture().await;
     let before = gw.mint(&f.admin, json!({"subject": "agent-1", "ttl_seconds": 60})).await;
-    let store = gw.open_store().await;
-    let rotated = lictor_server::signing::rotate_token_key(&store).await.unwrap();
+    let rotated = gw.rotate_key(lictor_server::signing::Purpose::Token).await;
     assert_eq!(rotated.generation, 2);
     let after = gw.mint(&f.admin, json!({"subject": "agent-1", "ttl_seconds": 60})).await;
     assert_eq!(after["kid"], rotated.kid.as_str());

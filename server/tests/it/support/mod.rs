@@ -91,6 +91,8 @@ pub struct TestGateway {
     pub url: String,
     /// The store's URL (SQLite file URL or PostgreSQL database URL).
     pub database_url: String,
+    /// Where its signing keys are (a gateway joining its store needs them).
+    pub keys_file: std::path::PathBuf,
     client: reqwest::Client,
     gateway: Option<Gateway>,
     _dir: tempfile::TempDir,
@@ -135,20 +137,51 @@ impl TestGateway {
         };
         tweak(&mut config);
         let database_url = config.database_url.clone().unwrap_or(database_url);
+        if config.keys.is_none() && config.keys_file.is_none() {
+            config.keys_file = Some(dir.path().join("keys.json"));
+        }
         TestGateway::launch(config, database_url, dir).await
     }
 
     async fn launch(config: Config, database_url: String, dir: tempfile::TempDir) -> TestGateway {
+        let config_keys_file = config.keys_file.clone();
         let log = lictor_server::gateway::logger(&config).unwrap_or_else(|e| panic!("{e}"));
         let gateway =
             lictor_server::start(config, log).await.unwrap_or_else(|e| panic!("gateway start: {e}"));
+        let keys_file = match config_keys_file {
+            Some(path) => path,
+            None => dir.path().join("keys.json"),
+        };
         TestGateway {
             url: format!("http://{}", gateway.local_addr()),
             database_url,
+            keys_file,
             client: reqwest::Client::new(),
             gateway: Some(gateway),
             _dir: dir,
         }
+    }
+
+    /// A second gateway on this one's store and keys, with `tweak` applied.
+    pub async fn replica(&self, backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestGateway {
+        let (url, keys) = (self.database_url.clone(), self.keys_file.clone());
+        TestGateway::start_with(backend, move |c| {
+            c.database_url = Some(url);
+            c.keys_file = Some(keys);
+            tweak(c);
+        })
+        .await
+    }
+
+    /// Adds a new generation of `purpose`'s key, as `lictor keys rotate`.
+    pub async fn rotate_key(
+        &self,
+        purpose: lictor_server::signing::Purpose,
+    ) -> lictor_server::store::KeyIdRow {
+        let source = lictor_server::signing::KeySource::File(self.keys_file.clone());
+        lictor_server::signing::rotate(&self.open_store().await, &source, purpose)
+            .await
+            .unwrap_or_else(|e| panic!("rotate: {e}"))
     }
 
     /// Stops the gateway (its store stays).

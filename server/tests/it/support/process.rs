@@ -34,6 +34,8 @@ impl Drop for Process {
 pub struct Deployment {
     dir: tempfile::TempDir,
     database_url: Option<String>,
+    /// The signing keys (a replica shares its store's).
+    keys_file: std::path::PathBuf,
     process: Option<Process>,
 }
 
@@ -53,7 +55,9 @@ impl Deployment {
             Backend::Sqlite => None,
             Backend::Postgres => Some(crate::support::postgres::fresh_database().await),
         };
-        Deployment { dir: tempfile::tempdir().unwrap(), database_url, process: None }
+        let dir = tempfile::tempdir().unwrap();
+        let keys_file = dir.path().join("keys.json");
+        Deployment { dir, database_url, keys_file, process: None }
     }
 
     /// Another deployment's PostgreSQL database, with a data directory of
@@ -63,6 +67,7 @@ impl Deployment {
         Deployment {
             dir: tempfile::tempdir().unwrap(),
             database_url: other.database_url.clone(),
+            keys_file: other.keys_file.clone(),
             process: None,
         }
     }
@@ -88,6 +93,8 @@ impl Deployment {
             // evaluation, which blocks (fail closed): keep the verdicts what
             // the bundle says, since durability is what is under test.
             .args(["--policy-time-limit-ms", "10000"])
+            .arg("--keys-file")
+            .arg(&self.keys_file)
             .args(extra);
         if let Some(url) = &self.database_url {
             command.args(["--database-url", url]);
