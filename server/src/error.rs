@@ -104,6 +104,8 @@ pub enum Object {
     AuditEntry,
     /// A tenant's signed checkpoint (the id is the tenant's).
     Checkpoint,
+    /// A tenant's audit log (the id is the tenant's).
+    AuditLog,
     /// A legacy MCP session.
     McpSession,
     /// A route.
@@ -126,6 +128,7 @@ impl Object {
             Object::Payload => "payload",
             Object::AuditEntry => "audit entry",
             Object::Checkpoint => "checkpoint",
+            Object::AuditLog => "audit log",
             Object::McpSession => "session",
             Object::Route => "route",
         }

@@ -57,6 +57,15 @@ fn invalid(parameter: &str, message: String) -> Error {
 fn anchor_error(error: AnchorError) -> Error {
     match error {
         AnchorError::Store(error) => error.into(),
+        AnchorError::Refused { tenant, failure } => Error::conflict(
+            Object::AuditLog,
+            tenant,
+            format!(
+                "does not verify ({} at entry {}): nothing is signed over it; \
+                 `GET /v1/admin/audit/verify` shows where",
+                failure.reason, failure.seq
+            ),
+        ),
         other => Error::Internal(other.to_string()),
     }
 }

@@ -14,9 +14,13 @@ use tokio::task::JoinHandle;
 
 use super::checkpoint::{Checkpoint, CheckpointError, NoteSigner, NoteVerifier};
 use super::merkle::{self, Frontier, Hash, TreeError};
+use super::verify::{Verified, walk};
 use crate::clock::Timestamp;
 use crate::signing::{KeyError, Keyring, Keys, Purpose};
 use crate::store::{CheckpointRow, Store, StoreError, StoreResult, decode_hash};
+use lictor_api::audit::ChainFailure;
+use std::collections::HashMap;
+use std::sync::Mutex;
 
 /// When checkpoints are signed, and under which name.
 #[derive(Clone, Debug)]
@@ -48,6 +52,18 @@ pub enum AnchorError {
     /// A key or note is unusable.
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
+    /// The log does not verify, so nothing is signed over it.
+    #[error(
+        "the audit log of tenant `{tenant}` does not verify ({} at entry {}: expected {}, found {}); \
+         no checkpoint is signed over it",
+        failure.reason, failure.seq, failure.expected, failure.found
+    )]
+    Refused {
+        /// The tenant.
+        tenant: TenantId,
+        /// What failed.
+        failure: ChainFailure,
+    },
     /// The gateway's keys could not be read again.
     #[error(transparent)]
     Keys(#[from] KeyError),
@@ -94,6 +110,11 @@ struct Inner {
     keys: Keys,
     settings: CheckpointSettings,
     ring: RwLock<Arc<KeyRing>>,
+    /// Each tenant's log as last verified, to resume from.
+    verified: Mutex<HashMap<TenantId, Verified>>,
+    /// Tenants whose log does not verify: nothing is signed over it until
+    /// an operator has looked (a restart verifies it again).
+    refused: Mutex<HashMap<TenantId, ChainFailure>>,
 }
 
 /// Signs and serves checkpoints.
@@ -110,7 +131,8 @@ impl Checkpointer {
     /// A checkpointer signing with `keys` (the newest signs; all verify).
     pub fn load(store: Store, keys: Keys, settings: CheckpointSettings) -> Result<Checkpointer, AnchorError> {
         let ring = RwLock::new(Arc::new(KeyRing::from_keys(&settings.origin, &keys.ring())?));
-        Ok(Checkpointer { inner: Arc::new(Inner { store, keys, settings, ring }) })
+        let (verified, refused) = (Mutex::default(), Mutex::default());
+        Ok(Checkpointer { inner: Arc::new(Inner { store, keys, settings, ring, verified, refused }) })
     }
 
     fn ring(&self) -> Arc<KeyRing> {
@@ -216,18 +238,91 @@ impl Checkpointer {
 
     /// The checkpoint of `tenant`'s tree as it stands now, signed now if
     /// none covers exactly the current head (an empty log has a checkpoint
-    /// of size 0 with the empty tree's root).
+    /// of size 0 with the empty tree's root). Signed only over a log that
+    /// verifies.
     pub async fn at_head(&self, tenant: &TenantId) -> Result<CheckpointRow, AnchorError> {
         let tree = self.inner.store.audit_tree_state(tenant).await?.map(|(_, tree)| tree).unwrap_or_default();
+        let root = self.verified_root(tenant, tree.size, &tree.frontier).await?;
         if let Some(row) = self.inner.store.get_checkpoint(tenant, tree.size).await? {
             return Ok(row);
         }
-        let hashes = tree.frontier.iter().map(|h| decode_hash(h)).collect::<StoreResult<Vec<_>>>()?;
-        let root = Frontier::restore(tree.size, hashes)?.root();
         self.sign(tenant, tree.size, root).await
     }
 
-    /// Signs what is due; answers how many checkpoints were signed.
+    /// The tenants whose log does not verify, and why: nothing is signed
+    /// over them.
+    pub fn refused(&self) -> Vec<(TenantId, ChainFailure)> {
+        let refused = self.inner.refused.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        refused.iter().map(|(tenant, failure)| (tenant.clone(), failure.clone())).collect()
+    }
+
+    /// The root of `tenant`'s first `size` entries, recomputed from the
+    /// entries (resuming from the last verified point) and checked against
+    /// every checkpoint on the way and against `stored`, the stored tree's
+    /// frontier at that size. A log that fails is refused from then on.
+    async fn verified_root(
+        &self,
+        tenant: &TenantId,
+        size: u64,
+        stored: &[String],
+    ) -> Result<Hash, AnchorError> {
+        let refuse = |failure: ChainFailure| {
+            let mut refused = self.inner.refused.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let failure = refused.entry(tenant.clone()).or_insert(failure).clone();
+            AnchorError::Refused { tenant: tenant.clone(), failure }
+        };
+        if let Some(failure) = self.refused().into_iter().find(|(t, _)| t == tenant).map(|(_, f)| f) {
+            return Err(AnchorError::Refused { tenant: tenant.clone(), failure });
+        }
+        let start = {
+            let verified = self.inner.verified.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            verified.get(tenant).filter(|v| v.size <= size).cloned().unwrap_or_else(Verified::genesis)
+        };
+        let (reached, failure) = walk(&self.inner.store, self, tenant, start, size).await?;
+        if let Some(failure) = failure {
+            return Err(refuse(failure));
+        }
+        if reached.size != size {
+            let found = format!("{} entries", reached.size);
+            return Err(refuse(ChainFailure {
+                seq: reached.size + 1,
+                expected: format!("{size} entries"),
+                found,
+                reason: "truncated".into(),
+            }));
+        }
+        // A checkpoint beyond the head: the log lost entries it once had.
+        if let Some(largest) = self.inner.store.list_checkpoints(tenant, None, 1).await?.first()
+            && largest.tree_size > size
+        {
+            return Err(refuse(ChainFailure {
+                seq: size + 1,
+                expected: format!("{} entries", largest.tree_size),
+                found: format!("{size} entries"),
+                reason: "truncated".into(),
+            }));
+        }
+        let root = reached.tree.root();
+        let hashes = stored.iter().map(|h| decode_hash(h)).collect::<StoreResult<Vec<_>>>()?;
+        let stored_root = Frontier::restore(size, hashes)?.root();
+        if stored_root != root {
+            return Err(refuse(ChainFailure {
+                seq: size,
+                expected: hex::encode(root),
+                found: hex::encode(stored_root),
+                reason: "tree_mismatch".into(),
+            }));
+        }
+        let mut verified = self.inner.verified.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if verified.get(tenant).is_none_or(|v| v.size < reached.size) {
+            verified.insert(tenant.clone(), reached);
+        }
+        Ok(root)
+    }
+
+    /// Signs what is due over logs that verify; answers how many
+    /// checkpoints were signed. A log that does not verify is skipped (and
+    /// reported by [`Checkpointer::refused`]).
     pub async fn tick(&self) -> Result<usize, AnchorError> {
         let now = Timestamp::now();
         let interval = self.inner.settings.interval;
@@ -238,10 +333,14 @@ impl Checkpointer {
             if grown < self.inner.settings.every && waited < interval {
                 continue;
             }
-            let hashes = tree.frontier.iter().map(|h| decode_hash(h)).collect::<StoreResult<Vec<_>>>()?;
-            let root = Frontier::restore(tree.tree_size, hashes)?.root();
-            self.sign(&tree.tenant, tree.tree_size, root).await?;
-            signed += 1;
+            match self.verified_root(&tree.tenant, tree.tree_size, &tree.frontier).await {
+                Ok(root) => {
+                    self.sign(&tree.tenant, tree.tree_size, root).await?;
+                    signed += 1;
+                }
+                Err(AnchorError::Refused { .. }) => {}
+                Err(error) => return Err(error),
+            }
         }
         Ok(signed)
     }
@@ -255,6 +354,7 @@ impl Checkpointer {
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             // Said once, not every tick, until it changes.
             let mut key_problem: Option<String> = None;
+            let mut reported = std::collections::HashSet::new();
             loop {
                 ticker.tick().await;
                 match this.reload_keys().await {
@@ -270,6 +370,12 @@ impl Checkpointer {
                 }
                 if let Err(error) = this.tick().await {
                     slog::warn!(log, "signing checkpoints failed"; "error" => %error);
+                }
+                for (tenant, failure) in this.refused() {
+                    if reported.insert(tenant.clone()) {
+                        let error = AnchorError::Refused { tenant, failure };
+                        slog::error!(log, "audit log tampered or damaged: checkpoints stop"; "error" => %error);
+                    }
                 }
             }
         })

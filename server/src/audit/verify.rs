@@ -1,7 +1,8 @@
 //! Verification of a tenant's audit log: walks the entries in `seq` order,
 //! a page at a time (constant memory), recomputing every hash and link,
-//! hashes them into an RFC 6962 tree, and checks the tree against the
-//! latest signed checkpoint and the walk against the recorded head.
+//! hashes them into an RFC 6962 tree, and checks the tree against every
+//! signed checkpoint and the walk against the recorded head. The
+//! checkpointer runs the same walk before it signs anything.
 //!
 //! Detects: an edited entry (`hash_mismatch`; re-hashed to cover it up:
 //! `broken_link`, or with every later entry re-hashed too:
@@ -78,7 +79,172 @@ fn hashed(page: Page) -> Vec<(Result<AuditRow, UndecodableEntry>, String)> {
         .collect()
 }
 
+/// A tenant's log as verified up to `size` entries: the last entry's hash
+/// and the tree of the first `size` entries, recomputed from the entries
+/// themselves (never read from the stored tree).
+#[derive(Clone, Debug)]
+pub(crate) struct Verified {
+    /// Entries verified.
+    pub(crate) size: u64,
+    /// The hash of entry `size` (the genesis hash for none).
+    pub(crate) prev: String,
+    /// Their tree.
+    pub(crate) tree: Frontier,
+}
+
+impl Verified {
+    /// Nothing verified yet.
+    pub(crate) fn genesis() -> Verified {
+        Verified { size: 0, prev: GENESIS_HASH.to_string(), tree: Frontier::new() }
+    }
+}
+
+/// A tenant's checkpoints of more than `after` entries, smallest first, a
+/// page at a time.
+struct Anchors {
+    tenant: TenantId,
+    after: u64,
+    ahead: std::collections::VecDeque<CheckpointRow>,
+    exhausted: bool,
+}
+
+impl Anchors {
+    fn new(tenant: &TenantId, after: u64) -> Anchors {
+        Anchors { tenant: tenant.clone(), after, ahead: Default::default(), exhausted: false }
+    }
+
+    /// The next checkpoint, if any.
+    async fn peek(&mut self, store: &Store) -> Result<Option<&CheckpointRow>, AnchorError> {
+        if self.ahead.is_empty() && !self.exhausted {
+            let page = store.checkpoints_after(&self.tenant, self.after, 500).await?;
+            self.exhausted = page.len() < 500;
+            if let Some(last) = page.last() {
+                self.after = last.tree_size;
+            }
+            self.ahead.extend(page);
+        }
+        Ok(self.ahead.front())
+    }
+
+    fn pop(&mut self) {
+        self.ahead.pop_front();
+    }
+}
+
+/// Why `row`, a checkpoint of `tenant`'s log, is not one its tree at that
+/// size may have: not signed by the gateway, of another log, or of another
+/// root than `root`.
+fn check_anchor(
+    checkpoints: &Checkpointer,
+    tenant: &TenantId,
+    row: &CheckpointRow,
+    root: &merkle::Hash,
+) -> Option<ChainFailure> {
+    match checkpoints.open(&row.note) {
+        Ok(checkpoint) if checkpoint.origin != checkpoints.origin_of(tenant) => {
+            Some(failure(row.tree_size, checkpoints.origin_of(tenant), checkpoint.origin, "bad_checkpoint"))
+        }
+        Ok(checkpoint) if checkpoint.tree_size != row.tree_size => Some(failure(
+            row.tree_size,
+            row.tree_size.to_string(),
+            checkpoint.tree_size.to_string(),
+            "bad_checkpoint",
+        )),
+        Ok(checkpoint) if checkpoint.root_hash != *root => Some(failure(
+            row.tree_size,
+            hex::encode(checkpoint.root_hash),
+            hex::encode(root),
+            "checkpoint_mismatch",
+        )),
+        Ok(_) => None,
+        Err(error) => {
+            Some(failure(row.tree_size, "a note signed by the gateway", error.to_string(), "bad_checkpoint"))
+        }
+    }
+}
+
+/// Why `row` (hashing to `computed`) cannot follow entry `seq - 1` with
+/// hash `prev` (`None`: its link is not checked).
+fn check_entry(seq: u64, prev: Option<&str>, row: &AuditRow, computed: &str) -> Option<ChainFailure> {
+    let record = &row.record;
+    if record.seq != seq {
+        return Some(failure(seq, seq.to_string(), record.seq.to_string(), "sequence_gap"));
+    }
+    if let Some(prev) = prev
+        && record.prev_hash != prev
+    {
+        return Some(failure(record.seq, prev, record.prev_hash.clone(), "broken_link"));
+    }
+    (computed != row.hash).then(|| failure(record.seq, computed, row.hash.clone(), "hash_mismatch"))
+}
+
+/// Walks `tenant`'s entries after `from.size` up to `to` (at most):
+/// recomputes each entry's hash, checks its `seq` and its link to the one
+/// before, hashes it into the tree, and checks every checkpoint on the way
+/// (signed by the gateway, of this log, with the recomputed root). A
+/// checkpoint beyond the last entry read is a truncation. Answers how far
+/// the log verified and the first failure, if any.
+pub(crate) async fn walk(
+    store: &Store,
+    checkpoints: &Checkpointer,
+    tenant: &TenantId,
+    from: Verified,
+    to: u64,
+) -> Result<(Verified, Option<ChainFailure>), AnchorError> {
+    let mut at = from;
+    let mut anchors = Anchors::new(tenant, at.size);
+    let mut pages = Pages::new(store, tenant, (at.size, to), hashed);
+    'walk: while at.size < to {
+        let Some(rows) = pages.next_page().await? else { break };
+        for (row, computed) in rows {
+            let next = at.size + 1;
+            let row = match row {
+                Ok(row) => row,
+                Err(bad) => {
+                    let seq = bad.seq.unwrap_or(next);
+                    return Ok((
+                        at,
+                        Some(failure(seq, "a decodable entry", bad.message, "undecodable_entry")),
+                    ));
+                }
+            };
+            if row.record.seq > to {
+                break 'walk;
+            }
+            if let Some(failed) = check_entry(next, Some(&at.prev), &row, &computed) {
+                return Ok((at, Some(failed)));
+            }
+            at.tree.push(&decode_hash(&row.hash)?);
+            at.prev = row.hash;
+            at.size = next;
+            while let Some(anchor) = anchors.peek(store).await? {
+                if anchor.tree_size > at.size {
+                    break;
+                }
+                if let Some(failed) = check_anchor(checkpoints, tenant, anchor, &at.tree.root()) {
+                    return Ok((at, Some(failed)));
+                }
+                anchors.pop();
+            }
+        }
+    }
+    if let Some(anchor) = anchors.peek(store).await?
+        && anchor.tree_size > at.size
+        && at.size < to
+    {
+        let expected = format!("{} entries", anchor.tree_size);
+        let failed = failure(at.size + 1, expected, format!("{} entries", at.size), "truncated");
+        return Ok((at, Some(failed)));
+    }
+    Ok((at, None))
+}
+
 /// Verifies `tenant`'s log, or the range `from..=to` of it.
+///
+/// The whole log is checked against every checkpoint ever signed for it
+/// (see [`walk`]), so a rewrite that a later checkpoint was signed over is
+/// still caught by the earlier ones. A range is anchored by inclusion
+/// proofs in the latest checkpoint that covers it.
 pub async fn verify_log(
     store: &Store,
     checkpoints: &Checkpointer,
@@ -88,123 +254,117 @@ pub async fn verify_log(
     let head = store.audit_head(tenant).await?.filter(|h| h.seq > 0);
     let latest = latest_checkpoint(store, checkpoints, tenant).await?;
     let checkpoint_view = latest.as_ref().map(|(row, _)| view(row));
-    let (mut first_failure, signed) = match latest {
-        Some((_, Err(failure))) => (Some(failure), None),
-        Some((_, Ok(checkpoint))) => (None, Some(checkpoint)),
-        None => (None, None),
+    let (verified, first_failure) = match range {
+        None => {
+            let (walked, mut first_failure) =
+                walk(store, checkpoints, tenant, Verified::genesis(), u64::MAX).await?;
+            if first_failure.is_none() {
+                first_failure = head_failure(head.as_ref(), &walked);
+            }
+            (walked.size, first_failure)
+        }
+        Some((from, to)) => {
+            let signed = match latest {
+                Some((_, Err(failure))) => {
+                    return Ok(report(tenant, head, checkpoint_view, range, 0, Some(failure)));
+                }
+                Some((_, Ok(checkpoint))) => Some(checkpoint),
+                None => None,
+            };
+            verify_range(store, checkpoints, tenant, signed.as_ref(), from, to).await?
+        }
     };
-    let (from, to) = range.unwrap_or((1, u64::MAX));
+    Ok(report(tenant, head, checkpoint_view, range, verified, first_failure))
+}
 
-    let mut prev = GENESIS_HASH.to_string();
+fn report(
+    tenant: &TenantId,
+    head: Option<crate::store::StoredHead>,
+    checkpoint: Option<AuditCheckpoint>,
+    range: Option<(u64, u64)>,
+    verified: u64,
+    first_failure: Option<ChainFailure>,
+) -> AuditVerification {
+    AuditVerification {
+        tenant: tenant.clone(),
+        ok: first_failure.is_none(),
+        verified,
+        head: head.map(|h| ChainHead { seq: h.seq, hash: h.hash }),
+        checkpoint,
+        range: range.map(|(from_seq, to_seq)| SeqRange { from_seq, to_seq }),
+        first_failure,
+    }
+}
+
+/// Why the recorded head is not where the walk ended.
+fn head_failure(head: Option<&crate::store::StoredHead>, walked: &Verified) -> Option<ChainFailure> {
+    match head {
+        Some(h) if h.seq != walked.size || h.hash != walked.prev => Some(failure(
+            h.seq,
+            format!("{}:{}", h.seq, h.hash),
+            format!("{}:{}", walked.size, walked.prev),
+            "head_mismatch",
+        )),
+        None if walked.size > 0 => Some(failure(
+            walked.size,
+            "no entries (no recorded head)",
+            format!("{}:{}", walked.size, walked.prev),
+            "head_mismatch",
+        )),
+        _ => None,
+    }
+}
+
+/// Verifies entries `from..=to`: hashes and links inside the range, its
+/// ends proven into `signed` when it covers them.
+async fn verify_range(
+    store: &Store,
+    checkpoints: &Checkpointer,
+    tenant: &TenantId,
+    signed: Option<&Checkpoint>,
+    from: u64,
+    to: u64,
+) -> Result<(u64, Option<ChainFailure>), AnchorError> {
+    let mut prev = String::new();
     let mut next_seq = from;
     let mut verified: u64 = 0;
-    let mut tree = Frontier::new();
-    let whole = range.is_none();
-
     let mut pages = Pages::new(store, tenant, (from.saturating_sub(1), to), hashed);
-    'walk: while first_failure.is_none() && next_seq <= to {
-        let Some(rows) = pages.next_page().await? else {
-            break;
-        };
+    while next_seq <= to {
+        let Some(rows) = pages.next_page().await? else { break };
         for (row, computed) in rows {
             let row = match row {
                 Ok(row) => row,
                 Err(bad) => {
                     let seq = bad.seq.unwrap_or(next_seq);
-                    first_failure = Some(failure(seq, "a decodable entry", bad.message, "undecodable_entry"));
-                    break 'walk;
+                    return Ok((
+                        verified,
+                        Some(failure(seq, "a decodable entry", bad.message, "undecodable_entry")),
+                    ));
                 }
             };
             let record = &row.record;
             if record.seq > to {
-                break 'walk;
+                return Ok((verified, None));
             }
-            if record.seq != next_seq {
-                first_failure =
-                    Some(failure(next_seq, next_seq.to_string(), record.seq.to_string(), "sequence_gap"));
-                break 'walk;
+            // The range's first entry is anchored by its inclusion proof instead.
+            let link = (next_seq > from).then_some(prev.as_str());
+            if let Some(failed) = check_entry(next_seq, link, &row, &computed) {
+                return Ok((verified, Some(failed)));
             }
-            // A range's first entry is anchored by its inclusion proof instead.
-            if (whole || record.seq > from) && record.prev_hash != prev {
-                first_failure =
-                    Some(failure(record.seq, prev.clone(), record.prev_hash.clone(), "broken_link"));
-                break 'walk;
-            }
-            if computed != row.hash {
-                first_failure = Some(failure(record.seq, computed, row.hash.clone(), "hash_mismatch"));
-                break 'walk;
-            }
-            if whole {
-                tree.push(&decode_hash(&row.hash)?);
-                if let Some(signed) = &signed
-                    && tree.size() == signed.tree_size
-                    && tree.root() != signed.root_hash
-                {
-                    first_failure = Some(failure(
-                        signed.tree_size,
-                        hex::encode(signed.root_hash),
-                        hex::encode(tree.root()),
-                        "checkpoint_mismatch",
-                    ));
-                    break 'walk;
-                }
-            } else if (record.seq == from || record.seq == to)
-                && let Some(failed) =
-                    anchor(checkpoints, tenant, signed.as_ref(), record.seq, &row.hash).await?
+            if (record.seq == from || record.seq == to)
+                && let Some(failed) = anchor(checkpoints, tenant, signed, record.seq, &row.hash).await?
             {
-                first_failure = Some(failed);
-                break 'walk;
+                return Ok((verified, Some(failed)));
             }
             prev = row.hash;
             next_seq += 1;
             verified += 1;
         }
     }
-
-    if first_failure.is_none() {
-        if whole {
-            if let Some(signed) = signed.as_ref().filter(|s| s.tree_size > verified) {
-                first_failure = Some(failure(
-                    verified + 1,
-                    format!("{} entries", signed.tree_size),
-                    format!("{verified} entries"),
-                    "truncated",
-                ));
-            }
-        } else if to != u64::MAX && verified < to.saturating_sub(from) + 1 {
-            first_failure = Some(failure(next_seq, next_seq.to_string(), "no entry", "sequence_gap"));
-        }
+    if to != u64::MAX && verified < to.saturating_sub(from) + 1 {
+        return Ok((verified, Some(failure(next_seq, next_seq.to_string(), "no entry", "sequence_gap"))));
     }
-    if first_failure.is_none() && whole {
-        match &head {
-            Some(h) if h.seq != verified || h.hash != prev => {
-                first_failure = Some(failure(
-                    h.seq,
-                    format!("{}:{}", h.seq, h.hash),
-                    format!("{verified}:{prev}"),
-                    "head_mismatch",
-                ));
-            }
-            None if verified > 0 => {
-                first_failure = Some(failure(
-                    verified,
-                    "no entries (no recorded head)",
-                    format!("{verified}:{prev}"),
-                    "head_mismatch",
-                ));
-            }
-            _ => {}
-        }
-    }
-    Ok(AuditVerification {
-        tenant: tenant.clone(),
-        ok: first_failure.is_none(),
-        verified,
-        head: head.map(|h| ChainHead { seq: h.seq, hash: h.hash }),
-        checkpoint: checkpoint_view,
-        range: range.map(|(from_seq, to_seq)| SeqRange { from_seq, to_seq }),
-        first_failure,
-    })
+    Ok((verified, None))
 }
 
 /// Checks that entry `seq` (with `hash`) is in the signed tree, when the

@@ -194,6 +194,25 @@ impl Store {
         rows.iter().map(checkpoint_from_row).collect()
     }
 
+    /// A tenant's checkpoints of more than `after` entries, smallest first.
+    pub async fn checkpoints_after(
+        &self,
+        tenant: &TenantId,
+        after: u64,
+        limit: u32,
+    ) -> StoreResult<Vec<CheckpointRow>> {
+        let rows = sqlx::query(
+            "SELECT tenant_id, tree_size, root_hash, created_at, key_id, note FROM audit_checkpoints
+             WHERE tenant_id = $1 AND tree_size > $2 ORDER BY tree_size LIMIT $3",
+        )
+        .bind(tenant.as_str())
+        .bind(to_i64(after))
+        .bind(i64::from(limit))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(checkpoint_from_row).collect()
+    }
+
     /// A tenant's checkpoint of exactly `tree_size` entries.
     pub async fn get_checkpoint(
         &self,

@@ -16,12 +16,13 @@ use crate::support::{
 
 /// A gateway that checkpoints every 4 entries or 150 ms.
 async fn gateway(backend: Backend) -> TestGateway {
-    TestGateway::start_with(backend, |c| {
-        c.checkpoints.every = 4;
-        c.checkpoints.interval = Duration::from_millis(150);
-        c.checkpoints.origin = "lictor.test".into();
-    })
-    .await
+    TestGateway::start_with(backend, fast_checkpoints).await
+}
+
+fn fast_checkpoints(c: &mut lictor_server::Config) {
+    c.checkpoints.every = 4;
+    c.checkpoints.interval = Duration::from_millis(150);
+    c.checkpoints.origin = "lictor.test".into();
 }
 
 async fn decide(gw: &TestGateway, f: &Fixture, n: usize) {
@@ -180,7 +181,11 @@ async fn a_rewritten_history_does_not_match_its_checkpoint(backend: Backend) {
     let size = checkpoint_at_head(&gw, &f).await["tree_size"].as_u64().unwrap();
     rewrite_history(&gw, &f, f.base + 2).await;
     let verified = gw.verify(&f.tenant).await;
-    assert_eq!(failure(&verified), (size, "checkpoint_mismatch".into()));
+    // The first checkpoint that covers the rewritten entry: the latest, or
+    // an earlier one if the gateway signed one in between.
+    let (seq, reason) = failure(&verified);
+    assert_eq!(reason, "checkpoint_mismatch", "{verified}");
+    assert!((f.base + 2..=size).contains(&seq), "{verified}");
 }
 
 async fn a_truncated_log_falls_short_of_its_checkpoint(backend: Backend) {
@@ -203,24 +208,30 @@ async fn a_truncated_log_falls_short_of_its_checkpoint(backend: Backend) {
     assert_eq!(verified["verified"], keep, "what remains verifies");
 }
 
-async fn a_forged_checkpoint_is_refused(backend: Backend) {
-    let gw = gateway(backend).await;
-    let f = gw.tenant_fixture().await;
-    decide(&gw, &f, 3).await;
-    let latest = checkpoint_at_head(&gw, &f).await;
-    let size = latest["tree_size"].as_u64().unwrap();
-    // Swap the signed root for another one: the signature no longer holds.
-    let note = latest["note"].as_str().unwrap();
+/// Swaps the signed root of `checkpoint` for another one: its signature no
+/// longer holds.
+async fn forge_root(gw: &TestGateway, f: &Fixture, checkpoint: &Value) {
+    let note = checkpoint["note"].as_str().unwrap();
+    let size = checkpoint["tree_size"].as_u64().unwrap();
     let root_line = note.split('\n').nth(2).unwrap();
     let forged = note.replacen(root_line, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", 1);
     exec(
-        &gw,
+        gw,
         &format!(
             "UPDATE audit_checkpoints SET note = '{forged}' WHERE tenant_id = $1 AND tree_size = {size}"
         ),
         &f.tenant,
     )
     .await;
+}
+
+async fn a_forged_checkpoint_is_refused(backend: Backend) {
+    let gw = gateway(backend).await;
+    let f = gw.tenant_fixture().await;
+    decide(&gw, &f, 3).await;
+    let latest = checkpoint_at_head(&gw, &f).await;
+    let size = latest["tree_size"].as_u64().unwrap();
+    forge_root(&gw, &f, &latest).await;
     let verified = gw.verify(&f.tenant).await;
     assert_eq!(failure(&verified), (size, "bad_checkpoint".into()));
 }
@@ -262,13 +273,7 @@ async fn an_old_log_gets_its_tree(backend: Backend) {
     exec(&gw, "DELETE FROM audit_tree WHERE tenant_id = $1", &f.tenant).await;
     exec(&gw, "UPDATE audit_heads SET tree_size = 0, frontier = '[]' WHERE tenant_id = $1", &f.tenant).await;
     gw.stop().await;
-    let gw = gw
-        .replica(backend, |c| {
-            c.checkpoints.every = 4;
-            c.checkpoints.interval = Duration::from_millis(150);
-            c.checkpoints.origin = "lictor.test".into();
-        })
-        .await;
+    let gw = gw.replica(backend, fast_checkpoints).await;
     let latest = checkpoint_at_head(&gw, &f).await;
     let leaves: Vec<Hash> = entries(&gw, &f).await.iter().map(|e| hash(&e["hash"])).collect();
     assert_eq!(hex::encode(merkle::root_from_leaves(&leaves)), latest["root_hash"]);
@@ -430,6 +435,108 @@ async fn logs_of_many_pages_verify_and_export_whole(backend: Backend) {
     assert_eq!(verified["verified"], 1000);
 }
 
+/// The checkpoints of `f`'s tenant larger than `size`.
+async fn checkpoints_beyond(gw: &TestGateway, f: &Fixture, size: u64) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(*) FROM audit_checkpoints WHERE tenant_id = $1 AND tree_size > $2")
+        .bind(&f.tenant)
+        .bind(i64::try_from(size).unwrap())
+        .fetch_one(&gw.db().await)
+        .await
+        .unwrap()
+}
+
+/// Asks for an export: a log that does not verify gets none (409), and
+/// nothing is signed for it.
+async fn export_is_refused(gw: &TestGateway, f: &Fixture) -> Value {
+    let response =
+        gw.request(Method::GET, "/v1/admin/audit/export").bearer_auth(&f.admin).send().await.unwrap();
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(status, 409, "{body}");
+    assert!(body["message"].as_str().is_some_and(|m| m.contains("does not verify")), "{body}");
+    body
+}
+
+/// The whole rewrite: an old entry edited, every later hash and link
+/// recomputed, the tree dropped so that the gateway rebuilds it from the
+/// forged entries on its next start. The earlier checkpoints still hold
+/// the true roots: the gateway signs nothing over the forgery, says why,
+/// and every verifier sees it.
+async fn a_consistent_rewrite_is_never_signed(backend: Backend) {
+    let mut gw = gateway(backend).await;
+    let f = gw.tenant_fixture().await;
+    decide(&gw, &f, 6).await;
+    let size = checkpoint_at_head(&gw, &f).await["tree_size"].as_u64().unwrap();
+    gw.stop().await;
+    rewrite_history(&gw, &f, f.base + 2).await;
+    exec(&gw, "DELETE FROM audit_tree WHERE tenant_id = $1", &f.tenant).await;
+    exec(&gw, "UPDATE audit_heads SET tree_size = 0, frontier = '[]' WHERE tenant_id = $1", &f.tenant).await;
+    let gw = gw.replica(backend, fast_checkpoints).await;
+    decide(&gw, &f, 5).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(checkpoints_beyond(&gw, &f, size).await, 0, "nothing is signed over the forged log");
+    let verified = gw.verify(&f.tenant).await;
+    assert_eq!(failure(&verified).1, "checkpoint_mismatch", "{verified}");
+    export_is_refused(&gw, &f).await;
+    assert_eq!(checkpoints_beyond(&gw, &f, size).await, 0);
+}
+
+/// Entries deleted after a checkpoint, the head moved back: the export
+/// does not sign a checkpoint over what remains.
+async fn a_log_truncated_into_a_checkpoint_gets_no_new_one(backend: Backend) {
+    let mut gw = gateway(backend).await;
+    let f = gw.tenant_fixture().await;
+    decide(&gw, &f, 6).await;
+    let size = checkpoint_at_head(&gw, &f).await["tree_size"].as_u64().unwrap();
+    gw.stop().await;
+    let signed = checkpoints_beyond(&gw, &f, 0).await;
+    let keep = size - 2;
+    let kept_hash = {
+        let store = gw.open_store().await;
+        let tenant = lictor_api::ids::TenantId::parse(f.tenant.clone()).unwrap();
+        let rows = store.audit_entries_after(&tenant, keep - 1, 1).await.unwrap();
+        let hash = rows.into_iter().next().unwrap().unwrap().hash;
+        store.close().await;
+        hash
+    };
+    exec(&gw, &format!("DELETE FROM audit_entries WHERE tenant_id = $1 AND seq > {keep}"), &f.tenant).await;
+    exec(&gw, "DELETE FROM audit_tree WHERE tenant_id = $1", &f.tenant).await;
+    exec(
+        &gw,
+        &format!("UPDATE audit_heads SET seq = {keep}, hash = '{kept_hash}', tree_size = 0, frontier = '[]' WHERE tenant_id = $1"),
+        &f.tenant,
+    )
+    .await;
+    let gw = gw.replica(backend, fast_checkpoints).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let verified = gw.verify(&f.tenant).await;
+    assert_eq!(failure(&verified), (keep + 1, "truncated".into()));
+    export_is_refused(&gw, &f).await;
+    assert_eq!(
+        checkpoints_beyond(&gw, &f, 0).await,
+        signed,
+        "no checkpoint is signed over the truncated log"
+    );
+}
+
+/// A later checkpoint signed over a rewrite (by a gateway of an earlier
+/// version) does not hide it: every checkpoint is checked, not the latest.
+async fn every_checkpoint_is_checked_not_only_the_latest(backend: Backend) {
+    let gw = gateway(backend).await;
+    let f = gw.tenant_fixture().await;
+    decide(&gw, &f, 6).await;
+    let first = checkpoint_at_head(&gw, &f).await;
+    let size = first["tree_size"].as_u64().unwrap();
+    decide(&gw, &f, 4).await;
+    let latest = checkpoint_at_head(&gw, &f).await;
+    assert!(latest["tree_size"].as_u64().unwrap() > size);
+    // The earlier checkpoint no longer vouches for the entries it covers,
+    // while the latest still does.
+    forge_root(&gw, &f, &first).await;
+    let verified = gw.verify(&f.tenant).await;
+    assert_eq!(failure(&verified), (size, "bad_checkpoint".into()), "{verified}");
+}
+
 crate::on_both_backends!(
     logs_of_many_pages_verify_and_export_whole,
     checkpoints_sign_the_tree_and_proofs_check_against_them,
@@ -441,4 +548,7 @@ crate::on_both_backends!(
     payloads_are_erased_and_the_chain_still_verifies,
     exports_verify_offline_with_the_public_key_alone,
     a_rotated_checkpoint_key_signs_from_then_on_and_old_files_still_verify,
+    a_consistent_rewrite_is_never_signed,
+    a_log_truncated_into_a_checkpoint_gets_no_new_one,
+    every_checkpoint_is_checked_not_only_the_latest,
 );
