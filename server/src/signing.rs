@@ -359,6 +359,8 @@ fn private_file(path: &Path) -> std::io::Result<std::fs::File> {
 pub struct Keys {
     source: KeySource,
     ring: Arc<RwLock<Arc<Keyring>>>,
+    /// When the source was last read on a request's behalf.
+    read_at: Arc<std::sync::Mutex<Option<std::time::Instant>>>,
 }
 
 impl Keys {
@@ -373,6 +375,20 @@ impl Keys {
     /// Where they come from.
     pub fn source(&self) -> &KeySource {
         &self.source
+    }
+
+    /// [`Keys::reload`], at most once a second: what a request naming an
+    /// unknown key may trigger (a stream of tokens with made-up `kid`s
+    /// reads the key file once a second, not once each).
+    fn reload_throttled(&self) {
+        let mut read_at = self.read_at.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if read_at.is_some_and(|at| at.elapsed() < std::time::Duration::from_secs(1)) {
+            return;
+        }
+        *read_at = Some(std::time::Instant::now());
+        drop(read_at);
+        // An unreadable source keeps the keys already loaded.
+        let _ = self.reload();
     }
 
     /// Reads the source again; answers whether the keys changed.
@@ -421,6 +437,10 @@ pub async fn open(store: &Store, source: KeySource) -> Result<Keys, KeyError> {
                 URL_SAFE_NO_PAD.decode(&row.secret).ok().and_then(|raw| raw.try_into().ok()).ok_or_else(
                     || StoreError::Corrupt(format!("stored key `{}` is not 32 bytes", row.kid).into()),
                 )?;
+            if purpose.kid(&secret) != row.kid {
+                let message = format!("stored key `{}` does not match its secret", row.kid);
+                return Err(StoreError::Corrupt(message.into()).into());
+            }
             moved.keys_mut(purpose).push(Key { kid: row.kid.clone(), secret, created_at: row.created_at });
         }
         let why = "the store holds signing secrets that must move out of it";
@@ -477,7 +497,7 @@ pub async fn open(store: &Store, source: KeySource) -> Result<Keys, KeyError> {
             }
         }
     }
-    Ok(Keys { source, ring: Arc::new(RwLock::new(Arc::new(ring))) })
+    Ok(Keys { source, ring: Arc::new(RwLock::new(Arc::new(ring))), read_at: Arc::default() })
 }
 
 fn purpose_of(row: &KeyIdRow) -> Result<Purpose, KeyError> {
@@ -536,8 +556,7 @@ impl TokenKeys {
         if let Some(key) = lookup(&self.keys.ring()) {
             return Ok(Some(key));
         }
-        // An unreadable source keeps the keys already loaded.
-        let _ = self.keys.reload();
+        self.keys.reload_throttled();
         Ok(lookup(&self.keys.ring()))
     }
 
@@ -551,7 +570,9 @@ impl TokenKeys {
         if let Some(newest) = newest
             && self.keys.ring().get(Purpose::Token, &newest.kid).is_none()
         {
-            // An unreadable source keeps the keys already loaded.
+            // Minting is an administrator's act: read the source every time,
+            // so a rotation is used as soon as it is made. An unreadable
+            // source keeps the keys already loaded.
             let _ = self.keys.reload();
         }
         let ring = self.keys.ring();
@@ -595,6 +616,30 @@ mod tests {
                 .map(|e| e.to_string())
                 .unwrap_or_default();
         assert!(error.contains("lictor-keys/1"), "{error}");
+    }
+
+    #[test]
+    fn requests_read_the_key_file_at_most_once_a_second() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let source = KeySource::File(dir.path().join("keys.json"));
+        let mut ring = Keyring::default();
+        ring.add_new(Purpose::Token);
+        assert!(source.create(&ring).unwrap_or_else(|e| panic!("{e}")));
+        let keys = Keys {
+            source: source.clone(),
+            ring: Arc::new(RwLock::new(Arc::new(ring.clone()))),
+            read_at: Arc::default(),
+        };
+        ring.add_new(Purpose::Token);
+        source.replace(&ring, "test").unwrap_or_else(|e| panic!("{e}"));
+        keys.reload_throttled();
+        assert_eq!(keys.ring().keys(Purpose::Token).len(), 2, "the first read happens");
+        ring.add_new(Purpose::Token);
+        source.replace(&ring, "test").unwrap_or_else(|e| panic!("{e}"));
+        keys.reload_throttled();
+        assert_eq!(keys.ring().keys(Purpose::Token).len(), 2, "a second one within the second does not");
+        assert!(keys.reload().unwrap_or_else(|e| panic!("{e}")), "an explicit reload always reads");
+        assert_eq!(keys.ring().keys(Purpose::Token).len(), 3);
     }
 
     #[cfg(unix)]
