@@ -29,4 +29,9 @@ pub struct Readiness {
     pub status: String,
     /// The store in use.
     pub store: StoreKind,
+    /// How many tenants' audit logs this gateway found tampered or
+    /// damaged and signs no more checkpoints for (0 when all verify). The
+    /// gateway keeps deciding; which tenants and why is in its log and in
+    /// `GET /v1/admin/audit/verify`.
+    pub audit_logs_refused: u64,
 }

@@ -10,8 +10,14 @@ pub(crate) fn health() -> Health {
     Health { status: "ok".into(), version: env!("CARGO_PKG_VERSION").into() }
 }
 
-/// Readiness: the store answers a query.
+/// Readiness: the store answers a query; with the count of audit logs the
+/// checkpointer refuses to sign over.
 pub(crate) async fn ready(caller: &Caller<'_>) -> Result<Readiness, Error> {
     caller.state.store.ping().await?;
-    Ok(Readiness { status: "ready".into(), store: caller.state.store.backend().kind() })
+    let refused = caller.state.checkpoints.refused().len();
+    Ok(Readiness {
+        status: "ready".into(),
+        store: caller.state.store.backend().kind(),
+        audit_logs_refused: u64::try_from(refused).unwrap_or(u64::MAX),
+    })
 }

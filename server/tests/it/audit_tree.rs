@@ -475,6 +475,8 @@ async fn a_consistent_rewrite_is_never_signed(backend: Backend) {
     decide(&gw, &f, 5).await;
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert_eq!(checkpoints_beyond(&gw, &f, size).await, 0, "nothing is signed over the forged log");
+    let ready = gw.call(Method::GET, "/readyz", None, None).await.expect(200);
+    assert_eq!(ready["audit_logs_refused"], 1, "readiness reports it: {ready}");
     let verified = gw.verify(&f.tenant).await;
     assert_eq!(failure(&verified).1, "checkpoint_mismatch", "{verified}");
     export_is_refused(&gw, &f).await;

@@ -7,6 +7,7 @@ async fn health_and_readiness_answer(backend: Backend) {
     assert_eq!(health["status"], "ok");
     let ready = gw.call(reqwest::Method::GET, "/readyz", None, None).await.expect(200);
     assert_eq!(ready["status"], "ready");
+    assert_eq!(ready["audit_logs_refused"], 0);
     let store = match backend {
         Backend::Sqlite => "sqlite",
         Backend::Postgres => "postgres",
