@@ -72,10 +72,7 @@ impl<'a> Caller<'a> {
         input: I,
         tenant: impl FnOnce(&I::Value) -> Option<&TenantId>,
     ) -> Result<(Principal, TenantId, I::Value), Error> {
-        let principal = self.principal().await?;
-        let input = input.open()?;
-        let tenant = principal.tenant_scope(tenant(&input), &self.state.store).await?;
-        Ok((principal, tenant, input))
+        self.open_scoped(false, input, tenant).await
     }
 
     /// [`Caller::scoped`] for an administrative operation: agent keys and
@@ -85,8 +82,19 @@ impl<'a> Caller<'a> {
         input: I,
         tenant: impl FnOnce(&I::Value) -> Option<&TenantId>,
     ) -> Result<(Principal, TenantId, I::Value), Error> {
+        self.open_scoped(true, input, tenant).await
+    }
+
+    async fn open_scoped<I: Input>(
+        &self,
+        administrative: bool,
+        input: I,
+        tenant: impl FnOnce(&I::Value) -> Option<&TenantId>,
+    ) -> Result<(Principal, TenantId, I::Value), Error> {
         let principal = self.principal().await?;
-        principal.require_admin()?;
+        if administrative {
+            principal.require_admin()?;
+        }
         let input = input.open()?;
         let tenant = principal.tenant_scope(tenant(&input), &self.state.store).await?;
         Ok((principal, tenant, input))

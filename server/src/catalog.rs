@@ -24,7 +24,6 @@ use lictor_api::upstreams::{ToolOverride, Upstream, UpstreamSource};
 use serde_json::{Map, Value};
 use tokio::sync::Mutex;
 
-use crate::clock;
 use crate::clock::Timestamp;
 use crate::error::Error;
 use crate::mcp::upstream::{Tool, ToolAnnotations, UpstreamClient, UpstreamConfig, UpstreamError};
@@ -294,7 +293,7 @@ impl Catalog {
                         source: UpstreamSource::Config,
                         has_credential: c.credential.is_some(),
                         tools: BTreeMap::new(),
-                        created_at: clock::datetime(started),
+                        created_at: started.to_datetime(),
                     },
                     overrides: BTreeMap::new(),
                     client: client_for(&c.name, &c.url, c.credential.as_ref(), timeout, &log)?,
@@ -457,7 +456,7 @@ pub fn view(row: &UpstreamRow) -> Upstream {
         source: UpstreamSource::Api,
         has_credential: row.credential.is_some(),
         tools: row.tools.clone(),
-        created_at: clock::datetime(row.created_at),
+        created_at: row.created_at.to_datetime(),
     }
 }
 

@@ -99,11 +99,6 @@ impl std::fmt::Display for Timestamp {
     }
 }
 
-/// A stored timestamp as a date and time.
-pub(crate) fn datetime(time: Timestamp) -> DateTime<Utc> {
-    time.to_datetime()
-}
-
 /// One day.
 pub(crate) const DAY: Duration = Duration::from_secs(24 * 60 * 60);
 

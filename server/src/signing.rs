@@ -48,6 +48,11 @@ impl Purpose {
         }
     }
 
+    /// The purpose a stored tag names.
+    fn from_tag(tag: &str) -> Option<Purpose> {
+        [Purpose::Token, Purpose::Checkpoint].into_iter().find(|p| p.tag() == tag)
+    }
+
     fn name(self) -> &'static str {
         match self {
             Purpose::Token => "capability-token",
@@ -72,6 +77,11 @@ impl Purpose {
             Purpose::Checkpoint => Some(URL_SAFE_NO_PAD.encode(public_key(secret))),
         }
     }
+}
+
+/// 32 secret bytes written as base64url without padding.
+fn decode_secret(text: &str) -> Option<[u8; 32]> {
+    URL_SAFE_NO_PAD.decode(text).ok().and_then(|raw| raw.try_into().ok())
 }
 
 fn public_key(seed: &[u8; 32]) -> [u8; 32] {
@@ -132,6 +142,18 @@ pub enum KeyError {
         /// Its generation.
         generation: i64,
         /// Where the keys came from.
+        source_name: String,
+    },
+    /// The store holds a signing secret although the keys live elsewhere.
+    #[error(
+        "the store's table `signing_keys` holds a secret for key `{kid}`, but the keys live in {source_name}: \
+         someone with write access to the database put it there. The gateway will not use it; \
+         delete the row once you have looked (`DELETE FROM signing_keys`)"
+    )]
+    PlantedSecret {
+        /// The key id the row claims.
+        kid: String,
+        /// Where the keys live.
         source_name: String,
     },
     /// Keys given inline cannot be created, moved into or rotated.
@@ -224,10 +246,9 @@ impl Keyring {
             [(Purpose::Token, file.token_hmac), (Purpose::Checkpoint, file.checkpoint_ed25519)]
         {
             for key in keys {
-                let secret: [u8; 32] =
-                    URL_SAFE_NO_PAD.decode(&key.secret).ok().and_then(|raw| raw.try_into().ok()).ok_or_else(
-                        || malformed(format!("the secret of `{}` is not 32 bytes of base64url", key.kid)),
-                    )?;
+                let secret = decode_secret(&key.secret).ok_or_else(|| {
+                    malformed(format!("the secret of `{}` is not 32 bytes of base64url", key.kid))
+                })?;
                 let kid = purpose.kid(&secret);
                 if kid != key.kid {
                     return Err(malformed(format!("the secret of `{}` belongs to `{kid}`", key.kid)));
@@ -426,33 +447,7 @@ pub async fn open(store: &Store, source: KeySource) -> Result<Keys, KeyError> {
     let mut ring = source.read()?;
     let legacy = store.legacy_signing_secrets().await?;
     if !legacy.is_empty() {
-        let mut moved = ring.clone().unwrap_or_default();
-        for row in &legacy {
-            let purpose =
-                if row.purpose == Purpose::Token.tag() { Purpose::Token } else { Purpose::Checkpoint };
-            if moved.get(purpose, &row.kid).is_some() {
-                continue;
-            }
-            let secret: [u8; 32] =
-                URL_SAFE_NO_PAD.decode(&row.secret).ok().and_then(|raw| raw.try_into().ok()).ok_or_else(
-                    || StoreError::Corrupt(format!("stored key `{}` is not 32 bytes", row.kid).into()),
-                )?;
-            if purpose.kid(&secret) != row.kid {
-                let message = format!("stored key `{}` does not match its secret", row.kid);
-                return Err(StoreError::Corrupt(message.into()).into());
-            }
-            moved.keys_mut(purpose).push(Key { kid: row.kid.clone(), secret, created_at: row.created_at });
-        }
-        let why = "the store holds signing secrets that must move out of it";
-        if ring.is_some() {
-            source.replace(&moved, why)?;
-        } else if !source.create(&moved)? {
-            return Err(KeyError::ReadOnly(format!(
-                "{source} appeared while moving the store's keys into it"
-            )));
-        }
-        store.drop_legacy_signing_secrets().await?;
-        ring = Some(moved);
+        ring = Some(move_legacy_secrets(store, &source, ring, &legacy).await?);
     }
     let stored = store.key_ids().await?;
     let ring = match ring {
@@ -483,7 +478,7 @@ pub async fn open(store: &Store, source: KeySource) -> Result<Keys, KeyError> {
         }
     }
     for row in &stored {
-        let purpose = purpose_of(row)?;
+        let purpose = purpose_of(&row.kid, &row.purpose)?;
         if ring.get(purpose, &row.kid).is_none() {
             return Err(not_held(row, &source));
         }
@@ -500,19 +495,59 @@ pub async fn open(store: &Store, source: KeySource) -> Result<Keys, KeyError> {
     Ok(Keys { source, ring: Arc::new(RwLock::new(Arc::new(ring))), read_at: Arc::default() })
 }
 
-fn purpose_of(row: &KeyIdRow) -> Result<Purpose, KeyError> {
-    match row.purpose.as_str() {
-        tag if tag == Purpose::Token.tag() => Ok(Purpose::Token),
-        tag if tag == Purpose::Checkpoint.tag() => Ok(Purpose::Checkpoint),
-        other => {
-            Err(StoreError::Corrupt(format!("key `{}` has the unknown purpose `{other}`", row.kid).into())
-                .into())
+fn purpose_of(kid: &str, tag: &str) -> Result<Purpose, StoreError> {
+    Purpose::from_tag(tag)
+        .ok_or_else(|| StoreError::Corrupt(format!("key `{kid}` has the unknown purpose `{tag}`").into()))
+}
+
+/// Moves the secrets a store of an earlier version kept into the key file
+/// that does not exist yet, then deletes them from the store.
+///
+/// Only an upgrade has them: once the keys live outside the store, secrets
+/// found in it were written there by someone else, and adopting them would
+/// hand whoever can write the database a signing key. They are refused,
+/// unless they are exactly keys the file already holds (a move interrupted
+/// before the store forgot them), which are then deleted.
+async fn move_legacy_secrets(
+    store: &Store,
+    source: &KeySource,
+    held: Option<Keyring>,
+    legacy: &[crate::store::LegacySecret],
+) -> Result<Keyring, KeyError> {
+    let mut moved = held.clone().unwrap_or_default();
+    for row in legacy {
+        let purpose = purpose_of(&row.kid, &row.purpose)?;
+        let secret =
+            decode_secret(&row.secret).filter(|secret| purpose.kid(secret) == row.kid).ok_or_else(|| {
+                StoreError::Corrupt(format!("stored key `{}` does not match its secret", row.kid).into())
+            })?;
+        match (&held, moved.get(purpose, &row.kid)) {
+            (_, Some(key)) if key.secret == secret => continue,
+            // An upgrade whose keys come from LICTOR_KEYS: the secrets have
+            // nowhere to go.
+            (Some(_), None) if matches!(source, KeySource::Inline(_)) => {
+                source.writable("the store holds signing secrets that must move out of it")?;
+            }
+            (None, None) => {
+                moved.keys_mut(purpose).push(Key { kid: row.kid.clone(), secret, created_at: row.created_at })
+            }
+            _ => {
+                return Err(KeyError::PlantedSecret {
+                    kid: row.kid.clone(),
+                    source_name: source.to_string(),
+                });
+            }
         }
     }
+    if held.is_none() && !source.create(&moved)? {
+        return Err(KeyError::ReadOnly(format!("{source} appeared while moving the store's keys into it")));
+    }
+    store.drop_legacy_signing_secrets().await?;
+    Ok(moved)
 }
 
 fn not_held(row: &KeyIdRow, source: &KeySource) -> KeyError {
-    let purpose = purpose_of(row).map_or("a", |p| p.name());
+    let purpose = purpose_of(&row.kid, &row.purpose).map_or("a", |p| p.name());
     KeyError::NotHeld {
         purpose,
         kid: row.kid.clone(),

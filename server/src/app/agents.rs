@@ -7,7 +7,6 @@ use lictor_api::agents::{
 
 use crate::audit::writer::{AdminJob, AdminOp, AdminOutcome};
 use crate::caller::Caller;
-use crate::clock;
 use crate::clock::Timestamp;
 use crate::cursor;
 use crate::error::{Error, Object};
@@ -24,8 +23,8 @@ fn view(row: AgentRow) -> Agent {
         description: row.description,
         status: row.status,
         budget: row.budget,
-        created_at: clock::datetime(row.created_at),
-        updated_at: clock::datetime(row.updated_at),
+        created_at: row.created_at.to_datetime(),
+        updated_at: row.updated_at.to_datetime(),
     }
 }
 

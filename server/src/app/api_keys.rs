@@ -8,7 +8,6 @@ use lictor_api::api_keys::{
 use crate::audit::writer::{AdminJob, AdminOp};
 use crate::auth::not_found_tenant;
 use crate::caller::Caller;
-use crate::clock;
 use crate::clock::Timestamp;
 use crate::credentials;
 use crate::cursor;
@@ -27,8 +26,8 @@ fn view(row: ApiKeyRow) -> ApiKey {
         name: row.name,
         prefix: row.prefix,
         agent_id: row.agent_id,
-        created_at: clock::datetime(row.created_at),
-        revoked_at: row.revoked_at.map(clock::datetime),
+        created_at: row.created_at.to_datetime(),
+        revoked_at: row.revoked_at.map(Timestamp::to_datetime),
     }
 }
 

@@ -13,7 +13,6 @@ use lictor_api::tokens::Jti;
 
 use crate::audit::writer::{ApprovalDecisionJob, ApprovalDecisionOutcome};
 use crate::caller::Caller;
-use crate::clock;
 use crate::clock::Timestamp;
 use crate::cursor;
 use crate::error::{Error, Object};
@@ -41,12 +40,12 @@ fn view(row: ApprovalRow, now: Timestamp) -> Approval {
         reasons: row.reasons,
         risk_level: row.risk_level,
         digest: row.digest,
-        created_at: clock::datetime(row.created_at),
-        expires_at: clock::datetime(row.expires_at),
-        decided_at: row.decided_at.map(clock::datetime),
+        created_at: row.created_at.to_datetime(),
+        expires_at: row.expires_at.to_datetime(),
+        decided_at: row.decided_at.map(Timestamp::to_datetime),
         decided_by: row.decided_by,
         note: row.note,
-        used_at: row.used_at.map(clock::datetime),
+        used_at: row.used_at.map(Timestamp::to_datetime),
     }
 }
 

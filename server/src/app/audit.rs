@@ -18,7 +18,6 @@ use crate::audit::stream::{ExportSink, write_export};
 use crate::audit::verify::{verify_log, view};
 use crate::audit::writer::{AdminJob, AdminOp, AdminOutcome};
 use crate::caller::Caller;
-use crate::clock;
 use crate::clock::Timestamp;
 use crate::cursor;
 use crate::error::{Error, Object};
@@ -221,7 +220,7 @@ pub(crate) async fn keys(caller: &Caller<'_>) -> Result<PublicKeys, Error> {
             key_id: hex::encode(key.verifier.id),
             public_key: STANDARD.encode(key.verifier.public_key()),
             vkey: key.verifier.to_vkey(),
-            created_at: clock::datetime(key.created_at),
+            created_at: key.created_at.to_datetime(),
         })
         .collect();
     keys.sort_by_key(|k| std::cmp::Reverse(k.created_at));
@@ -256,7 +255,12 @@ pub(crate) async fn payload(
             Some(serde_json::from_str(&body).map_err(|e| Error::Internal(format!("stored payload: {e}")))?)
         }
     };
-    Ok(AuditPayload { digest: path.digest, body, erased_at: erased_at.map(clock::datetime), erased_by })
+    Ok(AuditPayload {
+        digest: path.digest,
+        body,
+        erased_at: erased_at.map(Timestamp::to_datetime),
+        erased_by,
+    })
 }
 
 /// `DELETE /v1/admin/audit/payloads/{digest}`: erases the body; the chain
@@ -326,7 +330,7 @@ pub(crate) async fn export(
         tenant: tenant.clone(),
         origin: checkpoints.origin_of(&tenant),
         key_name: checkpoints.key_name().to_string(),
-        exported_at: clock::datetime(Timestamp::now()),
+        exported_at: Timestamp::now().to_datetime(),
         entries: checkpoint.tree_size,
     };
     let filename = format!("lictor-audit-{tenant}-{}.{}", checkpoint.tree_size, format.file_extension());

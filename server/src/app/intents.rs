@@ -278,7 +278,7 @@ fn unaudited_shadow_decision(caller: &Caller<'_>, sub: &Submission) -> Decision 
         policy: caller.state.policies.for_tenant(&sub.tenant).policy_ref(),
         audit: None,
         approval: None,
-        decided_at: clock::datetime(Timestamp::now()),
+        decided_at: Timestamp::now().to_datetime(),
         latency_us: clock::elapsed_us(sub.received),
     }
 }
@@ -440,14 +440,14 @@ pub(crate) async fn decision(
                     .into_iter()
                     .map(|a| DeliveryAttempt {
                         attempt: a.attempt,
-                        attempted_at: clock::datetime(a.attempted_at),
+                        attempted_at: a.attempted_at.to_datetime(),
                         status_code: a.status_code,
                         error: a.error,
                         duration_ms: a.duration_ms,
                     })
                     .collect(),
                 next_attempt_at: match state {
-                    CallbackState::Pending => intent.callback_next_at.map(clock::datetime),
+                    CallbackState::Pending => intent.callback_next_at.map(Timestamp::to_datetime),
                     _ => None,
                 },
             })
@@ -495,8 +495,8 @@ pub(crate) async fn list(
                 status: r.status,
                 verdict: r.verdict,
                 would_be_verdict: r.would_be_verdict,
-                created_at: clock::datetime(r.created_at),
-                decided_at: r.decided_at.map(clock::datetime),
+                created_at: r.created_at.to_datetime(),
+                decided_at: r.decided_at.map(Timestamp::to_datetime),
             })
         })
         .collect::<Result<_, Error>>()?;

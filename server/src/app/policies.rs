@@ -119,9 +119,9 @@ fn draft_view(row: DraftRow, active: Option<&ActiveRow>) -> PolicyDraft {
         bundle_hash: row.bundle_hash,
         active: is_active,
         rollback_target,
-        created_at: clock::datetime(row.created_at),
+        created_at: row.created_at.to_datetime(),
         created_by: row.created_by,
-        updated_at: clock::datetime(row.updated_at),
+        updated_at: row.updated_at.to_datetime(),
         updated_by: row.updated_by,
     }
 }
@@ -216,7 +216,7 @@ pub(crate) async fn list_drafts(
                 bundle_hash: row.bundle_hash,
                 active: is_active,
                 rollback_target,
-                updated_at: clock::datetime(row.updated_at),
+                updated_at: row.updated_at.to_datetime(),
                 updated_by: row.updated_by,
             }
         })
@@ -251,7 +251,7 @@ fn version(slot: &SlotRow, default_hash: &str) -> PolicyVersion {
         },
         draft_id: slot.draft_id.clone(),
         promoted_by: slot.promoted_by.clone(),
-        promoted_at: slot.promoted_at.map(clock::datetime),
+        promoted_at: slot.promoted_at.map(Timestamp::to_datetime),
     }
 }
 
@@ -302,10 +302,10 @@ fn proposal_view(row: ProposalRow) -> PolicyProposal {
         bundle_hash: row.bundle_hash,
         bundle_name: row.bundle_name,
         proposed_by: row.proposed_by,
-        proposed_at: clock::datetime(row.proposed_at),
+        proposed_at: row.proposed_at.to_datetime(),
         status: row.status,
         decided_by: row.decided_by,
-        decided_at: row.decided_at.map(clock::datetime),
+        decided_at: row.decided_at.map(Timestamp::to_datetime),
     }
 }
 

@@ -24,7 +24,7 @@ async fn view(caller: &Caller<'_>, row: TenantRow) -> Result<Tenant, Error> {
     Ok(Tenant {
         id: row.id,
         name: row.name,
-        created_at: clock::datetime(row.created_at),
+        created_at: row.created_at.to_datetime(),
         active_policy,
         pending_approvals: stats.pending_approvals,
         decisions_24h: stats.recent_decisions,
@@ -142,7 +142,7 @@ pub(crate) async fn rotate_webhook_secret(
     Ok(WebhookSecret {
         tenant: path.tenant_id,
         webhook_secret: secret,
-        rotated_at: clock::datetime(Timestamp::now()),
+        rotated_at: Timestamp::now().to_datetime(),
     })
 }
 

@@ -10,7 +10,6 @@ use lictor_api::tokens::{
 use crate::audit::writer::RevocationJob;
 use crate::audit::writer::{AdminJob, AdminOp};
 use crate::caller::Caller;
-use crate::clock;
 use crate::clock::Timestamp;
 use crate::cursor;
 use crate::error::Error;
@@ -129,7 +128,7 @@ fn view(row: RevocationRow) -> Result<Revocation, Error> {
         jti: Jti::parse(row.jti).map_err(|e| Error::Internal(e.to_string()))?,
         tenant: row.tenant,
         reason: row.reason,
-        revoked_at: clock::datetime(row.revoked_at),
+        revoked_at: row.revoked_at.to_datetime(),
         revoked_by: row.revoked_by,
     })
 }

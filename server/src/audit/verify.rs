@@ -24,7 +24,6 @@ use super::checkpoint::Checkpoint;
 use super::checkpointer::{AnchorError, Checkpointer};
 use super::merkle::{self, Frontier};
 use super::pages::{Page, Pages};
-use crate::clock;
 use crate::store::{AuditRow, CheckpointRow, Store, StoreError, UndecodableEntry, decode_hash};
 
 fn failure(seq: u64, expected: impl Into<String>, found: impl Into<String>, reason: &str) -> ChainFailure {
@@ -38,7 +37,7 @@ pub fn view(row: &CheckpointRow) -> AuditCheckpoint {
         origin: row.note.split('\n').next().unwrap_or_default().to_string(),
         tree_size: row.tree_size,
         root_hash: row.root_hash.clone(),
-        signed_at: clock::datetime(row.created_at),
+        signed_at: row.created_at.to_datetime(),
         key_id: row.key_id.clone(),
         note: row.note.clone(),
     }

@@ -39,7 +39,7 @@ use serde_json::Value;
 use crate::audit::digested;
 use crate::audit::writer::{AuditContext, AuditWriter, CommitJob, CommitOutcome, IntentRecord};
 use crate::clock::Timestamp;
-use crate::clock::{self, elapsed_us};
+use crate::clock::elapsed_us;
 use crate::error::Error;
 use crate::policy::PolicyRegistry;
 use crate::revocations::RevocationCache;
@@ -331,7 +331,7 @@ impl Pipeline {
                 policy: run.engine.policy_ref(),
                 audit: None,
                 approval: None,
-                decided_at: clock::datetime(sub.created_at),
+                decided_at: sub.created_at.to_datetime(),
                 latency_us: 0,
             },
             verdict: run.verdict,

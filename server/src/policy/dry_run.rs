@@ -19,7 +19,6 @@ use lictor_api::policies::{
 use serde_json::Value;
 
 use super::PolicyEngine;
-use crate::clock;
 use crate::clock::Timestamp;
 use crate::store::ReplayRow;
 
@@ -94,8 +93,8 @@ pub(crate) fn replay(
 ) -> (HistoryDiff, ReplayStats) {
     let mut stats = ReplayStats::default();
     let mut diff = HistoryDiff {
-        from: clock::datetime(from),
-        to: clock::datetime(to),
+        from: from.to_datetime(),
+        to: to.to_datetime(),
         replayed: 0,
         skipped: 0,
         unchanged: 0,
@@ -138,7 +137,7 @@ pub(crate) fn replay(
             change.samples.push(ReplaySample {
                 intent_id: row.intent_id.clone(),
                 agent_id: row.agent_id.clone(),
-                decided_at: clock::datetime(row.decided_at),
+                decided_at: row.decided_at.to_datetime(),
                 recorded_bundle_hash: decision
                     .as_ref()
                     .and_then(|d| d["policy"]["bundle_hash"].as_str())

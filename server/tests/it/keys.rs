@@ -179,6 +179,37 @@ async fn secrets_of_an_earlier_version_move_out_of_the_store(backend: Backend) {
     assert_eq!(d["verdict"], "approve");
 }
 
+/// Once the keys live outside the store, a secret someone writes into the
+/// old table is not adopted: the gateway refuses to start and says why,
+/// and the key file stays as it was.
+async fn a_secret_planted_in_the_old_table_is_refused(backend: Backend) {
+    let mut gw = TestGateway::start(backend).await;
+    gw.stop().await;
+    let before = std::fs::read_to_string(&gw.keys_file).unwrap();
+    let secret = [5u8; 32];
+    let kid = {
+        use sha2::{Digest, Sha256};
+        format!("tok-{}", &hex::encode(Sha256::digest(Sha256::digest(secret)))[..16])
+    };
+    sqlx::query(
+        "INSERT INTO signing_keys (kid, purpose, generation, secret, public_key, created_at)
+         VALUES ($1, 'token-hmac', 9, $2, NULL, 0)",
+    )
+    .bind(&kid)
+    .bind(URL_SAFE_NO_PAD.encode(secret))
+    .execute(&gw.db().await)
+    .await
+    .unwrap();
+    let mut config = crate::support::test_config();
+    config.data_dir = gw.keys_file.parent().unwrap().join("data");
+    config.database_url = Some(gw.database_url.clone());
+    config.keys_file = Some(gw.keys_file.clone());
+    let log = lictor_server::gateway::logger(&config).unwrap();
+    let error = lictor_server::start(config, log).await.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(error.contains(&kid) && error.contains("will not use it"), "{error}");
+    assert_eq!(std::fs::read_to_string(&gw.keys_file).unwrap(), before, "the key file is untouched");
+}
+
 /// A rotation reaches a running gateway through the shared key file.
 async fn a_rotation_reaches_a_running_replica(backend: Backend) {
     let a = TestGateway::start(backend).await;
@@ -207,4 +238,5 @@ crate::on_both_backends!(
     a_checkpoint_key_planted_in_the_store_is_never_published,
     secrets_of_an_earlier_version_move_out_of_the_store,
     a_rotation_reaches_a_running_replica,
+    a_secret_planted_in_the_old_table_is_refused,
 );

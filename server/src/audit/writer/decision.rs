@@ -321,7 +321,7 @@ pub(super) async fn commit(
     }
 
     let mut decision = draft.decision;
-    decision.decided_at = clock::datetime(now);
+    decision.decided_at = now.to_datetime();
     decision.latency_us = clock::elapsed_us(job.received);
     let audit_outcome =
         if environment == Environment::Test { StageOutcome::Skip } else { StageOutcome::Pass };
