@@ -271,7 +271,9 @@ impl Checkpointer {
             let failure = refused.entry(tenant.clone()).or_insert(failure).clone();
             AnchorError::Refused { tenant: tenant.clone(), failure }
         };
-        if let Some(failure) = self.refused().into_iter().find(|(t, _)| t == tenant).map(|(_, f)| f) {
+        let refused =
+            self.inner.refused.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(tenant).cloned();
+        if let Some(failure) = refused {
             return Err(AnchorError::Refused { tenant: tenant.clone(), failure });
         }
         let start = {
