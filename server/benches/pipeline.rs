@@ -300,11 +300,12 @@ impl InProcess {
             })
             .await
             .unwrap();
-            signing::open(&store, signing::KeySource::File(dir.path().join("keys.json"))).await.unwrap();
+            let keys =
+                signing::open(&store, signing::KeySource::File(dir.path().join("keys.json"))).await.unwrap();
             let events = Events::new();
             let log = slog::Logger::root(slog::Discard, slog::o!());
             let (revocations, _) = RevocationCache::start(store.clone(), &events, Duration::from_secs(5));
-            let (writer, _) = AuditWriter::start(store.clone(), events, 512, log);
+            let (writer, _) = AuditWriter::start(store.clone(), keys, events, 512, log);
             let pipeline = Pipeline::new(
                 store.clone(),
                 policies.clone(),

@@ -184,6 +184,24 @@ fn catch_up_trees(store: Store, writer: AuditWriter, log: slog::Logger) -> JoinH
     })
 }
 
+/// The migration that gives audit heads their seals.
+const SEALS_MIGRATION: i64 = 6;
+
+/// Seals the heads of a store written by an earlier version, before the
+/// writer appends to any of them (see `audit::seal`).
+async fn seal_earlier_heads(checkpoints: &Checkpointer, log: &slog::Logger) -> Result<(), StartError> {
+    let (sealed, failed) = checkpoints
+        .seal_earlier_heads()
+        .await
+        .map_err(|e| StartError::Config(format!("audit seals: {e}")))?;
+    slog::info!(log, "sealed the audit heads of an earlier version"; "sealed" => sealed);
+    for (tenant, failure) in failed {
+        let error = crate::audit::checkpointer::AnchorError::Refused { tenant, failure };
+        slog::error!(log, "audit log does not verify: its head stays unsealed"; "error" => %error);
+    }
+    Ok(())
+}
+
 /// Starts a gateway: opens and migrates the store, makes sure its keys
 /// exist, compiles the policy, starts the background workers and then the
 /// HTTP server.
@@ -218,8 +236,14 @@ pub async fn start(config: Config, log: slog::Logger) -> Result<Gateway, StartEr
         .map_err(|e| StartError::Config(format!("policies: {e}")))?;
     let (revocations, revocation_task) =
         RevocationCache::start(store.clone(), &events, config.revocation_cache_ttl);
+    let checkpoints = Checkpointer::load(store.clone(), keys.clone(), config.checkpoints.clone())
+        .map_err(|e| StartError::Config(format!("audit checkpoints: {e}")))?;
+    if store.migrated_now(SEALS_MIGRATION) {
+        seal_earlier_heads(&checkpoints, &log).await?;
+    }
     let (writer, writer_task) = AuditWriter::start(
         store.clone(),
+        keys.clone(),
         events.clone(),
         config.commit_max_batch,
         log.new(slog::o!("task" => "writer")),
@@ -245,8 +269,6 @@ pub async fn start(config: Config, log: slog::Logger) -> Result<Gateway, StartEr
         log.new(slog::o!("task" => "pending")),
     );
 
-    let checkpoints = Checkpointer::load(store.clone(), keys.clone(), config.checkpoints.clone())
-        .map_err(|e| StartError::Config(format!("audit checkpoints: {e}")))?;
     tasks.push(checkpoints.start(log.new(slog::o!("task" => "checkpoints"))));
     tasks.push(catch_up_trees(
         store.clone(),

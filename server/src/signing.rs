@@ -227,6 +227,15 @@ impl Keyring {
         self.keys(purpose).iter().find(|k| k.kid == kid)
     }
 
+    /// A ring with one fresh key of each purpose.
+    #[cfg(test)]
+    pub(crate) fn generated() -> Keyring {
+        let mut ring = Keyring::default();
+        ring.add_new(Purpose::Token);
+        ring.add_new(Purpose::Checkpoint);
+        ring
+    }
+
     fn add_new(&mut self, purpose: Purpose) -> Key {
         let secret = random_key_material();
         let key = Key { kid: purpose.kid(&secret), secret, created_at: Timestamp::now() };

@@ -442,8 +442,11 @@ pub struct ChainFailure {
     /// `undecodable_entry`, `checkpoint_mismatch` (the entries do not have
     /// the signed root), `truncated` (fewer entries than a checkpoint
     /// covers), `bad_checkpoint` (a checkpoint whose signature does not
-    /// verify) or `not_in_checkpoint` (a range's first or last entry is not
-    /// in the signed tree).
+    /// verify), `unsealed_head` (the chain's head does not carry the
+    /// gateway's seal: entries were appended, rewritten or cut outside the
+    /// gateway), `tree_mismatch` (the stored tree is not the entries' tree)
+    /// or `not_in_checkpoint` (a range's first or last entry is not in the
+    /// signed tree).
     pub reason: String,
 }
 

@@ -14,10 +14,11 @@ use tokio::task::JoinHandle;
 
 use super::checkpoint::{Checkpoint, CheckpointError, NoteSigner, NoteVerifier};
 use super::merkle::{self, Frontier, Hash, TreeError};
+use super::seal::{self, SealFault};
 use super::verify::{Verified, walk};
 use crate::clock::Timestamp;
 use crate::signing::{KeyError, Keyring, Keys, Purpose};
-use crate::store::{CheckpointRow, Store, StoreError, StoreResult, decode_hash};
+use crate::store::{CheckpointRow, Store, StoreError, StoreResult, StoredHead, decode_hash};
 use lictor_api::audit::ChainFailure;
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -67,6 +68,35 @@ pub enum AnchorError {
     /// The gateway's keys could not be read again.
     #[error(transparent)]
     Keys(#[from] KeyError),
+}
+
+/// The recorded head does not end the walked chain.
+pub(crate) fn head_mismatch(head: &StoredHead, walked: &Verified) -> ChainFailure {
+    ChainFailure {
+        seq: head.seq,
+        expected: format!("{}:{}", head.seq, head.hash),
+        found: format!("{}:{}", walked.size, walked.prev),
+        reason: "head_mismatch".into(),
+    }
+}
+
+/// Why `head` does not vouch for the chain walked up to `walked`: it does
+/// not end it, or its seal is not the gateway's.
+pub(crate) fn head_fault(
+    checkpoints: &Checkpointer,
+    tenant: &TenantId,
+    head: &StoredHead,
+    walked: &Verified,
+) -> Option<ChainFailure> {
+    if head.seq != walked.size || head.hash != walked.prev {
+        return Some(head_mismatch(head, walked));
+    }
+    checkpoints.check_seal(tenant, head).err().map(|fault| ChainFailure {
+        seq: head.seq,
+        expected: "a head sealed with the gateway's keys".into(),
+        found: fault.to_string(),
+        reason: "unsealed_head".into(),
+    })
 }
 
 /// A public checkpoint key.
@@ -315,11 +345,58 @@ impl Checkpointer {
                 reason: "tree_mismatch".into(),
             }));
         }
+        // The rest of the chain, up to the head, and the head's seal: a
+        // valid seal vouches for every entry chained into it.
+        let head = self.inner.store.audit_head(tenant).await?.unwrap_or_else(|| StoredHead {
+            seq: 0,
+            hash: super::GENESIS_HASH.to_string(),
+            seal: None,
+        });
+        let (reached, failure) = walk(&self.inner.store, self, tenant, reached, head.seq).await?;
+        if let Some(failure) = failure {
+            return Err(refuse(failure));
+        }
+        if let Some(failure) = head_fault(self, tenant, &head, &reached) {
+            return Err(refuse(failure));
+        }
         let mut verified = self.inner.verified.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if verified.get(tenant).is_none_or(|v| v.size < reached.size) {
             verified.insert(tenant.clone(), reached);
         }
         Ok(root)
+    }
+
+    /// Checks `head`'s seal with the gateway's keys.
+    pub(crate) fn check_seal(&self, tenant: &TenantId, head: &StoredHead) -> Result<(), SealFault> {
+        seal::check(&self.inner.keys, tenant, head)
+    }
+
+    /// Seals the heads a store of an earlier version left unsealed, each
+    /// only after its whole log verifies against its checkpoints (run on
+    /// the start that adds seals to the store, and never again: later, an
+    /// unsealed head means the log was changed outside the gateway).
+    /// Answers how many were sealed and the logs that did not verify.
+    pub async fn seal_earlier_heads(&self) -> Result<(usize, Vec<(TenantId, ChainFailure)>), AnchorError> {
+        let (mut sealed, mut failed) = (0, Vec::new());
+        for (tenant, head) in self.inner.store.unsealed_audit_heads().await? {
+            let (walked, failure) =
+                walk(&self.inner.store, self, &tenant, Verified::genesis(), u64::MAX).await?;
+            let failure = failure.or_else(|| match walked.size == head.seq && walked.prev == head.hash {
+                true => None,
+                false => Some(head_mismatch(&head, &walked)),
+            });
+            if let Some(failure) = failure {
+                failed.push((tenant, failure));
+                continue;
+            }
+            let Some(mark) = seal::seal(&self.inner.keys.ring(), &tenant, head.seq, &head.hash) else {
+                continue;
+            };
+            if self.inner.store.seal_audit_head(&tenant, &head, &mark).await? {
+                sealed += 1;
+            }
+        }
+        Ok((sealed, failed))
     }
 
     /// Signs what is due over logs that verify; answers how many

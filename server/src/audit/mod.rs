@@ -11,10 +11,13 @@
 //!   decisions, tool results, revocations, approval decisions and
 //!   administrative changes, each with its entry;
 //! - [`checkpointer`]: signed checkpoints of each tenant's Merkle tree;
+//! - [`seal`]: the gateway's MAC over each chain head, keyed outside the
+//!   store;
 //! - [`verify`] and [`pages`]: walking a stored chain; [`stream`]: exports.
 
 pub mod checkpointer;
 pub mod pages;
+pub(crate) mod seal;
 pub mod stream;
 pub mod verify;
 pub mod writer;

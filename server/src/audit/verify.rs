@@ -21,7 +21,7 @@ use lictor_api::ids::TenantId;
 
 use super::GENESIS_HASH;
 use super::checkpoint::Checkpoint;
-use super::checkpointer::{AnchorError, Checkpointer};
+use super::checkpointer::{AnchorError, Checkpointer, head_fault};
 use super::merkle::{self, Frontier};
 use super::pages::{Page, Pages};
 use crate::store::{AuditRow, CheckpointRow, Store, StoreError, UndecodableEntry, decode_hash};
@@ -258,7 +258,7 @@ pub async fn verify_log(
             let (walked, mut first_failure) =
                 walk(store, checkpoints, tenant, Verified::genesis(), u64::MAX).await?;
             if first_failure.is_none() {
-                first_failure = head_failure(head.as_ref(), &walked);
+                first_failure = head_failure(checkpoints, tenant, head.as_ref(), &walked);
             }
             (walked.size, first_failure)
         }
@@ -295,22 +295,23 @@ fn report(
     }
 }
 
-/// Why the recorded head is not where the walk ended.
-fn head_failure(head: Option<&crate::store::StoredHead>, walked: &Verified) -> Option<ChainFailure> {
+/// Why the recorded head is not where the walk ended, or not sealed by
+/// the gateway.
+fn head_failure(
+    checkpoints: &Checkpointer,
+    tenant: &TenantId,
+    head: Option<&crate::store::StoredHead>,
+    walked: &Verified,
+) -> Option<ChainFailure> {
     match head {
-        Some(h) if h.seq != walked.size || h.hash != walked.prev => Some(failure(
-            h.seq,
-            format!("{}:{}", h.seq, h.hash),
-            format!("{}:{}", walked.size, walked.prev),
-            "head_mismatch",
-        )),
+        Some(head) => head_fault(checkpoints, tenant, head, walked),
         None if walked.size > 0 => Some(failure(
             walked.size,
             "no entries (no recorded head)",
             format!("{}:{}", walked.size, walked.prev),
             "head_mismatch",
         )),
-        _ => None,
+        None => None,
     }
 }
 

@@ -56,6 +56,9 @@ pub struct StoredHead {
     pub seq: u64,
     /// Last hash ([`GENESIS_HASH`] for an empty chain).
     pub hash: String,
+    /// The gateway's seal over the head (`crate::audit::seal`); `None`
+    /// for an empty chain, and for a head the writer found unsealed.
+    pub seal: Option<String>,
 }
 
 /// How far a tenant's Merkle tree covers its chain: its size and the
@@ -232,7 +235,8 @@ async fn read_head<'c, E: Executor<'c, Database = Any>>(
     tenant: &TenantId,
     lock: &str,
 ) -> StoreResult<Option<(StoredHead, TreeState)>> {
-    let sql = format!("SELECT seq, hash, tree_size, frontier FROM audit_heads WHERE tenant_id = $1{lock}");
+    let sql =
+        format!("SELECT seq, hash, seal, tree_size, frontier FROM audit_heads WHERE tenant_id = $1{lock}");
     let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant.as_str()).fetch_optional(executor).await?;
     row.map(|row| {
         let corrupt = |e: &dyn std::fmt::Display| StoreError::Corrupt(e.to_string().into());
@@ -240,7 +244,11 @@ async fn read_head<'c, E: Executor<'c, Database = Any>>(
         let size: i64 = row.try_get("tree_size")?;
         let frontier: String = row.try_get("frontier")?;
         Ok((
-            StoredHead { seq: u64::try_from(seq).map_err(|e| corrupt(&e))?, hash: row.try_get("hash")? },
+            StoredHead {
+                seq: u64::try_from(seq).map_err(|e| corrupt(&e))?,
+                hash: row.try_get("hash")?,
+                seal: row.try_get("seal")?,
+            },
             TreeState {
                 size: u64::try_from(size).map_err(|e| corrupt(&e))?,
                 frontier: serde_json::from_str(&frontier).map_err(|e| corrupt(&e))?,
@@ -357,10 +365,12 @@ impl StoreTx {
         let frontier =
             serde_json::to_string(&tree.frontier).map_err(|e| StoreError::Corrupt(e.to_string().into()))?;
         sqlx::query(
-            "UPDATE audit_heads SET seq = $1, hash = $2, tree_size = $3, frontier = $4 WHERE tenant_id = $5",
+            "UPDATE audit_heads SET seq = $1, hash = $2, seal = $3, tree_size = $4, frontier = $5
+             WHERE tenant_id = $6",
         )
         .bind(i64::try_from(head.seq).unwrap_or(i64::MAX))
         .bind(&head.hash)
+        .bind(head.seal.clone())
         .bind(i64::try_from(tree.size).unwrap_or(i64::MAX))
         .bind(frontier)
         .bind(tenant.as_str())
@@ -374,6 +384,45 @@ impl Store {
     /// The tenant's recorded head, if it ever wrote an entry.
     pub async fn audit_head(&self, tenant: &TenantId) -> StoreResult<Option<StoredHead>> {
         Ok(read_head(self.pool(), tenant, "").await?.map(|(head, _)| head))
+    }
+
+    /// The heads with entries and no seal, as `(tenant, head)`.
+    pub async fn unsealed_audit_heads(&self) -> StoreResult<Vec<(TenantId, StoredHead)>> {
+        let rows = sqlx::query(
+            "SELECT tenant_id, seq, hash FROM audit_heads WHERE seal IS NULL AND seq > 0 ORDER BY tenant_id",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let tenant: String = row.try_get("tenant_id")?;
+                let tenant =
+                    TenantId::parse(tenant).map_err(|e| StoreError::Corrupt(e.to_string().into()))?;
+                let seq: i64 = row.try_get("seq")?;
+                let seq = u64::try_from(seq).map_err(|e| StoreError::Corrupt(e.to_string().into()))?;
+                Ok((tenant, StoredHead { seq, hash: row.try_get("hash")?, seal: None }))
+            })
+            .collect()
+    }
+
+    /// Seals `tenant`'s head if it is still `head` and unsealed; `true` if
+    /// it was.
+    pub async fn seal_audit_head(
+        &self,
+        tenant: &TenantId,
+        head: &StoredHead,
+        seal: &str,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE audit_heads SET seal = $1 WHERE tenant_id = $2 AND seq = $3 AND hash = $4 AND seal IS NULL",
+        )
+        .bind(seal)
+        .bind(tenant.as_str())
+        .bind(i64::try_from(head.seq).unwrap_or(i64::MAX))
+        .bind(&head.hash)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     /// The tenant's recorded head and tree state, if it ever wrote an entry.

@@ -208,6 +208,8 @@ pub struct StoreConfig {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// The migrations this process applied when it opened the store.
+    applied: std::sync::Arc<[i64]>,
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -291,11 +293,23 @@ impl Store {
             Backend::Sqlite => &SQLITE_MIGRATIONS,
             Backend::Postgres => &POSTGRES_MIGRATIONS,
         };
+        // No table yet: nothing was applied before.
+        let before: Vec<i64> = sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+            .fetch_all(&pool)
+            .await
+            .unwrap_or_default();
         migrator.run(&pool).await.map_err(|e| match e {
             sqlx::migrate::MigrateError::Execute(inner) => StoreError::from(inner),
             other => StoreError::Database(format!("migration failed: {other}").into()),
         })?;
-        Ok(Store { pool, backend })
+        let applied = migrator.iter().map(|m| m.version).filter(|v| !before.contains(v)).collect();
+        Ok(Store { pool, backend, applied })
+    }
+
+    /// Whether migration `version` was applied when this process opened
+    /// the store (an upgrade step that runs once, on that start).
+    pub fn migrated_now(&self, version: i64) -> bool {
+        self.applied.contains(&version)
     }
 
     /// The backend in use.

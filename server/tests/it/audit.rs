@@ -27,6 +27,14 @@ pub(crate) async fn exec(gw: &TestGateway, sql: &str, tenant: &str) {
     sqlx::query(sqlx::AssertSqlSafe(sql.to_string())).bind(tenant).execute(&db).await.unwrap();
 }
 
+/// Cuts the tenant's log after entry `seq` (with `hash`) and moves its
+/// head back onto it, as an attacker covering up a deletion would.
+pub(crate) async fn truncate(gw: &TestGateway, tenant: &str, seq: u64, hash: &str) {
+    exec(gw, &format!("DELETE FROM audit_entries WHERE tenant_id = $1 AND seq > {seq}"), tenant).await;
+    exec(gw, &format!("UPDATE audit_heads SET seq = {seq}, hash = '{hash}' WHERE tenant_id = $1"), tenant)
+        .await;
+}
+
 /// The seq and reason of the first failure a verification reports.
 pub(crate) fn failure(verified: &Value) -> (u64, String) {
     assert_eq!(verified["ok"], false, "tampering must be detected: {verified}");

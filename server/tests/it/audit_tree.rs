@@ -9,7 +9,7 @@ use lictor_server::audit::merkle::{self, Hash};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::audit::{exec, failure};
+use crate::audit::{exec, failure, truncate};
 use crate::support::{
     Backend, Fixture, TestGateway, approve_intent, block_intent, escalate_intent, eventually, modify_intent,
 };
@@ -130,7 +130,7 @@ async fn checkpoints_sign_the_tree_and_proofs_check_against_them(backend: Backen
 /// Rewrites entry `seq` and re-hashes everything after it, head included,
 /// as an attacker with database access would: the chain links again, the
 /// signed root does not.
-async fn rewrite_history(gw: &TestGateway, f: &Fixture, seq: u64) {
+pub(crate) async fn rewrite_history(gw: &TestGateway, f: &Fixture, seq: u64) {
     let store = gw.open_store().await;
     let tenant = lictor_api::ids::TenantId::parse(f.tenant.clone()).unwrap();
     let rows = store.audit_entries_after(&tenant, seq - 2, 1000).await.unwrap();
@@ -196,13 +196,7 @@ async fn a_truncated_log_falls_short_of_its_checkpoint(backend: Backend) {
     // Delete the last two entries and move the head back to cover it up.
     let keep = size - 2;
     let kept_hash = entries(&gw, &f).await[(keep - 1) as usize]["hash"].as_str().unwrap().to_string();
-    exec(&gw, &format!("DELETE FROM audit_entries WHERE tenant_id = $1 AND seq > {keep}"), &f.tenant).await;
-    exec(
-        &gw,
-        &format!("UPDATE audit_heads SET seq = {keep}, hash = '{kept_hash}' WHERE tenant_id = $1"),
-        &f.tenant,
-    )
-    .await;
+    truncate(&gw, &f.tenant, keep, &kept_hash).await;
     let verified = gw.verify(&f.tenant).await;
     assert_eq!(failure(&verified), (keep + 1, "truncated".into()));
     assert_eq!(verified["verified"], keep, "what remains verifies");

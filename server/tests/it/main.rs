@@ -11,6 +11,7 @@ mod approvals;
 mod async_intents;
 mod audit;
 mod audit_export_cli;
+mod audit_seals;
 mod audit_tree;
 mod budget;
 mod cli;

@@ -31,8 +31,10 @@ pub use entries::{ApprovalDecisionJob, ApprovalDecisionOutcome, RevocationJob, T
 
 use crate::audit::AuditRecord;
 use crate::audit::merkle::{self, Frontier, NodeId};
+use crate::audit::seal::{self, SealFault};
 use crate::clock::Timestamp;
 use crate::events::{Event, Events};
+use crate::signing::{Keyring, Keys};
 use crate::store::{Store, StoreError, StoreResult, StoreTx, StoredHead, TreeState, decode_hash};
 
 /// Anything the writer commits.
@@ -79,12 +81,14 @@ impl AuditWriter {
     /// may cache, once it commits.
     pub fn start(
         store: Store,
+        keys: Keys,
         events: Events,
         max_batch: usize,
         log: slog::Logger,
     ) -> (AuditWriter, tokio::task::JoinHandle<()>) {
         let (sender, receiver) = mpsc::channel(max_batch.max(1) * 8);
-        let task = tokio::spawn(run_writer(store, events, receiver, max_batch.max(1), log));
+        let writer = Writer { store, keys, events, log, reported: Default::default() };
+        let task = tokio::spawn(run_writer(writer, receiver, max_batch.max(1)));
         (AuditWriter { sender }, task)
     }
 
@@ -147,17 +151,22 @@ impl AuditWriter {
     }
 }
 
-async fn run_writer(
+/// What the writer task works with.
+struct Writer {
     store: Store,
+    keys: Keys,
     events: Events,
-    mut receiver: mpsc::Receiver<(WriteJob, Reply)>,
-    max_batch: usize,
     log: slog::Logger,
-) {
+    /// Tenants whose unsealed head was reported (once each).
+    reported: std::sync::Mutex<BTreeSet<TenantId>>,
+}
+
+async fn run_writer(writer: Writer, mut receiver: mpsc::Receiver<(WriteJob, Reply)>, max_batch: usize) {
+    let Writer { events, log, .. } = &writer;
     let mut batch = Vec::with_capacity(max_batch);
     while receiver.recv_many(&mut batch, max_batch).await > 0 {
         let (jobs, replies): (Vec<_>, Vec<_>) = batch.drain(..).unzip();
-        match commit_batch(&store, &jobs).await {
+        match commit_batch(&writer, &jobs).await {
             Ok((outcomes, published)) => {
                 published.into_iter().for_each(|event| events.publish(event));
                 for (reply, outcome) in replies.into_iter().zip(outcomes) {
@@ -174,7 +183,7 @@ async fn run_writer(
                 // Isolate the job that fails so it cannot take the others down.
                 slog::warn!(log, "batch failed, retrying one by one"; "jobs" => jobs.len(), "error" => %error);
                 for (job, reply) in jobs.into_iter().zip(replies) {
-                    let result = commit_batch(&store, std::slice::from_ref(&job)).await.and_then(
+                    let result = commit_batch(&writer, std::slice::from_ref(&job)).await.and_then(
                         |(mut v, published)| {
                             published.into_iter().for_each(|event| events.publish(event));
                             v.pop().ok_or_else(|| StoreError::Database("empty commit result".into()))
@@ -193,11 +202,17 @@ const CATCH_UP_PAGE: u32 = 5_000;
 /// The chain heads of a batch's tenants, locked for the transaction, and
 /// their Merkle trees: every entry appended is also a leaf, and the nodes
 /// it completes are stored in the same transaction.
+///
+/// A head whose seal does not verify was changed outside the gateway: the
+/// writer keeps appending to it (decisions are still recorded) but leaves
+/// the new head unsealed, so the forgery is never sealed over.
 pub(crate) struct Chains {
     heads: BTreeMap<TenantId, StoredHead>,
     locked: BTreeMap<TenantId, StoredHead>,
     trees: BTreeMap<TenantId, Frontier>,
     nodes: BTreeMap<TenantId, Vec<(NodeId, merkle::Hash)>>,
+    unsealed: BTreeMap<TenantId, SealFault>,
+    ring: std::sync::Arc<Keyring>,
 }
 
 fn corrupt(e: impl std::fmt::Display) -> StoreError {
@@ -205,15 +220,20 @@ fn corrupt(e: impl std::fmt::Display) -> StoreError {
 }
 
 impl Chains {
-    async fn lock(tx: &mut StoreTx, tenants: BTreeSet<&TenantId>) -> StoreResult<Chains> {
+    async fn lock(tx: &mut StoreTx, keys: &Keys, tenants: BTreeSet<&TenantId>) -> StoreResult<Chains> {
         let mut chains = Chains {
             heads: BTreeMap::new(),
             locked: BTreeMap::new(),
             trees: BTreeMap::new(),
             nodes: BTreeMap::new(),
+            unsealed: BTreeMap::new(),
+            ring: keys.ring(),
         };
         for tenant in tenants {
             let (head, tree) = tx.lock_audit_head(tenant).await?;
+            if let Err(fault) = seal::check(keys, tenant, &head) {
+                chains.unsealed.insert(tenant.clone(), fault);
+            }
             let hashes = tree.frontier.iter().map(|h| decode_hash(h)).collect::<StoreResult<Vec<_>>>()?;
             let mut frontier = Frontier::restore(tree.size, hashes).map_err(corrupt)?;
             // Entries older than the tree (or a tree behind for any other
@@ -301,7 +321,8 @@ impl Chains {
         })?;
         let created = tree.push(&decode_hash(&hash)?);
         self.nodes.entry(record.tenant.clone()).or_default().extend(created);
-        self.heads.insert(record.tenant.clone(), StoredHead { seq: record.seq, hash: hash.clone() });
+        let head = StoredHead { seq: record.seq, hash: hash.clone(), seal: None };
+        self.heads.insert(record.tenant.clone(), head);
         Ok(AuditRef { entry_id: record.entry_id.clone(), seq: record.seq, hash })
     }
 
@@ -317,7 +338,12 @@ impl Chains {
                     size: t.size(),
                     frontier: t.nodes().into_iter().map(|(_, hash)| hex::encode(hash)).collect(),
                 });
-                tx.set_audit_head(tenant, head, &tree.unwrap_or_default()).await?;
+                let sealed = match self.unsealed.contains_key(tenant) {
+                    true => None,
+                    false => seal::seal(&self.ring, tenant, head.seq, &head.hash),
+                };
+                let head = StoredHead { seal: sealed, ..head.clone() };
+                tx.set_audit_head(tenant, &head, &tree.unwrap_or_default()).await?;
             }
         }
         Ok(())
@@ -340,8 +366,8 @@ impl WriteJob {
 
 /// Commits `jobs` in one transaction; answers their outcomes and the events
 /// to publish in-process.
-async fn commit_batch(store: &Store, jobs: &[WriteJob]) -> StoreResult<(Vec<WriteOutcome>, Vec<Event>)> {
-    let mut tx = store.begin().await?;
+async fn commit_batch(writer: &Writer, jobs: &[WriteJob]) -> StoreResult<(Vec<WriteOutcome>, Vec<Event>)> {
+    let mut tx = writer.store.begin().await?;
     let decisions = || jobs.iter().filter_map(|j| if let WriteJob::Decision(d) = j { Some(d) } else { None });
     let admins = || jobs.iter().filter_map(|j| if let WriteJob::Admin(a) = j { Some(a) } else { None });
     let agents: BTreeSet<(&TenantId, &AgentId)> = decisions()
@@ -366,7 +392,16 @@ async fn commit_batch(store: &Store, jobs: &[WriteJob]) -> StoreResult<(Vec<Writ
     }
     let mut applied = applied.into_iter();
     let tenants: BTreeSet<&TenantId> = jobs.iter().filter_map(WriteJob::audited_tenant).collect();
-    let mut chains = Chains::lock(&mut tx, tenants).await?;
+    let mut chains = Chains::lock(&mut tx, &writer.keys, tenants).await?;
+    if !chains.unsealed.is_empty() {
+        let mut reported = writer.reported.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (tenant, fault) in &chains.unsealed {
+            if reported.insert(tenant.clone()) {
+                slog::error!(writer.log, "audit head changed outside the gateway: appending without sealing";
+                    "tenant" => %tenant, "found" => %fault);
+            }
+        }
+    }
 
     let mut outcomes = Vec::with_capacity(jobs.len());
     let mut published = Vec::new();
