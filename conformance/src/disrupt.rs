@@ -2,8 +2,8 @@
 //! deployment's signing keys and taking its store away and back.
 //!
 //! Against a deployment these are shell commands the vendor supplies
-//! (`--hook-rotate-keys`, `--hook-store-down`, `--hook-store-up`); the
-//! embedded gateway does them in process.
+//! (`--hook-rotate-keys`, `--hook-store-down`, `--hook-store-up`,
+//! `--hook-sql`); the embedded gateway does them in process.
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -23,6 +23,10 @@ pub trait Disruptor: Send + Sync {
     fn store_down(&self) -> HookFuture<'_>;
     /// Gives the store back.
     fn store_up(&self) -> HookFuture<'_>;
+    /// Runs `sql` (statements separated by `;`, in the SQL both SQLite and
+    /// PostgreSQL read) against the deployment's store, as someone with
+    /// write access to its database would.
+    fn execute_sql(&self, sql: String) -> HookFuture<'_>;
 }
 
 /// Hooks as shell commands (`sh -c`).
@@ -34,13 +38,31 @@ pub struct Commands {
     pub store_down: Option<String>,
     /// Gives it back.
     pub store_up: Option<String>,
+    /// Runs the SQL on its standard input against the store (e.g.
+    /// `psql "$DATABASE_URL" -v ON_ERROR_STOP=1 -q`).
+    pub sql: Option<String>,
 }
 
 async fn shell(command: Option<&String>, flag: &str) -> anyhow::Result<()> {
+    shell_with_input(command, flag, None).await
+}
+
+async fn shell_with_input(command: Option<&String>, flag: &str, input: Option<String>) -> anyhow::Result<()> {
+    use tokio::io::AsyncWriteExt as _;
     let Some(command) = command else {
         anyhow::bail!("this disruptive case needs {flag} (a shell command the suite runs)");
     };
-    let output = tokio::process::Command::new("sh").arg("-c").arg(command).output().await?;
+    let mut child = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(command)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(input.unwrap_or_default().as_bytes()).await?;
+    }
+    let output = child.wait_with_output().await?;
     if !output.status.success() {
         anyhow::bail!(
             "{flag} `{command}` failed ({}): {}",
@@ -62,6 +84,10 @@ impl Disruptor for Commands {
 
     fn store_up(&self) -> HookFuture<'_> {
         Box::pin(shell(self.store_up.as_ref(), "--hook-store-up"))
+    }
+
+    fn execute_sql(&self, sql: String) -> HookFuture<'_> {
+        Box::pin(shell_with_input(self.sql.as_ref(), "--hook-sql", Some(sql)))
     }
 }
 
@@ -117,6 +143,18 @@ impl Disruptor for EmbeddedStore {
                 connection.execute("ROLLBACK").await?;
                 connection.close().await?;
             }
+            Ok(())
+        })
+    }
+
+    fn execute_sql(&self, sql: String) -> HookFuture<'_> {
+        Box::pin(async move {
+            use sqlx::Connection;
+            let path = self.data_dir.join("lictor.db");
+            let mut connection =
+                sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display())).await?;
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut connection).await?;
+            connection.close().await?;
             Ok(())
         })
     }

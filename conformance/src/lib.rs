@@ -362,7 +362,7 @@ impl Context {
     /// The operator's hand, for disruptive cases.
     pub fn disruptor(&self) -> Result<&dyn disrupt::Disruptor, Failure> {
         self.target.disruptor.as_deref().ok_or_else(|| Failure {
-            message: "disruptive cases need the operator's hooks: --hook-rotate-keys, --hook-store-down, --hook-store-up"
+            message: "disruptive cases need the operator's hooks: --hook-rotate-keys, --hook-store-down, --hook-store-up, --hook-sql"
                 .into(),
             curl: None,
         })

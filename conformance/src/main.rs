@@ -52,6 +52,11 @@ struct Args {
     /// Shell command that gives the store back, for `--disruptive`.
     #[arg(long)]
     hook_store_up: Option<String>,
+    /// Shell command that runs the SQL on its standard input against the
+    /// deployment's store (e.g. `psql "$DATABASE_URL" -v ON_ERROR_STOP=1
+    /// -q`), for `--disruptive`: the audit tampering cases.
+    #[arg(long)]
+    hook_sql: Option<String>,
     /// List every case (id, title, the operations it covers) and exit.
     #[arg(long)]
     list: bool,
@@ -91,6 +96,7 @@ async fn main_inner(args: Args) -> anyhow::Result<bool> {
             rotate_keys: args.hook_rotate_keys.clone(),
             store_down: args.hook_store_down.clone(),
             store_up: args.hook_store_up.clone(),
+            sql: args.hook_sql.clone(),
         };
         target.disruptor = Some(std::sync::Arc::new(hooks));
         target

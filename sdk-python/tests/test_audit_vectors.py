@@ -1,9 +1,12 @@
 """Every export in conformance/vectors/audit/ gets the reference verdict, in
-both encodings, from a path, a file object and bytes."""
+both encodings, from a path, a file object and bytes, alone or against the
+trusted checkpoint its vector names."""
 
 from __future__ import annotations
 
 import io
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,19 +28,31 @@ KEY_TEXT = (AUDIT / MANIFEST["keys"]).read_text(encoding="utf-8")
 KEYS_DOCUMENT = (AUDIT / MANIFEST["keys_document"]).read_text(encoding="utf-8")
 
 
+def case_id(case: dict[str, Any]) -> str:
+    """The vector's file, and the trusted checkpoint it is checked against if any."""
+    return f"{case['file']}+{case['trusted']}" if "trusted" in case else case["file"]
+
+
+def trusted_of(case: dict[str, Any]) -> Path | None:
+    """The trusted checkpoint file the vector names, if any."""
+    return AUDIT / case["trusted"] if "trusted" in case else None
+
+
 def test_every_vector_file_is_in_the_manifest() -> None:
     listed = {case["file"] for case in CASES}
     on_disk = {p.name for p in AUDIT.iterdir() if p.suffix in (".ndjson", ".csv")}
     assert listed == on_disk
+    assert {case["trusted"] for case in CASES if "trusted" in case} <= {p.name for p in AUDIT.iterdir()}
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c["file"] for c in CASES])
+@pytest.mark.parametrize("case", CASES, ids=[case_id(c) for c in CASES])
 @pytest.mark.parametrize("keys", [KEY_TEXT, KEYS_DOCUMENT], ids=["key.txt", "keys.json"])
-def test_audit_export_vector(case: dict, keys: str) -> None:
+def test_audit_export_vector(case: dict[str, Any], keys: str) -> None:
     path = AUDIT / case["file"]
+    trusted = trusted_of(case)
     expect = case["expect"]
     if expect["valid"]:
-        report = verify_audit_export(path, keys)
+        report = verify_audit_export(path, keys, trusted=trusted)
         got = {
             "valid": True,
             "tenant": report.tenant,
@@ -46,14 +61,69 @@ def test_audit_export_vector(case: dict, keys: str) -> None:
             "root_hash": report.root_hash,
             "checkpoint_time": report.checkpoint_time,
             "key_name": report.key_name,
+            "checkpoints": report.checkpoints,
         }
         assert got == expect
-        assert verify_audit_export(io.BytesIO(path.read_bytes()), keys) == report
-        assert verify_audit_export(path.read_bytes(), keys) == report
+        assert verify_audit_export(io.BytesIO(path.read_bytes()), keys, trusted=trusted) == report
+        assert verify_audit_export(path.read_bytes(), keys, trusted=trusted) == report
     else:
         with pytest.raises(AuditExportError) as caught:
-            verify_audit_export(path, keys)
+            verify_audit_export(path, keys, trusted=trusted)
         assert (caught.value.reason, caught.value.seq) == (expect["reason"], expect["seq"]), str(caught.value)
+
+
+def test_the_trusted_checkpoint_is_read_from_a_path_text_or_bytes() -> None:
+    path = AUDIT / "trusted_checkpoint.txt"
+    for trusted in (path, str(path), path.read_text(encoding="utf-8"), path.read_bytes()):
+        assert verify_audit_export(AUDIT / "valid.ndjson", KEY_TEXT, trusted=trusted).checkpoints == 3
+        with pytest.raises(AuditExportError) as caught:
+            verify_audit_export(AUDIT / "forked.ndjson", KEY_TEXT, trusted=trusted)
+        assert (caught.value.reason, caught.value.seq) == ("trusted_mismatch", 5)
+
+
+def test_a_trusted_checkpoint_that_does_not_open_is_refused() -> None:
+    """A ValueError before the export is read, not a verdict on the export."""
+    note = (AUDIT / "trusted_checkpoint.txt").read_text(encoding="utf-8")
+    [key] = parse_keys(KEY_TEXT)
+    other = NoteVerifier.new("someone-else", key.public_key)
+    tampered = note.replace("\n5\n", "\n6\n", 1)
+    assert tampered != note
+    for trusted, keys in ((note, [other]), (tampered, [key]), ("not a note\n", [key])):
+        with pytest.raises(ValueError, match="the trusted checkpoint .*does not open"):
+            verify_audit_export(AUDIT / "valid.ndjson", keys, trusted=trusted)
+
+
+def test_files_of_version_1_still_verify() -> None:
+    """Version 1: NDJSON as version 2 with one checkpoint; CSV without the
+    `consistency` column."""
+    v1 = verify_audit_export(AUDIT / "version_1.ndjson", KEY_TEXT)
+    assert (v1.entries, v1.checkpoints) == (7, 1)
+    rows = (AUDIT / "valid.csv").read_bytes().decode("utf-8").split("\r\n")
+    assert rows[0].endswith(",consistency") and rows[-1] == ""
+    # The closing checkpoint alone (the last row, its proof dropped): a version 1 file.
+    entries = [row.removesuffix(",") for row in rows[1:-1] if row.startswith("entry,")]
+    closing = rows[-2].rsplit(",", 1)[0]
+    header = rows[0].removesuffix(",consistency")
+    csv_v1 = "\r\n".join([header, *entries, closing, ""])
+    assert verify_audit_export(csv_v1.encode("utf-8"), KEY_TEXT) == v1
+    # A row of version 2 width in a version 1 file is refused.
+    wide = "\r\n".join([header, entries[0] + ",", *entries[1:], closing, ""])
+    with pytest.raises(AuditExportError) as caught:
+        verify_audit_export(wide.encode("utf-8"), KEY_TEXT)
+    assert (caught.value.reason, caught.value.seq) == ("malformed", 1)
+
+
+def test_an_unsupported_version_is_malformed() -> None:
+    text = (AUDIT / "valid.ndjson").read_text(encoding="utf-8")
+    v3 = text.replace('"version":2,"tenant"', '"version":3,"tenant"', 1)
+    assert v3 != text
+    with pytest.raises(AuditExportError) as caught:
+        verify_audit_export(v3.encode("utf-8"), KEY_TEXT)
+    assert (caught.value.reason, caught.value.seq, caught.value.message) == (
+        "malformed",
+        None,
+        "unsupported export version 3",
+    )
 
 
 def test_the_published_key_document_and_the_vkey_agree() -> None:

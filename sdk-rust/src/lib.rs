@@ -45,8 +45,9 @@ pub use generated::types;
 pub use intents::{DeclareOptions, intent};
 pub use mcp::ToolResult;
 pub use offline::{
-    Attenuation, AttenuationError, AuditExportError, CapabilityToken, Caveat, TokenError, WebhookError,
-    attenuate, parse_audit_keys, parse_token, verify_audit_export, verify_webhook, verify_webhook_at,
+    Attenuation, AttenuationError, AuditExportError, CapabilityToken, Caveat, TokenError, TrustedCheckpoint,
+    WebhookError, attenuate, parse_audit_keys, parse_token, verify_audit_export,
+    verify_audit_export_trusting, verify_webhook, verify_webhook_at,
 };
 
 /// The offline implementation shared with the gateway: token parsing and

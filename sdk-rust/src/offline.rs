@@ -6,6 +6,7 @@ use std::io::{BufReader, Read};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use lictor_offline::audit::checkpoint::NoteVerifier;
+pub use lictor_offline::audit::export::TrustedCheckpoint;
 use lictor_offline::audit::export::{self, ExportReport, KeysError};
 use lictor_offline::token::{self, Restrictions};
 pub use lictor_offline::token::{CapabilityToken, Caveat, TokenError};
@@ -150,13 +151,26 @@ pub fn parse_audit_keys(text: &str) -> Result<Vec<NoteVerifier>, KeysError> {
 }
 
 /// Verifies an audit export (NDJSON or CSV) read from `reader` in one pass,
-/// in constant memory: every entry, the chain, and a checkpoint signed by
-/// one of `keys` covering exactly those entries.
+/// in constant memory: every entry, the chain, every checkpoint signed by
+/// one of `keys` and the consistency proofs between them, and the last
+/// checkpoint covering exactly those entries.
 pub fn verify_audit_export(
     reader: impl Read,
     keys: &[NoteVerifier],
 ) -> Result<ExportReport, AuditExportError> {
     export::verify_export(BufReader::new(reader), keys, |_| {})
+}
+
+/// [`verify_audit_export`], and also that the export extends `trusted`, a
+/// checkpoint saved earlier (by `lictor audit monitor`, or a checkpoint's
+/// `note`): what shows a truncation or rewrite whose checkpoints were
+/// deleted or re-signed. Open it with [`TrustedCheckpoint::open`].
+pub fn verify_audit_export_trusting(
+    reader: impl Read,
+    keys: &[NoteVerifier],
+    trusted: &TrustedCheckpoint,
+) -> Result<ExportReport, AuditExportError> {
+    export::verify_export_trusting(BufReader::new(reader), keys, Some(trusted), |_| {})
 }
 
 fn unix_now() -> i64 {

@@ -56,11 +56,12 @@ export {
 export type { ActionType, AttenuateOptions, Caveat, ParsedToken, TokenErrorCode, TokenHeader } from "./token.js";
 export { signWebhook, SIGNATURE_HEADER, verifyWebhook, WebhookVerificationError } from "./webhook.js";
 export type { VerifyWebhookOptions, WebhookErrorCode } from "./webhook.js";
-export { CSV_COLUMNS, ExportVerificationError, parseCheckpointKeys, verifyAuditExport } from "./audit/export.js";
+export { CSV_COLUMNS, CSV_COLUMNS_V1, ExportVerificationError, parseCheckpointKeys, verifyAuditExport } from "./audit/export.js";
 export type { ExportFailureReason, ExportKeys, ExportReport, ExportSource, VerifyExportOptions } from "./audit/export.js";
 export { CheckpointError, openCheckpoint, parseCheckpoint, parseVerifierKey } from "./audit/checkpoint.js";
 export type { Checkpoint, NoteVerifier } from "./audit/checkpoint.js";
-export { Frontier } from "./audit/merkle.js";
+export { Frontier, ProofError, verifyConsistency } from "./audit/merkle.js";
+export type { ProofErrorKind } from "./audit/merkle.js";
 export { canonicalJson, parseJson, JsonSyntaxError } from "./json.js";
 export type { JsonValue } from "./json.js";
 export { CryptoUnavailableError } from "./crypto.js";

@@ -117,8 +117,19 @@ describe("webhook vectors", () => {
 
 interface AuditVector {
   file: string;
+  /** A trusted checkpoint (file name) the export must extend. */
+  trusted?: string;
   expect:
-    | { valid: true; tenant: string; origin: string; entries: number; root_hash: string; checkpoint_time: string; key_name: string }
+    | {
+        valid: true;
+        tenant: string;
+        origin: string;
+        entries: number;
+        root_hash: string;
+        checkpoint_time: string;
+        key_name: string;
+        checkpoints: number;
+      }
     | { valid: false; reason: string; seq: number };
 }
 
@@ -129,8 +140,10 @@ describe("audit export vectors", () => {
   assert.ok(manifest.vectors.length >= 20);
 
   for (const vector of manifest.vectors) {
+    // A file may appear twice: alone, and against a trusted checkpoint.
+    const name = vector.trusted === undefined ? vector.file : `${vector.file} (trusted)`;
     for (const backend of ["webcrypto", "noble"] as const) {
-      it(`${vector.file} (${backend})`, async () => {
+      it(`${name} (${backend})`, async () => {
         const bytes = readFileSync(path.join(VECTORS, "audit", vector.file));
         const expect = vector.expect;
         // Streamed in small uneven chunks, so no record arrives whole.
@@ -141,7 +154,8 @@ describe("audit export vectors", () => {
           },
         });
         const keys = backend === "noble" ? keyText : (keysDocument as Parameters<typeof verifyAuditExport>[1]);
-        const outcome = verifyAuditExport(stream, keys, { ed25519: backend });
+        const trusted = vector.trusted === undefined ? undefined : readFileSync(path.join(VECTORS, "audit", vector.trusted), "utf8");
+        const outcome = verifyAuditExport(stream, keys, { ed25519: backend, trusted });
         if (expect.valid) {
           const report = await outcome;
           assert.deepEqual(report, {
@@ -151,6 +165,7 @@ describe("audit export vectors", () => {
             rootHash: expect.root_hash,
             checkpointTime: expect.checkpoint_time,
             keyName: expect.key_name,
+            checkpoints: expect.checkpoints,
           });
         } else {
           await assert.rejects(outcome, (e: unknown) => {
@@ -168,6 +183,37 @@ describe("audit export vectors", () => {
     const text = readFileSync(path.join(VECTORS, "audit", "valid.csv"), "utf8");
     const report = await verifyAuditExport(text, keyText);
     assert.equal(report.entries, 7);
+  });
+
+  it("a trusted checkpoint that does not open is rejected before the export is read", async () => {
+    const file = manifest.vectors.find((v) => v.trusted !== undefined)!.trusted!;
+    const note = readFileSync(path.join(VECTORS, "audit", file), "utf8");
+    const text = readFileSync(path.join(VECTORS, "audit", "valid.ndjson"), "utf8");
+    const lines = note.split("\n");
+    lines[2] = `${lines[2]!.startsWith("A") ? "B" : "A"}${lines[2]!.slice(1)}`;
+    const notes = {
+      "edited root": lines.join("\n"),
+      "signed by an unknown key": note.replace("\u2014 lictor-vectors ", "\u2014 someone-else "),
+      unsigned: note.slice(0, note.lastIndexOf("\n\n") + 2),
+      "not a signed note": "lictor-vectors/tenants/acme\n5\n",
+    };
+    let read = false;
+    const source = {
+      async *[Symbol.asyncIterator]() {
+        read = true;
+        yield utf8(text);
+      },
+    };
+    for (const [what, bad] of Object.entries(notes)) {
+      await assert.rejects(verifyAuditExport(source, keyText, { trusted: bad }), (e: unknown) => {
+        assert.ok(e instanceof Error && !(e instanceof ExportVerificationError), `${what}: ${String(e)}`);
+        assert.match(e.message, /trusted checkpoint does not open/, what);
+        return true;
+      });
+    }
+    assert.equal(read, false, "the export was read");
+    // The same note, untouched, opens.
+    assert.equal((await verifyAuditExport(text, keyText, { trusted: note })).checkpoints, 3);
   });
 
   it("an empty file is malformed", async () => {

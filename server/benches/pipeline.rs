@@ -42,7 +42,7 @@ use lictor_api::ids::{AgentId, ApprovalId, TenantId};
 use lictor_api::intents::{ActionType, Decision, IntentRequest, RiskLevel, Verdict};
 use lictor_api::money::UsdAmount;
 use lictor_server::audit::checkpointer::{CheckpointSettings, Checkpointer};
-use lictor_server::audit::export::{ExportCheckpoint, ExportFormat, ExportHeader, verify_export};
+use lictor_server::audit::export::{ExportFormat, verify_export};
 use lictor_server::audit::stream::{ExportEnd, ExportSink, write_export};
 use lictor_server::audit::verify::verify_log;
 use lictor_server::audit::writer::{AdminJob, AdminOp, AuditWriter, CommitJob, CommitOutcome};
@@ -558,20 +558,11 @@ impl<W: Write + Send> ExportSink for Out<W> {
 /// head, then `audit::stream::write_export` into `out`. The entries written.
 async fn export(store: &Store, checkpoints: &Checkpointer, tenant: &TenantId, out: impl Write + Send) -> u64 {
     let checkpoint = checkpoints.at_head(tenant).await.unwrap();
-    let header = ExportHeader {
-        tenant: tenant.clone(),
-        origin: checkpoints.origin_of(tenant),
-        key_name: checkpoints.key_name().to_string(),
-        exported_at: clock::Timestamp::now().to_datetime(),
-        entries: checkpoint.tree_size,
-    };
-    let trailer = ExportCheckpoint {
-        tree_size: checkpoint.tree_size,
-        root_hash: checkpoint.root_hash.clone(),
-        note: checkpoint.note.clone(),
-    };
-    match write_export(store, &header, &trailer, ExportFormat::Ndjson, &mut Out(out)).await.unwrap() {
-        ExportEnd::Complete { entries } => entries,
+    match write_export(store, checkpoints, tenant, &checkpoint, ExportFormat::Ndjson, &mut Out(out))
+        .await
+        .unwrap()
+    {
+        ExportEnd::Complete { entries, .. } => entries,
         ExportEnd::Stopped => panic!("the export stopped"),
     }
 }

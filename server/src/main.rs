@@ -7,8 +7,10 @@
 //! - `lictor token attenuate TOKEN …` narrows a capability token offline;
 //!   `lictor token inspect TOKEN` shows what a token carries.
 //! - `lictor keys rotate` adds a new capability-token signing key.
-//! - `lictor audit verify-export FILE --key KEY` checks an audit export
-//!   offline against the gateway's checkpoint key.
+//! - `lictor audit verify-export FILE --key KEY [--trusted CHECKPOINT]`
+//!   checks an audit export offline against the gateway's checkpoint key;
+//!   `lictor audit monitor URL --key KEY --state FILE` witnesses its
+//!   checkpoints.
 
 use std::io::IsTerminal as _;
 use std::net::SocketAddr;
@@ -78,11 +80,43 @@ enum Command {
 enum AuditCommand {
     /// Verify an audit export (CSV or NDJSON) offline.
     ///
-    /// Checks every entry's hash and link, and the signed checkpoint closing
-    /// the file: the entries are then the tenant's complete, untampered log
-    /// up to the checkpoint. Exits 0 when valid, 1 when not, 2 when the file
-    /// or a key cannot be read.
+    /// Checks every entry's hash and link, every signed checkpoint in the
+    /// file against the entries' tree and the consistency proof between
+    /// each pair, and the checkpoint closing the file: the entries are then
+    /// the tenant's complete, untampered log up to it. With `--trusted`,
+    /// also that the log extends a checkpoint saved earlier. Exits 0 when
+    /// valid, 1 when not, 2 when the file or a key cannot be read.
     VerifyExport(VerifyExportArgs),
+    /// Watch a gateway's audit log as a witness: fetch its latest signed
+    /// checkpoint, prove it extends the one saved in `--state` (a
+    /// consistency proof from the gateway), and save it.
+    ///
+    /// Run it from cron or a CI schedule, outside the gateway's machine
+    /// and database: a rewrite or truncation of checkpointed history, or a
+    /// checkpoint signed by another key, fails it. Exits 0 when consistent,
+    /// 1 when not (the state is left as it was), 2 when the gateway, the
+    /// key or the state cannot be read.
+    Monitor(MonitorArgs),
+}
+
+#[derive(clap::Args)]
+struct MonitorArgs {
+    /// The gateway's base URL.
+    url: String,
+    /// A checkpoint verifier key, or a file of them (as for
+    /// `verify-export`). Pin the key: never fetch it from the gateway
+    /// being watched. Repeatable.
+    #[arg(long = "key", value_name = "KEY|FILE", required = true)]
+    keys: Vec<String>,
+    /// The file holding the last checkpoint seen (created on the first run).
+    #[arg(long, value_name = "FILE")]
+    state: PathBuf,
+    /// The tenant, when the API key is the superadmin's.
+    #[arg(long)]
+    tenant: Option<String>,
+    /// A tenant admin key (or the superadmin key, with `--tenant`).
+    #[arg(long, env = "LICTOR_API_KEY", hide_env_values = true)]
+    api_key: String,
 }
 
 #[derive(clap::Args)]
@@ -94,6 +128,11 @@ struct VerifyExportArgs {
     /// Repeatable.
     #[arg(long = "key", value_name = "KEY|FILE", required = true)]
     keys: Vec<String>,
+    /// A checkpoint saved earlier (a signed note, as `audit monitor` saves
+    /// it or the API's `note`): the export must extend it. Only this shows
+    /// a whole rewrite or a truncation whose checkpoints were deleted too.
+    #[arg(long, value_name = "FILE")]
+    trusted: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -688,6 +727,49 @@ fn describe(error: &anyhow::Error) -> String {
     text
 }
 
+/// Exit code 0 when the latest checkpoint extends the saved one, 1 when it
+/// does not, 2 when the gateway, a key or the state cannot be read.
+async fn monitor(args: MonitorArgs) -> ExitCode {
+    use lictor_server::audit::monitor::{Monitor, MonitorError, Witnessed};
+    let keys = match verifier_keys(&args.keys) {
+        Ok(keys) => keys,
+        Err(error) => {
+            eprintln!("lictor: {}", describe(&error));
+            return ExitCode::from(2);
+        }
+    };
+    let outcome = match Monitor::new(&args.url, &args.api_key, args.tenant, keys) {
+        Ok(monitor) => monitor.run(&args.state).await,
+        Err(error) => Err(error),
+    };
+    match outcome {
+        Ok(Witnessed::First { size }) => println!("ok: saved the first checkpoint seen, of {size} entries"),
+        Ok(Witnessed::Unchanged { size }) => println!("ok: no new checkpoint (still {size} entries)"),
+        Ok(Witnessed::Extended { from, to }) => {
+            println!("ok: the checkpoint of {to} entries extends the one of {from} seen before; saved")
+        }
+        Err(error @ MonitorError::Inconsistent(_)) => {
+            println!("{error}");
+            return ExitCode::FAILURE;
+        }
+        Err(error @ MonitorError::Unavailable(_)) => {
+            eprintln!("lictor: {error}");
+            return ExitCode::from(2);
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// The signed checkpoint in `path`, opened with `keys`.
+fn trusted_checkpoint(
+    path: &std::path::Path,
+    keys: &[NoteVerifier],
+) -> anyhow::Result<export::TrustedCheckpoint> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read `{}`", path.display()))?;
+    export::TrustedCheckpoint::open(&text, keys)
+        .map_err(|why| anyhow::anyhow!("the trusted checkpoint `{}` does not open: {why}", path.display()))
+}
+
 /// Exit code 0 when the export verifies, 1 when it does not, 2 when it or
 /// a key cannot be read.
 fn verify_export(args: VerifyExportArgs) -> ExitCode {
@@ -697,6 +779,10 @@ fn verify_export(args: VerifyExportArgs) -> ExitCode {
     };
     let keys = match verifier_keys(&args.keys) {
         Ok(keys) => keys,
+        Err(error) => return usage_error(error),
+    };
+    let trusted = match args.trusted.as_deref().map(|path| trusted_checkpoint(path, &keys)).transpose() {
+        Ok(trusted) => trusted,
         Err(error) => return usage_error(error),
     };
     let name = args.file.display().to_string();
@@ -718,7 +804,7 @@ fn verify_export(args: VerifyExportArgs) -> ExitCode {
             .unwrap_or_else(|_| ProgressStyle::default_bar());
         ProgressBar::new(size).with_style(style)
     });
-    let outcome = export::verify_export(input, &keys, |read| {
+    let outcome = export::verify_export_trusting(input, &keys, trusted.as_ref(), |read| {
         if let Some(bar) = &bar {
             bar.set_position(read);
         }
@@ -729,9 +815,17 @@ fn verify_export(args: VerifyExportArgs) -> ExitCode {
     match outcome {
         Ok(report) => {
             let time = report.checkpoint_time.as_deref().map(|t| format!(" at {t}")).unwrap_or_default();
+            let extends = trusted
+                .map(|t| format!("; extends the trusted checkpoint of {}", t.checkpoint().tree_size))
+                .unwrap_or_default();
             println!(
-                "ok: tenant `{}`: {} entries, complete and untampered; root {}; checkpoint `{}` signed by `{}`{time}",
-                report.tenant, report.entries, report.root_hash, report.origin, report.key_name
+                "ok: tenant `{}`: {} entries, complete and untampered; root {}; checkpoint `{}` signed by `{}`{time}; {} checkpoints checked{extends}",
+                report.tenant,
+                report.entries,
+                report.root_hash,
+                report.origin,
+                report.key_name,
+                report.checkpoints
             );
             ExitCode::SUCCESS
         }
@@ -759,6 +853,7 @@ async fn main() -> ExitCode {
         Command::Token { command: TokenCommand::Inspect { token } } => inspect(&token),
         Command::Keys { command: KeysCommand::Rotate(args) } => rotate(args).await,
         Command::Audit { command: AuditCommand::VerifyExport(args) } => return verify_export(args),
+        Command::Audit { command: AuditCommand::Monitor(args) } => return monitor(args).await,
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

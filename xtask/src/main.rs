@@ -251,7 +251,8 @@ fn conformance(root: &Path, args: &[String]) -> Result<()> {
     suite_args.extend(report("replicas"));
     // The disruptive cases' hooks: rotate both signing keys with the CLI;
     // take the store away by holding the audit heads' lock from psql (the
-    // gateways' writes then time out), give it back by ending that session.
+    // gateways' writes then time out), give it back by ending that session;
+    // tamper with the audit log through psql.
     let lictor = binary.to_string_lossy();
     let keys = keys_file.to_string_lossy();
     let rotate = format!(
@@ -278,6 +279,8 @@ fn conformance(root: &Path, args: &[String]) -> Result<()> {
         store_down,
         "--hook-store-up".into(),
         store_up,
+        "--hook-sql".into(),
+        format!("'{psql}' '{database_url}' -v ON_ERROR_STOP=1 -q"),
     ]);
     let status = Command::new(&suite)
         .args(&suite_args)

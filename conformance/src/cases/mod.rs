@@ -13,6 +13,7 @@ mod policies;
 mod properties;
 mod registry;
 mod sweep;
+mod tamper;
 mod tokens;
 mod vectors;
 
@@ -35,6 +36,7 @@ pub fn all() -> Vec<Case> {
     cases.extend(properties::cases());
     cases.extend(sweep::cases());
     cases.extend(disruptive::cases());
+    cases.extend(tamper::cases());
     cases
 }
 

@@ -5,7 +5,8 @@
 
 use lictor_client::lictor_offline::token::{self, Caveat};
 use lictor_client::{
-    Attenuation, attenuate, parse_audit_keys, parse_token, verify_audit_export, verify_webhook_at,
+    Attenuation, TrustedCheckpoint, attenuate, parse_audit_keys, parse_token, verify_audit_export,
+    verify_audit_export_trusting, verify_webhook_at,
 };
 use serde_json::{Value, json};
 
@@ -16,6 +17,7 @@ const WEBHOOKS: &str = include_str!("../../vectors/webhooks/webhooks.json");
 const AUDIT_MANIFEST: &str = include_str!("../../vectors/audit/manifest.json");
 const AUDIT_FILES: &[(&str, &str)] = &[
     ("appended_entry.ndjson", include_str!("../../vectors/audit/appended_entry.ndjson")),
+    ("bad_proof.ndjson", include_str!("../../vectors/audit/bad_proof.ndjson")),
     ("deleted_entry.csv", include_str!("../../vectors/audit/deleted_entry.csv")),
     ("deleted_entry.ndjson", include_str!("../../vectors/audit/deleted_entry.ndjson")),
     ("edited_field.csv", include_str!("../../vectors/audit/edited_field.csv")),
@@ -27,20 +29,26 @@ const AUDIT_FILES: &[(&str, &str)] = &[
     ("empty.csv", include_str!("../../vectors/audit/empty.csv")),
     ("empty.ndjson", include_str!("../../vectors/audit/empty.ndjson")),
     ("foreign_entry.ndjson", include_str!("../../vectors/audit/foreign_entry.ndjson")),
+    ("forked.ndjson", include_str!("../../vectors/audit/forked.ndjson")),
     ("inserted_entry.ndjson", include_str!("../../vectors/audit/inserted_entry.ndjson")),
     ("key.txt", include_str!("../../vectors/audit/key.txt")),
     ("keys.json", include_str!("../../vectors/audit/keys.json")),
     ("missing_null_field.ndjson", include_str!("../../vectors/audit/missing_null_field.ndjson")),
     ("no_checkpoint.ndjson", include_str!("../../vectors/audit/no_checkpoint.ndjson")),
+    ("no_closing_checkpoint.ndjson", include_str!("../../vectors/audit/no_closing_checkpoint.ndjson")),
     ("other_key.ndjson", include_str!("../../vectors/audit/other_key.ndjson")),
     ("other_tenant_checkpoint.ndjson", include_str!("../../vectors/audit/other_tenant_checkpoint.ndjson")),
     ("reordered.ndjson", include_str!("../../vectors/audit/reordered.ndjson")),
     ("rewritten_history.ndjson", include_str!("../../vectors/audit/rewritten_history.ndjson")),
+    ("rewritten_resigned.ndjson", include_str!("../../vectors/audit/rewritten_resigned.ndjson")),
+    ("rolled_back.ndjson", include_str!("../../vectors/audit/rolled_back.ndjson")),
     ("short_timestamp.ndjson", include_str!("../../vectors/audit/short_timestamp.ndjson")),
     ("truncated.csv", include_str!("../../vectors/audit/truncated.csv")),
     ("truncated.ndjson", include_str!("../../vectors/audit/truncated.ndjson")),
+    ("trusted_checkpoint.txt", include_str!("../../vectors/audit/trusted_checkpoint.txt")),
     ("valid.csv", include_str!("../../vectors/audit/valid.csv")),
     ("valid.ndjson", include_str!("../../vectors/audit/valid.ndjson")),
+    ("version_1.ndjson", include_str!("../../vectors/audit/version_1.ndjson")),
 ];
 
 pub(super) fn cases() -> Vec<Case> {
@@ -198,7 +206,16 @@ fn audit_vectors(_: &Context) -> CaseFuture<'_> {
             let keys = parse_audit_keys(audit_file(keys_file)?).map_err(|e| failed(keys_file, e, None))?;
             for vector in manifest["vectors"].as_array().into_iter().flatten() {
                 let file = vector["file"].as_str().unwrap_or_default();
-                let outcome = match verify_audit_export(audit_file(file)?.as_bytes(), &keys) {
+                let bytes = audit_file(file)?.as_bytes();
+                let verified = match vector["trusted"].as_str() {
+                    Some(trusted) => {
+                        let trusted = TrustedCheckpoint::open(audit_file(trusted)?, &keys)
+                            .map_err(|e| failed(trusted, e, None))?;
+                        verify_audit_export_trusting(bytes, &keys, &trusted)
+                    }
+                    None => verify_audit_export(bytes, &keys),
+                };
+                let outcome = match verified {
                     Ok(report) => json!({
                         "valid": true,
                         "tenant": report.tenant.as_str(),
@@ -207,6 +224,7 @@ fn audit_vectors(_: &Context) -> CaseFuture<'_> {
                         "root_hash": report.root_hash,
                         "checkpoint_time": report.checkpoint_time,
                         "key_name": report.key_name,
+                        "checkpoints": report.checkpoints,
                     }),
                     Err(failure) => {
                         json!({"valid": false, "reason": failure.reason.code(), "seq": failure.seq})

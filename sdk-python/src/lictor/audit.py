@@ -1,11 +1,16 @@
 """Offline verification of audit exports (`GET /v1/admin/audit/export`).
 
-An export is a tenant's entries 1..N and a signed checkpoint of size N, as
-NDJSON or CSV (format version 1, `docs/audit.md`). `verify_audit_export`
-reads it once, a line or row at a time, in constant memory: the hash chain
-is checked entry by entry (SHA-256 of RFC 8785 canonical JSON), the RFC 6962
-Merkle root is kept as a frontier of at most 64 subtree hashes, and the
-checkpoint is a C2SP signed note verified with Ed25519.
+An export is a tenant's entries 1..N and the signed checkpoints of that
+log, each right after the entry it ends, the last one of size N closing the
+file, as NDJSON or CSV (format version 2, version 1 still read;
+`docs/audit.md`). `verify_audit_export` reads it once, a line or row at a
+time, in constant memory: the hash chain is checked entry by entry (SHA-256
+of RFC 8785 canonical JSON), the RFC 6962 Merkle root is kept as a frontier
+of at most 64 subtree hashes, every checkpoint is a C2SP signed note
+verified with Ed25519 against the entries before it, and each checkpoint
+after the first carries an RFC 9162 consistency proof from the one before.
+Given a checkpoint saved earlier (`trusted=`), the export must also extend
+it.
 
 Failures carry the reason codes of the gateway's own verifier (`lictor
 audit verify-export`) and the `seq` they concern, pinned by
@@ -43,7 +48,8 @@ __all__ = [
 ]
 
 EXPORT_FORMAT = "lictor-audit-export"
-EXPORT_VERSION = 1
+# The version written by the gateway; versions 1 and 2 are read.
+EXPORT_VERSION = 2
 GENESIS_HASH = "0" * 64
 MAX_LINE = 16 << 20
 CHECKPOINT_KEY_PURPOSE = "audit-checkpoint"
@@ -60,6 +66,8 @@ EXPORT_FAILURE_REASONS = (
     "truncated",
     "extra_entries",
     "root_mismatch",
+    "bad_proof",
+    "trusted_mismatch",
     "io_error",
 )
 
@@ -89,7 +97,10 @@ CSV_COLUMNS = (
     "prev_hash",
     "hash",
     "checkpoint",
+    "consistency",
 )
+# Version 1 has no `consistency` column.
+CSV_COLUMNS_V1 = CSV_COLUMNS[:-1]
 
 
 def _spec_enum(schema: str) -> frozenset[str]:
@@ -109,6 +120,7 @@ _AGENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}\Z")
 _TS = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})\.(\d{6})Z\Z")
 _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})\Z")
 _DECIMAL = re.compile(r"(0|[1-9][0-9]*)\Z")
+_HASH_HEX = re.compile(r"[0-9a-fA-F]{64}\Z")
 _U64 = 2**64 - 1
 
 
@@ -132,7 +144,9 @@ class AuditExportError(Exception):
 @dataclass(frozen=True)
 class AuditExportReport:
     """What a verified export proves: entries 1..`entries` of `tenant`,
-    complete and untampered, under a checkpoint signed by `key_name`."""
+    complete and untampered, under a checkpoint signed by `key_name` (the
+    closing one: `origin`, `root_hash`, `checkpoint_time` are its), after
+    `checkpoints` checkpoints verified, the closing one included."""
 
     tenant: str
     origin: str
@@ -140,6 +154,7 @@ class AuditExportReport:
     root_hash: str
     checkpoint_time: str | None
     key_name: str
+    checkpoints: int
 
 
 class _KeyError(ValueError):
@@ -279,6 +294,58 @@ class _Frontier:
         return root
 
 
+def _node_hash(left: bytes, right: bytes) -> bytes:
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+def _verify_consistency(old_size: int, new_size: int, old_root: bytes, new_root: bytes, proof: list[bytes]) -> None:
+    """Checks an RFC 9162 (§2.1.4.2) consistency proof that the tree of
+    `new_size` leaves and root `new_root` extends the one of `old_size`
+    and `old_root`; raises ValueError saying why when it does not."""
+    if old_size == 0 or old_size > new_size:
+        raise ValueError(f"no consistency proof from tree size {old_size} to {new_size}")
+    wrong_length = ValueError(f"a proof of {len(proof)} hashes does not fit these tree sizes")
+    if old_size == new_size:
+        if proof:
+            raise wrong_length
+        if old_root != new_root:
+            raise ValueError("consistency proof does not lead to the given new root")
+        return
+    if not proof:
+        raise wrong_length
+    # A power-of-two old tree is a node of the new one, so its root is the
+    # path's implicit first element.
+    if old_size & (old_size - 1) == 0:
+        first, rest = old_root, proof
+    else:
+        first, rest = proof[0], proof[1:]
+    # `node` and `last` are the RFC's fn and sn; `old_hash` and `new_hash` its fr and sr.
+    node, last = old_size - 1, new_size - 1
+    while node & 1:
+        node >>= 1
+        last >>= 1
+    old_hash = new_hash = first
+    for c in rest:
+        if last == 0:
+            raise wrong_length
+        if node & 1 or node == last:
+            old_hash = _node_hash(c, old_hash)
+            new_hash = _node_hash(c, new_hash)
+            while node & 1 == 0 and node != 0:
+                node >>= 1
+                last >>= 1
+        else:
+            new_hash = _node_hash(new_hash, c)
+        node >>= 1
+        last >>= 1
+    if last != 0:
+        raise wrong_length
+    if old_hash != old_root:
+        raise ValueError("consistency proof does not lead to the given old root")
+    if new_hash != new_root:
+        raise ValueError("consistency proof does not lead to the given new root")
+
+
 @dataclass
 class _Checkpoint:
     origin: str
@@ -414,34 +481,48 @@ class _Failure(Exception):
 
 @dataclass
 class _Stated:
+    """A checkpoint record as the file states it."""
+
     tree_size: int
     root_hash: str
     note: str
+    # The RFC 9162 proof from the previous checkpoint (hex hashes); None when absent.
+    consistency: list[str] | None
+    # The CSV row's `tenant`.
     tenant: str | None
 
 
+@dataclass
+class _Verified:
+    """The last checkpoint verified."""
+
+    size: int
+    root: bytes
+    report: AuditExportReport
+
+
 class _Chain:
-    def __init__(self, keys: list[NoteVerifier]) -> None:
+    """The state of one pass: the chain so far and the tree over it."""
+
+    def __init__(self, keys: list[NoteVerifier], trusted: _Checkpoint | None = None) -> None:
         self.keys = keys
+        self.trusted = trusted
+        # The export's tenant: the NDJSON header's, or the first CSV entry's.
         self.tenant: str | None = None
+        # The NDJSON header's origin and entry count.
         self.origin: str | None = None
         self.announced: int | None = None
         self.frontier = _Frontier()
         self.prev_hash = GENESIS_HASH
         self.entries = 0
-        self.report: AuditExportReport | None = None
+        self.last: _Verified | None = None
 
     def next_seq(self) -> int:
+        """The position an entry read now must have."""
         return self.entries + 1
 
     def entry(self, tenant: str, seq: int, prev_hash: str, computed: str, stated: str, line: int) -> None:
-        if self.report is not None:
-            raise AuditExportError(
-                "extra_entries",
-                self.report.entries + 1,
-                line,
-                f"an entry after the checkpoint of size {self.report.entries}",
-            )
+        """Checks and appends an entry whose content hashes to `computed`."""
 
         def fail(reason: str, message: str) -> AuditExportError:
             return AuditExportError(reason, self.next_seq(), line, message)
@@ -459,19 +540,31 @@ class _Chain:
         self.frontier.push(bytes.fromhex(computed))
         self.prev_hash = computed
         self.entries += 1
+        trusted = self.trusted
+        if trusted is not None and trusted.tree_size == self.entries:
+            root = self.frontier.root()
+            if trusted.root_hash != root:
+                raise AuditExportError(
+                    "trusted_mismatch",
+                    self.entries,
+                    line,
+                    f"the first {self.entries} entries have the root `{root.hex()}`, "
+                    f"the trusted checkpoint `{trusted.root_hash.hex()}`",
+                )
 
     def checkpoint(self, stated: _Stated, line: int) -> None:
+        """Checks a checkpoint against the entries read, and its proof
+        against the previous checkpoint."""
+
         def at(reason: str, seq: int, message: str) -> AuditExportError:
             return AuditExportError(reason, seq, line, message)
 
-        if self.report is not None:
-            raise at("malformed", self.report.entries, "a second checkpoint")
         try:
             checkpoint, key_name = _open_note(stated.note, self.keys)
         except _Failure as failure:
             raise at(failure.reason, stated.tree_size, failure.message) from None
         size = checkpoint.tree_size
-        tenant, self.tenant = self.tenant, None
+        tenant = self.tenant
         if tenant is not None and stated.tenant is not None and stated.tenant != tenant:
             raise at(
                 "tenant_mismatch", size, f"the checkpoint row's tenant `{stated.tenant}` is not the entries' `{tenant}`"
@@ -489,6 +582,15 @@ class _Chain:
                 size,
                 f"the checkpoint's origin `{checkpoint.origin}` is not the header's `{self.origin}`",
             )
+        if self.trusted is not None and self.trusted.origin != checkpoint.origin:
+            raise at(
+                "origin_mismatch",
+                size,
+                f"the checkpoint's origin `{checkpoint.origin}` is not the trusted one's `{self.trusted.origin}`",
+            )
+        last = self.last
+        if last is not None and last.size >= size:
+            raise at("malformed", size, f"a checkpoint of size {size} after one of size {last.size}")
         if size > self.entries:
             raise at(
                 "truncated", self.entries + 1, f"the checkpoint covers {size} entries, the file holds {self.entries}"
@@ -509,14 +611,56 @@ class _Chain:
                 f"the record states tree size {stated.tree_size} and root `{stated.root_hash}`, "
                 f"the note {size} and `{root.hex()}`",
             )
-        if self.announced is not None and self.announced != size:
-            raise at("malformed", size, f"the header announces {self.announced} entries, the checkpoint covers {size}")
-        self.report = AuditExportReport(tenant, checkpoint.origin, size, root.hex(), checkpoint.time, key_name)
+        if last is None:
+            if stated.consistency is not None:
+                raise at("malformed", size, "the first checkpoint carries a consistency proof")
+        elif stated.consistency is None:
+            raise at("malformed", size, f"no consistency proof from the checkpoint of size {last.size}")
+        else:
+            if not all(_HASH_HEX.match(h) for h in stated.consistency):
+                raise at("malformed", size, "a consistency proof hash is not 64 hex digits")
+            proof = [bytes.fromhex(h) for h in stated.consistency]
+            try:
+                _verify_consistency(last.size, size, last.root, root, proof)
+            except ValueError as error:
+                raise at(
+                    "bad_proof", size, f"the proof from the checkpoint of size {last.size} does not hold: {error}"
+                ) from None
+        checkpoints = (last.report.checkpoints if last is not None else 0) + 1
+        report = AuditExportReport(tenant, checkpoint.origin, size, root.hex(), checkpoint.time, key_name, checkpoints)
+        self.last = _Verified(size, root, report)
 
     def end(self, line: int) -> AuditExportReport:
-        if self.report is None:
-            raise AuditExportError("truncated", self.next_seq(), line, "the file ends without a checkpoint")
-        return self.report
+        """The verdict at the end of the input: the last record was the
+        checkpoint of every entry, the number the header announced, and no
+        fewer than a trusted checkpoint covers."""
+
+        def at(reason: str, seq: int, message: str) -> AuditExportError:
+            return AuditExportError(reason, seq, line, message)
+
+        last = self.last
+        if last is None:
+            raise at("truncated", self.next_seq(), "the file ends without a checkpoint")
+        if self.entries > last.size:
+            raise at(
+                "extra_entries",
+                last.size + 1,
+                f"the file holds {self.entries} entries, the last checkpoint covers {last.size}",
+            )
+        if self.announced is not None and self.announced != last.size:
+            raise at(
+                "malformed",
+                last.size,
+                f"the header announces {self.announced} entries, the checkpoint covers {last.size}",
+            )
+        if self.trusted is not None and self.trusted.tree_size > last.size:
+            raise at(
+                "truncated",
+                last.size + 1,
+                f"the export holds {last.size} entries, a trusted checkpoint covers {self.trusted.tree_size}: "
+                "the log was cut",
+            )
+        return last.report
 
 
 # ---- entries ---------------------------------------------------------------
@@ -694,23 +838,38 @@ def _verify_ndjson(stream: IO[bytes], chain: _Chain) -> AuditExportReport:
             entry = record["entry"]
             chain.entry(document["tenant"], document["seq"], document["prev_hash"], computed, entry["hash"], line)
         elif kind == "checkpoint":
-            fields = record.get("checkpoint")
             if set(record) != {"type", "checkpoint"}:
                 raise AuditExportError("malformed", seq, line, "a checkpoint line has exactly `type` and `checkpoint`")
-            if (
-                not isinstance(fields, dict)
-                or set(fields) != {"tree_size", "root_hash", "note"}
-                or not _is_uint(fields["tree_size"], _U64)
-                or not isinstance(fields["root_hash"], str)
-                or not isinstance(fields["note"], str)
-            ):
+            stated = _ndjson_checkpoint(record["checkpoint"])
+            if stated is None:
                 raise AuditExportError(
-                    "malformed", seq, line, "bad checkpoint: expected `tree_size`, `root_hash`, `note`"
+                    "malformed",
+                    seq,
+                    line,
+                    "bad checkpoint: expected `tree_size`, `root_hash`, `note` and, after the first, `consistency`",
                 )
-            chain.checkpoint(_Stated(fields["tree_size"], fields["root_hash"], fields["note"], None), line)
+            chain.checkpoint(stated, line)
         else:
             raise AuditExportError("malformed", seq, line, f"unknown record type `{kind}`")
     return chain.end(line + 1)
+
+
+def _ndjson_checkpoint(fields: Any) -> _Stated | None:
+    """A checkpoint object: `tree_size`, `root_hash`, `note`, and optionally
+    `consistency` (a list of strings; null is absent), nothing else. None
+    when it is not of that shape."""
+    required = {"tree_size", "root_hash", "note"}
+    if not isinstance(fields, dict) or not required <= set(fields) <= required | {"consistency"}:
+        return None
+    consistency = fields.get("consistency")
+    if (
+        not _is_uint(fields["tree_size"], _U64)
+        or not isinstance(fields["root_hash"], str)
+        or not isinstance(fields["note"], str)
+        or not (consistency is None or (isinstance(consistency, list) and all(isinstance(h, str) for h in consistency)))
+    ):
+        return None
+    return _Stated(fields["tree_size"], fields["root_hash"], fields["note"], consistency, None)
 
 
 def _read_header(record: Mapping[str, Any], chain: _Chain, line: int) -> None:
@@ -735,7 +894,7 @@ def _read_header(record: Mapping[str, Any], chain: _Chain, line: int) -> None:
         raise bad("bad header: a field has the wrong type")
     if record["format"] != EXPORT_FORMAT:
         raise bad(f"format `{record['format']}` is not `{EXPORT_FORMAT}`")
-    if record["version"] != EXPORT_VERSION:
+    if not 1 <= record["version"] <= EXPORT_VERSION:
         raise bad(f"unsupported export version {record['version']}")
     chain.tenant = tenant
     chain.origin = record["origin"]
@@ -767,6 +926,11 @@ class _Cells:
         name, cell = self.next()
         if cell != "":
             raise _Failure("malformed", f"`{name}` must be empty in this row")
+
+    def rest_empty(self) -> None:
+        """The remaining cells (`checkpoint`, and `consistency` in version 2) must be empty."""
+        while self.column < len(self.row):
+            self.empty()
 
     @staticmethod
     def _parse(name: str, cell: str, parse: Any) -> Any:
@@ -851,7 +1015,7 @@ def _csv_entry(row: list[str]) -> tuple[dict[str, Any], str]:
         fields[name] = cells.optional(_text)
     fields["prev_hash"] = cells.required(_text)
     stated = cells.required(_text)
-    cells.empty()
+    cells.rest_empty()
     return fields, stated
 
 
@@ -865,7 +1029,9 @@ def _csv_checkpoint(row: list[str]) -> _Stated:
         cells.empty()
     root_hash = cells.required(_text)
     note = cells.required(_text)
-    return _Stated(tree_size, root_hash, note, tenant)
+    # Version 1 has no `consistency` column: absent, like an empty cell.
+    proof = cells.optional(lambda cell: cell.split(" ")) if cells.column < len(row) else None
+    return _Stated(tree_size, root_hash, note, proof, tenant)
 
 
 def _verify_csv(stream: IO[bytes], chain: _Chain) -> AuditExportReport:
@@ -876,7 +1042,7 @@ def _verify_csv(stream: IO[bytes], chain: _Chain) -> AuditExportReport:
             header = next(reader, None)
         except (csv.Error, UnicodeDecodeError) as error:
             raise AuditExportError("malformed", None, 1, f"not CSV: {error}") from None
-        if header is None or tuple(header) != CSV_COLUMNS:
+        if header is None or tuple(header) not in (CSV_COLUMNS, CSV_COLUMNS_V1):
             raise AuditExportError("malformed", None, 1, "the first row is not the export's column header")
         while True:
             seq = chain.next_seq()
@@ -887,8 +1053,8 @@ def _verify_csv(stream: IO[bytes], chain: _Chain) -> AuditExportReport:
                 raise AuditExportError("malformed", seq, line, f"not CSV: {error}") from None
             if row is None:
                 break
-            if len(row) != len(CSV_COLUMNS):
-                raise AuditExportError("malformed", seq, line, f"a row of {len(row)} cells, not {len(CSV_COLUMNS)}")
+            if len(row) != len(header):
+                raise AuditExportError("malformed", seq, line, f"a row of {len(row)} cells, not {len(header)}")
             try:
                 if row[0] == "entry":
                     fields, stated = _csv_entry(row)
@@ -930,6 +1096,7 @@ class _Prepend(io.RawIOBase):
 def verify_audit_export(
     file: str | os.PathLike[str] | IO[bytes] | bytes,
     public_keys: Any,
+    trusted: str | bytes | os.PathLike[str] | None = None,
 ) -> AuditExportReport:
     """Verifies an export offline; answers what it proves or raises
     `AuditExportError` at the first failure.
@@ -939,17 +1106,53 @@ def verify_audit_export(
     `parse_keys` reads: the document of `GET /.well-known/lictor/keys`,
     vkey lines, or a list of vkeys. The file is read once, in constant
     memory.
+
+    `trusted` is a checkpoint saved earlier (by `lictor audit monitor`, or
+    the API's `note`): the signed note as text or bytes, or the path of a
+    file holding it (a string without a line break is a path). The export
+    must then extend it: cover at least its entries (`truncated`), be of
+    its log (`origin_mismatch`), and its first entries must have its root
+    (`trusted_mismatch`). This is what shows a whole rewrite, or a
+    truncation whose checkpoints were deleted too. Raises ValueError when
+    the trusted checkpoint does not open with the keys.
     """
     keys = parse_keys(public_keys)
+    checkpoint = _open_trusted(trusted, keys) if trusted is not None else None
     if isinstance(file, (bytes, bytearray)):
-        return _verify_stream(io.BytesIO(bytes(file)), keys)
+        return _verify_stream(io.BytesIO(bytes(file)), keys, checkpoint)
     if isinstance(file, (str, os.PathLike)):
         with open(file, "rb") as stream:
-            return _verify_stream(stream, keys)
-    return _verify_stream(file, keys)
+            return _verify_stream(stream, keys, checkpoint)
+    return _verify_stream(file, keys, checkpoint)
 
 
-def _verify_stream(stream: IO[bytes], keys: list[NoteVerifier]) -> AuditExportReport:
+def _open_trusted(trusted: str | bytes | os.PathLike[str], keys: list[NoteVerifier]) -> _Checkpoint:
+    """The trusted checkpoint: a signed note (text or bytes) or a file of
+    one, opened with `keys`; ValueError when it does not open."""
+    where = "the trusted checkpoint"
+    if isinstance(trusted, str) and "\n" in trusted:
+        note = trusted
+    else:
+        if isinstance(trusted, (bytes, bytearray)):
+            raw = bytes(trusted)
+        else:
+            where = f"the trusted checkpoint `{os.fspath(trusted)}`"
+            with open(trusted, "rb") as file:
+                raw = file.read()
+        try:
+            note = raw.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise ValueError(f"{where} is not UTF-8: {error}") from None
+    try:
+        checkpoint, _ = _open_note(note, keys)
+    except _Failure as failure:
+        raise ValueError(f"{where} does not open: {failure.message}") from None
+    return checkpoint
+
+
+def _verify_stream(
+    stream: IO[bytes], keys: list[NoteVerifier], trusted: _Checkpoint | None = None
+) -> AuditExportReport:
     try:
         first = stream.read(1)
     except OSError as error:
@@ -959,7 +1162,7 @@ def _verify_stream(stream: IO[bytes], keys: list[NoteVerifier]) -> AuditExportRe
     if isinstance(first, str):
         raise TypeError("open the export in binary mode ('rb')")
     buffered = io.BufferedReader(_Prepend(first, stream))
-    chain = _Chain(keys)
+    chain = _Chain(keys, trusted)
     try:
         if first == b"{":
             return _verify_ndjson(buffered, chain)

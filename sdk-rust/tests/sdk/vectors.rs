@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use lictor_client::lictor_offline::token::{self, CapabilityToken, Caveat};
 use lictor_client::{
-    Attenuation, attenuate, parse_audit_keys, parse_token, verify_audit_export, verify_webhook_at,
+    Attenuation, TrustedCheckpoint, attenuate, parse_audit_keys, parse_token, verify_audit_export,
+    verify_audit_export_trusting, verify_webhook_at,
 };
 use serde_json::{Value, json};
 
@@ -174,7 +175,15 @@ fn every_audit_export_vector_verifies_as_expected() {
         for vector in manifest["vectors"].as_array().unwrap() {
             let file = vector["file"].as_str().unwrap();
             let reader = std::fs::File::open(vectors("audit").join(file)).unwrap();
-            let outcome = match verify_audit_export(reader, &keys) {
+            let verified = match vector["trusted"].as_str() {
+                Some(trusted) => {
+                    let note = std::fs::read_to_string(vectors("audit").join(trusted)).unwrap();
+                    let trusted = TrustedCheckpoint::open(&note, &keys).unwrap();
+                    verify_audit_export_trusting(reader, &keys, &trusted)
+                }
+                None => verify_audit_export(reader, &keys),
+            };
+            let outcome = match verified {
                 Ok(report) => json!({
                     "valid": true,
                     "tenant": report.tenant.as_str(),
@@ -183,6 +192,7 @@ fn every_audit_export_vector_verifies_as_expected() {
                     "root_hash": report.root_hash,
                     "checkpoint_time": report.checkpoint_time,
                     "key_name": report.key_name,
+                    "checkpoints": report.checkpoints,
                 }),
                 Err(failure) => json!({"valid": false, "reason": failure.reason.code(), "seq": failure.seq}),
             };

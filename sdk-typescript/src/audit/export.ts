@@ -1,8 +1,13 @@
 // Offline verification of audit exports (`GET /v1/admin/audit/export`,
-// NDJSON or CSV, format version 1): one streaming pass, constant memory,
-// the same verdicts and reason codes as the gateway's
+// NDJSON or CSV, format versions 1 and 2): one streaming pass, constant
+// memory, the same verdicts and reason codes as the gateway's
 // `lictor audit verify-export`. The format is specified in docs/audit.md
 // and at the top of server/offline/src/audit/export.rs.
+//
+// Version 2 adds checkpoint records after any entry (each right after the
+// entry it ends, the last closing the export), every one after the first
+// with an RFC 9162 consistency proof from the one before; version 1 has a
+// single checkpoint, at the end, and (CSV) no `consistency` column.
 
 import type { components } from "../generated/schema.js";
 import { sha256, type Ed25519Backend } from "../crypto.js";
@@ -10,7 +15,7 @@ import { fromHex, toHex, utf8 } from "../encoding.js";
 import { canonicalJson, JsonSyntaxError, parseJson, type JsonValue } from "../json.js";
 import { CheckpointError, noteSigners, openCheckpoint, parseVerifierKey, type Checkpoint, type NoteVerifier } from "./checkpoint.js";
 import { CsvReader, type CsvRow } from "./csv.js";
-import { Frontier } from "./merkle.js";
+import { Frontier, verifyConsistency } from "./merkle.js";
 
 type Schemas = components["schemas"];
 
@@ -27,6 +32,8 @@ export type ExportFailureReason =
   | "truncated"
   | "extra_entries"
   | "root_mismatch"
+  | "bad_proof"
+  | "trusted_mismatch"
   | "io_error";
 
 /** The first place an export does not verify. */
@@ -50,16 +57,18 @@ export class ExportVerificationError extends Error {
 export interface ExportReport {
   /** The tenant. */
   tenant: string;
-  /** The checkpoint's origin. */
+  /** The closing checkpoint's origin. */
   origin: string;
-  /** Entries verified: 1..entries, the checkpoint's tree size. */
+  /** Entries verified: 1..entries, the closing checkpoint's tree size. */
   entries: number;
   /** Their RFC 6962 root, lowercase hex. */
   rootHash: string;
-  /** The checkpoint's `time` line, if any. */
+  /** The closing checkpoint's `time` line, if any. */
   checkpointTime: string | null;
-  /** The name of the key whose signature verified. */
+  /** The name of the key whose signature on the closing checkpoint verified. */
   keyName: string;
+  /** Checkpoints verified (the closing one included). */
+  checkpoints: number;
 }
 
 /** What an export can be read from. */
@@ -74,17 +83,32 @@ export interface VerifyExportOptions {
   onProgress?: (bytes: number) => void;
   /** Force an Ed25519 implementation (default: WebCrypto where available). */
   ed25519?: Ed25519Backend;
+  /**
+   * A signed checkpoint saved earlier (the note's text, e.g. from `lictor
+   * audit monitor` or the API), opened with the same keys: the export must
+   * extend it. It must cover at least as many entries (`truncated`), be of
+   * the same log (`origin_mismatch`), and its first entries must have the
+   * trusted root (`trusted_mismatch`). A note that does not open with the
+   * keys rejects with a plain `Error`, before the export is read.
+   */
+  trusted?: string;
 }
 
 /** The purpose of checkpoint keys in the keys document. */
 export const CHECKPOINT_KEY_PURPOSE = "audit-checkpoint";
 
-/** The CSV columns, in order. */
+/** The CSV columns of format version 2, in order (version 1 lacks the last). */
 export const CSV_COLUMNS = [
   "record", "version", "entry_id", "tenant", "seq", "ts", "kind", "intent_id", "agent_id", "environment",
   "enforced", "verdict", "stage", "reasons", "bundle_hash", "input_digest", "payload_digest", "principal",
-  "jti", "tool", "approval_id", "outcome", "prev_hash", "hash", "checkpoint",
+  "jti", "tool", "approval_id", "outcome", "prev_hash", "hash", "checkpoint", "consistency",
 ] as const;
+
+/** The CSV columns of format version 1: all but `consistency`. */
+export const CSV_COLUMNS_V1 = CSV_COLUMNS.slice(0, -1) as readonly (typeof CSV_COLUMNS)[number][];
+
+/** The highest export format version read (versions 1 to this one are). */
+const EXPORT_VERSION = 2n;
 
 const GENESIS_HASH = "0".repeat(64);
 const MAX_LINE = 16 << 20;
@@ -203,12 +227,55 @@ interface StatedCheckpoint {
   treeSize: bigint;
   rootHash: string;
   note: string;
+  /** The consistency proof from the previous checkpoint (hex hashes), if stated. */
+  consistency: string[] | null;
   /** The CSV row's tenant. */
   tenant: string | null;
 }
 
+/** The last checkpoint verified. */
+interface Verified {
+  size: bigint;
+  root: Uint8Array;
+  report: ExportReport;
+}
+
 function fail(reason: ExportFailureReason, seq: bigint | number | null, line: number, detail: string): ExportVerificationError {
   return new ExportVerificationError(reason, seq === null ? null : Number(seq), line, detail);
+}
+
+type Opened = { checkpoint: Checkpoint; keyName: string } | { reason: ExportFailureReason; detail: string };
+
+/** Opens `note` with the first of `keys` that signed it (the Rust `open_note`). */
+async function openNote(note: string, keys: readonly NoteVerifier[], backend: Ed25519Backend | undefined): Promise<Opened> {
+  let badSignature: string | null = null;
+  for (const key of keys) {
+    try {
+      return { checkpoint: await openCheckpoint(note, key, backend), keyName: key.name };
+    } catch (error) {
+      if (!(error instanceof CheckpointError)) throw error;
+      if (error.kind === "not_signed_by") continue;
+      if (error.kind === "bad_signature") {
+        badSignature = key.name;
+        continue;
+      }
+      return { reason: "malformed", detail: error.message };
+    }
+  }
+  if (badSignature !== null) {
+    return { reason: "bad_signature", detail: `the checkpoint's signature by \`${badSignature}\` does not verify` };
+  }
+  const signers = noteSigners(note);
+  const detail = signers.length === 0 ? "the checkpoint carries no signature" : `the checkpoint is signed by ${signers.join(", ")}, none of the given keys`;
+  return { reason: "unknown_key", detail };
+}
+
+/** Opens a trusted checkpoint note with `keys`; throws a plain `Error` when it does not open. */
+async function openTrusted(note: string, keys: readonly NoteVerifier[], backend: Ed25519Backend | undefined): Promise<Checkpoint> {
+  if (typeof note !== "string") throw new TypeError("the trusted checkpoint must be the signed note's text (a string)");
+  const opened = await openNote(note, keys, backend);
+  if ("reason" in opened) throw new Error(`the trusted checkpoint does not open: ${opened.detail}`);
+  return opened.checkpoint;
 }
 
 class Chain {
@@ -218,11 +285,13 @@ class Chain {
   private readonly frontier = new Frontier();
   private prevHash = GENESIS_HASH;
   entries = 0n;
-  report: ExportReport | null = null;
+  /** The last checkpoint that verified. */
+  private last: Verified | null = null;
 
   constructor(
     private readonly keys: readonly NoteVerifier[],
     private readonly backend: Ed25519Backend | undefined,
+    private readonly trusted: Checkpoint | null,
   ) {}
 
   nextSeq(): bigint {
@@ -230,9 +299,6 @@ class Chain {
   }
 
   async entry(record: Record, computed: string, stated: string, line: number): Promise<void> {
-    if (this.report) {
-      throw fail("extra_entries", this.report.entries + 1, line, `an entry after the checkpoint of size ${this.report.entries}`);
-    }
     if (this.tenant !== null && this.tenant !== record.tenant) {
       throw fail("tenant_mismatch", this.nextSeq(), line, `an entry of tenant \`${record.tenant}\` in the export of \`${this.tenant}\``);
     }
@@ -249,16 +315,22 @@ class Chain {
     await this.frontier.push(fromHex(computed)!);
     this.prevHash = computed;
     this.entries += 1n;
+    if (this.trusted !== null && this.trusted.treeSize === this.entries) {
+      const [root, trusted] = [toHex(await this.frontier.root()), toHex(this.trusted.rootHash)];
+      if (root !== trusted) {
+        throw fail("trusted_mismatch", this.entries, line, `the first ${this.entries} entries have the root \`${root}\`, the trusted checkpoint \`${trusted}\``);
+      }
+    }
   }
 
   async checkpoint(stated: StatedCheckpoint, line: number): Promise<void> {
-    if (this.report) throw fail("malformed", this.report.entries, line, "a second checkpoint");
-    const { checkpoint, keyName } = await this.openNote(stated, line);
+    const opened = await openNote(stated.note, this.keys, this.backend);
+    if ("reason" in opened) throw fail(opened.reason, stated.treeSize, line, opened.detail);
+    const { checkpoint, keyName } = opened;
     const size = checkpoint.treeSize;
     const at = (reason: ExportFailureReason, seq: bigint, detail: string) => fail(reason, seq, line, detail);
     let tenant: string;
     const own = this.tenant;
-    this.tenant = null;
     if (own !== null && stated.tenant !== null && stated.tenant !== own) {
       throw at("tenant_mismatch", size, `the checkpoint row's tenant \`${stated.tenant}\` is not the entries' \`${own}\``);
     } else if (own !== null) tenant = own;
@@ -270,46 +342,72 @@ class Chain {
     if (this.origin !== null && this.origin !== checkpoint.origin) {
       throw at("origin_mismatch", size, `the checkpoint's origin \`${checkpoint.origin}\` is not the header's \`${this.origin}\``);
     }
+    if (this.trusted !== null && this.trusted.origin !== checkpoint.origin) {
+      throw at("origin_mismatch", size, `the checkpoint's origin \`${checkpoint.origin}\` is not the trusted one's \`${this.trusted.origin}\``);
+    }
+    const last = this.last;
+    if (last !== null && last.size >= size) throw at("malformed", size, `a checkpoint of size ${size} after one of size ${last.size}`);
     if (size > this.entries) throw at("truncated", this.entries + 1n, `the checkpoint covers ${size} entries, the file holds ${this.entries}`);
     if (size < this.entries) throw at("extra_entries", size + 1n, `the file holds ${this.entries} entries, the checkpoint covers ${size}`);
-    const root = toHex(await this.frontier.root());
+    const rootBytes = await this.frontier.root();
+    const root = toHex(rootBytes);
     const signed = toHex(checkpoint.rootHash);
     if (signed !== root) throw at("root_mismatch", size, `the signed root \`${signed}\` is not the root of the entries \`${root}\``);
     if (stated.treeSize !== size || stated.rootHash !== root) {
       throw at("malformed", size, `the record states tree size ${stated.treeSize} and root \`${stated.rootHash}\`, the note ${size} and \`${root}\``);
     }
-    if (this.announced !== null && this.announced !== size) {
-      throw at("malformed", size, `the header announces ${this.announced} entries, the checkpoint covers ${size}`);
-    }
-    this.report = { tenant, origin: checkpoint.origin, entries: Number(size), rootHash: root, checkpointTime: checkpoint.time, keyName };
-  }
-
-  private async openNote(stated: StatedCheckpoint, line: number): Promise<{ checkpoint: Checkpoint; keyName: string }> {
-    let badSignature: string | null = null;
-    for (const key of this.keys) {
+    if (last === null) {
+      if (stated.consistency !== null) throw at("malformed", size, "the first checkpoint carries a consistency proof");
+    } else {
+      if (stated.consistency === null) throw at("malformed", size, `no consistency proof from the checkpoint of size ${last.size}`);
+      const proof: Uint8Array[] = [];
+      for (const hash of stated.consistency) {
+        const raw = fromHex(hash);
+        if (!raw || raw.length !== 32) throw at("malformed", size, "a consistency proof hash is not 64 hex digits");
+        proof.push(raw);
+      }
       try {
-        return { checkpoint: await openCheckpoint(stated.note, key, this.backend), keyName: key.name };
+        await verifyConsistency(last.size, size, last.root, rootBytes, proof);
       } catch (error) {
-        if (!(error instanceof CheckpointError)) throw error;
-        if (error.kind === "not_signed_by") continue;
-        if (error.kind === "bad_signature") {
-          badSignature = key.name;
-          continue;
-        }
-        throw fail("malformed", stated.treeSize, line, error.message);
+        const why = error instanceof Error ? error.message : String(error);
+        throw at("bad_proof", size, `the proof from the checkpoint of size ${last.size} does not hold: ${why}`);
       }
     }
-    if (badSignature !== null) {
-      throw fail("bad_signature", stated.treeSize, line, `the checkpoint's signature by \`${badSignature}\` does not verify`);
-    }
-    const signers = noteSigners(stated.note);
-    const detail = signers.length === 0 ? "the checkpoint carries no signature" : `the checkpoint is signed by ${signers.join(", ")}, none of the given keys`;
-    throw fail("unknown_key", stated.treeSize, line, detail);
+    const report: ExportReport = {
+      tenant,
+      origin: checkpoint.origin,
+      entries: Number(size),
+      rootHash: root,
+      checkpointTime: checkpoint.time,
+      keyName,
+      checkpoints: (last?.report.checkpoints ?? 0) + 1,
+    };
+    this.last = { size, root: rootBytes, report };
   }
 
+  /**
+   * The verdict at the end of the input: the last record was the
+   * checkpoint of every entry, the number the header announced, and no
+   * fewer than a trusted checkpoint covers.
+   */
   end(line: number): ExportReport {
-    if (!this.report) throw fail("truncated", this.nextSeq(), line, "the file ends without a checkpoint");
-    return this.report;
+    const last = this.last;
+    if (last === null) throw fail("truncated", this.nextSeq(), line, "the file ends without a checkpoint");
+    if (this.entries > last.size) {
+      throw fail("extra_entries", last.size + 1n, line, `the file holds ${this.entries} entries, the last checkpoint covers ${last.size}`);
+    }
+    if (this.announced !== null && this.announced !== last.size) {
+      throw fail("malformed", last.size, line, `the header announces ${this.announced} entries, the checkpoint covers ${last.size}`);
+    }
+    if (this.trusted !== null && this.trusted.treeSize > last.size) {
+      throw fail(
+        "truncated",
+        last.size + 1n,
+        line,
+        `the export holds ${last.size} entries, a trusted checkpoint covers ${this.trusted.treeSize}: the log was cut`,
+      );
+    }
+    return last.report;
   }
 }
 
@@ -429,7 +527,7 @@ async function verifyNdjson(input: AsyncGenerator<Uint8Array>, first: Uint8Array
       if (typeof version !== "bigint" || version < 0n || version > U64_MAX) throw bad("`version` is not an integer");
       if (typeof entries !== "bigint" || entries < 0n || entries > U64_MAX) throw bad("`entries` is not an integer");
       if (format !== "lictor-audit-export") throw fail("malformed", null, line, `format \`${format}\` is not \`lictor-audit-export\``);
-      if (version !== 1n) throw fail("malformed", null, line, `unsupported export version ${version}`);
+      if (version < 1n || version > EXPORT_VERSION) throw fail("malformed", null, line, `unsupported export version ${version}`);
       chain.tenant = tenant;
       chain.origin = origin;
       chain.announced = entries;
@@ -448,18 +546,28 @@ async function verifyNdjson(input: AsyncGenerator<Uint8Array>, first: Uint8Array
     } else if (kind === "checkpoint") {
       const checkpoint = record.checkpoint;
       if (checkpoint === undefined || Object.keys(record).length !== 2) throw malformed("a checkpoint line has exactly `type` and `checkpoint`");
+      const fields = ["tree_size", "root_hash", "note", "consistency"];
+      const consistency = isObject(checkpoint) ? (checkpoint.consistency ?? null) : null;
       if (
         !isObject(checkpoint) ||
-        Object.keys(checkpoint).length !== 3 ||
+        Object.keys(checkpoint).some((key) => !fields.includes(key)) ||
         typeof checkpoint.tree_size !== "bigint" ||
         checkpoint.tree_size < 0n ||
         checkpoint.tree_size > U64_MAX ||
         typeof checkpoint.root_hash !== "string" ||
-        typeof checkpoint.note !== "string"
+        typeof checkpoint.note !== "string" ||
+        (consistency !== null && !(Array.isArray(consistency) && consistency.every((hash) => typeof hash === "string")))
       ) {
-        throw malformed("bad checkpoint: expected exactly `tree_size`, `root_hash` and `note`");
+        throw malformed("bad checkpoint: expected `tree_size`, `root_hash`, `note` and, after the first, `consistency` (an array of hex strings)");
       }
-      await chain.checkpoint({ treeSize: checkpoint.tree_size, rootHash: checkpoint.root_hash, note: checkpoint.note, tenant: null }, line);
+      const stated: StatedCheckpoint = {
+        treeSize: checkpoint.tree_size,
+        rootHash: checkpoint.root_hash,
+        note: checkpoint.note,
+        consistency: consistency as string[] | null,
+        tenant: null,
+      };
+      await chain.checkpoint(stated, line);
     } else {
       throw malformed(`unknown record type \`${kind}\``);
     }
@@ -532,6 +640,11 @@ class Cells {
     if (cell !== "") throw new Error(`\`${name}\` must be empty in this row`);
   }
 
+  /** The remaining cells, which must be empty. */
+  restEmpty(): void {
+    while (this.column < this.row.length) this.empty();
+  }
+
   emptyUntil(column: string): void {
     while (this.column < CSV_COLUMNS.length && CSV_COLUMNS[this.column] !== column) this.empty();
   }
@@ -594,7 +707,7 @@ async function csvEntry(row: string[]): Promise<{ record: Record; computed: stri
   }
   document.prev_hash = cells.required(text);
   const stated = cells.required(text);
-  cells.empty();
+  cells.restEmpty();
   const record = { tenant: document.tenant as string, seq: document.seq as bigint, prevHash: document.prev_hash as string };
   return { record, computed: await hashDocument(document), stated };
 }
@@ -608,13 +721,16 @@ function csvCheckpoint(row: string[]): StatedCheckpoint {
   cells.emptyUntil("hash");
   const rootHash = cells.required(text);
   const note = cells.required(text);
-  return { treeSize, rootHash, note, tenant };
+  // Version 1 has no `consistency` column.
+  const consistency = cells.optional((proof) => proof.split(" "));
+  return { treeSize, rootHash, note, consistency, tenant };
 }
 
 async function verifyCsv(input: AsyncGenerator<Uint8Array>, first: Uint8Array, chain: Chain, progress: (n: number) => void): Promise<ExportReport> {
   const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
   const reader = new CsvReader();
   let header = true;
+  let columns: readonly string[] = CSV_COLUMNS;
   let bytes = 0;
   let lastLine = 1;
 
@@ -622,14 +738,16 @@ async function verifyCsv(input: AsyncGenerator<Uint8Array>, first: Uint8Array, c
     lastLine = row.line;
     if (header) {
       header = false;
-      if (row.cells.length !== CSV_COLUMNS.length || row.cells.some((cell, i) => cell !== CSV_COLUMNS[i])) {
-        throw fail("malformed", null, 1, "the first row is not the export's column header");
-      }
+      // Version 2's columns, or version 1's (no `consistency`).
+      const is = (names: readonly string[]) => row.cells.length === names.length && row.cells.every((cell, i) => cell === names[i]);
+      if (is(CSV_COLUMNS)) columns = CSV_COLUMNS;
+      else if (is(CSV_COLUMNS_V1)) columns = CSV_COLUMNS_V1;
+      else throw fail("malformed", null, 1, "the first row is not the export's column header");
       return;
     }
     const seq = chain.nextSeq();
-    if (row.cells.length !== CSV_COLUMNS.length) {
-      throw fail("malformed", seq, row.line, `a row of ${row.cells.length} cells, not ${CSV_COLUMNS.length}`);
+    if (row.cells.length !== columns.length) {
+      throw fail("malformed", seq, row.line, `a row of ${row.cells.length} cells, not ${columns.length}`);
     }
     const record = row.cells[0];
     if (record === "entry") {
@@ -675,10 +793,13 @@ async function verifyCsv(input: AsyncGenerator<Uint8Array>, first: Uint8Array, c
 
 /**
  * Verifies an audit export offline, in one streaming pass: every entry's
- * form, tenant, sequence, link and hash, then the signed checkpoint
- * (signature by one of `keys`, origin, size, Merkle root). Resolves to what
- * it proves; rejects with `ExportVerificationError` carrying the same
- * `reason` and `seq` as the gateway's `lictor audit verify-export`.
+ * form, tenant, sequence, link and hash, and every signed checkpoint
+ * (signature by one of `keys`, origin, size, Merkle root, and from the
+ * second on the consistency proof from the one before); the last one must
+ * cover every entry. With `options.trusted`, also that the export extends
+ * that checkpoint. Resolves to what it proves; rejects with
+ * `ExportVerificationError` carrying the same `reason` and `seq` as the
+ * gateway's `lictor audit verify-export`.
  *
  * ```ts
  * const keys = await (await fetch(`${url}/.well-known/lictor/keys`)).json();
@@ -687,6 +808,7 @@ async function verifyCsv(input: AsyncGenerator<Uint8Array>, first: Uint8Array, c
  */
 export async function verifyAuditExport(source: ExportSource, keys: ExportKeys, options: VerifyExportOptions = {}): Promise<ExportReport> {
   const verifiers = await parseCheckpointKeys(keys);
+  const trusted = options.trusted === undefined ? null : await openTrusted(options.trusted, verifiers, options.ed25519);
   const input = chunks(source);
   const progress = options.onProgress ?? (() => {});
   try {
@@ -700,7 +822,7 @@ export async function verifyAuditExport(source: ExportSource, keys: ExportKeys, 
       }
     }
     if (!first) throw fail("malformed", null, 1, "the file is empty");
-    const chain = new Chain(verifiers, options.ed25519);
+    const chain = new Chain(verifiers, options.ed25519, trusted);
     return first[0] === 0x7b ? await verifyNdjson(input, first, chain, progress) : await verifyCsv(input, first, chain, progress);
   } finally {
     await input.return(undefined);

@@ -12,7 +12,7 @@ use lictor_api::audit::{
 use lictor_api::ids::TenantId;
 
 use crate::audit::checkpointer::AnchorError;
-use crate::audit::export::{ExportCheckpoint, ExportFormat, ExportHeader};
+use crate::audit::export::ExportFormat;
 use crate::audit::merkle;
 use crate::audit::stream::{ExportSink, write_export};
 use crate::audit::verify::{verify_log, view};
@@ -324,26 +324,14 @@ pub(crate) async fn export(
         ExportFormatName::Ndjson => ExportFormat::Ndjson,
         ExportFormatName::Csv => ExportFormat::Csv,
     };
-    let checkpoints = &caller.state.checkpoints;
-    let checkpoint = checkpoints.at_head(&tenant).await.map_err(anchor_error)?;
-    let header = ExportHeader {
-        tenant: tenant.clone(),
-        origin: checkpoints.origin_of(&tenant),
-        key_name: checkpoints.key_name().to_string(),
-        exported_at: Timestamp::now().to_datetime(),
-        entries: checkpoint.tree_size,
-    };
+    let checkpoint = caller.state.checkpoints.at_head(&tenant).await.map_err(anchor_error)?;
     let filename = format!("lictor-audit-{tenant}-{}.{}", checkpoint.tree_size, format.file_extension());
-    let trailer = ExportCheckpoint {
-        tree_size: checkpoint.tree_size,
-        root_hash: checkpoint.root_hash.clone(),
-        note: checkpoint.note.clone(),
-    };
     let (sender, chunks) = tokio::sync::mpsc::channel(8);
-    let store = caller.state.store.clone();
+    let (store, checkpoints) = (caller.state.store.clone(), caller.state.checkpoints.clone());
     tokio::spawn(async move {
         let mut sink = Chunks(sender);
-        if let Err(error) = write_export(&store, &header, &trailer, format, &mut sink).await {
+        let written = write_export(&store, &checkpoints, &tenant, &checkpoint, format, &mut sink).await;
+        if let Err(error) = written {
             // The stream fails: the client sees a broken download, not a
             // short one.
             let _ = sink.0.send(Err(std::io::Error::other(error))).await;

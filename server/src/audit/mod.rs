@@ -13,9 +13,11 @@
 //! - [`checkpointer`]: signed checkpoints of each tenant's Merkle tree;
 //! - [`seal`]: the gateway's MAC over each chain head, keyed outside the
 //!   store;
-//! - [`verify`] and [`pages`]: walking a stored chain; [`stream`]: exports.
+//! - [`verify`] and [`pages`]: walking a stored chain; [`stream`]: exports;
+//! - [`monitor`]: a witness of the checkpoints, outside the gateway.
 
 pub mod checkpointer;
+pub mod monitor;
 pub mod pages;
 pub(crate) mod seal;
 pub mod stream;

@@ -1,14 +1,26 @@
 //! Writing an export: entries 1..N of a tenant's log, read a page at a time
-//! (constant memory), then the checkpoint of size N. The loop behind
+//! (constant memory), each checkpoint the gateway signed right after the
+//! entry it ends — with its consistency proof from the one before — and
+//! the checkpoint of size N last. The loop behind
 //! `GET /v1/admin/audit/export`, and what the `audit_export` benchmark runs.
 
+use std::collections::VecDeque;
+
+use lictor_api::ids::TenantId;
+
+use super::checkpointer::Checkpointer;
 use super::export::{ExportCheckpoint, ExportFormat, ExportHeader, ExportWriter};
+use super::merkle::{self, Hash};
 use super::pages::Pages;
-use crate::store::Store;
+use crate::clock::Timestamp;
+use crate::store::{CheckpointRow, Store, decode_hash};
 
 /// Bytes gathered before they are handed to the sink: one frame per chunk
 /// rather than per entry.
 const CHUNK: usize = 64 * 1024;
+
+/// Checkpoints read per query.
+const CHECKPOINT_PAGE: u32 = 500;
 
 /// Where an export's bytes go.
 pub trait ExportSink: Send {
@@ -24,42 +36,142 @@ pub enum ExportEnd {
     Complete {
         /// Entries written.
         entries: u64,
+        /// Checkpoints written, the closing one included.
+        checkpoints: u64,
     },
     /// The sink refused a chunk.
     Stopped,
 }
 
-/// Writes the export described by `header`, up to and including
-/// `trailer` (a checkpoint of the tenant's log), to `sink`. An error means
-/// the export cannot be completed (the store failed, an entry no longer
-/// decodes, or the log is shorter than the checkpoint): what was written
-/// lacks its checkpoint and fails verification.
+/// The checkpoints an export carries, in order, and the last one written.
+struct Anchors<'a> {
+    store: &'a Store,
+    checkpoints: &'a Checkpointer,
+    tenant: &'a TenantId,
+    closing: &'a CheckpointRow,
+    ahead: VecDeque<CheckpointRow>,
+    read_after: u64,
+    exhausted: bool,
+    last: Option<(u64, Hash)>,
+    written: u64,
+}
+
+impl Anchors<'_> {
+    /// The record of the checkpoint ending at entry `size`, if there is
+    /// one; its proof from the previous one is checked before it is
+    /// written, so an export never carries a proof that does not hold.
+    async fn at(&mut self, size: u64) -> Result<Option<ExportCheckpoint>, String> {
+        if size == self.closing.tree_size {
+            let closing = self.closing;
+            return self.record(closing).await.map(Some);
+        }
+        loop {
+            if self.ahead.is_empty() && !self.exhausted {
+                let page = self.store.checkpoints_after(self.tenant, self.read_after, CHECKPOINT_PAGE).await;
+                let page = page.map_err(|e| e.to_string())?;
+                self.exhausted = page.len() < CHECKPOINT_PAGE as usize;
+                self.read_after = page.last().map_or(self.read_after, |row| row.tree_size);
+                self.ahead.extend(page.into_iter().filter(|row| row.tree_size < self.closing.tree_size));
+            }
+            match self.ahead.front() {
+                Some(row) if row.tree_size < size => {
+                    self.ahead.pop_front();
+                }
+                Some(row) if row.tree_size == size => {
+                    let row = self.ahead.pop_front().ok_or("a checkpoint vanished")?;
+                    return self.record(&row).await.map(Some);
+                }
+                _ => return Ok(None),
+            }
+        }
+    }
+
+    async fn record(&mut self, row: &CheckpointRow) -> Result<ExportCheckpoint, String> {
+        let root = decode_hash(&row.root_hash).map_err(|e| e.to_string())?;
+        let record = ExportCheckpoint {
+            tree_size: row.tree_size,
+            root_hash: row.root_hash.clone(),
+            note: row.note.clone(),
+            consistency: None,
+        };
+        let record = match self.last {
+            None => record,
+            Some((old_size, old_root)) => {
+                let proof = self.checkpoints.consistency_proof(self.tenant, old_size, row.tree_size).await;
+                let proof = proof.map_err(|e| e.to_string())?;
+                merkle::verify_consistency(old_size, row.tree_size, &old_root, &root, &proof).map_err(
+                    |e| {
+                        format!(
+                            "the stored tree gives no valid proof from {old_size} to {}: {e}",
+                            row.tree_size
+                        )
+                    },
+                )?;
+                record.extending(&proof)
+            }
+        };
+        self.last = Some((row.tree_size, root));
+        self.written += 1;
+        Ok(record)
+    }
+}
+
+/// Writes the export of `tenant`'s log up to `closing` (a checkpoint of
+/// it, verified by the gateway) to `sink`. An error means the export
+/// cannot be completed (the store failed, an entry no longer decodes, the
+/// log is shorter than the checkpoint, a proof does not hold): what was
+/// written lacks its closing checkpoint and fails verification.
 pub async fn write_export(
     store: &Store,
-    header: &ExportHeader,
-    trailer: &ExportCheckpoint,
+    checkpoints: &Checkpointer,
+    tenant: &TenantId,
+    closing: &CheckpointRow,
     format: ExportFormat,
     sink: &mut impl ExportSink,
 ) -> Result<ExportEnd, String> {
-    let tenant = &header.tenant;
+    let header = ExportHeader {
+        tenant: tenant.clone(),
+        origin: checkpoints.origin_of(tenant),
+        key_name: checkpoints.key_name().to_string(),
+        exported_at: Timestamp::now().to_datetime(),
+        entries: closing.tree_size,
+    };
+    let mut anchors = Anchors {
+        store,
+        checkpoints,
+        tenant,
+        closing,
+        ahead: VecDeque::new(),
+        read_after: 0,
+        exhausted: false,
+        last: None,
+        written: 0,
+    };
     let mut writer = ExportWriter::new(format);
-    let mut chunk = writer.header(header).map_err(|e| e.to_string())?;
+    let mut chunk = writer.header(&header).map_err(|e| e.to_string())?;
     let mut after = 0;
-    let mut pages = Pages::new(store, tenant, (0, trailer.tree_size), |page| page);
-    'pages: while after < trailer.tree_size {
+    if closing.tree_size == 0 {
+        let record = anchors.at(0).await?.ok_or("no checkpoint of the empty log")?;
+        chunk.extend(writer.checkpoint(&record, tenant).map_err(|e| e.to_string())?);
+    }
+    let mut pages = Pages::new(store, tenant, (0, closing.tree_size), |page| page);
+    'pages: while after < closing.tree_size {
         let Some(page) = pages.next_page().await.map_err(|e| e.to_string())? else {
             return Err(format!(
                 "the log ends at entry {after}, before the checkpoint's {}",
-                trailer.tree_size
+                closing.tree_size
             ));
         };
         for row in page {
             let row = row.map_err(|bad| bad.message)?;
-            if row.record.seq > trailer.tree_size {
+            if row.record.seq > closing.tree_size {
                 break 'pages;
             }
             after = row.record.seq;
             chunk.extend(writer.entry(&row.record.to_entry(row.hash)).map_err(|e| e.to_string())?);
+            if let Some(record) = anchors.at(after).await? {
+                chunk.extend(writer.checkpoint(&record, tenant).map_err(|e| e.to_string())?);
+            }
             if chunk.len() >= CHUNK
                 && !sink.send(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK))).await
             {
@@ -67,9 +179,8 @@ pub async fn write_export(
             }
         }
     }
-    chunk.extend(writer.checkpoint(trailer, tenant).map_err(|e| e.to_string())?);
     if !sink.send(chunk).await {
         return Ok(ExportEnd::Stopped);
     }
-    Ok(ExportEnd::Complete { entries: after })
+    Ok(ExportEnd::Complete { entries: after, checkpoints: anchors.written })
 }

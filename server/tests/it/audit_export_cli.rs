@@ -27,7 +27,11 @@ fn every_vector_gets_its_verdict_and_exit_code() {
     let key = dir.join("key.txt");
     for vector in manifest["vectors"].as_array().unwrap() {
         let file = dir.join(vector["file"].as_str().unwrap());
-        let output = lictor(&[file.to_str().unwrap(), "--key", key.to_str().unwrap()]);
+        let mut args = vec![file.to_str().unwrap().to_string(), "--key".into(), key.to_str().unwrap().into()];
+        if let Some(trusted) = vector["trusted"].as_str() {
+            args.extend(["--trusted".into(), dir.join(trusted).to_str().unwrap().into()]);
+        }
+        let output = lictor(&args.iter().map(String::as_str).collect::<Vec<_>>());
         let expect = &vector["expect"];
         let text = stdout(&output);
         if expect["valid"] == true {
@@ -35,6 +39,10 @@ fn every_vector_gets_its_verdict_and_exit_code() {
             let entries = expect["entries"].as_u64().unwrap();
             assert!(text.starts_with(&format!("ok: tenant `acme`: {entries} entries, ")), "{text}");
             assert!(text.contains(expect["root_hash"].as_str().unwrap()), "{text}");
+            assert!(text.contains(&format!("; {} checkpoints checked", expect["checkpoints"])), "{text}");
+            if vector["trusted"].is_string() {
+                assert!(text.ends_with("; extends the trusted checkpoint of 5\n"), "{text}");
+            }
         } else {
             assert_eq!(output.status.code(), Some(1), "{file:?}: {text}");
             let want = format!("FAILED at seq {}: {}: ", expect["seq"], expect["reason"].as_str().unwrap());
@@ -76,6 +84,10 @@ fn unreadable_files_and_keys_exit_2() {
     let bad_key = lictor(&[file.to_str().unwrap(), "--key", "not-a-key"]);
     assert_eq!(bad_key.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad_key.stderr).contains("neither a keys file nor a verifier key"));
+    let untrusted =
+        lictor(&[file.to_str().unwrap(), "--key", key.to_str().unwrap(), "--trusted", key.to_str().unwrap()]);
+    assert_eq!(untrusted.status.code(), Some(2), "a trusted checkpoint that does not open is a usage error");
+    assert!(String::from_utf8_lossy(&untrusted.stderr).contains("the trusted checkpoint"));
     let no_key = lictor(&[file.to_str().unwrap()]);
     assert_eq!(no_key.status.code(), Some(2));
 }

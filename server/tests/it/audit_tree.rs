@@ -328,6 +328,13 @@ async fn exports_verify_offline_with_the_public_key_alone(backend: Backend) {
         let report =
             verify_export(text.as_bytes(), &keys, |_| {}).unwrap_or_else(|e| panic!("{format}: {e:?}"));
         assert_eq!(report.entries, head, "{format}");
+        // Every checkpoint signed up to the head is in the file, each
+        // checked against the entries and proven to extend the one before.
+        let signed = gw.get("/v1/admin/audit/checkpoints?limit=100", &f.admin).await.expect(200);
+        let signed =
+            signed["items"].as_array().unwrap().iter().filter(|c| c["tree_size"].as_u64().unwrap() <= head);
+        assert_eq!(report.checkpoints, signed.count() as u64, "{format}");
+        assert!(report.checkpoints >= 2, "{format}: checkpoints every 4 entries");
         // One changed character anywhere in an entry breaks it.
         let tampered = text.replacen("\"verdict\":\"block\"", "\"verdict\":\"approve\"", 1).replacen(
             ",block,",

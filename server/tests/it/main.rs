@@ -13,6 +13,7 @@ mod audit;
 mod audit_export_cli;
 mod audit_seals;
 mod audit_tree;
+mod audit_witness;
 mod budget;
 mod cli;
 mod contract;

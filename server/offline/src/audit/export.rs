@@ -1,13 +1,21 @@
-//! Audit exports: a tenant's entries 1..N and a signed checkpoint of size N
-//! in one file, so that the file and the gateway's public checkpoint key
-//! alone prove, offline, that the log is complete and untampered up to N.
+//! Audit exports: a tenant's entries 1..N, every checkpoint the gateway
+//! signed over them with the consistency proofs between consecutive ones,
+//! and a signed checkpoint of size N, in one file, so that the file and the
+//! gateway's public checkpoint key alone prove, offline, that the log is
+//! complete and untampered up to N — and, given a checkpoint saved earlier
+//! ([`verify_export_trusting`]), that it extends what was seen then.
 //!
 //! [`ExportWriter`] renders an export a record at a time (the gateway streams
 //! `GET /v1/admin/audit/export` with it); [`verify_export`] checks one in a
 //! single pass, in constant memory (the Merkle tree is a [`Frontier`]).
 //! Neither touches a store, the network or the file system.
 //!
-//! # Format, version 1
+//! # Format, version 2
+//!
+//! Version 2 adds the checkpoints signed before the last one, each with a
+//! consistency proof from the one before it (the `consistency` field, and
+//! the CSV column of that name). A version 1 file is a version 2 file with
+//! one checkpoint and no `consistency` column; readers accept both.
 //!
 //! Two encodings of the same records, both UTF-8 without a byte-order mark:
 //! NDJSON (`application/x-ndjson`, `.ndjson`) and CSV (`text/csv`, `.csv`).
@@ -28,11 +36,14 @@
 //! One JSON object per line, every line ending in `\n`, no blank lines:
 //!
 //! 1. the header:
-//!    `{"type":"header","format":"lictor-audit-export","version":1,"tenant":"<tenant>","origin":"<checkpoint origin>","key_name":"<note key name>","exported_at":"<RFC 3339>","entries":N}`
+//!    `{"type":"header","format":"lictor-audit-export","version":2,"tenant":"<tenant>","origin":"<checkpoint origin>","key_name":"<note key name>","exported_at":"<RFC 3339>","entries":N}`
 //! 2. N entries: `{"type":"entry","entry":{…}}`, the entry object exactly as
-//!    above: nothing missing, nothing extra;
-//! 3. the checkpoint, last:
-//!    `{"type":"checkpoint","checkpoint":{"tree_size":N,"root_hash":"<hex>","note":"<signed note>"}}`
+//!    above: nothing missing, nothing extra; after entry k, the checkpoint
+//!    of size k if the gateway signed one:
+//!    `{"type":"checkpoint","checkpoint":{"tree_size":k,"root_hash":"<hex>","note":"<signed note>","consistency":["<hex>",…]}}`,
+//!    `consistency` being the RFC 9162 consistency proof from the previous
+//!    checkpoint in the file (absent on the first);
+//! 3. the checkpoint of size N, last, in the same form.
 //!
 //! The gateway writes compact JSON with keys in the order shown (an entry's
 //! in the order of the API); readers must not depend on key order.
@@ -43,10 +54,10 @@
 //!
 //! RFC 4180: commas, CRLF after every row (readers accept a bare LF), a
 //! cell quoted when it holds a comma, a quote, CR or LF (quotes doubled
-//! inside). The first row names the 25 columns:
+//! inside). The first row names the 26 columns (version 1: the first 25):
 //!
 //! ```text
-//! record,version,entry_id,tenant,seq,ts,kind,intent_id,agent_id,environment,enforced,verdict,stage,reasons,bundle_hash,input_digest,payload_digest,principal,jti,tool,approval_id,outcome,prev_hash,hash,checkpoint
+//! record,version,entry_id,tenant,seq,ts,kind,intent_id,agent_id,environment,enforced,verdict,stage,reasons,bundle_hash,input_digest,payload_digest,principal,jti,tool,approval_id,outcome,prev_hash,hash,checkpoint,consistency
 //! ```
 //!
 //! Then one row per entry, `record` = `entry`: every other column holds the
@@ -54,10 +65,11 @@
 //! field: absent) — no hashed string can be empty; `enforced` is `true` or
 //! `false`; `reasons` is the compact JSON array of `{"stage","code","message"}`
 //! objects (`[]` when none); numbers are plain decimals; `ts` is as above;
-//! `checkpoint` is empty. Then one last row, `record` = `checkpoint`:
-//! `tenant` the tenant, `seq` the tree size N, `hash` the root hash (hex),
-//! `checkpoint` the signed note (several lines, hence quoted), every other
-//! cell empty.
+//! `checkpoint` and `consistency` are empty. A checkpoint is a row with
+//! `record` = `checkpoint`, placed as in NDJSON: `tenant` the tenant, `seq`
+//! its tree size, `hash` its root hash (hex), `checkpoint` the signed note
+//! (several lines, hence quoted), `consistency` the proof's hashes joined by
+//! single spaces (empty on the first), every other cell empty.
 //!
 //! ## The checkpoint
 //!
@@ -74,16 +86,22 @@
 //! and is in the form above (`malformed`); its tenant is the export's
 //! (`tenant_mismatch`); its `seq` is the next one (`sequence_gap`); its
 //! `prev_hash` is the previous entry's hash (`broken_link`); its recomputed
-//! hash is its `hash` (`hash_mismatch`). Then the checkpoint, which must be
-//! the last record: a signature by a given key, matched by key name and key
-//! id, must exist (`unknown_key`) and verify (`bad_signature`); its origin
-//! must be `…/tenants/<tenant>` and the header's (`origin_mismatch`); its
-//! tree size must be the number of entries (`truncated` when it covers more,
-//! `extra_entries` when fewer); its root must be the entries' root
-//! (`root_mismatch`); the record's `tree_size`/`root_hash` and the header's
-//! `entries` must agree with the signed note (`malformed`). A file that ends
-//! without a checkpoint is `truncated`; an entry after it is
-//! `extra_entries`.
+//! hash is its `hash` (`hash_mismatch`); with a trusted checkpoint of size
+//! k, the first k entries have its root (`trusted_mismatch`). Each
+//! checkpoint: a signature by a given key, matched by key name and key id,
+//! must exist (`unknown_key`) and verify (`bad_signature`); its origin must
+//! be `…/tenants/<tenant>`, the header's and the trusted checkpoint's
+//! (`origin_mismatch`); it must be larger than the previous checkpoint
+//! (`malformed`); its tree size must be the number of entries read
+//! (`truncated` when it covers more, `extra_entries` when fewer); its root
+//! must be the entries' root (`root_mismatch`); the record's
+//! `tree_size`/`root_hash` must agree with the signed note (`malformed`);
+//! its consistency proof must be absent on the first checkpoint, present
+//! on every later one (`malformed`), and hold between the two signed roots
+//! (`bad_proof`). At the end: a file without a checkpoint is `truncated`;
+//! entries after the last checkpoint are `extra_entries`; the header's
+//! `entries` must be the last checkpoint's size (`malformed`); a trusted
+//! checkpoint larger than the file is `truncated`.
 //!
 //! Every failure names the `seq` it concerns: for an entry, the position
 //! expected next (the entry's own `seq` when in order); for `truncated`, the
@@ -108,18 +126,18 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::checkpoint::{Checkpoint, CheckpointError, NoteVerifier};
-use super::merkle::{Frontier, Hash};
+use super::merkle::{Frontier, Hash, verify_consistency};
 use super::{AuditRecord, GENESIS_HASH, digest_json};
 use crate::time;
 
 /// The `format` of the NDJSON header.
 pub const EXPORT_FORMAT: &str = "lictor-audit-export";
 
-/// The format version written and read here.
-pub const EXPORT_VERSION: u32 = 1;
+/// The format version written here; versions 1 and 2 are read.
+pub const EXPORT_VERSION: u32 = 2;
 
-/// The CSV columns, in order.
-pub const CSV_COLUMNS: [&str; 25] = [
+/// The CSV columns of version 2, in order (version 1 lacks the last).
+pub const CSV_COLUMNS: [&str; 26] = [
     "record",
     "version",
     "entry_id",
@@ -145,7 +163,11 @@ pub const CSV_COLUMNS: [&str; 25] = [
     "prev_hash",
     "hash",
     "checkpoint",
+    "consistency",
 ];
+
+/// The CSV columns of version 1: all but `consistency`.
+pub const CSV_COLUMNS_V1: &[&str] = CSV_COLUMNS.split_last().expect("columns").1;
 
 /// The longest NDJSON line read: far beyond any entry, and a bound on the
 /// verifier's memory whatever the input.
@@ -226,7 +248,8 @@ pub struct ExportHeader {
     pub entries: u64,
 }
 
-/// The checkpoint record closing an export.
+/// A checkpoint record: one after the entry it ends, for each checkpoint
+/// the gateway signed, the last one closing the export.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ExportCheckpoint {
     /// Entries covered.
@@ -235,16 +258,28 @@ pub struct ExportCheckpoint {
     pub root_hash: String,
     /// The signed note.
     pub note: String,
+    /// The RFC 9162 consistency proof from the export's previous
+    /// checkpoint to this one (hex hashes); absent on the first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consistency: Option<Vec<String>>,
 }
 
 impl ExportCheckpoint {
-    /// The record for `checkpoint`, signed as `note`.
+    /// The record for `checkpoint`, signed as `note`, the first of its
+    /// export.
     pub fn new(checkpoint: &Checkpoint, note: impl Into<String>) -> ExportCheckpoint {
         ExportCheckpoint {
             tree_size: checkpoint.tree_size,
             root_hash: hex::encode(checkpoint.root_hash),
             note: note.into(),
+            consistency: None,
         }
+    }
+
+    /// The record, following a checkpoint it extends by `proof`.
+    pub fn extending(mut self, proof: &[Hash]) -> ExportCheckpoint {
+        self.consistency = Some(proof.iter().map(hex::encode).collect());
+        self
     }
 }
 
@@ -253,8 +288,9 @@ impl ExportCheckpoint {
 /// Exhaustive on purpose: a new failure kind must break callers' matches.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ExportWriteError {
-    /// The records do not come as header, entries `seq` 1..N, checkpoint
-    /// of size N: the file would not verify.
+    /// The records do not come as header, entries `seq` 1..N with
+    /// checkpoints after their last entry, checkpoint of size N: the file
+    /// would not verify.
     #[error("out of order: {0}")]
     OutOfOrder(String),
     /// An empty string, which a CSV cell cannot tell from `null`.
@@ -270,21 +306,24 @@ pub enum ExportWriteError {
     Serialize(String),
 }
 
-/// Renders an export record by record, in the order header, entries,
-/// checkpoint, checking that order as it goes.
+/// Renders an export record by record, in the order header, entries
+/// (each checkpoint right after the entry it ends), closing checkpoint,
+/// checking that order as it goes.
 #[derive(Debug)]
 pub struct ExportWriter {
     format: ExportFormat,
     // The header's tenant and announced count, once written.
     header: Option<(TenantId, u64)>,
     written: u64,
+    // The size of the last checkpoint written.
+    checkpointed: Option<u64>,
     closed: bool,
 }
 
 impl ExportWriter {
     /// A writer of `format`.
     pub fn new(format: ExportFormat) -> ExportWriter {
-        ExportWriter { format, header: None, written: 0, closed: false }
+        ExportWriter { format, header: None, written: 0, checkpointed: None, closed: false }
     }
 
     /// The format written.
@@ -341,8 +380,9 @@ impl ExportWriter {
         Ok(bytes)
     }
 
-    /// The closing record: `checkpoint` must cover exactly the entries
-    /// written, the number the header announced.
+    /// A checkpoint record: `checkpoint` must cover exactly the entries
+    /// written, carry a consistency proof unless it is the first, and
+    /// closes the export when it covers the number the header announced.
     pub fn checkpoint(
         &mut self,
         checkpoint: &ExportCheckpoint,
@@ -352,12 +392,18 @@ impl ExportWriter {
             return Err(ExportWriteError::OutOfOrder("a checkpoint before the header".into()));
         };
         if self.closed {
-            return Err(ExportWriteError::OutOfOrder("a second checkpoint".into()));
+            return Err(ExportWriteError::OutOfOrder("a checkpoint after the closing one".into()));
         }
-        if checkpoint.tree_size != self.written || checkpoint.tree_size != *announced {
+        if checkpoint.tree_size != self.written || self.checkpointed.is_some_and(|c| c >= self.written) {
             return Err(ExportWriteError::OutOfOrder(format!(
                 "a checkpoint of size {} after {} entries (the header announced {announced})",
                 checkpoint.tree_size, self.written
+            )));
+        }
+        if checkpoint.consistency.is_some() != self.checkpointed.is_some() {
+            return Err(ExportWriteError::OutOfOrder(format!(
+                "the checkpoint of size {} needs a consistency proof if and only if one came before it",
+                checkpoint.tree_size
             )));
         }
         if tenant != header_tenant {
@@ -366,7 +412,8 @@ impl ExportWriter {
             )));
         }
         let bytes = checkpoint_bytes(self.format, checkpoint, tenant)?;
-        self.closed = true;
+        self.checkpointed = Some(checkpoint.tree_size);
+        self.closed = checkpoint.tree_size == *announced;
         Ok(bytes)
     }
 }
@@ -435,6 +482,7 @@ fn checkpoint_bytes(
         ExportFormat::Csv => {
             let mut cells = vec![""; CSV_COLUMNS.len()];
             let size = checkpoint.tree_size.to_string();
+            let proof = checkpoint.consistency.as_ref().map(|p| p.join(" ")).unwrap_or_default();
             for (cell, value) in cells.iter_mut().zip(CSV_COLUMNS) {
                 *cell = match value {
                     "record" => "checkpoint",
@@ -442,6 +490,7 @@ fn checkpoint_bytes(
                     "seq" => &size,
                     "hash" => &checkpoint.root_hash,
                     "checkpoint" => &checkpoint.note,
+                    "consistency" => &proof,
                     _ => "",
                 };
             }
@@ -488,6 +537,7 @@ fn csv_entry_cells(entry: &AuditEntry) -> Result<Vec<String>, ExportWriteError> 
         required("prev_hash", &entry.prev_hash)?,
         required("hash", &entry.hash)?,
         String::new(),
+        String::new(),
     ])
 }
 
@@ -521,13 +571,19 @@ pub enum ExportFailureReason {
     ExtraEntries,
     /// The signed root is not the root of the entries.
     RootMismatch,
+    /// A checkpoint's consistency proof does not show it extends the
+    /// export's previous checkpoint.
+    BadProof,
+    /// The entries do not have the root of the trusted checkpoint (one
+    /// saved earlier): history it covered was rewritten.
+    TrustedMismatch,
     /// The input could not be read: no verdict on the file.
     IoError,
 }
 
 impl ExportFailureReason {
     /// Every reason.
-    pub const ALL: [ExportFailureReason; 12] = [
+    pub const ALL: [ExportFailureReason; 14] = [
         ExportFailureReason::Malformed,
         ExportFailureReason::TenantMismatch,
         ExportFailureReason::SequenceGap,
@@ -539,6 +595,8 @@ impl ExportFailureReason {
         ExportFailureReason::Truncated,
         ExportFailureReason::ExtraEntries,
         ExportFailureReason::RootMismatch,
+        ExportFailureReason::BadProof,
+        ExportFailureReason::TrustedMismatch,
         ExportFailureReason::IoError,
     ];
 
@@ -556,6 +614,8 @@ impl ExportFailureReason {
             ExportFailureReason::Truncated => "truncated",
             ExportFailureReason::ExtraEntries => "extra_entries",
             ExportFailureReason::RootMismatch => "root_mismatch",
+            ExportFailureReason::BadProof => "bad_proof",
+            ExportFailureReason::TrustedMismatch => "trusted_mismatch",
             ExportFailureReason::IoError => "io_error",
         }
     }
@@ -597,6 +657,8 @@ pub struct ExportReport {
     pub checkpoint_time: Option<String>,
     /// The name of the key whose signature verified.
     pub key_name: String,
+    /// Checkpoints verified (the closing one included).
+    pub checkpoints: u64,
 }
 
 /// Verifies an export read from `input` with the checkpoint keys `keys`,
@@ -605,10 +667,42 @@ pub struct ExportReport {
 /// Reads the input once, in constant memory (one line or row at a time,
 /// lines of NDJSON up to 16 MiB).
 pub fn verify_export(
+    input: impl BufRead,
+    keys: &[NoteVerifier],
+    progress: impl FnMut(u64),
+) -> Result<ExportReport, ExportFailure> {
+    verify_export_trusting(input, keys, None, progress)
+}
+
+/// A checkpoint saved earlier (by `lictor audit monitor`, or from the
+/// API), opened with the keys: an export must extend it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrustedCheckpoint(Checkpoint);
+
+impl TrustedCheckpoint {
+    /// Opens `note`, a signed checkpoint, with `keys`.
+    pub fn open(note: &str, keys: &[NoteVerifier]) -> Result<TrustedCheckpoint, String> {
+        open_note(note, keys).map(|(checkpoint, _)| TrustedCheckpoint(checkpoint)).map_err(|(_, why)| why)
+    }
+
+    /// The checkpoint.
+    pub fn checkpoint(&self) -> &Checkpoint {
+        &self.0
+    }
+}
+
+/// [`verify_export`], and also that the export extends `trusted`: it
+/// covers at least as many entries (`truncated`), of the same log
+/// (`origin_mismatch`), and its first `trusted` entries have the trusted
+/// root (`trusted_mismatch`). This is what shows a whole rewrite or a
+/// truncation that the gateway's own checkpoints were deleted to hide.
+pub fn verify_export_trusting(
     mut input: impl BufRead,
     keys: &[NoteVerifier],
+    trusted: Option<&TrustedCheckpoint>,
     mut progress: impl FnMut(u64),
 ) -> Result<ExportReport, ExportFailure> {
+    let chain = Chain::new(keys, trusted.map(|t| &t.0));
     let first = match input.fill_buf() {
         Ok(buffer) => buffer.first().copied(),
         Err(error) => return Err(io_failure(1, &error)),
@@ -620,8 +714,8 @@ pub fn verify_export(
             line: 1,
             message: "the file is empty".into(),
         }),
-        Some(b'{') => verify_ndjson(input, keys, &mut progress),
-        Some(_) => verify_csv(input, keys, &mut progress),
+        Some(b'{') => verify_ndjson(input, chain, &mut progress),
+        Some(_) => verify_csv(input, chain, &mut progress),
     }
 }
 
@@ -639,13 +733,22 @@ struct StatedCheckpoint {
     tree_size: u64,
     root_hash: String,
     note: String,
+    consistency: Option<Vec<String>>,
     /// The CSV row's `tenant`.
     tenant: Option<TenantId>,
+}
+
+/// The last checkpoint verified.
+struct Verified {
+    size: u64,
+    root: Hash,
+    report: ExportReport,
 }
 
 /// The state of one pass: the chain so far and the tree over it.
 struct Chain<'k> {
     keys: &'k [NoteVerifier],
+    trusted: Option<&'k Checkpoint>,
     /// The export's tenant: the NDJSON header's, or the first CSV entry's.
     tenant: Option<TenantId>,
     /// The NDJSON header's origin and entry count.
@@ -654,21 +757,22 @@ struct Chain<'k> {
     frontier: Frontier,
     prev_hash: String,
     entries: u64,
-    /// Set once the checkpoint verified.
-    report: Option<ExportReport>,
+    /// The last checkpoint that verified.
+    last: Option<Verified>,
 }
 
 impl<'k> Chain<'k> {
-    fn new(keys: &'k [NoteVerifier]) -> Chain<'k> {
+    fn new(keys: &'k [NoteVerifier], trusted: Option<&'k Checkpoint>) -> Chain<'k> {
         Chain {
             keys,
+            trusted,
             tenant: None,
             origin: None,
             announced: None,
             frontier: Frontier::new(),
             prev_hash: GENESIS_HASH.to_string(),
             entries: 0,
-            report: None,
+            last: None,
         }
     }
 
@@ -690,10 +794,6 @@ impl<'k> Chain<'k> {
         line: u64,
     ) -> Result<(), ExportFailure> {
         use ExportFailureReason::*;
-        if let Some(report) = &self.report {
-            let message = format!("an entry after the checkpoint of size {}", report.entries);
-            return Err(ExportFailure { reason: ExtraEntries, seq: Some(report.entries + 1), line, message });
-        }
         match &self.tenant {
             Some(tenant) if *tenant != record.tenant => {
                 let message = format!("an entry of tenant `{}` in the export of `{tenant}`", record.tenant);
@@ -721,6 +821,17 @@ impl<'k> Chain<'k> {
         self.frontier.push(&leaf);
         self.prev_hash = computed;
         self.entries += 1;
+        if let Some(trusted) = self.trusted.filter(|t| t.tree_size == self.entries)
+            && trusted.root_hash != self.frontier.root()
+        {
+            let message = format!(
+                "the first {} entries have the root `{}`, the trusted checkpoint `{}`",
+                self.entries,
+                hex::encode(self.frontier.root()),
+                hex::encode(trusted.root_hash)
+            );
+            return Err(ExportFailure { reason: TrustedMismatch, seq: Some(self.entries), line, message });
+        }
         Ok(())
     }
 
@@ -728,13 +839,10 @@ impl<'k> Chain<'k> {
     fn checkpoint(&mut self, stated: StatedCheckpoint, line: u64) -> Result<(), ExportFailure> {
         use ExportFailureReason::*;
         let at = |reason, seq, message| ExportFailure { reason, seq: Some(seq), line, message };
-        if let Some(report) = &self.report {
-            return Err(at(Malformed, report.entries, "a second checkpoint".into()));
-        }
         let (checkpoint, key_name) = open_note(&stated.note, self.keys)
             .map_err(|(reason, message)| at(reason, stated.tree_size, message))?;
         let size = checkpoint.tree_size;
-        let tenant = match (self.tenant.take(), stated.tenant) {
+        let tenant = match (self.tenant.clone(), stated.tenant) {
             (Some(tenant), Some(row)) if row != tenant => {
                 let message = format!("the checkpoint row's tenant `{row}` is not the entries' `{tenant}`");
                 return Err(at(TenantMismatch, size, message));
@@ -752,6 +860,17 @@ impl<'k> Chain<'k> {
             let message =
                 format!("the checkpoint's origin `{}` is not the header's `{origin}`", checkpoint.origin);
             return Err(at(OriginMismatch, size, message));
+        }
+        if let Some(trusted) = self.trusted.filter(|t| t.origin != checkpoint.origin) {
+            let message = format!(
+                "the checkpoint's origin `{}` is not the trusted one's `{}`",
+                checkpoint.origin, trusted.origin
+            );
+            return Err(at(OriginMismatch, size, message));
+        }
+        if let Some(last) = self.last.as_ref().filter(|last| last.size >= size) {
+            let message = format!("a checkpoint of size {size} after one of size {}", last.size);
+            return Err(at(Malformed, size, message));
         }
         if size > self.entries {
             let message = format!("the checkpoint covers {size} entries, the file holds {}", self.entries);
@@ -778,30 +897,71 @@ impl<'k> Chain<'k> {
             );
             return Err(at(Malformed, size, message));
         }
-        if let Some(announced) = self.announced.filter(|&n| n != size) {
-            let message = format!("the header announces {announced} entries, the checkpoint covers {size}");
-            return Err(at(Malformed, size, message));
+        match (&self.last, stated.consistency) {
+            (None, None) => {}
+            (None, Some(_)) => {
+                return Err(at(Malformed, size, "the first checkpoint carries a consistency proof".into()));
+            }
+            (Some(last), None) => {
+                let message = format!("no consistency proof from the checkpoint of size {}", last.size);
+                return Err(at(Malformed, size, message));
+            }
+            (Some(last), Some(proof)) => {
+                let proof = proof
+                    .iter()
+                    .map(|h| hex::decode(h).ok().and_then(|raw| Hash::try_from(raw).ok()))
+                    .collect::<Option<Vec<Hash>>>()
+                    .ok_or_else(|| {
+                        at(Malformed, size, "a consistency proof hash is not 64 hex digits".into())
+                    })?;
+                if let Err(error) = verify_consistency(last.size, size, &last.root, &root, &proof) {
+                    let message =
+                        format!("the proof from the checkpoint of size {} does not hold: {error}", last.size);
+                    return Err(at(BadProof, size, message));
+                }
+            }
         }
-        self.report = Some(ExportReport {
+        let checkpoints = self.last.as_ref().map_or(0, |last| last.report.checkpoints) + 1;
+        let report = ExportReport {
             tenant,
             origin: checkpoint.origin,
             entries: size,
             root_hash,
             checkpoint_time: checkpoint.time,
             key_name,
-        });
+            checkpoints,
+        };
+        self.last = Some(Verified { size, root, report });
         Ok(())
     }
 
-    /// The verdict at the end of the input.
+    /// The verdict at the end of the input: the last record was the
+    /// checkpoint of every entry, the number the header announced, and
+    /// no fewer than a trusted checkpoint covers.
     fn end(self, line: u64) -> Result<ExportReport, ExportFailure> {
-        let seq = Some(self.next_seq());
-        self.report.ok_or_else(|| ExportFailure {
-            reason: ExportFailureReason::Truncated,
-            seq,
-            line,
-            message: "the file ends without a checkpoint".into(),
-        })
+        use ExportFailureReason::*;
+        let at = |reason, seq, message| Err(ExportFailure { reason, seq: Some(seq), line, message });
+        let Some(last) = self.last else {
+            return at(Truncated, self.next_seq(), "the file ends without a checkpoint".into());
+        };
+        if self.entries > last.size {
+            let message =
+                format!("the file holds {} entries, the last checkpoint covers {}", self.entries, last.size);
+            return at(ExtraEntries, last.size + 1, message);
+        }
+        if let Some(announced) = self.announced.filter(|&n| n != last.size) {
+            let message =
+                format!("the header announces {announced} entries, the checkpoint covers {}", last.size);
+            return at(Malformed, last.size, message);
+        }
+        if let Some(trusted) = self.trusted.filter(|t| t.tree_size > last.size) {
+            let message = format!(
+                "the export holds {} entries, a trusted checkpoint covers {}: the log was cut",
+                last.size, trusted.tree_size
+            );
+            return at(Truncated, last.size + 1, message);
+        }
+        Ok(last.report)
     }
 }
 
@@ -877,14 +1037,14 @@ struct CheckpointFields {
     tree_size: u64,
     root_hash: String,
     note: String,
+    consistency: Option<Vec<String>>,
 }
 
 fn verify_ndjson(
     mut input: impl BufRead,
-    keys: &[NoteVerifier],
+    mut chain: Chain<'_>,
     progress: &mut impl FnMut(u64),
 ) -> Result<ExportReport, ExportFailure> {
-    let mut chain = Chain::new(keys);
     let mut buffer = Vec::new();
     let (mut line, mut bytes) = (0u64, 0u64);
     loop {
@@ -923,7 +1083,7 @@ fn verify_ndjson(
                         format!("format `{}` is not `{EXPORT_FORMAT}`", header.format),
                     ));
                 }
-                if header.version != u64::from(EXPORT_VERSION) {
+                if !(1..=u64::from(EXPORT_VERSION)).contains(&header.version) {
                     let message = format!("unsupported export version {}", header.version);
                     return Err(malformed(None, line, message));
                 }
@@ -955,6 +1115,7 @@ fn verify_ndjson(
                     tree_size: fields.tree_size,
                     root_hash: fields.root_hash,
                     note: fields.note,
+                    consistency: fields.consistency,
                     tenant: None,
                 };
                 chain.checkpoint(stated, line)?;
@@ -1009,8 +1170,8 @@ fn csv_failure(error: &csv::Error, seq: Option<u64>, line: u64) -> ExportFailure
     let line = error.position().map_or(line, csv::Position::line);
     match error.kind() {
         csv::ErrorKind::Io(io) => io_failure(line, io),
-        csv::ErrorKind::UnequalLengths { len, .. } => {
-            malformed(seq, line, format!("a row of {len} cells, not {}", CSV_COLUMNS.len()))
+        csv::ErrorKind::UnequalLengths { len, expected_len, .. } => {
+            malformed(seq, line, format!("a row of {len} cells, not {expected_len}"))
         }
         _ => malformed(seq, line, format!("not CSV: {error}")),
     }
@@ -1018,17 +1179,17 @@ fn csv_failure(error: &csv::Error, seq: Option<u64>, line: u64) -> ExportFailure
 
 fn verify_csv(
     input: impl BufRead,
-    keys: &[NoteVerifier],
+    mut chain: Chain<'_>,
     progress: &mut impl FnMut(u64),
 ) -> Result<ExportReport, ExportFailure> {
     let mut reader = csv::ReaderBuilder::new().has_headers(false).from_reader(input);
     let mut row = csv::StringRecord::new();
     let read = reader.read_record(&mut row).map_err(|e| csv_failure(&e, None, 1))?;
-    if !read || row.len() != CSV_COLUMNS.len() || row.iter().zip(CSV_COLUMNS).any(|(a, b)| a != b) {
+    let is = |columns: &[&str]| row.len() == columns.len() && row.iter().zip(columns).all(|(a, b)| a == *b);
+    if !read || !(is(&CSV_COLUMNS) || is(CSV_COLUMNS_V1)) {
         return Err(malformed(None, 1, "the first row is not the export's column header"));
     }
     progress(reader.position().byte());
-    let mut chain = Chain::new(keys);
     let mut line = 1;
     loop {
         let seq = Some(chain.next_seq());
@@ -1096,6 +1257,14 @@ impl<'a> Cells<'a> {
             (_, "") => Ok(()),
             (name, _) => Err(format!("`{name}` must be empty in this row")),
         }
+    }
+
+    /// The remaining cells, which must be empty.
+    fn rest_empty(&mut self) -> Result<(), String> {
+        while self.cells.clone().next().is_some() {
+            self.empty()?;
+        }
+        Ok(())
     }
 
     /// The cells up to column `column`, which must be empty.
@@ -1182,7 +1351,7 @@ fn csv_entry(row: &csv::StringRecord) -> Result<(AuditRecord, String), String> {
         prev_hash: cells.required(text)?,
     };
     let hash = cells.required(text)?;
-    cells.empty()?;
+    cells.rest_empty()?;
     Ok((record, hash))
 }
 
@@ -1196,7 +1365,9 @@ fn csv_checkpoint(row: &csv::StringRecord) -> Result<StatedCheckpoint, String> {
     cells.empty_until("hash")?;
     let root_hash = cells.required(text)?;
     let note = cells.required(text)?;
-    Ok(StatedCheckpoint { tree_size, root_hash, note, tenant: Some(tenant) })
+    // Version 1 has no `consistency` column.
+    let consistency = cells.optional(|proof| Ok(proof.split(' ').map(str::to_string).collect()))?;
+    Ok(StatedCheckpoint { tree_size, root_hash, note, consistency, tenant: Some(tenant) })
 }
 
 /// Why a keys text yields no verifier.

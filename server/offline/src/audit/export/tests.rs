@@ -274,7 +274,7 @@ fn the_files_look_as_documented() {
     assert_eq!(lines.len(), 4);
     assert_eq!(
         lines[0],
-        r#"{"type":"header","format":"lictor-audit-export","version":1,"tenant":"acme","origin":"lictor/tenants/acme","key_name":"lictor","exported_at":"2026-01-01T00:00:00.000000Z","entries":2}"#
+        r#"{"type":"header","format":"lictor-audit-export","version":2,"tenant":"acme","origin":"lictor/tenants/acme","key_name":"lictor","exported_at":"2026-01-01T00:00:00.000000Z","entries":2}"#
     );
     assert!(lines[1].starts_with(r#"{"type":"entry","entry":{"version":1,"entry_id":"aud_"#), "{}", lines[1]);
     assert!(lines[1].contains(r#""ts":"2026-01-01T00:00:00.000000Z","kind":"decision","intent_id":null,"#));
@@ -292,14 +292,14 @@ fn the_files_look_as_documented() {
     assert_eq!(
         rows[1],
         format!(
-            "entry,1,{},acme,1,2026-01-01T00:00:00.000000Z,decision,,,,,block,,{quoted},,,,,,,,,{GENESIS_HASH},{},",
+            "entry,1,{},acme,1,2026-01-01T00:00:00.000000Z,decision,,,,,block,,{quoted},,,,,,,,,{GENESIS_HASH},{},,",
             first.entry_id, first.hash
         )
     );
     let root = checkpoint(&entries).root_hash;
     let prefix = format!("checkpoint,,,acme,2,{}{root},\"lictor/tenants/acme\n2\n", ",".repeat(18));
     assert!(rows[3].starts_with(&prefix), "{}", rows[3]);
-    assert!(csv.ends_with("\"\r\n"));
+    assert!(csv.ends_with("\",\r\n"), "an empty consistency cell closes the first checkpoint");
 }
 
 fn failure_of(bytes: &[u8]) -> (ExportFailureReason, Option<u64>) {
@@ -329,8 +329,8 @@ fn structural_defects_are_malformed_or_truncated() {
     let null_extension = good.replacen(r#""prev_hash""#, r#""jti":null,"prev_hash""#, 1);
     let failure = verify(null_extension.as_bytes()).unwrap_err();
     assert_eq!(failure.message, "`jti` is null: an unset extension field is left out");
-    let v2 = good.replacen(r#""version":1,"tenant""#, r#""version":2,"tenant""#, 1);
-    assert_eq!(verify(v2.as_bytes()).unwrap_err().message, "unsupported export version 2");
+    let v3 = good.replacen(r#""version":2,"tenant""#, r#""version":3,"tenant""#, 1);
+    assert_eq!(verify(v3.as_bytes()).unwrap_err().message, "unsupported export version 3");
     let not_utf8 =
         [lines[..2].concat().into_bytes(), vec![0xff, b'\n'], lines[2..].concat().into_bytes()].concat();
     assert_eq!(failure_of(&not_utf8), (Malformed, Some(2)));
@@ -410,16 +410,21 @@ fn the_writer_refuses_files_that_would_not_verify() {
     assert!(matches!(writer.entry(&entries[1]), Err(ExportWriteError::OutOfOrder(_))));
     writer.entry(&entries[0]).unwrap();
     writer.entry(&entries[1]).unwrap();
-    let short = checkpoint(&entries[..2]);
-    assert!(matches!(writer.checkpoint(&short, &tenant()), Err(ExportWriteError::OutOfOrder(_))));
+    let refused = |result| matches!(result, Err(ExportWriteError::OutOfOrder(_)));
+    assert!(refused(writer.checkpoint(&checkpoint(&entries[..1]), &tenant())), "not after its entry");
+    let two = checkpoint(&entries[..2]);
+    writer.checkpoint(&two, &tenant()).unwrap();
+    assert!(refused(writer.checkpoint(&two, &tenant())), "sizes grow");
     writer.entry(&entries[2]).unwrap();
+    let mut tree = crate::audit::merkle::MemoryTree::new();
+    entries.iter().for_each(|e| tree.push(&hex::decode(&e.hash).unwrap()));
+    let proof = crate::audit::merkle::consistency_proof(2, 3, |n| tree.node(n)).unwrap();
+    let closing = checkpoint(&entries).extending(&proof);
     let other = TenantId::parse("globex").unwrap();
-    assert!(matches!(writer.checkpoint(&checkpoint(&entries), &other), Err(ExportWriteError::OutOfOrder(_))));
-    writer.checkpoint(&checkpoint(&entries), &tenant()).unwrap();
-    assert!(matches!(
-        writer.checkpoint(&checkpoint(&entries), &tenant()),
-        Err(ExportWriteError::OutOfOrder(_))
-    ));
+    assert!(refused(writer.checkpoint(&closing, &other)));
+    assert!(refused(writer.checkpoint(&checkpoint(&entries), &tenant())), "a proof from the one before");
+    writer.checkpoint(&closing, &tenant()).unwrap();
+    assert!(refused(writer.checkpoint(&closing, &tenant())), "nothing after the closing one");
 
     let mut empty_field = entries[0].clone();
     empty_field.tool = Some(String::new());
@@ -472,4 +477,16 @@ fn a_large_export_streams() {
     let reader = std::io::BufReader::with_capacity(4096, bytes.as_slice());
     let report = verify_export(reader, &keys(), |_| {}).unwrap();
     assert_eq!(report.entries, 20_000);
+}
+
+#[test]
+fn files_of_version_1_still_verify() {
+    let entries = simple_log(3);
+    let csv = String::from_utf8(export(ExportFormat::Csv, &entries)).unwrap();
+    // Version 1 had no `consistency` column.
+    let v1 = csv.replacen(",consistency\r\n", "\r\n", 1).replace(",\r\n", "\r\n");
+    assert_eq!(verify(v1.as_bytes()).unwrap(), verify(csv.as_bytes()).unwrap());
+    let ndjson = String::from_utf8(export(ExportFormat::Ndjson, &entries)).unwrap();
+    let v1 = ndjson.replacen(r#""version":2,"#, r#""version":1,"#, 1);
+    assert_eq!(verify(v1.as_bytes()).unwrap().entries, 3);
 }

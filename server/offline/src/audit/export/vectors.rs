@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 
 use super::*;
 use crate::audit::checkpoint::{Checkpoint, NoteSigner};
-use crate::audit::merkle::Frontier;
+use crate::audit::merkle::{Frontier, MemoryTree, consistency_proof};
 use crate::audit::{AuditRecord, GENESIS_HASH};
 
 const KEY_NAME: &str = "lictor-vectors";
@@ -181,15 +181,39 @@ fn checkpoint_of(entries: &[AuditEntry]) -> ExportCheckpoint {
     checkpoint_with(ORIGIN, entries.len() as u64, root_of(entries), &signer())
 }
 
+/// The sizes at which the vector log has checkpoints.
+const SIZES: [usize; 3] = [3, 5, 7];
+
+/// Checkpoints of `entries` at `sizes` (at most the entries' number), each
+/// after the first with its consistency proof from the one before, and
+/// where each goes: after that many entries.
+fn checkpoints_of(entries: &[AuditEntry], sizes: &[usize]) -> Vec<(usize, ExportCheckpoint)> {
+    let mut tree = MemoryTree::new();
+    for entry in entries {
+        tree.push(&hex::decode(&entry.hash).unwrap());
+    }
+    let mut previous: Option<usize> = None;
+    let mut out = Vec::new();
+    for &size in sizes.iter().filter(|&&size| size <= entries.len()) {
+        let mut checkpoint = checkpoint_of(&entries[..size]);
+        if let Some(old) = previous {
+            let proof = consistency_proof(old as u64, size as u64, |n| tree.node(n)).unwrap();
+            checkpoint = checkpoint.extending(&proof);
+        }
+        previous = Some(size);
+        out.push((size, checkpoint));
+    }
+    out
+}
+
 /// A file: the header announcing `announced` entries, `entries` as given
-/// (in any order, tampered or not) and `checkpoint`, if any, at its place
-/// among them (`checkpoint_at` entries in; default last).
+/// (in any order, tampered or not) and `checkpoints`, each after the number
+/// of entries it names.
 struct Render<'a> {
     format: ExportFormat,
     announced: u64,
     entries: &'a [AuditEntry],
-    checkpoint: Option<ExportCheckpoint>,
-    checkpoint_at: Option<usize>,
+    checkpoints: Vec<(usize, ExportCheckpoint)>,
 }
 
 impl Render<'_> {
@@ -202,28 +226,28 @@ impl Render<'_> {
             entries: self.announced,
         };
         let mut bytes = ExportWriter::new(self.format).header(&header).unwrap();
-        let at = self.checkpoint_at.unwrap_or(self.entries.len());
+        bytes.extend(self.checkpoints_after(0));
         for (i, entry) in self.entries.iter().enumerate() {
-            if i == at {
-                bytes.extend(self.checkpoint_bytes());
-            }
             bytes.extend(entry_bytes(self.format, entry).unwrap());
-        }
-        if at == self.entries.len() {
-            bytes.extend(self.checkpoint_bytes());
+            bytes.extend(self.checkpoints_after(i + 1));
         }
         bytes
     }
 
-    fn checkpoint_bytes(&self) -> Vec<u8> {
-        let Some(checkpoint) = &self.checkpoint else { return Vec::new() };
-        checkpoint_bytes(self.format, checkpoint, &tenant()).unwrap()
+    fn checkpoints_after(&self, entries: usize) -> Vec<u8> {
+        let here = self.checkpoints.iter().filter(|(at, _)| *at == entries);
+        here.flat_map(|(_, checkpoint)| checkpoint_bytes(self.format, checkpoint, &tenant()).unwrap())
+            .collect()
     }
 }
 
-/// A file of `entries` with the checkpoint `checkpoint`, announcing 7.
-fn file(format: ExportFormat, entries: &[AuditEntry], checkpoint: ExportCheckpoint) -> Vec<u8> {
-    Render { format, announced: 7, entries, checkpoint: Some(checkpoint), checkpoint_at: None }.bytes()
+/// A file of `entries` with `checkpoints`, announcing 7.
+fn file(
+    format: ExportFormat,
+    entries: &[AuditEntry],
+    checkpoints: Vec<(usize, ExportCheckpoint)>,
+) -> Vec<u8> {
+    Render { format, announced: 7, entries, checkpoints }.bytes()
 }
 
 #[derive(Serialize)]
@@ -240,6 +264,9 @@ struct Manifest {
 struct Vector {
     file: String,
     description: &'static str,
+    /// A file holding a checkpoint saved earlier: the export must extend it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    trusted: Option<&'static str>,
     expect: Expect,
     #[serde(skip)]
     bytes: Vec<u8>,
@@ -257,6 +284,7 @@ enum Expect {
         root_hash: String,
         checkpoint_time: &'static str,
         key_name: &'static str,
+        checkpoints: u64,
     },
     Invalid {
         valid: bool,
@@ -266,6 +294,17 @@ enum Expect {
 }
 
 fn valid(name: &str, description: &'static str, entries: &[AuditEntry], bytes: Vec<u8>) -> Vector {
+    let sizes = SIZES.iter().filter(|&&size| size <= entries.len()).count().max(1);
+    valid_with(name, description, entries, sizes as u64, bytes)
+}
+
+fn valid_with(
+    name: &str,
+    description: &'static str,
+    entries: &[AuditEntry],
+    checkpoints: u64,
+    bytes: Vec<u8>,
+) -> Vector {
     let expect = Expect::Valid {
         valid: true,
         tenant: TENANT,
@@ -274,13 +313,24 @@ fn valid(name: &str, description: &'static str, entries: &[AuditEntry], bytes: V
         root_hash: hex::encode(root_of(entries)),
         checkpoint_time: CHECKPOINT_TIME,
         key_name: KEY_NAME,
+        checkpoints,
     };
-    Vector { file: name.into(), description, expect, bytes }
+    Vector { file: name.into(), description, trusted: None, expect, bytes }
 }
 
 fn invalid(name: &str, description: &'static str, reason: &'static str, seq: u64, bytes: Vec<u8>) -> Vector {
-    Vector { file: name.into(), description, expect: Expect::Invalid { valid: false, reason, seq }, bytes }
+    let expect = Expect::Invalid { valid: false, reason, seq };
+    Vector { file: name.into(), description, trusted: None, expect, bytes }
 }
+
+/// `vector`, checked against the trusted checkpoint in `TRUSTED`.
+fn trusting(mut vector: Vector) -> Vector {
+    vector.trusted = Some(TRUSTED);
+    vector
+}
+
+/// The file holding the trusted checkpoint: the real log's at size 5.
+const TRUSTED: &str = "trusted_checkpoint.txt";
 
 /// The lines of an NDJSON file, each with its `\n`.
 fn lines(bytes: &[u8]) -> Vec<Vec<u8>> {
@@ -290,13 +340,22 @@ fn lines(bytes: &[u8]) -> Vec<Vec<u8>> {
 fn vectors() -> Vec<Vector> {
     use ExportFormat::{Csv, Ndjson};
     let entries = chained(&records());
-    let checkpoint = checkpoint_of(&entries);
-    let valid_file = |format| file(format, &entries, checkpoint.clone());
+    let standard = checkpoints_of(&entries, &SIZES);
+    let checkpoint = standard.last().unwrap().1.clone();
+    // The standard checkpoints with the last one replaced.
+    let closing = |last: ExportCheckpoint| {
+        let mut checkpoints = standard.clone();
+        checkpoints.last_mut().unwrap().1 = last;
+        checkpoints
+    };
+    let valid_file = |format| file(format, &entries, standard.clone());
 
     let mut edited = entries.clone();
     edited[2].verdict = Some(Verdict::Approve);
-    let mut edited_rehashed = edited.clone();
-    edited_rehashed[2] = rehashed(&edited[2]);
+    // Between two checkpoints, so that the broken link shows first.
+    let mut edited_rehashed = entries.clone();
+    edited_rehashed[3].verdict = Some(Verdict::Approve);
+    edited_rehashed[3] = rehashed(&edited_rehashed[3]);
     let edited_rechained = {
         let mut records = records();
         records[2].verdict = Some(Verdict::Approve);
@@ -338,8 +397,12 @@ fn vectors() -> Vec<Vector> {
         chained(&records)
     };
 
-    let other_key =
-        checkpoint_with(ORIGIN, 7, root_of(&entries), &NoteSigner::new(KEY_NAME, &other_seed()).unwrap());
+    let other_key = {
+        let signer = NoteSigner::new(KEY_NAME, &other_seed()).unwrap();
+        let mut other = checkpoint_with(ORIGIN, 7, root_of(&entries), &signer);
+        other.consistency = checkpoint.consistency.clone();
+        other
+    };
     let edited_root = {
         let mut edited = checkpoint.clone();
         let six = STANDARD.encode(root_of(&entries[..6]));
@@ -348,9 +411,35 @@ fn vectors() -> Vec<Vector> {
         assert_ne!(edited.note, checkpoint.note);
         edited
     };
-    let globex = checkpoint_with("lictor-vectors/tenants/globex", 7, root_of(&entries), &signer());
+    let globex = {
+        let mut globex = checkpoint_with("lictor-vectors/tenants/globex", 7, root_of(&entries), &signer());
+        globex.consistency = checkpoint.consistency.clone();
+        globex
+    };
+    // What a gateway that signed over a rewrite would export: entry 3
+    // edited, the chain recomputed, and checkpoints 5 and 7 signed over
+    // the forgery while the checkpoint of 3 still has the true root.
+    let resigned = {
+        let mut checkpoints = checkpoints_of(&edited_rechained, &SIZES);
+        checkpoints[0] = standard[0].clone();
+        checkpoints
+    };
+    // A whole rewrite with every checkpoint signed over it, and a log cut
+    // to 4 entries with a checkpoint signed over what is left: valid on
+    // their own, caught only against a checkpoint saved before.
+    let forked = checkpoints_of(&edited_rechained, &SIZES);
+    let rolled_back = checkpoints_of(&entries[..4], &[3, 4]);
+    let bad_proof = {
+        let mut last = checkpoint.clone();
+        let proof = last.consistency.as_mut().unwrap();
+        proof[0] = hex::encode(Sha256::digest(b"not a node of the tree"));
+        closing(last)
+    };
 
     let ndjson = valid_file(Ndjson);
+    let forked_file = file(Ndjson, &edited_rechained, forked);
+    let rolled_back_file =
+        Render { format: Ndjson, announced: 4, entries: &entries[..4], checkpoints: rolled_back }.bytes();
     let ndjson_lines = lines(&ndjson);
     let without_null = {
         let mut lines = ndjson_lines.clone();
@@ -366,16 +455,20 @@ fn vectors() -> Vec<Vector> {
         lines.concat()
     };
     let empty = |format| {
-        Render {
-            format,
-            announced: 0,
-            entries: &[],
-            checkpoint: Some(checkpoint_of(&[])),
-            checkpoint_at: None,
-        }
-        .bytes()
+        Render { format, announced: 0, entries: &[], checkpoints: vec![(0, checkpoint_of(&[]))] }.bytes()
     };
-    let truncated = |format| file(format, &entries[..5], checkpoint.clone());
+    // The checkpoint of 7 right after entry 5.
+    let truncated = |format| {
+        let mut checkpoints = standard.clone();
+        checkpoints.last_mut().unwrap().0 = 5;
+        file(format, &entries[..5], checkpoints)
+    };
+    let version_1 = {
+        let bytes = file(Ndjson, &entries, vec![(7, checkpoint_of(&entries))]);
+        let text = String::from_utf8(bytes).unwrap();
+        assert!(text.contains(r#""version":2,"#));
+        text.replacen(r#""version":2,"#, r#""version":1,"#, 1).into_bytes()
+    };
 
     vec![
         valid("valid.ndjson", "seven entries of six kinds and their checkpoint", &entries, ndjson.clone()),
@@ -387,83 +480,90 @@ fn vectors() -> Vec<Vector> {
             empty(Ndjson),
         ),
         valid("empty.csv", "empty.ndjson as CSV", &[], empty(Csv)),
+        valid_with(
+            "version_1.ndjson",
+            "a file of format version 1: one checkpoint, at the end",
+            &entries,
+            1,
+            version_1,
+        ),
+        trusting(valid(
+            "valid.ndjson",
+            "valid.ndjson extends the trusted checkpoint (the log's at 5)",
+            &entries,
+            ndjson.clone(),
+        )),
         invalid(
             "edited_field.ndjson",
             "entry 3's verdict changed from `block` to `approve`",
             "hash_mismatch",
             3,
-            file(Ndjson, &edited, checkpoint.clone()),
+            file(Ndjson, &edited, standard.clone()),
         ),
         invalid(
             "edited_field.csv",
             "edited_field.ndjson as CSV",
             "hash_mismatch",
             3,
-            file(Csv, &edited, checkpoint.clone()),
+            file(Csv, &edited, standard.clone()),
         ),
         invalid(
             "edited_rehashed.ndjson",
-            "edited_field.ndjson with entry 3's hash recomputed: entry 4 no longer links to it",
+            "entry 4's verdict changed from `escalate` to `approve` and its hash recomputed: \
+             entry 5 no longer links to it",
             "broken_link",
-            4,
-            file(Ndjson, &edited_rehashed, checkpoint.clone()),
+            5,
+            file(Ndjson, &edited_rehashed, standard.clone()),
         ),
         invalid(
             "edited_rechained.ndjson",
-            "entry 3 edited and every hash from it on recomputed: a consistent chain the signed root does not cover",
+            "entry 3 edited and every hash from it on recomputed: a consistent chain the signed roots do not cover",
             "root_mismatch",
-            7,
-            file(Ndjson, &edited_rechained, checkpoint.clone()),
+            3,
+            file(Ndjson, &edited_rechained, standard.clone()),
         ),
         invalid(
             "deleted_entry.ndjson",
             "entry 4 removed",
             "sequence_gap",
             4,
-            file(Ndjson, &deleted, checkpoint.clone()),
+            file(Ndjson, &deleted, standard.clone()),
         ),
         invalid(
             "deleted_entry.csv",
             "deleted_entry.ndjson as CSV",
             "sequence_gap",
             4,
-            file(Csv, &deleted, checkpoint.clone()),
+            file(Csv, &deleted, standard.clone()),
         ),
         invalid(
             "reordered.ndjson",
             "entries 4 and 5 swapped",
             "sequence_gap",
             4,
-            file(Ndjson, &reordered, checkpoint.clone()),
+            file(Ndjson, &reordered, standard.clone()),
         ),
         invalid(
             "inserted_entry.ndjson",
             "a forged entry 4, linked and hashed correctly, inserted before the real entry 4",
             "sequence_gap",
             5,
-            file(Ndjson, &inserted, checkpoint.clone()),
+            file(Ndjson, &inserted, standard.clone()),
         ),
         invalid(
             "rewritten_history.ndjson",
             "a forged entry inserted as entry 4 and every later entry renumbered, relinked and rehashed: \
-             a consistent chain of 8 under the checkpoint of 7",
-            "extra_entries",
-            8,
-            file(Ndjson, &rewritten, checkpoint.clone()),
+             a consistent chain of 8 whose first 5 do not have the signed root of 5",
+            "root_mismatch",
+            5,
+            file(Ndjson, &rewritten, standard.clone()),
         ),
         invalid(
             "appended_entry.ndjson",
             "a correctly chained entry 8 after the checkpoint of 7",
             "extra_entries",
             8,
-            Render {
-                format: Ndjson,
-                announced: 7,
-                entries: &appended,
-                checkpoint: Some(checkpoint.clone()),
-                checkpoint_at: Some(7),
-            }
-            .bytes(),
+            file(Ndjson, &appended, standard.clone()),
         ),
         invalid(
             "truncated.ndjson",
@@ -475,45 +575,96 @@ fn vectors() -> Vec<Vector> {
         invalid("truncated.csv", "truncated.ndjson as CSV", "truncated", 6, truncated(Csv)),
         invalid(
             "no_checkpoint.ndjson",
-            "valid.ndjson without its checkpoint line",
+            "valid.ndjson without its checkpoint lines",
             "truncated",
             8,
+            file(Ndjson, &entries, Vec::new()),
+        ),
+        invalid(
+            "no_closing_checkpoint.ndjson",
+            "valid.ndjson without its last line, the checkpoint of 7: entries 6 and 7 are covered by none",
+            "extra_entries",
+            6,
             ndjson_lines[..ndjson_lines.len() - 1].concat(),
         ),
+        invalid(
+            "rewritten_resigned.ndjson",
+            "entry 3 edited, the chain recomputed and the checkpoints of 5 and 7 signed over the forgery: \
+             the checkpoint of 3 still has the true root",
+            "root_mismatch",
+            3,
+            file(Ndjson, &edited_rechained, resigned),
+        ),
+        invalid(
+            "bad_proof.ndjson",
+            "the consistency proof of the checkpoint of 7 with its first hash replaced",
+            "bad_proof",
+            7,
+            file(Ndjson, &entries, bad_proof),
+        ),
+        valid(
+            "forked.ndjson",
+            "entry 3 edited, the chain recomputed and every checkpoint signed over the forgery: \
+             valid on its own, caught against a checkpoint saved before (next vector)",
+            &edited_rechained,
+            forked_file.clone(),
+        ),
+        trusting(invalid(
+            "forked.ndjson",
+            "forked.ndjson against the trusted checkpoint of 5: its first 5 entries have another root",
+            "trusted_mismatch",
+            5,
+            forked_file,
+        )),
+        valid_with(
+            "rolled_back.ndjson",
+            "the log cut to 4 entries with a checkpoint of 4 signed over them: \
+             valid on its own, caught against a checkpoint saved before (next vector)",
+            &entries[..4],
+            2,
+            rolled_back_file.clone(),
+        ),
+        trusting(invalid(
+            "rolled_back.ndjson",
+            "rolled_back.ndjson against the trusted checkpoint of 5: the export is shorter",
+            "truncated",
+            5,
+            rolled_back_file,
+        )),
         invalid(
             "foreign_entry.ndjson",
             "entry 5 moved to tenant `globex` and rehashed",
             "tenant_mismatch",
             5,
-            file(Ndjson, &foreign, checkpoint.clone()),
+            file(Ndjson, &foreign, standard.clone()),
         ),
         invalid(
             "other_key.ndjson",
             "the checkpoint signed by another key of the same name (seed bytes 0xff down to 0xe0)",
             "unknown_key",
             7,
-            file(Ndjson, &entries, other_key),
+            file(Ndjson, &entries, closing(other_key)),
         ),
         invalid(
             "edited_root.ndjson",
             "the checkpoint's root replaced by the root of the first 6 entries (note and `root_hash`)",
             "bad_signature",
             7,
-            file(Ndjson, &entries, edited_root.clone()),
+            file(Ndjson, &entries, closing(edited_root.clone())),
         ),
         invalid(
             "edited_root.csv",
             "edited_root.ndjson as CSV",
             "bad_signature",
             7,
-            file(Csv, &entries, edited_root),
+            file(Csv, &entries, closing(edited_root)),
         ),
         invalid(
             "other_tenant_checkpoint.ndjson",
             "a correctly signed checkpoint of the same root whose origin names tenant `globex`",
             "origin_mismatch",
             7,
-            file(Ndjson, &entries, globex),
+            file(Ndjson, &entries, closing(globex)),
         ),
         invalid(
             "missing_null_field.ndjson",
@@ -552,10 +703,16 @@ fn key_document() -> String {
 /// Every file of the directory but README.md, by name.
 fn generate() -> Vec<(String, Vec<u8>)> {
     let vectors = vectors();
-    let mut files: Vec<(String, Vec<u8>)> =
-        vectors.iter().map(|vector| (vector.file.clone(), vector.bytes.clone())).collect();
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    for vector in &vectors {
+        if !files.iter().any(|(name, _)| *name == vector.file) {
+            files.push((vector.file.clone(), vector.bytes.clone()));
+        }
+    }
+    let entries = chained(&records());
+    files.push((TRUSTED.into(), checkpoint_of(&entries[..5]).note.into_bytes()));
     let manifest = Manifest {
-        format: "lictor audit export vectors, export format version 1",
+        format: "lictor audit export vectors, export format version 2",
         description: "see the module documentation of server/offline/src/audit/export.rs and README.md next to this file",
         regenerate: REGENERATE,
         keys: "key.txt",
@@ -648,8 +805,11 @@ fn every_vector_meets_its_expectation() {
         let name = vector["file"].as_str().unwrap();
         let expect = &vector["expect"];
         let bytes = read(name);
+        let trusted = vector["trusted"]
+            .as_str()
+            .map(|file| TrustedCheckpoint::open(&String::from_utf8(read(file)).unwrap(), &keys).unwrap());
         let mut last_progress = 0;
-        let outcome = verify_export(bytes.as_slice(), &keys, |read| {
+        let outcome = verify_export_trusting(bytes.as_slice(), &keys, trusted.as_ref(), |read| {
             assert!(read >= last_progress, "{name}: progress went back");
             last_progress = read;
         });
