@@ -214,6 +214,9 @@ pub async fn start(config: Config, log: slog::Logger) -> Result<Gateway, StartEr
     })
     .await?;
     let keys = signing::open(&store, config.key_source()).await?;
+    if let Some(warning) = keys.source().exposure() {
+        slog::warn!(log, "{warning}");
+    }
     check_admin_key(&config)?;
 
     let token_keys = TokenKeys::new(keys.clone(), store.clone());

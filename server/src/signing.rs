@@ -337,7 +337,33 @@ impl KeySource {
         match linked {
             Ok(()) => Ok(true),
             Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
-            Err(error) => Err(KeyError::Io { action: "cannot create", path: path.to_path_buf(), error }),
+            // A file system without hard links: create the file in place,
+            // still exclusively (a crash while writing it leaves a file
+            // that does not parse, and the gateway says so).
+            Err(_) => write_in_place(path, ring),
+        }
+    }
+
+    /// Why the key file is readable by others than its owner, if it is
+    /// (Unix permissions; an inline source or another platform: `None`).
+    pub fn exposure(&self) -> Option<String> {
+        let KeySource::File(path) = self else { return None };
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+            (mode & 0o077 != 0).then(|| {
+                format!(
+                    "the key file {} is readable by others than its owner (mode {mode:03o}): \
+                     whoever reads it can mint tokens and sign checkpoints; `chmod 600` it",
+                    path.display()
+                )
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = path;
+            None
         }
     }
 
@@ -369,6 +395,21 @@ fn write_aside(path: &Path, ring: &Keyring) -> Result<PathBuf, KeyError> {
         KeyError::Io { action: "cannot write", path: temporary.clone(), error }
     })?;
     Ok(temporary)
+}
+
+/// Creates `path` exclusively and writes `ring` into it; `false` if it
+/// already exists.
+fn write_in_place(path: &Path, ring: &Keyring) -> Result<bool, KeyError> {
+    use std::io::Write as _;
+    let mut file = match private_file(path) {
+        Ok(file) => file,
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => return Ok(false),
+        Err(error) => return Err(KeyError::Io { action: "cannot create", path: path.to_path_buf(), error }),
+    };
+    file.write_all(ring.to_text().as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(|error| KeyError::Io { action: "cannot write", path: path.to_path_buf(), error })?;
+    Ok(true)
 }
 
 /// A new file only its owner can read and write.
@@ -645,6 +686,28 @@ mod tests {
         let raw: [u8; 32] =
             URL_SAFE_NO_PAD.decode(public).ok().and_then(|r| r.try_into().ok()).unwrap_or([0; 32]);
         assert_eq!(raw, public_key(&checkpoint.secret));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_key_file_others_can_read_is_reported() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("keys.json");
+        let source = KeySource::File(path.clone());
+        assert!(source.create(&Keyring::generated()).unwrap_or_else(|e| panic!("{e}")));
+        assert_eq!(source.exposure(), None, "created 0600");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let warning = source.exposure().unwrap_or_default();
+        assert!(warning.contains("mode 644") && warning.contains("chmod 600"), "{warning}");
+        assert_eq!(KeySource::Inline(String::new()).exposure(), None);
+        // Created in place where no hard link can be made, exclusively.
+        let again = dir.path().join("in-place.json");
+        assert!(write_in_place(&again, &Keyring::generated()).unwrap_or_else(|e| panic!("{e}")));
+        assert!(!write_in_place(&again, &Keyring::generated()).unwrap_or_else(|e| panic!("{e}")));
+        let mode = std::fs::metadata(&again).map(|m| m.permissions().mode() & 0o777).unwrap_or(0);
+        assert_eq!(mode, 0o600);
     }
 
     #[test]
