@@ -296,10 +296,9 @@ impl Checkpointer {
         size: u64,
         stored: &[String],
     ) -> Result<Hash, AnchorError> {
-        let refuse = |failure: ChainFailure| {
-            let mut refused = self.inner.refused.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            let failure = refused.entry(tenant.clone()).or_insert(failure).clone();
-            AnchorError::Refused { tenant: tenant.clone(), failure }
+        let refuse = |failure: ChainFailure| AnchorError::Refused {
+            tenant: tenant.clone(),
+            failure: self.refuse(tenant, failure),
         };
         let refused =
             self.inner.refused.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(tenant).cloned();
@@ -364,6 +363,13 @@ impl Checkpointer {
             verified.insert(tenant.clone(), reached);
         }
         Ok(root)
+    }
+
+    /// Stops signing for `tenant`, whose log failed as `failure` (the
+    /// first failure found is kept); answers the failure on record.
+    pub(crate) fn refuse(&self, tenant: &TenantId, failure: ChainFailure) -> ChainFailure {
+        let mut refused = self.inner.refused.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        refused.entry(tenant.clone()).or_insert(failure).clone()
     }
 
     /// Checks `head`'s seal with the gateway's keys.

@@ -1,16 +1,18 @@
 //! Verification of a tenant's audit log: walks the entries in `seq` order,
 //! a page at a time (constant memory), recomputing every hash and link,
 //! hashes them into an RFC 6962 tree, and checks the tree against every
-//! signed checkpoint and the walk against the recorded head. The
-//! checkpointer runs the same walk before it signs anything.
+//! signed checkpoint (and the stored tree's consistency proof between each
+//! consecutive pair), and the walk against the recorded head and its seal.
+//! The checkpointer runs the same walk before it signs anything.
 //!
 //! Detects: an edited entry (`hash_mismatch`; re-hashed to cover it up:
 //! `broken_link`, or with every later entry re-hashed too:
 //! `checkpoint_mismatch`), a deleted or inserted entry (`sequence_gap`,
 //! `broken_link`), reordered entries (`broken_link`), a truncated tail
 //! (`head_mismatch`, or `truncated` against the checkpoint when the head
-//! was rewritten too), a forged checkpoint (`bad_checkpoint`) and rows that
-//! no longer decode (`undecodable_entry`).
+//! was rewritten too), a forged checkpoint (`bad_checkpoint`), a damaged
+//! stored tree (`tree_mismatch`), a head the gateway did not seal
+//! (`unsealed_head`) and rows that no longer decode (`undecodable_entry`).
 //!
 //! A range (`from_seq`..`to_seq`) is verified the same way inside the
 //! range, and anchored by inclusion proofs of its first and last entries
@@ -162,6 +164,34 @@ fn check_anchor(
     }
 }
 
+/// Why the stored tree cannot prove the checkpoint `to` (size, root)
+/// extends `from`: the proofs the gateway serves (and exports carry) come
+/// from it, so a damaged node is a failure even when the entries are whole.
+async fn check_proof(
+    checkpoints: &Checkpointer,
+    tenant: &TenantId,
+    from: Option<(u64, merkle::Hash)>,
+    to: (u64, merkle::Hash),
+) -> Result<Option<ChainFailure>, AnchorError> {
+    let Some((old_size, old_root)) = from.filter(|(size, _)| *size > 0) else { return Ok(None) };
+    let (new_size, new_root) = to;
+    let proof = match checkpoints.consistency_proof(tenant, old_size, new_size).await {
+        Ok(proof) => proof,
+        Err(AnchorError::Store(error @ StoreError::Unavailable(_))) => return Err(error.into()),
+        Err(error) => {
+            return Ok(Some(failure(new_size, "a consistency proof", error.to_string(), "tree_mismatch")));
+        }
+    };
+    Ok(merkle::verify_consistency(old_size, new_size, &old_root, &new_root, &proof).err().map(|error| {
+        failure(
+            new_size,
+            format!("a proof from the checkpoint of {old_size}"),
+            format!("the stored tree's does not hold: {error}"),
+            "tree_mismatch",
+        )
+    }))
+}
+
 /// Why `row` (hashing to `computed`) cannot follow entry `seq - 1` with
 /// hash `prev` (`None`: its link is not checked).
 fn check_entry(seq: u64, prev: Option<&str>, row: &AuditRow, computed: &str) -> Option<ChainFailure> {
@@ -192,6 +222,9 @@ pub(crate) async fn walk(
 ) -> Result<(Verified, Option<ChainFailure>), AnchorError> {
     let mut at = from;
     let mut anchors = Anchors::new(tenant, at.size);
+    // The last checkpoint passed on this walk: the stored tree must prove
+    // each next one extends it.
+    let mut passed: Option<(u64, merkle::Hash)> = None;
     let mut pages = Pages::new(store, tenant, (at.size, to), hashed);
     'walk: while at.size < to {
         let Some(rows) = pages.next_page().await? else { break };
@@ -220,9 +253,16 @@ pub(crate) async fn walk(
                 if anchor.tree_size > at.size {
                     break;
                 }
-                if let Some(failed) = check_anchor(checkpoints, tenant, anchor, &at.tree.root()) {
+                let root = at.tree.root();
+                if let Some(failed) = check_anchor(checkpoints, tenant, anchor, &root) {
                     return Ok((at, Some(failed)));
                 }
+                if let Some(failed) =
+                    check_proof(checkpoints, tenant, passed, (anchor.tree_size, root)).await?
+                {
+                    return Ok((at, Some(failed)));
+                }
+                passed = Some((anchor.tree_size, root));
                 anchors.pop();
             }
         }
@@ -259,6 +299,11 @@ pub async fn verify_log(
                 walk(store, checkpoints, tenant, Verified::genesis(), u64::MAX).await?;
             if first_failure.is_none() {
                 first_failure = head_failure(checkpoints, tenant, head.as_ref(), &walked);
+            }
+            // What the verification found, the checkpointer must not sign
+            // over either.
+            if let Some(failure) = &first_failure {
+                checkpoints.refuse(tenant, failure.clone());
             }
             (walked.size, first_failure)
         }

@@ -319,6 +319,9 @@ async fn exports_verify_offline_with_the_public_key_alone(backend: Backend) {
     let gw = gateway(backend).await;
     let f = gw.tenant_fixture().await;
     decide(&gw, &f, 7).await;
+    // A checkpoint before the head, so that the export carries several.
+    checkpoint_at_head(&gw, &f).await;
+    decide(&gw, &f, 3).await;
     let keys_document = gw.call(Method::GET, "/.well-known/lictor/keys", None, None).await.expect(200);
     let keys = parse_keys(&keys_document.to_string()).unwrap();
     let head = gw.verify(&f.tenant).await["head"]["seq"].as_u64().unwrap();
@@ -334,7 +337,7 @@ async fn exports_verify_offline_with_the_public_key_alone(backend: Backend) {
         let signed =
             signed["items"].as_array().unwrap().iter().filter(|c| c["tree_size"].as_u64().unwrap() <= head);
         assert_eq!(report.checkpoints, signed.count() as u64, "{format}");
-        assert!(report.checkpoints >= 2, "{format}: checkpoints every 4 entries");
+        assert!(report.checkpoints >= 2, "{format}: one before the head, one at it");
         // One changed character anywhere in an entry breaks it.
         let tampered = text.replacen("\"verdict\":\"block\"", "\"verdict\":\"approve\"", 1).replacen(
             ",block,",
@@ -540,7 +543,30 @@ async fn every_checkpoint_is_checked_not_only_the_latest(backend: Backend) {
     assert_eq!(failure(&verified), (size, "bad_checkpoint".into()), "{verified}");
 }
 
+/// The stored tree serves every proof: a damaged node is found by the
+/// verification (the entries are whole) and no export carries its proofs.
+async fn a_damaged_tree_is_found_and_never_exported(backend: Backend) {
+    let gw = gateway(backend).await;
+    let f = gw.tenant_fixture().await;
+    decide(&gw, &f, 6).await;
+    let first = checkpoint_at_head(&gw, &f).await["tree_size"].as_u64().unwrap();
+    decide(&gw, &f, 5).await;
+    let second = checkpoint_at_head(&gw, &f).await["tree_size"].as_u64().unwrap();
+    assert!(second > first);
+    exec(&gw, &format!("UPDATE audit_tree SET hash = '{}' WHERE tenant_id = $1", "0".repeat(64)), &f.tenant)
+        .await;
+    let verified = gw.verify(&f.tenant).await;
+    let (seq, reason) = failure(&verified);
+    assert_eq!(reason, "tree_mismatch", "{verified}");
+    assert!(seq <= second, "the first checkpoint whose proof fails: {verified}");
+    // The verification's finding stops the checkpointer too.
+    export_is_refused(&gw, &f).await;
+    let ready = gw.call(Method::GET, "/readyz", None, None).await.expect(200);
+    assert_eq!(ready["audit_logs_refused"], 1, "{ready}");
+}
+
 crate::on_both_backends!(
+    a_damaged_tree_is_found_and_never_exported,
     logs_of_many_pages_verify_and_export_whole,
     checkpoints_sign_the_tree_and_proofs_check_against_them,
     a_rewritten_history_does_not_match_its_checkpoint,
