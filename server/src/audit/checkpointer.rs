@@ -322,17 +322,10 @@ impl Checkpointer {
                 reason: "truncated".into(),
             }));
         }
-        // A checkpoint beyond the head: the log lost entries it once had.
-        if let Some(largest) = self.inner.store.list_checkpoints(tenant, None, 1).await?.first()
-            && largest.tree_size > size
-        {
-            return Err(refuse(ChainFailure {
-                seq: size + 1,
-                expected: format!("{} entries", largest.tree_size),
-                found: format!("{size} entries"),
-                reason: "truncated".into(),
-            }));
-        }
+        // Read before the head: a checkpoint only ever covers committed
+        // entries, so one beyond the head read after it (another replica
+        // may have signed meanwhile) means the log lost entries it had.
+        let largest = self.inner.store.list_checkpoints(tenant, None, 1).await?.first().map(|c| c.tree_size);
         let root = reached.tree.root();
         let hashes = stored.iter().map(|h| decode_hash(h)).collect::<StoreResult<Vec<_>>>()?;
         let stored_root = Frontier::restore(size, hashes)?.root();
@@ -351,6 +344,14 @@ impl Checkpointer {
             hash: super::GENESIS_HASH.to_string(),
             seal: None,
         });
+        if let Some(largest) = largest.filter(|&largest| largest > head.seq) {
+            return Err(refuse(ChainFailure {
+                seq: head.seq + 1,
+                expected: format!("{largest} entries"),
+                found: format!("{} entries", head.seq),
+                reason: "truncated".into(),
+            }));
+        }
         let (reached, failure) = walk(&self.inner.store, self, tenant, reached, head.seq).await?;
         if let Some(failure) = failure {
             return Err(refuse(failure));

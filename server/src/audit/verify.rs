@@ -295,10 +295,21 @@ pub async fn verify_log(
     let checkpoint_view = latest.as_ref().map(|(row, _)| view(row));
     let (verified, first_failure) = match range {
         None => {
+            // One consistent snapshot: the head, read first, bounds the
+            // walk, so entries committed meanwhile are never taken for a
+            // forgery; what lies beyond it is checked against the head as
+            // it is afterwards.
+            let bound = head.as_ref().map_or(0, |h| h.seq);
             let (walked, mut first_failure) =
-                walk(store, checkpoints, tenant, Verified::genesis(), u64::MAX).await?;
+                walk(store, checkpoints, tenant, Verified::genesis(), bound).await?;
+            if first_failure.is_none() {
+                first_failure = checkpoint_beyond_head(store, tenant).await?;
+            }
             if first_failure.is_none() {
                 first_failure = head_failure(checkpoints, tenant, head.as_ref(), &walked);
+            }
+            if first_failure.is_none() {
+                first_failure = entries_beyond_head(store, tenant).await?;
             }
             // What the verification found, the checkpointer must not sign
             // over either.
@@ -338,6 +349,36 @@ fn report(
         range: range.map(|(from_seq, to_seq)| SeqRange { from_seq, to_seq }),
         first_failure,
     }
+}
+
+/// A checkpoint larger than the head: entries it covered were cut (the
+/// head moved back). The checkpoint is read before the head, and a
+/// checkpoint only ever covers committed entries, so a log growing
+/// meanwhile never trips it.
+async fn checkpoint_beyond_head(
+    store: &Store,
+    tenant: &TenantId,
+) -> Result<Option<ChainFailure>, AnchorError> {
+    let largest = store.list_checkpoints(tenant, None, 1).await?.first().map_or(0, |c| c.tree_size);
+    let head = store.audit_head(tenant).await?.map_or(0, |h| h.seq);
+    Ok((largest > head)
+        .then(|| failure(head + 1, format!("{largest} entries"), format!("{head} entries"), "truncated")))
+}
+
+/// An entry after the head: appended without moving the head. The last
+/// entry is read before the head, so commits landing meanwhile only move
+/// the head further.
+async fn entries_beyond_head(store: &Store, tenant: &TenantId) -> Result<Option<ChainFailure>, AnchorError> {
+    let last = store.audit_last_seq(tenant).await?.unwrap_or(0);
+    let head = store.audit_head(tenant).await?.map_or(0, |h| h.seq);
+    Ok((last > head).then(|| {
+        failure(
+            head + 1,
+            format!("no entry after the head ({head})"),
+            format!("entry {last}"),
+            "head_mismatch",
+        )
+    }))
 }
 
 /// Why the recorded head is not where the walk ended, or not sealed by

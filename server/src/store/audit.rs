@@ -386,6 +386,15 @@ impl Store {
         Ok(read_head(self.pool(), tenant, "").await?.map(|(head, _)| head))
     }
 
+    /// The largest `seq` among the tenant's entries, if it has any.
+    pub async fn audit_last_seq(&self, tenant: &TenantId) -> StoreResult<Option<u64>> {
+        let last: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM audit_entries WHERE tenant_id = $1")
+            .bind(tenant.as_str())
+            .fetch_one(self.pool())
+            .await?;
+        last.map(|seq| u64::try_from(seq).map_err(|e| StoreError::Corrupt(e.to_string().into()))).transpose()
+    }
+
     /// The heads with entries and no seal, as `(tenant, head)`.
     pub async fn unsealed_audit_heads(&self) -> StoreResult<Vec<(TenantId, StoredHead)>> {
         let rows = sqlx::query(

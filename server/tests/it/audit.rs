@@ -326,7 +326,58 @@ async fn admin_actions_are_entries_naming_their_principal(backend: Backend) {
         .expect_error(404, "not_found");
 }
 
+/// Verification reads one consistent snapshot: entries committed while it
+/// walks are never taken for a forgery.
+async fn verify_never_cries_tamper_while_the_log_grows(backend: Backend) {
+    let gw = TestGateway::start(backend).await;
+    let f = chain(&gw, 3).await;
+    let load = async {
+        for i in 0..200 {
+            gw.declare(&f.live, if i % 2 == 0 { approve_intent() } else { block_intent() }).await.expect(200);
+        }
+    };
+    let check = async {
+        for _ in 0..60 {
+            let verified = gw.verify(&f.tenant).await;
+            assert_eq!(verified["ok"], true, "a growing log is not a tampered one: {verified}");
+        }
+    };
+    tokio::join!(load, check);
+    assert_eq!(gw.verify(&f.tenant).await["verified"], f.base + 203);
+}
+
+/// Two replicas checkpointing one busy log side by side: a checkpoint the
+/// other signed meanwhile is never taken for a truncation.
+async fn replicas_checkpointing_side_by_side_refuse_nothing(backend: Backend) {
+    let fast = |c: &mut lictor_server::Config| {
+        c.checkpoints.every = 2;
+        c.checkpoints.interval = std::time::Duration::from_millis(50);
+    };
+    let gw = TestGateway::start_with(backend, fast).await;
+    let other = gw.replica(backend, fast).await;
+    let f = gw.tenant_fixture().await;
+    let load = |gateway: &'static str| {
+        let gw = if gateway == "first" { &gw } else { &other };
+        let live = f.live.clone();
+        async move {
+            for _ in 0..100 {
+                gw.declare(&live, approve_intent()).await.expect(200);
+            }
+        }
+    };
+    tokio::join!(load("first"), load("other"));
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    for replica in [&gw, &other] {
+        let ready = replica.call(reqwest::Method::GET, "/readyz", None, None).await.expect(200);
+        assert_eq!(ready["audit_logs_refused"], 0, "{ready}");
+        let verified = replica.verify(&f.tenant).await;
+        assert_eq!(verified["ok"], true, "{verified}");
+    }
+}
+
 crate::on_both_backends!(
+    verify_never_cries_tamper_while_the_log_grows,
+    replicas_checkpointing_side_by_side_refuse_nothing,
     admin_actions_are_entries_naming_their_principal,
     verify_detects_an_edited_entry,
     verify_detects_an_edited_hash,
