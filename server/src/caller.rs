@@ -97,6 +97,14 @@ impl<'a> Caller<'a> {
         }
         let input = input.open()?;
         let tenant = principal.tenant_scope(tenant(&input), &self.state.store).await?;
+        // A token's expiry and revocation bind its reads too (its other
+        // caveats concern the actions it may take).
+        if let Some(token) = principal.token() {
+            let revoked = self.state.pipeline.revocations().revoked(&tenant).await?;
+            let now = crate::clock::Timestamp::now().seconds();
+            crate::pipeline::capability::still_good(token, &revoked, now)
+                .map_err(|reason| Error::Unauthenticated(reason.message))?;
+        }
         Ok((principal, tenant, input))
     }
 }

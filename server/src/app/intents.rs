@@ -349,7 +349,7 @@ pub(crate) async fn declare_batch(
     arrival: Arrival,
     body: Result<IntentBatchRequest, ApiError>,
 ) -> Result<IntentBatchResponse, Error> {
-    let mut front = front(caller, arrival, Tokens::Accepted, None, body).await?;
+    let mut front = front(caller, arrival, Tokens::Refused, None, body).await?;
     let items = std::mem::take(&mut front.request.intents);
     if items.is_empty() || items.len() > MAX_BATCH {
         return Err(Error::InvalidField {

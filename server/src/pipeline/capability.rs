@@ -154,6 +154,23 @@ fn deny(code: &str, message: String) -> Reason {
     Reason { stage: StageName::Capability, code: code.into(), message }
 }
 
+/// Whether `token` may still be used at all at `now` (Unix seconds): none
+/// of its jtis revoked, none of its expiries passed. What reads require of
+/// a token; decisions check it first, then every other caveat.
+pub fn still_good(token: &CapabilityToken, revoked: &HashSet<String>, now: i64) -> Result<(), Reason> {
+    if let Some(jti) = token.revocation_jtis().into_iter().find(|jti| revoked.contains(*jti)) {
+        return Err(deny("token_revoked", format!("jti `{jti}` of this token was revoked")));
+    }
+    for (_, caveat) in token.scoped_caveats() {
+        if let Caveat::Expires { at } = caveat
+            && now >= *at
+        {
+            return Err(deny("token_expired", format!("the token expired at {at} (Unix seconds)")));
+        }
+    }
+    Ok(())
+}
+
 /// Evaluates every caveat but the counters' current values; answers the
 /// counters to check and charge, or the first caveat that fails.
 pub fn check(
@@ -161,9 +178,7 @@ pub fn check(
     revoked: &HashSet<String>,
     request: &CapabilityRequest<'_>,
 ) -> Result<TokenCharges, Reason> {
-    if let Some(jti) = token.revocation_jtis().into_iter().find(|jti| revoked.contains(*jti)) {
-        return Err(deny("token_revoked", format!("jti `{jti}` of this token was revoked")));
-    }
+    still_good(token, revoked, request.now)?;
     let tool_name = request.tool.map(ToolTarget::full_name);
     let mut scopes: BTreeMap<&str, ScopeLimits> = BTreeMap::new();
     for (scope, caveat) in token.scoped_caveats() {

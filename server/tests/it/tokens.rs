@@ -70,9 +70,12 @@ async fn a_token_declares_intents_as_its_subject(backend: Backend) {
         .await
         .expect(200);
     assert!(trail["items"][0]["principal"].as_str().unwrap().starts_with("token:tok_"));
-    // Tokens cannot administer, nor declare asynchronously.
+    // Tokens cannot administer, nor declare asynchronously or in batches.
     gw.get("/v1/agents", &token).await.expect_error(403, "forbidden");
     gw.post("/v1/intents:async", &token, &json!({"intent": approve_intent()}))
+        .await
+        .expect_error(403, "forbidden");
+    gw.post("/v1/intents:batch", &token, &json!({"intents": [{"intent": approve_intent()}]}))
         .await
         .expect_error(403, "forbidden");
     // A tampered or truncated token is refused outright.
@@ -325,7 +328,47 @@ async fn a_negative_token_counter_fails_closed(backend: Backend) {
     gw.declare(&token, approve_intent()).await.expect_error(500, "internal");
 }
 
+/// A revoked or expired token reads nothing either: its intents, their
+/// decisions and audit trails, approvals.
+async fn revoked_and_expired_tokens_read_nothing(backend: Backend) {
+    let gw = TestGateway::start(backend).await;
+    let f = gw.tenant_fixture().await;
+    let minted = gw.mint(&f.admin, json!({"subject": "agent-1", "ttl_seconds": 60})).await;
+    let token = minted["token"].as_str().unwrap().to_string();
+    let d = gw.declare(&token, escalate_intent()).await.expect(200);
+    let intent = d["intent_id"].as_str().unwrap().to_string();
+    let approval = d["approval"]["id"].as_str().map(str::to_string);
+    let reads = |intent: &str| {
+        let mut paths = vec![
+            "/v1/intents".to_string(),
+            format!("/v1/intents/{intent}/decision"),
+            format!("/v1/intents/{intent}/audit"),
+        ];
+        paths.extend(approval.iter().map(|id| format!("/v1/approvals/{id}")));
+        paths
+    };
+    for path in reads(&intent) {
+        gw.get(&path, &token).await.expect(200);
+    }
+    gw.post("/v1/admin/revoke", &f.admin, &json!({"jti": minted["jti"], "reason": "leaked"}))
+        .await
+        .expect(200);
+    for path in reads(&intent) {
+        let refused = gw.get(&path, &token).await.expect_error(401, "unauthenticated");
+        assert!(refused["message"].as_str().unwrap().contains("revoked"), "{path}: {refused}");
+    }
+    let brief = gw.mint(&f.admin, json!({"subject": "agent-1", "ttl_seconds": 1})).await;
+    let brief = brief["token"].as_str().unwrap().to_string();
+    gw.get("/v1/intents", &brief).await.expect(200);
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let refused = gw.get("/v1/intents", &brief).await.expect_error(401, "unauthenticated");
+    assert!(refused["message"].as_str().unwrap().contains("expired"), "{refused}");
+    // The agent's key still reads.
+    gw.get(&format!("/v1/intents/{intent}/decision"), &f.live).await.expect(200);
+}
+
 crate::on_both_backends!(
+    revoked_and_expired_tokens_read_nothing,
     a_negative_token_counter_fails_closed,
     minting_needs_an_admin_and_an_active_agent,
     a_token_declares_intents_as_its_subject,

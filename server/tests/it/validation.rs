@@ -92,6 +92,13 @@ async fn bad_input_gets_typed_errors_and_leaves_no_trace(backend: Backend) {
         .header("content-type", "text/plain")
         .body("hi");
     gw.send(form).await.expect_error(415, "unsupported_media_type");
+    // JSON without saying so is not taken for JSON either.
+    let unlabelled = gw
+        .request(Method::POST, "/v1/intents")
+        .bearer_auth(&f.live)
+        .body(serde_json::to_vec(&serde_json::json!({"intent": approve_intent()})).unwrap());
+    let refused = gw.send(unlabelled).await.expect_error(415, "unsupported_media_type");
+    assert_eq!(refused["parameter"], "content-type", "{refused}");
 
     // Admin keys do not declare intents.
     gw.declare(&f.admin, approve_intent()).await.expect_error(403, "forbidden");

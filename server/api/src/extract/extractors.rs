@@ -16,7 +16,15 @@ use super::{Checked, JsonBody, QueryParams, RawJsonBody, parse_json, parse_query
 use crate::error::{ApiError, ErrorCode};
 
 fn content_type_error(parts: &http::request::Parts) -> Option<ApiError> {
-    let value = parts.headers.get(http::header::CONTENT_TYPE)?;
+    let Some(value) = parts.headers.get(http::header::CONTENT_TYPE) else {
+        return Some(
+            ApiError::new(
+                ErrorCode::UnsupportedMediaType,
+                "a JSON body needs `Content-Type: application/json`, and the request has none",
+            )
+            .at_parameter("content-type"),
+        );
+    };
     let Ok(value) = value.to_str() else {
         return Some(
             ApiError::new(ErrorCode::UnsupportedMediaType, "content type is not valid text")
