@@ -35,10 +35,14 @@ exposure_usd := object.get(impact, "financial_exposure_usd", 0)
 
 audience := object.get(impact, "audience_size", 0)
 
-# Verbs compare case-insensitively, word by word: `bulk_delete` and
-# `DELETE-ALL` are destructive too.
+# Verbs compare case-insensitively, word by word. Words end at anything but
+# a letter or a digit and at camelCase humps, so `bulk_delete`, `DELETE-ALL`,
+# `deleteMany`, `bulkDelete` and `DeleteObjects` are destructive too (and
+# `undelete` or `deleted` are not).
 verb_words contains word if {
-	some word in regex.split(`[^a-z0-9]+`, lower(action.verb))
+	humps := regex.replace(action.verb, `([a-z0-9])([A-Z])`, "${1} ${2}")
+	acronyms := regex.replace(humps, `([A-Z])([A-Z][a-z])`, "${1} ${2}")
+	some word in regex.split(`[^a-z0-9]+`, lower(acronyms))
 	word != ""
 }
 

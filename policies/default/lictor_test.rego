@@ -43,6 +43,21 @@ test_destructive_words_inside_verbs_count if {
 	d.verdict == "block"
 }
 
+test_camel_case_destructive_verbs_count if {
+	every verb in ["deleteMany", "deleteAll", "bulkDelete", "DeleteObjects", "dropTable", "truncateTable", "purgeAll", "wipeDisk", "HTTPDelete"] {
+		d := decision with input as intent_with("modify", verb, {"audience_size": 5000})
+		d.verdict == "block"
+		d.reasons[0].code == "bulk_destructive_action"
+	}
+}
+
+test_words_that_only_contain_a_destructive_verb_do_not_count if {
+	every verb in ["undelete", "deleted", "dropship", "Dropbox"] {
+		d := decision with input as intent_with("modify", verb, {"audience_size": 5000})
+		d.verdict == "approve"
+	}
+}
+
 test_small_delete_is_approved if {
 	d := decision with input as intent_with("modify", "delete", {"audience_size": 1000})
 	d.verdict == "approve"
