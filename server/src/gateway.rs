@@ -96,9 +96,11 @@ fn log_level(level: &str) -> Result<ConfigLoggingLevel, StartError> {
 
 /// The logger `config` asks for (stderr).
 pub fn logger(config: &Config) -> Result<slog::Logger, StartError> {
-    ConfigLogging::StderrTerminal { level: log_level(&config.log_level)? }
+    let output = ConfigLogging::StderrTerminal { level: log_level(&config.log_level)? }
         .to_logger("lictor")
-        .map_err(|e| StartError::Config(format!("logger: {e}")))
+        .map_err(|e| StartError::Config(format!("logger: {e}")))?;
+    // Every message and value escaped: no input forges a log line.
+    Ok(slog::Logger::root(crate::logging::Escaping(output), slog::o!()))
 }
 
 /// Fixed id of the generated superadmin key: several gateways starting on

@@ -31,6 +31,7 @@ pub mod events;
 pub mod gateway;
 pub mod http;
 pub mod ids;
+pub(crate) mod logging;
 pub mod mcp;
 pub(crate) mod pending;
 pub mod pipeline;

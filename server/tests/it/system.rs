@@ -1,5 +1,10 @@
-use crate::support::process::Deployment;
-use crate::support::{Backend, TestGateway};
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::support::process::{Deployment, call, client, send};
+use crate::support::{ADMIN_KEY, Backend, TestGateway, eventually};
 
 async fn health_and_readiness_answer(backend: Backend) {
     let gw = TestGateway::start(backend).await;
@@ -46,7 +51,34 @@ async fn restart_keeps_data_and_keys(backend: Backend) {
     assert_eq!(keys, 2, "signing keys are created once and their ids persisted");
 }
 
+/// Whatever a request carries — a newline in a path or a body, a NUL —
+/// stays on its own log line, escaped.
+async fn no_input_forges_a_log_line(backend: Backend) {
+    let mut deployment = Deployment::new(backend).await;
+    let url = deployment.start_with(&["--log-level", "info"]).await;
+    let client = client();
+    let path = format!("{url}/v1/agents/x%0AFORGED%20line%00?tenant=t");
+    send(call(&client, Method::GET, path, ADMIN_KEY)).await.expect(400);
+    let body = json!({"id": "a\nFORGED line\r\n", "name": "x"});
+    send(call(&client, Method::POST, format!("{url}/v1/admin/tenants"), ADMIN_KEY).json(&body))
+        .await
+        .expect(400);
+    let log = eventually(Duration::from_secs(5), async || {
+        let log = deployment.log();
+        let completed =
+            log.lines().filter(|l| l.contains("request completed") && l.contains("FORGED")).count();
+        (completed >= 2 && log.ends_with('\n')).then_some(log)
+    })
+    .await
+    .unwrap_or_else(|| panic!("the requests were not logged: {}", deployment.log()));
+    assert!(log.lines().all(|line| !line.starts_with("FORGED")), "{log}");
+    assert!(!log.contains('\0'), "{log}");
+    assert!(log.contains(r"x\nFORGED line\u{0}"), "{log}");
+    assert!(log.contains(r"a\nFORGED line\r\n"), "{log}");
+}
+
 crate::on_both_backends!(
+    no_input_forges_a_log_line,
     health_and_readiness_answer,
     unknown_routes_are_404,
     restart_keeps_data_and_keys,

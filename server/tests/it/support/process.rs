@@ -86,8 +86,12 @@ impl Deployment {
             .open(self.dir.path().join("gateway.log"))
             .unwrap();
         let mut command = Command::new(env!("CARGO_BIN_EXE_lictor"));
+        command.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"]);
+        // Quiet unless the test asks for more.
+        if !extra.contains(&"--log-level") {
+            command.args(["--log-level", "warn"]);
+        }
         command
-            .args(["serve", "--listen", "127.0.0.1:0", "--log-level", "warn", "--data-dir"])
             .arg(self.dir.path().join("data"))
             // A debug build under this load can exceed the default 100 ms per
             // evaluation, which blocks (fail closed): keep the verdicts what
@@ -127,6 +131,11 @@ impl Deployment {
             .to_string();
         self.process = Some(Process { child, url: url.clone() });
         url
+    }
+
+    /// What the gateway wrote to its stderr so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("gateway.log")).unwrap_or_default()
     }
 
     /// Kills the gateway with SIGKILL (no graceful stop) and checks that
