@@ -17,8 +17,11 @@ use crate::error::{ApiError, ErrorCode};
 
 #[cfg(feature = "endpoints")]
 mod extractors;
+mod objects;
+
 #[cfg(feature = "endpoints")]
 pub use extractors::NamedParameters;
+use objects::ObjectsOnly;
 
 /// A JSON request body, parsed strictly, with errors that name the field.
 pub struct JsonBody<T> {
@@ -77,7 +80,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         return Err(ApiError::new(ErrorCode::MalformedJson, "request body is empty").at_path("$"));
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(|error| {
+    let value = serde_path_to_error::deserialize(ObjectsOnly(&mut de)).map_err(|error| {
         // Deserialising as it reads, serde meets a wrong type before a
         // syntax error further on: a body that is not JSON is told so first.
         if error.inner().classify() == serde_json::error::Category::Data
@@ -112,7 +115,7 @@ fn trailing_characters(error: serde_json::Error) -> ApiError {
 
 /// Converts an already-parsed JSON value into `T`, naming the offending field.
 pub fn parse_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
-    serde_path_to_error::deserialize(value).map_err(json_error)
+    serde_path_to_error::deserialize(ObjectsOnly(value)).map_err(json_error)
 }
 
 fn json_error(error: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
@@ -335,6 +338,26 @@ mod tests {
             Ok(v) => panic!("expected an error, parsed {v:?}"),
             Err(e) => e,
         }
+    }
+
+    #[test]
+    fn an_array_is_no_object_at_any_depth() {
+        for (body, path) in [
+            (r#"[{"kind": "small"}]"#, "$"),
+            (r#"{"inner": ["small", 3]}"#, "$.inner"),
+            (r#"{"inner": {"kind": "small"}, "items": [["small"]]}"#, "$.items[0]"),
+        ] {
+            let e = err(body);
+            assert_eq!(e.error_code, "invalid_field", "{body}: {e:?}");
+            assert_eq!(e.path.as_deref(), Some(path), "{body}");
+            assert!(e.message.contains("expected an object"), "{}", e.message);
+        }
+        let value: Result<Outer, _> = parse_value(serde_json::json!({"inner": ["small", 3]}));
+        assert_eq!(value.err().and_then(|e| e.path), Some("$.inner".to_string()));
+        // Free-form JSON still holds arrays, and objects still parse.
+        let free: serde_json::Value = parse_json(br#"{"a": [1, [2]]}"#).unwrap_or_default();
+        assert_eq!(free["a"][1][0], 2);
+        assert!(parse_json::<Outer>(br#"{"inner": {"kind": "small", "count": 2}}"#).is_ok());
     }
 
     #[test]

@@ -120,4 +120,29 @@ async fn error_bodies_share_one_shape(backend: Backend) {
     insta::assert_json_snapshot!("error_forbidden", redacted(&forbidden));
 }
 
-crate::on_both_backends!(bad_input_gets_typed_errors_and_leaves_no_trace, error_bodies_share_one_shape);
+/// An array where the contract says object is refused at its path, at any
+/// depth: never read field by field in order.
+async fn arrays_are_not_objects(backend: Backend) {
+    let gw = TestGateway::start(backend).await;
+    let f = gw.tenant_fixture().await;
+    let e = gw.post("/v1/admin/tenants", crate::support::ADMIN_KEY, &json!(["t-array", "T"])).await;
+    assert_eq!(e.expect_error(400, "invalid_field")["path"], "$");
+    gw.get("/v1/admin/tenants/t-array", crate::support::ADMIN_KEY).await.expect_error(404, "not_found");
+    let e =
+        gw.post("/v1/intents", &f.live, &json!({"intent": [{"id": "agent-1"}, ["access", "read"]]})).await;
+    assert_eq!(e.expect_error(400, "invalid_field")["path"], "$.intent");
+    let mut nested = approve_intent();
+    nested["action"] = json!(["access", "read"]);
+    let e = gw.declare(&f.live, nested).await;
+    assert_eq!(e.expect_error(400, "invalid_field")["path"], "$.intent.action");
+    let batch = json!({"intents": [{"intent": {"agent": ["agent-1"], "action": {"type": "access", "verb": "read"}}}]});
+    let answer = gw.post("/v1/intents:batch", &f.live, &batch).await.expect(200);
+    assert_eq!(answer["results"][0]["error"]["path"], "$.intents[0].intent.agent", "{answer}");
+    assert_eq!(entries(&gw, &f.tenant).await, f.base, "nothing was decided or audited");
+}
+
+crate::on_both_backends!(
+    bad_input_gets_typed_errors_and_leaves_no_trace,
+    error_bodies_share_one_shape,
+    arrays_are_not_objects
+);
