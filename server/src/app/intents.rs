@@ -90,6 +90,8 @@ async fn front<T>(
         None => (None, None),
     };
     let validate_us = clock::duration_us(arrival.parse + started.elapsed());
+    let idempotency_key =
+        idempotency_key.map(|client| scoped_idempotency_key(&key, principal.token(), &client));
     Ok(Front {
         tenant,
         key,
@@ -99,6 +101,29 @@ async fn front<T>(
         approval_id,
         timings: FrontTimings { authenticate_us, validate_us },
     })
+}
+
+/// Separates an idempotency key's scope from the client's key (a control
+/// character: client keys are printable).
+const SCOPE_END: char = '\u{1f}';
+
+/// The key stored for a client's `Idempotency-Key`: scoped to the
+/// environment and the credential (an API key's id, or a capability
+/// token's root jti, which its attenuations share), so that one credential
+/// never replays another's answer — a shadow approval to a live key, a
+/// test answer past a live budget, an agent key's answer to a narrower
+/// token.
+fn scoped_idempotency_key(key: &KeyContext, token: Option<&Arc<CapabilityToken>>, client: &str) -> String {
+    let credential = match token.and_then(|t| t.revocation_jtis().first().map(|jti| jti.to_string())) {
+        Some(root) => format!("token:{root}"),
+        None => key.credential.clone(),
+    };
+    format!("{}{SCOPE_END}{credential}{SCOPE_END}{client}", key.environment.as_str())
+}
+
+/// The client's part of a stored idempotency key.
+fn client_key(stored: &str) -> &str {
+    stored.rsplit(SCOPE_END).next().unwrap_or(stored)
 }
 
 fn check_idempotency_key(key: Option<String>) -> Result<Option<String>, Error> {
@@ -146,7 +171,7 @@ fn check_replay(existing: &IdempotencyRecord, hash: &str) -> Result<(), Error> {
     } else {
         Err(Error::IdempotencyConflict(format!(
             "`Idempotency-Key` `{}` was already used with a different request",
-            existing.key
+            client_key(&existing.key)
         )))
     }
 }
@@ -183,7 +208,7 @@ async fn replay_decision(
     stored_decision(&intent)?.ok_or_else(|| {
         Error::IdempotencyConflict(format!(
             "`Idempotency-Key` `{}` belongs to an intent that is still pending",
-            existing.key
+            client_key(&existing.key)
         ))
     })
 }

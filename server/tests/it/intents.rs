@@ -221,6 +221,44 @@ async fn idempotency_keys_replay_and_conflict(backend: Backend) {
     assert_eq!(e["parameter"], "Idempotency-Key");
 }
 
+/// One `Idempotency-Key` under two credentials is two requests: a shadow
+/// answer never replays to a live key, a test answer never slips past a
+/// live budget, an agent key's approval never replays to a narrower token.
+async fn idempotency_keys_are_scoped_to_environment_and_credential(backend: Backend) {
+    let gw = TestGateway::start(backend).await;
+    let f = gw.tenant_fixture().await;
+    let with_key = |credential: String, intent: Value, key: &'static str| {
+        let request = gw
+            .request(Method::POST, "/v1/intents")
+            .bearer_auth(credential)
+            .header("Idempotency-Key", key)
+            .json(&json!({"intent": intent}));
+        gw.send(request)
+    };
+    let transfer = json!({"agent": {"id": "agent-1"}, "action": {"type": "transact", "verb": "transfer",
+        "payload": {"estimated_impact": {"financial_exposure_usd": 25000}}}});
+    let shadow = with_key(f.shadow.clone(), transfer.clone(), "pay-1").await.expect(200);
+    assert_eq!((shadow["verdict"].as_str(), shadow["enforced"].as_bool()), (Some("approve"), Some(false)));
+    let live = with_key(f.live.clone(), transfer.clone(), "pay-1").await.expect(200);
+    assert_ne!(live["intent_id"], shadow["intent_id"], "a live key gets its own decision");
+    assert_eq!(live["verdict"], "block", "{live}");
+    assert_eq!(live["enforced"], true);
+
+    // A token narrowed to reads does not obtain the agent key's approval.
+    let token =
+        gw.mint(&f.admin, json!({"subject": "agent-1", "ttl_seconds": 60, "action_types": ["access"]})).await;
+    let token = token["token"].as_str().unwrap().to_string();
+    let write = json!({"agent": {"id": "agent-1"}, "action": {"type": "modify", "verb": "update"}});
+    let by_key = with_key(f.live.clone(), write.clone(), "upd-1").await.expect(200);
+    assert_eq!(by_key["verdict"], "approve", "{by_key}");
+    let by_token = with_key(token.clone(), write.clone(), "upd-1").await.expect(200);
+    assert_ne!(by_token["intent_id"], by_key["intent_id"]);
+    assert_eq!(by_token["verdict"], "block", "{by_token}");
+    // The same credential still replays.
+    let again = with_key(token, write, "upd-1").await.expect(200);
+    assert_eq!(again["intent_id"], by_token["intent_id"]);
+}
+
 async fn batches_decide_each_element_on_its_own(backend: Backend) {
     let gw = TestGateway::start(backend).await;
     let f = gw.tenant_fixture().await;
@@ -364,6 +402,7 @@ async fn small_intents_stay_small(backend: Backend) {
 }
 
 crate::on_both_backends!(
+    idempotency_keys_are_scoped_to_environment_and_credential,
     each_verdict_is_reachable_through_the_default_bundle,
     risk_is_scored_and_explained,
     shadow_never_enforces,
