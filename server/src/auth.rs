@@ -210,6 +210,25 @@ impl Principal {
         }
     }
 
+    /// Fails unless the credential may act on `environment`: the superadmin
+    /// on every one, a key on its own only (a token acts in `live`).
+    /// `action` says what was refused, for the message.
+    pub fn require_environment(&self, environment: Environment, action: &str) -> Result<(), Error> {
+        let own = match self {
+            Principal::Superadmin => return Ok(()),
+            Principal::Key(key) => key.environment,
+            Principal::Token(_) => Environment::Live,
+        };
+        if own == environment {
+            return Ok(());
+        }
+        Err(Error::Forbidden(format!(
+            "a `{}` key cannot {action}: that acts on `{}`, and a key acts on its own environment only",
+            own.as_str(),
+            environment.as_str()
+        )))
+    }
+
     /// The agent API key declaring an intent (tokens use [`Principal::acting_agent`]).
     pub fn agent_key(&self) -> Result<&ApiKeyRow, Error> {
         match self {

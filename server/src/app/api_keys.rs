@@ -42,6 +42,7 @@ pub(crate) async fn create(
     if !principal.can_access(&body.tenant) || caller.state.store.get_tenant(&body.tenant).await?.is_none() {
         return Err(not_found_tenant(&body.tenant));
     }
+    principal.require_environment(body.environment, "create this key")?;
     if let Some(agent) = &body.agent_id {
         if body.role != Role::Agent {
             return Err(Error::InvalidField {
@@ -120,6 +121,7 @@ pub(crate) async fn revoke(caller: &Caller<'_>, path: Result<ApiKeyPath, ApiErro
     if !principal.can_access(&key.tenant) {
         return Err(not_found());
     }
+    principal.require_environment(key.environment, "revoke this key")?;
     caller.state.degraded.forget_key(&key.id);
     let job = AdminJob {
         tenant: key.tenant.clone(),

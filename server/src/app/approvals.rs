@@ -1,6 +1,7 @@
 //! `/v1/admin/approvals` (administrators) and `/v1/approvals/{id}` (the
 //! agent waiting on one).
 
+use lictor_api::api_keys::Environment;
 use std::time::Duration;
 
 use lictor_api::ApiError;
@@ -89,6 +90,8 @@ pub(crate) async fn decide(
 ) -> Result<Approval, Error> {
     let (principal, tenant, (path, _, body)) =
         caller.admin((path, scope, body), |(_, scope, _)| scope.tenant.as_ref()).await?;
+    // Approvals gate live actions.
+    principal.require_environment(Environment::Live, "decide approvals")?;
     if body.note.as_ref().is_some_and(|n| n.chars().count() > 2000) {
         return Err(Error::InvalidField {
             path: "$.note".into(),

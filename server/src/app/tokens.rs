@@ -2,6 +2,7 @@
 
 use lictor_api::ApiError;
 use lictor_api::agents::{AgentStatus, TenantScope};
+use lictor_api::api_keys::Environment;
 use lictor_api::money::UsdAmount;
 use lictor_api::tokens::{
     Jti, MintedToken, Revocation, RevocationListParams, RevocationPage, TokenMint, TokenRevoke, ToolPattern,
@@ -48,6 +49,8 @@ pub(crate) async fn mint(
 ) -> Result<MintedToken, Error> {
     let (principal, tenant, (_, body)) =
         caller.admin((scope, body), |(scope, _)| scope.tenant.as_ref()).await?;
+    // Tokens act in live.
+    principal.require_environment(Environment::Live, "mint capability tokens")?;
     if !(1..=31_536_000).contains(&body.ttl_seconds) {
         return Err(Error::InvalidField {
             path: "$.ttl_seconds".into(),
@@ -141,6 +144,7 @@ pub(crate) async fn revoke(
 ) -> Result<Revocation, Error> {
     let (principal, tenant, (_, body)) =
         caller.admin((scope, body), |(scope, _)| scope.tenant.as_ref()).await?;
+    principal.require_environment(Environment::Live, "revoke capability tokens")?;
     if body.reason.trim().is_empty() || body.reason.chars().count() > 500 {
         return Err(Error::InvalidField {
             path: "$.reason".into(),

@@ -1,6 +1,6 @@
 use serde_json::json;
 
-use crate::support::{ADMIN_KEY, Backend, TestGateway, approve_intent};
+use crate::support::{ADMIN_KEY, Backend, TestGateway, approve_intent, escalate_intent};
 
 async fn keys_are_shown_once_stored_hashed_and_revoked_at_once(backend: Backend) {
     let gw = TestGateway::start(backend).await;
@@ -91,7 +91,40 @@ async fn agent_restricted_keys_act_only_for_their_agent(backend: Backend) {
     gw.post("/v1/admin/api-keys", &f.admin, &body).await.expect_error(400, "invalid_field");
 }
 
+/// A key acts on its own environment only: a `test` or `shadow` admin key
+/// neither decides live approvals, nor mints or revokes tokens (which act
+/// in `live`), nor creates or revokes keys of another environment.
+async fn admin_keys_act_on_their_own_environment(backend: Backend) {
+    let gw = TestGateway::start(backend).await;
+    let f = gw.tenant_fixture().await;
+    let escalated = gw.declare(&f.live, escalate_intent()).await.expect(200);
+    let approval = escalated["approval"]["approval_id"].as_str().unwrap().to_string();
+    for environment in ["test", "shadow"] {
+        let admin = gw.create_key(&f.tenant, environment, "admin").await;
+        let decide = format!("/v1/admin/approvals/{approval}/decide");
+        let refused =
+            gw.post(&decide, &admin, &json!({"decision": "approve"})).await.expect_error(403, "forbidden");
+        assert!(refused["message"].as_str().unwrap().contains("decide approvals"), "{refused}");
+        gw.post("/v1/admin/mint", &admin, &json!({"subject": "agent-1", "ttl_seconds": 60}))
+            .await
+            .expect_error(403, "forbidden");
+        gw.post("/v1/admin/revoke", &admin, &json!({"jti": "any", "reason": "test"}))
+            .await
+            .expect_error(403, "forbidden");
+        let live_key =
+            json!({"tenant": f.tenant, "environment": "live", "role": "admin", "name": "escalate"});
+        gw.post("/v1/admin/api-keys", &admin, &live_key).await.expect_error(403, "forbidden");
+        let own = json!({"tenant": f.tenant, "environment": environment, "role": "agent", "name": "own"});
+        gw.post("/v1/admin/api-keys", &admin, &own).await.expect(201);
+    }
+    // The live admin key does all of it.
+    let decide = format!("/v1/admin/approvals/{approval}/decide");
+    gw.post(&decide, &f.admin, &json!({"decision": "approve"})).await.expect(200);
+    gw.post("/v1/admin/mint", &f.admin, &json!({"subject": "agent-1", "ttl_seconds": 60})).await.expect(201);
+}
+
 crate::on_both_backends!(
+    admin_keys_act_on_their_own_environment,
     keys_are_shown_once_stored_hashed_and_revoked_at_once,
     another_tenants_keys_are_404,
     agent_restricted_keys_act_only_for_their_agent,

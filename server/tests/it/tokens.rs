@@ -337,15 +337,14 @@ async fn revoked_and_expired_tokens_read_nothing(backend: Backend) {
     let token = minted["token"].as_str().unwrap().to_string();
     let d = gw.declare(&token, escalate_intent()).await.expect(200);
     let intent = d["intent_id"].as_str().unwrap().to_string();
-    let approval = d["approval"]["id"].as_str().map(str::to_string);
+    let approval = d["approval"]["approval_id"].as_str().unwrap().to_string();
     let reads = |intent: &str| {
-        let mut paths = vec![
+        [
             "/v1/intents".to_string(),
             format!("/v1/intents/{intent}/decision"),
             format!("/v1/intents/{intent}/audit"),
-        ];
-        paths.extend(approval.iter().map(|id| format!("/v1/approvals/{id}")));
-        paths
+            format!("/v1/approvals/{approval}"),
+        ]
     };
     for path in reads(&intent) {
         gw.get(&path, &token).await.expect(200);
