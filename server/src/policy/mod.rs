@@ -14,6 +14,7 @@
 pub mod bundle;
 pub mod corpus;
 pub(crate) mod dry_run;
+mod guards;
 pub mod registry;
 pub mod rego_tests;
 pub mod templates;
@@ -185,7 +186,10 @@ pub fn apply_memory_limit(limits: EvaluationLimits) {
 
 /// Types an evaluation failure: regorus' limit errors are cut-offs.
 fn evaluation_error(error: &anyhow::Error) -> PolicyError {
-    match error.chain().find_map(|cause| cause.downcast_ref::<regorus::LimitError>()) {
+    // regorus words an extension's error into its own: a guarded builtin's
+    // refusal is recorded beside it.
+    let refused = guards::take_refusal();
+    match error.chain().find_map(|cause| cause.downcast_ref::<regorus::LimitError>()).copied().or(refused) {
         Some(limit) => PolicyError::LimitExceeded(limit.to_string()),
         None => PolicyError::Evaluation(error.to_string()),
     }
@@ -245,6 +249,7 @@ impl PolicyEngine {
         let pooled = self.pool.lock().ok().and_then(|mut pool| pool.pop());
         let mut engine = pooled.unwrap_or_else(|| self.template.clone());
         engine.set_input(regorus::Value::from(input.clone()));
+        guards::take_refusal();
         let evaluated = engine.eval_rule(ENTRYPOINT.to_string());
         if let Ok(mut pool) = self.pool.lock() {
             pool.push(engine);
@@ -278,6 +283,7 @@ pub(crate) fn new_engine(bundle: &Bundle, limits: EvaluationLimits) -> Result<re
         limit: limits.time,
         check_interval: TIMER_CHECK_INTERVAL,
     });
+    guards::install(&mut engine, limits.heap)?;
     for (name, source) in bundle.modules() {
         engine.add_policy(name.clone(), source.clone()).map_err(|e| PolicyError::Compile(e.to_string()))?;
     }

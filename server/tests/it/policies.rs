@@ -467,7 +467,50 @@ async fn templates_are_listed_and_make_drafts(backend: Backend) {
     gw.get("/v1/admin/policies/templates", &f.live).await.expect_error(403, "forbidden");
 }
 
+/// A policy asking a builtin for more memory than exists in one step is
+/// cut off for its own request — never an abort of the gateway, neither
+/// in a dry-run nor promoted and deciding.
+async fn a_policy_cannot_abort_the_gateway(backend: Backend) {
+    let gw = TestGateway::start(backend).await;
+    let f = gw.tenant_fixture().await;
+    let greedy = "package lictor\nimport rego.v1\nn := count(numbers.range(1, 1000000000000))\n\
+                  decision := {\"verdict\": \"approve\"} if n > 0\n";
+    let stepped = "package lictor\nimport rego.v1\nn := count(numbers.range_step(-9000000000000000000, 9000000000000000000, 1))\n\
+                   decision := {\"verdict\": \"approve\"} if n > 0\n";
+    for module in [greedy, stepped] {
+        let cut = gw
+            .post(
+                "/v1/admin/policies/dry-run",
+                &f.admin,
+                &json!({"modules": {"p.rego": module}, "inputs": [{}]}),
+            )
+            .await
+            .expect(200);
+        assert_eq!(cut["inputs"][0]["verdict"], "block", "{cut}");
+        assert_eq!(cut["inputs"][0]["error"]["code"], "policy_limit_exceeded", "{cut}");
+    }
+    // Promoted, it blocks each decision, fail closed, and the gateway lives on.
+    let draft = create_draft(&gw, &f, &json!({"name": "greedy", "modules": {"p.rego": greedy}})).await;
+    promote(&gw, &f.admin, &draft).await.expect(200);
+    for _ in 0..2 {
+        let decision = gw.declare(&f.live, approve_intent()).await.expect(200);
+        assert_eq!(decision["verdict"], "block", "{decision}");
+        assert_eq!(codes(&decision), ["policy_limit_exceeded"], "{decision}");
+    }
+    gw.call(reqwest::Method::GET, "/healthz", None, None).await.expect(200);
+    // Small ranges answer as the builtins do.
+    let small = "package lictor\nimport rego.v1\ndecision := {\"verdict\": \"approve\"} if {\n\
+                 numbers.range(1, 3) == [1, 2, 3]\n numbers.range(3, 1) == [3, 2, 1]\n\
+                 numbers.range_step(1, 10, 4) == [1, 5, 9]\n}\n";
+    let ok = gw
+        .post("/v1/admin/policies/dry-run", &f.admin, &json!({"modules": {"p.rego": small}, "inputs": [{}]}))
+        .await
+        .expect(200);
+    assert_eq!(ok["inputs"][0]["verdict"], "approve", "{ok}");
+}
+
 crate::on_both_backends!(
+    a_policy_cannot_abort_the_gateway,
     drafts_compile_on_save_and_bad_ones_say_where,
     dry_run_shows_what_a_draft_would_change,
     promotion_is_atomic_audited_and_rolls_back,

@@ -77,7 +77,32 @@ async fn no_input_forges_a_log_line(backend: Backend) {
     assert!(log.contains(r"a\nFORGED line\r\n"), "{log}");
 }
 
+/// Where an allocation beyond the machine fails instead of being
+/// overcommitted (an address-space limit here; strict overcommit or a
+/// container's limit elsewhere), a policy asking a builtin for terabytes
+/// in one step used to abort the gateway. It is cut off for its own
+/// request.
+async fn a_greedy_policy_does_not_abort_a_bounded_gateway(backend: Backend) {
+    let mut deployment = Deployment::new(backend).await;
+    deployment.limit_address_space(8 * 1024 * 1024);
+    let url = deployment.start().await;
+    let client = client();
+    let tenant = crate::support::process::provision(&client, &url).await;
+    let greedy = "package lictor\nimport rego.v1\nn := count(numbers.range(1, 1000000000000))\n\
+                  decision := {\"verdict\": \"approve\"} if n > 0\n";
+    let body = json!({"modules": {"p.rego": greedy}, "inputs": [{}]});
+    let cut = send(
+        call(&client, Method::POST, format!("{url}/v1/admin/policies/dry-run"), &tenant.admin).json(&body),
+    )
+    .await
+    .expect(200);
+    assert_eq!(cut["inputs"][0]["error"]["code"], "policy_limit_exceeded", "{cut}");
+    assert!(deployment.is_running(), "the gateway lives on");
+    send(call(&client, Method::GET, format!("{url}/healthz"), &tenant.admin)).await.expect(200);
+}
+
 crate::on_both_backends!(
+    a_greedy_policy_does_not_abort_a_bounded_gateway,
     no_input_forges_a_log_line,
     health_and_readiness_answer,
     unknown_routes_are_404,

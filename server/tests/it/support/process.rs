@@ -36,6 +36,9 @@ pub struct Deployment {
     database_url: Option<String>,
     /// The signing keys (a replica shares its store's).
     keys_file: std::path::PathBuf,
+    /// An address-space limit for the process (KiB, `ulimit -v`): an
+    /// allocation beyond it fails instead of being overcommitted.
+    address_space_kib: Option<u64>,
     process: Option<Process>,
 }
 
@@ -57,7 +60,7 @@ impl Deployment {
         };
         let dir = tempfile::tempdir().unwrap();
         let keys_file = dir.path().join("keys.json");
-        Deployment { dir, database_url, keys_file, process: None }
+        Deployment { dir, database_url, keys_file, address_space_kib: None, process: None }
     }
 
     /// Another deployment's PostgreSQL database, with a data directory of
@@ -68,8 +71,14 @@ impl Deployment {
             dir: tempfile::tempdir().unwrap(),
             database_url: other.database_url.clone(),
             keys_file: other.keys_file.clone(),
+            address_space_kib: None,
             process: None,
         }
+    }
+
+    /// Limits the address space of the gateways started from now on.
+    pub fn limit_address_space(&mut self, kib: u64) {
+        self.address_space_kib = Some(kib);
     }
 
     /// Starts the binary on the deployment's store; answers its base URL.
@@ -85,13 +94,25 @@ impl Deployment {
             .append(true)
             .open(self.dir.path().join("gateway.log"))
             .unwrap();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_lictor"));
-        command.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"]);
+        let mut command = match self.address_space_kib {
+            None => Command::new(env!("CARGO_BIN_EXE_lictor")),
+            Some(kib) => {
+                let mut shell = Command::new("sh");
+                shell.args([
+                    "-c",
+                    &format!("ulimit -v {kib} && exec \"$0\" \"$@\""),
+                    env!("CARGO_BIN_EXE_lictor"),
+                ]);
+                shell
+            }
+        };
+        command.args(["serve", "--listen", "127.0.0.1:0"]);
         // Quiet unless the test asks for more.
         if !extra.contains(&"--log-level") {
             command.args(["--log-level", "warn"]);
         }
         command
+            .arg("--data-dir")
             .arg(self.dir.path().join("data"))
             // A debug build under this load can exceed the default 100 ms per
             // evaluation, which blocks (fail closed): keep the verdicts what
