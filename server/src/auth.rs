@@ -211,19 +211,20 @@ impl Principal {
     }
 
     /// Fails unless the credential may act on `environment`: the superadmin
-    /// on every one, a key on its own only (a token acts in `live`).
-    /// `action` says what was refused, for the message.
+    /// and `live` keys on every one, a `test` or `shadow` key on its own
+    /// only — a lower environment never acts on `live` (a token acts in
+    /// `live`). `action` says what was refused, for the message.
     pub fn require_environment(&self, environment: Environment, action: &str) -> Result<(), Error> {
         let own = match self {
             Principal::Superadmin => return Ok(()),
             Principal::Key(key) => key.environment,
             Principal::Token(_) => Environment::Live,
         };
-        if own == environment {
+        if own == Environment::Live || own == environment {
             return Ok(());
         }
         Err(Error::Forbidden(format!(
-            "a `{}` key cannot {action}: that acts on `{}`, and a key acts on its own environment only",
+            "a `{}` key cannot {action}: that acts on `{}`, and only `live` keys act beyond their own environment",
             own.as_str(),
             environment.as_str()
         )))

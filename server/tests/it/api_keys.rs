@@ -91,9 +91,10 @@ async fn agent_restricted_keys_act_only_for_their_agent(backend: Backend) {
     gw.post("/v1/admin/api-keys", &f.admin, &body).await.expect_error(400, "invalid_field");
 }
 
-/// A key acts on its own environment only: a `test` or `shadow` admin key
-/// neither decides live approvals, nor mints or revokes tokens (which act
-/// in `live`), nor creates or revokes keys of another environment.
+/// A lower environment never acts on `live`: a `test` or `shadow` admin key
+/// neither decides approvals, nor mints or revokes tokens (which act in
+/// `live`), nor creates or revokes keys of another environment; a `live`
+/// admin key acts on every environment of its tenant.
 async fn admin_keys_act_on_their_own_environment(backend: Backend) {
     let gw = TestGateway::start(backend).await;
     let f = gw.tenant_fixture().await;
@@ -117,7 +118,12 @@ async fn admin_keys_act_on_their_own_environment(backend: Backend) {
         let own = json!({"tenant": f.tenant, "environment": environment, "role": "agent", "name": "own"});
         gw.post("/v1/admin/api-keys", &admin, &own).await.expect(201);
     }
-    // The live admin key does all of it.
+    // The live admin key does all of it, and creates keys of every
+    // environment.
+    for environment in ["test", "shadow"] {
+        let lower = json!({"tenant": f.tenant, "environment": environment, "role": "agent", "name": "lower"});
+        gw.post("/v1/admin/api-keys", &f.admin, &lower).await.expect(201);
+    }
     let decide = format!("/v1/admin/approvals/{approval}/decide");
     gw.post(&decide, &f.admin, &json!({"decision": "approve"})).await.expect(200);
     gw.post("/v1/admin/mint", &f.admin, &json!({"subject": "agent-1", "ttl_seconds": 60})).await.expect(201);
