@@ -15,7 +15,7 @@ use tokio::task::JoinHandle;
 use super::checkpoint::{Checkpoint, CheckpointError, NoteSigner, NoteVerifier};
 use super::merkle::{self, Frontier, Hash, TreeError};
 use super::seal::{self, SealFault};
-use super::verify::{Verified, walk};
+use super::verify::{Verified, cut_below, largest_checkpoint, walk};
 use crate::clock::Timestamp;
 use crate::signing::{KeyError, Keyring, Keys, Purpose};
 use crate::store::{CheckpointRow, Store, StoreError, StoreResult, StoredHead, decode_hash};
@@ -70,14 +70,14 @@ pub enum AnchorError {
     Keys(#[from] KeyError),
 }
 
-/// The recorded head does not end the walked chain.
-pub(crate) fn head_mismatch(head: &StoredHead, walked: &Verified) -> ChainFailure {
-    ChainFailure {
+/// Why `head` does not end the chain walked up to `walked`, if it does not.
+fn ends_at(head: &StoredHead, walked: &Verified) -> Option<ChainFailure> {
+    (head.seq != walked.size || head.hash != walked.prev).then(|| ChainFailure {
         seq: head.seq,
         expected: format!("{}:{}", head.seq, head.hash),
         found: format!("{}:{}", walked.size, walked.prev),
         reason: "head_mismatch".into(),
-    }
+    })
 }
 
 /// Why `head` does not vouch for the chain walked up to `walked`: it does
@@ -88,8 +88,8 @@ pub(crate) fn head_fault(
     head: &StoredHead,
     walked: &Verified,
 ) -> Option<ChainFailure> {
-    if head.seq != walked.size || head.hash != walked.prev {
-        return Some(head_mismatch(head, walked));
+    if let Some(failure) = ends_at(head, walked) {
+        return Some(failure);
     }
     checkpoints.check_seal(tenant, head).err().map(|fault| ChainFailure {
         seq: head.seq,
@@ -325,7 +325,7 @@ impl Checkpointer {
         // Read before the head: a checkpoint only ever covers committed
         // entries, so one beyond the head read after it (another replica
         // may have signed meanwhile) means the log lost entries it had.
-        let largest = self.inner.store.list_checkpoints(tenant, None, 1).await?.first().map(|c| c.tree_size);
+        let largest = largest_checkpoint(&self.inner.store, tenant).await?;
         let root = reached.tree.root();
         let hashes = stored.iter().map(|h| decode_hash(h)).collect::<StoreResult<Vec<_>>>()?;
         let stored_root = Frontier::restore(size, hashes)?.root();
@@ -344,13 +344,8 @@ impl Checkpointer {
             hash: super::GENESIS_HASH.to_string(),
             seal: None,
         });
-        if let Some(largest) = largest.filter(|&largest| largest > head.seq) {
-            return Err(refuse(ChainFailure {
-                seq: head.seq + 1,
-                expected: format!("{largest} entries"),
-                found: format!("{} entries", head.seq),
-                reason: "truncated".into(),
-            }));
+        if let Some(failure) = cut_below(largest, head.seq) {
+            return Err(refuse(failure));
         }
         let (reached, failure) = walk(&self.inner.store, self, tenant, reached, head.seq).await?;
         if let Some(failure) = failure {
@@ -388,10 +383,7 @@ impl Checkpointer {
         for (tenant, head) in self.inner.store.unsealed_audit_heads().await? {
             let (walked, failure) =
                 walk(&self.inner.store, self, &tenant, Verified::genesis(), u64::MAX).await?;
-            let failure = failure.or_else(|| match walked.size == head.seq && walked.prev == head.hash {
-                true => None,
-                false => Some(head_mismatch(&head, &walked)),
-            });
+            let failure = failure.or_else(|| ends_at(&head, &walked));
             if let Some(failure) = failure {
                 failed.push((tenant, failure));
                 continue;

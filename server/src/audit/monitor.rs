@@ -147,6 +147,12 @@ impl Monitor {
             (Some(latest), _) => latest,
             (None, None) => return Err(unavailable("the gateway has signed no checkpoint of this log yet")),
             (None, Some(old)) => {
+                // A wrong URL or tenant is not a deleted log: the gateway
+                // must still know the log for this to be its answer.
+                let log: Option<serde_json::Value> = self.get("/v1/admin/audit/verify", &[]).await?;
+                if log.is_none() {
+                    return Err(unavailable(format!("{}: no such audit log", self.url)));
+                }
                 return Err(MonitorError::Inconsistent(format!(
                     "the gateway has no checkpoint, one of {} entries was seen before: \
                      its checkpoints were deleted",

@@ -4,23 +4,19 @@
 //! the checkpoint of size N last. The loop behind
 //! `GET /v1/admin/audit/export`, and what the `audit_export` benchmark runs.
 
-use std::collections::VecDeque;
-
 use lictor_api::ids::TenantId;
 
 use super::checkpointer::Checkpointer;
 use super::export::{ExportCheckpoint, ExportFormat, ExportHeader, ExportWriter};
-use super::merkle::{self, Hash};
+use super::merkle::Hash;
 use super::pages::Pages;
+use super::verify::{Anchors, consistency};
 use crate::clock::Timestamp;
 use crate::store::{CheckpointRow, Store, decode_hash};
 
 /// Bytes gathered before they are handed to the sink: one frame per chunk
 /// rather than per entry.
 const CHUNK: usize = 64 * 1024;
-
-/// Checkpoints read per query.
-const CHECKPOINT_PAGE: u32 = 500;
 
 /// Where an export's bytes go.
 pub trait ExportSink: Send {
@@ -44,19 +40,17 @@ pub enum ExportEnd {
 }
 
 /// The checkpoints an export carries, in order, and the last one written.
-struct Anchors<'a> {
+struct Carried<'a> {
     store: &'a Store,
     checkpoints: &'a Checkpointer,
     tenant: &'a TenantId,
     closing: &'a CheckpointRow,
-    ahead: VecDeque<CheckpointRow>,
-    read_after: u64,
-    exhausted: bool,
+    signed: Anchors,
     last: Option<(u64, Hash)>,
     written: u64,
 }
 
-impl Anchors<'_> {
+impl Carried<'_> {
     /// The record of the checkpoint ending at entry `size`, if there is
     /// one; its proof from the previous one is checked before it is
     /// written, so an export never carries a proof that does not hold.
@@ -65,25 +59,17 @@ impl Anchors<'_> {
             let closing = self.closing;
             return self.record(closing).await.map(Some);
         }
-        loop {
-            if self.ahead.is_empty() && !self.exhausted {
-                let page = self.store.checkpoints_after(self.tenant, self.read_after, CHECKPOINT_PAGE).await;
-                let page = page.map_err(|e| e.to_string())?;
-                self.exhausted = page.len() < CHECKPOINT_PAGE as usize;
-                self.read_after = page.last().map_or(self.read_after, |row| row.tree_size);
-                self.ahead.extend(page.into_iter().filter(|row| row.tree_size < self.closing.tree_size));
+        while let Some(row) = self.signed.peek(self.store).await.map_err(|e| e.to_string())? {
+            if row.tree_size > size || row.tree_size >= self.closing.tree_size {
+                return Ok(None);
             }
-            match self.ahead.front() {
-                Some(row) if row.tree_size < size => {
-                    self.ahead.pop_front();
-                }
-                Some(row) if row.tree_size == size => {
-                    let row = self.ahead.pop_front().ok_or("a checkpoint vanished")?;
-                    return self.record(&row).await.map(Some);
-                }
-                _ => return Ok(None),
+            let row = row.clone();
+            self.signed.pop();
+            if row.tree_size == size {
+                return self.record(&row).await.map(Some);
             }
         }
+        Ok(None)
     }
 
     async fn record(&mut self, row: &CheckpointRow) -> Result<ExportCheckpoint, String> {
@@ -96,18 +82,12 @@ impl Anchors<'_> {
         };
         let record = match self.last {
             None => record,
-            Some((old_size, old_root)) => {
-                let proof = self.checkpoints.consistency_proof(self.tenant, old_size, row.tree_size).await;
-                let proof = proof.map_err(|e| e.to_string())?;
-                merkle::verify_consistency(old_size, row.tree_size, &old_root, &root, &proof).map_err(
-                    |e| {
-                        format!(
-                            "the stored tree gives no valid proof from {old_size} to {}: {e}",
-                            row.tree_size
-                        )
-                    },
-                )?;
-                record.extending(&proof)
+            Some(last) => {
+                let proven = consistency(self.checkpoints, self.tenant, last, (row.tree_size, root)).await;
+                match proven.map_err(|e| e.to_string())? {
+                    Ok(proof) => record.extending(&proof),
+                    Err(failure) => return Err(format!("{}: {}", failure.reason, failure.found)),
+                }
             }
         };
         self.last = Some((row.tree_size, root));
@@ -136,14 +116,12 @@ pub async fn write_export(
         exported_at: Timestamp::now().to_datetime(),
         entries: closing.tree_size,
     };
-    let mut anchors = Anchors {
+    let mut anchors = Carried {
         store,
         checkpoints,
         tenant,
         closing,
-        ahead: VecDeque::new(),
-        read_after: 0,
-        exhausted: false,
+        signed: Anchors::new(tenant, 0),
         last: None,
         written: 0,
     };

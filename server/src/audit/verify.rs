@@ -102,7 +102,7 @@ impl Verified {
 
 /// A tenant's checkpoints of more than `after` entries, smallest first, a
 /// page at a time.
-struct Anchors {
+pub(crate) struct Anchors {
     tenant: TenantId,
     after: u64,
     ahead: std::collections::VecDeque<CheckpointRow>,
@@ -110,12 +110,12 @@ struct Anchors {
 }
 
 impl Anchors {
-    fn new(tenant: &TenantId, after: u64) -> Anchors {
+    pub(crate) fn new(tenant: &TenantId, after: u64) -> Anchors {
         Anchors { tenant: tenant.clone(), after, ahead: Default::default(), exhausted: false }
     }
 
     /// The next checkpoint, if any.
-    async fn peek(&mut self, store: &Store) -> Result<Option<&CheckpointRow>, AnchorError> {
+    pub(crate) async fn peek(&mut self, store: &Store) -> Result<Option<&CheckpointRow>, AnchorError> {
         if self.ahead.is_empty() && !self.exhausted {
             let page = store.checkpoints_after(&self.tenant, self.after, 500).await?;
             self.exhausted = page.len() < 500;
@@ -127,7 +127,7 @@ impl Anchors {
         Ok(self.ahead.front())
     }
 
-    fn pop(&mut self) {
+    pub(crate) fn pop(&mut self) {
         self.ahead.pop_front();
     }
 }
@@ -164,32 +164,41 @@ fn check_anchor(
     }
 }
 
-/// Why the stored tree cannot prove the checkpoint `to` (size, root)
-/// extends `from`: the proofs the gateway serves (and exports carry) come
-/// from it, so a damaged node is a failure even when the entries are whole.
-async fn check_proof(
+/// The stored tree's consistency proof that the checkpoint `to` (size,
+/// root) extends `from`, checked against both roots; `Err` is the failure
+/// when it does not hold. The proofs the gateway serves (and exports
+/// carry) come from the stored tree, so a damaged node is a failure even
+/// when the entries are whole.
+pub(crate) async fn consistency(
     checkpoints: &Checkpointer,
     tenant: &TenantId,
-    from: Option<(u64, merkle::Hash)>,
+    from: (u64, merkle::Hash),
     to: (u64, merkle::Hash),
-) -> Result<Option<ChainFailure>, AnchorError> {
-    let Some((old_size, old_root)) = from.filter(|(size, _)| *size > 0) else { return Ok(None) };
-    let (new_size, new_root) = to;
+) -> Result<Result<Vec<merkle::Hash>, ChainFailure>, AnchorError> {
+    let ((old_size, old_root), (new_size, new_root)) = (from, to);
     let proof = match checkpoints.consistency_proof(tenant, old_size, new_size).await {
         Ok(proof) => proof,
         Err(AnchorError::Store(error @ StoreError::Unavailable(_))) => return Err(error.into()),
         Err(error) => {
-            return Ok(Some(failure(new_size, "a consistency proof", error.to_string(), "tree_mismatch")));
+            return Ok(Err(failure(new_size, "a consistency proof", error.to_string(), "tree_mismatch")));
         }
     };
-    Ok(merkle::verify_consistency(old_size, new_size, &old_root, &new_root, &proof).err().map(|error| {
-        failure(
-            new_size,
-            format!("a proof from the checkpoint of {old_size}"),
-            format!("the stored tree's does not hold: {error}"),
-            "tree_mismatch",
-        )
-    }))
+    Ok(merkle::verify_consistency(old_size, new_size, &old_root, &new_root, &proof).map(|()| proof).map_err(
+        |error| {
+            failure(
+                new_size,
+                format!("a proof from the checkpoint of {old_size}"),
+                format!("the stored tree's does not hold: {error}"),
+                "tree_mismatch",
+            )
+        },
+    ))
+}
+
+/// An entry that does not decode, at its own `seq` if that still reads (at
+/// `expected` otherwise).
+fn undecodable(bad: UndecodableEntry, expected: u64) -> ChainFailure {
+    failure(bad.seq.unwrap_or(expected), "a decodable entry", bad.message, "undecodable_entry")
 }
 
 /// Why `row` (hashing to `computed`) cannot follow entry `seq - 1` with
@@ -232,13 +241,7 @@ pub(crate) async fn walk(
             let next = at.size + 1;
             let row = match row {
                 Ok(row) => row,
-                Err(bad) => {
-                    let seq = bad.seq.unwrap_or(next);
-                    return Ok((
-                        at,
-                        Some(failure(seq, "a decodable entry", bad.message, "undecodable_entry")),
-                    ));
-                }
+                Err(bad) => return Ok((at, Some(undecodable(bad, next)))),
             };
             if row.record.seq > to {
                 break 'walk;
@@ -257,8 +260,9 @@ pub(crate) async fn walk(
                 if let Some(failed) = check_anchor(checkpoints, tenant, anchor, &root) {
                     return Ok((at, Some(failed)));
                 }
-                if let Some(failed) =
-                    check_proof(checkpoints, tenant, passed, (anchor.tree_size, root)).await?
+                if let Some(from) = passed.filter(|(size, _)| *size > 0)
+                    && let Err(failed) =
+                        consistency(checkpoints, tenant, from, (anchor.tree_size, root)).await?
                 {
                     return Ok((at, Some(failed)));
                 }
@@ -303,10 +307,13 @@ pub async fn verify_log(
             let (walked, mut first_failure) =
                 walk(store, checkpoints, tenant, Verified::genesis(), bound).await?;
             if first_failure.is_none() {
-                first_failure = checkpoint_beyond_head(store, tenant).await?;
+                let largest = largest_checkpoint(store, tenant).await?;
+                let now = store.audit_head(tenant).await?.map_or(0, |h| h.seq);
+                first_failure = cut_below(largest, now);
             }
             if first_failure.is_none() {
-                first_failure = head_failure(checkpoints, tenant, head.as_ref(), &walked);
+                // Entries without a head are entries beyond it (below).
+                first_failure = head.as_ref().and_then(|head| head_fault(checkpoints, tenant, head, &walked));
             }
             if first_failure.is_none() {
                 first_failure = entries_beyond_head(store, tenant).await?;
@@ -351,18 +358,20 @@ fn report(
     }
 }
 
-/// A checkpoint larger than the head: entries it covered were cut (the
-/// head moved back). The checkpoint is read before the head, and a
-/// checkpoint only ever covers committed entries, so a log growing
-/// meanwhile never trips it.
-async fn checkpoint_beyond_head(
-    store: &Store,
-    tenant: &TenantId,
-) -> Result<Option<ChainFailure>, AnchorError> {
-    let largest = store.list_checkpoints(tenant, None, 1).await?.first().map_or(0, |c| c.tree_size);
-    let head = store.audit_head(tenant).await?.map_or(0, |h| h.seq);
-    Ok((largest > head)
-        .then(|| failure(head + 1, format!("{largest} entries"), format!("{head} entries"), "truncated")))
+/// The size of `tenant`'s largest checkpoint (0 for none). Read it before
+/// the head it is compared with ([`cut_below`]).
+pub(crate) async fn largest_checkpoint(store: &Store, tenant: &TenantId) -> Result<u64, AnchorError> {
+    Ok(store.list_checkpoints(tenant, None, 1).await?.first().map_or(0, |c| c.tree_size))
+}
+
+/// A checkpoint (of `largest` entries) beyond the head at `head`: entries
+/// it covered were cut and the head moved back. The checkpoint must have
+/// been read before the head: a checkpoint only ever covers committed
+/// entries, so a log growing meanwhile (or another replica signing) never
+/// trips it.
+pub(crate) fn cut_below(largest: u64, head: u64) -> Option<ChainFailure> {
+    (largest > head)
+        .then(|| failure(head + 1, format!("{largest} entries"), format!("{head} entries"), "truncated"))
 }
 
 /// An entry after the head: appended without moving the head. The last
@@ -379,26 +388,6 @@ async fn entries_beyond_head(store: &Store, tenant: &TenantId) -> Result<Option<
             "head_mismatch",
         )
     }))
-}
-
-/// Why the recorded head is not where the walk ended, or not sealed by
-/// the gateway.
-fn head_failure(
-    checkpoints: &Checkpointer,
-    tenant: &TenantId,
-    head: Option<&crate::store::StoredHead>,
-    walked: &Verified,
-) -> Option<ChainFailure> {
-    match head {
-        Some(head) => head_fault(checkpoints, tenant, head, walked),
-        None if walked.size > 0 => Some(failure(
-            walked.size,
-            "no entries (no recorded head)",
-            format!("{}:{}", walked.size, walked.prev),
-            "head_mismatch",
-        )),
-        None => None,
-    }
 }
 
 /// Verifies entries `from..=to`: hashes and links inside the range, its
@@ -420,13 +409,7 @@ async fn verify_range(
         for (row, computed) in rows {
             let row = match row {
                 Ok(row) => row,
-                Err(bad) => {
-                    let seq = bad.seq.unwrap_or(next_seq);
-                    return Ok((
-                        verified,
-                        Some(failure(seq, "a decodable entry", bad.message, "undecodable_entry")),
-                    ));
-                }
+                Err(bad) => return Ok((verified, Some(undecodable(bad, next_seq)))),
             };
             let record = &row.record;
             if record.seq > to {

@@ -183,11 +183,8 @@ pub fn check(
     let mut scopes: BTreeMap<&str, ScopeLimits> = BTreeMap::new();
     for (scope, caveat) in token.scoped_caveats() {
         match caveat {
-            Caveat::Expires { at } => {
-                if request.now >= *at {
-                    return Err(deny("token_expired", format!("the token expired at {at} (Unix seconds)")));
-                }
-            }
+            // Checked by `still_good`, above.
+            Caveat::Expires { .. } => {}
             Caveat::Tools { allow, deny: denied } => {
                 let Some(name) = &tool_name else {
                     return Err(deny("token_restricted_to_tools", "this token may only call tools".into()));

@@ -154,6 +154,12 @@ async fn the_monitor_follows_a_growing_log(backend: Backend) {
     assert_eq!(output.status.code(), Some(2), "{}", text(&output));
     let output = lictor(&args[..6], Some(&f.admin));
     assert_eq!(output.status.code(), Some(2), "--state is required: {}", text(&output));
+    // A wrong URL is no verdict on the log, not an inconsistency.
+    let wrong = format!("{}/nowhere", gw.url);
+    let args =
+        ["audit", "monitor", &wrong, "--key", keys.to_str().unwrap(), "--state", state.to_str().unwrap()];
+    let output = lictor(&args, Some(&f.admin));
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
     let (code, out) = witness.monitor(&gw, &f);
     assert_eq!(code, Some(0), "a failed run leaves the state as it was: {out}");
 }
