@@ -268,7 +268,12 @@ impl Store {
                     }
                     Ok(())
                 })
-            });
+            })
+            // A connection that comes back still inside a transaction (a
+            // COMMIT or ROLLBACK that failed half-way, as on a full disk)
+            // is closed instead of handed out: the next `BEGIN` on it
+            // would fail, and with it every write after.
+            .before_acquire(|conn, _meta| Box::pin(async move { Ok(!conn.is_in_transaction()) }));
         let pool = match pool_options.connect_with(options.clone()).await {
             Ok(pool) => pool,
             // The pool retries until its timeout and then says only that it
@@ -333,6 +338,14 @@ impl Store {
         self.pool.close().await;
     }
 
+    /// Writes one row, to learn whether the store accepts writes at all
+    /// (a full disk answers reads but refuses every commit).
+    pub async fn write_probe(&self) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        tx.write_probe().await?;
+        tx.commit().await
+    }
+
     /// Starts a read-write transaction.
     ///
     /// On SQLite it is `BEGIN IMMEDIATE`: the write lock is taken up front
@@ -357,6 +370,18 @@ impl StoreTx {
     /// Commits; when this returns `Ok` the writes are durable.
     pub async fn commit(self) -> StoreResult<()> {
         self.tx.commit().await?;
+        Ok(())
+    }
+
+    /// Overwrites the probe row (see [`Store::write_probe`]).
+    pub(crate) async fn write_probe(&mut self) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO store_probe (id, written_at) VALUES (1, $1) \
+             ON CONFLICT (id) DO UPDATE SET written_at = excluded.written_at",
+        )
+        .bind(crate::clock::Timestamp::now().to_string())
+        .execute(self.conn())
+        .await?;
         Ok(())
     }
 
@@ -423,5 +448,30 @@ mod tests {
         assert!(!is_unavailable_code("55000", "currval of sequence is not yet defined"));
         assert!(!is_unavailable_code("23505", ""));
         assert!(!is_unavailable_code("19", ""));
+    }
+
+    /// A connection returned to the pool while the driver still counts it
+    /// inside a transaction (a COMMIT that failed and left the count
+    /// behind) is never handed out again: every later `BEGIN` on it would
+    /// fail.
+    #[tokio::test]
+    async fn a_connection_left_inside_a_transaction_is_not_reused() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let config = StoreConfig {
+            database_url: None,
+            data_dir: dir.path().to_path_buf(),
+            lock_timeout: Duration::from_millis(500),
+            max_connections: 1,
+        };
+        let store = Store::open(&config).await.unwrap_or_else(|e| panic!("{e}"));
+        let mut conn = store.pool().acquire().await.unwrap_or_else(|e| panic!("{e}"));
+        let stuck = conn.begin().await.unwrap_or_else(|e| panic!("{e}"));
+        // Neither committed nor rolled back: the count stays at one.
+        std::mem::forget(stuck);
+        assert!(conn.is_in_transaction());
+        drop(conn);
+        for _ in 0..3 {
+            store.write_probe().await.unwrap_or_else(|e| panic!("a stuck connection was reused: {e}"));
+        }
     }
 }

@@ -18,6 +18,7 @@ mod budget;
 mod cli;
 mod contract;
 mod crash;
+mod disk_full;
 mod intents;
 mod keys;
 mod mcp_upstream;

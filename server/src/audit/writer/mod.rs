@@ -47,6 +47,8 @@ enum WriteJob {
     Admin(AdminJob),
     /// Only locks a tenant's chain, so its tree catches up with it.
     CatchUp(TenantId),
+    /// Writes the probe row: can the writer write at all?
+    Probe,
 }
 
 /// What became of a job.
@@ -58,6 +60,7 @@ enum WriteOutcome {
     ApprovalDecision(ApprovalDecisionOutcome),
     Admin(AdminOutcome),
     CaughtUp,
+    Probed,
 }
 
 type Reply = oneshot::Sender<StoreResult<WriteOutcome>>;
@@ -66,6 +69,29 @@ type Reply = oneshot::Sender<StoreResult<WriteOutcome>>;
 #[derive(Clone, Debug)]
 pub struct AuditWriter {
     sender: mpsc::Sender<(WriteJob, Reply)>,
+    health: std::sync::Arc<Health>,
+}
+
+/// Whether the writer's last commit failed because the store would not
+/// take it (full disk, lost connection, lock timeout).
+#[derive(Debug, Default)]
+struct Health {
+    failing: std::sync::Mutex<Option<String>>,
+}
+
+impl Health {
+    fn record<T>(&self, result: &StoreResult<T>) {
+        let mut failing = self.failing.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match result {
+            Ok(_) => *failing = None,
+            Err(error @ StoreError::Unavailable(_)) => *failing = Some(error.to_string()),
+            Err(_) => {}
+        }
+    }
+
+    fn failing(&self) -> Option<String> {
+        self.failing.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
 }
 
 fn stopped() -> StoreError {
@@ -87,9 +113,24 @@ impl AuditWriter {
         log: slog::Logger,
     ) -> (AuditWriter, tokio::task::JoinHandle<()>) {
         let (sender, receiver) = mpsc::channel(max_batch.max(1) * 8);
-        let writer = Writer { store, keys, events, log, reported: Default::default() };
+        let health = std::sync::Arc::new(Health::default());
+        let writer =
+            Writer { store, keys, events, log, reported: Default::default(), health: health.clone() };
         let task = tokio::spawn(run_writer(writer, receiver, max_batch.max(1)));
-        (AuditWriter { sender }, task)
+        (AuditWriter { sender, health }, task)
+    }
+
+    /// Answers `Ok` when the writer can commit: at once while its last
+    /// commit succeeded; after its last failed, only once a probe write
+    /// through it succeeds (which also clears the failure).
+    pub async fn writable(&self) -> StoreResult<()> {
+        if self.health.failing().is_none() {
+            return Ok(());
+        }
+        match self.send(WriteJob::Probe).await? {
+            WriteOutcome::Probed => Ok(()),
+            _ => Err(unexpected()),
+        }
     }
 
     async fn send(&self, job: WriteJob) -> StoreResult<WriteOutcome> {
@@ -159,14 +200,17 @@ struct Writer {
     log: slog::Logger,
     /// Tenants whose unsealed head was reported (once each).
     reported: std::sync::Mutex<BTreeSet<TenantId>>,
+    health: std::sync::Arc<Health>,
 }
 
 async fn run_writer(writer: Writer, mut receiver: mpsc::Receiver<(WriteJob, Reply)>, max_batch: usize) {
-    let Writer { events, log, .. } = &writer;
+    let Writer { events, log, health, .. } = &writer;
     let mut batch = Vec::with_capacity(max_batch);
     while receiver.recv_many(&mut batch, max_batch).await > 0 {
         let (jobs, replies): (Vec<_>, Vec<_>) = batch.drain(..).unzip();
-        match commit_batch(&writer, &jobs).await {
+        let result = commit_batch(&writer, &jobs).await;
+        health.record(&result);
+        match result {
             Ok((outcomes, published)) => {
                 published.into_iter().for_each(|event| events.publish(event));
                 for (reply, outcome) in replies.into_iter().zip(outcomes) {
@@ -189,6 +233,7 @@ async fn run_writer(writer: Writer, mut receiver: mpsc::Receiver<(WriteJob, Repl
                             v.pop().ok_or_else(|| StoreError::Database("empty commit result".into()))
                         },
                     );
+                    health.record(&result);
                     let _ = reply.send(result);
                 }
             }
@@ -360,6 +405,7 @@ impl WriteJob {
             WriteJob::ApprovalDecision(job) => Some(&job.tenant),
             WriteJob::Admin(job) => Some(&job.tenant),
             WriteJob::CatchUp(tenant) => Some(tenant),
+            WriteJob::Probe => None,
         }
     }
 }
@@ -424,6 +470,10 @@ async fn commit_batch(writer: &Writer, jobs: &[WriteJob]) -> StoreResult<(Vec<Wr
                 WriteOutcome::ApprovalDecision(outcome)
             }
             WriteJob::CatchUp(_) => WriteOutcome::CaughtUp,
+            WriteJob::Probe => {
+                tx.write_probe().await?;
+                WriteOutcome::Probed
+            }
             WriteJob::Admin(job) => {
                 let change = applied.next().flatten();
                 WriteOutcome::Admin(

@@ -127,16 +127,14 @@ impl TestGateway {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let mut config = test_config();
         config.data_dir = dir.path().join("data");
-        let database_url = match backend {
-            Backend::Sqlite => format!("sqlite://{}?mode=rwc", config.data_dir.join("lictor.db").display()),
-            Backend::Postgres => {
-                let url = postgres::fresh_database().await;
-                config.database_url = Some(url.clone());
-                url
-            }
-        };
+        if backend == Backend::Postgres {
+            config.database_url = Some(postgres::fresh_database().await);
+        }
         tweak(&mut config);
-        let database_url = config.database_url.clone().unwrap_or(database_url);
+        let database_url = config
+            .database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", config.data_dir.join("lictor.db").display()));
         if config.keys.is_none() && config.keys_file.is_none() {
             config.keys_file = Some(dir.path().join("keys.json"));
         }
