@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from lictor import AsyncGateway, Gateway, LictorError, RetryPolicy, TransportError
-from lictor.errors import StoreUnavailable
+from lictor.errors import OutcomeUnknown, StoreUnavailable
 from lictor.retries import AsyncRetryTransport, RetryTransport
 
 DECISION = {
@@ -27,13 +27,18 @@ DECISION = {
 }
 
 
-def scripted(statuses: list[int], seen: list[httpx.Request], headers: dict[str, str] | None = None):
+def scripted(
+    statuses: list[int],
+    seen: list[httpx.Request],
+    headers: dict[str, str] | None = None,
+    code: str = "store_unavailable",
+):
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request)
         status = statuses.pop(0)
         if status == 200:
             return httpx.Response(200, json=DECISION)
-        body = {"error_code": "store_unavailable", "message": "the store is locked", "request_id": "r1"}
+        body = {"error_code": code, "message": "the store is locked", "request_id": "r1"}
         return httpx.Response(status, json=body, headers=headers or {})
 
     return httpx.MockTransport(handler)
@@ -48,6 +53,51 @@ def test_503_and_429_are_retried_with_one_idempotency_key() -> None:
     assert response.status_code == 200 and len(seen) == 3 and len(sleeps) == 2
     keys = {request.headers["idempotency-key"] for request in seen}
     assert len(keys) == 1 and next(iter(keys)).startswith("sdk-")
+
+
+def test_outcome_unknown_is_retried_only_under_an_idempotency_key() -> None:
+    # An intent declaration carries a key: the retry replays what was recorded.
+    seen: list[httpx.Request] = []
+    transport = RetryTransport(scripted([503, 200], seen, code="outcome_unknown"), RetryPolicy(), lambda _: None)
+    with httpx.Client(transport=transport, base_url="http://gw") as client:
+        response = client.post("/v1/intents", json={"intent": {}})
+    assert response.status_code == 200 and len(seen) == 2
+    assert seen[0].headers["idempotency-key"] == seen[1].headers["idempotency-key"]
+
+    # Anything else may have been recorded: it is not repeated.
+    seen = []
+    transport = RetryTransport(scripted([503, 200], seen, code="outcome_unknown"), RetryPolicy(), lambda _: None)
+    with httpx.Client(transport=transport, base_url="http://gw") as client:
+        response = client.post("/v1/agents", json={})
+    assert response.status_code == 503 and len(seen) == 1
+    assert response.json()["error_code"] == "outcome_unknown"
+
+
+async def test_async_outcome_unknown_is_not_retried_without_a_key() -> None:
+    seen: list[httpx.Request] = []
+
+    async def no_sleep(_: float) -> None:
+        return None
+
+    transport = AsyncRetryTransport(scripted([503, 200], seen, code="outcome_unknown"), RetryPolicy(), no_sleep)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
+        response = await client.post("/v1/admin/tenants", json={})
+    assert response.status_code == 503 and len(seen) == 1
+
+
+def test_the_gateway_raises_outcome_unknown_once_retries_are_spent() -> None:
+    seen: list[httpx.Request] = []
+    gateway = Gateway(
+        "http://gw",
+        api_key="lictor_live_x",
+        agent_id="bot",
+        retry=RetryPolicy(max_retries=1, base_delay=0),
+        transport=scripted([503, 503], seen, code="outcome_unknown"),
+    )
+    with pytest.raises(OutcomeUnknown):
+        gateway.declare_intent("access", "read")
+    assert len(seen) == 2 and seen[0].headers["idempotency-key"] == seen[1].headers["idempotency-key"]
+    gateway.close()
 
 
 def test_retry_after_is_honoured_and_backoff_grows() -> None:

@@ -120,11 +120,15 @@ pub enum ErrorCode {
     UpstreamUnavailable,
     /// `store_unavailable`
     StoreUnavailable,
+    /// `outcome_unknown`: the store lost the connection while committing;
+    /// the request may have been recorded. Only a retry with the same
+    /// `Idempotency-Key` is safe (the SDK's intent calls do exactly that).
+    OutcomeUnknown,
     /// A code this SDK does not know.
     Unknown(String),
 }
 
-const CODES: [(&str, ErrorCode); 19] = [
+const CODES: [(&str, ErrorCode); 20] = [
     ("malformed_json", ErrorCode::MalformedJson),
     ("missing_field", ErrorCode::MissingField),
     ("unknown_field", ErrorCode::UnknownField),
@@ -144,6 +148,7 @@ const CODES: [(&str, ErrorCode); 19] = [
     ("internal", ErrorCode::Internal),
     ("upstream_unavailable", ErrorCode::UpstreamUnavailable),
     ("store_unavailable", ErrorCode::StoreUnavailable),
+    ("outcome_unknown", ErrorCode::OutcomeUnknown),
 ];
 
 impl ErrorCode {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use progenitor_client::ResponseValue;
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 
-use crate::error::{ApiError, Error};
+use crate::error::{ApiError, Error, ErrorCode};
 use crate::generated::{self, types};
 
 /// When and how long to wait before retrying an answer that says "later":
@@ -142,12 +142,36 @@ impl Gateway {
     /// Runs a generated call, retrying `429` and `503` answers as the
     /// [`RetryPolicy`] says, and answers its body or a typed [`Error`].
     ///
+    /// `503 outcome_unknown` is not retried: the gateway may have recorded
+    /// the request, and a retry without an `Idempotency-Key` could record
+    /// it twice. The SDK's own intent declarations, which always carry a
+    /// key, do retry it.
+    ///
     /// ```no_run
     /// # async fn example(gateway: lictor_client::Gateway) -> Result<(), lictor_client::Error> {
     /// let agents = gateway.retrying(|| gateway.api().agent_list().limit(10).send()).await?;
     /// # let _ = agents; Ok(()) }
     /// ```
-    pub async fn retrying<T, F, Fut>(&self, mut call: F) -> Result<T, Error>
+    pub async fn retrying<T, F, Fut>(&self, call: F) -> Result<T, Error>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<ResponseValue<T>, progenitor_client::Error<types::Error>>>,
+    {
+        self.retry(call, false).await
+    }
+
+    /// [`Gateway::retrying`] for a call that carries an `Idempotency-Key`
+    /// on every attempt (the same one): `outcome_unknown` is retried too,
+    /// since the gateway replays what it recorded under the key.
+    pub(crate) async fn retrying_keyed<T, F, Fut>(&self, call: F) -> Result<T, Error>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<ResponseValue<T>, progenitor_client::Error<types::Error>>>,
+    {
+        self.retry(call, true).await
+    }
+
+    async fn retry<T, F, Fut>(&self, mut call: F, keyed: bool) -> Result<T, Error>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<ResponseValue<T>, progenitor_client::Error<types::Error>>>,
@@ -160,6 +184,7 @@ impl Gateway {
                     let error = convert(error).await;
                     if let Error::Api(api) = &error
                         && matches!(api.status, 429 | 503)
+                        && (keyed || api.error_code != ErrorCode::OutcomeUnknown)
                         && retry < self.inner.retry.max_retries
                     {
                         retry += 1;

@@ -52,7 +52,7 @@ impl Gateway {
         let key = options.idempotency_key.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         let body = types::IntentRequest { intent, context: options.context };
         let approval = options.approval_id;
-        self.retrying(|| {
+        self.retrying_keyed(|| {
             let mut call = self.api().intent_declare().idempotency_key(key.clone()).body(body.clone());
             if let Some(approval) = &approval {
                 call = call.lictor_approval_id(approval.clone());
@@ -77,7 +77,7 @@ impl Gateway {
             .transpose()?;
         let body = types::AsyncIntentRequest { intent, context: None, callback_url };
         let key = uuid::Uuid::new_v4().to_string();
-        self.retrying(|| {
+        self.retrying_keyed(|| {
             self.api().intent_declare_async().idempotency_key(key.clone()).body(body.clone()).send()
         })
         .await

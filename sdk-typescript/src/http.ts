@@ -2,6 +2,10 @@
 // exponential backoff and jitter on 429/503 (honouring `Retry-After`), an
 // `Idempotency-Key` on intent declarations so a retry never decides twice,
 // and a guard against integers JavaScript would silently round.
+//
+// `503 outcome_unknown` (the store lost the connection while committing:
+// the request may have been recorded) is retried only for a request that
+// carries an `Idempotency-Key`, which the gateway then replays.
 
 import { PrecisionError, TransportError } from "./errors.js";
 import { findUnsafeInteger, parseJson } from "./json.js";
@@ -110,7 +114,7 @@ export function governedFetch(options: HttpOptions = {}): (request: Request) => 
         await pause(backoffMs(attempt, retry), request.signal);
         continue;
       }
-      if (!last && retry && RETRY_STATUSES.has(response.status)) {
+      if (!last && retry && RETRY_STATUSES.has(response.status) && (await mayRetry(request, response))) {
         const asked = retryAfterMs(response.headers.get("retry-after"));
         if (asked === undefined || asked <= retry.maxDelayMs) {
           await response.body?.cancel();
@@ -121,6 +125,17 @@ export function governedFetch(options: HttpOptions = {}): (request: Request) => 
       return options.precision === "off" ? response : guardPrecision(response);
     }
   };
+}
+
+/** Whether a 429/503 answer may be retried: all but `outcome_unknown` without an `Idempotency-Key`. */
+async function mayRetry(request: Request, response: Response): Promise<boolean> {
+  if (request.headers.has("idempotency-key")) return true;
+  try {
+    const body: unknown = await response.clone().json();
+    return !(typeof body === "object" && body !== null && (body as { error_code?: unknown }).error_code === "outcome_unknown");
+  } catch {
+    return true;
+  }
 }
 
 async function guardPrecision(response: Response): Promise<Response> {

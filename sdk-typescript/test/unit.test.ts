@@ -84,6 +84,30 @@ describe("HTTP behaviour against a scripted server", () => {
     assert.notEqual(seen[0]!.key, undefined);
   });
 
+  it("retries outcome_unknown only for a request that carries an Idempotency-Key", async () => {
+    const unknown = '{"error_code":"outcome_unknown","message":"may have been recorded","request_id":"r"}';
+    const keys: (string | undefined)[] = [];
+    handler = (request, _body, response) => {
+      keys.push(request.headers["idempotency-key"] as string | undefined);
+      if (keys.length === 1) return json(response, 503, unknown);
+      json(response, 200, '{"intent_id":"int_1","verdict":"approve"}');
+    };
+    const gw = new Gateway({ url, apiKey: "k", retry: { baseDelayMs: 1 } });
+    const decision = await gw.declareIntent({ agent: { id: "a" }, action: { type: "access", verb: "read" } });
+    assert.equal(decision.verdict, "approve");
+    assert.equal(keys.length, 2);
+    assert.ok(keys[0] !== undefined && keys[0] === keys[1], "the retry replays the same key");
+
+    // Anything else may have been recorded: it is not repeated.
+    let attempts = 0;
+    handler = (_q, _b, response) => {
+      attempts += 1;
+      json(response, 503, unknown);
+    };
+    await assert.rejects(unwrap(gw.api.POST("/v1/agents", { body: { id: "bot", name: "Bot", owner: "ops" } })), (e: unknown) => ApiError.is(e, "outcome_unknown"));
+    assert.equal(attempts, 1);
+  });
+
   it("gives up after the retries and throws the typed error", async () => {
     let attempts = 0;
     handler = (_q, _b, response) => {

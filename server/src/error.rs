@@ -196,6 +196,12 @@ impl From<Error> for ApiError {
                 ErrorCode::StoreUnavailable,
                 "the store is unavailable; nothing was written, retry later",
             ),
+            Error::Store(StoreError::OutcomeUnknown(_)) => ApiError::new(
+                ErrorCode::OutcomeUnknown,
+                "the store did not confirm the commit and could not be read back: this may have been \
+                 recorded. Retry an intent only with the same Idempotency-Key; read anything else back \
+                 before repeating it",
+            ),
             Error::Store(StoreError::Duplicate(m)) => ApiError::new(ErrorCode::AlreadyExists, m.message()),
             Error::Store(StoreError::Conflict(m)) => ApiError::new(ErrorCode::Conflict, m),
             Error::Upstream(m) => ApiError::new(ErrorCode::UpstreamUnavailable, m),

@@ -50,6 +50,7 @@ __all__ = [
     "McpError",
     "MissingField",
     "NotFound",
+    "OutcomeUnknown",
     "PolicyCompileError",
     "PolicyError",
     "StoreUnavailable",
@@ -191,6 +192,13 @@ class StoreUnavailable(ApiError):
     """503 `store_unavailable` (retried automatically first)."""
 
 
+class OutcomeUnknown(ApiError):
+    """503 `outcome_unknown`: the store lost the connection while
+    committing, and the request may have been recorded. Intent
+    declarations (which always carry an `Idempotency-Key`) are retried
+    automatically; anything else is not — read it back before repeating."""
+
+
 ERROR_CLASSES: dict[str, type[ApiError]] = {
     "malformed_json": MalformedJson,
     "missing_field": MissingField,
@@ -211,6 +219,7 @@ ERROR_CLASSES: dict[str, type[ApiError]] = {
     "internal": InternalError,
     "upstream_unavailable": UpstreamUnavailable,
     "store_unavailable": StoreUnavailable,
+    "outcome_unknown": OutcomeUnknown,
 }
 
 STATUS_CLASSES: dict[int, type[ApiError]] = {

@@ -6,6 +6,10 @@ hand-written layer share them.
   it. Both mean nothing was done (`store_unavailable`: "nothing was written
   — retry"), so retrying is safe for every method. A refused connection is
   retried too: the request never left.
+- `503 outcome_unknown` is the exception: the store lost the connection
+  while committing, so the request may have been recorded. It is retried
+  only when the request carries an `Idempotency-Key` (the gateway then
+  replays what it recorded); anything else raises `OutcomeUnknown`.
 - Every other failure to get an answer (a timeout, a connection cut while
   the answer is read) raises `lictor.errors.TransportError`, as does a
   refused connection once the retries are spent: callers see the SDK's
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import json
 import random
 import time
 import uuid
@@ -33,6 +38,7 @@ from .errors import TransportError
 __all__ = ["AsyncRetryTransport", "RetryPolicy", "RetryTransport"]
 
 RETRY_STATUSES = frozenset({429, 503})
+OUTCOME_UNKNOWN = "outcome_unknown"
 IDEMPOTENT_INTENT_PATHS = frozenset({"/v1/intents", "/v1/intents:async", "/v1/intents/async"})
 
 
@@ -104,6 +110,24 @@ class _AsyncStream(httpx.AsyncByteStream):
         await self.inner.aclose()
 
 
+def _error_code(body: bytes) -> str | None:
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return None
+    code = parsed.get("error_code") if isinstance(parsed, dict) else None
+    return code if isinstance(code, str) else None
+
+
+def _retryable(request: httpx.Request, response: httpx.Response) -> bool:
+    """Whether the (already read) answer may be retried."""
+    if response.status_code not in RETRY_STATUSES:
+        return False
+    if _error_code(response.content) == OUTCOME_UNKNOWN:
+        return "idempotency-key" in request.headers
+    return True
+
+
 def _prepare(request: httpx.Request) -> None:
     if (
         request.method == "POST"
@@ -142,7 +166,12 @@ class RetryTransport(httpx.BaseTransport):
                 continue
             except httpx.TransportError as error:
                 raise TransportError(request, error) from error
-            if response.status_code not in RETRY_STATUSES or attempt >= self.policy.max_retries:
+            if response.status_code in RETRY_STATUSES:
+                try:
+                    response.read()
+                except httpx.TransportError as error:
+                    raise TransportError(request, error) from error
+            if not _retryable(request, response) or attempt >= self.policy.max_retries:
                 if isinstance(response.stream, httpx.SyncByteStream):
                     response.stream = _Stream(response.stream, request)
                 return response
@@ -184,7 +213,12 @@ class AsyncRetryTransport(httpx.AsyncBaseTransport):
                 continue
             except httpx.TransportError as error:
                 raise TransportError(request, error) from error
-            if response.status_code not in RETRY_STATUSES or attempt >= self.policy.max_retries:
+            if response.status_code in RETRY_STATUSES:
+                try:
+                    await response.aread()
+                except httpx.TransportError as error:
+                    raise TransportError(request, error) from error
+            if not _retryable(request, response) or attempt >= self.policy.max_retries:
                 if isinstance(response.stream, httpx.AsyncByteStream):
                     response.stream = _AsyncStream(response.stream, request)
                 return response

@@ -54,6 +54,10 @@ pub enum ErrorCode {
     Conflict,
     /// The store cannot be reached; nothing was written.
     StoreUnavailable,
+    /// The store lost the connection while committing and could not be
+    /// read back in time: the request may or may not have been recorded.
+    /// Retry an intent only with the same `Idempotency-Key`.
+    OutcomeUnknown,
     /// An upstream MCP server could not be reached or broke the protocol.
     UpstreamUnavailable,
     /// An unexpected failure inside the gateway.
@@ -62,7 +66,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// All codes, in documentation order.
-    pub const ALL: [ErrorCode; 19] = [
+    pub const ALL: [ErrorCode; 20] = [
         ErrorCode::MalformedJson,
         ErrorCode::MissingField,
         ErrorCode::UnknownField,
@@ -80,6 +84,7 @@ impl ErrorCode {
         ErrorCode::IdempotencyConflict,
         ErrorCode::Conflict,
         ErrorCode::StoreUnavailable,
+        ErrorCode::OutcomeUnknown,
         ErrorCode::UpstreamUnavailable,
         ErrorCode::Internal,
     ];
@@ -104,6 +109,7 @@ impl ErrorCode {
             ErrorCode::IdempotencyConflict => "idempotency_conflict",
             ErrorCode::Conflict => "conflict",
             ErrorCode::StoreUnavailable => "store_unavailable",
+            ErrorCode::OutcomeUnknown => "outcome_unknown",
             ErrorCode::UpstreamUnavailable => "upstream_unavailable",
             ErrorCode::Internal => "internal",
         }
@@ -126,7 +132,7 @@ impl ErrorCode {
             ErrorCode::AlreadyExists | ErrorCode::IdempotencyConflict | ErrorCode::Conflict => 409,
             ErrorCode::BodyTooLarge => 413,
             ErrorCode::UnsupportedMediaType => 415,
-            ErrorCode::StoreUnavailable => 503,
+            ErrorCode::StoreUnavailable | ErrorCode::OutcomeUnknown => 503,
             ErrorCode::UpstreamUnavailable => 502,
             ErrorCode::Internal => 500,
         }

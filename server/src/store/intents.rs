@@ -300,6 +300,18 @@ impl StoreTx {
         idempotency_from_row(&row).map(Some)
     }
 
+    /// Whether the intent exists with a decision recorded.
+    pub async fn intent_decided(&mut self, tenant: &TenantId, id: &IntentId) -> StoreResult<bool> {
+        let count: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM intents WHERE tenant_id = $1 AND id = $2 AND decision IS NOT NULL",
+        )
+        .bind(tenant.as_str())
+        .bind(id.as_str())
+        .fetch_one(self.conn())
+        .await?;
+        Ok(count > 0)
+    }
+
     /// Whether the async intent is still pending, locking it until commit.
     pub async fn lock_pending_intent(&mut self, id: &IntentId) -> StoreResult<bool> {
         let sql = format!("SELECT status FROM intents WHERE id = $1{}", self.backend().for_update());

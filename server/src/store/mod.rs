@@ -80,6 +80,10 @@ pub enum StoreError {
     /// The database cannot be reached or is locked; nothing was written.
     #[error("store unavailable: {0}")]
     Unavailable(#[source] Detail),
+    /// A COMMIT went unanswered (the connection was lost while it was in
+    /// flight) and reading back could not tell whether it took effect.
+    #[error("outcome unknown: {0}")]
+    OutcomeUnknown(#[source] Detail),
     /// A uniqueness constraint rejected the write.
     #[error("already exists: {0}")]
     Duplicate(#[source] Detail),

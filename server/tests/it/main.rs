@@ -21,6 +21,7 @@ mod crash;
 mod disk_full;
 mod intents;
 mod keys;
+mod lost_commit;
 mod mcp_upstream;
 mod policies;
 mod properties;

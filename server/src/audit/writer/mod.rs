@@ -84,7 +84,9 @@ impl Health {
         let mut failing = self.failing.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         match result {
             Ok(_) => *failing = None,
-            Err(error @ StoreError::Unavailable(_)) => *failing = Some(error.to_string()),
+            Err(error @ (StoreError::Unavailable(_) | StoreError::OutcomeUnknown(_))) => {
+                *failing = Some(error.to_string());
+            }
             Err(_) => {}
         }
     }
@@ -221,6 +223,12 @@ async fn run_writer(writer: Writer, mut receiver: mpsc::Receiver<(WriteJob, Repl
                 slog::warn!(log, "batch failed: store unavailable"; "jobs" => jobs.len(), "error" => %error);
                 for reply in replies {
                     let _ = reply.send(Err(StoreError::Unavailable(error.to_string().into())));
+                }
+            }
+            Err(error @ StoreError::OutcomeUnknown(_)) => {
+                // Retrying here could record the batch twice.
+                for reply in replies {
+                    let _ = reply.send(Err(StoreError::OutcomeUnknown(error.to_string().into())));
                 }
             }
             Err(error) => {
@@ -486,6 +494,109 @@ async fn commit_batch(writer: &Writer, jobs: &[WriteJob]) -> StoreResult<(Vec<Wr
         Events::notify_in(&mut tx, event).await?;
     }
     chains.persist(&mut tx).await?;
-    tx.commit().await?;
+    let landmark = Landmark::of(&chains, jobs);
+    if let Err(error) = tx.commit().await {
+        resolve(writer, &landmark, error).await?;
+    }
     Ok((outcomes, published))
+}
+
+/// What shows whether a batch whose COMMIT failed took effect.
+#[derive(Debug)]
+enum Landmark {
+    /// An entry the batch appended to a chain (the last of that chain).
+    Entry { tenant: TenantId, seq: u64, hash: String },
+    /// A decision the batch recorded outside any chain (`test`).
+    Decided { tenant: TenantId, intent: lictor_api::ids::IntentId },
+    /// Nothing a client would see twice (probes, tree catch-ups).
+    Nothing,
+}
+
+impl Landmark {
+    fn of(chains: &Chains, jobs: &[WriteJob]) -> Landmark {
+        let grown = chains
+            .heads
+            .iter()
+            .find(|(tenant, head)| chains.locked.get(*tenant).is_some_and(|locked| locked.seq < head.seq));
+        if let Some((tenant, head)) = grown {
+            return Landmark::Entry { tenant: tenant.clone(), seq: head.seq, hash: head.hash.clone() };
+        }
+        jobs.iter()
+            .find_map(|job| match job {
+                WriteJob::Decision(d) => Some(Landmark::Decided {
+                    tenant: d.draft.decision.tenant.clone(),
+                    intent: d.draft.decision.intent_id.clone(),
+                }),
+                _ => None,
+            })
+            .unwrap_or(Landmark::Nothing)
+    }
+}
+
+/// How long a COMMIT that failed with a lost connection is read back
+/// before the outcome is declared unknown.
+const RESOLVE_FOR: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// After a COMMIT failed: answers `Ok` if the batch was written all the
+/// same, the original error if it provably was not, and
+/// [`StoreError::OutcomeUnknown`] if the store cannot tell within
+/// [`RESOLVE_FOR`].
+///
+/// An error the database answered (a constraint, a serialization failure)
+/// means the COMMIT did not happen. A store that became unavailable while
+/// the COMMIT was in flight (PostgreSQL restarted, a proxy dropped the
+/// connection, an I/O error) leaves it open: the COMMIT may have been
+/// applied before the reply was lost. The batch is then read back once the
+/// store answers, under the lock the batch held — so the transaction has
+/// ended, one way or the other, before it is looked for.
+async fn resolve(writer: &Writer, landmark: &Landmark, error: StoreError) -> StoreResult<()> {
+    if !matches!(error, StoreError::Unavailable(_)) || matches!(landmark, Landmark::Nothing) {
+        return Err(error);
+    }
+    let deadline = tokio::time::Instant::now() + RESOLVE_FOR;
+    loop {
+        match written(&writer.store, landmark).await {
+            Ok(Some(true)) => {
+                slog::warn!(writer.log, "a commit went unanswered but was written"; "error" => %error);
+                return Ok(());
+            }
+            Ok(Some(false)) => return Err(error),
+            Ok(None) => break,
+            Err(_) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+            Err(_) => break,
+        }
+    }
+    slog::error!(writer.log, "a commit went unanswered and could not be read back"; "error" => %error,
+        "landmark" => ?landmark);
+    Err(StoreError::OutcomeUnknown(
+        format!("the commit went unanswered ({error}) and could not be read back").into(),
+    ))
+}
+
+/// Whether `landmark` is in the store: `None` when its absence proves
+/// nothing.
+async fn written(store: &Store, landmark: &Landmark) -> StoreResult<Option<bool>> {
+    let mut tx = store.begin().await?;
+    match landmark {
+        Landmark::Entry { tenant, seq, hash } => {
+            // The batch held this head's lock: taking it waits for the
+            // unanswered transaction to end.
+            tx.lock_audit_head(tenant).await?;
+            let found = tx.audit_entry_hashes(tenant, seq.saturating_sub(1), *seq, 1).await?;
+            Ok(Some(found.first().is_some_and(|(s, h)| s == seq && h == hash)))
+        }
+        Landmark::Decided { tenant, intent } => {
+            let decided = tx.intent_decided(tenant, intent).await?;
+            // SQLite's `BEGIN IMMEDIATE` waited for the writer's lock;
+            // PostgreSQL holds no lock here that the batch held.
+            Ok(match (decided, store.backend()) {
+                (true, _) => Some(true),
+                (false, crate::store::Backend::Sqlite) => Some(false),
+                (false, crate::store::Backend::Postgres) => None,
+            })
+        }
+        Landmark::Nothing => Ok(None),
+    }
 }

@@ -2,6 +2,7 @@
 //! client, and fixtures that provision tenants, keys and agents through
 //! the API itself.
 
+pub mod cut_proxy;
 pub mod mcp_server;
 pub mod postgres;
 pub mod process;
