@@ -12,6 +12,27 @@
 //! caller already types as `policy_limit_exceeded` (a decision: a
 //! fail-closed `block`). Within the limit they answer what the builtins
 //! answer.
+//!
+//! `sprintf` pads to the width its format asks for in one allocation
+//! (`" ".repeat(width)`): `%4000000000d` took 4 GB at once, which pushed
+//! the process heap over the limit every other tenant's evaluation is held
+//! to, and a width in non-ASCII digits (`%²d`) or one beyond `u32` made
+//! regorus panic. The guarded `sprintf` reads the format as regorus does
+//! first and refuses what Go's `fmt` (and so OPA) refuses: a width or
+//! precision beyond 10^6.
+//!
+//! The builtins that build one string from their arguments without
+//! checking the limit as they grow are guarded alike: `concat` (a long
+//! delimiter between many items), `replace` and `strings.replace_n` (a
+//! long replacement for every character, with an empty pattern),
+//! `regex.replace` (a replacement repeating the whole match with `$0`) and
+//! `json.marshal_with_options` (a long indent, once per nesting level and
+//! line). Each first bounds the size of its result from its arguments;
+//! past half the heap limit it answers the limit's error without
+//! allocating.
+//!
+//! A guarded builtin that passes its check is answered by the real one,
+//! run in an engine of its own ([`Delegate`]) that holds nothing else.
 
 use regorus::{LimitError, Value};
 
@@ -52,6 +73,182 @@ fn stepped(from: i64, to: i64, step: i64, limit: u64) -> anyhow::Result<Value> {
     Ok(Value::from(values))
 }
 
+/// Go's `fmt`, and so OPA, refuses widths and precisions beyond this.
+const MAX_FORMAT_WIDTH: u64 = 1_000_000;
+
+/// Checks every width and precision of `format`, read as regorus' sprintf
+/// reads them (`%`, then `.` or digits, then the verb).
+fn check_format(format: &str) -> anyhow::Result<()> {
+    let digit = |c: char| {
+        c.to_digit(10)
+            .map(u64::from)
+            .ok_or_else(|| anyhow::anyhow!("sprintf: `{c}` in a width is not a digit 0-9"))
+    };
+    let mut chars = format.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            continue;
+        }
+        match chars.next() {
+            Some(first) if first == '.' || first.is_numeric() => {
+                let mut width = if first == '.' { 0 } else { digit(first)? };
+                while let Some(&next) = chars.peek()
+                    && next.is_numeric()
+                {
+                    chars.next();
+                    width = width.saturating_mul(10).saturating_add(digit(next)?);
+                }
+                if width > MAX_FORMAT_WIDTH {
+                    anyhow::bail!("sprintf: width or precision {width} is beyond {MAX_FORMAT_WIDTH}");
+                }
+                // The verb.
+                chars.next();
+            }
+            // `%%` or a verb.
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// The real builtins, one rule each, in an engine without the guards.
+const DELEGATE_MODULE: &str = "package lictor_guard
+import rego.v1
+sprintf := sprintf(input[0], input[1])
+concat := concat(input[0], input[1])
+replace := replace(input[0], input[1], input[2])
+replace_n := strings.replace_n(input[0], input[1])
+regex_replace := regex.replace(input[0], input[1], input[2])
+marshal_with_options := json.marshal_with_options(input[0], input[1])
+";
+
+/// Runs a real builtin by its rule in [`DELEGATE_MODULE`].
+#[derive(Clone)]
+struct Delegate {
+    engine: regorus::Engine,
+    rule: String,
+}
+
+impl Delegate {
+    fn new(rule: &str) -> Result<Delegate, PolicyError> {
+        let mut engine = regorus::Engine::new();
+        engine
+            .add_policy("lictor_guard.rego".into(), DELEGATE_MODULE.into())
+            .map_err(|e| PolicyError::Compile(format!("guarding builtins: {e}")))?;
+        Ok(Delegate { engine, rule: format!("data.lictor_guard.{rule}") })
+    }
+
+    fn call(&mut self, args: Vec<Value>) -> anyhow::Result<Value> {
+        self.engine.set_input(Value::from(args));
+        self.engine.eval_rule(self.rule.clone())
+    }
+}
+
+/// Refuses a result of `size` bytes when it would take more than half the
+/// heap limit (a growing `String` may hold twice its length).
+fn bound(size: u128, limit: u64) -> anyhow::Result<()> {
+    if size > u128::from(limit / 2) {
+        let usage = u64::try_from(size).unwrap_or(u64::MAX);
+        let refusal = LimitError::MemoryLimitExceeded { usage, limit };
+        REFUSED.with(|refused| refused.set(Some(refusal)));
+        return Err(refusal.into());
+    }
+    Ok(())
+}
+
+fn text(value: Option<&Value>) -> Option<&str> {
+    value.and_then(|v| v.as_string().ok()).map(|s| s.as_ref())
+}
+
+/// A length, as a size.
+fn len(n: usize) -> u128 {
+    u128::try_from(n).unwrap_or(u128::MAX)
+}
+
+/// How many times `pattern` can match in `s`: every character boundary for
+/// an empty one.
+fn occurrences(s: &str, pattern: &str) -> u128 {
+    if pattern.is_empty() { len(s.chars().count()) + 1 } else { len(s.matches(pattern).count()) }
+}
+
+/// `concat(delimiter, strings)`: the items and a delimiter between each two.
+fn concat_size(args: &[Value]) -> u128 {
+    let delimiter = len(text(args.first()).map_or(0, str::len));
+    let items: Vec<&Value> = match args.get(1) {
+        Some(Value::Array(items)) => items.iter().collect(),
+        Some(Value::Set(items)) => items.iter().collect(),
+        _ => return 0,
+    };
+    let lengths: u128 = items.iter().map(|v| len(text(Some(v)).map_or(0, str::len))).sum();
+    lengths.saturating_add(delimiter.saturating_mul(len(items.len())))
+}
+
+/// `replace(s, old, new)`: `new` for every match of `old`.
+fn replace_size(args: &[Value]) -> u128 {
+    let (Some(s), Some(old), Some(new)) = (text(args.first()), text(args.get(1)), text(args.get(2))) else {
+        return 0;
+    };
+    if new.len() <= old.len() && !old.is_empty() {
+        return len(s.len());
+    }
+    len(s.len()).saturating_add(occurrences(s, old).saturating_mul(len(new.len())))
+}
+
+/// `strings.replace_n(patterns, s)`: each replacement applied in turn, each
+/// bounded by the length the previous ones can reach.
+fn replace_n_size(args: &[Value]) -> u128 {
+    let (Some(Value::Object(patterns)), Some(s)) = (args.first(), text(args.get(1))) else { return 0 };
+    let mut size = len(s.len());
+    for (old, new) in patterns.iter() {
+        let (Some(old), Some(new)) = (text(Some(old)), text(Some(new))) else { return 0 };
+        if new.len() > old.len() {
+            let matches = if old.is_empty() { size.saturating_add(1) } else { size / len(old.len()) };
+            size = size.saturating_add(matches.saturating_mul(len(new.len())));
+        }
+    }
+    size
+}
+
+/// `regex.replace(s, pattern, value)`: `value` for every match, each `$`
+/// in it standing for at most the whole match.
+fn regex_replace_size(args: &[Value]) -> u128 {
+    let (Some(s), Some(pattern), Some(value)) = (text(args.first()), text(args.get(1)), text(args.get(2)))
+    else {
+        return 0;
+    };
+    // regorus' own bound on a compiled pattern; one it cannot compile is
+    // its answer to give.
+    let Ok(re) = regex::RegexBuilder::new(pattern).size_limit(100 * 1024).build() else { return 0 };
+    let references = len(value.matches('$').count());
+    let replaced = re
+        .find_iter(s)
+        .map(|m| len(value.len()).saturating_add(references.saturating_mul(len(m.len()))))
+        .fold(0u128, u128::saturating_add);
+    len(s.len()).saturating_add(replaced)
+}
+
+/// `json.marshal_with_options(value, options)`: each line of the pretty
+/// form with the prefix, and the indent once per level.
+fn marshal_size(args: &[Value]) -> u128 {
+    let Some(Value::Object(options)) = args.get(1) else { return 0 };
+    let option =
+        |name: &str| len(options.get(&Value::from(name)).and_then(|v| text(Some(v))).map_or(0, str::len));
+    let (indent, prefix) = (option("indent"), option("prefix"));
+    if indent <= 2 && prefix == 0 {
+        return 0;
+    }
+    let Some(value) = args.first() else { return 0 };
+    let Ok(pretty) = serde_json::to_string_pretty(value) else { return 0 };
+    pretty
+        .split('\n')
+        .map(|line| {
+            let trimmed = line.trim_start();
+            let level = len((line.len() - trimmed.len()) / 2);
+            len(trimmed.len()) + 1 + prefix + indent.saturating_mul(level)
+        })
+        .fold(0u128, u128::saturating_add)
+}
+
 /// An integer argument (`None`: not an integer, so the builtin's answer is
 /// undefined).
 fn integer(value: &Value) -> Option<i64> {
@@ -84,7 +281,34 @@ pub(crate) fn install(engine: &mut regorus::Engine, limit: u64) -> Result<(), Po
                 .map_err(|e| PolicyError::Compile(format!("guarding `{name}`: {e}")))
         };
     install(engine, "numbers.range", 2, Box::new(range))?;
-    install(engine, "numbers.range_step", 3, Box::new(range_step))
+    install(engine, "numbers.range_step", 3, Box::new(range_step))?;
+
+    let mut real = Delegate::new("sprintf")?;
+    let sprintf = move |args: Vec<Value>| -> anyhow::Result<Value> {
+        if let Some(format) = text(args.first()) {
+            check_format(format)?;
+        }
+        real.call(args)
+    };
+    install(engine, "sprintf", 2, Box::new(sprintf))?;
+
+    type Size = fn(&[Value]) -> u128;
+    let sized: [(&str, &str, u8, Size); 5] = [
+        ("concat", "concat", 2, concat_size),
+        ("replace", "replace", 3, replace_size),
+        ("strings.replace_n", "replace_n", 2, replace_n_size),
+        ("regex.replace", "regex_replace", 3, regex_replace_size),
+        ("json.marshal_with_options", "marshal_with_options", 2, marshal_size),
+    ];
+    for (name, rule, arity, size) in sized {
+        let mut real = Delegate::new(rule)?;
+        let guarded = move |args: Vec<Value>| -> anyhow::Result<Value> {
+            bound(size(&args), limit)?;
+            real.call(args)
+        };
+        install(engine, name, arity, Box::new(guarded))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -95,6 +319,38 @@ mod tests {
         let value = range.unwrap_or_else(|e| panic!("{e}"));
         let json = serde_json::to_value(&value).unwrap_or_default();
         serde_json::from_value(json).unwrap_or_default()
+    }
+
+    #[test]
+    fn formats_are_read_as_regorus_reads_them() {
+        for ok in ["", "%d", "%5d|%.2f|%05d|%%|%x", "%1000000d", "%.1000000f", "100%", "%"] {
+            assert!(check_format(ok).is_ok(), "{ok}");
+        }
+        for refused in ["%1000001d", "%.4000000000f", "%99999999999999999999999s", "%\u{b2}d", "%1\u{663}d"] {
+            assert!(check_format(refused).is_err(), "{refused}");
+        }
+    }
+
+    fn strings(items: &[&str]) -> Value {
+        Value::from(items.iter().map(|s| Value::from(*s)).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn result_sizes_are_bounded_from_the_arguments() {
+        let big = "a".repeat(1000);
+        assert_eq!(concat_size(&[Value::from(","), strings(&["ab", "c"])]), 3 + 2);
+        assert_eq!(concat_size(&[Value::from(big.as_str()), strings(&["x"; 10])]), 10 + 10_000);
+        assert_eq!(replace_size(&[Value::from("abc"), Value::from("b"), Value::from("x")]), 3);
+        assert_eq!(
+            replace_size(&[Value::from("abc"), Value::from(""), Value::from(big.as_str())]),
+            3 + 4 * 1000
+        );
+        assert_eq!(replace_size(&[Value::from("abab"), Value::from("ab"), Value::from("xyz")]), 4 + 2 * 3);
+        let regex = regex_replace_size(&[Value::from("aaaa"), Value::from("a+"), Value::from("$0$0")]);
+        assert_eq!(regex, 4 + (4 + 2 * 4));
+        assert!(bound(1 << 20, 1 << 30).is_ok());
+        assert!(bound(1 << 40, 1 << 30).is_err());
+        assert!(take_refusal().is_some());
     }
 
     #[test]

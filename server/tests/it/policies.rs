@@ -507,6 +507,58 @@ async fn a_policy_cannot_abort_the_gateway(backend: Backend) {
         .await
         .expect(200);
     assert_eq!(ok["inputs"][0]["verdict"], "approve", "{ok}");
+
+    // sprintf sizes its padding from the format: a width beyond what Go's
+    // fmt allows (10^6) is refused, as is a width in non-ASCII digits
+    // (which made regorus panic), with the format from the policy or from
+    // the input alike. The builtin answers as before otherwise.
+    let widths = [
+        ("%4000000000d", json!({})),
+        ("%99999999999999999999s", json!({})),
+        ("%.4000000000f", json!({})),
+        ("%\\u00b2d", json!({})),
+        ("%\\u0663d", json!({})),
+    ];
+    for (format, input) in widths {
+        let module = format!(
+            "package lictor\nimport rego.v1\nm := sprintf(\"{format}\", [1])\n\
+             decision := {{\"verdict\": \"approve\"}} if count(m) > 0\n"
+        );
+        let cut = gw
+            .post(
+                "/v1/admin/policies/dry-run",
+                &f.admin,
+                &json!({"modules": {"p.rego": module}, "inputs": [input]}),
+            )
+            .await
+            .expect(200);
+        assert_eq!(cut["inputs"][0]["verdict"], "block", "{format}: {cut}");
+        assert!(cut["inputs"][0]["error"]["code"].as_str().unwrap().starts_with("policy_"), "{cut}");
+    }
+    let from_input = "package lictor\nimport rego.v1\nm := sprintf(input.f, [1])\n\
+                      decision := {\"verdict\": \"approve\"} if count(m) > 0\n";
+    let cut = gw
+        .post(
+            "/v1/admin/policies/dry-run",
+            &f.admin,
+            &json!({"modules": {"p.rego": from_input}, "inputs": [{"f": "%4000000000d"}, {"f": "%5d"}]}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(cut["inputs"][0]["verdict"], "block", "{cut}");
+    assert_eq!(cut["inputs"][1]["verdict"], "approve", "{cut}");
+    let formats = "package lictor\nimport rego.v1\ndecision := {\"verdict\": \"approve\"} if {\n\
+                   sprintf(\"%5d|%.2f|%05d|%v|%%|%x\", [42, 3.14159, 7, [1, \"a\"], 255]) == \
+                   \"   42|3.14|00007|[1, \\\"a\\\"]|%|ff\"\n}\n";
+    let ok = gw
+        .post(
+            "/v1/admin/policies/dry-run",
+            &f.admin,
+            &json!({"modules": {"p.rego": formats}, "inputs": [{}]}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(ok["inputs"][0]["verdict"], "approve", "{ok}");
 }
 
 crate::on_both_backends!(

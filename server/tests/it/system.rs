@@ -88,16 +88,30 @@ async fn a_greedy_policy_does_not_abort_a_bounded_gateway(backend: Backend) {
     let url = deployment.start().await;
     let client = client();
     let tenant = crate::support::process::provision(&client, &url).await;
-    let greedy = "package lictor\nimport rego.v1\nn := count(numbers.range(1, 1000000000000))\n\
-                  decision := {\"verdict\": \"approve\"} if n > 0\n";
-    let body = json!({"modules": {"p.rego": greedy}, "inputs": [{}]});
-    let cut = send(
-        call(&client, Method::POST, format!("{url}/v1/admin/policies/dry-run"), &tenant.admin).json(&body),
-    )
-    .await
-    .expect(200);
-    assert_eq!(cut["inputs"][0]["error"]["code"], "policy_limit_exceeded", "{cut}");
-    assert!(deployment.is_running(), "the gateway lives on");
+    // A 200 kB string, and builtins that would make it terabytes in one call.
+    let text = "s := concat(\"\", [c | some i in numbers.range(1, 200000); c := \"a\"])\n";
+    let greedy = [
+        "n := count(numbers.range(1, 1000000000000))",
+        "n := count(replace(s, \"\", s))",
+        "n := count(strings.replace_n({\"\": s}, s))",
+        "n := count(concat(s, [x | some i in numbers.range(1, 100000); x := \"b\"]))",
+        "n := count(regex.replace(s, \"a\", s))",
+        "n := count(json.marshal_with_options([i | some i in numbers.range(1, 10000)], {\"indent\": s}))",
+    ];
+    for rule in greedy {
+        let module = format!(
+            "package lictor\nimport rego.v1\n{text}{rule}\ndecision := {{\"verdict\": \"approve\"}} if n > 0\n"
+        );
+        let body = json!({"modules": {"p.rego": module}, "inputs": [{}]});
+        let cut = send(
+            call(&client, Method::POST, format!("{url}/v1/admin/policies/dry-run"), &tenant.admin)
+                .json(&body),
+        )
+        .await
+        .expect(200);
+        assert_eq!(cut["inputs"][0]["error"]["code"], "policy_limit_exceeded", "{rule}: {cut}");
+        assert!(deployment.is_running(), "the gateway lives on");
+    }
     send(call(&client, Method::GET, format!("{url}/healthz"), &tenant.admin)).await.expect(200);
 }
 
