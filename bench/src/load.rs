@@ -76,6 +76,11 @@ pub struct Outcome {
     pub unsent: u64,
     /// Every request answered, warm-up included (for CPU time per request).
     pub answered_total: u64,
+    /// Of the answers, decisions blocked because the policy evaluation ran
+    /// into a limit (`policy_limit_exceeded`): with a bundle that decides
+    /// in microseconds, only a time limit that counted a busy host's delays
+    /// rather than work would produce them.
+    pub limit_blocks: u64,
     /// Answered requests per second.
     pub rps: f64,
     /// Latency percentiles in microseconds.
@@ -161,6 +166,9 @@ fn served(plan: &Plan, status: http::StatusCode, body: &[u8]) -> bool {
             || serde_json::from_slice::<Value>(body).is_ok_and(|v| v.get("result").is_some()))
 }
 
+/// The reason code of a decision a policy limit cut off.
+const LIMIT_CODE: &[u8] = b"policy_limit_exceeded";
+
 #[derive(Default)]
 struct Tally {
     histogram: Option<Histogram<u64>>,
@@ -170,6 +178,7 @@ struct Tally {
     errors: u64,
     unsent: u64,
     answered_total: u64,
+    limit_blocks: u64,
     first_error: Option<String>,
 }
 
@@ -247,6 +256,11 @@ pub async fn run(plan: Plan, shape: Shape) -> anyhow::Result<Outcome> {
                 }
                 tally.requests += 1;
                 tally.last = Some(tally.last.map_or(done, |last| last.max(done)));
+                if let Ok((_, _, body)) = &result
+                    && body.windows(LIMIT_CODE.len()).any(|w| w == LIMIT_CODE)
+                {
+                    tally.limit_blocks += 1;
+                }
                 let failure = match &result {
                     Ok((status, _, body)) if served(&plan, *status, body) => None,
                     Ok((status, _, body)) => Some(format!("{status}: {}", String::from_utf8_lossy(body))),
@@ -275,6 +289,7 @@ pub async fn run(plan: Plan, shape: Shape) -> anyhow::Result<Outcome> {
         total.errors += tally.errors;
         total.answered_total += tally.answered_total;
         total.unsent += tally.unsent;
+        total.limit_blocks += tally.limit_blocks;
         total.last = total.last.max(tally.last);
         if total.first_error.is_none() {
             total.first_error = tally.first_error;
@@ -301,6 +316,7 @@ pub async fn run(plan: Plan, shape: Shape) -> anyhow::Result<Outcome> {
         errors: total.errors,
         unsent: total.unsent,
         answered_total: total.answered_total,
+        limit_blocks: total.limit_blocks,
         rps: (total.requests - total.errors) as f64 / seconds,
         latency_us: Latency {
             p50: histogram.value_at_quantile(0.50),

@@ -154,7 +154,7 @@ fn drive(load: &Path, gateway: &Gateway, provisioned: &Value, quick: bool) -> Re
             row.extend(outcome.clone());
         }
         println!(
-            "    {:<30} {:>9.0}/s  p50 {:>6} µs  p90 {:>6} µs  p99 {:>6} µs  p99.9 {:>6} µs  errors {:>5} ({} unsent)  cpu {:>6.1} µs/decision  rss {:>6.1} MiB",
+            "    {:<30} {:>9.0}/s  p50 {:>6} µs  p90 {:>6} µs  p99 {:>6} µs  p99.9 {:>6} µs  errors {:>5} ({} unsent)  limit blocks {}  cpu {:>6.1} µs/decision  rss {:>6.1} MiB",
             run.name,
             row["rps"].as_f64().unwrap_or(0.0),
             row["latency_us"]["p50"],
@@ -163,6 +163,7 @@ fn drive(load: &Path, gateway: &Gateway, provisioned: &Value, quick: bool) -> Re
             row["latency_us"]["p999"],
             row["errors"],
             row["unsent"],
+            row["limit_blocks"],
             cpu_us,
             row["peak_rss_mib"].as_f64().unwrap_or(0.0),
         );
@@ -524,12 +525,12 @@ fn markdown(report: &Value, targets: &[Value]) -> String {
             backend["ready_ms_restart"].as_f64().unwrap_or(0.0),
             backend["process_peak_rss_mib"].as_f64().unwrap_or(0.0),
         );
-        out += "| Run | Served/s | p50 µs | p90 µs | p99 µs | p99.9 µs | Errors | CPU µs/decision | Peak RSS MiB |\n";
-        out += "|---|---|---|---|---|---|---|---|---|\n";
+        out += "| Run | Served/s | p50 µs | p90 µs | p99 µs | p99.9 µs | Errors | Limit blocks | CPU µs/decision | Peak RSS MiB |\n";
+        out += "|---|---|---|---|---|---|---|---|---|---|\n";
         for run in backend["runs"].as_array().into_iter().flatten() {
             let l = &run["latency_us"];
             out += &format!(
-                "| {} | {:.0} | {} | {} | {} | {} | {} | {:.1} | {:.1} |\n",
+                "| {} | {:.0} | {} | {} | {} | {} | {} | {} | {:.1} | {:.1} |\n",
                 run["name"].as_str().unwrap_or_default(),
                 run["rps"].as_f64().unwrap_or(0.0),
                 l["p50"],
@@ -537,6 +538,7 @@ fn markdown(report: &Value, targets: &[Value]) -> String {
                 l["p99"],
                 l["p999"],
                 run["errors"],
+                run["limit_blocks"],
                 run["cpu_us_per_decision"].as_f64().unwrap_or(0.0),
                 run["peak_rss_mib"].as_f64().unwrap_or(0.0),
             );

@@ -149,7 +149,9 @@ fn at(path: &Option<String>) -> String {
 /// Limits on evaluation.
 #[derive(Clone, Copy, Debug)]
 pub struct EvaluationLimits {
-    /// Wall-clock budget of one evaluation.
+    /// Time budget of one evaluation: the CPU time of the thread that
+    /// evaluates (work done), where the platform measures it (Linux);
+    /// wall-clock time elsewhere. See [`WALL_BACKSTOP`].
     pub time: Duration,
     /// The process heap above which evaluations stop (bytes). regorus
     /// counts every allocation of the process through its allocator shim
@@ -195,6 +197,37 @@ fn evaluation_error(error: &anyhow::Error) -> PolicyError {
     }
 }
 
+/// Where the thread's CPU time is measured, the wall-clock limit regorus
+/// enforces during evaluation is this many times the time limit: a host
+/// too busy to run the evaluating thread does not turn a fast policy into
+/// a time-limit `block`, while a policy that really works that long is
+/// still stopped — at the CPU limit once it finishes, or at this backstop
+/// if it runs away.
+pub const WALL_BACKSTOP: u32 = 10;
+
+/// The calling thread's CPU time, where the platform measures it.
+fn thread_cpu_time() -> Option<Duration> {
+    #[cfg(target_os = "linux")]
+    {
+        let now = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+        let secs = u64::try_from(now.tv_sec).ok()?;
+        let nanos = u32::try_from(now.tv_nsec).ok()?;
+        Some(Duration::new(secs, nanos))
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        None
+    }
+}
+
+/// The wall-clock limit regorus enforces for `limits`.
+fn wall_limit(limits: EvaluationLimits) -> Duration {
+    match thread_cpu_time() {
+        Some(_) => limits.time.saturating_mul(WALL_BACKSTOP),
+        None => limits.time,
+    }
+}
+
 /// How many evaluation steps pass between two reads of the clock. Reading
 /// it on every step cost about 15% of an evaluation of the bench bundle
 /// (docs/performance.md); 64 steps take microseconds, so the time limit
@@ -207,6 +240,7 @@ const TIMER_CHECK_INTERVAL: NonZeroU32 = match NonZeroU32::new(64) {
 /// A prepared bundle, ready to evaluate concurrently.
 pub struct PolicyEngine {
     bundle: Bundle,
+    limits: EvaluationLimits,
     /// Prepared once; cloned only when every pooled engine is busy.
     template: regorus::Engine,
     pool: std::sync::Mutex<Vec<regorus::Engine>>,
@@ -231,7 +265,7 @@ impl PolicyEngine {
         template
             .compile_with_entrypoint(&regorus::Rc::from(ENTRYPOINT))
             .map_err(|e| PolicyError::Compile(e.to_string()))?;
-        Ok(PolicyEngine { bundle, template, pool: std::sync::Mutex::new(Vec::new()) })
+        Ok(PolicyEngine { bundle, limits, template, pool: std::sync::Mutex::new(Vec::new()) })
     }
 
     /// The bundle this engine evaluates.
@@ -250,11 +284,28 @@ impl PolicyEngine {
         let mut engine = pooled.unwrap_or_else(|| self.template.clone());
         engine.set_input(regorus::Value::from(input.clone()));
         guards::take_refusal();
+        let started = thread_cpu_time();
         let evaluated = engine.eval_rule(ENTRYPOINT.to_string());
+        let used = started.zip(thread_cpu_time()).map(|(from, to)| to.saturating_sub(from));
         if let Ok(mut pool) = self.pool.lock() {
             pool.push(engine);
         }
-        let value = evaluated.map_err(|e| evaluation_error(&e))?;
+        let over = |elapsed| {
+            let limit = self.limits.time;
+            PolicyError::LimitExceeded(regorus::LimitError::TimeLimitExceeded { elapsed, limit }.to_string())
+        };
+        let value = evaluated.map_err(|e| match evaluation_error(&e) {
+            // The backstop stopped it: say what it used against the limit.
+            PolicyError::LimitExceeded(_) if used.is_some_and(|u| u > self.limits.time) => {
+                over(used.unwrap_or_default())
+            }
+            other => other,
+        })?;
+        if let Some(used) = used
+            && used > self.limits.time
+        {
+            return Err(over(used));
+        }
         if value == regorus::Value::Undefined {
             return Err(PolicyError::Undefined);
         }
@@ -280,7 +331,7 @@ pub(crate) fn check_tests(bundle: &Bundle, limits: EvaluationLimits) -> Result<(
 pub(crate) fn new_engine(bundle: &Bundle, limits: EvaluationLimits) -> Result<regorus::Engine, PolicyError> {
     let mut engine = regorus::Engine::new();
     engine.set_execution_timer_config(ExecutionTimerConfig {
-        limit: limits.time,
+        limit: wall_limit(limits),
         check_interval: TIMER_CHECK_INTERVAL,
     });
     guards::install(&mut engine, limits.heap)?;
@@ -381,5 +432,34 @@ mod tests {
         let result = engine.evaluate(&json!({}));
         assert!(matches!(result, Err(PolicyError::LimitExceeded(_))), "{result:?}");
         assert_eq!(result.unwrap_err().code(), "policy_limit_exceeded");
+    }
+
+    /// The time limit counts the evaluating thread's work: a thread the
+    /// host does not run for a while (here: asleep in a builtin) is not cut
+    /// off, however long the wall clock says it took.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_thread_held_off_the_cpu_is_not_over_the_time_limit() {
+        let source = "package lictor\nimport rego.v1\n\
+                      decision := {\"verdict\": \"approve\"} if {\n\
+                        lictor_test.pause(1)\n\
+                        count([x | some x in numbers.range(1, 2000); x > 0]) == 2000\n\
+                      }\n";
+        let bundle = Bundle::new("paused", [("p.rego".to_string(), source.to_string())], json!({}));
+        let limits = EvaluationLimits { time: Duration::from_millis(30), ..EvaluationLimits::default() };
+        let mut template = new_engine(&bundle, limits).unwrap_or_else(|e| panic!("{e}"));
+        let pause = |_: Vec<regorus::Value>| -> anyhow::Result<regorus::Value> {
+            std::thread::sleep(Duration::from_millis(120));
+            Ok(regorus::Value::Bool(true))
+        };
+        template
+            .add_extension("lictor_test.pause".into(), 1, Box::new(pause))
+            .unwrap_or_else(|e| panic!("{e}"));
+        template.compile_with_entrypoint(&regorus::Rc::from(ENTRYPOINT)).unwrap_or_else(|e| panic!("{e}"));
+        let engine = PolicyEngine { bundle, limits, template, pool: std::sync::Mutex::new(Vec::new()) };
+        let started = std::time::Instant::now();
+        let out = engine.evaluate(&json!({})).unwrap_or_else(|e| panic!("{e}"));
+        assert!(started.elapsed() > limits.time, "the evaluation was not held off for longer than the limit");
+        assert_eq!(out.verdict, Verdict::Approve);
     }
 }
