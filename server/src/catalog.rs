@@ -248,7 +248,7 @@ impl std::fmt::Debug for Catalog {
     }
 }
 
-fn client_for(
+pub(crate) fn client_for(
     name: &UpstreamName,
     url: &str,
     credential: Option<&(String, String)>,
@@ -330,21 +330,40 @@ impl Catalog {
 
     /// Every upstream the tenant's agents reach: the configured ones, then
     /// the tenant's, by name.
+    ///
+    /// A stored upstream the MCP client cannot be built for (one accepted
+    /// before its URL and headers were checked as the client checks them)
+    /// is left out, with a warning: it must not make every other upstream
+    /// of the tenant unreachable.
     pub async fn upstreams(&self, tenant: &TenantId) -> Result<Vec<Arc<UpstreamEntry>>, Error> {
         let rows = self.store.list_upstreams(tenant).await?;
         let mut entries: Vec<Arc<UpstreamEntry>> = self.configured.clone();
         let mut cache = self.tenants.lock().await;
         for row in rows {
-            entries.push(self.entry_for(&mut cache, row)?);
+            match self.entry_for(&mut cache, row) {
+                Ok(entry) => entries.push(entry),
+                Err((name, error)) => {
+                    slog::warn!(self.log, "upstream left out: its client cannot be built";
+                        "tenant" => %tenant, "upstream" => %name, "error" => %error);
+                }
+            }
         }
         Ok(entries)
+    }
+
+    /// What `GET /v1/admin/upstreams` lists: the configured upstreams, then
+    /// every one the tenant stored, usable or not.
+    pub async fn views(&self, tenant: &TenantId) -> Result<Vec<Upstream>, Error> {
+        let rows = self.store.list_upstreams(tenant).await?;
+        let configured = self.configured.iter().map(|e| e.upstream.clone());
+        Ok(configured.chain(rows.iter().map(view)).collect())
     }
 
     fn entry_for(
         &self,
         cache: &mut HashMap<(TenantId, String), Arc<UpstreamEntry>>,
         row: UpstreamRow,
-    ) -> Result<Arc<UpstreamEntry>, Error> {
+    ) -> Result<Arc<UpstreamEntry>, (UpstreamName, UpstreamError)> {
         let key = (row.tenant.clone(), row.name.to_string());
         let print = fingerprint(&row.url, row.credential.as_ref(), &row.tools);
         if let Some(entry) = cache.get(&key)
@@ -353,7 +372,7 @@ impl Catalog {
             return Ok(Arc::clone(entry));
         }
         let client = client_for(&row.name, &row.url, row.credential.as_ref(), self.timeout, &self.log)
-            .map_err(|e| Error::Internal(e.to_string()))?;
+            .map_err(|e| (row.name.clone(), e))?;
         let entry = Arc::new(UpstreamEntry {
             upstream: view(&row),
             overrides: row.tools.clone(),

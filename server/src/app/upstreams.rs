@@ -25,6 +25,12 @@ fn check(body: &UpstreamCreate) -> Result<(), Error> {
     if !matches!(url.scheme_str(), Some("http" | "https")) || url.host().is_none_or(str::is_empty) {
         return Err(invalid("$.url", format!("`{}` must be an absolute http or https url", body.url)));
     }
+    // A bracketed host is an IPv6 address (the URI parser takes `[0]`).
+    if let Some(literal) = url.host().and_then(|h| h.strip_prefix('[')).and_then(|h| h.strip_suffix(']'))
+        && literal.parse::<std::net::Ipv6Addr>().is_err()
+    {
+        return Err(invalid("$.url", format!("`{}`: `[{literal}]` is not an IPv6 address", body.url)));
+    }
     if let Some(credential) = &body.credential {
         http::HeaderName::from_bytes(credential.header.as_bytes()).map_err(|_| {
             invalid("$.credential.header", format!("`{}` is not a header name", credential.header))
@@ -58,6 +64,30 @@ pub(crate) async fn create(
     let (principal, tenant, (_, body)) =
         caller.admin((scope, body), |(scope, _)| scope.tenant.as_ref()).await?;
     check(&body)?;
+    // What the MCP client itself refuses (a URL the `url` crate cannot
+    // read, a header the transport sets) is refused here, not on every
+    // later listing and call.
+    let credential = body.credential.as_ref().map(|c| (c.header.clone(), c.value.clone()));
+    if let Err(error) = catalog::client_for(
+        &body.name,
+        &body.url,
+        credential.as_ref(),
+        caller.state.catalog.timeout(),
+        &slog::Logger::root(slog::Discard, slog::o!()),
+    ) {
+        let reason = match &error {
+            crate::mcp::upstream::UpstreamError::Config { reason, .. } => reason.clone(),
+            other => other.to_string(),
+        };
+        let path = if reason.contains("`url`") {
+            "$.url"
+        } else if reason.starts_with("the value of header") {
+            "$.credential.value"
+        } else {
+            "$.credential.header"
+        };
+        return Err(invalid(path, reason));
+    }
     let exists = || Error::already_exists(Object::Upstream, &body.name);
     if caller.state.catalog.is_configured(&body.name) {
         return Err(exists());
@@ -90,8 +120,7 @@ pub(crate) async fn list(
     let (_, tenant, params) = caller.admin(params, |params| params.tenant.as_ref()).await?;
     let limit = cursor::limit(params.limit)?;
     let after: Option<String> = cursor::decode_opt(LIST, params.cursor.as_deref())?;
-    let mut all: Vec<Upstream> =
-        caller.state.catalog.upstreams(&tenant).await?.iter().map(|e| e.upstream.clone()).collect();
+    let mut all: Vec<Upstream> = caller.state.catalog.views(&tenant).await?;
     all.sort_by(|a, b| a.name.cmp(&b.name));
     let rows: Vec<Upstream> = all
         .into_iter()

@@ -450,6 +450,42 @@ async fn upstream_failures_are_reported_not_hidden(backend: Backend) {
         .expect_error(409, "already_exists");
     let e = gw.post("/v1/admin/upstreams", &f.admin, &json!({"name": "bad", "url": "ftp://x"})).await;
     assert_eq!(e.expect_error(400, "invalid_field")["path"], "$.url");
+
+    // What the MCP client refuses is refused when the upstream is created,
+    // not on every listing after: a header the transport sets, a URL the
+    // client cannot read, a bracketed host that is no IPv6 address.
+    let refused = [
+        (
+            json!({"name": "bad", "url": "http://x/mcp", "credential": {"header": "Content-Type", "value": "x"}}),
+            "$.credential.header",
+        ),
+        (
+            json!({"name": "bad", "url": "http://x/mcp", "credential": {"header": "Mcp-Session-Id", "value": "x"}}),
+            "$.credential.header",
+        ),
+        (json!({"name": "bad", "url": "http://a%zz/mcp"}), "$.url"),
+        (json!({"name": "bad", "url": "http://[0]/mcp"}), "$.url"),
+    ];
+    for (body, path) in refused {
+        let e = gw.post("/v1/admin/upstreams", &f.admin, &body).await;
+        assert_eq!(e.expect_error(400, "invalid_field")["path"], path, "{body}");
+    }
+    // One stored before these checks no longer makes the whole list fail,
+    // nor the tenant's other upstreams unreachable.
+    let db = gw.db().await;
+    sqlx::query(
+        "INSERT INTO upstreams (tenant_id, name, url, credential_header, credential_value, tool_overrides, created_at) \
+         VALUES ($1, 'stale', 'http://x/mcp', 'content-type', 'x', '{}', $2)",
+    )
+    .bind(&f.tenant)
+    .bind(chrono::Utc::now().timestamp_micros())
+    .execute(&db)
+    .await
+    .unwrap();
+    let list = gw.get("/v1/admin/upstreams", &f.admin).await.expect(200);
+    assert!(list["items"].as_array().unwrap().iter().any(|u| u["name"] == "stale"), "{list}");
+    let names = tool_names(&mcp.request("tools/list", json!({})).await.expect(200));
+    assert!(names.iter().any(|n| n.starts_with("bank.")), "{names:?}");
 }
 
 crate::on_both_backends!(
