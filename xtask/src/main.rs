@@ -12,6 +12,8 @@
 //! - `walkthrough`: run the README's walk-through against a fresh gateway.
 //! - `quickstarts`: run each SDK README's install commands and quickstart,
 //!   as written, against `lictor serve --demo` (see [`quickstarts`]).
+//! - `schemathesis`: fuzz the API from its spec against `lictor serve
+//!   --demo` (see [`schemathesis`]).
 //! - `ci`: every CI gate in CI order: formatting, lints, the spec check, tests.
 //! - `bench [--quick] [--no-postgres] [--no-micro]`: the benchmarks (see
 //!   [`bench`]).
@@ -22,6 +24,7 @@
 mod bench;
 mod gateway;
 mod quickstarts;
+mod schemathesis;
 mod sdk;
 
 use std::path::{Path, PathBuf};
@@ -38,6 +41,7 @@ fn main() -> Result<()> {
     match args.first().map(String::as_str) {
         Some("openapi") => openapi(&root, args.iter().any(|a| a == "--check")),
         Some("sdk") => sdk::sdk(&root, args.iter().any(|a| a == "--check")),
+        Some("schemathesis") => schemathesis::schemathesis(&root),
         Some("test") => test(&root),
         Some("walkthrough") => walkthrough(&root),
         Some("quickstarts") => quickstarts::quickstarts(&root),
@@ -46,7 +50,7 @@ fn main() -> Result<()> {
         Some("bench") => bench::bench(&root, &args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <openapi [--check] | sdk [--check] | test | walkthrough | quickstarts | \
+                "usage: cargo xtask <openapi [--check] | sdk [--check] | test | walkthrough | quickstarts | schemathesis | \
                  conformance [--postgres | --database-url URL] | ci | bench [--quick] [--no-postgres] [--no-micro]>"
             );
             std::process::exit(2);

@@ -86,14 +86,14 @@ fn script(markdown: &str) -> Result<String> {
 }
 
 /// A running `lictor serve --demo` and the credentials it printed.
-struct Demo {
-    process: Process,
-    exports: BTreeMap<String, String>,
-    data: PathBuf,
+pub(crate) struct Demo {
+    pub(crate) process: Process,
+    pub(crate) exports: BTreeMap<String, String>,
+    pub(crate) data: PathBuf,
 }
 
 impl Demo {
-    fn start(binary: &Path) -> Result<Demo> {
+    pub(crate) fn start(binary: &Path) -> Result<Demo> {
         let mut command = Command::new(binary);
         command
             .args(["serve", "--demo", "--listen", "127.0.0.1:0", "--log-level", "warn"])

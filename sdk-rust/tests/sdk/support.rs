@@ -106,7 +106,7 @@ impl Live {
                     "transfer_funds".to_string(),
                     types::ToolOverride::builder()
                         .action_type(Some(types::ActionType::Transact))
-                        .financial_exposure_from(Some("/amount_usd".to_string()))
+                        .financial_exposure_from(Some("/amount_usd".parse().unwrap()))
                         .try_into()
                         .unwrap(),
                 )]
@@ -116,7 +116,7 @@ impl Live {
         ] {
             let body = types::UpstreamCreate {
                 name: name.try_into().unwrap(),
-                url: self.upstream.url().to_string(),
+                url: self.upstream.url().parse().unwrap(),
                 credential: None,
                 tools,
             };

@@ -137,6 +137,7 @@ pub struct AgentListParams {
     /// Only agents with this status.
     pub status: Option<AgentStatus>,
     /// Page size (1–500, default 50).
+    #[schemars(range(min = 1, max = 500))]
     pub limit: Option<u32>,
     /// Cursor from the previous page.
     pub cursor: Option<String>,

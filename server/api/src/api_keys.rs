@@ -128,6 +128,7 @@ pub struct ApiKeyListParams {
     /// the list; a tenant admin always sees its own tenant).
     pub tenant: Option<TenantId>,
     /// Page size (1–500, default 50).
+    #[schemars(range(min = 1, max = 500))]
     pub limit: Option<u32>,
     /// Cursor from the previous page.
     pub cursor: Option<String>,

@@ -147,6 +147,7 @@ pub struct ApprovalListParams {
     /// Only this agent's.
     pub agent_id: Option<AgentId>,
     /// Page size (1–500, default 50).
+    #[schemars(range(min = 1, max = 500))]
     pub limit: Option<u32>,
     /// Cursor from the previous page.
     pub cursor: Option<String>,

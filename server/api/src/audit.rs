@@ -194,6 +194,7 @@ pub struct IntentAuditParams {
     /// The tenant (see `TenantScope`).
     pub tenant: Option<TenantId>,
     /// Page size (1–500, default 50).
+    #[schemars(range(min = 1, max = 500))]
     pub limit: Option<u32>,
     /// Cursor from the previous page.
     pub cursor: Option<String>,
@@ -223,6 +224,7 @@ pub struct AuditListParams {
     /// Entries written before this time.
     pub to: Option<DateTime<Utc>>,
     /// Page size (1–500, default 50).
+    #[schemars(range(min = 1, max = 500))]
     pub limit: Option<u32>,
     /// Cursor from the previous page.
     pub cursor: Option<String>,
@@ -236,8 +238,10 @@ pub struct AuditVerifyParams {
     pub tenant: Option<TenantId>,
     /// Verify from this entry on (default 1): the entries before it are
     /// trusted through the proof that this one is in the checkpoint.
+    #[schemars(range(min = 1))]
     pub from_seq: Option<u64>,
     /// Verify up to this entry (default: the head).
+    #[schemars(range(min = 1))]
     pub to_seq: Option<u64>,
 }
 
@@ -273,6 +277,7 @@ pub struct CheckpointListParams {
     /// The tenant (required for the superadmin key).
     pub tenant: Option<TenantId>,
     /// Page size (1–500, default 50).
+    #[schemars(range(min = 1, max = 500))]
     pub limit: Option<u32>,
     /// Cursor from the previous page.
     pub cursor: Option<String>,
@@ -285,8 +290,10 @@ pub struct InclusionProofParams {
     /// The tenant (required for the superadmin key).
     pub tenant: Option<TenantId>,
     /// The entry.
+    #[schemars(range(min = 1))]
     pub seq: u64,
     /// The tree to prove it in (default: the latest checkpoint's).
+    #[schemars(range(min = 1))]
     pub tree_size: Option<u64>,
 }
 
@@ -320,8 +327,10 @@ pub struct ConsistencyProofParams {
     /// The tenant (required for the superadmin key).
     pub tenant: Option<TenantId>,
     /// The older tree size (at least 1).
+    #[schemars(range(min = 1))]
     pub from: u64,
     /// The newer tree size (default: the latest checkpoint's).
+    #[schemars(range(min = 1))]
     pub to: Option<u64>,
 }
 
@@ -375,14 +384,17 @@ pub struct PublicKeys {
 pub struct PayloadParams {
     /// The tenant (required for the superadmin key).
     pub tenant: Option<TenantId>,
-    /// Why it is erased (recorded; erasure only).
+    /// Why it is erased (recorded; erasure only; at most 500 characters).
+    #[schemars(length(max = 500))]
     pub reason: Option<String>,
 }
 
 /// Path parameters naming a payload.
 #[derive(Clone, Debug, Deserialize, JsonSchema)]
 pub struct PayloadPath {
-    /// The payload's SHA-256 (hex), as in the entries' `payload_digest`.
+    /// The payload's SHA-256 (64 lowercase hex digits), as in the entries'
+    /// `payload_digest`.
+    #[schemars(regex(pattern = "^[0-9a-f]{64}$"))]
     pub digest: String,
 }
 

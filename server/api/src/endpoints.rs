@@ -32,7 +32,10 @@ use crate::tenants::{
     WebhookSecret,
 };
 use crate::tokens::{MintedToken, Revocation, RevocationListParams, RevocationPage, TokenMint, TokenRevoke};
-use crate::tools::{ApprovalHeader, JsonRpcMessage, McpHeaders, McpReply, ToolCallRequest, ToolCallResponse};
+use crate::tools::{
+    ApprovalHeader, JsonRpcMessage, McpHeaders, McpReply, McpSessionHeaders, ToolCallRequest,
+    ToolCallResponse,
+};
 use crate::upstreams::{Upstream, UpstreamCreate, UpstreamListParams, UpstreamPage, UpstreamPath};
 
 /// The Lictor API.
@@ -486,7 +489,7 @@ pub trait LictorApi {
     #[endpoint { method = DELETE, path = "/v1/mcp", tags = ["tools"] }]
     async fn mcp_session_delete(
         rqctx: RequestContext<Self::Context>,
-        headers: Checked<Header<McpHeaders>>,
+        headers: Checked<Header<McpSessionHeaders>>,
     ) -> Result<HttpResponseDeleted, ApiError>;
 }
 
@@ -521,7 +524,39 @@ pub fn render_openapi<C: dropshot::ServerContext>(
     add_security(&mut document);
     add_mcp_notification_response(&mut document);
     describe_export_responses(&mut document);
+    bound_integers(&mut document);
     Ok(document)
+}
+
+/// Schemars states an unsigned integer's lower bound (`minimum: 0`) but
+/// not its upper one, so a generated client or a fuzzer may send a number
+/// the field cannot hold (`to_seq=402786109091101802496`), which is
+/// refused. Every integer schema gets the bounds of its format, where it
+/// has none: 64-bit ones stop at 2^63 − 1, what the store keeps.
+fn bound_integers(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(object) => {
+            let integer = object.get("type").and_then(|t| t.as_str()) == Some("integer");
+            let bounds: Option<(i64, i64)> = match object.get("format").and_then(|f| f.as_str()) {
+                Some("uint8") => Some((0, i64::from(u8::MAX))),
+                Some("uint16") => Some((0, i64::from(u16::MAX))),
+                Some("uint32") => Some((0, i64::from(u32::MAX))),
+                Some("uint64" | "uint") => Some((0, i64::MAX)),
+                Some("int8") => Some((i64::from(i8::MIN), i64::from(i8::MAX))),
+                Some("int16") => Some((i64::from(i16::MIN), i64::from(i16::MAX))),
+                Some("int32") => Some((i64::from(i32::MIN), i64::from(i32::MAX))),
+                Some("int64" | "int") => Some((i64::MIN, i64::MAX)),
+                _ => None,
+            };
+            if let (true, Some((min, max))) = (integer, bounds) {
+                object.entry("minimum").or_insert_with(|| min.into());
+                object.entry("maximum").or_insert_with(|| max.into());
+            }
+            object.values_mut().for_each(bound_integers);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(bound_integers),
+        _ => {}
+    }
 }
 
 /// Schemars writes an enum whose values have doc comments as a `oneOf` of
@@ -595,6 +630,21 @@ fn add_mcp_notification_response(document: &mut serde_json::Value) {
             "202".into(),
             serde_json::json!({"description": "The message was a notification: accepted, no body."}),
         );
+        // A message that is not valid JSON-RPC (400), or names a session
+        // that ended (404), is answered in JSON-RPC, as MCP's Streamable
+        // HTTP transport asks; failures before the message is read
+        // (credentials, content type) in the gateway's error shape.
+        responses.insert(
+            "4XX".into(),
+            serde_json::json!({
+                "description": "A JSON-RPC error (`id: null`) for a message that is not valid JSON-RPC or \
+                                names an ended session; the gateway's error for anything else.",
+                "content": {"application/json": {"schema": {"anyOf": [
+                    {"$ref": "#/components/schemas/JsonRpcResponse"},
+                    {"$ref": "#/components/schemas/Error"}
+                ]}}}
+            }),
+        );
     }
 }
 
@@ -661,6 +711,71 @@ mod tests {
                 assert!(op["summary"].as_str().is_some_and(|s| !s.is_empty()), "{id} needs a summary");
                 assert!(op["responses"]["4XX"].is_object(), "{id} must declare typed 4XX errors");
             }
+        }
+    }
+
+    /// The rules the gateway enforces that a schema can state are in the
+    /// schema, so that a generated client never sends, and a fuzzer never
+    /// calls valid, what is refused for them (`cargo xtask schemathesis`
+    /// checks the whole surface against a live gateway).
+    #[test]
+    fn the_schema_states_what_the_gateway_enforces() {
+        let document = openapi_document().unwrap_or_else(|e| panic!("{e}"));
+        let mut limits = 0;
+        for (path, item) in document["paths"].as_object().cloned().unwrap_or_default() {
+            for (method, op) in item.as_object().cloned().unwrap_or_default() {
+                for parameter in op["parameters"].as_array().cloned().unwrap_or_default() {
+                    let schema = &parameter["schema"];
+                    if parameter["name"] == "limit" {
+                        limits += 1;
+                        assert_eq!(schema["minimum"], 1, "{method} {path}: limit");
+                        assert!(
+                            schema["maximum"].as_u64().is_some_and(|m| m <= 5000),
+                            "{method} {path}: limit"
+                        );
+                    }
+                    if schema["type"] == "integer" {
+                        assert!(
+                            schema["maximum"].is_number(),
+                            "{method} {path}: {} unbounded",
+                            parameter["name"]
+                        );
+                    }
+                }
+            }
+        }
+        assert_eq!(limits, 12, "every list operation's page size");
+        let schemas = &document["components"]["schemas"];
+        let hex = "^[0-9a-f]{64}$";
+        assert_eq!(schemas["PolicyPromote"]["properties"]["expected_hash"]["pattern"], hex);
+        assert_eq!(schemas["PolicyRollback"]["properties"]["expected_hash"]["pattern"], hex);
+        for name in ["Label", "Identifier", "Description"] {
+            let pattern = schemas[name]["pattern"].as_str().unwrap_or_default();
+            assert!(pattern.contains("\\u0000-"), "{name}: control characters: {pattern}");
+        }
+        for body in ["PolicyDraftWrite", "PolicyDryRunRequest"] {
+            assert_eq!(schemas[body]["properties"]["modules"]["minProperties"], 1, "{body}");
+        }
+        assert!(
+            schemas["UpstreamCreate"]["properties"]["url"]["pattern"]
+                .as_str()
+                .is_some_and(|p| p.starts_with("^https?://"))
+        );
+        let proof = |name: &str, parameter: &str| {
+            let path = format!("/v1/admin/audit/{name}");
+            let params =
+                document["paths"][&path]["get"]["parameters"].as_array().cloned().unwrap_or_default();
+            params.iter().find(|p| p["name"] == parameter).map(|p| p["schema"]["minimum"].clone())
+        };
+        for (name, parameter) in [
+            ("verify", "from_seq"),
+            ("verify", "to_seq"),
+            ("proof/inclusion", "seq"),
+            ("proof/inclusion", "tree_size"),
+            ("proof/consistency", "from"),
+            ("proof/consistency", "to"),
+        ] {
+            assert_eq!(proof(name, parameter), Some(serde_json::json!(1)), "{name} {parameter}");
         }
     }
 

@@ -694,10 +694,12 @@ pub struct IntentHeaders {
     /// the same body answers the same decision without a second audit
     /// entry; with a different body it answers 409 `idempotency_conflict`.
     #[serde(rename = "Idempotency-Key")]
+    #[schemars(length(min = 1, max = 255), regex(pattern = "^[ -~]+$"))]
     pub idempotency_key: Option<String>,
     /// An approved approval for exactly this intent (resuming an
     /// escalation); it is used once.
     #[serde(rename = "Lictor-Approval-Id")]
+    #[schemars(with = "Option<crate::ids::ApprovalId>")]
     pub approval_id: Option<String>,
 }
 
@@ -727,6 +729,7 @@ pub struct IntentListParams {
     /// Only intents created before this time (RFC 3339).
     pub to: Option<DateTime<Utc>>,
     /// Page size (1–500, default 50).
+    #[schemars(range(min = 1, max = 500))]
     pub limit: Option<u32>,
     /// Cursor from the previous page.
     pub cursor: Option<String>,

@@ -23,10 +23,12 @@ pub struct PolicyDraftWrite {
     /// What the policy is for.
     #[serde(default)]
     pub description: Option<Description>,
-    /// Rego v1 modules by file name (`[A-Za-z0-9_.-]+\.rego`, at most 64).
+    /// Rego v1 modules by file name (letters, digits and `_ - . /`, ending
+    /// in `.rego`; 1 to 64, not all of them tests).
     /// Files ending in `_test.rego` are unit tests: kept with the draft,
     /// never part of decisions or of the bundle hash. One module must define
     /// `data.lictor.decision`.
+    #[schemars(schema_with = "crate::policies::modules_schema")]
     pub modules: BTreeMap<String, String>,
     /// The data document the modules read as `data` (an object).
     #[serde(default)]
@@ -109,6 +111,7 @@ pub struct PolicyDraftListParams {
     /// The tenant (see `TenantScope`).
     pub tenant: Option<TenantId>,
     /// Page size (1–500, default 50).
+    #[schemars(range(min = 1, max = 500))]
     pub limit: Option<u32>,
     /// Cursor from the previous page.
     pub cursor: Option<String>,
@@ -129,6 +132,7 @@ pub struct HistoryReplay {
     pub agent_id: Option<AgentId>,
     /// At most this many decisions, newest first (1–5000, default 1000).
     #[serde(default)]
+    #[schemars(range(min = 1, max = 5000))]
     pub limit: Option<u32>,
 }
 
@@ -142,12 +146,15 @@ pub struct PolicyDryRunRequest {
     pub draft_id: Option<PolicyDraftId>,
     /// Modules to evaluate, unsaved (instead of `draft_id`).
     #[serde(default)]
+    #[schemars(schema_with = "crate::policies::optional_modules_schema")]
     pub modules: Option<BTreeMap<String, String>>,
     /// The data document for `modules`.
     #[serde(default)]
     pub data: Option<Map<String, Value>>,
-    /// Synthetic input documents (the shape policies see; at most 100).
+    /// Synthetic input documents (the shape policies see; at most 100),
+    /// each a JSON object.
     #[serde(default)]
+    #[schemars(with = "Vec<Map<String, Value>>", length(max = 100))]
     pub inputs: Vec<Value>,
     /// Recorded decisions to replay on their recorded inputs.
     #[serde(default)]
@@ -314,6 +321,7 @@ pub struct PolicyPromote {
     pub draft_id: PolicyDraftId,
     /// Its bundle hash as last seen: the promotion is refused (409) if the
     /// draft changed since.
+    #[schemars(regex(pattern = "^[0-9a-f]{64}$"))]
     pub expected_hash: String,
 }
 
@@ -324,6 +332,7 @@ pub struct PolicyRollback {
     /// The active bundle hash as last seen: the rollback is refused (409)
     /// if another change came first.
     #[serde(default)]
+    #[schemars(regex(pattern = "^[0-9a-f]{64}$"))]
     pub expected_hash: Option<String>,
 }
 
@@ -417,6 +426,7 @@ pub struct PolicyProposalListParams {
     /// Only proposals with this status.
     pub status: Option<ProposalStatus>,
     /// Page size (1–500, default 50).
+    #[schemars(range(min = 1, max = 500))]
     pub limit: Option<u32>,
     /// Cursor from the previous page.
     pub cursor: Option<String>,
@@ -453,4 +463,37 @@ pub struct PolicyTemplate {
 pub struct PolicyTemplateList {
     /// Every template, by name.
     pub items: Vec<PolicyTemplate>,
+}
+
+/// Most modules in a bundle.
+pub const MAX_MODULES: u32 = 64;
+
+/// A bundle's modules: 1 to [`MAX_MODULES`]. The rules on their file names
+/// (letters, digits and `_ - . /`, ending in `.rego`, neither absolute nor
+/// climbing) and that they must not all be tests are checked, not stated:
+/// OpenAPI 3.0 has no way to constrain a map's keys.
+pub(crate) fn modules_schema(_: &mut schemars::r#gen::SchemaGenerator) -> schemars::schema::Schema {
+    use schemars::schema::{InstanceType, ObjectValidation, Schema, SchemaObject};
+    let string = SchemaObject { instance_type: Some(InstanceType::String.into()), ..Default::default() };
+    Schema::Object(SchemaObject {
+        instance_type: Some(InstanceType::Object.into()),
+        object: Some(Box::new(ObjectValidation {
+            min_properties: Some(1),
+            max_properties: Some(MAX_MODULES),
+            additional_properties: Some(Box::new(Schema::Object(string))),
+            ..Default::default()
+        })),
+        ..Default::default()
+    })
+}
+
+/// [`modules_schema`], for an optional field (`null` allowed).
+pub(crate) fn optional_modules_schema(
+    generator: &mut schemars::r#gen::SchemaGenerator,
+) -> schemars::schema::Schema {
+    let mut schema = modules_schema(generator);
+    if let schemars::schema::Schema::Object(object) = &mut schema {
+        object.extensions.insert("nullable".into(), serde_json::Value::Bool(true));
+    }
+    schema
 }

@@ -124,6 +124,7 @@ pub struct TenantPath {
 #[serde(deny_unknown_fields)]
 pub struct TenantListParams {
     /// Page size (1–500, default 50).
+    #[schemars(range(min = 1, max = 500))]
     pub limit: Option<u32>,
     /// Cursor from the previous page.
     pub cursor: Option<String>,

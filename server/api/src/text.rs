@@ -30,12 +30,21 @@ fn check_text(value: &str, max: usize, allow_newlines: bool) -> Result<(), Inval
     Ok(())
 }
 
+/// The schema's statement of [`check_text`] without newlines: no control
+/// character (Unicode `Cc`, as `char::is_control`), and at least one that
+/// is not white space.
+const ONE_LINE: &str =
+    r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$";
+
+/// The same, allowing newlines and tabs.
+const MULTI_LINE: &str = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$";
+
 macro_rules! text_type {
-    ($(#[$doc:meta])* $name:ident, max = $max:literal, newlines = $newlines:literal) => {
+    ($(#[$doc:meta])* $name:ident, max = $max:literal, newlines = $newlines:literal, pattern = $pattern:literal) => {
         $(#[$doc])*
         #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
         #[serde(try_from = "String", into = "String")]
-        pub struct $name(#[schemars(length(min = 1, max = $max))] String);
+        pub struct $name(#[schemars(length(min = 1, max = $max), regex(path = $pattern))] String);
 
         impl $name {
             /// Validates and wraps `value`.
@@ -74,18 +83,18 @@ macro_rules! text_type {
 
 text_type!(
     /// A short human-readable name (1–200 characters, no control characters).
-    Label, max = 200, newlines = false
+    Label, max = 200, newlines = false, pattern = "ONE_LINE"
 );
 
 text_type!(
     /// An identifier chosen by the caller, such as an address or a URL
     /// (1–1024 characters, no control characters).
-    Identifier, max = 1024, newlines = false
+    Identifier, max = 1024, newlines = false, pattern = "ONE_LINE"
 );
 
 text_type!(
     /// A longer description (1–2000 characters; newlines and tabs allowed).
-    Description, max = 2000, newlines = true
+    Description, max = 2000, newlines = true, pattern = "MULTI_LINE"
 );
 
 /// Deserializes a field that distinguishes "absent" (`None`) from "null"
@@ -109,5 +118,37 @@ mod tests {
         assert!(Label::parse("a\nb").is_err());
         assert!(Label::parse("x".repeat(201)).is_err());
         assert!(Description::parse("line one\nline two").is_ok());
+    }
+
+    /// The schema's patterns accept exactly what the checks accept, for
+    /// every character class that matters (as `regex` reads them; Python's
+    /// `re` and ECMAScript read these escapes alike).
+    #[test]
+    fn the_patterns_state_the_checks() {
+        let one = regex::Regex::new(ONE_LINE).unwrap_or_else(|e| panic!("{e}"));
+        let multi = regex::Regex::new(MULTI_LINE).unwrap_or_else(|e| panic!("{e}"));
+        let samples = [
+            "Billing bot",
+            " x ",
+            "ünïcödé",
+            "a\tb",
+            "a\nb",
+            "\n",
+            " ",
+            "",
+            "\u{85}",
+            "a\u{85}",
+            "\u{a0}",
+            "\u{7f}x",
+            "x\u{9f}",
+            "\u{2028}",
+            "😀",
+            "a\rb",
+            "\t\tx",
+        ];
+        for sample in samples {
+            assert_eq!(one.is_match(sample), check_text(sample, 200, false).is_ok(), "{sample:?} (one line)");
+            assert_eq!(multi.is_match(sample), check_text(sample, 2000, true).is_ok(), "{sample:?} (multi)");
+        }
     }
 }

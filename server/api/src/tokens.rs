@@ -56,17 +56,21 @@ pub struct TokenMint {
     /// Lifetime in seconds (1 to 31,536,000).
     #[schemars(range(min = 1, max = 31_536_000))]
     pub ttl_seconds: u32,
-    /// Tools the token may call (patterns over `<upstream>.<tool>`).
+    /// Tools the token may call (patterns over `<upstream>.<tool>`; at
+    /// least one).
     #[serde(default)]
+    #[schemars(length(min = 1))]
     pub tools: Option<Vec<ToolPattern>>,
     /// Tools it may never call, even if `tools` allows them.
     #[serde(default)]
     pub deny_tools: Option<Vec<ToolPattern>>,
-    /// Upstream servers it may reach.
+    /// Upstream servers it may reach (at least one).
     #[serde(default)]
+    #[schemars(length(min = 1))]
     pub servers: Option<Vec<UpstreamName>>,
-    /// Action types it may declare or call.
+    /// Action types it may declare or call (at least one).
     #[serde(default)]
+    #[schemars(length(min = 1))]
     pub action_types: Option<Vec<ActionType>>,
     /// Most allowed calls over the token's life.
     #[serde(default)]
@@ -85,8 +89,10 @@ pub struct TokenMint {
     /// (`--step-up-window-seconds`, 15 minutes by default).
     #[serde(default)]
     pub step_up: Option<bool>,
-    /// The gateway audience the token is valid at (default: this gateway's).
+    /// The gateway audience the token is valid at (default: this
+    /// gateway's; 1 to 256 bytes, printable ASCII in the schema).
     #[serde(default)]
+    #[schemars(length(min = 1, max = 256), regex(pattern = "^[ -~]+$"))]
     pub audience: Option<String>,
 }
 
@@ -114,8 +120,8 @@ pub struct TokenRevoke {
     /// The jti to revoke: every token whose jti chain contains it stops
     /// working (its own and everything attenuated from it).
     pub jti: Jti,
-    /// Why (kept in the revocation list and the audit log).
-    #[schemars(length(min = 1, max = 500))]
+    /// Why (kept in the revocation list and the audit log; not blank).
+    #[schemars(length(min = 1, max = 500), regex(pattern = "\\S"))]
     pub reason: String,
 }
 
@@ -141,6 +147,7 @@ pub struct RevocationListParams {
     /// The tenant (see `TenantScope`).
     pub tenant: Option<TenantId>,
     /// Page size (1–500, default 50).
+    #[schemars(range(min = 1, max = 500))]
     pub limit: Option<u32>,
     /// Cursor from the previous page.
     pub cursor: Option<String>,

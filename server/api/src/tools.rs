@@ -60,7 +60,17 @@ pub struct ToolCallResponse {
 pub struct ApprovalHeader {
     /// An approved approval for exactly this call; it is used once.
     #[serde(rename = "Lictor-Approval-Id")]
+    #[schemars(with = "Option<crate::ids::ApprovalId>")]
     pub approval_id: Option<String>,
+}
+
+/// The one JSON-RPC version: the string `2.0`.
+fn jsonrpc_version(_: &mut schemars::r#gen::SchemaGenerator) -> schemars::schema::Schema {
+    schemars::schema::Schema::Object(schemars::schema::SchemaObject {
+        instance_type: Some(schemars::schema::InstanceType::String.into()),
+        enum_values: Some(vec![serde_json::Value::from("2.0")]),
+        ..Default::default()
+    })
 }
 
 /// A JSON-RPC 2.0 message as MCP sends it (a request, a notification or a
@@ -69,6 +79,7 @@ pub struct ApprovalHeader {
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 pub struct JsonRpcMessage {
     /// Always `2.0`.
+    #[schemars(schema_with = "jsonrpc_version")]
     pub jsonrpc: String,
     /// Request id (absent for notifications).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -104,7 +115,16 @@ pub struct McpHeaders {
     pub name: Option<String>,
     /// An approved approval for exactly this tool call; used once.
     #[serde(rename = "Lictor-Approval-Id")]
+    #[schemars(with = "Option<crate::ids::ApprovalId>")]
     pub approval_id: Option<String>,
+}
+
+/// Headers of `DELETE /v1/mcp`.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+pub struct McpSessionHeaders {
+    /// The session to end (issued by `initialize`).
+    #[serde(rename = "Mcp-Session-Id")]
+    pub session_id: String,
 }
 
 /// JSON-RPC error codes of denied tool calls (HTTP 200, `error.data`

@@ -11,16 +11,26 @@ use crate::intents::{ActionType, Sensitivity};
 use crate::pagination::page_type;
 use crate::tokens::UpstreamName;
 
+/// What the schema says of an upstream's `url`: `http` or `https`, a host
+/// name or IPv4 address, an optional port up to 65535, and a path and query
+/// in RFC 3986 characters. (The gateway also takes IPv6 literals and
+/// credentials in the URL; the schema does not promise them.)
+const URL_PATTERN: &str = concat!(
+    r"^https?://[A-Za-z0-9.-]+",
+    r"(:([0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?",
+    r"([/?][A-Za-z0-9._~!$&'()*+,;=:@/?%-]*)?$"
+);
+
 /// A credential the gateway sends to the upstream on every request. Agents
 /// never see it; the API never returns it.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpstreamCredential {
-    /// Header name (for example `Authorization`).
-    #[schemars(length(min = 1, max = 100))]
+    /// Header name (for example `Authorization`): an HTTP token.
+    #[schemars(length(min = 1, max = 100), regex(pattern = "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"))]
     pub header: String,
-    /// Header value (for example `Bearer …`).
-    #[schemars(length(min = 1, max = 4096))]
+    /// Header value (for example `Bearer …`): visible ASCII, spaces and tabs.
+    #[schemars(length(min = 1, max = 4096), regex(pattern = "^[\t\x20-\x7E]+$"))]
     pub value: String,
 }
 
@@ -32,8 +42,9 @@ pub struct ToolOverride {
     /// The action type (default: from the annotations).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub action_type: Option<ActionType>,
-    /// The verb (default: the tool's name).
+    /// The verb (default: the tool's name), as an intent's `verb`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<crate::intents::Verb>")]
     pub verb: Option<String>,
     /// The target's sensitivity (default: `internal`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -44,9 +55,11 @@ pub struct ToolOverride {
     /// JSON Pointer into the arguments holding the financial exposure in USD
     /// (for example `/amount_usd`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = "^/"))]
     pub financial_exposure_from: Option<String>,
     /// JSON Pointer into the arguments holding the audience size.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = "^/"))]
     pub audience_size_from: Option<String>,
 }
 
@@ -56,7 +69,9 @@ pub struct ToolOverride {
 pub struct UpstreamCreate {
     /// Name, unique among the upstreams the tenant sees.
     pub name: UpstreamName,
-    /// The upstream's MCP endpoint (Streamable HTTP), `http` or `https`.
+    /// The upstream's MCP endpoint (Streamable HTTP): an absolute `http`
+    /// or `https` URL.
+    #[schemars(regex(path = "URL_PATTERN"))]
     pub url: String,
     /// The credential to present to it.
     #[serde(default)]
@@ -110,6 +125,7 @@ pub struct UpstreamListParams {
     /// The tenant (see `TenantScope`).
     pub tenant: Option<TenantId>,
     /// Page size (1–500, default 50).
+    #[schemars(range(min = 1, max = 500))]
     pub limit: Option<u32>,
     /// Cursor from the previous page.
     pub cursor: Option<String>,

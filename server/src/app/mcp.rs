@@ -22,7 +22,9 @@ use std::time::{Duration, Instant};
 
 use http::StatusCode;
 use lictor_api::ApiError;
-use lictor_api::tools::{JsonRpcErrorObject, JsonRpcResponse, McpHeaders, McpReply, rpc_codes};
+use lictor_api::tools::{
+    JsonRpcErrorObject, JsonRpcResponse, McpHeaders, McpReply, McpSessionHeaders, rpc_codes,
+};
 use serde_json::{Map, Value, json};
 
 use crate::auth::Principal;
@@ -456,13 +458,12 @@ async fn tools_call(
 }
 
 /// `DELETE /v1/mcp`: ends a legacy session.
-pub(crate) async fn delete(caller: &Caller<'_>, headers: Result<McpHeaders, ApiError>) -> Result<(), Error> {
+pub(crate) async fn delete(
+    caller: &Caller<'_>,
+    headers: Result<McpSessionHeaders, ApiError>,
+) -> Result<(), Error> {
     let actor = actor(caller).await?;
-    let headers = headers?;
-    let session_id = headers.session_id.ok_or_else(|| Error::InvalidParameter {
-        parameter: "Mcp-Session-Id".into(),
-        message: "name the session to end with `Mcp-Session-Id`".into(),
-    })?;
+    let session_id = headers?.session_id;
     let session = caller.state.store.get_mcp_session(&session_id).await?;
     match session {
         Some(session) if session.principal == actor.principal.describe() && session.closed_at.is_none() => {

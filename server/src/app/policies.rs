@@ -8,10 +8,11 @@ use lictor_api::agents::TenantScope;
 use lictor_api::error::SourceLocation;
 use lictor_api::ids::{PolicyDraftId, TenantId};
 use lictor_api::policies::{
-    ActivePolicy, PolicyChange, PolicyChangeOutcome, PolicyDraft, PolicyDraftListParams, PolicyDraftPage,
-    PolicyDraftPath, PolicyDraftSummary, PolicyDraftWrite, PolicyDryRun, PolicyDryRunRequest, PolicyPromote,
-    PolicyProposal, PolicyProposalListParams, PolicyProposalPage, PolicyProposalPath, PolicyRollback,
-    PolicySource, PolicyTemplate, PolicyTemplateList, PolicyVersion, ProposalStatus,
+    ActivePolicy, MAX_MODULES, PolicyChange, PolicyChangeOutcome, PolicyDraft, PolicyDraftListParams,
+    PolicyDraftPage, PolicyDraftPath, PolicyDraftSummary, PolicyDraftWrite, PolicyDryRun,
+    PolicyDryRunRequest, PolicyPromote, PolicyProposal, PolicyProposalListParams, PolicyProposalPage,
+    PolicyProposalPath, PolicyRollback, PolicySource, PolicyTemplate, PolicyTemplateList, PolicyVersion,
+    ProposalStatus,
 };
 use lictor_api::{ApiError, ErrorCode};
 use serde_json::{Map, Value};
@@ -33,7 +34,6 @@ const DRAFTS: &str = "policy-drafts";
 const PROPOSALS: &str = "policy-proposals";
 
 /// Most modules in one draft.
-const MAX_MODULES: usize = 64;
 /// Most synthetic inputs in one dry-run.
 const MAX_INPUTS: usize = 100;
 /// Default and largest number of recorded decisions a dry-run replays.
@@ -60,7 +60,7 @@ fn compile(
     if modules.is_empty() {
         return Err(invalid("$.modules", "a bundle needs at least one module"));
     }
-    if modules.len() > MAX_MODULES {
+    if u32::try_from(modules.len()).map_or(true, |n| n > MAX_MODULES) {
         return Err(invalid("$.modules", format!("at most {MAX_MODULES} modules")));
     }
     for file in modules.keys() {

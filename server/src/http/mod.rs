@@ -39,7 +39,8 @@ use lictor_api::tokens::{
     MintedToken, Revocation, RevocationListParams, RevocationPage, TokenMint, TokenRevoke,
 };
 use lictor_api::tools::{
-    ApprovalHeader, JsonRpcMessage, McpHeaders, McpReply, ToolCallRequest, ToolCallResponse,
+    ApprovalHeader, JsonRpcMessage, McpHeaders, McpReply, McpSessionHeaders, ToolCallRequest,
+    ToolCallResponse,
 };
 use lictor_api::upstreams::{Upstream, UpstreamCreate, UpstreamListParams, UpstreamPage, UpstreamPath};
 use lictor_api::{ApiError, Checked, IntentAliasPath, JsonBody, LictorApi, QueryParams, RawJsonBody};
@@ -634,7 +635,7 @@ impl LictorApi for LictorImpl {
 
     async fn mcp_session_delete(
         rqctx: RequestContext<GatewayState>,
-        headers: Checked<Header<McpHeaders>>,
+        headers: Checked<Header<McpSessionHeaders>>,
     ) -> Result<HttpResponseDeleted, ApiError> {
         let caller = caller(&rqctx);
         caller.finish(mcp::delete(&caller, header_of(headers)).await.map(|()| HttpResponseDeleted()))

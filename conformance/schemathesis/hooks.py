@@ -1,0 +1,89 @@
+"""A check for `cargo xtask schemathesis`: a request the OpenAPI schema
+calls valid must not be refused as invalid (`400`) for a reason the schema
+could have stated.
+
+Schemathesis marks each case it generates as positive (valid under the
+schema) or negative. A positive case answered `400` fails this check unless
+what the gateway refused is on `ALLOWED`: the rules no JSON Schema can
+express, because they depend on what the store holds (the chain's head, a
+registered agent) or on two fields at once. Each entry names the operation,
+the parameter or body path the error points at, and why. `docs/conformance.md`
+lists the same rules.
+"""
+
+from __future__ import annotations
+
+import schemathesis
+
+# (operationId, parameter or JSONPath, a fragment of the message or "") ->
+# why no schema can state the rule.
+ALLOWED: dict[tuple[str, str, str], str] = {
+    ("audit_verify", "from_seq", ""): "at most the chain's current head",
+    ("audit_verify", "to_seq", ""): "between `from_seq` and the chain's current head",
+    ("audit_inclusion_proof", "seq", ""): "at most the tree size asked for (or the latest checkpoint's)",
+    ("audit_inclusion_proof", "tree_size", ""): "at most the tree's current size; required until a checkpoint exists",
+    ("audit_consistency_proof", "from", ""): "at most `to`",
+    ("audit_consistency_proof", "to", ""): "at most the tree's current size; required until a checkpoint exists",
+    ("policy_dry_run", "$", ""): "exactly one of `draft_id` and `modules`",
+    ("policy_dry_run", "$.data", ""): "`data` only with `modules`",
+    ("policy_dry_run", "$.history.to", ""): "`to` after `from`",
+    ("api_key_create", "$.agent_id", ""): "only for `role: agent`, and the agent must be registered",
+    ("token_mint", "$.subject", ""): "the agent must be registered and active",
+    ("tool_call", "$.agent_id", ""): "required unless the key is bound to an agent, and then that agent",
+    ("tool_call", "$.tool", ""): "must name one upstream's tool unambiguously (what upstreams offer)",
+    ("intent_declare_async", "Lictor-Approval-Id", ""): "approvals resume synchronous intents only",
+    ("mcp_message_send", "jsonrpc", ""): (
+        "JSON-RPC 2.0's own rules on which members a request, a notification and a response carry: "
+        "the contract keeps one message type, so that generated clients have one"
+    ),
+}
+# A bundle's module names, and that not all modules are tests: OpenAPI 3.0
+# cannot constrain a map's keys.
+for _operation in ("policy_draft_create", "policy_draft_update", "policy_dry_run"):
+    ALLOWED[(_operation, "$.modules", "every module is a test module")] = "not all modules may be tests"
+    ALLOWED[(_operation, "$.modules[", "is not a module name")] = "module names: OpenAPI 3.0 has no key patterns"
+
+# Codes that mean the same on every operation.
+ALLOWED_CODES: dict[str, str] = {
+    "invalid_cursor": "a cursor is opaque: only one this list issued is valid",
+}
+
+# Codes that are never about the request's shape.
+NOT_SHAPE = {"policy_compile_error"}
+
+
+@schemathesis.check
+def schema_valid_requests_are_accepted(ctx, response, case):
+    """A schema-valid request is not refused for its shape."""
+    meta = case.meta
+    if meta is None or not meta.generation.mode.is_positive or response.status_code != 400:
+        return None
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    if not isinstance(body, dict):
+        body = {}
+    code = body.get("error_code")
+    where = body.get("parameter") or body.get("path")
+    message = body.get("message") or response.text
+    rpc = body.get("error")
+    if code is None and body.get("jsonrpc") == "2.0" and isinstance(rpc, dict):
+        # `/v1/mcp` answers a message that is not valid JSON-RPC in JSON-RPC.
+        code, where, message = f"jsonrpc {rpc.get('code')}", "jsonrpc", str(rpc.get("message"))
+    if code in NOT_SHAPE:
+        return None
+    operation = case.operation.definition.raw.get("operationId", case.operation.label)
+    if code in ALLOWED_CODES:
+        return None
+    if any(
+        op == operation and where is not None and (where == at or (at.endswith("[") and where.startswith(at)))
+        and fragment in message
+        for (op, at, fragment) in ALLOWED
+    ):
+        return None
+    raise AssertionError(
+        f"a schema-valid request was refused: `{code}` at `{where}`: {message}\n"
+        "State the rule in the schema (schemars attributes in lictor-api), "
+        "or, if no schema can, add it to ALLOWED in conformance/schemathesis/hooks.py with the reason."
+    )

@@ -1,0 +1,109 @@
+//! `cargo xtask schemathesis`: fuzzes the API from `openapi/lictor.json`
+//! with [Schemathesis](https://schemathesis.readthedocs.io) (from PyPI,
+//! pinned in `conformance/schemathesis/requirements.txt`) against a live
+//! `lictor serve --demo`, once with the demo's tenant-admin key and once
+//! with its agent key, each on a fresh demo.
+//!
+//! Every generated request is checked three ways: no answer is a 5xx
+//! (`not_a_server_error`), every answer matches its schema
+//! (`response_schema_conformance`), and no request the schema calls valid
+//! is refused as invalid (`schema_valid_requests_are_accepted`, in
+//! `conformance/schemathesis/hooks.py`, with the documented allow-list of
+//! rules no schema can express). Runs are seeded, so CI is repeatable; the
+//! JUnit reports land in `target/schemathesis/`.
+//!
+//! The tenant-admin pass leaves out `api_key_revoke`: Schemathesis' stateful
+//! phase feeds ids from responses to later calls, and revoking the key it
+//! runs with would turn every later call into a `401`.
+
+use std::path::Path;
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+use crate::quickstarts::Demo;
+
+/// The checks every response goes through.
+const CHECKS: &str = "not_a_server_error,response_schema_conformance,schema_valid_requests_are_accepted";
+
+/// Cases per operation and phase, and the seed.
+const MAX_EXAMPLES: &str = "50";
+const SEED: &str = "1";
+
+/// One pass: a name, the demo credential it runs with, and extra flags.
+struct Pass {
+    name: &'static str,
+    credential: &'static str,
+    extra: &'static [&'static str],
+}
+
+const PASSES: [Pass; 2] = [
+    Pass {
+        name: "tenant-admin",
+        credential: "LICTOR_TENANT_ADMIN_KEY",
+        extra: &["--exclude-operation-id", "api_key_revoke"],
+    },
+    Pass { name: "agent", credential: "LICTOR_API_KEY", extra: &[] },
+];
+
+/// Builds `lictor`, installs Schemathesis in `target/schemathesis-venv`
+/// (once), and runs every pass; fails if any pass finds a failure.
+pub fn schemathesis(root: &Path) -> Result<()> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    crate::run(root, &cargo, &["build", "--locked", "--bin", "lictor"])?;
+    let venv = root.join("target/schemathesis-venv");
+    let tool = venv.join("bin/schemathesis");
+    let requirements = root.join("conformance/schemathesis/requirements.txt");
+    let pinned = std::fs::read_to_string(&requirements).context("reading the pinned Schemathesis")?;
+    let stamp = venv.join("requirements.txt");
+    if !tool.is_file() || std::fs::read_to_string(&stamp).ok().as_deref() != Some(pinned.as_str()) {
+        crate::run(root, "python3", &["-m", "venv", "--clear", &venv.to_string_lossy()])?;
+        let pip = venv.join("bin/pip");
+        crate::run(
+            root,
+            &pip.to_string_lossy(),
+            &["install", "-q", "--disable-pip-version-check", "-r", &requirements.to_string_lossy()],
+        )?;
+        std::fs::write(&stamp, &pinned)?;
+    }
+    let reports = root.join("target/schemathesis");
+    std::fs::create_dir_all(&reports)?;
+    let spec = root.join(crate::SPEC_PATH);
+    let mut failed = Vec::new();
+    for pass in &PASSES {
+        println!("==> schemathesis: {} key", pass.name);
+        let demo = Demo::start(&root.join("target/debug/lictor"))?;
+        let url = demo.exports.get("LICTOR_URL").context("the demo printed no URL")?;
+        let key = demo
+            .exports
+            .get(pass.credential)
+            .with_context(|| format!("the demo printed no {}", pass.credential))?;
+        let junit = reports.join(format!("{}.xml", pass.name));
+        let status = Command::new(&tool)
+            .arg("run")
+            .arg(&spec)
+            .args(["--url", url])
+            .args(["--header", &format!("Authorization: Bearer {key}")])
+            .args(["--checks", CHECKS, "--max-examples", MAX_EXAMPLES, "--seed", SEED, "--workers", "2"])
+            .args(["--no-color", "--report", "junit", "--report-junit-path"])
+            .arg(&junit)
+            .args(pass.extra)
+            .env("PYTHONPATH", root.join("conformance/schemathesis"))
+            .env("SCHEMATHESIS_HOOKS", "hooks")
+            .current_dir(&reports)
+            .status()
+            .with_context(|| format!("starting {}", tool.display()))?;
+        drop(demo);
+        if !status.success() {
+            failed.push(pass.name);
+        }
+    }
+    if !failed.is_empty() {
+        bail!(
+            "schemathesis found failures with the {} key(s): see above and target/schemathesis/",
+            failed.join(", ")
+        );
+    }
+    println!("==> schemathesis: no 5xx, no answer outside its schema, no schema-valid request refused");
+    Ok(())
+}
