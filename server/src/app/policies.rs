@@ -26,7 +26,7 @@ use crate::cursor;
 use crate::error::{Error, Object};
 use crate::ids;
 use crate::policy::{
-    Bundle, PolicyEngine, PolicyError, bundle::is_test_module, check_tests, dry_run, templates,
+    Bundle, PolicyEngine, PolicyError, bundle::is_test_module, check_tests, dry_run, rego_tests, templates,
 };
 use crate::store::{ActiveRow, BundleRow, DraftRow, ProposalRow, SlotRow};
 
@@ -374,7 +374,8 @@ pub(crate) async fn promote(
     let draft = draft.ok_or_else(|| draft_not_found(&body.draft_id))?;
     // Compiled before anything changes (normally a cache hit).
     let bundle = Bundle::new(&draft.name, draft.modules.clone(), Value::Object(draft.data.clone()));
-    caller.state.policies.compile(&tenant, bundle).map_err(|e| compile_error(&e, &draft.modules))?;
+    caller.state.policies.compile(&tenant, bundle.clone()).map_err(|e| compile_error(&e, &draft.modules))?;
+    within_limits(caller, bundle).await.map_err(|e| compile_error(&e, &draft.modules))??;
     if two_person_rule(caller, &tenant).await? {
         let proposal = ProposalRow {
             id: ids::policy_proposal_id(),
@@ -398,6 +399,26 @@ pub(crate) async fn promote(
         default: Box::new(default_bundle_row(caller)),
     };
     change(caller, &tenant, &principal, op, PolicyChangeOutcome::Promoted).await
+}
+
+/// Runs the draft's own tests under the limits decisions run under: a
+/// bundle whose tests run into them would block decisions once promoted.
+async fn within_limits(caller: &Caller<'_>, bundle: Bundle) -> Result<Result<(), Error>, PolicyError> {
+    let limits = caller.state.policies.limits();
+    let results = tokio::task::spawn_blocking(move || rego_tests::run_within(&bundle, limits))
+        .await
+        .map_err(|e| PolicyError::Evaluation(format!("the draft's tests did not finish: {e}")))??;
+    Ok(match results.iter().find(|r| r.limited) {
+        Some(test) => Err(invalid(
+            "$.draft_id",
+            format!(
+                "the draft's test `{}` runs into the evaluation limits ({}): promoted, decisions would block",
+                test.name,
+                test.error.as_deref().unwrap_or("limit exceeded")
+            ),
+        )),
+        None => Ok(()),
+    })
 }
 
 /// `POST /v1/admin/policies/rollback`.

@@ -228,6 +228,36 @@ fn wall_limit(limits: EvaluationLimits) -> Duration {
     }
 }
 
+/// Evaluates `rule` under `limits`: a limit regorus hit, a guarded
+/// builtin refused, or more CPU time than the limit is
+/// [`PolicyError::LimitExceeded`]; any other failure
+/// [`PolicyError::Evaluation`].
+pub(crate) fn eval_within(
+    engine: &mut regorus::Engine,
+    rule: &str,
+    limits: EvaluationLimits,
+) -> Result<regorus::Value, PolicyError> {
+    guards::take_refusal();
+    let started = thread_cpu_time();
+    let evaluated = engine.eval_rule(rule.to_string());
+    let used = started.zip(thread_cpu_time()).map(|(from, to)| to.saturating_sub(from));
+    let over = |elapsed| {
+        let limit = limits.time;
+        PolicyError::LimitExceeded(regorus::LimitError::TimeLimitExceeded { elapsed, limit }.to_string())
+    };
+    let value = evaluated.map_err(|e| match evaluation_error(&e) {
+        // The backstop stopped it: say what it used against the limit.
+        PolicyError::LimitExceeded(_) if used.is_some_and(|u| u > limits.time) => {
+            over(used.unwrap_or_default())
+        }
+        other => other,
+    })?;
+    match used {
+        Some(used) if used > limits.time => Err(over(used)),
+        _ => Ok(value),
+    }
+}
+
 /// How many evaluation steps pass between two reads of the clock. Reading
 /// it on every step cost about 15% of an evaluation of the bench bundle
 /// (docs/performance.md); 64 steps take microseconds, so the time limit
@@ -283,29 +313,11 @@ impl PolicyEngine {
         let pooled = self.pool.lock().ok().and_then(|mut pool| pool.pop());
         let mut engine = pooled.unwrap_or_else(|| self.template.clone());
         engine.set_input(regorus::Value::from(input.clone()));
-        guards::take_refusal();
-        let started = thread_cpu_time();
-        let evaluated = engine.eval_rule(ENTRYPOINT.to_string());
-        let used = started.zip(thread_cpu_time()).map(|(from, to)| to.saturating_sub(from));
+        let evaluated = eval_within(&mut engine, ENTRYPOINT, self.limits);
         if let Ok(mut pool) = self.pool.lock() {
             pool.push(engine);
         }
-        let over = |elapsed| {
-            let limit = self.limits.time;
-            PolicyError::LimitExceeded(regorus::LimitError::TimeLimitExceeded { elapsed, limit }.to_string())
-        };
-        let value = evaluated.map_err(|e| match evaluation_error(&e) {
-            // The backstop stopped it: say what it used against the limit.
-            PolicyError::LimitExceeded(_) if used.is_some_and(|u| u > self.limits.time) => {
-                over(used.unwrap_or_default())
-            }
-            other => other,
-        })?;
-        if let Some(used) = used
-            && used > self.limits.time
-        {
-            return Err(over(used));
-        }
+        let value = evaluated?;
         if value == regorus::Value::Undefined {
             return Err(PolicyError::Undefined);
         }

@@ -1,7 +1,7 @@
 //! Runs a bundle's Rego unit tests: every rule named `test_*` in its test
 //! modules must evaluate to `true`, as with `opa test`.
 
-use super::{Bundle, EvaluationLimits, PolicyError, new_engine};
+use super::{Bundle, EvaluationLimits, PolicyError, eval_within, new_engine};
 
 /// The outcome of one test rule.
 #[derive(Clone, Debug, PartialEq)]
@@ -12,6 +12,9 @@ pub struct RegoTestResult {
     pub passed: bool,
     /// Why it failed, when evaluation itself failed.
     pub error: Option<String>,
+    /// Whether evaluation was cut off by a limit (time, memory, a guarded
+    /// builtin's refusal).
+    pub limited: bool,
 }
 
 /// The test rules declared in a module: `(package path, rule names)`.
@@ -26,9 +29,16 @@ fn declared_tests(source: &str) -> Option<(String, Vec<String>)> {
     Some((package, names))
 }
 
-/// Runs every `test_*` rule of the bundle's test modules.
+/// Runs every `test_*` rule of the bundle's test modules, under the
+/// offline limits (`lictor policy test`: what is checked is what the
+/// policy decides, not how fast).
 pub fn run(bundle: &Bundle) -> Result<Vec<RegoTestResult>, PolicyError> {
-    let mut engine = new_engine(bundle, EvaluationLimits::offline())?;
+    run_within(bundle, EvaluationLimits::offline())
+}
+
+/// Runs every `test_*` rule of the bundle's test modules under `limits`.
+pub fn run_within(bundle: &Bundle, limits: EvaluationLimits) -> Result<Vec<RegoTestResult>, PolicyError> {
+    let mut engine = new_engine(bundle, limits)?;
     for (name, source) in bundle.tests() {
         engine.add_policy(name.clone(), source.clone()).map_err(|e| PolicyError::Compile(e.to_string()))?;
     }
@@ -37,12 +47,13 @@ pub fn run(bundle: &Bundle) -> Result<Vec<RegoTestResult>, PolicyError> {
         let Some((package, names)) = declared_tests(source) else { continue };
         for rule in names {
             let name = format!("data.{package}.{rule}");
-            let outcome = engine.eval_rule(name.clone());
-            let (passed, error) = match outcome {
-                Ok(value) => (value == regorus::Value::Bool(true), None),
-                Err(e) => (false, Some(e.to_string())),
+            let outcome = eval_within(&mut engine, &name, limits);
+            let (passed, error, limited) = match outcome {
+                Ok(value) => (value == regorus::Value::Bool(true), None, false),
+                Err(e @ PolicyError::LimitExceeded(_)) => (false, Some(e.to_string()), true),
+                Err(e) => (false, Some(e.to_string()), false),
             };
-            results.push(RegoTestResult { name, passed, error });
+            results.push(RegoTestResult { name, passed, error, limited });
         }
     }
     Ok(results)
@@ -58,6 +69,30 @@ mod tests {
         assert!(results.len() >= 15, "expected the default bundle's tests, found {}", results.len());
         let failed: Vec<_> = results.iter().filter(|r| !r.passed).collect();
         assert!(failed.is_empty(), "failing Rego tests: {failed:#?}");
+    }
+
+    /// A test that works past the time limit is reported as limited.
+    #[test]
+    fn a_test_over_the_limits_is_reported_as_limited() {
+        let bundle = Bundle::new(
+            "t",
+            [
+                ("p.rego".to_string(), "package t\nimport rego.v1\nx := 1\n".to_string()),
+                (
+                    "p_test.rego".to_string(),
+                    "package t\nimport rego.v1\ntest_ok if x == 1\n\
+                     test_slow if count([y | some a in numbers.range(1, 3000); some b in numbers.range(1, 3000); \
+                     y := a * b; y < 0]) == 0\n"
+                        .to_string(),
+                ),
+            ],
+            serde_json::json!({}),
+        );
+        let limits =
+            EvaluationLimits { time: std::time::Duration::from_millis(20), ..EvaluationLimits::default() };
+        let results = run_within(&bundle, limits).unwrap_or_else(|e| panic!("{e}"));
+        let summary: Vec<_> = results.iter().map(|r| (r.name.as_str(), r.passed, r.limited)).collect();
+        assert_eq!(summary, [("data.t.test_ok", true, false), ("data.t.test_slow", false, true)]);
     }
 
     #[test]

@@ -561,8 +561,35 @@ async fn a_policy_cannot_abort_the_gateway(backend: Backend) {
     assert_eq!(ok["inputs"][0]["verdict"], "approve", "{ok}");
 }
 
+/// A bundle whose own tests run into the evaluation limits would block
+/// decisions once promoted: promotion refuses it, and the active bundle
+/// stays.
+async fn promotion_refuses_a_bundle_whose_tests_exceed_the_limits(backend: Backend) {
+    let gw = TestGateway::start(backend).await;
+    let f = gw.tenant_fixture().await;
+    let active = gw.get("/v1/admin/policies/active", &f.admin).await.expect(200);
+    let policy = "package lictor\nimport rego.v1\ndecision := {\"verdict\": \"approve\"}\n";
+    let greedy_test = "package lictor_test\nimport rego.v1\n\
+                       test_ranges if count(numbers.range(1, 1000000000000)) > 0\n";
+    let body = json!({"name": "greedy tests", "modules": {"p.rego": policy, "p_test.rego": greedy_test}});
+    let draft = create_draft(&gw, &f, &body).await;
+    let refused = promote(&gw, &f.admin, &draft).await.expect_error(400, "invalid_field");
+    assert_eq!(refused["path"], "$.draft_id", "{refused}");
+    let message = refused["message"].as_str().unwrap();
+    assert!(message.contains("data.lictor_test.test_ranges") && message.contains("limit"), "{message}");
+    let still = gw.get("/v1/admin/policies/active", &f.admin).await.expect(200);
+    assert_eq!(still["bundle_hash"], active["bundle_hash"]);
+
+    // Tests within the limits, passing or not, do not stand in the way.
+    let fine_test = "package lictor_test\nimport rego.v1\ntest_small if count(numbers.range(1, 10)) == 10\n";
+    let body = json!({"name": "fine tests", "modules": {"p.rego": policy, "p_test.rego": fine_test}});
+    let draft = create_draft(&gw, &f, &body).await;
+    promote(&gw, &f.admin, &draft).await.expect(200);
+}
+
 crate::on_both_backends!(
     a_policy_cannot_abort_the_gateway,
+    promotion_refuses_a_bundle_whose_tests_exceed_the_limits,
     drafts_compile_on_save_and_bad_ones_say_where,
     dry_run_shows_what_a_draft_would_change,
     promotion_is_atomic_audited_and_rolls_back,
