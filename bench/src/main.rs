@@ -68,6 +68,19 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:0")]
         listen: SocketAddr,
     },
+    /// Verifies a tenant's whole audit log, then exports it whole (read and
+    /// discarded); prints how long each took and what it covered.
+    AuditRead {
+        /// The gateway's base URL.
+        #[arg(long)]
+        url: String,
+        /// Its superadmin key.
+        #[arg(long, env = "LICTOR_ADMIN_KEY")]
+        admin_key: String,
+        /// The tenant.
+        #[arg(long)]
+        tenant: String,
+    },
     /// Provisions a gateway for the benchmark; prints the keys.
     Provision {
         /// The gateway's base URL.
@@ -116,6 +129,10 @@ async fn main_inner(args: Args) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string(&outcome)?);
         }
         Command::Upstream { listen } => upstream::serve(listen).await?,
+        Command::AuditRead { url, admin_key, tenant } => {
+            let read = provision::audit_read(url.trim_end_matches('/'), &admin_key, &tenant).await?;
+            println!("{}", serde_json::to_string(&read)?);
+        }
         Command::Provision { url, admin_key, upstream, policies } => {
             let provisioned =
                 provision::provision(url.trim_end_matches('/'), &admin_key, &upstream, &policies).await?;

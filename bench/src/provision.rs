@@ -241,3 +241,51 @@ pub fn tool_call_bodies() -> Vec<Value> {
         })
         .collect()
 }
+
+/// What `audit-read` did.
+#[derive(Debug, Serialize)]
+pub struct AuditRead {
+    /// Entries verified.
+    pub verified: u64,
+    /// Whether the log verified.
+    pub ok: bool,
+    /// Seconds the verification took.
+    pub verify_s: f64,
+    /// Bytes of the export.
+    pub export_bytes: u64,
+    /// Seconds the export took.
+    pub export_s: f64,
+}
+
+/// Verifies `tenant`'s whole log, then streams its whole export.
+pub async fn audit_read(url: &str, admin_key: &str, tenant: &str) -> anyhow::Result<AuditRead> {
+    let http = reqwest::Client::new();
+    let started = std::time::Instant::now();
+    let verification: serde_json::Value = http
+        .get(format!("{url}/v1/admin/audit/verify?tenant={tenant}"))
+        .bearer_auth(admin_key)
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let verify_s = started.elapsed().as_secs_f64();
+    let started = std::time::Instant::now();
+    let mut export = http
+        .get(format!("{url}/v1/admin/audit/export?tenant={tenant}"))
+        .bearer_auth(admin_key)
+        .send()
+        .await?
+        .error_for_status()?;
+    let mut export_bytes = 0u64;
+    while let Some(chunk) = export.chunk().await? {
+        export_bytes += chunk.len() as u64;
+    }
+    Ok(AuditRead {
+        verified: verification["verified"].as_u64().unwrap_or(0),
+        ok: verification["ok"].as_bool().unwrap_or(false),
+        verify_s,
+        export_bytes,
+        export_s: started.elapsed().as_secs_f64(),
+    })
+}

@@ -262,6 +262,12 @@ impl Store {
                             conn.execute("PRAGMA journal_mode = WAL").await?;
                             conn.execute("PRAGMA synchronous = FULL").await?;
                             conn.execute("PRAGMA foreign_keys = ON").await?;
+                            // A page cache of 512 KiB per connection (SQLite's
+                            // default is 2 MiB): a verification or export
+                            // scans the whole log through every connection of
+                            // the pool, and the operating system caches the
+                            // file anyway.
+                            conn.execute("PRAGMA cache_size = -512").await?;
                             conn.execute(sqlx::AssertSqlSafe(format!("PRAGMA busy_timeout = {lock_ms}")))
                                 .await?;
                         }
