@@ -209,22 +209,92 @@ fn replace_n_size(args: &[Value]) -> u128 {
     size
 }
 
+thread_local! {
+    /// Patterns `regex.replace` compiled on this thread (as regorus caches
+    /// its own): a decision's policy replaces with the same few patterns.
+    static PATTERNS: std::cell::RefCell<std::collections::HashMap<String, regex::Regex>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+/// Patterns kept per thread, at most.
+const MAX_PATTERNS: usize = 256;
+
+/// `pattern` compiled as regorus compiles it (its size bound included);
+/// `None` when it does not compile (regorus' answer is then its own).
+fn compiled(pattern: &str) -> Option<regex::Regex> {
+    PATTERNS.with(|patterns| {
+        let mut patterns = patterns.borrow_mut();
+        if let Some(re) = patterns.get(pattern) {
+            return Some(re.clone());
+        }
+        let re = regex::RegexBuilder::new(pattern).size_limit(100 * 1024).build().ok()?;
+        if patterns.len() >= MAX_PATTERNS {
+            patterns.clear();
+        }
+        patterns.insert(pattern.to_string(), re.clone());
+        Some(re)
+    })
+}
+
+/// Below this, a coarse bound is kept rather than matching to refine it.
+const COARSE_ENOUGH: u128 = 1 << 24;
+
 /// `regex.replace(s, pattern, value)`: `value` for every match, each `$`
-/// in it standing for at most the whole match.
+/// in it standing for at most the whole match. Bounded first without
+/// matching (a match at every character boundary); matched only when that
+/// bound is too coarse to keep.
 fn regex_replace_size(args: &[Value]) -> u128 {
     let (Some(s), Some(pattern), Some(value)) = (text(args.first()), text(args.get(1)), text(args.get(2)))
     else {
         return 0;
     };
-    // regorus' own bound on a compiled pattern; one it cannot compile is
-    // its answer to give.
-    let Ok(re) = regex::RegexBuilder::new(pattern).size_limit(100 * 1024).build() else { return 0 };
     let references = len(value.matches('$').count());
-    let replaced = re
-        .find_iter(s)
-        .map(|m| len(value.len()).saturating_add(references.saturating_mul(len(m.len()))))
-        .fold(0u128, u128::saturating_add);
+    let each = |matched: u128| len(value.len()).saturating_add(references.saturating_mul(matched));
+    let boundaries = len(s.chars().count()).saturating_add(1);
+    let coarse = len(s.len()).saturating_add(boundaries.saturating_mul(each(len(s.len()))));
+    if coarse < COARSE_ENOUGH {
+        return coarse;
+    }
+    let Some(re) = compiled(pattern) else { return 0 };
+    let replaced = re.find_iter(s).map(|m| each(len(m.len()))).fold(0u128, u128::saturating_add);
     len(s.len()).saturating_add(replaced)
+}
+
+/// `concat` where regorus would join: a string and an array or set of
+/// strings.
+fn concat_direct(args: &[Value]) -> Option<Value> {
+    let delimiter = text(args.first())?;
+    let items: Vec<&str> = match args.get(1)? {
+        Value::Array(items) => items.iter().map(|v| text(Some(v))).collect::<Option<_>>()?,
+        Value::Set(items) => items.iter().map(|v| text(Some(v))).collect::<Option<_>>()?,
+        _ => return None,
+    };
+    Some(Value::from(items.join(delimiter)))
+}
+
+/// `replace` where regorus would replace: three strings.
+fn replace_direct(args: &[Value]) -> Option<Value> {
+    let (s, old, new) = (text(args.first())?, text(args.get(1))?, text(args.get(2))?);
+    Some(Value::from(s.replace(old, new)))
+}
+
+/// `regex.replace` where regorus would replace: three strings and a
+/// pattern that compiles.
+fn regex_replace_direct(args: &[Value]) -> Option<Value> {
+    let (s, pattern, value) = (text(args.first())?, text(args.get(1))?, text(args.get(2))?);
+    let re = compiled(pattern)?;
+    Some(Value::from(re.replace_all(s, value).into_owned()))
+}
+
+/// The bound on a guarded builtin's result, from its arguments.
+type Size = fn(&[Value]) -> u128;
+
+/// A guarded builtin's answer where it is computed here.
+type Direct = fn(&[Value]) -> Option<Value>;
+
+/// No answer of its own: the real builtin answers.
+fn delegated(_: &[Value]) -> Option<Value> {
+    None
 }
 
 /// `json.marshal_with_options(value, options)`: each line of the pretty
@@ -292,19 +362,25 @@ pub(crate) fn install(engine: &mut regorus::Engine, limit: u64) -> Result<(), Po
     };
     install(engine, "sprintf", 2, Box::new(sprintf))?;
 
-    type Size = fn(&[Value]) -> u128;
-    let sized: [(&str, &str, u8, Size); 5] = [
-        ("concat", "concat", 2, concat_size),
-        ("replace", "replace", 3, replace_size),
-        ("strings.replace_n", "replace_n", 2, replace_n_size),
-        ("regex.replace", "regex_replace", 3, regex_replace_size),
-        ("json.marshal_with_options", "marshal_with_options", 2, marshal_size),
+    // Each: its name, its rule in the delegate, its arity, the bound on its
+    // result, and its answer computed here in the common case (the same as
+    // regorus' own; anything else — a type error, a pattern that does not
+    // compile — is left to the real builtin, so the answer is regorus').
+    let sized: [(&str, &str, u8, Size, Direct); 5] = [
+        ("concat", "concat", 2, concat_size, concat_direct),
+        ("replace", "replace", 3, replace_size, replace_direct),
+        ("strings.replace_n", "replace_n", 2, replace_n_size, delegated),
+        ("regex.replace", "regex_replace", 3, regex_replace_size, regex_replace_direct),
+        ("json.marshal_with_options", "marshal_with_options", 2, marshal_size, delegated),
     ];
-    for (name, rule, arity, size) in sized {
+    for (name, rule, arity, size, direct) in sized {
         let mut real = Delegate::new(rule)?;
         let guarded = move |args: Vec<Value>| -> anyhow::Result<Value> {
             bound(size(&args), limit)?;
-            real.call(args)
+            match direct(&args) {
+                Some(value) => Ok(value),
+                None => real.call(args),
+            }
         };
         install(engine, name, arity, Box::new(guarded))?;
     }
@@ -346,11 +422,47 @@ mod tests {
             3 + 4 * 1000
         );
         assert_eq!(replace_size(&[Value::from("abab"), Value::from("ab"), Value::from("xyz")]), 4 + 2 * 3);
+        // Small inputs: the coarse bound, a match of all of it at every boundary.
         let regex = regex_replace_size(&[Value::from("aaaa"), Value::from("a+"), Value::from("$0$0")]);
-        assert_eq!(regex, 4 + (4 + 2 * 4));
+        assert_eq!(regex, 4 + 5 * (4 + 2 * 4));
+        // Large ones are matched: one match of the whole string here.
+        let long = "a".repeat(100_000);
+        let regex = regex_replace_size(&[Value::from(long.as_str()), Value::from("a+"), Value::from("$0$0")]);
+        assert_eq!(regex, 100_000 + (4 + 2 * 100_000));
         assert!(bound(1 << 20, 1 << 30).is_ok());
         assert!(bound(1 << 40, 1 << 30).is_err());
         assert!(take_refusal().is_some());
+    }
+
+    /// What is answered here is what regorus answers.
+    #[test]
+    fn direct_answers_are_the_builtins() {
+        let cases: [(&str, &str, Direct); 8] = [
+            ("concat", r#"[", ", ["a", "b", "c"]]"#, concat_direct),
+            ("concat", r#"["", {"b", "a"}]"#, concat_direct),
+            ("concat", r#"["-", []]"#, concat_direct),
+            ("replace", r#"["a.b.c", ".", "::"]"#, replace_direct),
+            ("replace", r#"["abc", "", "-"]"#, replace_direct),
+            ("regex.replace", r#"["deleteMany", `([a-z0-9])([A-Z])`, "${1} ${2}"]"#, regex_replace_direct),
+            ("regex.replace", r#"["aXbX", "X", "$0$0"]"#, regex_replace_direct),
+            ("regex.replace", r#"["héllo wörld", `\w+`, "<$0>"]"#, regex_replace_direct),
+        ];
+        for (builtin, args, direct) in cases {
+            let module = format!(
+                "package p\nimport rego.v1\nargs := {args}\nx := {builtin}(args[0], args[1])\n\
+                 y := {builtin}(args[0], args[1], args[2])\n"
+            );
+            let mut engine = regorus::Engine::new();
+            engine.add_policy("p.rego".into(), module).unwrap_or_else(|e| panic!("{e}"));
+            let args = engine.eval_rule("data.p.args".into()).unwrap_or_else(|e| panic!("{e}"));
+            let args = args.as_array().unwrap_or_else(|e| panic!("{e}")).to_vec();
+            let rule = if builtin == "concat" { "data.p.x" } else { "data.p.y" };
+            let expected = engine.eval_rule(rule.into()).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(direct(&args), Some(expected), "{builtin}{args:?}");
+        }
+        // A type error or a pattern that does not compile: regorus answers.
+        assert_eq!(concat_direct(&[Value::from(","), Value::from(vec![Value::from(1)])]), None);
+        assert_eq!(regex_replace_direct(&[Value::from("a"), Value::from("("), Value::from("b")]), None);
     }
 
     #[test]
