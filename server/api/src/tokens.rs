@@ -76,8 +76,10 @@ pub struct TokenMint {
     #[serde(default)]
     #[schemars(range(min = 1))]
     pub max_calls: Option<u64>,
-    /// Most summed financial exposure of allowed calls (USD, cent precision).
+    /// Most summed financial exposure of allowed calls (USD, cent precision;
+    /// at most 2^53 − 1 cents, as the token format holds it).
     #[serde(default)]
+    #[schemars(with = "Option<f64>", range(min = 0, max = 90_071_992_547_409.0))]
     pub max_usd: Option<UsdAmount>,
     /// Most allowed calls per minute.
     #[serde(default)]
