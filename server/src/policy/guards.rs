@@ -31,8 +31,12 @@
 //! past half the heap limit it answers the limit's error without
 //! allocating.
 //!
-//! A guarded builtin that passes its check is answered by the real one,
-//! run in an engine of its own ([`Delegate`]) that holds nothing else.
+//! Once its check passes, a guarded builtin answers the common case itself,
+//! exactly as regorus does (`concat`, `replace` and `regex.replace`, the
+//! ones decisions call; compiled patterns are kept per thread); the rest —
+//! `sprintf`, `strings.replace_n`, `json.marshal_with_options`, and any
+//! type error — is answered by the real builtin, run in an engine of its
+//! own ([`Delegate`]) that holds nothing else.
 
 use regorus::{LimitError, Value};
 

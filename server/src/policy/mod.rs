@@ -203,7 +203,9 @@ fn evaluation_error(error: &anyhow::Error) -> PolicyError {
 /// a time-limit `block`, while a policy that really works that long is
 /// still stopped — at the CPU limit once it finishes, or at this backstop
 /// if it runs away.
-pub const WALL_BACKSTOP: u32 = 10;
+/// Three times: a loaded host rarely holds a thread off the CPU that
+/// long, and a runaway policy ties up a worker thread for at most that.
+pub const WALL_BACKSTOP: u32 = 3;
 
 /// The calling thread's CPU time, where the platform measures it.
 fn thread_cpu_time() -> Option<Duration> {
@@ -458,10 +460,11 @@ mod tests {
                         count([x | some x in numbers.range(1, 2000); x > 0]) == 2000\n\
                       }\n";
         let bundle = Bundle::new("paused", [("p.rego".to_string(), source.to_string())], json!({}));
-        let limits = EvaluationLimits { time: Duration::from_millis(30), ..EvaluationLimits::default() };
+        let limits = EvaluationLimits { time: Duration::from_millis(40), ..EvaluationLimits::default() };
         let mut template = new_engine(&bundle, limits).unwrap_or_else(|e| panic!("{e}"));
+        // Longer than the limit, shorter than the backstop (120 ms).
         let pause = |_: Vec<regorus::Value>| -> anyhow::Result<regorus::Value> {
-            std::thread::sleep(Duration::from_millis(120));
+            std::thread::sleep(Duration::from_millis(80));
             Ok(regorus::Value::Bool(true))
         };
         template

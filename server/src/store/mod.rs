@@ -348,14 +348,6 @@ impl Store {
         self.pool.close().await;
     }
 
-    /// Writes one row, to learn whether the store accepts writes at all
-    /// (a full disk answers reads but refuses every commit).
-    pub async fn write_probe(&self) -> StoreResult<()> {
-        let mut tx = self.begin().await?;
-        tx.write_probe().await?;
-        tx.commit().await
-    }
-
     /// Starts a read-write transaction.
     ///
     /// On SQLite it is `BEGIN IMMEDIATE`: the write lock is taken up front
@@ -383,7 +375,8 @@ impl StoreTx {
         Ok(())
     }
 
-    /// Overwrites the probe row (see [`Store::write_probe`]).
+    /// Overwrites the probe row: whether the store accepts writes at all
+    /// (a full disk answers reads but refuses every commit).
     pub(crate) async fn write_probe(&mut self) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO store_probe (id, written_at) VALUES (1, $1) \
@@ -481,7 +474,9 @@ mod tests {
         assert!(conn.is_in_transaction());
         drop(conn);
         for _ in 0..3 {
-            store.write_probe().await.unwrap_or_else(|e| panic!("a stuck connection was reused: {e}"));
+            let mut tx = store.begin().await.unwrap_or_else(|e| panic!("a stuck connection was reused: {e}"));
+            tx.write_probe().await.unwrap_or_else(|e| panic!("{e}"));
+            tx.commit().await.unwrap_or_else(|e| panic!("{e}"));
         }
     }
 }

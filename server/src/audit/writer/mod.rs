@@ -494,9 +494,8 @@ async fn commit_batch(writer: &Writer, jobs: &[WriteJob]) -> StoreResult<(Vec<Wr
         Events::notify_in(&mut tx, event).await?;
     }
     chains.persist(&mut tx).await?;
-    let landmark = Landmark::of(&chains, jobs);
     if let Err(error) = tx.commit().await {
-        resolve(writer, &landmark, error).await?;
+        resolve(writer, &Landmark::of(&chains, jobs), error).await?;
     }
     Ok((outcomes, published))
 }
