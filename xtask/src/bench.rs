@@ -216,10 +216,24 @@ fn backend(
         provisioned["modules"]
     );
     let runs = drive(&load, &gateway, &provisioned, quick)?;
-    let audit = audit_read(&load, &gateway, &admin_key, quick)?;
-    let peak_kib = status_kib(gateway.process.pid(), "VmHWM:").unwrap_or(0);
+    let pid = gateway.process.pid();
+    let peak_kib = status_kib(pid, "VmHWM:").unwrap_or(0);
+    let after_load_kib = status_kib(pid, "VmRSS:").unwrap_or(0);
     let restart_ms = gateway.ready_ms;
     gateway.process.terminate();
+    // The reads run on a gateway restarted over the whole log: what they
+    // keep is measured on its own, not on top of the allocator caches the
+    // load left behind (reported beside it as `rss_after_load_mib`).
+    let reader = gateway::start(&binary, &data, &admin_key, database_url, None, "error")?;
+    println!(
+        "    restarted over the full log: ready in {:.1} ms; the load had left {:.1} MiB resident",
+        reader.ready_ms,
+        after_load_kib as f64 / 1024.0
+    );
+    let mut audit = audit_read(&load, &reader, &admin_key, quick)?;
+    audit["rss_after_load_mib"] = json!(after_load_kib as f64 / 1024.0);
+    audit["ready_ms_full_log"] = json!(reader.ready_ms);
+    reader.process.terminate();
     let _ = std::fs::remove_dir_all(&data);
     Ok(json!({"backend": name, "ready_ms_empty_store": cold_ms, "ready_ms_restart": restart_ms,
         "process_peak_rss_mib": peak_kib as f64 / 1024.0, "bundle_modules": provisioned["modules"], "runs": runs,
@@ -516,7 +530,7 @@ fn targets(report: &Value) -> Vec<Value> {
     });
     let sqlite = report["backends"].as_array().and_then(|b| b.iter().find(|b| b["backend"] == "sqlite"));
     list.push(Target {
-        what: "resident once idle after verifying and exporting the whole log, SQLite",
+        what: "resident once idle after verifying and exporting the whole log (gateway restarted over it), SQLite",
         target: "<= 100 MiB",
         measured: sqlite
             .and_then(|b| b["audit_read"]["rss_idle_mib"].as_f64())
@@ -592,6 +606,23 @@ fn markdown(report: &Value, targets: &[Value]) -> String {
                 run["limit_blocks"],
                 run["cpu_us_per_decision"].as_f64().unwrap_or(0.0),
                 run["peak_rss_mib"].as_f64().unwrap_or(0.0),
+            );
+        }
+        let read = &backend["audit_read"];
+        if read.is_object() {
+            out += &format!(
+                "\nAudit reads, on the gateway restarted over the full log (ready in {:.1} ms; the load had left \
+                 {:.1} MiB resident): verified {} entries in {:.1} s, exported {:.0} MiB in {:.1} s; resident \
+                 {:.1} MiB before, {:.1} MiB after, {:.1} MiB once idle.\n",
+                read["ready_ms_full_log"].as_f64().unwrap_or(0.0),
+                read["rss_after_load_mib"].as_f64().unwrap_or(0.0),
+                read["verified"],
+                read["verify_s"].as_f64().unwrap_or(0.0),
+                read["export_bytes"].as_f64().unwrap_or(0.0) / 1048576.0,
+                read["export_s"].as_f64().unwrap_or(0.0),
+                read["rss_before_mib"].as_f64().unwrap_or(0.0),
+                read["rss_after_mib"].as_f64().unwrap_or(0.0),
+                read["rss_idle_mib"].as_f64().unwrap_or(0.0),
             );
         }
     }
