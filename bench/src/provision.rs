@@ -137,7 +137,12 @@ pub async fn provision(
         post.clone(),
         format!("{base}/v1/admin/tenants"),
         admin_key,
-        Some(json!({"id": tenant, "name": "Benchmark"})),
+        // The runs measure the gateway at full speed: its rate limits are
+        // checked on every request, at their highest, so none refuses.
+        Some(json!({"id": tenant, "name": "Benchmark", "rate_limits": {
+            "per_key": {"per_minute": 6_000_000, "burst": 100_000},
+            "per_tenant": {"per_minute": 6_000_000, "burst": 100_000},
+        }})),
     )
     .await?;
     let key = |role: &str, agent: Option<&str>| json!({"tenant": tenant, "environment": "live", "role": role, "name": format!("bench-{role}"), "agent_id": agent});

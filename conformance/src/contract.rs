@@ -261,6 +261,7 @@ const VARYING: &[(&str, &str)] = &[
     ("signed_at", "[time]"),
     ("note", "[signed note]"),
     ("message", "[text]"),
+    ("description", "[text]"),
     ("jti", "[id]"),
     ("duration_us", "[number]"),
     ("principal", "[principal]"),

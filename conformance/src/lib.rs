@@ -354,6 +354,11 @@ impl Context {
         (Gateway::new(&url).api_key(key), url)
     }
 
+    /// Records a key a case made, so the run revokes it when it ends.
+    pub fn remember_key(&self, id: String) {
+        self.created_keys.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(id);
+    }
+
     /// The superadmin key.
     pub fn superadmin_key(&self) -> &str {
         &self.target.admin_key
@@ -370,9 +375,20 @@ impl Context {
 }
 
 async fn create_tenant(root: &Gateway, target: &Target, id: &str) -> Result<(), Failure> {
+    // The run checks behaviour, not throughput: its tenant gets the highest
+    // rate limits, so a busy case is never refused for its pace (the
+    // `rate_limits` cases set their own).
+    let highest = types::RateLimit {
+        per_minute: std::num::NonZeroU32::new(6_000_000).unwrap_or(std::num::NonZeroU32::MIN),
+        burst: std::num::NonZeroU32::new(100_000).unwrap_or(std::num::NonZeroU32::MIN),
+    };
     let body = types::TenantCreate {
         id: id.try_into().map_err(|e| failed("tenant id", e, None))?,
         name: "Lictor conformance run".try_into().map_err(|e| failed("tenant name", e, None))?,
+        rate_limits: Some(types::RateLimitsUpdate {
+            per_key: Some(highest.clone()),
+            per_tenant: Some(highest),
+        }),
     };
     let repro = curl("POST", &target.base_urls[0], "/v1/admin/tenants", &target.admin_key, Some(&body));
     root.retrying(|| root.api().tenant_create().body(body.clone()).send())

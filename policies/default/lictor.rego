@@ -2,7 +2,8 @@
 #
 # The gateway queries `data.lictor.decision` with the input document
 # described in docs/policies.md and expects
-#   {verdict, reasons: [{code, message}], patch?: [RFC 6902 ops]}.
+#   {verdict, reasons: [{code, message}], patch?: [RFC 6902 ops],
+#    alternatives?: [{code?, description, action?, requires?, role?}]}.
 # Every rule that matches contributes a reason; the most restrictive verdict
 # wins: block > escalate > approve_modified > approve.
 package lictor
@@ -93,17 +94,18 @@ escalations contains reason if {
 
 # --- approve_modified: redact card numbers and US SSNs ----------------------
 #
-# In `payload.content` and in every string of `payload.arguments` (a tool
+# In every string of `payload.content` (a string, or any JSON value such as
+# `{"recipient": …, "message_body": …}`) and of `payload.arguments` (a tool
 # call's arguments), so messages sent through tools are redacted too.
 
-# The strings to inspect, each with its JSON Pointer into the payload.
-texts contains {"path": "/content", "value": payload.content} if is_string(payload.content)
-
+# The strings to inspect, each with its JSON Pointer into the payload:
+# `/content` for string content, `/content/message_body`,
+# `/arguments/cc/0/note`, … inside structured values.
 texts contains {"path": pointer, "value": value} if {
-	walk(object.get(payload, "arguments", {}), [path, value])
+	some field in ["content", "arguments"]
+	walk(object.get(payload, field, null), [path, value])
 	is_string(value)
-	count(path) > 0
-	pointer := concat("/", array.concat(["", "arguments"], [escape_pointer(segment) | some segment in path]))
+	pointer := concat("/", array.concat(["", field], [escape_pointer(segment) | some segment in path]))
 }
 
 escape_pointer(segment) := replace(replace(sprintf("%v", [segment]), "~", "~0"), "/", "~1")
@@ -187,6 +189,61 @@ modifications contains reason if {
 	}
 }
 
+# --- alternatives: what a blocked agent could do instead --------------------
+#
+# Every block rule suggests at least one (docs/policies.md, "Alternatives"):
+# an action the agent can declare instead, as a merge patch of its action,
+# and a hand-off to the person who may do what the agent may not.
+
+# Parts above `irreversible_escalate_usd` of an irreversible transfer
+# escalate: the split needs an approver too.
+split_requirement := {"requires": "approval", "role": "payments approver"} if {
+	impact.reversible == false
+	transact_block_usd > irreversible_escalate_usd
+} else := {}
+
+alternatives contains alternative if {
+	action.type == "transact"
+	exposure_usd > transact_block_usd
+	alternative := object.union(
+		{
+			"code": "split_below_limit",
+			"description": sprintf("split it into %v transactions of at most %v USD each", [ceil(exposure_usd / transact_block_usd), transact_block_usd]),
+			"action": {"payload": {"estimated_impact": {"financial_exposure_usd": transact_block_usd}}},
+		},
+		split_requirement,
+	)
+}
+
+alternatives contains {
+	"code": "hand_to_human",
+	"description": sprintf("ask a payments approver to make this %v USD transaction", [exposure_usd]),
+	"requires": "human",
+	"role": "payments approver",
+} if {
+	action.type == "transact"
+	exposure_usd > transact_block_usd
+}
+
+alternatives contains {
+	"code": "narrow_audience",
+	"description": sprintf("`%v` at most %v records at a time (%v batches for %v)", [action.verb, bulk_destructive_audience, ceil(audience / bulk_destructive_audience), audience]),
+	"action": {"payload": {"estimated_impact": {"audience_size": bulk_destructive_audience}}},
+} if {
+	destructive
+	audience > bulk_destructive_audience
+}
+
+alternatives contains {
+	"code": "hand_to_human",
+	"description": sprintf("ask the data owner to `%v` these %v records", [action.verb, audience]),
+	"requires": "human",
+	"role": "data owner",
+} if {
+	destructive
+	audience > bulk_destructive_audience
+}
+
 # --- the decision -----------------------------------------------------------
 
 verdict := "block" if {
@@ -209,4 +266,10 @@ decision := {
 	"verdict": verdict,
 	"reasons": reasons,
 	"patch": patch,
+	"alternatives": suggested,
 }
+
+# Alternatives answer a block; other verdicts let the agent go ahead.
+suggested := sort(alternatives) if {
+	verdict == "block"
+} else := []

@@ -174,3 +174,51 @@ test_tool_calls_without_numbers_are_approved if {
 	}}
 	d.verdict == "approve"
 }
+
+# --- structured content ------------------------------------------------------
+
+test_object_content_is_redacted_at_each_string if {
+	d := decision with input as message_with("communicate", {"channel": "email", "message_body": "card 4111 1111 1111 1111"})
+	d.verdict == "approve_modified"
+	d.patch == [{"op": "replace", "path": "/content/message_body", "value": "card [REDACTED CARD]"}]
+}
+
+test_string_content_is_redacted_as_before if {
+	d := decision with input as message_with("communicate", "ssn 123-45-6789")
+	d.patch == [{"op": "replace", "path": "/content", "value": "ssn [REDACTED SSN]"}]
+}
+
+# --- alternatives ------------------------------------------------------------
+
+alternative(d, code) := a if {
+	some a in d.alternatives
+	a.code == code
+}
+
+test_a_large_transfer_suggests_a_split_and_a_hand_off if {
+	d := decision with input as intent_with("transact", "transfer", {"financial_exposure_usd": 25000})
+	split := alternative(d, "split_below_limit")
+	split.action == {"payload": {"estimated_impact": {"financial_exposure_usd": 10000}}}
+	contains(split.description, "3 transactions")
+	not split.requires
+	alternative(d, "hand_to_human").role == "payments approver"
+}
+
+test_an_irreversible_split_still_needs_an_approver if {
+	d := decision with input as intent_with("transact", "transfer", {"financial_exposure_usd": 25000, "reversible": false})
+	alternative(d, "split_below_limit").requires == "approval"
+}
+
+test_a_bulk_delete_suggests_batches_and_the_data_owner if {
+	d := decision with input as intent_with("modify", "deleteMany", {"audience_size": 2500})
+	narrow := alternative(d, "narrow_audience")
+	narrow.action == {"payload": {"estimated_impact": {"audience_size": 1000}}}
+	contains(narrow.description, "3 batches")
+	alternative(d, "hand_to_human").role == "data owner"
+}
+
+test_only_a_block_carries_alternatives if {
+	d := decision with input as intent_with("publish", "post", {"audience_size": 50000})
+	d.verdict == "escalate"
+	d.alternatives == []
+}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 
 import pytest
 
@@ -12,13 +13,22 @@ from lictor import (
     AuditExportError,
     Decision,
     Gateway,
+    RetryPolicy,
     Verdict,
     attenuate,
     paginate,
     parse_token,
     verify_audit_export,
 )
-from lictor.errors import AlreadyExists, Forbidden, InvalidField, NotFound, Unauthenticated, UnknownField
+from lictor.errors import (
+    AlreadyExists,
+    Forbidden,
+    InvalidField,
+    NotFound,
+    RateLimited,
+    Unauthenticated,
+    UnknownField,
+)
 from lictor.openapi import api, models
 
 from .conftest import LiveGateway, Tenant, mint_token
@@ -201,3 +211,27 @@ async def test_async_gateway_mirrors_the_sync_one(live_gateway: LiveGateway, ten
         assert isinstance(page, models.IntentPage) and len(page.items) == 1
         with pytest.raises(NotFound):
             await api.intents.intent_decision_get.asyncio(intent_id="int_nope", client=agent.api)
+
+
+def test_a_rate_limited_intent_is_retried_after_retry_after(live_gateway: LiveGateway, fresh_tenant: Tenant) -> None:
+    """The gateway's `429 rate_limited` carries `Retry-After`; the SDK waits
+    that long and the retry passes. Without retries it is a typed error."""
+    with Gateway(live_gateway.url, api_key=live_gateway.admin_key) as root:
+        body = models.TenantUpdate.from_dict({"rate_limits": {"per_key": {"per_minute": 60, "burst": 1}}})
+        updated = api.tenants.tenant_update.sync(tenant_id=fresh_tenant.id, client=root.api, body=body)
+        assert isinstance(updated, models.Tenant), updated
+        assert updated.rate_limits.per_key.burst == 1
+    with Gateway(live_gateway.url, api_key=fresh_tenant.agent_key, agent_id=fresh_tenant.agent_id) as agent:
+        agent.declare_intent(**READ)
+        started = time.monotonic()
+        decision = agent.declare_intent(**READ)
+        assert decision.verdict == Verdict.APPROVE
+        assert time.monotonic() - started >= 0.9
+    impatient = RetryPolicy(max_retries=0)
+    with Gateway(
+        live_gateway.url, api_key=fresh_tenant.agent_key, agent_id=fresh_tenant.agent_id, retry=impatient
+    ) as agent:
+        with pytest.raises(RateLimited) as refused:
+            agent.declare_intent(**READ)
+    assert refused.value.status == 429
+    assert refused.value.error_code == "rate_limited"

@@ -114,6 +114,8 @@ pub enum ErrorCode {
     BodyTooLarge,
     /// `unsupported_media_type`
     UnsupportedMediaType,
+    /// `rate_limited`: retried automatically first, after `Retry-After`.
+    RateLimited,
     /// `internal`
     Internal,
     /// `upstream_unavailable`
@@ -128,7 +130,7 @@ pub enum ErrorCode {
     Unknown(String),
 }
 
-const CODES: [(&str, ErrorCode); 20] = [
+const CODES: [(&str, ErrorCode); 21] = [
     ("malformed_json", ErrorCode::MalformedJson),
     ("missing_field", ErrorCode::MissingField),
     ("unknown_field", ErrorCode::UnknownField),
@@ -145,6 +147,7 @@ const CODES: [(&str, ErrorCode); 20] = [
     ("conflict", ErrorCode::Conflict),
     ("body_too_large", ErrorCode::BodyTooLarge),
     ("unsupported_media_type", ErrorCode::UnsupportedMediaType),
+    ("rate_limited", ErrorCode::RateLimited),
     ("internal", ErrorCode::Internal),
     ("upstream_unavailable", ErrorCode::UpstreamUnavailable),
     ("store_unavailable", ErrorCode::StoreUnavailable),

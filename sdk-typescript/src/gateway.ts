@@ -133,7 +133,7 @@ export class Gateway {
     const body: Schemas["AsyncIntentRequest"] = { intent };
     if (options.context) body.context = options.context;
     if (options.callbackUrl) body.callback_url = options.callbackUrl;
-    return unwrap(this.api.POST("/v1/intents:async", { body, headers, signal: options.signal }));
+    return unwrap(this.api.POST("/v1/intents/async", { body, headers, signal: options.signal }));
   }
 
   /** Polls an intent until it is decided (or settled, with `untilSettled`); answers its Decision. */

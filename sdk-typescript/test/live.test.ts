@@ -35,7 +35,23 @@ const AGENT = "billing-bot";
 
 interface ScenarioDocument {
   agent: { id: string };
-  steps: { name: string; intent: Intent; want: { verdict: string; reasons: string[]; modified_content?: string } }[];
+  steps: { name: string; intent: Intent; want: { verdict: string; reasons: string[]; modified_content?: unknown } }[];
+}
+
+/** Declares each step's intent and compares the decision with `want`. */
+async function runSteps(gateway: Gateway, steps: ScenarioDocument["steps"]): Promise<void> {
+  for (const step of steps) {
+    const decision = await gateway.declareIntent(step.intent);
+    assert.equal(decision.verdict, step.want.verdict, `${step.name}: ${JSON.stringify(decision.reasons)}`);
+    assert.deepEqual(
+      decision.reasons.map((r) => r.code),
+      step.want.reasons,
+      step.name,
+    );
+    if (step.want.modified_content !== undefined) {
+      assert.deepEqual(decision.modifications?.modified_payload.content, step.want.modified_content, step.name);
+    }
+  }
 }
 
 const READ: Intent = { agent: { id: AGENT, framework: "sdk-tests" }, action: { type: "access", verb: "read" } };
@@ -116,21 +132,65 @@ describe("against a live gateway", { timeout: 180_000 }, () => {
       );
       const unbound = new Gateway({ url: server.url, apiKey: key.key });
       try {
-        for (const step of scenario.steps) {
-          const decision = await unbound.declareIntent(step.intent);
-          assert.equal(decision.verdict, step.want.verdict, `${step.name}: ${JSON.stringify(decision.reasons)}`);
-          assert.deepEqual(
-            decision.reasons.map((r) => r.code),
-            step.want.reasons,
-            step.name,
-          );
-          if (step.want.modified_content !== undefined) {
-            const content = (decision.modifications?.modified_payload as { content?: string } | undefined)?.content;
-            assert.equal(content, step.want.modified_content, step.name);
-          }
-        }
+        await runSteps(unbound, scenario.steps);
       } finally {
         await unbound.close();
+      }
+    });
+
+    it("answers the published Intent Declaration API's example request (conformance/vectors/scenarios)", async () => {
+      const scenario = JSON.parse(
+        readFileSync(path.join(VECTORS, "scenarios", "published.json"), "utf8"),
+      ) as ScenarioDocument & { agent: { id: string; name: string; owner: string } };
+      // A tenant of its own: the scenario registers an agent.
+      const own = `published-${Date.now().toString(36)}`;
+      await unwrap(root.api.POST("/v1/admin/tenants", { body: { id: own, name: "Published example" } }));
+      const ownAdmin = await unwrap(
+        root.api.POST("/v1/admin/api-keys", { body: { tenant: own, environment: "live", role: "admin", name: "ops" } }),
+      );
+      const registrar = new Gateway({ url: server.url, apiKey: ownAdmin.key });
+      await unwrap(registrar.api.POST("/v1/agents", { body: scenario.agent }));
+      await registrar.close();
+      const key = await unwrap(
+        root.api.POST("/v1/admin/api-keys", { body: { tenant: own, environment: "live", role: "agent", name: "published" } }),
+      );
+      const unbound = new Gateway({ url: server.url, apiKey: key.key });
+      try {
+        // Structured content types as a JSON value.
+        const example: Intent | undefined = scenario.steps[0]?.intent;
+        assert.equal((example?.action.payload?.content as { channel?: string } | undefined)?.channel, "email");
+        await runSteps(unbound, scenario.steps);
+      } finally {
+        await unbound.close();
+      }
+    });
+
+    it("retries a rate-limited intent after Retry-After, and types the 429 without retries", async () => {
+      const limited = `limited-${Date.now().toString(36)}`;
+      await unwrap(
+        root.api.POST("/v1/admin/tenants", {
+          body: { id: limited, name: "Limited", rate_limits: { per_key: { per_minute: 60, burst: 1 } } },
+        }),
+      );
+      const adminKey = await unwrap(
+        root.api.POST("/v1/admin/api-keys", { body: { tenant: limited, environment: "live", role: "admin", name: "ops" } }),
+      );
+      const limitedAdmin = new Gateway({ url: server.url, apiKey: adminKey.key });
+      await unwrap(limitedAdmin.api.POST("/v1/agents", { body: { id: AGENT, name: "Billing bot", owner: "finance-team" } }));
+      const agentKey = await unwrap(
+        root.api.POST("/v1/admin/api-keys", { body: { tenant: limited, environment: "live", role: "agent", name: "bot" } }),
+      );
+      const patient = new Gateway({ url: server.url, apiKey: agentKey.key });
+      const impatient = new Gateway({ url: server.url, apiKey: agentKey.key, retry: false });
+      try {
+        await patient.declareIntent(READ);
+        const started = Date.now();
+        const decision = await patient.declareIntent(READ);
+        assert.equal(decision.verdict, "approve");
+        assert.ok(Date.now() - started >= 900, `retried after ${Date.now() - started} ms`);
+        await assert.rejects(impatient.declareIntent(READ), (e: unknown) => ApiError.is(e, "rate_limited") && e.status === 429);
+      } finally {
+        await Promise.allSettled([limitedAdmin.close(), patient.close(), impatient.close()]);
       }
     });
 

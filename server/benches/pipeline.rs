@@ -319,6 +319,7 @@ impl InProcess {
                 name: "Acme".into(),
                 webhook_secret: "lictor_whsec_bench_0123456789abcdef".into(),
                 created_at: clock::Timestamp::now(),
+                rate_limits: Default::default(),
             };
             writer.append_admin_change(admin(AdminOp::CreateTenant(new_tenant))).await.unwrap();
             writer.append_admin_change(admin(AdminOp::CreateAgent(agent_row()))).await.unwrap();

@@ -5,12 +5,17 @@
 //! to the application layer (`server/src/app/`); nothing here knows about
 //! routes or status codes.
 
-use lictor_api::ApiError;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use dropshot::HttpResponse;
 use lictor_api::ids::TenantId;
+use lictor_api::{ApiError, Limited};
 
 use crate::auth::Principal;
 use crate::error::Error;
 use crate::pipeline::KeyContext;
+use crate::rate_limit::RateState;
 use crate::state::GatewayState;
 
 /// Who is asking, and what they can reach.
@@ -21,6 +26,12 @@ pub(crate) struct Caller<'a> {
     pub request_id: &'a str,
     authorization: Option<&'a http::HeaderValue>,
     log: &'a slog::Logger,
+    /// The units the request takes from its rate limits (one, or a
+    /// batch's intents).
+    cost: AtomicU32,
+    /// What charging the rate limits found, once it happened (a request
+    /// is charged once, however often its credentials are looked at).
+    limit: Mutex<Option<Option<RateState>>>,
 }
 
 impl<'a> Caller<'a> {
@@ -32,12 +43,39 @@ impl<'a> Caller<'a> {
         authorization: Option<&'a http::HeaderValue>,
         log: &'a slog::Logger,
     ) -> Caller<'a> {
-        Caller { state, request_id, authorization, log }
+        Caller { state, request_id, authorization, log, cost: AtomicU32::new(1), limit: Mutex::new(None) }
     }
 
-    /// Authenticates the caller's credentials.
+    /// Makes the request cost `units` of its rate limits (a batch: one per
+    /// intent), when it is charged.
+    pub(crate) fn costing(&self, units: usize) {
+        self.cost.store(u32::try_from(units).unwrap_or(u32::MAX).max(1), Ordering::Relaxed);
+    }
+
+    /// Authenticates the caller's credentials and, the first time, charges
+    /// the request to their rate limits (`429 rate_limited` past them).
     pub(crate) async fn principal(&self) -> Result<Principal, Error> {
-        self.state.auth.authenticate(self.authorization).await
+        let principal = self.state.auth.authenticate(self.authorization).await?;
+        let charged = self.limit.lock().map(|l| l.is_some()).unwrap_or(true);
+        if !charged {
+            let cost = self.cost.load(Ordering::Relaxed);
+            let outcome = self.state.rate_limits.charge(&principal, cost).await;
+            let seen = match &outcome {
+                Ok(state) => state.clone(),
+                Err(Error::RateLimited(state)) => Some((**state).clone()),
+                Err(_) => None,
+            };
+            if let Ok(mut limit) = self.limit.lock() {
+                *limit = Some(seen);
+            }
+            outcome?;
+        }
+        Ok(principal)
+    }
+
+    /// The rate-limit headers of the request, if it was charged.
+    fn limit_headers(&self) -> http::HeaderMap {
+        self.limit.lock().ok().and_then(|l| l.clone().flatten()).map(|s| s.headers()).unwrap_or_default()
     }
 
     /// Turns a failure into the error the caller receives, logging what
@@ -49,9 +87,18 @@ impl<'a> Caller<'a> {
         ApiError::from(error).with_request_id(self.request_id)
     }
 
-    /// `Ok` passes through; `Err` becomes the error the caller receives.
-    pub(crate) fn finish<T>(&self, result: Result<T, Error>) -> Result<T, ApiError> {
-        result.map_err(|e| self.fail(e))
+    /// The answer the caller receives: `Ok` with the rate-limit headers of
+    /// its credentials; a rate limit's refusal as `429` with them (and
+    /// `Retry-After`); any other `Err` as the error it is.
+    pub(crate) fn finish<T: HttpResponse>(&self, result: Result<T, Error>) -> Result<Limited<T>, ApiError> {
+        match result {
+            Ok(answer) => Ok(Limited::new(answer, self.limit_headers())),
+            Err(error @ Error::RateLimited(_)) => {
+                let headers = self.limit_headers();
+                Ok(Limited::refused(self.fail(error), headers))
+            }
+            Err(error) => Err(self.fail(error)),
+        }
     }
 
     /// The agent acting through these credentials (an agent key or a

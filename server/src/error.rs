@@ -2,6 +2,7 @@
 
 use lictor_api::{ApiError, ErrorCode};
 
+use crate::rate_limit::RateState;
 use crate::store::StoreError;
 
 /// Everything a request can fail with. [`From<Error> for ApiError`] is the
@@ -69,6 +70,9 @@ pub enum Error {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The credential or its tenant used up its rate limit.
+    #[error("rate limit reached: {} bucket is empty, retry in {} s", .0.refused_by(), .0.retry_after_s())]
+    RateLimited(Box<RateState>),
     /// An upstream MCP server failed before the call could be decided.
     #[error("{0}")]
     Upstream(String),
@@ -204,6 +208,7 @@ impl From<Error> for ApiError {
             ),
             Error::Store(StoreError::Duplicate(m)) => ApiError::new(ErrorCode::AlreadyExists, m.message()),
             Error::Store(StoreError::Conflict(m)) => ApiError::new(ErrorCode::Conflict, m),
+            error @ Error::RateLimited(_) => ApiError::new(ErrorCode::RateLimited, error.to_string()),
             Error::Upstream(m) => ApiError::new(ErrorCode::UpstreamUnavailable, m),
             Error::Store(StoreError::Corrupt(_) | StoreError::Database(_)) | Error::Internal(_) => {
                 ApiError::new(ErrorCode::Internal, "internal error; the request id identifies it in the logs")

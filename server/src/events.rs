@@ -47,6 +47,11 @@ pub enum Event {
         /// The tenant.
         tenant: TenantId,
     },
+    /// A tenant's settings changed (its rate limits).
+    Tenant {
+        /// The tenant.
+        tenant: TenantId,
+    },
     /// Events may have been missed: drop every cache.
     Resync,
 }

@@ -20,6 +20,7 @@ use crate::http::LictorImpl;
 use crate::pending::PendingIntents;
 use crate::pipeline::{Pipeline, PipelineSettings};
 use crate::policy::{Bundle, EvaluationLimits, PolicyEngine, PolicyError, PolicyRegistry};
+use crate::rate_limit::RateLimiter;
 use crate::revocations::RevocationCache;
 use crate::signing::{self, KeyError, Keys, TokenKeys};
 use crate::state::GatewayState;
@@ -241,6 +242,7 @@ pub async fn start(config: Config, log: slog::Logger) -> Result<Gateway, StartEr
         .map_err(|e| StartError::Config(format!("policies: {e}")))?;
     let (revocations, revocation_task) =
         RevocationCache::start(store.clone(), &events, config.revocation_cache_ttl);
+    let (rate_limits, rate_limit_task) = RateLimiter::start(store.clone(), &events);
     let checkpoints = Checkpointer::load(store.clone(), keys.clone(), config.checkpoints.clone())
         .map_err(|e| StartError::Config(format!("audit checkpoints: {e}")))?;
     if store.migrated_now(SEALS_MIGRATION) {
@@ -286,6 +288,7 @@ pub async fn start(config: Config, log: slog::Logger) -> Result<Gateway, StartEr
         checkpoints,
         degraded: degraded.clone(),
         auth: Authenticator::new(store.clone(), token_keys.clone(), config.admin_key.as_deref(), degraded),
+        rate_limits,
         token_keys,
         catalog,
         events,
@@ -311,7 +314,7 @@ pub async fn start(config: Config, log: slog::Logger) -> Result<Gateway, StartEr
             dropshot::BuildError::BindError { address, error } => StartError::Bind { address, error },
             other => StartError::Http(other.to_string()),
         })?;
-    tasks.extend([writer_task, webhook_task, pending_task, revocation_task]);
+    tasks.extend([writer_task, webhook_task, pending_task, revocation_task, rate_limit_task]);
     let admin_key = match ensure_admin_key(&store, &config).await {
         Ok(admin_key) => admin_key,
         Err(error) => {

@@ -36,6 +36,7 @@ pub mod mcp;
 pub(crate) mod pending;
 pub mod pipeline;
 pub mod policy;
+pub mod rate_limit;
 pub mod revocations;
 pub mod signing;
 pub(crate) mod state;

@@ -11,6 +11,7 @@ use crate::events::Events;
 use crate::pending::PendingIntents;
 use crate::pipeline::Pipeline;
 use crate::policy::PolicyRegistry;
+use crate::rate_limit::RateLimiter;
 use crate::signing::TokenKeys;
 use crate::store::Store;
 
@@ -27,6 +28,8 @@ pub struct GatewayState {
     pub pending: PendingIntents,
     /// Credential checks.
     pub auth: Authenticator,
+    /// Rate limits per credential and per tenant.
+    pub rate_limits: Arc<RateLimiter>,
     /// Capability-token keys.
     pub token_keys: TokenKeys,
     /// Upstream MCP servers and their tools.

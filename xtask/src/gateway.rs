@@ -58,6 +58,24 @@ fn get_status(addr: SocketAddr, path: &str) -> Option<u16> {
     std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
 }
 
+/// `PATCH path` with a JSON `body` and a bearer `key` on the gateway at
+/// `url` (`http://host:port`); the answer's status.
+pub fn patch_json(url: &str, key: &str, path: &str, body: &str) -> anyhow::Result<u16> {
+    use anyhow::Context as _;
+    let addr: SocketAddr = url.trim_start_matches("http://").parse().context("the gateway's address")?;
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(
+        stream,
+        "PATCH {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head)?;
+    std::str::from_utf8(&head[9..12])?.parse().context("the answer's status")
+}
+
 /// Starts `lictor serve` on an ephemeral port with `data` as its data
 /// directory (and `database_url` and the signing keys' file when given),
 /// and waits until it is ready.

@@ -8,13 +8,16 @@ use crate::{Case, CaseFuture, Context, Failure, Group, check, curl, failed};
 
 /// The decision scenario every implementation runs (`conformance/vectors/scenarios`).
 const SCENARIO: &str = include_str!("../../vectors/scenarios/decisions.json");
+/// The published Intent Declaration API's example request, and structured
+/// content redacted by pointer.
+const PUBLISHED: &str = include_str!("../../vectors/scenarios/published.json");
 
 pub(super) fn cases() -> Vec<Case> {
     vec![
         Case {
             id: "intents.shared_scenario",
             group: Group::Intents,
-            title: "the shared decision scenario gives its verdicts and reasons",
+            title: "the shared decision scenarios (the published example included) give their verdicts and reasons",
             disruptive: false,
             operations: &["intent_declare", "agent_create"],
             run: shared_scenario,
@@ -111,35 +114,43 @@ fn transfer(agent: &str) -> Result<types::Intent, Failure> {
 
 fn shared_scenario(ctx: &Context) -> CaseFuture<'_> {
     Box::pin(async move {
-        let scenario: Value = serde_json::from_str(SCENARIO).map_err(|e| failed("the scenario", e, None))?;
         let admin = lictor_client::Gateway::new(ctx.url()).api_key(&ctx.admin_key);
-        let agent: types::AgentCreate = serde_json::from_value(scenario["agent"].clone())
-            .map_err(|e| failed("the scenario's agent", e, None))?;
-        if let Err(error) = admin.retrying(|| admin.api().agent_create().body(agent.clone()).send()).await
-            && error.api().map(|a| a.status) != Some(409)
-        {
-            return Err(failed("registering the scenario's agent", error, None));
-        }
-        for step in scenario["steps"].as_array().into_iter().flatten() {
-            let name = step["name"].as_str().unwrap_or_default();
-            let intent: types::Intent =
-                serde_json::from_value(step["intent"].clone()).map_err(|e| failed(name, e, None))?;
-            let (decision, repro) = declare(ctx, &ctx.live_key, intent).await?;
-            let want = &step["want"];
-            let verdict = serde_json::to_value(decision.verdict).unwrap_or_default();
-            let reasons = json!(codes(&decision));
-            check(
-                verdict == want["verdict"] && reasons == want["reasons"],
-                || format!("{name}: want {} {}, got {verdict} {reasons}", want["verdict"], want["reasons"]),
-                Some(repro.clone()),
-            )?;
-            if let Some(content) = want.get("modified_content") {
-                let got = decision.modifications.as_ref().and_then(|m| m.modified_payload.content.clone());
+        for text in [SCENARIO, PUBLISHED] {
+            let scenario: Value = serde_json::from_str(text).map_err(|e| failed("the scenario", e, None))?;
+            let agent: types::AgentCreate = serde_json::from_value(scenario["agent"].clone())
+                .map_err(|e| failed("the scenario's agent", e, None))?;
+            if let Err(error) = admin.retrying(|| admin.api().agent_create().body(agent.clone()).send()).await
+                && error.api().map(|a| a.status) != Some(409)
+            {
+                return Err(failed("registering the scenario's agent", error, None));
+            }
+            for step in scenario["steps"].as_array().into_iter().flatten() {
+                let name = step["name"].as_str().unwrap_or_default();
+                let intent: types::Intent =
+                    serde_json::from_value(step["intent"].clone()).map_err(|e| failed(name, e, None))?;
+                let (decision, repro) = declare(ctx, &ctx.live_key, intent).await?;
+                let want = &step["want"];
+                let verdict = serde_json::to_value(decision.verdict).unwrap_or_default();
+                let reasons = json!(codes(&decision));
                 check(
-                    got.as_deref() == content.as_str(),
-                    || format!("{name}: want content {content}, got {got:?}"),
-                    Some(repro),
+                    verdict == want["verdict"] && reasons == want["reasons"],
+                    || {
+                        format!(
+                            "{name}: want {} {}, got {verdict} {reasons}",
+                            want["verdict"], want["reasons"]
+                        )
+                    },
+                    Some(repro.clone()),
                 )?;
+                if let Some(content) = want.get("modified_content") {
+                    let got =
+                        decision.modifications.as_ref().and_then(|m| m.modified_payload.content.clone());
+                    check(
+                        got.as_ref() == Some(content),
+                        || format!("{name}: want content {content}, got {got:?}"),
+                        Some(repro),
+                    )?;
+                }
             }
         }
         Ok(())

@@ -91,3 +91,34 @@ test_mistyped_overrides_block if {
 		"`bulk_rows.overrides.publish` must be an object of limits",
 	])
 }
+
+# --- alternatives -------------------------------------------------------------
+
+alternative(d, code) := a if {
+	some a in d.alternatives
+	a.code == code
+}
+
+test_a_block_suggests_batches_under_the_limit_and_a_hand_off if {
+	d := decision with input as reaching("modify", 200000)
+	d.verdict == "block"
+	narrow := alternative(d, "narrow_audience")
+	narrow.action == {"payload": {"estimated_impact": {"audience_size": 100000}}}
+	contains(narrow.description, "2 batches")
+	narrow.requires == "approval"
+	alternative(d, "hand_to_human").role == "data owner"
+}
+
+test_a_zero_block_limit_suggests_only_the_hand_off if {
+	d := decision with input as reaching("modify", 1) with data.bulk_rows as {
+		"escalate_above": null, "block_above": 0, "overrides": {},
+	}
+	d.verdict == "block"
+	[a.code | some a in d.alternatives] == ["hand_to_human"]
+}
+
+test_broken_settings_send_the_fix_to_an_administrator if {
+	d := decision with input as reaching("modify", 1) with data.bulk_rows.handoff_role as 7
+	d.verdict == "block"
+	alternative(d, "fix_template_settings").requires == "human"
+}

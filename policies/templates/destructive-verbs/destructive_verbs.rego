@@ -2,8 +2,9 @@
 # destructive word, whatever it targets and however little it reaches.
 #
 # Settings, in data.json under `destructive_verbs`:
-#   verbs  the destructive words. Each is compared, case-insensitively, with
-#          every word of the intent's verb.
+#   verbs         the destructive words. Each is compared,
+#                 case-insensitively, with every word of the intent's verb.
+#   handoff_role  who takes over what is blocked (optional)
 #
 # The gateway queries `data.lictor.decision` with the input document of
 # docs/policies.md.
@@ -68,6 +69,50 @@ blocks contains reason if {
 	reason := {"code": "invalid_template_settings", "message": concat("; ", sort(settings_problems))}
 }
 
+
+# --- alternatives: what a blocked agent could do instead --------------------
+#
+# Every block suggests at least one (docs/policies.md, "Alternatives"). The
+# person a hand-off names is `destructive_verbs.handoff_role` ("data owner" when unset).
+
+handoff_role := settings.handoff_role if {
+	valid_role(settings.handoff_role)
+} else := "data owner"
+
+valid_role(role) if {
+	is_string(role)
+	count(role) <= 200
+	trim_space(role) != ""
+	not regex.match(`[\x00-\x1f\x7f]`, role)
+}
+
+settings_problems contains "`destructive_verbs.handoff_role` must be a name of 1 to 200 characters" if {
+	not valid_role(object.get(settings, "handoff_role", "data owner"))
+}
+
+# Broken settings: the fix is a tenant administrator's.
+alternatives contains {
+	"code": "fix_template_settings",
+	"description": "a tenant administrator corrects the `destructive_verbs` settings in the bundle's data.json and promotes it",
+	"requires": "human",
+	"role": "tenant administrator",
+} if {
+	count(settings_problems) > 0
+}
+
+alternatives contains {
+	"code": "hand_to_human",
+	"description": sprintf("ask the %v to `%v` this %v", [handoff_role, action.verb, target_name]),
+	"requires": "human",
+	"role": handoff_role,
+} if {
+	count(matched_words) > 0
+}
+
+target_name := sprintf("%v `%v`", [action.target.type, action.target.identifier]) if {
+	action.target
+} else := "target"
+
 # --- the decision -----------------------------------------------------------
 
 verdict := "block" if {
@@ -77,4 +122,11 @@ verdict := "block" if {
 decision := {
 	"verdict": verdict,
 	"reasons": sort(blocks),
+	"alternatives": suggested,
 }
+
+# Alternatives answer a block; other verdicts let the agent go ahead.
+suggested := sort(alternatives) if {
+	verdict == "block"
+} else := []
+

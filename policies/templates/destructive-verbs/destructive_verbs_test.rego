@@ -67,3 +67,23 @@ test_malformed_settings_block if {
 	d := decision with input as with_verb("update") with data.destructive_verbs as {"verbs": "delete"}
 	d.verdict == "block"
 }
+
+# --- alternatives -------------------------------------------------------------
+
+test_a_block_hands_the_action_to_the_data_owner if {
+	input_doc := {"intent": {
+		"agent": {"id": "agent-1"},
+		"action": {"type": "modify", "verb": "delete", "target": {"type": "table", "identifier": "crm.contacts"}},
+		"context": {},
+	}}
+	d := decision with input as input_doc
+	[a.code | some a in d.alternatives] == ["hand_to_human"]
+	d.alternatives[0].role == "data owner"
+	d.alternatives[0].requires == "human"
+	contains(d.alternatives[0].description, "table `crm.contacts`")
+}
+
+test_broken_settings_send_the_fix_to_an_administrator if {
+	d := decision with input as with_verb("update") with data.destructive_verbs as {"verbs": "delete"}
+	[a.code | some a in d.alternatives] == ["fix_template_settings"]
+}

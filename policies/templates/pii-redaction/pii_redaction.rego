@@ -2,8 +2,8 @@
 # Email addresses, payment card numbers (13 to 19 digits, optionally
 # grouped by spaces or hyphens, passing the Luhn check) and US social
 # security numbers (123-45-6789, valid area, group and serial) in
-# `payload.content` and in every string of a tool call's
-# `payload.arguments` are replaced by a placeholder. The answer is
+# every string of `payload.content` (a string or any JSON value) and of a
+# tool call's `payload.arguments` are replaced by a placeholder. The answer is
 # `approve_modified` with an RFC 6902 patch on the payload: one `replace`
 # per changed string, at its JSON Pointer (`/content`,
 # `/arguments/body`, `/arguments/cc/0/note`, …).
@@ -12,9 +12,10 @@
 #   action_types    the action types whose payloads are redacted
 #   redact          kind (`email`, `card_number`, `ssn`) → placeholder;
 #                   remove a kind to keep it
-#   keep_arguments  tool-call argument names never redacted, with
-#                   everything under them (recipients must stay usable);
-#                   compared case-insensitively
+#   keep_arguments  field names never redacted, with everything under
+#                   them, in tool-call arguments and in structured content
+#                   (recipients must stay usable); compared
+#                   case-insensitively
 #
 # The gateway queries `data.lictor.decision` with the input document of
 # docs/policies.md.
@@ -47,17 +48,15 @@ placeholders := {kind: placeholder |
 
 # --- the strings to redact, each with its JSON Pointer in the payload --------
 
-texts contains {"path": "/content", "value": payload.content} if {
-	action.type in action_types
-	is_string(payload.content)
-}
-
+# Every string of `payload.content` (a string, or any JSON value) and of
+# `payload.arguments`, except under a kept field name.
 texts contains {"path": pointer, "value": value} if {
 	action.type in action_types
-	walk(object.get(payload, "arguments", {}), [path, value])
+	some field in ["content", "arguments"]
+	walk(object.get(payload, field, null), [path, value])
 	is_string(value)
 	not kept(path)
-	pointer := concat("/", array.concat(["", "arguments"], [pointer_token(step) | some step in path]))
+	pointer := concat("/", array.concat(["", field], [pointer_token(step) | some step in path]))
 }
 
 kept(path) if {
@@ -199,6 +198,20 @@ blocks contains reason if {
 	reason := {"code": "invalid_template_settings", "message": concat("; ", sort(settings_problems))}
 }
 
+
+# --- alternatives: what a blocked agent could do instead --------------------
+#
+# The only block here is broken settings (docs/policies.md, "Alternatives"):
+# the fix is a tenant administrator's.
+alternatives contains {
+	"code": "fix_template_settings",
+	"description": "a tenant administrator corrects the `pii_redaction` settings in the bundle's data.json and promotes it",
+	"requires": "human",
+	"role": "tenant administrator",
+} if {
+	count(settings_problems) > 0
+}
+
 # --- the decision -----------------------------------------------------------
 
 verdict := "block" if {
@@ -215,4 +228,11 @@ decision := {
 	"verdict": verdict,
 	"reasons": array.concat(sort(blocks), sort(modifications)),
 	"patch": patch,
+	"alternatives": suggested,
 }
+
+# Alternatives answer a block; other verdicts let the agent go ahead.
+suggested := sort(alternatives) if {
+	verdict == "block"
+} else := []
+

@@ -111,3 +111,26 @@ test_missing_settings_block if {
 		"`pii_redaction.redact.iban` must be a string",
 	])
 }
+
+# --- structured content and alternatives -------------------------------------
+
+test_structured_content_is_redacted_by_pointer_keeping_recipients if {
+	content := {"recipient": "jane@example.com", "message_body": "mail jane@example.com", "lines": ["ssn 123-45-6789"]}
+	d := decision with input as message("communicate", content)
+	d.verdict == "approve_modified"
+	d.patch == [
+		{"op": "replace", "path": "/content/lines/0", "value": "ssn [REDACTED SSN]"},
+		{"op": "replace", "path": "/content/message_body", "value": "mail [REDACTED EMAIL]"},
+	]
+}
+
+test_broken_settings_send_the_fix_to_an_administrator if {
+	d := decision with input as message("communicate", "hi") with data.pii_redaction as {}
+	d.verdict == "block"
+	[a.code | some a in d.alternatives] == ["fix_template_settings"]
+}
+
+test_a_redaction_carries_no_alternative if {
+	d := decision with input as message("communicate", "a@b.io")
+	d.alternatives == []
+}

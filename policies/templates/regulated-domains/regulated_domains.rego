@@ -114,6 +114,20 @@ blocks contains reason if {
 	reason := {"code": "invalid_template_settings", "message": concat("; ", sort(settings_problems))}
 }
 
+
+# --- alternatives: what a blocked agent could do instead --------------------
+#
+# The only block here is broken settings (docs/policies.md, "Alternatives"):
+# the fix is a tenant administrator's.
+alternatives contains {
+	"code": "fix_template_settings",
+	"description": "a tenant administrator corrects the `regulated_domains` settings in the bundle's data.json and promotes it",
+	"requires": "human",
+	"role": "tenant administrator",
+} if {
+	count(settings_problems) > 0
+}
+
 # --- the decision -----------------------------------------------------------
 
 verdict := "block" if {
@@ -125,4 +139,11 @@ verdict := "block" if {
 decision := {
 	"verdict": verdict,
 	"reasons": array.concat(sort(blocks), sort(escalations)),
+	"alternatives": suggested,
 }
+
+# Alternatives answer a block; other verdicts let the agent go ahead.
+suggested := sort(alternatives) if {
+	verdict == "block"
+} else := []
+

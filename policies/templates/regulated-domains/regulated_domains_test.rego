@@ -107,3 +107,12 @@ test_missing_settings_block if {
 		"`regulated_domains.recipient_domains` must be a list of strings",
 	])
 }
+
+# --- alternatives -------------------------------------------------------------
+
+test_broken_settings_send_the_fix_to_an_administrator if {
+	d := decision with input as tagged(["gdpr"]) with data.regulated_domains as {}
+	d.verdict == "block"
+	[a.code | some a in d.alternatives] == ["fix_template_settings"]
+	d.alternatives[0].role == "tenant administrator"
+}

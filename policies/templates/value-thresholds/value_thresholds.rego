@@ -9,6 +9,7 @@
 #   block_above     block when the exposure is above this (null: never)
 #   overrides       per action type (`transact`, `recommend`, …), either
 #                   amount replacing the default for that type
+#   handoff_role    who approves or takes over what is blocked (optional)
 #
 # The gateway queries `data.lictor.decision` with the input document of
 # docs/policies.md.
@@ -119,6 +120,69 @@ blocks contains reason if {
 	reason := {"code": "invalid_template_settings", "message": concat("; ", sort(settings_problems))}
 }
 
+
+# --- alternatives: what a blocked agent could do instead --------------------
+#
+# Every block suggests at least one (docs/policies.md, "Alternatives"). The
+# person a hand-off names is `value_thresholds.handoff_role` ("payments approver" when unset).
+
+handoff_role := settings.handoff_role if {
+	valid_role(settings.handoff_role)
+} else := "payments approver"
+
+valid_role(role) if {
+	is_string(role)
+	count(role) <= 200
+	trim_space(role) != ""
+	not regex.match(`[\x00-\x1f\x7f]`, role)
+}
+
+settings_problems contains "`value_thresholds.handoff_role` must be a name of 1 to 200 characters" if {
+	not valid_role(object.get(settings, "handoff_role", "payments approver"))
+}
+
+# Broken settings: the fix is a tenant administrator's.
+alternatives contains {
+	"code": "fix_template_settings",
+	"description": "a tenant administrator corrects the `value_thresholds` settings in the bundle's data.json and promotes it",
+	"requires": "human",
+	"role": "tenant administrator",
+} if {
+	count(settings_problems) > 0
+}
+
+# The most the action may put at stake, and who approves it when that is
+# still above the escalation limit.
+reduced_requirement := {"requires": "approval", "role": handoff_role} if {
+	is_number(limits.escalate_above)
+	limits.block_above > limits.escalate_above
+} else := {}
+
+alternatives contains alternative if {
+	above("block_above")
+	limits.block_above > 0
+	alternative := object.union(
+		{
+			"code": "reduce_exposure",
+			"description": sprintf(
+				"`%v` with at most %v USD at stake, in further actions for the rest",
+				[action.verb, limits.block_above],
+			),
+			"action": {"payload": {"estimated_impact": {"financial_exposure_usd": limits.block_above}}},
+		},
+		reduced_requirement,
+	)
+}
+
+alternatives contains {
+	"code": "hand_to_human",
+	"description": sprintf("ask a %v to `%v` with %v USD at stake", [handoff_role, action.verb, exposure]),
+	"requires": "human",
+	"role": handoff_role,
+} if {
+	above("block_above")
+}
+
 # --- the decision -----------------------------------------------------------
 
 verdict := "block" if {
@@ -130,4 +194,11 @@ verdict := "block" if {
 decision := {
 	"verdict": verdict,
 	"reasons": array.concat(sort(blocks), sort(escalations)),
+	"alternatives": suggested,
 }
+
+# Alternatives answer a block; other verdicts let the agent go ahead.
+suggested := sort(alternatives) if {
+	verdict == "block"
+} else := []
+

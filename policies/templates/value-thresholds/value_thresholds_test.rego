@@ -83,3 +83,49 @@ test_mistyped_overrides_block if {
 	d.verdict == "block"
 	d.reasons[0].message == "`value_thresholds.overrides` must be an object"
 }
+
+# --- alternatives -------------------------------------------------------------
+
+alternative(d, code) := a if {
+	some a in d.alternatives
+	a.code == code
+}
+
+test_a_block_suggests_the_most_it_allows_and_a_hand_off if {
+	d := decision with input as exposing("transact", 12000)
+	d.verdict == "block"
+	reduce := alternative(d, "reduce_exposure")
+	reduce.action == {"payload": {"estimated_impact": {"financial_exposure_usd": 10000}}}
+	# 10,000 USD is above the 500 USD escalation limit of `transact`.
+	reduce.requires == "approval"
+	reduce.role == "payments approver"
+	hand := alternative(d, "hand_to_human")
+	hand.requires == "human"
+}
+
+test_without_an_escalation_limit_the_reduced_action_needs_no_approval if {
+	d := decision with input as exposing("transact", 50) with data.value_thresholds as {
+		"escalate_above": null, "block_above": 40, "overrides": {},
+	}
+	reduce := alternative(d, "reduce_exposure")
+	not reduce.requires
+}
+
+test_the_hand_off_names_the_configured_role if {
+	d := decision with input as exposing("transact", 12000) with data.value_thresholds.handoff_role as "treasury desk"
+	alternative(d, "hand_to_human").role == "treasury desk"
+}
+
+test_other_verdicts_carry_no_alternative if {
+	d := decision with input as exposing("transact", 600)
+	d.verdict == "escalate"
+	d.alternatives == []
+}
+
+test_broken_settings_send_the_fix_to_an_administrator if {
+	d := decision with input as exposing("transact", 1) with data.value_thresholds.handoff_role as ""
+	d.verdict == "block"
+	"invalid_template_settings" in codes(d)
+	fix := alternative(d, "fix_template_settings")
+	fix.role == "tenant administrator"
+}

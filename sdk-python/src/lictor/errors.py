@@ -180,6 +180,11 @@ class UnsupportedMediaType(ApiError):
     """415 `unsupported_media_type`."""
 
 
+class RateLimited(ApiError):
+    """429 `rate_limited` (retried automatically first, after `Retry-After`):
+    the credential or its tenant used up its rate limit."""
+
+
 class InternalError(ApiError):
     """500 `internal`."""
 
@@ -216,6 +221,7 @@ ERROR_CLASSES: dict[str, type[ApiError]] = {
     "conflict": Conflict,
     "body_too_large": BodyTooLarge,
     "unsupported_media_type": UnsupportedMediaType,
+    "rate_limited": RateLimited,
     "internal": InternalError,
     "upstream_unavailable": UpstreamUnavailable,
     "store_unavailable": StoreUnavailable,
@@ -228,6 +234,7 @@ STATUS_CLASSES: dict[int, type[ApiError]] = {
     404: NotFound,
     413: BodyTooLarge,
     415: UnsupportedMediaType,
+    429: RateLimited,
     500: InternalError,
     502: UpstreamUnavailable,
     503: StoreUnavailable,

@@ -240,7 +240,7 @@ class _Base:
         if callback_url is not None:
             body["callback_url"] = callback_url
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key is not None else {}
-        response = yield _Send("POST", "/v1/intents:async", {"json": body, "headers": headers})
+        response = yield _Send("POST", "/v1/intents/async", {"json": body, "headers": headers})
         return str(response.json()["intent_id"])
 
     def _wait_for_decision(self, intent_id: str, timeout: float, interval: float) -> _Op[Decision]:
@@ -427,7 +427,7 @@ class Gateway(_Base):
         callback_url: str | None = None,
         idempotency_key: str | None = None,
     ) -> str:
-        """Declares an intent asynchronously (`POST /v1/intents:async`);
+        """Declares an intent asynchronously (`POST /v1/intents/async`);
         answers its id. Get the decision with `wait_for_decision`."""
         return self._run(
             self._submit_intent(

@@ -14,7 +14,7 @@ hand-written layer share them.
   the answer is read) raises `lictor.errors.TransportError`, as does a
   refused connection once the retries are spent: callers see the SDK's
   errors only, never a raw `httpx` one.
-- `POST /v1/intents` and `POST /v1/intents:async` get an `Idempotency-Key`
+- `POST /v1/intents` and `POST /v1/intents/async` get an `Idempotency-Key`
   when the caller gave none, before the first attempt, so every retry of
   one declaration is the same declaration for the gateway (no second audit
   entry, no second budget charge).

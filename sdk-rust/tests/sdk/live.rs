@@ -42,7 +42,7 @@ async fn one_intent_per_verdict_and_async_decisions() {
     let modified = t.agent.declare_intent(card).await.unwrap();
     assert_eq!(modified.verdict, Verdict::ApproveModified);
     let content = modified.modifications.as_ref().and_then(|m| m.modified_payload.content.clone());
-    assert_eq!(content.as_deref(), Some("Your card [REDACTED CARD] was charged."));
+    assert_eq!(content, Some(json!("Your card [REDACTED CARD] was charged.")));
 
     let mut pay = intent_of(&t.agent_id, ActionType::Transact, "pay");
     pay.action.payload = Some(impact(2500.0, Some(false)));
@@ -185,6 +185,7 @@ async fn api_errors_are_typed_by_error_code() {
                 .body(types::TenantCreate {
                     id: "acme".try_into().unwrap(),
                     name: "again".try_into().unwrap(),
+                    rate_limits: None,
                 })
                 .send()
         })
@@ -316,4 +317,45 @@ async fn webhook_deliveries_verify_with_the_tenant_secret() {
     lictor_client::verify_webhook(&t.webhook_secret, &header, body).unwrap();
     let error = lictor_client::verify_webhook("lictor_whsec_other", &header, body).unwrap_err();
     assert_eq!(error.code(), "signature_mismatch");
+}
+
+/// A `429` from the gateway's rate limits is retried after its
+/// `Retry-After`, and succeeds; without retries it is a typed error that
+/// carries the wait.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limited_intent_is_retried_after_retry_after() {
+    let live = Live::start().await;
+    let t = live.tenant("limited").await;
+    let one = types::RateLimit {
+        per_minute: std::num::NonZeroU32::new(60).unwrap(),
+        burst: std::num::NonZeroU32::new(1).unwrap(),
+    };
+    let update = types::TenantUpdate {
+        policy_two_person_rule: None,
+        store_failure: None,
+        rate_limits: Some(types::RateLimitsUpdate { per_key: Some(one), per_tenant: None }),
+    };
+    let tenant: types::TenantId = t.id.as_str().try_into().unwrap();
+    live.superadmin
+        .retrying(|| {
+            live.superadmin.api().tenant_update().tenant_id(tenant.clone()).body(update.clone()).send()
+        })
+        .await
+        .unwrap();
+
+    let read = || intent_of(&t.agent_id, ActionType::Access, "read");
+    t.agent.declare_intent(read()).await.unwrap();
+    // The bucket is empty: the gateway answers 429 with `Retry-After: 1`,
+    // the SDK waits that long and the retry passes.
+    let started = std::time::Instant::now();
+    let decision = t.agent.declare_intent(read()).await.unwrap();
+    assert_eq!(decision.verdict, Verdict::Approve);
+    assert!(started.elapsed() >= Duration::from_millis(900), "retried after {:?}", started.elapsed());
+
+    let impatient =
+        t.agent.clone().retry_policy(lictor_client::RetryPolicy { max_retries: 0, ..Default::default() });
+    let error = impatient.declare_intent(read()).await.unwrap_err();
+    let api = error.api().unwrap();
+    assert_eq!((api.status, &api.error_code), (429, &ErrorCode::RateLimited));
+    assert_eq!(api.retry_after, Some(1));
 }

@@ -78,6 +78,7 @@ impl Live {
                     .body(types::TenantCreate {
                         id: id.try_into().unwrap(),
                         name: "SDK test tenant".try_into().unwrap(),
+                        rate_limits: None,
                     })
                     .send()
             })

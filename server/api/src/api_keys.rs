@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ids::{AgentId, ApiKeyId, TenantId};
 use crate::pagination::page_type;
+use crate::tenants::RateLimit;
 use crate::text::Label;
 
 /// The environment a key acts in. It decides how verdicts are applied.
@@ -101,6 +102,10 @@ pub struct ApiKey {
     pub created_at: DateTime<Utc>,
     /// When it was revoked; revoked keys authenticate nothing.
     pub revoked_at: Option<DateTime<Utc>>,
+    /// The rate limit of the key's own bucket, set by its tenant (the
+    /// tenant's shared bucket applies too); `null` for `test` keys, which
+    /// have none.
+    pub rate_limit: Option<RateLimit>,
 }
 
 /// Answer to `POST /v1/admin/api-keys`: the secret key, shown once.

@@ -1,7 +1,7 @@
 //! The API trait (feature `endpoints`): every operation, its extractors
 //! and answers, and the OpenAPI document rendered from it.
 
-use crate::{ApiError, Checked, JsonBody, QueryParams, RawJsonBody};
+use crate::{ApiError, Checked, JsonBody, Limited, QueryParams, RawJsonBody};
 use dropshot::{
     ApiDescription, Header, HttpResponseAccepted, HttpResponseCreated, HttpResponseDeleted, HttpResponseOk,
     Path, RequestContext,
@@ -64,33 +64,36 @@ pub trait LictorApi {
 
     /// Report that the process is alive.
     #[endpoint { method = GET, path = "/healthz", tags = ["system"] }]
-    async fn health_check(rqctx: RequestContext<Self::Context>) -> Result<HttpResponseOk<Health>, ApiError>;
+    async fn health_check(
+        rqctx: RequestContext<Self::Context>,
+    ) -> Result<Limited<HttpResponseOk<Health>>, ApiError>;
 
     /// Report whether the gateway can serve decisions (its store answers).
     #[endpoint { method = GET, path = "/readyz", tags = ["system"] }]
-    async fn ready_check(rqctx: RequestContext<Self::Context>)
-    -> Result<HttpResponseOk<Readiness>, ApiError>;
+    async fn ready_check(
+        rqctx: RequestContext<Self::Context>,
+    ) -> Result<Limited<HttpResponseOk<Readiness>>, ApiError>;
 
     /// Create a tenant (superadmin only).
     #[endpoint { method = POST, path = "/v1/admin/tenants", tags = ["tenants"] }]
     async fn tenant_create(
         rqctx: RequestContext<Self::Context>,
         body: JsonBody<TenantCreate>,
-    ) -> Result<HttpResponseCreated<TenantCreated>, ApiError>;
+    ) -> Result<Limited<HttpResponseCreated<TenantCreated>>, ApiError>;
 
     /// List tenants (all for the superadmin, its own for a tenant admin).
     #[endpoint { method = GET, path = "/v1/admin/tenants", tags = ["tenants"] }]
     async fn tenant_list(
         rqctx: RequestContext<Self::Context>,
         query: QueryParams<TenantListParams>,
-    ) -> Result<HttpResponseOk<TenantPage>, ApiError>;
+    ) -> Result<Limited<HttpResponseOk<TenantPage>>, ApiError>;
 
     /// Fetch one tenant with its activity summary.
     #[endpoint { method = GET, path = "/v1/admin/tenants/{tenant_id}", tags = ["tenants"] }]
     async fn tenant_get(
         rqctx: RequestContext<Self::Context>,
         path: Checked<Path<TenantPath>>,
-    ) -> Result<HttpResponseOk<Tenant>, ApiError>;
+    ) -> Result<Limited<HttpResponseOk<Tenant>>, ApiError>;
 
     /// Change a tenant's settings.
     #[endpoint { method = PATCH, path = "/v1/admin/tenants/{tenant_id}", tags = ["tenants"] }]
@@ -98,7 +101,7 @@ pub trait LictorApi {
         rqctx: RequestContext<Self::Context>,
         path: Checked<Path<TenantPath>>,
         body: JsonBody<TenantUpdate>,
-    ) -> Result<HttpResponseOk<Tenant>, ApiError>;
+    ) -> Result<Limited<HttpResponseOk<Tenant>>, ApiError>;
 
     /// Issue a new webhook signing secret for a tenant.
     #[endpoint {
@@ -109,28 +112,28 @@ pub trait LictorApi {
     async fn tenant_webhook_secret_rotate(
         rqctx: RequestContext<Self::Context>,
         path: Checked<Path<TenantPath>>,
-    ) -> Result<HttpResponseOk<WebhookSecret>, ApiError>;
+    ) -> Result<Limited<HttpResponseOk<WebhookSecret>>, ApiError>;
 
     /// Create an API key; the key itself is shown only in this answer.
     #[endpoint { method = POST, path = "/v1/admin/api-keys", tags = ["api-keys"] }]
     async fn api_key_create(
         rqctx: RequestContext<Self::Context>,
         body: JsonBody<ApiKeyCreate>,
-    ) -> Result<HttpResponseCreated<ApiKeyCreated>, ApiError>;
+    ) -> Result<Limited<HttpResponseCreated<ApiKeyCreated>>, ApiError>;
 
     /// List API keys (metadata only).
     #[endpoint { method = GET, path = "/v1/admin/api-keys", tags = ["api-keys"] }]
     async fn api_key_list(
         rqctx: RequestContext<Self::Context>,
         query: QueryParams<ApiKeyListParams>,
-    ) -> Result<HttpResponseOk<ApiKeyPage>, ApiError>;
+    ) -> Result<Limited<HttpResponseOk<ApiKeyPage>>, ApiError>;
 
     /// Revoke an API key; it stops authenticating at once.
     #[endpoint { method = DELETE, path = "/v1/admin/api-keys/{key_id}", tags = ["api-keys"] }]
     async fn api_key_revoke(
         rqctx: RequestContext<Self::Context>,
         path: Checked<Path<ApiKeyPath>>,
-    ) -> Result<HttpResponseDeleted, ApiError>;
+    ) -> Result<Limited<HttpResponseDeleted>, ApiError>;
 
     /// Register an agent.
     #[endpoint { method = POST, path = "/v1/agents", tags = ["agents"] }]
@@ -138,14 +141,14 @@ pub trait LictorApi {
         rqctx: RequestContext<Self::Context>,
         scope: QueryParams<TenantScope>,
         body: JsonBody<AgentCreate>,
-    ) -> Result<HttpResponseCreated<Agent>, ApiError>;
+    ) -> Result<Limited<HttpResponseCreated<Agent>>, ApiError>;
 
     /// List registered agents.
     #[endpoint { method = GET, path = "/v1/agents", tags = ["agents"] }]
     async fn agent_list(
         rqctx: RequestContext<Self::Context>,
         query: QueryParams<AgentListParams>,
-    ) -> Result<HttpResponseOk<AgentPage>, ApiError>;
+    ) -> Result<Limited<HttpResponseOk<AgentPage>>, ApiError>;
 
     /// Fetch one agent.
     #[endpoint { method = GET, path = "/v1/agents/{agent_id}", tags = ["agents"] }]
@@ -153,7 +156,7 @@ pub trait LictorApi {
         rqctx: RequestContext<Self::Context>,
         path: Checked<Path<AgentPath>>,
         scope: QueryParams<TenantScope>,
-    ) -> Result<HttpResponseOk<Agent>, ApiError>;
+    ) -> Result<Limited<HttpResponseOk<Agent>>, ApiError>;
 
     /// Change an agent's name, owner, description, status or budget.
     #[endpoint { method = PATCH, path = "/v1/agents/{agent_id}", tags = ["agents"] }]
@@ -162,7 +165,7 @@ pub trait LictorApi {
         path: Checked<Path<AgentPath>>,
         scope: QueryParams<TenantScope>,
         body: JsonBody<AgentUpdate>,
-    ) -> Result<HttpResponseOk<Agent>, ApiError>;
+    ) -> Result<Limited<HttpResponseOk<Agent>>, ApiError>;
 
     /// Declare an intent and get the decision (every verdict is HTTP 200).
     #[endpoint { method = POST, path = "/v1/intents", tags = ["intents"] }]
@@ -170,39 +173,42 @@ pub trait LictorApi {
         rqctx: RequestContext<Self::Context>,
         headers: Checked<Header<IntentHeaders>>,
         body: JsonBody<IntentRequest>,
-    ) -> Result<HttpResponseOk<Decision>, ApiError>;
+    ) -> Result<Limited<HttpResponseOk<Decision>>, ApiError>;
 
     /// Declare an intent to be decided in the background (HTTP 202).
+    /// Published at `/v1/intents/async` (`/v1/intents:async` is its alias).
     #[endpoint { method = POST, path = "/v1/intents:async", tags = ["intents"] }]
     async fn intent_declare_async(
         rqctx: RequestContext<Self::Context>,
         headers: Checked<Header<IntentHeaders>>,
         body: JsonBody<AsyncIntentRequest>,
-    ) -> Result<HttpResponseAccepted<IntentAccepted>, ApiError>;
+    ) -> Result<Limited<HttpResponseAccepted<IntentAccepted>>, ApiError>;
 
     /// Declare up to 50 intents at once, each decided on its own.
+    /// Published at `/v1/intents/batch` (`/v1/intents:batch` is its alias).
     #[endpoint { method = POST, path = "/v1/intents:batch", tags = ["intents"] }]
     async fn intent_declare_batch(
         rqctx: RequestContext<Self::Context>,
         body: JsonBody<IntentBatchRequest>,
-    ) -> Result<HttpResponseOk<IntentBatchResponse>, ApiError>;
+    ) -> Result<Limited<HttpResponseOk<IntentBatchResponse>>, ApiError>;
 
-    /// Alias of `/v1/intents:async` and `/v1/intents:batch` at
-    /// `/v1/intents/async` and `/v1/intents/batch`.
+    /// `/v1/intents/async` and `/v1/intents/batch`, the published paths of
+    /// `intent_declare_async` and `intent_declare_batch` (see
+    /// [`PUBLISHED_PATHS`]).
     #[endpoint { method = POST, path = "/v1/intents/{intent_id}", unpublished = true }]
     async fn intent_declare_alias(
         rqctx: RequestContext<Self::Context>,
         path: Checked<Path<IntentAliasPath>>,
         headers: Checked<Header<IntentHeaders>>,
         body: JsonBody<serde_json::Value>,
-    ) -> Result<http::Response<dropshot::Body>, ApiError>;
+    ) -> Result<Limited<http::Response<dropshot::Body>>, ApiError>;
 
     /// List intents, newest first.
     #[endpoint { method = GET, path = "/v1/intents", tags = ["intents"] }]
     async fn intent_list(
         rqctx: RequestContext<Self::Context>,
         query: QueryParams<IntentListParams>,
-    ) -> Result<HttpResponseOk<IntentPage>, ApiError>;
+    ) -> Result<Limited<HttpResponseOk<IntentPage>>, ApiError>;
 
     /// Fetch an intent's status and, once made, its decision.
     #[endpoint { method = GET, path = "/v1/intents/{intent_id}/decision", tags = ["intents"] }]
@@ -210,7 +216,7 @@ pub trait LictorApi {
         rqctx: RequestContext<Self::Context>,
         path: Checked<Path<IntentPath>>,
         scope: QueryParams<TenantScope>,
-    ) -> Result<HttpResponseOk<IntentDecision>, ApiError>;
+    ) -> Result<Limited<HttpResponseOk<IntentDecision>>, ApiError>;
 
     /// List the audit entries recorded for an intent.
     #[endpoint { method = GET, path = "/v1/intents/{intent_id}/audit", tags = ["intents"] }]
@@ -218,56 +224,56 @@ pub trait LictorApi {
         rqctx: RequestContext<Self::Context>,
         path: Checked<Path<IntentPath>>,
         query: QueryParams<IntentAuditParams>,
-    ) -> Result<HttpResponseOk<AuditEntryPage>, ApiError>;
+    ) -> Result<Limited<HttpResponseOk<AuditEntryPage>>, ApiError>;
 
     /// List a tenant's audit entries, filtered, in `seq` order.
     #[endpoint { method = GET, path = "/v1/admin/audit", tags = ["audit"] }]
     async fn audit_list(
         rqctx: RequestContext<Self::Context>,
         query: QueryParams<AuditListParams>,
-    ) -> Result<HttpResponseOk<AuditEntryPage>, ApiError>;
+    ) -> Result<Limited<HttpResponseOk<AuditEntryPage>>, ApiError>;
 
     /// Verify a tenant's audit chain and report the first broken link.
     #[endpoint { method = GET, path = "/v1/admin/audit/verify", tags = ["audit"] }]
     async fn audit_verify(
         rqctx: RequestContext<Self::Context>,
         query: QueryParams<AuditVerifyParams>,
-    ) -> Result<HttpResponseOk<AuditVerification>, ApiError>;
+    ) -> Result<Limited<HttpResponseOk<AuditVerification>>, ApiError>;
 
     /// List a tenant's signed audit checkpoints, largest first.
     #[endpoint { method = GET, path = "/v1/admin/audit/checkpoints", tags = ["audit"] }]
     async fn audit_checkpoint_list(
         rqctx: RequestContext<Self::Context>,
         query: QueryParams<CheckpointListParams>,
-    ) -> Result<HttpResponseOk<AuditCheckpointPage>, ApiError>;
+    ) -> Result<Limited<HttpResponseOk<AuditCheckpointPage>>, ApiError>;
 
     /// Fetch a tenant's latest signed audit checkpoint.
     #[endpoint { method = GET, path = "/v1/admin/audit/checkpoints/latest", tags = ["audit"] }]
     async fn audit_checkpoint_latest(
         rqctx: RequestContext<Self::Context>,
         query: QueryParams<AuditVerifyParams>,
-    ) -> Result<HttpResponseOk<AuditCheckpoint>, ApiError>;
+    ) -> Result<Limited<HttpResponseOk<AuditCheckpoint>>, ApiError>;
 
     /// Prove that an entry is in a tenant's audit tree (RFC 6962).
     #[endpoint { method = GET, path = "/v1/admin/audit/proof/inclusion", tags = ["audit"] }]
     async fn audit_inclusion_proof(
         rqctx: RequestContext<Self::Context>,
         query: QueryParams<InclusionProofParams>,
-    ) -> Result<HttpResponseOk<InclusionProof>, ApiError>;
+    ) -> Result<Limited<HttpResponseOk<InclusionProof>>, ApiError>;
 
     /// Prove that a later audit tree extends an earlier one (RFC 6962).
     #[endpoint { method = GET, path = "/v1/admin/audit/proof/consistency", tags = ["audit"] }]
     async fn audit_consistency_proof(
         rqctx: RequestContext<Self::Context>,
         query: QueryParams<ConsistencyProofParams>,
-    ) -> Result<HttpResponseOk<ConsistencyProof>, ApiError>;
+    ) -> Result<Limited<HttpResponseOk<ConsistencyProof>>, ApiError>;
 
     /// Export a tenant's audit log with a checkpoint covering it (streamed).
     #[endpoint { method = GET, path = "/v1/admin/audit/export", tags = ["audit"] }]
     async fn audit_export(
         rqctx: RequestContext<Self::Context>,
         query: QueryParams<ExportParams>,
-    ) -> Result<http::Response<dropshot::Body>, ApiError>;
+    ) -> Result<Limited<http::Response<dropshot::Body>>, ApiError>;
 
     /// Fetch a payload stored apart from the audit chain.
     #[endpoint { method = GET, path = "/v1/admin/audit/payloads/{digest}", tags = ["audit"] }]
@@ -275,7 +281,7 @@ pub trait LictorApi {
         rqctx: RequestContext<Self::Context>,
         path: Checked<Path<PayloadPath>>,
         query: QueryParams<PayloadParams>,
-    ) -> Result<HttpResponseOk<AuditPayload>, ApiError>;
+    ) -> Result<Limited<HttpResponseOk<AuditPayload>>, ApiError>;
 
     /// Erase a stored payload (its digest stays in the chain; audited).
     #[endpoint { method = DELETE, path = "/v1/admin/audit/payloads/{digest}", tags = ["audit"] }]
@@ -283,13 +289,13 @@ pub trait LictorApi {
         rqctx: RequestContext<Self::Context>,
         path: Checked<Path<PayloadPath>>,
         query: QueryParams<PayloadParams>,
-    ) -> Result<HttpResponseDeleted, ApiError>;
+    ) -> Result<Limited<HttpResponseDeleted>, ApiError>;
 
     /// The gateway's public keys (audit checkpoint signatures).
     #[endpoint { method = GET, path = "/.well-known/lictor/keys", tags = ["system"] }]
     async fn public_keys(
         rqctx: RequestContext<Self::Context>,
-    ) -> Result<HttpResponseOk<PublicKeys>, ApiError>;
+    ) -> Result<Limited<HttpResponseOk<PublicKeys>>, ApiError>;
 
     /// Mint a capability token for an agent.
     #[endpoint { method = POST, path = "/v1/admin/mint", tags = ["tokens"] }]
@@ -297,7 +303,7 @@ pub trait LictorApi {
         rqctx: RequestContext<Self::Context>,
         scope: QueryParams<TenantScope>,
         body: JsonBody<TokenMint>,
-    ) -> Result<HttpResponseCreated<MintedToken>, ApiError>;
+    ) -> Result<Limited<HttpResponseCreated<MintedToken>>, ApiError>;
 
     /// Revoke a jti and every token derived from it.
     #[endpoint { method = POST, path = "/v1/admin/revoke", tags = ["tokens"] }]
@@ -305,21 +311,21 @@ pub trait LictorApi {
         rqctx: RequestContext<Self::Context>,
         scope: QueryParams<TenantScope>,
         body: JsonBody<TokenRevoke>,
-    ) -> Result<HttpResponseOk<Revocation>, ApiError>;
+    ) -> Result<Limited<HttpResponseOk<Revocation>>, ApiError>;
 
     /// List revoked jtis, oldest first.
     #[endpoint { method = GET, path = "/v1/admin/revocations", tags = ["tokens"] }]
     async fn revocation_list(
         rqctx: RequestContext<Self::Context>,
         query: QueryParams<RevocationListParams>,
-    ) -> Result<HttpResponseOk<RevocationPage>, ApiError>;
+    ) -> Result<Limited<HttpResponseOk<RevocationPage>>, ApiError>;
 
     /// List the upstream MCP servers the tenant's agents can reach.
     #[endpoint { method = GET, path = "/v1/admin/upstreams", tags = ["upstreams"] }]
     async fn upstream_list(
         rqctx: RequestContext<Self::Context>,
         query: QueryParams<UpstreamListParams>,
-    ) -> Result<HttpResponseOk<UpstreamPage>, ApiError>;
+    ) -> Result<Limited<HttpResponseOk<UpstreamPage>>, ApiError>;
 
     /// Add an upstream MCP server for the tenant.
     #[endpoint { method = POST, path = "/v1/admin/upstreams", tags = ["upstreams"] }]
@@ -327,7 +333,7 @@ pub trait LictorApi {
         rqctx: RequestContext<Self::Context>,
         scope: QueryParams<TenantScope>,
         body: JsonBody<UpstreamCreate>,
-    ) -> Result<HttpResponseCreated<Upstream>, ApiError>;
+    ) -> Result<Limited<HttpResponseCreated<Upstream>>, ApiError>;
 
     /// Remove one of the tenant's upstream MCP servers.
     #[endpoint { method = DELETE, path = "/v1/admin/upstreams/{name}", tags = ["upstreams"] }]
@@ -335,14 +341,14 @@ pub trait LictorApi {
         rqctx: RequestContext<Self::Context>,
         path: Checked<Path<UpstreamPath>>,
         scope: QueryParams<TenantScope>,
-    ) -> Result<HttpResponseDeleted, ApiError>;
+    ) -> Result<Limited<HttpResponseDeleted>, ApiError>;
 
     /// List the tenant's policy drafts, oldest first (without their modules).
     #[endpoint { method = GET, path = "/v1/admin/policies/drafts", tags = ["policies"] }]
     async fn policy_draft_list(
         rqctx: RequestContext<Self::Context>,
         query: QueryParams<PolicyDraftListParams>,
-    ) -> Result<HttpResponseOk<PolicyDraftPage>, ApiError>;
+    ) -> Result<Limited<HttpResponseOk<PolicyDraftPage>>, ApiError>;
 
     /// Create a policy draft; it is compiled first and refused with its compile errors.
     #[endpoint { method = POST, path = "/v1/admin/policies/drafts", tags = ["policies"] }]
@@ -350,7 +356,7 @@ pub trait LictorApi {
         rqctx: RequestContext<Self::Context>,
         scope: QueryParams<TenantScope>,
         body: JsonBody<PolicyDraftWrite>,
-    ) -> Result<HttpResponseCreated<PolicyDraft>, ApiError>;
+    ) -> Result<Limited<HttpResponseCreated<PolicyDraft>>, ApiError>;
 
     /// Read a policy draft with its modules and data.
     #[endpoint { method = GET, path = "/v1/admin/policies/drafts/{draft_id}", tags = ["policies"] }]
@@ -358,7 +364,7 @@ pub trait LictorApi {
         rqctx: RequestContext<Self::Context>,
         path: Checked<Path<PolicyDraftPath>>,
         scope: QueryParams<TenantScope>,
-    ) -> Result<HttpResponseOk<PolicyDraft>, ApiError>;
+    ) -> Result<Limited<HttpResponseOk<PolicyDraft>>, ApiError>;
 
     /// Replace a policy draft (not while it is active or the rollback target).
     #[endpoint { method = PUT, path = "/v1/admin/policies/drafts/{draft_id}", tags = ["policies"] }]
@@ -367,7 +373,7 @@ pub trait LictorApi {
         path: Checked<Path<PolicyDraftPath>>,
         scope: QueryParams<TenantScope>,
         body: JsonBody<PolicyDraftWrite>,
-    ) -> Result<HttpResponseOk<PolicyDraft>, ApiError>;
+    ) -> Result<Limited<HttpResponseOk<PolicyDraft>>, ApiError>;
 
     /// Delete a policy draft (not while it is active or the rollback target).
     #[endpoint { method = DELETE, path = "/v1/admin/policies/drafts/{draft_id}", tags = ["policies"] }]
@@ -375,7 +381,7 @@ pub trait LictorApi {
         rqctx: RequestContext<Self::Context>,
         path: Checked<Path<PolicyDraftPath>>,
         scope: QueryParams<TenantScope>,
-    ) -> Result<HttpResponseDeleted, ApiError>;
+    ) -> Result<Limited<HttpResponseDeleted>, ApiError>;
 
     /// Evaluate a candidate bundle on synthetic inputs and on recorded decisions, without changing anything.
     #[endpoint { method = POST, path = "/v1/admin/policies/dry-run", tags = ["policies"] }]
@@ -383,14 +389,14 @@ pub trait LictorApi {
         rqctx: RequestContext<Self::Context>,
         scope: QueryParams<TenantScope>,
         body: JsonBody<PolicyDryRunRequest>,
-    ) -> Result<HttpResponseOk<PolicyDryRun>, ApiError>;
+    ) -> Result<Limited<HttpResponseOk<PolicyDryRun>>, ApiError>;
 
     /// Show the tenant's active bundle and its rollback target.
     #[endpoint { method = GET, path = "/v1/admin/policies/active", tags = ["policies"] }]
     async fn policy_active_get(
         rqctx: RequestContext<Self::Context>,
         scope: QueryParams<TenantScope>,
-    ) -> Result<HttpResponseOk<ActivePolicy>, ApiError>;
+    ) -> Result<Limited<HttpResponseOk<ActivePolicy>>, ApiError>;
 
     /// Promote a draft atomically (or propose it, under the two-person rule).
     #[endpoint { method = POST, path = "/v1/admin/policies/active", tags = ["policies"] }]
@@ -398,7 +404,7 @@ pub trait LictorApi {
         rqctx: RequestContext<Self::Context>,
         scope: QueryParams<TenantScope>,
         body: JsonBody<PolicyPromote>,
-    ) -> Result<HttpResponseOk<PolicyChange>, ApiError>;
+    ) -> Result<Limited<HttpResponseOk<PolicyChange>>, ApiError>;
 
     /// Restore the previous bundle.
     #[endpoint { method = POST, path = "/v1/admin/policies/rollback", tags = ["policies"] }]
@@ -406,14 +412,14 @@ pub trait LictorApi {
         rqctx: RequestContext<Self::Context>,
         scope: QueryParams<TenantScope>,
         body: JsonBody<PolicyRollback>,
-    ) -> Result<HttpResponseOk<PolicyChange>, ApiError>;
+    ) -> Result<Limited<HttpResponseOk<PolicyChange>>, ApiError>;
 
     /// List promotion proposals, newest first.
     #[endpoint { method = GET, path = "/v1/admin/policies/proposals", tags = ["policies"] }]
     async fn policy_proposal_list(
         rqctx: RequestContext<Self::Context>,
         query: QueryParams<PolicyProposalListParams>,
-    ) -> Result<HttpResponseOk<PolicyProposalPage>, ApiError>;
+    ) -> Result<Limited<HttpResponseOk<PolicyProposalPage>>, ApiError>;
 
     /// Approve a proposal: its bundle is promoted (by an administrator other than the proposer).
     #[endpoint { method = POST, path = "/v1/admin/policies/proposals/{proposal_id}/approve", tags = ["policies"] }]
@@ -421,7 +427,7 @@ pub trait LictorApi {
         rqctx: RequestContext<Self::Context>,
         path: Checked<Path<PolicyProposalPath>>,
         scope: QueryParams<TenantScope>,
-    ) -> Result<HttpResponseOk<PolicyChange>, ApiError>;
+    ) -> Result<Limited<HttpResponseOk<PolicyChange>>, ApiError>;
 
     /// Reject a proposal.
     #[endpoint { method = POST, path = "/v1/admin/policies/proposals/{proposal_id}/reject", tags = ["policies"] }]
@@ -429,20 +435,20 @@ pub trait LictorApi {
         rqctx: RequestContext<Self::Context>,
         path: Checked<Path<PolicyProposalPath>>,
         scope: QueryParams<TenantScope>,
-    ) -> Result<HttpResponseOk<PolicyChange>, ApiError>;
+    ) -> Result<Limited<HttpResponseOk<PolicyChange>>, ApiError>;
 
     /// List the policy templates a tenant can start a draft from.
     #[endpoint { method = GET, path = "/v1/admin/policies/templates", tags = ["policies"] }]
     async fn policy_template_list(
         rqctx: RequestContext<Self::Context>,
-    ) -> Result<HttpResponseOk<PolicyTemplateList>, ApiError>;
+    ) -> Result<Limited<HttpResponseOk<PolicyTemplateList>>, ApiError>;
 
     /// List approval requests, newest first.
     #[endpoint { method = GET, path = "/v1/admin/approvals", tags = ["approvals"] }]
     async fn approval_list(
         rqctx: RequestContext<Self::Context>,
         query: QueryParams<ApprovalListParams>,
-    ) -> Result<HttpResponseOk<ApprovalPage>, ApiError>;
+    ) -> Result<Limited<HttpResponseOk<ApprovalPage>>, ApiError>;
 
     /// Fetch one approval request.
     #[endpoint { method = GET, path = "/v1/admin/approvals/{approval_id}", tags = ["approvals"] }]
@@ -450,7 +456,7 @@ pub trait LictorApi {
         rqctx: RequestContext<Self::Context>,
         path: Checked<Path<ApprovalPath>>,
         scope: QueryParams<TenantScope>,
-    ) -> Result<HttpResponseOk<Approval>, ApiError>;
+    ) -> Result<Limited<HttpResponseOk<Approval>>, ApiError>;
 
     /// Approve or reject a pending approval request (once).
     #[endpoint { method = POST, path = "/v1/admin/approvals/{approval_id}/decide", tags = ["approvals"] }]
@@ -459,7 +465,7 @@ pub trait LictorApi {
         path: Checked<Path<ApprovalPath>>,
         scope: QueryParams<TenantScope>,
         body: JsonBody<ApprovalDecide>,
-    ) -> Result<HttpResponseOk<Approval>, ApiError>;
+    ) -> Result<Limited<HttpResponseOk<Approval>>, ApiError>;
 
     /// Read an approval as the agent waiting on it, optionally long-polling.
     #[endpoint { method = GET, path = "/v1/approvals/{approval_id}", tags = ["approvals"] }]
@@ -467,7 +473,7 @@ pub trait LictorApi {
         rqctx: RequestContext<Self::Context>,
         path: Checked<Path<ApprovalPath>>,
         query: QueryParams<ApprovalWaitParams>,
-    ) -> Result<HttpResponseOk<Approval>, ApiError>;
+    ) -> Result<Limited<HttpResponseOk<Approval>>, ApiError>;
 
     /// Call a tool through the pipeline and, when approved, its upstream.
     #[endpoint { method = POST, path = "/v1/tool-call", tags = ["tools"] }]
@@ -475,7 +481,7 @@ pub trait LictorApi {
         rqctx: RequestContext<Self::Context>,
         headers: Checked<Header<ApprovalHeader>>,
         body: JsonBody<ToolCallRequest>,
-    ) -> Result<HttpResponseOk<ToolCallResponse>, ApiError>;
+    ) -> Result<Limited<HttpResponseOk<ToolCallResponse>>, ApiError>;
 
     /// Send one MCP JSON-RPC message (Streamable HTTP; JSON responses).
     #[endpoint { method = POST, path = "/v1/mcp", tags = ["tools"] }]
@@ -483,14 +489,14 @@ pub trait LictorApi {
         rqctx: RequestContext<Self::Context>,
         headers: Checked<Header<McpHeaders>>,
         body: RawJsonBody<JsonRpcMessage>,
-    ) -> Result<McpReply, ApiError>;
+    ) -> Result<Limited<McpReply>, ApiError>;
 
     /// End an MCP session opened by `initialize` (2025 revisions).
     #[endpoint { method = DELETE, path = "/v1/mcp", tags = ["tools"] }]
     async fn mcp_session_delete(
         rqctx: RequestContext<Self::Context>,
         headers: Checked<Header<McpSessionHeaders>>,
-    ) -> Result<HttpResponseDeleted, ApiError>;
+    ) -> Result<Limited<HttpResponseDeleted>, ApiError>;
 }
 
 /// The path segment of the unpublished alias route (`async` or `batch`).
@@ -525,7 +531,30 @@ pub fn render_openapi<C: dropshot::ServerContext>(
     add_mcp_notification_response(&mut document);
     describe_export_responses(&mut document);
     bound_integers(&mut document);
+    publish_slash_paths(&mut document);
     Ok(document)
+}
+
+/// The paths the document publishes for the operations dropshot routes at
+/// `/v1/intents:async` and `/v1/intents:batch`: `/v1/intents/async` and
+/// `/v1/intents/batch`, as the Intent Declaration API names them. Both
+/// forms are served (the slash form by the unpublished
+/// `intent_declare_alias` route, which a literal segment beside
+/// `{intent_id}` would conflict with in dropshot's router); the colon form
+/// is the alias (docs/api.md).
+pub const PUBLISHED_PATHS: [(&str, &str); 2] =
+    [("/v1/intents:async", "/v1/intents/async"), ("/v1/intents:batch", "/v1/intents/batch")];
+
+fn publish_slash_paths(document: &mut serde_json::Value) {
+    let Some(paths) = document.get_mut("paths").and_then(|p| p.as_object_mut()) else {
+        return;
+    };
+    for (routed, published) in PUBLISHED_PATHS {
+        if let Some(item) = paths.remove(routed) {
+            paths.insert(published.to_string(), item);
+        }
+    }
+    paths.sort_keys();
 }
 
 /// Schemars states an unsigned integer's lower bound (`minimum: 0`) but
@@ -794,6 +823,10 @@ mod tests {
     fn the_alias_route_is_not_published() {
         let document = openapi_document().unwrap_or_else(|e| panic!("{e}"));
         assert!(document["paths"]["/v1/intents/{intent_id}"].is_null());
-        assert!(document["paths"]["/v1/intents:async"]["post"].is_object());
+        // The published form is the Intent Declaration API's; the colon
+        // form is served as its alias.
+        assert!(document["paths"]["/v1/intents/async"]["post"].is_object());
+        assert!(document["paths"]["/v1/intents/batch"]["post"].is_object());
+        assert!(document["paths"]["/v1/intents:async"].is_null());
     }
 }

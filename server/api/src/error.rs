@@ -52,6 +52,9 @@ pub enum ErrorCode {
     IdempotencyConflict,
     /// The operation conflicts with the object's current state.
     Conflict,
+    /// The credential or its tenant used up its rate limit: retry after
+    /// `Retry-After` seconds (the `RateLimit-*` headers tell the state).
+    RateLimited,
     /// The store cannot be reached; nothing was written.
     StoreUnavailable,
     /// The store lost the connection while committing and could not be
@@ -66,7 +69,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// All codes, in documentation order.
-    pub const ALL: [ErrorCode; 20] = [
+    pub const ALL: [ErrorCode; 21] = [
         ErrorCode::MalformedJson,
         ErrorCode::MissingField,
         ErrorCode::UnknownField,
@@ -83,6 +86,7 @@ impl ErrorCode {
         ErrorCode::AlreadyExists,
         ErrorCode::IdempotencyConflict,
         ErrorCode::Conflict,
+        ErrorCode::RateLimited,
         ErrorCode::StoreUnavailable,
         ErrorCode::OutcomeUnknown,
         ErrorCode::UpstreamUnavailable,
@@ -108,6 +112,7 @@ impl ErrorCode {
             ErrorCode::AlreadyExists => "already_exists",
             ErrorCode::IdempotencyConflict => "idempotency_conflict",
             ErrorCode::Conflict => "conflict",
+            ErrorCode::RateLimited => "rate_limited",
             ErrorCode::StoreUnavailable => "store_unavailable",
             ErrorCode::OutcomeUnknown => "outcome_unknown",
             ErrorCode::UpstreamUnavailable => "upstream_unavailable",
@@ -132,6 +137,7 @@ impl ErrorCode {
             ErrorCode::AlreadyExists | ErrorCode::IdempotencyConflict | ErrorCode::Conflict => 409,
             ErrorCode::BodyTooLarge => 413,
             ErrorCode::UnsupportedMediaType => 415,
+            ErrorCode::RateLimited => 429,
             ErrorCode::StoreUnavailable | ErrorCode::OutcomeUnknown => 503,
             ErrorCode::UpstreamUnavailable => 502,
             ErrorCode::Internal => 500,

@@ -12,7 +12,7 @@ use crate::ids::{AgentId, ApprovalId, AuditEntryId, IntentId, TenantId, id_type}
 use crate::money::UsdAmount;
 use crate::pagination::page_type;
 use crate::tenants::PolicyRef;
-use crate::text::{Identifier, Label};
+use crate::text::{Description, Identifier, Label};
 
 fn verb_first(c: char) -> bool {
     c.is_ascii_alphabetic()
@@ -173,9 +173,14 @@ pub struct Payload {
     /// One-line summary for humans (approvers, audit readers).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub summary: Option<String>,
-    /// The content itself (message body, query, document).
+    /// The content itself (message body, query, document): any JSON value,
+    /// a string or a structured object such as `{"recipient": …,
+    /// "channel": "email", "message_body": …}`. `null` is read as absent.
+    /// Policies read every string inside it (the default bundle redacts
+    /// card numbers and SSNs at their JSON Pointer, e.g.
+    /// `/content/message_body`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub content: Option<String>,
+    pub content: Option<serde_json::Value>,
     /// Structured arguments (a tool call's arguments land here).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub arguments: Option<serde_json::Map<String, serde_json::Value>>,
@@ -224,7 +229,7 @@ pub struct IntentRequest {
     pub context: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
-/// Body of `POST /v1/intents:async`.
+/// Body of `POST /v1/intents/async`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AsyncIntentRequest {
@@ -499,14 +504,88 @@ pub struct Modifications {
     pub modified_payload: Payload,
 }
 
-/// Something the agent could do instead.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct Alternative {
-    /// Stable code of the suggestion, if the policy gives one.
+/// What a suggested alternative needs before it can go ahead.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AlternativeRequirement {
+    /// A person approves first: declared, the suggested action is expected
+    /// to escalate, and goes ahead once an approver (`role`) approves it.
+    Approval,
+    /// A person does it instead of the agent: hand the task to `role`.
+    Human,
+}
+
+impl AlternativeRequirement {
+    /// The wire string.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            AlternativeRequirement::Approval => "approval",
+            AlternativeRequirement::Human => "human",
+        }
+    }
+}
+
+/// The target fields a suggested action changes.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TargetChange {
+    /// The kind of target.
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub target_type: Option<Label>,
+    /// Which one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub code: Option<String>,
-    /// The suggestion.
-    pub message: String,
+    pub identifier: Option<Identifier>,
+    /// How sensitive it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sensitivity: Option<Sensitivity>,
+}
+
+/// A suggested action, as the fields that differ from the declared one: an
+/// RFC 7396 JSON merge patch of `intent.action`. Apply it to the declared
+/// action (objects merge, other values replace) and declare the result.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ActionChange {
+    /// Another kind of action.
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub action_type: Option<ActionType>,
+    /// Another verb.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verb: Option<Verb>,
+    /// Target fields to change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<TargetChange>,
+    /// Payload fields to change (for example
+    /// `{"estimated_impact": {"financial_exposure_usd": 10000}}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload: Option<Payload>,
+}
+
+/// Something the agent could do instead of what was blocked: a block
+/// comes with reasoning (`reasons`) and at least one of these from every
+/// rule of the shipped bundles (docs/policies.md).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Alternative {
+    /// Stable code of the suggestion (`split_below_limit`,
+    /// `hand_to_human`, …), when the policy gives one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<Label>,
+    /// What to do instead, for the agent and for the people reading the
+    /// decision.
+    pub description: Description,
+    /// The suggested action, as a merge patch of the declared one; absent
+    /// when the suggestion is not an action the agent declares (a hand-off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<ActionChange>,
+    /// What it needs before it can go ahead; absent: the agent may declare
+    /// it on its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requires: Option<AlternativeRequirement>,
+    /// Who approves or acts, when a person must (`payments approver`,
+    /// `data owner`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<Label>,
 }
 
 /// Where the decision sits in the tenant's audit log.
@@ -552,7 +631,9 @@ pub struct Decision {
     /// For `approve_modified`: the patch and the payload to act on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub modifications: Option<Modifications>,
-    /// Suggestions from the policy.
+    /// What the agent could do instead: set on a `block` by every rule of
+    /// the shipped bundles (a tenant's own policy returns its own), and on
+    /// any other verdict whose policy suggests some.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alternatives: Option<Vec<Alternative>>,
     /// The risk assessment.
@@ -593,7 +674,7 @@ impl IntentStatus {
     }
 }
 
-/// Answer to `POST /v1/intents:async` (HTTP 202).
+/// Answer to `POST /v1/intents/async` (HTTP 202).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct IntentAccepted {
     /// The intent's id.
@@ -655,7 +736,7 @@ pub struct IntentDecision {
     pub callback: Option<CallbackStatus>,
 }
 
-/// Body of `POST /v1/intents:batch`: up to 50 intents, decided concurrently.
+/// Body of `POST /v1/intents/batch`: up to 50 intents, decided concurrently.
 /// Each element is validated on its own.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -680,7 +761,7 @@ pub struct IntentBatchItem {
     pub error: Option<ApiError>,
 }
 
-/// Answer to `POST /v1/intents:batch`: one result per element, in order.
+/// Answer to `POST /v1/intents/batch`: one result per element, in order.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 pub struct IntentBatchResponse {
     /// The results.

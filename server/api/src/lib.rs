@@ -43,4 +43,8 @@ pub use extract::{Checked, JsonBody, Lenient, QueryParams, RawJsonBody};
 #[cfg(feature = "endpoints")]
 mod endpoints;
 #[cfg(feature = "endpoints")]
+mod limited;
+#[cfg(feature = "endpoints")]
 pub use endpoints::*;
+#[cfg(feature = "endpoints")]
+pub use limited::Limited;

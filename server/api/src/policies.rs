@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::ids::{AgentId, IntentId, PolicyDraftId, PolicyProposalId, TenantId};
-use crate::intents::{AuditRef, PatchOperation, Verdict};
+use crate::intents::{Alternative, AuditRef, PatchOperation, Verdict};
 use crate::pagination::page_type;
 use crate::text::{Description, Label};
 
@@ -180,6 +180,9 @@ pub struct PolicyEvaluation {
     pub reasons: Vec<PolicyReason>,
     /// The patch on the payload (`approve_modified`, `escalate`).
     pub patch: Vec<PatchOperation>,
+    /// What the agent could do instead, as the policy suggests it.
+    #[serde(default)]
+    pub alternatives: Vec<Alternative>,
     /// Why evaluation failed (`policy_evaluation_error`, `policy_limit_exceeded`,
     /// `policy_undefined`, `policy_malformed_output`).
     pub error: Option<PolicyReason>,

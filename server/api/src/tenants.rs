@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ids::TenantId;
 use crate::pagination::page_type;
-use crate::text::Label;
+use crate::text::{Label, double_option};
 
 /// Body of `POST /v1/admin/tenants`.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
@@ -16,6 +16,66 @@ pub struct TenantCreate {
     pub id: TenantId,
     /// Display name.
     pub name: Label,
+    /// Rate limits other than the defaults (docs/api.md, "Rate limits").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limits: Option<RateLimitsUpdate>,
+}
+
+/// A token bucket: up to `burst` requests at once, refilled at
+/// `per_minute` requests a minute.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    /// The sustained rate, in requests a minute (1–6,000,000).
+    #[schemars(range(min = 1, max = 6000000))]
+    pub per_minute: u32,
+    /// The requests allowed at once (1–100,000).
+    #[schemars(range(min = 1, max = 100000))]
+    pub burst: u32,
+}
+
+impl RateLimit {
+    /// The highest `per_minute` (100,000 a second).
+    pub const MAX_PER_MINUTE: u32 = 6_000_000;
+    /// The highest `burst`.
+    pub const MAX_BURST: u32 = 100_000;
+    /// Each credential's limit unless its tenant sets one: 50 a second,
+    /// 100 at once.
+    pub const DEFAULT_PER_KEY: RateLimit = RateLimit { per_minute: 3_000, burst: 100 };
+    /// A tenant's limit unless it sets one: 500 a second, 1,000 at once.
+    pub const DEFAULT_PER_TENANT: RateLimit = RateLimit { per_minute: 30_000, burst: 1_000 };
+}
+
+/// A tenant's rate limits. They bind its `live` and `shadow` credentials
+/// (API keys of either role, and capability tokens, each counted against
+/// its root token); `test` keys and the superadmin have none. A request
+/// takes one unit from its credential's bucket and one from the tenant's
+/// (a batch one per intent), or neither: past either, `429 rate_limited`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct RateLimits {
+    /// Each credential's own bucket.
+    pub per_key: RateLimit,
+    /// The bucket all of the tenant's credentials share.
+    pub per_tenant: RateLimit,
+}
+
+impl Default for RateLimits {
+    fn default() -> RateLimits {
+        RateLimits { per_key: RateLimit::DEFAULT_PER_KEY, per_tenant: RateLimit::DEFAULT_PER_TENANT }
+    }
+}
+
+/// A change to a tenant's rate limits (superadmin only): a limit given
+/// replaces it, `null` restores the default, an absent one is kept.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitsUpdate {
+    /// Each credential's own bucket.
+    #[serde(default, deserialize_with = "double_option", skip_serializing_if = "Option::is_none")]
+    pub per_key: Option<Option<RateLimit>>,
+    /// The bucket all of the tenant's credentials share.
+    #[serde(default, deserialize_with = "double_option", skip_serializing_if = "Option::is_none")]
+    pub per_tenant: Option<Option<RateLimit>>,
 }
 
 /// The policy bundle a tenant's decisions are evaluated with.
@@ -68,6 +128,9 @@ pub struct TenantUpdate {
     /// superadmin may turn it off.
     #[serde(default)]
     pub policy_two_person_rule: Option<bool>,
+    /// The tenant's rate limits (superadmin only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limits: Option<RateLimitsUpdate>,
 }
 
 /// A tenant, with a summary of its activity.
@@ -89,6 +152,8 @@ pub struct Tenant {
     pub store_failure: StoreFailureMode,
     /// Whether promoting a policy needs a second administrator.
     pub policy_two_person_rule: bool,
+    /// The rate limits of its `live` and `shadow` credentials.
+    pub rate_limits: RateLimits,
 }
 
 /// Answer to `POST /v1/admin/tenants`: the tenant and its webhook secret,

@@ -2,8 +2,9 @@
 
 use lictor_api::ApiError;
 use lictor_api::api_keys::{
-    ApiKey, ApiKeyCreate, ApiKeyCreated, ApiKeyListParams, ApiKeyPage, ApiKeyPath, Role,
+    ApiKey, ApiKeyCreate, ApiKeyCreated, ApiKeyListParams, ApiKeyPage, ApiKeyPath, Environment, Role,
 };
+use lictor_api::tenants::RateLimit;
 
 use crate::audit::writer::{AdminJob, AdminOp};
 use crate::auth::not_found_tenant;
@@ -17,8 +18,11 @@ use crate::store::{ApiKeyRow, NewApiKey};
 
 const LIST: &str = "api-keys";
 
-fn view(row: ApiKeyRow) -> ApiKey {
+/// The key as its tenant's administrators see it, with the limit of its
+/// own bucket (`per_key`, its tenant's) unless it is a `test` key.
+fn view(row: ApiKeyRow, per_key: RateLimit) -> ApiKey {
     ApiKey {
+        rate_limit: (row.environment != Environment::Test).then_some(per_key),
         id: row.id,
         tenant: row.tenant,
         environment: row.environment,
@@ -75,19 +79,23 @@ pub(crate) async fn create(
         op: AdminOp::CreateApiKey(row.clone()),
     };
     caller.state.pipeline.writer().append_admin_change(job).await?;
+    let per_key = caller.state.rate_limits.limits(&row.tenant).await.per_key;
     Ok(ApiKeyCreated {
         key: issued.key,
-        api_key: view(ApiKeyRow {
-            id: row.id,
-            tenant: row.tenant,
-            name: row.name,
-            environment: row.environment,
-            role: row.role,
-            agent_id: row.agent_id,
-            prefix: row.prefix,
-            created_at: row.created_at,
-            revoked_at: None,
-        }),
+        api_key: view(
+            ApiKeyRow {
+                id: row.id,
+                tenant: row.tenant,
+                name: row.name,
+                environment: row.environment,
+                role: row.role,
+                agent_id: row.agent_id,
+                prefix: row.prefix,
+                created_at: row.created_at,
+                revoked_at: None,
+            },
+            per_key,
+        ),
     })
 }
 
@@ -108,7 +116,12 @@ pub(crate) async fn list(
     let after: Option<(i64, String)> = cursor::decode_opt(LIST, params.cursor.as_deref())?;
     let rows = caller.state.store.list_api_keys(tenant.as_ref(), after, limit + 1).await?;
     let (rows, next_cursor) = cursor::page(LIST, rows, limit, |k| (k.created_at, k.id.to_string()));
-    Ok(ApiKeyPage { items: rows.into_iter().map(view).collect(), next_cursor })
+    let mut items = Vec::with_capacity(rows.len());
+    for row in rows {
+        let per_key = caller.state.rate_limits.limits(&row.tenant).await.per_key;
+        items.push(view(row, per_key));
+    }
+    Ok(ApiKeyPage { items, next_cursor })
 }
 
 /// `DELETE /v1/admin/api-keys/{key_id}`.

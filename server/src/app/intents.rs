@@ -318,7 +318,7 @@ async fn replay_accepted(
     Ok(IntentAccepted { intent_id: intent.row.id, status: intent.row.status })
 }
 
-/// `POST /v1/intents:async` (API keys only: a capability token is not kept
+/// `POST /v1/intents/async` (API keys only: a capability token is not kept
 /// for background evaluation).
 pub(crate) async fn declare_async(
     caller: &Caller<'_>,
@@ -367,7 +367,7 @@ pub(crate) async fn declare_async(
     }
 }
 
-/// `POST /v1/intents:batch`: every element is validated and decided on its
+/// `POST /v1/intents/batch`: every element is validated and decided on its
 /// own, concurrently; one result per element, in order.
 pub(crate) async fn declare_batch(
     caller: &Caller<'_>,

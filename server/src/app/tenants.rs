@@ -2,8 +2,8 @@
 
 use lictor_api::ApiError;
 use lictor_api::tenants::{
-    Tenant, TenantCreate, TenantCreated, TenantListParams, TenantPage, TenantPath, TenantUpdate,
-    WebhookSecret,
+    RateLimit, RateLimitsUpdate, Tenant, TenantCreate, TenantCreated, TenantListParams, TenantPage,
+    TenantPath, TenantUpdate, WebhookSecret,
 };
 
 use crate::audit::writer::{AdminJob, AdminOp, AdminOutcome};
@@ -14,7 +14,7 @@ use crate::clock::Timestamp;
 use crate::credentials;
 use crate::cursor;
 use crate::error::{Error, Object};
-use crate::store::{NewTenant, StoreError, TenantRow};
+use crate::store::{NewTenant, StoreError, TenantRateLimits, TenantRow};
 
 const LIST: &str = "tenants";
 
@@ -30,6 +30,37 @@ async fn view(caller: &Caller<'_>, row: TenantRow) -> Result<Tenant, Error> {
         decisions_24h: stats.recent_decisions,
         store_failure: row.store_failure,
         policy_two_person_rule: row.policy_two_person,
+        rate_limits: row.rate_limits.effective(),
+    })
+}
+
+/// `current` with `update` applied, each limit checked (the JSON path of
+/// a bad one is under `$.rate_limits`).
+fn rate_limits(update: &RateLimitsUpdate, current: TenantRateLimits) -> Result<TenantRateLimits, Error> {
+    let checked = |limit: Option<RateLimit>, field: &str| -> Result<Option<RateLimit>, Error> {
+        let Some(limit) = limit else { return Ok(None) };
+        for (name, value, max) in [
+            ("per_minute", limit.per_minute, RateLimit::MAX_PER_MINUTE),
+            ("burst", limit.burst, RateLimit::MAX_BURST),
+        ] {
+            if !(1..=max).contains(&value) {
+                return Err(Error::InvalidField {
+                    path: format!("$.rate_limits.{field}.{name}"),
+                    message: format!("`{name}` must be 1 to {max}, got {value}"),
+                });
+            }
+        }
+        Ok(Some(limit))
+    };
+    Ok(TenantRateLimits {
+        per_key: match update.per_key {
+            Some(limit) => checked(limit, "per_key")?,
+            None => current.per_key,
+        },
+        per_tenant: match update.per_tenant {
+            Some(limit) => checked(limit, "per_tenant")?,
+            None => current.per_tenant,
+        },
     })
 }
 
@@ -41,12 +72,17 @@ pub(crate) async fn create(
     let principal = caller.principal().await?;
     principal.require_superadmin("create tenants")?;
     let body = body?;
+    let limits = match &body.rate_limits {
+        Some(update) => rate_limits(update, TenantRateLimits::default())?,
+        None => TenantRateLimits::default(),
+    };
     let webhook_secret = credentials::new_webhook_secret();
     let row = NewTenant {
         id: body.id.clone(),
         name: body.name.to_string(),
         webhook_secret: webhook_secret.clone(),
         created_at: Timestamp::now(),
+        rate_limits: limits,
     };
     let job = AdminJob {
         tenant: row.id.clone(),
@@ -66,6 +102,7 @@ pub(crate) async fn create(
         created_at: row.created_at,
         store_failure: Default::default(),
         policy_two_person: false,
+        rate_limits: row.rate_limits,
     };
     Ok(TenantCreated { tenant: view(caller, tenant).await?, webhook_secret })
 }
@@ -155,11 +192,17 @@ pub(crate) async fn update(
     let principal = caller.principal().await?;
     principal.require_admin()?;
     let (path, body) = (path?, body?);
-    if !principal.can_access(&path.tenant_id)
-        || caller.state.store.get_tenant(&path.tenant_id).await?.is_none()
-    {
-        return Err(not_found_tenant(&path.tenant_id));
+    let current = match caller.state.store.get_tenant(&path.tenant_id).await? {
+        Some(row) if principal.can_access(&path.tenant_id) => row,
+        _ => return Err(not_found_tenant(&path.tenant_id)),
+    };
+    // A tenant's limits protect every other tenant of the gateway: the
+    // operator sets them, not the tenant.
+    if body.rate_limits.is_some() && !principal.is_superadmin() {
+        return Err(Error::Forbidden("only the superadmin may change a tenant's rate limits".into()));
     }
+    let limits =
+        body.rate_limits.as_ref().map(|update| rate_limits(update, current.rate_limits)).transpose()?;
     if body.policy_two_person_rule == Some(false) && !principal.is_superadmin() {
         let tenant = caller.state.store.get_tenant(&path.tenant_id).await?;
         if tenant.is_some_and(|t| t.policy_two_person) {
@@ -172,6 +215,7 @@ pub(crate) async fn update(
         op: AdminOp::UpdateTenant {
             store_failure: body.store_failure,
             policy_two_person: body.policy_two_person_rule,
+            rate_limits: limits,
         },
     };
     caller.state.pipeline.writer().append_admin_change(job).await?;

@@ -43,7 +43,9 @@ use lictor_api::tools::{
     ToolCallResponse,
 };
 use lictor_api::upstreams::{Upstream, UpstreamCreate, UpstreamListParams, UpstreamPage, UpstreamPath};
-use lictor_api::{ApiError, Checked, IntentAliasPath, JsonBody, LictorApi, QueryParams, RawJsonBody};
+use lictor_api::{
+    ApiError, Checked, IntentAliasPath, JsonBody, LictorApi, Limited, QueryParams, RawJsonBody,
+};
 
 use crate::app::intents::Arrival;
 use crate::app::{
@@ -111,11 +113,15 @@ fn export_response(export: audit::Export) -> Result<http::Response<dropshot::Bod
 impl LictorApi for LictorImpl {
     type Context = GatewayState;
 
-    async fn health_check(_rqctx: RequestContext<GatewayState>) -> Result<HttpResponseOk<Health>, ApiError> {
-        Ok(HttpResponseOk(system::health()))
+    async fn health_check(
+        _rqctx: RequestContext<GatewayState>,
+    ) -> Result<Limited<HttpResponseOk<Health>>, ApiError> {
+        Ok(Limited::new(HttpResponseOk(system::health()), http::HeaderMap::new()))
     }
 
-    async fn ready_check(rqctx: RequestContext<GatewayState>) -> Result<HttpResponseOk<Readiness>, ApiError> {
+    async fn ready_check(
+        rqctx: RequestContext<GatewayState>,
+    ) -> Result<Limited<HttpResponseOk<Readiness>>, ApiError> {
         let caller = caller(&rqctx);
         caller.finish(system::ready(&caller).await.map(HttpResponseOk))
     }
@@ -123,7 +129,7 @@ impl LictorApi for LictorImpl {
     async fn tenant_create(
         rqctx: RequestContext<GatewayState>,
         body: JsonBody<TenantCreate>,
-    ) -> Result<HttpResponseCreated<TenantCreated>, ApiError> {
+    ) -> Result<Limited<HttpResponseCreated<TenantCreated>>, ApiError> {
         let caller = caller(&rqctx);
         caller.finish(tenants::create(&caller, body.into_inner()).await.map(HttpResponseCreated))
     }
@@ -131,7 +137,7 @@ impl LictorApi for LictorImpl {
     async fn tenant_list(
         rqctx: RequestContext<GatewayState>,
         query: QueryParams<TenantListParams>,
-    ) -> Result<HttpResponseOk<TenantPage>, ApiError> {
+    ) -> Result<Limited<HttpResponseOk<TenantPage>>, ApiError> {
         let caller = caller(&rqctx);
         caller.finish(tenants::list(&caller, query.into_inner()).await.map(HttpResponseOk))
     }
@@ -139,7 +145,7 @@ impl LictorApi for LictorImpl {
     async fn tenant_get(
         rqctx: RequestContext<GatewayState>,
         path: Checked<Path<TenantPath>>,
-    ) -> Result<HttpResponseOk<Tenant>, ApiError> {
+    ) -> Result<Limited<HttpResponseOk<Tenant>>, ApiError> {
         let caller = caller(&rqctx);
         caller.finish(tenants::get(&caller, path_of(path)).await.map(HttpResponseOk))
     }
@@ -148,7 +154,7 @@ impl LictorApi for LictorImpl {
         rqctx: RequestContext<GatewayState>,
         path: Checked<Path<TenantPath>>,
         body: JsonBody<TenantUpdate>,
-    ) -> Result<HttpResponseOk<Tenant>, ApiError> {
+    ) -> Result<Limited<HttpResponseOk<Tenant>>, ApiError> {
         let caller = caller(&rqctx);
         caller.finish(tenants::update(&caller, path_of(path), body.into_inner()).await.map(HttpResponseOk))
     }
@@ -156,7 +162,7 @@ impl LictorApi for LictorImpl {
     async fn tenant_webhook_secret_rotate(
         rqctx: RequestContext<GatewayState>,
         path: Checked<Path<TenantPath>>,
-    ) -> Result<HttpResponseOk<WebhookSecret>, ApiError> {
+    ) -> Result<Limited<HttpResponseOk<WebhookSecret>>, ApiError> {
         let caller = caller(&rqctx);
         caller.finish(tenants::rotate_webhook_secret(&caller, path_of(path)).await.map(HttpResponseOk))
     }
@@ -164,7 +170,7 @@ impl LictorApi for LictorImpl {
     async fn api_key_create(
         rqctx: RequestContext<GatewayState>,
         body: JsonBody<ApiKeyCreate>,
-    ) -> Result<HttpResponseCreated<ApiKeyCreated>, ApiError> {
+    ) -> Result<Limited<HttpResponseCreated<ApiKeyCreated>>, ApiError> {
         let caller = caller(&rqctx);
         caller.finish(api_keys::create(&caller, body.into_inner()).await.map(HttpResponseCreated))
     }
@@ -172,7 +178,7 @@ impl LictorApi for LictorImpl {
     async fn api_key_list(
         rqctx: RequestContext<GatewayState>,
         query: QueryParams<ApiKeyListParams>,
-    ) -> Result<HttpResponseOk<ApiKeyPage>, ApiError> {
+    ) -> Result<Limited<HttpResponseOk<ApiKeyPage>>, ApiError> {
         let caller = caller(&rqctx);
         caller.finish(api_keys::list(&caller, query.into_inner()).await.map(HttpResponseOk))
     }
@@ -180,7 +186,7 @@ impl LictorApi for LictorImpl {
     async fn api_key_revoke(
         rqctx: RequestContext<GatewayState>,
         path: Checked<Path<ApiKeyPath>>,
-    ) -> Result<HttpResponseDeleted, ApiError> {
+    ) -> Result<Limited<HttpResponseDeleted>, ApiError> {
         let caller = caller(&rqctx);
         caller.finish(api_keys::revoke(&caller, path_of(path)).await.map(|()| HttpResponseDeleted()))
     }
@@ -189,7 +195,7 @@ impl LictorApi for LictorImpl {
         rqctx: RequestContext<GatewayState>,
         scope: QueryParams<TenantScope>,
         body: JsonBody<AgentCreate>,
-    ) -> Result<HttpResponseCreated<Agent>, ApiError> {
+    ) -> Result<Limited<HttpResponseCreated<Agent>>, ApiError> {
         let caller = caller(&rqctx);
         let result = agents::create(&caller, scope.into_inner(), body.into_inner()).await;
         caller.finish(result.map(HttpResponseCreated))
@@ -198,7 +204,7 @@ impl LictorApi for LictorImpl {
     async fn agent_list(
         rqctx: RequestContext<GatewayState>,
         query: QueryParams<AgentListParams>,
-    ) -> Result<HttpResponseOk<AgentPage>, ApiError> {
+    ) -> Result<Limited<HttpResponseOk<AgentPage>>, ApiError> {
         let caller = caller(&rqctx);
         caller.finish(agents::list(&caller, query.into_inner()).await.map(HttpResponseOk))
     }
@@ -207,7 +213,7 @@ impl LictorApi for LictorImpl {
         rqctx: RequestContext<GatewayState>,
         path: Checked<Path<AgentPath>>,
         scope: QueryParams<TenantScope>,
-    ) -> Result<HttpResponseOk<Agent>, ApiError> {
+    ) -> Result<Limited<HttpResponseOk<Agent>>, ApiError> {
         let caller = caller(&rqctx);
         caller.finish(agents::get(&caller, path_of(path), scope.into_inner()).await.map(HttpResponseOk))
     }
@@ -217,7 +223,7 @@ impl LictorApi for LictorImpl {
         path: Checked<Path<AgentPath>>,
         scope: QueryParams<TenantScope>,
         body: JsonBody<AgentUpdate>,
-    ) -> Result<HttpResponseOk<Agent>, ApiError> {
+    ) -> Result<Limited<HttpResponseOk<Agent>>, ApiError> {
         let caller = caller(&rqctx);
         let result = agents::update(&caller, path_of(path), scope.into_inner(), body.into_inner()).await;
         caller.finish(result.map(HttpResponseOk))
@@ -227,7 +233,7 @@ impl LictorApi for LictorImpl {
         rqctx: RequestContext<GatewayState>,
         headers: Checked<Header<IntentHeaders>>,
         body: JsonBody<IntentRequest>,
-    ) -> Result<HttpResponseOk<Decision>, ApiError> {
+    ) -> Result<Limited<HttpResponseOk<Decision>>, ApiError> {
         let caller = caller(&rqctx);
         let arrival = arrival(&body);
         let result = intents::declare(&caller, arrival, header_of(headers), body.into_inner()).await;
@@ -238,7 +244,7 @@ impl LictorApi for LictorImpl {
         rqctx: RequestContext<GatewayState>,
         headers: Checked<Header<IntentHeaders>>,
         body: JsonBody<AsyncIntentRequest>,
-    ) -> Result<HttpResponseAccepted<IntentAccepted>, ApiError> {
+    ) -> Result<Limited<HttpResponseAccepted<IntentAccepted>>, ApiError> {
         let caller = caller(&rqctx);
         let arrival = arrival(&body);
         let result = intents::declare_async(&caller, arrival, header_of(headers), body.into_inner()).await;
@@ -248,10 +254,14 @@ impl LictorApi for LictorImpl {
     async fn intent_declare_batch(
         rqctx: RequestContext<GatewayState>,
         body: JsonBody<IntentBatchRequest>,
-    ) -> Result<HttpResponseOk<IntentBatchResponse>, ApiError> {
+    ) -> Result<Limited<HttpResponseOk<IntentBatchResponse>>, ApiError> {
         let caller = caller(&rqctx);
         let arrival = arrival(&body);
-        caller.finish(intents::declare_batch(&caller, arrival, body.into_inner()).await.map(HttpResponseOk))
+        let body = body.into_inner();
+        if let Ok(request) = &body {
+            caller.costing(request.intents.len());
+        }
+        caller.finish(intents::declare_batch(&caller, arrival, body).await.map(HttpResponseOk))
     }
 
     async fn intent_declare_alias(
@@ -259,7 +269,7 @@ impl LictorApi for LictorImpl {
         path: Checked<Path<IntentAliasPath>>,
         headers: Checked<Header<IntentHeaders>>,
         body: JsonBody<serde_json::Value>,
-    ) -> Result<http::Response<dropshot::Body>, ApiError> {
+    ) -> Result<Limited<http::Response<dropshot::Body>>, ApiError> {
         let caller = caller(&rqctx);
         let arrival = arrival(&body);
         let result = async {
@@ -274,6 +284,9 @@ impl LictorApi for LictorImpl {
                 }
                 "batch" => {
                     let request = value.and_then(lictor_api::extract::parse_value::<IntentBatchRequest>);
+                    if let Ok(request) = &request {
+                        caller.costing(request.intents.len());
+                    }
                     let results = intents::declare_batch(&caller, arrival, request).await?;
                     json_response(http::StatusCode::OK, &results)
                 }
@@ -286,7 +299,7 @@ impl LictorApi for LictorImpl {
     async fn intent_list(
         rqctx: RequestContext<GatewayState>,
         query: QueryParams<IntentListParams>,
-    ) -> Result<HttpResponseOk<IntentPage>, ApiError> {
+    ) -> Result<Limited<HttpResponseOk<IntentPage>>, ApiError> {
         let caller = caller(&rqctx);
         caller.finish(intents::list(&caller, query.into_inner()).await.map(HttpResponseOk))
     }
@@ -295,7 +308,7 @@ impl LictorApi for LictorImpl {
         rqctx: RequestContext<GatewayState>,
         path: Checked<Path<IntentPath>>,
         scope: QueryParams<TenantScope>,
-    ) -> Result<HttpResponseOk<IntentDecision>, ApiError> {
+    ) -> Result<Limited<HttpResponseOk<IntentDecision>>, ApiError> {
         let caller = caller(&rqctx);
         caller.finish(intents::decision(&caller, path_of(path), scope.into_inner()).await.map(HttpResponseOk))
     }
@@ -304,7 +317,7 @@ impl LictorApi for LictorImpl {
         rqctx: RequestContext<GatewayState>,
         path: Checked<Path<IntentPath>>,
         query: QueryParams<IntentAuditParams>,
-    ) -> Result<HttpResponseOk<AuditEntryPage>, ApiError> {
+    ) -> Result<Limited<HttpResponseOk<AuditEntryPage>>, ApiError> {
         let caller = caller(&rqctx);
         caller.finish(intents::audit(&caller, path_of(path), query.into_inner()).await.map(HttpResponseOk))
     }
@@ -312,7 +325,7 @@ impl LictorApi for LictorImpl {
     async fn audit_list(
         rqctx: RequestContext<GatewayState>,
         query: QueryParams<AuditListParams>,
-    ) -> Result<HttpResponseOk<AuditEntryPage>, ApiError> {
+    ) -> Result<Limited<HttpResponseOk<AuditEntryPage>>, ApiError> {
         let caller = caller(&rqctx);
         caller.finish(audit::list(&caller, query.into_inner()).await.map(HttpResponseOk))
     }
@@ -320,7 +333,7 @@ impl LictorApi for LictorImpl {
     async fn audit_checkpoint_list(
         rqctx: RequestContext<GatewayState>,
         query: QueryParams<CheckpointListParams>,
-    ) -> Result<HttpResponseOk<AuditCheckpointPage>, ApiError> {
+    ) -> Result<Limited<HttpResponseOk<AuditCheckpointPage>>, ApiError> {
         let caller = caller(&rqctx);
         caller.finish(audit::checkpoints(&caller, query.into_inner()).await.map(HttpResponseOk))
     }
@@ -328,7 +341,7 @@ impl LictorApi for LictorImpl {
     async fn audit_checkpoint_latest(
         rqctx: RequestContext<GatewayState>,
         query: QueryParams<AuditVerifyParams>,
-    ) -> Result<HttpResponseOk<AuditCheckpoint>, ApiError> {
+    ) -> Result<Limited<HttpResponseOk<AuditCheckpoint>>, ApiError> {
         let caller = caller(&rqctx);
         caller.finish(audit::latest_checkpoint(&caller, query.into_inner()).await.map(HttpResponseOk))
     }
@@ -336,7 +349,7 @@ impl LictorApi for LictorImpl {
     async fn audit_inclusion_proof(
         rqctx: RequestContext<GatewayState>,
         query: QueryParams<InclusionProofParams>,
-    ) -> Result<HttpResponseOk<InclusionProof>, ApiError> {
+    ) -> Result<Limited<HttpResponseOk<InclusionProof>>, ApiError> {
         let caller = caller(&rqctx);
         caller.finish(audit::inclusion_proof(&caller, query.into_inner()).await.map(HttpResponseOk))
     }
@@ -344,7 +357,7 @@ impl LictorApi for LictorImpl {
     async fn audit_consistency_proof(
         rqctx: RequestContext<GatewayState>,
         query: QueryParams<ConsistencyProofParams>,
-    ) -> Result<HttpResponseOk<ConsistencyProof>, ApiError> {
+    ) -> Result<Limited<HttpResponseOk<ConsistencyProof>>, ApiError> {
         let caller = caller(&rqctx);
         caller.finish(audit::consistency_proof(&caller, query.into_inner()).await.map(HttpResponseOk))
     }
@@ -352,7 +365,7 @@ impl LictorApi for LictorImpl {
     async fn audit_export(
         rqctx: RequestContext<GatewayState>,
         query: QueryParams<ExportParams>,
-    ) -> Result<http::Response<dropshot::Body>, ApiError> {
+    ) -> Result<Limited<http::Response<dropshot::Body>>, ApiError> {
         let caller = caller(&rqctx);
         caller.finish(audit::export(&caller, query.into_inner()).await.and_then(export_response))
     }
@@ -361,7 +374,7 @@ impl LictorApi for LictorImpl {
         rqctx: RequestContext<GatewayState>,
         path: Checked<Path<PayloadPath>>,
         query: QueryParams<PayloadParams>,
-    ) -> Result<HttpResponseOk<AuditPayload>, ApiError> {
+    ) -> Result<Limited<HttpResponseOk<AuditPayload>>, ApiError> {
         let caller = caller(&rqctx);
         caller.finish(audit::payload(&caller, path_of(path), query.into_inner()).await.map(HttpResponseOk))
     }
@@ -370,7 +383,7 @@ impl LictorApi for LictorImpl {
         rqctx: RequestContext<GatewayState>,
         path: Checked<Path<PayloadPath>>,
         query: QueryParams<PayloadParams>,
-    ) -> Result<HttpResponseDeleted, ApiError> {
+    ) -> Result<Limited<HttpResponseDeleted>, ApiError> {
         let caller = caller(&rqctx);
         let result = audit::erase_payload(&caller, path_of(path), query.into_inner()).await;
         caller.finish(result.map(|()| HttpResponseDeleted()))
@@ -378,7 +391,7 @@ impl LictorApi for LictorImpl {
 
     async fn public_keys(
         rqctx: RequestContext<GatewayState>,
-    ) -> Result<HttpResponseOk<PublicKeys>, ApiError> {
+    ) -> Result<Limited<HttpResponseOk<PublicKeys>>, ApiError> {
         let caller = caller(&rqctx);
         caller.finish(audit::keys(&caller).await.map(HttpResponseOk))
     }
@@ -386,7 +399,7 @@ impl LictorApi for LictorImpl {
     async fn audit_verify(
         rqctx: RequestContext<GatewayState>,
         query: QueryParams<AuditVerifyParams>,
-    ) -> Result<HttpResponseOk<AuditVerification>, ApiError> {
+    ) -> Result<Limited<HttpResponseOk<AuditVerification>>, ApiError> {
         let caller = caller(&rqctx);
         caller.finish(audit::verify(&caller, query.into_inner()).await.map(HttpResponseOk))
     }
@@ -395,7 +408,7 @@ impl LictorApi for LictorImpl {
         rqctx: RequestContext<GatewayState>,
         scope: QueryParams<TenantScope>,
         body: JsonBody<TokenMint>,
-    ) -> Result<HttpResponseCreated<MintedToken>, ApiError> {
+    ) -> Result<Limited<HttpResponseCreated<MintedToken>>, ApiError> {
         let caller = caller(&rqctx);
         caller.finish(
             tokens::mint(&caller, scope.into_inner(), body.into_inner()).await.map(HttpResponseCreated),
@@ -406,7 +419,7 @@ impl LictorApi for LictorImpl {
         rqctx: RequestContext<GatewayState>,
         scope: QueryParams<TenantScope>,
         body: JsonBody<TokenRevoke>,
-    ) -> Result<HttpResponseOk<Revocation>, ApiError> {
+    ) -> Result<Limited<HttpResponseOk<Revocation>>, ApiError> {
         let caller = caller(&rqctx);
         caller
             .finish(tokens::revoke(&caller, scope.into_inner(), body.into_inner()).await.map(HttpResponseOk))
@@ -415,7 +428,7 @@ impl LictorApi for LictorImpl {
     async fn revocation_list(
         rqctx: RequestContext<GatewayState>,
         query: QueryParams<RevocationListParams>,
-    ) -> Result<HttpResponseOk<RevocationPage>, ApiError> {
+    ) -> Result<Limited<HttpResponseOk<RevocationPage>>, ApiError> {
         let caller = caller(&rqctx);
         caller.finish(tokens::list(&caller, query.into_inner()).await.map(HttpResponseOk))
     }
@@ -423,7 +436,7 @@ impl LictorApi for LictorImpl {
     async fn upstream_list(
         rqctx: RequestContext<GatewayState>,
         query: QueryParams<UpstreamListParams>,
-    ) -> Result<HttpResponseOk<UpstreamPage>, ApiError> {
+    ) -> Result<Limited<HttpResponseOk<UpstreamPage>>, ApiError> {
         let caller = caller(&rqctx);
         caller.finish(upstreams::list(&caller, query.into_inner()).await.map(HttpResponseOk))
     }
@@ -432,7 +445,7 @@ impl LictorApi for LictorImpl {
         rqctx: RequestContext<GatewayState>,
         scope: QueryParams<TenantScope>,
         body: JsonBody<UpstreamCreate>,
-    ) -> Result<HttpResponseCreated<Upstream>, ApiError> {
+    ) -> Result<Limited<HttpResponseCreated<Upstream>>, ApiError> {
         let caller = caller(&rqctx);
         caller.finish(
             upstreams::create(&caller, scope.into_inner(), body.into_inner()).await.map(HttpResponseCreated),
@@ -443,7 +456,7 @@ impl LictorApi for LictorImpl {
         rqctx: RequestContext<GatewayState>,
         path: Checked<Path<UpstreamPath>>,
         scope: QueryParams<TenantScope>,
-    ) -> Result<HttpResponseDeleted, ApiError> {
+    ) -> Result<Limited<HttpResponseDeleted>, ApiError> {
         let caller = caller(&rqctx);
         let result = upstreams::delete(&caller, path_of(path), scope.into_inner()).await;
         caller.finish(result.map(|()| HttpResponseDeleted()))
@@ -452,7 +465,7 @@ impl LictorApi for LictorImpl {
     async fn policy_draft_list(
         rqctx: RequestContext<GatewayState>,
         query: QueryParams<PolicyDraftListParams>,
-    ) -> Result<HttpResponseOk<PolicyDraftPage>, ApiError> {
+    ) -> Result<Limited<HttpResponseOk<PolicyDraftPage>>, ApiError> {
         let caller = caller(&rqctx);
         caller.finish(policies::list_drafts(&caller, query.into_inner()).await.map(HttpResponseOk))
     }
@@ -461,7 +474,7 @@ impl LictorApi for LictorImpl {
         rqctx: RequestContext<GatewayState>,
         scope: QueryParams<TenantScope>,
         body: JsonBody<PolicyDraftWrite>,
-    ) -> Result<HttpResponseCreated<PolicyDraft>, ApiError> {
+    ) -> Result<Limited<HttpResponseCreated<PolicyDraft>>, ApiError> {
         let caller = caller(&rqctx);
         let result = policies::save_draft(&caller, None, scope.into_inner(), body.into_inner()).await;
         caller.finish(result.map(HttpResponseCreated))
@@ -471,7 +484,7 @@ impl LictorApi for LictorImpl {
         rqctx: RequestContext<GatewayState>,
         path: Checked<Path<PolicyDraftPath>>,
         scope: QueryParams<TenantScope>,
-    ) -> Result<HttpResponseOk<PolicyDraft>, ApiError> {
+    ) -> Result<Limited<HttpResponseOk<PolicyDraft>>, ApiError> {
         let caller = caller(&rqctx);
         caller
             .finish(policies::get_draft(&caller, path_of(path), scope.into_inner()).await.map(HttpResponseOk))
@@ -482,7 +495,7 @@ impl LictorApi for LictorImpl {
         path: Checked<Path<PolicyDraftPath>>,
         scope: QueryParams<TenantScope>,
         body: JsonBody<PolicyDraftWrite>,
-    ) -> Result<HttpResponseOk<PolicyDraft>, ApiError> {
+    ) -> Result<Limited<HttpResponseOk<PolicyDraft>>, ApiError> {
         let caller = caller(&rqctx);
         let result =
             policies::save_draft(&caller, Some(path_of(path)), scope.into_inner(), body.into_inner()).await;
@@ -493,7 +506,7 @@ impl LictorApi for LictorImpl {
         rqctx: RequestContext<GatewayState>,
         path: Checked<Path<PolicyDraftPath>>,
         scope: QueryParams<TenantScope>,
-    ) -> Result<HttpResponseDeleted, ApiError> {
+    ) -> Result<Limited<HttpResponseDeleted>, ApiError> {
         let caller = caller(&rqctx);
         let result = policies::delete_draft(&caller, path_of(path), scope.into_inner()).await;
         caller.finish(result.map(|()| HttpResponseDeleted()))
@@ -503,7 +516,7 @@ impl LictorApi for LictorImpl {
         rqctx: RequestContext<GatewayState>,
         scope: QueryParams<TenantScope>,
         body: JsonBody<PolicyDryRunRequest>,
-    ) -> Result<HttpResponseOk<PolicyDryRun>, ApiError> {
+    ) -> Result<Limited<HttpResponseOk<PolicyDryRun>>, ApiError> {
         let caller = caller(&rqctx);
         caller.finish(
             policies::dry_run(&caller, scope.into_inner(), body.into_inner()).await.map(HttpResponseOk),
@@ -513,7 +526,7 @@ impl LictorApi for LictorImpl {
     async fn policy_active_get(
         rqctx: RequestContext<GatewayState>,
         scope: QueryParams<TenantScope>,
-    ) -> Result<HttpResponseOk<ActivePolicy>, ApiError> {
+    ) -> Result<Limited<HttpResponseOk<ActivePolicy>>, ApiError> {
         let caller = caller(&rqctx);
         caller.finish(policies::active(&caller, scope.into_inner()).await.map(HttpResponseOk))
     }
@@ -522,7 +535,7 @@ impl LictorApi for LictorImpl {
         rqctx: RequestContext<GatewayState>,
         scope: QueryParams<TenantScope>,
         body: JsonBody<PolicyPromote>,
-    ) -> Result<HttpResponseOk<PolicyChange>, ApiError> {
+    ) -> Result<Limited<HttpResponseOk<PolicyChange>>, ApiError> {
         let caller = caller(&rqctx);
         caller.finish(
             policies::promote(&caller, scope.into_inner(), body.into_inner()).await.map(HttpResponseOk),
@@ -533,7 +546,7 @@ impl LictorApi for LictorImpl {
         rqctx: RequestContext<GatewayState>,
         scope: QueryParams<TenantScope>,
         body: JsonBody<PolicyRollback>,
-    ) -> Result<HttpResponseOk<PolicyChange>, ApiError> {
+    ) -> Result<Limited<HttpResponseOk<PolicyChange>>, ApiError> {
         let caller = caller(&rqctx);
         caller.finish(
             policies::rollback(&caller, scope.into_inner(), body.into_inner()).await.map(HttpResponseOk),
@@ -543,7 +556,7 @@ impl LictorApi for LictorImpl {
     async fn policy_proposal_list(
         rqctx: RequestContext<GatewayState>,
         query: QueryParams<PolicyProposalListParams>,
-    ) -> Result<HttpResponseOk<PolicyProposalPage>, ApiError> {
+    ) -> Result<Limited<HttpResponseOk<PolicyProposalPage>>, ApiError> {
         let caller = caller(&rqctx);
         caller.finish(policies::list_proposals(&caller, query.into_inner()).await.map(HttpResponseOk))
     }
@@ -552,7 +565,7 @@ impl LictorApi for LictorImpl {
         rqctx: RequestContext<GatewayState>,
         path: Checked<Path<PolicyProposalPath>>,
         scope: QueryParams<TenantScope>,
-    ) -> Result<HttpResponseOk<PolicyChange>, ApiError> {
+    ) -> Result<Limited<HttpResponseOk<PolicyChange>>, ApiError> {
         let caller = caller(&rqctx);
         let result = policies::decide_proposal(&caller, path_of(path), scope.into_inner(), true).await;
         caller.finish(result.map(HttpResponseOk))
@@ -562,7 +575,7 @@ impl LictorApi for LictorImpl {
         rqctx: RequestContext<GatewayState>,
         path: Checked<Path<PolicyProposalPath>>,
         scope: QueryParams<TenantScope>,
-    ) -> Result<HttpResponseOk<PolicyChange>, ApiError> {
+    ) -> Result<Limited<HttpResponseOk<PolicyChange>>, ApiError> {
         let caller = caller(&rqctx);
         let result = policies::decide_proposal(&caller, path_of(path), scope.into_inner(), false).await;
         caller.finish(result.map(HttpResponseOk))
@@ -570,7 +583,7 @@ impl LictorApi for LictorImpl {
 
     async fn policy_template_list(
         rqctx: RequestContext<GatewayState>,
-    ) -> Result<HttpResponseOk<PolicyTemplateList>, ApiError> {
+    ) -> Result<Limited<HttpResponseOk<PolicyTemplateList>>, ApiError> {
         let caller = caller(&rqctx);
         caller.finish(policies::templates(&caller).await.map(HttpResponseOk))
     }
@@ -578,7 +591,7 @@ impl LictorApi for LictorImpl {
     async fn approval_list(
         rqctx: RequestContext<GatewayState>,
         query: QueryParams<ApprovalListParams>,
-    ) -> Result<HttpResponseOk<ApprovalPage>, ApiError> {
+    ) -> Result<Limited<HttpResponseOk<ApprovalPage>>, ApiError> {
         let caller = caller(&rqctx);
         caller.finish(approvals::list(&caller, query.into_inner()).await.map(HttpResponseOk))
     }
@@ -587,7 +600,7 @@ impl LictorApi for LictorImpl {
         rqctx: RequestContext<GatewayState>,
         path: Checked<Path<ApprovalPath>>,
         scope: QueryParams<TenantScope>,
-    ) -> Result<HttpResponseOk<Approval>, ApiError> {
+    ) -> Result<Limited<HttpResponseOk<Approval>>, ApiError> {
         let caller = caller(&rqctx);
         caller.finish(approvals::get(&caller, path_of(path), scope.into_inner()).await.map(HttpResponseOk))
     }
@@ -597,7 +610,7 @@ impl LictorApi for LictorImpl {
         path: Checked<Path<ApprovalPath>>,
         scope: QueryParams<TenantScope>,
         body: JsonBody<ApprovalDecide>,
-    ) -> Result<HttpResponseOk<Approval>, ApiError> {
+    ) -> Result<Limited<HttpResponseOk<Approval>>, ApiError> {
         let caller = caller(&rqctx);
         let result = approvals::decide(&caller, path_of(path), scope.into_inner(), body.into_inner()).await;
         caller.finish(result.map(HttpResponseOk))
@@ -607,7 +620,7 @@ impl LictorApi for LictorImpl {
         rqctx: RequestContext<GatewayState>,
         path: Checked<Path<ApprovalPath>>,
         query: QueryParams<ApprovalWaitParams>,
-    ) -> Result<HttpResponseOk<Approval>, ApiError> {
+    ) -> Result<Limited<HttpResponseOk<Approval>>, ApiError> {
         let caller = caller(&rqctx);
         caller.finish(approvals::wait(&caller, path_of(path), query.into_inner()).await.map(HttpResponseOk))
     }
@@ -616,7 +629,7 @@ impl LictorApi for LictorImpl {
         rqctx: RequestContext<GatewayState>,
         headers: Checked<Header<ApprovalHeader>>,
         body: JsonBody<ToolCallRequest>,
-    ) -> Result<HttpResponseOk<ToolCallResponse>, ApiError> {
+    ) -> Result<Limited<HttpResponseOk<ToolCallResponse>>, ApiError> {
         let caller = caller(&rqctx);
         let arrival = arrival(&body);
         let result = tools::call_tool(&caller, arrival, header_of(headers), body.into_inner()).await;
@@ -627,7 +640,7 @@ impl LictorApi for LictorImpl {
         rqctx: RequestContext<GatewayState>,
         headers: Checked<Header<McpHeaders>>,
         body: RawJsonBody<JsonRpcMessage>,
-    ) -> Result<McpReply, ApiError> {
+    ) -> Result<Limited<McpReply>, ApiError> {
         let caller = caller(&rqctx);
         let received = body.started();
         caller.finish(mcp::post(&caller, header_of(headers), body.into_inner(), received).await)
@@ -636,7 +649,7 @@ impl LictorApi for LictorImpl {
     async fn mcp_session_delete(
         rqctx: RequestContext<GatewayState>,
         headers: Checked<Header<McpSessionHeaders>>,
-    ) -> Result<HttpResponseDeleted, ApiError> {
+    ) -> Result<Limited<HttpResponseDeleted>, ApiError> {
         let caller = caller(&rqctx);
         caller.finish(mcp::delete(&caller, header_of(headers)).await.map(|()| HttpResponseDeleted()))
     }

@@ -127,7 +127,7 @@ mod tests {
             value: Some(json!("card [REDACTED]")),
         };
         let patched = apply_patch(Some(&payload), &[replace]).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(patched.content.as_deref(), Some("card [REDACTED]"));
+        assert_eq!(patched.content, Some(serde_json::json!("card [REDACTED]")));
 
         let bogus =
             PatchOperation { op: PatchOp::Add, path: "/bogus".into(), from: None, value: Some(json!(1)) };

@@ -32,6 +32,9 @@
 //!   the decision reports no reason at all.
 //! - `want.patch` (optional) is the exact RFC 6902 patch, compared
 //!   operation by operation, in order; `patch: []` asserts there is none.
+//! - `want.alternatives` (optional) lists the codes of suggested
+//!   alternatives that must all be among the decision's, as `reasons`
+//!   does; `alternatives: []` asserts there are none.
 //!
 //! Cases are numbered from 1 in messages. The corpus is not part of the
 //! bundle: [`Bundle::load_dir`](super::Bundle::load_dir) reads only Rego
@@ -110,6 +113,10 @@ pub struct Want {
     /// The exact patch; `None` does not check it.
     #[serde(default)]
     pub patch: Option<Vec<PatchOperation>>,
+    /// Codes of alternatives that must all be suggested; `Some(vec![])`
+    /// means none may be; `None` does not check them.
+    #[serde(default)]
+    pub alternatives: Option<Vec<String>>,
 }
 
 /// A case as written, before the input is checked.
@@ -197,6 +204,21 @@ impl Corpus {
                     Err(error) => vec![format!("no decision (`{}`): {error}", error.code())],
                 },
             })
+            .collect()
+    }
+
+    /// The cases `engine` blocks without suggesting an alternative: none,
+    /// for the bundles Lictor ships (docs/policies.md, "Alternatives").
+    pub fn blocks_without_alternatives(&self, engine: &PolicyEngine) -> Vec<String> {
+        self.cases
+            .iter()
+            .enumerate()
+            .filter(|(_, case)| {
+                engine
+                    .evaluate(&case.input)
+                    .is_ok_and(|output| output.verdict == Verdict::Block && output.alternatives.is_empty())
+            })
+            .map(|(index, case)| format!("case {} (`{}`)", index + 1, case.note))
             .collect()
     }
 }
@@ -291,6 +313,21 @@ fn mismatches(want: &Want, output: &PolicyOutput) -> Vec<String> {
     {
         found.push(format!("patch: want {}, got {}", render(patch), render(&output.patch)));
     }
+    let suggested: Vec<&str> =
+        output.alternatives.iter().filter_map(|a| a.code.as_ref().map(|c| c.as_str())).collect();
+    match want.alternatives.as_deref() {
+        None => {}
+        Some([]) if !output.alternatives.is_empty() => {
+            found.push(format!("alternatives: want none, got {}", output.alternatives.len()))
+        }
+        Some(wanted) => {
+            let missing: Vec<&str> =
+                wanted.iter().map(String::as_str).filter(|code| !suggested.contains(code)).collect();
+            if !missing.is_empty() {
+                found.push(format!("alternatives: missing {} (got {})", codes(&missing), codes(&suggested)));
+            }
+        }
+    }
     found
 }
 
@@ -353,6 +390,8 @@ mod tests {
         let failed: Vec<String> =
             corpus.run(&engine()).iter().filter(|o| !o.passed()).map(ToString::to_string).collect();
         assert!(failed.is_empty(), "failing cases:\n{}", failed.join("\n"));
+        let bare = corpus.blocks_without_alternatives(&engine());
+        assert!(bare.is_empty(), "blocks without an alternative: {bare:?}");
     }
 
     #[test]

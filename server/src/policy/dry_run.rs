@@ -39,6 +39,7 @@ pub(crate) fn evaluate(engine: &PolicyEngine, input: &Value) -> PolicyEvaluation
                 .map(|r| PolicyReason { code: r.code, message: r.message })
                 .collect(),
             patch: output.patch,
+            alternatives: output.alternatives,
             error: None,
             duration_us,
         },
@@ -46,6 +47,7 @@ pub(crate) fn evaluate(engine: &PolicyEngine, input: &Value) -> PolicyEvaluation
             verdict: Verdict::Block,
             reasons: Vec::new(),
             patch: Vec::new(),
+            alternatives: Vec::new(),
             error: Some(PolicyReason { code: error.code().into(), message: error.to_string() }),
             duration_us,
         },

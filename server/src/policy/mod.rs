@@ -113,6 +113,9 @@ pub struct PolicyOutput {
     pub alternatives: Vec<Alternative>,
 }
 
+/// The most alternatives a decision carries.
+pub const MAX_ALTERNATIVES: usize = 16;
+
 /// The raw output shape; unknown keys (for example `obligations`) are
 /// allowed so bundles can carry data for later stages.
 #[derive(Deserialize)]
@@ -138,6 +141,12 @@ impl PolicyOutput {
             }
             (verdict, _) => verdict,
         };
+        if raw.alternatives.len() > MAX_ALTERNATIVES {
+            return Err(PolicyError::MalformedOutput(format!(
+                "{} alternatives, more than the {MAX_ALTERNATIVES} a decision carries",
+                raw.alternatives.len()
+            )));
+        }
         Ok(PolicyOutput { verdict, reasons: raw.reasons, patch: raw.patch, alternatives: raw.alternatives })
     }
 }

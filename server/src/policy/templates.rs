@@ -205,6 +205,12 @@ mod tests {
             assert!(corpus.cases.len() >= 5, "{}: only {} corpus cases", template.name, corpus.cases.len());
             let outcomes = corpus.run(&engine);
             failed.extend(outcomes.iter().filter(|o| !o.passed()).map(|o| format!("{}: {o}", template.name)));
+            failed.extend(
+                corpus
+                    .blocks_without_alternatives(&engine)
+                    .into_iter()
+                    .map(|case| format!("{}: {case} blocks without an alternative", template.name)),
+            );
         }
         assert!(failed.is_empty(), "failing cases:\n{}", failed.join("\n"));
     }

@@ -15,6 +15,7 @@ mod budget;
 mod intents;
 mod mcp_sessions;
 mod policies;
+mod rate;
 mod secrets;
 mod tenants;
 mod tokens;
@@ -38,8 +39,9 @@ pub use intents::{
 };
 pub use mcp_sessions::McpSessionRow;
 pub use policies::{ActiveRow, BundleRow, DraftRow, ProposalRow, ReplayRow, SlotRow};
+pub use rate::{BucketCharge, BucketsTaken};
 pub use secrets::{KeyIdRow, LegacySecret};
-pub use tenants::{NewTenant, TenantRow, TenantStats};
+pub use tenants::{NewTenant, TenantRateLimits, TenantRow, TenantStats};
 pub use tokens::{MintedTokenRow, RevocationRow, TokenUsage};
 pub use tree::{CheckpointRow, UncheckpointedTree, decode_hash};
 pub use upstreams::UpstreamRow;

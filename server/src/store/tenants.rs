@@ -2,7 +2,7 @@
 
 use crate::clock::Timestamp;
 use lictor_api::ids::TenantId;
-use lictor_api::tenants::StoreFailureMode;
+use lictor_api::tenants::{RateLimit, RateLimits, StoreFailureMode};
 use sqlx::Row;
 
 use super::{Store, StoreError, StoreResult, StoreTx};
@@ -18,6 +18,28 @@ pub struct NewTenant {
     pub webhook_secret: String,
     /// Creation time.
     pub created_at: Timestamp,
+    /// Its own rate limits.
+    pub rate_limits: TenantRateLimits,
+}
+
+/// A tenant's own rate limits; `None` is the default.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TenantRateLimits {
+    /// Each credential's bucket.
+    pub per_key: Option<RateLimit>,
+    /// The tenant's shared bucket.
+    pub per_tenant: Option<RateLimit>,
+}
+
+impl TenantRateLimits {
+    /// The limits in force.
+    pub fn effective(&self) -> RateLimits {
+        let defaults = RateLimits::default();
+        RateLimits {
+            per_key: self.per_key.unwrap_or(defaults.per_key),
+            per_tenant: self.per_tenant.unwrap_or(defaults.per_tenant),
+        }
+    }
 }
 
 /// A stored tenant.
@@ -33,6 +55,8 @@ pub struct TenantRow {
     pub store_failure: StoreFailureMode,
     /// Whether promotions need a second administrator.
     pub policy_two_person: bool,
+    /// Its own rate limits.
+    pub rate_limits: TenantRateLimits,
 }
 
 /// Activity counters shown with a tenant.
@@ -56,27 +80,46 @@ fn tenant_from_row(row: &sqlx::any::AnyRow) -> StoreResult<TenantRow> {
             "store failure mode",
         )?,
         policy_two_person: row.try_get::<i64, _>("policy_two_person")? != 0,
+        rate_limits: TenantRateLimits {
+            per_key: rate_limit(row, "rate_key_per_minute", "rate_key_burst")?,
+            per_tenant: rate_limit(row, "rate_tenant_per_minute", "rate_tenant_burst")?,
+        },
     })
+}
+
+/// The tenant columns every read selects.
+const TENANT_COLUMNS: &str = "id, name, created_at, store_failure, policy_two_person, rate_key_per_minute, \
+                              rate_key_burst, rate_tenant_per_minute, rate_tenant_burst";
+
+fn rate_limit(row: &sqlx::any::AnyRow, per_minute: &str, burst: &str) -> StoreResult<Option<RateLimit>> {
+    let per_minute: Option<i64> = row.try_get(per_minute)?;
+    let burst: Option<i64> = row.try_get(burst)?;
+    let (Some(per_minute), Some(burst)) = (per_minute, burst) else { return Ok(None) };
+    let bounded = |value: i64, max: u32| u32::try_from(value).ok().filter(|v| (1..=max).contains(v));
+    match (bounded(per_minute, RateLimit::MAX_PER_MINUTE), bounded(burst, RateLimit::MAX_BURST)) {
+        (Some(per_minute), Some(burst)) => Ok(Some(RateLimit { per_minute, burst })),
+        _ => Err(StoreError::Corrupt(
+            format!("rate limit {per_minute}/min, burst {burst} is out of range").into(),
+        )),
+    }
 }
 
 impl Store {
     /// One tenant.
     pub async fn get_tenant(&self, id: &TenantId) -> StoreResult<Option<TenantRow>> {
-        let row = sqlx::query(
-            "SELECT id, name, created_at, store_failure, policy_two_person FROM tenants WHERE id = $1",
-        )
-        .bind(id.as_str())
-        .fetch_optional(self.pool())
-        .await?;
+        let row =
+            sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE id = $1")))
+                .bind(id.as_str())
+                .fetch_optional(self.pool())
+                .await?;
         row.as_ref().map(tenant_from_row).transpose()
     }
 
     /// Tenants ordered by id, after `after`, at most `limit`.
     pub async fn list_tenants(&self, after: Option<&str>, limit: u32) -> StoreResult<Vec<TenantRow>> {
-        let rows = sqlx::query(
-            "SELECT id, name, created_at, store_failure, policy_two_person FROM tenants WHERE id > $1 \
-             ORDER BY id LIMIT $2",
-        )
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {TENANT_COLUMNS} FROM tenants WHERE id > $1 ORDER BY id LIMIT $2"
+        )))
         .bind(after.unwrap_or(""))
         .bind(i64::from(limit))
         .fetch_all(self.pool())
@@ -123,7 +166,32 @@ impl StoreTx {
             .bind(tenant.created_at)
             .execute(self.conn())
             .await?;
+        self.set_rate_limits(&tenant.id, tenant.rate_limits).await?;
         Ok(())
+    }
+
+    /// Sets the tenant's rate limits; `true` if they changed.
+    pub async fn set_rate_limits(&mut self, id: &TenantId, limits: TenantRateLimits) -> StoreResult<bool> {
+        let split = |limit: Option<RateLimit>| match limit {
+            Some(l) => (Some(i64::from(l.per_minute)), Some(i64::from(l.burst))),
+            None => (None, None),
+        };
+        let (key_rate, key_burst) = split(limits.per_key);
+        let (tenant_rate, tenant_burst) = split(limits.per_tenant);
+        let done = sqlx::query(
+            "UPDATE tenants SET rate_key_per_minute = $1, rate_key_burst = $2, rate_tenant_per_minute = $3, \
+             rate_tenant_burst = $4 WHERE id = $5 AND NOT (rate_key_per_minute IS NOT DISTINCT FROM $1 \
+             AND rate_key_burst IS NOT DISTINCT FROM $2 AND rate_tenant_per_minute IS NOT DISTINCT FROM $3 \
+             AND rate_tenant_burst IS NOT DISTINCT FROM $4)",
+        )
+        .bind(key_rate)
+        .bind(key_burst)
+        .bind(tenant_rate)
+        .bind(tenant_burst)
+        .bind(id.as_str())
+        .execute(self.conn())
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     /// Replaces the webhook secret; `false` if the tenant does not exist.

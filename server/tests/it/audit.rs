@@ -6,7 +6,10 @@ use crate::support::{
 
 /// A tenant with a chain of `n` decisions.
 async fn chain(gw: &TestGateway, n: usize) -> Fixture {
-    let f = gw.tenant_fixture().await;
+    let mut f = gw.tenant_fixture().await;
+    gw.unthrottle(&f.tenant).await;
+    // The change of limits is audited too.
+    f.base += 1;
     for i in 0..n {
         let intent = match i % 3 {
             0 => approve_intent(),

@@ -404,7 +404,10 @@ async fn a_rotated_checkpoint_key_signs_from_then_on_and_old_files_still_verify(
 async fn logs_of_many_pages_verify_and_export_whole(backend: Backend) {
     use futures::StreamExt;
     let gw = gateway(backend).await;
-    let f = gw.tenant_fixture().await;
+    let mut f = gw.tenant_fixture().await;
+    gw.unthrottle(&f.tenant).await;
+    // The change of limits is audited too.
+    f.base += 1;
     let n = 2_600;
     futures::stream::iter(0..n)
         .map(|i| gw.declare(&f.live, [approve_intent(), block_intent(), escalate_intent()][i % 3].clone()))

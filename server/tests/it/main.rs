@@ -25,6 +25,8 @@ mod lost_commit;
 mod mcp_upstream;
 mod policies;
 mod properties;
+mod published;
+mod rate_limits;
 mod scenario;
 mod store_failure;
 mod system;

@@ -21,7 +21,7 @@ use crate::clock::Timestamp;
 use crate::events::Event;
 use crate::store::{
     ActiveRow, AgentRow, BundleRow, DraftRow, MintedTokenRow, NewApiKey, NewTenant, ProposalRow, SlotRow,
-    StoreError, StoreResult, StoreTx, UpstreamRow,
+    StoreError, StoreResult, StoreTx, TenantRateLimits, UpstreamRow,
 };
 
 /// A change an administrator asks for.
@@ -35,6 +35,8 @@ pub enum AdminOp {
         store_failure: Option<StoreFailureMode>,
         /// Whether promotions need a second administrator.
         policy_two_person: Option<bool>,
+        /// The tenant's rate limits, as they will be.
+        rate_limits: Option<TenantRateLimits>,
     },
     /// Replace the webhook signing secret.
     RotateWebhookSecret {
@@ -237,8 +239,15 @@ pub(super) async fn apply(tx: &mut StoreTx, job: &AdminJob, now: Timestamp) -> S
             tx.insert_tenant(row).await?;
             Some(applied(AuditKind::TenantCreated, json!({"tenant": row.id.as_str(), "name": row.name})))
         }
-        AdminOp::UpdateTenant { store_failure, policy_two_person } => {
+        AdminOp::UpdateTenant { store_failure, policy_two_person, rate_limits } => {
             let mut changed = json!({});
+            let mut event = None;
+            if let Some(limits) = rate_limits
+                && tx.set_rate_limits(tenant, *limits).await?
+            {
+                changed["rate_limits"] = json!(limits.effective());
+                event = Some(Event::Tenant { tenant: tenant.clone() });
+            }
             if let Some(mode) = store_failure
                 && tx.set_store_failure(tenant, *mode).await?
             {
@@ -249,7 +258,7 @@ pub(super) async fn apply(tx: &mut StoreTx, job: &AdminJob, now: Timestamp) -> S
             {
                 changed["policy_two_person_rule"] = json!(on);
             }
-            (changed != json!({})).then(|| applied(AuditKind::TenantUpdated, changed))
+            (changed != json!({})).then(|| Applied { event, ..applied(AuditKind::TenantUpdated, changed) })
         }
         AdminOp::RotateWebhookSecret { secret } => tx
             .set_webhook_secret(tenant, secret)

@@ -276,6 +276,14 @@ impl TestGateway {
         Fixture { tenant, admin, live, shadow, test, base }
     }
 
+    /// Lifts `tenant`'s rate limits to their highest, for tests that put
+    /// it under load rather than test its limits.
+    pub async fn unthrottle(&self, tenant: &str) {
+        self.patch(&format!("/v1/admin/tenants/{tenant}"), ADMIN_KEY, &json!({"rate_limits": *UNTHROTTLED}))
+            .await
+            .expect(200);
+    }
+
     /// Declares `intent` (the `intent` object) with `key`.
     pub async fn declare(&self, key: &str, intent: Value) -> Answer {
         self.post("/v1/intents", key, &json!({ "intent": intent })).await
@@ -309,6 +317,14 @@ impl TestGateway {
         .unwrap()
     }
 }
+
+/// The highest rate limits a tenant can have.
+pub static UNTHROTTLED: std::sync::LazyLock<Value> = std::sync::LazyLock::new(|| {
+    json!({
+        "per_key": {"per_minute": 6_000_000, "burst": 100_000},
+        "per_tenant": {"per_minute": 6_000_000, "burst": 100_000},
+    })
+});
 
 /// What [`TestGateway::tenant_fixture`] provisions.
 pub struct Fixture {

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-use super::{ADMIN_KEY, Answer, Backend};
+use super::{ADMIN_KEY, Answer, Backend, UNTHROTTLED};
 
 const SIGKILL: i32 = 9;
 
@@ -218,7 +218,9 @@ pub struct Tenant {
 pub async fn provision(client: &reqwest::Client, url: &str) -> Tenant {
     let id = format!("crash-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     send(call(client, Method::POST, format!("{url}/v1/admin/tenants"), ADMIN_KEY).json(&json!({
-        "id": id, "name": "Crash test"
+        "id": id, "name": "Crash test",
+        // Load, not rate limits, is what this tenant is for.
+        "rate_limits": UNTHROTTLED.clone(),
     })))
     .await
     .expect(201);
