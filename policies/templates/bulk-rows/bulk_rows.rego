@@ -17,7 +17,12 @@ package lictor
 
 import rego.v1
 
-settings := object.get(data, "bulk_rows", {})
+# Read by its path, not from the `data` root: a rule of package `lictor`
+# reading `data` itself reads its own package too, which OPA refuses as
+# recursion and regorus' compiled VM cannot run.
+settings := s if {
+	s := data.bulk_rows
+} else := {}
 
 action := input.intent.action
 

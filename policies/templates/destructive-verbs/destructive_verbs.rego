@@ -12,7 +12,12 @@ package lictor
 
 import rego.v1
 
-settings := object.get(data, "destructive_verbs", {})
+# Read by its path, not from the `data` root: a rule of package `lictor`
+# reading `data` itself reads its own package too, which OPA refuses as
+# recursion and regorus' compiled VM cannot run.
+settings := s if {
+	s := data.destructive_verbs
+} else := {}
 
 action := input.intent.action
 

@@ -20,7 +20,12 @@ package lictor
 
 import rego.v1
 
-settings := object.get(data, "regulated_domains", {})
+# Read by its path, not from the `data` root: a rule of package `lictor`
+# reading `data` itself reads its own package too, which OPA refuses as
+# recursion and regorus' compiled VM cannot run.
+settings := s if {
+	s := data.regulated_domains
+} else := {}
 
 action := input.intent.action
 

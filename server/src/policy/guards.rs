@@ -38,6 +38,8 @@
 //! type error — is answered by the real builtin, run in an engine of its
 //! own ([`Delegate`]) that holds nothing else.
 
+use std::rc::Rc;
+
 use regorus::{LimitError, Value};
 
 use super::PolicyError;
@@ -123,6 +125,9 @@ concat := concat(input[0], input[1])
 replace := replace(input[0], input[1], input[2])
 replace_n := strings.replace_n(input[0], input[1])
 regex_replace := regex.replace(input[0], input[1], input[2])
+regex_match := regex.match(input[0], input[1])
+regex_find_n := regex.find_n(input[0], input[1], input[2])
+regex_split := regex.split(input[0], input[1])
 marshal_with_options := json.marshal_with_options(input[0], input[1])
 ";
 
@@ -214,9 +219,13 @@ fn replace_n_size(args: &[Value]) -> u128 {
 }
 
 thread_local! {
-    /// Patterns `regex.replace` compiled on this thread (as regorus caches
-    /// its own): a decision's policy replaces with the same few patterns.
-    static PATTERNS: std::cell::RefCell<std::collections::HashMap<String, regex::Regex>> =
+    /// Patterns the `regex.*` builtins compiled on this thread: a
+    /// decision's policy matches with the same few patterns. Each is kept
+    /// and handed out behind an `Rc`, never cloned: a cloned
+    /// `regex::Regex` starts with an empty pool of search caches, so
+    /// regorus' own cache (which hands out clones) rebuilds the lazy DFA on
+    /// every call.
+    static PATTERNS: std::cell::RefCell<std::collections::HashMap<String, Rc<regex::Regex>>> =
         std::cell::RefCell::new(std::collections::HashMap::new());
 }
 
@@ -225,17 +234,17 @@ const MAX_PATTERNS: usize = 256;
 
 /// `pattern` compiled as regorus compiles it (its size bound included);
 /// `None` when it does not compile (regorus' answer is then its own).
-fn compiled(pattern: &str) -> Option<regex::Regex> {
+fn compiled(pattern: &str) -> Option<Rc<regex::Regex>> {
     PATTERNS.with(|patterns| {
         let mut patterns = patterns.borrow_mut();
         if let Some(re) = patterns.get(pattern) {
-            return Some(re.clone());
+            return Some(Rc::clone(re));
         }
-        let re = regex::RegexBuilder::new(pattern).size_limit(100 * 1024).build().ok()?;
+        let re = Rc::new(regex::RegexBuilder::new(pattern).size_limit(100 * 1024).build().ok()?);
         if patterns.len() >= MAX_PATTERNS {
             patterns.clear();
         }
-        patterns.insert(pattern.to_string(), re.clone());
+        patterns.insert(pattern.to_string(), Rc::clone(&re));
         Some(re)
     })
 }
@@ -288,6 +297,41 @@ fn regex_replace_direct(args: &[Value]) -> Option<Value> {
     let (s, pattern, value) = (text(args.first())?, text(args.get(1))?, text(args.get(2))?);
     let re = compiled(pattern)?;
     Some(Value::from(re.replace_all(s, value).into_owned()))
+}
+
+/// `regex.match(pattern, value)` where regorus would match: two strings
+/// and a pattern that compiles.
+fn regex_match_direct(args: &[Value]) -> Option<Value> {
+    let (pattern, value) = (text(args.first())?, text(args.get(1))?);
+    Some(Value::Bool(compiled(pattern)?.is_match(value)))
+}
+
+/// `regex.find_n(pattern, value, n)` where regorus would find: two
+/// strings, a pattern that compiles and an integer `n` (negative: all).
+fn regex_find_n_direct(args: &[Value]) -> Option<Value> {
+    let (pattern, value) = (text(args.first())?, text(args.get(1))?);
+    let n = match args.get(2)? {
+        Value::Number(n) if n.is_integer() => {
+            n.as_i64().and_then(|n| usize::try_from(n).ok()).unwrap_or(usize::MAX)
+        }
+        _ => return None,
+    };
+    let re = compiled(pattern)?;
+    Some(Value::from(re.find_iter(value).take(n).map(|m| Value::from(m.as_str())).collect::<Vec<_>>()))
+}
+
+/// `regex.split(pattern, value)` where regorus would split: two strings
+/// and a pattern that compiles.
+fn regex_split_direct(args: &[Value]) -> Option<Value> {
+    let (pattern, value) = (text(args.first())?, text(args.get(1))?);
+    let re = compiled(pattern)?;
+    Some(Value::from(re.split(value).map(Value::from).collect::<Vec<_>>()))
+}
+
+/// No bound: the result is no larger than its arguments (a match, a
+/// split part or a boolean per character at most).
+fn unbounded(_: &[Value]) -> u128 {
+    0
 }
 
 /// The bound on a guarded builtin's result, from its arguments.
@@ -370,12 +414,17 @@ pub(crate) fn install(engine: &mut regorus::Engine, limit: u64) -> Result<(), Po
     // result, and its answer computed here in the common case (the same as
     // regorus' own; anything else — a type error, a pattern that does not
     // compile — is left to the real builtin, so the answer is regorus').
-    let sized: [(&str, &str, u8, Size, Direct); 5] = [
+    let sized: [(&str, &str, u8, Size, Direct); 8] = [
         ("concat", "concat", 2, concat_size, concat_direct),
         ("replace", "replace", 3, replace_size, replace_direct),
         ("strings.replace_n", "replace_n", 2, replace_n_size, delegated),
         ("regex.replace", "regex_replace", 3, regex_replace_size, regex_replace_direct),
         ("json.marshal_with_options", "marshal_with_options", 2, marshal_size, delegated),
+        // Not for their size: answered here for speed, with each pattern's
+        // compiled form kept whole (see `PATTERNS`).
+        ("regex.match", "regex_match", 2, unbounded, regex_match_direct),
+        ("regex.find_n", "regex_find_n", 3, unbounded, regex_find_n_direct),
+        ("regex.split", "regex_split", 2, unbounded, regex_split_direct),
     ];
     for (name, rule, arity, size, direct) in sized {
         let mut real = Delegate::new(rule)?;
@@ -441,7 +490,7 @@ mod tests {
     /// What is answered here is what regorus answers.
     #[test]
     fn direct_answers_are_the_builtins() {
-        let cases: [(&str, &str, Direct); 8] = [
+        let cases: [(&str, &str, Direct); 14] = [
             ("concat", r#"[", ", ["a", "b", "c"]]"#, concat_direct),
             ("concat", r#"["", {"b", "a"}]"#, concat_direct),
             ("concat", r#"["-", []]"#, concat_direct),
@@ -450,23 +499,33 @@ mod tests {
             ("regex.replace", r#"["deleteMany", `([a-z0-9])([A-Z])`, "${1} ${2}"]"#, regex_replace_direct),
             ("regex.replace", r#"["aXbX", "X", "$0$0"]"#, regex_replace_direct),
             ("regex.replace", r#"["héllo wörld", `\w+`, "<$0>"]"#, regex_replace_direct),
+            ("regex.match", r#"[`^a+b$`, "aaab"]"#, regex_match_direct),
+            ("regex.match", r#"[`[\x00-\x1f]`, "no control"]"#, regex_match_direct),
+            ("regex.find_n", r#"[`\d`, "a1b22c333", -1]"#, regex_find_n_direct),
+            ("regex.find_n", r#"[`\d+`, "a1b22c333", 2]"#, regex_find_n_direct),
+            ("regex.split", r#"[`[^a-z0-9]+`, "bulk_delete-all now"]"#, regex_split_direct),
+            ("regex.split", r#"[`,`, ""]"#, regex_split_direct),
         ];
         for (builtin, args, direct) in cases {
-            let module = format!(
-                "package p\nimport rego.v1\nargs := {args}\nx := {builtin}(args[0], args[1])\n\
-                 y := {builtin}(args[0], args[1], args[2])\n"
-            );
+            let call = if ["concat", "regex.match", "regex.split"].contains(&builtin) {
+                format!("{builtin}(args[0], args[1])")
+            } else {
+                format!("{builtin}(args[0], args[1], args[2])")
+            };
+            let module = format!("package p\nimport rego.v1\nargs := {args}\nx := {call}\n");
             let mut engine = regorus::Engine::new();
             engine.add_policy("p.rego".into(), module).unwrap_or_else(|e| panic!("{e}"));
             let args = engine.eval_rule("data.p.args".into()).unwrap_or_else(|e| panic!("{e}"));
             let args = args.as_array().unwrap_or_else(|e| panic!("{e}")).to_vec();
-            let rule = if builtin == "concat" { "data.p.x" } else { "data.p.y" };
-            let expected = engine.eval_rule(rule.into()).unwrap_or_else(|e| panic!("{e}"));
+            let expected = engine.eval_rule("data.p.x".into()).unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(direct(&args), Some(expected), "{builtin}{args:?}");
         }
         // A type error or a pattern that does not compile: regorus answers.
         assert_eq!(concat_direct(&[Value::from(","), Value::from(vec![Value::from(1)])]), None);
         assert_eq!(regex_replace_direct(&[Value::from("a"), Value::from("("), Value::from("b")]), None);
+        assert_eq!(regex_match_direct(&[Value::from("("), Value::from("a")]), None);
+        assert_eq!(regex_find_n_direct(&[Value::from("a"), Value::from("aa"), Value::from(1.5)]), None);
+        assert_eq!(regex_split_direct(&[Value::from(1), Value::from("a")]), None);
     }
 
     #[test]
