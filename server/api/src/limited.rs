@@ -29,16 +29,6 @@ impl<T> Limited<T> {
     pub fn refused(error: ApiError, headers: HeaderMap) -> Limited<T> {
         Limited { answer: Err(error), headers }
     }
-
-    /// The answer, if it is not an error.
-    pub fn answer(&self) -> Option<&T> {
-        self.answer.as_ref().ok()
-    }
-
-    /// The headers added to the answer.
-    pub fn headers(&self) -> &HeaderMap {
-        &self.headers
-    }
 }
 
 fn status_of(error: &ApiError) -> StatusCode {
