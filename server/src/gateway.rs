@@ -242,7 +242,7 @@ pub async fn start(config: Config, log: slog::Logger) -> Result<Gateway, StartEr
         .map_err(|e| StartError::Config(format!("policies: {e}")))?;
     let (revocations, revocation_task) =
         RevocationCache::start(store.clone(), &events, config.revocation_cache_ttl);
-    let (rate_limits, rate_limit_task) = RateLimiter::start(store.clone(), &events);
+    let (rate_limits, rate_limit_task) = RateLimiter::start(store.clone(), revocations.clone(), &events);
     let checkpoints = Checkpointer::load(store.clone(), keys.clone(), config.checkpoints.clone())
         .map_err(|e| StartError::Config(format!("audit checkpoints: {e}")))?;
     if store.migrated_now(SEALS_MIGRATION) {

@@ -8,6 +8,16 @@
 //! refused with `429 rate_limited` before anything else happens. `test`
 //! keys and the superadmin are not limited.
 //!
+//! Two things keep one credential from spending another's allowance:
+//! - A tenant's admin keys draw on a tenant bucket of their own (the same
+//!   size as the agents'), so agents flooding the tenant's bucket never
+//!   leave its administrators `429` on the call that revokes them.
+//! - A capability token that is revoked or expired (any jti of its chain,
+//!   checked against the cached revocation list) is charged to a bucket
+//!   its root's spent descendants share, never to the root's own: the
+//!   holder of a revoked child cannot drain what its root may still do,
+//!   and minting more children offline mints no more allowance.
+//!
 //! The limits are the tenant's (`RateLimits`, superadmin-only settings,
 //! documented defaults). On PostgreSQL the buckets live in the database
 //! and every replica charges them atomically (`Store::take_rate`), so two
@@ -24,9 +34,13 @@ use lictor_api::api_keys::Environment;
 use lictor_api::ids::TenantId;
 use lictor_api::tenants::{RateLimit, RateLimits};
 
+use lictor_api::api_keys::Role;
+
 use crate::auth::Principal;
 use crate::error::Error;
 use crate::events::{Event, Events};
+use crate::pipeline::capability::still_good;
+use crate::revocations::RevocationCache;
 use crate::store::{Backend, BucketCharge, Store};
 
 /// Buckets kept in memory before idle, full ones are dropped.
@@ -167,16 +181,23 @@ impl Bucket {
 #[derive(Debug)]
 pub struct RateLimiter {
     store: Store,
+    revocations: RevocationCache,
     local: Mutex<HashMap<String, Bucket>>,
     tenants: Mutex<HashMap<TenantId, RateLimits>>,
 }
 
 impl RateLimiter {
     /// A limiter over `store`'s tenants (and, on PostgreSQL, its buckets),
-    /// whose cached limits `events` keep current.
-    pub fn start(store: Store, events: &Events) -> (Arc<RateLimiter>, tokio::task::JoinHandle<()>) {
+    /// whose cached limits `events` keep current; `revocations` tells a
+    /// spent capability token from a good one.
+    pub fn start(
+        store: Store,
+        revocations: RevocationCache,
+        events: &Events,
+    ) -> (Arc<RateLimiter>, tokio::task::JoinHandle<()>) {
         let limiter = Arc::new(RateLimiter {
             store,
+            revocations,
             local: Mutex::new(HashMap::new()),
             tenants: Mutex::new(HashMap::new()),
         });
@@ -230,12 +251,26 @@ impl RateLimiter {
     /// `Ok(None)`: not limited; `Ok(Some(state))`: let through;
     /// `Err(Error::RateLimited)`: refused.
     pub async fn charge(&self, principal: &Principal, cost: u32) -> Result<Option<RateState>, Error> {
-        let (credential, tenant) = match principal {
+        let (credential, tenant, pool) = match principal {
             Principal::Superadmin => return Ok(None),
             Principal::Key(key) if key.environment == Environment::Test => return Ok(None),
-            Principal::Key(key) => (format!("key:{}", key.id), &key.tenant),
+            Principal::Key(key) if key.role == Role::Admin => {
+                (format!("key:{}", key.id), &key.tenant, "tenant-admin")
+            }
+            Principal::Key(key) => (format!("key:{}", key.id), &key.tenant, "tenant"),
             Principal::Token(token) => {
-                (format!("token:{}", token.header().root_jti.as_str()), &token.header().tenant)
+                let header = token.header();
+                let root = header.root_jti.as_str();
+                // The revocation list cannot be read: charge the root, as
+                // the pipeline's own check will then fail closed anyway.
+                let spent = match self.revocations.revoked(&header.tenant).await {
+                    Ok(revoked) => {
+                        still_good(token, &revoked, crate::clock::Timestamp::now().seconds()).is_err()
+                    }
+                    Err(_) => false,
+                };
+                let credential = if spent { format!("spent:{root}") } else { format!("token:{root}") };
+                (credential, &header.tenant, "tenant")
             }
         };
         let limits = self.limits(tenant).await;
@@ -251,7 +286,7 @@ impl RateLimiter {
                 });
             }
         }
-        let tenant_scope = format!("tenant:{tenant}");
+        let tenant_scope = format!("{pool}:{tenant}");
         let scopes = [(credential.as_str(), limits.per_key), (tenant_scope.as_str(), limits.per_tenant)];
         let shared = match self.store.backend() {
             Backend::Postgres => {

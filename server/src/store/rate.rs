@@ -10,7 +10,8 @@ use super::{Backend, Store, StoreError, StoreResult};
 /// second).
 #[derive(Clone, Debug, PartialEq)]
 pub struct BucketCharge<'a> {
-    /// `key:<id>`, `token:<root jti>` or `tenant:<id>`.
+    /// `key:<id>`, `token:<root jti>`, `spent:<root jti>` (its revoked or
+    /// expired descendants), `tenant:<id>` or `tenant-admin:<id>`.
     pub scope: &'a str,
     /// Capacity.
     pub burst: f64,

@@ -357,8 +357,11 @@ async fn replicas_checkpointing_side_by_side_refuse_nothing(backend: Backend) {
         c.checkpoints.interval = std::time::Duration::from_millis(50);
     };
     let gw = TestGateway::start_with(backend, fast).await;
-    let other = gw.replica(backend, fast).await;
     let f = gw.tenant_fixture().await;
+    // Under load, not under test: limits lifted before the replica starts,
+    // so it reads them from the store rather than racing their change event.
+    gw.unthrottle(&f.tenant).await;
+    let other = gw.replica(backend, fast).await;
     let load = |gateway: &'static str| {
         let gw = if gateway == "first" { &gw } else { &other };
         let live = f.live.clone();

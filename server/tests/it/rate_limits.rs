@@ -97,9 +97,82 @@ async fn the_tenant_bucket_binds_every_credential(backend: Backend) {
     assert_eq!(statuses(&burst(&gw, &g.live, 3).await), [200; 3]);
 
     // A capability token counts against its root token's bucket and its
-    // tenant's; the tenant's is empty, for administrators too.
+    // tenant's; the tenant's is empty.
     gw.declare(token, approve_intent()).await.expect_error(429, "rate_limited");
-    gw.get("/v1/admin/api-keys", &f.admin).await.expect_error(429, "rate_limited");
+}
+
+/// Agents that empty their tenant's bucket never lock its administrators
+/// out: an admin key draws on a tenant bucket of its own, and revokes the
+/// flooding key.
+async fn an_administrator_revokes_a_key_that_emptied_the_tenants_bucket(backend: Backend) {
+    let gw = TestGateway::start(backend).await;
+    let f = gw.tenant_fixture().await;
+    // Limits where one credential can empty the whole tenant (and that
+    // refill too slowly to matter within the test).
+    let four = json!({"per_minute": 1, "burst": 4});
+    set_limits(&gw, &f.tenant, json!({"per_key": four, "per_tenant": four})).await;
+    let create = |role: &str| {
+        let name = format!("another {role}");
+        json!({"tenant": f.tenant, "environment": "live", "role": role, "name": name})
+    };
+    let flood = gw.post("/v1/admin/api-keys", ADMIN_KEY, &create("agent")).await.expect(201);
+    let (key, id) = (flood["key"].as_str().unwrap(), flood["api_key"]["id"].as_str().unwrap());
+    assert_eq!(statuses(&burst(&gw, key, 6).await), [200, 200, 200, 200, 429, 429]);
+    // The other agents are out of allowance with it ...
+    let refused = gw.declare(&f.live, approve_intent()).await;
+    assert!(refused.expect_error(429, "rate_limited")["message"].as_str().unwrap().contains("the tenant's"));
+    // ... the administrator is not, and revokes it.
+    gw.get("/v1/admin/api-keys", &f.admin).await.expect(200);
+    gw.delete(&format!("/v1/admin/api-keys/{id}"), &f.admin).await.expect(204);
+    gw.declare(key, approve_intent()).await.expect_error(401, "unauthenticated");
+    // Administrators share a tenant bucket of their own, as large as the
+    // agents': two calls above, two more from another admin key.
+    let other = gw.post("/v1/admin/api-keys", ADMIN_KEY, &create("admin")).await.expect(201);
+    let other = other["key"].as_str().unwrap();
+    let answers = burst_get(&gw, other, 3).await;
+    assert_eq!(statuses(&answers), [200, 200, 429]);
+    assert!(answers[2].body["message"].as_str().unwrap().contains("the tenant's"), "{:?}", answers[2].body);
+}
+
+async fn burst_get(gw: &TestGateway, key: &str, n: usize) -> Vec<Answer> {
+    let mut answers = Vec::with_capacity(n);
+    for _ in 0..n {
+        answers.push(gw.get("/v1/admin/api-keys", key).await);
+    }
+    answers
+}
+
+/// A revoked (or expired) token is charged to a bucket its root's spent
+/// descendants share: its holder cannot drain what the root may still do.
+async fn a_revoked_token_cannot_drain_its_roots_bucket(backend: Backend) {
+    let gw = TestGateway::start(backend).await;
+    let f = gw.tenant_fixture().await;
+    let root = gw.mint(&f.admin, json!({"subject": "agent-1", "ttl_seconds": 600})).await;
+    let root = root["token"].as_str().unwrap().to_string();
+    set_limits(&gw, &f.tenant, json!({"per_key": {"per_minute": 1, "burst": 3}})).await;
+    let child = lictor_offline::token::attenuate(&root, "leaked-child", &[]).unwrap();
+    gw.post("/v1/admin/revoke", &f.admin, &json!({"jti": "leaked-child", "reason": "leaked"}))
+        .await
+        .expect(200);
+    // Still answered (an audited block) until its own bucket is empty;
+    // children minted from it offline are spent too, and share it.
+    let grandchild = lictor_offline::token::attenuate(&child, "leaked-grandchild", &[]).unwrap();
+    let mut got = Vec::new();
+    for credential in [&child, &grandchild, &child, &grandchild] {
+        let answer = gw.declare(credential, approve_intent()).await;
+        if answer.status == 200 {
+            assert_eq!(answer.body["verdict"], "block", "{:?}", answer.body);
+            assert_eq!(answer.body["reasons"][0]["code"], "token_revoked", "{:?}", answer.body);
+        }
+        got.push(answer.status.as_u16());
+    }
+    assert_eq!(got, [200, 200, 200, 429]);
+    // The root's own allowance is whole.
+    for _ in 0..3 {
+        let decided = gw.declare(&root, approve_intent()).await.expect(200);
+        assert_eq!(decided["verdict"], "approve", "{decided}");
+    }
+    gw.declare(&root, approve_intent()).await.expect_error(429, "rate_limited");
 }
 
 async fn an_attenuated_token_shares_its_roots_bucket(backend: Backend) {
@@ -219,6 +292,8 @@ async fn replicas_share_the_buckets(backend: Backend) {
 crate::on_both_backends!(
     live_and_shadow_keys_are_limited_and_test_keys_are_not,
     the_tenant_bucket_binds_every_credential,
+    an_administrator_revokes_a_key_that_emptied_the_tenants_bucket,
+    a_revoked_token_cannot_drain_its_roots_bucket,
     a_batch_costs_one_per_intent,
     an_attenuated_token_shares_its_roots_bucket,
     only_the_superadmin_sets_limits_and_bad_ones_are_refused,
