@@ -304,13 +304,14 @@ impl InProcess {
                 signing::open(&store, signing::KeySource::File(dir.path().join("keys.json"))).await.unwrap();
             let events = Events::new();
             let log = slog::Logger::root(slog::Discard, slog::o!());
-            let (revocations, _) = RevocationCache::start(store.clone(), &events, Duration::from_secs(5));
-            let (writer, _) = AuditWriter::start(store.clone(), keys, events, 512, log);
+            let revocations = RevocationCache::new(store.clone(), &events, Duration::from_secs(5));
+            let (writer, _) = AuditWriter::start(store.clone(), keys, events.clone(), 512, log);
             let pipeline = Pipeline::new(
                 store.clone(),
                 policies.clone(),
                 writer.clone(),
                 revocations,
+                &events,
                 PipelineSettings::default(),
             );
             let admin = |op| AdminJob { tenant: tenant(), principal: "superadmin".into(), op };

@@ -1,13 +1,16 @@
 //! The `authenticate` stage: `Authorization: Bearer <key>` → [`Principal`].
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use lictor_api::api_keys::{Environment, Role};
 use lictor_api::ids::{AgentId, TenantId};
 
+use crate::cache::{Cache, CacheStats, Lookup};
 use crate::credentials::{ADMIN_KEY_PREFIX, SECRET_NAMESPACE, hash_key, is_well_formed};
 use crate::degraded::Degraded;
 use crate::error::{Error, Object};
+use crate::events::{Event, Events};
 use crate::pipeline::KeyContext;
 use crate::signing::TokenKeys;
 use crate::store::{ApiKeyRow, Store, StoreError};
@@ -39,6 +42,9 @@ pub struct Authenticator {
     configured_admin_hash: Option<String>,
     /// Shadow keys remembered for when the store is down.
     degraded: Arc<Degraded>,
+    /// Live keys by hash, until a revocation in their tenant
+    /// ([`crate::cache`]).
+    keys: Arc<Cache<String, ApiKeyRow>>,
 }
 
 impl Authenticator {
@@ -48,13 +54,28 @@ impl Authenticator {
         token_keys: TokenKeys,
         configured_admin_key: Option<&str>,
         degraded: Arc<Degraded>,
+        events: &Events,
+        cache_ttl: Duration,
     ) -> Authenticator {
+        let keys = Arc::new(Cache::new(cache_ttl));
+        let forget = Arc::clone(&keys);
+        events.on_change(move |event| match event {
+            Event::ApiKey { tenant } => forget.forget_tenant(tenant),
+            Event::Resync => forget.clear(),
+            _ => {}
+        });
         Authenticator {
             store,
             token_keys,
             configured_admin_hash: configured_admin_key.map(hash_key),
             degraded,
+            keys,
         }
+    }
+
+    /// How often the API key cache answered.
+    pub fn key_cache(&self) -> CacheStats {
+        self.keys.stats()
     }
 
     async fn verify_token(&self, text: &str) -> Result<Principal, Error> {
@@ -105,9 +126,15 @@ impl Authenticator {
         {
             return Ok(Principal::Superadmin);
         }
+        let ticket = match self.keys.get(&hash) {
+            Lookup::Hit(key) => return Ok(Principal::Key(key)),
+            Lookup::Miss(ticket) => ticket,
+        };
         match self.store.find_live_api_key(&hash).await {
             Ok(Some(key)) => {
                 self.degraded.remember_key(&hash, &key);
+                let tenant = key.tenant.clone();
+                self.keys.keep(ticket, hash, &tenant, key.clone());
                 return Ok(Principal::Key(key));
             }
             Ok(None) => {}

@@ -66,6 +66,9 @@ pub struct Config {
     pub tools_ttl: Duration,
     /// Safety-net lifetime of cached revocation lists.
     pub revocation_cache_ttl: Duration,
+    /// Safety-net lifetime of cached API keys and agents: the longest a
+    /// replica that missed a change's notification keeps using the old row.
+    pub cache_ttl: Duration,
     /// When audit checkpoints are signed, and the log's name.
     pub checkpoints: CheckpointSettings,
     /// Log level: `trace`, `debug`, `info`, `warn`, `error`, `critical`.
@@ -113,6 +116,7 @@ impl Default for Config {
             upstream_timeout: Duration::from_secs(30),
             tools_ttl: Duration::from_secs(30),
             revocation_cache_ttl: Duration::from_secs(60),
+            cache_ttl: Duration::from_secs(5),
             log_level: "info".into(),
         }
     }

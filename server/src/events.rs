@@ -8,6 +8,7 @@
 //! a single SQLite gateway needs. A listener that loses its connection
 //! announces [`Event::Resync`] so caches drop everything they hold.
 
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use lictor_api::ids::{AgentId, ApprovalId, TenantId};
@@ -52,14 +53,34 @@ pub enum Event {
         /// The tenant.
         tenant: TenantId,
     },
+    /// An API key of the tenant was revoked.
+    ApiKey {
+        /// The tenant.
+        tenant: TenantId,
+    },
     /// Events may have been missed: drop every cache.
     Resync,
 }
 
 /// The event bus of one gateway.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Events {
     sender: broadcast::Sender<Event>,
+    /// Called with every event, in the publishing task, before it is
+    /// broadcast (see [`Events::on_change`]).
+    hooks: Arc<RwLock<Vec<Hook>>>,
+}
+
+type Hook = Arc<dyn Fn(&Event) + Send + Sync>;
+
+impl std::fmt::Debug for Events {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hooks = self.hooks.read().map(|h| h.len()).unwrap_or(0);
+        f.debug_struct("Events")
+            .field("receivers", &self.sender.receiver_count())
+            .field("hooks", &hooks)
+            .finish()
+    }
 }
 
 impl Default for Events {
@@ -72,7 +93,26 @@ impl Events {
     /// A bus with no listener attached yet.
     pub fn new() -> Events {
         let (sender, _) = broadcast::channel(1024);
-        Events { sender }
+        Events { sender, hooks: Arc::new(RwLock::new(Vec::new())) }
+    }
+
+    /// Calls `hook` with every event from now on, synchronously: in the
+    /// writer right after the change commits and before the call that made
+    /// it is answered, and in the listener as a notification arrives. For
+    /// caches that must never serve what a change made stale on the
+    /// gateway that made it; `hook` must be quick and must not block.
+    pub fn on_change(&self, hook: impl Fn(&Event) + Send + Sync + 'static) {
+        if let Ok(mut hooks) = self.hooks.write() {
+            hooks.push(Arc::new(hook));
+        }
+    }
+
+    fn dispatch(&self, event: Event) {
+        if let Ok(hooks) = self.hooks.read() {
+            hooks.iter().for_each(|hook| hook(&event));
+        }
+        // No receiver is fine: nobody caches or waits yet.
+        let _ = self.sender.send(event);
     }
 
     /// Receives every event from now on.
@@ -82,8 +122,7 @@ impl Events {
 
     /// Publishes in this process (after the change committed).
     pub fn publish(&self, event: Event) {
-        // No receiver is fine: nobody caches or waits yet.
-        let _ = self.sender.send(event);
+        self.dispatch(event);
     }
 
     /// Queues `event` for every gateway on the database, delivered when
@@ -102,17 +141,17 @@ impl Events {
     /// them here; reconnects with backoff and announces a resync after
     /// every reconnection.
     pub fn listen(&self, database_url: String, log: slog::Logger) -> tokio::task::JoinHandle<()> {
-        let sender = self.sender.clone();
+        let events = self.clone();
         tokio::spawn(async move {
             let mut delay = Duration::from_millis(100);
             loop {
-                match listen_once(&database_url, &sender, &log).await {
+                match listen_once(&database_url, &events, &log).await {
                     Ok(()) => delay = Duration::from_millis(100),
                     Err(error) => {
                         slog::warn!(log, "event listener lost its connection; reconnecting"; "error" => %error);
                     }
                 }
-                let _ = sender.send(Event::Resync);
+                events.dispatch(Event::Resync);
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(5));
             }
@@ -120,18 +159,14 @@ impl Events {
     }
 }
 
-async fn listen_once(
-    url: &str,
-    sender: &broadcast::Sender<Event>,
-    log: &slog::Logger,
-) -> Result<(), sqlx::Error> {
+async fn listen_once(url: &str, events: &Events, log: &slog::Logger) -> Result<(), sqlx::Error> {
     let mut listener = sqlx::postgres::PgListener::connect(url).await?;
     listener.listen(CHANNEL).await?;
     // Anything that happened while we were not listening is unknown.
-    let _ = sender.send(Event::Resync);
+    events.dispatch(Event::Resync);
     loop {
         let notification = listener.recv().await?;
-        let _ = sender.send(decode(notification.payload(), log));
+        events.dispatch(decode(notification.payload(), log));
     }
 }
 

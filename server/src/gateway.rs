@@ -23,7 +23,7 @@ use crate::policy::{Bundle, EvaluationLimits, PolicyEngine, PolicyError, PolicyR
 use crate::rate_limit::RateLimiter;
 use crate::revocations::RevocationCache;
 use crate::signing::{self, KeyError, Keys, TokenKeys};
-use crate::state::GatewayState;
+use crate::state::{Caches, GatewayState};
 use crate::store::{Backend, Store, StoreConfig, StoreError};
 use crate::webhooks::Webhooks;
 
@@ -81,6 +81,7 @@ pub struct Gateway {
     admin_key: AdminKey,
     keys: Keys,
     store: Store,
+    log: slog::Logger,
 }
 
 fn log_level(level: &str) -> Result<ConfigLoggingLevel, StartError> {
@@ -240,8 +241,7 @@ pub async fn start(config: Config, log: slog::Logger) -> Result<Gateway, StartEr
         .reload_all(&store, &policy_log)
         .await
         .map_err(|e| StartError::Config(format!("policies: {e}")))?;
-    let (revocations, revocation_task) =
-        RevocationCache::start(store.clone(), &events, config.revocation_cache_ttl);
+    let revocations = RevocationCache::new(store.clone(), &events, config.revocation_cache_ttl);
     let (rate_limits, rate_limit_task) = RateLimiter::start(store.clone(), revocations.clone(), &events);
     let checkpoints = Checkpointer::load(store.clone(), keys.clone(), config.checkpoints.clone())
         .map_err(|e| StartError::Config(format!("audit checkpoints: {e}")))?;
@@ -256,7 +256,7 @@ pub async fn start(config: Config, log: slog::Logger) -> Result<Gateway, StartEr
         log.new(slog::o!("task" => "writer")),
     );
     let settings = PipelineSettings::from(&config);
-    let pipeline = Pipeline::new(store.clone(), policies.clone(), writer, revocations, settings);
+    let pipeline = Pipeline::new(store.clone(), policies.clone(), writer, revocations, &events, settings);
     let catalog = Catalog::new(
         store.clone(),
         &config.upstreams,
@@ -287,7 +287,14 @@ pub async fn start(config: Config, log: slog::Logger) -> Result<Gateway, StartEr
     let state = GatewayState {
         checkpoints,
         degraded: degraded.clone(),
-        auth: Authenticator::new(store.clone(), token_keys.clone(), config.admin_key.as_deref(), degraded),
+        auth: Authenticator::new(
+            store.clone(),
+            token_keys.clone(),
+            config.admin_key.as_deref(),
+            degraded,
+            &events,
+            config.cache_ttl,
+        ),
         rate_limits,
         token_keys,
         catalog,
@@ -314,16 +321,18 @@ pub async fn start(config: Config, log: slog::Logger) -> Result<Gateway, StartEr
             dropshot::BuildError::BindError { address, error } => StartError::Bind { address, error },
             other => StartError::Http(other.to_string()),
         })?;
-    tasks.extend([writer_task, webhook_task, pending_task, revocation_task, rate_limit_task]);
+    tasks.extend([writer_task, webhook_task, pending_task, rate_limit_task]);
     let admin_key = match ensure_admin_key(&store, &config).await {
         Ok(admin_key) => admin_key,
         Err(error) => {
-            let _ = Gateway { server, tasks, admin_key: AdminKey::Stored, keys, store }.stop().await;
+            let _ = Gateway { server, tasks, admin_key: AdminKey::Stored, keys, store, log: log.clone() }
+                .stop()
+                .await;
             return Err(error);
         }
     };
     slog::info!(log, "lictor listening"; "address" => %server.local_addr(), "store" => ?store.backend());
-    Ok(Gateway { server, tasks, admin_key, keys, store })
+    Ok(Gateway { server, tasks, admin_key, keys, store, log })
 }
 
 impl Gateway {
@@ -350,6 +359,11 @@ impl Gateway {
         &self.keys
     }
 
+    /// How often the request path's caches answered so far.
+    pub fn caches(&self) -> Caches {
+        self.server.app_private().caches()
+    }
+
     /// Resolves when the HTTP server stops on its own.
     pub async fn wait_for_stop(&self) -> Result<(), String> {
         self.server.wait_for_shutdown().await
@@ -357,7 +371,13 @@ impl Gateway {
 
     /// Stops accepting requests, lets running ones finish, stops the workers.
     pub async fn stop(self) -> Result<(), String> {
-        let Gateway { server, tasks, store, .. } = self;
+        let Gateway { server, tasks, store, log, .. } = self;
+        let caches = server.app_private().caches();
+        slog::info!(log, "request-path caches";
+            "api_keys_hit_rate" => caches.api_keys.hit_rate(), "api_keys_lookups" => caches.api_keys.lookups(),
+            "agents_hit_rate" => caches.agents.hit_rate(), "agents_lookups" => caches.agents.lookups(),
+            "revocations_hit_rate" => caches.revocations.hit_rate(),
+            "revocations_lookups" => caches.revocations.lookups());
         let result = server.close().await;
         for task in &tasks {
             task.abort();

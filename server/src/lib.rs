@@ -18,6 +18,7 @@
 pub(crate) mod app;
 pub mod audit;
 pub(crate) mod auth;
+pub mod cache;
 pub(crate) mod caller;
 pub mod catalog;
 pub mod clock;

@@ -318,6 +318,11 @@ struct ServeArgs {
     /// (PostgreSQL pushes revocations at once; SQLite replicas rely on this), in seconds.
     #[arg(long, env = "LICTOR_REVOCATION_CACHE_TTL_SECONDS", default_value_t = DEFAULTS.revocation_cache_ttl.as_secs())]
     revocation_cache_ttl_seconds: u64,
+    /// Longest a replica trusts a cached API key or agent without a
+    /// notification (PostgreSQL pushes changes at once; SQLite replicas
+    /// rely on this), in seconds; 0 caches nothing.
+    #[arg(long, env = "LICTOR_CACHE_TTL_SECONDS", default_value_t = DEFAULTS.cache_ttl.as_secs())]
+    cache_ttl_seconds: u64,
     /// The audit log's name: checkpoints of tenant `t` have the origin
     /// `<ORIGIN>/tenants/<t>` and are signed by the key named `<ORIGIN>`.
     /// Give every deployment its own (e.g. its domain).
@@ -395,6 +400,7 @@ fn config(args: ServeArgs) -> anyhow::Result<Config> {
         upstream_timeout: Duration::from_millis(args.upstream_timeout_ms),
         tools_ttl: Duration::from_secs(args.tools_ttl_seconds),
         revocation_cache_ttl: Duration::from_secs(args.revocation_cache_ttl_seconds),
+        cache_ttl: Duration::from_secs(args.cache_ttl_seconds),
         checkpoints: CheckpointSettings {
             origin: args.audit_origin.clone(),
             every: args.checkpoint_every.max(1),

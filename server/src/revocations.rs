@@ -2,77 +2,59 @@
 //!
 //! Every request carrying a capability token checks its jti chain against
 //! its tenant's revoked jtis. The set is loaded from the store on first use
-//! and dropped when a revocation event arrives (on PostgreSQL from any
-//! gateway, through LISTEN/NOTIFY) or after `ttl` as a safety net.
+//! and dropped the moment a revocation commits on this gateway, when its
+//! notification arrives from another (PostgreSQL), or after `ttl` as a
+//! safety net ([`crate::cache`]).
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
 
 use lictor_api::ids::TenantId;
 
+use crate::cache::{Cache, CacheStats, Lookup};
 use crate::events::{Event, Events};
 use crate::store::{Store, StoreResult};
-
-type Entry = (Arc<HashSet<String>>, Instant);
 
 /// Revoked jtis by tenant.
 #[derive(Clone, Debug)]
 pub struct RevocationCache {
     store: Store,
-    ttl: Duration,
-    entries: Arc<RwLock<HashMap<TenantId, Entry>>>,
+    sets: Arc<Cache<TenantId, Arc<HashSet<String>>>>,
 }
 
 impl RevocationCache {
     /// A cache over `store`, kept current by `events`.
-    pub fn start(
-        store: Store,
-        events: &Events,
-        ttl: Duration,
-    ) -> (RevocationCache, tokio::task::JoinHandle<()>) {
-        let cache = RevocationCache { store, ttl, entries: Arc::new(RwLock::new(HashMap::new())) };
-        let mut receiver = events.subscribe();
-        let entries = Arc::clone(&cache.entries);
-        let task = tokio::spawn(async move {
-            loop {
-                let event = receiver.recv().await;
-                let Ok(mut map) = entries.write() else { continue };
-                match event {
-                    Ok(Event::Revocation { tenant }) => {
-                        map.remove(&tenant);
-                    }
-                    Ok(Event::Resync) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                        map.clear()
-                    }
-                    Ok(_) => {}
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
-                }
-            }
+    pub fn new(store: Store, events: &Events, ttl: Duration) -> RevocationCache {
+        let sets = Arc::new(Cache::new(ttl));
+        let forget = Arc::clone(&sets);
+        events.on_change(move |event| match event {
+            Event::Revocation { tenant } => forget.forget_tenant(tenant),
+            Event::Resync => forget.clear(),
+            _ => {}
         });
-        (cache, task)
+        RevocationCache { store, sets }
     }
 
     /// The tenant's revoked jtis.
     pub async fn revoked(&self, tenant: &TenantId) -> StoreResult<Arc<HashSet<String>>> {
-        if let Ok(map) = self.entries.read()
-            && let Some((set, loaded)) = map.get(tenant)
-            && loaded.elapsed() < self.ttl
-        {
-            return Ok(Arc::clone(set));
-        }
+        let ticket = match self.sets.get(tenant) {
+            Lookup::Hit(set) => return Ok(set),
+            Lookup::Miss(ticket) => ticket,
+        };
         let set: Arc<HashSet<String>> =
             Arc::new(self.store.revoked_jtis(tenant).await?.into_iter().collect());
-        if let Ok(mut map) = self.entries.write() {
-            map.insert(tenant.clone(), (Arc::clone(&set), Instant::now()));
-        }
+        self.sets.keep(ticket, tenant.clone(), tenant, Arc::clone(&set));
         Ok(set)
     }
 
     /// Drops the tenant's set (after a revocation in this process).
     pub fn invalidate(&self, tenant: &TenantId) {
-        if let Ok(mut map) = self.entries.write() {
-            map.remove(tenant);
-        }
+        self.sets.forget_tenant(tenant);
+    }
+
+    /// How often the cache answered.
+    pub fn stats(&self) -> CacheStats {
+        self.sets.stats()
     }
 }

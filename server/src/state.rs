@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use crate::audit::checkpointer::Checkpointer;
 use crate::auth::Authenticator;
+use crate::cache::CacheStats;
 use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::degraded::Degraded;
@@ -42,4 +43,26 @@ pub struct GatewayState {
     pub degraded: Arc<Degraded>,
     /// The configuration it started with.
     pub config: Config,
+}
+
+/// How often each of the request path's caches answered.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Caches {
+    /// API keys by hash.
+    pub api_keys: CacheStats,
+    /// Agents by id.
+    pub agents: CacheStats,
+    /// Revocation lists by tenant.
+    pub revocations: CacheStats,
+}
+
+impl GatewayState {
+    /// The request path's caches' hits and misses so far.
+    pub fn caches(&self) -> Caches {
+        Caches {
+            api_keys: self.auth.key_cache(),
+            agents: self.pipeline.agent_cache(),
+            revocations: self.pipeline.revocations().stats(),
+        }
+    }
 }

@@ -38,9 +38,11 @@ use serde_json::Value;
 
 use crate::audit::digested;
 use crate::audit::writer::{AuditContext, AuditWriter, CommitJob, CommitOutcome, IntentRecord};
+use crate::cache::{Cache, CacheStats, Lookup};
 use crate::clock::Timestamp;
 use crate::clock::elapsed_us;
 use crate::error::Error;
+use crate::events::{Event, Events};
 use crate::policy::PolicyRegistry;
 use crate::revocations::RevocationCache;
 use crate::store::{AgentRow, BudgetUsage, IdempotencyRecord, Store, StoreResult, TokenUsage};
@@ -217,6 +219,8 @@ pub struct PipelineSettings {
     pub approval_ttl: Duration,
     /// Most open approvals per agent.
     pub max_open_approvals_per_agent: u64,
+    /// Safety-net lifetime of cached agents.
+    pub cache_ttl: Duration,
 }
 
 impl Default for PipelineSettings {
@@ -233,6 +237,7 @@ impl From<&crate::Config> for PipelineSettings {
             step_up_window: config.step_up_window,
             approval_ttl: config.approval_ttl,
             max_open_approvals_per_agent: config.max_open_approvals_per_agent,
+            cache_ttl: config.cache_ttl,
         }
     }
 }
@@ -244,19 +249,35 @@ pub struct Pipeline {
     policies: PolicyRegistry,
     writer: AuditWriter,
     revocations: RevocationCache,
+    agents: Arc<Cache<(TenantId, AgentId), AgentRow>>,
     settings: Arc<PipelineSettings>,
 }
 
 impl Pipeline {
-    /// A pipeline over `store`, deciding with `policies`, committing through `writer`.
+    /// A pipeline over `store`, deciding with `policies`, committing
+    /// through `writer`; the agents it reads are cached until `events`
+    /// announce a change (or `cache_ttl` passes).
     pub fn new(
         store: Store,
         policies: PolicyRegistry,
         writer: AuditWriter,
         revocations: RevocationCache,
+        events: &Events,
         settings: PipelineSettings,
     ) -> Pipeline {
-        Pipeline { store, policies, writer, revocations, settings: Arc::new(settings) }
+        let agents = Arc::new(Cache::new(settings.cache_ttl));
+        let forget = Arc::clone(&agents);
+        events.on_change(move |event| match event {
+            Event::Agent { tenant, .. } => forget.forget_tenant(tenant),
+            Event::Resync => forget.clear(),
+            _ => {}
+        });
+        Pipeline { store, policies, writer, revocations, agents, settings: Arc::new(settings) }
+    }
+
+    /// How often the agent cache answered.
+    pub fn agent_cache(&self) -> CacheStats {
+        self.agents.stats()
     }
 
     /// The writer decisions (and other audited records) go through.
@@ -276,7 +297,7 @@ impl Pipeline {
 
     /// Decides `sub` and waits until the decision is durable.
     pub async fn decide(&self, sub: Submission) -> Result<CommitOutcome, Error> {
-        let reads = StoreReads { store: &self.store, revocations: &self.revocations };
+        let reads = StoreReads { store: &self.store, revocations: &self.revocations, agents: &self.agents };
         let job = self.prepare(&reads, sub).await?;
         Ok(self.writer.append_decision(job).await?)
     }
@@ -433,11 +454,22 @@ pub trait Reads: Sync {
 struct StoreReads<'a> {
     store: &'a Store,
     revocations: &'a RevocationCache,
+    agents: &'a Cache<(TenantId, AgentId), AgentRow>,
 }
 
 impl Reads for StoreReads<'_> {
     async fn agent(&self, tenant: &TenantId, id: &AgentId) -> StoreResult<Option<AgentRow>> {
-        self.store.get_agent(tenant, id).await
+        let key = (tenant.clone(), id.clone());
+        let ticket = match self.agents.get(&key) {
+            Lookup::Hit(agent) => return Ok(Some(agent)),
+            Lookup::Miss(ticket) => ticket,
+        };
+        // An unknown agent is not cached: it is read again each time.
+        let agent = self.store.get_agent(tenant, id).await?;
+        if let Some(agent) = &agent {
+            self.agents.keep(ticket, key, tenant, agent.clone());
+        }
+        Ok(agent)
     }
 
     async fn revoked(&self, tenant: &TenantId) -> StoreResult<Arc<HashSet<String>>> {

@@ -426,8 +426,14 @@ mod replicas {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn decisions_revocations_and_suspensions_reach_every_replica() {
         let hour = Duration::from_secs(3600);
-        let a = TestGateway::start_with(Backend::Postgres, |c| c.revocation_cache_ttl = hour).await;
-        let b = a.replica(Backend::Postgres, |c| c.revocation_cache_ttl = hour).await;
+        // Caches that never expire within the test: only the notification
+        // can make B see a change.
+        let never = |c: &mut lictor_server::Config| {
+            c.revocation_cache_ttl = hour;
+            c.cache_ttl = hour;
+        };
+        let a = TestGateway::start_with(Backend::Postgres, never).await;
+        let b = a.replica(Backend::Postgres, never).await;
         let f = a.tenant_fixture().await;
         let minted = a.mint(&f.admin, json!({"subject": "agent-1", "ttl_seconds": 600})).await;
         let token = minted["token"].as_str().unwrap().to_string();
@@ -472,9 +478,34 @@ mod replicas {
             decided_at.elapsed()
         );
 
-        // A suspension on A holds on B at once.
+        // A suspension on A holds on A at once, and on B (which has the
+        // agent cached) within a second.
         a.patch("/v1/agents/agent-1", &f.admin, &json!({"status": "suspended"})).await.expect(200);
-        let d = b.declare(&f.live, read).await.expect(200);
-        assert_eq!(codes(&d), ["agent_suspended"]);
+        let started = Instant::now();
+        assert_eq!(codes(&a.declare(&f.live, read.clone()).await.expect(200)), ["agent_suspended"]);
+        let seen = eventually(Duration::from_secs(5), async || {
+            let d = b.declare(&f.live, read.clone()).await.expect(200);
+            (d["verdict"] == "block").then_some(d)
+        })
+        .await
+        .expect("B sees the suspension");
+        assert!(started.elapsed() < Duration::from_secs(1), "took {:?}", started.elapsed());
+        assert_eq!(codes(&seen), ["agent_suspended"]);
+
+        // A key revoked on A is refused by A at once, and by B (which has
+        // it cached) within a second.
+        let key = a.create_key(&f.tenant, "live", "agent").await;
+        b.declare(&key, read.clone()).await.expect(200);
+        let keys = a.get("/v1/admin/api-keys", &f.admin).await.expect(200);
+        let id = keys["items"].as_array().unwrap().last().unwrap()["id"].as_str().unwrap().to_string();
+        a.delete(&format!("/v1/admin/api-keys/{id}"), &f.admin).await.expect(204);
+        let started = Instant::now();
+        a.declare(&key, read.clone()).await.expect_error(401, "unauthenticated");
+        let refused = eventually(Duration::from_secs(5), async || {
+            (b.declare(&key, read.clone()).await.status == 401).then_some(())
+        })
+        .await;
+        assert!(refused.is_some(), "B kept accepting a revoked key");
+        assert!(started.elapsed() < Duration::from_secs(1), "took {:?}", started.elapsed());
     }
 }

@@ -15,6 +15,7 @@ mod audit_seals;
 mod audit_tree;
 mod audit_witness;
 mod budget;
+mod caches;
 mod cli;
 mod contract;
 mod crash;

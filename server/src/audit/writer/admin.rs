@@ -280,10 +280,10 @@ pub(super) async fn apply(tx: &mut StoreTx, job: &AdminJob, now: Timestamp) -> S
             done.agent_id = key.agent_id.clone();
             Some(done)
         }
-        AdminOp::RevokeApiKey(id) => tx
-            .revoke_api_key(id, now)
-            .await?
-            .then(|| applied(AuditKind::ApiKeyRevoked, json!({"api_key_id": id.as_str()}))),
+        AdminOp::RevokeApiKey(id) => tx.revoke_api_key(id, now).await?.then(|| Applied {
+            event: Some(Event::ApiKey { tenant: tenant.clone() }),
+            ..applied(AuditKind::ApiKeyRevoked, json!({"api_key_id": id.as_str()}))
+        }),
         AdminOp::CreateAgent(agent) => {
             tx.insert_agent(agent).await?;
             let mut done = applied(AuditKind::AgentCreated, agent_details(agent));
