@@ -39,17 +39,27 @@ impl Store {
         // Locked in scope order (the function locks in argument order).
         let swapped = buckets[0].scope > buckets[1].scope;
         let [a, b] = if swapped { [buckets[1], buckets[0]] } else { buckets };
-        let row =
-            sqlx::query("SELECT left_a, left_b, granted FROM lictor_rate_take($1, $2, $3, $4, $5, $6, $7)")
-                .bind(a.scope)
-                .bind(a.burst)
-                .bind(a.rate)
-                .bind(b.scope)
-                .bind(b.burst)
-                .bind(b.rate)
-                .bind(cost)
-                .fetch_one(self.pool())
-                .await?;
+        // The statement's own transaction commits without waiting for its
+        // WAL to reach the disk (`set_config(…, true)` lasts until that
+        // commit): a bucket is advisory, and a durable commit per request
+        // — each holding the bucket's row lock until its flush — made
+        // every request of a credential wait for the one before it to be
+        // flushed. A crash forgets at most the last moments' charges;
+        // every later durable commit flushes these too.
+        let row = sqlx::query(
+            "SELECT t.left_a, t.left_b, t.granted
+                   FROM (SELECT set_config('synchronous_commit', 'off', true)) AS unflushed,
+                        lictor_rate_take($1, $2, $3, $4, $5, $6, $7) AS t",
+        )
+        .bind(a.scope)
+        .bind(a.burst)
+        .bind(a.rate)
+        .bind(b.scope)
+        .bind(b.burst)
+        .bind(b.rate)
+        .bind(cost)
+        .fetch_one(self.pool())
+        .await?;
         let left_a: f64 = row.try_get("left_a")?;
         let left_b: f64 = row.try_get("left_b")?;
         let granted: bool = row.try_get("granted")?;
