@@ -25,6 +25,9 @@ pub struct Provisioned {
     pub bundle_hash: String,
     /// How many Rego modules it has.
     pub modules: usize,
+    /// A `live` agent key of tenant `bench-default`, which decides with
+    /// the default bundle alone (same agent id, no upstream).
+    pub default_agent_key: String,
 }
 
 /// The combining module: every part's decision, the most restrictive verdict.
@@ -132,44 +135,9 @@ pub async fn provision(
     let http = reqwest::Client::new();
     let post = reqwest::Method::POST;
     let tenant = "bench".to_string();
-    call(
-        &http,
-        post.clone(),
-        format!("{base}/v1/admin/tenants"),
-        admin_key,
-        // The runs measure the gateway at full speed: its rate limits are
-        // checked on every request, at their highest, so none refuses.
-        Some(json!({"id": tenant, "name": "Benchmark", "rate_limits": {
-            "per_key": {"per_minute": 6_000_000, "burst": 100_000},
-            "per_tenant": {"per_minute": 6_000_000, "burst": 100_000},
-        }})),
-    )
-    .await?;
-    let key = |role: &str, agent: Option<&str>| json!({"tenant": tenant, "environment": "live", "role": role, "name": format!("bench-{role}"), "agent_id": agent});
-    let admin =
-        call(&http, post.clone(), format!("{base}/v1/admin/api-keys"), admin_key, Some(key("admin", None)))
-            .await?;
-    let tenant_admin = admin["key"].as_str().context("no admin key")?.to_string();
     let agent = "bench-agent".to_string();
-    call(
-        &http,
-        post.clone(),
-        format!("{base}/v1/agents"),
-        &tenant_admin,
-        Some(json!({"id": agent, "name": "Bench agent", "owner": "bench"})),
-    )
-    .await?;
-    let agent_key = call(
-        &http,
-        post.clone(),
-        format!("{base}/v1/admin/api-keys"),
-        &tenant_admin,
-        Some(key("agent", Some(&agent))),
-    )
-    .await?["key"]
-        .as_str()
-        .context("no agent key")?
-        .to_string();
+    let (tenant_admin, agent_key) = tenant_with_agent(&http, base, admin_key, &tenant, &agent).await?;
+    let (_, default_agent_key) = tenant_with_agent(&http, base, admin_key, "bench-default", &agent).await?;
     call(
         &http,
         post.clone(),
@@ -198,7 +166,47 @@ pub async fn provision(
     .await?;
     let bundle_hash =
         promoted["active"]["current"]["bundle_hash"].as_str().context("no active bundle")?.to_string();
-    Ok(Provisioned { tenant, admin_key: tenant_admin, agent, agent_key, bundle_hash, modules: count })
+    Ok(Provisioned {
+        tenant,
+        admin_key: tenant_admin,
+        agent,
+        agent_key,
+        bundle_hash,
+        modules: count,
+        default_agent_key,
+    })
+}
+
+/// Creates `tenant` (rate limits at their highest: the runs measure the
+/// gateway at full speed, with the limits checked on every request but
+/// refusing none), its admin key, `agent` and a `live` agent key
+/// restricted to it; the admin key and the agent key.
+async fn tenant_with_agent(
+    http: &reqwest::Client,
+    base: &str,
+    admin_key: &str,
+    tenant: &str,
+    agent: &str,
+) -> anyhow::Result<(String, String)> {
+    let post = reqwest::Method::POST;
+    let limits = json!({"per_minute": 6_000_000, "burst": 100_000});
+    let body =
+        json!({"id": tenant, "name": tenant, "rate_limits": {"per_key": limits, "per_tenant": limits}});
+    call(http, post.clone(), format!("{base}/v1/admin/tenants"), admin_key, Some(body)).await?;
+    let key = |role: &str, agent: Option<&str>| json!({"tenant": tenant, "environment": "live", "role": role, "name": format!("bench-{role}"), "agent_id": agent});
+    let admin =
+        call(http, post.clone(), format!("{base}/v1/admin/api-keys"), admin_key, Some(key("admin", None)))
+            .await?;
+    let tenant_admin = admin["key"].as_str().context("no admin key")?.to_string();
+    let agent_body = json!({"id": agent, "name": "Bench agent", "owner": "bench"});
+    call(http, post.clone(), format!("{base}/v1/agents"), &tenant_admin, Some(agent_body)).await?;
+    let agent_key =
+        call(http, post, format!("{base}/v1/admin/api-keys"), &tenant_admin, Some(key("agent", Some(agent))))
+            .await?["key"]
+            .as_str()
+            .context("no agent key")?
+            .to_string();
+    Ok((tenant_admin, agent_key))
 }
 
 /// The intents the benchmark declares, in turn: mostly routine reads and
