@@ -14,7 +14,10 @@
 //!   as written, against `lictor serve --demo` (see [`quickstarts`]).
 //! - `schemathesis`: fuzz the API from its spec against `lictor serve
 //!   --demo` (see [`schemathesis`]).
-//! - `ci`: every CI gate in CI order: formatting, lints, the spec check, tests.
+//! - `ci`: every CI gate in CI order: formatting, lints, the spec check,
+//!   the bundles under OPA, tests.
+//! - `opa`: every shipped bundle passes OPA's strict check and its Rego
+//!   tests under OPA, installed as a Go module (see [`opa`]).
 //! - `bench [--quick] [--no-postgres] [--no-micro]`: the benchmarks (see
 //!   [`bench`]).
 //!
@@ -23,6 +26,7 @@
 
 mod bench;
 mod gateway;
+mod opa;
 mod quickstarts;
 mod schemathesis;
 mod sdk;
@@ -48,10 +52,11 @@ fn main() -> Result<()> {
         Some("conformance") => conformance(&root, &args[1..]),
         Some("ci") => ci(&root),
         Some("bench") => bench::bench(&root, &args[1..]),
+        Some("opa") => opa::opa(&root),
         _ => {
             eprintln!(
                 "usage: cargo xtask <openapi [--check] | sdk [--check] | test | walkthrough | quickstarts | schemathesis | \
-                 conformance [--postgres | --database-url URL] | ci | bench [--quick] [--no-postgres] [--no-micro]>"
+                 conformance [--postgres | --database-url URL] | ci | bench [--quick] [--no-postgres] [--no-micro] | opa>"
             );
             std::process::exit(2);
         }
@@ -375,5 +380,6 @@ fn ci(root: &Path) -> Result<()> {
     run(root, &cargo, &["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"])?;
     openapi(root, true)?;
     sdk::sdk(root, true)?;
+    opa::opa(root)?;
     test(root)
 }
