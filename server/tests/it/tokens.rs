@@ -356,10 +356,13 @@ async fn revoked_and_expired_tokens_read_nothing(backend: Backend) {
         let refused = gw.get(&path, &token).await.expect_error(401, "unauthenticated");
         assert!(refused["message"].as_str().unwrap().contains("revoked"), "{path}: {refused}");
     }
-    let brief = gw.mint(&f.admin, json!({"subject": "agent-1", "ttl_seconds": 1})).await;
+    // Expiry is in whole seconds: a one-second token minted late in a
+    // second may already be expired a millisecond later, so two seconds
+    // (at least one whole second left), then past them.
+    let brief = gw.mint(&f.admin, json!({"subject": "agent-1", "ttl_seconds": 2})).await;
     let brief = brief["token"].as_str().unwrap().to_string();
     gw.get("/v1/intents", &brief).await.expect(200);
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    tokio::time::sleep(Duration::from_millis(3100)).await;
     let refused = gw.get("/v1/intents", &brief).await.expect_error(401, "unauthenticated");
     assert!(refused["message"].as_str().unwrap().contains("expired"), "{refused}");
     // The agent's key still reads.
