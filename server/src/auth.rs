@@ -57,12 +57,9 @@ impl Authenticator {
         events: &Events,
         cache_ttl: Duration,
     ) -> Authenticator {
-        let keys = Arc::new(Cache::new(cache_ttl));
-        let forget = Arc::clone(&keys);
-        events.on_change(move |event| match event {
-            Event::ApiKey { tenant } => forget.forget_tenant(tenant),
-            Event::Resync => forget.clear(),
-            _ => {}
+        let keys = Cache::following(cache_ttl, events, |event| match event {
+            Event::ApiKey { tenant } => Some(tenant),
+            _ => None,
         });
         Authenticator {
             store,

@@ -17,11 +17,13 @@
 
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use lictor_api::ids::TenantId;
+
+use crate::events::{Event, Events};
 
 /// Entries one cache holds at most; past it, it starts over empty.
 pub const CAPACITY: usize = 65_536;
@@ -73,7 +75,7 @@ impl CacheStats {
 
     /// Hits over lookups, 0 before any.
     pub fn hit_rate(&self) -> f64 {
-        let total = self.hits + self.misses;
+        let total = self.lookups();
         if total == 0 { 0.0 } else { self.hits as f64 / total as f64 }
     }
 }
@@ -88,6 +90,29 @@ impl<K: Eq + Hash, V: Clone> Cache<K, V> {
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
         }
+    }
+
+    /// A cache (entries live at most `ttl`) that drops a tenant's entries
+    /// whenever `events` announce a change `names` maps to that tenant, and
+    /// everything on [`Event::Resync`] — synchronously, as the change is
+    /// published ([`Events::on_change`]).
+    pub fn following(
+        ttl: Duration,
+        events: &Events,
+        names: fn(&Event) -> Option<&TenantId>,
+    ) -> Arc<Cache<K, V>>
+    where
+        K: Send + 'static,
+        V: Send + 'static,
+    {
+        let cache = Arc::new(Cache::new(ttl));
+        let forget = Arc::clone(&cache);
+        events.on_change(move |event| match (event, names(event)) {
+            (Event::Resync, _) => forget.clear(),
+            (_, Some(tenant)) => forget.forget_tenant(tenant),
+            (_, None) => {}
+        });
+        cache
     }
 
     /// The value cached for `key`, or a ticket to read it with.

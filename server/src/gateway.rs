@@ -23,7 +23,7 @@ use crate::policy::{Bundle, EvaluationLimits, PolicyEngine, PolicyError, PolicyR
 use crate::rate_limit::RateLimiter;
 use crate::revocations::RevocationCache;
 use crate::signing::{self, KeyError, Keys, TokenKeys};
-use crate::state::{Caches, GatewayState};
+use crate::state::GatewayState;
 use crate::store::{Backend, Store, StoreConfig, StoreError};
 use crate::webhooks::Webhooks;
 
@@ -357,11 +357,6 @@ impl Gateway {
     /// The signing keys in use.
     pub fn keys(&self) -> &Keys {
         &self.keys
-    }
-
-    /// How often the request path's caches answered so far.
-    pub fn caches(&self) -> Caches {
-        self.server.app_private().caches()
     }
 
     /// Resolves when the HTTP server stops on its own.

@@ -30,13 +30,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use http::{HeaderMap, HeaderValue};
-use lictor_api::api_keys::Environment;
+use lictor_api::api_keys::{Environment, Role};
 use lictor_api::ids::TenantId;
 use lictor_api::tenants::{RateLimit, RateLimits};
 
-use lictor_api::api_keys::Role;
-
 use crate::auth::Principal;
+use crate::clock::Timestamp;
 use crate::error::Error;
 use crate::events::{Event, Events};
 use crate::pipeline::capability::still_good;
@@ -264,9 +263,7 @@ impl RateLimiter {
                 // The revocation list cannot be read: charge the root, as
                 // the pipeline's own check will then fail closed anyway.
                 let spent = match self.revocations.revoked(&header.tenant).await {
-                    Ok(revoked) => {
-                        still_good(token, &revoked, crate::clock::Timestamp::now().seconds()).is_err()
-                    }
+                    Ok(revoked) => still_good(token, &revoked, Timestamp::now().seconds()).is_err(),
                     Err(_) => false,
                 };
                 let credential = if spent { format!("spent:{root}") } else { format!("token:{root}") };

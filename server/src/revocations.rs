@@ -26,12 +26,9 @@ pub struct RevocationCache {
 impl RevocationCache {
     /// A cache over `store`, kept current by `events`.
     pub fn new(store: Store, events: &Events, ttl: Duration) -> RevocationCache {
-        let sets = Arc::new(Cache::new(ttl));
-        let forget = Arc::clone(&sets);
-        events.on_change(move |event| match event {
-            Event::Revocation { tenant } => forget.forget_tenant(tenant),
-            Event::Resync => forget.clear(),
-            _ => {}
+        let sets = Cache::following(ttl, events, |event| match event {
+            Event::Revocation { tenant } => Some(tenant),
+            _ => None,
         });
         RevocationCache { store, sets }
     }
@@ -46,11 +43,6 @@ impl RevocationCache {
             Arc::new(self.store.revoked_jtis(tenant).await?.into_iter().collect());
         self.sets.keep(ticket, tenant.clone(), tenant, Arc::clone(&set));
         Ok(set)
-    }
-
-    /// Drops the tenant's set (after a revocation in this process).
-    pub fn invalidate(&self, tenant: &TenantId) {
-        self.sets.forget_tenant(tenant);
     }
 
     /// How often the cache answered.

@@ -165,8 +165,8 @@ pub(crate) async fn revoke(
             },
         })
         .await?;
-    // Requests answered after this one must see the revocation.
-    caller.state.pipeline.revocations().invalidate(&tenant);
+    // Requests answered after this one see the revocation: the writer's
+    // `Event::Revocation` dropped the cached list before it answered.
     view(row)
 }
 

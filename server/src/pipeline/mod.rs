@@ -265,12 +265,9 @@ impl Pipeline {
         events: &Events,
         settings: PipelineSettings,
     ) -> Pipeline {
-        let agents = Arc::new(Cache::new(settings.cache_ttl));
-        let forget = Arc::clone(&agents);
-        events.on_change(move |event| match event {
-            Event::Agent { tenant, .. } => forget.forget_tenant(tenant),
-            Event::Resync => forget.clear(),
-            _ => {}
+        let agents = Cache::following(settings.cache_ttl, events, |event| match event {
+            Event::Agent { tenant, .. } => Some(tenant),
+            _ => None,
         });
         Pipeline { store, policies, writer, revocations, agents, settings: Arc::new(settings) }
     }
