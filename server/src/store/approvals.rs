@@ -205,6 +205,8 @@ impl StoreTx {
 
     /// Opens an approval request.
     pub async fn insert_approval(&mut self, row: &ApprovalRow) -> StoreResult<()> {
+        // It references its intent, which may be among the deferred rows.
+        self.flush().await?;
         let reasons = serde_json::to_string(&row.reasons).map_err(corrupt)?;
         let modifications =
             row.modifications.as_ref().map(serde_json::to_string).transpose().map_err(corrupt)?;

@@ -276,61 +276,11 @@ impl StoreTx {
             .ok_or_else(|| StoreError::Corrupt(format!("audit head of `{tenant}` vanished").into()))
     }
 
-    /// Appends an entry.
+    /// Appends an entry at once (the writer defers its entries to the
+    /// group's flush).
     pub async fn insert_audit_entry(&mut self, record: &AuditRecord, hash: &str) -> StoreResult<()> {
-        let reasons =
-            serde_json::to_string(&record.reasons).map_err(|e| StoreError::Corrupt(e.to_string().into()))?;
-        sqlx::query(
-            "INSERT INTO audit_entries (version, entry_id, tenant_id, seq, ts, kind, intent_id, agent_id,
-                 environment, enforced, verdict, stage, reasons, bundle_hash, input_digest, payload_digest,
-                 principal, jti, tool, approval_id, outcome, prev_hash, hash)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,
-                     $21, $22, $23)",
-        )
-        .bind(i64::from(record.version))
-        .bind(record.entry_id.as_str())
-        .bind(record.tenant.as_str())
-        .bind(i64::try_from(record.seq).unwrap_or(i64::MAX))
-        .bind(record.ts)
-        .bind(record.kind.as_str())
-        .bind(record.intent_id.as_ref().map(|v| v.as_str().to_string()))
-        .bind(record.agent_id.as_ref().map(|v| v.as_str().to_string()))
-        .bind(record.environment.map(|v| v.as_str().to_string()))
-        .bind(record.enforced.map(i64::from))
-        .bind(record.verdict.map(|v| v.as_str().to_string()))
-        .bind(record.stage.map(|v| v.as_str().to_string()))
-        .bind(reasons)
-        .bind(record.bundle_hash.clone())
-        .bind(record.input_digest.clone())
-        .bind(record.payload_digest.clone())
-        .bind(record.principal.clone())
-        .bind(record.jti.clone())
-        .bind(record.tool.clone())
-        .bind(record.approval_id.clone())
-        .bind(record.outcome.clone())
-        .bind(&record.prev_hash)
-        .bind(hash)
-        .execute(self.conn())
-        .await?;
-        Ok(())
-    }
-
-    /// Stores a payload by digest (once per digest).
-    pub async fn insert_audit_payload(
-        &mut self,
-        tenant: &TenantId,
-        digest: &str,
-        body: &str,
-    ) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO audit_payloads (tenant_id, digest, body) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-        )
-        .bind(tenant.as_str())
-        .bind(digest)
-        .bind(body)
-        .execute(self.conn())
-        .await?;
-        Ok(())
+        self.defer_audit_entry(record.clone(), hash.to_string(), None);
+        self.flush().await
     }
 
     /// Erases a stored payload's body (its digest stays referenced by the

@@ -16,7 +16,7 @@ pub struct BudgetUsage {
     pub exposure_usd: f64,
 }
 
-async fn read_usage<'c, E: Executor<'c, Database = Any>>(
+pub(super) async fn read_usage<'c, E: Executor<'c, Database = Any>>(
     executor: E,
     tenant: &TenantId,
     agent: &AgentId,
@@ -74,40 +74,6 @@ impl StoreTx {
                 .fetch_optional(self.conn())
                 .await?;
         }
-        Ok(())
-    }
-
-    /// Usage in buckets `>= first_minute`, seeing this transaction's writes.
-    pub async fn budget_usage(
-        &mut self,
-        tenant: &TenantId,
-        agent: &AgentId,
-        first_minute: i64,
-    ) -> StoreResult<BudgetUsage> {
-        read_usage(self.conn(), tenant, agent, first_minute).await
-    }
-
-    /// Adds one decision and `exposure_usd` to the agent's bucket `minute`.
-    pub async fn charge_budget(
-        &mut self,
-        tenant: &TenantId,
-        agent: &AgentId,
-        minute: i64,
-        exposure_usd: f64,
-    ) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO budget_usage (tenant_id, agent_id, minute, decisions, exposure_usd)
-             VALUES ($1, $2, $3, 1, $4)
-             ON CONFLICT (tenant_id, agent_id, minute) DO UPDATE
-             SET decisions = budget_usage.decisions + 1,
-                 exposure_usd = budget_usage.exposure_usd + excluded.exposure_usd",
-        )
-        .bind(tenant.as_str())
-        .bind(agent.as_str())
-        .bind(minute)
-        .bind(exposure_usd)
-        .execute(self.conn())
-        .await?;
         Ok(())
     }
 }

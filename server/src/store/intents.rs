@@ -255,7 +255,7 @@ fn parse_callback_state(s: &str) -> Option<CallbackState> {
     }
 }
 
-fn idempotency_from_row(row: &sqlx::any::AnyRow) -> StoreResult<IdempotencyRecord> {
+pub(super) fn idempotency_from_row(row: &sqlx::any::AnyRow) -> StoreResult<IdempotencyRecord> {
     Ok(IdempotencyRecord {
         key: row.try_get("key")?,
         request_hash: row.try_get("request_hash")?,
@@ -276,6 +276,9 @@ impl StoreTx {
         record: &IdempotencyRecord,
         now: Timestamp,
     ) -> StoreResult<Option<IdempotencyRecord>> {
+        if let Some(claimed) = self.claim_prefetched(tenant, record, now) {
+            return Ok(claimed);
+        }
         let inserted = sqlx::query(
             "INSERT INTO idempotency_keys (tenant_id, key, request_hash, intent_id, created_at)
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
@@ -322,11 +325,12 @@ impl StoreTx {
         Ok(status.as_deref() == Some("pending"))
     }
 
-    /// Records a decided intent: inserts it (synchronous intents) or
-    /// completes the pending row (async intents).
+    /// Records a decided intent: inserts it (synchronous intents, with the
+    /// transaction's other deferred rows) or completes the pending row
+    /// (async intents).
     pub async fn record_decided_intent(
         &mut self,
-        intent: &DecidedIntent,
+        intent: DecidedIntent,
         was_pending: bool,
     ) -> StoreResult<()> {
         let callback_state = intent.callback_url.as_ref().map(|_| "pending");
@@ -351,34 +355,7 @@ impl StoreTx {
             .await?;
             return Ok(());
         }
-        sqlx::query(
-            "INSERT INTO intents (id, tenant_id, agent_id, credential, bound_agent_id, environment, action_type,
-                 verb, status, verdict, would_be_verdict, request, decision, policy_input, created_at, decided_at,
-                 callback_url, callback_state, callback_next_at, policy_verdict)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'decided', $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-                     $19)",
-        )
-        .bind(intent.id.as_str())
-        .bind(intent.tenant.as_str())
-        .bind(intent.agent_id.as_str())
-        .bind(&intent.credential)
-        .bind(opt_str(&intent.bound_agent_id))
-        .bind(intent.environment.as_str())
-        .bind(intent.action_type.as_str())
-        .bind(&intent.verb)
-        .bind(intent.verdict.as_str())
-        .bind(intent.would_be_verdict.map(|v| v.as_str().to_string()))
-        .bind(&intent.request_json)
-        .bind(&intent.decision_json)
-        .bind(&intent.policy_input_json)
-        .bind(intent.created_at)
-        .bind(intent.decided_at)
-        .bind(intent.callback_url.clone())
-        .bind(callback_state)
-        .bind(callback_next_at)
-        .bind(intent.policy_verdict.map(|v| v.as_str().to_string()))
-        .execute(self.conn())
-        .await?;
+        self.defer_decided_intent(intent);
         Ok(())
     }
 

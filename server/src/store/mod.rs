@@ -12,6 +12,7 @@ mod api_keys;
 mod approvals;
 mod audit;
 mod budget;
+mod deferred;
 mod intents;
 mod mcp_sessions;
 mod policies;
@@ -360,7 +361,7 @@ impl Store {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.pool.begin().await?,
         };
-        Ok(StoreTx { tx, backend: self.backend })
+        Ok(StoreTx { tx, backend: self.backend, deferred: deferred::Deferred::default() })
     }
 }
 
@@ -368,11 +369,13 @@ impl Store {
 pub struct StoreTx {
     tx: sqlx::Transaction<'static, sqlx::Any>,
     backend: Backend,
+    deferred: deferred::Deferred,
 }
 
 impl StoreTx {
     /// Commits; when this returns `Ok` the writes are durable.
-    pub async fn commit(self) -> StoreResult<()> {
+    pub async fn commit(mut self) -> StoreResult<()> {
+        self.flush().await?;
         self.tx.commit().await?;
         Ok(())
     }

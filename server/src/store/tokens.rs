@@ -66,10 +66,6 @@ fn revocation_from_row(row: &sqlx::any::AnyRow) -> StoreResult<RevocationRow> {
     })
 }
 
-fn to_i64(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
-}
-
 impl Store {
     /// The revocation of `jti`, if any.
     pub async fn get_revocation(&self, tenant: &TenantId, jti: &str) -> StoreResult<Option<RevocationRow>> {
@@ -126,7 +122,7 @@ impl Store {
     }
 }
 
-async fn read_usage(
+pub(super) async fn read_usage(
     conn: &mut sqlx::AnyConnection,
     tenant: &TenantId,
     scope_jti: &str,
@@ -226,46 +222,6 @@ impl StoreTx {
             .bind(scope_jti)
             .fetch_one(self.conn())
             .await?;
-        Ok(())
-    }
-
-    /// Usage under a scope, seeing this transaction's writes.
-    pub async fn token_usage(
-        &mut self,
-        tenant: &TenantId,
-        scope_jti: &str,
-        minute: i64,
-    ) -> StoreResult<TokenUsage> {
-        read_usage(self.conn(), tenant, scope_jti, minute).await
-    }
-
-    /// Counts one allowed call of `cents` under a scope.
-    pub async fn charge_token(
-        &mut self,
-        tenant: &TenantId,
-        scope_jti: &str,
-        cents: u64,
-        minute: i64,
-    ) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO token_usage (tenant_id, scope_jti, calls, cents) VALUES ($1, $2, 1, $3)
-             ON CONFLICT (tenant_id, scope_jti) DO UPDATE
-             SET calls = token_usage.calls + 1, cents = token_usage.cents + excluded.cents",
-        )
-        .bind(tenant.as_str())
-        .bind(scope_jti)
-        .bind(to_i64(cents))
-        .execute(self.conn())
-        .await?;
-        sqlx::query(
-            "INSERT INTO token_rate (tenant_id, scope_jti, minute, calls) VALUES ($1, $2, $3, 1)
-             ON CONFLICT (tenant_id, scope_jti, minute) DO UPDATE SET calls = token_rate.calls + 1",
-        )
-        .bind(tenant.as_str())
-        .bind(scope_jti)
-        .bind(minute)
-        .execute(self.conn())
-        .await?;
         Ok(())
     }
 }

@@ -9,8 +9,8 @@ use super::{Store, StoreError, StoreResult, StoreTx};
 use crate::audit::merkle::{Hash, NodeId};
 use crate::clock::Timestamp;
 
-/// Rows per multi-row `INSERT` of tree nodes.
-const NODES_PER_INSERT: usize = 200;
+/// Nodes per read of stored tree nodes.
+const NODES_PER_READ: usize = 200;
 
 fn corrupt(e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(e.to_string().into())
@@ -78,18 +78,19 @@ impl StoreTx {
         tenant: &TenantId,
         nodes: &[(NodeId, Hash)],
     ) -> StoreResult<()> {
-        for chunk in nodes.chunks(NODES_PER_INSERT) {
-            let values: Vec<String> = (0..chunk.len())
-                .map(|i| format!("($1, ${}, ${}, ${})", 3 * i + 2, 3 * i + 3, 3 * i + 4))
-                .collect();
+        for chunk in super::deferred::chunks(nodes) {
             let sql = format!(
                 "INSERT INTO audit_tree (tenant_id, level, idx, hash) VALUES {} ON CONFLICT DO NOTHING",
-                values.join(", ")
+                super::deferred::placeholders(self.backend(), chunk.len(), 4)
             );
-            // Only numbered placeholders are formatted in; every value is bound.
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant.as_str());
+            // Only placeholders are formatted in; every value is bound.
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
             for (node, hash) in chunk {
-                query = query.bind(i64::from(node.level)).bind(to_i64(node.index)).bind(hex::encode(hash));
+                query = query
+                    .bind(tenant.as_str())
+                    .bind(i64::from(node.level))
+                    .bind(to_i64(node.index))
+                    .bind(hex::encode(hash));
             }
             query.execute(self.conn()).await?;
         }
@@ -130,7 +131,7 @@ impl Store {
         nodes: &[NodeId],
     ) -> StoreResult<HashMap<NodeId, Hash>> {
         let mut found = HashMap::with_capacity(nodes.len());
-        for chunk in nodes.chunks(NODES_PER_INSERT) {
+        for chunk in nodes.chunks(NODES_PER_READ) {
             let conditions: Vec<String> = (0..chunk.len())
                 .map(|i| format!("(level = ${} AND idx = ${})", 2 * i + 2, 2 * i + 3))
                 .collect();

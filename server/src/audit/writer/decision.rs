@@ -184,7 +184,7 @@ async fn charge_token(
         }
     }
     for scope in &charges.scopes {
-        tx.charge_token(&tenant, &scope.scope_jti, charges.cents, minute).await?;
+        tx.charge_token(&tenant, &scope.scope_jti, charges.cents, minute);
     }
     Ok(())
 }
@@ -285,7 +285,7 @@ pub(super) async fn commit(
             }
         }
         if draft.verdict.allows() {
-            tx.charge_budget(&tenant, &agent, budget::minute_of(now), charge.exposure_usd).await?;
+            tx.charge_budget(&tenant, &agent, budget::minute_of(now), charge.exposure_usd);
         }
     }
     if let Some(ApprovalPlan::Use { id, digest }) = &job.approval
@@ -359,7 +359,7 @@ pub(super) async fn commit(
     let decision_json = serde_json::to_string(&decision)
         .map_err(|e| StoreError::Database(format!("encoding decision: {e}").into()))?;
     tx.record_decided_intent(
-        &crate::store::DecidedIntent {
+        crate::store::DecidedIntent {
             id: intent_id,
             tenant: tenant.clone(),
             agent_id: agent,
@@ -384,8 +384,8 @@ pub(super) async fn commit(
     if let Some(approval) = new_approval {
         tx.insert_approval(&approval).await?;
     }
-    if let Some((record, reference)) = &entry {
-        Chains::insert(tx, record, reference, job.payload.as_ref()).await?;
+    if let Some((record, reference)) = entry {
+        Chains::insert(tx, record, &reference, job.payload.as_ref());
     }
     Ok(CommitOutcome::Committed(Box::new(decision)))
 }

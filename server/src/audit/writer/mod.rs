@@ -345,23 +345,21 @@ impl Chains {
         payload: Option<&(String, String)>,
     ) -> StoreResult<AuditRef> {
         let reference = self.reserve(record)?;
-        Chains::insert(tx, record, &reference, payload).await?;
+        Chains::insert(tx, record.clone(), &reference, payload);
         Ok(reference)
     }
 
     /// Stores `record` as [`Chains::reserve`] placed it (its hash taken once,
     /// there), with its payload apart from the chain.
-    pub(crate) async fn insert(
+    /// The entry is written when the transaction is flushed, with the
+    /// others of its group.
+    pub(crate) fn insert(
         tx: &mut StoreTx,
-        record: &AuditRecord,
+        record: AuditRecord,
         reference: &AuditRef,
         payload: Option<&(String, String)>,
-    ) -> StoreResult<()> {
-        tx.insert_audit_entry(record, &reference.hash).await?;
-        if let Some((digest, body)) = payload {
-            tx.insert_audit_payload(&record.tenant, digest, body).await?;
-        }
-        Ok(())
+    ) {
+        tx.defer_audit_entry(record, reference.hash.clone(), payload.cloned());
     }
 
     /// Makes `record` the head of its chain and a leaf of its tree; answers
@@ -457,9 +455,27 @@ async fn commit_batch(writer: &Writer, jobs: &[WriteJob]) -> StoreResult<(Vec<Wr
         }
     }
 
+    // The idempotency keys of a group's decisions, looked up in one query
+    // per tenant (a decision alone claims its key with its own statement).
+    let mut keys: BTreeMap<&TenantId, Vec<&str>> = BTreeMap::new();
+    for job in decisions() {
+        if let Some(record) = &job.idempotency {
+            keys.entry(&job.draft.decision.tenant).or_default().push(&record.key);
+        }
+    }
+    if keys.values().map(Vec::len).sum::<usize>() > 1 {
+        for (tenant, keys) in &keys {
+            tx.prefetch_idempotency(tenant, keys).await?;
+        }
+    }
+
     let mut outcomes = Vec::with_capacity(jobs.len());
     let mut published = Vec::new();
     for job in jobs {
+        if matches!(job, WriteJob::ApprovalDecision(_)) {
+            // It reads intents and approvals the group may have written.
+            tx.flush().await?;
+        }
         outcomes.push(match job {
             WriteJob::Decision(job) => {
                 WriteOutcome::Decision(decision::commit(&mut tx, job, &mut chains).await?)
