@@ -36,6 +36,9 @@ pub struct Plan {
     /// Open an MCP session (2025-11-25) on each connection first, and send
     /// its id with every request.
     pub mcp_session: bool,
+    /// An answer counts only with a `result` member (JSON-RPC; OPA's data
+    /// API, whose answer has none when the decision is undefined).
+    pub expect_result: bool,
 }
 
 /// How to drive it.
@@ -162,7 +165,7 @@ async fn send(
 /// Whether an answer counts as served: HTTP 200, and on MCP a JSON-RPC result.
 fn served(plan: &Plan, status: http::StatusCode, body: &[u8]) -> bool {
     status == http::StatusCode::OK
-        && (!plan.mcp_session
+        && (!plan.expect_result
             || serde_json::from_slice::<Value>(body).is_ok_and(|v| v.get("result").is_some()))
 }
 

@@ -27,6 +27,10 @@ enum Scenario {
     Intents,
     /// MCP `tools/call` on `/v1/mcp`, forwarded to the bench upstream.
     Mcp,
+    /// OPA's data API (`POST /v1/data/lictor/decision`) serving the default
+    /// bundle, with the policy inputs of the intents mix: the side-by-side
+    /// row (no authentication, no audit, no store).
+    Opa,
 }
 
 #[derive(Subcommand)]
@@ -110,13 +114,16 @@ async fn main_inner(args: Args) -> anyhow::Result<()> {
             let (path, bodies, mcp_session) = match scenario {
                 Scenario::Intents => ("/v1/intents", provision::intent_bodies(&agent), false),
                 Scenario::Mcp => ("/v1/mcp", provision::tool_call_bodies(), true),
+                Scenario::Opa => ("/v1/data/lictor/decision", provision::policy_input_bodies(&agent), false),
             };
+            let expect_result = !matches!(scenario, Scenario::Intents);
             let plan = load::Plan {
                 addr: address(&url)?,
                 path: path.into(),
                 key,
                 bodies: bodies.iter().map(|b| Bytes::from(b.to_string())).collect(),
                 mcp_session,
+                expect_result,
             };
             let shape = load::Shape {
                 connections,

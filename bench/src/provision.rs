@@ -209,6 +209,28 @@ async fn tenant_with_agent(
     Ok((tenant_admin, agent_key))
 }
 
+/// The policy inputs the gateway builds for [`intent_bodies`] (as
+/// docs/policies.md describes them), each as the body of a query to OPA's
+/// data API: `{"input": …}`.
+pub fn policy_input_bodies(agent: &str) -> Vec<Value> {
+    intent_bodies(agent)
+        .into_iter()
+        .enumerate()
+        .map(|(n, body)| {
+            json!({"input": {
+                "intent": body["intent"],
+                "agent": {"id": agent, "name": agent, "owner": "bench", "status": "active"},
+                "tenant": {"id": "bench-default"},
+                "environment": "live",
+                "risk": {"score": 0.2, "level": "low", "factors": []},
+                "tool": null,
+                "capability": null,
+                "request": {"intent_id": format!("int_{n:026}"), "time": "2026-12-07T10:00:00.000000Z"},
+            }})
+        })
+        .collect()
+}
+
 /// The intents the benchmark declares, in turn: mostly routine reads and
 /// messages, some redactions, some blocks — what an agent fleet sends.
 pub fn intent_bodies(agent: &str) -> Vec<Value> {

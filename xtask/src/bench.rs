@@ -127,72 +127,179 @@ fn run_json(command: &mut Command) -> Result<Value> {
     Ok(serde_json::from_slice(&output.stdout)?)
 }
 
+/// One load run: what `lictor-load` measured, with the CPU time and peak
+/// resident set of the process `pid` that served it.
+struct Load<'a> {
+    name: &'a str,
+    url: &'a str,
+    key: &'a str,
+    agent: &'a str,
+    scenario: &'a str,
+    connections: usize,
+    rate: Option<u64>,
+}
+
+fn measure(load: &Path, pid: u32, run: &Load, quick: bool) -> Result<Value> {
+    let (duration, warmup) = if quick { ("1", "0.2") } else { ("10", "2") };
+    let mut command = Command::new(load);
+    command.args([
+        "load",
+        "--url",
+        run.url,
+        "--key",
+        run.key,
+        "--agent",
+        run.agent,
+        "--scenario",
+        run.scenario,
+        "--connections",
+        &run.connections.to_string(),
+        "--duration",
+        duration,
+        "--warmup",
+        warmup,
+    ]);
+    if let Some(rate) = run.rate {
+        command.args(["--rate", &rate.to_string()]);
+    }
+    let cpu_before = cpu_time(pid)?;
+    let sampler = RssSampler::start(pid);
+    let outcome = run_json(&mut command)?;
+    let peak_rss_kib = sampler.finish();
+    let cpu = cpu_time(pid)? - cpu_before;
+    let served = outcome["requests"].as_u64().unwrap_or(0) - outcome["errors"].as_u64().unwrap_or(0);
+    if served == 0 {
+        // Not a timing: a run that serves nothing means the bench (or the
+        // gateway) is broken.
+        bail!("{}: no request was served; first error: {}", run.name, outcome["first_error"]);
+    }
+    // The CPU time covers the warm-up too: divide by everything answered.
+    let answered = outcome["answered_total"].as_u64().unwrap_or(0);
+    let cpu_us = if answered > 0 { cpu.as_secs_f64() * 1e6 / answered as f64 } else { 0.0 };
+    let mut row = json!({"name": run.name, "scenario": run.scenario, "peak_rss_mib": peak_rss_kib as f64 / 1024.0,
+        "cpu_us_per_decision": cpu_us});
+    if let (Some(row), Some(outcome)) = (row.as_object_mut(), outcome.as_object()) {
+        row.extend(outcome.clone());
+    }
+    println!(
+        "    {:<30} {:>9.0}/s  p50 {:>6} µs  p90 {:>6} µs  p99 {:>6} µs  p99.9 {:>6} µs  errors {:>5} ({} unsent)  limit blocks {}  cpu {:>6.1} µs/decision  rss {:>6.1} MiB",
+        run.name,
+        row["rps"].as_f64().unwrap_or(0.0),
+        row["latency_us"]["p50"],
+        row["latency_us"]["p90"],
+        row["latency_us"]["p99"],
+        row["latency_us"]["p999"],
+        row["errors"],
+        row["unsent"],
+        row["limit_blocks"],
+        cpu_us,
+        row["peak_rss_mib"].as_f64().unwrap_or(0.0),
+    );
+    if let Some(error) = row["first_error"].as_str() {
+        println!("      first error: {}", error.chars().take(300).collect::<String>());
+    }
+    Ok(row)
+}
+
 /// Runs every load run against `gateway`; one JSON object per run.
 fn drive(load: &Path, gateway: &Gateway, provisioned: &Value, quick: bool) -> Result<Vec<Value>> {
     let mut results = Vec::new();
     for run in RUNS {
-        let (duration, warmup) = if quick { ("1", "0.2") } else { ("10", "2") };
-        let mut command = Command::new(load);
-        command.args([
-            "load",
-            "--url",
-            &gateway.url,
-            "--key",
-            provisioned[run.key].as_str().unwrap_or_default(),
-            "--agent",
-            provisioned["agent"].as_str().unwrap_or_default(),
-            "--scenario",
-            run.scenario,
-            "--connections",
-            &run.connections.to_string(),
-            "--duration",
-            duration,
-            "--warmup",
-            warmup,
-        ]);
-        if let Some(rate) = run.rate {
-            command.args(["--rate", &rate.to_string()]);
-        }
-        let pid = gateway.process.pid();
-        let cpu_before = cpu_time(pid)?;
-        let sampler = RssSampler::start(pid);
-        let outcome = run_json(&mut command)?;
-        let peak_rss_kib = sampler.finish();
-        let cpu = cpu_time(pid)? - cpu_before;
-        let served = outcome["requests"].as_u64().unwrap_or(0) - outcome["errors"].as_u64().unwrap_or(0);
-        if served == 0 {
-            // Not a timing: a run that serves nothing means the bench (or the
-            // gateway) is broken.
-            bail!("{}: no request was served; first error: {}", run.name, outcome["first_error"]);
-        }
-        // The CPU time covers the warm-up too: divide by everything answered.
-        let answered = outcome["answered_total"].as_u64().unwrap_or(0);
-        let cpu_us = if answered > 0 { cpu.as_secs_f64() * 1e6 / answered as f64 } else { 0.0 };
-        let mut row = json!({"name": run.name, "scenario": run.scenario, "peak_rss_mib": peak_rss_kib as f64 / 1024.0,
-            "cpu_us_per_decision": cpu_us});
-        if let (Some(row), Some(outcome)) = (row.as_object_mut(), outcome.as_object()) {
-            row.extend(outcome.clone());
-        }
-        println!(
-            "    {:<30} {:>9.0}/s  p50 {:>6} µs  p90 {:>6} µs  p99 {:>6} µs  p99.9 {:>6} µs  errors {:>5} ({} unsent)  limit blocks {}  cpu {:>6.1} µs/decision  rss {:>6.1} MiB",
-            run.name,
-            row["rps"].as_f64().unwrap_or(0.0),
-            row["latency_us"]["p50"],
-            row["latency_us"]["p90"],
-            row["latency_us"]["p99"],
-            row["latency_us"]["p999"],
-            row["errors"],
-            row["unsent"],
-            row["limit_blocks"],
-            cpu_us,
-            row["peak_rss_mib"].as_f64().unwrap_or(0.0),
-        );
-        if let Some(error) = row["first_error"].as_str() {
-            println!("      first error: {}", error.chars().take(300).collect::<String>());
-        }
-        results.push(row);
+        let spec = Load {
+            name: run.name,
+            url: &gateway.url,
+            key: provisioned[run.key].as_str().unwrap_or_default(),
+            agent: provisioned["agent"].as_str().unwrap_or_default(),
+            scenario: run.scenario,
+            connections: run.connections,
+            rate: run.rate,
+        };
+        results.push(measure(load, gateway.process.pid(), &spec, quick)?);
     }
     Ok(results)
+}
+
+/// The side-by-side row's name.
+const OPA_ROW: &str = "OPA: POST /v1/data/lictor/decision, default bundle, no audit, closed loop";
+
+/// Why there is no IntentGate row.
+const INTENTGATE_SKIPPED: &str = "its Go module (github.com/NetGnarus/intentgate-gateway) is not served by \
+     the Go module proxy, the only source of Go code this machine reaches";
+
+/// Other systems on the same machine, driven by the same `lictor-load`
+/// as the gateway's runs: OPA serving the default bundle (installed as
+/// `cargo xtask opa` installs it; in the smoke run only if already there),
+/// and IntentGate's MCP path when it can be installed.
+fn side_by_side(root: &Path, load: &Path, quick: bool) -> Result<Vec<Value>> {
+    println!("==> side by side");
+    let mut rows = Vec::new();
+    let binary = if quick {
+        let installed = root.join("target/tools/opa");
+        match std::env::var_os("LICTOR_OPA").map(std::path::PathBuf::from) {
+            Some(path) => Ok(path),
+            None if installed.exists() => Ok(installed),
+            None => Err(anyhow::anyhow!("not installed (the smoke run installs nothing)")),
+        }
+    } else {
+        crate::opa::opa_binary(root)
+    };
+    match binary {
+        Ok(binary) => {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+            let addr = format!("127.0.0.1:{port}");
+            let module = root.join("policies/default/lictor.rego");
+            let server = Process(
+                Command::new(&binary)
+                    .args(["run", "--server", "--log-level", "error", "--addr", &addr])
+                    .arg(&module)
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::inherit())
+                    .spawn()
+                    .context("starting `opa run --server`")?,
+            );
+            wait_healthy(&addr)?;
+            let url = format!("http://{addr}");
+            let spec = Load {
+                name: OPA_ROW,
+                url: &url,
+                key: "unused",
+                agent: "bench-agent",
+                scenario: "opa",
+                connections: 16,
+                rate: None,
+            };
+            let mut row = measure(load, server.pid(), &spec, quick)?;
+            row["system"] = json!(format!("OPA {}", crate::opa::VERSION));
+            rows.push(row);
+        }
+        Err(error) => {
+            println!("    OPA: skipped ({error:#})");
+            rows.push(json!({"name": OPA_ROW, "skipped": format!("{error:#}")}));
+        }
+    }
+    println!("    IntentGate: skipped ({INTENTGATE_SKIPPED})");
+    rows.push(
+        json!({"name": "IntentGate (Go): MCP tools/call, same upstream", "skipped": INTENTGATE_SKIPPED}),
+    );
+    Ok(rows)
+}
+
+/// Waits until the server at `addr` answers `GET /health` with `200`.
+fn wait_healthy(addr: &str) -> Result<()> {
+    use std::io::{Read, Write};
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while std::time::Instant::now() < deadline {
+        if let Ok(mut stream) = std::net::TcpStream::connect(addr) {
+            let _ = stream.write_all(b"GET /health HTTP/1.0\r\nHost: localhost\r\n\r\n");
+            let mut answer = String::new();
+            let _ = stream.read_to_string(&mut answer);
+            if answer.starts_with("HTTP/1.1 200") || answer.starts_with("HTTP/1.0 200") {
+                return Ok(());
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    bail!("{addr} did not become healthy within 15 s")
 }
 
 /// Benchmarks one backend: readiness, provisioning, every run.
@@ -348,12 +455,14 @@ pub fn bench(root: &Path, args: &[String]) -> Result<()> {
         }
     }
     drop(upstream);
+    let side = side_by_side(root, &root.join("target").join(profile).join("lictor-load"), quick)?;
     let micro = if micro { criterion(root, quick)? } else { Value::Null };
     let report = json!({
         "date": today(),
         "machine": machine(),
         "quick": quick,
         "backends": backends,
+        "side_by_side": side,
         "micro": micro,
     });
     let targets = targets(&report);
@@ -686,6 +795,32 @@ fn markdown(report: &Value, targets: &[Value]) -> String {
                 read["rss_after_mib"].as_f64().unwrap_or(0.0),
                 read["rss_idle_mib"].as_f64().unwrap_or(0.0),
             );
+        }
+    }
+    if let Some(rows) = report["side_by_side"].as_array() {
+        out += "\n**Side by side** — other systems on the same machine, driven by the same load tool\n\n";
+        out += "| System, path | Served/s | p50 µs | p99 µs | Errors | CPU µs/request |\n|---|---|---|---|---|---|\n";
+        for row in rows {
+            match row["skipped"].as_str() {
+                Some(why) => {
+                    out += &format!(
+                        "| {} | not measured: {why} | | | | |\n",
+                        row["name"].as_str().unwrap_or_default()
+                    )
+                }
+                None => {
+                    out += &format!(
+                        "| {} ({}) | {:.0} | {} | {} | {} | {:.1} |\n",
+                        row["name"].as_str().unwrap_or_default(),
+                        row["system"].as_str().unwrap_or_default(),
+                        row["rps"].as_f64().unwrap_or(0.0),
+                        row["latency_us"]["p50"],
+                        row["latency_us"]["p99"],
+                        row["errors"],
+                        row["cpu_us_per_decision"].as_f64().unwrap_or(0.0),
+                    )
+                }
+            }
         }
     }
     if let Some(micro) = report["micro"].as_object() {

@@ -19,7 +19,7 @@ use crate::run;
 pub const VERSION: &str = "v1.22.4";
 
 /// The `opa` binary: `$LICTOR_OPA`, or installed into `target/tools`.
-fn opa_binary(root: &Path) -> Result<PathBuf> {
+pub(crate) fn opa_binary(root: &Path) -> Result<PathBuf> {
     if let Some(path) = std::env::var_os("LICTOR_OPA") {
         return Ok(PathBuf::from(path));
     }
