@@ -65,13 +65,205 @@ recipients contains address if {
 	some address in addresses_in(identifier)
 }
 
+# Every value of `payload.arguments` down to `max_nesting` levels, with its
+# path (what `walk` gives, to a fixed depth: a rule cannot call itself, and
+# `walk` does not run on regorus' compiled VM). Anything nested deeper is
+# blocked (`payload_too_deep`), so no recipient hides below what is read.
+max_nesting := 10
+
+nested_0 contains {"field": "arguments", "path": [], "value": value} if {
+	value := payload.arguments
+}
+
+nested_1 contains {"field": node.field, "path": array.concat(node.path, [key]), "value": value} if {
+	some node in nested_0
+	collection(node.value)
+	some key, value in node.value
+}
+
+nested_2 contains {"field": node.field, "path": array.concat(node.path, [key]), "value": value} if {
+	some node in nested_1
+	collection(node.value)
+	some key, value in node.value
+}
+
+nested_3 contains {"field": node.field, "path": array.concat(node.path, [key]), "value": value} if {
+	some node in nested_2
+	collection(node.value)
+	some key, value in node.value
+}
+
+nested_4 contains {"field": node.field, "path": array.concat(node.path, [key]), "value": value} if {
+	some node in nested_3
+	collection(node.value)
+	some key, value in node.value
+}
+
+nested_5 contains {"field": node.field, "path": array.concat(node.path, [key]), "value": value} if {
+	some node in nested_4
+	collection(node.value)
+	some key, value in node.value
+}
+
+nested_6 contains {"field": node.field, "path": array.concat(node.path, [key]), "value": value} if {
+	some node in nested_5
+	collection(node.value)
+	some key, value in node.value
+}
+
+nested_7 contains {"field": node.field, "path": array.concat(node.path, [key]), "value": value} if {
+	some node in nested_6
+	collection(node.value)
+	some key, value in node.value
+}
+
+nested_8 contains {"field": node.field, "path": array.concat(node.path, [key]), "value": value} if {
+	some node in nested_7
+	collection(node.value)
+	some key, value in node.value
+}
+
+nested_9 contains {"field": node.field, "path": array.concat(node.path, [key]), "value": value} if {
+	some node in nested_8
+	collection(node.value)
+	some key, value in node.value
+}
+
+nested_10 contains {"field": node.field, "path": array.concat(node.path, [key]), "value": value} if {
+	some node in nested_9
+	collection(node.value)
+	some key, value in node.value
+}
+
+# The levels together. A level is read only when the one above it holds a
+# non-empty collection, so a flat payload costs one level, not eleven.
+nested := from_0
+
+from_0 := nested_0 | from_1 if {
+	branches_0
+} else := nested_0
+
+from_1 := nested_1 | from_2 if {
+	branches_1
+} else := nested_1
+
+from_2 := nested_2 | from_3 if {
+	branches_2
+} else := nested_2
+
+from_3 := nested_3 | from_4 if {
+	branches_3
+} else := nested_3
+
+from_4 := nested_4 | from_5 if {
+	branches_4
+} else := nested_4
+
+from_5 := nested_5 | from_6 if {
+	branches_5
+} else := nested_5
+
+from_6 := nested_6 | from_7 if {
+	branches_6
+} else := nested_6
+
+from_7 := nested_7 | from_8 if {
+	branches_7
+} else := nested_7
+
+from_8 := nested_8 | from_9 if {
+	branches_8
+} else := nested_8
+
+from_9 := nested_9 | from_10 if {
+	branches_9
+} else := nested_9
+
+from_10 := nested_10
+
+branches_0 if {
+	some node in nested_0
+	collection(node.value)
+	count(node.value) > 0
+}
+
+branches_1 if {
+	some node in nested_1
+	collection(node.value)
+	count(node.value) > 0
+}
+
+branches_2 if {
+	some node in nested_2
+	collection(node.value)
+	count(node.value) > 0
+}
+
+branches_3 if {
+	some node in nested_3
+	collection(node.value)
+	count(node.value) > 0
+}
+
+branches_4 if {
+	some node in nested_4
+	collection(node.value)
+	count(node.value) > 0
+}
+
+branches_5 if {
+	some node in nested_5
+	collection(node.value)
+	count(node.value) > 0
+}
+
+branches_6 if {
+	some node in nested_6
+	collection(node.value)
+	count(node.value) > 0
+}
+
+branches_7 if {
+	some node in nested_7
+	collection(node.value)
+	count(node.value) > 0
+}
+
+branches_8 if {
+	some node in nested_8
+	collection(node.value)
+	count(node.value) > 0
+}
+
+branches_9 if {
+	some node in nested_9
+	collection(node.value)
+	count(node.value) > 0
+}
+
+branches_10 if {
+	some node in nested_10
+	collection(node.value)
+	count(node.value) > 0
+}
+
+# A value at the deepest level read that still holds something.
+too_deep if branches_10
+
+# (Iterating over a scalar is an error in regorus, nothing in OPA.)
+collection(value) if is_object(value)
+
+collection(value) if is_array(value)
+
+collection(value) if is_set(value)
+
 recipients contains address if {
-	walk(object.get(payload, "arguments", {}), [path, value])
-	is_string(value)
-	names := [segment | some segment in path; is_string(segment)]
+	some node in nested
+	is_string(node.value)
+	names := [segment | some segment in node.path; is_string(segment)]
 	count(names) > 0
 	lower(names[count(names) - 1]) in lowered("recipient_arguments")
-	some address in addresses_in(value)
+	some address in addresses_in(node.value)
 }
 
 # `domain` is `parent` or one of its subdomains.
@@ -119,11 +311,26 @@ blocks contains reason if {
 	reason := {"code": "invalid_template_settings", "message": concat("; ", sort(settings_problems))}
 }
 
+blocks contains reason if {
+	too_deep
+	reason := {
+		"code": "payload_too_deep",
+		"message": sprintf("the tool call's arguments nest values more than %v levels deep, deeper than the policy reads", [max_nesting]),
+	}
+}
+
 
 # --- alternatives: what a blocked agent could do instead --------------------
 #
-# The only block here is broken settings (docs/policies.md, "Alternatives"):
-# the fix is a tenant administrator's.
+# Broken settings are a tenant administrator's to fix; arguments nested
+# too deeply, the agent's (docs/policies.md, "Alternatives").
+alternatives contains {
+	"code": "nest_less",
+	"description": sprintf("call the tool again with its arguments nested at most %v levels deep", [max_nesting]),
+} if {
+	too_deep
+}
+
 alternatives contains {
 	"code": "fix_template_settings",
 	"description": "a tenant administrator corrects the `regulated_domains` settings in the bundle's data.json and promotes it",

@@ -25,6 +25,7 @@ use crate::clock::Timestamp;
 use crate::cursor;
 use crate::error::{Error, Object};
 use crate::ids;
+use crate::policy::registry::RECORDED_SAMPLE;
 use crate::policy::{
     Bundle, PolicyEngine, PolicyError, bundle::is_test_module, check_tests, dry_run, rego_tests, templates,
 };
@@ -372,9 +373,15 @@ pub(crate) async fn promote(
     let tenant = principal.tenant_scope(scope.tenant.as_ref(), &caller.state.store).await?;
     let draft = caller.state.store.get_draft(&tenant, &body.draft_id).await?;
     let draft = draft.ok_or_else(|| draft_not_found(&body.draft_id))?;
-    // Compiled before anything changes (normally a cache hit).
+    // Compiled before anything changes, its engines compared on the
+    // tenant's recent traffic too.
     let bundle = Bundle::new(&draft.name, draft.modules.clone(), Value::Object(draft.data.clone()));
-    caller.state.policies.compile(&tenant, bundle.clone()).map_err(|e| compile_error(&e, &draft.modules))?;
+    let recorded = caller.state.store.recent_policy_inputs(&tenant, RECORDED_SAMPLE).await?;
+    caller
+        .state
+        .policies
+        .compile_confirmed(&tenant, bundle.clone(), &recorded)
+        .map_err(|e| compile_error(&e, &draft.modules))?;
     within_limits(caller, bundle).await.map_err(|e| compile_error(&e, &draft.modules))??;
     if two_person_rule(caller, &tenant).await? {
         let proposal = ProposalRow {

@@ -440,6 +440,141 @@ pub(crate) fn install(engine: &mut regorus::Engine, limit: u64) -> Result<(), Po
     Ok(())
 }
 
+thread_local! {
+    /// The heap limit of the evaluation running on this thread on the
+    /// compiled VM (its builtins are plain functions: they cannot hold it).
+    static VM_LIMIT: std::cell::Cell<u64> = const { std::cell::Cell::new(u64::MAX) };
+}
+
+/// Sets the heap limit the guarded builtins of the compiled VM hold this
+/// thread's next evaluation to.
+pub(crate) fn set_vm_limit(limit: u64) {
+    VM_LIMIT.with(|cell| cell.set(limit));
+}
+
+fn vm_limit() -> u64 {
+    VM_LIMIT.with(std::cell::Cell::get)
+}
+
+/// A builtin as regorus' compiled VM calls it.
+type VmBuiltin = fn(
+    &regorus::unstable::Span,
+    &[regorus::unstable::Ref<regorus::unstable::Expr>],
+    &[Value],
+    bool,
+) -> anyhow::Result<Value>;
+
+/// Calls regorus' own builtin `name`.
+fn real(
+    name: &str,
+    span: &regorus::unstable::Span,
+    params: &[regorus::unstable::Ref<regorus::unstable::Expr>],
+    args: &[Value],
+    strict: bool,
+) -> anyhow::Result<Value> {
+    match regorus::unstable::BUILTINS.get(name) {
+        Some((builtin, _)) => builtin(span, params, args, strict),
+        None => anyhow::bail!("unknown builtin `{name}`"),
+    }
+}
+
+/// The compiled VM's version of each guarded builtin: the same check and
+/// the same direct answer as the interpreter's extension, then regorus'
+/// own builtin.
+macro_rules! vm_guard {
+    ($function:ident, $name:literal, $size:expr, $direct:expr) => {
+        fn $function(
+            span: &regorus::unstable::Span,
+            params: &[regorus::unstable::Ref<regorus::unstable::Expr>],
+            args: &[Value],
+            strict: bool,
+        ) -> anyhow::Result<Value> {
+            bound($size(args), vm_limit())?;
+            match $direct(args) {
+                Some(value) => Ok(value),
+                None => real($name, span, params, args, strict),
+            }
+        }
+    };
+}
+
+vm_guard!(vm_concat, "concat", concat_size, concat_direct);
+vm_guard!(vm_replace, "replace", replace_size, replace_direct);
+vm_guard!(vm_replace_n, "strings.replace_n", replace_n_size, delegated);
+vm_guard!(vm_regex_replace, "regex.replace", regex_replace_size, regex_replace_direct);
+vm_guard!(vm_marshal, "json.marshal_with_options", marshal_size, delegated);
+vm_guard!(vm_regex_match, "regex.match", unbounded, regex_match_direct);
+vm_guard!(vm_regex_find_n, "regex.find_n", unbounded, regex_find_n_direct);
+vm_guard!(vm_regex_split, "regex.split", unbounded, regex_split_direct);
+
+fn vm_sprintf(
+    span: &regorus::unstable::Span,
+    params: &[regorus::unstable::Ref<regorus::unstable::Expr>],
+    args: &[Value],
+    strict: bool,
+) -> anyhow::Result<Value> {
+    if let Some(format) = text(args.first()) {
+        check_format(format)?;
+    }
+    real("sprintf", span, params, args, strict)
+}
+
+fn vm_range(
+    _: &regorus::unstable::Span,
+    _: &[regorus::unstable::Ref<regorus::unstable::Expr>],
+    args: &[Value],
+    _: bool,
+) -> anyhow::Result<Value> {
+    match (args.first().and_then(integer), args.get(1).and_then(integer)) {
+        (Some(from), Some(to)) => stepped(from, to, 1, vm_limit()),
+        _ => Ok(Value::Undefined),
+    }
+}
+
+fn vm_range_step(
+    _: &regorus::unstable::Span,
+    _: &[regorus::unstable::Ref<regorus::unstable::Expr>],
+    args: &[Value],
+    _: bool,
+) -> anyhow::Result<Value> {
+    let (Some(from), Some(to)) = (args.first().and_then(integer), args.get(1).and_then(integer)) else {
+        return Ok(Value::Undefined);
+    };
+    match args.get(2).and_then(integer) {
+        Some(step) if step > 0 => stepped(from, to, step, vm_limit()),
+        _ => anyhow::bail!("numbers.range_step: step must be a positive integer"),
+    }
+}
+
+/// The guarded builtins, by name, for the compiled VM.
+const VM_GUARDS: [(&str, VmBuiltin); 11] = [
+    ("numbers.range", vm_range),
+    ("numbers.range_step", vm_range_step),
+    ("sprintf", vm_sprintf),
+    ("concat", vm_concat),
+    ("replace", vm_replace),
+    ("strings.replace_n", vm_replace_n),
+    ("regex.replace", vm_regex_replace),
+    ("json.marshal_with_options", vm_marshal),
+    ("regex.match", vm_regex_match),
+    ("regex.find_n", vm_regex_find_n),
+    ("regex.split", vm_regex_split),
+];
+
+/// Points every call of a guarded builtin in `program` at its guard: the
+/// compiled VM calls builtins straight from the program's table, where the
+/// interpreter's extensions cannot reach.
+pub(crate) fn guard_program(program: &mut regorus::rvm::program::Program) {
+    let names: Vec<String> = program.builtin_info_table.iter().map(|info| info.name.clone()).collect();
+    for (index, name) in names.iter().enumerate() {
+        if let Some((_, guard)) = VM_GUARDS.iter().find(|(guarded, _)| guarded == name)
+            && let Some(slot) = program.resolved_builtins.get_mut(index)
+        {
+            slot.0 = *guard;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

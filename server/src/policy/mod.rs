@@ -17,6 +17,7 @@ pub(crate) mod dry_run;
 mod guards;
 pub mod registry;
 pub mod rego_tests;
+mod rvm;
 pub mod templates;
 
 use std::num::NonZeroU32;
@@ -248,9 +249,18 @@ pub(crate) fn eval_within(
     rule: &str,
     limits: EvaluationLimits,
 ) -> Result<regorus::Value, PolicyError> {
+    within(limits, || engine.eval_rule(rule.to_string()))
+}
+
+/// Runs one evaluation, of either engine, under `limits` (see
+/// [`eval_within`]).
+fn within(
+    limits: EvaluationLimits,
+    evaluate: impl FnOnce() -> anyhow::Result<regorus::Value>,
+) -> Result<regorus::Value, PolicyError> {
     guards::take_refusal();
     let started = thread_cpu_time();
-    let evaluated = engine.eval_rule(rule.to_string());
+    let evaluated = evaluate();
     let used = started.zip(thread_cpu_time()).map(|(from, to)| to.saturating_sub(from));
     let over = |elapsed| {
         let limit = limits.time;
@@ -285,6 +295,35 @@ pub struct PolicyEngine {
     /// Prepared once; cloned only when every pooled engine is busy.
     template: regorus::Engine,
     pool: std::sync::Mutex<Vec<regorus::Engine>>,
+    /// The bundle on regorus' compiled VM, when it runs there and decides
+    /// as the interpreter does ([`rvm`]).
+    vm: Option<rvm::VmEngine>,
+    /// Why the bundle runs on the interpreter, when it does.
+    interpreted_because: Option<String>,
+}
+
+/// How long comparing a bundle's two engines may take: a bundle slow
+/// enough to need more stays on the interpreter rather than tie up a
+/// thread for a minute at every promotion.
+const DIFFERENTIAL_BUDGET: Duration = Duration::from_secs(2);
+
+/// Which bundles may run on the compiled VM.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum VmUse {
+    /// Those whose modules are the gateway's own (see [`rvm`]).
+    Shipped,
+    /// Any that compiles there and decides alike (tests of the VM itself).
+    #[cfg(test)]
+    Any,
+}
+
+/// Which of regorus' engines evaluates a bundle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EngineKind {
+    /// The compiled VM.
+    Vm,
+    /// The tree-walking interpreter.
+    Interpreter,
 }
 
 impl std::fmt::Debug for PolicyEngine {
@@ -300,13 +339,123 @@ impl PolicyEngine {
     /// Parses and prepares `bundle` (its runtime modules and data), and
     /// checks that it defines the entry point.
     pub fn compile(bundle: Bundle, limits: EvaluationLimits) -> Result<PolicyEngine, PolicyError> {
+        PolicyEngine::compile_for(bundle, limits, VmUse::Shipped)
+    }
+
+    fn compile_for(
+        bundle: Bundle,
+        limits: EvaluationLimits,
+        vm_use: VmUse,
+    ) -> Result<PolicyEngine, PolicyError> {
         let mut template = new_engine(&bundle, limits)?;
         // Preparing by compiling the entry point surfaces every semantic
         // error now rather than on the first request.
         template
             .compile_with_entrypoint(&regorus::Rc::from(ENTRYPOINT))
             .map_err(|e| PolicyError::Compile(e.to_string()))?;
-        Ok(PolicyEngine { bundle, limits, template, pool: std::sync::Mutex::new(Vec::new()) })
+        let mut engine = PolicyEngine::interpreted(bundle, limits, template);
+        if vm_use == VmUse::Shipped && !rvm::is_shipped(&engine.bundle) {
+            engine.interpreted_because = Some("its Rego is not a bundle the gateway ships".into());
+            return Ok(engine);
+        }
+        match rvm::VmEngine::compile(&engine.bundle, limits) {
+            Ok(vm) => match engine.differs(&vm, rvm::differential_inputs()) {
+                None => engine.vm = Some(vm),
+                Some(difference) => engine.interpreted_because = Some(difference),
+            },
+            Err(error) => {
+                engine.interpreted_because = Some(format!("it does not compile for the VM: {error}"));
+            }
+        }
+        Ok(engine)
+    }
+
+    /// `bundle` on the interpreter alone, prepared as `template`.
+    fn interpreted(bundle: Bundle, limits: EvaluationLimits, template: regorus::Engine) -> PolicyEngine {
+        PolicyEngine {
+            bundle,
+            limits,
+            template,
+            pool: std::sync::Mutex::new(Vec::new()),
+            vm: None,
+            interpreted_because: None,
+        }
+    }
+
+    /// The first input on which the VM does not answer as the interpreter
+    /// does, described; `None` when it answers alike on all of them.
+    fn differs<'a>(
+        &self,
+        vm: &rvm::VmEngine,
+        inputs: impl IntoIterator<Item = &'a serde_json::Value>,
+    ) -> Option<String> {
+        let started = std::time::Instant::now();
+        for (index, input) in inputs.into_iter().enumerate() {
+            if started.elapsed() > DIFFERENTIAL_BUDGET {
+                return Some(format!(
+                    "comparing the engines took longer than {} s",
+                    DIFFERENTIAL_BUDGET.as_secs()
+                ));
+            }
+            let interpreted = self.interpret(input);
+            let compiled = vm.evaluate(regorus::Value::from(input.clone()));
+            let same = match (&interpreted, &compiled) {
+                (Ok(a), Ok(b)) => a == b,
+                // A limit is the machine's, not the bundle's: judge it again.
+                (Err(PolicyError::LimitExceeded(_)), _) | (_, Err(PolicyError::LimitExceeded(_))) => {
+                    return Some(format!("input {index} of the differential sample hit a limit"));
+                }
+                (Err(_), Err(_)) => true,
+                _ => false,
+            };
+            if !same {
+                let show = |r: &Result<regorus::Value, PolicyError>| match r {
+                    Ok(value) => value.to_json_str().unwrap_or_default(),
+                    Err(error) => error.to_string(),
+                };
+                return Some(format!(
+                    "on input {index} of the differential sample the VM answers {} where the interpreter answers {}",
+                    show(&compiled),
+                    show(&interpreted)
+                ));
+            }
+        }
+        None
+    }
+
+    /// Keeps the VM only if it also answers as the interpreter does on
+    /// `inputs` (a tenant's recorded inputs, say); answers the engine now
+    /// in use.
+    pub fn confirm_on<'a>(&mut self, inputs: impl IntoIterator<Item = &'a serde_json::Value>) -> EngineKind {
+        if let Some(vm) = &self.vm
+            && let Some(difference) = self.differs(vm, inputs)
+        {
+            self.vm = None;
+            self.interpreted_because = Some(difference);
+        }
+        self.engine_kind()
+    }
+
+    /// Which engine evaluates the bundle.
+    pub fn engine_kind(&self) -> EngineKind {
+        if self.vm.is_some() { EngineKind::Vm } else { EngineKind::Interpreter }
+    }
+
+    /// Why the bundle runs on the interpreter (`None` on the VM).
+    pub fn interpreted_because(&self) -> Option<&str> {
+        self.interpreted_because.as_deref()
+    }
+
+    /// Evaluates with the interpreter.
+    fn interpret(&self, input: &serde_json::Value) -> Result<regorus::Value, PolicyError> {
+        let pooled = self.pool.lock().ok().and_then(|mut pool| pool.pop());
+        let mut engine = pooled.unwrap_or_else(|| self.template.clone());
+        engine.set_input(regorus::Value::from(input.clone()));
+        let evaluated = eval_within(&mut engine, ENTRYPOINT, self.limits);
+        if let Ok(mut pool) = self.pool.lock() {
+            pool.push(engine);
+        }
+        evaluated
     }
 
     /// The bundle this engine evaluates.
@@ -321,14 +470,10 @@ impl PolicyEngine {
 
     /// Evaluates the decision for `input`.
     pub fn evaluate(&self, input: &serde_json::Value) -> Result<PolicyOutput, PolicyError> {
-        let pooled = self.pool.lock().ok().and_then(|mut pool| pool.pop());
-        let mut engine = pooled.unwrap_or_else(|| self.template.clone());
-        engine.set_input(regorus::Value::from(input.clone()));
-        let evaluated = eval_within(&mut engine, ENTRYPOINT, self.limits);
-        if let Ok(mut pool) = self.pool.lock() {
-            pool.push(engine);
-        }
-        let value = evaluated?;
+        let value = match &self.vm {
+            Some(vm) => vm.evaluate(regorus::Value::from(input.clone()))?,
+            None => self.interpret(input)?,
+        };
         if value == regorus::Value::Undefined {
             return Err(PolicyError::Undefined);
         }
@@ -440,6 +585,121 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_bundles_run_on_the_vm() {
+        let engine = engine();
+        assert_eq!(engine.engine_kind(), EngineKind::Vm, "{:?}", engine.interpreted_because());
+        for template in templates::templates() {
+            let engine = PolicyEngine::compile(template.bundle(), EvaluationLimits::offline())
+                .unwrap_or_else(|e| panic!("{}: {e}", template.name));
+            assert_eq!(
+                engine.engine_kind(),
+                EngineKind::Vm,
+                "{}: {:?}",
+                template.name,
+                engine.interpreted_because()
+            );
+        }
+    }
+
+    /// A tenant's own Rego keeps the interpreter's semantics (an error
+    /// anywhere fails the decision), even where the VM would compile it;
+    /// a shipped template keeps the VM with any settings.
+    #[test]
+    fn only_the_gateways_own_bundles_run_on_the_vm() {
+        let source = "package lictor\nimport rego.v1\n\
+                      decision := {\"verdict\": \"approve\", \"reasons\": []}\n";
+        let own = Bundle::new("own", [("p.rego".to_string(), source.to_string())], json!({}));
+        let engine =
+            PolicyEngine::compile(own, EvaluationLimits::offline()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(engine.engine_kind(), EngineKind::Interpreter);
+        let template = templates::template("value-thresholds").unwrap_or_else(|| panic!("no template"));
+        let tuned = template.bundle();
+        let mut data = tuned.data().clone();
+        data["value_thresholds"]["block_above"] = json!(5);
+        let tuned = Bundle::new("tuned", tuned.modules().clone(), data);
+        let engine =
+            PolicyEngine::compile(tuned, EvaluationLimits::offline()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(engine.engine_kind(), EngineKind::Vm, "{:?}", engine.interpreted_because());
+        // One module changed by a character is the tenant's own.
+        let mut modules = template.bundle().modules().clone();
+        if let Some(source) = modules.values_mut().next() {
+            source.push('\n');
+        }
+        let edited = Bundle::new("edited", modules, template.bundle().data().clone());
+        let engine =
+            PolicyEngine::compile(edited, EvaluationLimits::offline()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(engine.engine_kind(), EngineKind::Interpreter);
+    }
+
+    #[test]
+    fn a_bundle_the_vm_cannot_compile_runs_on_the_interpreter() {
+        let source = "package lictor\nimport rego.v1\n\
+                      decision := {\"verdict\": \"approve\", \"reasons\": [], \"n\": count(strings)}\n\
+                      strings contains v if { walk(input, [_, v]); is_string(v) }\n";
+        let bundle = Bundle::new("walker", [("p.rego".to_string(), source.to_string())], json!({}));
+        let engine = PolicyEngine::compile_for(bundle, EvaluationLimits::offline(), VmUse::Any)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(engine.engine_kind(), EngineKind::Interpreter);
+        assert!(
+            engine.interpreted_because().unwrap_or_default().contains("walk"),
+            "{:?}",
+            engine.interpreted_because()
+        );
+        assert_eq!(engine.evaluate(&json!({"a": ["x", "y"]})).map(|o| o.verdict), Ok(Verdict::Approve));
+    }
+
+    /// The two engines disagree on iterating over a string (the
+    /// interpreter fails, the VM and OPA find nothing): a bundle that does
+    /// it on an input of the sample keeps the interpreter.
+    #[test]
+    fn a_bundle_the_engines_disagree_on_runs_on_the_interpreter() {
+        let source = "package lictor\nimport rego.v1\n\
+                      decision := {\"verdict\": \"approve\", \"reasons\": [], \"n\": count([k | some k, _ in input.x])}\n";
+        let bundle = Bundle::new("iterates", [("p.rego".to_string(), source.to_string())], json!({}));
+        let mut engine = PolicyEngine::compile_for(bundle, EvaluationLimits::offline(), VmUse::Any)
+            .unwrap_or_else(|e| panic!("{e}"));
+        // No shipped input has `x`: the engines agree on all of them.
+        assert_eq!(engine.engine_kind(), EngineKind::Vm);
+        assert_eq!(engine.confirm_on(&[json!({"x": [1, 2]})]), EngineKind::Vm);
+        assert_eq!(engine.confirm_on(&[json!({"x": "abc"})]), EngineKind::Interpreter);
+        assert!(engine.interpreted_because().unwrap_or_default().contains("input 0"));
+        // The interpreter's answer stands: an error, so a block upstream.
+        assert!(matches!(engine.evaluate(&json!({"x": "abc"})), Err(PolicyError::Evaluation(_))));
+    }
+
+    /// The VM keeps the limits: the time limit, and the guarded builtins.
+    #[test]
+    fn limits_hold_on_the_vm() {
+        let source = "package lictor\nimport rego.v1\n\
+                      default decision := {\"verdict\": \"approve\", \"reasons\": []}\n\
+                      decision := {\"verdict\": \"block\", \"reasons\": []} if {\n\
+                        some x in numbers.range(1, input.n)\n\
+                        some y in numbers.range(1, input.n)\n\
+                        x * y == -1\n\
+                      }\n\
+                      decision := {\"verdict\": \"block\", \"reasons\": []} if { count(sprintf(input.f, [1])) < 0 }\n";
+        let bundle = Bundle::new("greedy", [("p.rego".to_string(), source.to_string())], json!({}));
+        let limits = EvaluationLimits { time: Duration::from_millis(20), heap: 64 << 20 };
+        let engine = PolicyEngine::compile_for(bundle, limits, VmUse::Any).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(engine.engine_kind(), EngineKind::Vm, "{:?}", engine.interpreted_because());
+        assert_eq!(engine.evaluate(&json!({"n": 3})).map(|o| o.verdict), Ok(Verdict::Approve));
+        let limited = |input: serde_json::Value| {
+            let result = engine.evaluate(&input);
+            assert!(matches!(result, Err(PolicyError::LimitExceeded(_))), "{input}: {result:?}");
+        };
+        // 25 million steps: the time limit.
+        limited(json!({"n": 5000}));
+        // A range the heap cannot hold, refused before it is allocated.
+        limited(json!({"n": 1_000_000_000_000_i64}));
+        // A width Go's fmt refuses: refused before it is allocated. (The VM
+        // reads an error inside a rule as the rule not holding, as OPA
+        // does; the interpreter fails the whole evaluation: why only the
+        // gateway's own bundles run on the VM.)
+        assert!(matches!(engine.interpret(&json!({"f": "%4000000000d"})), Err(PolicyError::Evaluation(_))));
+        assert_eq!(engine.evaluate(&json!({"f": "%4000000000d"})).map(|o| o.verdict), Ok(Verdict::Approve));
+    }
+
+    #[test]
     fn runaway_policies_are_cut_off() {
         // 25 million iterations that never match: undefined if it ran to
         // the end, an evaluation error when the time limit cuts it off.
@@ -480,7 +740,7 @@ mod tests {
             .add_extension("lictor_test.pause".into(), 1, Box::new(pause))
             .unwrap_or_else(|e| panic!("{e}"));
         template.compile_with_entrypoint(&regorus::Rc::from(ENTRYPOINT)).unwrap_or_else(|e| panic!("{e}"));
-        let engine = PolicyEngine { bundle, limits, template, pool: std::sync::Mutex::new(Vec::new()) };
+        let engine = PolicyEngine::interpreted(bundle, limits, template);
         let started = std::time::Instant::now();
         let out = engine.evaluate(&json!({})).unwrap_or_else(|e| panic!("{e}"));
         assert!(started.elapsed() > limits.time, "the evaluation was not held off for longer than the limit");

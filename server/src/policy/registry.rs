@@ -52,6 +52,10 @@ pub struct PolicyRegistry {
     inner: Arc<Inner>,
 }
 
+/// How many of a tenant's latest recorded policy inputs a bundle's two
+/// engines are compared on when it is loaded or promoted.
+pub(crate) const RECORDED_SAMPLE: u32 = 200;
+
 impl PolicyRegistry {
     /// A registry deciding with `default` for every tenant until their
     /// active bundles are loaded.
@@ -104,6 +108,29 @@ impl PolicyRegistry {
         Ok(engine)
     }
 
+    /// Compiles `bundle` for `tenant` and, where it runs on the compiled
+    /// VM, compares the two engines on `recorded` too (the tenant's recent
+    /// policy inputs): any difference and it keeps the interpreter.
+    pub fn compile_confirmed(
+        &self,
+        tenant: &TenantId,
+        bundle: Bundle,
+        recorded: &[serde_json::Value],
+    ) -> Result<Arc<PolicyEngine>, PolicyError> {
+        if recorded.is_empty() || bundle.hash() == self.inner.default.bundle().hash() {
+            return self.compile(tenant, bundle);
+        }
+        let key = format!("{tenant}/{}", bundle.hash());
+        let mut engine = PolicyEngine::compile(bundle, self.inner.limits)?;
+        engine.confirm_on(recorded);
+        let engine = Arc::new(engine);
+        if let Ok(mut compiled) = self.inner.compiled.lock() {
+            compiled.retain(|_, weak| weak.strong_count() > 0);
+            compiled.insert(key, Arc::downgrade(&engine));
+        }
+        Ok(engine)
+    }
+
     fn cached(&self, key: &str) -> Option<Arc<PolicyEngine>> {
         self.inner.compiled.lock().ok()?.get(key)?.upgrade()
     }
@@ -147,9 +174,10 @@ impl PolicyRegistry {
             )
             .into());
         }
+        let recorded = store.recent_policy_inputs(&row.tenant, RECORDED_SAMPLE).await?;
         let this = self.clone();
         let tenant = row.tenant.clone();
-        tokio::task::spawn_blocking(move || this.compile(&tenant, bundle))
+        tokio::task::spawn_blocking(move || this.compile_confirmed(&tenant, bundle, &recorded))
             .await
             .map_err(|e| PolicyError::Compile(format!("compiling was interrupted: {e}")))?
             .map_err(LoadError::from)

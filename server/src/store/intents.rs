@@ -403,6 +403,26 @@ impl StoreTx {
 }
 
 impl Store {
+    /// The policy inputs of a tenant's latest decided intents, newest first
+    /// (at most `limit`): real traffic to compare a bundle's two engines on.
+    pub async fn recent_policy_inputs(
+        &self,
+        tenant: &TenantId,
+        limit: u32,
+    ) -> StoreResult<Vec<serde_json::Value>> {
+        let rows: Vec<Option<String>> = sqlx::query_scalar(
+            "SELECT policy_input FROM intents WHERE tenant_id = $1 AND status = 'decided'
+             ORDER BY created_at DESC, id DESC LIMIT $2",
+        )
+        .bind(tenant.as_str())
+        .bind(i64::from(limit))
+        .fetch_all(self.pool())
+        .await?;
+        // An input that no longer parses is not a sample (the audit log,
+        // not this, is where damage is reported).
+        Ok(rows.into_iter().flatten().filter_map(|text| serde_json::from_str(&text).ok()).collect())
+    }
+
     /// The record of a tenant's idempotency key.
     pub async fn find_idempotency(
         &self,
