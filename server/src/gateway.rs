@@ -227,7 +227,17 @@ pub async fn start(config: Config, log: slog::Logger) -> Result<Gateway, StartEr
 
     let limits = EvaluationLimits { time: config.policy_time_limit, heap: config.policy_heap_limit };
     crate::policy::apply_memory_limit(limits);
-    let policies = PolicyRegistry::new(PolicyEngine::compile(Bundle::default_bundle(), limits)?, limits);
+    // The default bundle evaluates on the interpreter at once and moves to
+    // the compiled VM once its engines are compared (tens of
+    // milliseconds), so the comparison does not hold up readiness.
+    let policies =
+        PolicyRegistry::new(PolicyEngine::compile_interpreted(Bundle::default_bundle(), limits)?, limits);
+    let default = policies.default_engine();
+    let vm_log = log.new(slog::o!("task" => "policies"));
+    tokio::task::spawn_blocking(move || {
+        let kind = default.prepare_vm();
+        slog::info!(vm_log, "default bundle engine"; "engine" => ?kind, "why" => default.interpreted_because());
+    });
 
     let events = Events::new();
     let mut tasks = Vec::new();

@@ -295,11 +295,11 @@ pub struct PolicyEngine {
     /// Prepared once; cloned only when every pooled engine is busy.
     template: regorus::Engine,
     pool: std::sync::Mutex<Vec<regorus::Engine>>,
-    /// The bundle on regorus' compiled VM, when it runs there and decides
-    /// as the interpreter does ([`rvm`]).
-    vm: Option<rvm::VmEngine>,
-    /// Why the bundle runs on the interpreter, when it does.
-    interpreted_because: Option<String>,
+    /// The bundle on regorus' compiled VM, once it is known to run there
+    /// and decide as the interpreter does ([`rvm`]).
+    vm: std::sync::OnceLock<rvm::VmEngine>,
+    /// Why the bundle runs on the interpreter, once that is settled.
+    interpreted_because: std::sync::OnceLock<String>,
 }
 
 /// How long comparing a bundle's two engines may take: a bundle slow
@@ -347,27 +347,59 @@ impl PolicyEngine {
         limits: EvaluationLimits,
         vm_use: VmUse,
     ) -> Result<PolicyEngine, PolicyError> {
+        let engine = PolicyEngine::compile_interpreted(bundle, limits)?;
+        engine.prepare_vm_for(vm_use);
+        Ok(engine)
+    }
+
+    /// Parses and prepares `bundle` for the interpreter only: it evaluates
+    /// at once; [`PolicyEngine::prepare_vm`] may move it to the VM later
+    /// (the gateway does so for the default bundle after it is ready, so
+    /// comparing the engines does not hold up its start).
+    pub fn compile_interpreted(
+        bundle: Bundle,
+        limits: EvaluationLimits,
+    ) -> Result<PolicyEngine, PolicyError> {
         let mut template = new_engine(&bundle, limits)?;
         // Preparing by compiling the entry point surfaces every semantic
         // error now rather than on the first request.
         template
             .compile_with_entrypoint(&regorus::Rc::from(ENTRYPOINT))
             .map_err(|e| PolicyError::Compile(e.to_string()))?;
-        let mut engine = PolicyEngine::interpreted(bundle, limits, template);
-        if vm_use == VmUse::Shipped && !rvm::is_shipped(&engine.bundle) {
-            engine.interpreted_because = Some("its Rego is not a bundle the gateway ships".into());
-            return Ok(engine);
+        Ok(PolicyEngine::interpreted(bundle, limits, template))
+    }
+
+    /// Moves the bundle to the compiled VM if it is the gateway's own, the
+    /// VM compiles it, and both engines agree on the shipped corpora;
+    /// answers the engine now in use.
+    pub fn prepare_vm(&self) -> EngineKind {
+        self.prepare_vm_for(VmUse::Shipped)
+    }
+
+    fn prepare_vm_for(&self, vm_use: VmUse) -> EngineKind {
+        if self.vm.get().is_some() || self.interpreted_because.get().is_some() {
+            return self.engine_kind();
         }
-        match rvm::VmEngine::compile(&engine.bundle, limits) {
-            Ok(vm) => match engine.differs(&vm, rvm::differential_inputs()) {
-                None => engine.vm = Some(vm),
-                Some(difference) => engine.interpreted_because = Some(difference),
-            },
-            Err(error) => {
-                engine.interpreted_because = Some(format!("it does not compile for the VM: {error}"));
+        let verdict = if vm_use == VmUse::Shipped && !rvm::is_shipped(&self.bundle) {
+            Err("its Rego is not a bundle the gateway ships".to_string())
+        } else {
+            match rvm::VmEngine::compile(&self.bundle, self.limits) {
+                Ok(vm) => match self.differs(&vm, rvm::differential_inputs()) {
+                    None => Ok(vm),
+                    Some(difference) => Err(difference),
+                },
+                Err(error) => Err(format!("it does not compile for the VM: {error}")),
+            }
+        };
+        match verdict {
+            Ok(vm) => {
+                let _ = self.vm.set(vm);
+            }
+            Err(reason) => {
+                let _ = self.interpreted_because.set(reason);
             }
         }
-        Ok(engine)
+        self.engine_kind()
     }
 
     /// `bundle` on the interpreter alone, prepared as `template`.
@@ -377,8 +409,8 @@ impl PolicyEngine {
             limits,
             template,
             pool: std::sync::Mutex::new(Vec::new()),
-            vm: None,
-            interpreted_because: None,
+            vm: std::sync::OnceLock::new(),
+            interpreted_because: std::sync::OnceLock::new(),
         }
     }
 
@@ -427,23 +459,23 @@ impl PolicyEngine {
     /// `inputs` (a tenant's recorded inputs, say); answers the engine now
     /// in use.
     pub fn confirm_on<'a>(&mut self, inputs: impl IntoIterator<Item = &'a serde_json::Value>) -> EngineKind {
-        if let Some(vm) = &self.vm
+        if let Some(vm) = self.vm.get()
             && let Some(difference) = self.differs(vm, inputs)
         {
-            self.vm = None;
-            self.interpreted_because = Some(difference);
+            self.vm.take();
+            self.interpreted_because = std::sync::OnceLock::from(difference);
         }
         self.engine_kind()
     }
 
     /// Which engine evaluates the bundle.
     pub fn engine_kind(&self) -> EngineKind {
-        if self.vm.is_some() { EngineKind::Vm } else { EngineKind::Interpreter }
+        if self.vm.get().is_some() { EngineKind::Vm } else { EngineKind::Interpreter }
     }
 
     /// Why the bundle runs on the interpreter (`None` on the VM).
     pub fn interpreted_because(&self) -> Option<&str> {
-        self.interpreted_because.as_deref()
+        self.interpreted_because.get().map(String::as_str)
     }
 
     /// Evaluates with the interpreter.
@@ -470,7 +502,7 @@ impl PolicyEngine {
 
     /// Evaluates the decision for `input`.
     pub fn evaluate(&self, input: &serde_json::Value) -> Result<PolicyOutput, PolicyError> {
-        let value = match &self.vm {
+        let value = match self.vm.get() {
             Some(vm) => vm.evaluate(regorus::Value::from(input.clone()))?,
             None => self.interpret(input)?,
         };
@@ -599,6 +631,21 @@ mod tests {
                 engine.interpreted_because()
             );
         }
+    }
+
+    /// The gateway starts on the interpreter and moves its default bundle
+    /// to the VM afterwards; evaluations in between are the interpreter's.
+    #[test]
+    fn an_engine_moves_to_the_vm_once_prepared() {
+        let engine = PolicyEngine::compile_interpreted(Bundle::default_bundle(), EvaluationLimits::offline())
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(engine.engine_kind(), EngineKind::Interpreter);
+        let input = json!({"intent": {"agent": {"id": "a"}, "action": {"type": "access", "verb": "read"}}});
+        let before = engine.evaluate(&input).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(engine.prepare_vm(), EngineKind::Vm, "{:?}", engine.interpreted_because());
+        assert_eq!(engine.evaluate(&input).unwrap_or_else(|e| panic!("{e}")), before);
+        // Preparing again changes nothing.
+        assert_eq!(engine.prepare_vm(), EngineKind::Vm);
     }
 
     /// A tenant's own Rego keeps the interpreter's semantics (an error
