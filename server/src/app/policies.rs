@@ -25,7 +25,7 @@ use crate::clock::Timestamp;
 use crate::cursor;
 use crate::error::{Error, Object};
 use crate::ids;
-use crate::policy::registry::RECORDED_SAMPLE;
+use crate::policy::registry::recorded_sample;
 use crate::policy::{
     Bundle, PolicyEngine, PolicyError, bundle::is_test_module, check_tests, dry_run, rego_tests, templates,
 };
@@ -376,11 +376,12 @@ pub(crate) async fn promote(
     // Compiled before anything changes, its engines compared on the
     // tenant's recent traffic too.
     let bundle = Bundle::new(&draft.name, draft.modules.clone(), Value::Object(draft.data.clone()));
-    let recorded = caller.state.store.recent_policy_inputs(&tenant, RECORDED_SAMPLE).await?;
-    caller
-        .state
-        .policies
-        .compile_confirmed(&tenant, bundle.clone(), &recorded)
+    let recorded = recorded_sample(&caller.state.store, &tenant, &bundle).await?;
+    let (policies, scope, compiling) = (caller.state.policies.clone(), tenant.clone(), bundle.clone());
+    tokio::task::spawn_blocking(move || policies.compile_confirmed(&scope, compiling, &recorded))
+        .await
+        .map_err(|e| PolicyError::Compile(format!("compiling was interrupted: {e}")))
+        .and_then(|compiled| compiled)
         .map_err(|e| compile_error(&e, &draft.modules))?;
     within_limits(caller, bundle).await.map_err(|e| compile_error(&e, &draft.modules))??;
     if two_person_rule(caller, &tenant).await? {

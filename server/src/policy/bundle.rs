@@ -28,6 +28,13 @@ pub(crate) fn is_test_module(name: &str) -> bool {
 }
 
 impl Bundle {
+    /// Whether every runtime module is one the gateway ships, unchanged:
+    /// the default bundle's, or one template's (its data may differ). Only
+    /// such bundles run on regorus' compiled VM.
+    pub fn is_shipped(&self) -> bool {
+        super::rvm::is_shipped(self)
+    }
+
     /// A bundle of `modules` (file name → source) and `data`. Test modules
     /// among them are set apart.
     pub fn new(name: &str, modules: impl IntoIterator<Item = (String, String)>, data: Value) -> Bundle {

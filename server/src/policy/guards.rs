@@ -374,24 +374,37 @@ fn integer(value: &Value) -> Option<i64> {
     if number.is_integer() { number.as_i64() } else { None }
 }
 
+/// `numbers.range(from, to)` within `limit` bytes.
+fn range(args: &[Value], limit: u64) -> anyhow::Result<Value> {
+    match (args.first().and_then(integer), args.get(1).and_then(integer)) {
+        (Some(from), Some(to)) => stepped(from, to, 1, limit),
+        _ => Ok(Value::Undefined),
+    }
+}
+
+/// `numbers.range_step(from, to, step)` within `limit` bytes.
+fn range_step(args: &[Value], limit: u64) -> anyhow::Result<Value> {
+    let (Some(from), Some(to)) = (args.first().and_then(integer), args.get(1).and_then(integer)) else {
+        return Ok(Value::Undefined);
+    };
+    match args.get(2).and_then(integer) {
+        Some(step) if step > 0 => stepped(from, to, step, limit),
+        _ => anyhow::bail!("numbers.range_step: step must be a positive integer"),
+    }
+}
+
+/// Refuses a `sprintf` whose format asks for more than Go's `fmt` allows.
+fn check_sprintf(args: &[Value]) -> anyhow::Result<()> {
+    match text(args.first()) {
+        Some(format) => check_format(format),
+        None => Ok(()),
+    }
+}
+
 /// Installs the guarded builtins in `engine`, bounded by `limit` bytes.
 pub(crate) fn install(engine: &mut regorus::Engine, limit: u64) -> Result<(), PolicyError> {
-    let range = move |args: Vec<Value>| -> anyhow::Result<Value> {
-        match (args.first().and_then(integer), args.get(1).and_then(integer)) {
-            (Some(from), Some(to)) => stepped(from, to, 1, limit),
-            _ => Ok(Value::Undefined),
-        }
-    };
-    let range_step = move |args: Vec<Value>| -> anyhow::Result<Value> {
-        let (from, to) = match (args.first().and_then(integer), args.get(1).and_then(integer)) {
-            (Some(from), Some(to)) => (from, to),
-            _ => return Ok(Value::Undefined),
-        };
-        match args.get(2).and_then(integer) {
-            Some(step) if step > 0 => stepped(from, to, step, limit),
-            _ => anyhow::bail!("numbers.range_step: step must be a positive integer"),
-        }
-    };
+    let range = move |args: Vec<Value>| range(&args, limit);
+    let range_step = move |args: Vec<Value>| range_step(&args, limit);
     let install =
         |engine: &mut regorus::Engine, name: &str, args: u8, function: Box<dyn regorus::Extension>| {
             engine
@@ -403,9 +416,7 @@ pub(crate) fn install(engine: &mut regorus::Engine, limit: u64) -> Result<(), Po
 
     let mut real = Delegate::new("sprintf")?;
     let sprintf = move |args: Vec<Value>| -> anyhow::Result<Value> {
-        if let Some(format) = text(args.first()) {
-            check_format(format)?;
-        }
+        check_sprintf(&args)?;
         real.call(args)
     };
     install(engine, "sprintf", 2, Box::new(sprintf))?;
@@ -513,9 +524,7 @@ fn vm_sprintf(
     args: &[Value],
     strict: bool,
 ) -> anyhow::Result<Value> {
-    if let Some(format) = text(args.first()) {
-        check_format(format)?;
-    }
+    check_sprintf(args)?;
     real("sprintf", span, params, args, strict)
 }
 
@@ -525,10 +534,7 @@ fn vm_range(
     args: &[Value],
     _: bool,
 ) -> anyhow::Result<Value> {
-    match (args.first().and_then(integer), args.get(1).and_then(integer)) {
-        (Some(from), Some(to)) => stepped(from, to, 1, vm_limit()),
-        _ => Ok(Value::Undefined),
-    }
+    range(args, vm_limit())
 }
 
 fn vm_range_step(
@@ -537,13 +543,7 @@ fn vm_range_step(
     args: &[Value],
     _: bool,
 ) -> anyhow::Result<Value> {
-    let (Some(from), Some(to)) = (args.first().and_then(integer), args.get(1).and_then(integer)) else {
-        return Ok(Value::Undefined);
-    };
-    match args.get(2).and_then(integer) {
-        Some(step) if step > 0 => stepped(from, to, step, vm_limit()),
-        _ => anyhow::bail!("numbers.range_step: step must be a positive integer"),
-    }
+    range_step(args, vm_limit())
 }
 
 /// The guarded builtins, by name, for the compiled VM.

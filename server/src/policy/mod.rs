@@ -380,11 +380,11 @@ impl PolicyEngine {
         if self.vm.get().is_some() || self.interpreted_because.get().is_some() {
             return self.engine_kind();
         }
-        let verdict = if vm_use == VmUse::Shipped && !rvm::is_shipped(&self.bundle) {
+        let verdict = if vm_use == VmUse::Shipped && !self.bundle.is_shipped() {
             Err("its Rego is not a bundle the gateway ships".to_string())
         } else {
             match rvm::VmEngine::compile(&self.bundle, self.limits) {
-                Ok(vm) => match self.differs(&vm, rvm::differential_inputs()) {
+                Ok(vm) => match self.differs(&vm, rvm::differential_inputs(), DIFFERENTIAL_BUDGET) {
                     None => Ok(vm),
                     Some(difference) => Err(difference),
                 },
@@ -420,14 +420,12 @@ impl PolicyEngine {
         &self,
         vm: &rvm::VmEngine,
         inputs: impl IntoIterator<Item = &'a serde_json::Value>,
+        budget: Duration,
     ) -> Option<String> {
         let started = std::time::Instant::now();
         for (index, input) in inputs.into_iter().enumerate() {
-            if started.elapsed() > DIFFERENTIAL_BUDGET {
-                return Some(format!(
-                    "comparing the engines took longer than {} s",
-                    DIFFERENTIAL_BUDGET.as_secs()
-                ));
+            if started.elapsed() > budget {
+                return Some(format!("comparing the engines took longer than {budget:?}"));
             }
             let interpreted = self.interpret(input);
             let compiled = vm.evaluate(regorus::Value::from(input.clone()));
@@ -460,7 +458,7 @@ impl PolicyEngine {
     /// in use.
     pub fn confirm_on<'a>(&mut self, inputs: impl IntoIterator<Item = &'a serde_json::Value>) -> EngineKind {
         if let Some(vm) = self.vm.get()
-            && let Some(difference) = self.differs(vm, inputs)
+            && let Some(difference) = self.differs(vm, inputs, DIFFERENTIAL_BUDGET)
         {
             self.vm.take();
             self.interpreted_because = std::sync::OnceLock::from(difference);
@@ -618,6 +616,13 @@ mod tests {
 
     #[test]
     fn the_shipped_bundles_run_on_the_vm() {
+        // Every case of every shipped corpus is in the differential sample.
+        let cases: usize = rvm::SHIPPED_CORPORA
+            .iter()
+            .map(|text| corpus::Corpus::parse(text).unwrap_or_else(|e| panic!("{e}")).cases.len())
+            .sum();
+        assert!(cases >= 60, "{cases}");
+        assert_eq!(rvm::differential_inputs().len(), cases);
         let engine = engine();
         assert_eq!(engine.engine_kind(), EngineKind::Vm, "{:?}", engine.interpreted_because());
         for template in templates::templates() {
@@ -712,6 +717,20 @@ mod tests {
         assert!(engine.interpreted_because().unwrap_or_default().contains("input 0"));
         // The interpreter's answer stands: an error, so a block upstream.
         assert!(matches!(engine.evaluate(&json!({"x": "abc"})), Err(PolicyError::Evaluation(_))));
+    }
+
+    /// Comparing the engines is bounded in time: past the budget, the
+    /// bundle stays on the interpreter.
+    #[test]
+    fn a_comparison_past_its_budget_keeps_the_interpreter() {
+        let engine = PolicyEngine::compile_interpreted(Bundle::default_bundle(), EvaluationLimits::offline())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let vm = rvm::VmEngine::compile(engine.bundle(), EvaluationLimits::offline())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let inputs = rvm::differential_inputs();
+        assert_eq!(engine.differs(&vm, inputs, Duration::from_secs(60)), None);
+        let over = engine.differs(&vm, inputs, Duration::ZERO).unwrap_or_default();
+        assert!(over.contains("took longer"), "{over}");
     }
 
     /// The VM keeps the limits: the time limit, and the guarded builtins.

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use lictor_api::ids::TenantId;
 
-use super::{Bundle, EvaluationLimits, PolicyEngine, PolicyError};
+use super::{Bundle, EngineKind, EvaluationLimits, PolicyEngine, PolicyError};
 use crate::events::{Event, Events};
 use crate::store::{ActiveRow, Store, StoreError};
 
@@ -54,7 +54,20 @@ pub struct PolicyRegistry {
 
 /// How many of a tenant's latest recorded policy inputs a bundle's two
 /// engines are compared on when it is loaded or promoted.
-pub(crate) const RECORDED_SAMPLE: u32 = 200;
+const RECORDED_SAMPLE: u32 = 200;
+
+/// The tenant's latest recorded policy inputs, for a bundle that may run
+/// on the compiled VM (read only for those).
+pub(crate) async fn recorded_sample(
+    store: &Store,
+    tenant: &TenantId,
+    bundle: &Bundle,
+) -> Result<Vec<serde_json::Value>, StoreError> {
+    match bundle.is_shipped() {
+        true => store.recent_policy_inputs(tenant, RECORDED_SAMPLE).await,
+        false => Ok(Vec::new()),
+    }
+}
 
 impl PolicyRegistry {
     /// A registry deciding with `default` for every tenant until their
@@ -110,15 +123,21 @@ impl PolicyRegistry {
 
     /// Compiles `bundle` for `tenant` and, where it runs on the compiled
     /// VM, compares the two engines on `recorded` too (the tenant's recent
-    /// policy inputs): any difference and it keeps the interpreter.
+    /// policy inputs): any difference and it keeps the interpreter. (The
+    /// default bundle, one engine for every tenant, is compared on the
+    /// shipped corpora only.)
     pub fn compile_confirmed(
         &self,
         tenant: &TenantId,
         bundle: Bundle,
         recorded: &[serde_json::Value],
     ) -> Result<Arc<PolicyEngine>, PolicyError> {
-        if recorded.is_empty() || bundle.hash() == self.inner.default.bundle().hash() {
-            return self.compile(tenant, bundle);
+        let compiled = self.compile(tenant, bundle.clone())?;
+        if recorded.is_empty()
+            || compiled.engine_kind() == EngineKind::Interpreter
+            || bundle.hash() == self.inner.default.bundle().hash()
+        {
+            return Ok(compiled);
         }
         let key = format!("{tenant}/{}", bundle.hash());
         let mut engine = PolicyEngine::compile(bundle, self.inner.limits)?;
@@ -174,7 +193,7 @@ impl PolicyRegistry {
             )
             .into());
         }
-        let recorded = store.recent_policy_inputs(&row.tenant, RECORDED_SAMPLE).await?;
+        let recorded = recorded_sample(store, &row.tenant, &bundle).await?;
         let this = self.clone();
         let tenant = row.tenant.clone();
         tokio::task::spawn_blocking(move || this.compile_confirmed(&tenant, bundle, &recorded))
@@ -250,5 +269,42 @@ impl PolicyRegistry {
                 }
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    /// A shipped bundle stays on the VM unless the tenant's own traffic
+    /// shows the engines disagree; the sample changes nothing else.
+    #[test]
+    fn recorded_inputs_that_the_engines_disagree_on_keep_the_interpreter() {
+        let limits = EvaluationLimits::offline();
+        let default =
+            PolicyEngine::compile(Bundle::default_bundle(), limits).unwrap_or_else(|e| panic!("{e}"));
+        let registry = PolicyRegistry::new(default, limits);
+        // The default bundle's modules with data of its own: shipped Rego,
+        // a bundle of its own.
+        let tuned = Bundle::new("tuned", Bundle::default_bundle().modules().clone(), json!({"note": 1}));
+        let tenant = |id: &str| TenantId::parse(id).unwrap_or_else(|e| panic!("{e}"));
+        let agreeing =
+            json!({"intent": {"agent": {"id": "a"}, "action": {"type": "access", "verb": "read"}}});
+        let engine = registry
+            .compile_confirmed(&tenant("acme"), tuned.clone(), std::slice::from_ref(&agreeing))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(engine.engine_kind(), EngineKind::Vm, "{:?}", engine.interpreted_because());
+        // A verb that is not a string (the API refuses it; a recorded input
+        // someone wrote into the database) fails on the interpreter and
+        // decides on the VM.
+        let disagreeing =
+            json!({"intent": {"agent": {"id": "a"}, "action": {"type": "transact", "verb": 5}}});
+        let engine = registry
+            .compile_confirmed(&tenant("globex"), tuned, &[agreeing, disagreeing])
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(engine.engine_kind(), EngineKind::Interpreter);
+        assert!(engine.interpreted_because().unwrap_or_default().contains("input 1"));
     }
 }

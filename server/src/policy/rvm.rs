@@ -137,7 +137,7 @@ pub(crate) fn is_shipped(bundle: &Bundle) -> bool {
 /// The decision corpora shipped with the gateway: realistic inputs of every
 /// kind the shipped rules read, on which a bundle's two engines are
 /// compared before it runs on the VM.
-const SHIPPED_CORPORA: [&str; 6] = [
+pub(crate) const SHIPPED_CORPORA: [&str; 6] = [
     include_str!("../../../policies/default/corpus.yaml"),
     include_str!("../../../policies/templates/bulk-rows/corpus.yaml"),
     include_str!("../../../policies/templates/destructive-verbs/corpus.yaml"),

@@ -30,6 +30,9 @@ use crate::clock::Timestamp;
 /// statement for almost every commit).
 const CHUNKS: [usize; 4] = [64, 16, 4, 1];
 
+/// The lengths a looked-up list of idempotency keys is padded to.
+const KEY_LIST_SIZES: [usize; 3] = [8, 64, 512];
+
 /// What a transaction will write when flushed.
 #[derive(Default)]
 pub(crate) struct Deferred {
@@ -202,17 +205,23 @@ impl StoreTx {
     /// Looks up a tenant's idempotency keys in one query, so that claiming
     /// each of them in this transaction needs no statement of its own.
     pub async fn prefetch_idempotency(&mut self, tenant: &TenantId, keys: &[&str]) -> StoreResult<()> {
-        for chunk in keys.chunks(500) {
+        for chunk in keys.chunks(KEY_LIST_SIZES[KEY_LIST_SIZES.len() - 1]) {
+            // The list is padded (with its first key) to one of a few sizes,
+            // so the statement is one of a few prepared ones, not one per
+            // group size crowding the writer's others out of the cache.
+            let size =
+                KEY_LIST_SIZES.iter().copied().find(|size| *size >= chunk.len()).unwrap_or(chunk.len());
             // One row of placeholders: the tenant, then the keys.
-            let list = placeholders(self.backend(), 1, chunk.len() + 1);
-            let (tenant_slot, keys) = list.trim_matches(['(', ')']).split_once(", ").unwrap_or_default();
+            let list = placeholders(self.backend(), 1, size + 1);
+            let (tenant_slot, slots) = list.trim_matches(['(', ')']).split_once(", ").unwrap_or_default();
             let sql = format!(
-                "SELECT key, request_hash, intent_id FROM idempotency_keys WHERE tenant_id = {tenant_slot} AND key IN ({keys})"
+                "SELECT key, request_hash, intent_id FROM idempotency_keys WHERE tenant_id = {tenant_slot} AND key IN ({slots})"
             );
-            // Only numbered placeholders are formatted in; every value is bound.
+            // Only placeholders are formatted in; every value is bound.
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant.as_str());
-            for key in chunk {
-                query = query.bind(*key);
+            let padding = chunk.first().map(|first| std::iter::repeat_n(*first, size - chunk.len()));
+            for key in chunk.iter().copied().chain(padding.into_iter().flatten()) {
+                query = query.bind(key);
             }
             let rows = query.fetch_all(self.conn()).await?;
             for key in chunk {
@@ -517,6 +526,23 @@ mod tests {
         .unwrap();
         assert_eq!(tx.claim_idempotency(&tenant, &record("k4"), now).await.unwrap(), None);
         assert!(matches!(tx.flush().await, Err(StoreError::Conflict(_))));
+        drop(tx);
+
+        // More keys than one padded list holds: each is looked up.
+        let many: Vec<String> = (0..600).map(|n| format!("m{n}")).collect();
+        let mut tx = store.begin().await.unwrap();
+        let mut keys: Vec<&str> = many.iter().map(String::as_str).collect();
+        keys.push("k1");
+        tx.prefetch_idempotency(&tenant, &keys).await.unwrap();
+        assert_eq!(
+            tx.claim_prefetched(&tenant, &again, now),
+            Some(Some(record_of_k1(&store, &tenant).await))
+        );
+        assert_eq!(tx.claim_prefetched(&tenant, &record("m599"), now), Some(None));
+    }
+
+    async fn record_of_k1(store: &Store, tenant: &TenantId) -> IdempotencyRecord {
+        store.find_idempotency(tenant, "k1").await.unwrap().unwrap()
     }
 
     #[test]
