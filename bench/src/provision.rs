@@ -26,7 +26,7 @@ pub struct Provisioned {
     /// How many Rego modules it has.
     pub modules: usize,
     /// A `live` agent key of tenant `bench-default`, which decides with
-    /// the default bundle alone (same agent id, no upstream).
+    /// the default bundle alone (same agent id, the same upstream).
     pub default_agent_key: String,
 }
 
@@ -137,15 +137,18 @@ pub async fn provision(
     let tenant = "bench".to_string();
     let agent = "bench-agent".to_string();
     let (tenant_admin, agent_key) = tenant_with_agent(&http, base, admin_key, &tenant, &agent).await?;
-    let (_, default_agent_key) = tenant_with_agent(&http, base, admin_key, "bench-default", &agent).await?;
-    call(
-        &http,
-        post.clone(),
-        format!("{base}/v1/admin/upstreams"),
-        &tenant_admin,
-        Some(json!({"name": "bench", "url": upstream})),
-    )
-    .await?;
+    let (default_admin, default_agent_key) =
+        tenant_with_agent(&http, base, admin_key, "bench-default", &agent).await?;
+    for admin in [&tenant_admin, &default_admin] {
+        call(
+            &http,
+            post.clone(),
+            format!("{base}/v1/admin/upstreams"),
+            admin,
+            Some(json!({"name": "bench", "url": upstream})),
+        )
+        .await?;
+    }
     let (modules, data) = bundle(policies)?;
     let count = modules.len();
     let draft = call(

@@ -24,8 +24,10 @@ use lictor_api::upstreams::{ToolOverride, Upstream, UpstreamSource};
 use serde_json::{Map, Value};
 use tokio::sync::Mutex;
 
+use crate::cache::{Cache, CacheStats, Lookup};
 use crate::clock::Timestamp;
 use crate::error::Error;
+use crate::events::{Event, Events};
 use crate::mcp::upstream::{Tool, ToolAnnotations, UpstreamClient, UpstreamConfig, UpstreamError};
 use crate::pipeline::capability::ToolTarget;
 use crate::store::{Store, UpstreamRow};
@@ -233,6 +235,9 @@ type CachedTools = (Arc<Vec<Tool>>, Instant);
 /// The catalogue.
 pub struct Catalog {
     store: Store,
+    /// Each tenant's stored upstreams, dropped when one is created or
+    /// deleted ([`Event::Upstream`]).
+    rows: Arc<Cache<TenantId, Arc<Vec<UpstreamRow>>>>,
     configured: Vec<Arc<UpstreamEntry>>,
     tenants: Mutex<HashMap<(TenantId, String), Arc<UpstreamEntry>>>,
     tools: Mutex<HashMap<String, CachedTools>>,
@@ -273,12 +278,15 @@ fn fingerprint(
 }
 
 impl Catalog {
-    /// A catalogue with the configured upstreams.
+    /// A catalogue with the configured upstreams; a tenant's stored ones
+    /// are cached at most `cache_ttl` and dropped as `events` announce a
+    /// change.
     pub fn new(
         store: Store,
         configured: &[ConfiguredUpstream],
         timeout: Duration,
         tools_ttl: Duration,
+        (events, cache_ttl): (&Events, Duration),
         log: slog::Logger,
     ) -> Result<Catalog, UpstreamError> {
         let started = Timestamp::now();
@@ -301,8 +309,13 @@ impl Catalog {
                 }))
             })
             .collect::<Result<Vec<_>, UpstreamError>>()?;
+        let rows = Cache::following(cache_ttl, events, |event| match event {
+            Event::Upstream { tenant } => Some(tenant),
+            _ => None,
+        });
         Ok(Catalog {
             store,
+            rows,
             configured,
             tenants: Mutex::new(HashMap::new()),
             tools: Mutex::new(HashMap::new()),
@@ -336,10 +349,17 @@ impl Catalog {
     /// is left out, with a warning: it must not make every other upstream
     /// of the tenant unreachable.
     pub async fn upstreams(&self, tenant: &TenantId) -> Result<Vec<Arc<UpstreamEntry>>, Error> {
-        let rows = self.store.list_upstreams(tenant).await?;
+        let rows = match self.rows.get(tenant) {
+            Lookup::Hit(rows) => rows,
+            Lookup::Miss(ticket) => {
+                let rows = Arc::new(self.store.list_upstreams(tenant).await?);
+                self.rows.keep(ticket, tenant.clone(), tenant, Arc::clone(&rows));
+                rows
+            }
+        };
         let mut entries: Vec<Arc<UpstreamEntry>> = self.configured.clone();
         let mut cache = self.tenants.lock().await;
-        for row in rows {
+        for row in rows.iter().cloned() {
             match self.entry_for(&mut cache, row) {
                 Ok(entry) => entries.push(entry),
                 Err((name, error)) => {
@@ -349,6 +369,11 @@ impl Catalog {
             }
         }
         Ok(entries)
+    }
+
+    /// How often the tenants' upstream lists were answered from memory.
+    pub fn cache_stats(&self) -> CacheStats {
+        self.rows.stats()
     }
 
     /// What `GET /v1/admin/upstreams` lists: the configured upstreams, then

@@ -64,6 +64,9 @@ pub struct Config {
     pub upstream_timeout: Duration,
     /// How long an upstream's tool list is reused.
     pub tools_ttl: Duration,
+    /// Whether a forwarded call's `tool_result` entry is committed before
+    /// the agent gets the upstream's answer (see docs/mcp.md).
+    pub tool_results: ToolResults,
     /// Safety-net lifetime of cached revocation lists.
     pub revocation_cache_ttl: Duration,
     /// Safety-net lifetime of cached API keys and agents: the longest a
@@ -115,9 +118,22 @@ impl Default for Config {
             upstreams: Vec::new(),
             upstream_timeout: Duration::from_secs(30),
             tools_ttl: Duration::from_secs(30),
+            tool_results: ToolResults::AfterAnswer,
             revocation_cache_ttl: Duration::from_secs(60),
             cache_ttl: Duration::from_secs(5),
             log_level: "info".into(),
         }
     }
+}
+
+/// When a forwarded tool call's `tool_result` entry becomes durable. The
+/// call's decision is durable before the call is forwarded either way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ToolResults {
+    /// The entry rides the writer's next group commit; the agent gets the
+    /// upstream's answer without waiting for it, and every audit read waits
+    /// for it. A crash in between loses that entry only.
+    AfterAnswer,
+    /// The agent gets the upstream's answer once the entry is committed.
+    BeforeAnswer,
 }

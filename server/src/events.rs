@@ -58,6 +58,11 @@ pub enum Event {
         /// The tenant.
         tenant: TenantId,
     },
+    /// An upstream of the tenant was created or deleted.
+    Upstream {
+        /// The tenant.
+        tenant: TenantId,
+    },
     /// Events may have been missed: drop every cache.
     Resync,
 }

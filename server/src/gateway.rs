@@ -17,6 +17,7 @@ use crate::credentials;
 use crate::degraded::Degraded;
 use crate::events::Events;
 use crate::http::LictorImpl;
+use crate::mcp::sessions::McpSessions;
 use crate::pending::PendingIntents;
 use crate::pipeline::{Pipeline, PipelineSettings};
 use crate::policy::{Bundle, EvaluationLimits, PolicyEngine, PolicyError, PolicyRegistry};
@@ -272,6 +273,7 @@ pub async fn start(config: Config, log: slog::Logger) -> Result<Gateway, StartEr
         &config.upstreams,
         config.upstream_timeout,
         config.tools_ttl,
+        (&events, config.cache_ttl),
         log.new(slog::o!("task" => "catalog")),
     )
     .map_err(|e| StartError::Config(e.to_string()))?;
@@ -308,6 +310,7 @@ pub async fn start(config: Config, log: slog::Logger) -> Result<Gateway, StartEr
         rate_limits,
         token_keys,
         catalog,
+        mcp_sessions: McpSessions::new(store.clone(), config.cache_ttl),
         events,
         store: store.clone(),
         pipeline,
@@ -382,8 +385,15 @@ impl Gateway {
             "api_keys_hit_rate" => caches.api_keys.hit_rate(), "api_keys_lookups" => caches.api_keys.lookups(),
             "agents_hit_rate" => caches.agents.hit_rate(), "agents_lookups" => caches.agents.lookups(),
             "revocations_hit_rate" => caches.revocations.hit_rate(),
-            "revocations_lookups" => caches.revocations.lookups());
+            "revocations_lookups" => caches.revocations.lookups(),
+            "upstreams_hit_rate" => caches.upstreams.hit_rate(), "upstreams_lookups" => caches.upstreams.lookups(),
+            "mcp_sessions_hit_rate" => caches.mcp_sessions.hit_rate(),
+            "mcp_sessions_lookups" => caches.mcp_sessions.lookups());
+        let writer = server.app_private().pipeline.writer().clone();
         let result = server.close().await;
+        // Tool results queued after their calls were answered are committed
+        // before the writer stops.
+        writer.settled().await;
         for task in &tasks {
             task.abort();
         }

@@ -314,6 +314,12 @@ struct ServeArgs {
     /// How long an upstream's tool list is cached, in seconds.
     #[arg(long, env = "LICTOR_TOOLS_TTL_SECONDS", default_value_t = DEFAULTS.tools_ttl.as_secs())]
     tools_ttl_seconds: u64,
+    /// When a forwarded tool call's `tool_result` audit entry is committed:
+    /// with the writer's next group, after the agent has the upstream's
+    /// answer (`after-answer`), or before it (`before-answer`). The call's
+    /// decision is committed before the call is forwarded either way.
+    #[arg(long, env = "LICTOR_TOOL_RESULTS", value_enum, default_value_t = DEFAULTS.tool_results)]
+    tool_results: lictor_server::config::ToolResults,
     /// Longest a replica trusts its revocation cache without a notification
     /// (PostgreSQL pushes revocations at once; SQLite replicas rely on this), in seconds.
     #[arg(long, env = "LICTOR_REVOCATION_CACHE_TTL_SECONDS", default_value_t = DEFAULTS.revocation_cache_ttl.as_secs())]
@@ -399,6 +405,7 @@ fn config(args: ServeArgs) -> anyhow::Result<Config> {
         step_up_window: Duration::from_secs(args.step_up_window_seconds),
         upstream_timeout: Duration::from_millis(args.upstream_timeout_ms),
         tools_ttl: Duration::from_secs(args.tools_ttl_seconds),
+        tool_results: args.tool_results,
         revocation_cache_ttl: Duration::from_secs(args.revocation_cache_ttl_seconds),
         cache_ttl: Duration::from_secs(args.cache_ttl_seconds),
         checkpoints: CheckpointSettings {

@@ -9,6 +9,7 @@ use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::degraded::Degraded;
 use crate::events::Events;
+use crate::mcp::sessions::McpSessions;
 use crate::pending::PendingIntents;
 use crate::pipeline::Pipeline;
 use crate::policy::PolicyRegistry;
@@ -35,6 +36,8 @@ pub struct GatewayState {
     pub token_keys: TokenKeys,
     /// Upstream MCP servers and their tools.
     pub catalog: Catalog,
+    /// Legacy-era MCP sessions.
+    pub mcp_sessions: McpSessions,
     /// Change events between gateways.
     pub events: Events,
     /// Signed checkpoints and proofs of the audit trees.
@@ -54,6 +57,10 @@ pub struct Caches {
     pub agents: CacheStats,
     /// Revocation lists by tenant.
     pub revocations: CacheStats,
+    /// Stored upstreams by tenant.
+    pub upstreams: CacheStats,
+    /// Open legacy-era MCP sessions by id.
+    pub mcp_sessions: CacheStats,
 }
 
 impl GatewayState {
@@ -63,6 +70,8 @@ impl GatewayState {
             api_keys: self.auth.key_cache(),
             agents: self.pipeline.agent_cache(),
             revocations: self.pipeline.revocations().stats(),
+            upstreams: self.catalog.cache_stats(),
+            mcp_sessions: self.mcp_sessions.stats(),
         }
     }
 }

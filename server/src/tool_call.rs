@@ -16,6 +16,7 @@ use crate::audit::digested;
 use crate::audit::writer::{CommitOutcome, ToolResultJob};
 use crate::catalog::CatalogTool;
 use crate::clock::Timestamp;
+use crate::config::ToolResults;
 use crate::error::Error;
 use crate::ids;
 use crate::mcp::jsonrpc::RpcError;
@@ -212,7 +213,13 @@ pub(crate) async fn run(state: &GatewayState, call: ToolCall) -> Result<ToolCall
         payload,
     };
     if environment != Environment::Test {
-        state.pipeline.writer().append_tool_result(record).await?;
+        let writer = state.pipeline.writer();
+        match state.config.tool_results {
+            ToolResults::AfterAnswer => writer.record_tool_result(record).await?,
+            ToolResults::BeforeAnswer => {
+                writer.append_tool_result(record).await?;
+            }
+        }
     }
     Ok(match outcome {
         Ok(outcome) => ToolCallResult::Forwarded { decision, outcome },

@@ -32,6 +32,8 @@ pub(crate) async fn list(
     params: Result<AuditListParams, ApiError>,
 ) -> Result<AuditEntryPage, Error> {
     let (_, tenant, params) = caller.admin(params, |params| params.tenant.as_ref()).await?;
+    // Every answered tool call's entry is committed before the read.
+    caller.state.pipeline.writer().settled().await;
     let limit = cursor::limit(params.limit)?;
     let after: Option<u64> = cursor::decode_opt(LIST, params.cursor.as_deref())?;
     let filter = AuditFilter {
@@ -75,6 +77,8 @@ pub(crate) async fn verify(
     params: Result<AuditVerifyParams, ApiError>,
 ) -> Result<AuditVerification, Error> {
     let (_, tenant, params) = caller.admin(params, |params| params.tenant.as_ref()).await?;
+    // Every answered tool call's entry is committed before the read.
+    caller.state.pipeline.writer().settled().await;
     let range = match (params.from_seq, params.to_seq) {
         (None, None) => None,
         (from, to) => {
@@ -152,6 +156,8 @@ pub(crate) async fn inclusion_proof(
     params: Result<InclusionProofParams, ApiError>,
 ) -> Result<InclusionProof, Error> {
     let (_, tenant, params) = caller.admin(params, |params| params.tenant.as_ref()).await?;
+    // Every answered tool call's entry is committed before the read.
+    caller.state.pipeline.writer().settled().await;
     let tree_size = proof_size(caller, &tenant, params.tree_size, "tree_size").await?;
     if params.seq == 0 || params.seq > tree_size {
         return Err(invalid("seq", format!("`seq` must be between 1 and the tree size ({tree_size})")));
@@ -190,6 +196,8 @@ pub(crate) async fn consistency_proof(
     params: Result<ConsistencyProofParams, ApiError>,
 ) -> Result<ConsistencyProof, Error> {
     let (_, tenant, params) = caller.admin(params, |params| params.tenant.as_ref()).await?;
+    // Every answered tool call's entry is committed before the read.
+    caller.state.pipeline.writer().settled().await;
     let to = proof_size(caller, &tenant, params.to, "to").await?;
     if params.from == 0 || params.from > to {
         return Err(invalid("from", format!("`from` must be between 1 and `to` ({to})")));
@@ -242,6 +250,8 @@ pub(crate) async fn payload(
     params: Result<PayloadParams, ApiError>,
 ) -> Result<AuditPayload, Error> {
     let (_, tenant, (path, _)) = caller.admin((path, params), |(_, params)| params.tenant.as_ref()).await?;
+    // Every answered tool call's entry is committed before the read.
+    caller.state.pipeline.writer().settled().await;
     check_digest(&path.digest)?;
     let (body, erased_at, erased_by) = caller
         .state
@@ -272,6 +282,8 @@ pub(crate) async fn erase_payload(
 ) -> Result<(), Error> {
     let (principal, tenant, (path, params)) =
         caller.admin((path, params), |(_, params)| params.tenant.as_ref()).await?;
+    // Every answered tool call's entry is committed before the read.
+    caller.state.pipeline.writer().settled().await;
     check_digest(&path.digest)?;
     let reason = params.reason.unwrap_or_default();
     if reason.chars().count() > 500 {
@@ -320,6 +332,8 @@ pub(crate) async fn export(
     params: Result<ExportParams, ApiError>,
 ) -> Result<Export, Error> {
     let (_, tenant, params) = caller.admin(params, |params| params.tenant.as_ref()).await?;
+    // Every answered tool call's entry is committed before the read.
+    caller.state.pipeline.writer().settled().await;
     let format = match params.format.unwrap_or_default() {
         ExportFormatName::Ndjson => ExportFormat::Ndjson,
         ExportFormatName::Csv => ExportFormat::Csv,

@@ -539,6 +539,8 @@ pub(crate) async fn audit(
     let input = path.and_then(|p| params.map(|q| (p, q)));
     let (principal, tenant, (path, params)) = caller.scoped(input, |(_, q)| q.tenant.as_ref()).await?;
     let intent = visible_intent(caller, &principal, &tenant, &path.intent_id).await?;
+    // The call's tool result entry is committed before it is read.
+    caller.state.pipeline.writer().settled().await;
     let limit = cursor::limit(params.limit)?;
     let after: u64 = cursor::decode_opt(AUDIT_LIST, params.cursor.as_deref())?.unwrap_or(0);
     let rows = caller.state.store.intent_audit_entries(&tenant, &intent.row.id, after, limit + 1).await?;

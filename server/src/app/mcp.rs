@@ -262,7 +262,7 @@ async fn legacy_session(
             RpcError::new(INVALID_REQUEST, "unknown or ended session: send `initialize` again"),
         )
     };
-    let Some(session) = caller.state.store.get_mcp_session(session_id).await? else { return Ok(Err(gone())) };
+    let Some(session) = caller.state.mcp_sessions.get(session_id).await? else { return Ok(Err(gone())) };
     let expired = Timestamp::now().since(session.created_at) > SESSION_LIFETIME;
     // Sessions are bound to who opened them: another credential does not
     // learn that the session exists.
@@ -316,7 +316,7 @@ async fn initialize(
         created_at: Timestamp::now(),
         closed_at: None,
     };
-    caller.state.store.insert_mcp_session(&session).await?;
+    caller.state.mcp_sessions.insert(&session).await?;
     let result = json!({
         "protocolVersion": version,
         "capabilities": {"tools": {"listChanged": false}},
@@ -464,10 +464,10 @@ pub(crate) async fn delete(
 ) -> Result<(), Error> {
     let actor = actor(caller).await?;
     let session_id = headers?.session_id;
-    let session = caller.state.store.get_mcp_session(&session_id).await?;
+    let session = caller.state.mcp_sessions.get(&session_id).await?;
     match session {
         Some(session) if session.principal == actor.principal.describe() && session.closed_at.is_none() => {
-            caller.state.store.close_mcp_session(&session_id, Timestamp::now()).await?;
+            caller.state.mcp_sessions.close(&session, Timestamp::now()).await?;
             Ok(())
         }
         _ => Err(Error::not_found(Object::McpSession, &session_id)),

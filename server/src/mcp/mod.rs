@@ -12,5 +12,6 @@
 pub mod headers;
 pub mod jsonrpc;
 pub mod protocol;
+pub mod sessions;
 pub mod sse;
 pub mod upstream;

@@ -15,6 +15,14 @@ pub const UPSTREAM_SECRET: &str = "Bearer upstream-secret-7f3a";
 /// credential), and a tenant that also registered `bank` through the API
 /// with overrides mapping `transfer_funds` to a transaction.
 pub async fn setup(backend: Backend) -> (TestGateway, McpServer, Fixture) {
+    setup_with(backend, |_| {}).await
+}
+
+/// [`setup`], with `tweak` applied to the gateway's configuration.
+pub async fn setup_with(
+    backend: Backend,
+    tweak: impl FnOnce(&mut lictor_server::config::Config) + Send + 'static,
+) -> (TestGateway, McpServer, Fixture) {
     let upstream = McpServer::builder().bearer("upstream-secret-7f3a").start().await;
     let url = upstream.url().to_string();
     let gw = TestGateway::start_with(backend, move |c| {
@@ -23,6 +31,7 @@ pub async fn setup(backend: Backend) -> (TestGateway, McpServer, Fixture) {
             url: url.clone(),
             credential: Some(("Authorization".into(), UPSTREAM_SECRET.into())),
         }];
+        tweak(c);
     })
     .await;
     let f = gw.tenant_fixture().await;
@@ -488,7 +497,54 @@ async fn upstream_failures_are_reported_not_hidden(backend: Backend) {
     assert!(names.iter().any(|n| n.starts_with("bank.")), "{names:?}");
 }
 
+/// The `tool_result` entries in the tenant's chain, as the audit API
+/// lists them.
+async fn tool_results(gw: &TestGateway, f: &Fixture) -> usize {
+    let page = gw.get("/v1/admin/audit?kind=tool_result&limit=500", &f.admin).await.expect(200);
+    page["items"].as_array().unwrap().len()
+}
+
+/// Whichever way `tool_result` entries are committed, an audit read made
+/// after an answer sees the call's entry, a stopping gateway commits every
+/// entry first, and the chain verifies.
+async fn tool_results_are_committed_before_reads_and_stops(backend: Backend) {
+    use lictor_server::config::ToolResults;
+    for mode in [ToolResults::AfterAnswer, ToolResults::BeforeAnswer] {
+        let (mut gw, _upstream, f) = setup_with(backend, move |c| c.tool_results = mode).await;
+        let credential = token(&gw, &f, json!({})).await;
+        let mut mcp = LegacyMcp::connect(&gw, &credential).await;
+        for n in 1..=5 {
+            let answer = mcp.call_tool("mail.echo", json!({"text": format!("call {n}")}), None).await;
+            let answer = answer.expect(200);
+            assert!(answer.get("result").is_some(), "{mode:?}: {answer}");
+            assert_eq!(tool_results(&gw, &f).await, n, "{mode:?}: read right after call {n}");
+        }
+        // The intent's own trail, read at once, holds the result too.
+        let answer = mcp.call_tool("mail.echo", json!({"text": "last"}), None).await.expect(200);
+        assert!(answer.get("result").is_some(), "{answer}");
+        let intents = gw.get("/v1/intents?limit=1", &f.admin).await.expect(200);
+        let intent = intents["items"][0]["intent_id"].as_str().unwrap().to_string();
+        let trail = gw.get(&format!("/v1/intents/{intent}/audit"), &f.admin).await.expect(200);
+        let kinds: Vec<&Value> = trail["items"].as_array().unwrap().iter().map(|e| &e["kind"]).collect();
+        assert_eq!(kinds, [&json!("decision"), &json!("tool_result")], "{mode:?}");
+
+        // A call answered just before the gateway stops is in the chain.
+        mcp.call_tool("mail.echo", json!({"text": "before stop"}), None).await.expect(200);
+        drop(mcp);
+        gw.stop().await;
+        let store = gw.open_store().await;
+        let tenant = lictor_api::ids::TenantId::parse(&f.tenant).unwrap();
+        let filter = lictor_server::store::AuditFilter {
+            kind: Some(lictor_api::audit::AuditKind::ToolResult),
+            ..Default::default()
+        };
+        let stored = store.list_audit_entries(&tenant, &filter, 0, 100).await.unwrap();
+        assert_eq!(stored.len(), 7, "{mode:?}");
+    }
+}
+
 crate::on_both_backends!(
+    tool_results_are_committed_before_reads_and_stops,
     legacy_clients_list_and_call_tools,
     sessions_are_required_bound_and_deletable,
     modern_clients_are_served_statelessly,

@@ -343,20 +343,23 @@ pub(super) async fn apply(tx: &mut StoreTx, job: &AdminJob, now: Timestamp) -> S
         }
         AdminOp::CreateUpstream(upstream) => {
             tx.insert_upstream(upstream).await?;
-            Some(applied(
-                AuditKind::UpstreamCreated,
-                json!({
-                    "name": upstream.name.as_str(),
-                    "url": upstream.url,
-                    "credential_header": upstream.credential.as_ref().map(|(header, _)| header),
-                    "tools": upstream.tools,
-                }),
-            ))
+            Some(Applied {
+                event: Some(Event::Upstream { tenant: tenant.clone() }),
+                ..applied(
+                    AuditKind::UpstreamCreated,
+                    json!({
+                        "name": upstream.name.as_str(),
+                        "url": upstream.url,
+                        "credential_header": upstream.credential.as_ref().map(|(header, _)| header),
+                        "tools": upstream.tools,
+                    }),
+                )
+            })
         }
-        AdminOp::DeleteUpstream(name) => tx
-            .delete_upstream(tenant, name)
-            .await?
-            .then(|| applied(AuditKind::UpstreamDeleted, json!({"name": name.as_str()}))),
+        AdminOp::DeleteUpstream(name) => tx.delete_upstream(tenant, name).await?.then(|| Applied {
+            event: Some(Event::Upstream { tenant: tenant.clone() }),
+            ..applied(AuditKind::UpstreamDeleted, json!({"name": name.as_str()}))
+        }),
         AdminOp::ErasePayload { digest, reason } => tx
             .erase_audit_payload(tenant, digest, &job.principal, now)
             .await?

@@ -49,6 +49,8 @@ enum WriteJob {
     CatchUp(TenantId),
     /// Writes the probe row: can the writer write at all?
     Probe,
+    /// Writes nothing: answered once every job queued before it is settled.
+    Barrier,
 }
 
 /// What became of a job.
@@ -61,6 +63,7 @@ enum WriteOutcome {
     Admin(AdminOutcome),
     CaughtUp,
     Probed,
+    Settled,
 }
 
 type Reply = oneshot::Sender<StoreResult<WriteOutcome>>;
@@ -70,6 +73,10 @@ type Reply = oneshot::Sender<StoreResult<WriteOutcome>>;
 pub struct AuditWriter {
     sender: mpsc::Sender<(WriteJob, Reply)>,
     health: std::sync::Arc<Health>,
+    /// Tool results queued by [`AuditWriter::record_tool_result`] and not
+    /// settled yet.
+    unsettled: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    log: slog::Logger,
 }
 
 /// Whether the writer's last commit failed because the store would not
@@ -116,10 +123,11 @@ impl AuditWriter {
     ) -> (AuditWriter, tokio::task::JoinHandle<()>) {
         let (sender, receiver) = mpsc::channel(max_batch.max(1) * 8);
         let health = std::sync::Arc::new(Health::default());
-        let writer =
-            Writer { store, keys, events, log, reported: Default::default(), health: health.clone() };
+        let handle =
+            AuditWriter { sender, health: health.clone(), unsettled: Default::default(), log: log.clone() };
+        let writer = Writer { store, keys, events, log, reported: Default::default(), health };
         let task = tokio::spawn(run_writer(writer, receiver, max_batch.max(1)));
-        (AuditWriter { sender, health }, task)
+        (handle, task)
     }
 
     /// Answers `Ok` when the writer can commit: at once while its last
@@ -154,6 +162,42 @@ impl AuditWriter {
         match self.send(WriteJob::ToolResult(job)).await? {
             WriteOutcome::Entry(entry) => Ok(entry),
             _ => Err(unexpected()),
+        }
+    }
+
+    /// Queues a forwarded tool call's outcome and returns without waiting
+    /// for its commit: the entry rides the writer's next group commit, and
+    /// [`AuditWriter::settled`] waits for it. A failure to commit it is
+    /// logged and marks the writer unhealthy, as any failed commit does.
+    pub async fn record_tool_result(&self, job: ToolResultJob) -> StoreResult<()> {
+        use std::sync::atomic::Ordering;
+        let (intent, tenant) = (job.intent_id.clone(), job.tenant.clone());
+        let (reply, answer) = oneshot::channel();
+        self.unsettled.fetch_add(1, Ordering::SeqCst);
+        if self.sender.send((WriteJob::ToolResult(job), reply)).await.is_err() {
+            self.unsettled.fetch_sub(1, Ordering::SeqCst);
+            return Err(stopped());
+        }
+        let (unsettled, log) = (std::sync::Arc::clone(&self.unsettled), self.log.clone());
+        tokio::spawn(async move {
+            let outcome = answer.await.map_err(|_| stopped()).and_then(|r| r);
+            unsettled.fetch_sub(1, Ordering::SeqCst);
+            if let Err(error) = outcome {
+                slog::error!(log, "a tool call's result entry was not recorded";
+                    "tenant" => %tenant, "intent_id" => %intent, "error" => %error);
+            }
+        });
+        Ok(())
+    }
+
+    /// Waits until every tool result queued before this call is committed
+    /// (or has failed): audit reads call it first, so they see every entry
+    /// whose call has been answered. Answers at once when none is queued.
+    /// A group that failed is settled too: the read goes on and finds what
+    /// the store holds.
+    pub async fn settled(&self) {
+        if self.unsettled.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+            let _ = self.send(WriteJob::Barrier).await;
         }
     }
 
@@ -210,6 +254,13 @@ async fn run_writer(writer: Writer, mut receiver: mpsc::Receiver<(WriteJob, Repl
     let mut batch = Vec::with_capacity(max_batch);
     while receiver.recv_many(&mut batch, max_batch).await > 0 {
         let (jobs, replies): (Vec<_>, Vec<_>) = batch.drain(..).unzip();
+        if jobs.iter().all(|job| matches!(job, WriteJob::Barrier)) {
+            // Everything queued before them is settled: nothing to write.
+            for reply in replies {
+                let _ = reply.send(Ok(WriteOutcome::Settled));
+            }
+            continue;
+        }
         let result = commit_batch(&writer, &jobs).await;
         health.record(&result);
         match result {
@@ -411,7 +462,7 @@ impl WriteJob {
             WriteJob::ApprovalDecision(job) => Some(&job.tenant),
             WriteJob::Admin(job) => Some(&job.tenant),
             WriteJob::CatchUp(tenant) => Some(tenant),
-            WriteJob::Probe => None,
+            WriteJob::Probe | WriteJob::Barrier => None,
         }
     }
 }
@@ -498,6 +549,7 @@ async fn commit_batch(writer: &Writer, jobs: &[WriteJob]) -> StoreResult<(Vec<Wr
                 tx.write_probe().await?;
                 WriteOutcome::Probed
             }
+            WriteJob::Barrier => WriteOutcome::Settled,
             WriteJob::Admin(job) => {
                 let change = applied.next().flatten();
                 WriteOutcome::Admin(
