@@ -514,6 +514,8 @@ fn criterion(root: &Path, quick: bool) -> Result<Value> {
         "offline",
         "--bench",
         "pipeline",
+        "--bench",
+        "sqlite_driver",
     ];
     if !quick {
         args.extend(["--", "--warm-up-time", "1", "--measurement-time", "3", "--noplot"]);
