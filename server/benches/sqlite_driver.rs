@@ -9,6 +9,7 @@
 //! | `sqlite_driver/{sqlx,rusqlite}_point_read` | 100 indexed single-row `SELECT`s (a prepared statement), one after another from one task |
 //! | `sqlite_driver/{sqlx,rusqlite}_group_cpu` | a group commit's statements for 64 decisions — lock the head, 64 entries (14 columns) in one statement, 64 payloads, 64 tree nodes, the new head — with `synchronous=OFF`: the CPU, no fsync |
 //! | `sqlite_driver/{sqlx,rusqlite}_group_durable` | the same with `synchronous=FULL`, as the writer commits |
+//! | `sqlite_driver/sqlx_any_group_{cpu,durable}` | the same through sqlx's `Any` driver, which the gateway's store uses |
 //!
 //! `cargo bench -p lictor-server --bench sqlite_driver`. Figures are
 //! printed, never asserted; `docs/performance.md` records them.
@@ -191,6 +192,57 @@ async fn sqlx_group(conn: &mut SqliteConnection, group: &Group) {
     tx.commit().await.unwrap();
 }
 
+async fn configure_any(path: &Path, synchronous: &str) -> sqlx::AnyConnection {
+    sqlx::any::install_default_drivers();
+    let url = format!("sqlite://{}?mode=rwc", path.display());
+    let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
+    conn.execute(sqlx::AssertSqlSafe(format!(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous};"
+    )))
+    .await
+    .unwrap();
+    conn.execute(SCHEMA).await.unwrap();
+    conn
+}
+
+/// [`sqlx_group`] through sqlx's `Any` driver, as the gateway's store
+/// talks to SQLite.
+async fn any_group(conn: &mut sqlx::AnyConnection, group: &Group) {
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.unwrap();
+    let seq: i64 = sqlx::query_scalar("SELECT seq FROM heads WHERE tenant = ?")
+        .bind("acme")
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    assert_eq!(seq, group.seq);
+    let statements = [(entries_sql(), ENTRY_COLUMNS, 0), (payloads_sql(), 4, 1), (nodes_sql(), 3, 2)];
+    for (sql, columns, kind) in statements {
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for n in 0..GROUP {
+            for c in 0..columns {
+                let value = match kind {
+                    0 => group.entry(n, c),
+                    1 => group.payload(n, c),
+                    _ => group.node(n, c),
+                };
+                query = match value {
+                    Value::Text(text) => query.bind(text),
+                    Value::Int(int) => query.bind(int),
+                };
+            }
+        }
+        query.execute(&mut *tx).await.unwrap();
+    }
+    sqlx::query("UPDATE heads SET seq = ?, hash = ? WHERE tenant = ?")
+        .bind(group.seq + GROUP as i64)
+        .bind(format!("{:064x}", group.seq))
+        .bind("acme")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+}
+
 fn bench_drivers(c: &mut Criterion) {
     let runtime = Runtime::new().unwrap();
     let mut group = c.benchmark_group("sqlite_driver");
@@ -249,6 +301,14 @@ fn bench_drivers(c: &mut Criterion) {
         group.bench_function(format!("sqlx_group_{name}"), |b| {
             b.iter(|| {
                 runtime.block_on(sqlx_group(&mut sqlx_conn, &Group { seq }));
+                seq += GROUP as i64;
+            })
+        });
+        let mut any_conn = runtime.block_on(configure_any(&dir.path().join("a.db"), rusqlite_sync));
+        let mut seq = 0;
+        group.bench_function(format!("sqlx_any_group_{name}"), |b| {
+            b.iter(|| {
+                runtime.block_on(any_group(&mut any_conn, &Group { seq }));
                 seq += GROUP as i64;
             })
         });
