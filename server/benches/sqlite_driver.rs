@@ -156,40 +156,49 @@ async fn configure_sqlx(path: &Path, synchronous: SqliteSynchronous) -> SqliteCo
     conn
 }
 
-async fn sqlx_group(conn: &mut SqliteConnection, group: &Group) {
-    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.unwrap();
-    let seq: i64 = sqlx::query_scalar("SELECT seq FROM heads WHERE tenant = ?")
-        .bind("acme")
-        .fetch_one(&mut *tx)
-        .await
-        .unwrap();
-    assert_eq!(seq, group.seq);
-    let statements = [(entries_sql(), ENTRY_COLUMNS, 0), (payloads_sql(), 4, 1), (nodes_sql(), 3, 2)];
-    for (sql, columns, kind) in statements {
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for n in 0..GROUP {
-            for c in 0..columns {
-                let value = match kind {
-                    0 => group.entry(n, c),
-                    1 => group.payload(n, c),
-                    _ => group.node(n, c),
-                };
-                query = match value {
-                    Value::Text(text) => query.bind(text),
-                    Value::Int(int) => query.bind(int),
-                };
+/// A group commit's statements through sqlx, on connection `$conn` of
+/// either driver.
+macro_rules! sqlx_group_on {
+    ($conn:expr, $group:expr) => {{
+        let (conn, group) = ($conn, $group);
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.unwrap();
+        let seq: i64 = sqlx::query_scalar("SELECT seq FROM heads WHERE tenant = ?")
+            .bind("acme")
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+        assert_eq!(seq, group.seq);
+        let statements = [(entries_sql(), ENTRY_COLUMNS, 0), (payloads_sql(), 4, 1), (nodes_sql(), 3, 2)];
+        for (sql, columns, kind) in statements {
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for n in 0..GROUP {
+                for c in 0..columns {
+                    let value = match kind {
+                        0 => group.entry(n, c),
+                        1 => group.payload(n, c),
+                        _ => group.node(n, c),
+                    };
+                    query = match value {
+                        Value::Text(text) => query.bind(text),
+                        Value::Int(int) => query.bind(int),
+                    };
+                }
             }
+            query.execute(&mut *tx).await.unwrap();
         }
-        query.execute(&mut *tx).await.unwrap();
-    }
-    sqlx::query("UPDATE heads SET seq = ?, hash = ? WHERE tenant = ?")
-        .bind(group.seq + GROUP as i64)
-        .bind(format!("{:064x}", group.seq))
-        .bind("acme")
-        .execute(&mut *tx)
-        .await
-        .unwrap();
-    tx.commit().await.unwrap();
+        sqlx::query("UPDATE heads SET seq = ?, hash = ? WHERE tenant = ?")
+            .bind(group.seq + GROUP as i64)
+            .bind(format!("{:064x}", group.seq))
+            .bind("acme")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+    }};
+}
+
+async fn sqlx_group(conn: &mut SqliteConnection, group: &Group) {
+    sqlx_group_on!(conn, group)
 }
 
 async fn configure_any(path: &Path, synchronous: &str) -> sqlx::AnyConnection {
@@ -208,39 +217,7 @@ async fn configure_any(path: &Path, synchronous: &str) -> sqlx::AnyConnection {
 /// [`sqlx_group`] through sqlx's `Any` driver, as the gateway's store
 /// talks to SQLite.
 async fn any_group(conn: &mut sqlx::AnyConnection, group: &Group) {
-    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.unwrap();
-    let seq: i64 = sqlx::query_scalar("SELECT seq FROM heads WHERE tenant = ?")
-        .bind("acme")
-        .fetch_one(&mut *tx)
-        .await
-        .unwrap();
-    assert_eq!(seq, group.seq);
-    let statements = [(entries_sql(), ENTRY_COLUMNS, 0), (payloads_sql(), 4, 1), (nodes_sql(), 3, 2)];
-    for (sql, columns, kind) in statements {
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for n in 0..GROUP {
-            for c in 0..columns {
-                let value = match kind {
-                    0 => group.entry(n, c),
-                    1 => group.payload(n, c),
-                    _ => group.node(n, c),
-                };
-                query = match value {
-                    Value::Text(text) => query.bind(text),
-                    Value::Int(int) => query.bind(int),
-                };
-            }
-        }
-        query.execute(&mut *tx).await.unwrap();
-    }
-    sqlx::query("UPDATE heads SET seq = ?, hash = ? WHERE tenant = ?")
-        .bind(group.seq + GROUP as i64)
-        .bind(format!("{:064x}", group.seq))
-        .bind("acme")
-        .execute(&mut *tx)
-        .await
-        .unwrap();
-    tx.commit().await.unwrap();
+    sqlx_group_on!(conn, group)
 }
 
 fn bench_drivers(c: &mut Criterion) {
