@@ -305,7 +305,8 @@ impl InProcess {
             let events = Events::new();
             let log = slog::Logger::root(slog::Discard, slog::o!());
             let revocations = RevocationCache::new(store.clone(), &events, Duration::from_secs(5));
-            let (writer, _) = AuditWriter::start(store.clone(), keys, events.clone(), 512, log);
+            let metrics = Arc::new(lictor_server::metrics::Metrics::new(100));
+            let (writer, _) = AuditWriter::start(store.clone(), keys, events.clone(), 512, (metrics, log));
             let pipeline = Pipeline::new(
                 store.clone(),
                 policies.clone(),

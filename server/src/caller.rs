@@ -3,7 +3,8 @@
 //!
 //! The HTTP front door builds a [`Caller`] for every request and hands it
 //! to the application layer (`server/src/app/`); nothing here knows about
-//! routes or status codes.
+//! routes. Its answer is counted in the metrics by operation and status
+//! ([`Caller::finish`]).
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -24,6 +25,10 @@ pub(crate) struct Caller<'a> {
     pub state: &'a GatewayState,
     /// The request's id (also the `x-request-id` response header).
     pub request_id: &'a str,
+    /// The operation (its OpenAPI operation id) and when its handler
+    /// started.
+    operation: &'a str,
+    started: std::time::Instant,
     authorization: Option<&'a http::HeaderValue>,
     log: &'a slog::Logger,
     /// The units the request takes from its rate limits (one, or a
@@ -39,11 +44,25 @@ impl<'a> Caller<'a> {
     /// header, if any).
     pub(crate) fn new(
         state: &'a GatewayState,
-        request_id: &'a str,
+        (request_id, operation): (&'a str, &'a str),
         authorization: Option<&'a http::HeaderValue>,
         log: &'a slog::Logger,
     ) -> Caller<'a> {
-        Caller { state, request_id, authorization, log, cost: AtomicU32::new(1), limit: Mutex::new(None) }
+        Caller {
+            state,
+            request_id,
+            operation,
+            started: std::time::Instant::now(),
+            authorization,
+            log,
+            cost: AtomicU32::new(1),
+            limit: Mutex::new(None),
+        }
+    }
+
+    /// The `Authorization` header the request carried.
+    pub(crate) fn authorization(&self) -> Option<&'a http::HeaderValue> {
+        self.authorization
     }
 
     /// Makes the request cost `units` of its rate limits (a batch: one per
@@ -90,15 +109,42 @@ impl<'a> Caller<'a> {
     /// The answer the caller receives: `Ok` with the rate-limit headers of
     /// its credentials; a rate limit's refusal as `429` with them (and
     /// `Retry-After`); any other `Err` as the error it is.
-    pub(crate) fn finish<T: HttpResponse>(&self, result: Result<T, Error>) -> Result<Limited<T>, ApiError> {
+    pub(crate) fn finish<T: HttpResponse + 'static>(
+        &self,
+        result: Result<T, Error>,
+    ) -> Result<Limited<T>, ApiError> {
         match result {
-            Ok(answer) => Ok(Limited::new(answer, self.limit_headers())),
+            Ok(answer) => {
+                // A raw response and an MCP reply carry their own status; a
+                // typed one declares it.
+                let any = &answer as &dyn std::any::Any;
+                let status = match (
+                    any.downcast_ref::<http::Response<dropshot::Body>>(),
+                    any.downcast_ref::<lictor_api::tools::McpReply>(),
+                ) {
+                    (Some(response), _) => response.status().as_u16(),
+                    (_, Some(reply)) => reply.status().as_u16(),
+                    _ => T::response_metadata().success.map_or(200, |s| s.as_u16()),
+                };
+                self.count(status);
+                Ok(Limited::new(answer, self.limit_headers()))
+            }
             Err(error @ Error::RateLimited(_)) => {
                 let headers = self.limit_headers();
-                Ok(Limited::refused(self.fail(error), headers))
+                let refusal = self.fail(error);
+                self.count(refusal.status());
+                Ok(Limited::refused(refusal, headers))
             }
-            Err(error) => Err(self.fail(error)),
+            Err(error) => {
+                let error = self.fail(error);
+                self.count(error.status());
+                Err(error)
+            }
         }
+    }
+
+    fn count(&self, status: u16) {
+        self.state.metrics.request(self.operation, status, self.started.elapsed());
     }
 
     /// The agent acting through these credentials (an agent key or a

@@ -64,6 +64,11 @@ pub struct Config {
     pub upstream_timeout: Duration,
     /// How long an upstream's tool list is reused.
     pub tools_ttl: Duration,
+    /// Bearer token `GET /metrics` on the API listener answers to (unset:
+    /// it answers `404`).
+    pub metrics_token: Option<String>,
+    /// Tenants with a metrics label of their own (later ones share `_other`).
+    pub metrics_max_tenants: usize,
     /// Whether a forwarded call's `tool_result` entry is committed before
     /// the agent gets the upstream's answer (see docs/mcp.md).
     pub tool_results: ToolResults,
@@ -119,6 +124,8 @@ impl Default for Config {
             upstream_timeout: Duration::from_secs(30),
             tools_ttl: Duration::from_secs(30),
             tool_results: ToolResults::AfterAnswer,
+            metrics_token: None,
+            metrics_max_tenants: crate::metrics::DEFAULT_MAX_TENANTS,
             revocation_cache_ttl: Duration::from_secs(60),
             cache_ttl: Duration::from_secs(5),
             log_level: "info".into(),

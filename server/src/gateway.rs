@@ -18,6 +18,7 @@ use crate::degraded::Degraded;
 use crate::events::Events;
 use crate::http::LictorImpl;
 use crate::mcp::sessions::McpSessions;
+use crate::metrics::Metrics;
 use crate::pending::PendingIntents;
 use crate::pipeline::{Pipeline, PipelineSettings};
 use crate::policy::{Bundle, EvaluationLimits, PolicyEngine, PolicyError, PolicyRegistry};
@@ -115,6 +116,14 @@ fn check_admin_key(config: &Config) -> Result<(), StartError> {
         Some(key) if key.len() < MIN_ADMIN_KEY_LEN || !key.chars().all(|c| c.is_ascii_graphic()) => {
             Err(StartError::Config(format!(
                 "LICTOR_ADMIN_KEY must be at least {MIN_ADMIN_KEY_LEN} printable characters without spaces"
+            )))
+        }
+        _ => Ok(()),
+    }?;
+    match &config.metrics_token {
+        Some(token) if token.len() < MIN_ADMIN_KEY_LEN || !token.chars().all(|c| c.is_ascii_graphic()) => {
+            Err(StartError::Config(format!(
+                "LICTOR_METRICS_TOKEN must be at least {MIN_ADMIN_KEY_LEN} printable characters without spaces"
             )))
         }
         _ => Ok(()),
@@ -259,12 +268,13 @@ pub async fn start(config: Config, log: slog::Logger) -> Result<Gateway, StartEr
     if store.migrated_now(SEALS_MIGRATION) {
         seal_earlier_heads(&checkpoints, &log).await?;
     }
+    let metrics = Arc::new(Metrics::new(config.metrics_max_tenants));
     let (writer, writer_task) = AuditWriter::start(
         store.clone(),
         keys.clone(),
         events.clone(),
         config.commit_max_batch,
-        log.new(slog::o!("task" => "writer")),
+        (Arc::clone(&metrics), log.new(slog::o!("task" => "writer"))),
     );
     let settings = PipelineSettings::from(&config);
     let pipeline = Pipeline::new(store.clone(), policies.clone(), writer, revocations, &events, settings);
@@ -317,6 +327,7 @@ pub async fn start(config: Config, log: slog::Logger) -> Result<Gateway, StartEr
         policies,
         pending,
         config: config.clone(),
+        metrics,
     };
     let api = lictor_api::lictor_api_mod::api_description::<LictorImpl>()
         .map_err(|e| StartError::Http(e.to_string()))?;

@@ -34,6 +34,7 @@ pub mod http;
 pub mod ids;
 pub(crate) mod logging;
 pub mod mcp;
+pub mod metrics;
 pub(crate) mod pending;
 pub mod pipeline;
 pub mod policy;

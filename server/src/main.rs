@@ -320,6 +320,14 @@ struct ServeArgs {
     /// decision is committed before the call is forwarded either way.
     #[arg(long, env = "LICTOR_TOOL_RESULTS", value_enum, default_value_t = DEFAULTS.tool_results)]
     tool_results: lictor_server::config::ToolResults,
+    /// The bearer token `GET /metrics` answers to (Prometheus'
+    /// `authorization: credentials`); without one, `/metrics` is `404`.
+    #[arg(long, env = "LICTOR_METRICS_TOKEN", hide_env_values = true)]
+    metrics_token: Option<String>,
+    /// Tenants that get a metrics label of their own; later ones share the
+    /// label `_other` (bounds the series count).
+    #[arg(long, env = "LICTOR_METRICS_MAX_TENANTS", default_value_t = DEFAULTS.metrics_max_tenants)]
+    metrics_max_tenants: usize,
     /// Longest a replica trusts its revocation cache without a notification
     /// (PostgreSQL pushes revocations at once; SQLite replicas rely on this), in seconds.
     #[arg(long, env = "LICTOR_REVOCATION_CACHE_TTL_SECONDS", default_value_t = DEFAULTS.revocation_cache_ttl.as_secs())]
@@ -406,6 +414,8 @@ fn config(args: ServeArgs) -> anyhow::Result<Config> {
         upstream_timeout: Duration::from_millis(args.upstream_timeout_ms),
         tools_ttl: Duration::from_secs(args.tools_ttl_seconds),
         tool_results: args.tool_results,
+        metrics_token: args.metrics_token.filter(|t| !t.is_empty()),
+        metrics_max_tenants: args.metrics_max_tenants,
         revocation_cache_ttl: Duration::from_secs(args.revocation_cache_ttl_seconds),
         cache_ttl: Duration::from_secs(args.cache_ttl_seconds),
         checkpoints: CheckpointSettings {

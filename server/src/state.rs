@@ -10,6 +10,7 @@ use crate::config::Config;
 use crate::degraded::Degraded;
 use crate::events::Events;
 use crate::mcp::sessions::McpSessions;
+use crate::metrics::{Metrics, ProcessFigures, Scraped};
 use crate::pending::PendingIntents;
 use crate::pipeline::Pipeline;
 use crate::policy::PolicyRegistry;
@@ -46,6 +47,8 @@ pub struct GatewayState {
     pub degraded: Arc<Degraded>,
     /// The configuration it started with.
     pub config: Config,
+    /// Its Prometheus metrics.
+    pub metrics: Arc<Metrics>,
 }
 
 /// How often each of the request path's caches answered.
@@ -64,6 +67,23 @@ pub struct Caches {
 }
 
 impl GatewayState {
+    /// `GET /metrics`: the metrics kept, and what is read at scrape time.
+    pub fn scrape_metrics(&self) -> Result<String, std::fmt::Error> {
+        let caches = self.caches();
+        let scraped = Scraped {
+            caches: vec![
+                ("api_keys", caches.api_keys.hits, caches.api_keys.misses),
+                ("agents", caches.agents.hits, caches.agents.misses),
+                ("revocations", caches.revocations.hits, caches.revocations.misses),
+                ("upstreams", caches.upstreams.hits, caches.upstreams.misses),
+                ("mcp_sessions", caches.mcp_sessions.hits, caches.mcp_sessions.misses),
+            ],
+            pool: self.store.pool_state(),
+            process: ProcessFigures::read(),
+        };
+        self.metrics.encode(&scraped)
+    }
+
     /// The request path's caches' hits and misses so far.
     pub fn caches(&self) -> Caches {
         Caches {

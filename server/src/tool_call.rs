@@ -171,7 +171,17 @@ pub(crate) async fn run(state: &GatewayState, call: ToolCall) -> Result<ToolCall
         .as_ref()
         .and_then(|m| m.modified_payload.arguments.clone())
         .unwrap_or(call.arguments);
+    let started = Instant::now();
     let outcome = call.tool.upstream.client.call_tool(&call.tool.tool.name, &arguments).await;
+    let error = match &outcome {
+        Ok(CallOutcome::Result(result)) => {
+            (result.get("isError") == Some(&Value::Bool(true))).then_some("tool_error")
+        }
+        Ok(CallOutcome::Error(_)) => Some("upstream_rpc_error"),
+        Err(error) => Some(error.code()),
+    };
+    let upstream = call.tool.upstream.upstream.name.as_str();
+    state.metrics.upstream_call(&call.tenant, upstream, started.elapsed(), error);
 
     let (status, reasons, payload) = match &outcome {
         Ok(CallOutcome::Result(result)) => {

@@ -223,9 +223,49 @@ fn drive(load: &Path, gateway: &Gateway, provisioned: &Value, quick: bool) -> Re
             connections: run.connections,
             rate: run.rate,
         };
-        results.push(measure(load, gateway.process.pid(), &spec, quick)?);
+        let before = gateway::cache_lookups(&gateway.url)?;
+        let mut row = measure(load, gateway.process.pid(), &spec, quick)?;
+        let after = gateway::cache_lookups(&gateway.url)?;
+        row["cache_hits"] = cache_hits(&before, &after);
+        if let Some(text) = cache_text(&row["cache_hits"]) {
+            println!("      caches: {text}");
+        }
+        results.push(row);
     }
     Ok(results)
+}
+
+/// Each cache's lookups during a run and the share answered from memory.
+fn cache_hits(
+    before: &std::collections::BTreeMap<String, (f64, f64)>,
+    after: &std::collections::BTreeMap<String, (f64, f64)>,
+) -> Value {
+    let mut caches = serde_json::Map::new();
+    for (cache, (hits, misses)) in after {
+        let (hits_before, misses_before) = before.get(cache).copied().unwrap_or_default();
+        let (hits, misses) = (hits - hits_before, misses - misses_before);
+        if hits + misses > 0.0 {
+            caches
+                .insert(cache.clone(), json!({"lookups": hits + misses, "hit_rate": hits / (hits + misses)}));
+        }
+    }
+    Value::Object(caches)
+}
+
+/// `api_keys 100.0% of 41,234, …`: the caches a run used.
+fn cache_text(hits: &Value) -> Option<String> {
+    let caches = hits.as_object().filter(|c| !c.is_empty())?;
+    let parts: Vec<String> = caches
+        .iter()
+        .map(|(cache, figure)| {
+            format!(
+                "{cache} {:.2}% of {:.0}",
+                figure["hit_rate"].as_f64().unwrap_or(0.0) * 100.0,
+                figure["lookups"].as_f64().unwrap_or(0.0)
+            )
+        })
+        .collect();
+    Some(parts.join(", "))
 }
 
 /// The side-by-side row's name.
@@ -772,12 +812,12 @@ fn markdown(report: &Value, targets: &[Value]) -> String {
             backend["ready_ms_restart"].as_f64().unwrap_or(0.0),
             backend["process_peak_rss_mib"].as_f64().unwrap_or(0.0),
         );
-        out += "| Run | Served/s | p50 µs | p90 µs | p99 µs | p99.9 µs | Errors | Limit blocks | CPU µs/decision | Peak RSS MiB |\n";
-        out += "|---|---|---|---|---|---|---|---|---|---|\n";
+        out += "| Run | Served/s | p50 µs | p90 µs | p99 µs | p99.9 µs | Errors | Limit blocks | CPU µs/decision | Peak RSS MiB | Cache hits (of lookups) |\n";
+        out += "|---|---|---|---|---|---|---|---|---|---|---|\n";
         for run in backend["runs"].as_array().into_iter().flatten() {
             let l = &run["latency_us"];
             out += &format!(
-                "| {} | {:.0} | {} | {} | {} | {} | {} | {} | {:.1} | {:.1} |\n",
+                "| {} | {:.0} | {} | {} | {} | {} | {} | {} | {:.1} | {:.1} | {} |\n",
                 run["name"].as_str().unwrap_or_default(),
                 run["rps"].as_f64().unwrap_or(0.0),
                 l["p50"],
@@ -788,6 +828,7 @@ fn markdown(report: &Value, targets: &[Value]) -> String {
                 run["limit_blocks"],
                 run["cpu_us_per_decision"].as_f64().unwrap_or(0.0),
                 run["peak_rss_mib"].as_f64().unwrap_or(0.0),
+                cache_text(&run["cache_hits"]).unwrap_or_default(),
             );
         }
         let read = &backend["audit_read"];

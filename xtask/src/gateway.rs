@@ -76,6 +76,42 @@ pub fn patch_json(url: &str, key: &str, path: &str, body: &str) -> anyhow::Resul
     std::str::from_utf8(&head[9..12])?.parse().context("the answer's status")
 }
 
+/// The metrics token every gateway the bench starts is given.
+const METRICS_TOKEN: &str = "bench-metrics-token-0123456789abcdefghijklmn";
+
+/// Each request-path cache's lookups so far, from the gateway's
+/// `GET /metrics` at `url`: cache → (hits, misses).
+pub fn cache_lookups(url: &str) -> anyhow::Result<std::collections::BTreeMap<String, (f64, f64)>> {
+    use anyhow::Context as _;
+    let addr: SocketAddr = url.trim_start_matches("http://").parse().context("the gateway's address")?;
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(
+        stream,
+        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {METRICS_TOKEN}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer)?;
+    let (head, body) = answer.split_once("\r\n\r\n").context("an HTTP answer")?;
+    if !head.starts_with("HTTP/1.1 200") {
+        anyhow::bail!("GET /metrics: {}", head.lines().next().unwrap_or_default());
+    }
+    let mut lookups = std::collections::BTreeMap::new();
+    for line in body.lines() {
+        let Some(rest) = line.strip_prefix("lictor_cache_lookups_total{cache=\"") else { continue };
+        let (cache, rest) = rest.split_once('"').context("a cache label")?;
+        let hit = rest.starts_with(",result=\"hit\"");
+        let count: f64 = rest.rsplit_once(' ').and_then(|(_, v)| v.parse().ok()).context("a count")?;
+        let entry: &mut (f64, f64) = lookups.entry(cache.to_string()).or_default();
+        if hit {
+            entry.0 = count;
+        } else {
+            entry.1 = count;
+        }
+    }
+    Ok(lookups)
+}
+
 /// Starts `lictor serve` on an ephemeral port with `data` as its data
 /// directory (and `database_url` and the signing keys' file when given),
 /// and waits until it is ready.
@@ -92,6 +128,7 @@ pub fn start(
         .args(["serve", "--listen", "127.0.0.1:0", "--log-level", log_level, "--data-dir"])
         .arg(data)
         .env("LICTOR_ADMIN_KEY", admin_key)
+        .env("LICTOR_METRICS_TOKEN", METRICS_TOKEN)
         .env_remove("DATABASE_URL")
         .stdout(Stdio::piped());
     if let Some(url) = database_url {

@@ -74,6 +74,14 @@ pub trait LictorApi {
         rqctx: RequestContext<Self::Context>,
     ) -> Result<Limited<HttpResponseOk<Readiness>>, ApiError>;
 
+    /// Prometheus metrics (text format 0.0.4), for the holder of the
+    /// metrics token; documented in `docs/observability.md`, not part of
+    /// the API contract.
+    #[endpoint { method = GET, path = "/metrics", unpublished = true }]
+    async fn metrics(
+        rqctx: RequestContext<Self::Context>,
+    ) -> Result<Limited<http::Response<dropshot::Body>>, ApiError>;
+
     /// Create a tenant (superadmin only).
     #[endpoint { method = POST, path = "/v1/admin/tenants", tags = ["tenants"] }]
     async fn tenant_create(

@@ -1,9 +1,12 @@
-//! `/healthz` and `/readyz`.
+//! `/healthz`, `/readyz` and `/metrics`.
 
 use lictor_api::system::{Health, Readiness};
 
+use sha2::{Digest as _, Sha256};
+use subtle::ConstantTimeEq as _;
+
 use crate::caller::Caller;
-use crate::error::Error;
+use crate::error::{Error, Object};
 
 /// Liveness: answering at all is the answer.
 pub(crate) fn health() -> Health {
@@ -23,4 +26,25 @@ pub(crate) async fn ready(caller: &Caller<'_>) -> Result<Readiness, Error> {
         store: caller.state.store.backend().kind(),
         audit_logs_refused: u64::try_from(refused).unwrap_or(u64::MAX),
     })
+}
+
+/// `GET /metrics`: the Prometheus exposition, to the holder of the
+/// metrics token (`--metrics-token`); `404` when none is configured, so
+/// an unconfigured gateway does not reveal that it could serve them.
+pub(crate) fn metrics(caller: &Caller<'_>) -> Result<String, Error> {
+    let Some(token) = caller.state.config.metrics_token.as_deref() else {
+        return Err(Error::not_found(Object::Route, "GET /metrics"));
+    };
+    let presented =
+        caller.authorization().and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    // Compared as digests, in constant time: the comparison says nothing
+    // about how much of a guess was right.
+    let digest = |text: &str| Sha256::digest(text.as_bytes());
+    let matches = presented.is_some_and(|p| bool::from(digest(p).as_slice().ct_eq(digest(token).as_slice())));
+    if !matches {
+        return Err(Error::Unauthenticated(
+            "`GET /metrics` needs the metrics token as a bearer token".into(),
+        ));
+    }
+    caller.state.scrape_metrics().map_err(|e| Error::Internal(format!("encoding metrics: {e}")))
 }

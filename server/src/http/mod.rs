@@ -65,7 +65,7 @@ fn arrival<T>(body: &JsonBody<T>) -> Arrival {
 /// The application layer's view of `rqctx`.
 fn caller(rqctx: &RequestContext<GatewayState>) -> Caller<'_> {
     let authorization = rqctx.request.headers().get(http::header::AUTHORIZATION);
-    Caller::new(rqctx.context(), &rqctx.request_id, authorization, &rqctx.log)
+    Caller::new(rqctx.context(), (&rqctx.request_id, &rqctx.endpoint.operation_id), authorization, &rqctx.log)
 }
 
 /// The path parameters, or the error naming the bad one.
@@ -117,6 +117,20 @@ impl LictorApi for LictorImpl {
         _rqctx: RequestContext<GatewayState>,
     ) -> Result<Limited<HttpResponseOk<Health>>, ApiError> {
         Ok(Limited::new(HttpResponseOk(system::health()), http::HeaderMap::new()))
+    }
+
+    async fn metrics(
+        rqctx: RequestContext<GatewayState>,
+    ) -> Result<Limited<http::Response<dropshot::Body>>, ApiError> {
+        let caller = caller(&rqctx);
+        caller.finish(system::metrics(&caller).and_then(|text| {
+            http::Response::builder()
+                .status(http::StatusCode::OK)
+                .header(http::header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)
+                .header(http::header::CACHE_CONTROL, "no-store")
+                .body(dropshot::Body::from(text))
+                .map_err(|e| Error::Internal(e.to_string()))
+        }))
     }
 
     async fn ready_check(

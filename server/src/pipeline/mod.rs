@@ -251,6 +251,8 @@ pub struct Pipeline {
     revocations: RevocationCache,
     agents: Arc<Cache<(TenantId, AgentId), AgentRow>>,
     settings: Arc<PipelineSettings>,
+    /// The writer's metrics, where committed decisions are counted.
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Pipeline {
@@ -269,7 +271,8 @@ impl Pipeline {
             Event::Agent { tenant, .. } => Some(tenant),
             _ => None,
         });
-        Pipeline { store, policies, writer, revocations, agents, settings: Arc::new(settings) }
+        let metrics = Arc::clone(writer.metrics());
+        Pipeline { store, policies, writer, revocations, agents, settings: Arc::new(settings), metrics }
     }
 
     /// How often the agent cache answered.
@@ -296,7 +299,11 @@ impl Pipeline {
     pub async fn decide(&self, sub: Submission) -> Result<CommitOutcome, Error> {
         let reads = StoreReads { store: &self.store, revocations: &self.revocations, agents: &self.agents };
         let job = self.prepare(&reads, sub).await?;
-        Ok(self.writer.append_decision(job).await?)
+        let outcome = self.writer.append_decision(job).await?;
+        if let CommitOutcome::Committed(decision) = &outcome {
+            self.metrics.decided(decision);
+        }
+        Ok(outcome)
     }
 
     /// Runs every stage of `sub` with what it reads from `reads`, and

@@ -340,6 +340,11 @@ impl Store {
         &self.pool
     }
 
+    /// The pool's open connections and, of them, the idle ones.
+    pub fn pool_state(&self) -> (u32, usize) {
+        (self.pool.size(), self.pool.num_idle())
+    }
+
     /// Answers when the database accepts a query.
     pub async fn ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;

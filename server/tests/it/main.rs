@@ -24,6 +24,7 @@ mod intents;
 mod keys;
 mod lost_commit;
 mod mcp_upstream;
+mod metrics;
 mod policies;
 mod properties;
 mod published;

@@ -34,6 +34,7 @@ use crate::audit::merkle::{self, Frontier, NodeId};
 use crate::audit::seal::{self, SealFault};
 use crate::clock::Timestamp;
 use crate::events::{Event, Events};
+use crate::metrics::Metrics;
 use crate::signing::{Keyring, Keys};
 use crate::store::{Store, StoreError, StoreResult, StoreTx, StoredHead, TreeState, decode_hash};
 
@@ -76,6 +77,7 @@ pub struct AuditWriter {
     /// Tool results queued by [`AuditWriter::record_tool_result`] and not
     /// settled yet.
     unsettled: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    metrics: std::sync::Arc<Metrics>,
     log: slog::Logger,
 }
 
@@ -119,13 +121,18 @@ impl AuditWriter {
         keys: Keys,
         events: Events,
         max_batch: usize,
-        log: slog::Logger,
+        (metrics, log): (std::sync::Arc<Metrics>, slog::Logger),
     ) -> (AuditWriter, tokio::task::JoinHandle<()>) {
         let (sender, receiver) = mpsc::channel(max_batch.max(1) * 8);
         let health = std::sync::Arc::new(Health::default());
-        let handle =
-            AuditWriter { sender, health: health.clone(), unsettled: Default::default(), log: log.clone() };
-        let writer = Writer { store, keys, events, log, reported: Default::default(), health };
+        let handle = AuditWriter {
+            sender,
+            health: health.clone(),
+            unsettled: Default::default(),
+            metrics: std::sync::Arc::clone(&metrics),
+            log: log.clone(),
+        };
+        let writer = Writer { store, keys, events, log, reported: Default::default(), health, metrics };
         let task = tokio::spawn(run_writer(writer, receiver, max_batch.max(1)));
         (handle, task)
     }
@@ -144,9 +151,17 @@ impl AuditWriter {
     }
 
     async fn send(&self, job: WriteJob) -> StoreResult<WriteOutcome> {
+        let started = std::time::Instant::now();
         let (reply, answer) = oneshot::channel();
         self.sender.send((job, reply)).await.map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
+        let outcome = answer.await.map_err(|_| stopped())?;
+        self.metrics.appended(started.elapsed());
+        outcome
+    }
+
+    /// The metrics the writer reports to.
+    pub fn metrics(&self) -> &std::sync::Arc<Metrics> {
+        &self.metrics
     }
 
     /// Commits a decision and waits until it is durable.
@@ -247,10 +262,11 @@ struct Writer {
     /// Tenants whose unsealed head was reported (once each).
     reported: std::sync::Mutex<BTreeSet<TenantId>>,
     health: std::sync::Arc<Health>,
+    metrics: std::sync::Arc<Metrics>,
 }
 
 async fn run_writer(writer: Writer, mut receiver: mpsc::Receiver<(WriteJob, Reply)>, max_batch: usize) {
-    let Writer { events, log, health, .. } = &writer;
+    let Writer { events, log, health, metrics, .. } = &writer;
     let mut batch = Vec::with_capacity(max_batch);
     while receiver.recv_many(&mut batch, max_batch).await > 0 {
         let (jobs, replies): (Vec<_>, Vec<_>) = batch.drain(..).unzip();
@@ -261,7 +277,9 @@ async fn run_writer(writer: Writer, mut receiver: mpsc::Receiver<(WriteJob, Repl
             }
             continue;
         }
+        let started = std::time::Instant::now();
         let result = commit_batch(&writer, &jobs).await;
+        metrics.committed(jobs.len(), started.elapsed(), result.is_ok());
         health.record(&result);
         match result {
             Ok((outcomes, published)) => {
