@@ -37,6 +37,8 @@ pub(crate) struct Caller<'a> {
     /// What charging the rate limits found, once it happened (a request
     /// is charged once, however often its credentials are looked at).
     limit: Mutex<Option<Option<RateState>>>,
+    /// Whether a capability token's check was counted in the metrics.
+    token_counted: std::sync::atomic::AtomicBool,
 }
 
 impl<'a> Caller<'a> {
@@ -57,6 +59,7 @@ impl<'a> Caller<'a> {
             log,
             cost: AtomicU32::new(1),
             limit: Mutex::new(None),
+            token_counted: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -74,7 +77,9 @@ impl<'a> Caller<'a> {
     /// Authenticates the caller's credentials and, the first time, charges
     /// the request to their rate limits (`429 rate_limited` past them).
     pub(crate) async fn principal(&self) -> Result<Principal, Error> {
-        let principal = self.state.auth.authenticate(self.authorization).await?;
+        let authenticated = self.state.auth.authenticate(self.authorization).await;
+        self.count_token(&authenticated);
+        let principal = authenticated?;
         let charged = self.limit.lock().map(|l| l.is_some()).unwrap_or(true);
         if !charged {
             let cost = self.cost.load(Ordering::Relaxed);
@@ -92,6 +97,23 @@ impl<'a> Caller<'a> {
         Ok(principal)
     }
 
+    /// Counts a capability token's check in the metrics, once per request.
+    fn count_token(&self, authenticated: &Result<Principal, Error>) {
+        let bearer = self.authorization.and_then(|v| v.to_str().ok()).and_then(|v| v.get(7..)).map(str::trim);
+        if !bearer.is_some_and(|b| b.starts_with(crate::token::PREFIX))
+            || self.token_counted.swap(true, Ordering::Relaxed)
+        {
+            return;
+        }
+        let result = match authenticated {
+            Ok(_) => "valid",
+            Err(Error::Unauthenticated(message)) if message.starts_with("malformed") => "malformed",
+            Err(Error::Unauthenticated(_)) => "rejected",
+            Err(_) => "error",
+        };
+        self.state.metrics.token_verified(result);
+    }
+
     /// The rate-limit headers of the request, if it was charged.
     fn limit_headers(&self) -> http::HeaderMap {
         self.limit.lock().ok().and_then(|l| l.clone().flatten()).map(|s| s.headers()).unwrap_or_default()
@@ -100,6 +122,9 @@ impl<'a> Caller<'a> {
     /// Turns a failure into the error the caller receives, logging what
     /// the caller cannot fix.
     pub(crate) fn fail(&self, error: Error) -> ApiError {
+        if let Error::Store(store) = &error {
+            self.state.metrics.store_error(store.kind());
+        }
         if error.is_server_side() {
             slog::error!(self.log, "request failed"; "error" => %error);
         }

@@ -83,11 +83,37 @@ struct StateLabels {
     state: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TenantLabel {
+    tenant: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ApprovalLabels {
+    tenant: String,
+    decision: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabels {
+    kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    result: String,
+}
+
 type Histograms<L> = Family<L, Histogram, fn() -> Histogram>;
 
 /// Latency buckets in seconds: 50 µs to about 26 s, doubling.
 fn seconds() -> Histogram {
     Histogram::new(exponential_buckets(0.000_05, 2.0, 20))
+}
+
+/// Human waits in seconds: 1 s to about 36 h, doubling.
+fn waits() -> Histogram {
+    Histogram::new(exponential_buckets(1.0, 2.0, 18))
 }
 
 /// Group sizes: 1 to 512, doubling.
@@ -111,6 +137,9 @@ pub struct Metrics {
     append_lag_seconds: Histogram,
     upstream_seconds: Histograms<UpstreamLabels>,
     upstream_errors: Family<UpstreamErrorLabels, Counter>,
+    approval_seconds: Histograms<ApprovalLabels>,
+    store_errors: Family<KindLabels, Counter>,
+    token_verifications: Family<ResultLabels, Counter>,
 }
 
 impl Metrics {
@@ -183,8 +212,29 @@ impl Metrics {
             "Forwarded tool calls the upstream did not answer with a result, by tenant, upstream and error",
             upstream_errors.clone(),
         );
+        let approval_seconds: Histograms<ApprovalLabels> = Family::new_with_constructor(waits);
+        registry.register(
+            "approval_decision_seconds",
+            "Time from an approval request being opened to a human deciding it, by tenant and decision",
+            approval_seconds.clone(),
+        );
+        let store_errors = Family::<KindLabels, Counter>::default();
+        registry.register(
+            "store_errors",
+            "Requests that failed on the store, by kind (unavailable, outcome_unknown, conflict, corrupt, database, duplicate)",
+            store_errors.clone(),
+        );
+        let token_verifications = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "token_verifications",
+            "Capability tokens presented as credentials, by result (valid, or why not)",
+            token_verifications.clone(),
+        );
         Metrics {
             registry,
+            approval_seconds,
+            store_errors,
+            token_verifications,
             tenants: TenantLabels::new(max_tenants),
             requests,
             request_seconds,
@@ -255,6 +305,29 @@ impl Metrics {
         }
     }
 
+    /// A human decided an approval of `tenant` (`approve` or `deny`)
+    /// `waited` after it was opened.
+    pub fn approval_decided(&self, tenant: &TenantId, decision: &str, waited: Duration) {
+        let labels = ApprovalLabels { tenant: self.tenants.label(tenant), decision: decision.into() };
+        self.approval_seconds.get_or_create(&labels).observe(waited.as_secs_f64());
+    }
+
+    /// A request failed on the store with an error of `kind`.
+    pub fn store_error(&self, kind: &str) {
+        self.store_errors.get_or_create(&KindLabels { kind: kind.into() }).inc();
+    }
+
+    /// A capability token was checked as a credential: `valid`, or the
+    /// code of why not.
+    pub fn token_verified(&self, result: &str) {
+        self.token_verifications.get_or_create(&ResultLabels { result: result.into() }).inc();
+    }
+
+    /// `tenant`'s label value (bounded, see the module's docs).
+    pub fn tenant_label(&self, tenant: &TenantId) -> String {
+        self.tenants.label(tenant)
+    }
+
     /// The exposition: every metric kept here, then `scraped`'s.
     pub fn encode(&self, scraped: &Scraped) -> Result<String, std::fmt::Error> {
         let mut text = String::new();
@@ -310,6 +383,20 @@ pub struct Scraped {
     pub pool: (u32, usize),
     /// Process figures from `/proc/self` (absent off Linux).
     pub process: Option<ProcessFigures>,
+    /// What the store said at scrape time; `None` if it could not answer.
+    pub store: Option<StoreFigures>,
+    /// Audit logs the checkpointer refuses to sign over (they do not verify).
+    pub audit_logs_refused: u64,
+}
+
+/// What a scrape reads from the store, tenant labels already bounded.
+#[derive(Clone, Debug, Default)]
+pub struct StoreFigures {
+    /// Open approval requests by tenant label.
+    pub approvals_pending: Vec<(String, i64)>,
+    /// Per tenant label: entries no checkpoint covers yet, and the seconds
+    /// since that tenant's latest checkpoint (`None`: it has none).
+    pub unanchored: Vec<(String, u64, Option<f64>)>,
 }
 
 /// The process, as `/proc/self` tells it.
@@ -370,6 +457,47 @@ impl Scraped {
         connections.get_or_create(&StateLabels { state: "idle".into() }).set(idle);
         connections.get_or_create(&StateLabels { state: "in_use".into() }).set(i64::from(open) - idle);
         registry.register("store_connections", "The store pool's connections, idle or in use", connections);
+        let up = Gauge::<i64>::default();
+        up.set(i64::from(self.store.is_some()));
+        registry.register("store_up", "Whether the store answered this scrape's queries (1) or not (0)", up);
+        let refused = Gauge::<i64>::default();
+        refused.set(i64::try_from(self.audit_logs_refused).unwrap_or(i64::MAX));
+        registry.register(
+            "audit_logs_refused",
+            "Tenants' audit logs that failed verification: the checkpointer signs nothing over them",
+            refused,
+        );
+        if let Some(store) = &self.store {
+            let pending = Family::<TenantLabel, Gauge>::default();
+            for (tenant, count) in &store.approvals_pending {
+                pending.get_or_create(&TenantLabel { tenant: tenant.clone() }).inc_by(*count);
+            }
+            registry.register(
+                "approvals_pending",
+                "Approval requests waiting for a human, by tenant",
+                pending,
+            );
+            let entries = Family::<TenantLabel, Gauge>::default();
+            let age = Family::<TenantLabel, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+            for (tenant, count, seconds) in &store.unanchored {
+                let label = TenantLabel { tenant: tenant.clone() };
+                entries.get_or_create(&label).inc_by(i64::try_from(*count).unwrap_or(i64::MAX));
+                if let Some(seconds) = seconds {
+                    let gauge = age.get_or_create(&label);
+                    gauge.set(gauge.get().max(*seconds));
+                }
+            }
+            registry.register(
+                "audit_unanchored_entries",
+                "Audit entries no signed checkpoint covers yet, by tenant",
+                entries,
+            );
+            registry.register(
+                "audit_checkpoint_age_seconds",
+                "For tenants with entries no checkpoint covers: seconds since their latest checkpoint",
+                age,
+            );
+        }
         if let Some(process) = self.process {
             let mut process_registry = Registry::with_prefix("process");
             let resident = Gauge::<i64>::default();

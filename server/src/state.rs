@@ -6,17 +6,18 @@ use crate::audit::checkpointer::Checkpointer;
 use crate::auth::Authenticator;
 use crate::cache::CacheStats;
 use crate::catalog::Catalog;
+use crate::clock::Timestamp;
 use crate::config::Config;
 use crate::degraded::Degraded;
 use crate::events::Events;
 use crate::mcp::sessions::McpSessions;
-use crate::metrics::{Metrics, ProcessFigures, Scraped};
+use crate::metrics::{Metrics, ProcessFigures, Scraped, StoreFigures};
 use crate::pending::PendingIntents;
 use crate::pipeline::Pipeline;
 use crate::policy::PolicyRegistry;
 use crate::rate_limit::RateLimiter;
 use crate::signing::TokenKeys;
-use crate::store::Store;
+use crate::store::{Store, StoreResult};
 
 /// What every request can reach, whichever door it came in by.
 #[derive(Debug)]
@@ -67,8 +68,33 @@ pub struct Caches {
 }
 
 impl GatewayState {
-    /// `GET /metrics`: the metrics kept, and what is read at scrape time.
-    pub fn scrape_metrics(&self) -> Result<String, std::fmt::Error> {
+    async fn store_figures(&self) -> StoreResult<StoreFigures> {
+        let now = Timestamp::now();
+        let approvals_pending = self
+            .store
+            .pending_approvals_by_tenant(now)
+            .await?
+            .into_iter()
+            .map(|(tenant, open)| (self.metrics.tenant_label(&tenant), open))
+            .collect();
+        let unanchored = self
+            .store
+            .uncheckpointed_trees()
+            .await?
+            .into_iter()
+            .map(|tree| {
+                let age = (tree.checkpointed_at.micros() > 0)
+                    .then(|| now.since(tree.checkpointed_at).as_secs_f64());
+                (self.metrics.tenant_label(&tree.tenant), tree.tree_size - tree.checkpointed_size, age)
+            })
+            .collect();
+        Ok(StoreFigures { approvals_pending, unanchored })
+    }
+
+    /// `GET /metrics`: the metrics kept, and what is read at scrape time
+    /// (the store's part left out, and `lictor_store_up` 0, when the store
+    /// does not answer: metrics matter most then).
+    pub async fn scrape_metrics(&self) -> Result<String, std::fmt::Error> {
         let caches = self.caches();
         let scraped = Scraped {
             caches: vec![
@@ -80,6 +106,8 @@ impl GatewayState {
             ],
             pool: self.store.pool_state(),
             process: ProcessFigures::read(),
+            store: self.store_figures().await.ok(),
+            audit_logs_refused: u64::try_from(self.checkpoints.refused().len()).unwrap_or(u64::MAX),
         };
         self.metrics.encode(&scraped)
     }

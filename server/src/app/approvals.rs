@@ -108,6 +108,17 @@ pub(crate) async fn decide(
     };
     match caller.state.pipeline.writer().append_approval_decision(job).await? {
         ApprovalDecisionOutcome::Decided(row) => {
+            if let Some(decided_at) = row.decided_at {
+                let decision = match body.decision {
+                    lictor_api::approvals::ApprovalDecisionKind::Approve => "approve",
+                    lictor_api::approvals::ApprovalDecisionKind::Reject => "reject",
+                };
+                caller.state.metrics.approval_decided(
+                    &row.tenant,
+                    decision,
+                    decided_at.since(row.created_at),
+                );
+            }
             // An intent's decision changed: deliver its webhook again.
             caller.state.pending.webhooks().notify();
             Ok(view(*row, Timestamp::now()))

@@ -31,7 +31,7 @@ pub(crate) async fn ready(caller: &Caller<'_>) -> Result<Readiness, Error> {
 /// `GET /metrics`: the Prometheus exposition, to the holder of the
 /// metrics token (`--metrics-token`); `404` when none is configured, so
 /// an unconfigured gateway does not reveal that it could serve them.
-pub(crate) fn metrics(caller: &Caller<'_>) -> Result<String, Error> {
+pub(crate) async fn metrics(caller: &Caller<'_>) -> Result<String, Error> {
     let Some(token) = caller.state.config.metrics_token.as_deref() else {
         return Err(Error::not_found(Object::Route, "GET /metrics"));
     };
@@ -46,5 +46,5 @@ pub(crate) fn metrics(caller: &Caller<'_>) -> Result<String, Error> {
             "`GET /metrics` needs the metrics token as a bearer token".into(),
         ));
     }
-    caller.state.scrape_metrics().map_err(|e| Error::Internal(format!("encoding metrics: {e}")))
+    caller.state.scrape_metrics().await.map_err(|e| Error::Internal(format!("encoding metrics: {e}")))
 }

@@ -123,7 +123,7 @@ impl LictorApi for LictorImpl {
         rqctx: RequestContext<GatewayState>,
     ) -> Result<Limited<http::Response<dropshot::Body>>, ApiError> {
         let caller = caller(&rqctx);
-        caller.finish(system::metrics(&caller).and_then(|text| {
+        caller.finish(system::metrics(&caller).await.and_then(|text| {
             http::Response::builder()
                 .status(http::StatusCode::OK)
                 .header(http::header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)

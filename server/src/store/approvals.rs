@@ -316,6 +316,25 @@ pub struct ApprovalFilter {
 }
 
 impl Store {
+    /// Open approval requests (pending, not expired at `now`) per tenant.
+    pub async fn pending_approvals_by_tenant(&self, now: Timestamp) -> StoreResult<Vec<(TenantId, i64)>> {
+        let rows = sqlx::query(
+            "SELECT tenant_id, COUNT(*) AS open FROM approvals \
+             WHERE status = 'pending' AND expires_at > $1 GROUP BY tenant_id",
+        )
+        .bind(now)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let tenant: String = row.try_get("tenant_id")?;
+                let tenant =
+                    TenantId::parse(tenant).map_err(|e| StoreError::Corrupt(e.to_string().into()))?;
+                Ok((tenant, row.try_get::<i64, _>("open")?))
+            })
+            .collect()
+    }
+
     /// One approval of a tenant.
     pub async fn get_approval(&self, tenant: &TenantId, id: &ApprovalId) -> StoreResult<Option<ApprovalRow>> {
         let row = sqlx::query(select_approvals!("WHERE tenant_id = $1 AND id = $2"))

@@ -102,6 +102,20 @@ pub enum StoreError {
     Database(#[source] Detail),
 }
 
+impl StoreError {
+    /// A stable name of its kind, for the metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            StoreError::Unavailable(_) => "unavailable",
+            StoreError::OutcomeUnknown(_) => "outcome_unknown",
+            StoreError::Duplicate(_) => "duplicate",
+            StoreError::Conflict(_) => "conflict",
+            StoreError::Corrupt(_) => "corrupt",
+            StoreError::Database(_) => "database",
+        }
+    }
+}
+
 /// What a [`StoreError`] says: a message for people and, when the database
 /// driver reported the failure, the driver's own error as its source (so
 /// a caller can still read, say, PostgreSQL's SQLSTATE from it).

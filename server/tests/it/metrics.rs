@@ -6,10 +6,10 @@ use std::collections::HashMap;
 use reqwest::Method;
 use serde_json::json;
 
-use crate::support::{Backend, LegacyMcp, TestGateway, approve_intent, block_intent};
+use crate::support::{Backend, LegacyMcp, TestGateway, approve_intent, block_intent, escalate_intent};
 use crate::tools::{setup_with, token};
 
-const TOKEN: &str = "metrics-token-0123456789abcdefghijklmnop";
+pub const TOKEN: &str = "metrics-token-0123456789abcdefghijklmnop";
 
 /// The exposition as series (name with its labels, as written) → value.
 fn parse(text: &str) -> HashMap<String, f64> {
@@ -23,7 +23,7 @@ fn parse(text: &str) -> HashMap<String, f64> {
         .collect()
 }
 
-async fn scrape(gw: &TestGateway) -> HashMap<String, f64> {
+pub async fn scrape(gw: &TestGateway) -> HashMap<String, f64> {
     let request = gw.request(Method::GET, "/metrics").bearer_auth(TOKEN);
     let response = request.send().await.unwrap();
     assert_eq!(response.status().as_u16(), 200);
@@ -32,7 +32,7 @@ async fn scrape(gw: &TestGateway) -> HashMap<String, f64> {
     parse(&response.text().await.unwrap())
 }
 
-fn value(series: &HashMap<String, f64>, key: &str) -> f64 {
+pub fn value(series: &HashMap<String, f64>, key: &str) -> f64 {
     *series.get(key).unwrap_or_else(|| {
         let mut known: Vec<&String> =
             series.keys().filter(|k| k.starts_with(key.split('{').next().unwrap())).collect();
@@ -108,9 +108,46 @@ async fn a_scripted_run_is_counted(backend: Backend) {
     // The agent key was read from the cache after its first use.
     assert!(delta(r#"lictor_cache_lookups_total{cache="api_keys",result="hit"}"#) >= 3.0);
     assert!(value(&after, r#"lictor_cache_lookups_total{cache="mcp_sessions",result="hit"}"#) >= 1.0);
+    // The token opened the session and made both calls; a forged one is malformed.
+    assert_eq!(delta(r#"lictor_token_verifications_total{result="valid"}"#), 4.0);
+    let forged = gw.call(Method::GET, "/v1/intents", Some("lictor_cap1.forged"), None).await;
+    assert_eq!(forged.status.as_u16(), 401);
+    let later = scrape(&gw).await;
+    assert_eq!(value(&later, r#"lictor_token_verifications_total{result="malformed"}"#), 1.0);
+    assert_eq!(value(&later, "lictor_store_up"), 1.0);
+    assert_eq!(value(&later, "lictor_audit_logs_refused"), 0.0);
+    // Nothing is checkpointed yet in a fresh test gateway: all its entries wait.
+    let unanchored = format!(r#"lictor_audit_unanchored_entries{{tenant="{t}"}}"#);
+    assert!(value(&later, &unanchored) >= 10.0, "{}", value(&later, &unanchored));
     assert!(value(&after, "process_resident_memory_bytes") > 1e6);
     assert!(value(&after, "process_open_fds") > 0.0);
     assert!(value(&after, r#"lictor_store_connections{state="idle"}"#) >= 0.0);
+}
+
+/// An escalation is an open approval until a human decides it, and the
+/// wait is measured.
+async fn approvals_are_gauged_and_timed(backend: Backend) {
+    let gw = TestGateway::start_with(backend, |c| c.metrics_token = Some(TOKEN.into())).await;
+    let f = gw.tenant_fixture().await;
+    let escalated = gw.declare(&f.live, escalate_intent()).await.expect(200);
+    assert_eq!(escalated["verdict"], "escalate");
+    let id = escalated["approval"]["approval_id"].as_str().unwrap().to_string();
+    let pending = format!(r#"lictor_approvals_pending{{tenant="{}"}}"#, f.tenant);
+    assert_eq!(value(&scrape(&gw).await, &pending), 1.0);
+    gw.post(&format!("/v1/admin/approvals/{id}/decide"), &f.admin, &json!({"decision": "approve"}))
+        .await
+        .expect(200);
+    let series = scrape(&gw).await;
+    assert!(!series.contains_key(&pending), "no approval is open any more");
+    let waited =
+        format!(r#"lictor_approval_decision_seconds_count{{tenant="{}",decision="approve"}}"#, f.tenant);
+    assert_eq!(value(&series, &waited), 1.0);
+    let escalations = format!(
+        r#"lictor_decisions_total{{tenant="{}",environment="live",verdict="escalate",stage="{}"}}"#,
+        f.tenant,
+        escalated["reasons"][0]["stage"].as_str().unwrap()
+    );
+    assert_eq!(value(&series, &escalations), 1.0);
 }
 
 /// Past `--metrics-max-tenants`, tenants share the label `_other`.
@@ -140,5 +177,6 @@ async fn tenant_labels_are_bounded(backend: Backend) {
 crate::on_both_backends!(
     only_the_token_reads_the_metrics,
     a_scripted_run_is_counted,
+    approvals_are_gauged_and_timed,
     tenant_labels_are_bounded
 );

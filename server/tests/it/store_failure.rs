@@ -112,7 +112,8 @@ async fn a_locked_store_answers_503_and_writes_nothing(backend: Backend) {
 /// unreachable; its failure mode is the lock above.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_unreachable_answers_503_until_it_is_back() {
-    let gw = TestGateway::start(Backend::Postgres).await;
+    use crate::metrics::{TOKEN, scrape, value};
+    let gw = TestGateway::start_with(Backend::Postgres, |c| c.metrics_token = Some(TOKEN.into())).await;
     let f = gw.tenant_fixture().await;
     gw.declare(&f.live, approve_intent()).await.expect(200);
     let db_name = gw.database_url.rsplit('/').next().unwrap().to_string();
@@ -123,6 +124,10 @@ async fn postgres_unreachable_answers_503_until_it_is_back() {
     .await;
     gw.declare(&f.live, approve_intent()).await.expect_error(503, "store_unavailable");
     gw.call(reqwest::Method::GET, "/readyz", None, None).await.expect_error(503, "store_unavailable");
+    // The metrics still answer, and say so.
+    let down = scrape(&gw).await;
+    assert_eq!(value(&down, "lictor_store_up"), 0.0);
+    assert!(value(&down, r#"lictor_store_errors_total{kind="unavailable"}"#) >= 1.0);
     crate::support::postgres::admin_exec(format!("ALTER DATABASE {db_name} ALLOW_CONNECTIONS true")).await;
     let back = crate::support::eventually(Duration::from_secs(20), async || {
         let answer = gw.declare(&f.live, approve_intent()).await;
@@ -132,6 +137,7 @@ async fn postgres_unreachable_answers_503_until_it_is_back() {
     .expect("recovers");
     assert_eq!(back["audit"]["seq"], f.base + 2);
     assert_eq!(gw.verify(&f.tenant).await["verified"], f.base + 2);
+    assert_eq!(value(&scrape(&gw).await, "lictor_store_up"), 1.0);
 }
 
 crate::on_both_backends!(
