@@ -67,6 +67,9 @@ pub struct Config {
     /// Bearer token `GET /metrics` on the API listener answers to (unset:
     /// it answers `404`).
     pub metrics_token: Option<String>,
+    /// A second listener serving only `GET /metrics` (without a metrics
+    /// token, to anyone who reaches it).
+    pub metrics_listen: Option<SocketAddr>,
     /// Tenants with a metrics label of their own (later ones share `_other`).
     pub metrics_max_tenants: usize,
     /// Whether a forwarded call's `tool_result` entry is committed before
@@ -125,6 +128,7 @@ impl Default for Config {
             tools_ttl: Duration::from_secs(30),
             tool_results: ToolResults::AfterAnswer,
             metrics_token: None,
+            metrics_listen: None,
             metrics_max_tenants: crate::metrics::DEFAULT_MAX_TENANTS,
             revocation_cache_ttl: Duration::from_secs(60),
             cache_ttl: Duration::from_secs(5),

@@ -16,7 +16,7 @@ use crate::config::{Config, MIN_ADMIN_KEY_LEN};
 use crate::credentials;
 use crate::degraded::Degraded;
 use crate::events::Events;
-use crate::http::LictorImpl;
+use crate::http::{LictorImpl, metrics_listener};
 use crate::mcp::sessions::McpSessions;
 use crate::metrics::Metrics;
 use crate::pending::PendingIntents;
@@ -84,6 +84,7 @@ pub struct Gateway {
     keys: Keys,
     store: Store,
     log: slog::Logger,
+    metrics_addr: Option<SocketAddr>,
 }
 
 fn log_level(level: &str) -> Result<ConfigLoggingLevel, StartError> {
@@ -319,7 +320,7 @@ pub async fn start(config: Config, log: slog::Logger) -> Result<Gateway, StartEr
         ),
         rate_limits,
         token_keys,
-        catalog,
+        catalog: Arc::new(catalog),
         mcp_sessions: McpSessions::new(store.clone(), config.cache_ttl),
         events,
         store: store.clone(),
@@ -328,6 +329,19 @@ pub async fn start(config: Config, log: slog::Logger) -> Result<Gateway, StartEr
         pending,
         config: config.clone(),
         metrics,
+    };
+    let metrics_listener = match config.metrics_listen {
+        Some(address) => {
+            let listener =
+                metrics_listener::start(address, state.clone(), log.new(slog::o!("task" => "metrics")))
+                    .await
+                    .map_err(|error| StartError::Bind { address, error })?;
+            let guarded = if config.metrics_token.is_some() { "the metrics token" } else { "nothing" };
+            slog::info!(log, "metrics listening"; "address" => %listener.address, "guarded_by" => guarded);
+            tasks.push(listener.task);
+            Some(listener.address)
+        }
+        None => None,
     };
     let api = lictor_api::lictor_api_mod::api_description::<LictorImpl>()
         .map_err(|e| StartError::Http(e.to_string()))?;
@@ -349,20 +363,33 @@ pub async fn start(config: Config, log: slog::Logger) -> Result<Gateway, StartEr
     let admin_key = match ensure_admin_key(&store, &config).await {
         Ok(admin_key) => admin_key,
         Err(error) => {
-            let _ = Gateway { server, tasks, admin_key: AdminKey::Stored, keys, store, log: log.clone() }
-                .stop()
-                .await;
+            let _ = Gateway {
+                server,
+                tasks,
+                admin_key: AdminKey::Stored,
+                keys,
+                store,
+                log: log.clone(),
+                metrics_addr: metrics_listener,
+            }
+            .stop()
+            .await;
             return Err(error);
         }
     };
     slog::info!(log, "lictor listening"; "address" => %server.local_addr(), "store" => ?store.backend());
-    Ok(Gateway { server, tasks, admin_key, keys, store, log })
+    Ok(Gateway { server, tasks, admin_key, keys, store, log, metrics_addr: metrics_listener })
 }
 
 impl Gateway {
     /// The address it listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.server.local_addr()
+    }
+
+    /// The address of the `--metrics-listen` listener, if there is one.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     /// The superadmin key generated on this start (first start only).

@@ -324,6 +324,11 @@ struct ServeArgs {
     /// `authorization: credentials`); without one, `/metrics` is `404`.
     #[arg(long, env = "LICTOR_METRICS_TOKEN", hide_env_values = true)]
     metrics_token: Option<String>,
+    /// Also serve `GET /metrics` (and nothing else) on this address; without
+    /// --metrics-token it answers anyone who reaches it, so keep it private
+    /// (a pod IP behind a NetworkPolicy, a management network).
+    #[arg(long, env = "LICTOR_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
     /// Tenants that get a metrics label of their own; later ones share the
     /// label `_other` (bounds the series count).
     #[arg(long, env = "LICTOR_METRICS_MAX_TENANTS", default_value_t = DEFAULTS.metrics_max_tenants)]
@@ -415,6 +420,7 @@ fn config(args: ServeArgs) -> anyhow::Result<Config> {
         tools_ttl: Duration::from_secs(args.tools_ttl_seconds),
         tool_results: args.tool_results,
         metrics_token: args.metrics_token.filter(|t| !t.is_empty()),
+        metrics_listen: args.metrics_listen,
         metrics_max_tenants: args.metrics_max_tenants,
         revocation_cache_ttl: Duration::from_secs(args.revocation_cache_ttl_seconds),
         cache_ttl: Duration::from_secs(args.cache_ttl_seconds),

@@ -379,8 +379,8 @@ impl TenantLabels {
 pub struct Scraped {
     /// Cache name → (hits, misses).
     pub caches: Vec<(&'static str, u64, u64)>,
-    /// The store pool's connections: open, idle.
-    pub pool: (u32, usize),
+    /// The store pool's connections: open, idle, and the most it opens.
+    pub pool: (u32, usize, u32),
     /// Process figures from `/proc/self` (absent off Linux).
     pub process: Option<ProcessFigures>,
     /// What the store said at scrape time; `None` if it could not answer.
@@ -452,11 +452,14 @@ impl Scraped {
             lookups,
         );
         let connections = Family::<StateLabels, Gauge>::default();
-        let (open, idle) = self.pool;
+        let (open, idle, max) = self.pool;
         let idle = i64::try_from(idle).unwrap_or(i64::MAX);
         connections.get_or_create(&StateLabels { state: "idle".into() }).set(idle);
         connections.get_or_create(&StateLabels { state: "in_use".into() }).set(i64::from(open) - idle);
         registry.register("store_connections", "The store pool's connections, idle or in use", connections);
+        let most = Gauge::<i64>::default();
+        most.set(i64::from(max));
+        registry.register("store_connections_max", "The most connections the store pool opens", most);
         let up = Gauge::<i64>::default();
         up.set(i64::from(self.store.is_some()));
         registry.register("store_up", "Whether the store answered this scrape's queries (1) or not (0)", up);

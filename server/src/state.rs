@@ -20,7 +20,7 @@ use crate::signing::TokenKeys;
 use crate::store::{Store, StoreResult};
 
 /// What every request can reach, whichever door it came in by.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct GatewayState {
     /// The store.
     pub store: Store,
@@ -37,7 +37,7 @@ pub struct GatewayState {
     /// Capability-token keys.
     pub token_keys: TokenKeys,
     /// Upstream MCP servers and their tools.
-    pub catalog: Catalog,
+    pub catalog: Arc<Catalog>,
     /// Legacy-era MCP sessions.
     pub mcp_sessions: McpSessions,
     /// Change events between gateways.

@@ -7,6 +7,7 @@ use subtle::ConstantTimeEq as _;
 
 use crate::caller::Caller;
 use crate::error::{Error, Object};
+use crate::state::GatewayState;
 
 /// Liveness: answering at all is the answer.
 pub(crate) fn health() -> Health {
@@ -32,19 +33,32 @@ pub(crate) async fn ready(caller: &Caller<'_>) -> Result<Readiness, Error> {
 /// metrics token (`--metrics-token`); `404` when none is configured, so
 /// an unconfigured gateway does not reveal that it could serve them.
 pub(crate) async fn metrics(caller: &Caller<'_>) -> Result<String, Error> {
-    let Some(token) = caller.state.config.metrics_token.as_deref() else {
+    if caller.state.config.metrics_token.is_none() {
         return Err(Error::not_found(Object::Route, "GET /metrics"));
-    };
-    let presented =
-        caller.authorization().and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
-    // Compared as digests, in constant time: the comparison says nothing
-    // about how much of a guess was right.
-    let digest = |text: &str| Sha256::digest(text.as_bytes());
-    let matches = presented.is_some_and(|p| bool::from(digest(p).as_slice().ct_eq(digest(token).as_slice())));
-    if !matches {
-        return Err(Error::Unauthenticated(
-            "`GET /metrics` needs the metrics token as a bearer token".into(),
-        ));
     }
-    caller.state.scrape_metrics().await.map_err(|e| Error::Internal(format!("encoding metrics: {e}")))
+    scrape(caller.state, caller.authorization()).await
+}
+
+/// The exposition for a request that presented `authorization`: the
+/// metrics token when one is configured (`401` without it), anyone's
+/// otherwise (the `--metrics-listen` listener without a token, which the
+/// operator keeps on a private address).
+pub(crate) async fn scrape(
+    state: &GatewayState,
+    authorization: Option<&http::HeaderValue>,
+) -> Result<String, Error> {
+    if let Some(token) = state.config.metrics_token.as_deref() {
+        let presented = authorization.and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+        // Compared as digests, in constant time: the comparison says
+        // nothing about how much of a guess was right.
+        let digest = |text: &str| Sha256::digest(text.as_bytes());
+        let matches =
+            presented.is_some_and(|p| bool::from(digest(p).as_slice().ct_eq(digest(token).as_slice())));
+        if !matches {
+            return Err(Error::Unauthenticated(
+                "`GET /metrics` needs the metrics token as a bearer token".into(),
+            ));
+        }
+    }
+    state.scrape_metrics().await.map_err(|e| Error::Internal(format!("encoding metrics: {e}")))
 }

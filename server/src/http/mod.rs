@@ -55,6 +55,8 @@ use crate::caller::Caller;
 use crate::error::{Error, Object};
 use crate::state::GatewayState;
 
+pub(crate) mod metrics_listener;
+
 /// The implementation of the API trait (never constructed).
 pub enum LictorImpl {}
 

@@ -17,7 +17,7 @@ use crate::clock::Timestamp;
 use crate::store::{McpSessionRow, Store, StoreResult};
 
 /// The sessions of every tenant, read through a cache.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct McpSessions {
     store: Store,
     open: Arc<Cache<String, McpSessionRow>>,

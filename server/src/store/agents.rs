@@ -6,7 +6,7 @@ use lictor_api::ids::{AgentId, TenantId};
 use lictor_api::money::UsdAmount;
 use sqlx::Row;
 
-use super::{Store, StoreError, StoreResult, StoreTx, parse_req};
+use super::{Store, StoreError, StoreResult, StoreTx, parse_req, tenant_column};
 
 /// A stored agent.
 #[derive(Clone, Debug, PartialEq)]
@@ -47,8 +47,7 @@ fn agent_from_row(row: &sqlx::any::AnyRow) -> StoreResult<AgentRow> {
     let max_decisions: Option<i64> = row.try_get("max_decisions_24h")?;
     let max_usd: Option<f64> = row.try_get("max_exposure_usd_24h")?;
     Ok(AgentRow {
-        tenant: TenantId::parse(row.try_get::<String, _>("tenant_id")?)
-            .map_err(|e| corrupt(e.to_string()))?,
+        tenant: tenant_column(row)?,
         id: AgentId::parse(row.try_get::<String, _>("id")?).map_err(|e| corrupt(e.to_string()))?,
         name: row.try_get("name")?,
         owner: row.try_get("owner")?,

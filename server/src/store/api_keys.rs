@@ -5,7 +5,7 @@ use lictor_api::api_keys::{Environment, Role};
 use lictor_api::ids::{AgentId, ApiKeyId, TenantId};
 use sqlx::Row;
 
-use super::{Store, StoreError, StoreResult, StoreTx, parse_req};
+use super::{Store, StoreError, StoreResult, StoreTx, parse_req, tenant_column};
 
 /// A key to store.
 #[derive(Clone, Debug)]
@@ -70,7 +70,7 @@ fn key_from_row(row: &sqlx::any::AnyRow) -> StoreResult<ApiKeyRow> {
     let agent_id: Option<String> = row.try_get("agent_id")?;
     Ok(ApiKeyRow {
         id: ApiKeyId::parse(row.try_get::<String, _>("id")?).map_err(corrupt)?,
-        tenant: TenantId::parse(row.try_get::<String, _>("tenant_id")?).map_err(corrupt)?,
+        tenant: tenant_column(row)?,
         name: row.try_get("name")?,
         environment: parse_req(&environment, Environment::parse, "environment")?,
         role: parse_req(&role, Role::parse, "role")?,

@@ -10,7 +10,7 @@ use lictor_api::ids::{AgentId, ApprovalId, IntentId, TenantId};
 use lictor_api::intents::{ActionType, Modifications, Reason, RiskLevel};
 use sqlx::Row;
 
-use super::{Store, StoreError, StoreResult, StoreTx, parse_req};
+use super::{Store, StoreResult, StoreTx, corrupt, parse_req, tenant_column};
 
 /// A stored approval request.
 #[derive(Clone, Debug, PartialEq)]
@@ -114,10 +114,6 @@ macro_rules! select_approvals {
     };
 }
 
-fn corrupt(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(e.to_string().into())
-}
-
 fn approval_from_row(row: &sqlx::any::AnyRow) -> StoreResult<ApprovalRow> {
     let kind: String = row.try_get("kind")?;
     let action_type: String = row.try_get("action_type")?;
@@ -126,7 +122,7 @@ fn approval_from_row(row: &sqlx::any::AnyRow) -> StoreResult<ApprovalRow> {
     let reasons: String = row.try_get("reasons")?;
     Ok(ApprovalRow {
         id: ApprovalId::parse(row.try_get::<String, _>("id")?).map_err(corrupt)?,
-        tenant: TenantId::parse(row.try_get::<String, _>("tenant_id")?).map_err(corrupt)?,
+        tenant: tenant_column(row)?,
         agent_id: AgentId::parse(row.try_get::<String, _>("agent_id")?).map_err(corrupt)?,
         kind: parse_req(&kind, parse_kind, "approval kind")?,
         intent_id: IntentId::parse(row.try_get::<String, _>("intent_id")?).map_err(corrupt)?,
@@ -327,9 +323,7 @@ impl Store {
         .await?;
         rows.iter()
             .map(|row| {
-                let tenant: String = row.try_get("tenant_id")?;
-                let tenant =
-                    TenantId::parse(tenant).map_err(|e| StoreError::Corrupt(e.to_string().into()))?;
+                let tenant = tenant_column(row)?;
                 Ok((tenant, row.try_get::<i64, _>("open")?))
             })
             .collect()

@@ -6,7 +6,7 @@ use lictor_api::ids::{AgentId, AuditEntryId, IntentId, TenantId};
 use lictor_api::intents::{Reason, StageName, Verdict};
 use sqlx::{Any, Executor, Row};
 
-use super::{Store, StoreError, StoreResult, StoreTx, parse_opt, parse_req};
+use super::{Store, StoreError, StoreResult, StoreTx, parse_opt, parse_req, tenant_column};
 use crate::audit::{AuditRecord, GENESIS_HASH};
 use crate::clock::Timestamp;
 
@@ -354,9 +354,7 @@ impl Store {
         .await?;
         rows.iter()
             .map(|row| {
-                let tenant: String = row.try_get("tenant_id")?;
-                let tenant =
-                    TenantId::parse(tenant).map_err(|e| StoreError::Corrupt(e.to_string().into()))?;
+                let tenant = tenant_column(row)?;
                 let seq: i64 = row.try_get("seq")?;
                 let seq = u64::try_from(seq).map_err(|e| StoreError::Corrupt(e.to_string().into()))?;
                 Ok((tenant, StoredHead { seq, hash: row.try_get("hash")?, seal: None }))

@@ -21,6 +21,7 @@ use lictor_offline::audit::AuditRecord;
 
 use super::{
     Backend, BudgetUsage, DecidedIntent, IdempotencyRecord, StoreError, StoreResult, StoreTx, TokenUsage,
+    corrupt,
 };
 use crate::clock::Timestamp;
 
@@ -107,10 +108,6 @@ pub(super) fn chunks<T>(mut rows: &[T]) -> impl Iterator<Item = &[T]> {
 
 fn to_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
-}
-
-fn corrupt(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(e.to_string().into())
 }
 
 impl StoreTx {

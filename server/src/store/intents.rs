@@ -7,7 +7,7 @@ use lictor_api::ids::{AgentId, IntentId, TenantId};
 use lictor_api::intents::{ActionType, CallbackState, IntentStatus, Verdict};
 use sqlx::Row;
 
-use super::{Store, StoreError, StoreResult, StoreTx, parse_opt, parse_req};
+use super::{Store, StoreResult, StoreTx, corrupt, parse_opt, parse_req, tenant_column};
 
 /// A recorded `Idempotency-Key`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -204,10 +204,6 @@ macro_rules! select_intents {
     };
 }
 
-fn corrupt(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(e.to_string().into())
-}
-
 fn intent_from_row(row: &sqlx::any::AnyRow) -> StoreResult<IntentRow> {
     let environment: String = row.try_get("environment")?;
     let action_type: String = row.try_get("action_type")?;
@@ -215,7 +211,7 @@ fn intent_from_row(row: &sqlx::any::AnyRow) -> StoreResult<IntentRow> {
     let bound: Option<String> = row.try_get("bound_agent_id")?;
     Ok(IntentRow {
         id: IntentId::parse(row.try_get::<String, _>("id")?).map_err(corrupt)?,
-        tenant: TenantId::parse(row.try_get::<String, _>("tenant_id")?).map_err(corrupt)?,
+        tenant: tenant_column(row)?,
         agent_id: AgentId::parse(row.try_get::<String, _>("agent_id")?).map_err(corrupt)?,
         credential: row.try_get("credential")?,
         bound_agent_id: bound.map(AgentId::parse).transpose().map_err(corrupt)?,
@@ -597,7 +593,7 @@ impl Store {
                 let decision: Option<String> = row.try_get("decision")?;
                 Ok(CallbackDue {
                     intent_id: IntentId::parse(row.try_get::<String, _>("id")?).map_err(corrupt)?,
-                    tenant: TenantId::parse(row.try_get::<String, _>("tenant_id")?).map_err(corrupt)?,
+                    tenant: tenant_column(row)?,
                     url: url.ok_or_else(|| corrupt("callback without url"))?,
                     decision_json: decision.ok_or_else(|| corrupt("callback without decision"))?,
                     attempts: u32::try_from(attempts).unwrap_or(u32::MAX),

@@ -6,7 +6,7 @@ use crate::clock::Timestamp;
 use lictor_api::ids::TenantId;
 use sqlx::Row;
 
-use super::{Store, StoreError, StoreResult};
+use super::{Store, StoreResult, tenant_column};
 
 /// A stored session.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -57,8 +57,7 @@ impl Store {
         row.map(|row| {
             Ok(McpSessionRow {
                 id: row.try_get("id")?,
-                tenant: TenantId::parse(row.try_get::<String, _>("tenant_id")?)
-                    .map_err(|e| StoreError::Corrupt(e.to_string().into()))?,
+                tenant: tenant_column(&row)?,
                 principal: row.try_get("principal")?,
                 protocol_version: row.try_get("protocol_version")?,
                 client_name: row.try_get("client_name")?,

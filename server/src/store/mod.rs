@@ -355,8 +355,8 @@ impl Store {
     }
 
     /// The pool's open connections and, of them, the idle ones.
-    pub fn pool_state(&self) -> (u32, usize) {
-        (self.pool.size(), self.pool.num_idle())
+    pub fn pool_state(&self) -> (u32, usize, u32) {
+        (self.pool.size(), self.pool.num_idle(), self.pool.options().get_max_connections())
     }
 
     /// Answers when the database accepts a query.
@@ -449,6 +449,17 @@ pub(crate) fn parse_opt<T>(
 }
 
 /// Reads a text column as a typed value.
+/// A stored value that does not read back as what was written.
+pub(crate) fn corrupt(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(e.to_string().into())
+}
+
+/// The row's `tenant_id` column as the tenant id it must be.
+pub(crate) fn tenant_column(row: &sqlx::any::AnyRow) -> StoreResult<lictor_api::ids::TenantId> {
+    use sqlx::Row as _;
+    lictor_api::ids::TenantId::parse(row.try_get::<String, _>("tenant_id")?).map_err(corrupt)
+}
+
 pub(crate) fn parse_req<T>(value: &str, parse: impl Fn(&str) -> Option<T>, what: &str) -> StoreResult<T> {
     parse(value).ok_or_else(|| StoreError::Corrupt(format!("bad {what} `{value}`").into()))
 }

@@ -11,11 +11,7 @@ use lictor_api::policies::ProposalStatus;
 use serde_json::{Map, Value};
 use sqlx::Row;
 
-use super::{Store, StoreError, StoreResult, StoreTx, parse_req};
-
-fn corrupt(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(e.to_string().into())
-}
+use super::{Store, StoreError, StoreResult, StoreTx, corrupt, parse_req, tenant_column};
 
 /// A bundle as stored: runtime modules and data, addressed by hash.
 #[derive(Clone, Debug, PartialEq)]
@@ -135,7 +131,7 @@ fn draft_from_row(row: &sqlx::any::AnyRow) -> StoreResult<DraftRow> {
     let data: Value = serde_json::from_str(&row.try_get::<String, _>("data")?).map_err(corrupt)?;
     Ok(DraftRow {
         id: PolicyDraftId::parse(row.try_get::<String, _>("id")?).map_err(corrupt)?,
-        tenant: TenantId::parse(row.try_get::<String, _>("tenant_id")?).map_err(corrupt)?,
+        tenant: tenant_column(row)?,
         name: row.try_get("name")?,
         description: row.try_get("description")?,
         modules: modules_of(&row.try_get::<String, _>("modules")?)?,
@@ -168,7 +164,7 @@ fn active_from_row(row: &sqlx::any::AnyRow) -> StoreResult<ActiveRow> {
         None => None,
     };
     Ok(ActiveRow {
-        tenant: TenantId::parse(row.try_get::<String, _>("tenant_id")?).map_err(corrupt)?,
+        tenant: tenant_column(row)?,
         generation: row.try_get("generation")?,
         current: SlotRow {
             bundle_hash: row.try_get("bundle_hash")?,
@@ -184,7 +180,7 @@ fn active_from_row(row: &sqlx::any::AnyRow) -> StoreResult<ActiveRow> {
 fn proposal_from_row(row: &sqlx::any::AnyRow) -> StoreResult<ProposalRow> {
     Ok(ProposalRow {
         id: PolicyProposalId::parse(row.try_get::<String, _>("id")?).map_err(corrupt)?,
-        tenant: TenantId::parse(row.try_get::<String, _>("tenant_id")?).map_err(corrupt)?,
+        tenant: tenant_column(row)?,
         draft_id: PolicyDraftId::parse(row.try_get::<String, _>("draft_id")?).map_err(corrupt)?,
         bundle_hash: row.try_get("bundle_hash")?,
         bundle_name: row.try_get("bundle_name")?,

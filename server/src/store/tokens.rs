@@ -5,7 +5,7 @@ use crate::clock::Timestamp;
 use lictor_api::ids::{AgentId, TenantId};
 use sqlx::Row;
 
-use super::{Store, StoreError, StoreResult, StoreTx};
+use super::{Store, StoreError, StoreResult, StoreTx, tenant_column};
 
 /// A token the gateway minted.
 #[derive(Clone, Debug)]
@@ -52,13 +52,9 @@ pub struct TokenUsage {
     pub calls_this_minute: u64,
 }
 
-fn corrupt(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(e.to_string().into())
-}
-
 fn revocation_from_row(row: &sqlx::any::AnyRow) -> StoreResult<RevocationRow> {
     Ok(RevocationRow {
-        tenant: TenantId::parse(row.try_get::<String, _>("tenant_id")?).map_err(corrupt)?,
+        tenant: tenant_column(row)?,
         jti: row.try_get("jti")?,
         reason: row.try_get("reason")?,
         revoked_at: row.try_get("revoked_at")?,

@@ -5,16 +5,12 @@ use std::collections::HashMap;
 use lictor_api::ids::TenantId;
 use sqlx::Row;
 
-use super::{Store, StoreError, StoreResult, StoreTx};
+use super::{Store, StoreError, StoreResult, StoreTx, corrupt};
 use crate::audit::merkle::{Hash, NodeId};
 use crate::clock::Timestamp;
 
 /// Nodes per read of stored tree nodes.
 const NODES_PER_READ: usize = 200;
-
-fn corrupt(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(e.to_string().into())
-}
 
 fn to_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)

@@ -8,7 +8,7 @@ use lictor_api::tokens::UpstreamName;
 use lictor_api::upstreams::ToolOverride;
 use sqlx::Row;
 
-use super::{Store, StoreError, StoreResult, StoreTx};
+use super::{Store, StoreResult, StoreTx, corrupt, tenant_column};
 
 /// A stored upstream.
 #[derive(Clone, Debug, PartialEq)]
@@ -27,16 +27,12 @@ pub struct UpstreamRow {
     pub created_at: Timestamp,
 }
 
-fn corrupt(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(e.to_string().into())
-}
-
 fn upstream_from_row(row: &sqlx::any::AnyRow) -> StoreResult<UpstreamRow> {
     let header: Option<String> = row.try_get("credential_header")?;
     let value: Option<String> = row.try_get("credential_value")?;
     let overrides: String = row.try_get("tool_overrides")?;
     Ok(UpstreamRow {
-        tenant: TenantId::parse(row.try_get::<String, _>("tenant_id")?).map_err(corrupt)?,
+        tenant: tenant_column(row)?,
         name: UpstreamName::parse(row.try_get::<String, _>("name")?).map_err(corrupt)?,
         url: row.try_get("url")?,
         credential: header.zip(value),

@@ -59,6 +59,53 @@ async fn only_the_token_reads_the_metrics(backend: Backend) {
     scrape(&gw).await;
 }
 
+/// `--metrics-listen` serves `/metrics` and nothing else: to anyone
+/// without a metrics token (the operator keeps the address private), to
+/// the token's holder with one; the API listener keeps answering `404`
+/// without a token.
+async fn a_metrics_listener_serves_only_metrics(backend: Backend) {
+    let local = |c: &mut lictor_server::Config| c.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
+    let gw = TestGateway::start_with(backend, local).await;
+    let f = gw.tenant_fixture().await;
+    assert_eq!(gw.declare(&f.live, approve_intent()).await.expect(200)["verdict"], "approve");
+    let url = gw.metrics_url().expect("a metrics listener");
+    assert_ne!(url, gw.url);
+    let client = reqwest::Client::new();
+    let response = client.get(format!("{url}/metrics")).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/plain; version=0.0.4"));
+    let series = parse(&response.text().await.unwrap());
+    let t = &f.tenant;
+    let approved = format!(
+        r#"lictor_decisions_total{{tenant="{t}",environment="live",verdict="approve",stage="none"}}"#
+    );
+    assert_eq!(value(&series, &approved), 1.0);
+    // Nothing of the API is served there, whatever the credentials.
+    for (method, path) in
+        [(Method::GET, "/healthz"), (Method::POST, "/v1/intents"), (Method::POST, "/metrics")]
+    {
+        let response =
+            client.request(method, format!("{url}{path}")).bearer_auth(&f.admin).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), 404, "{path}");
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["error_code"], "not_found", "{body}");
+    }
+    gw.call(Method::GET, "/metrics", None, None).await.expect_error(404, "not_found");
+
+    // With a token, the listener asks for it too.
+    let guarded = TestGateway::start_with(backend, |c| {
+        local(c);
+        c.metrics_token = Some(TOKEN.into());
+    })
+    .await;
+    let url = guarded.metrics_url().expect("a metrics listener");
+    let response = client.get(format!("{url}/metrics")).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 401);
+    let response = client.get(format!("{url}/metrics")).bearer_auth(TOKEN).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    scrape(&guarded).await;
+}
+
 /// After intents and tool calls, the counters say how many of each there
 /// were, by tenant, verdict, stage, operation, status and upstream.
 async fn a_scripted_run_is_counted(backend: Backend) {
@@ -121,7 +168,12 @@ async fn a_scripted_run_is_counted(backend: Backend) {
     assert!(value(&later, &unanchored) >= 10.0, "{}", value(&later, &unanchored));
     assert!(value(&after, "process_resident_memory_bytes") > 1e6);
     assert!(value(&after, "process_open_fds") > 0.0);
-    assert!(value(&after, r#"lictor_store_connections{state="idle"}"#) >= 0.0);
+    let idle = value(&after, r#"lictor_store_connections{state="idle"}"#);
+    let in_use = value(&after, r#"lictor_store_connections{state="in_use"}"#);
+    let most = value(&after, "lictor_store_connections_max");
+    // The scrape's own queries hold a connection; the pool never opens more than its bound.
+    assert!(idle + in_use >= 1.0 && idle + in_use <= most, "{idle} idle, {in_use} in use of {most}");
+    assert_eq!(most, 16.0);
 }
 
 /// An escalation is an open approval until a human decides it, and the
@@ -176,6 +228,7 @@ async fn tenant_labels_are_bounded(backend: Backend) {
 
 crate::on_both_backends!(
     only_the_token_reads_the_metrics,
+    a_metrics_listener_serves_only_metrics,
     a_scripted_run_is_counted,
     approvals_are_gauged_and_timed,
     tenant_labels_are_bounded

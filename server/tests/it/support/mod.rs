@@ -183,6 +183,11 @@ impl TestGateway {
             .unwrap_or_else(|e| panic!("rotate: {e}"))
     }
 
+    /// `http://address` of the `--metrics-listen` listener, if configured.
+    pub fn metrics_url(&self) -> Option<String> {
+        self.gateway.as_ref().and_then(Gateway::metrics_addr).map(|a| format!("http://{a}"))
+    }
+
     /// Stops the gateway (its store stays).
     pub async fn stop(&mut self) {
         if let Some(gateway) = self.gateway.take() {
