@@ -3,11 +3,14 @@
 //!
 //! The HTTP front door builds a [`Caller`] for every request and hands it
 //! to the application layer (`server/src/app/`); nothing here knows about
-//! routes. Its answer is counted in the metrics by operation and status
-//! ([`Caller::finish`]).
+//! routes. The work runs inside the request's span ([`Caller::answer`]);
+//! its answer is counted in the metrics by operation and status, and
+//! logged as the request's one event.
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tracing::Instrument as _;
 
 use dropshot::HttpResponse;
 use lictor_api::ids::TenantId;
@@ -18,6 +21,7 @@ use crate::error::Error;
 use crate::pipeline::KeyContext;
 use crate::rate_limit::RateState;
 use crate::state::GatewayState;
+use crate::telemetry::{self, RequestFacts};
 
 /// Who is asking, and what they can reach.
 pub(crate) struct Caller<'a> {
@@ -39,15 +43,19 @@ pub(crate) struct Caller<'a> {
     limit: Mutex<Option<Option<RateState>>>,
     /// Whether a capability token's check was counted in the metrics.
     token_counted: std::sync::atomic::AtomicBool,
+    /// The request's span (disabled unless spans are exported).
+    span: tracing::Span,
+    /// What its log event will say.
+    facts: Arc<RequestFacts>,
 }
 
 impl<'a> Caller<'a> {
-    /// A caller that presented `authorization` (the `Authorization`
-    /// header, if any).
+    /// A caller whose request carried `headers` (its credentials are the
+    /// `Authorization` header, if any; its trace parent `traceparent`).
     pub(crate) fn new(
         state: &'a GatewayState,
         (request_id, operation): (&'a str, &'a str),
-        authorization: Option<&'a http::HeaderValue>,
+        headers: &'a http::HeaderMap,
         log: &'a slog::Logger,
     ) -> Caller<'a> {
         Caller {
@@ -55,12 +63,31 @@ impl<'a> Caller<'a> {
             request_id,
             operation,
             started: std::time::Instant::now(),
-            authorization,
+            authorization: headers.get(http::header::AUTHORIZATION),
             log,
             cost: AtomicU32::new(1),
             limit: Mutex::new(None),
             token_counted: std::sync::atomic::AtomicBool::new(false),
+            span: telemetry::request_span(operation, request_id, headers),
+            facts: Arc::new(RequestFacts::default()),
         }
+    }
+
+    /// Runs the request's work in its span, then answers as
+    /// [`Caller::finish`] does.
+    pub(crate) async fn answer<T: HttpResponse + 'static>(
+        &self,
+        work: impl Future<Output = Result<T, Error>>,
+    ) -> Result<Limited<T>, ApiError> {
+        let result = self.facts.scope(work).instrument(self.span.clone()).await;
+        self.finish(result)
+    }
+
+    /// Notes the tenant the request acts in (its log event, its span).
+    fn note_tenant(&self, tenant: &TenantId) {
+        let tenant = crate::logging::escape(tenant.as_str());
+        self.span.record("tenant", &*tenant);
+        self.facts.tenant(&tenant);
     }
 
     /// The `Authorization` header the request carried.
@@ -80,6 +107,13 @@ impl<'a> Caller<'a> {
         let authenticated = self.state.auth.authenticate(self.authorization).await;
         self.count_token(&authenticated);
         let principal = authenticated?;
+        let described = principal.describe();
+        let described = crate::logging::escape(&described);
+        self.span.record("principal", &*described);
+        self.facts.principal(described.into_owned());
+        if let Some(tenant) = principal.tenant() {
+            self.note_tenant(tenant);
+        }
         let charged = self.limit.lock().map(|l| l.is_some()).unwrap_or(true);
         if !charged {
             let cost = self.cost.load(Ordering::Relaxed);
@@ -168,8 +202,40 @@ impl<'a> Caller<'a> {
         }
     }
 
+    /// Counts the answer in the metrics, and writes the request's event.
     fn count(&self, status: u16) {
-        self.state.metrics.request(self.operation, status, self.started.elapsed());
+        let elapsed = self.started.elapsed();
+        self.state.metrics.request(self.operation, status, elapsed);
+        self.span.record("http.response.status_code", status);
+        if status >= 500 {
+            self.span.record("otel.status_code", "ERROR");
+        }
+        let facts = self.facts.snapshot();
+        let latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+        let request_id = crate::logging::escape(self.request_id);
+        let (tenant, principal) = (facts.tenant.as_deref(), facts.principal.as_deref());
+        let verdict = facts.verdict.map(lictor_api::intents::Verdict::as_str);
+        macro_rules! event {
+            ($level:expr) => {
+                tracing::event!(
+                    target: "lictor::request",
+                    $level,
+                    request_id = &*request_id,
+                    operation = self.operation,
+                    status,
+                    tenant,
+                    principal,
+                    verdict,
+                    latency_us,
+                    "request"
+                )
+            };
+        }
+        // Probes and scrapes come every few seconds: they are `debug`.
+        match self.operation {
+            "ready_check" | "metrics" => event!(tracing::Level::DEBUG),
+            _ => event!(tracing::Level::INFO),
+        }
     }
 
     /// The agent acting through these credentials (an agent key or a
@@ -178,6 +244,7 @@ impl<'a> Caller<'a> {
         let started = std::time::Instant::now();
         let principal = self.principal().await?;
         let (key, tenant) = principal.acting_agent()?;
+        self.note_tenant(&tenant);
         Ok(Acting { principal, key, tenant, authenticate_us: crate::clock::elapsed_us(started) })
     }
 
@@ -215,6 +282,7 @@ impl<'a> Caller<'a> {
         }
         let input = input.open()?;
         let tenant = principal.tenant_scope(tenant(&input), &self.state.store).await?;
+        self.note_tenant(&tenant);
         // A token's expiry and revocation bind its reads too (its other
         // caveats concern the actions it may take).
         if let Some(token) = principal.token() {

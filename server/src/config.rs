@@ -82,7 +82,8 @@ pub struct Config {
     pub cache_ttl: Duration,
     /// When audit checkpoints are signed, and the log's name.
     pub checkpoints: CheckpointSettings,
-    /// Log level: `trace`, `debug`, `info`, `warn`, `error`, `critical`.
+    /// Which log events are written: a `RUST_LOG`-style filter (`info`,
+    /// `warn,lictor::request=info`…; `critical` reads as `error`).
     pub log_level: String,
 }
 

@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 
-use dropshot::{ConfigDropshot, ConfigLogging, ConfigLoggingLevel, HandlerTaskMode};
+use dropshot::{ConfigDropshot, HandlerTaskMode};
 use std::sync::Arc;
 
 use tokio::task::JoinHandle;
@@ -87,25 +87,12 @@ pub struct Gateway {
     metrics_addr: Option<SocketAddr>,
 }
 
-fn log_level(level: &str) -> Result<ConfigLoggingLevel, StartError> {
-    Ok(match level {
-        "trace" => ConfigLoggingLevel::Trace,
-        "debug" => ConfigLoggingLevel::Debug,
-        "info" => ConfigLoggingLevel::Info,
-        "warn" => ConfigLoggingLevel::Warn,
-        "error" => ConfigLoggingLevel::Error,
-        "critical" => ConfigLoggingLevel::Critical,
-        other => return Err(StartError::Config(format!("unknown log level `{other}`"))),
-    })
-}
-
-/// The logger `config` asks for (stderr).
-pub fn logger(config: &Config) -> Result<slog::Logger, StartError> {
-    let output = ConfigLogging::StderrTerminal { level: log_level(&config.log_level)? }
-        .to_logger("lictor")
-        .map_err(|e| StartError::Config(format!("logger: {e}")))?;
+/// The gateway's `slog` logger (dropshot's too): its records go to the
+/// process's `tracing` subscriber ([`crate::telemetry`]), which filters
+/// and writes them; without one installed they go nowhere.
+pub fn logger(_config: &Config) -> Result<slog::Logger, StartError> {
     // Every message and value escaped: no input forges a log line.
-    Ok(slog::Logger::root(crate::logging::Escaping(output), slog::o!()))
+    Ok(slog::Logger::root(crate::logging::Escaping(crate::telemetry::TracingDrain), slog::o!()))
 }
 
 /// Fixed id of the generated superadmin key: several gateways starting on

@@ -43,6 +43,7 @@ pub mod revocations;
 pub mod signing;
 pub(crate) mod state;
 pub mod store;
+pub mod telemetry;
 pub(crate) mod tool_call;
 pub use lictor_offline::token;
 pub mod webhooks;

@@ -33,6 +33,7 @@ use lictor_server::gateway::AdminKey;
 use lictor_server::policy::corpus::{self, CORPUS_FILE};
 use lictor_server::policy::{Bundle, EvaluationLimits, PolicyEngine, rego_tests};
 use lictor_server::signing;
+use lictor_server::telemetry::{self, LogFormat};
 use lictor_server::token::{self, CapabilityToken, Restrictions};
 
 #[derive(Parser)]
@@ -281,9 +282,14 @@ struct ServeArgs {
     /// Delay before the second webhook attempt, in milliseconds (doubles each time).
     #[arg(long, env = "LICTOR_WEBHOOK_BASE_DELAY_MS", default_value_t = millis(DEFAULTS.webhooks.base_delay))]
     webhook_base_delay_ms: u64,
-    /// Log level: trace, debug, info, warn, error, critical.
-    #[arg(long, env = "LICTOR_LOG_LEVEL", default_value_t = DEFAULTS.log_level.clone())]
-    log_level: String,
+    /// Which log events are written: a RUST_LOG-style filter (`info`,
+    /// `warn,lictor::request=info`, `lictor=debug`…) [default: RUST_LOG, else info].
+    #[arg(long, env = "LICTOR_LOG_LEVEL")]
+    log_level: Option<String>,
+    /// How log events are written to standard error: `text` lines or one
+    /// JSON object per line (for a log shipper).
+    #[arg(long, env = "LICTOR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     /// An upstream MCP server every tenant reaches: `NAME=URL` (repeatable).
     #[arg(long = "upstream", value_name = "NAME=URL")]
     upstreams: Vec<String>,
@@ -442,7 +448,11 @@ fn config(args: ServeArgs) -> anyhow::Result<Config> {
         policy_time_limit: Duration::from_millis(args.policy_time_limit_ms),
         policy_poll_interval: Duration::from_secs(args.policy_poll_seconds.max(1)),
         policy_heap_limit: args.policy_heap_limit_mb.max(64).saturating_mul(1 << 20),
-        log_level: args.log_level,
+        log_level: args
+            .log_level
+            .or_else(|| std::env::var("RUST_LOG").ok())
+            .filter(|l| !l.trim().is_empty())
+            .unwrap_or_else(|| DEFAULTS.log_level.clone()),
         ..Config::default()
     };
     config.webhooks.max_attempts = args.webhook_max_attempts;
@@ -503,7 +513,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     with_bounded_glibc_heap();
     without_huge_pages();
     let demo = args.demo;
-    let mut config = config(args)?;
+    let log_format = args.log_format;
+    let config = config(args)?;
+    let telemetry = telemetry::init(log_format, &config.log_level)?;
+    let result = serve_with(config, demo).await;
+    telemetry.shutdown();
+    result
+}
+
+async fn serve_with(mut config: Config, demo: bool) -> anyhow::Result<()> {
     // Kept until the gateway stops: dropping it deletes the demo's data.
     let demo_dir = if demo {
         if !config.listen.ip().is_loopback() {

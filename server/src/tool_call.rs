@@ -6,6 +6,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use tracing::Instrument as _;
+
 use lictor_api::api_keys::Environment;
 use lictor_api::ids::{AgentId, ApprovalId, TenantId};
 use lictor_api::intents::{Decision, Reason, StageName, StageOutcome, StageReport, Verdict};
@@ -171,8 +173,19 @@ pub(crate) async fn run(state: &GatewayState, call: ToolCall) -> Result<ToolCall
         .as_ref()
         .and_then(|m| m.modified_payload.arguments.clone())
         .unwrap_or(call.arguments);
+    let upstream = call.tool.upstream.upstream.name.as_str();
+    let span = tracing::info_span!(
+        "upstream.call",
+        otel.name = "upstream.call",
+        otel.kind = "client",
+        upstream,
+        tool = call.tool.tool.name.as_str(),
+        error = tracing::field::Empty,
+        otel.status_code = tracing::field::Empty,
+    );
     let started = Instant::now();
-    let outcome = call.tool.upstream.client.call_tool(&call.tool.tool.name, &arguments).await;
+    let outcome =
+        call.tool.upstream.client.call_tool(&call.tool.tool.name, &arguments).instrument(span.clone()).await;
     let error = match &outcome {
         Ok(CallOutcome::Result(result)) => {
             (result.get("isError") == Some(&Value::Bool(true))).then_some("tool_error")
@@ -180,7 +193,10 @@ pub(crate) async fn run(state: &GatewayState, call: ToolCall) -> Result<ToolCall
         Ok(CallOutcome::Error(_)) => Some("upstream_rpc_error"),
         Err(error) => Some(error.code()),
     };
-    let upstream = call.tool.upstream.upstream.name.as_str();
+    if let Some(error) = error {
+        span.record("error", error);
+        span.record("otel.status_code", "ERROR");
+    }
     state.metrics.upstream_call(&call.tenant, upstream, started.elapsed(), error);
 
     let (status, reasons, payload) = match &outcome {

@@ -401,7 +401,9 @@ pub(crate) async fn declare_batch(
             Ok(request) => {
                 let pipeline = caller.state.pipeline.clone();
                 let submission = submission(&front, arrival, request);
-                running.spawn(async move { (index, pipeline.decide(submission).await) });
+                running.spawn(crate::telemetry::carried(async move {
+                    (index, pipeline.decide(submission).await)
+                }));
             }
         }
     }

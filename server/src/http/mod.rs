@@ -66,8 +66,8 @@ fn arrival<T>(body: &JsonBody<T>) -> Arrival {
 
 /// The application layer's view of `rqctx`.
 fn caller(rqctx: &RequestContext<GatewayState>) -> Caller<'_> {
-    let authorization = rqctx.request.headers().get(http::header::AUTHORIZATION);
-    Caller::new(rqctx.context(), (&rqctx.request_id, &rqctx.endpoint.operation_id), authorization, &rqctx.log)
+    let headers = rqctx.request.headers();
+    Caller::new(rqctx.context(), (&rqctx.request_id, &rqctx.endpoint.operation_id), headers, &rqctx.log)
 }
 
 /// The path parameters, or the error naming the bad one.
@@ -125,21 +125,25 @@ impl LictorApi for LictorImpl {
         rqctx: RequestContext<GatewayState>,
     ) -> Result<Limited<http::Response<dropshot::Body>>, ApiError> {
         let caller = caller(&rqctx);
-        caller.finish(system::metrics(&caller).await.and_then(|text| {
-            http::Response::builder()
-                .status(http::StatusCode::OK)
-                .header(http::header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)
-                .header(http::header::CACHE_CONTROL, "no-store")
-                .body(dropshot::Body::from(text))
-                .map_err(|e| Error::Internal(e.to_string()))
-        }))
+        caller
+            .answer(async {
+                system::metrics(&caller).await.and_then(|text| {
+                    http::Response::builder()
+                        .status(http::StatusCode::OK)
+                        .header(http::header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)
+                        .header(http::header::CACHE_CONTROL, "no-store")
+                        .body(dropshot::Body::from(text))
+                        .map_err(|e| Error::Internal(e.to_string()))
+                })
+            })
+            .await
     }
 
     async fn ready_check(
         rqctx: RequestContext<GatewayState>,
     ) -> Result<Limited<HttpResponseOk<Readiness>>, ApiError> {
         let caller = caller(&rqctx);
-        caller.finish(system::ready(&caller).await.map(HttpResponseOk))
+        caller.answer(async { system::ready(&caller).await.map(HttpResponseOk) }).await
     }
 
     async fn tenant_create(
@@ -147,7 +151,9 @@ impl LictorApi for LictorImpl {
         body: JsonBody<TenantCreate>,
     ) -> Result<Limited<HttpResponseCreated<TenantCreated>>, ApiError> {
         let caller = caller(&rqctx);
-        caller.finish(tenants::create(&caller, body.into_inner()).await.map(HttpResponseCreated))
+        caller
+            .answer(async { tenants::create(&caller, body.into_inner()).await.map(HttpResponseCreated) })
+            .await
     }
 
     async fn tenant_list(
@@ -155,7 +161,7 @@ impl LictorApi for LictorImpl {
         query: QueryParams<TenantListParams>,
     ) -> Result<Limited<HttpResponseOk<TenantPage>>, ApiError> {
         let caller = caller(&rqctx);
-        caller.finish(tenants::list(&caller, query.into_inner()).await.map(HttpResponseOk))
+        caller.answer(async { tenants::list(&caller, query.into_inner()).await.map(HttpResponseOk) }).await
     }
 
     async fn tenant_get(
@@ -163,7 +169,7 @@ impl LictorApi for LictorImpl {
         path: Checked<Path<TenantPath>>,
     ) -> Result<Limited<HttpResponseOk<Tenant>>, ApiError> {
         let caller = caller(&rqctx);
-        caller.finish(tenants::get(&caller, path_of(path)).await.map(HttpResponseOk))
+        caller.answer(async { tenants::get(&caller, path_of(path)).await.map(HttpResponseOk) }).await
     }
 
     async fn tenant_update(
@@ -172,7 +178,11 @@ impl LictorApi for LictorImpl {
         body: JsonBody<TenantUpdate>,
     ) -> Result<Limited<HttpResponseOk<Tenant>>, ApiError> {
         let caller = caller(&rqctx);
-        caller.finish(tenants::update(&caller, path_of(path), body.into_inner()).await.map(HttpResponseOk))
+        caller
+            .answer(async {
+                tenants::update(&caller, path_of(path), body.into_inner()).await.map(HttpResponseOk)
+            })
+            .await
     }
 
     async fn tenant_webhook_secret_rotate(
@@ -180,7 +190,11 @@ impl LictorApi for LictorImpl {
         path: Checked<Path<TenantPath>>,
     ) -> Result<Limited<HttpResponseOk<WebhookSecret>>, ApiError> {
         let caller = caller(&rqctx);
-        caller.finish(tenants::rotate_webhook_secret(&caller, path_of(path)).await.map(HttpResponseOk))
+        caller
+            .answer(async {
+                tenants::rotate_webhook_secret(&caller, path_of(path)).await.map(HttpResponseOk)
+            })
+            .await
     }
 
     async fn api_key_create(
@@ -188,7 +202,9 @@ impl LictorApi for LictorImpl {
         body: JsonBody<ApiKeyCreate>,
     ) -> Result<Limited<HttpResponseCreated<ApiKeyCreated>>, ApiError> {
         let caller = caller(&rqctx);
-        caller.finish(api_keys::create(&caller, body.into_inner()).await.map(HttpResponseCreated))
+        caller
+            .answer(async { api_keys::create(&caller, body.into_inner()).await.map(HttpResponseCreated) })
+            .await
     }
 
     async fn api_key_list(
@@ -196,7 +212,7 @@ impl LictorApi for LictorImpl {
         query: QueryParams<ApiKeyListParams>,
     ) -> Result<Limited<HttpResponseOk<ApiKeyPage>>, ApiError> {
         let caller = caller(&rqctx);
-        caller.finish(api_keys::list(&caller, query.into_inner()).await.map(HttpResponseOk))
+        caller.answer(async { api_keys::list(&caller, query.into_inner()).await.map(HttpResponseOk) }).await
     }
 
     async fn api_key_revoke(
@@ -204,7 +220,9 @@ impl LictorApi for LictorImpl {
         path: Checked<Path<ApiKeyPath>>,
     ) -> Result<Limited<HttpResponseDeleted>, ApiError> {
         let caller = caller(&rqctx);
-        caller.finish(api_keys::revoke(&caller, path_of(path)).await.map(|()| HttpResponseDeleted()))
+        caller
+            .answer(async { api_keys::revoke(&caller, path_of(path)).await.map(|()| HttpResponseDeleted()) })
+            .await
     }
 
     async fn agent_create(
@@ -213,8 +231,12 @@ impl LictorApi for LictorImpl {
         body: JsonBody<AgentCreate>,
     ) -> Result<Limited<HttpResponseCreated<Agent>>, ApiError> {
         let caller = caller(&rqctx);
-        let result = agents::create(&caller, scope.into_inner(), body.into_inner()).await;
-        caller.finish(result.map(HttpResponseCreated))
+        caller
+            .answer(async {
+                let result = agents::create(&caller, scope.into_inner(), body.into_inner()).await;
+                result.map(HttpResponseCreated)
+            })
+            .await
     }
 
     async fn agent_list(
@@ -222,7 +244,7 @@ impl LictorApi for LictorImpl {
         query: QueryParams<AgentListParams>,
     ) -> Result<Limited<HttpResponseOk<AgentPage>>, ApiError> {
         let caller = caller(&rqctx);
-        caller.finish(agents::list(&caller, query.into_inner()).await.map(HttpResponseOk))
+        caller.answer(async { agents::list(&caller, query.into_inner()).await.map(HttpResponseOk) }).await
     }
 
     async fn agent_get(
@@ -231,7 +253,11 @@ impl LictorApi for LictorImpl {
         scope: QueryParams<TenantScope>,
     ) -> Result<Limited<HttpResponseOk<Agent>>, ApiError> {
         let caller = caller(&rqctx);
-        caller.finish(agents::get(&caller, path_of(path), scope.into_inner()).await.map(HttpResponseOk))
+        caller
+            .answer(async {
+                agents::get(&caller, path_of(path), scope.into_inner()).await.map(HttpResponseOk)
+            })
+            .await
     }
 
     async fn agent_update(
@@ -241,8 +267,13 @@ impl LictorApi for LictorImpl {
         body: JsonBody<AgentUpdate>,
     ) -> Result<Limited<HttpResponseOk<Agent>>, ApiError> {
         let caller = caller(&rqctx);
-        let result = agents::update(&caller, path_of(path), scope.into_inner(), body.into_inner()).await;
-        caller.finish(result.map(HttpResponseOk))
+        caller
+            .answer(async {
+                let result =
+                    agents::update(&caller, path_of(path), scope.into_inner(), body.into_inner()).await;
+                result.map(HttpResponseOk)
+            })
+            .await
     }
 
     async fn intent_declare(
@@ -251,9 +282,13 @@ impl LictorApi for LictorImpl {
         body: JsonBody<IntentRequest>,
     ) -> Result<Limited<HttpResponseOk<Decision>>, ApiError> {
         let caller = caller(&rqctx);
-        let arrival = arrival(&body);
-        let result = intents::declare(&caller, arrival, header_of(headers), body.into_inner()).await;
-        caller.finish(result.map(HttpResponseOk))
+        caller
+            .answer(async {
+                let arrival = arrival(&body);
+                let result = intents::declare(&caller, arrival, header_of(headers), body.into_inner()).await;
+                result.map(HttpResponseOk)
+            })
+            .await
     }
 
     async fn intent_declare_async(
@@ -262,9 +297,14 @@ impl LictorApi for LictorImpl {
         body: JsonBody<AsyncIntentRequest>,
     ) -> Result<Limited<HttpResponseAccepted<IntentAccepted>>, ApiError> {
         let caller = caller(&rqctx);
-        let arrival = arrival(&body);
-        let result = intents::declare_async(&caller, arrival, header_of(headers), body.into_inner()).await;
-        caller.finish(result.map(HttpResponseAccepted))
+        caller
+            .answer(async {
+                let arrival = arrival(&body);
+                let result =
+                    intents::declare_async(&caller, arrival, header_of(headers), body.into_inner()).await;
+                result.map(HttpResponseAccepted)
+            })
+            .await
     }
 
     async fn intent_declare_batch(
@@ -272,12 +312,16 @@ impl LictorApi for LictorImpl {
         body: JsonBody<IntentBatchRequest>,
     ) -> Result<Limited<HttpResponseOk<IntentBatchResponse>>, ApiError> {
         let caller = caller(&rqctx);
-        let arrival = arrival(&body);
-        let body = body.into_inner();
-        if let Ok(request) = &body {
-            caller.costing(request.intents.len());
-        }
-        caller.finish(intents::declare_batch(&caller, arrival, body).await.map(HttpResponseOk))
+        caller
+            .answer(async {
+                let arrival = arrival(&body);
+                let body = body.into_inner();
+                if let Ok(request) = &body {
+                    caller.costing(request.intents.len());
+                }
+                intents::declare_batch(&caller, arrival, body).await.map(HttpResponseOk)
+            })
+            .await
     }
 
     async fn intent_declare_alias(
@@ -287,29 +331,35 @@ impl LictorApi for LictorImpl {
         body: JsonBody<serde_json::Value>,
     ) -> Result<Limited<http::Response<dropshot::Body>>, ApiError> {
         let caller = caller(&rqctx);
-        let arrival = arrival(&body);
-        let result = async {
-            let segment = path_of(path)?.intent_id;
-            let headers = header_of(headers);
-            let value = body.into_inner();
-            match segment.as_str() {
-                "async" => {
-                    let request = value.and_then(lictor_api::extract::parse_value::<AsyncIntentRequest>);
-                    let accepted = intents::declare_async(&caller, arrival, headers, request).await?;
-                    json_response(http::StatusCode::ACCEPTED, &accepted)
-                }
-                "batch" => {
-                    let request = value.and_then(lictor_api::extract::parse_value::<IntentBatchRequest>);
-                    if let Ok(request) = &request {
-                        caller.costing(request.intents.len());
+        caller
+            .answer(async {
+                let arrival = arrival(&body);
+                let result = async {
+                    let segment = path_of(path)?.intent_id;
+                    let headers = header_of(headers);
+                    let value = body.into_inner();
+                    match segment.as_str() {
+                        "async" => {
+                            let request =
+                                value.and_then(lictor_api::extract::parse_value::<AsyncIntentRequest>);
+                            let accepted = intents::declare_async(&caller, arrival, headers, request).await?;
+                            json_response(http::StatusCode::ACCEPTED, &accepted)
+                        }
+                        "batch" => {
+                            let request =
+                                value.and_then(lictor_api::extract::parse_value::<IntentBatchRequest>);
+                            if let Ok(request) = &request {
+                                caller.costing(request.intents.len());
+                            }
+                            let results = intents::declare_batch(&caller, arrival, request).await?;
+                            json_response(http::StatusCode::OK, &results)
+                        }
+                        other => Err(Error::not_found(Object::Route, format!("POST /v1/intents/{other}"))),
                     }
-                    let results = intents::declare_batch(&caller, arrival, request).await?;
-                    json_response(http::StatusCode::OK, &results)
-                }
-                other => Err(Error::not_found(Object::Route, format!("POST /v1/intents/{other}"))),
-            }
-        };
-        caller.finish(result.await)
+                };
+                result.await
+            })
+            .await
     }
 
     async fn intent_list(
@@ -317,7 +367,7 @@ impl LictorApi for LictorImpl {
         query: QueryParams<IntentListParams>,
     ) -> Result<Limited<HttpResponseOk<IntentPage>>, ApiError> {
         let caller = caller(&rqctx);
-        caller.finish(intents::list(&caller, query.into_inner()).await.map(HttpResponseOk))
+        caller.answer(async { intents::list(&caller, query.into_inner()).await.map(HttpResponseOk) }).await
     }
 
     async fn intent_decision_get(
@@ -326,7 +376,11 @@ impl LictorApi for LictorImpl {
         scope: QueryParams<TenantScope>,
     ) -> Result<Limited<HttpResponseOk<IntentDecision>>, ApiError> {
         let caller = caller(&rqctx);
-        caller.finish(intents::decision(&caller, path_of(path), scope.into_inner()).await.map(HttpResponseOk))
+        caller
+            .answer(async {
+                intents::decision(&caller, path_of(path), scope.into_inner()).await.map(HttpResponseOk)
+            })
+            .await
     }
 
     async fn intent_audit_list(
@@ -335,7 +389,11 @@ impl LictorApi for LictorImpl {
         query: QueryParams<IntentAuditParams>,
     ) -> Result<Limited<HttpResponseOk<AuditEntryPage>>, ApiError> {
         let caller = caller(&rqctx);
-        caller.finish(intents::audit(&caller, path_of(path), query.into_inner()).await.map(HttpResponseOk))
+        caller
+            .answer(async {
+                intents::audit(&caller, path_of(path), query.into_inner()).await.map(HttpResponseOk)
+            })
+            .await
     }
 
     async fn audit_list(
@@ -343,7 +401,7 @@ impl LictorApi for LictorImpl {
         query: QueryParams<AuditListParams>,
     ) -> Result<Limited<HttpResponseOk<AuditEntryPage>>, ApiError> {
         let caller = caller(&rqctx);
-        caller.finish(audit::list(&caller, query.into_inner()).await.map(HttpResponseOk))
+        caller.answer(async { audit::list(&caller, query.into_inner()).await.map(HttpResponseOk) }).await
     }
 
     async fn audit_checkpoint_list(
@@ -351,7 +409,9 @@ impl LictorApi for LictorImpl {
         query: QueryParams<CheckpointListParams>,
     ) -> Result<Limited<HttpResponseOk<AuditCheckpointPage>>, ApiError> {
         let caller = caller(&rqctx);
-        caller.finish(audit::checkpoints(&caller, query.into_inner()).await.map(HttpResponseOk))
+        caller
+            .answer(async { audit::checkpoints(&caller, query.into_inner()).await.map(HttpResponseOk) })
+            .await
     }
 
     async fn audit_checkpoint_latest(
@@ -359,7 +419,9 @@ impl LictorApi for LictorImpl {
         query: QueryParams<AuditVerifyParams>,
     ) -> Result<Limited<HttpResponseOk<AuditCheckpoint>>, ApiError> {
         let caller = caller(&rqctx);
-        caller.finish(audit::latest_checkpoint(&caller, query.into_inner()).await.map(HttpResponseOk))
+        caller
+            .answer(async { audit::latest_checkpoint(&caller, query.into_inner()).await.map(HttpResponseOk) })
+            .await
     }
 
     async fn audit_inclusion_proof(
@@ -367,7 +429,9 @@ impl LictorApi for LictorImpl {
         query: QueryParams<InclusionProofParams>,
     ) -> Result<Limited<HttpResponseOk<InclusionProof>>, ApiError> {
         let caller = caller(&rqctx);
-        caller.finish(audit::inclusion_proof(&caller, query.into_inner()).await.map(HttpResponseOk))
+        caller
+            .answer(async { audit::inclusion_proof(&caller, query.into_inner()).await.map(HttpResponseOk) })
+            .await
     }
 
     async fn audit_consistency_proof(
@@ -375,7 +439,9 @@ impl LictorApi for LictorImpl {
         query: QueryParams<ConsistencyProofParams>,
     ) -> Result<Limited<HttpResponseOk<ConsistencyProof>>, ApiError> {
         let caller = caller(&rqctx);
-        caller.finish(audit::consistency_proof(&caller, query.into_inner()).await.map(HttpResponseOk))
+        caller
+            .answer(async { audit::consistency_proof(&caller, query.into_inner()).await.map(HttpResponseOk) })
+            .await
     }
 
     async fn audit_export(
@@ -383,7 +449,9 @@ impl LictorApi for LictorImpl {
         query: QueryParams<ExportParams>,
     ) -> Result<Limited<http::Response<dropshot::Body>>, ApiError> {
         let caller = caller(&rqctx);
-        caller.finish(audit::export(&caller, query.into_inner()).await.and_then(export_response))
+        caller
+            .answer(async { audit::export(&caller, query.into_inner()).await.and_then(export_response) })
+            .await
     }
 
     async fn audit_payload_get(
@@ -392,7 +460,11 @@ impl LictorApi for LictorImpl {
         query: QueryParams<PayloadParams>,
     ) -> Result<Limited<HttpResponseOk<AuditPayload>>, ApiError> {
         let caller = caller(&rqctx);
-        caller.finish(audit::payload(&caller, path_of(path), query.into_inner()).await.map(HttpResponseOk))
+        caller
+            .answer(async {
+                audit::payload(&caller, path_of(path), query.into_inner()).await.map(HttpResponseOk)
+            })
+            .await
     }
 
     async fn audit_payload_erase(
@@ -401,15 +473,19 @@ impl LictorApi for LictorImpl {
         query: QueryParams<PayloadParams>,
     ) -> Result<Limited<HttpResponseDeleted>, ApiError> {
         let caller = caller(&rqctx);
-        let result = audit::erase_payload(&caller, path_of(path), query.into_inner()).await;
-        caller.finish(result.map(|()| HttpResponseDeleted()))
+        caller
+            .answer(async {
+                let result = audit::erase_payload(&caller, path_of(path), query.into_inner()).await;
+                result.map(|()| HttpResponseDeleted())
+            })
+            .await
     }
 
     async fn public_keys(
         rqctx: RequestContext<GatewayState>,
     ) -> Result<Limited<HttpResponseOk<PublicKeys>>, ApiError> {
         let caller = caller(&rqctx);
-        caller.finish(audit::keys(&caller).await.map(HttpResponseOk))
+        caller.answer(async { audit::keys(&caller).await.map(HttpResponseOk) }).await
     }
 
     async fn audit_verify(
@@ -417,7 +493,7 @@ impl LictorApi for LictorImpl {
         query: QueryParams<AuditVerifyParams>,
     ) -> Result<Limited<HttpResponseOk<AuditVerification>>, ApiError> {
         let caller = caller(&rqctx);
-        caller.finish(audit::verify(&caller, query.into_inner()).await.map(HttpResponseOk))
+        caller.answer(async { audit::verify(&caller, query.into_inner()).await.map(HttpResponseOk) }).await
     }
 
     async fn token_mint(
@@ -426,9 +502,11 @@ impl LictorApi for LictorImpl {
         body: JsonBody<TokenMint>,
     ) -> Result<Limited<HttpResponseCreated<MintedToken>>, ApiError> {
         let caller = caller(&rqctx);
-        caller.finish(
-            tokens::mint(&caller, scope.into_inner(), body.into_inner()).await.map(HttpResponseCreated),
-        )
+        caller
+            .answer(async {
+                tokens::mint(&caller, scope.into_inner(), body.into_inner()).await.map(HttpResponseCreated)
+            })
+            .await
     }
 
     async fn token_revoke(
@@ -438,7 +516,10 @@ impl LictorApi for LictorImpl {
     ) -> Result<Limited<HttpResponseOk<Revocation>>, ApiError> {
         let caller = caller(&rqctx);
         caller
-            .finish(tokens::revoke(&caller, scope.into_inner(), body.into_inner()).await.map(HttpResponseOk))
+            .answer(async {
+                tokens::revoke(&caller, scope.into_inner(), body.into_inner()).await.map(HttpResponseOk)
+            })
+            .await
     }
 
     async fn revocation_list(
@@ -446,7 +527,7 @@ impl LictorApi for LictorImpl {
         query: QueryParams<RevocationListParams>,
     ) -> Result<Limited<HttpResponseOk<RevocationPage>>, ApiError> {
         let caller = caller(&rqctx);
-        caller.finish(tokens::list(&caller, query.into_inner()).await.map(HttpResponseOk))
+        caller.answer(async { tokens::list(&caller, query.into_inner()).await.map(HttpResponseOk) }).await
     }
 
     async fn upstream_list(
@@ -454,7 +535,7 @@ impl LictorApi for LictorImpl {
         query: QueryParams<UpstreamListParams>,
     ) -> Result<Limited<HttpResponseOk<UpstreamPage>>, ApiError> {
         let caller = caller(&rqctx);
-        caller.finish(upstreams::list(&caller, query.into_inner()).await.map(HttpResponseOk))
+        caller.answer(async { upstreams::list(&caller, query.into_inner()).await.map(HttpResponseOk) }).await
     }
 
     async fn upstream_create(
@@ -463,9 +544,13 @@ impl LictorApi for LictorImpl {
         body: JsonBody<UpstreamCreate>,
     ) -> Result<Limited<HttpResponseCreated<Upstream>>, ApiError> {
         let caller = caller(&rqctx);
-        caller.finish(
-            upstreams::create(&caller, scope.into_inner(), body.into_inner()).await.map(HttpResponseCreated),
-        )
+        caller
+            .answer(async {
+                upstreams::create(&caller, scope.into_inner(), body.into_inner())
+                    .await
+                    .map(HttpResponseCreated)
+            })
+            .await
     }
 
     async fn upstream_delete(
@@ -474,8 +559,12 @@ impl LictorApi for LictorImpl {
         scope: QueryParams<TenantScope>,
     ) -> Result<Limited<HttpResponseDeleted>, ApiError> {
         let caller = caller(&rqctx);
-        let result = upstreams::delete(&caller, path_of(path), scope.into_inner()).await;
-        caller.finish(result.map(|()| HttpResponseDeleted()))
+        caller
+            .answer(async {
+                let result = upstreams::delete(&caller, path_of(path), scope.into_inner()).await;
+                result.map(|()| HttpResponseDeleted())
+            })
+            .await
     }
 
     async fn policy_draft_list(
@@ -483,7 +572,9 @@ impl LictorApi for LictorImpl {
         query: QueryParams<PolicyDraftListParams>,
     ) -> Result<Limited<HttpResponseOk<PolicyDraftPage>>, ApiError> {
         let caller = caller(&rqctx);
-        caller.finish(policies::list_drafts(&caller, query.into_inner()).await.map(HttpResponseOk))
+        caller
+            .answer(async { policies::list_drafts(&caller, query.into_inner()).await.map(HttpResponseOk) })
+            .await
     }
 
     async fn policy_draft_create(
@@ -492,8 +583,12 @@ impl LictorApi for LictorImpl {
         body: JsonBody<PolicyDraftWrite>,
     ) -> Result<Limited<HttpResponseCreated<PolicyDraft>>, ApiError> {
         let caller = caller(&rqctx);
-        let result = policies::save_draft(&caller, None, scope.into_inner(), body.into_inner()).await;
-        caller.finish(result.map(HttpResponseCreated))
+        caller
+            .answer(async {
+                let result = policies::save_draft(&caller, None, scope.into_inner(), body.into_inner()).await;
+                result.map(HttpResponseCreated)
+            })
+            .await
     }
 
     async fn policy_draft_get(
@@ -503,7 +598,10 @@ impl LictorApi for LictorImpl {
     ) -> Result<Limited<HttpResponseOk<PolicyDraft>>, ApiError> {
         let caller = caller(&rqctx);
         caller
-            .finish(policies::get_draft(&caller, path_of(path), scope.into_inner()).await.map(HttpResponseOk))
+            .answer(async {
+                policies::get_draft(&caller, path_of(path), scope.into_inner()).await.map(HttpResponseOk)
+            })
+            .await
     }
 
     async fn policy_draft_update(
@@ -513,9 +611,14 @@ impl LictorApi for LictorImpl {
         body: JsonBody<PolicyDraftWrite>,
     ) -> Result<Limited<HttpResponseOk<PolicyDraft>>, ApiError> {
         let caller = caller(&rqctx);
-        let result =
-            policies::save_draft(&caller, Some(path_of(path)), scope.into_inner(), body.into_inner()).await;
-        caller.finish(result.map(HttpResponseOk))
+        caller
+            .answer(async {
+                let result =
+                    policies::save_draft(&caller, Some(path_of(path)), scope.into_inner(), body.into_inner())
+                        .await;
+                result.map(HttpResponseOk)
+            })
+            .await
     }
 
     async fn policy_draft_delete(
@@ -524,8 +627,12 @@ impl LictorApi for LictorImpl {
         scope: QueryParams<TenantScope>,
     ) -> Result<Limited<HttpResponseDeleted>, ApiError> {
         let caller = caller(&rqctx);
-        let result = policies::delete_draft(&caller, path_of(path), scope.into_inner()).await;
-        caller.finish(result.map(|()| HttpResponseDeleted()))
+        caller
+            .answer(async {
+                let result = policies::delete_draft(&caller, path_of(path), scope.into_inner()).await;
+                result.map(|()| HttpResponseDeleted())
+            })
+            .await
     }
 
     async fn policy_dry_run(
@@ -534,9 +641,11 @@ impl LictorApi for LictorImpl {
         body: JsonBody<PolicyDryRunRequest>,
     ) -> Result<Limited<HttpResponseOk<PolicyDryRun>>, ApiError> {
         let caller = caller(&rqctx);
-        caller.finish(
-            policies::dry_run(&caller, scope.into_inner(), body.into_inner()).await.map(HttpResponseOk),
-        )
+        caller
+            .answer(async {
+                policies::dry_run(&caller, scope.into_inner(), body.into_inner()).await.map(HttpResponseOk)
+            })
+            .await
     }
 
     async fn policy_active_get(
@@ -544,7 +653,7 @@ impl LictorApi for LictorImpl {
         scope: QueryParams<TenantScope>,
     ) -> Result<Limited<HttpResponseOk<ActivePolicy>>, ApiError> {
         let caller = caller(&rqctx);
-        caller.finish(policies::active(&caller, scope.into_inner()).await.map(HttpResponseOk))
+        caller.answer(async { policies::active(&caller, scope.into_inner()).await.map(HttpResponseOk) }).await
     }
 
     async fn policy_promote(
@@ -553,9 +662,11 @@ impl LictorApi for LictorImpl {
         body: JsonBody<PolicyPromote>,
     ) -> Result<Limited<HttpResponseOk<PolicyChange>>, ApiError> {
         let caller = caller(&rqctx);
-        caller.finish(
-            policies::promote(&caller, scope.into_inner(), body.into_inner()).await.map(HttpResponseOk),
-        )
+        caller
+            .answer(async {
+                policies::promote(&caller, scope.into_inner(), body.into_inner()).await.map(HttpResponseOk)
+            })
+            .await
     }
 
     async fn policy_rollback(
@@ -564,9 +675,11 @@ impl LictorApi for LictorImpl {
         body: JsonBody<PolicyRollback>,
     ) -> Result<Limited<HttpResponseOk<PolicyChange>>, ApiError> {
         let caller = caller(&rqctx);
-        caller.finish(
-            policies::rollback(&caller, scope.into_inner(), body.into_inner()).await.map(HttpResponseOk),
-        )
+        caller
+            .answer(async {
+                policies::rollback(&caller, scope.into_inner(), body.into_inner()).await.map(HttpResponseOk)
+            })
+            .await
     }
 
     async fn policy_proposal_list(
@@ -574,7 +687,9 @@ impl LictorApi for LictorImpl {
         query: QueryParams<PolicyProposalListParams>,
     ) -> Result<Limited<HttpResponseOk<PolicyProposalPage>>, ApiError> {
         let caller = caller(&rqctx);
-        caller.finish(policies::list_proposals(&caller, query.into_inner()).await.map(HttpResponseOk))
+        caller
+            .answer(async { policies::list_proposals(&caller, query.into_inner()).await.map(HttpResponseOk) })
+            .await
     }
 
     async fn policy_proposal_approve(
@@ -583,8 +698,13 @@ impl LictorApi for LictorImpl {
         scope: QueryParams<TenantScope>,
     ) -> Result<Limited<HttpResponseOk<PolicyChange>>, ApiError> {
         let caller = caller(&rqctx);
-        let result = policies::decide_proposal(&caller, path_of(path), scope.into_inner(), true).await;
-        caller.finish(result.map(HttpResponseOk))
+        caller
+            .answer(async {
+                let result =
+                    policies::decide_proposal(&caller, path_of(path), scope.into_inner(), true).await;
+                result.map(HttpResponseOk)
+            })
+            .await
     }
 
     async fn policy_proposal_reject(
@@ -593,15 +713,20 @@ impl LictorApi for LictorImpl {
         scope: QueryParams<TenantScope>,
     ) -> Result<Limited<HttpResponseOk<PolicyChange>>, ApiError> {
         let caller = caller(&rqctx);
-        let result = policies::decide_proposal(&caller, path_of(path), scope.into_inner(), false).await;
-        caller.finish(result.map(HttpResponseOk))
+        caller
+            .answer(async {
+                let result =
+                    policies::decide_proposal(&caller, path_of(path), scope.into_inner(), false).await;
+                result.map(HttpResponseOk)
+            })
+            .await
     }
 
     async fn policy_template_list(
         rqctx: RequestContext<GatewayState>,
     ) -> Result<Limited<HttpResponseOk<PolicyTemplateList>>, ApiError> {
         let caller = caller(&rqctx);
-        caller.finish(policies::templates(&caller).await.map(HttpResponseOk))
+        caller.answer(async { policies::templates(&caller).await.map(HttpResponseOk) }).await
     }
 
     async fn approval_list(
@@ -609,7 +734,7 @@ impl LictorApi for LictorImpl {
         query: QueryParams<ApprovalListParams>,
     ) -> Result<Limited<HttpResponseOk<ApprovalPage>>, ApiError> {
         let caller = caller(&rqctx);
-        caller.finish(approvals::list(&caller, query.into_inner()).await.map(HttpResponseOk))
+        caller.answer(async { approvals::list(&caller, query.into_inner()).await.map(HttpResponseOk) }).await
     }
 
     async fn approval_get(
@@ -618,7 +743,11 @@ impl LictorApi for LictorImpl {
         scope: QueryParams<TenantScope>,
     ) -> Result<Limited<HttpResponseOk<Approval>>, ApiError> {
         let caller = caller(&rqctx);
-        caller.finish(approvals::get(&caller, path_of(path), scope.into_inner()).await.map(HttpResponseOk))
+        caller
+            .answer(async {
+                approvals::get(&caller, path_of(path), scope.into_inner()).await.map(HttpResponseOk)
+            })
+            .await
     }
 
     async fn approval_decide(
@@ -628,8 +757,13 @@ impl LictorApi for LictorImpl {
         body: JsonBody<ApprovalDecide>,
     ) -> Result<Limited<HttpResponseOk<Approval>>, ApiError> {
         let caller = caller(&rqctx);
-        let result = approvals::decide(&caller, path_of(path), scope.into_inner(), body.into_inner()).await;
-        caller.finish(result.map(HttpResponseOk))
+        caller
+            .answer(async {
+                let result =
+                    approvals::decide(&caller, path_of(path), scope.into_inner(), body.into_inner()).await;
+                result.map(HttpResponseOk)
+            })
+            .await
     }
 
     async fn approval_wait(
@@ -638,7 +772,11 @@ impl LictorApi for LictorImpl {
         query: QueryParams<ApprovalWaitParams>,
     ) -> Result<Limited<HttpResponseOk<Approval>>, ApiError> {
         let caller = caller(&rqctx);
-        caller.finish(approvals::wait(&caller, path_of(path), query.into_inner()).await.map(HttpResponseOk))
+        caller
+            .answer(async {
+                approvals::wait(&caller, path_of(path), query.into_inner()).await.map(HttpResponseOk)
+            })
+            .await
     }
 
     async fn tool_call(
@@ -647,9 +785,13 @@ impl LictorApi for LictorImpl {
         body: JsonBody<ToolCallRequest>,
     ) -> Result<Limited<HttpResponseOk<ToolCallResponse>>, ApiError> {
         let caller = caller(&rqctx);
-        let arrival = arrival(&body);
-        let result = tools::call_tool(&caller, arrival, header_of(headers), body.into_inner()).await;
-        caller.finish(result.map(HttpResponseOk))
+        caller
+            .answer(async {
+                let arrival = arrival(&body);
+                let result = tools::call_tool(&caller, arrival, header_of(headers), body.into_inner()).await;
+                result.map(HttpResponseOk)
+            })
+            .await
     }
 
     async fn mcp_message_send(
@@ -658,8 +800,12 @@ impl LictorApi for LictorImpl {
         body: RawJsonBody<JsonRpcMessage>,
     ) -> Result<Limited<McpReply>, ApiError> {
         let caller = caller(&rqctx);
-        let received = body.started();
-        caller.finish(mcp::post(&caller, header_of(headers), body.into_inner(), received).await)
+        caller
+            .answer(async {
+                let received = body.started();
+                mcp::post(&caller, header_of(headers), body.into_inner(), received).await
+            })
+            .await
     }
 
     async fn mcp_session_delete(
@@ -667,6 +813,8 @@ impl LictorApi for LictorImpl {
         headers: Checked<Header<McpSessionHeaders>>,
     ) -> Result<Limited<HttpResponseDeleted>, ApiError> {
         let caller = caller(&rqctx);
-        caller.finish(mcp::delete(&caller, header_of(headers)).await.map(|()| HttpResponseDeleted()))
+        caller
+            .answer(async { mcp::delete(&caller, header_of(headers)).await.map(|()| HttpResponseDeleted()) })
+            .await
     }
 }

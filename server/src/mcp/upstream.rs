@@ -889,6 +889,7 @@ impl UpstreamClient {
         headers.insert(ACCEPT, HeaderValue::from_static(ACCEPT_BOTH));
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         headers.extend(extra);
+        crate::telemetry::propagate(&mut headers);
         self.http
             .post(self.url.clone())
             .headers(headers)

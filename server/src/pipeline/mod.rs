@@ -50,6 +50,7 @@ use crate::token::CapabilityToken;
 use approval::Resume;
 use capability::ToolTarget;
 use run::Run;
+use tracing::Instrument as _;
 
 /// The credentials a request was made with.
 #[derive(Clone, Debug)]
@@ -299,9 +300,16 @@ impl Pipeline {
     pub async fn decide(&self, sub: Submission) -> Result<CommitOutcome, Error> {
         let reads = StoreReads { store: &self.store, revocations: &self.revocations, agents: &self.agents };
         let job = self.prepare(&reads, sub).await?;
-        let outcome = self.writer.append_decision(job).await?;
+        let append = tracing::info_span!(
+            "audit.append",
+            otel.name = "audit.append",
+            committed = tracing::field::Empty
+        );
+        let outcome = self.writer.append_decision(job).instrument(append.clone()).await?;
         if let CommitOutcome::Committed(decision) = &outcome {
+            append.record("committed", true);
             self.metrics.decided(decision);
+            crate::telemetry::note_verdict(decision.verdict);
         }
         Ok(outcome)
     }
@@ -315,19 +323,36 @@ impl Pipeline {
         let mut run = Run::new(&sub, reads, &self.settings, self.policies.for_tenant(&sub.tenant));
         let mut stages = Vec::with_capacity(StageName::ALL.len());
         for name in StageName::ALL {
+            // Reported by the writer, once the entry is durable.
+            if name == StageName::Audit {
+                continue;
+            }
             let started = Instant::now();
-            let outcome = match name {
-                StageName::Authenticate => StageOutcome::Pass,
-                StageName::Validate => validate(&mut run),
-                StageName::Identity => identity::run(&mut run).await?,
-                StageName::Capability => capability::run(&mut run).await?,
-                StageName::Risk => risk::run(&mut run),
-                StageName::Policy => policy::run(&mut run),
-                StageName::Budget => budget::run(&mut run).await?,
-                StageName::Decide => decide::run(&mut run).await?,
-                // Reported by the writer, once the entry is durable.
-                StageName::Audit => continue,
+            // Authentication ran before the pipeline, in the request's own span.
+            let span = match name {
+                StageName::Authenticate => tracing::Span::none(),
+                _ => tracing::info_span!(
+                    "stage",
+                    otel.name = name.as_str(),
+                    stage = name.as_str(),
+                    outcome = tracing::field::Empty
+                ),
             };
+            let outcome = async {
+                Ok::<_, Error>(match name {
+                    StageName::Authenticate | StageName::Audit => StageOutcome::Pass,
+                    StageName::Validate => validate(&mut run),
+                    StageName::Identity => identity::run(&mut run).await?,
+                    StageName::Capability => capability::run(&mut run).await?,
+                    StageName::Risk => risk::run(&mut run),
+                    StageName::Policy => policy::run(&mut run),
+                    StageName::Budget => budget::run(&mut run).await?,
+                    StageName::Decide => decide::run(&mut run).await?,
+                })
+            }
+            .instrument(span.clone())
+            .await?;
+            span.record("outcome", outcome_name(outcome));
             let duration_us = match (name, outcome) {
                 (StageName::Authenticate, _) => sub.front.authenticate_us,
                 (StageName::Validate, _) => sub.front.validate_us,
@@ -402,6 +427,16 @@ impl Pipeline {
             received: sub.received,
             enqueued: Instant::now(),
         })
+    }
+}
+
+/// A stage outcome as its span records it (the wire string).
+fn outcome_name(outcome: StageOutcome) -> &'static str {
+    match outcome {
+        StageOutcome::Pass => "pass",
+        StageOutcome::Fail => "fail",
+        StageOutcome::Skip => "skip",
+        StageOutcome::Escalate => "escalate",
     }
 }
 

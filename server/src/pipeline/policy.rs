@@ -19,7 +19,17 @@ pub(super) fn run<R: Reads>(run: &mut Run<'_, R>) -> StageOutcome {
         return StageOutcome::Skip;
     }
     let engine = run.engine.clone();
-    let evaluated = engine.evaluate(run.input());
+    let input = run.input();
+    let evaluated = {
+        let _span = tracing::info_span!(
+            "policy.evaluate",
+            otel.name = "policy.evaluate",
+            engine = ?engine.engine_kind(),
+            bundle = engine.policy_ref().bundle_name,
+        )
+        .entered();
+        engine.evaluate(input)
+    };
     let payload = run.sub.request.intent.action.payload.as_ref();
     let verdict = match evaluated {
         Ok(output) => {

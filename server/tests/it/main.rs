@@ -32,6 +32,7 @@ mod rate_limits;
 mod scenario;
 mod store_failure;
 mod system;
+mod telemetry;
 mod tenants;
 mod tokens;
 mod tools;

@@ -54,27 +54,44 @@ async fn restart_keeps_data_and_keys(backend: Backend) {
 /// Whatever a request carries — a newline in a path or a body, a NUL —
 /// stays on its own log line, escaped.
 async fn no_input_forges_a_log_line(backend: Backend) {
-    let mut deployment = Deployment::new(backend).await;
-    let url = deployment.start_with(&["--log-level", "info"]).await;
-    let client = client();
-    let path = format!("{url}/v1/agents/x%0AFORGED%20line%00?tenant=t");
-    send(call(&client, Method::GET, path, ADMIN_KEY)).await.expect(400);
-    let body = json!({"id": "a\nFORGED line\r\n", "name": "x"});
-    send(call(&client, Method::POST, format!("{url}/v1/admin/tenants"), ADMIN_KEY).json(&body))
+    for format in ["text", "json"] {
+        let mut deployment = Deployment::new(backend).await;
+        // dropshot's own request lines, which carry the path and the error, are `debug`.
+        let url =
+            deployment.start_with(&["--log-level", "info,dropshot=debug", "--log-format", format]).await;
+        let client = client();
+        let path = format!("{url}/v1/agents/x%0AFORGED%20line%00?tenant=t");
+        send(call(&client, Method::GET, path, ADMIN_KEY)).await.expect(400);
+        let body = json!({"id": "a\nFORGED line\r\n", "name": "x"});
+        send(call(&client, Method::POST, format!("{url}/v1/admin/tenants"), ADMIN_KEY).json(&body))
+            .await
+            .expect(400);
+        let log = eventually(Duration::from_secs(5), async || {
+            let log = deployment.log();
+            let completed =
+                log.lines().filter(|l| l.contains("request completed") && l.contains("FORGED")).count();
+            (completed >= 2 && log.ends_with('\n')).then_some(log)
+        })
         .await
-        .expect(400);
-    let log = eventually(Duration::from_secs(5), async || {
-        let log = deployment.log();
-        let completed =
-            log.lines().filter(|l| l.contains("request completed") && l.contains("FORGED")).count();
-        (completed >= 2 && log.ends_with('\n')).then_some(log)
-    })
-    .await
-    .unwrap_or_else(|| panic!("the requests were not logged: {}", deployment.log()));
-    assert!(log.lines().all(|line| !line.starts_with("FORGED")), "{log}");
-    assert!(!log.contains('\0'), "{log}");
-    assert!(log.contains(r"x\nFORGED line\u{0}"), "{log}");
-    assert!(log.contains(r"a\nFORGED line\r\n"), "{log}");
+        .unwrap_or_else(|| panic!("the requests were not logged: {}", deployment.log()));
+        assert!(log.lines().all(|line| !line.starts_with("FORGED")), "{log}");
+        assert!(!log.contains('\0'), "{log}");
+        match format {
+            "text" => {
+                assert!(log.contains(r"x\nFORGED line\u{0}"), "{log}");
+                assert!(log.contains(r"a\nFORGED line\r\n"), "{log}");
+            }
+            _ => {
+                // Every line is one JSON object; the values are escaped
+                // before the encoder escapes them again.
+                for line in log.lines() {
+                    let _: serde_json::Value =
+                        serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
+                }
+                assert!(log.contains(r"x\\nFORGED line\\u{0}"), "{log}");
+            }
+        }
+    }
 }
 
 /// Where an allocation beyond the machine fails instead of being

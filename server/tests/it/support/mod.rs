@@ -144,6 +144,11 @@ impl TestGateway {
 
     async fn launch(config: Config, database_url: String, dir: tempfile::TempDir) -> TestGateway {
         let config_keys_file = config.keys_file.clone();
+        // LICTOR_TEST_LOG=debug (any filter) shows the gateways' logs.
+        if std::env::var_os("LICTOR_TEST_LOG").is_some() {
+            let format = lictor_server::telemetry::LogFormat::Text;
+            let _ = lictor_server::telemetry::init(format, &config.log_level);
+        }
         let log = lictor_server::gateway::logger(&config).unwrap_or_else(|e| panic!("{e}"));
         let gateway =
             lictor_server::start(config, log).await.unwrap_or_else(|e| panic!("gateway start: {e}"));

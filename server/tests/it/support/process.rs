@@ -39,6 +39,8 @@ pub struct Deployment {
     /// An address-space limit for the process (KiB, `ulimit -v`): an
     /// allocation beyond it fails instead of being overcommitted.
     address_space_kib: Option<u64>,
+    /// Environment variables the gateways started from now on get.
+    env: Vec<(String, String)>,
     process: Option<Process>,
 }
 
@@ -60,7 +62,7 @@ impl Deployment {
         };
         let dir = tempfile::tempdir().unwrap();
         let keys_file = dir.path().join("keys.json");
-        Deployment { dir, database_url, keys_file, address_space_kib: None, process: None }
+        Deployment { dir, database_url, keys_file, address_space_kib: None, env: Vec::new(), process: None }
     }
 
     /// Another deployment's PostgreSQL database, with a data directory of
@@ -72,6 +74,7 @@ impl Deployment {
             database_url: other.database_url.clone(),
             keys_file: other.keys_file.clone(),
             address_space_kib: None,
+            env: Vec::new(),
             process: None,
         }
     }
@@ -79,6 +82,11 @@ impl Deployment {
     /// Limits the address space of the gateways started from now on.
     pub fn limit_address_space(&mut self, kib: u64) {
         self.address_space_kib = Some(kib);
+    }
+
+    /// Sets `name` in the environment of the gateways started from now on.
+    pub fn set_env(&mut self, name: &str, value: &str) {
+        self.env.push((name.to_string(), value.to_string()));
     }
 
     /// Starts the binary on the deployment's store; answers its base URL.
@@ -126,13 +134,15 @@ impl Deployment {
         }
         // Only the flags above configure it, whatever the test's environment holds.
         for (name, _) in std::env::vars_os() {
-            if name.to_string_lossy().starts_with("LICTOR_") {
+            let name_text = name.to_string_lossy();
+            if name_text.starts_with("LICTOR_") || name_text.starts_with("OTEL_") || name_text == "RUST_LOG" {
                 command.env_remove(&name);
             }
         }
         command
             .env_remove("DATABASE_URL")
             .env("LICTOR_ADMIN_KEY", ADMIN_KEY)
+            .envs(self.env.iter().map(|(name, value)| (name, value)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log)
