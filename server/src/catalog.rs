@@ -31,6 +31,7 @@ use crate::events::{Event, Events};
 use crate::mcp::upstream::{Tool, ToolAnnotations, UpstreamClient, UpstreamConfig, UpstreamError};
 use crate::pipeline::capability::ToolTarget;
 use crate::store::{Store, UpstreamRow};
+use crate::tls::OutboundRoots;
 
 /// An upstream given on the command line.
 #[derive(Clone, Debug, PartialEq)]
@@ -243,6 +244,7 @@ pub struct Catalog {
     tools: Mutex<HashMap<String, CachedTools>>,
     tools_ttl: Duration,
     timeout: Duration,
+    roots: OutboundRoots,
     started: Timestamp,
     log: slog::Logger,
 }
@@ -257,7 +259,7 @@ pub(crate) fn client_for(
     name: &UpstreamName,
     url: &str,
     credential: Option<&(String, String)>,
-    timeout: Duration,
+    (timeout, roots): (Duration, &OutboundRoots),
     log: &slog::Logger,
 ) -> Result<Arc<UpstreamClient>, UpstreamError> {
     let config = UpstreamConfig {
@@ -265,6 +267,7 @@ pub(crate) fn client_for(
         url: url.to_string(),
         headers: credential.cloned().into_iter().collect(),
         timeout,
+        roots: roots.clone(),
     };
     Ok(Arc::new(UpstreamClient::new(config)?.with_logger(log.clone())))
 }
@@ -287,6 +290,7 @@ impl Catalog {
         timeout: Duration,
         tools_ttl: Duration,
         (events, cache_ttl): (&Events, Duration),
+        roots: OutboundRoots,
         log: slog::Logger,
     ) -> Result<Catalog, UpstreamError> {
         let started = Timestamp::now();
@@ -304,7 +308,7 @@ impl Catalog {
                         created_at: started.to_datetime(),
                     },
                     overrides: BTreeMap::new(),
-                    client: client_for(&c.name, &c.url, c.credential.as_ref(), timeout, &log)?,
+                    client: client_for(&c.name, &c.url, c.credential.as_ref(), (timeout, &roots), &log)?,
                     fingerprint: fingerprint(&c.url, c.credential.as_ref(), &BTreeMap::new()),
                 }))
             })
@@ -321,6 +325,7 @@ impl Catalog {
             tools: Mutex::new(HashMap::new()),
             tools_ttl,
             timeout,
+            roots,
             started,
             log,
         })
@@ -334,6 +339,11 @@ impl Catalog {
     /// The client timeout new upstreams get.
     pub fn timeout(&self) -> Duration {
         self.timeout
+    }
+
+    /// The CAs upstream clients trust beside the system's.
+    pub(crate) fn roots(&self) -> &OutboundRoots {
+        &self.roots
     }
 
     /// When the configured upstreams were loaded.
@@ -396,8 +406,9 @@ impl Catalog {
         {
             return Ok(Arc::clone(entry));
         }
-        let client = client_for(&row.name, &row.url, row.credential.as_ref(), self.timeout, &self.log)
-            .map_err(|e| (row.name.clone(), e))?;
+        let client =
+            client_for(&row.name, &row.url, row.credential.as_ref(), (self.timeout, &self.roots), &self.log)
+                .map_err(|e| (row.name.clone(), e))?;
         let entry = Arc::new(UpstreamEntry {
             upstream: view(&row),
             overrides: row.tools.clone(),

@@ -70,6 +70,11 @@ pub struct Config {
     /// A second listener serving only `GET /metrics` (without a metrics
     /// token, to anyone who reaches it).
     pub metrics_listen: Option<SocketAddr>,
+    /// Serve TLS with this certificate (`--tls-cert`, `--tls-key`, …).
+    pub tls: Option<crate::tls::TlsSettings>,
+    /// CAs trusted beside the system's for outbound TLS (upstreams,
+    /// webhooks).
+    pub ca_file: Option<PathBuf>,
     /// Tenants with a metrics label of their own (later ones share `_other`).
     pub metrics_max_tenants: usize,
     /// Whether a forwarded call's `tool_result` entry is committed before
@@ -130,6 +135,8 @@ impl Default for Config {
             tool_results: ToolResults::AfterAnswer,
             metrics_token: None,
             metrics_listen: None,
+            tls: None,
+            ca_file: None,
             metrics_max_tenants: crate::metrics::DEFAULT_MAX_TENANTS,
             revocation_cache_ttl: Duration::from_secs(60),
             cache_ttl: Duration::from_secs(5),

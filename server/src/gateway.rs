@@ -27,6 +27,7 @@ use crate::revocations::RevocationCache;
 use crate::signing::{self, KeyError, Keys, TokenKeys};
 use crate::state::GatewayState;
 use crate::store::{Backend, Store, StoreConfig, StoreError};
+use crate::tls::{OutboundRoots, ServerTls};
 use crate::webhooks::Webhooks;
 
 /// Why a gateway could not start.
@@ -44,6 +45,9 @@ pub enum StartError {
     /// The built-in policy bundle does not compile.
     #[error(transparent)]
     Policy(#[from] PolicyError),
+    /// TLS could not be set up.
+    #[error("tls: {0}")]
+    Tls(#[from] crate::tls::TlsError),
     /// The HTTP server could not start.
     #[error("http server: {0}")]
     Http(String),
@@ -237,6 +241,8 @@ pub async fn start(config: Config, log: slog::Logger) -> Result<Gateway, StartEr
         slog::info!(vm_log, "default bundle engine"; "engine" => ?kind, "why" => default.interpreted_because());
     });
 
+    let tls = config.tls.as_ref().map(ServerTls::load).transpose()?;
+    let roots = OutboundRoots::load(config.ca_file.as_deref())?;
     let events = Events::new();
     let mut tasks = Vec::new();
     if let Some(url) = config.database_url.as_ref().filter(|_| store.backend() == Backend::Postgres) {
@@ -272,12 +278,16 @@ pub async fn start(config: Config, log: slog::Logger) -> Result<Gateway, StartEr
         config.upstream_timeout,
         config.tools_ttl,
         (&events, config.cache_ttl),
+        roots.clone(),
         log.new(slog::o!("task" => "catalog")),
     )
     .map_err(|e| StartError::Config(e.to_string()))?;
-    let (webhooks, webhook_task) =
-        Webhooks::start(store.clone(), config.webhooks.clone(), log.new(slog::o!("task" => "webhooks")))
-            .map_err(|e| StartError::Config(format!("webhook client: {e}")))?;
+    let (webhooks, webhook_task) = Webhooks::start(
+        store.clone(),
+        (config.webhooks.clone(), &roots),
+        log.new(slog::o!("task" => "webhooks")),
+    )
+    .map_err(|e| StartError::Config(format!("webhook client: {e}")))?;
     let (pending, pending_task) = PendingIntents::start(
         store.clone(),
         pipeline.clone(),
@@ -333,6 +343,7 @@ pub async fn start(config: Config, log: slog::Logger) -> Result<Gateway, StartEr
     let api = lictor_api::lictor_api_mod::api_description::<LictorImpl>()
         .map_err(|e| StartError::Http(e.to_string()))?;
     let server = dropshot::ServerBuilder::new(api, state, log.clone())
+        .tls(tls.as_ref().map(|tls| dropshot::ConfigTls::Dynamic(tls.config())))
         .config(ConfigDropshot {
             bind_address: config.listen,
             default_request_body_max_bytes: config.max_body_bytes,
@@ -347,6 +358,11 @@ pub async fn start(config: Config, log: slog::Logger) -> Result<Gateway, StartEr
             other => StartError::Http(other.to_string()),
         })?;
     tasks.extend([writer_task, webhook_task, pending_task, rate_limit_task]);
+    if let Some(tls) = tls {
+        slog::info!(log, "serving TLS"; "sha256" => tls.fingerprint(),
+            "client_certificates" => config.tls.as_ref().is_some_and(|t| t.client_ca.is_some()));
+        tasks.push(tls.watch(log.new(slog::o!("task" => "tls"))));
+    }
     let admin_key = match ensure_admin_key(&store, &config).await {
         Ok(admin_key) => admin_key,
         Err(error) => {
@@ -372,6 +388,11 @@ impl Gateway {
     /// The address it listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.server.local_addr()
+    }
+
+    /// `http` or `https`.
+    pub fn scheme(&self) -> &'static str {
+        if self.server.using_tls() { "https" } else { "http" }
     }
 
     /// The address of the `--metrics-listen` listener, if there is one.

@@ -44,6 +44,7 @@ pub mod signing;
 pub(crate) mod state;
 pub mod store;
 pub mod telemetry;
+pub mod tls;
 pub(crate) mod tool_call;
 pub use lictor_offline::token;
 pub mod webhooks;

@@ -118,6 +118,10 @@ struct MonitorArgs {
     /// A tenant admin key (or the superadmin key, with `--tenant`).
     #[arg(long, env = "LICTOR_API_KEY", hide_env_values = true)]
     api_key: String,
+    /// CAs (PEM) trusted beside the system's, for a gateway whose
+    /// certificate comes from a private CA.
+    #[arg(long, value_name = "FILE")]
+    ca_file: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -330,6 +334,24 @@ struct ServeArgs {
     /// `authorization: credentials`); without one, `/metrics` is `404`.
     #[arg(long, env = "LICTOR_METRICS_TOKEN", hide_env_values = true)]
     metrics_token: Option<String>,
+    /// Serve HTTPS with this certificate chain (PEM, leaf first); reloaded
+    /// when the file changes or on SIGHUP, without dropping connections.
+    #[arg(long, env = "LICTOR_TLS_CERT", requires = "tls_key", conflicts_with = "demo")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM: PKCS #8, PKCS #1 or SEC 1).
+    #[arg(long, env = "LICTOR_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Ask every client for a certificate chained to one of these CAs
+    /// (PEM): mutual TLS. Read at start.
+    #[arg(long, env = "LICTOR_TLS_CLIENT_CA", requires = "tls_cert")]
+    tls_client_ca: Option<PathBuf>,
+    /// How often --tls-cert and --tls-key are checked for a change, in seconds.
+    #[arg(long, env = "LICTOR_TLS_RELOAD_SECONDS", default_value_t = 10)]
+    tls_reload_seconds: u64,
+    /// CAs (PEM) trusted beside the system's when the gateway calls out
+    /// over TLS: upstream MCP servers and webhooks.
+    #[arg(long, env = "LICTOR_CA_FILE")]
+    ca_file: Option<PathBuf>,
     /// Also serve `GET /metrics` (and nothing else) on this address; without
     /// --metrics-token it answers anyone who reaches it, so keep it private
     /// (a pod IP behind a NetworkPolicy, a management network).
@@ -427,6 +449,13 @@ fn config(args: ServeArgs) -> anyhow::Result<Config> {
         tool_results: args.tool_results,
         metrics_token: args.metrics_token.filter(|t| !t.is_empty()),
         metrics_listen: args.metrics_listen,
+        tls: args.tls_cert.zip(args.tls_key).map(|(cert, key)| lictor_server::tls::TlsSettings {
+            cert,
+            key,
+            client_ca: args.tls_client_ca,
+            reload_interval: Duration::from_secs(args.tls_reload_seconds.max(1)),
+        }),
+        ca_file: args.ca_file,
         metrics_max_tenants: args.metrics_max_tenants,
         revocation_cache_ttl: Duration::from_secs(args.revocation_cache_ttl_seconds),
         cache_ttl: Duration::from_secs(args.cache_ttl_seconds),
@@ -564,7 +593,7 @@ async fn serve_with(mut config: Config, demo: bool) -> anyhow::Result<()> {
         AdminKey::Configured => {}
     }
     let addr = gateway.local_addr();
-    println!("lictor listening on http://{addr}");
+    println!("lictor listening on {}://{addr}", gateway.scheme());
     if let (Some(bank), Some(dir)) = (&bank, &demo_dir) {
         let admin_key = match gateway.admin_key() {
             AdminKey::Generated(key) => key.clone(),
@@ -817,7 +846,14 @@ async fn monitor(args: MonitorArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let outcome = match Monitor::new(&args.url, &args.api_key, args.tenant, keys) {
+    let roots = match lictor_server::tls::OutboundRoots::load(args.ca_file.as_deref()) {
+        Ok(roots) => roots,
+        Err(error) => {
+            eprintln!("lictor: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let outcome = match Monitor::new(&args.url, &args.api_key, args.tenant, (keys, &roots)) {
         Ok(monitor) => monitor.run(&args.state).await,
         Err(error) => Err(error),
     };

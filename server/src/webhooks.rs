@@ -67,10 +67,11 @@ impl Webhooks {
     /// Starts the delivery worker.
     pub fn start(
         store: Store,
-        config: WebhookConfig,
+        (config, roots): (WebhookConfig, &crate::tls::OutboundRoots),
         log: slog::Logger,
     ) -> Result<(Webhooks, tokio::task::JoinHandle<()>), reqwest::Error> {
-        let client = reqwest::Client::builder()
+        let client = roots
+            .apply(reqwest::Client::builder())
             .timeout(config.timeout)
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("lictor/", env!("CARGO_PKG_VERSION")))

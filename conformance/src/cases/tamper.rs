@@ -149,7 +149,7 @@ impl<'c> Target<'c> {
             self.ctx.url(),
             self.ctx.superadmin_key(),
             Some(self.tenant.clone()),
-            self.keys.clone(),
+            (self.keys.clone(), &lictor_server::tls::OutboundRoots::default()),
         )?;
         monitor.run(&self.witness.path().join("state.note")).await.map(|_| ())
     }

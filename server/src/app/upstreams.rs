@@ -72,7 +72,7 @@ pub(crate) async fn create(
         &body.name,
         &body.url,
         credential.as_ref(),
-        caller.state.catalog.timeout(),
+        (caller.state.catalog.timeout(), caller.state.catalog.roots()),
         &slog::Logger::root(slog::Discard, slog::o!()),
     ) {
         let reason = match &error {

@@ -73,14 +73,16 @@ fn decode(hex_text: &str) -> Option<Hash> {
 impl Monitor {
     /// A witness of the gateway at `url`, reading with `api_key` (a
     /// tenant admin's, or the superadmin's naming `tenant`), trusting
-    /// checkpoints signed by `keys`.
+    /// checkpoints signed by `keys`, over TLS verified against the
+    /// system's roots and `roots`.
     pub fn new(
         url: &str,
         api_key: &str,
         tenant: Option<String>,
-        keys: Vec<NoteVerifier>,
+        (keys, roots): (Vec<NoteVerifier>, &crate::tls::OutboundRoots),
     ) -> Result<Monitor, MonitorError> {
-        let client = reqwest::Client::builder()
+        let client = roots
+            .apply(reqwest::Client::builder())
             .timeout(std::time::Duration::from_secs(30))
             .build()
             .map_err(|e| unavailable(format!("cannot build an HTTP client: {e}")))?;

@@ -78,6 +78,8 @@ pub struct UpstreamConfig {
     /// The bound on each HTTP exchange, from sending the request to reading
     /// the JSON-RPC response (an SSE stream included).
     pub timeout: Duration,
+    /// CAs trusted beside the system's (`--ca-file`).
+    pub roots: crate::tls::OutboundRoots,
 }
 
 impl fmt::Debug for UpstreamConfig {
@@ -445,7 +447,7 @@ impl fmt::Debug for UpstreamClient {
 impl UpstreamClient {
     /// A client for `config`. Nothing is sent until the first call.
     pub fn new(config: UpstreamConfig) -> Result<Self, UpstreamError> {
-        let UpstreamConfig { name, url, headers, timeout } = config;
+        let UpstreamConfig { name, url, headers, timeout, roots } = config;
         let misconfigured = |reason: String| UpstreamError::Config { upstream: name.clone(), reason };
         if name.trim().is_empty() {
             return Err(misconfigured("the name is empty".into()));
@@ -475,7 +477,8 @@ impl UpstreamClient {
             secrets.extend(secret_forms(&value));
         }
         secrets.sort_by_key(|secret| std::cmp::Reverse(secret.len()));
-        let http = reqwest::Client::builder()
+        let http = roots
+            .apply(reqwest::Client::builder())
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(timeout)
             .user_agent(concat!("lictor/", env!("CARGO_PKG_VERSION")))
@@ -1265,6 +1268,7 @@ mod tests {
             url: "http://127.0.0.1:9/mcp".into(),
             headers: headers.into_iter().map(|(n, v)| (n.to_string(), v.to_string())).collect(),
             timeout: Duration::from_secs(1),
+            roots: crate::tls::OutboundRoots::default(),
         }
     }
 

@@ -34,6 +34,7 @@ mod store_failure;
 mod system;
 mod telemetry;
 mod tenants;
+mod tls;
 mod tokens;
 mod tools;
 mod validation;

@@ -20,6 +20,7 @@ fn client_with(url: &str, headers: &[(&str, &str)], timeout: Duration) -> Upstre
         url: url.into(),
         headers: headers.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect(),
         timeout,
+        roots: lictor_server::tls::OutboundRoots::default(),
     })
     .unwrap()
 }

@@ -157,7 +157,7 @@ impl TestGateway {
             None => dir.path().join("keys.json"),
         };
         TestGateway {
-            url: format!("http://{}", gateway.local_addr()),
+            url: format!("{}://{}", gateway.scheme(), gateway.local_addr()),
             database_url,
             keys_file,
             client: reqwest::Client::new(),
@@ -186,6 +186,14 @@ impl TestGateway {
         lictor_server::signing::rotate(&self.open_store().await, &source, purpose)
             .await
             .unwrap_or_else(|e| panic!("rotate: {e}"))
+    }
+
+    /// This gateway, reached by a client that trusts `ca` (an HTTPS
+    /// gateway's certificate authority) besides the system's roots.
+    pub fn trusting(mut self, ca: reqwest::Certificate) -> TestGateway {
+        self.client =
+            reqwest::Client::builder().tls_certs_merge([ca]).build().unwrap_or_else(|e| panic!("{e}"));
+        self
     }
 
     /// `http://address` of the `--metrics-listen` listener, if configured.
