@@ -126,11 +126,14 @@ pub enum ErrorCode {
     /// the request may have been recorded. Only a retry with the same
     /// `Idempotency-Key` is safe (the SDK's intent calls do exactly that).
     OutcomeUnknown,
+    /// `draining`: the gateway is shutting down; retried automatically
+    /// first (another replica behind the same address answers).
+    Draining,
     /// A code this SDK does not know.
     Unknown(String),
 }
 
-const CODES: [(&str, ErrorCode); 21] = [
+const CODES: [(&str, ErrorCode); 22] = [
     ("malformed_json", ErrorCode::MalformedJson),
     ("missing_field", ErrorCode::MissingField),
     ("unknown_field", ErrorCode::UnknownField),
@@ -152,6 +155,7 @@ const CODES: [(&str, ErrorCode); 21] = [
     ("upstream_unavailable", ErrorCode::UpstreamUnavailable),
     ("store_unavailable", ErrorCode::StoreUnavailable),
     ("outcome_unknown", ErrorCode::OutcomeUnknown),
+    ("draining", ErrorCode::Draining),
 ];
 
 impl ErrorCode {

@@ -70,6 +70,10 @@ pub struct Config {
     /// A second listener serving only `GET /metrics` (without a metrics
     /// token, to anyone who reaches it).
     pub metrics_listen: Option<SocketAddr>,
+    /// On SIGTERM, how long readiness is false before the listener closes.
+    pub drain_delay: Duration,
+    /// How long requests in flight may take once the listener closed.
+    pub shutdown_timeout: Duration,
     /// Serve TLS with this certificate (`--tls-cert`, `--tls-key`, …).
     pub tls: Option<crate::tls::TlsSettings>,
     /// CAs trusted beside the system's for outbound TLS (upstreams,
@@ -136,6 +140,8 @@ impl Default for Config {
             metrics_token: None,
             metrics_listen: None,
             tls: None,
+            drain_delay: Duration::ZERO,
+            shutdown_timeout: Duration::from_secs(30),
             ca_file: None,
             metrics_max_tenants: crate::metrics::DEFAULT_MAX_TENANTS,
             revocation_cache_ttl: Duration::from_secs(60),

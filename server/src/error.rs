@@ -76,6 +76,9 @@ pub enum Error {
     /// An upstream MCP server failed before the call could be decided.
     #[error("{0}")]
     Upstream(String),
+    /// The gateway is shutting down.
+    #[error("the gateway is shutting down: send requests to another replica")]
+    Draining,
     /// A bug or an impossible state.
     #[error("internal error: {0}")]
     Internal(String),
@@ -210,6 +213,7 @@ impl From<Error> for ApiError {
             Error::Store(StoreError::Conflict(m)) => ApiError::new(ErrorCode::Conflict, m),
             error @ Error::RateLimited(_) => ApiError::new(ErrorCode::RateLimited, error.to_string()),
             Error::Upstream(m) => ApiError::new(ErrorCode::UpstreamUnavailable, m),
+            error @ Error::Draining => ApiError::new(ErrorCode::Draining, error.to_string()),
             Error::Store(StoreError::Corrupt(_) | StoreError::Database(_)) | Error::Internal(_) => {
                 ApiError::new(ErrorCode::Internal, "internal error; the request id identifies it in the logs")
             }

@@ -65,6 +65,9 @@ pub enum Event {
     },
     /// Events may have been missed: drop every cache.
     Resync,
+    /// This gateway is shutting down: long polls answer now (published
+    /// in this process only).
+    Draining,
 }
 
 /// The event bus of one gateway.

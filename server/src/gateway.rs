@@ -1,6 +1,7 @@
 //! Starting and stopping a gateway.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use dropshot::{ConfigDropshot, HandlerTaskMode};
 use std::sync::Arc;
@@ -326,6 +327,7 @@ pub async fn start(config: Config, log: slog::Logger) -> Result<Gateway, StartEr
         pending,
         config: config.clone(),
         metrics,
+        draining: Arc::new(std::sync::atomic::AtomicBool::new(false)),
     };
     let metrics_listener = match config.metrics_listen {
         Some(address) => {
@@ -425,6 +427,24 @@ impl Gateway {
 
     /// Stops accepting requests, lets running ones finish, stops the workers.
     pub async fn stop(self) -> Result<(), String> {
+        self.shutdown(Duration::ZERO, Duration::from_secs(365 * 24 * 3600)).await
+    }
+
+    /// The graceful stop of a SIGTERM: `/readyz` answers `503 draining`
+    /// at once while requests are still served for `drain` (the time a
+    /// load balancer takes to notice); then the listener closes, requests
+    /// in flight finish and their audit writes (and tool results queued
+    /// after their answers) are committed, and the workers stop. Past
+    /// `limit` from the close, it stops waiting for requests (an error:
+    /// those were never answered) and still commits what was queued.
+    pub async fn shutdown(self, drain: Duration, limit: Duration) -> Result<(), String> {
+        let state = self.server.app_private();
+        state.draining.store(true, std::sync::atomic::Ordering::SeqCst);
+        state.events.publish(crate::events::Event::Draining);
+        if !drain.is_zero() {
+            slog::info!(self.log, "draining: readiness is false"; "seconds" => drain.as_secs_f64());
+            tokio::time::sleep(drain).await;
+        }
         let Gateway { server, tasks, store, log, .. } = self;
         let caches = server.app_private().caches();
         slog::info!(log, "request-path caches";
@@ -436,10 +456,19 @@ impl Gateway {
             "mcp_sessions_hit_rate" => caches.mcp_sessions.hit_rate(),
             "mcp_sessions_lookups" => caches.mcp_sessions.lookups());
         let writer = server.app_private().pipeline.writer().clone();
-        let result = server.close().await;
+        let deadline = tokio::time::Instant::now() + limit;
+        let result = match tokio::time::timeout_at(deadline, server.close()).await {
+            Ok(result) => result,
+            Err(_) => {
+                Err(format!("requests were still running {} s after the listener closed", limit.as_secs()))
+            }
+        };
         // Tool results queued after their calls were answered are committed
-        // before the writer stops.
-        writer.settled().await;
+        // before the writer stops (given a moment even past the limit).
+        let flush_by = deadline.max(tokio::time::Instant::now() + Duration::from_secs(5));
+        if tokio::time::timeout_at(flush_by, writer.settled()).await.is_err() {
+            slog::error!(log, "the audit writer did not settle before the shutdown limit");
+        }
         for task in &tasks {
             task.abort();
         }

@@ -352,6 +352,17 @@ struct ServeArgs {
     /// over TLS: upstream MCP servers and webhooks.
     #[arg(long, env = "LICTOR_CA_FILE")]
     ca_file: Option<PathBuf>,
+    /// On SIGTERM, how long `/readyz` answers `503 draining` while requests
+    /// are still served, before the listener closes (the time a load
+    /// balancer takes to stop sending), in seconds.
+    #[arg(long, env = "LICTOR_DRAIN_DELAY_SECONDS", default_value_t = DEFAULTS.drain_delay.as_secs())]
+    drain_delay_seconds: u64,
+    /// On SIGTERM or Ctrl-C, how long requests in flight may take to
+    /// finish once the listener closed, in seconds; past it the gateway
+    /// exits with an error (what was queued for the audit log is still
+    /// committed).
+    #[arg(long, env = "LICTOR_SHUTDOWN_TIMEOUT_SECONDS", default_value_t = DEFAULTS.shutdown_timeout.as_secs())]
+    shutdown_timeout_seconds: u64,
     /// Also serve `GET /metrics` (and nothing else) on this address; without
     /// --metrics-token it answers anyone who reaches it, so keep it private
     /// (a pod IP behind a NetworkPolicy, a management network).
@@ -449,6 +460,8 @@ fn config(args: ServeArgs) -> anyhow::Result<Config> {
         tool_results: args.tool_results,
         metrics_token: args.metrics_token.filter(|t| !t.is_empty()),
         metrics_listen: args.metrics_listen,
+        drain_delay: Duration::from_secs(args.drain_delay_seconds),
+        shutdown_timeout: Duration::from_secs(args.shutdown_timeout_seconds.max(1)),
         tls: args.tls_cert.zip(args.tls_key).map(|(cert, key)| lictor_server::tls::TlsSettings {
             cert,
             key,
@@ -570,6 +583,7 @@ async fn serve_with(mut config: Config, demo: bool) -> anyhow::Result<()> {
         None
     };
     let configured_admin_key = config.admin_key.clone();
+    let (drain_delay, shutdown_timeout) = (config.drain_delay, config.shutdown_timeout);
     let log = lictor_server::gateway::logger(&config)?;
     let bank = match demo {
         true => Some(Bank::start(
@@ -614,15 +628,16 @@ async fn serve_with(mut config: Config, demo: bool) -> anyhow::Result<()> {
         }
     }
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    let stopped_by_itself = tokio::select! {
-        result = gateway.wait_for_stop() => Some(result),
-        _ = tokio::signal::ctrl_c() => None,
-        _ = terminate.recv() => None,
+    // SIGTERM (an orchestrator) drains first; Ctrl-C (someone at a
+    // terminal) stops at once. Both let accepted requests finish.
+    let stop = tokio::select! {
+        result = gateway.wait_for_stop() => Err(result),
+        _ = tokio::signal::ctrl_c() => Ok(Duration::ZERO),
+        _ = terminate.recv() => Ok(drain_delay),
     };
-    let result = match stopped_by_itself {
-        Some(result) => result.map_err(anyhow::Error::msg),
-        // Stop accepting, let requests in flight finish, then stop the workers.
-        None => gateway.stop().await.map_err(anyhow::Error::msg),
+    let result = match stop {
+        Err(result) => result.map_err(anyhow::Error::msg),
+        Ok(drain) => gateway.shutdown(drain, shutdown_timeout).await.map_err(anyhow::Error::msg),
     };
     if let Some(bank) = bank {
         let _ = bank.stop().await;

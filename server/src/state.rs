@@ -50,6 +50,9 @@ pub struct GatewayState {
     pub config: Config,
     /// Its Prometheus metrics.
     pub metrics: Arc<Metrics>,
+    /// Set once the gateway began shutting down: `/readyz` answers `503
+    /// draining` while what was accepted finishes.
+    pub draining: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// How often each of the request path's caches answered.

@@ -37,6 +37,7 @@ __all__ = [
     "CapabilityError",
     "Conflict",
     "DecisionTimeout",
+    "Draining",
     "Forbidden",
     "IdempotencyConflict",
     "IntentError",
@@ -197,6 +198,12 @@ class StoreUnavailable(ApiError):
     """503 `store_unavailable` (retried automatically first)."""
 
 
+class Draining(ApiError):
+    """503 `draining`: the gateway is shutting down (retried
+    automatically first, reaching another replica behind the same
+    address)."""
+
+
 class OutcomeUnknown(ApiError):
     """503 `outcome_unknown`: the store lost the connection while
     committing, and the request may have been recorded. Intent
@@ -226,6 +233,7 @@ ERROR_CLASSES: dict[str, type[ApiError]] = {
     "upstream_unavailable": UpstreamUnavailable,
     "store_unavailable": StoreUnavailable,
     "outcome_unknown": OutcomeUnknown,
+    "draining": Draining,
 }
 
 STATUS_CLASSES: dict[int, type[ApiError]] = {

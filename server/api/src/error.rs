@@ -63,13 +63,16 @@ pub enum ErrorCode {
     OutcomeUnknown,
     /// An upstream MCP server could not be reached or broke the protocol.
     UpstreamUnavailable,
+    /// The gateway is shutting down: `/readyz` says so while it finishes
+    /// what it accepted. Nothing was done; send it to another replica.
+    Draining,
     /// An unexpected failure inside the gateway.
     Internal,
 }
 
 impl ErrorCode {
     /// All codes, in documentation order.
-    pub const ALL: [ErrorCode; 21] = [
+    pub const ALL: [ErrorCode; 22] = [
         ErrorCode::MalformedJson,
         ErrorCode::MissingField,
         ErrorCode::UnknownField,
@@ -90,6 +93,7 @@ impl ErrorCode {
         ErrorCode::StoreUnavailable,
         ErrorCode::OutcomeUnknown,
         ErrorCode::UpstreamUnavailable,
+        ErrorCode::Draining,
         ErrorCode::Internal,
     ];
 
@@ -116,6 +120,7 @@ impl ErrorCode {
             ErrorCode::StoreUnavailable => "store_unavailable",
             ErrorCode::OutcomeUnknown => "outcome_unknown",
             ErrorCode::UpstreamUnavailable => "upstream_unavailable",
+            ErrorCode::Draining => "draining",
             ErrorCode::Internal => "internal",
         }
     }
@@ -138,7 +143,7 @@ impl ErrorCode {
             ErrorCode::BodyTooLarge => 413,
             ErrorCode::UnsupportedMediaType => 415,
             ErrorCode::RateLimited => 429,
-            ErrorCode::StoreUnavailable | ErrorCode::OutcomeUnknown => 503,
+            ErrorCode::StoreUnavailable | ErrorCode::OutcomeUnknown | ErrorCode::Draining => 503,
             ErrorCode::UpstreamUnavailable => 502,
             ErrorCode::Internal => 500,
         }

@@ -25,7 +25,8 @@ pub enum StoreKind {
 /// The gateway can serve decisions: its store answered just now.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 pub struct Readiness {
-    /// Always `ready` (an unready gateway answers 503 `store_unavailable`).
+    /// Always `ready` (an unready gateway answers 503 `store_unavailable`,
+    /// or `draining` while it shuts down).
     pub status: String,
     /// The store in use.
     pub store: StoreKind,

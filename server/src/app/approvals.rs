@@ -162,7 +162,13 @@ pub(crate) async fn wait(
             return Err(not_found(&path.approval_id));
         }
         let now = Timestamp::now();
-        if row.status_at(now) != ApprovalStatus::Pending || tokio::time::Instant::now() >= deadline {
+        // A gateway shutting down answers what it has: the caller polls
+        // again, reaching another replica.
+        let draining = caller.state.draining.load(std::sync::atomic::Ordering::SeqCst);
+        if row.status_at(now) != ApprovalStatus::Pending
+            || tokio::time::Instant::now() >= deadline
+            || draining
+        {
             return Ok(view(row, now));
         }
         // Wake on this approval's event, or at the deadline or its expiry.
@@ -171,7 +177,7 @@ pub(crate) async fn wait(
         loop {
             match tokio::time::timeout_at(until, events.recv()).await {
                 Ok(Ok(Event::Approval { id, .. })) if id == path.approval_id => break,
-                Ok(Ok(Event::Resync)) | Ok(Err(_)) | Err(_) => break,
+                Ok(Ok(Event::Resync | Event::Draining)) | Ok(Err(_)) | Err(_) => break,
                 Ok(Ok(_)) => continue,
             }
         }

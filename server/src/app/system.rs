@@ -14,11 +14,14 @@ pub(crate) fn health() -> Health {
     Health { status: "ok".into(), version: env!("CARGO_PKG_VERSION").into() }
 }
 
-/// Readiness: the store answers a query and the decision writer can
-/// commit (after a failed commit, a probe write through the writer must
+/// Readiness: the gateway is not shutting down (`503 draining`), the
+/// store answers a query and the decision writer can commit (after a failed commit, a probe write through the writer must
 /// succeed first); with the count of audit logs the checkpointer refuses
 /// to sign over.
 pub(crate) async fn ready(caller: &Caller<'_>) -> Result<Readiness, Error> {
+    if caller.state.draining.load(std::sync::atomic::Ordering::SeqCst) {
+        return Err(Error::Draining);
+    }
     caller.state.store.ping().await?;
     caller.state.pipeline.writer().writable().await?;
     let refused = caller.state.checkpoints.refused().len();

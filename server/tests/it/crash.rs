@@ -281,4 +281,88 @@ async fn every_acknowledged_decision_survives_sigkill_under_load(backend: Backen
     assert_eq!(after["head"]["hash"], next["audit"]["hash"], "{after}");
 }
 
-crate::on_both_backends!(every_acknowledged_decision_survives_sigkill_under_load);
+/// SIGTERM under load: `/readyz` turns `503 draining` at once while
+/// decisions are still answered for the drain delay; then the gateway
+/// finishes what it accepted and exits 0, and every decision a client
+/// received is there after a restart.
+async fn every_acknowledged_decision_survives_sigterm_under_load(backend: Backend) {
+    let mut deployment = Deployment::new(backend).await;
+    let url =
+        deployment.start_with(&["--drain-delay-seconds", "1", "--shutdown-timeout-seconds", "20"]).await;
+    let tenant = provision(&client(), &url).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let count = Arc::new(AtomicU64::new(0));
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|i| {
+            let (url, key) = (url.clone(), tenant.live.clone());
+            tokio::spawn(declare_until_stopped(client(), url, key, i, stop.clone(), count.clone()))
+        })
+        .collect();
+    let first = crate::support::eventually(Duration::from_secs(30), async || {
+        (count.load(Ordering::SeqCst) > 0).then_some(())
+    })
+    .await;
+    assert!(first.is_some(), "no decision acknowledged within 30 s");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    deployment.signal("TERM");
+    let signalled = Instant::now();
+    let at_signal = count.load(Ordering::SeqCst);
+    let probe = client();
+    let draining = crate::support::eventually(Duration::from_secs(1), async || {
+        let answer = send(probe.get(format!("{url}/readyz"))).await;
+        (answer.status == 503).then_some(answer.body)
+    })
+    .await
+    .expect("readiness did not turn false within a second of SIGTERM");
+    assert_eq!(draining["error_code"], "draining", "{draining}");
+    assert!(signalled.elapsed() < Duration::from_secs(1), "readiness turned false only after the drain");
+    let status = deployment.wait_exit(Duration::from_secs(30)).await;
+    assert!(status.success(), "SIGTERM must end in exit 0, not {status:?}: {}", deployment.log());
+    stop.store(true, Ordering::SeqCst);
+    let mut acknowledged = Vec::new();
+    for client in clients {
+        acknowledged.extend(client.await.unwrap().acknowledged);
+    }
+    assert!(
+        acknowledged.len() as u64 > at_signal,
+        "no decision was answered during the drain ({at_signal} before SIGTERM, {} in all)",
+        acknowledged.len()
+    );
+    let log = deployment.log();
+    assert!(!log.contains("ERROR"), "{log}");
+
+    let url = deployment.start().await;
+    let client = client();
+    let failures: Vec<String> = futures::stream::iter(&acknowledged)
+        .map(|ack| check_survived(&client, &url, &tenant.admin, ack))
+        .buffer_unordered(8)
+        .filter_map(|result| async move { result.err() })
+        .collect()
+        .await;
+    assert!(
+        failures.is_empty(),
+        "{} lost after SIGTERM: {:?}",
+        failures.len(),
+        &failures[..failures.len().min(5)]
+    );
+    let verified = send(call(
+        &client,
+        Method::GET,
+        format!("{url}/v1/admin/audit/verify?tenant={}", tenant.id),
+        ADMIN_KEY,
+    ))
+    .await
+    .expect(200);
+    assert_eq!(verified["ok"], true, "{verified}");
+    eprintln!(
+        "{backend:?}: {} decisions acknowledged, {} of them after SIGTERM; exit {status:?}",
+        acknowledged.len(),
+        acknowledged.len() as u64 - at_signal
+    );
+}
+
+crate::on_both_backends!(
+    every_acknowledged_decision_survives_sigkill_under_load,
+    every_acknowledged_decision_survives_sigterm_under_load
+);

@@ -22,6 +22,7 @@ mod crash;
 mod disk_full;
 mod intents;
 mod keys;
+mod lifecycle;
 mod lost_commit;
 mod mcp_upstream;
 mod metrics;

@@ -115,9 +115,9 @@ fn child_of(span: &Span, parent: &Span) -> bool {
     span.parent_span_id == parent.span_id
 }
 
-/// `lictor serve` with `env`, reaching an MCP server as upstream `mail`,
-/// and a provisioned tenant.
-async fn with_upstream(env: &[(&str, &str)]) -> (Deployment, McpServer, String, Tenant) {
+/// `lictor serve` with `env` and `extra` flags, reaching an MCP server as
+/// upstream `mail`, and a provisioned tenant.
+pub async fn with_upstream(env: &[(&str, &str)], extra: &[&str]) -> (Deployment, McpServer, String, Tenant) {
     let upstream = McpServer::builder().bearer("upstream-secret-7f3a").start().await;
     let mut deployment = Deployment::new(Backend::Sqlite).await;
     for (name, value) in env {
@@ -125,8 +125,8 @@ async fn with_upstream(env: &[(&str, &str)]) -> (Deployment, McpServer, String, 
     }
     let upstream_flag = format!("mail={}", upstream.url());
     let credential = "mail=Authorization:Bearer upstream-secret-7f3a";
-    let url =
-        deployment.start_with(&["--upstream", &upstream_flag, "--upstream-credential", credential]).await;
+    let flags = [&["--upstream", &upstream_flag, "--upstream-credential", credential][..], extra].concat();
+    let url = deployment.start_with(&flags).await;
     let tenant = process::provision(&process::client(), &url).await;
     (deployment, upstream, url, tenant)
 }
@@ -146,7 +146,7 @@ async fn an_intent_and_a_tool_call_are_traced_over_otlp() {
         ("OTEL_BSP_SCHEDULE_DELAY", "100"),
         ("OTEL_SERVICE_NAME", "lictor-under-test"),
     ];
-    let (_deployment, upstream, url, tenant) = with_upstream(&env).await;
+    let (_deployment, upstream, url, tenant) = with_upstream(&env, &[]).await;
     let client = process::client();
 
     // An intent, under a caller's trace.
@@ -214,7 +214,7 @@ async fn an_intent_and_a_tool_call_are_traced_over_otlp() {
 /// `traceparent` is not passed on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_an_endpoint_nothing_is_traced_or_propagated() {
-    let (_deployment, upstream, url, tenant) = with_upstream(&[]).await;
+    let (_deployment, upstream, url, tenant) = with_upstream(&[], &[]).await;
     let client = process::client();
     let answer = process::send(
         process::call(&client, Method::POST, format!("{url}/v1/tool-call"), &tenant.live)

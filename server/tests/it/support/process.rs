@@ -180,6 +180,22 @@ impl Deployment {
         assert_eq!(status.signal(), Some(SIGKILL), "the gateway must die of SIGKILL, not {status:?}");
     }
 
+    /// Sends `signal` (`TERM`, `HUP`, …) to the gateway, without waiting.
+    pub fn signal(&self, signal: &str) {
+        let pid = self.pid().to_string();
+        let sent = std::process::Command::new("kill").args([&format!("-{signal}"), &pid]).status().unwrap();
+        assert!(sent.success(), "kill -{signal} {pid} failed");
+    }
+
+    /// Waits at most `within` for the gateway to exit; answers how it did.
+    pub async fn wait_exit(&mut self, within: Duration) -> std::process::ExitStatus {
+        let mut process = self.process.take().unwrap_or_else(|| panic!("no gateway running"));
+        tokio::time::timeout(within, process.child.wait())
+            .await
+            .unwrap_or_else(|_| panic!("the gateway did not exit within {within:?}"))
+            .unwrap()
+    }
+
     /// Whether a gateway process is running.
     pub fn is_running(&self) -> bool {
         self.process.is_some()
