@@ -105,6 +105,13 @@ async fn declare_until_stopped(
     tally
 }
 
+/// The tenant's chain verification.
+async fn verify(client: &reqwest::Client, url: &str, tenant: &str) -> Value {
+    send(call(client, Method::GET, format!("{url}/v1/admin/audit/verify?tenant={tenant}"), ADMIN_KEY))
+        .await
+        .expect(200)
+}
+
 /// Checks that the restarted gateway still answers `ack` as it was
 /// acknowledged, decision and audit entry alike.
 async fn check_survived(
@@ -215,14 +222,7 @@ async fn every_acknowledged_decision_survives_sigkill_under_load(backend: Backen
         .filter_map(|result| async move { result.err() })
         .collect()
         .await;
-    let verified = send(call(
-        &client,
-        Method::GET,
-        format!("{url}/v1/admin/audit/verify?tenant={}", tenant.id),
-        ADMIN_KEY,
-    ))
-    .await
-    .expect(200);
+    let verified = verify(&client, &url, &tenant.id).await;
 
     let mut by_verdict = BTreeMap::new();
     for ack in &acknowledged {
@@ -269,14 +269,7 @@ async fn every_acknowledged_decision_survives_sigkill_under_load(backend: Backen
     .await
     .expect(200);
     assert!(next["audit"]["seq"].as_u64().unwrap() > count, "the chain restarted: {next}");
-    let after = send(call(
-        &client,
-        Method::GET,
-        format!("{url}/v1/admin/audit/verify?tenant={}", tenant.id),
-        ADMIN_KEY,
-    ))
-    .await
-    .expect(200);
+    let after = verify(&client, &url, &tenant.id).await;
     assert_eq!(after["ok"], true, "{after}");
     assert_eq!(after["head"]["hash"], next["audit"]["hash"], "{after}");
 }
@@ -346,14 +339,7 @@ async fn every_acknowledged_decision_survives_sigterm_under_load(backend: Backen
         failures.len(),
         &failures[..failures.len().min(5)]
     );
-    let verified = send(call(
-        &client,
-        Method::GET,
-        format!("{url}/v1/admin/audit/verify?tenant={}", tenant.id),
-        ADMIN_KEY,
-    ))
-    .await
-    .expect(200);
+    let verified = verify(&client, &url, &tenant.id).await;
     assert_eq!(verified["ok"], true, "{verified}");
     eprintln!(
         "{backend:?}: {} decisions acknowledged, {} of them after SIGTERM; exit {status:?}",
