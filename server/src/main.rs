@@ -55,6 +55,17 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:8090")]
         listen: SocketAddr,
     },
+    /// Exit 0 when the gateway on this machine answers `/healthz` (or
+    /// `--path`) with 200, 1 otherwise: a container's HEALTHCHECK, in an
+    /// image without a shell or curl.
+    Healthcheck {
+        /// The gateway's listening address (its port is used on loopback).
+        #[arg(long, env = "LICTOR_LISTEN", default_value_t = DEFAULTS.listen)]
+        listen: SocketAddr,
+        /// The path to ask.
+        #[arg(long, default_value = "/healthz")]
+        path: String,
+    },
     /// Work with policy bundles.
     Policy {
         #[command(subcommand)]
@@ -363,9 +374,10 @@ struct ServeArgs {
     /// committed).
     #[arg(long, env = "LICTOR_SHUTDOWN_TIMEOUT_SECONDS", default_value_t = DEFAULTS.shutdown_timeout.as_secs())]
     shutdown_timeout_seconds: u64,
-    /// Also serve `GET /metrics` (and nothing else) on this address; without
-    /// --metrics-token it answers anyone who reaches it, so keep it private
-    /// (a pod IP behind a NetworkPolicy, a management network).
+    /// Also serve `GET /metrics` and the probes `/healthz` and `/readyz` (and
+    /// nothing else) on this address, in plain HTTP; without --metrics-token
+    /// it answers anyone who reaches it, so keep it private (a pod IP
+    /// behind a NetworkPolicy, a management network).
     #[arg(long, env = "LICTOR_METRICS_LISTEN")]
     metrics_listen: Option<SocketAddr>,
     /// Tenants that get a metrics label of their own; later ones share the
@@ -644,6 +656,30 @@ async fn serve_with(mut config: Config, demo: bool) -> anyhow::Result<()> {
     }
     drop(demo_dir);
     result
+}
+
+/// `lictor healthcheck`: whether the local gateway answers `path` with 200
+/// within 3 s (plain HTTP on loopback; with TLS, probe the orchestrator's
+/// way or the metrics listener).
+async fn healthcheck(listen: SocketAddr, path: &str) -> anyhow::Result<bool> {
+    let host = match listen.ip() {
+        ip if ip.is_unspecified() && ip.is_ipv6() => std::net::IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
+        ip if ip.is_unspecified() => std::net::IpAddr::from(std::net::Ipv4Addr::LOCALHOST),
+        ip => ip,
+    };
+    let url = format!("http://{}{path}", SocketAddr::new(host, listen.port()));
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(3)).build()?;
+    match client.get(&url).send().await {
+        Ok(response) if response.status() == reqwest::StatusCode::OK => Ok(true),
+        Ok(response) => {
+            eprintln!("lictor: {url} answered {}", response.status());
+            Ok(false)
+        }
+        Err(error) => {
+            eprintln!("lictor: {url}: {error}");
+            Ok(false)
+        }
+    }
 }
 
 /// The demo's credentials, as a block that can be pasted into a shell whole.
@@ -978,6 +1014,7 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve(*args).await.map(|()| true),
         Command::DemoUpstream { listen } => demo_upstream(listen).await.map(|()| true),
+        Command::Healthcheck { listen, path } => healthcheck(listen, &path).await,
         Command::Policy { command: PolicyCommand::Test { dir } } => policy_test(dir),
         Command::Token { command: TokenCommand::Attenuate(args) } => attenuate(*args),
         Command::Token { command: TokenCommand::Inspect { token } } => inspect(&token),

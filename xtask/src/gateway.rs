@@ -49,7 +49,7 @@ pub struct Gateway {
 
 /// `GET path` over a fresh connection; the status, or `None` if it could
 /// not connect.
-fn get_status(addr: SocketAddr, path: &str) -> Option<u16> {
+pub(crate) fn get_status(addr: SocketAddr, path: &str) -> Option<u16> {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
     write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").ok()?;
@@ -61,13 +61,19 @@ fn get_status(addr: SocketAddr, path: &str) -> Option<u16> {
 /// `PATCH path` with a JSON `body` and a bearer `key` on the gateway at
 /// `url` (`http://host:port`); the answer's status.
 pub fn patch_json(url: &str, key: &str, path: &str, body: &str) -> anyhow::Result<u16> {
+    send_json(url, key, ("PATCH", path), body)
+}
+
+/// `METHOD path` with a JSON `body` and a bearer `key` on the gateway at
+/// `url` (`http://host:port`); the answer's status.
+pub fn send_json(url: &str, key: &str, (method, path): (&str, &str), body: &str) -> anyhow::Result<u16> {
     use anyhow::Context as _;
     let addr: SocketAddr = url.trim_start_matches("http://").parse().context("the gateway's address")?;
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
     write!(
         stream,
-        "PATCH {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\n\
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\n\
          Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )?;

@@ -26,6 +26,8 @@
 
 mod bench;
 mod gateway;
+mod helm;
+mod image;
 mod opa;
 mod quickstarts;
 mod schemathesis;
@@ -53,10 +55,12 @@ fn main() -> Result<()> {
         Some("ci") => ci(&root),
         Some("bench") => bench::bench(&root, &args[1..]),
         Some("opa") => opa::opa(&root),
+        Some("image") => image::image(&root),
+        Some("helm") => helm::helm(&root),
         _ => {
             eprintln!(
                 "usage: cargo xtask <openapi [--check] | sdk [--check] | test | walkthrough | quickstarts | schemathesis | \
-                 conformance [--postgres | --database-url URL] | ci | bench [--quick] [--no-postgres] [--no-micro] | opa>"
+                 conformance [--postgres | --database-url URL] | ci | bench [--quick] [--no-postgres] [--no-micro] | opa | image | helm>"
             );
             std::process::exit(2);
         }
@@ -84,6 +88,23 @@ fn openapi(root: &Path, check: bool) -> Result<()> {
     }
     std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
     println!("wrote {SPEC_PATH}");
+    Ok(())
+}
+
+/// `go install PACKAGE@VERSION` into `target/tools`; `hint` says what to
+/// do without Go.
+pub(crate) fn go_install(root: &Path, package: &str, hint: &str) -> Result<()> {
+    let tools = root.join("target").join("tools");
+    println!("==> go install {package} (into target/tools)");
+    let status = Command::new("go")
+        .args(["install", package])
+        .env("GOBIN", &tools)
+        .current_dir(root)
+        .status()
+        .with_context(|| format!("starting `go` ({hint})"))?;
+    if !status.success() {
+        bail!("`go install {package}` failed ({status})");
+    }
     Ok(())
 }
 

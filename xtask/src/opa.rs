@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 
 use crate::run;
 
@@ -32,16 +32,8 @@ pub(crate) fn opa_binary(root: &Path) -> Result<PathBuf> {
         .and_then(|o| String::from_utf8(o.stdout).ok())
         .is_some_and(|text| text.lines().any(|l| l.trim() == format!("Version: {}", &VERSION[1..])));
     if !installed {
-        println!("==> go install github.com/open-policy-agent/opa@{VERSION} (into target/tools)");
-        let status = Command::new("go")
-            .args(["install", &format!("github.com/open-policy-agent/opa@{VERSION}")])
-            .env("GOBIN", &tools)
-            .current_dir(root)
-            .status()
-            .context("starting `go` (OPA is installed as a Go module; or set LICTOR_OPA)")?;
-        if !status.success() {
-            bail!("`go install github.com/open-policy-agent/opa@{VERSION}` failed ({status})");
-        }
+        let package = format!("github.com/open-policy-agent/opa@{VERSION}");
+        crate::go_install(root, &package, "OPA is installed as a Go module; or set LICTOR_OPA")?;
     }
     Ok(binary)
 }

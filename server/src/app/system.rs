@@ -15,19 +15,24 @@ pub(crate) fn health() -> Health {
 }
 
 /// Readiness: the gateway is not shutting down (`503 draining`), the
-/// store answers a query and the decision writer can commit (after a failed commit, a probe write through the writer must
-/// succeed first); with the count of audit logs the checkpointer refuses
-/// to sign over.
+/// store answers a query and the decision writer can commit (after a
+/// failed commit, a probe write through the writer must succeed first);
+/// with the count of audit logs the checkpointer refuses to sign over.
 pub(crate) async fn ready(caller: &Caller<'_>) -> Result<Readiness, Error> {
-    if caller.state.draining.load(std::sync::atomic::Ordering::SeqCst) {
+    readiness(caller.state).await
+}
+
+/// [`ready`] for the management listener, which has no caller.
+pub(crate) async fn readiness(state: &GatewayState) -> Result<Readiness, Error> {
+    if state.draining.load(std::sync::atomic::Ordering::SeqCst) {
         return Err(Error::Draining);
     }
-    caller.state.store.ping().await?;
-    caller.state.pipeline.writer().writable().await?;
-    let refused = caller.state.checkpoints.refused().len();
+    state.store.ping().await?;
+    state.pipeline.writer().writable().await?;
+    let refused = state.checkpoints.refused().len();
     Ok(Readiness {
         status: "ready".into(),
-        store: caller.state.store.backend().kind(),
+        store: state.store.backend().kind(),
         audit_logs_refused: u64::try_from(refused).unwrap_or(u64::MAX),
     })
 }

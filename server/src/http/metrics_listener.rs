@@ -1,9 +1,11 @@
-//! `--metrics-listen`: a second listener that serves `GET /metrics` and
-//! nothing else, for a scraper that reaches the gateway on a private
-//! address (a pod IP behind a NetworkPolicy, a management network).
+//! `--metrics-listen`: a second, plain-HTTP listener for the machines that
+//! watch the gateway from a private address (a pod IP behind a
+//! NetworkPolicy, a management network): `GET /metrics` for the scraper,
+//! `GET /healthz` and `GET /readyz` for the orchestrator's probes (which
+//! then work whatever TLS or client certificates the API asks for).
 //!
-//! Without `--metrics-token` it answers anyone who reaches it: the
-//! operator chose the address. With a token it asks for it there too.
+//! Without `--metrics-token`, `/metrics` answers anyone who reaches it:
+//! the operator chose the address. With a token it asks for it there too.
 //! Any other method or path is `404`; the API is never served here.
 
 use std::convert::Infallible;
@@ -64,13 +66,21 @@ pub(crate) async fn start(
 }
 
 async fn answer(state: &GatewayState, request: hyper::Request<Incoming>) -> hyper::Response<Full<Bytes>> {
-    let result = if request.method() == hyper::Method::GET && request.uri().path() == "/metrics" {
-        system::scrape(state, request.headers().get(http::header::AUTHORIZATION)).await
-    } else {
-        Err(Error::not_found(Object::Route, format!("{} {}", request.method(), request.uri().path())))
+    let json = |value: serde_json::Result<Vec<u8>>| value.map_err(|e| Error::Internal(e.to_string()));
+    let get = request.method() == hyper::Method::GET;
+    let result = match request.uri().path() {
+        "/metrics" if get => system::scrape(state, request.headers().get(http::header::AUTHORIZATION))
+            .await
+            .map(|text| (crate::metrics::CONTENT_TYPE, text.into_bytes())),
+        "/healthz" if get => json(serde_json::to_vec(&system::health())).map(|b| ("application/json", b)),
+        "/readyz" if get => system::readiness(state)
+            .await
+            .and_then(|ready| json(serde_json::to_vec(&ready)))
+            .map(|b| ("application/json", b)),
+        path => Err(Error::not_found(Object::Route, format!("{} {path}", request.method()))),
     };
     let (status, content_type, body) = match result {
-        Ok(text) => (200, crate::metrics::CONTENT_TYPE, Bytes::from(text)),
+        Ok((content_type, body)) => (200, content_type, Bytes::from(body)),
         Err(error) => {
             let error = ApiError::from(error);
             let body = serde_json::to_vec(&error).unwrap_or_default();

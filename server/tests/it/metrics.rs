@@ -59,11 +59,11 @@ async fn only_the_token_reads_the_metrics(backend: Backend) {
     scrape(&gw).await;
 }
 
-/// `--metrics-listen` serves `/metrics` and nothing else: to anyone
-/// without a metrics token (the operator keeps the address private), to
-/// the token's holder with one; the API listener keeps answering `404`
-/// without a token.
-async fn a_metrics_listener_serves_only_metrics(backend: Backend) {
+/// `--metrics-listen` serves `/metrics` (to anyone without a metrics
+/// token, the operator keeping the address private; to the token's holder
+/// with one), the probes `/healthz` and `/readyz`, and nothing of the API;
+/// the API listener keeps answering `404` without a token.
+async fn a_metrics_listener_serves_only_metrics_and_probes(backend: Backend) {
     let local = |c: &mut lictor_server::Config| c.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
     let gw = TestGateway::start_with(backend, local).await;
     let f = gw.tenant_fixture().await;
@@ -80,9 +80,15 @@ async fn a_metrics_listener_serves_only_metrics(backend: Backend) {
         r#"lictor_decisions_total{{tenant="{t}",environment="live",verdict="approve",stage="none"}}"#
     );
     assert_eq!(value(&series, &approved), 1.0);
+    for probe in ["/healthz", "/readyz"] {
+        let response = client.get(format!("{url}{probe}")).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), 200, "{probe}");
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert!(body["status"] == "ok" || body["status"] == "ready", "{body}");
+    }
     // Nothing of the API is served there, whatever the credentials.
     for (method, path) in
-        [(Method::GET, "/healthz"), (Method::POST, "/v1/intents"), (Method::POST, "/metrics")]
+        [(Method::GET, "/v1/intents"), (Method::POST, "/v1/intents"), (Method::POST, "/metrics")]
     {
         let response =
             client.request(method, format!("{url}{path}")).bearer_auth(&f.admin).send().await.unwrap();
@@ -228,7 +234,7 @@ async fn tenant_labels_are_bounded(backend: Backend) {
 
 crate::on_both_backends!(
     only_the_token_reads_the_metrics,
-    a_metrics_listener_serves_only_metrics,
+    a_metrics_listener_serves_only_metrics_and_probes,
     a_scripted_run_is_counted,
     approvals_are_gauged_and_timed,
     tenant_labels_are_bounded
