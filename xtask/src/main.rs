@@ -402,5 +402,7 @@ fn ci(root: &Path) -> Result<()> {
     openapi(root, true)?;
     sdk::sdk(root, true)?;
     opa::opa(root)?;
-    test(root)
+    helm::helm(root)?;
+    test(root)?;
+    image::image(root)
 }
