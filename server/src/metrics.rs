@@ -49,14 +49,14 @@ struct OperationLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct DecisionLabels {
     tenant: String,
-    environment: String,
-    verdict: String,
-    stage: String,
+    environment: &'static str,
+    verdict: &'static str,
+    stage: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StageLabels {
-    stage: String,
+    stage: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -263,14 +263,14 @@ impl Metrics {
     pub fn decided(&self, decision: &Decision) {
         let labels = DecisionLabels {
             tenant: self.tenants.label(&decision.tenant),
-            environment: decision.environment.as_str().to_string(),
-            verdict: decision.verdict.as_str().to_string(),
-            stage: deciding_stage(decision).map(StageName::as_str).unwrap_or("none").to_string(),
+            environment: decision.environment.as_str(),
+            verdict: decision.verdict.as_str(),
+            stage: deciding_stage(decision).map(StageName::as_str).unwrap_or("none"),
         };
         self.decisions.get_or_create(&labels).inc();
         for stage in &decision.stages {
             self.stage_seconds
-                .get_or_create(&StageLabels { stage: stage.name.as_str().to_string() })
+                .get_or_create(&StageLabels { stage: stage.name.as_str() })
                 .observe(micros(stage.duration_us));
         }
         self.decision_seconds.observe(micros(decision.latency_us));

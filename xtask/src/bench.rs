@@ -12,6 +12,11 @@
 //! `--quick` is the CI smoke run: debug binaries (the test build), one-second
 //! runs, each criterion benchmark run once as a test, no results written;
 //! it asserts nothing about timings, only that every part still works.
+//!
+//! The gateways log at `error`; `LICTOR_BENCH_LOG_LEVEL=info` (with
+//! `LICTOR_LOG_FORMAT=json` in the environment, which they inherit) runs
+//! them as production does, one request event per request, to measure what
+//! the request log costs.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -367,10 +372,11 @@ fn backend(
     let _ = std::fs::remove_dir_all(&data);
     println!("==> {name}");
     // First start: an empty store (migrations, keys); then a restart.
-    let cold = gateway::start(&binary, &data, &admin_key, database_url, None, "error")?;
+    let level = std::env::var("LICTOR_BENCH_LOG_LEVEL").unwrap_or_else(|_| "error".into());
+    let cold = gateway::start(&binary, &data, &admin_key, database_url, None, &level)?;
     let cold_ms = cold.ready_ms;
     cold.process.terminate();
-    let gateway = gateway::start(&binary, &data, &admin_key, database_url, None, "error")?;
+    let gateway = gateway::start(&binary, &data, &admin_key, database_url, None, &level)?;
     println!(
         "    ready in {cold_ms:.1} ms from process start (empty store), {:.1} ms (restart)",
         gateway.ready_ms
@@ -400,7 +406,7 @@ fn backend(
     // The reads run on a gateway restarted over the whole log: what they
     // keep is measured on its own, not on top of the allocator caches the
     // load left behind (reported beside it as `rss_after_load_mib`).
-    let reader = gateway::start(&binary, &data, &admin_key, database_url, None, "error")?;
+    let reader = gateway::start(&binary, &data, &admin_key, database_url, None, &level)?;
     println!(
         "    restarted over the full log: ready in {:.1} ms; the load had left {:.1} MiB resident",
         reader.ready_ms,

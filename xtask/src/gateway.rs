@@ -137,6 +137,12 @@ pub fn start(
         .env("LICTOR_METRICS_TOKEN", METRICS_TOKEN)
         .env_remove("DATABASE_URL")
         .stdout(Stdio::piped());
+    // Above `warn`, the log goes to a file beside the data (what a
+    // production gateway writes, without flooding this terminal).
+    if !["error", "warn"].contains(&log_level) {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(data.with_extension("log"))?;
+        command.stderr(log);
+    }
     if let Some(url) = database_url {
         command.args(["--database-url", url]);
     }
