@@ -201,7 +201,9 @@ async fn seal_earlier_heads(checkpoints: &Checkpointer, log: &slog::Logger) -> R
         .seal_earlier_heads()
         .await
         .map_err(|e| StartError::Config(format!("audit seals: {e}")))?;
-    slog::info!(log, "sealed the audit heads of an earlier version"; "sealed" => sealed);
+    if sealed > 0 {
+        slog::info!(log, "sealed the audit heads of an earlier version"; "sealed" => sealed);
+    }
     for (tenant, failure) in failed {
         let error = crate::audit::checkpointer::AnchorError::Refused { tenant, failure };
         slog::error!(log, "audit log does not verify: its head stays unsealed"; "error" => %error);

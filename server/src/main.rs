@@ -57,11 +57,20 @@ enum Command {
     },
     /// Exit 0 when the gateway on this machine answers `/healthz` (or
     /// `--path`) with 200, 1 otherwise: a container's HEALTHCHECK, in an
-    /// image without a shell or curl.
+    /// image without a shell or curl. It asks the management listener
+    /// (`LICTOR_METRICS_LISTEN`) when there is one, in plain HTTP whatever
+    /// TLS the API uses; else the API's address.
     Healthcheck {
         /// The gateway's listening address (its port is used on loopback).
         #[arg(long, env = "LICTOR_LISTEN", default_value_t = DEFAULTS.listen)]
         listen: SocketAddr,
+        /// The gateway's management listener, asked instead when set.
+        #[arg(long, env = "LICTOR_METRICS_LISTEN")]
+        metrics_listen: Option<SocketAddr>,
+        /// The API's TLS certificate: set, the API speaks only HTTPS, so
+        /// the management listener is required.
+        #[arg(long, env = "LICTOR_TLS_CERT", hide = true)]
+        tls_cert: Option<PathBuf>,
         /// The path to ask.
         #[arg(long, default_value = "/healthz")]
         path: String,
@@ -1014,7 +1023,13 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve(*args).await.map(|()| true),
         Command::DemoUpstream { listen } => demo_upstream(listen).await.map(|()| true),
-        Command::Healthcheck { listen, path } => healthcheck(listen, &path).await,
+        Command::Healthcheck { listen, metrics_listen, tls_cert, path } => match (metrics_listen, tls_cert) {
+            (Some(management), _) => healthcheck(management, &path).await,
+            (None, None) => healthcheck(listen, &path).await,
+            (None, Some(_)) => Err(anyhow::anyhow!(
+                "the API speaks HTTPS: set LICTOR_METRICS_LISTEN and the health check asks that listener"
+            )),
+        },
         Command::Policy { command: PolicyCommand::Test { dir } } => policy_test(dir),
         Command::Token { command: TokenCommand::Attenuate(args) } => attenuate(*args),
         Command::Token { command: TokenCommand::Inspect { token } } => inspect(&token),

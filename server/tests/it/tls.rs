@@ -363,3 +363,39 @@ async fn sighup_reloads_the_certificate() {
     .await;
     assert!(logged.is_some(), "{}", deployment.log());
 }
+
+/// `lictor healthcheck` (the image's HEALTHCHECK) asks the management
+/// listener when there is one, so it works whatever TLS the API speaks;
+/// with TLS and no such listener it says what to set.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_healthcheck_asks_the_management_listener() {
+    let ca = Ca::new("ca");
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = ca.server().write(dir.path());
+    let gw = TestGateway::start_with(Backend::Sqlite, |c| {
+        c.tls = Some(settings(cert.clone(), key.clone(), None));
+        c.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
+    })
+    .await;
+    let management = gw.metrics_url().unwrap().trim_start_matches("http://").to_string();
+    let api = gw.url.trim_start_matches("https://").to_string();
+    let healthcheck = |env: &[(&str, &str)]| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_lictor"));
+        command.arg("healthcheck").env_remove("LICTOR_METRICS_LISTEN").env_remove("LICTOR_TLS_CERT");
+        command.envs(env.iter().copied());
+        tokio::task::block_in_place(|| command.output().unwrap())
+    };
+    let cert = cert.to_str().unwrap();
+    let healthy = healthcheck(&[
+        ("LICTOR_LISTEN", &api),
+        ("LICTOR_METRICS_LISTEN", &management),
+        ("LICTOR_TLS_CERT", cert),
+    ]);
+    assert!(healthy.status.success(), "{}", String::from_utf8_lossy(&healthy.stderr));
+    let refused = healthcheck(&[("LICTOR_LISTEN", &api), ("LICTOR_TLS_CERT", cert)]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("set LICTOR_METRICS_LISTEN"));
+    // Plain HTTP against the HTTPS port is no answer: unhealthy.
+    let wrong = healthcheck(&[("LICTOR_LISTEN", &api)]);
+    assert_eq!(wrong.status.code(), Some(1));
+}
