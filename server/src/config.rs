@@ -91,6 +91,11 @@ pub struct Config {
     pub cache_ttl: Duration,
     /// When audit checkpoints are signed, and the log's name.
     pub checkpoints: CheckpointSettings,
+    /// Audit sinks configured by environment (`LICTOR_SINK_<NAME>`): each
+    /// delivers every tenant's log.
+    pub sinks: Vec<crate::sinks::ConfiguredSink>,
+    /// Timing of the sinks' senders (lease, polling, backoff).
+    pub sink_tuning: crate::sinks::SinkTuning,
     /// Which log events are written: a `RUST_LOG`-style filter (`info`,
     /// `warn,lictor::request=info`…; `critical` reads as `error`).
     pub log_level: String,
@@ -147,6 +152,8 @@ impl Default for Config {
             revocation_cache_ttl: Duration::from_secs(60),
             cache_ttl: Duration::from_secs(5),
             log_level: "info".into(),
+            sinks: Vec::new(),
+            sink_tuning: crate::sinks::SinkTuning::default(),
         }
     }
 }

@@ -90,6 +90,8 @@ pub struct Gateway {
     store: Store,
     log: slog::Logger,
     metrics_addr: Option<SocketAddr>,
+    // The sinks this gateway may send for, and the name it holds leases by.
+    sinks: (Vec<String>, String),
 }
 
 /// The gateway's `slog` logger (dropshot's too): its records go to the
@@ -189,6 +191,45 @@ fn catch_up_trees(store: Store, writer: AuditWriter, log: slog::Logger) -> JoinH
             }
         }
     })
+}
+
+/// Starts a sender per audit sink: answers the sinks' ids and the name
+/// this gateway holds their leases by (unique per process).
+fn start_sinks(
+    config: &Config,
+    store: &Store,
+    (roots, metrics): (&OutboundRoots, &Arc<Metrics>),
+    log: &slog::Logger,
+    tasks: &mut Vec<JoinHandle<()>>,
+) -> Result<(Vec<String>, String), StartError> {
+    let host = std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()).unwrap_or_else(|| "gateway".into());
+    let holder = format!("{host}/{}/{}", std::process::id(), uuid::Uuid::new_v4().simple());
+    let client = roots
+        .apply(reqwest::Client::builder())
+        .timeout(Duration::from_secs(30))
+        .connect_timeout(Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("lictor/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| StartError::Config(format!("sink client: {e}")))?;
+    let mut ids = Vec::new();
+    for sink in &config.sinks {
+        let destination = crate::sinks::destination(&sink.settings, &client, roots)
+            .map_err(|e| StartError::Config(format!("sink `{}`: {e}", sink.id)))?;
+        let sink_log =
+            log.new(slog::o!("task" => "sink", "sink" => sink.id.clone(), "kind" => sink.settings.kind()));
+        slog::info!(sink_log, "audit sink configured"; "endpoint" => sink.settings.endpoint());
+        ids.push(sink.id.clone());
+        let sender = crate::sinks::SinkSender::new(
+            (sink.clone(), destination),
+            store.clone(),
+            holder.clone(),
+            config.sink_tuning,
+            (Arc::clone(metrics), sink_log),
+        );
+        tasks.push(sender.spawn());
+    }
+    Ok((ids, holder))
 }
 
 /// The migration that gives audit heads their seals.
@@ -299,6 +340,7 @@ pub async fn start(config: Config, log: slog::Logger) -> Result<Gateway, StartEr
         log.new(slog::o!("task" => "pending")),
     );
 
+    let sinks = start_sinks(&config, &store, (&roots, &metrics), &log, &mut tasks)?;
     tasks.push(checkpoints.start(log.new(slog::o!("task" => "checkpoints"))));
     tasks.push(catch_up_trees(
         store.clone(),
@@ -378,6 +420,7 @@ pub async fn start(config: Config, log: slog::Logger) -> Result<Gateway, StartEr
                 store,
                 log: log.clone(),
                 metrics_addr: metrics_listener,
+                sinks,
             }
             .stop()
             .await;
@@ -385,7 +428,7 @@ pub async fn start(config: Config, log: slog::Logger) -> Result<Gateway, StartEr
         }
     };
     slog::info!(log, "lictor listening"; "address" => %server.local_addr(), "store" => ?store.backend());
-    Ok(Gateway { server, tasks, admin_key, keys, store, log, metrics_addr: metrics_listener })
+    Ok(Gateway { server, tasks, admin_key, keys, store, log, metrics_addr: metrics_listener, sinks })
 }
 
 impl Gateway {
@@ -447,7 +490,7 @@ impl Gateway {
             slog::info!(self.log, "draining: readiness is false"; "seconds" => drain.as_secs_f64());
             tokio::time::sleep(drain).await;
         }
-        let Gateway { server, tasks, store, log, .. } = self;
+        let Gateway { server, tasks, store, log, sinks, .. } = self;
         let caches = server.app_private().caches();
         slog::info!(log, "request-path caches";
             "api_keys_hit_rate" => caches.api_keys.hit_rate(), "api_keys_lookups" => caches.api_keys.lookups(),
@@ -473,6 +516,14 @@ impl Gateway {
         }
         for task in &tasks {
             task.abort();
+        }
+        // Another gateway takes the sinks over at once, not once the
+        // leases expire.
+        let (sinks, holder) = sinks;
+        for sink in sinks {
+            if let Err(error) = store.release_sink_lease(&sink, &holder).await {
+                slog::warn!(log, "cannot release a sink's lease"; "sink" => sink, "error" => %error);
+            }
         }
         store.close().await;
         result

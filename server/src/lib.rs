@@ -41,6 +41,7 @@ pub mod policy;
 pub mod rate_limit;
 pub mod revocations;
 pub mod signing;
+pub mod sinks;
 pub(crate) mod state;
 pub mod store;
 pub mod telemetry;

@@ -389,6 +389,19 @@ struct ServeArgs {
     /// behind a NetworkPolicy, a management network).
     #[arg(long, env = "LICTOR_METRICS_LISTEN")]
     metrics_listen: Option<SocketAddr>,
+    /// How long a replica's lease on an audit sink lasts without renewal:
+    /// the longest another replica waits to take a dead one's sinks over,
+    /// in seconds. (Sinks themselves are `LICTOR_SINK_<NAME>` variables.)
+    #[arg(long, env = "LICTOR_SINKS_LEASE_SECONDS", default_value_t = DEFAULTS.sink_tuning.lease.as_secs())]
+    sinks_lease_seconds: u64,
+    /// How often a caught-up audit sink looks for new entries, in
+    /// milliseconds.
+    #[arg(long, env = "LICTOR_SINKS_POLL_MS", default_value_t = u64::try_from(DEFAULTS.sink_tuning.poll.as_millis()).unwrap_or(1000))]
+    sinks_poll_ms: u64,
+    /// The first retry's delay after a failed delivery to an audit sink,
+    /// in milliseconds (doubled each time, with jitter, up to five minutes).
+    #[arg(long, env = "LICTOR_SINKS_BACKOFF_MS", default_value_t = u64::try_from(DEFAULTS.sink_tuning.backoff_base.as_millis()).unwrap_or(1000))]
+    sinks_backoff_ms: u64,
     /// Tenants that get a metrics label of their own; later ones share the
     /// label `_other` (bounds the series count).
     #[arg(long, env = "LICTOR_METRICS_MAX_TENANTS", default_value_t = DEFAULTS.metrics_max_tenants)]
@@ -516,6 +529,13 @@ fn config(args: ServeArgs) -> anyhow::Result<Config> {
             .or_else(|| std::env::var("RUST_LOG").ok())
             .filter(|l| !l.trim().is_empty())
             .unwrap_or_else(|| DEFAULTS.log_level.clone()),
+        sinks: lictor_server::sinks::settings::from_env(std::env::vars()).map_err(anyhow::Error::msg)?,
+        sink_tuning: lictor_server::sinks::SinkTuning {
+            lease: Duration::from_secs(args.sinks_lease_seconds.max(1)),
+            poll: Duration::from_millis(args.sinks_poll_ms.max(10)),
+            backoff_base: Duration::from_millis(args.sinks_backoff_ms.max(10)),
+            ..DEFAULTS.sink_tuning
+        },
         ..Config::default()
     };
     config.webhooks.max_attempts = args.webhook_max_attempts;

@@ -73,6 +73,17 @@ struct UpstreamErrorLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SinkLabels {
+    sink: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SinkFailureLabels {
+    sink: String,
+    kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CacheLabels {
     cache: String,
     result: String,
@@ -140,6 +151,12 @@ pub struct Metrics {
     approval_seconds: Histograms<ApprovalLabels>,
     store_errors: Family<KindLabels, Counter>,
     token_verifications: Family<ResultLabels, Counter>,
+    sink_delivered: Family<SinkLabels, Counter>,
+    sink_failures: Family<SinkFailureLabels, Counter>,
+    sink_lag_entries: Family<SinkLabels, Gauge>,
+    sink_lag_seconds: Family<SinkLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    sink_lagging: Family<SinkLabels, Gauge>,
+    sink_lease: Family<SinkLabels, Gauge>,
 }
 
 impl Metrics {
@@ -230,8 +247,50 @@ impl Metrics {
             "Capability tokens presented as credentials, by result (valid, or why not)",
             token_verifications.clone(),
         );
+        let sink_delivered = Family::<SinkLabels, Counter>::default();
+        registry.register(
+            "sink_delivered_events",
+            "Audit events (entries and checkpoints) a sink's destination acknowledged, by sink",
+            sink_delivered.clone(),
+        );
+        let sink_failures = Family::<SinkFailureLabels, Counter>::default();
+        registry.register(
+            "sink_failures",
+            "Failed deliveries, by sink and kind (`retry`: tried again later; `rejected`: the batch was refused; `dead_letter`: an event was set aside)",
+            sink_failures.clone(),
+        );
+        let sink_lag_entries = Family::<SinkLabels, Gauge>::default();
+        registry.register(
+            "sink_lag_entries",
+            "Audit entries written but not yet delivered, summed over tenants, by sink (on the gateway sending for it)",
+            sink_lag_entries.clone(),
+        );
+        let sink_lag_seconds = Family::<SinkLabels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+        registry.register(
+            "sink_lag_seconds",
+            "Age of the oldest audit entry not yet delivered, by sink (on the gateway sending for it)",
+            sink_lag_seconds.clone(),
+        );
+        let sink_lagging = Family::<SinkLabels, Gauge>::default();
+        registry.register(
+            "sink_lagging",
+            "1 while a sink's lag is above its `max_lag_seconds`, by sink",
+            sink_lagging.clone(),
+        );
+        let sink_lease = Family::<SinkLabels, Gauge>::default();
+        registry.register(
+            "sink_lease_held",
+            "1 while this gateway holds a sink's lease and sends for it, by sink",
+            sink_lease.clone(),
+        );
         Metrics {
             registry,
+            sink_delivered,
+            sink_failures,
+            sink_lag_entries,
+            sink_lag_seconds,
+            sink_lagging,
+            sink_lease,
             approval_seconds,
             store_errors,
             token_verifications,
@@ -321,6 +380,30 @@ impl Metrics {
     /// code of why not.
     pub fn token_verified(&self, result: &str) {
         self.token_verifications.get_or_create(&ResultLabels { result: result.into() }).inc();
+    }
+
+    /// `sink`'s destination acknowledged `events` events.
+    pub fn sink_delivered(&self, sink: &str, events: usize) {
+        self.sink_delivered.get_or_create(&SinkLabels { sink: sink.into() }).inc_by(events as u64);
+    }
+
+    /// A delivery of `sink` failed (`retry`, `rejected` or `dead_letter`).
+    pub fn sink_failed(&self, sink: &str, kind: &'static str) {
+        self.sink_failures.get_or_create(&SinkFailureLabels { sink: sink.into(), kind }).inc();
+    }
+
+    /// `sink`'s lag: entries not delivered, the oldest one's age, and
+    /// whether that is above its limit.
+    pub fn sink_lag(&self, sink: &str, entries: u64, seconds: f64, lagging: bool) {
+        let labels = SinkLabels { sink: sink.into() };
+        self.sink_lag_entries.get_or_create(&labels).set(i64::try_from(entries).unwrap_or(i64::MAX));
+        self.sink_lag_seconds.get_or_create(&labels).set(seconds);
+        self.sink_lagging.get_or_create(&labels).set(i64::from(lagging));
+    }
+
+    /// Whether this gateway holds `sink`'s lease.
+    pub fn sink_lease(&self, sink: &str, held: bool) {
+        self.sink_lease.get_or_create(&SinkLabels { sink: sink.into() }).set(i64::from(held));
     }
 
     /// `tenant`'s label value (bounded, see the module's docs).

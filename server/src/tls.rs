@@ -219,7 +219,10 @@ impl ServerTls {
 
 /// The outbound TLS roots: the system's plus `--ca-file`'s.
 #[derive(Clone, Debug, Default)]
-pub struct OutboundRoots(Vec<reqwest::Certificate>);
+pub struct OutboundRoots {
+    certificates: Vec<reqwest::Certificate>,
+    pem: Vec<u8>,
+}
 
 impl OutboundRoots {
     /// The CAs of `ca_file` (PEM, one or more), beside the system's.
@@ -229,14 +232,20 @@ impl OutboundRoots {
         // Checked as rustls reads them, so a bad file fails here.
         certificates("CA file", path, &pem)?;
         let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| invalid("CA file", path, e))?;
-        Ok(OutboundRoots(certs))
+        Ok(OutboundRoots { certificates: certs, pem })
+    }
+
+    /// The extra CAs as PEM (empty without `--ca-file`), for clients that
+    /// are not `reqwest`'s.
+    pub fn pem(&self) -> &[u8] {
+        &self.pem
     }
 
     /// `builder` trusting these roots too.
     pub fn apply(&self, builder: reqwest::ClientBuilder) -> reqwest::ClientBuilder {
-        match self.0.is_empty() {
+        match self.certificates.is_empty() {
             true => builder,
-            false => builder.tls_certs_merge(self.0.iter().cloned()),
+            false => builder.tls_certs_merge(self.certificates.iter().cloned()),
         }
     }
 }

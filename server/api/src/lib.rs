@@ -26,6 +26,7 @@ pub mod audit;
 pub mod error;
 pub mod extract;
 pub mod ids;
+pub mod integrations;
 pub mod intents;
 pub mod money;
 pub mod pagination;

@@ -43,7 +43,7 @@ pub use mcp_sessions::McpSessionRow;
 pub use policies::{ActiveRow, BundleRow, DraftRow, ProposalRow, ReplayRow, SlotRow};
 pub use rate::{BucketCharge, BucketsTaken};
 pub use secrets::{KeyIdRow, LegacySecret};
-pub use sinks::{DeadLetterRow, SinkCursor};
+pub use sinks::{DeadLetterRow, SinkCursor, SinkStatusRow};
 pub use tenants::{NewTenant, TenantRateLimits, TenantRow, TenantStats};
 pub use tokens::{MintedTokenRow, RevocationRow, TokenUsage};
 pub use tree::{CheckpointRow, UncheckpointedTree, decode_hash};

@@ -31,6 +31,7 @@ mod properties;
 mod published;
 mod rate_limits;
 mod scenario;
+mod sink_delivery;
 mod sinks;
 mod store_failure;
 mod system;
