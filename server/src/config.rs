@@ -91,9 +91,13 @@ pub struct Config {
     pub cache_ttl: Duration,
     /// When audit checkpoints are signed, and the log's name.
     pub checkpoints: CheckpointSettings,
-    /// Audit sinks configured by environment (`LICTOR_SINK_<NAME>`): each
-    /// delivers every tenant's log.
-    pub sinks: Vec<crate::sinks::ConfiguredSink>,
+    /// Audit sinks and notification channels configured by environment
+    /// (`LICTOR_SINK_<NAME>`, `LICTOR_CHANNEL_<NAME>`): each serves every
+    /// tenant.
+    pub integrations: Vec<crate::integrations::Configured>,
+    /// This gateway's public base URL (`https://lictor.example.com`), for
+    /// links in alerts.
+    pub public_url: Option<String>,
     /// Timing of the sinks' senders (lease, polling, backoff).
     pub sink_tuning: crate::sinks::SinkTuning,
     /// Which log events are written: a `RUST_LOG`-style filter (`info`,
@@ -152,7 +156,8 @@ impl Default for Config {
             revocation_cache_ttl: Duration::from_secs(60),
             cache_ttl: Duration::from_secs(5),
             log_level: "info".into(),
-            sinks: Vec::new(),
+            integrations: Vec::new(),
+            public_url: None,
             sink_tuning: crate::sinks::SinkTuning::default(),
         }
     }

@@ -117,6 +117,8 @@ pub enum Object {
     McpSession,
     /// A route.
     Route,
+    /// An integration (audit sink or notification channel).
+    Integration,
 }
 
 impl Object {
@@ -138,6 +140,7 @@ impl Object {
             Object::AuditLog => "audit log",
             Object::McpSession => "session",
             Object::Route => "route",
+            Object::Integration => "integration",
         }
     }
 }

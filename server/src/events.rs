@@ -53,6 +53,11 @@ pub enum Event {
         /// The tenant.
         tenant: TenantId,
     },
+    /// An integration of the tenant was added, changed or removed.
+    Integration {
+        /// The tenant.
+        tenant: TenantId,
+    },
     /// An API key of the tenant was revoked.
     ApiKey {
         /// The tenant.

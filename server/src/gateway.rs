@@ -90,8 +90,8 @@ pub struct Gateway {
     store: Store,
     log: slog::Logger,
     metrics_addr: Option<SocketAddr>,
-    // The sinks this gateway may send for, and the name it holds leases by.
-    sinks: (Vec<String>, String),
+    // The name this gateway holds integration leases by.
+    holder: String,
 }
 
 /// The gateway's `slog` logger (dropshot's too): its records go to the
@@ -193,15 +193,15 @@ fn catch_up_trees(store: Store, writer: AuditWriter, log: slog::Logger) -> JoinH
     })
 }
 
-/// Starts a sender per audit sink: answers the sinks' ids and the name
-/// this gateway holds their leases by (unique per process).
-fn start_sinks(
+/// Starts the integrations' runtime: answers the name this gateway holds
+/// their leases by (unique per process).
+fn start_integrations(
     config: &Config,
-    store: &Store,
-    (roots, metrics): (&OutboundRoots, &Arc<Metrics>),
+    (store, keys, events): (&Store, &Keys, &Events),
+    (roots, metrics, checkpoints): (&OutboundRoots, &Arc<Metrics>, &Checkpointer),
     log: &slog::Logger,
     tasks: &mut Vec<JoinHandle<()>>,
-) -> Result<(Vec<String>, String), StartError> {
+) -> Result<crate::integrations::runtime::Context, StartError> {
     let host = std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()).unwrap_or_else(|| "gateway".into());
     let holder = format!("{host}/{}/{}", std::process::id(), uuid::Uuid::new_v4().simple());
     let client = roots
@@ -211,25 +211,29 @@ fn start_sinks(
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("lictor/", env!("CARGO_PKG_VERSION")))
         .build()
-        .map_err(|e| StartError::Config(format!("sink client: {e}")))?;
-    let mut ids = Vec::new();
-    for sink in &config.sinks {
-        let destination = crate::sinks::destination(&sink.settings, &client, roots)
-            .map_err(|e| StartError::Config(format!("sink `{}`: {e}", sink.id)))?;
-        let sink_log =
-            log.new(slog::o!("task" => "sink", "sink" => sink.id.clone(), "kind" => sink.settings.kind()));
-        slog::info!(sink_log, "audit sink configured"; "endpoint" => sink.settings.endpoint());
-        ids.push(sink.id.clone());
-        let sender = crate::sinks::SinkSender::new(
-            (sink.clone(), destination),
-            store.clone(),
-            holder.clone(),
-            config.sink_tuning,
-            (Arc::clone(metrics), sink_log),
-        );
-        tasks.push(sender.spawn());
+        .map_err(|e| StartError::Config(format!("integrations client: {e}")))?;
+    let context = crate::integrations::runtime::Context {
+        store: store.clone(),
+        keys: keys.clone(),
+        events: events.clone(),
+        configured: config.integrations.clone(),
+        client,
+        roots: roots.clone(),
+        tuning: config.sink_tuning,
+        metrics: Arc::clone(metrics),
+        holder: holder.clone(),
+        checkpoints: checkpoints.clone(),
+        public_url: config.public_url.clone(),
+        log: log.new(slog::o!("task" => "integrations")),
+    };
+    // The environment's are checked here: a bad one stops the start.
+    let probe: crate::integrations::runtime::WatchedSinks = Arc::default();
+    for configured in &config.integrations {
+        crate::integrations::runtime::destination(&context, configured, &probe)
+            .map_err(|e| StartError::Config(format!("integration `{}`: {e}", configured.id)))?;
     }
-    Ok((ids, holder))
+    tasks.push(crate::integrations::runtime::start(context.clone()));
+    Ok(context)
 }
 
 /// The migration that gives audit heads their seals.
@@ -340,7 +344,13 @@ pub async fn start(config: Config, log: slog::Logger) -> Result<Gateway, StartEr
         log.new(slog::o!("task" => "pending")),
     );
 
-    let sinks = start_sinks(&config, &store, (&roots, &metrics), &log, &mut tasks)?;
+    let integrations = start_integrations(
+        &config,
+        (&store, &keys, &events),
+        (&roots, &metrics, &checkpoints),
+        &log,
+        &mut tasks,
+    )?;
     tasks.push(checkpoints.start(log.new(slog::o!("task" => "checkpoints"))));
     tasks.push(catch_up_trees(
         store.clone(),
@@ -372,7 +382,10 @@ pub async fn start(config: Config, log: slog::Logger) -> Result<Gateway, StartEr
         config: config.clone(),
         metrics,
         draining: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        keys: keys.clone(),
+        integrations: integrations.clone(),
     };
+    let holder = integrations.holder.clone();
     let metrics_listener = match config.metrics_listen {
         Some(address) => {
             let listener =
@@ -420,7 +433,7 @@ pub async fn start(config: Config, log: slog::Logger) -> Result<Gateway, StartEr
                 store,
                 log: log.clone(),
                 metrics_addr: metrics_listener,
-                sinks,
+                holder,
             }
             .stop()
             .await;
@@ -428,7 +441,7 @@ pub async fn start(config: Config, log: slog::Logger) -> Result<Gateway, StartEr
         }
     };
     slog::info!(log, "lictor listening"; "address" => %server.local_addr(), "store" => ?store.backend());
-    Ok(Gateway { server, tasks, admin_key, keys, store, log, metrics_addr: metrics_listener, sinks })
+    Ok(Gateway { server, tasks, admin_key, keys, store, log, metrics_addr: metrics_listener, holder })
 }
 
 impl Gateway {
@@ -490,7 +503,7 @@ impl Gateway {
             slog::info!(self.log, "draining: readiness is false"; "seconds" => drain.as_secs_f64());
             tokio::time::sleep(drain).await;
         }
-        let Gateway { server, tasks, store, log, sinks, .. } = self;
+        let Gateway { server, tasks, store, log, holder, .. } = self;
         let caches = server.app_private().caches();
         slog::info!(log, "request-path caches";
             "api_keys_hit_rate" => caches.api_keys.hit_rate(), "api_keys_lookups" => caches.api_keys.lookups(),
@@ -517,13 +530,10 @@ impl Gateway {
         for task in &tasks {
             task.abort();
         }
-        // Another gateway takes the sinks over at once, not once the
-        // leases expire.
-        let (sinks, holder) = sinks;
-        for sink in sinks {
-            if let Err(error) = store.release_sink_lease(&sink, &holder).await {
-                slog::warn!(log, "cannot release a sink's lease"; "sink" => sink, "error" => %error);
-            }
+        // Another gateway takes the integrations over at once, not once
+        // the leases expire.
+        if let Err(error) = store.release_sink_leases_of(&holder).await {
+            slog::warn!(log, "cannot release the integrations' leases"; "error" => %error);
         }
         store.close().await;
         result

@@ -49,6 +49,11 @@ pub(crate) fn mcp_session_id() -> String {
     format!("mcs_{random}")
 }
 
+/// A new integration id (`itg_…`).
+pub(crate) fn integration_id() -> lictor_api::integrations::IntegrationId {
+    lictor_api::integrations::IntegrationId::parse(fresh("itg")).unwrap_or_else(|_| unreachable_id())
+}
+
 /// A new audit entry id (`aud_…`).
 pub(crate) fn audit_entry_id() -> AuditEntryId {
     AuditEntryId::parse(fresh("aud")).unwrap_or_else(|_| unreachable_id())

@@ -389,6 +389,10 @@ struct ServeArgs {
     /// behind a NetworkPolicy, a management network).
     #[arg(long, env = "LICTOR_METRICS_LISTEN")]
     metrics_listen: Option<SocketAddr>,
+    /// This gateway's public base URL (`https://lictor.example.com`): links
+    /// in alerts point there.
+    #[arg(long, env = "LICTOR_PUBLIC_URL")]
+    public_url: Option<String>,
     /// How long a replica's lease on an audit sink lasts without renewal:
     /// the longest another replica waits to take a dead one's sinks over,
     /// in seconds. (Sinks themselves are `LICTOR_SINK_<NAME>` variables.)
@@ -529,7 +533,8 @@ fn config(args: ServeArgs) -> anyhow::Result<Config> {
             .or_else(|| std::env::var("RUST_LOG").ok())
             .filter(|l| !l.trim().is_empty())
             .unwrap_or_else(|| DEFAULTS.log_level.clone()),
-        sinks: lictor_server::sinks::settings::from_env(std::env::vars()).map_err(anyhow::Error::msg)?,
+        integrations: lictor_server::integrations::from_env(std::env::vars()).map_err(anyhow::Error::msg)?,
+        public_url: args.public_url.filter(|u| !u.is_empty()),
         sink_tuning: lictor_server::sinks::SinkTuning {
             lease: Duration::from_secs(args.sinks_lease_seconds.max(1)),
             poll: Duration::from_millis(args.sinks_poll_ms.max(10)),

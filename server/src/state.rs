@@ -50,6 +50,10 @@ pub struct GatewayState {
     pub config: Config,
     /// Its Prometheus metrics.
     pub metrics: Arc<Metrics>,
+    /// The signing keys (they also open integrations' secrets).
+    pub keys: crate::signing::Keys,
+    /// What integrations run with (checks of new ones use it too).
+    pub integrations: crate::integrations::runtime::Context,
     /// Set once the gateway began shutting down: `/readyz` answers `503
     /// draining` while what was accepted finishes.
     pub draining: Arc<std::sync::atomic::AtomicBool>,

@@ -55,6 +55,14 @@ pub enum AuditKind {
     PolicyProposed,
     /// A proposed promotion was rejected.
     PolicyProposalRejected,
+    /// An integration (audit sink or notification channel) was added.
+    IntegrationCreated,
+    /// An integration's settings changed, or it was turned on or off.
+    IntegrationUpdated,
+    /// An integration was removed.
+    IntegrationDeleted,
+    /// A sink's dead letters were marked to be sent again.
+    DeadLettersRedriven,
 }
 
 impl AuditKind {
@@ -82,11 +90,15 @@ impl AuditKind {
             AuditKind::PolicyRolledBack => "policy_rolled_back",
             AuditKind::PolicyProposed => "policy_proposed",
             AuditKind::PolicyProposalRejected => "policy_proposal_rejected",
+            AuditKind::IntegrationCreated => "integration_created",
+            AuditKind::IntegrationUpdated => "integration_updated",
+            AuditKind::IntegrationDeleted => "integration_deleted",
+            AuditKind::DeadLettersRedriven => "dead_letters_redriven",
         }
     }
 
     /// Every kind.
-    pub const ALL: [AuditKind; 21] = [
+    pub const ALL: [AuditKind; 25] = [
         AuditKind::Decision,
         AuditKind::ApprovalDecision,
         AuditKind::ToolResult,
@@ -108,6 +120,10 @@ impl AuditKind {
         AuditKind::PolicyRolledBack,
         AuditKind::PolicyProposed,
         AuditKind::PolicyProposalRejected,
+        AuditKind::IntegrationCreated,
+        AuditKind::IntegrationUpdated,
+        AuditKind::IntegrationDeleted,
+        AuditKind::DeadLettersRedriven,
     ];
 
     /// Parses the wire string.

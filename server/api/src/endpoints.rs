@@ -17,6 +17,10 @@ use crate::audit::{
     AuditVerifyParams, CheckpointListParams, ConsistencyProof, ConsistencyProofParams, ExportParams,
     InclusionProof, InclusionProofParams, IntentAuditParams, PayloadParams, PayloadPath, PublicKeys,
 };
+use crate::integrations::{
+    DeadLetterListParams, DeadLetterPage, Integration, IntegrationCreate, IntegrationListParams,
+    IntegrationPage, IntegrationPath, IntegrationUpdate, RedriveRequest, RedriveResult,
+};
 use crate::intents::{
     AsyncIntentRequest, Decision, IntentAccepted, IntentBatchRequest, IntentBatchResponse, IntentDecision,
     IntentHeaders, IntentListParams, IntentPage, IntentPath, IntentRequest,
@@ -55,6 +59,7 @@ use crate::upstreams::{Upstream, UpstreamCreate, UpstreamListParams, UpstreamPag
             "approvals" = { description = "The approvals queue: escalated requests waiting for a human." },
             "policies" = { description = "The policy lifecycle: drafts, dry-runs, promotion and rollback." },
             "tools" = { description = "Tool calls: the MCP front door and its plain-HTTP twin." },
+            "integrations" = { description = "Audit sinks (SIEMs, object stores, relays) and notification channels, with their health." },
         },
     }
 }]
@@ -350,6 +355,66 @@ pub trait LictorApi {
         path: Checked<Path<UpstreamPath>>,
         scope: QueryParams<TenantScope>,
     ) -> Result<Limited<HttpResponseDeleted>, ApiError>;
+
+    /// List the integrations serving the tenant (the environment's, then
+    /// the tenant's own), each with its health for the tenant.
+    #[endpoint { method = GET, path = "/v1/admin/integrations", tags = ["integrations"] }]
+    async fn integration_list(
+        rqctx: RequestContext<Self::Context>,
+        query: QueryParams<IntegrationListParams>,
+    ) -> Result<Limited<HttpResponseOk<IntegrationPage>>, ApiError>;
+
+    /// Add an audit sink or a notification channel for the tenant. Its
+    /// secrets are kept sealed and never returned.
+    #[endpoint { method = POST, path = "/v1/admin/integrations", tags = ["integrations"] }]
+    async fn integration_create(
+        rqctx: RequestContext<Self::Context>,
+        scope: QueryParams<TenantScope>,
+        body: JsonBody<IntegrationCreate>,
+    ) -> Result<Limited<HttpResponseCreated<Integration>>, ApiError>;
+
+    /// One integration, with its health for the tenant.
+    #[endpoint { method = GET, path = "/v1/admin/integrations/{id}", tags = ["integrations"] }]
+    async fn integration_get(
+        rqctx: RequestContext<Self::Context>,
+        path: Checked<Path<IntegrationPath>>,
+        scope: QueryParams<TenantScope>,
+    ) -> Result<Limited<HttpResponseOk<Integration>>, ApiError>;
+
+    /// Change one of the tenant's integrations: turn it on or off, or
+    /// replace its settings (secret fields left out keep their values).
+    #[endpoint { method = PATCH, path = "/v1/admin/integrations/{id}", tags = ["integrations"] }]
+    async fn integration_update(
+        rqctx: RequestContext<Self::Context>,
+        path: Checked<Path<IntegrationPath>>,
+        scope: QueryParams<TenantScope>,
+        body: JsonBody<IntegrationUpdate>,
+    ) -> Result<Limited<HttpResponseOk<Integration>>, ApiError>;
+
+    /// Remove one of the tenant's integrations, with its delivery state.
+    #[endpoint { method = DELETE, path = "/v1/admin/integrations/{id}", tags = ["integrations"] }]
+    async fn integration_delete(
+        rqctx: RequestContext<Self::Context>,
+        path: Checked<Path<IntegrationPath>>,
+        scope: QueryParams<TenantScope>,
+    ) -> Result<Limited<HttpResponseDeleted>, ApiError>;
+
+    /// The tenant's events a sink's destination refused for good.
+    #[endpoint { method = GET, path = "/v1/admin/integrations/{id}/dead-letters", tags = ["integrations"] }]
+    async fn integration_dead_letters(
+        rqctx: RequestContext<Self::Context>,
+        path: Checked<Path<IntegrationPath>>,
+        query: QueryParams<DeadLetterListParams>,
+    ) -> Result<Limited<HttpResponseOk<DeadLetterPage>>, ApiError>;
+
+    /// Send the tenant's dead letters of a sink again (one, or all).
+    #[endpoint { method = POST, path = "/v1/admin/integrations/{id}/dead-letters/redrive", tags = ["integrations"] }]
+    async fn integration_redrive(
+        rqctx: RequestContext<Self::Context>,
+        path: Checked<Path<IntegrationPath>>,
+        scope: QueryParams<TenantScope>,
+        body: JsonBody<RedriveRequest>,
+    ) -> Result<Limited<HttpResponseOk<RedriveResult>>, ApiError>;
 
     /// List the tenant's policy drafts, oldest first (without their modules).
     #[endpoint { method = GET, path = "/v1/admin/policies/drafts", tags = ["policies"] }]

@@ -21,6 +21,10 @@ use lictor_api::audit::{
     AuditVerifyParams, CheckpointListParams, ConsistencyProof, ConsistencyProofParams, ExportParams,
     InclusionProof, InclusionProofParams, IntentAuditParams, PayloadParams, PayloadPath, PublicKeys,
 };
+use lictor_api::integrations::{
+    DeadLetterListParams, DeadLetterPage, Integration, IntegrationCreate, IntegrationListParams,
+    IntegrationPage, IntegrationPath, IntegrationUpdate, RedriveRequest, RedriveResult,
+};
 use lictor_api::intents::{
     AsyncIntentRequest, Decision, IntentAccepted, IntentBatchRequest, IntentBatchResponse, IntentDecision,
     IntentHeaders, IntentListParams, IntentPage, IntentPath, IntentRequest,
@@ -49,7 +53,8 @@ use lictor_api::{
 
 use crate::app::intents::Arrival;
 use crate::app::{
-    agents, api_keys, approvals, audit, intents, mcp, policies, system, tenants, tokens, tools, upstreams,
+    agents, api_keys, approvals, audit, integrations, intents, mcp, policies, system, tenants, tokens, tools,
+    upstreams,
 };
 use crate::caller::Caller;
 use crate::error::{Error, Object};
@@ -528,6 +533,106 @@ impl LictorApi for LictorImpl {
     ) -> Result<Limited<HttpResponseOk<RevocationPage>>, ApiError> {
         let caller = caller(&rqctx);
         caller.answer(async { tokens::list(&caller, query.into_inner()).await.map(HttpResponseOk) }).await
+    }
+
+    async fn integration_list(
+        rqctx: RequestContext<GatewayState>,
+        query: QueryParams<IntegrationListParams>,
+    ) -> Result<Limited<HttpResponseOk<IntegrationPage>>, ApiError> {
+        let caller = caller(&rqctx);
+        caller
+            .answer(async { integrations::list(&caller, query.into_inner()).await.map(HttpResponseOk) })
+            .await
+    }
+
+    async fn integration_create(
+        rqctx: RequestContext<GatewayState>,
+        scope: QueryParams<TenantScope>,
+        body: JsonBody<IntegrationCreate>,
+    ) -> Result<Limited<HttpResponseCreated<Integration>>, ApiError> {
+        let caller = caller(&rqctx);
+        caller
+            .answer(async {
+                integrations::create(&caller, scope.into_inner(), body.into_inner())
+                    .await
+                    .map(HttpResponseCreated)
+            })
+            .await
+    }
+
+    async fn integration_get(
+        rqctx: RequestContext<GatewayState>,
+        path: Checked<Path<IntegrationPath>>,
+        scope: QueryParams<TenantScope>,
+    ) -> Result<Limited<HttpResponseOk<Integration>>, ApiError> {
+        let caller = caller(&rqctx);
+        caller
+            .answer(async {
+                integrations::get(&caller, path_of(path), scope.into_inner()).await.map(HttpResponseOk)
+            })
+            .await
+    }
+
+    async fn integration_update(
+        rqctx: RequestContext<GatewayState>,
+        path: Checked<Path<IntegrationPath>>,
+        scope: QueryParams<TenantScope>,
+        body: JsonBody<IntegrationUpdate>,
+    ) -> Result<Limited<HttpResponseOk<Integration>>, ApiError> {
+        let caller = caller(&rqctx);
+        caller
+            .answer(async {
+                integrations::update(&caller, path_of(path), scope.into_inner(), body.into_inner())
+                    .await
+                    .map(HttpResponseOk)
+            })
+            .await
+    }
+
+    async fn integration_delete(
+        rqctx: RequestContext<GatewayState>,
+        path: Checked<Path<IntegrationPath>>,
+        scope: QueryParams<TenantScope>,
+    ) -> Result<Limited<HttpResponseDeleted>, ApiError> {
+        let caller = caller(&rqctx);
+        caller
+            .answer(async {
+                integrations::delete(&caller, path_of(path), scope.into_inner())
+                    .await
+                    .map(|()| HttpResponseDeleted())
+            })
+            .await
+    }
+
+    async fn integration_dead_letters(
+        rqctx: RequestContext<GatewayState>,
+        path: Checked<Path<IntegrationPath>>,
+        query: QueryParams<DeadLetterListParams>,
+    ) -> Result<Limited<HttpResponseOk<DeadLetterPage>>, ApiError> {
+        let caller = caller(&rqctx);
+        caller
+            .answer(async {
+                integrations::dead_letters(&caller, path_of(path), query.into_inner())
+                    .await
+                    .map(HttpResponseOk)
+            })
+            .await
+    }
+
+    async fn integration_redrive(
+        rqctx: RequestContext<GatewayState>,
+        path: Checked<Path<IntegrationPath>>,
+        scope: QueryParams<TenantScope>,
+        body: JsonBody<RedriveRequest>,
+    ) -> Result<Limited<HttpResponseOk<RedriveResult>>, ApiError> {
+        let caller = caller(&rqctx);
+        caller
+            .answer(async {
+                integrations::redrive(&caller, path_of(path), scope.into_inner(), body.into_inner())
+                    .await
+                    .map(HttpResponseOk)
+            })
+            .await
     }
 
     async fn upstream_list(

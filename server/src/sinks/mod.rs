@@ -28,7 +28,7 @@ use serde::Serialize;
 
 use crate::clock::Timestamp;
 
-pub use sender::{SinkSender, SinkTuning};
+pub use sender::{SinkSender, SinkTuning, Target};
 
 /// One event a sink delivers: an audit entry exactly as the chain records
 /// it (so the destination can re-verify the chain), or a signed
@@ -181,6 +181,12 @@ pub trait Destination: Send + Sync {
     /// Delivers `batch`: `Ok` once the destination acknowledged every
     /// event.
     async fn deliver(&self, batch: &Outgoing<'_>) -> Result<(), Refusal>;
+
+    /// Work of its own, done by the gateway holding the lease between
+    /// batches (a channel's summaries and conditions).
+    async fn idle(&self) -> Result<(), Refusal> {
+        Ok(())
+    }
 }
 
 /// A batch: events of one tenant, in order, and where they start.
@@ -196,18 +202,6 @@ pub struct Outgoing<'a> {
     /// When the entry at `from.seq` was written (entry 1's time when
     /// `from.seq` is 0): a time as fixed as `from`.
     pub anchor: Timestamp,
-}
-
-/// A sink: a name, its settings, and the tenant it serves (`None`: every
-/// tenant, as a sink configured by environment does).
-#[derive(Clone, Debug, PartialEq)]
-pub struct ConfiguredSink {
-    /// `env:<name>`, or an integration's id.
-    pub id: String,
-    /// What and where.
-    pub settings: SinkSettings,
-    /// The one tenant it serves.
-    pub tenant: Option<TenantId>,
 }
 
 /// Builds the destination `settings` describe; `client` is the gateway's

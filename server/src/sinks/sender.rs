@@ -30,7 +30,7 @@ use std::time::Duration;
 use lictor_api::ids::TenantId;
 use tokio::task::JoinHandle;
 
-use super::{CheckpointEvent, ConfiguredSink, Destination, Outgoing, Refusal, Rendered, SinkEvent};
+use super::{CheckpointEvent, Destination, Outgoing, Refusal, Rendered, SinkEvent};
 use crate::clock::Timestamp;
 use crate::metrics::Metrics;
 use crate::store::{CheckpointRow, DeadLetterRow, SinkCursor, SinkStatusRow, Store, StoreError};
@@ -63,9 +63,21 @@ impl Default for SinkTuning {
 /// How often the lag is measured (a query over every tenant's head).
 const LAG_EVERY: Duration = Duration::from_secs(5);
 
+/// What a sender sends for: a sink's (or channel's) id, the one tenant it
+/// serves (`None`: every tenant), and its lag limit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    /// `env:<name>` or `itg_…`: the key of its lease and cursors.
+    pub id: String,
+    /// The one tenant it serves.
+    pub tenant: Option<TenantId>,
+    /// Seconds of lag before it counts as lagging.
+    pub max_lag_seconds: u64,
+}
+
 /// The sender of one sink.
 pub struct SinkSender {
-    sink: ConfiguredSink,
+    sink: Target,
     destination: Box<dyn Destination>,
     store: Store,
     holder: String,
@@ -113,7 +125,7 @@ impl SinkSender {
     /// A sender of `sink` to `destination`, as `holder` (unique per
     /// gateway process).
     pub fn new(
-        (sink, destination): (ConfiguredSink, Box<dyn Destination>),
+        (sink, destination): (Target, Box<dyn Destination>),
         store: Store,
         holder: String,
         tuning: SinkTuning,
@@ -230,6 +242,11 @@ impl SinkSender {
     /// backlog: `Ok(true)` when nothing was left to send.
     async fn round(&self, lease: &mut Lease) -> Result<bool, Stop> {
         self.redrive(lease).await?;
+        // Work of its own between batches (a channel's summaries and
+        // conditions), under the lease.
+        if let Err(refusal) = self.destination.idle().await {
+            return Err(Stop::Retry(refusal));
+        }
         let backlog = self.store.sink_backlog(&self.sink.id, self.sink.tenant.as_ref()).await?;
         if backlog.is_empty() {
             return Ok(true);
@@ -527,7 +544,7 @@ impl SinkSender {
             .filter_map(|r| r.oldest_pending)
             .map(|t| now.since(t).as_secs_f64())
             .fold(0.0, f64::max);
-        let limit = self.sink.settings.max_lag_seconds();
+        let limit = self.sink.max_lag_seconds;
         let lagging = seconds > limit as f64;
         self.metrics.sink_lag(&self.sink.id, entries, seconds, lagging);
         if lagging && !was_lagging {

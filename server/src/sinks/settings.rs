@@ -4,8 +4,6 @@
 
 use lictor_api::integrations::SinkSettings;
 
-use super::ConfiguredSink;
-
 /// A setting that is not acceptable: the JSON path of the field and why.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{path}: {message}")]
@@ -74,7 +72,7 @@ fn at_least(value: u64, field: &str, min: u64, max: u64) -> Result<(), SettingEr
 
 /// Checks `settings` as the admin API and the environment take them.
 pub fn check(settings: &SinkSettings) -> Result<(), SettingError> {
-    let lag = |value: u64| at_least(value, "max_lag_seconds", 1, u64::from(u32::MAX));
+    let lag = |value: u32| at_least(u64::from(value), "max_lag_seconds", 1, 2_592_000);
     match settings {
         SinkSettings::Webhook(s) => {
             check_url(&s.url, "url")?;
@@ -175,39 +173,49 @@ pub fn check(settings: &SinkSettings) -> Result<(), SettingError> {
 /// The prefix of the variables that configure sinks.
 pub const ENV_PREFIX: &str = "LICTOR_SINK_";
 
-/// The sinks configured by environment: `LICTOR_SINK_<NAME>` holding the
-/// settings as JSON (`{"kind":"splunk","url":…,"token":…}`), or `@<path>`
-/// of a file holding them. `<NAME>` (letters, digits, `_`) becomes the
-/// sink's id `env:<name>`, lower-cased, `_` as `-`.
-pub fn from_env(vars: impl IntoIterator<Item = (String, String)>) -> Result<Vec<ConfiguredSink>, String> {
+/// The sinks configured by environment, with their ids:
+/// `LICTOR_SINK_<NAME>` holding the settings as JSON
+/// (`{"kind":"splunk","url":…,"token":…}`), or `@<path>` of a file holding
+/// them. `<NAME>` (letters, digits, `_`) becomes the sink's id
+/// `env:<name>`, lower-cased, `_` as `-`.
+pub fn from_env(
+    vars: impl IntoIterator<Item = (String, String)>,
+) -> Result<Vec<(String, SinkSettings)>, String> {
+    let vars: Vec<(String, String)> = vars.into_iter().collect();
     let mut sinks = Vec::new();
-    let mut vars: Vec<(String, String)> =
-        vars.into_iter().filter(|(k, _)| k.starts_with(ENV_PREFIX)).collect();
-    vars.sort();
-    for (key, value) in vars {
-        let name = &key[ENV_PREFIX.len()..];
-        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') || name.len() > 64
-        {
-            return Err(format!("{key}: the name after {ENV_PREFIX} must be 1 to 64 letters, digits or `_`"));
-        }
-        let json = match value.strip_prefix('@') {
-            Some(path) => {
-                std::fs::read_to_string(path).map_err(|e| format!("{key}: cannot read {path}: {e}"))?
-            }
-            None => value,
-        };
+    for (key, name, json) in env_values(&vars, ENV_PREFIX)? {
         let settings = lictor_api::extract::parse_json::<SinkSettings>(json.as_bytes()).map_err(|e| {
             let at = e.path.as_deref().map(|p| format!(" at {p}")).unwrap_or_default();
             format!("{key}: {}{at}", e.message)
         })?;
         check(&settings).map_err(|e| format!("{key}: {e}"))?;
-        sinks.push(ConfiguredSink {
-            id: format!("env:{}", name.to_ascii_lowercase().replace('_', "-")),
-            settings,
-            tenant: None,
-        });
+        sinks.push((format!("env:{name}"), settings));
     }
     Ok(sinks)
+}
+
+/// The variables of `vars` named `<prefix><NAME>`, sorted: each as its
+/// variable, its name (lower-cased, `_` as `-`) and its JSON (read from
+/// the file a value `@<path>` names).
+pub fn env_values(vars: &[(String, String)], prefix: &str) -> Result<Vec<(String, String, String)>, String> {
+    let mut found: Vec<&(String, String)> = vars.iter().filter(|(k, _)| k.starts_with(prefix)).collect();
+    found.sort();
+    let mut values = Vec::new();
+    for (key, value) in found {
+        let name = &key[prefix.len()..];
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') || name.len() > 64
+        {
+            return Err(format!("{key}: the name after {prefix} must be 1 to 64 letters, digits or `_`"));
+        }
+        let json = match value.strip_prefix('@') {
+            Some(path) => {
+                std::fs::read_to_string(path).map_err(|e| format!("{key}: cannot read {path}: {e}"))?
+            }
+            None => value.clone(),
+        };
+        values.push((key.clone(), name.to_ascii_lowercase().replace('_', "-"), json));
+    }
+    Ok(values)
 }
 
 #[cfg(test)]
@@ -226,8 +234,8 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(sinks.len(), 1);
-        assert_eq!(sinks[0].id, "env:main-siem");
-        assert_eq!(sinks[0].settings.kind(), "splunk");
+        assert_eq!(sinks[0].0, "env:main-siem");
+        assert_eq!(sinks[0].1.kind(), "splunk");
     }
 
     #[test]

@@ -13,6 +13,7 @@ mod approvals;
 mod audit;
 mod budget;
 mod deferred;
+mod integrations;
 mod intents;
 mod mcp_sessions;
 mod policies;
@@ -35,6 +36,7 @@ pub use api_keys::{ApiKeyRow, NewApiKey};
 pub use approvals::{ApprovalFilter, ApprovalRow, HumanDecision, risk_level_str};
 pub use audit::{AuditFilter, AuditRow, StoredHead, TreeState, UndecodableEntry};
 pub use budget::BudgetUsage;
+pub use integrations::{IntegrationRow, NotificationState, TimedOutApproval};
 pub use intents::{
     CallbackDue, DecidedIntent, DeliveryRecord, IdempotencyRecord, IntentFilter, IntentRow, NewPendingIntent,
     PendingInsert, PendingIntent,

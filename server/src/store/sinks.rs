@@ -171,24 +171,33 @@ impl Store {
         .bind(sink)
         .fetch_all(self.pool())
         .await?;
-        rows.iter()
-            .map(|row| {
-                let status: Option<i32> = row.try_get("status")?;
-                let redriven: Option<i64> = row.try_get("redriven_at")?;
-                Ok(DeadLetterRow {
-                    sink: row.try_get("sink")?,
-                    tenant: tenant_column(row)?,
-                    seq: to_u64(row.try_get("seq")?),
-                    entry_id: row.try_get("entry_id")?,
-                    status: status.and_then(|s| u16::try_from(s).ok()),
-                    error: row.try_get("error")?,
-                    created_at: Timestamp::from_micros(row.try_get("created_at")?),
-                    redriven_at: redriven.map(Timestamp::from_micros),
-                })
-            })
-            .collect()
+        rows.iter().map(dead_letter_from_row).collect()
     }
 
+    /// `tenant`'s dead letters of `sink` past `after`, by `seq`, at most
+    /// `limit`.
+    pub async fn tenant_dead_letters(
+        &self,
+        sink: &str,
+        tenant: &TenantId,
+        after: u64,
+        limit: u32,
+    ) -> StoreResult<Vec<DeadLetterRow>> {
+        let rows = sqlx::query(
+            "SELECT sink, tenant_id, seq, entry_id, status, error, created_at, redriven_at
+             FROM sink_dead_letters WHERE sink = $1 AND tenant_id = $2 AND seq > $3 ORDER BY seq LIMIT $4",
+        )
+        .bind(sink)
+        .bind(tenant.as_str())
+        .bind(to_i64(after))
+        .bind(i64::from(limit))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(dead_letter_from_row).collect()
+    }
+}
+
+impl Store {
     /// Marks a dead letter to be sent again: answers whether there was one
     /// not yet marked.
     pub async fn redrive_sink_dead_letter(
@@ -369,4 +378,19 @@ pub struct SinkStatusRow {
     pub oldest_pending: Option<Timestamp>,
     /// Dead letters of this tenant.
     pub dead_letters: u64,
+}
+
+fn dead_letter_from_row(row: &sqlx::any::AnyRow) -> StoreResult<DeadLetterRow> {
+    let status: Option<i32> = row.try_get("status")?;
+    let redriven: Option<i64> = row.try_get("redriven_at")?;
+    Ok(DeadLetterRow {
+        sink: row.try_get("sink")?,
+        tenant: tenant_column(row)?,
+        seq: to_u64(row.try_get("seq")?),
+        entry_id: row.try_get("entry_id")?,
+        status: status.and_then(|s| u16::try_from(s).ok()),
+        error: row.try_get("error")?,
+        created_at: Timestamp::from_micros(row.try_get("created_at")?),
+        redriven_at: redriven.map(Timestamp::from_micros),
+    })
 }

@@ -20,6 +20,7 @@ mod cli;
 mod contract;
 mod crash;
 mod disk_full;
+mod integrations;
 mod intents;
 mod keys;
 mod lifecycle;

@@ -12,7 +12,8 @@ use lictor_api::audit::AuditEntry;
 use lictor_api::ids::TenantId;
 use lictor_offline::audit::AuditRecord;
 use lictor_server::config::Config;
-use lictor_server::sinks::{ConfiguredSink, SinkTuning};
+use lictor_server::integrations::{Configured, Settings};
+use lictor_server::sinks::SinkTuning;
 use serde_json::{Value, json};
 use wiremock::matchers::{body_string_contains, header, method, path, query_param};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
@@ -20,10 +21,10 @@ use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 use crate::support::{Backend, Fixture, TestGateway, approve_intent, block_intent, eventually};
 
 /// A sink configured as `LICTOR_SINK_<NAME>` would configure it.
-fn sink(name: &str, settings: Value) -> ConfiguredSink {
-    ConfiguredSink {
-        id: format!("env:{name}"),
-        settings: serde_json::from_value(settings).unwrap(),
+pub fn sink(name: &str, settings: Value) -> Configured {
+    Configured {
+        id: lictor_api::integrations::IntegrationId::parse(format!("env:{name}")).unwrap(),
+        settings: Settings::Sink(serde_json::from_value(settings).unwrap()),
         tenant: None,
     }
 }
@@ -39,8 +40,8 @@ async fn answer(server: &MockServer, template: ResponseTemplate, priority: u8, t
 }
 
 /// Quick polling and retries.
-fn fast(config: &mut Config, sinks: Vec<ConfiguredSink>) {
-    config.sinks = sinks;
+pub fn fast(config: &mut Config, sinks: Vec<Configured>) {
+    config.integrations = sinks;
     config.sink_tuning = SinkTuning {
         lease: Duration::from_secs(3),
         poll: Duration::from_millis(50),
@@ -70,7 +71,7 @@ async fn decisions(gw: &TestGateway, n: usize) -> Vec<Fixture> {
 /// each: the gateway, the tenants and the length of their logs.
 async fn with_decisions(
     backend: Backend,
-    sink: ConfiguredSink,
+    sink: Configured,
     n: usize,
 ) -> (TestGateway, Vec<Fixture>, BTreeMap<String, u64>) {
     let gw = TestGateway::start_with(backend, |c| fast(c, vec![sink])).await;

@@ -9,6 +9,7 @@
 use lictor_api::agents::AgentUpdate;
 use lictor_api::audit::AuditKind;
 use lictor_api::ids::{AgentId, ApiKeyId, PolicyDraftId, PolicyProposalId, TenantId};
+use lictor_api::integrations::IntegrationId;
 use lictor_api::intents::AuditRef;
 use lictor_api::policies::ProposalStatus;
 use lictor_api::tenants::StoreFailureMode;
@@ -20,8 +21,8 @@ use crate::audit::digested;
 use crate::clock::Timestamp;
 use crate::events::Event;
 use crate::store::{
-    ActiveRow, AgentRow, BundleRow, DraftRow, MintedTokenRow, NewApiKey, NewTenant, ProposalRow, SlotRow,
-    StoreError, StoreResult, StoreTx, TenantRateLimits, UpstreamRow,
+    ActiveRow, AgentRow, BundleRow, DraftRow, IntegrationRow, MintedTokenRow, NewApiKey, NewTenant,
+    ProposalRow, SlotRow, StoreError, StoreResult, StoreTx, TenantRateLimits, UpstreamRow,
 };
 
 /// A change an administrator asks for.
@@ -109,6 +110,24 @@ pub enum AdminOp {
     Propose(Box<ProposalRow>),
     /// Reject a pending proposal.
     RejectProposal(PolicyProposalId),
+    /// Add an integration (its secrets sealed; recorded without them).
+    CreateIntegration(Box<IntegrationRow>),
+    /// Replace an integration's settings or state.
+    UpdateIntegration {
+        /// The integration as it will be.
+        row: Box<IntegrationRow>,
+        /// Whether its secrets changed (recorded; never their values).
+        secrets_changed: bool,
+    },
+    /// Remove an integration.
+    DeleteIntegration(IntegrationId),
+    /// Mark a sink's dead letters of the tenant to be sent again.
+    RedriveDeadLetters {
+        /// The sink.
+        sink: String,
+        /// Only this entry.
+        seq: Option<u64>,
+    },
 }
 
 /// An administrative change for the writer.
@@ -138,6 +157,9 @@ pub enum AdminOutcome {
         /// The entry.
         audit: AuditRef,
     },
+    /// Done and recorded, concerning this many objects (redriven dead
+    /// letters).
+    Counted(u64, AuditRef),
     /// Nothing to do (the object does not exist, or is already in that
     /// state): nothing changed, nothing recorded.
     Unchanged,
@@ -157,6 +179,7 @@ impl AdminJob {
 #[derive(Debug)]
 pub(super) struct Applied {
     kind: AuditKind,
+    count: Option<u64>,
     agent_id: Option<AgentId>,
     jti: Option<String>,
     details: Value,
@@ -170,7 +193,7 @@ pub(super) struct Applied {
 type PolicyState = (Option<Box<ActiveRow>>, Option<Box<ProposalRow>>);
 
 fn applied(kind: AuditKind, details: Value) -> Applied {
-    Applied { kind, agent_id: None, jti: None, details, agent: None, event: None, policy: None }
+    Applied { kind, count: None, agent_id: None, jti: None, details, agent: None, event: None, policy: None }
 }
 
 fn conflict(message: String) -> StoreError {
@@ -217,6 +240,19 @@ fn policy_applied(kind: AuditKind, details: Value, tenant: &TenantId, active: Ac
     done.event = Some(Event::Policy { tenant: tenant.clone() });
     done.policy = Some((Some(Box::new(active)), None));
     done
+}
+
+/// What an integration's entry records: never its secrets (they are not
+/// in `settings`).
+fn integration_details(row: &IntegrationRow) -> Value {
+    json!({
+        "id": row.id.as_str(),
+        "name": row.name.as_str(),
+        "category": row.category,
+        "kind": row.kind,
+        "enabled": row.enabled,
+        "settings": serde_json::from_str::<Value>(&row.settings).unwrap_or(Value::Null),
+    })
 }
 
 fn agent_details(agent: &AgentRow) -> Value {
@@ -360,6 +396,32 @@ pub(super) async fn apply(tx: &mut StoreTx, job: &AdminJob, now: Timestamp) -> S
             event: Some(Event::Upstream { tenant: tenant.clone() }),
             ..applied(AuditKind::UpstreamDeleted, json!({"name": name.as_str()}))
         }),
+        AdminOp::CreateIntegration(row) => {
+            tx.insert_integration(row).await?;
+            Some(Applied {
+                event: Some(Event::Integration { tenant: tenant.clone() }),
+                ..applied(AuditKind::IntegrationCreated, integration_details(row))
+            })
+        }
+        AdminOp::UpdateIntegration { row, secrets_changed } => tx.update_integration(row).await?.then(|| {
+            let mut details = integration_details(row);
+            details["secrets_changed"] = json!(secrets_changed);
+            Applied {
+                event: Some(Event::Integration { tenant: tenant.clone() }),
+                ..applied(AuditKind::IntegrationUpdated, details)
+            }
+        }),
+        AdminOp::DeleteIntegration(id) => tx.delete_integration(tenant, id).await?.then(|| Applied {
+            event: Some(Event::Integration { tenant: tenant.clone() }),
+            ..applied(AuditKind::IntegrationDeleted, json!({"id": id.as_str()}))
+        }),
+        AdminOp::RedriveDeadLetters { sink, seq } => {
+            let count = tx.redrive_dead_letters(sink, tenant, *seq, now).await?;
+            (count > 0).then(|| Applied {
+                count: Some(count),
+                ..applied(AuditKind::DeadLettersRedriven, json!({"sink": sink, "seq": seq, "count": count}))
+            })
+        }
         AdminOp::ErasePayload { digest, reason } => tx
             .erase_audit_payload(tenant, digest, &job.principal, now)
             .await?
@@ -544,6 +606,9 @@ pub(super) async fn record(
     record.payload_digest = Some(payload.0.clone());
     let entry = chains.append(tx, &record, Some(&payload)).await?;
     published.extend(applied.event);
+    if let Some(count) = applied.count {
+        return Ok(AdminOutcome::Counted(count, entry));
+    }
     Ok(match (applied.agent, applied.policy) {
         (Some(agent), _) => AdminOutcome::Agent(agent, entry),
         (None, Some((active, proposal))) => AdminOutcome::Policy { active, proposal, audit: entry },
