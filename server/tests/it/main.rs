@@ -27,6 +27,7 @@ mod lifecycle;
 mod lost_commit;
 mod mcp_upstream;
 mod metrics;
+mod notifications;
 mod policies;
 mod properties;
 mod published;
