@@ -33,6 +33,7 @@ mod properties;
 mod published;
 mod rate_limits;
 mod scenario;
+mod sink_chaos;
 mod sink_delivery;
 mod sinks;
 mod store_failure;

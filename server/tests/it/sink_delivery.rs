@@ -91,19 +91,19 @@ async fn heads(gw: &TestGateway, fixtures: &[Fixture]) -> BTreeMap<String, u64> 
 
 /// What a tenant's delivered events show, once de-duplicated by `id`.
 #[derive(Debug, Default)]
-struct Stream {
+pub struct Stream {
     /// Entries, in the order they first arrived.
-    entries: Vec<AuditEntry>,
+    pub entries: Vec<AuditEntry>,
     /// Checkpoint sizes, in order.
-    checkpoints: Vec<u64>,
+    pub checkpoints: Vec<u64>,
     /// Events that arrived more than once (at-least-once delivery).
-    repeated: usize,
+    pub repeated: usize,
 }
 
 /// Groups `events` by tenant and checks each stream: entries arrive in
 /// `seq` order without gaps from 1, every hash recomputes and links to
 /// the previous one, every checkpoint follows the entry it ends.
-fn streams(events: &[Value]) -> BTreeMap<String, Stream> {
+pub fn streams(events: &[Value]) -> BTreeMap<String, Stream> {
     let mut streams: BTreeMap<String, Stream> = BTreeMap::new();
     let mut seen = std::collections::HashSet::new();
     for event in events {
@@ -181,7 +181,7 @@ async fn delivered(
 }
 
 /// The events of webhook requests.
-fn webhook_events(requests: &[Request]) -> Vec<Value> {
+pub fn webhook_events(requests: &[Request]) -> Vec<Value> {
     requests
         .iter()
         .filter(|r| r.method == wiremock::http::Method::POST)
