@@ -41,6 +41,8 @@ pub enum Group {
     Approvals,
     /// Credentials on every operation.
     Auth,
+    /// Audit sinks and notification channels.
+    Integrations,
 }
 
 impl Group {
@@ -55,6 +57,7 @@ impl Group {
             Group::Policies => "policies",
             Group::Approvals => "approvals",
             Group::Auth => "auth",
+            Group::Integrations => "integrations",
         }
     }
 }

@@ -7,6 +7,7 @@ mod auth;
 mod contract;
 mod core;
 mod disruptive;
+mod integrations;
 mod intents;
 mod mcp;
 mod policies;
@@ -31,6 +32,7 @@ pub fn all() -> Vec<Case> {
     cases.extend(auth::cases());
     cases.extend(policies::cases());
     cases.extend(approvals::cases());
+    cases.extend(integrations::cases());
     cases.extend(vectors::cases());
     cases.extend(contract::cases());
     cases.extend(properties::cases());
