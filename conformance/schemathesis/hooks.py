@@ -37,6 +37,21 @@ ALLOWED: dict[tuple[str, str, str], str] = {
         "the contract keeps one message type, so that generated clients have one"
     ),
 }
+# Integrations: one settings type serves both making an integration (its
+# secrets required) and changing one (secrets left out are kept), so the
+# schema cannot mark the secret fields required.
+for _secret in ("token", "secret", "api_key", "client_secret", "secret_access_key", "webhook_url", "routing_key"):
+    ALLOWED[("integration_create", f"$.settings.{_secret}", "is required")] = (
+        "secrets are required when an integration is made and kept when a change leaves them out"
+    )
+for _operation in ("integration_create", "integration_update"):
+    ALLOWED[(_operation, "$.settings.access_key_id", "is required with")] = "two fields at once"
+    for _field in ("url", "endpoint", "authority", "webhook_url"):
+        ALLOWED[(_operation, f"$.settings.{_field}", "not a URL")] = (
+            "a host written as an IPv4 address must be one (four parts, each at most 255)"
+        )
+ALLOWED[("integration_update", "$.settings.kind", "cannot change")] = "depends on the stored integration"
+
 # A bundle's module names, and that not all modules are tests: OpenAPI 3.0
 # cannot constrain a map's keys.
 for _operation in ("policy_draft_create", "policy_draft_update", "policy_dry_run"):

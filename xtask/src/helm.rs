@@ -195,6 +195,20 @@ pub fn helm(root: &Path) -> Result<()> {
     let ci = render(&helm, root, &["-f", "deploy/helm/lictor/ci/postgres-values.yaml"])?
         .map_err(anyhow::Error::msg)?;
     check(&ci, true, &variables).context("the TLS rendering")?;
+    // Integrations come from a Secret's keys when one is named, and only then.
+    let env_from = |documents: &[Value]| -> Result<Value> {
+        Ok(kind(documents, "Deployment")?["spec"]["template"]["spec"]["containers"][0]["envFrom"].clone())
+    };
+    ensure!(
+        env_from(&ci)?
+            .as_array()
+            .is_some_and(|all| all.iter().any(|e| e["secretRef"]["name"] == "lictor-integrations")),
+        "the integrations' Secret is not in the pods' envFrom"
+    );
+    ensure!(
+        env_from(&defaults)?.as_array().is_some_and(|all| all.iter().all(|e| e.get("secretRef").is_none())),
+        "a Secret is in envFrom without integrations.secretName"
+    );
     let refused = [
         (&["--set", "replicaCount=1"][..], "replicaCount must be at least 2"),
         (&["--set", "database.secret.name="][..], "database.secret.name is required"),

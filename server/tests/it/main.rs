@@ -35,6 +35,7 @@ mod rate_limits;
 mod scenario;
 mod sink_chaos;
 mod sink_delivery;
+mod sink_s3;
 mod sinks;
 mod store_failure;
 mod system;

@@ -55,7 +55,8 @@ async fn kills_mid_delivery_lose_nothing(backend: Backend) {
     configure(&mut deployment, &destination);
     let mut url = deployment.start().await;
     let tenant = provision(&client(), &url).await;
-    for round in 0..4u64 {
+    for _ in 0..4 {
+        let before = destination.received_requests().await.unwrap().len();
         for i in 0..12 {
             let intent = if i % 3 == 0 { block_intent() } else { approve_intent() };
             send(
@@ -65,9 +66,13 @@ async fn kills_mid_delivery_lose_nothing(backend: Backend) {
             .await
             .expect(200);
         }
-        // Let a batch or two go out, then kill while the next is in
-        // flight (each takes the destination 150 ms to acknowledge).
-        tokio::time::sleep(Duration::from_millis(100 + 70 * round)).await;
+        // Kill as soon as a new batch reached the destination: its
+        // acknowledgement is 150 ms away, so the kill lands in flight.
+        let in_flight = eventually(Duration::from_secs(20), async || {
+            (destination.received_requests().await.unwrap().len() > before).then_some(())
+        })
+        .await;
+        assert!(in_flight.is_some(), "no batch was sent");
         deployment.kill().await;
         url = deployment.start().await;
     }

@@ -4,6 +4,7 @@
 
 pub mod cut_proxy;
 pub mod mcp_server;
+pub mod moto;
 pub mod postgres;
 pub mod process;
 
