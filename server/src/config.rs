@@ -95,6 +95,9 @@ pub struct Config {
     /// (`LICTOR_SINK_<NAME>`, `LICTOR_CHANNEL_<NAME>`): each serves every
     /// tenant.
     pub integrations: Vec<crate::integrations::Configured>,
+    /// Whether integrations made through the API may send to private,
+    /// loopback and link-local addresses (the environment's always may).
+    pub integrations_allow_private: bool,
     /// This gateway's public base URL (`https://lictor.example.com`), for
     /// links in alerts.
     pub public_url: Option<String>,
@@ -158,6 +161,7 @@ impl Default for Config {
             log_level: "info".into(),
             integrations: Vec::new(),
             public_url: None,
+            integrations_allow_private: false,
             sink_tuning: crate::sinks::SinkTuning::default(),
         }
     }

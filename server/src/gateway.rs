@@ -204,20 +204,30 @@ fn start_integrations(
 ) -> Result<crate::integrations::runtime::Context, StartError> {
     let host = std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()).unwrap_or_else(|| "gateway".into());
     let holder = format!("{host}/{}/{}", std::process::id(), uuid::Uuid::new_v4().simple());
-    let client = roots
-        .apply(reqwest::Client::builder())
-        .timeout(Duration::from_secs(30))
-        .connect_timeout(Duration::from_secs(10))
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("lictor/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| StartError::Config(format!("integrations client: {e}")))?;
+    let builder = || {
+        roots
+            .apply(reqwest::Client::builder())
+            .timeout(Duration::from_secs(30))
+            .connect_timeout(Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("lictor/", env!("CARGO_PKG_VERSION")))
+    };
+    let client = builder().build().map_err(|e| StartError::Config(format!("integrations client: {e}")))?;
+    let tenant_client = match config.integrations_allow_private {
+        true => client.clone(),
+        false => builder()
+            .dns_resolver(Arc::new(crate::integrations::egress::PublicOnly))
+            .build()
+            .map_err(|e| StartError::Config(format!("integrations client: {e}")))?,
+    };
     let context = crate::integrations::runtime::Context {
         store: store.clone(),
         keys: keys.clone(),
         events: events.clone(),
         configured: config.integrations.clone(),
         client,
+        tenant_client,
+        allow_private: config.integrations_allow_private,
         roots: roots.clone(),
         tuning: config.sink_tuning,
         metrics: Arc::clone(metrics),

@@ -389,6 +389,12 @@ struct ServeArgs {
     /// behind a NetworkPolicy, a management network).
     #[arg(long, env = "LICTOR_METRICS_LISTEN")]
     metrics_listen: Option<SocketAddr>,
+    /// Let integrations made through the API (by tenant administrators)
+    /// send to private, loopback and link-local addresses; by default they
+    /// reach public addresses only (integrations of the environment always
+    /// may).
+    #[arg(long, env = "LICTOR_INTEGRATIONS_ALLOW_PRIVATE_NETWORKS")]
+    integrations_allow_private_networks: bool,
     /// This gateway's public base URL (`https://lictor.example.com`): links
     /// in alerts point there.
     #[arg(long, env = "LICTOR_PUBLIC_URL")]
@@ -534,7 +540,8 @@ fn config(args: ServeArgs) -> anyhow::Result<Config> {
             .filter(|l| !l.trim().is_empty())
             .unwrap_or_else(|| DEFAULTS.log_level.clone()),
         integrations: lictor_server::integrations::from_env(std::env::vars()).map_err(anyhow::Error::msg)?,
-        public_url: args.public_url.filter(|u| !u.is_empty()),
+        public_url: public_url(args.public_url)?,
+        integrations_allow_private: args.integrations_allow_private_networks,
         sink_tuning: lictor_server::sinks::SinkTuning {
             lease: Duration::from_secs(args.sinks_lease_seconds.max(1)),
             poll: Duration::from_millis(args.sinks_poll_ms.max(10)),
@@ -546,6 +553,18 @@ fn config(args: ServeArgs) -> anyhow::Result<Config> {
     config.webhooks.max_attempts = args.webhook_max_attempts;
     config.webhooks.base_delay = Duration::from_millis(args.webhook_base_delay_ms);
     Ok(config)
+}
+
+/// `--public-url`, checked: an absolute `http`/`https` URL.
+fn public_url(url: Option<String>) -> anyhow::Result<Option<String>> {
+    match url.filter(|u| !u.is_empty()) {
+        None => Ok(None),
+        Some(url) => {
+            lictor_server::sinks::settings::url(&url, "public_url")
+                .map_err(|e| anyhow::anyhow!("LICTOR_PUBLIC_URL: {e}"))?;
+            Ok(Some(url.trim_end_matches('/').to_string()))
+        }
+    }
 }
 
 /// Keeps the gateway's memory in 4 KiB pages. The allocator reserves large

@@ -27,11 +27,20 @@ use crate::store::{IntegrationRow, StoreError};
 const LIST: &str = "integrations";
 const LETTERS: &str = "dead-letters";
 
-fn checked(settings: &Settings) -> Result<(), Error> {
+/// Checks settings a tenant administrator gives: their fields, and that
+/// they send to public addresses (unless private networks are allowed).
+fn checked(caller: &Caller<'_>, settings: &Settings) -> Result<(), Error> {
     settings.check().map_err(|e| Error::InvalidField {
         path: format!("$.settings{}", e.path.trim_start_matches('$')),
         message: e.message,
-    })
+    })?;
+    if !caller.state.integrations.allow_private {
+        for (field, url) in settings.urls() {
+            crate::integrations::egress::check_url(&url)
+                .map_err(|message| Error::InvalidField { path: format!("$.settings.{field}"), message })?;
+        }
+    }
+    Ok(())
 }
 
 /// The health of `id`'s delivery of `tenant`'s log.
@@ -189,7 +198,7 @@ pub(crate) async fn create(
     let (principal, tenant, (_, body)) =
         caller.admin((scope, body), |(scope, _)| scope.tenant.as_ref()).await?;
     let settings = Settings::from(body.settings);
-    checked(&settings)?;
+    checked(caller, &settings)?;
     let configured = Configured {
         id: IntegrationId::parse("itg_probe").map_err(|e| Error::Internal(e.to_string()))?,
         settings: settings.clone(),
@@ -324,7 +333,7 @@ pub(crate) async fn update(
         if let Ok(current) = &current {
             settings.keep_secrets_from(current);
         }
-        checked(&settings)?;
+        checked(caller, &settings)?;
         let configured =
             Configured { id: row.id.clone(), settings: settings.clone(), tenant: Some(tenant.clone()) };
         let probe: runtime::WatchedSinks = std::sync::Arc::default();

@@ -12,6 +12,7 @@
 //!
 //! [`runtime`] runs a sender for each enabled integration.
 
+pub mod egress;
 pub mod runtime;
 pub mod seal;
 
@@ -85,6 +86,32 @@ impl Settings {
             Settings::Sink(s) => s.endpoint(),
             Settings::Channel(c) => c.endpoint(),
         }
+    }
+
+    /// The URLs it sends to, by field.
+    pub fn urls(&self) -> Vec<(&'static str, String)> {
+        let mut urls = Vec::new();
+        match self {
+            Settings::Sink(SinkSettings::Webhook(s)) => urls.push(("url", s.url.clone())),
+            Settings::Sink(SinkSettings::Splunk(s)) => urls.push(("url", s.url.clone())),
+            Settings::Sink(SinkSettings::Datadog(s)) => urls.push(("url", s.intake_url())),
+            Settings::Sink(SinkSettings::Sentinel(s)) => {
+                urls.push(("endpoint", s.endpoint.clone()));
+                urls.extend(s.authority.clone().map(|a| ("authority", a)));
+            }
+            Settings::Sink(SinkSettings::S3(s)) => urls.extend(s.endpoint.clone().map(|e| ("endpoint", e))),
+            Settings::Channel(ChannelSettings::Slack(c)) => {
+                urls.extend(c.webhook_url.clone().map(|u| ("webhook_url", u)))
+            }
+            Settings::Channel(ChannelSettings::Teams(c)) => {
+                urls.extend(c.webhook_url.clone().map(|u| ("webhook_url", u)))
+            }
+            Settings::Channel(ChannelSettings::Pagerduty(c)) => {
+                urls.push(("url", c.events_url().to_string()))
+            }
+            Settings::Channel(ChannelSettings::Webhook(c)) => urls.push(("url", c.url.clone())),
+        }
+        urls
     }
 
     /// The kind's secret fields.

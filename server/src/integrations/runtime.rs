@@ -40,8 +40,13 @@ pub struct Context {
     pub events: Events,
     /// The environment's integrations.
     pub configured: Vec<Configured>,
-    /// The outbound HTTP client.
+    /// The outbound HTTP client of the environment's integrations.
     pub client: reqwest::Client,
+    /// The outbound HTTP client of tenants' integrations: public addresses
+    /// only, unless private networks are allowed (see [`super::egress`]).
+    pub tenant_client: reqwest::Client,
+    /// Whether tenants' integrations may send to private networks.
+    pub allow_private: bool,
     /// Extra CAs for clients that are not `client`.
     pub roots: OutboundRoots,
     /// Senders' timing.
@@ -103,12 +108,23 @@ pub fn destination(
     configured: &Configured,
     sinks: &WatchedSinks,
 ) -> Result<Box<dyn Destination>, String> {
+    // A tenant's integration sends to public addresses only (unless the
+    // operator allows private networks); the environment's are trusted.
+    let client = match (&configured.tenant, context.allow_private) {
+        (Some(_), false) => {
+            for (field, url) in configured.settings.urls() {
+                super::egress::check_url(&url).map_err(|e| format!("`{field}`: {e}"))?;
+            }
+            &context.tenant_client
+        }
+        _ => &context.client,
+    };
     match &configured.settings {
-        Settings::Sink(settings) => crate::sinks::destination(settings, &context.client, &context.roots),
+        Settings::Sink(settings) => crate::sinks::destination(settings, client, &context.roots),
         Settings::Channel(settings) => Ok(Box::new(crate::notify::ChannelDestination::new(
             (configured.id.to_string(), configured.tenant.clone(), settings.clone()),
             context.store.clone(),
-            context.client.clone(),
+            client.clone(),
             (context.checkpoints.clone(), Arc::clone(sinks)),
             context.public_url.clone(),
         )?)),

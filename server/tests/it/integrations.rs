@@ -420,7 +420,63 @@ async fn dead_letters_are_listed_and_redriven(backend: Backend) {
     assert_eq!(audit["items"].as_array().unwrap().len(), 2);
 }
 
+/// A tenant administrator cannot aim the gateway at its own network: an
+/// integration naming a private, loopback or link-local address is
+/// refused, and one whose host name resolves there never sends — unless
+/// the operator allows private networks. The environment's may.
+async fn tenants_reach_public_addresses_only(backend: Backend) {
+    let server = MockServer::start().await;
+    hec(&server, TOKEN).await;
+    let port = server.address().port();
+    let gw = TestGateway::start_with(backend, |c| {
+        fast(c, Vec::new());
+        c.integrations_allow_private = false;
+    })
+    .await;
+    let f = gw.tenant_fixture().await;
+    for (url, field) in [
+        ("http://169.254.169.254/latest/meta-data", "$.settings.url"),
+        ("http://127.0.0.1:8080", "$.settings.url"),
+        ("http://10.0.0.7:8088", "$.settings.url"),
+    ] {
+        let error = gw
+            .post("/v1/admin/integrations", &f.admin, &json!({"name": "inward", "settings": splunk(url)}))
+            .await
+            .expect(400);
+        assert_eq!(error["path"], field, "{url}: {error}");
+        assert!(error["message"].as_str().unwrap().contains("public addresses only"), "{error}");
+    }
+    let sentinel = json!({"name": "inward", "settings": {"kind": "sentinel", "endpoint": "https://dce.example.com",
+        "rule_id": "dcr-00112233445566778899aabbccddeeff", "stream": "Custom-A", "tenant_id": "t", "client_id": "c",
+        "client_secret": "s", "authority": "http://[::1]:9000"}});
+    let error = gw.post("/v1/admin/integrations", &f.admin, &sentinel).await.expect(400);
+    assert_eq!(error["path"], "$.settings.authority");
+    // A name that resolves to loopback: accepted, but nothing is sent.
+    let by_name = format!("http://localhost:{port}");
+    let id = gw
+        .post("/v1/admin/integrations", &f.admin, &json!({"name": "by-name", "settings": splunk(&by_name)}))
+        .await
+        .expect(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    gw.declare(&f.live, approve_intent()).await.expect(200);
+    let refused = eventually(Duration::from_secs(20), async || {
+        let health =
+            gw.get(&format!("/v1/admin/integrations/{id}"), &f.admin).await.expect(200)["health"].clone();
+        health["last_error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("public addresses only"))
+            .then_some(health)
+    })
+    .await
+    .expect("the inward name is refused when resolved");
+    assert_eq!(refused["state"], "failing", "{refused}");
+    assert!(server.received_requests().await.unwrap().is_empty(), "a tenant's sink reached loopback");
+}
+
 crate::on_both_backends!(
+    tenants_reach_public_addresses_only,
     integrations_are_managed_by_their_tenant,
     bad_integrations_name_the_field,
     tenants_and_agents_reach_nothing_of_others,

@@ -42,6 +42,8 @@ async fn answer(server: &MockServer, template: ResponseTemplate, priority: u8, t
 /// Quick polling and retries.
 pub fn fast(config: &mut Config, sinks: Vec<Configured>) {
     config.integrations = sinks;
+    // The stand-ins listen on loopback.
+    config.integrations_allow_private = true;
     config.sink_tuning = SinkTuning {
         lease: Duration::from_secs(3),
         poll: Duration::from_millis(50),
