@@ -74,9 +74,17 @@ impl SinkSettings {
                     s.stream
                 )
             }
-            SinkSettings::S3(s) => match &s.endpoint {
-                Some(endpoint) => format!("{}/{}/{}", endpoint.trim_end_matches('/'), s.bucket, s.prefix),
-                None => format!("s3://{}/{}", s.bucket, s.prefix),
+            SinkSettings::S3(s) => match (&s.endpoint, s.path_style) {
+                (Some(endpoint), true) => {
+                    format!("{}/{}/{}", endpoint.trim_end_matches('/'), s.bucket, s.prefix)
+                }
+                (Some(endpoint), false) => match endpoint.split_once("://") {
+                    Some((scheme, rest)) => {
+                        format!("{scheme}://{}.{}/{}", s.bucket, rest.trim_end_matches('/'), s.prefix)
+                    }
+                    None => endpoint.clone(),
+                },
+                (None, _) => format!("s3://{}/{}", s.bucket, s.prefix),
             },
         }
     }
@@ -287,6 +295,12 @@ pub struct SentinelSink {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(path = "URL_PATTERN"), length(max = 2048))]
     pub authority: Option<String>,
+    /// The token's scope (default `https://monitor.azure.com//.default`;
+    /// sovereign clouds have their own, such as
+    /// `https://monitor.azure.us//.default`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^https://[A-Za-z0-9.-]+//\.default$"), length(max = 256))]
+    pub scope: Option<String>,
     /// Seconds of lag before the sink counts as lagging (1–2592000, default 300).
     #[serde(default = "default_max_lag_seconds")]
     #[schemars(range(min = 1, max = 2592000))]

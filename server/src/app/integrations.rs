@@ -27,6 +27,9 @@ use crate::store::{IntegrationRow, StoreError};
 const LIST: &str = "integrations";
 const LETTERS: &str = "dead-letters";
 
+/// Most integrations a tenant may have (each is a sender at work).
+const MAX_PER_TENANT: usize = 20;
+
 /// Checks settings a tenant administrator gives: their fields, and that
 /// they send to public addresses (unless private networks are allowed).
 fn checked(caller: &Caller<'_>, settings: &Settings) -> Result<(), Error> {
@@ -172,8 +175,7 @@ async fn stored_view(caller: &Caller<'_>, row: &IntegrationRow) -> Result<Integr
 /// public settings.
 fn sealed(
     caller: &Caller<'_>,
-    id: &IntegrationId,
-    tenant: &TenantId,
+    (id, tenant, enabled): (&IntegrationId, &TenantId, bool),
     settings: &Settings,
 ) -> Result<(String, String), Error> {
     let public = settings.public_json();
@@ -182,6 +184,7 @@ fn sealed(
         tenant: tenant.as_str(),
         category: settings.category_name(),
         kind: settings.kind(),
+        enabled,
         settings: &public,
     };
     let sealed = seal::seal(&caller.state.keys.ring(), &binding, &settings.secrets())
@@ -208,8 +211,15 @@ pub(crate) async fn create(
     if let Err(error) = runtime::destination(&caller.state.integrations, &configured, &probe) {
         return Err(Error::InvalidField { path: "$.settings".into(), message: error });
     }
+    if caller.state.store.list_integrations(&tenant).await?.len() >= MAX_PER_TENANT {
+        return Err(Error::conflict(
+            Object::Integration,
+            &body.name,
+            format!("cannot be added: a tenant has at most {MAX_PER_TENANT} integrations"),
+        ));
+    }
     let id = crate::ids::integration_id();
-    let (public, sealed) = sealed(caller, &id, &tenant, &settings)?;
+    let (public, sealed) = sealed(caller, (&id, &tenant, body.enabled), &settings)?;
     let now = Timestamp::now();
     let row = IntegrationRow {
         id,
@@ -341,20 +351,31 @@ pub(crate) async fn update(
             return Err(Error::InvalidField { path: "$.settings".into(), message: error });
         }
         secrets_changed = settings.secrets() != before;
-        let (public, sealed) = sealed(caller, &row.id, &tenant, &settings)?;
+        row.enabled = body.enabled.unwrap_or(row.enabled);
+        let (public, sealed) = sealed(caller, (&row.id, &tenant, row.enabled), &settings)?;
         row.settings = public;
         row.sealed = sealed;
-    } else if let Err(problem) = &current
-        && body.enabled == Some(true)
-    {
-        return Err(Error::conflict(
-            Object::Integration,
-            &row.id,
-            format!("cannot be turned on as it is ({problem}); give its settings again, secrets included"),
-        ));
-    }
-    if let Some(enabled) = body.enabled {
-        row.enabled = enabled;
+    } else if let Some(enabled) = body.enabled {
+        match &current {
+            // Sealed again: the state is part of what the seal binds.
+            Ok(settings) => {
+                row.enabled = enabled;
+                let (public, sealed) = sealed(caller, (&row.id, &tenant, enabled), settings)?;
+                row.settings = public;
+                row.sealed = sealed;
+            }
+            // One that does not open may be turned off, never on.
+            Err(_) if !enabled => row.enabled = false,
+            Err(problem) => {
+                return Err(Error::conflict(
+                    Object::Integration,
+                    &row.id,
+                    format!(
+                        "cannot be turned on as it is ({problem}); give its settings again, secrets included"
+                    ),
+                ));
+            }
+        }
     }
     row.updated_at = Timestamp::now();
     let job = AdminJob {

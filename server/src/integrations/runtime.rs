@@ -86,6 +86,7 @@ pub fn open(keys: &Keys, row: &IntegrationRow) -> Result<Settings, String> {
         tenant: row.tenant.as_str(),
         category: &row.category,
         kind: &row.kind,
+        enabled: row.enabled,
         settings: &public,
     };
     let secrets = super::seal::open(&keys.ring(), &binding, &row.sealed).map_err(|e| match e {
@@ -256,6 +257,20 @@ async fn reconcile(
                 continue;
             }
         };
+        if matches!(configured.settings, Settings::Channel(_))
+            && let Err(error) = context
+                .store
+                .start_sink_at_heads(
+                    configured.id.as_str(),
+                    configured.tenant.as_ref(),
+                    crate::clock::Timestamp::now(),
+                )
+                .await
+        {
+            // Started next time round; alerts never replay the history.
+            slog::warn!(log, "cannot start the channel at the logs' heads"; "error" => %error);
+            continue;
+        }
         reported.remove(&configured.id);
         slog::info!(log, "integration started"; "endpoint" => configured.settings.endpoint());
         let sender = SinkSender::new(

@@ -5,9 +5,9 @@
 //! with HKDF-SHA256 from the checkpoint signing key `kid` (in the keys
 //! file, never in the database), info `lictor integration secrets v1`. The
 //! plaintext is the JSON object of the secret fields; the associated data
-//! is the RFC 8785 canonical JSON of `{"category","id","kind","settings",
-//! "tenant"}`, so the secrets open only beside the settings they were
-//! sealed with.
+//! is the RFC 8785 canonical JSON of `{"category","enabled","id","kind",
+//! "settings","tenant"}`, so the secrets open only beside the settings and
+//! state they were sealed with.
 
 use std::collections::BTreeMap;
 
@@ -53,6 +53,8 @@ pub struct Binding<'a> {
     pub category: &'a str,
     /// The kind.
     pub kind: &'a str,
+    /// Whether it runs.
+    pub enabled: bool,
     /// The settings' JSON without secrets.
     pub settings: &'a serde_json::Value,
 }
@@ -61,6 +63,7 @@ impl Binding<'_> {
     fn associated_data(&self) -> Vec<u8> {
         let document = serde_json::json!({
             "category": self.category,
+            "enabled": self.enabled,
             "id": self.id,
             "kind": self.kind,
             "settings": self.settings,
@@ -127,8 +130,14 @@ mod tests {
     fn secrets_open_only_beside_their_settings() {
         let ring = Keyring::generated();
         let settings = serde_json::json!({"kind": "splunk", "url": "https://splunk.example:8088"});
-        let binding =
-            Binding { id: "itg_1", tenant: "acme", category: "sink", kind: "splunk", settings: &settings };
+        let binding = Binding {
+            id: "itg_1",
+            tenant: "acme",
+            category: "sink",
+            kind: "splunk",
+            enabled: true,
+            settings: &settings,
+        };
         let secrets = BTreeMap::from([("token".to_string(), "hec-secret".to_string())]);
         let sealed = seal(&ring, &binding, &secrets).unwrap();
         assert!(!sealed.contains("hec-secret"));
@@ -139,6 +148,7 @@ mod tests {
             Binding { settings: &moved, ..binding },
             Binding { tenant: "other", ..binding },
             Binding { id: "itg_2", ..binding },
+            Binding { enabled: false, ..binding },
         ] {
             assert_eq!(open(&ring, &other, &sealed), Err(SealError::Tampered));
         }

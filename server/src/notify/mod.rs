@@ -57,6 +57,24 @@ pub struct Occurrence {
     pub facts: Vec<(String, String)>,
     /// A link to act on.
     pub link: Option<(String, String)>,
+    /// Whether it sums up occurrences already counted.
+    pub summary: bool,
+}
+
+/// What occurrences of `kind` are called, `count` of them.
+fn named(kind: AlertKind, count: u64) -> String {
+    let one = match kind {
+        AlertKind::Denial => "denial",
+        AlertKind::Escalation => "escalation",
+        AlertKind::ApprovalTimeout => "approval timeout",
+        AlertKind::StepUpRequired => "step-up requirement",
+        AlertKind::CapabilityFailure => "capability refusal",
+        AlertKind::BudgetFailure => "exhausted budget",
+        AlertKind::AuditVerificationFailure => "verification failure",
+        AlertKind::SinkDeadLetter => "dead letter",
+        AlertKind::SinkLagging => "lagging sink",
+    };
+    if count == 1 { one.to_string() } else { format!("{one}s") }
 }
 
 /// The occurrence an audit entry is, if it is one.
@@ -110,6 +128,7 @@ pub fn classify(entry: &AuditEntry, public_url: Option<&str>) -> Option<Occurren
                 text: format!("{agent} was blocked from {what}. {first_reason}"),
                 facts,
                 link: None,
+                summary: false,
             })
         }
         Verdict::Escalate => {
@@ -127,13 +146,21 @@ pub fn classify(entry: &AuditEntry, public_url: Option<&str>) -> Option<Occurren
             if let Some(approval) = &entry.approval_id {
                 facts.push(("Approval".into(), approval.clone()));
             }
+            // An exhausted budget asks a human rather than blocking.
+            let (kind, title) = match entry.stage {
+                Some(StageName::Budget) => {
+                    (AlertKind::BudgetFailure, format!("Budget exhausted for {agent}: approval needed"))
+                }
+                _ => (AlertKind::Escalation, format!("Approval needed: {agent}")),
+            };
             Some(Occurrence {
-                kind: AlertKind::Escalation,
+                kind,
                 severity,
-                title: format!("Approval needed: {agent}{shadow}"),
+                title: format!("{title}{shadow}"),
                 text: format!("{agent} asked for {what}, which needs a human's approval. {first_reason}"),
                 facts,
                 link,
+                summary: false,
             })
         }
         Verdict::Approve | Verdict::ApproveModified => None,
@@ -222,7 +249,7 @@ impl ChannelDestination {
     }
 
     fn alert(&self, tenant: &TenantId, key: &str, occurrence: &Occurrence, count: u64) -> Alert {
-        let title = if count > 1 {
+        let title = if count > 1 && !occurrence.summary {
             format!("{count} × {} — latest: {}", occurrence.kind.as_str().replace('_', " "), occurrence.title)
         } else {
             occurrence.title.clone()
@@ -303,15 +330,20 @@ impl ChannelDestination {
                 let occurrence = Occurrence {
                     kind,
                     severity: Severity::Warning,
-                    title: format!("{} more since the last alert", state.suppressed),
-                    text: format!(
-                        "{} more {} in tenant {tenant} within {} s of the last alert.",
+                    title: format!(
+                        "{} more {} since the last alert",
                         state.suppressed,
-                        kind.as_str().replace('_', " "),
+                        named(kind, state.suppressed)
+                    ),
+                    text: format!(
+                        "{} more {} in tenant {tenant} within {} s of the last alert (see the audit log).",
+                        state.suppressed,
+                        named(kind, state.suppressed),
                         self.window().as_secs()
                     ),
                     facts: Vec::new(),
                     link: None,
+                    summary: true,
                 };
                 let alert = self.alert(&tenant, &key, &occurrence, state.suppressed);
                 self.post_settling(&alert).await?;
@@ -376,6 +408,7 @@ impl ChannelDestination {
                     ("Approval".into(), approval.id.clone()),
                 ],
                 link: None,
+                summary: false,
             };
             if self.routed(occurrence.kind, occurrence.severity) {
                 by_tenant.entry(approval.tenant.clone()).or_default().push(occurrence);
@@ -409,6 +442,7 @@ impl ChannelDestination {
                     ),
                     facts: vec![("Position".into(), failure.seq.to_string())],
                     link: None,
+                    summary: false,
                 },
             ));
         }
@@ -434,6 +468,7 @@ impl ChannelDestination {
                             ),
                             facts: vec![("Sink".into(), sink.id.clone())],
                             link: None,
+                            summary: false,
                         },
                     ));
                 }
@@ -455,6 +490,7 @@ impl ChannelDestination {
                             ),
                             facts: vec![("Sink".into(), sink.id.clone())],
                             link: None,
+                            summary: false,
                         },
                     ));
                 }
@@ -503,7 +539,7 @@ fn now_rfc3339() -> String {
 #[async_trait::async_trait]
 impl Destination for ChannelDestination {
     fn limits(&self) -> BatchLimits {
-        BatchLimits { events: 500, bytes: 8 << 20 }
+        BatchLimits { events: 500, bytes: 8 << 20, per_event: 0 }
     }
 
     async fn deliver(&self, outgoing: &Outgoing<'_>) -> Result<(), Refusal> {

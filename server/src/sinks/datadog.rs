@@ -7,7 +7,7 @@
 //! Content-Encoding: gzip
 //!
 //! [{"ddsource":"lictor","service":"lictor","ddtags":"lictor_tenant:acme,lictor_type:lictor.audit.entry,…",
-//!   "message":"<the event's JSON>"}, …]
+//!   "timestamp":<the entry's time, ms>,"message":"<the event's JSON>"}, …]
 //! ```
 //!
 //! `message` holds the event's JSON exactly as rendered: Datadog parses a
@@ -60,6 +60,9 @@ impl DatadogDestination {
                 "ddsource": self.source,
                 "service": self.service,
                 "ddtags": tags,
+                // Datadog's date attribute: when the entry was written
+                // (milliseconds), not when it arrived.
+                "timestamp": rendered.event.time().micros().div_euclid(1000),
                 "message": String::from_utf8_lossy(&rendered.json),
             })
         })
@@ -69,9 +72,9 @@ impl DatadogDestination {
 #[async_trait::async_trait]
 impl Destination for DatadogDestination {
     fn limits(&self) -> BatchLimits {
-        // Each log's envelope and the message's escaping take room: half
-        // the payload limit for the events themselves.
-        BatchLimits { events: MAX_LOGS, bytes: MAX_PAYLOAD / 2 }
+        // The message's escaping takes room (half the payload for the
+        // events themselves), and each log's envelope 400 bytes at most.
+        BatchLimits { events: MAX_LOGS, bytes: MAX_PAYLOAD / 2, per_event: 400 }
     }
 
     async fn deliver(&self, outgoing: &Outgoing<'_>) -> Result<(), Refusal> {

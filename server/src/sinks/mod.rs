@@ -134,8 +134,11 @@ impl Rendered {
 pub struct BatchLimits {
     /// Most events.
     pub events: usize,
-    /// Most bytes of rendered events (each event's JSON, summed).
+    /// Most bytes of rendered events (each event's JSON, summed, plus
+    /// `per_event` for each).
     pub bytes: usize,
+    /// What the destination's envelope adds to each event, at most.
+    pub per_event: usize,
 }
 
 /// Why a batch was not acknowledged.

@@ -60,7 +60,18 @@ impl S3Destination {
             .with_virtual_hosted_style_request(!settings.path_style);
         if let Some(endpoint) = &settings.endpoint {
             options = options.with_allow_http(endpoint.starts_with("http://"));
-            builder = builder.with_endpoint(endpoint.trim_end_matches('/'));
+            // Virtual-hosted style names the bucket in the host, which
+            // `object_store` expects the endpoint to carry already.
+            let endpoint = match settings.path_style {
+                true => endpoint.trim_end_matches('/').to_string(),
+                false => {
+                    let mut url = super::settings::url(endpoint, "endpoint")?;
+                    let host = format!("{}.{}", settings.bucket, url.host_str().unwrap_or_default());
+                    url.set_host(Some(&host)).map_err(|e| format!("`endpoint`: {e}"))?;
+                    url.as_str().trim_end_matches('/').to_string()
+                }
+            };
+            builder = builder.with_endpoint(endpoint);
         }
         if let Some(id) = &settings.access_key_id {
             builder = builder
@@ -98,7 +109,7 @@ impl S3Destination {
 #[async_trait::async_trait]
 impl Destination for S3Destination {
     fn limits(&self) -> BatchLimits {
-        BatchLimits { events: self.max_batch, bytes: MAX_OBJECT }
+        BatchLimits { events: self.max_batch, bytes: MAX_OBJECT, per_event: 1 }
     }
 
     async fn deliver(&self, outgoing: &Outgoing<'_>) -> Result<(), Refusal> {

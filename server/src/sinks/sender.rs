@@ -140,19 +140,14 @@ impl SinkSender {
     }
 
     async fn run(self) {
-        let mut lease = Lease { until: None };
+        let mut lease = Lease { until: None, lag_measured: None, lagging: false };
         let mut failures = 0u32;
-        let mut lag_measured: Option<tokio::time::Instant> = None;
-        let mut lagging = false;
         loop {
             if !self.renew(&mut lease).await {
                 tokio::time::sleep(self.tuning.poll.max(self.tuning.lease / 3)).await;
                 continue;
             }
-            if lag_measured.is_none_or(|at| at.elapsed() >= LAG_EVERY) {
-                lag_measured = Some(tokio::time::Instant::now());
-                lagging = self.measure_lag(lagging).await;
-            }
+            self.watch_lag(&mut lease).await;
             match self.round(&mut lease).await {
                 Ok(caught_up) => {
                     failures = 0;
@@ -162,8 +157,7 @@ impl SinkSender {
                 }
                 Err(Stop::LeaseLost) => {
                     slog::info!(self.log, "lease lost: another gateway sends for this sink now");
-                    lease.until = None;
-                    self.metrics.sink_lease(&self.sink.id, false);
+                    self.lost(&mut lease);
                 }
                 Err(Stop::Retry(refusal)) => {
                     failures = failures.saturating_add(1);
@@ -201,7 +195,26 @@ impl SinkSender {
             if lease.until.is_some() && !self.renew(lease).await {
                 return;
             }
+            // An outage is when the lag matters most.
+            self.watch_lag(lease).await;
         }
+    }
+
+    /// Measures the lag every [`LAG_EVERY`] while the lease is held.
+    async fn watch_lag(&self, lease: &mut Lease) {
+        if lease.until.is_some() && lease.lag_measured.is_none_or(|at| at.elapsed() >= LAG_EVERY) {
+            lease.lag_measured = Some(tokio::time::Instant::now());
+            lease.lagging = self.measure_lag(lease.lagging).await;
+        }
+    }
+
+    /// The lease is gone: the lag is the new holder's to report.
+    fn lost(&self, lease: &mut Lease) {
+        lease.until = None;
+        lease.lag_measured = None;
+        lease.lagging = false;
+        self.metrics.sink_lease(&self.sink.id, false);
+        self.metrics.sink_lag(&self.sink.id, 0, 0.0, false);
     }
 
     /// Takes or renews the lease when a third of it has passed: whether
@@ -224,8 +237,9 @@ impl SinkSender {
                 true
             }
             Ok(false) => {
-                if lease.until.take().is_some() {
+                if lease.until.is_some() {
                     slog::info!(self.log, "lease taken over by another gateway");
+                    self.lost(lease);
                 }
                 self.metrics.sink_lease(&self.sink.id, false);
                 false
@@ -233,7 +247,11 @@ impl SinkSender {
             Err(error) => {
                 slog::warn!(self.log, "cannot renew the sink's lease"; "error" => %error);
                 // Still held until it expires; past that, not.
-                lease.until.is_some_and(|until| until > now)
+                let held = lease.until.is_some_and(|until| until > now);
+                if !held && lease.until.is_some() {
+                    self.lost(lease);
+                }
+                held
             }
         }
     }
@@ -381,7 +399,7 @@ impl SinkSender {
                 None => (read.from, read.anchor),
             };
             let outgoing = Outgoing { tenant, events: &events, from: start, anchor };
-            match self.destination.deliver(&outgoing).await {
+            match self.deliver_leased(&outgoing, lease).await {
                 Ok(()) => {
                     self.advance(tenant, batch[to - 1].after, to - from).await?;
                     self.metrics.sink_delivered(&self.sink.id, to - from);
@@ -410,6 +428,31 @@ impl SinkSender {
         Ok(())
     }
 
+    /// Delivers `outgoing` while the lease is held: renewed as the delivery
+    /// goes on, and the delivery abandoned (its request dropped) well
+    /// before the lease could expire, so that no answer of this gateway
+    /// lands after another one took the sink over (an S3 object written
+    /// late could replace a newer one).
+    async fn deliver_leased(&self, outgoing: &Outgoing<'_>, lease: &mut Lease) -> Result<(), Refusal> {
+        let delivery = self.destination.deliver(outgoing);
+        tokio::pin!(delivery);
+        let margin = i64::try_from((self.tuning.lease / 3).as_micros()).unwrap_or(i64::MAX);
+        loop {
+            tokio::select! {
+                result = &mut delivery => return result,
+                () = tokio::time::sleep(self.tuning.lease / 6) => {
+                    let held = self.renew(lease).await;
+                    let left = lease.until.map_or(0, |until| until.micros_since(Timestamp::now()));
+                    if !held || left < margin {
+                        return Err(Refusal::transport(
+                            "the destination had not answered when this gateway's lease was about to end: sent again later",
+                        ));
+                    }
+                }
+            }
+        }
+    }
+
     /// Sends the dead letters an operator marked, each alone.
     async fn redrive(&self, lease: &mut Lease) -> Result<(), Stop> {
         for (tenant, seq, id) in self.store.redriven_dead_letters(&self.sink.id, 100).await? {
@@ -431,7 +474,7 @@ impl SinkSender {
                         self.store
                             .settle_dead_letter(
                                 &self.sink.id,
-                                (&tenant, seq),
+                                (&tenant, &id),
                                 Some((None, &bad.message)),
                                 now,
                             )
@@ -444,7 +487,7 @@ impl SinkSender {
             let Some(event) = event else {
                 let now = Timestamp::now();
                 let gone = Some((None, "the event is no longer in the store"));
-                self.store.settle_dead_letter(&self.sink.id, (&tenant, seq), gone, now).await?;
+                self.store.settle_dead_letter(&self.sink.id, (&tenant, &id), gone, now).await?;
                 continue;
             };
             let outgoing = Outgoing {
@@ -454,10 +497,10 @@ impl SinkSender {
                 from: SinkCursor { seq: seq.saturating_sub(1), checkpoint_size: u64::MAX },
                 anchor: event.event.time(),
             };
-            match self.destination.deliver(&outgoing).await {
+            match self.deliver_leased(&outgoing, lease).await {
                 Ok(()) => {
                     self.store
-                        .settle_dead_letter(&self.sink.id, (&tenant, seq), None, Timestamp::now())
+                        .settle_dead_letter(&self.sink.id, (&tenant, &id), None, Timestamp::now())
                         .await?;
                     self.metrics.sink_delivered(&self.sink.id, 1);
                     slog::info!(self.log, "redriven dead letter delivered"; "tenant" => %tenant, "event" => &id);
@@ -470,7 +513,7 @@ impl SinkSender {
                     self.metrics.sink_failed(&self.sink.id, "rejected");
                     let now = Timestamp::now();
                     self.store
-                        .settle_dead_letter(&self.sink.id, (&tenant, seq), Some((status, &message)), now)
+                        .settle_dead_letter(&self.sink.id, (&tenant, &id), Some((status, &message)), now)
                         .await?;
                 }
             }
@@ -615,9 +658,12 @@ fn row_seq(row: &Result<crate::store::AuditRow, crate::store::UndecodableEntry>)
     }
 }
 
-/// The lease as this sender last knew it.
+/// The lease as this sender last knew it, and the lag it reports while
+/// holding it.
 struct Lease {
     until: Option<Timestamp>,
+    lag_measured: Option<tokio::time::Instant>,
+    lagging: bool,
 }
 
 fn checkpoint_event(row: &CheckpointRow) -> Rendered {

@@ -39,7 +39,7 @@ use super::{BatchLimits, Destination, Outgoing, Refusal, Rendered, SinkEvent, ju
 /// The Logs Ingestion API's version.
 pub const API_VERSION: &str = "2023-01-01";
 
-/// The scope of Azure Monitor's ingestion.
+/// The scope of Azure Monitor's ingestion (public cloud).
 pub const SCOPE: &str = "https://monitor.azure.com//.default";
 
 /// The public cloud's authority.
@@ -57,6 +57,7 @@ pub struct SentinelDestination {
     token_url: reqwest::Url,
     client_id: String,
     client_secret: String,
+    scope: String,
     client: reqwest::Client,
     token: Mutex<Option<(String, Instant)>>,
 }
@@ -86,6 +87,7 @@ impl SentinelDestination {
             token_url,
             client_id: settings.client_id.clone(),
             client_secret: settings.client_secret.clone().ok_or("`client_secret` is required")?,
+            scope: settings.scope.clone().unwrap_or_else(|| SCOPE.to_string()),
             client,
             token: Mutex::new(None),
         })
@@ -104,7 +106,7 @@ impl SentinelDestination {
             ("client_id", self.client_id.as_str()),
             ("client_secret", self.client_secret.as_str()),
             ("grant_type", "client_credentials"),
-            ("scope", SCOPE),
+            ("scope", self.scope.as_str()),
         ];
         let response = self
             .client
@@ -171,7 +173,7 @@ impl SentinelDestination {
 #[async_trait::async_trait]
 impl Destination for SentinelDestination {
     fn limits(&self) -> BatchLimits {
-        BatchLimits { events: 10_000, bytes: MAX_BYTES }
+        BatchLimits { events: 10_000, bytes: MAX_BYTES, per_event: 300 }
     }
 
     async fn deliver(&self, outgoing: &Outgoing<'_>) -> Result<(), Refusal> {

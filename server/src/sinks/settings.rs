@@ -130,6 +130,15 @@ pub fn check(settings: &SinkSettings) -> Result<(), SettingError> {
             if let Some(authority) = &s.authority {
                 check_url(authority, "authority")?;
             }
+            if let Some(scope) = &s.scope {
+                let host = scope.strip_prefix("https://").and_then(|rest| rest.strip_suffix("//.default"));
+                let ok = scope.len() <= 256
+                    && host.is_some_and(|h| {
+                        !h.is_empty()
+                            && h.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+                    });
+                matches(scope, "scope", ok, "a scope such as `https://monitor.azure.us//.default`")?;
+            }
             lag(s.max_lag_seconds)
         }
         SinkSettings::S3(s) => {
@@ -200,12 +209,23 @@ pub fn from_env(
 pub fn env_values(vars: &[(String, String)], prefix: &str) -> Result<Vec<(String, String, String)>, String> {
     let mut found: Vec<&(String, String)> = vars.iter().filter(|(k, _)| k.starts_with(prefix)).collect();
     found.sort();
-    let mut values = Vec::new();
+    let mut values: Vec<(String, String, String)> = Vec::new();
     for (key, value) in found {
         let name = &key[prefix.len()..];
-        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') || name.len() > 64
+        if name.is_empty()
+            || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            || !name.starts_with(|c: char| c.is_ascii_alphanumeric())
+            || name.len() > 64
         {
-            return Err(format!("{key}: the name after {prefix} must be 1 to 64 letters, digits or `_`"));
+            return Err(format!(
+                "{key}: the name after {prefix} must be 1 to 64 letters, digits or `_`, starting with a letter or digit"
+            ));
+        }
+        let id = name.to_ascii_lowercase().replace('_', "-");
+        if let Some((other, _, _)) = values.iter().find(|(_, known, _)| *known == id) {
+            return Err(format!(
+                "{key}: names the same integration as {other} (names are not case-sensitive)"
+            ));
         }
         let json = match value.strip_prefix('@') {
             Some(path) => {
@@ -213,7 +233,7 @@ pub fn env_values(vars: &[(String, String)], prefix: &str) -> Result<Vec<(String
             }
             None => value.clone(),
         };
-        values.push((key.clone(), name.to_ascii_lowercase().replace('_', "-"), json));
+        values.push((key.clone(), id, json));
     }
     Ok(values)
 }
@@ -260,5 +280,9 @@ mod tests {
             assert!(error.contains(path), "{json}: {error}");
         }
         assert!(from_env(vars(&[("LICTOR_SINK_a-b", "{}")])).is_err());
+        assert!(from_env(vars(&[("LICTOR_SINK__X", "{}")])).unwrap_err().contains("starting with"));
+        let twice = r#"{"kind":"splunk","url":"https://s:8088","token":"t"}"#;
+        let error = from_env(vars(&[("LICTOR_SINK_SIEM", twice), ("LICTOR_SINK_siem", twice)])).unwrap_err();
+        assert!(error.contains("names the same integration"), "{error}");
     }
 }

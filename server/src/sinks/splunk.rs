@@ -181,8 +181,9 @@ async fn hec_judge(response: reqwest::Response) -> Result<reqwest::Response, Ref
 #[async_trait::async_trait]
 impl Destination for SplunkDestination {
     fn limits(&self) -> BatchLimits {
-        // Room for each event's HEC envelope (~250 bytes).
-        BatchLimits { events: MAX_EVENTS, bytes: self.max_bytes.saturating_sub(4096) / 10 * 9 }
+        // Each event's HEC envelope (time, source, sourcetype, index, host,
+        // fields) is at most a few hundred bytes: 1 KiB is counted for it.
+        BatchLimits { events: MAX_EVENTS, bytes: self.max_bytes, per_event: 1024 }
     }
 
     async fn deliver(&self, outgoing: &Outgoing<'_>) -> Result<(), Refusal> {

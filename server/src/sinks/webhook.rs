@@ -73,7 +73,7 @@ pub fn batch_id(batch: &[Rendered]) -> String {
 #[async_trait::async_trait]
 impl Destination for WebhookDestination {
     fn limits(&self) -> BatchLimits {
-        BatchLimits { events: self.max_batch, bytes: MAX_BYTES }
+        BatchLimits { events: self.max_batch, bytes: MAX_BYTES, per_event: 1 }
     }
 
     async fn deliver(&self, outgoing: &Outgoing<'_>) -> Result<(), Refusal> {

@@ -143,8 +143,8 @@ impl Store {
         Ok(moved.rows_affected() > 0)
     }
 
-    /// Records that `sink`'s destination refused entry `seq` of `tenant`
-    /// for good (once; a second refusal of the same entry is ignored).
+    /// Records that `sink`'s destination refused an event of `tenant` for
+    /// good (once per event; a second refusal of the same one is ignored).
     pub async fn add_sink_dead_letter(&self, letter: &DeadLetterRow) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO sink_dead_letters (sink, tenant_id, seq, entry_id, status, error, created_at)
@@ -185,7 +185,7 @@ impl Store {
     ) -> StoreResult<Vec<DeadLetterRow>> {
         let rows = sqlx::query(
             "SELECT sink, tenant_id, seq, entry_id, status, error, created_at, redriven_at
-             FROM sink_dead_letters WHERE sink = $1 AND tenant_id = $2 AND seq > $3 ORDER BY seq LIMIT $4",
+             FROM sink_dead_letters WHERE sink = $1 AND tenant_id = $2 AND seq > $3 ORDER BY seq, entry_id LIMIT $4",
         )
         .bind(sink)
         .bind(tenant.as_str())
@@ -227,6 +227,31 @@ impl Store {
         let mut rows = self.sink_status(sink, only).await?;
         rows.retain(|r| r.head > r.cursor.seq || r.checkpointed > r.cursor.checkpoint_size);
         Ok(rows)
+    }
+
+    /// Starts `sink`'s cursors at every tenant's current head (only `only`'s,
+    /// when given) where it has none yet: a new notification channel alerts
+    /// on what happens from now on, not on the history. Never moves an
+    /// existing cursor.
+    pub async fn start_sink_at_heads(
+        &self,
+        sink: &str,
+        only: Option<&TenantId>,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO sink_cursors (sink, tenant_id, seq, checkpoint_size, updated_at)
+             SELECT $1, h.tenant_id, h.seq,
+                    COALESCE((SELECT MAX(k.tree_size) FROM audit_checkpoints k WHERE k.tenant_id = h.tenant_id), 0), $3
+             FROM audit_heads h WHERE ($2 IS NULL OR h.tenant_id = $2)
+             ON CONFLICT (sink, tenant_id) DO NOTHING",
+        )
+        .bind(sink)
+        .bind(only.map(TenantId::as_str))
+        .bind(now)
+        .execute(self.pool())
+        .await?;
+        Ok(())
     }
 
     /// Counts a failed delivery attempt of `sink` for `tenant`, with what
@@ -322,30 +347,30 @@ impl Store {
             .collect()
     }
 
-    /// Settles a redriven dead letter: delivered (`refusal` `None`), it is
-    /// gone; refused again, it stays, with the new refusal and no longer
-    /// marked.
+    /// Settles a redriven dead letter (`event` its event id): delivered
+    /// (`refusal` `None`), it is gone; refused again, it stays, with the new
+    /// refusal and no longer marked.
     pub async fn settle_dead_letter(
         &self,
         sink: &str,
-        (tenant, seq): (&TenantId, u64),
+        (tenant, event): (&TenantId, &str),
         refusal: Option<(Option<u16>, &str)>,
         now: Timestamp,
     ) -> StoreResult<()> {
         let query = match refusal {
-            None => {
-                sqlx::query("DELETE FROM sink_dead_letters WHERE sink = $1 AND tenant_id = $2 AND seq = $3")
-                    .bind(sink)
-                    .bind(tenant.as_str())
-                    .bind(to_i64(seq))
-            }
-            Some((status, error)) => sqlx::query(
-                "UPDATE sink_dead_letters SET redriven_at = NULL, status = $4, error = $5, created_at = $6
-                 WHERE sink = $1 AND tenant_id = $2 AND seq = $3",
+            None => sqlx::query(
+                "DELETE FROM sink_dead_letters WHERE sink = $1 AND tenant_id = $2 AND entry_id = $3",
             )
             .bind(sink)
             .bind(tenant.as_str())
-            .bind(to_i64(seq))
+            .bind(event),
+            Some((status, error)) => sqlx::query(
+                "UPDATE sink_dead_letters SET redriven_at = NULL, status = $4, error = $5, created_at = $6
+                 WHERE sink = $1 AND tenant_id = $2 AND entry_id = $3",
+            )
+            .bind(sink)
+            .bind(tenant.as_str())
+            .bind(event)
             .bind(status.map(i32::from))
             .bind(error)
             .bind(now),

@@ -210,6 +210,13 @@ async fn bad_integrations_name_the_field(backend: Backend) {
         .expect(400);
     assert_eq!(kind["path"], "$.settings.kind");
     gw.get("/v1/admin/integrations/itg_missing", &f.admin).await.expect_error(404, "not_found");
+    // At most 20 per tenant.
+    for i in 1..20 {
+        let more = json!({"name": format!("siem-{i}"), "enabled": false, "settings": splunk("https://splunk.example:8088")});
+        gw.post("/v1/admin/integrations", &f.admin, &more).await.expect(201);
+    }
+    let one_too_many = json!({"name": "siem-20", "settings": splunk("https://splunk.example:8088")});
+    gw.post("/v1/admin/integrations", &f.admin, &one_too_many).await.expect_error(409, "conflict");
     gw.get("/v1/admin/integrations/Not%20An%20Id", &f.admin).await.expect(400);
 }
 
@@ -302,6 +309,25 @@ async fn a_sink_changed_in_the_database_does_not_run(backend: Backend) {
         .execute(&pool)
         .await
         .unwrap();
+    // Turned off in the database: it does not open either, and says so.
+    let second = gw
+        .post(
+            "/v1/admin/integrations",
+            &f.admin,
+            &json!({"name": "second", "settings": splunk(&server.uri())}),
+        )
+        .await
+        .expect(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    sqlx::query("UPDATE integrations SET enabled = 0 WHERE id = $1")
+        .bind(&second)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let off = gw.get(&format!("/v1/admin/integrations/{second}"), &f.admin).await.expect(200);
+    assert_eq!(off["health"]["state"], "misconfigured", "{off}");
     // A row made in the database from scratch does not open either.
     sqlx::query(
         "INSERT INTO integrations (id, tenant_id, name, category, kind, enabled, settings, sealed, created_at, updated_at)

@@ -398,7 +398,36 @@ async fn a_log_that_does_not_verify_is_critical(backend: Backend) {
     assert!(alert["alert"]["text"].as_str().unwrap().contains("does not verify"), "{alert}");
 }
 
+/// A channel added to a running gateway alerts on what happens from then
+/// on, not on the log's history.
+async fn a_new_channel_starts_from_now(backend: Backend) {
+    let server = MockServer::start().await;
+    accept(&server, "/alerts", ResponseTemplate::new(200)).await;
+    let gw = TestGateway::start_with(backend, |c| fast(c, Vec::new())).await;
+    let f = gw.tenant_fixture().await;
+    gw.declare(&f.live, block_intent()).await.expect(200);
+    let settings = json!({"kind": "alert_webhook", "url": format!("{}/alerts", server.uri()), "secret": SECRET,
+        "rate_limit_seconds": 0});
+    gw.post("/v1/admin/integrations", &f.admin, &json!({"name": "ops", "settings": settings}))
+        .await
+        .expect(201);
+    // The runtime starts it at once (the change is announced).
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    gw.declare(&f.live, escalate_intent()).await.expect(200);
+    let alerts = eventually(Duration::from_secs(20), async || {
+        let alerts = posted(&server, "/alerts").await;
+        alerts.iter().any(|a| a["alert"]["kind"] == "escalation").then_some(alerts)
+    })
+    .await
+    .expect("the escalation after the channel was added alerts");
+    assert!(
+        alerts.iter().all(|a| a["alert"]["kind"] != "denial"),
+        "the denial from before the channel existed was alerted: {alerts:?}"
+    );
+}
+
 crate::on_both_backends!(
+    a_new_channel_starts_from_now,
     a_burst_is_one_alert_with_a_count,
     vendors_get_their_documented_messages,
     routes_pick_kinds_and_severities,

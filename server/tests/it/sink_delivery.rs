@@ -559,6 +559,11 @@ async fn datadog_gets_its_documented_logs(backend: Backend) {
             assert_eq!(log["ddsource"], "lictor");
             assert_eq!(log["service"], "agent-gateway");
             let event: Value = serde_json::from_str(log["message"].as_str().unwrap()).unwrap();
+            if event["type"] == "lictor.audit.entry" {
+                let ts =
+                    chrono::DateTime::parse_from_rfc3339(event["entry"]["ts"].as_str().unwrap()).unwrap();
+                assert_eq!(log["timestamp"], ts.timestamp_millis(), "Datadog's date is the entry's");
+            }
             let tags = log["ddtags"].as_str().unwrap();
             assert_eq!(
                 tags,
