@@ -51,6 +51,11 @@ for _operation in ("integration_create", "integration_update"):
             "a host written as an IPv4 address must be one (four parts, each at most 255)"
         )
 ALLOWED[("integration_update", "$.settings.kind", "cannot change")] = "depends on the stored integration"
+for _operation in ("integration_create", "integration_update"):
+    for _field in ("url", "endpoint", "authority", "webhook_url"):
+        ALLOWED[(_operation, f"$.settings.{_field}", "public addresses only")] = (
+            "depends on the gateway's setting: tenants' integrations reach public addresses only unless allowed"
+        )
 
 # A bundle's module names, and that not all modules are tests: OpenAPI 3.0
 # cannot constrain a map's keys.

@@ -83,8 +83,17 @@ impl<'a> Caller<'a> {
         self.finish(result)
     }
 
+    /// Whether anything records the request's facts: its span (traces),
+    /// or its log event. Without either, they are not even computed.
+    fn recording(&self) -> bool {
+        !self.span.is_disabled() || tracing::enabled!(target: "lictor::request", tracing::Level::INFO)
+    }
+
     /// Notes the tenant the request acts in (its log event, its span).
     fn note_tenant(&self, tenant: &TenantId) {
+        if !self.recording() {
+            return;
+        }
         let tenant = crate::logging::escape(tenant.as_str());
         self.span.record("tenant", &*tenant);
         self.facts.tenant(&tenant);
@@ -107,12 +116,14 @@ impl<'a> Caller<'a> {
         let authenticated = self.state.auth.authenticate(self.authorization).await;
         self.count_token(&authenticated);
         let principal = authenticated?;
-        let described = principal.describe();
-        let described = crate::logging::escape(&described);
-        self.span.record("principal", &*described);
-        self.facts.principal(described.into_owned());
-        if let Some(tenant) = principal.tenant() {
-            self.note_tenant(tenant);
+        if self.recording() {
+            let described = principal.describe();
+            let described = crate::logging::escape(&described);
+            self.span.record("principal", &*described);
+            self.facts.principal(described.into_owned());
+            if let Some(tenant) = principal.tenant() {
+                self.note_tenant(tenant);
+            }
         }
         let charged = self.limit.lock().map(|l| l.is_some()).unwrap_or(true);
         if !charged {

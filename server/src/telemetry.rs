@@ -21,7 +21,6 @@
 //! text lines go through `OneLine`, which writes every control character
 //! inside an event as its escape, so an event is always exactly one line.
 
-use std::io::IsTerminal as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -82,11 +81,6 @@ pub struct Telemetry {
 }
 
 impl Telemetry {
-    /// Whether spans are exported.
-    pub fn exporting(&self) -> bool {
-        self.provider.is_some()
-    }
-
     /// Exports the spans still buffered (within the SDK's timeout).
     pub fn shutdown(self) {
         if let Some(provider) = self.provider {
@@ -365,11 +359,6 @@ impl<W: std::io::Write> std::io::Write for OneLine<W> {
     fn flush(&mut self) -> std::io::Result<()> {
         self.0.flush()
     }
-}
-
-/// Whether standard error is a terminal (the text format's home).
-pub fn stderr_is_terminal() -> bool {
-    std::io::stderr().is_terminal()
 }
 
 /// Forwards `slog` records (the gateway's tasks and dropshot's) to

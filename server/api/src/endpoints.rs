@@ -846,7 +846,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(limits, 12, "every list operation's page size");
+        assert_eq!(limits, 14, "every list operation's page size");
         let schemas = &document["components"]["schemas"];
         let hex = "^[0-9a-f]{64}$";
         assert_eq!(schemas["PolicyPromote"]["properties"]["expected_hash"]["pattern"], hex);
@@ -863,6 +863,26 @@ mod tests {
                 .as_str()
                 .is_some_and(|p| p.starts_with("^https?://"))
         );
+        // Every integration kind states its URLs, secrets and ranges.
+        let kinds = schemas["IntegrationSettings"]["oneOf"].as_array().cloned().unwrap_or_default();
+        assert_eq!(kinds.len(), 9, "integration kinds");
+        for kind in &kinds {
+            let properties = kind["properties"].as_object().cloned().unwrap_or_default();
+            for (name, property) in &properties {
+                if ["url", "endpoint", "authority", "webhook_url"].contains(&name.as_str()) {
+                    assert_eq!(
+                        property["pattern"], schemas["UpstreamCreate"]["properties"]["url"]["pattern"],
+                        "{name}"
+                    );
+                }
+                if property["writeOnly"] == true {
+                    assert!(property["pattern"].is_string(), "{name}: a secret's characters");
+                }
+                if property["type"] == "integer" {
+                    assert!(property["maximum"].is_number(), "{name} unbounded");
+                }
+            }
+        }
         let proof = |name: &str, parameter: &str| {
             let path = format!("/v1/admin/audit/{name}");
             let params =

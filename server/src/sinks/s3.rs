@@ -62,10 +62,16 @@ impl S3Destination {
             options = options.with_allow_http(endpoint.starts_with("http://"));
             // Virtual-hosted style names the bucket in the host, which
             // `object_store` expects the endpoint to carry already.
-            let endpoint = match settings.path_style {
+            let mut url = super::settings::url(endpoint, "endpoint")?;
+            // An address cannot carry the bucket: path-style it is.
+            let address = url
+                .host_str()
+                .is_some_and(|h| h.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok());
+            let path_style = settings.path_style || address;
+            builder = builder.with_virtual_hosted_style_request(!path_style);
+            let endpoint = match path_style {
                 true => endpoint.trim_end_matches('/').to_string(),
                 false => {
-                    let mut url = super::settings::url(endpoint, "endpoint")?;
                     let host = format!("{}.{}", settings.bucket, url.host_str().unwrap_or_default());
                     url.set_host(Some(&host)).map_err(|e| format!("`endpoint`: {e}"))?;
                     url.as_str().trim_end_matches('/').to_string()

@@ -112,6 +112,17 @@ async fn verify(client: &reqwest::Client, url: &str, tenant: &str) -> Value {
         .expect(200)
 }
 
+/// What of `acknowledged` the restarted gateway no longer answers as it
+/// was acknowledged (8 checks at a time).
+async fn lost(client: &reqwest::Client, url: &str, key: &str, acknowledged: &[Acknowledged]) -> Vec<String> {
+    futures::stream::iter(acknowledged)
+        .map(|ack| check_survived(client, url, key, ack))
+        .buffer_unordered(8)
+        .filter_map(|result| async move { result.err() })
+        .collect()
+        .await
+}
+
 /// Checks that the restarted gateway still answers `ack` as it was
 /// acknowledged, decision and audit entry alike.
 async fn check_survived(
@@ -216,12 +227,7 @@ async fn every_acknowledged_decision_survives_sigkill_under_load(backend: Backen
 
     let url = deployment.start().await;
     let client = client();
-    let failures: Vec<String> = futures::stream::iter(&acknowledged)
-        .map(|ack| check_survived(&client, &url, &tenant.admin, ack))
-        .buffer_unordered(8)
-        .filter_map(|result| async move { result.err() })
-        .collect()
-        .await;
+    let failures = lost(&client, &url, &tenant.admin, &acknowledged).await;
     let verified = verify(&client, &url, &tenant.id).await;
 
     let mut by_verdict = BTreeMap::new();
@@ -327,12 +333,7 @@ async fn every_acknowledged_decision_survives_sigterm_under_load(backend: Backen
 
     let url = deployment.start().await;
     let client = client();
-    let failures: Vec<String> = futures::stream::iter(&acknowledged)
-        .map(|ack| check_survived(&client, &url, &tenant.admin, ack))
-        .buffer_unordered(8)
-        .filter_map(|result| async move { result.err() })
-        .collect()
-        .await;
+    let failures = lost(&client, &url, &tenant.admin, &acknowledged).await;
     assert!(
         failures.is_empty(),
         "{} lost after SIGTERM: {:?}",
