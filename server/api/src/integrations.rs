@@ -658,7 +658,7 @@ pub struct WebhookChannel {
 /// `datadog`, `sentinel`, `s3`) or of the channel kinds (`slack`,
 /// `teams`, `pagerduty`, `alert_webhook`), tagged by `kind`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum IntegrationSettings {
     /// An audit sink: a webhook of the operator's own.
     Webhook(WebhookSink),
