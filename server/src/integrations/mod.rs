@@ -23,7 +23,7 @@ use lictor_api::integrations::{
     ChannelSettings, IntegrationCategory, IntegrationId, IntegrationSettings, Route, SinkSettings,
 };
 
-use crate::sinks::settings::SettingError;
+use crate::sinks::settings::{SettingError, bad, check_url, secret};
 
 /// A sink's or a channel's settings.
 #[derive(Clone, Debug, PartialEq)]
@@ -192,10 +192,6 @@ impl Settings {
     }
 }
 
-fn bad(field: &str, message: impl Into<String>) -> SettingError {
-    SettingError { path: format!("$.{field}"), message: message.into() }
-}
-
 fn check_routes(routes: &[Route]) -> Result<(), SettingError> {
     if routes.len() > 20 {
         return Err(bad("routes", "at most 20 routes"));
@@ -203,49 +199,36 @@ fn check_routes(routes: &[Route]) -> Result<(), SettingError> {
     Ok(())
 }
 
-fn check_rate(seconds: u32) -> Result<(), SettingError> {
-    if seconds > 86_400 { Err(bad("rate_limit_seconds", "must be 0 to 86400")) } else { Ok(()) }
-}
-
-fn required_url(value: Option<&String>, field: &str) -> Result<(), SettingError> {
-    let url = value.ok_or_else(|| bad(field, "is required"))?;
-    crate::sinks::settings::url(url, field).map(drop).map_err(|message| bad(field, message))
-}
-
 /// Checks a channel's settings.
 fn check_channel(channel: &ChannelSettings) -> Result<(), SettingError> {
     match channel {
         ChannelSettings::Slack(c) => {
-            required_url(c.webhook_url.as_ref(), "webhook_url")?;
-            check_routes(&c.routes)?;
-            check_rate(c.rate_limit_seconds)
+            check_url(require(c.webhook_url.as_ref(), "webhook_url")?, "webhook_url")?
         }
         ChannelSettings::Teams(c) => {
-            required_url(c.webhook_url.as_ref(), "webhook_url")?;
-            check_routes(&c.routes)?;
-            check_rate(c.rate_limit_seconds)
+            check_url(require(c.webhook_url.as_ref(), "webhook_url")?, "webhook_url")?
         }
         ChannelSettings::Pagerduty(c) => {
-            let key = c.routing_key.as_ref().ok_or_else(|| bad("routing_key", "is required"))?;
+            let key = require(c.routing_key.as_ref(), "routing_key")?;
             if key.len() != 32 || !key.bytes().all(|b| b.is_ascii_alphanumeric()) {
                 return Err(bad("routing_key", "must be the 32 letters and digits of an integration key"));
             }
-            if let Some(url) = &c.url {
-                crate::sinks::settings::url(url, "url").map_err(|message| bad("url", message))?;
-            }
-            check_routes(&c.routes)?;
-            check_rate(c.rate_limit_seconds)
+            check_url(c.events_url(), "url")?
         }
         ChannelSettings::Webhook(c) => {
-            crate::sinks::settings::url(&c.url, "url").map_err(|message| bad("url", message))?;
-            let secret = c.secret.as_ref().ok_or_else(|| bad("secret", "is required"))?;
-            if !(16..=512).contains(&secret.len()) || !secret.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
-                return Err(bad("secret", "must be 16 to 512 visible ASCII characters without spaces"));
-            }
-            check_routes(&c.routes)?;
-            check_rate(c.rate_limit_seconds)
+            secret(c.secret.as_ref(), "secret", (16, 512))?;
+            check_url(&c.url, "url")?
         }
+    };
+    check_routes(channel.routes())?;
+    if channel.rate_limit_seconds() > 86_400 {
+        return Err(bad("rate_limit_seconds", "must be 0 to 86400"));
     }
+    Ok(())
+}
+
+fn require<'a>(value: Option<&'a String>, field: &str) -> Result<&'a String, SettingError> {
+    value.ok_or_else(|| bad(field, "is required"))
 }
 
 /// An integration ready to run: its id, settings (with secrets) and the

@@ -346,14 +346,14 @@ impl ChannelDestination {
                     summary: true,
                 };
                 let alert = self.alert(&tenant, &key, &occurrence, state.suppressed);
-                self.post_settling(&alert).await?;
+                self.post_settling(&tenant, &alert).await?;
                 state.sent_at = Some(now);
                 state.suppressed = 0;
                 state.open = true;
             } else if state.suppressed == 0 && state.open && elapsed(state.last_seen_at) {
                 if matches!(self.settings, ChannelSettings::Pagerduty(_)) {
                     let alert = self.resolution(&tenant, &key, kind, state.detail.clone());
-                    self.post_settling(&alert).await?;
+                    self.post_settling(&tenant, &alert).await?;
                 }
                 state.open = false;
             } else {
@@ -364,12 +364,19 @@ impl ChannelDestination {
         Ok(())
     }
 
-    /// Posts an alert that is not an audit event's: a refusal for good is
-    /// logged by the sender's caller and passed (the state moves on), a
-    /// passing failure is retried.
-    async fn post_settling(&self, alert: &Alert) -> Result<(), Refusal> {
+    /// Posts an alert that is not an audit event's (there is no event to
+    /// set aside): a refusal for good is recorded in `tenant`'s health and
+    /// passed (the state moves on); a passing failure is retried.
+    async fn post_settling(&self, tenant: &TenantId, alert: &Alert) -> Result<(), Refusal> {
         match self.post(alert).await {
-            Err(Refusal::Reject { .. }) | Ok(()) => Ok(()),
+            Ok(()) => Ok(()),
+            Err(Refusal::Reject { message, .. }) => {
+                let message = format!("the channel refused an alert for good: {message}");
+                self.store
+                    .record_sink_failure(&self.id, tenant, &message, Timestamp::now())
+                    .await
+                    .map_err(store_failure)
+            }
             Err(retry) => Err(retry),
         }
     }
@@ -505,7 +512,7 @@ impl ChannelDestination {
                 continue;
             }
             let alert = self.alert(tenant, key, occurrence, 1);
-            self.post_settling(&alert).await?;
+            self.post_settling(tenant, &alert).await?;
             state.open = true;
             state.sent_at = Some(now);
             state.last_seen_at = Some(now);
@@ -524,7 +531,7 @@ impl ChannelDestination {
             }
             let mut state = self.state(&tenant, &key).await?;
             let alert = self.resolution(&tenant, &key, kind, state.detail.clone());
-            self.post_settling(&alert).await?;
+            self.post_settling(&tenant, &alert).await?;
             state.open = false;
             self.save(&tenant, &key, &state).await?;
         }

@@ -18,6 +18,8 @@ use lictor_api::integrations::Severity;
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use crate::sinks::shorten;
+
 /// An alert, or the resolution of one.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Alert {
@@ -55,14 +57,16 @@ pub fn slack(alert: &Alert) -> Value {
         (_, Severity::Info) => ":information_source:",
     };
     let mut blocks = vec![
-        json!({"type": "header", "text": {"type": "plain_text", "text": truncate(&alert.title, 150), "emoji": true}}),
-        json!({"type": "section", "text": {"type": "mrkdwn", "text": truncate(&format!("{emoji} {}", alert.text), 3000)}}),
+        json!({"type": "header", "text": {"type": "plain_text", "text": shorten(&alert.title, 150), "emoji": true}}),
+        json!({"type": "section", "text": {"type": "mrkdwn", "text": shorten(&format!("{emoji} {}", alert.text), 3000)}}),
     ];
     let fields: Vec<Value> = alert
         .facts
         .iter()
         .take(10)
-        .map(|(label, value)| json!({"type": "mrkdwn", "text": truncate(&format!("*{label}*\n{value}"), 2000)}))
+        .map(
+            |(label, value)| json!({"type": "mrkdwn", "text": shorten(&format!("*{label}*\n{value}"), 2000)}),
+        )
         .collect();
     if !fields.is_empty() {
         blocks.push(json!({"type": "section", "fields": fields}));
@@ -75,7 +79,7 @@ pub fn slack(alert: &Alert) -> Value {
     blocks.push(json!({"type": "context", "elements": [
         {"type": "mrkdwn", "text": format!("Lictor · tenant `{}` · {} · {}", alert.tenant, alert.severity.as_str(), alert.time)}
     ]}));
-    json!({"text": truncate(&format!("{} — {}", alert.title, alert.text), 3000), "blocks": blocks})
+    json!({"text": shorten(&format!("{} — {}", alert.title, alert.text), 3000), "blocks": blocks})
 }
 
 /// The Teams message: one Adaptive Card.
@@ -127,7 +131,7 @@ pub fn pagerduty(alert: &Alert, routing_key: &str, client_url: Option<&str>) -> 
         "event_action": "trigger",
         "dedup_key": alert.dedup_key,
         "payload": {
-            "summary": truncate(&alert.title, 1024),
+            "summary": shorten(&alert.title, 1024),
             "source": format!("lictor/tenants/{}", alert.tenant),
             "severity": alert.severity.as_str(),
             "timestamp": alert.time,
@@ -150,13 +154,6 @@ pub fn pagerduty(alert: &Alert, routing_key: &str, client_url: Option<&str>) -> 
 /// The webhook body.
 pub fn webhook(alert: &Alert) -> Value {
     json!({"type": "lictor.alert", "alert": alert})
-}
-
-fn truncate(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max.saturating_sub(1)) {
-        Some((at, _)) if text.chars().count() > max => format!("{}…", &text[..at]),
-        _ => text.to_string(),
-    }
 }
 
 #[cfg(test)]
@@ -192,7 +189,7 @@ mod tests {
         assert_eq!(pd["dedup_key"], "lictor:acme:denial");
         let resolved = pagerduty(&Alert { action: "resolve", ..alert() }, "k", None);
         assert_eq!(resolved.as_object().unwrap().len(), 3);
-        assert_eq!(truncate("abcdef", 4), "abc…");
-        assert_eq!(truncate("abc", 4), "abc");
+        assert_eq!(shorten("abcdef", 4), "abc…");
+        assert_eq!(shorten("abc", 4), "abc");
     }
 }

@@ -83,13 +83,6 @@ impl SinkEvent {
         }
     }
 
-    /// The tenant.
-    pub fn tenant(&self) -> &TenantId {
-        match self {
-            SinkEvent::Entry { tenant, .. } | SinkEvent::Checkpoint { tenant, .. } => tenant,
-        }
-    }
-
     /// When the event happened: the entry's `ts`, the checkpoint's
     /// signing time.
     pub fn time(&self) -> Timestamp {
@@ -295,10 +288,15 @@ pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
 /// `text` cut to [`ERROR_TEXT`] characters, on one line.
 pub fn clip(text: &str) -> String {
     let one_line: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
-    let trimmed = one_line.trim();
-    match trimmed.char_indices().nth(ERROR_TEXT) {
-        Some((at, _)) => format!("{}…", &trimmed[..at]),
-        None => trimmed.to_string(),
+    shorten(one_line.trim(), ERROR_TEXT + 1)
+}
+
+/// `text` in at most `max` characters: cut, and ended with `…`, when
+/// longer.
+pub fn shorten(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max.saturating_sub(1)) {
+        Some((at, _)) if text.chars().count() > max => format!("{}…", &text[..at]),
+        _ => text.to_string(),
     }
 }
 

@@ -14,7 +14,7 @@ pub struct SettingError {
     pub message: String,
 }
 
-fn bad(field: &str, message: impl Into<String>) -> SettingError {
+pub(crate) fn bad(field: &str, message: impl Into<String>) -> SettingError {
     SettingError { path: format!("$.{field}"), message: message.into() }
 }
 
@@ -24,7 +24,7 @@ pub fn url(text: &str, field: &str) -> Result<reqwest::Url, String> {
     check_url(text, field).map_err(|e| e.to_string())
 }
 
-fn check_url(text: &str, field: &str) -> Result<reqwest::Url, SettingError> {
+pub(crate) fn check_url(text: &str, field: &str) -> Result<reqwest::Url, SettingError> {
     if text.len() > 2048 || text.chars().any(char::is_whitespace) {
         return Err(bad(field, "must be an absolute URL of at most 2048 characters, without spaces"));
     }
@@ -41,7 +41,11 @@ fn check_url(text: &str, field: &str) -> Result<reqwest::Url, SettingError> {
     Ok(parsed)
 }
 
-fn secret(value: Option<&String>, field: &str, (min, max): (usize, usize)) -> Result<(), SettingError> {
+pub(crate) fn secret(
+    value: Option<&String>,
+    field: &str,
+    (min, max): (usize, usize),
+) -> Result<(), SettingError> {
     let Some(value) = value else {
         return Err(bad(field, "is required"));
     };

@@ -198,28 +198,6 @@ impl Store {
 }
 
 impl Store {
-    /// Marks a dead letter to be sent again: answers whether there was one
-    /// not yet marked.
-    pub async fn redrive_sink_dead_letter(
-        &self,
-        sink: &str,
-        tenant: &TenantId,
-        seq: u64,
-        now: Timestamp,
-    ) -> StoreResult<bool> {
-        let marked = sqlx::query(
-            "UPDATE sink_dead_letters SET redriven_at = $4
-             WHERE sink = $1 AND tenant_id = $2 AND seq = $3 AND redriven_at IS NULL",
-        )
-        .bind(sink)
-        .bind(tenant.as_str())
-        .bind(to_i64(seq))
-        .bind(now)
-        .execute(self.pool())
-        .await?;
-        Ok(marked.rows_affected() > 0)
-    }
-
     /// The tenants `sink` has something to send for (entries or checkpoints
     /// past its cursor), with where it stands: every tenant, or only
     /// `only`.

@@ -259,8 +259,9 @@ async fn webhook_sink_delivers_every_entry_in_order(backend: Backend) {
     }
 }
 
-/// 503s, then a 429 with `Retry-After`: nothing is lost, the pause asked
-/// for is kept, and the failures show in the health row.
+/// 503s, then a 429 with `Retry-After`: nothing is lost, and the failures
+/// show in the health row. (That the pause asked for is kept is the
+/// sender's `backoff_grows_with_jitter_and_honours_retry_after`.)
 async fn outages_and_throttling_lose_nothing(backend: Backend) {
     let server = MockServer::start().await;
     answer(&server, ResponseTemplate::new(503).set_body_string("maintenance"), 1, Some(3)).await;
@@ -361,18 +362,13 @@ async fn refused_events_are_dead_lettered_alone_and_redriven(backend: Backend) {
     // The destination is fixed; an operator sends them again.
     server.reset().await;
     Mock::given(method("POST")).respond_with(ResponseTemplate::new(200)).mount(&server).await;
-    for letter in &letters {
-        assert!(
-            store
-                .redrive_sink_dead_letter(
-                    "env:relay",
-                    &letter.tenant,
-                    letter.seq,
-                    lictor_server::clock::Timestamp::now()
-                )
-                .await
-                .unwrap()
-        );
+    for f in &fixtures {
+        let redriven = gw
+            .post("/v1/admin/integrations/env:relay/dead-letters/redrive", &f.admin, &json!({}))
+            .await
+            .expect(200);
+        let of_tenant = letters.iter().filter(|l| l.tenant.as_str() == f.tenant).count();
+        assert_eq!(redriven["redriven"], of_tenant as u64);
     }
     let gone = eventually(Duration::from_secs(20), async || {
         store.sink_dead_letters("env:relay").await.unwrap().is_empty().then_some(())
@@ -665,7 +661,32 @@ async fn sentinel_gets_its_documented_records(backend: Backend) {
     assert_eq!(token_request.headers.get("content-type").unwrap(), "application/x-www-form-urlencoded");
 }
 
+/// A destination down for longer than the sink's `max_lag_seconds`: the
+/// sink's health for the tenant reads `lagging`, with the entries waiting,
+/// their age and the destination's last answer.
+async fn a_sink_behind_its_limit_is_lagging(backend: Backend) {
+    let server = MockServer::start().await;
+    answer(&server, ResponseTemplate::new(503).set_body_string("down for maintenance"), 1, None).await;
+    let url = server.uri();
+    let settings = json!({"kind": "webhook", "url": url, "secret": SECRET, "max_lag_seconds": 1});
+    let (gw, fixtures, _) = with_decisions(backend, sink("relay", settings), 2).await;
+    let health = eventually(Duration::from_secs(20), async || {
+        let health =
+            gw.get("/v1/admin/integrations/env:relay", &fixtures[0].admin).await.expect(200)["health"]
+                .clone();
+        (health["state"] == "lagging").then_some(health)
+    })
+    .await
+    .expect("the sink reads lagging");
+    assert!(health["lag_entries"].as_u64() > Some(0), "{health}");
+    assert!(health["lag_seconds"].as_f64() > Some(1.0), "{health}");
+    assert!(health["failed"].as_u64() > Some(0), "{health}");
+    assert!(health["last_error"]["message"].as_str().unwrap().contains("down for maintenance"), "{health}");
+    assert_eq!(health["delivered"], 0);
+}
+
 crate::on_both_backends!(
+    a_sink_behind_its_limit_is_lagging,
     webhook_sink_delivers_every_entry_in_order,
     outages_and_throttling_lose_nothing,
     refused_events_are_dead_lettered_alone_and_redriven,

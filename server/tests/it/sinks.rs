@@ -95,15 +95,28 @@ async fn dead_letters_are_kept_and_redriven(backend: Backend) {
     let letters = store.sink_dead_letters("env:splunk").await.unwrap();
     assert_eq!(letters, vec![letter(3, Some(400)), letter(7, None)]);
     assert!(store.sink_dead_letters("env:s3").await.unwrap().is_empty());
-    assert!(store.redrive_sink_dead_letter("env:splunk", &tenant, 3, at(60)).await.unwrap());
-    assert!(
-        !store.redrive_sink_dead_letter("env:splunk", &tenant, 3, at(61)).await.unwrap(),
-        "redriven twice"
-    );
-    assert!(!store.redrive_sink_dead_letter("env:splunk", &tenant, 4, at(61)).await.unwrap());
+    assert_eq!(redrive(&store, &tenant, Some(3), at(60)).await, 1);
+    assert_eq!(redrive(&store, &tenant, Some(3), at(61)).await, 0, "redriven twice");
+    assert_eq!(redrive(&store, &tenant, Some(4), at(61)).await, 0);
     let letters = store.sink_dead_letters("env:splunk").await.unwrap();
     assert_eq!(letters[0].redriven_at, Some(at(60)));
     assert_eq!(letters[1].redriven_at, None);
+    // Every one of the tenant's not yet marked.
+    assert_eq!(redrive(&store, &tenant, None, at(62)).await, 1);
+}
+
+/// Marks `env:splunk`'s dead letters of `tenant` to be sent again, as the
+/// API does (in a transaction of its own here).
+async fn redrive(
+    store: &lictor_server::store::Store,
+    tenant: &TenantId,
+    seq: Option<u64>,
+    now: Timestamp,
+) -> u64 {
+    let mut tx = store.begin().await.unwrap();
+    let marked = tx.redrive_dead_letters("env:splunk", tenant, seq, now).await.unwrap();
+    tx.commit().await.unwrap();
+    marked
 }
 
 crate::on_both_backends!(
