@@ -204,14 +204,8 @@ fn start_integrations(
 ) -> Result<crate::integrations::runtime::Context, StartError> {
     let host = std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()).unwrap_or_else(|| "gateway".into());
     let holder = format!("{host}/{}/{}", std::process::id(), uuid::Uuid::new_v4().simple());
-    let builder = || {
-        roots
-            .apply(reqwest::Client::builder())
-            .timeout(Duration::from_secs(30))
-            .connect_timeout(Duration::from_secs(10))
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("lictor/", env!("CARGO_PKG_VERSION")))
-    };
+    let builder =
+        || roots.client_builder().timeout(Duration::from_secs(30)).connect_timeout(Duration::from_secs(10));
     let client = builder().build().map_err(|e| StartError::Config(format!("integrations client: {e}")))?;
     let tenant_client = match config.integrations_allow_private {
         true => client.clone(),

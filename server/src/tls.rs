@@ -241,6 +241,15 @@ impl OutboundRoots {
         &self.pem
     }
 
+    /// The gateway's outbound HTTP client, to be given its timeouts: these
+    /// roots trusted too, redirects never followed (the URL configured is
+    /// the one reached), the gateway's user agent.
+    pub fn client_builder(&self) -> reqwest::ClientBuilder {
+        self.apply(reqwest::Client::builder())
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("lictor/", env!("CARGO_PKG_VERSION")))
+    }
+
     /// `builder` trusting these roots too.
     pub fn apply(&self, builder: reqwest::ClientBuilder) -> reqwest::ClientBuilder {
         match self.certificates.is_empty() {

@@ -70,12 +70,7 @@ impl Webhooks {
         (config, roots): (WebhookConfig, &crate::tls::OutboundRoots),
         log: slog::Logger,
     ) -> Result<(Webhooks, tokio::task::JoinHandle<()>), reqwest::Error> {
-        let client = roots
-            .apply(reqwest::Client::builder())
-            .timeout(config.timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("lictor/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+        let client = roots.client_builder().timeout(config.timeout).build()?;
         let wake = Arc::new(Notify::new());
         let worker = Worker {
             store,

@@ -478,10 +478,8 @@ impl UpstreamClient {
         }
         secrets.sort_by_key(|secret| std::cmp::Reverse(secret.len()));
         let http = roots
-            .apply(reqwest::Client::builder())
-            .redirect(reqwest::redirect::Policy::none())
+            .client_builder()
             .connect_timeout(timeout)
-            .user_agent(concat!("lictor/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| misconfigured(format!("cannot build the http client: {e}")))?;
         Ok(UpstreamClient {
