@@ -155,3 +155,70 @@ def test_a_key_of_another_name_is_unknown() -> None:
     with pytest.raises(AuditExportError) as caught:
         verify_audit_export(AUDIT / "valid.ndjson", [other])
     assert caught.value.reason == "unknown_key"
+
+
+def test_files_written_before_the_person_column_still_verify() -> None:
+    """`person` is the last column: valid.csv, written before it existed, and
+    the same rows with an empty `person` cell verify alike."""
+    text = (AUDIT / "valid.csv").read_bytes().decode("utf-8")
+    assert text.split("\r\n", 1)[0].endswith(",consistency")
+    rows = text.split("\r\n")
+    # Every row ends its last cell at the line end (the notes' LFs stay inside).
+    widened = "\r\n".join([rows[0] + ",person", *(row + "," for row in rows[1:-1]), ""])
+    assert verify_audit_export(widened.encode("utf-8"), KEY_TEXT) == verify_audit_export(AUDIT / "valid.csv", KEY_TEXT)
+    people = (AUDIT / "person.csv").read_bytes().decode("utf-8")
+    assert people.split("\r\n", 1)[0].endswith(",consistency,person")
+
+
+def _person_export(fmt: str) -> str:
+    return (AUDIT / f"person.{fmt}").read_bytes().decode("utf-8")
+
+
+def _failure(text: str) -> tuple[str, int | None, str]:
+    with pytest.raises(AuditExportError) as caught:
+        verify_audit_export(text.encode("utf-8"), KEY_TEXT)
+    return caught.value.reason, caught.value.seq, caught.value.message
+
+
+def test_a_person_is_exactly_the_object_its_hash_covers() -> None:
+    ndjson = _person_export("ndjson")
+    report = verify_audit_export(ndjson.encode("utf-8"), KEY_TEXT)
+    assert (report.entries, report.checkpoints) == (9, 4)
+    okta = '"provider":"okta",'
+    assert okta in ndjson
+    for edited, seq in (
+        (ndjson.replace(okta, '"provider":"okta","groups":["ops"],', 1), 8),
+        (ndjson.replace(okta, '"provider":"Okta",', 1), 8),
+        (ndjson.replace('"provider":"google"}', '"provider":"google","username":null}', 1), 9),
+        (ndjson.replace('"person":{"issuer":"https://accounts.google.com",', '"person":{', 1), 9),
+        (ndjson.replace('"prev_hash"', '"person":null,"prev_hash"', 1), 1),
+        (ndjson.replace('"prev_hash"', '"person":"superadmin","prev_hash"', 1), 1),
+    ):
+        assert edited != ndjson
+        assert _failure(edited)[:2] == ("malformed", seq)
+    assert _failure(ndjson.replace("Zoë", "Zoe", 1))[:2] == ("hash_mismatch", 8)
+
+    csv_text = _person_export("csv")
+    # Any JSON text of the same object: the hash covers the object, not the text.
+    spaced = csv_text.replace('"{""email"":', '"{ ""email"" :', 1)
+    assert spaced != csv_text
+    assert verify_audit_export(spaced.encode("utf-8"), KEY_TEXT) == report
+    google = '""provider"":""google"",'
+    assert google in csv_text
+    for edited, message in (
+        (
+            csv_text.replace(google, google + '""email"":null,', 1),
+            "`person`: `email` is null: an unset field is left out",
+        ),
+        (csv_text.replace(google, google + '""groups"":[],', 1), "`person`: unknown field `groups`"),
+        (csv_text.replace('"{""email""', '"{email', 1), None),
+    ):
+        assert edited != csv_text
+        reason, _, got = _failure(edited)
+        assert reason == "malformed"
+        assert message is None or got == message, got
+    # A checkpoint row has no person.
+    closing = csv_text.rsplit('",', 1)
+    on_checkpoint = closing[0] + '",' + closing[1].replace(",\r\n", ",{}\r\n", 1)
+    assert on_checkpoint != csv_text
+    assert _failure(on_checkpoint) == ("malformed", 10, "`person` must be empty in this row")

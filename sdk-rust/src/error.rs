@@ -100,6 +100,9 @@ pub enum ErrorCode {
     PolicyCompileError,
     /// `unauthenticated`
     Unauthenticated,
+    /// `step_up_required`: a destructive operation needs a more recent or
+    /// stronger sign-in; [`ApiError::step_up`] says what.
+    StepUpRequired,
     /// `forbidden`
     Forbidden,
     /// `not_found`
@@ -133,7 +136,7 @@ pub enum ErrorCode {
     Unknown(String),
 }
 
-const CODES: [(&str, ErrorCode); 22] = [
+const CODES: [(&str, ErrorCode); 23] = [
     ("malformed_json", ErrorCode::MalformedJson),
     ("missing_field", ErrorCode::MissingField),
     ("unknown_field", ErrorCode::UnknownField),
@@ -143,6 +146,7 @@ const CODES: [(&str, ErrorCode); 22] = [
     ("invalid_request", ErrorCode::InvalidRequest),
     ("policy_compile_error", ErrorCode::PolicyCompileError),
     ("unauthenticated", ErrorCode::Unauthenticated),
+    ("step_up_required", ErrorCode::StepUpRequired),
     ("forbidden", ErrorCode::Forbidden),
     ("not_found", ErrorCode::NotFound),
     ("already_exists", ErrorCode::AlreadyExists),
@@ -201,6 +205,8 @@ pub struct ApiError {
     pub parameter: Option<String>,
     /// Where in a policy module (`policy_compile_error`).
     pub location: Option<types::SourceLocation>,
+    /// What sign-in is needed (`step_up_required`).
+    pub step_up: Option<types::StepUpChallenge>,
     /// `Retry-After`, in seconds, when the gateway sent one.
     pub retry_after: Option<u64>,
 }
@@ -215,6 +221,7 @@ impl ApiError {
             path: body.path,
             parameter: body.parameter,
             location: body.location,
+            step_up: body.step_up,
             retry_after,
         }
     }

@@ -56,7 +56,7 @@ export {
 export type { ActionType, AttenuateOptions, Caveat, ParsedToken, TokenErrorCode, TokenHeader } from "./token.js";
 export { signWebhook, SIGNATURE_HEADER, verifyWebhook, WebhookVerificationError } from "./webhook.js";
 export type { VerifyWebhookOptions, WebhookErrorCode } from "./webhook.js";
-export { CSV_COLUMNS, CSV_COLUMNS_V1, ExportVerificationError, parseCheckpointKeys, verifyAuditExport } from "./audit/export.js";
+export { CSV_COLUMNS, CSV_COLUMNS_V1, CSV_COLUMNS_WITHOUT_PERSON, ExportVerificationError, parseCheckpointKeys, verifyAuditExport } from "./audit/export.js";
 export type { ExportFailureReason, ExportKeys, ExportReport, ExportSource, VerifyExportOptions } from "./audit/export.js";
 export { CheckpointError, openCheckpoint, parseCheckpoint, parseVerifierKey } from "./audit/checkpoint.js";
 export type { Checkpoint, NoteVerifier } from "./audit/checkpoint.js";

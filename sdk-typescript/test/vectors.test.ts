@@ -219,4 +219,69 @@ describe("audit export vectors", () => {
   it("an empty file is malformed", async () => {
     await assert.rejects(verifyAuditExport("", keyText), (e: unknown) => e instanceof ExportVerificationError && e.reason === "malformed");
   });
+
+  const failure = async (text: string): Promise<[string, number | null, string]> => {
+    try {
+      await verifyAuditExport(text, keyText);
+    } catch (error) {
+      assert.ok(error instanceof ExportVerificationError, String(error));
+      return [error.reason, error.seq, error.detail];
+    }
+    assert.fail("verified");
+  };
+
+  it("files written before the person column still verify", async () => {
+    // `person` is the last column: valid.csv was written before it existed.
+    const text = readFileSync(path.join(VECTORS, "audit", "valid.csv"), "utf8");
+    const rows = text.split("\r\n");
+    assert.ok(rows[0]!.endsWith(",consistency"));
+    const widened = [`${rows[0]},person`, ...rows.slice(1, -1).map((row) => `${row},`), ""].join("\r\n");
+    assert.deepEqual(await verifyAuditExport(widened, keyText), await verifyAuditExport(text, keyText));
+    const people = readFileSync(path.join(VECTORS, "audit", "person.csv"), "utf8");
+    assert.ok(people.split("\r\n")[0]!.endsWith(",consistency,person"));
+  });
+
+  it("a person is exactly the object its hash covers", async () => {
+    const ndjson = readFileSync(path.join(VECTORS, "audit", "person.ndjson"), "utf8");
+    const report = await verifyAuditExport(ndjson, keyText);
+    assert.deepEqual([report.entries, report.checkpoints], [9, 4]);
+    const okta = '"provider":"okta",';
+    const edits: [string, string, number][] = [
+      [okta, '"provider":"okta","groups":["ops"],', 8],
+      [okta, '"provider":"Okta",', 8],
+      ['"provider":"google"}', '"provider":"google","username":null}', 9],
+      ['"person":{"issuer":"https://accounts.google.com",', '"person":{', 9],
+      ['"prev_hash"', '"person":null,"prev_hash"', 1],
+      ['"prev_hash"', '"person":"superadmin","prev_hash"', 1],
+    ];
+    for (const [from, to, seq] of edits) {
+      assert.ok(ndjson.includes(from), from);
+      assert.deepEqual((await failure(ndjson.replace(from, to))).slice(0, 2), ["malformed", seq], to);
+    }
+    assert.deepEqual((await failure(ndjson.replace("Zoë", "Zoe"))).slice(0, 2), ["hash_mismatch", 8]);
+
+    const csv = readFileSync(path.join(VECTORS, "audit", "person.csv"), "utf8");
+    // Any JSON text of the same object: the hash covers the object, not the text.
+    const spaced = csv.replace('"{""email"":', '"{ ""email"" :');
+    assert.notEqual(spaced, csv);
+    assert.deepEqual(await verifyAuditExport(spaced, keyText), report);
+    const google = '""provider"":""google"",';
+    assert.ok(csv.includes(google));
+    const cases: [string, string | null][] = [
+      [csv.replace(google, `${google}""email"":null,`), "`person`: `email` is null: an unset field is left out"],
+      [csv.replace(google, `${google}""groups"":[],`), "`person`: unknown field `groups`"],
+      [csv.replace('"{""email""', '"{email'), null],
+    ];
+    for (const [edited, detail] of cases) {
+      assert.notEqual(edited, csv);
+      const [reason, , got] = await failure(edited);
+      assert.equal(reason, "malformed", got);
+      if (detail !== null) assert.equal(got, detail);
+    }
+    // A checkpoint row has no person.
+    const at = csv.lastIndexOf('",');
+    const onCheckpoint = csv.slice(0, at) + csv.slice(at).replace(",\r\n", ",{}\r\n");
+    assert.notEqual(onCheckpoint, csv);
+    assert.deepEqual(await failure(onCheckpoint), ["malformed", 10, "`person` must be empty in this row"]);
+  });
 });

@@ -315,7 +315,7 @@ impl InProcess {
                 &events,
                 PipelineSettings::default(),
             );
-            let admin = |op| AdminJob { tenant: tenant(), principal: "superadmin".into(), op };
+            let admin = |op| AdminJob { tenant: tenant(), principal: "superadmin".into(), person: None, op };
             let new_tenant = NewTenant {
                 id: tenant(),
                 name: "Acme".into(),

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use lictor_api::access::Access;
 use lictor_api::api_keys::{Environment, Role};
 use lictor_api::ids::{AgentId, TenantId};
 
@@ -11,6 +12,7 @@ use crate::credentials::{ADMIN_KEY_PREFIX, SECRET_NAMESPACE, hash_key, is_well_f
 use crate::degraded::Degraded;
 use crate::error::{Error, Object};
 use crate::events::{Event, Events};
+use crate::operators::{Operator, Operators};
 use crate::pipeline::KeyContext;
 use crate::signing::TokenKeys;
 use crate::store::{ApiKeyRow, Store, StoreError};
@@ -22,11 +24,14 @@ pub enum Principal {
     /// The superadmin key: every tenant, every operation.
     Superadmin,
     /// A tenant's API key.
-    Key(ApiKeyRow),
+    Key(Box<ApiKeyRow>),
     /// A capability token (signature verified; its caveats are checked by
     /// the pipeline's `capability` stage). It acts as its subject agent,
     /// in `live`.
     Token(Arc<CapabilityToken>),
+    /// A person: a console session, or a token from their identity
+    /// provider, with the roles they hold.
+    Operator(Arc<Operator>),
 }
 
 /// Longest bearer token considered (longer ones are rejected unread).
@@ -45,6 +50,10 @@ pub struct Authenticator {
     /// Live keys by hash, until a revocation in their tenant
     /// ([`crate::cache`]).
     keys: Arc<Cache<String, ApiKeyRow>>,
+    /// People's tokens and sessions.
+    operators: Operators,
+    /// The session cookie's name.
+    session_cookie: &'static str,
 }
 
 impl Authenticator {
@@ -56,6 +65,7 @@ impl Authenticator {
         degraded: Arc<Degraded>,
         events: &Events,
         cache_ttl: Duration,
+        (operators, session_cookie): (Operators, &'static str),
     ) -> Authenticator {
         let keys = Cache::following(cache_ttl, events, |event| match event {
             Event::ApiKey { tenant } => Some(tenant),
@@ -67,7 +77,19 @@ impl Authenticator {
             configured_admin_hash: configured_admin_key.map(hash_key),
             degraded,
             keys,
+            operators,
+            session_cookie,
         }
+    }
+
+    /// People's credentials.
+    pub fn operators(&self) -> &Operators {
+        &self.operators
+    }
+
+    /// The session cookie's name.
+    pub fn session_cookie(&self) -> &'static str {
+        self.session_cookie
     }
 
     /// How often the API key cache answered.
@@ -85,8 +107,19 @@ impl Authenticator {
         Ok(Principal::Token(Arc::new(token)))
     }
 
-    /// Authenticates the value of an `Authorization` header.
-    pub async fn authenticate(&self, authorization: Option<&http::HeaderValue>) -> Result<Principal, Error> {
+    /// Authenticates a request's `Authorization` header or, without one,
+    /// its session cookie (in its `Cookie` header).
+    pub async fn authenticate(
+        &self,
+        authorization: Option<&http::HeaderValue>,
+        cookies: Option<&http::HeaderValue>,
+    ) -> Result<Principal, Error> {
+        let session = cookies
+            .and_then(|c| c.to_str().ok())
+            .and_then(|c| crate::operators::sessions::cookie(c, self.session_cookie));
+        if let (None, Some(session)) = (authorization, session) {
+            return Ok(Principal::Operator(Arc::new(self.operators.session(session).await?)));
+        }
         let header = authorization
             .ok_or_else(|| Error::Unauthenticated("missing `Authorization: Bearer <key>` header".into()))?;
         let value = header
@@ -99,6 +132,14 @@ impl Authenticator {
         let token = token.trim();
         if token.starts_with(TOKEN_PREFIX) {
             return self.verify_token(token).await;
+        }
+        if crate::operators::oidc::looks_like_jwt(token) {
+            if self.operators.providers.is_empty() {
+                return Err(Error::Unauthenticated(
+                    "this gateway has no identity provider: present an API key".into(),
+                ));
+            }
+            return Ok(Principal::Operator(Arc::new(self.operators.bearer(token).await?)));
         }
         if token.is_empty() || token.len() > MAX_TOKEN_LEN || !token.chars().all(|c| c.is_ascii_graphic()) {
             return Err(Error::Unauthenticated("malformed api key".into()));
@@ -124,7 +165,7 @@ impl Authenticator {
             return Ok(Principal::Superadmin);
         }
         let ticket = match self.keys.get(&hash) {
-            Lookup::Hit(key) => return Ok(Principal::Key(key)),
+            Lookup::Hit(key) => return Ok(Principal::Key(Box::new(key))),
             Lookup::Miss(ticket) => ticket,
         };
         match self.store.find_live_api_key(&hash).await {
@@ -132,13 +173,17 @@ impl Authenticator {
                 self.degraded.remember_key(&hash, &key);
                 let tenant = key.tenant.clone();
                 self.keys.keep(ticket, hash, &tenant, key.clone());
-                return Ok(Principal::Key(key));
+                return Ok(Principal::Key(Box::new(key)));
             }
             Ok(None) => {}
             // Without the store, a shadow key seen live may still get
             // unenforced answers (see `crate::degraded`).
             Err(error @ StoreError::Unavailable(_)) => {
-                return self.degraded.known_shadow_key(&hash).map(Principal::Key).ok_or(Error::Store(error));
+                return self
+                    .degraded
+                    .known_shadow_key(&hash)
+                    .map(|key| Principal::Key(Box::new(key)))
+                    .ok_or(Error::Store(error));
             }
             Err(error) => return Err(error.into()),
         }
@@ -153,22 +198,118 @@ impl Principal {
             Principal::Superadmin => "superadmin".into(),
             Principal::Key(key) => format!("key:{}", key.id),
             Principal::Token(token) => format!("token:{}", token.jti()),
+            Principal::Operator(operator) => operator.describe(),
         }
     }
 
-    /// The tenant of a key or token (`None` for the superadmin).
+    /// The person acting, when it is one: a person's own credentials, or
+    /// a key a person created (it acts for them).
+    pub fn person(&self) -> Option<lictor_api::operators::Person> {
+        match self {
+            Principal::Operator(operator) => Some(operator.person.clone()),
+            Principal::Key(key) => key.person.clone(),
+            Principal::Superadmin | Principal::Token(_) => None,
+        }
+    }
+
+    /// Who acts, for rules that need two different actors (the two-person
+    /// rule): a person (`person:<issuer>#<subject>`), whatever credentials
+    /// they present and whatever keys they made; a key made by the
+    /// superadmin key stands for itself (`key:<id>`), and keys made with
+    /// it for the same actor; the superadmin key is `superadmin`.
+    pub fn actor(&self) -> String {
+        match self {
+            Principal::Superadmin => "superadmin".into(),
+            Principal::Key(key) => key.acts_for.clone().unwrap_or_else(|| format!("key:{}", key.id)),
+            Principal::Token(token) => format!("token:{}", token.header().root_jti),
+            Principal::Operator(operator) => operator.identity(),
+        }
+    }
+
+    /// The tenant of a key or token, or of a person holding roles in one
+    /// tenant only (`None` for the superadmin, and a person with roles in
+    /// several: they name the tenant).
     pub fn tenant(&self) -> Option<&TenantId> {
         match self {
             Principal::Superadmin => None,
             Principal::Key(key) => Some(&key.tenant),
             Principal::Token(token) => Some(&token.header().tenant),
+            Principal::Operator(operator) if operator.superadmin => None,
+            Principal::Operator(operator) => match operator.tenants().as_slice() {
+                [one] => Some(*one),
+                _ => None,
+            },
+        }
+    }
+
+    /// Whether the credentials may call an operation `access` allows, in
+    /// some tenant (`Err` says why not).
+    pub fn may_call(&self, access: &Access, operation: &str) -> Result<(), Error> {
+        let allowed = match self {
+            Principal::Superadmin => access.superadmin,
+            Principal::Key(key) => access.allows(key.role),
+            Principal::Token(_) => access.allows(Role::Agent),
+            Principal::Operator(operator) => {
+                (operator.superadmin && access.superadmin)
+                    || operator.grants.iter().any(|g| access.allows(g.role))
+            }
+        };
+        if allowed || access.public || access.anyone {
+            return Ok(());
+        }
+        Err(Error::Forbidden(format!(
+            "{} cannot call `{operation}`, which is for: {}",
+            self.credential_words(),
+            access.role_names().join(", ")
+        )))
+    }
+
+    /// Whether the credentials may call it in `tenant` (`Err` says why not).
+    pub fn may_call_in(&self, access: &Access, operation: &str, tenant: &TenantId) -> Result<(), Error> {
+        match self {
+            Principal::Operator(operator) if !(operator.superadmin && access.superadmin) => {
+                if operator.roles_in(tenant).any(|role| access.allows(role)) || access.public || access.anyone
+                {
+                    Ok(())
+                } else {
+                    let held: Vec<&str> = operator.roles_in(tenant).map(Role::as_str).collect();
+                    Err(Error::Forbidden(format!(
+                        "your roles in `{tenant}` ({}) do not include one that may call `{operation}` ({})",
+                        held.join(", "),
+                        access.role_names().join(", ")
+                    )))
+                }
+            }
+            _ => self.may_call(access, operation),
+        }
+    }
+
+    /// "an `admin` key", "the superadmin key"…, for messages.
+    fn credential_words(&self) -> String {
+        match self {
+            Principal::Superadmin => "the superadmin key".into(),
+            Principal::Key(key) => {
+                let role = key.role.as_str();
+                let article = if role.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
+                format!("{article} `{role}` key")
+            }
+            Principal::Token(_) => "a capability token".into(),
+            Principal::Operator(operator) => {
+                let roles: std::collections::BTreeSet<&str> =
+                    operator.grants.iter().map(|g| g.role.as_str()).collect();
+                if roles.is_empty() {
+                    "a person without roles".into()
+                } else {
+                    format!("a person with the roles {}", roles.into_iter().collect::<Vec<_>>().join(", "))
+                }
+            }
         }
     }
 
     /// The agent these credentials are restricted to.
     pub fn bound_agent(&self) -> Option<&AgentId> {
         match self {
-            Principal::Superadmin => None,
+            Principal::Superadmin | Principal::Operator(_) => None,
             Principal::Key(key) => key.agent_id.as_ref(),
             Principal::Token(token) => Some(&token.header().sub),
         }
@@ -206,31 +347,13 @@ impl Principal {
         }
     }
 
-    /// Whether this is the superadmin key.
+    /// Whether this is the superadmin: its key, or a person the
+    /// deployment made one.
     pub fn is_superadmin(&self) -> bool {
-        matches!(self, Principal::Superadmin)
-    }
-
-    /// Fails unless this is the superadmin key.
-    pub fn require_superadmin(&self, action: &str) -> Result<(), Error> {
         match self {
-            Principal::Superadmin => Ok(()),
-            Principal::Key(_) | Principal::Token(_) => {
-                Err(Error::Forbidden(format!("only the superadmin key can {action}")))
-            }
-        }
-    }
-
-    /// Fails for agent keys and tokens.
-    pub fn require_admin(&self) -> Result<(), Error> {
-        match self {
-            Principal::Key(key) if key.role == Role::Agent => {
-                Err(Error::Forbidden("agent keys cannot use administrative operations".into()))
-            }
-            Principal::Token(_) => {
-                Err(Error::Forbidden("capability tokens cannot use administrative operations".into()))
-            }
-            _ => Ok(()),
+            Principal::Superadmin => true,
+            Principal::Operator(operator) => operator.superadmin,
+            Principal::Key(_) | Principal::Token(_) => false,
         }
     }
 
@@ -240,7 +363,7 @@ impl Principal {
     /// `live`). `action` says what was refused, for the message.
     pub fn require_environment(&self, environment: Environment, action: &str) -> Result<(), Error> {
         let own = match self {
-            Principal::Superadmin => return Ok(()),
+            Principal::Superadmin | Principal::Operator(_) => return Ok(()),
             Principal::Key(key) => key.environment,
             Principal::Token(_) => Environment::Live,
         };
@@ -262,17 +385,37 @@ impl Principal {
         }
     }
 
-    /// Whether this principal may act on `tenant`.
+    /// Whether this principal may see `tenant` at all (a person: holds a
+    /// role in it).
     pub fn can_access(&self, tenant: &TenantId) -> bool {
-        match self.tenant() {
-            None => true,
-            Some(own) => own == tenant,
+        match self {
+            Principal::Operator(operator) => {
+                operator.superadmin || operator.roles_in(tenant).next().is_some()
+            }
+            _ => match self.tenant() {
+                None => true,
+                Some(own) => own == tenant,
+            },
         }
     }
 
     /// The tenant an operation acts on: a tenant key's own (naming another
     /// is 404); the superadmin must name one that exists.
     pub async fn tenant_scope(&self, requested: Option<&TenantId>, store: &Store) -> Result<TenantId, Error> {
+        if let (Principal::Operator(operator), false) = (self, self.is_superadmin()) {
+            return match (requested, self.tenant()) {
+                (Some(tenant), _) if self.can_access(tenant) => Ok(tenant.clone()),
+                (Some(tenant), _) => Err(not_found_tenant(tenant)),
+                (None, Some(own)) => Ok(own.clone()),
+                (None, None) => Err(Error::InvalidParameter {
+                    parameter: "tenant".into(),
+                    message: format!(
+                        "you hold roles in {} tenants: name one with `tenant`",
+                        operator.tenants().len()
+                    ),
+                }),
+            };
+        }
         match self.tenant() {
             Some(own) => match requested {
                 Some(tenant) if tenant != own => Err(not_found_tenant(tenant)),
@@ -281,7 +424,7 @@ impl Principal {
             None => {
                 let tenant = requested.ok_or_else(|| Error::InvalidParameter {
                     parameter: "tenant".into(),
-                    message: "the superadmin key must name the tenant with `tenant`".into(),
+                    message: "the superadmin must name the tenant with `tenant`".into(),
                 })?;
                 if store.get_tenant(tenant).await?.is_none() {
                     return Err(not_found_tenant(tenant));

@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use tracing::Instrument as _;
 
 use dropshot::HttpResponse;
+use lictor_api::access::Access;
 use lictor_api::ids::TenantId;
 use lictor_api::{ApiError, Limited};
 
@@ -34,6 +35,9 @@ pub(crate) struct Caller<'a> {
     operation: &'a str,
     started: std::time::Instant,
     authorization: Option<&'a http::HeaderValue>,
+    headers: &'a http::HeaderMap,
+    /// Whether the method changes something (not `GET`/`HEAD`/`OPTIONS`).
+    unsafe_method: bool,
     log: &'a slog::Logger,
     /// The units the request takes from its rate limits (one, or a
     /// batch's intents).
@@ -55,7 +59,7 @@ impl<'a> Caller<'a> {
     pub(crate) fn new(
         state: &'a GatewayState,
         (request_id, operation): (&'a str, &'a str),
-        headers: &'a http::HeaderMap,
+        (method, headers): (&http::Method, &'a http::HeaderMap),
         log: &'a slog::Logger,
     ) -> Caller<'a> {
         Caller {
@@ -64,6 +68,8 @@ impl<'a> Caller<'a> {
             operation,
             started: std::time::Instant::now(),
             authorization: headers.get(http::header::AUTHORIZATION),
+            headers,
+            unsafe_method: !method.is_safe(),
             log,
             cost: AtomicU32::new(1),
             limit: Mutex::new(None),
@@ -110,12 +116,30 @@ impl<'a> Caller<'a> {
         self.cost.store(u32::try_from(units).unwrap_or(u32::MAX).max(1), Ordering::Relaxed);
     }
 
-    /// Authenticates the caller's credentials and, the first time, charges
-    /// the request to their rate limits (`429 rate_limited` past them).
+    /// The request's headers.
+    pub(crate) fn headers(&self) -> &'a http::HeaderMap {
+        self.headers
+    }
+
+    /// The operation's access rule (the API's table; an operation it does
+    /// not list is refused).
+    pub(crate) fn access(&self) -> Result<&'static Access, Error> {
+        lictor_api::access::access(self.operation).ok_or_else(|| {
+            Error::Forbidden(format!("`{}` has no access rule: nobody may call it", self.operation))
+        })
+    }
+
+    /// Authenticates the caller's credentials, checks that they may call
+    /// the operation at all (`403` when no role they hold may), and, the
+    /// first time, charges the request to their rate limits (`429
+    /// rate_limited` past them).
     pub(crate) async fn principal(&self) -> Result<Principal, Error> {
-        let authenticated = self.state.auth.authenticate(self.authorization).await;
+        let cookies = self.headers.get(http::header::COOKIE);
+        let authenticated = self.state.auth.authenticate(self.authorization, cookies).await;
         self.count_token(&authenticated);
         let principal = authenticated?;
+        self.check_csrf(&principal)?;
+        principal.may_call(self.access()?, self.operation)?;
         if self.recording() {
             let described = principal.describe();
             let described = crate::logging::escape(&described);
@@ -140,6 +164,37 @@ impl<'a> Caller<'a> {
             outcome?;
         }
         Ok(principal)
+    }
+
+    /// A session's request that changes something carries the session's
+    /// CSRF token, and comes from the gateway's own origin when the
+    /// browser says where from (docs/operators.md, "Sessions").
+    fn check_csrf(&self, principal: &Principal) -> Result<(), Error> {
+        let Principal::Operator(operator) = principal else { return Ok(()) };
+        let crate::operators::Presented::Session { csrf, .. } = &operator.presented else { return Ok(()) };
+        if !self.unsafe_method {
+            return Ok(());
+        }
+        let sent = self.headers.get(crate::operators::sessions::CSRF_HEADER).and_then(|v| v.to_str().ok());
+        let matches = sent.is_some_and(|sent| {
+            use subtle::ConstantTimeEq as _;
+            bool::from(sent.as_bytes().ct_eq(csrf.as_bytes()))
+        });
+        if !matches {
+            return Err(Error::Forbidden(
+                "a session's request that changes something needs the session's `X-CSRF-Token` header".into(),
+            ));
+        }
+        let origin = self.headers.get(http::header::ORIGIN).and_then(|v| v.to_str().ok());
+        if let (Some(origin), Some(public)) = (origin, self.state.config.public_url.as_deref())
+            && !same_origin(origin, public)
+        {
+            return Err(Error::Forbidden(format!(
+                "a session's request from `{}` is refused: the console is served at `{public}`",
+                crate::logging::escape(origin)
+            )));
+        }
+        Ok(())
     }
 
     /// Counts a capability token's check in the metrics, once per request.
@@ -199,6 +254,25 @@ impl<'a> Caller<'a> {
                 self.count(status);
                 Ok(Limited::new(answer, self.limit_headers()))
             }
+            Err(error @ Error::StepUp { .. }) => {
+                let mut headers = self.limit_headers();
+                if let Error::StepUp { challenge, .. } = &error {
+                    let mut value = String::from(
+                        "Bearer error=\"insufficient_user_authentication\", \
+                         error_description=\"a more recent or stronger authentication is required\"",
+                    );
+                    value.push_str(&format!(", max_age={}", challenge.max_age_seconds));
+                    if !challenge.acr_values.is_empty() {
+                        value.push_str(&format!(", acr_values=\"{}\"", challenge.acr_values.join(" ")));
+                    }
+                    if let Ok(value) = http::HeaderValue::from_str(&value) {
+                        headers.insert(http::header::WWW_AUTHENTICATE, value);
+                    }
+                }
+                let refusal = self.fail(error);
+                self.count(refusal.status());
+                Ok(Limited::refused(refusal, headers))
+            }
             Err(error @ Error::RateLimited(_)) => {
                 let headers = self.limit_headers();
                 let refusal = self.fail(error);
@@ -249,6 +323,77 @@ impl<'a> Caller<'a> {
         }
     }
 
+    /// The tenant an operation acts on ([`Principal::tenant_scope`]), once
+    /// the credentials' roles there allow the operation.
+    pub(crate) async fn tenant_scope(
+        &self,
+        principal: &Principal,
+        requested: Option<&TenantId>,
+    ) -> Result<TenantId, Error> {
+        let tenant = principal.tenant_scope(requested, &self.state.store).await?;
+        let access = self.access()?;
+        principal.may_call_in(access, self.operation, &tenant)?;
+        self.note_tenant(&tenant);
+        if access.step_up == Some(lictor_api::access::StepUp::Always) {
+            self.step_up(principal, &tenant).await?;
+        }
+        Ok(tenant)
+    }
+
+    /// Fails with `401 step_up_required` unless the credentials carry the
+    /// fresh, strong sign-in the tenant's step-up policy asks of
+    /// destructive operations: a person's (`auth_time`, `acr`, `amr`); a
+    /// key passes while the tenant exempts keys (the default); the
+    /// superadmin key always does.
+    pub(crate) async fn step_up(&self, principal: &Principal, tenant: &TenantId) -> Result<(), Error> {
+        use lictor_api::operators::KeyStepUp;
+        let row = self.state.store.operator_access(tenant).await?;
+        let settings =
+            row.as_ref().map(crate::operators::grants::AccessSettings::of).transpose()?.unwrap_or_default();
+        let policy = settings.step_up;
+        let provider = row
+            .as_ref()
+            .and_then(|r| r.provider.as_deref())
+            .and_then(|p| lictor_api::operators::ProviderName::parse(p).ok());
+        let lacking = match principal {
+            Principal::Superadmin => None,
+            Principal::Key(_) if policy.api_keys == KeyStepUp::Exempt => None,
+            Principal::Key(_) => Some(format!(
+                "tenant `{tenant}` does not let keys carry out destructive operations: a person signs in and does it"
+            )),
+            Principal::Token(_) => Some("capability tokens carry out no destructive operation".to_string()),
+            Principal::Operator(operator) => crate::operators::step_up::lacking(
+                &policy,
+                &operator.sign_in,
+                crate::clock::Timestamp::now().seconds(),
+            ),
+        };
+        let Some(message) = lacking else { return Ok(()) };
+        let provider = match principal {
+            Principal::Operator(operator) => Some(operator.person.provider.clone()),
+            _ => provider,
+        };
+        Err(Error::StepUp {
+            message: format!("step-up required: {message}"),
+            challenge: Box::new(crate::operators::step_up::challenge(&policy, provider.as_ref())),
+        })
+    }
+
+    /// Fails unless the credentials may see `tenant` (404 as if it did not
+    /// exist) and their roles there allow the operation (403).
+    pub(crate) async fn visible(&self, principal: &Principal, tenant: &TenantId) -> Result<(), Error> {
+        if !principal.can_access(tenant) {
+            return Err(crate::auth::not_found_tenant(tenant));
+        }
+        let access = self.access()?;
+        principal.may_call_in(access, self.operation, tenant)?;
+        self.note_tenant(tenant);
+        if access.step_up == Some(lictor_api::access::StepUp::Always) {
+            self.step_up(principal, tenant).await?;
+        }
+        Ok(())
+    }
+
     /// The agent acting through these credentials (an agent key or a
     /// capability token), timed: the pipeline's `authenticate` stage.
     pub(crate) async fn agent(&self) -> Result<Acting, Error> {
@@ -260,40 +405,36 @@ impl<'a> Caller<'a> {
     }
 
     /// The start of a tenant-scoped operation: the caller is authenticated
-    /// (401), then the input is opened (400), then the tenant it names is
-    /// resolved ([`Principal::tenant_scope`]: a tenant key's own, 404 for
-    /// another).
+    /// (401) and may call the operation at all (403: the API's access
+    /// table), then the input is opened (400), then the tenant it names is
+    /// resolved ([`Caller::tenant_scope`]: a tenant key's own, 404 for
+    /// another; a person's roles there must allow the operation, 403).
     pub(crate) async fn scoped<I: Input>(
         &self,
         input: I,
         tenant: impl FnOnce(&I::Value) -> Option<&TenantId>,
     ) -> Result<(Principal, TenantId, I::Value), Error> {
-        self.open_scoped(false, input, tenant).await
+        self.open_scoped(input, tenant).await
     }
 
-    /// [`Caller::scoped`] for an administrative operation: agent keys and
-    /// capability tokens are refused (403) before the input is opened.
+    /// [`Caller::scoped`], for an administrative operation (the access
+    /// table keeps agents out).
     pub(crate) async fn admin<I: Input>(
         &self,
         input: I,
         tenant: impl FnOnce(&I::Value) -> Option<&TenantId>,
     ) -> Result<(Principal, TenantId, I::Value), Error> {
-        self.open_scoped(true, input, tenant).await
+        self.open_scoped(input, tenant).await
     }
 
     async fn open_scoped<I: Input>(
         &self,
-        administrative: bool,
         input: I,
         tenant: impl FnOnce(&I::Value) -> Option<&TenantId>,
     ) -> Result<(Principal, TenantId, I::Value), Error> {
         let principal = self.principal().await?;
-        if administrative {
-            principal.require_admin()?;
-        }
         let input = input.open()?;
-        let tenant = principal.tenant_scope(tenant(&input), &self.state.store).await?;
-        self.note_tenant(&tenant);
+        let tenant = self.tenant_scope(&principal, tenant(&input)).await?;
         // A token's expiry and revocation bind its reads too (its other
         // caveats concern the actions it may take).
         if let Some(token) = principal.token() {
@@ -304,6 +445,13 @@ impl<'a> Caller<'a> {
         }
         Ok((principal, tenant, input))
     }
+}
+
+/// Whether `origin` (an `Origin` header) is the origin of `public` (a
+/// base URL).
+fn same_origin(origin: &str, public: &str) -> bool {
+    let (Ok(origin), Ok(public)) = (url::Url::parse(origin), url::Url::parse(public)) else { return false };
+    origin.origin() == public.origin()
 }
 
 /// An agent acting: who presented the credentials, as which key, in which

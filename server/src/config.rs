@@ -103,6 +103,13 @@ pub struct Config {
     pub public_url: Option<String>,
     /// Timing of the sinks' senders (lease, polling, backoff).
     pub sink_tuning: crate::sinks::SinkTuning,
+    /// OpenID Connect providers operators sign in with
+    /// (`LICTOR_OIDC_<NAME>`).
+    pub oidc_providers: Vec<(lictor_api::operators::ProviderName, crate::operators::oidc::ProviderSettings)>,
+    /// How long a console session lasts at most.
+    pub session_ttl: Duration,
+    /// How long a console session lasts unused.
+    pub session_idle: Duration,
     /// Which log events are written: a `RUST_LOG`-style filter (`info`,
     /// `warn,lictor::request=info`…; `critical` reads as `error`).
     pub log_level: String,
@@ -163,6 +170,9 @@ impl Default for Config {
             public_url: None,
             integrations_allow_private: false,
             sink_tuning: crate::sinks::SinkTuning::default(),
+            oidc_providers: Vec::new(),
+            session_ttl: Duration::from_secs(8 * 3600),
+            session_idle: Duration::from_secs(3600),
         }
     }
 }

@@ -118,6 +118,14 @@ pub(crate) fn random_key_material() -> [u8; 32] {
     bytes
 }
 
+/// Prefix of SCIM bearer tokens.
+pub(crate) const SCIM_TOKEN_PREFIX: &str = "lictor_scim_";
+
+/// A new SCIM bearer token (`lictor_scim_…`).
+pub(crate) fn new_scim_token() -> IssuedKey {
+    issue(SCIM_TOKEN_PREFIX)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,6 +18,14 @@ pub enum Error {
     /// Valid credentials without the right to do this.
     #[error("{0}")]
     Forbidden(String),
+    /// A destructive operation without the fresh, strong sign-in it needs.
+    #[error("{message}")]
+    StepUp {
+        /// Why.
+        message: String,
+        /// What is needed.
+        challenge: Box<lictor_api::operators::StepUpChallenge>,
+    },
     /// No such object (or it belongs to another tenant).
     #[error("{}", not_found(*object, id))]
     NotFound {
@@ -119,6 +127,8 @@ pub enum Object {
     Route,
     /// An integration (audit sink or notification channel).
     Integration,
+    /// A person operating a tenant.
+    Operator,
 }
 
 impl Object {
@@ -141,6 +151,7 @@ impl Object {
             Object::McpSession => "session",
             Object::Route => "route",
             Object::Integration => "integration",
+            Object::Operator => "operator",
         }
     }
 }
@@ -188,6 +199,9 @@ impl From<Error> for ApiError {
             Error::Invalid(api) => api,
             Error::Unauthenticated(m) => ApiError::new(ErrorCode::Unauthenticated, m),
             Error::Forbidden(m) => ApiError::new(ErrorCode::Forbidden, m),
+            Error::StepUp { message, challenge } => {
+                ApiError::new(ErrorCode::StepUpRequired, message).needing(*challenge)
+            }
             error @ Error::NotFound { .. } => ApiError::new(ErrorCode::NotFound, error.to_string()),
             error @ Error::AlreadyExists { .. } => ApiError::new(ErrorCode::AlreadyExists, error.to_string()),
             Error::IdempotencyConflict(m) => ApiError::new(ErrorCode::IdempotencyConflict, m),

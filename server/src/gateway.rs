@@ -363,6 +363,17 @@ pub async fn start(config: Config, log: slog::Logger) -> Result<Gateway, StartEr
     ));
 
     let degraded = Arc::new(Degraded::new(store.clone()));
+    let operators = {
+        let http = roots
+            .client_builder()
+            .timeout(std::time::Duration::from_secs(10))
+            .build()
+            .map_err(|e| StartError::Config(format!("identity provider client: {e}")))?;
+        let providers = crate::operators::oidc::Providers::new(config.oidc_providers.clone(), &http);
+        crate::operators::Operators::new(store.clone(), (providers, http), keys.clone(), config.session_idle)
+    };
+    let secure = config.public_url.as_deref().is_some_and(|url| url.starts_with("https://"));
+    let session_cookie = crate::operators::sessions::cookie_name(secure);
     let state = GatewayState {
         checkpoints,
         degraded: degraded.clone(),
@@ -373,6 +384,7 @@ pub async fn start(config: Config, log: slog::Logger) -> Result<Gateway, StartEr
             degraded,
             &events,
             config.cache_ttl,
+            (operators, session_cookie),
         ),
         rate_limits,
         token_keys,

@@ -54,6 +54,16 @@ pub(crate) fn integration_id() -> lictor_api::integrations::IntegrationId {
     lictor_api::integrations::IntegrationId::parse(fresh("itg")).unwrap_or_else(|_| unreachable_id())
 }
 
+/// A new console session id (`ses_…`).
+pub(crate) fn session_id() -> String {
+    fresh("ses")
+}
+
+/// A new SCIM resource id (`usr_…` for users, `grp_…` for groups).
+pub(crate) fn scim_id(prefix: &str) -> String {
+    fresh(prefix)
+}
+
 /// A new audit entry id (`aud_…`).
 pub(crate) fn audit_entry_id() -> AuditEntryId {
     AuditEntryId::parse(fresh("aud")).unwrap_or_else(|_| unreachable_id())

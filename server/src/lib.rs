@@ -37,6 +37,7 @@ pub(crate) mod logging;
 pub mod mcp;
 pub mod metrics;
 pub mod notify;
+pub mod operators;
 pub(crate) mod pending;
 pub mod pipeline;
 pub mod policy;

@@ -30,7 +30,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use http::{HeaderMap, HeaderValue};
-use lictor_api::api_keys::{Environment, Role};
+use lictor_api::api_keys::Environment;
 use lictor_api::ids::TenantId;
 use lictor_api::tenants::{RateLimit, RateLimits};
 
@@ -253,9 +253,15 @@ impl RateLimiter {
         let (credential, tenant, pool) = match principal {
             Principal::Superadmin => return Ok(None),
             Principal::Key(key) if key.environment == Environment::Test => return Ok(None),
-            Principal::Key(key) if key.role == Role::Admin => {
+            Principal::Key(key) if key.role.is_operator() => {
                 (format!("key:{}", key.id), &key.tenant, "tenant-admin")
             }
+            // A person is charged in the administrators' pool of their one
+            // tenant; with several (or as a superadmin) like the superadmin.
+            Principal::Operator(operator) => match principal.tenant() {
+                Some(tenant) if !operator.superadmin => (operator.identity(), tenant, "tenant-admin"),
+                _ => return Ok(None),
+            },
             Principal::Key(key) => (format!("key:{}", key.id), &key.tenant, "tenant"),
             Principal::Token(token) => {
                 let header = token.header();

@@ -52,6 +52,14 @@ pub(super) fn cases() -> Vec<Case> {
             run: agent_key_on_admin,
         },
         Case {
+            id: "auth.sweep_each_role",
+            group: Group::Auth,
+            title: "every operation with a key of each role: 403 forbidden where the spec's x-lictor-roles leaves the role out, never where it lists it",
+            disruptive: false,
+            operations: &[],
+            run: each_role,
+        },
+        Case {
             id: "auth.sweep_other_tenant",
             group: Group::Auth,
             title: "another tenant's admin key gets 404 for every object of the run's tenant, and never its data",
@@ -66,12 +74,6 @@ pub(super) fn cases() -> Vec<Case> {
 /// and a capability token that is not one.
 const MALFORMED: [&str; 3] = ["lictor_live_not-a-key", "garbage-0123456789", "lictor_cap1.not-a-token"];
 
-/// Where agent keys may go (docs/api.md, "Authentication": declare intents,
-/// call tools, read the tenant's intents, wait on their approvals). Every
-/// other operation that needs credentials is administrative: an agent key
-/// there is `403 forbidden`.
-const AGENT_ROUTES: [&str; 4] = ["/v1/intents", "/v1/approvals/", "/v1/tool-call", "/v1/mcp"];
-
 /// A path parameter no object has: it fits every id pattern of the spec.
 const PLACEHOLDER: &str = "conformancesweep0";
 
@@ -79,7 +81,7 @@ const PLACEHOLDER: &str = "conformancesweep0";
 const IN_FLIGHT: usize = 4;
 
 /// The documented status of each error code (docs/errors.md).
-const ERROR_STATUS: [(&str, u16); 19] = [
+const ERROR_STATUS: [(&str, u16); 20] = [
     ("malformed_json", 400),
     ("missing_field", 400),
     ("unknown_field", 400),
@@ -89,6 +91,7 @@ const ERROR_STATUS: [(&str, u16); 19] = [
     ("invalid_request", 400),
     ("policy_compile_error", 400),
     ("unauthenticated", 401),
+    ("step_up_required", 401),
     ("forbidden", 403),
     ("not_found", 404),
     ("already_exists", 409),
@@ -112,6 +115,9 @@ struct Operation {
     public: bool,
     /// The spec says only the superadmin may call it.
     superadmin_only: bool,
+    /// Who may call it (`x-lictor-roles`: `superadmin`, the tenant roles,
+    /// or `any`).
+    roles: Vec<String>,
     /// Whether it has path parameters.
     has_path_params: bool,
     /// Its required query parameters, each with a valid value.
@@ -123,8 +129,15 @@ struct Operation {
 }
 
 impl Operation {
+    /// Whether the spec keeps agents out of it: `x-lictor-roles` names
+    /// neither `agent` nor `any` (docs/operators.md, "Roles").
     fn administrative(&self) -> bool {
-        !self.public && !AGENT_ROUTES.iter().any(|route| self.path.starts_with(route))
+        !self.public && !self.allows("agent")
+    }
+
+    /// Whether `x-lictor-roles` lets a key of `role` call it.
+    fn allows(&self, role: &str) -> bool {
+        self.roles.iter().any(|r| r == role || r == "any")
     }
 
     /// The request path: parameters from `ids` (else [`PLACEHOLDER`]), the
@@ -167,12 +180,20 @@ fn operations() -> Result<Vec<Operation>, Failure> {
                 .collect();
             let located = |place: &'static str| parameters.iter().filter(move |p| p["in"] == place);
             let summary = op["summary"].as_str().unwrap_or_default().to_lowercase();
+            let roles: Vec<String> = op["x-lictor-roles"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect();
             operations.push(Operation {
                 id: id.to_string(),
                 method: method.to_uppercase(),
                 path: path.clone(),
                 public: op.get("security").and_then(Value::as_array).map_or(global_public, Vec::is_empty),
-                superadmin_only: summary.contains("superadmin only"),
+                superadmin_only: summary.contains("superadmin only") || roles == ["superadmin"],
+                roles,
                 has_path_params: located("path").next().is_some(),
                 required_query: located("query")
                     .filter(|p| p["required"] == true)
@@ -218,6 +239,9 @@ fn sample(spec: &Value, schema: &Value) -> String {
 /// What an answer must be.
 #[derive(Clone, Copy, Debug)]
 enum Want {
+    /// Anything but `403 forbidden`, a refusal with the documented error
+    /// body (the credentials' role may call it).
+    NotForbidden,
     /// This status (a public operation).
     Status(u16),
     /// This refusal, with the documented error body.
@@ -232,6 +256,7 @@ impl std::fmt::Display for Want {
             Want::Status(status) => write!(f, "{status}"),
             Want::Refusal(status, code) => write!(f, "{status} {code}"),
             Want::Any => f.write_str("a success or a documented error body"),
+            Want::NotForbidden => f.write_str("anything but 403 forbidden"),
         }
     }
 }
@@ -349,8 +374,9 @@ impl Answer {
                     self.error_body_problem()
                 }
             }
-            Want::Any if self.status < 400 => None,
-            Want::Any => self.error_body_problem(),
+            Want::Any | Want::NotForbidden if self.status < 400 => None,
+            Want::NotForbidden if self.status == 403 => Some(String::new()),
+            Want::Any | Want::NotForbidden => self.error_body_problem(),
         }
     }
 }
@@ -501,6 +527,56 @@ fn agent_key_on_admin(ctx: &Context) -> CaseFuture<'_> {
             .collect();
         let count = probes.len();
         report("with an agent key", count, judge(&sweep(ctx, probes).await?))
+    })
+}
+
+/// The tenant roles of people and keys, as `x-lictor-roles` names them.
+const OPERATOR_ROLES: [&str; 4] = ["admin", "approver", "auditor", "policy_author"];
+
+fn each_role(ctx: &Context) -> CaseFuture<'_> {
+    Box::pin(async move {
+        let operations = operations()?;
+        let (admin, url) = ctx.client(&ctx.admin_key);
+        // A key of each role in the run's tenant (the run's admin key is
+        // the `admin` one), revoked after the sweep.
+        let mut keys: Vec<(&str, String, Option<String>)> = vec![("admin", ctx.admin_key.clone(), None)];
+        for role in &OPERATOR_ROLES[1..] {
+            let body: types::ApiKeyCreate = typed(
+                "key body",
+                json!({"tenant": ctx.tenant, "environment": "live", "role": role, "name": format!("conformance-{role}")}),
+            )?;
+            let repro = curl("POST", &url, "/v1/admin/api-keys", &ctx.admin_key, Some(&body));
+            let made = admin
+                .retrying(|| admin.api().api_key_create().body(body.clone()).send())
+                .await
+                .map_err(|e| failed(&format!("creating a `{role}` key"), e, Some(repro)))?;
+            keys.push((role, made.key.clone(), Some(made.api_key.id.to_string())));
+        }
+        let labels: Vec<String> = keys.iter().map(|(role, _, _)| format!("a `{role}` key")).collect();
+        // Objects no one has (every path parameter a placeholder) and a
+        // body of the wrong type: an allowed role learns `404` or `400`,
+        // and changes nothing; a role left out is `403` before either.
+        let none = BTreeMap::new();
+        let none = &none;
+        let probes: Vec<Probe<'_>> = operations
+            .iter()
+            .filter(|op| !op.public)
+            .flat_map(|op| {
+                keys.iter().zip(&labels).map(move |((role, key, _), label)| {
+                    let want = if op.allows(role) { Want::NotForbidden } else { FORBIDDEN };
+                    Probe::new(op, Some(key.as_str()), label, op.target(none, Some(&ctx.tenant)), want)
+                        .body(json!("conformance: not an object"))
+                })
+            })
+            .collect();
+        let count = probes.len();
+        let outcome = report("with a key of each role", count, judge(&sweep(ctx, probes).await?));
+        for (_, _, id) in &keys {
+            if let Some(id) = id {
+                let _ = admin.retrying(|| admin.api().api_key_revoke().key_id(id.as_str()).send()).await;
+            }
+        }
+        outcome
     })
 }
 

@@ -2,8 +2,8 @@
 
 An export is a tenant's entries 1..N and the signed checkpoints of that
 log, each right after the entry it ends, the last one of size N closing the
-file, as NDJSON or CSV (format version 2, version 1 still read;
-`docs/audit.md`). `verify_audit_export` reads it once, a line or row at a
+file, as NDJSON or CSV (format version 2, version 1 still read, and CSV
+files written before the `person` column; `docs/audit.md`). `verify_audit_export` reads it once, a line or row at a
 time, in constant memory: the hash chain is checked entry by entry (SHA-256
 of RFC 8785 canonical JSON), the RFC 6962 Merkle root is kept as a frontier
 of at most 64 subtree hashes, every checkpoint is a C2SP signed note
@@ -98,9 +98,12 @@ CSV_COLUMNS = (
     "hash",
     "checkpoint",
     "consistency",
+    "person",
 )
-# Version 1 has no `consistency` column.
-CSV_COLUMNS_V1 = CSV_COLUMNS[:-1]
+# Files written before `person` existed lack its column; version 1 also
+# lacks `consistency`. New columns only ever come last.
+CSV_COLUMNS_WITHOUT_PERSON = CSV_COLUMNS[:-1]
+CSV_COLUMNS_V1 = CSV_COLUMNS[:-2]
 
 
 def _spec_enum(schema: str) -> frozenset[str]:
@@ -112,7 +115,12 @@ AUDIT_KINDS = _spec_enum("AuditKind")
 ENVIRONMENTS = _spec_enum("Environment")
 VERDICTS = _spec_enum("Verdict")
 STAGES = _spec_enum("StageName")
-EXTENSION_FIELDS = ("principal", "jti", "tool", "approval_id", "outcome")
+# Present only when set. Every one is a string but `person`, an object.
+EXTENSION_FIELDS = ("principal", "person", "jti", "tool", "approval_id", "outcome")
+_TEXT_EXTENSIONS = tuple(name for name in EXTENSION_FIELDS if name != "person")
+# A person's fields: the first three always, the others only when set.
+_PERSON_REQUIRED = ("issuer", "subject", "provider")
+_PERSON_OPTIONAL = ("username", "email", "name")
 
 _ENTRY_ID = re.compile(r"[A-Za-z0-9_]{1,64}\Z")
 _TENANT = re.compile(r"[a-z0-9][a-z0-9-]{0,62}\Z")
@@ -121,6 +129,7 @@ _TS = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})\.(\d{6})Z\Z")
 _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})\Z")
 _DECIMAL = re.compile(r"(0|[1-9][0-9]*)\Z")
 _HASH_HEX = re.compile(r"[0-9a-fA-F]{64}\Z")
+_PROVIDER = re.compile(r"[a-z0-9][a-z0-9-]{0,63}\Z")
 _U64 = 2**64 - 1
 
 
@@ -729,14 +738,37 @@ def _check_entry_fields(entry: Mapping[str, Any]) -> str | None:
         ("bundle_hash", optional("bundle_hash", is_str)),
         ("input_digest", optional("input_digest", is_str)),
         ("payload_digest", optional("payload_digest", is_str)),
-        *((name, optional(name, is_str)) for name in EXTENSION_FIELDS),
+        *((name, optional(name, is_str)) for name in _TEXT_EXTENSIONS),
         ("prev_hash", isinstance(entry.get("prev_hash"), str)),
         ("hash", isinstance(entry.get("hash"), str)),
     ]
     for name, ok in checks:
         if not ok:
             return f"not an audit entry: `{name}` is missing or invalid"
+    if entry.get("person") is not None:
+        problem = _check_person(entry["person"])
+        if problem:
+            return f"`person`: {problem}"
     return _check_reasons(entry.get("reasons"))
+
+
+def _check_person(value: Any) -> str | None:
+    """Why `value` is not a person exactly as the hash covers it, or None."""
+    if not isinstance(value, dict):
+        return "not a person object"
+    for name, field in value.items():
+        if name not in _PERSON_REQUIRED + _PERSON_OPTIONAL:
+            return f"unknown field `{name}`"
+        if field is None:
+            return f"`{name}` is null: an unset field is left out"
+        if not isinstance(field, str):
+            return f"`{name}` is not a string"
+    missing = next((name for name in _PERSON_REQUIRED if name not in value), None)
+    if missing:
+        return f"`{missing}` is missing"
+    if not _PROVIDER.match(value["provider"]):
+        return f"`{value['provider']}` is not a provider name"
+    return None
 
 
 _BASE_FIELDS = (
@@ -928,7 +960,7 @@ class _Cells:
             raise _Failure("malformed", f"`{name}` must be empty in this row")
 
     def rest_empty(self) -> None:
-        """The remaining cells (`checkpoint`, and `consistency` in version 2) must be empty."""
+        """The remaining cells of the row (as many as its header has) must be empty."""
         while self.column < len(self.row):
             self.empty()
 
@@ -987,6 +1019,17 @@ def _reasons(cell: str) -> list[Any]:
     return value
 
 
+def _person(cell: str) -> dict[str, str]:
+    try:
+        value = json.loads(cell, parse_constant=_no_constants)
+    except ValueError as error:
+        raise ValueError(f"not JSON: {error}") from None
+    problem = _check_person(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
 def _text(cell: str) -> str:
     return cell
 
@@ -1011,10 +1054,15 @@ def _csv_entry(row: list[str]) -> tuple[dict[str, Any], str]:
         "stage": cells.optional(_keyword(STAGES)),
         "reasons": cells.required(_reasons),
     }
-    for name in ("bundle_hash", "input_digest", "payload_digest", *EXTENSION_FIELDS):
+    for name in ("bundle_hash", "input_digest", "payload_digest", *_TEXT_EXTENSIONS):
         fields[name] = cells.optional(_text)
     fields["prev_hash"] = cells.required(_text)
     stated = cells.required(_text)
+    # `checkpoint` and `consistency` are empty; `person` comes last (it was
+    # added last: files written before it lack the column).
+    while cells.column < len(row) and CSV_COLUMNS[cells.column] != "person":
+        cells.empty()
+    fields["person"] = cells.optional(_person) if cells.column < len(row) else None
     cells.rest_empty()
     return fields, stated
 
@@ -1031,6 +1079,7 @@ def _csv_checkpoint(row: list[str]) -> _Stated:
     note = cells.required(_text)
     # Version 1 has no `consistency` column: absent, like an empty cell.
     proof = cells.optional(lambda cell: cell.split(" ")) if cells.column < len(row) else None
+    cells.rest_empty()
     return _Stated(tree_size, root_hash, note, proof, tenant)
 
 
@@ -1042,7 +1091,7 @@ def _verify_csv(stream: IO[bytes], chain: _Chain) -> AuditExportReport:
             header = next(reader, None)
         except (csv.Error, UnicodeDecodeError) as error:
             raise AuditExportError("malformed", None, 1, f"not CSV: {error}") from None
-        if header is None or tuple(header) not in (CSV_COLUMNS, CSV_COLUMNS_V1):
+        if header is None or tuple(header) not in (CSV_COLUMNS, CSV_COLUMNS_WITHOUT_PERSON, CSV_COLUMNS_V1):
             raise AuditExportError("malformed", None, 1, "the first row is not the export's column header")
         while True:
             seq = chain.next_seq()

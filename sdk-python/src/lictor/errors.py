@@ -153,6 +153,19 @@ class Unauthenticated(ApiError):
     """401 `unauthenticated`."""
 
 
+class StepUpRequired(ApiError):
+    """401 `step_up_required`: a destructive operation needs a more recent
+    or stronger sign-in; `step_up` says what (`max_age_seconds`,
+    `acr_values`, `amr_values`, `login_url`)."""
+
+    @property
+    def step_up(self) -> dict[str, Any] | None:
+        """What the operation needs, as the gateway said."""
+        body = self.body if isinstance(self.body, dict) else {}
+        challenge = body.get("step_up")
+        return dict(challenge) if isinstance(challenge, dict) else None
+
+
 class Forbidden(ApiError):
     """403 `forbidden`."""
 
@@ -221,6 +234,7 @@ ERROR_CLASSES: dict[str, type[ApiError]] = {
     "invalid_request": InvalidRequest,
     "policy_compile_error": PolicyCompileError,
     "unauthenticated": Unauthenticated,
+    "step_up_required": StepUpRequired,
     "forbidden": Forbidden,
     "not_found": NotFound,
     "already_exists": AlreadyExists,

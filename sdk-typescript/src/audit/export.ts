@@ -7,7 +7,8 @@
 // Version 2 adds checkpoint records after any entry (each right after the
 // entry it ends, the last closing the export), every one after the first
 // with an RFC 9162 consistency proof from the one before; version 1 has a
-// single checkpoint, at the end, and (CSV) no `consistency` column.
+// single checkpoint, at the end, and (CSV) no `consistency` column. The
+// CSV column `person` came later, last: files written before it lack it.
 
 import type { components } from "../generated/schema.js";
 import { sha256, type Ed25519Backend } from "../crypto.js";
@@ -97,15 +98,21 @@ export interface VerifyExportOptions {
 /** The purpose of checkpoint keys in the keys document. */
 export const CHECKPOINT_KEY_PURPOSE = "audit-checkpoint";
 
-/** The CSV columns of format version 2, in order (version 1 lacks the last). */
+/**
+ * The CSV columns, in order: format version 2's with `person`. Files written
+ * before `person` existed lack the last; version 1 files, the last two.
+ */
 export const CSV_COLUMNS = [
   "record", "version", "entry_id", "tenant", "seq", "ts", "kind", "intent_id", "agent_id", "environment",
   "enforced", "verdict", "stage", "reasons", "bundle_hash", "input_digest", "payload_digest", "principal",
-  "jti", "tool", "approval_id", "outcome", "prev_hash", "hash", "checkpoint", "consistency",
+  "jti", "tool", "approval_id", "outcome", "prev_hash", "hash", "checkpoint", "consistency", "person",
 ] as const;
 
-/** The CSV columns of format version 1: all but `consistency`. */
-export const CSV_COLUMNS_V1 = CSV_COLUMNS.slice(0, -1) as readonly (typeof CSV_COLUMNS)[number][];
+/** The CSV columns of files written before `person`: all but it. */
+export const CSV_COLUMNS_WITHOUT_PERSON = CSV_COLUMNS.slice(0, -1) as readonly (typeof CSV_COLUMNS)[number][];
+
+/** The CSV columns of format version 1: all but `consistency` and `person`. */
+export const CSV_COLUMNS_V1 = CSV_COLUMNS.slice(0, -2) as readonly (typeof CSV_COLUMNS)[number][];
 
 /** The highest export format version read (versions 1 to this one are). */
 const EXPORT_VERSION = 2n;
@@ -119,14 +126,27 @@ const AUDIT_KINDS = [
   "decision", "approval_decision", "tool_result", "token_revoked", "tenant_created", "tenant_updated",
   "webhook_secret_rotated", "api_key_created", "api_key_revoked", "agent_created", "agent_updated", "token_minted",
   "upstream_created", "upstream_deleted", "payload_erased", "policy_draft_saved", "policy_draft_deleted",
-  "policy_promoted", "policy_rolled_back", "policy_proposed", "policy_proposal_rejected",
+  "policy_promoted", "policy_rolled_back", "policy_proposed", "policy_proposal_rejected", "integration_created",
+  "integration_updated", "integration_deleted", "dead_letters_redriven", "operator_access_changed",
+  "scim_token_rotated", "operator_sessions_ended", "scim_user_created", "scim_user_updated", "scim_user_deleted",
+  "scim_group_created", "scim_group_updated", "scim_group_deleted",
 ] as const satisfies readonly Schemas["AuditKind"][];
+// Every kind of the contract: a kind missing above fails to compile here.
+const everyKind: Exclude<Schemas["AuditKind"], (typeof AUDIT_KINDS)[number]> extends never ? true : never = true;
+void everyKind;
 const ENVIRONMENTS = ["live", "shadow", "test"] as const satisfies readonly Schemas["Environment"][];
 const VERDICTS = ["approve", "approve_modified", "escalate", "block"] as const satisfies readonly Schemas["Verdict"][];
 const STAGES = [
   "authenticate", "validate", "identity", "capability", "risk", "policy", "budget", "decide", "audit",
 ] as const satisfies readonly Schemas["StageName"][];
-const EXTENSIONS = ["principal", "jti", "tool", "approval_id", "outcome"] as const;
+/** The extension fields that are strings, in CSV column order. */
+const TEXT_EXTENSIONS = ["principal", "jti", "tool", "approval_id", "outcome"] as const;
+/** Present only when set; every one a string but `person`, an object. */
+const EXTENSIONS = [...TEXT_EXTENSIONS, "person"] as const;
+/** A person's fields: always these, and the optional ones only when set. */
+const PERSON_REQUIRED = ["issuer", "subject", "provider"] as const;
+const PERSON_OPTIONAL = ["username", "email", "name"] as const;
+const PROVIDER = /^[a-z0-9][a-z0-9-]{0,63}$/;
 
 const TENANT = /^[a-z0-9][a-z0-9-]{0,62}$/;
 const AGENT = /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$/;
@@ -442,6 +462,21 @@ function isReasons(value: JsonValue): boolean {
   );
 }
 
+/** Why `value` is not a person exactly as the entry hash covers it, or `null`. */
+function personProblem(value: JsonValue): string | null {
+  if (!isObject(value)) return "not a person object";
+  const known: readonly string[] = [...PERSON_REQUIRED, ...PERSON_OPTIONAL];
+  for (const [name, field] of Object.entries(value)) {
+    if (!known.includes(name)) return `unknown field \`${name}\``;
+    if (field === null) return `\`${name}\` is null: an unset field is left out`;
+    if (typeof field !== "string") return `\`${name}\` is not a string`;
+  }
+  const missing = PERSON_REQUIRED.find((name) => !Object.prototype.hasOwnProperty.call(value, name));
+  if (missing !== undefined) return `\`${missing}\` is missing`;
+  if (!PROVIDER.test(value.provider as string)) return `\`${String(value.provider)}\` is not a provider name`;
+  return null;
+}
+
 /**
  * Checks that an NDJSON entry object is exactly the hashed document plus
  * `hash`; answers why not, or `null`.
@@ -475,7 +510,10 @@ function entryFormProblem(entry: JsonObject): string | null {
     if (!Object.prototype.hasOwnProperty.call(entry, name)) continue;
     const value = entry[name];
     if (value === null) return `\`${name}\` is null: an unset extension field is left out`;
-    if (typeof value !== "string") return `\`${name}\` is not a string`;
+    if (name === "person") {
+      const problem = personProblem(value!);
+      if (problem !== null) return `\`person\`: ${problem}`;
+    } else if (typeof value !== "string") return `\`${name}\` is not a string`;
   }
   const known = new Set<string>([...base.map(([name]) => name), ...EXTENSIONS]);
   const unknown = Object.keys(entry).find((name) => !known.has(name));
@@ -678,6 +716,16 @@ const reasons = (cell: string): JsonValue | Failure => {
   }
   return isReasons(value) ? value : new Failure("not an array of reasons with exactly `stage`, `code` and `message`");
 };
+const person = (cell: string): JsonValue | Failure => {
+  let value: JsonValue;
+  try {
+    value = parseJson(cell);
+  } catch (error) {
+    return new Failure(`not JSON: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  const problem = personProblem(value);
+  return problem === null ? value : new Failure(problem);
+};
 
 async function csvEntry(row: string[]): Promise<{ record: Record; computed: string; stated: string }> {
   const cells = new Cells(row);
@@ -701,12 +749,17 @@ async function csvEntry(row: string[]): Promise<{ record: Record; computed: stri
     input_digest: cells.optional(text),
     payload_digest: cells.optional(text),
   };
-  for (const name of EXTENSIONS) {
+  for (const name of TEXT_EXTENSIONS) {
     const value = cells.optional(text);
     if (value !== null) document[name] = value;
   }
   document.prev_hash = cells.required(text);
   const stated = cells.required(text);
+  // `checkpoint` and `consistency` are empty; `person` comes last (it was
+  // added last: files written before it lack the column).
+  cells.emptyUntil("person");
+  const who = cells.optional(person);
+  if (who !== null) document.person = who;
   cells.restEmpty();
   const record = { tenant: document.tenant as string, seq: document.seq as bigint, prevHash: document.prev_hash as string };
   return { record, computed: await hashDocument(document), stated };
@@ -723,6 +776,7 @@ function csvCheckpoint(row: string[]): StatedCheckpoint {
   const note = cells.required(text);
   // Version 1 has no `consistency` column.
   const consistency = cells.optional((proof) => proof.split(" "));
+  cells.restEmpty();
   return { treeSize, rootHash, note, consistency, tenant };
 }
 
@@ -738,9 +792,11 @@ async function verifyCsv(input: AsyncGenerator<Uint8Array>, first: Uint8Array, c
     lastLine = row.line;
     if (header) {
       header = false;
-      // Version 2's columns, or version 1's (no `consistency`).
+      // Today's columns, those of files written before `person`, or
+      // version 1's (no `consistency` either).
       const is = (names: readonly string[]) => row.cells.length === names.length && row.cells.every((cell, i) => cell === names[i]);
       if (is(CSV_COLUMNS)) columns = CSV_COLUMNS;
+      else if (is(CSV_COLUMNS_WITHOUT_PERSON)) columns = CSV_COLUMNS_WITHOUT_PERSON;
       else if (is(CSV_COLUMNS_V1)) columns = CSV_COLUMNS_V1;
       else throw fail("malformed", null, 1, "the first row is not the export's column header");
       return;

@@ -38,28 +38,46 @@ impl Environment {
     }
 }
 
-/// What a key may do.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+/// What a key, or a person, may do in a tenant (docs/operators.md lists
+/// every operation each role may call).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
-    /// Declares intents and reads decisions.
+    /// Declares intents, calls tools and reads its decisions (keys only).
     Agent,
-    /// Administers its tenant: keys, agents, audit.
+    /// The tenant administrator: everything in its tenant.
     Admin,
+    /// Reads and decides approvals, reads intents and agents.
+    Approver,
+    /// Reads everything (audit, decisions, settings), changes nothing.
+    Auditor,
+    /// Writes, dry-runs, promotes and rolls back policies.
+    PolicyAuthor,
 }
 
 impl Role {
+    /// Every role.
+    pub const ALL: [Role; 5] = [Role::Agent, Role::Admin, Role::Approver, Role::Auditor, Role::PolicyAuthor];
+
     /// The wire string.
     pub const fn as_str(self) -> &'static str {
         match self {
             Role::Agent => "agent",
             Role::Admin => "admin",
+            Role::Approver => "approver",
+            Role::Auditor => "auditor",
+            Role::PolicyAuthor => "policy_author",
         }
     }
 
     /// Parses the wire string.
     pub fn parse(s: &str) -> Option<Role> {
-        [Role::Agent, Role::Admin].into_iter().find(|r| r.as_str() == s)
+        Role::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    /// Whether it is a person's role (every one but `agent`).
+    pub const fn is_operator(self) -> bool {
+        !matches!(self, Role::Agent)
     }
 }
 
@@ -102,6 +120,11 @@ pub struct ApiKey {
     pub created_at: DateTime<Utc>,
     /// When it was revoked; revoked keys authenticate nothing.
     pub revoked_at: Option<DateTime<Utc>>,
+    /// The person it acts for: who made it (or made the key that made
+    /// it). Its actions count as theirs in the two-person rule; absent for
+    /// keys the superadmin key made, which stand for themselves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub person: Option<crate::operators::Person>,
     /// The rate limit of the key's own bucket, set by its tenant (the
     /// tenant's shared bucket applies too); `null` for `test` keys, which
     /// have none.

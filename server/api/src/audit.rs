@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::api_keys::Environment;
 use crate::ids::{AgentId, AuditEntryId, IntentId, TenantId};
 use crate::intents::{Reason, StageName, Verdict};
+use crate::operators::Person;
 use crate::pagination::page_type;
 
 /// What an audit entry records.
@@ -63,6 +64,24 @@ pub enum AuditKind {
     IntegrationDeleted,
     /// A sink's dead letters were marked to be sent again.
     DeadLettersRedriven,
+    /// A tenant's operator access changed (provider, role mappings, step-up).
+    OperatorAccessChanged,
+    /// A tenant's SCIM token was issued or replaced.
+    ScimTokenRotated,
+    /// A person's sessions were ended and their tokens cut off.
+    OperatorSessionsEnded,
+    /// SCIM provisioned a person.
+    ScimUserCreated,
+    /// SCIM changed a person (including deactivating them).
+    ScimUserUpdated,
+    /// SCIM deleted a person.
+    ScimUserDeleted,
+    /// SCIM created a group.
+    ScimGroupCreated,
+    /// SCIM changed a group (its name or members).
+    ScimGroupUpdated,
+    /// SCIM deleted a group.
+    ScimGroupDeleted,
 }
 
 impl AuditKind {
@@ -94,11 +113,20 @@ impl AuditKind {
             AuditKind::IntegrationUpdated => "integration_updated",
             AuditKind::IntegrationDeleted => "integration_deleted",
             AuditKind::DeadLettersRedriven => "dead_letters_redriven",
+            AuditKind::OperatorAccessChanged => "operator_access_changed",
+            AuditKind::ScimTokenRotated => "scim_token_rotated",
+            AuditKind::OperatorSessionsEnded => "operator_sessions_ended",
+            AuditKind::ScimUserCreated => "scim_user_created",
+            AuditKind::ScimUserUpdated => "scim_user_updated",
+            AuditKind::ScimUserDeleted => "scim_user_deleted",
+            AuditKind::ScimGroupCreated => "scim_group_created",
+            AuditKind::ScimGroupUpdated => "scim_group_updated",
+            AuditKind::ScimGroupDeleted => "scim_group_deleted",
         }
     }
 
     /// Every kind.
-    pub const ALL: [AuditKind; 25] = [
+    pub const ALL: [AuditKind; 34] = [
         AuditKind::Decision,
         AuditKind::ApprovalDecision,
         AuditKind::ToolResult,
@@ -124,6 +152,15 @@ impl AuditKind {
         AuditKind::IntegrationUpdated,
         AuditKind::IntegrationDeleted,
         AuditKind::DeadLettersRedriven,
+        AuditKind::OperatorAccessChanged,
+        AuditKind::ScimTokenRotated,
+        AuditKind::OperatorSessionsEnded,
+        AuditKind::ScimUserCreated,
+        AuditKind::ScimUserUpdated,
+        AuditKind::ScimUserDeleted,
+        AuditKind::ScimGroupCreated,
+        AuditKind::ScimGroupUpdated,
+        AuditKind::ScimGroupDeleted,
     ];
 
     /// Parses the wire string.
@@ -179,6 +216,12 @@ pub struct AuditEntry {
     /// (`token:<jti>`), or the administrator of an administrative entry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub principal: Option<String>,
+    /// The person who acted, as their identity provider names them, when a
+    /// person signed in through OpenID Connect did (absent for keys,
+    /// tokens and the gateway's own entries, and in entries written before
+    /// the field existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub person: Option<Person>,
     /// The capability token's effective jti, when one was presented.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jti: Option<String>,

@@ -25,6 +25,10 @@ use crate::intents::{
     AsyncIntentRequest, Decision, IntentAccepted, IntentBatchRequest, IntentBatchResponse, IntentDecision,
     IntentHeaders, IntentListParams, IntentPage, IntentPath, IntentRequest,
 };
+use crate::operators::{
+    CallbackParams, LoginParams, OperatorAccess, OperatorAccessWrite, OperatorList, OperatorListParams,
+    OperatorSessionsEnd, ProviderList, ScimPath, ScimToken, SessionsEnded, Whoami,
+};
 use crate::policies::{
     ActivePolicy, PolicyChange, PolicyDraft, PolicyDraftListParams, PolicyDraftPage, PolicyDraftPath,
     PolicyDraftWrite, PolicyDryRun, PolicyDryRunRequest, PolicyPromote, PolicyProposalListParams,
@@ -60,6 +64,7 @@ use crate::upstreams::{Upstream, UpstreamCreate, UpstreamListParams, UpstreamPag
             "policies" = { description = "The policy lifecycle: drafts, dry-runs, promotion and rollback." },
             "tools" = { description = "Tool calls: the MCP front door and its plain-HTTP twin." },
             "integrations" = { description = "Audit sinks (SIEMs, object stores, relays) and notification channels, with their health." },
+            "operators" = { description = "People: who the credentials are, operator access (sign-in, roles, step-up), SCIM provisioning." },
         },
     }
 }]
@@ -570,6 +575,186 @@ pub trait LictorApi {
         rqctx: RequestContext<Self::Context>,
         headers: Checked<Header<McpSessionHeaders>>,
     ) -> Result<Limited<HttpResponseDeleted>, ApiError>;
+
+    /// Who the credentials are: the kind, the person, the roles held in
+    /// each tenant, the sign-in's strength, the session and its CSRF token.
+    #[endpoint { method = GET, path = "/v1/whoami", tags = ["operators"] }]
+    async fn whoami_get(
+        rqctx: RequestContext<Self::Context>,
+    ) -> Result<Limited<HttpResponseOk<Whoami>>, ApiError>;
+
+    /// A tenant's operator access: its identity provider, which groups
+    /// hold which roles, and what destructive operations need.
+    #[endpoint { method = GET, path = "/v1/admin/tenants/{tenant_id}/operator-access", tags = ["operators"] }]
+    async fn operator_access_get(
+        rqctx: RequestContext<Self::Context>,
+        path: Checked<Path<TenantPath>>,
+    ) -> Result<Limited<HttpResponseOk<OperatorAccess>>, ApiError>;
+
+    /// Replace a tenant's operator access (a destructive operation: it
+    /// decides who holds which role).
+    #[endpoint { method = PUT, path = "/v1/admin/tenants/{tenant_id}/operator-access", tags = ["operators"] }]
+    async fn operator_access_put(
+        rqctx: RequestContext<Self::Context>,
+        path: Checked<Path<TenantPath>>,
+        body: JsonBody<OperatorAccessWrite>,
+    ) -> Result<Limited<HttpResponseOk<OperatorAccess>>, ApiError>;
+
+    /// Issue the tenant's SCIM bearer token (the previous one stops
+    /// working); from then on SCIM decides who the tenant's people are.
+    #[endpoint { method = POST, path = "/v1/admin/tenants/{tenant_id}/scim-token", tags = ["operators"] }]
+    async fn scim_token_rotate(
+        rqctx: RequestContext<Self::Context>,
+        path: Checked<Path<TenantPath>>,
+    ) -> Result<Limited<HttpResponseOk<ScimToken>>, ApiError>;
+
+    /// The people who may operate a tenant, with their roles.
+    #[endpoint { method = GET, path = "/v1/admin/operators", tags = ["operators"] }]
+    async fn operator_list(
+        rqctx: RequestContext<Self::Context>,
+        query: QueryParams<OperatorListParams>,
+    ) -> Result<Limited<HttpResponseOk<OperatorList>>, ApiError>;
+
+    /// End a person's console sessions and refuse their tokens issued
+    /// until now.
+    #[endpoint { method = POST, path = "/v1/admin/operators/end-sessions", tags = ["operators"] }]
+    async fn operator_sessions_end(
+        rqctx: RequestContext<Self::Context>,
+        scope: QueryParams<TenantScope>,
+        body: JsonBody<OperatorSessionsEnd>,
+    ) -> Result<Limited<HttpResponseOk<SessionsEnded>>, ApiError>;
+
+    /// The identity providers people sign in with (for a sign-in page).
+    #[endpoint { method = GET, path = "/v1/auth/providers", unpublished = true }]
+    async fn auth_providers(
+        rqctx: RequestContext<Self::Context>,
+    ) -> Result<Limited<HttpResponseOk<ProviderList>>, ApiError>;
+
+    /// Start signing in: a redirect to the provider (code flow with PKCE).
+    #[endpoint { method = GET, path = "/v1/auth/login", unpublished = true }]
+    async fn auth_login(
+        rqctx: RequestContext<Self::Context>,
+        query: QueryParams<LoginParams>,
+    ) -> Result<Limited<http::Response<dropshot::Body>>, ApiError>;
+
+    /// Finish signing in: the provider's redirect back, answered with the
+    /// session cookie and a redirect to where the sign-in started.
+    #[endpoint { method = GET, path = "/v1/auth/callback", unpublished = true }]
+    async fn auth_callback(
+        rqctx: RequestContext<Self::Context>,
+        query: QueryParams<CallbackParams>,
+    ) -> Result<Limited<http::Response<dropshot::Body>>, ApiError>;
+
+    /// Sign out: the session ends, its cookie is cleared, and the answer
+    /// says where to sign out of the provider too.
+    #[endpoint { method = POST, path = "/v1/auth/logout", unpublished = true }]
+    async fn auth_logout(
+        rqctx: RequestContext<Self::Context>,
+    ) -> Result<Limited<http::Response<dropshot::Body>>, ApiError>;
+
+    /// SCIM: what the service supports (RFC 7644, 5).
+    #[endpoint { method = GET, path = "/scim/v2/ServiceProviderConfig", unpublished = true }]
+    async fn scim_service_provider_config(
+        rqctx: RequestContext<Self::Context>,
+    ) -> Result<Limited<http::Response<dropshot::Body>>, ApiError>;
+
+    /// SCIM: the resource types (RFC 7644, 4).
+    #[endpoint { method = GET, path = "/scim/v2/ResourceTypes", unpublished = true }]
+    async fn scim_resource_types(
+        rqctx: RequestContext<Self::Context>,
+    ) -> Result<Limited<http::Response<dropshot::Body>>, ApiError>;
+
+    /// SCIM: the schemas (RFC 7643, 7).
+    #[endpoint { method = GET, path = "/scim/v2/Schemas", unpublished = true }]
+    async fn scim_schemas(
+        rqctx: RequestContext<Self::Context>,
+    ) -> Result<Limited<http::Response<dropshot::Body>>, ApiError>;
+
+    /// SCIM: list users, with `filter`, `startIndex`, `count`.
+    #[endpoint { method = GET, path = "/scim/v2/Users", unpublished = true }]
+    async fn scim_user_list(
+        rqctx: RequestContext<Self::Context>,
+    ) -> Result<Limited<http::Response<dropshot::Body>>, ApiError>;
+
+    /// SCIM: create a user.
+    #[endpoint { method = POST, path = "/scim/v2/Users", unpublished = true }]
+    async fn scim_user_create(
+        rqctx: RequestContext<Self::Context>,
+        body: dropshot::UntypedBody,
+    ) -> Result<Limited<http::Response<dropshot::Body>>, ApiError>;
+
+    /// SCIM: one user.
+    #[endpoint { method = GET, path = "/scim/v2/Users/{id}", unpublished = true }]
+    async fn scim_user_get(
+        rqctx: RequestContext<Self::Context>,
+        path: Path<ScimPath>,
+    ) -> Result<Limited<http::Response<dropshot::Body>>, ApiError>;
+
+    /// SCIM: replace a user.
+    #[endpoint { method = PUT, path = "/scim/v2/Users/{id}", unpublished = true }]
+    async fn scim_user_replace(
+        rqctx: RequestContext<Self::Context>,
+        path: Path<ScimPath>,
+        body: dropshot::UntypedBody,
+    ) -> Result<Limited<http::Response<dropshot::Body>>, ApiError>;
+
+    /// SCIM: change a user (PatchOp).
+    #[endpoint { method = PATCH, path = "/scim/v2/Users/{id}", unpublished = true }]
+    async fn scim_user_patch(
+        rqctx: RequestContext<Self::Context>,
+        path: Path<ScimPath>,
+        body: dropshot::UntypedBody,
+    ) -> Result<Limited<http::Response<dropshot::Body>>, ApiError>;
+
+    /// SCIM: delete a user.
+    #[endpoint { method = DELETE, path = "/scim/v2/Users/{id}", unpublished = true }]
+    async fn scim_user_delete(
+        rqctx: RequestContext<Self::Context>,
+        path: Path<ScimPath>,
+    ) -> Result<Limited<http::Response<dropshot::Body>>, ApiError>;
+
+    /// SCIM: list groups, with `filter`, `startIndex`, `count`.
+    #[endpoint { method = GET, path = "/scim/v2/Groups", unpublished = true }]
+    async fn scim_group_list(
+        rqctx: RequestContext<Self::Context>,
+    ) -> Result<Limited<http::Response<dropshot::Body>>, ApiError>;
+
+    /// SCIM: create a group.
+    #[endpoint { method = POST, path = "/scim/v2/Groups", unpublished = true }]
+    async fn scim_group_create(
+        rqctx: RequestContext<Self::Context>,
+        body: dropshot::UntypedBody,
+    ) -> Result<Limited<http::Response<dropshot::Body>>, ApiError>;
+
+    /// SCIM: one group.
+    #[endpoint { method = GET, path = "/scim/v2/Groups/{id}", unpublished = true }]
+    async fn scim_group_get(
+        rqctx: RequestContext<Self::Context>,
+        path: Path<ScimPath>,
+    ) -> Result<Limited<http::Response<dropshot::Body>>, ApiError>;
+
+    /// SCIM: replace a group.
+    #[endpoint { method = PUT, path = "/scim/v2/Groups/{id}", unpublished = true }]
+    async fn scim_group_replace(
+        rqctx: RequestContext<Self::Context>,
+        path: Path<ScimPath>,
+        body: dropshot::UntypedBody,
+    ) -> Result<Limited<http::Response<dropshot::Body>>, ApiError>;
+
+    /// SCIM: change a group (PatchOp: members added and removed).
+    #[endpoint { method = PATCH, path = "/scim/v2/Groups/{id}", unpublished = true }]
+    async fn scim_group_patch(
+        rqctx: RequestContext<Self::Context>,
+        path: Path<ScimPath>,
+        body: dropshot::UntypedBody,
+    ) -> Result<Limited<http::Response<dropshot::Body>>, ApiError>;
+
+    /// SCIM: delete a group.
+    #[endpoint { method = DELETE, path = "/scim/v2/Groups/{id}", unpublished = true }]
+    async fn scim_group_delete(
+        rqctx: RequestContext<Self::Context>,
+        path: Path<ScimPath>,
+    ) -> Result<Limited<http::Response<dropshot::Body>>, ApiError>;
 }
 
 /// The path segment of the unpublished alias route (`async` or `batch`).
@@ -601,6 +786,7 @@ pub fn render_openapi<C: dropshot::ServerContext>(
     let mut document = definition.json()?;
     flatten_string_enums(&mut document);
     add_security(&mut document);
+    add_access(&mut document).map_err(<serde_json::Error as serde::ser::Error>::custom)?;
     add_mcp_notification_response(&mut document);
     describe_export_responses(&mut document);
     bound_integers(&mut document);
@@ -750,6 +936,35 @@ fn add_mcp_notification_response(document: &mut serde_json::Value) {
     }
 }
 
+/// States on every operation who may call it (`x-lictor-roles`) and
+/// whether a person needs a step-up for it (`x-lictor-step-up`), from
+/// [`crate::access::OPERATIONS`]; an operation the table does not list
+/// fails the rendering (nobody could call it).
+fn add_access(document: &mut serde_json::Value) -> Result<(), String> {
+    let Some(paths) = document.get_mut("paths").and_then(|p| p.as_object_mut()) else {
+        return Ok(());
+    };
+    for item in paths.values_mut() {
+        let Some(item) = item.as_object_mut() else { continue };
+        for operation in item.values_mut() {
+            let Some(operation) = operation.as_object_mut() else { continue };
+            let Some(id) = operation.get("operationId").and_then(|i| i.as_str()).map(str::to_string) else {
+                continue;
+            };
+            let access =
+                crate::access::access(&id).ok_or_else(|| format!("operation `{id}` has no access rule"))?;
+            if access.public {
+                continue;
+            }
+            operation.insert("x-lictor-roles".into(), serde_json::json!(access.role_names()));
+            if let Some(step_up) = access.step_up {
+                operation.insert("x-lictor-step-up".into(), serde_json::json!(step_up.as_str()));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Declares bearer authentication on every operation outside the public tags.
 fn add_security(document: &mut serde_json::Value) {
     use serde_json::json;
@@ -760,7 +975,7 @@ fn add_security(document: &mut serde_json::Value) {
                 "bearerAuth": {
                     "type": "http",
                     "scheme": "bearer",
-                    "description": "An API key (`lictor_live_…`, `lictor_shadow_…`, `lictor_test_…`) or the superadmin key."
+                    "description": "An API key (`lictor_live_…`, `lictor_shadow_…`, `lictor_test_…`), the superadmin key, a capability token, or a person's ID or access token (JWT) from an identity provider the deployment configured. A console session (cookie) works too, with `X-CSRF-Token` on changes (docs/operators.md)."
                 }
             }),
         );

@@ -42,6 +42,10 @@ pub enum ErrorCode {
     UnsupportedMediaType,
     /// No credentials, or credentials that are unknown, malformed or revoked.
     Unauthenticated,
+    /// The operation is destructive and needs a fresh, strong sign-in
+    /// that the credentials do not carry: `step_up` says what is needed
+    /// (docs/operators.md, "Step-up").
+    StepUpRequired,
     /// The credentials are valid but may not perform this operation.
     Forbidden,
     /// The object does not exist (or belongs to another tenant).
@@ -72,7 +76,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// All codes, in documentation order.
-    pub const ALL: [ErrorCode; 22] = [
+    pub const ALL: [ErrorCode; 23] = [
         ErrorCode::MalformedJson,
         ErrorCode::MissingField,
         ErrorCode::UnknownField,
@@ -84,6 +88,7 @@ impl ErrorCode {
         ErrorCode::BodyTooLarge,
         ErrorCode::UnsupportedMediaType,
         ErrorCode::Unauthenticated,
+        ErrorCode::StepUpRequired,
         ErrorCode::Forbidden,
         ErrorCode::NotFound,
         ErrorCode::AlreadyExists,
@@ -111,6 +116,7 @@ impl ErrorCode {
             ErrorCode::BodyTooLarge => "body_too_large",
             ErrorCode::UnsupportedMediaType => "unsupported_media_type",
             ErrorCode::Unauthenticated => "unauthenticated",
+            ErrorCode::StepUpRequired => "step_up_required",
             ErrorCode::Forbidden => "forbidden",
             ErrorCode::NotFound => "not_found",
             ErrorCode::AlreadyExists => "already_exists",
@@ -136,7 +142,7 @@ impl ErrorCode {
             | ErrorCode::InvalidCursor
             | ErrorCode::InvalidRequest
             | ErrorCode::PolicyCompileError => 400,
-            ErrorCode::Unauthenticated => 401,
+            ErrorCode::Unauthenticated | ErrorCode::StepUpRequired => 401,
             ErrorCode::Forbidden => 403,
             ErrorCode::NotFound => 404,
             ErrorCode::AlreadyExists | ErrorCode::IdempotencyConflict | ErrorCode::Conflict => 409,
@@ -223,6 +229,9 @@ pub struct ApiError {
     /// Where in a policy module the error is (`policy_compile_error`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub location: Option<SourceLocation>,
+    /// What sign-in the operation needs (`step_up_required`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step_up: Option<crate::operators::StepUpChallenge>,
     #[serde(skip)]
     #[schemars(skip)]
     status: u16,
@@ -238,6 +247,7 @@ impl ApiError {
             path: None,
             parameter: None,
             location: None,
+            step_up: None,
             status: code.status(),
         }
     }
@@ -251,6 +261,12 @@ impl ApiError {
     /// Names the place in a policy module.
     pub fn at_location(mut self, location: SourceLocation) -> ApiError {
         self.location = Some(location);
+        self
+    }
+
+    /// States what sign-in is needed (`step_up_required`).
+    pub fn needing(mut self, challenge: crate::operators::StepUpChallenge) -> ApiError {
+        self.step_up = Some(challenge);
         self
     }
 

@@ -19,6 +19,7 @@
 //! - lists answer `{items, next_cursor}` with `limit`/`cursor` parameters;
 //! - a `block` is a [`intents::Decision`] with HTTP 200, never an error.
 
+pub mod access;
 pub mod agents;
 pub mod api_keys;
 pub mod approvals;
@@ -29,6 +30,7 @@ pub mod ids;
 pub mod integrations;
 pub mod intents;
 pub mod money;
+pub mod operators;
 pub mod pagination;
 pub mod policies;
 pub mod system;

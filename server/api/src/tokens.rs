@@ -85,10 +85,14 @@ pub struct TokenMint {
     #[serde(default)]
     #[schemars(range(min = 1))]
     pub rate_per_min: Option<u32>,
-    /// Record that the minting administrator has just completed step-up
-    /// authentication: high- and critical-risk actions are then allowed only
-    /// within the gateway's step-up window after minting
-    /// (`--step-up-window-seconds`, 15 minutes by default).
+    /// Bind a person's fresh authentication to the token: the minting
+    /// person must pass the tenant's step-up (a recent, strong enough
+    /// sign-in, else `401 step_up_required`), and high- and critical-risk
+    /// actions are then allowed only within the gateway's step-up window
+    /// (`--step-up-window-seconds`, 15 minutes by default) after that
+    /// person authenticated. An administrative key may ask only while the
+    /// tenant exempts keys from step-up; the window then counts from the
+    /// mint.
     #[serde(default)]
     pub step_up: Option<bool>,
     /// The gateway audience the token is valid at (default: this

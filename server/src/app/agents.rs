@@ -51,6 +51,7 @@ pub(crate) async fn create(
     let job = AdminJob {
         tenant: row.tenant.clone(),
         principal: principal.describe(),
+        person: principal.person(),
         op: AdminOp::CreateAgent(row.clone()),
     };
     match caller.state.pipeline.writer().append_admin_change(job).await {
@@ -96,6 +97,7 @@ pub(crate) async fn update(
     let job = AdminJob {
         tenant,
         principal: principal.describe(),
+        person: principal.person(),
         op: AdminOp::UpdateAgent { id: path.agent_id.clone(), update: body, now: Timestamp::now() },
     };
     let updated = match caller.state.pipeline.writer().append_admin_change(job).await? {

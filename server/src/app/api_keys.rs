@@ -7,7 +7,7 @@ use lictor_api::api_keys::{
 use lictor_api::tenants::RateLimit;
 
 use crate::audit::writer::{AdminJob, AdminOp};
-use crate::auth::not_found_tenant;
+use crate::auth::{Principal, not_found_tenant};
 use crate::caller::Caller;
 use crate::clock::Timestamp;
 use crate::credentials;
@@ -32,6 +32,7 @@ fn view(row: ApiKeyRow, per_key: RateLimit) -> ApiKey {
         agent_id: row.agent_id,
         created_at: row.created_at.to_datetime(),
         revoked_at: row.revoked_at.map(Timestamp::to_datetime),
+        person: row.person,
     }
 }
 
@@ -41,9 +42,9 @@ pub(crate) async fn create(
     body: Result<ApiKeyCreate, ApiError>,
 ) -> Result<ApiKeyCreated, Error> {
     let principal = caller.principal().await?;
-    principal.require_admin()?;
     let body = body?;
-    if !principal.can_access(&body.tenant) || caller.state.store.get_tenant(&body.tenant).await?.is_none() {
+    caller.visible(&principal, &body.tenant).await?;
+    if caller.state.store.get_tenant(&body.tenant).await?.is_none() {
         return Err(not_found_tenant(&body.tenant));
     }
     principal.require_environment(body.environment, "create this key")?;
@@ -61,6 +62,12 @@ pub(crate) async fn create(
             });
         }
     }
+    // The key acts for whoever made it: a person, or the actor of the key
+    // that made it; a key the superadmin key makes stands for itself.
+    let (acts_for, person) = match &principal {
+        Principal::Superadmin => (None, None),
+        _ => (Some(principal.actor()), principal.person()),
+    };
     let issued = credentials::new_api_key(body.environment);
     let row = NewApiKey {
         id: ids::api_key_id(),
@@ -72,10 +79,13 @@ pub(crate) async fn create(
         prefix: issued.prefix,
         key_hash: issued.hash,
         created_at: Timestamp::now(),
+        acts_for,
+        person,
     };
     let job = AdminJob {
         tenant: row.tenant.clone(),
         principal: principal.describe(),
+        person: principal.person(),
         op: AdminOp::CreateApiKey(row.clone()),
     };
     caller.state.pipeline.writer().append_admin_change(job).await?;
@@ -93,6 +103,8 @@ pub(crate) async fn create(
                 prefix: row.prefix,
                 created_at: row.created_at,
                 revoked_at: None,
+                acts_for: row.acts_for,
+                person: row.person,
             },
             per_key,
         ),
@@ -105,12 +117,10 @@ pub(crate) async fn list(
     params: Result<ApiKeyListParams, ApiError>,
 ) -> Result<ApiKeyPage, Error> {
     let principal = caller.principal().await?;
-    principal.require_admin()?;
     let params = params?;
-    let tenant = match (principal.tenant(), params.tenant) {
-        (None, tenant) => tenant,
-        (Some(own), Some(tenant)) if tenant != *own => return Err(not_found_tenant(&tenant)),
-        (Some(own), _) => Some(own.clone()),
+    let tenant = match (principal.is_superadmin(), params.tenant) {
+        (true, tenant) => tenant,
+        (false, tenant) => Some(caller.tenant_scope(&principal, tenant.as_ref()).await?),
     };
     let limit = cursor::limit(params.limit)?;
     let after: Option<(i64, String)> = cursor::decode_opt(LIST, params.cursor.as_deref())?;
@@ -127,18 +137,19 @@ pub(crate) async fn list(
 /// `DELETE /v1/admin/api-keys/{key_id}`.
 pub(crate) async fn revoke(caller: &Caller<'_>, path: Result<ApiKeyPath, ApiError>) -> Result<(), Error> {
     let principal = caller.principal().await?;
-    principal.require_admin()?;
     let path = path?;
     let not_found = || Error::not_found(Object::ApiKey, &path.key_id);
     let key = caller.state.store.get_api_key(&path.key_id).await?.ok_or_else(not_found)?;
     if !principal.can_access(&key.tenant) {
         return Err(not_found());
     }
+    caller.visible(&principal, &key.tenant).await?;
     principal.require_environment(key.environment, "revoke this key")?;
     caller.state.degraded.forget_key(&key.id);
     let job = AdminJob {
         tenant: key.tenant.clone(),
         principal: principal.describe(),
+        person: principal.person(),
         op: AdminOp::RevokeApiKey(key.id),
     };
     caller.state.pipeline.writer().append_admin_change(job).await?;

@@ -98,11 +98,22 @@ pub(crate) async fn decide(
             message: "`note` must be at most 2000 characters".into(),
         });
     }
+    // Deciding an approval above the tenant's exposure threshold needs a
+    // step-up.
+    let policy = crate::app::operators::step_up_policy(caller, &tenant).await?;
+    if let Some(threshold) = policy.approval_exposure_usd
+        && let Some(approval) = caller.state.store.get_approval(&tenant, &path.approval_id).await?
+        && let Some(intent) = caller.state.store.get_intent(&tenant, &approval.intent_id).await?
+        && exposure(&intent.request_json).is_some_and(|usd| usd >= threshold.get())
+    {
+        caller.step_up(&principal, &tenant).await?;
+    }
     let job = ApprovalDecisionJob {
         tenant,
         approval_id: path.approval_id.clone(),
         decision: body.decision,
         decided_by: principal.describe(),
+        person: principal.person(),
         note: body.note.filter(|n| !n.trim().is_empty()),
         usable_for: caller.state.config.approval_ttl,
     };
@@ -130,6 +141,22 @@ pub(crate) async fn decide(
             format!("is {} and cannot be decided again", status.as_str()),
         )),
     }
+}
+
+/// The financial exposure an intent's request states, in dollars (the
+/// largest `financial_exposure_usd` in it).
+fn exposure(request_json: &str) -> Option<f64> {
+    fn largest(value: &serde_json::Value) -> Option<f64> {
+        match value {
+            serde_json::Value::Object(map) => {
+                let own = map.get("financial_exposure_usd").and_then(serde_json::Value::as_f64);
+                map.values().filter_map(largest).chain(own).reduce(f64::max)
+            }
+            serde_json::Value::Array(items) => items.iter().filter_map(largest).reduce(f64::max),
+            _ => None,
+        }
+    }
+    largest(&serde_json::from_str(request_json).ok()?)
 }
 
 /// `GET /v1/approvals/{approval_id}`: the asking agent (or an

@@ -295,6 +295,7 @@ pub(crate) async fn erase_payload(
     let job = AdminJob {
         tenant,
         principal: principal.describe(),
+        person: principal.person(),
         op: AdminOp::ErasePayload { digest: path.digest.clone(), reason },
     };
     match caller.state.pipeline.writer().append_admin_change(job).await? {

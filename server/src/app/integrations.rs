@@ -236,6 +236,7 @@ pub(crate) async fn create(
     let job = AdminJob {
         tenant,
         principal: principal.describe(),
+        person: principal.person(),
         op: AdminOp::CreateIntegration(Box::new(row.clone())),
     };
     match caller.state.pipeline.writer().append_admin_change(job).await {
@@ -381,6 +382,7 @@ pub(crate) async fn update(
     let job = AdminJob {
         tenant,
         principal: principal.describe(),
+        person: principal.person(),
         op: AdminOp::UpdateIntegration { row: Box::new(row.clone()), secrets_changed },
     };
     match caller.state.pipeline.writer().append_admin_change(job).await? {
@@ -398,8 +400,12 @@ pub(crate) async fn delete(
     let (principal, tenant, (path, _)) =
         caller.admin((path, scope), |(_, scope)| scope.tenant.as_ref()).await?;
     stored(caller, &tenant, &path.id).await?;
-    let job =
-        AdminJob { tenant, principal: principal.describe(), op: AdminOp::DeleteIntegration(path.id.clone()) };
+    let job = AdminJob {
+        tenant,
+        principal: principal.describe(),
+        person: principal.person(),
+        op: AdminOp::DeleteIntegration(path.id.clone()),
+    };
     match caller.state.pipeline.writer().append_admin_change(job).await? {
         AdminOutcome::Unchanged => Err(Error::not_found(Object::Integration, &path.id)),
         _ => Ok(()),
@@ -462,6 +468,7 @@ pub(crate) async fn redrive(
     let job = AdminJob {
         tenant,
         principal: principal.describe(),
+        person: principal.person(),
         op: AdminOp::RedriveDeadLetters { sink: path.id.to_string(), seq: body.seq },
     };
     Ok(match caller.state.pipeline.writer().append_admin_change(job).await? {

@@ -170,6 +170,7 @@ pub(crate) async fn save_draft(
     let job = AdminJob {
         tenant: tenant.clone(),
         principal: principal.describe(),
+        person: principal.person(),
         op: AdminOp::SaveDraft { draft: Box::new(draft), bundle: Box::new(bundle), created },
     };
     if let AdminOutcome::Unchanged = caller.state.pipeline.writer().append_admin_change(job).await? {
@@ -233,8 +234,12 @@ pub(crate) async fn delete_draft(
 ) -> Result<(), Error> {
     let (principal, tenant, (path, _)) =
         caller.admin((path, scope), |(_, scope)| scope.tenant.as_ref()).await?;
-    let job =
-        AdminJob { tenant, principal: principal.describe(), op: AdminOp::DeleteDraft(path.draft_id.clone()) };
+    let job = AdminJob {
+        tenant,
+        principal: principal.describe(),
+        person: principal.person(),
+        op: AdminOp::DeleteDraft(path.draft_id.clone()),
+    };
     match caller.state.pipeline.writer().append_admin_change(job).await? {
         AdminOutcome::Unchanged => Err(draft_not_found(&path.draft_id)),
         _ => Ok(()),
@@ -331,7 +336,8 @@ async fn change(
     op: AdminOp,
     outcome: PolicyChangeOutcome,
 ) -> Result<PolicyChange, Error> {
-    let job = AdminJob { tenant: tenant.clone(), principal: principal.describe(), op };
+    let job =
+        AdminJob { tenant: tenant.clone(), principal: principal.describe(), person: principal.person(), op };
     let AdminOutcome::Policy { active, proposal, audit } =
         caller.state.pipeline.writer().append_admin_change(job).await?
     else {
@@ -367,10 +373,9 @@ pub(crate) async fn promote(
     body: Result<PolicyPromote, ApiError>,
 ) -> Result<PolicyChange, Error> {
     let principal = caller.principal().await?;
-    principal.require_admin()?;
     let (scope, body) = (scope?, body?);
     check_hash("$.expected_hash", &body.expected_hash)?;
-    let tenant = principal.tenant_scope(scope.tenant.as_ref(), &caller.state.store).await?;
+    let tenant = caller.tenant_scope(&principal, scope.tenant.as_ref()).await?;
     let draft = caller.state.store.get_draft(&tenant, &body.draft_id).await?;
     let draft = draft.ok_or_else(|| draft_not_found(&body.draft_id))?;
     // Compiled before anything changes, its engines compared on the
@@ -392,6 +397,7 @@ pub(crate) async fn promote(
             bundle_hash: body.expected_hash.clone(),
             bundle_name: draft.name.clone(),
             proposed_by: principal.describe(),
+            proposer: Some(principal.actor()),
             proposed_at: Timestamp::now(),
             status: ProposalStatus::Pending,
             decided_by: None,
@@ -436,12 +442,11 @@ pub(crate) async fn rollback(
     body: Result<PolicyRollback, ApiError>,
 ) -> Result<PolicyChange, Error> {
     let principal = caller.principal().await?;
-    principal.require_admin()?;
     let (scope, body) = (scope?, body?);
     if let Some(hash) = &body.expected_hash {
         check_hash("$.expected_hash", hash)?;
     }
-    let tenant = principal.tenant_scope(scope.tenant.as_ref(), &caller.state.store).await?;
+    let tenant = caller.tenant_scope(&principal, scope.tenant.as_ref()).await?;
     let op = AdminOp::Rollback { expected_hash: body.expected_hash };
     change(caller, &tenant, &principal, op, PolicyChangeOutcome::RolledBack).await
 }
@@ -489,9 +494,17 @@ pub(crate) async fn decide_proposal(
         )
         .await;
     }
-    if proposal.proposed_by == principal.describe() {
+    // Two people: not the same person under other credentials, nor a key
+    // made by the proposer (or by a key they made).
+    let proposer = proposal.proposer.clone().unwrap_or_else(|| proposal.proposed_by.clone());
+    let approver = match proposal.proposer {
+        Some(_) => principal.actor(),
+        None => principal.describe(),
+    };
+    if proposer == approver {
         return Err(Error::Forbidden(
-            "two-person rule: the proposal must be approved by another administrator".into(),
+            "two-person rule: the proposal must be approved by another person than the one who proposed it"
+                .into(),
         ));
     }
     let op = AdminOp::Promote {
@@ -576,8 +589,7 @@ pub(crate) async fn dry_run(
 
 /// `GET /v1/admin/policies/templates`.
 pub(crate) async fn templates(caller: &Caller<'_>) -> Result<PolicyTemplateList, Error> {
-    let principal = caller.principal().await?;
-    principal.require_admin()?;
+    caller.principal().await?;
     let items = templates::templates()
         .iter()
         .map(|t| PolicyTemplate {

@@ -70,7 +70,6 @@ pub(crate) async fn create(
     body: Result<TenantCreate, ApiError>,
 ) -> Result<TenantCreated, Error> {
     let principal = caller.principal().await?;
-    principal.require_superadmin("create tenants")?;
     let body = body?;
     let limits = match &body.rate_limits {
         Some(update) => rate_limits(update, TenantRateLimits::default())?,
@@ -87,6 +86,7 @@ pub(crate) async fn create(
     let job = AdminJob {
         tenant: row.id.clone(),
         principal: principal.describe(),
+        person: principal.person(),
         op: AdminOp::CreateTenant(row.clone()),
     };
     match caller.state.pipeline.writer().append_admin_change(job).await {
@@ -113,16 +113,33 @@ pub(crate) async fn list(
     params: Result<TenantListParams, ApiError>,
 ) -> Result<TenantPage, Error> {
     let principal = caller.principal().await?;
-    principal.require_admin()?;
     let params = params?;
     let limit = cursor::limit(params.limit)?;
     let after: Option<String> = cursor::decode_opt(LIST, params.cursor.as_deref())?;
-    let rows = match principal.tenant() {
-        None => caller.state.store.list_tenants(after.as_deref(), limit + 1).await?,
-        Some(tenant) => {
-            let own = caller.state.store.get_tenant(tenant).await?;
-            own.into_iter().filter(|t| after.as_deref().is_none_or(|a| t.id.as_str() > a)).collect()
+    let access = caller.access()?;
+    let rows = match &principal {
+        _ if principal.is_superadmin() => {
+            caller.state.store.list_tenants(after.as_deref(), limit + 1).await?
         }
+        // A person sees the tenants where a role they hold may list them.
+        Principal::Operator(operator) => {
+            let mut rows = Vec::new();
+            for tenant in operator.tenants() {
+                let listed = after.as_deref().is_none_or(|a| tenant.as_str() > a)
+                    && principal.may_call_in(access, "tenant_list", tenant).is_ok();
+                if listed && let Some(row) = caller.state.store.get_tenant(tenant).await? {
+                    rows.push(row);
+                }
+            }
+            rows
+        }
+        _ => match principal.tenant() {
+            None => Vec::new(),
+            Some(tenant) => {
+                let own = caller.state.store.get_tenant(tenant).await?;
+                own.into_iter().filter(|t| after.as_deref().is_none_or(|a| t.id.as_str() > a)).collect()
+            }
+        },
     };
     let (rows, next_cursor) = cursor::page(LIST, rows, limit, |t| t.id.to_string());
     let mut items = Vec::with_capacity(rows.len());
@@ -139,11 +156,8 @@ async fn visible_tenant(
     path: Result<TenantPath, ApiError>,
 ) -> Result<(Principal, TenantPath), Error> {
     let principal = caller.principal().await?;
-    principal.require_admin()?;
     let path = path?;
-    if !principal.can_access(&path.tenant_id) {
-        return Err(not_found_tenant(&path.tenant_id));
-    }
+    caller.visible(&principal, &path.tenant_id).await?;
     Ok((principal, path))
 }
 
@@ -169,6 +183,7 @@ pub(crate) async fn rotate_webhook_secret(
     let job = AdminJob {
         tenant: path.tenant_id.clone(),
         principal: principal.describe(),
+        person: principal.person(),
         op: AdminOp::RotateWebhookSecret { secret: secret.clone() },
     };
     if caller.state.store.get_tenant(&path.tenant_id).await?.is_none()
@@ -190,11 +205,11 @@ pub(crate) async fn update(
     body: Result<TenantUpdate, ApiError>,
 ) -> Result<Tenant, Error> {
     let principal = caller.principal().await?;
-    principal.require_admin()?;
     let (path, body) = (path?, body?);
+    caller.visible(&principal, &path.tenant_id).await?;
     let current = match caller.state.store.get_tenant(&path.tenant_id).await? {
-        Some(row) if principal.can_access(&path.tenant_id) => row,
-        _ => return Err(not_found_tenant(&path.tenant_id)),
+        Some(row) => row,
+        None => return Err(not_found_tenant(&path.tenant_id)),
     };
     // A tenant's limits protect every other tenant of the gateway: the
     // operator sets them, not the tenant.
@@ -212,6 +227,7 @@ pub(crate) async fn update(
     let job = AdminJob {
         tenant: path.tenant_id.clone(),
         principal: principal.describe(),
+        person: principal.person(),
         op: AdminOp::UpdateTenant {
             store_failure: body.store_failure,
             policy_two_person: body.policy_two_person_rule,

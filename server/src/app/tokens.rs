@@ -10,6 +10,7 @@ use lictor_api::tokens::{
 
 use crate::audit::writer::RevocationJob;
 use crate::audit::writer::{AdminJob, AdminOp};
+use crate::auth::Principal;
 use crate::caller::Caller;
 use crate::clock::Timestamp;
 use crate::cursor;
@@ -21,7 +22,12 @@ const LIST: &str = "revocations";
 
 /// Caveats a mint request asks for, in the builder's fixed order (times
 /// in Unix seconds, as tokens count them).
-fn caveats(body: &TokenMint, expires_at: i64, now: i64, audience: &str) -> Result<Vec<Caveat>, Error> {
+fn caveats(
+    body: &TokenMint,
+    expires_at: i64,
+    step_up_at: Option<i64>,
+    audience: &str,
+) -> Result<Vec<Caveat>, Error> {
     let patterns =
         |list: &Option<Vec<ToolPattern>>| list.as_ref().map(|l| l.iter().map(|p| p.to_string()).collect());
     let restrictions = Restrictions {
@@ -33,7 +39,7 @@ fn caveats(body: &TokenMint, expires_at: i64, now: i64, audience: &str) -> Resul
         max_calls: body.max_calls,
         max_usd: body.max_usd.map(UsdAmount::get),
         rate_per_min: body.rate_per_min.map(u64::from),
-        step_up_at: (body.step_up == Some(true)).then_some(now),
+        step_up_at,
         audience: Some(body.audience.as_deref().unwrap_or(audience).to_string()),
     };
     restrictions
@@ -87,7 +93,23 @@ pub(crate) async fn mint(
     let issued_at = Timestamp::now();
     let now = issued_at.seconds();
     let expires_at = now + i64::from(body.ttl_seconds);
-    let caveats = caveats(&body, expires_at, now, &caller.state.config.audience)?;
+    // A `step_up` token carries a person's fresh authentication: the
+    // minting person's own, checked as a destructive operation's would
+    // be, and timed from when they authenticated (a key the tenant
+    // exempts: from now).
+    let step_up_at = match body.step_up {
+        Some(true) => {
+            caller.step_up(&principal, &tenant).await?;
+            match &principal {
+                Principal::Operator(operator) => {
+                    Some(operator.sign_in.auth_time.map_or(now, |at| at.timestamp().min(now)))
+                }
+                _ => Some(now),
+            }
+        }
+        _ => None,
+    };
+    let caveats = caveats(&body, expires_at, step_up_at, &caller.state.config.audience)?;
     let jti = crate::ids::token_jti();
     let header = TokenHeader::root(
         kid.clone(),
@@ -113,6 +135,7 @@ pub(crate) async fn mint(
     let job = AdminJob {
         tenant: tenant.clone(),
         principal: principal.describe(),
+        person: principal.person(),
         op: AdminOp::MintToken { row, caveats },
     };
     caller.state.pipeline.writer().append_admin_change(job).await?;
@@ -163,6 +186,7 @@ pub(crate) async fn revoke(
                 revoked_at: Timestamp::now(),
                 revoked_by: principal.describe(),
             },
+            person: principal.person(),
         })
         .await?;
     // Requests answered after this one see the revocation: the writer's

@@ -103,6 +103,7 @@ pub(crate) async fn create(
     let job = AdminJob {
         tenant: row.tenant.clone(),
         principal: principal.describe(),
+        person: principal.person(),
         op: AdminOp::CreateUpstream(row.clone()),
     };
     match caller.state.pipeline.writer().append_admin_change(job).await {
@@ -146,8 +147,12 @@ pub(crate) async fn delete(
             "comes from the gateway's configuration and cannot be removed through the api",
         ));
     }
-    let job =
-        AdminJob { tenant, principal: principal.describe(), op: AdminOp::DeleteUpstream(path.name.clone()) };
+    let job = AdminJob {
+        tenant,
+        principal: principal.describe(),
+        person: principal.person(),
+        op: AdminOp::DeleteUpstream(path.name.clone()),
+    };
     if matches!(caller.state.pipeline.writer().append_admin_change(job).await?, AdminOutcome::Unchanged) {
         return Err(Error::not_found(Object::Upstream, &path.name));
     }

@@ -29,6 +29,10 @@ use lictor_api::intents::{
     AsyncIntentRequest, Decision, IntentAccepted, IntentBatchRequest, IntentBatchResponse, IntentDecision,
     IntentHeaders, IntentListParams, IntentPage, IntentPath, IntentRequest,
 };
+use lictor_api::operators::{
+    CallbackParams, LoginParams, OperatorAccess, OperatorAccessWrite, OperatorList, OperatorListParams,
+    OperatorSessionsEnd, ProviderList, ScimPath, ScimToken, SessionsEnded, Whoami,
+};
 use lictor_api::policies::{
     ActivePolicy, PolicyChange, PolicyDraft, PolicyDraftListParams, PolicyDraftPage, PolicyDraftPath,
     PolicyDraftWrite, PolicyDryRun, PolicyDryRunRequest, PolicyPromote, PolicyProposalListParams,
@@ -53,8 +57,8 @@ use lictor_api::{
 
 use crate::app::intents::Arrival;
 use crate::app::{
-    agents, api_keys, approvals, audit, integrations, intents, mcp, policies, system, tenants, tokens, tools,
-    upstreams,
+    agents, api_keys, approvals, audit, integrations, intents, mcp, operators, policies, scim, system,
+    tenants, tokens, tools, upstreams,
 };
 use crate::caller::Caller;
 use crate::error::{Error, Object};
@@ -72,7 +76,13 @@ fn arrival<T>(body: &JsonBody<T>) -> Arrival {
 /// The application layer's view of `rqctx`.
 fn caller(rqctx: &RequestContext<GatewayState>) -> Caller<'_> {
     let headers = rqctx.request.headers();
-    Caller::new(rqctx.context(), (&rqctx.request_id, &rqctx.endpoint.operation_id), headers, &rqctx.log)
+    let method = rqctx.request.method();
+    Caller::new(
+        rqctx.context(),
+        (&rqctx.request_id, &rqctx.endpoint.operation_id),
+        (method, headers),
+        &rqctx.log,
+    )
 }
 
 /// The path parameters, or the error naming the bad one.
@@ -922,4 +932,274 @@ impl LictorApi for LictorImpl {
             .answer(async { mcp::delete(&caller, header_of(headers)).await.map(|()| HttpResponseDeleted()) })
             .await
     }
+
+    async fn whoami_get(
+        rqctx: RequestContext<GatewayState>,
+    ) -> Result<Limited<HttpResponseOk<Whoami>>, ApiError> {
+        let caller = caller(&rqctx);
+        caller.answer(async { operators::whoami(&caller).await.map(HttpResponseOk) }).await
+    }
+
+    async fn operator_access_get(
+        rqctx: RequestContext<GatewayState>,
+        path: Checked<Path<TenantPath>>,
+    ) -> Result<Limited<HttpResponseOk<OperatorAccess>>, ApiError> {
+        let caller = caller(&rqctx);
+        caller.answer(async { operators::access_get(&caller, path_of(path)).await.map(HttpResponseOk) }).await
+    }
+
+    async fn operator_access_put(
+        rqctx: RequestContext<GatewayState>,
+        path: Checked<Path<TenantPath>>,
+        body: JsonBody<OperatorAccessWrite>,
+    ) -> Result<Limited<HttpResponseOk<OperatorAccess>>, ApiError> {
+        let caller = caller(&rqctx);
+        caller
+            .answer(async {
+                operators::access_put(&caller, path_of(path), body.into_inner()).await.map(HttpResponseOk)
+            })
+            .await
+    }
+
+    async fn scim_token_rotate(
+        rqctx: RequestContext<GatewayState>,
+        path: Checked<Path<TenantPath>>,
+    ) -> Result<Limited<HttpResponseOk<ScimToken>>, ApiError> {
+        let caller = caller(&rqctx);
+        caller.answer(async { operators::scim_token(&caller, path_of(path)).await.map(HttpResponseOk) }).await
+    }
+
+    async fn operator_list(
+        rqctx: RequestContext<GatewayState>,
+        query: QueryParams<OperatorListParams>,
+    ) -> Result<Limited<HttpResponseOk<OperatorList>>, ApiError> {
+        let caller = caller(&rqctx);
+        caller.answer(async { operators::list(&caller, query.into_inner()).await.map(HttpResponseOk) }).await
+    }
+
+    async fn operator_sessions_end(
+        rqctx: RequestContext<GatewayState>,
+        scope: QueryParams<TenantScope>,
+        body: JsonBody<OperatorSessionsEnd>,
+    ) -> Result<Limited<HttpResponseOk<SessionsEnded>>, ApiError> {
+        let caller = caller(&rqctx);
+        caller
+            .answer(async {
+                operators::end_sessions(&caller, scope.into_inner(), body.into_inner())
+                    .await
+                    .map(HttpResponseOk)
+            })
+            .await
+    }
+
+    async fn auth_providers(
+        rqctx: RequestContext<GatewayState>,
+    ) -> Result<Limited<HttpResponseOk<ProviderList>>, ApiError> {
+        let caller = caller(&rqctx);
+        caller.answer(async { Ok(HttpResponseOk(operators::providers(&caller))) }).await
+    }
+
+    async fn auth_login(
+        rqctx: RequestContext<GatewayState>,
+        query: QueryParams<LoginParams>,
+    ) -> Result<Limited<http::Response<dropshot::Body>>, ApiError> {
+        let caller = caller(&rqctx);
+        caller.answer(async { operators::login(&caller, query.into_inner()).await.and_then(redirect) }).await
+    }
+
+    async fn auth_callback(
+        rqctx: RequestContext<GatewayState>,
+        query: QueryParams<CallbackParams>,
+    ) -> Result<Limited<http::Response<dropshot::Body>>, ApiError> {
+        let caller = caller(&rqctx);
+        caller
+            .answer(async { operators::callback(&caller, query.into_inner()).await.and_then(redirect) })
+            .await
+    }
+
+    async fn auth_logout(
+        rqctx: RequestContext<GatewayState>,
+    ) -> Result<Limited<http::Response<dropshot::Body>>, ApiError> {
+        let caller = caller(&rqctx);
+        caller
+            .answer(async {
+                let out = operators::logout(&caller).await?;
+                let mut response = json_response(http::StatusCode::OK, &out)?;
+                let cookie =
+                    http::HeaderValue::from_str(&out.cookie).map_err(|e| Error::Internal(e.to_string()))?;
+                response.headers_mut().append(http::header::SET_COOKIE, cookie);
+                response
+                    .headers_mut()
+                    .insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
+                Ok(response)
+            })
+            .await
+    }
+
+    async fn scim_service_provider_config(
+        rqctx: RequestContext<GatewayState>,
+    ) -> Result<Limited<http::Response<dropshot::Body>>, ApiError> {
+        scim_answer(&rqctx, None, None, scim::Resource::ServiceProviderConfig).await
+    }
+
+    async fn scim_resource_types(
+        rqctx: RequestContext<GatewayState>,
+    ) -> Result<Limited<http::Response<dropshot::Body>>, ApiError> {
+        scim_answer(&rqctx, None, None, scim::Resource::ResourceTypes).await
+    }
+
+    async fn scim_schemas(
+        rqctx: RequestContext<GatewayState>,
+    ) -> Result<Limited<http::Response<dropshot::Body>>, ApiError> {
+        scim_answer(&rqctx, None, None, scim::Resource::Schemas).await
+    }
+
+    async fn scim_user_list(
+        rqctx: RequestContext<GatewayState>,
+    ) -> Result<Limited<http::Response<dropshot::Body>>, ApiError> {
+        scim_answer(&rqctx, None, None, scim::Resource::Users).await
+    }
+
+    async fn scim_user_create(
+        rqctx: RequestContext<GatewayState>,
+        body: dropshot::UntypedBody,
+    ) -> Result<Limited<http::Response<dropshot::Body>>, ApiError> {
+        scim_answer(&rqctx, None, Some(body), scim::Resource::Users).await
+    }
+
+    async fn scim_user_get(
+        rqctx: RequestContext<GatewayState>,
+        path: Path<ScimPath>,
+    ) -> Result<Limited<http::Response<dropshot::Body>>, ApiError> {
+        scim_answer(&rqctx, Some(path.into_inner().id), None, scim::Resource::Users).await
+    }
+
+    async fn scim_user_replace(
+        rqctx: RequestContext<GatewayState>,
+        path: Path<ScimPath>,
+        body: dropshot::UntypedBody,
+    ) -> Result<Limited<http::Response<dropshot::Body>>, ApiError> {
+        scim_answer(&rqctx, Some(path.into_inner().id), Some(body), scim::Resource::Users).await
+    }
+
+    async fn scim_user_patch(
+        rqctx: RequestContext<GatewayState>,
+        path: Path<ScimPath>,
+        body: dropshot::UntypedBody,
+    ) -> Result<Limited<http::Response<dropshot::Body>>, ApiError> {
+        scim_answer(&rqctx, Some(path.into_inner().id), Some(body), scim::Resource::Users).await
+    }
+
+    async fn scim_user_delete(
+        rqctx: RequestContext<GatewayState>,
+        path: Path<ScimPath>,
+    ) -> Result<Limited<http::Response<dropshot::Body>>, ApiError> {
+        scim_answer(&rqctx, Some(path.into_inner().id), None, scim::Resource::Users).await
+    }
+
+    async fn scim_group_list(
+        rqctx: RequestContext<GatewayState>,
+    ) -> Result<Limited<http::Response<dropshot::Body>>, ApiError> {
+        scim_answer(&rqctx, None, None, scim::Resource::Groups).await
+    }
+
+    async fn scim_group_create(
+        rqctx: RequestContext<GatewayState>,
+        body: dropshot::UntypedBody,
+    ) -> Result<Limited<http::Response<dropshot::Body>>, ApiError> {
+        scim_answer(&rqctx, None, Some(body), scim::Resource::Groups).await
+    }
+
+    async fn scim_group_get(
+        rqctx: RequestContext<GatewayState>,
+        path: Path<ScimPath>,
+    ) -> Result<Limited<http::Response<dropshot::Body>>, ApiError> {
+        scim_answer(&rqctx, Some(path.into_inner().id), None, scim::Resource::Groups).await
+    }
+
+    async fn scim_group_replace(
+        rqctx: RequestContext<GatewayState>,
+        path: Path<ScimPath>,
+        body: dropshot::UntypedBody,
+    ) -> Result<Limited<http::Response<dropshot::Body>>, ApiError> {
+        scim_answer(&rqctx, Some(path.into_inner().id), Some(body), scim::Resource::Groups).await
+    }
+
+    async fn scim_group_patch(
+        rqctx: RequestContext<GatewayState>,
+        path: Path<ScimPath>,
+        body: dropshot::UntypedBody,
+    ) -> Result<Limited<http::Response<dropshot::Body>>, ApiError> {
+        scim_answer(&rqctx, Some(path.into_inner().id), Some(body), scim::Resource::Groups).await
+    }
+
+    async fn scim_group_delete(
+        rqctx: RequestContext<GatewayState>,
+        path: Path<ScimPath>,
+    ) -> Result<Limited<http::Response<dropshot::Body>>, ApiError> {
+        scim_answer(&rqctx, Some(path.into_inner().id), None, scim::Resource::Groups).await
+    }
+}
+
+/// A browser redirect (`303 See Other`), never cached.
+fn redirect(to: operators::Redirect) -> Result<http::Response<dropshot::Body>, Error> {
+    let mut response = http::Response::builder()
+        .status(http::StatusCode::SEE_OTHER)
+        .header(http::header::LOCATION, &to.location)
+        .header(http::header::CACHE_CONTROL, "no-store")
+        .body(dropshot::Body::empty())
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    for cookie in to.cookies {
+        let value = http::HeaderValue::from_str(&cookie).map_err(|e| Error::Internal(e.to_string()))?;
+        response.headers_mut().append(http::header::SET_COOKIE, value);
+    }
+    Ok(response)
+}
+
+/// A SCIM request handed to the SCIM service, and its answer
+/// (`application/scim+json`).
+async fn scim_answer(
+    rqctx: &RequestContext<GatewayState>,
+    id: Option<String>,
+    body: Option<dropshot::UntypedBody>,
+    resource: scim::Resource,
+) -> Result<Limited<http::Response<dropshot::Body>>, ApiError> {
+    let caller = caller(rqctx);
+    let request = scim::Request {
+        method: rqctx.request.method().clone(),
+        resource,
+        id,
+        query: rqctx.request.uri().query().unwrap_or_default().to_string(),
+        content_type: rqctx
+            .request
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+        body: body.map(|b| b.as_bytes().to_vec()),
+    };
+    caller
+        .answer(async {
+            let reply = scim::handle(&caller, request).await?;
+            let mut builder = http::Response::builder()
+                .status(reply.status)
+                .header(http::header::CACHE_CONTROL, "no-store");
+            if let Some(location) = &reply.location {
+                builder = builder.header(http::header::LOCATION, location);
+            }
+            if let Some(etag) = &reply.etag {
+                builder = builder.header(http::header::ETAG, etag);
+            }
+            match reply.body {
+                Some(body) => {
+                    let bytes = serde_json::to_vec(&body).map_err(|e| Error::Internal(e.to_string()))?;
+                    builder
+                        .header(http::header::CONTENT_TYPE, scim::CONTENT_TYPE)
+                        .body(dropshot::Body::from(bytes))
+                }
+                None => builder.body(dropshot::Body::empty()),
+            }
+            .map_err(|e| Error::Internal(e.to_string()))
+        })
+        .await
 }

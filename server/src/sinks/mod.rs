@@ -348,6 +348,38 @@ mod tests {
     }
 
     #[test]
+    fn entries_go_out_with_the_person_who_acted() {
+        use lictor_api::audit::AuditKind;
+        use lictor_api::ids::AuditEntryId;
+        use lictor_api::operators::{Person, ProviderName};
+
+        let tenant = TenantId::parse("acme").unwrap();
+        let mut record = crate::audit::AuditRecord::new(
+            AuditEntryId::parse("aud_1").unwrap(),
+            AuditKind::AgentUpdated,
+            tenant.clone(),
+            1,
+            0,
+            crate::audit::GENESIS_HASH.into(),
+        );
+        record.person = Some(Person {
+            issuer: "https://login.example.com".into(),
+            subject: "00u1".into(),
+            provider: ProviderName::parse("okta").unwrap(),
+            username: None,
+            email: None,
+            name: Some("Zoë".into()),
+        });
+        let entry = Box::new(record.to_entry(record.hash()));
+        let rendered = Rendered::new(SinkEvent::Entry { id: "aud_1".into(), tenant, seq: 1, entry });
+        let json: serde_json::Value = serde_json::from_slice(&rendered.json).unwrap();
+        assert_eq!(
+            json["entry"]["person"],
+            serde_json::json!({"issuer": "https://login.example.com", "subject": "00u1", "provider": "okta", "name": "Zoë"})
+        );
+    }
+
+    #[test]
     fn errors_are_clipped_to_one_line() {
         assert_eq!(clip(" a\nb "), "a b");
         let long = "x".repeat(ERROR_TEXT + 10);

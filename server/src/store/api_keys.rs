@@ -3,6 +3,7 @@
 use crate::clock::Timestamp;
 use lictor_api::api_keys::{Environment, Role};
 use lictor_api::ids::{AgentId, ApiKeyId, TenantId};
+use lictor_api::operators::Person;
 use sqlx::Row;
 
 use super::{Store, StoreError, StoreResult, StoreTx, parse_req, tenant_column};
@@ -28,6 +29,11 @@ pub struct NewApiKey {
     pub key_hash: String,
     /// Creation time.
     pub created_at: Timestamp,
+    /// Who it acts for in two-person rules (`person:…`, or the key
+    /// lineage's first key); `None`: itself.
+    pub acts_for: Option<String>,
+    /// The person it acts for (its creator's, inherited).
+    pub person: Option<Person>,
 }
 
 /// A stored key.
@@ -51,13 +57,17 @@ pub struct ApiKeyRow {
     pub created_at: Timestamp,
     /// Revocation time.
     pub revoked_at: Option<Timestamp>,
+    /// Who it acts for in two-person rules; `None`: itself.
+    pub acts_for: Option<String>,
+    /// The person it acts for.
+    pub person: Option<Person>,
 }
 
 /// `SELECT <every key column> <rest>` as a static string.
 macro_rules! select_keys {
     ($rest:literal) => {
         concat!(
-            "SELECT id, tenant_id, name, environment, role, agent_id, prefix, created_at, revoked_at ",
+            "SELECT id, tenant_id, name, environment, role, agent_id, prefix, created_at, revoked_at, acts_for, person ",
             $rest
         )
     };
@@ -78,6 +88,8 @@ fn key_from_row(row: &sqlx::any::AnyRow) -> StoreResult<ApiKeyRow> {
         prefix: row.try_get("prefix")?,
         created_at: row.try_get("created_at")?,
         revoked_at: row.try_get("revoked_at")?,
+        acts_for: row.try_get("acts_for")?,
+        person: row.try_get::<Option<String>, _>("person")?.as_deref().map(super::json_column).transpose()?,
     })
 }
 
@@ -125,8 +137,9 @@ impl StoreTx {
     /// Stores a new key.
     pub async fn insert_api_key(&mut self, key: &NewApiKey) -> StoreResult<()> {
         sqlx::query(
-            "INSERT INTO api_keys (id, tenant_id, name, environment, role, agent_id, prefix, key_hash, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            "INSERT INTO api_keys (id, tenant_id, name, environment, role, agent_id, prefix, key_hash, created_at,
+                acts_for, person)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(key.id.as_str())
         .bind(key.tenant.as_str())
@@ -137,6 +150,8 @@ impl StoreTx {
         .bind(&key.prefix)
         .bind(&key.key_hash)
         .bind(key.created_at)
+        .bind(&key.acts_for)
+        .bind(key.person.as_ref().map(|p| serde_json::to_string(p).unwrap_or_default()))
         .execute(self.conn())
         .await?;
         Ok(())

@@ -4,6 +4,7 @@ use lictor_api::api_keys::Environment;
 use lictor_api::audit::AuditKind;
 use lictor_api::ids::{AgentId, AuditEntryId, IntentId, TenantId};
 use lictor_api::intents::{Reason, StageName, Verdict};
+use lictor_api::operators::Person;
 use sqlx::{Any, Executor, Row};
 
 use super::{Store, StoreError, StoreResult, StoreTx, parse_opt, parse_req, tenant_column};
@@ -75,8 +76,8 @@ pub struct TreeState {
 macro_rules! entry_columns {
     () => {
         "version, entry_id, tenant_id, seq, ts, kind, intent_id, agent_id, environment, enforced, \
-         verdict, stage, reasons, bundle_hash, input_digest, payload_digest, principal, jti, tool, approval_id, \
-         outcome, prev_hash, hash"
+         verdict, stage, reasons, bundle_hash, input_digest, payload_digest, principal, person, jti, tool, \
+         approval_id, outcome, prev_hash, hash"
     };
 }
 
@@ -129,6 +130,8 @@ struct RawEntry {
     input_digest: Option<String>,
     payload_digest: Option<String>,
     principal: Option<String>,
+    /// The person's JSON object, as text.
+    person: Option<String>,
     jti: Option<String>,
     tool: Option<String>,
     approval_id: Option<String>,
@@ -157,6 +160,7 @@ impl RawEntry {
             input_digest: row.try_get("input_digest")?,
             payload_digest: row.try_get("payload_digest")?,
             principal: row.try_get("principal")?,
+            person: row.try_get("person")?,
             jti: row.try_get("jti")?,
             tool: row.try_get("tool")?,
             approval_id: row.try_get("approval_id")?,
@@ -175,6 +179,11 @@ impl RawEntry {
         }
         let reasons: Vec<Reason> = serde_json::from_str(&self.reasons)
             .map_err(|e| StoreError::Corrupt(format!("audit reasons: {e}").into()))?;
+        let person: Option<Person> = self
+            .person
+            .map(|text| serde_json::from_str(&text))
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(format!("audit person: {e}").into()))?;
         let record = AuditRecord {
             version: u32::try_from(self.version).map_err(|e| StoreError::Corrupt(e.to_string().into()))?,
             entry_id: id(self.entry_id, AuditEntryId::parse)?,
@@ -193,6 +202,7 @@ impl RawEntry {
             input_digest: self.input_digest,
             payload_digest: self.payload_digest,
             principal: self.principal,
+            person,
             jti: self.jti,
             tool: self.tool,
             approval_id: self.approval_id,

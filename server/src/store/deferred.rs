@@ -17,7 +17,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use lictor_api::ids::{AgentId, TenantId};
-use lictor_offline::audit::AuditRecord;
+use lictor_offline::audit::{AuditRecord, canonical_string, person_document};
 
 use super::{
     Backend, BudgetUsage, DecidedIntent, IdempotencyRecord, StoreError, StoreResult, StoreTx, TokenUsage,
@@ -393,13 +393,16 @@ impl StoreTx {
             let sql = format!(
                 "INSERT INTO audit_entries (version, entry_id, tenant_id, seq, ts, kind, intent_id, agent_id,
                      environment, enforced, verdict, stage, reasons, bundle_hash, input_digest, payload_digest,
-                     principal, jti, tool, approval_id, outcome, prev_hash, hash)
+                     principal, person, jti, tool, approval_id, outcome, prev_hash, hash)
                  VALUES {}",
-                placeholders(self.backend(), chunk.len(), 23)
+                placeholders(self.backend(), chunk.len(), 24)
             );
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
             for (record, hash) in chunk {
                 let reasons = serde_json::to_string(&record.reasons).map_err(corrupt)?;
+                // The hashed form of the person, so that the column reads
+                // back to the same record.
+                let person = record.person.as_ref().map(|p| canonical_string(&person_document(p)));
                 query = query
                     .bind(i64::from(record.version))
                     .bind(record.entry_id.as_str())
@@ -418,6 +421,7 @@ impl StoreTx {
                     .bind(record.input_digest.clone())
                     .bind(record.payload_digest.clone())
                     .bind(record.principal.clone())
+                    .bind(person)
                     .bind(record.jti.clone())
                     .bind(record.tool.clone())
                     .bind(record.approval_id.clone())

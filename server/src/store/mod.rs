@@ -16,6 +16,7 @@ mod deferred;
 mod integrations;
 mod intents;
 mod mcp_sessions;
+mod operators;
 mod policies;
 mod rate;
 mod secrets;
@@ -42,6 +43,7 @@ pub use intents::{
     PendingInsert, PendingIntent,
 };
 pub use mcp_sessions::McpSessionRow;
+pub use operators::{LoginRow, OperatorAccessRow, ScimGroupRow, ScimUserRow, SessionRow, json_column};
 pub use policies::{ActiveRow, BundleRow, DraftRow, ProposalRow, ReplayRow, SlotRow};
 pub use rate::{BucketCharge, BucketsTaken};
 pub use secrets::{KeyIdRow, LegacySecret};

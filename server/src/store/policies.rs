@@ -96,6 +96,9 @@ pub struct ProposalRow {
     pub bundle_name: String,
     /// Who proposed.
     pub proposed_by: String,
+    /// Who that is for the two-person rule (`Principal::actor`); `None`
+    /// for proposals made before it was recorded (`proposed_by` then).
+    pub proposer: Option<String>,
     /// When.
     pub proposed_at: Timestamp,
     /// Status.
@@ -185,6 +188,7 @@ fn proposal_from_row(row: &sqlx::any::AnyRow) -> StoreResult<ProposalRow> {
         bundle_hash: row.try_get("bundle_hash")?,
         bundle_name: row.try_get("bundle_name")?,
         proposed_by: row.try_get("proposed_by")?,
+        proposer: row.try_get("proposer")?,
         proposed_at: row.try_get("proposed_at")?,
         status: parse_req(&row.try_get::<String, _>("status")?, ProposalStatus::parse, "proposal status")?,
         decided_by: row.try_get("decided_by")?,
@@ -198,7 +202,7 @@ const ACTIVE_COLUMNS: &str = "tenant_id, generation, bundle_hash, bundle_name, d
                               promoted_at, previous_hash, previous_name, previous_draft_id, \
                               previous_promoted_by, previous_promoted_at";
 const PROPOSAL_COLUMNS: &str = "id, tenant_id, draft_id, bundle_hash, bundle_name, proposed_by, proposed_at, \
-                                status, decided_by, decided_at";
+                                status, decided_by, decided_at, proposer";
 
 impl Store {
     /// A stored bundle.
@@ -487,8 +491,8 @@ impl StoreTx {
     pub async fn insert_proposal(&mut self, proposal: &ProposalRow) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO policy_proposals (id, tenant_id, draft_id, bundle_hash, bundle_name, proposed_by,
-                                           proposed_at, status, decided_by, decided_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                                           proposed_at, status, decided_by, decided_at, proposer)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(proposal.id.as_str())
         .bind(proposal.tenant.as_str())
@@ -500,6 +504,7 @@ impl StoreTx {
         .bind(proposal.status.as_str())
         .bind(proposal.decided_by.clone())
         .bind(proposal.decided_at)
+        .bind(&proposal.proposer)
         .execute(self.conn())
         .await?;
         Ok(())

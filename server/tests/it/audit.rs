@@ -1,3 +1,8 @@
+use lictor_api::audit::AuditKind;
+use lictor_api::ids::{AuditEntryId, TenantId};
+use lictor_api::operators::{Person, ProviderName};
+use lictor_server::audit::AuditRecord;
+use lictor_server::store::AuditFilter;
 use serde_json::{Value, json};
 
 use crate::support::{
@@ -185,6 +190,80 @@ async fn sqlite_verify_names_an_entry_json_cannot_hold() {
     let verified = gw.verify(&f.tenant).await;
     assert_eq!(failure(&verified), (b + 2, "undecodable_entry".into()));
     assert_eq!(verified["verified"], b + 1);
+}
+
+/// An entry naming a person, appended through the store as the writer
+/// appends entries: stored as the person's canonical JSON, read back (a
+/// page at a time and row by row) as the record its hash covers, and
+/// served by the API as an object. The entries before it have no person.
+async fn entries_naming_a_person_read_back_as_written(backend: Backend) {
+    let mut gw = TestGateway::start(backend).await;
+    let f = gw.tenant_fixture().await;
+    gw.stop().await;
+    let store = gw.open_store().await;
+    let tenant = TenantId::parse(&f.tenant).unwrap();
+    let last = store.audit_entries_after(&tenant, 0, 1000).await.unwrap().pop().unwrap().unwrap();
+    let mut record = AuditRecord::new(
+        AuditEntryId::parse("aud_person").unwrap(),
+        AuditKind::AgentUpdated,
+        tenant.clone(),
+        last.record.seq + 1,
+        last.record.ts + 1,
+        last.hash.clone(),
+    );
+    record.principal = Some("session:ses_1".into());
+    record.person = Some(Person {
+        issuer: "https://login.example.com".into(),
+        subject: "00u1x9k2".into(),
+        provider: ProviderName::parse("okta").unwrap(),
+        username: None,
+        email: Some("zoë@example.com".into()),
+        name: Some("Zoë \"Zed\" Müller,\tOps".into()),
+    });
+    let hash = record.hash();
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_audit_entry(&record, &hash).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let paged = store.audit_entries_after(&tenant, 0, 1000).await.unwrap();
+    let rows = store.list_audit_entries(&tenant, &AuditFilter::default(), 0, 1000).await.unwrap();
+    let paged: Vec<_> = paged.into_iter().map(Result::unwrap).collect();
+    assert_eq!(paged.len() as u64, f.base + 1);
+    for (a, b) in paged.iter().zip(&rows) {
+        assert_eq!((&a.record, &a.hash), (&b.record, &b.hash));
+        assert_eq!(a.record.hash(), a.hash, "every entry still hashes to its hash");
+        assert_eq!(a.record.person.is_some(), a.record.seq == record.seq);
+    }
+    assert_eq!((&paged[paged.len() - 1].record, &paged[paged.len() - 1].hash), (&record, &hash));
+    store.close().await;
+    let db = gw.db().await;
+    let stored: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT person FROM audit_entries WHERE tenant_id = $1 AND seq = {}",
+        record.seq
+    )))
+    .bind(&f.tenant)
+    .fetch_one(&db)
+    .await
+    .unwrap();
+    assert_eq!(
+        stored.as_deref(),
+        Some(concat!(
+            r#"{"email":"zoë@example.com","issuer":"https://login.example.com","#,
+            r#""name":"Zoë \"Zed\" Müller,\tOps","provider":"okta","subject":"00u1x9k2"}"#
+        ))
+    );
+
+    let gw = gw.replica(backend, |_| {}).await;
+    let log = gw.get("/v1/admin/audit?limit=500", &f.admin).await.expect(200);
+    let entry = log["items"].as_array().unwrap().last().unwrap();
+    assert_eq!(entry["entry_id"], "aud_person");
+    assert_eq!(
+        entry["person"],
+        json!({"issuer": "https://login.example.com", "subject": "00u1x9k2", "provider": "okta",
+               "email": "zoë@example.com", "name": "Zoë \"Zed\" Müller,\tOps"})
+    );
+    assert_eq!(entry["hash"], hash);
+    assert!(log["items"][0].get("person").is_none(), "absent when unset: {log}");
 }
 
 async fn chains_are_per_tenant(backend: Backend) {
@@ -393,4 +472,5 @@ crate::on_both_backends!(
     verify_detects_a_truncated_tail,
     verify_reports_an_undecodable_entry,
     chains_are_per_tenant,
+    entries_naming_a_person_read_back_as_written,
 );

@@ -14,7 +14,7 @@ use crate::support::{
 /// Blocks every `access` intent (which the default bundle approves); the
 /// rest as the default bundle would not matter here: everything else is
 /// approved.
-const STRICT: &str = r#"package lictor
+pub(crate) const STRICT: &str = r#"package lictor
 
 import rego.v1
 

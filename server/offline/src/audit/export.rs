@@ -15,7 +15,10 @@
 //! Version 2 adds the checkpoints signed before the last one, each with a
 //! consistency proof from the one before it (the `consistency` field, and
 //! the CSV column of that name). A version 1 file is a version 2 file with
-//! one checkpoint and no `consistency` column; readers accept both.
+//! one checkpoint and no `consistency` column; readers accept both. The
+//! extension field `person` came later within version 2, with the CSV
+//! column of that name after `consistency`: a file written before it is a
+//! file without the column, which readers accept too.
 //!
 //! Two encodings of the same records, both UTF-8 without a byte-order mark:
 //! NDJSON (`application/x-ndjson`, `.ndjson`) and CSV (`text/csv`, `.csv`).
@@ -25,8 +28,11 @@
 //!
 //! An entry is the API's `AuditEntry` in the exact form its hash covers:
 //! every base field present (`null` when absent), the extension fields
-//! `principal`, `jti`, `tool`, `approval_id` and `outcome` only when set,
-//! `ts` in RFC 3339 with exactly six fractional digits and `Z`, plus `hash`.
+//! `principal`, `person`, `jti`, `tool`, `approval_id` and `outcome` only
+//! when set, `ts` in RFC 3339 with exactly six fractional digits and `Z`,
+//! plus `hash`. Every extension field is a string but `person`, an object
+//! of strings: `issuer`, `subject` and `provider`, and `username`, `email`
+//! and `name` only when set.
 //! `hash` is the hex SHA-256 of the RFC 8785 (JCS) canonical JSON of the
 //! entry without `hash`; `prev_hash` is the previous entry's `hash`, 64
 //! zeros for `seq` 1. Entries come in `seq` order 1, 2, … N.
@@ -54,17 +60,23 @@
 //!
 //! RFC 4180: commas, CRLF after every row (readers accept a bare LF), a
 //! cell quoted when it holds a comma, a quote, CR or LF (quotes doubled
-//! inside). The first row names the 26 columns (version 1: the first 25):
+//! inside). The first row names the 27 columns (files written before
+//! `person`: the first 26; version 1: the first 25):
 //!
 //! ```text
-//! record,version,entry_id,tenant,seq,ts,kind,intent_id,agent_id,environment,enforced,verdict,stage,reasons,bundle_hash,input_digest,payload_digest,principal,jti,tool,approval_id,outcome,prev_hash,hash,checkpoint,consistency
+//! record,version,entry_id,tenant,seq,ts,kind,intent_id,agent_id,environment,enforced,verdict,stage,reasons,bundle_hash,input_digest,payload_digest,principal,jti,tool,approval_id,outcome,prev_hash,hash,checkpoint,consistency,person
 //! ```
+//!
+//! New columns only ever come last: a file written before one existed
+//! reads as if that column were there with every cell empty.
 //!
 //! Then one row per entry, `record` = `entry`: every other column holds the
 //! entry field of its name, an empty cell meaning `null` (for an extension
 //! field: absent) — no hashed string can be empty; `enforced` is `true` or
 //! `false`; `reasons` is the compact JSON array of `{"stage","code","message"}`
-//! objects (`[]` when none); numbers are plain decimals; `ts` is as above;
+//! objects (`[]` when none); `person` is the person object as JSON (the
+//! gateway writes its RFC 8785 text; a reader takes any JSON text of
+//! exactly that object); numbers are plain decimals; `ts` is as above;
 //! `checkpoint` and `consistency` are empty. A checkpoint is a row with
 //! `record` = `checkpoint`, placed as in NDJSON: `tenant` the tenant, `seq`
 //! its tree size, `hash` its root hash (hex), `checkpoint` the signed note
@@ -122,12 +134,13 @@ use lictor_api::api_keys::Environment;
 use lictor_api::audit::{AuditEntry, AuditKind};
 use lictor_api::ids::{AgentId, AuditEntryId, IntentId, TenantId};
 use lictor_api::intents::{Reason, StageName, Verdict};
+use lictor_api::operators::Person;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::checkpoint::{Checkpoint, CheckpointError, NoteVerifier};
 use super::merkle::{Frontier, Hash, verify_consistency};
-use super::{AuditRecord, GENESIS_HASH, digest_json};
+use super::{AuditRecord, GENESIS_HASH, canonical_string, digest_json, person_document};
 use crate::time;
 
 /// The `format` of the NDJSON header.
@@ -136,8 +149,9 @@ pub const EXPORT_FORMAT: &str = "lictor-audit-export";
 /// The format version written here; versions 1 and 2 are read.
 pub const EXPORT_VERSION: u32 = 2;
 
-/// The CSV columns of version 2, in order (version 1 lacks the last).
-pub const CSV_COLUMNS: [&str; 26] = [
+/// The CSV columns, in order: those of version 2 with `person`. Files
+/// written before `person` lack the last; files of version 1, the last two.
+pub const CSV_COLUMNS: [&str; 27] = [
     "record",
     "version",
     "entry_id",
@@ -164,10 +178,14 @@ pub const CSV_COLUMNS: [&str; 26] = [
     "hash",
     "checkpoint",
     "consistency",
+    "person",
 ];
 
-/// The CSV columns of version 1: all but `consistency`.
-pub const CSV_COLUMNS_V1: &[&str] = CSV_COLUMNS.split_last().expect("columns").1;
+/// The CSV columns of files written before `person`: all but it.
+pub const CSV_COLUMNS_WITHOUT_PERSON: &[&str] = CSV_COLUMNS.split_at(26).0;
+
+/// The CSV columns of version 1: all but `consistency` and `person`.
+pub const CSV_COLUMNS_V1: &[&str] = CSV_COLUMNS.split_at(25).0;
 
 /// The longest NDJSON line read: far beyond any entry, and a bound on the
 /// verifier's memory whatever the input.
@@ -511,6 +529,7 @@ fn csv_entry_cells(entry: &AuditEntry) -> Result<Vec<String>, ExportWriteError> 
         v => Ok(v.to_string()),
     };
     let keyword = |value: Option<&str>| value.unwrap_or_default().to_string();
+    let person = entry.person.as_ref().map(|p| canonical_string(&person_document(p)));
     Ok(vec![
         "entry".into(),
         entry.version.to_string(),
@@ -538,6 +557,7 @@ fn csv_entry_cells(entry: &AuditEntry) -> Result<Vec<String>, ExportWriteError> 
         required("hash", &entry.hash)?,
         String::new(),
         String::new(),
+        person.unwrap_or_default(),
     ])
 }
 
@@ -1186,7 +1206,7 @@ fn verify_csv(
     let mut row = csv::StringRecord::new();
     let read = reader.read_record(&mut row).map_err(|e| csv_failure(&e, None, 1))?;
     let is = |columns: &[&str]| row.len() == columns.len() && row.iter().zip(columns).all(|(a, b)| a == *b);
-    if !read || !(is(&CSV_COLUMNS) || is(CSV_COLUMNS_V1)) {
+    if !read || !(is(&CSV_COLUMNS) || is(CSV_COLUMNS_WITHOUT_PERSON) || is(CSV_COLUMNS_V1)) {
         return Err(malformed(None, 1, "the first row is not the export's column header"));
     }
     progress(reader.position().byte());
@@ -1229,6 +1249,8 @@ impl<'a> Cells<'a> {
         cells
     }
 
+    /// The next cell; an empty one past the end of a row of an earlier
+    /// layout, which lacks the last columns.
     fn next(&mut self) -> (&'static str, &'a str) {
         let name = CSV_COLUMNS.get(self.column).copied().unwrap_or("?");
         self.column += 1;
@@ -1259,7 +1281,8 @@ impl<'a> Cells<'a> {
         }
     }
 
-    /// The remaining cells, which must be empty.
+    /// The remaining cells of the row, which must be empty (a file of an
+    /// earlier layout has fewer).
     fn rest_empty(&mut self) -> Result<(), String> {
         while self.cells.clone().next().is_some() {
             self.empty()?;
@@ -1314,6 +1337,22 @@ fn reasons(cell: &str) -> Result<Vec<Reason>, String> {
     Ok(reasons)
 }
 
+fn person(cell: &str) -> Result<Person, String> {
+    let value: Value = serde_json::from_str(cell).map_err(|e| format!("not JSON: {e}"))?;
+    let person = Person::deserialize(&value).map_err(|e| format!("not a person: {e}"))?;
+    // Fields the hash would not cover are refused, not ignored.
+    let document = person_document(&person);
+    if document != value {
+        let mut fields = value.as_object().into_iter().flatten();
+        return Err(match fields.find(|(name, _)| document.get(name.as_str()).is_none()) {
+            Some((name, Value::Null)) => format!("`{name}` is null: an unset field is left out"),
+            Some((name, _)) => format!("unknown field `{name}`"),
+            None => "not in the form its hash covers".into(),
+        });
+    }
+    Ok(person)
+}
+
 fn boolean(cell: &str) -> Result<bool, String> {
     match cell {
         "true" => Ok(true),
@@ -1326,7 +1365,7 @@ fn boolean(cell: &str) -> Result<bool, String> {
 fn csv_entry(row: &csv::StringRecord) -> Result<(AuditRecord, String), String> {
     let mut cells = Cells::new(row);
     let version = cells.required(decimal)?;
-    let record = AuditRecord {
+    let mut record = AuditRecord {
         version: u32::try_from(version).map_err(|_| format!("`version` {version} is out of range"))?,
         entry_id: cells.required(id::<AuditEntryId>)?,
         tenant: cells.required(id::<TenantId>)?,
@@ -1344,6 +1383,8 @@ fn csv_entry(row: &csv::StringRecord) -> Result<(AuditRecord, String), String> {
         input_digest: cells.optional(text)?,
         payload_digest: cells.optional(text)?,
         principal: cells.optional(text)?,
+        // Its column comes last (it was added last).
+        person: None,
         jti: cells.optional(text)?,
         tool: cells.optional(text)?,
         approval_id: cells.optional(text)?,
@@ -1351,6 +1392,8 @@ fn csv_entry(row: &csv::StringRecord) -> Result<(AuditRecord, String), String> {
         prev_hash: cells.required(text)?,
     };
     let hash = cells.required(text)?;
+    cells.empty_until("person")?;
+    record.person = cells.optional(person)?;
     cells.rest_empty()?;
     Ok((record, hash))
 }
@@ -1367,6 +1410,7 @@ fn csv_checkpoint(row: &csv::StringRecord) -> Result<StatedCheckpoint, String> {
     let note = cells.required(text)?;
     // Version 1 has no `consistency` column.
     let consistency = cells.optional(|proof| Ok(proof.split(' ').map(str::to_string).collect()))?;
+    cells.rest_empty()?;
     Ok(StatedCheckpoint { tree_size, root_hash, note, consistency, tenant: Some(tenant) })
 }
 

@@ -21,7 +21,8 @@ use lictor_api::api_keys::Environment;
 use lictor_api::audit::{AuditEntry, AuditKind};
 use lictor_api::ids::{AgentId, AuditEntryId, IntentId, TenantId};
 use lictor_api::intents::{Reason, StageName, Verdict};
-use serde_json::{Value, json};
+use lictor_api::operators::Person;
+use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::time;
@@ -69,6 +70,9 @@ pub struct AuditRecord {
     pub payload_digest: Option<String>,
     /// Who acted.
     pub principal: Option<String>,
+    /// The person who acted, when one signed in through their identity
+    /// provider did.
+    pub person: Option<Person>,
     /// The capability token's effective jti.
     pub jti: Option<String>,
     /// The tool, for tool calls.
@@ -110,6 +114,7 @@ impl AuditRecord {
             input_digest: None,
             payload_digest: None,
             principal: None,
+            person: None,
             jti: None,
             tool: None,
             approval_id: None,
@@ -118,8 +123,9 @@ impl AuditRecord {
         }
     }
 
-    /// The canonical document the hash covers. Every field is present;
-    /// absent values are `null`; `ts` is RFC 3339 with six fractional digits.
+    /// The canonical document the hash covers. Every base field is present,
+    /// absent values as `null`; the extension fields only when set; `ts` is
+    /// RFC 3339 with six fractional digits.
     pub fn canonical_document(&self) -> Value {
         let mut document = json!({
             "version": self.version,
@@ -160,6 +166,10 @@ impl AuditRecord {
                     map.insert(name.into(), Value::String(value.clone()));
                 }
             }
+            // Added with people signing in: an object, not a string.
+            if let Some(person) = &self.person {
+                map.insert("person".into(), person_document(person));
+            }
         }
         document
     }
@@ -191,6 +201,7 @@ impl AuditRecord {
             kind: self.kind.as_str(),
             outcome: self.outcome.as_deref(),
             payload_digest: self.payload_digest.as_deref(),
+            person: self.person.as_ref().map(CanonicalPerson::of),
             prev_hash: &self.prev_hash,
             principal: self.principal.as_deref(),
             reasons: self
@@ -232,6 +243,7 @@ impl AuditRecord {
             input_digest: self.input_digest.clone(),
             payload_digest: self.payload_digest.clone(),
             principal: self.principal.clone(),
+            person: self.person.clone(),
             jti: self.jti.clone(),
             tool: self.tool.clone(),
             approval_id: self.approval_id.clone(),
@@ -263,6 +275,7 @@ impl AuditRecord {
             input_digest,
             payload_digest,
             principal,
+            person,
             jti,
             tool,
             approval_id,
@@ -288,6 +301,7 @@ impl AuditRecord {
             input_digest: input_digest.clone(),
             payload_digest: payload_digest.clone(),
             principal: principal.clone(),
+            person: person.clone(),
             jti: jti.clone(),
             tool: tool.clone(),
             approval_id: approval_id.clone(),
@@ -295,6 +309,28 @@ impl AuditRecord {
             prev_hash: prev_hash.clone(),
         }
     }
+}
+
+/// A person as the entry hash covers them: a JSON object of their fields,
+/// the optional ones only when set. Its RFC 8785 text is also what the CSV
+/// export's `person` cell holds.
+pub fn person_document(person: &Person) -> Value {
+    let Person { issuer, subject, provider, username, email, name } = person;
+    let mut map = Map::new();
+    let fields = [
+        ("email", email.as_deref()),
+        ("issuer", Some(issuer.as_str())),
+        ("name", name.as_deref()),
+        ("provider", Some(provider.as_str())),
+        ("subject", Some(subject.as_str())),
+        ("username", username.as_deref()),
+    ];
+    for (key, value) in fields {
+        if let Some(value) = value {
+            map.insert(key.into(), Value::String(value.into()));
+        }
+    }
+    Value::Object(map)
 }
 
 /// [`AuditRecord::canonical_document`] as a struct whose fields are
@@ -319,6 +355,8 @@ struct CanonicalEntry<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     outcome: Option<&'a str>,
     payload_digest: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    person: Option<CanonicalPerson<'a>>,
     prev_hash: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     principal: Option<&'a str>,
@@ -331,6 +369,36 @@ struct CanonicalEntry<'a> {
     ts: &'a str,
     verdict: Option<&'a str>,
     version: u32,
+}
+
+/// A person in [`CanonicalEntry`], fields in JCS order, the optional ones
+/// left out when unset (as [`person_document`] does).
+#[derive(serde::Serialize)]
+struct CanonicalPerson<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email: Option<&'a str>,
+    issuer: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    provider: &'a str,
+    subject: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    username: Option<&'a str>,
+}
+
+impl<'a> CanonicalPerson<'a> {
+    fn of(person: &'a Person) -> CanonicalPerson<'a> {
+        // Destructured without `..`: a new field must be decided on here.
+        let Person { issuer, subject, provider, username, email, name } = person;
+        CanonicalPerson {
+            email: email.as_deref(),
+            issuer,
+            name: name.as_deref(),
+            provider: provider.as_str(),
+            subject,
+            username: username.as_deref(),
+        }
+    }
 }
 
 /// A reason in [`CanonicalEntry`], fields in JCS order.
@@ -446,6 +514,7 @@ pub fn canonical_string(value: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lictor_api::operators::ProviderName;
     use proptest::prelude::*;
 
     /// Strings where JSON serialisers could part: control characters,
@@ -487,6 +556,23 @@ mod tests {
         })
     }
 
+    /// People with every optional field set or not, and strings where the
+    /// two serialisers could part.
+    fn any_person() -> impl Strategy<Value = Person> {
+        let text = tricky_text();
+        let optional = prop::option::of(text.clone());
+        (text.clone(), text, "[a-z0-9][a-z0-9-]{0,8}", optional.clone(), optional.clone(), optional).prop_map(
+            |(issuer, subject, provider, username, email, name)| Person {
+                issuer,
+                subject,
+                provider: ProviderName::parse(provider).unwrap_or_else(|e| panic!("{e}")),
+                username,
+                email,
+                name,
+            },
+        )
+    }
+
     /// Records with every optional field set or not, and strings where the
     /// two serialisers could part.
     fn any_record() -> impl Strategy<Value = AuditRecord> {
@@ -503,8 +589,9 @@ mod tests {
             (seq, ts, any::<bool>(), prop::option::of(any::<bool>()), prop::collection::vec(reason, 0..3)),
             (optional.clone(), optional.clone(), optional.clone(), optional.clone(), optional.clone()),
             (optional.clone(), optional.clone(), optional, text, any::<u32>()),
+            prop::option::of(any_person()),
         )
-            .prop_map(|((seq, ts, ids, enforced, reasons), extensions, digests)| {
+            .prop_map(|((seq, ts, ids, enforced, reasons), extensions, digests, person)| {
                 let (principal, jti, tool, approval_id, outcome) = extensions;
                 let (bundle_hash, input_digest, payload_digest, prev_hash, version) = digests;
                 let mut r = record();
@@ -522,6 +609,7 @@ mod tests {
                 r.reasons = reasons;
                 (r.principal, r.jti, r.tool, r.approval_id, r.outcome) =
                     (principal, jti, tool, approval_id, outcome);
+                r.person = person;
                 (r.bundle_hash, r.input_digest, r.payload_digest, r.prev_hash) =
                     (bundle_hash, input_digest, payload_digest, prev_hash);
                 r
@@ -597,6 +685,7 @@ mod tests {
             input_digest: None,
             payload_digest: None,
             principal: None,
+            person: None,
             jti: None,
             tool: None,
             approval_id: None,
@@ -640,13 +729,86 @@ mod tests {
         let mut r = record();
         r.outcome = Some("ok".into());
         assert_ne!(r.hash(), base);
+        let mut r = record();
+        r.person = Some(person());
+        let with_person = r.hash();
+        assert_ne!(with_person, base);
+        if let Some(person) = r.person.as_mut() {
+            person.email = None;
+        }
+        assert_ne!(r.hash(), with_person);
         assert_eq!(record().hash(), base);
+    }
+
+    fn person() -> Person {
+        Person {
+            issuer: "https://login.example.com".into(),
+            subject: "00u1x9k2".into(),
+            provider: ProviderName::parse("okta").unwrap_or_else(|e| panic!("{e}")),
+            username: Some("zoe".into()),
+            email: Some("zoe@example.com".into()),
+            name: Some("Zoë \"Zed\" Müller".into()),
+        }
+    }
+
+    #[test]
+    fn a_person_is_an_object_with_sorted_keys_and_only_the_fields_set() {
+        let mut r = record();
+        r.person = Some(person());
+        let text = String::from_utf8(r.canonical_bytes()).unwrap_or_default();
+        assert!(
+            text.contains(concat!(
+                r#""payload_digest":null,"person":{"email":"zoe@example.com","issuer":"https://login.example.com","#,
+                r#""name":"Zoë \"Zed\" Müller","provider":"okta","subject":"00u1x9k2","username":"zoe"},"prev_hash""#
+            )),
+            "{text}"
+        );
+        r.person = Some(Person { username: None, email: None, name: None, ..person() });
+        let text = String::from_utf8(r.canonical_bytes()).unwrap_or_default();
+        assert!(
+            text.contains(
+                r#""person":{"issuer":"https://login.example.com","provider":"okta","subject":"00u1x9k2"},"#
+            ),
+            "{text}"
+        );
+        // The wire form carries the same object, and reads back to the record.
+        let entry = r.to_entry(r.hash());
+        let wire = serde_json::to_value(&entry).unwrap_or_default();
+        assert_eq!(r.person.as_ref().map(person_document).as_ref(), Some(&wire["person"]));
+        assert_eq!(AuditRecord::from_entry(&entry), r);
+    }
+
+    #[test]
+    fn the_fast_path_writes_people_as_the_canonicalizer_does() {
+        // Non-ASCII, quotes, backslashes, every control character, and
+        // characters on both sides of U+E000 and beyond the BMP.
+        let controls: String = (0u8..0x20).map(char::from).chain(['\u{7f}']).collect();
+        let names = [
+            "Zoë \"Zed\" Müller, Ops".to_string(),
+            format!("a{controls}b"),
+            "back\\slash / \u{2028}\u{2029} \u{d7ff}\u{e000}\u{ffff}\u{10000}\u{1f980}".to_string(),
+            String::new(),
+        ];
+        for name in names {
+            let mut r = record();
+            r.person = Some(Person {
+                issuer: name.clone(),
+                subject: format!("{name}\u{0}"),
+                provider: ProviderName::parse("p-1").unwrap_or_else(|e| panic!("{e}")),
+                username: Some(name.clone()),
+                email: None,
+                name: Some(name),
+            });
+            let expected = serde_json_canonicalizer::to_vec(&r.canonical_document()).unwrap_or_default();
+            assert_eq!(String::from_utf8_lossy(&r.canonical_bytes()), String::from_utf8_lossy(&expected));
+            assert_eq!(r.canonical_bytes(), canonical_bytes(&r.canonical_document()));
+        }
     }
 
     #[test]
     fn extension_fields_appear_only_when_set() {
         let text = canonical_string(&record().canonical_document());
-        for name in ["principal", "jti", "tool", "approval_id", "outcome"] {
+        for name in ["principal", "person", "jti", "tool", "approval_id", "outcome"] {
             assert!(!text.contains(&format!("\"{name}\"")), "{name} in {text}");
         }
         let mut r = record();

@@ -22,7 +22,8 @@ use crate::clock::Timestamp;
 use crate::events::Event;
 use crate::store::{
     ActiveRow, AgentRow, BundleRow, DraftRow, IntegrationRow, MintedTokenRow, NewApiKey, NewTenant,
-    ProposalRow, SlotRow, StoreError, StoreResult, StoreTx, TenantRateLimits, UpstreamRow,
+    ProposalRow, ScimGroupRow, ScimUserRow, SlotRow, StoreError, StoreResult, StoreTx, TenantRateLimits,
+    UpstreamRow,
 };
 
 /// A change an administrator asks for.
@@ -128,6 +129,82 @@ pub enum AdminOp {
         /// Only this entry.
         seq: Option<u64>,
     },
+    /// Replace the tenant's operator access.
+    SetOperatorAccess {
+        /// The provider its people sign in with.
+        provider: Option<String>,
+        /// Role mappings and step-up policy (JSON).
+        settings: String,
+    },
+    /// Issue the tenant's SCIM token (its hash; never the token).
+    RotateScimToken {
+        /// SHA-256 of the token.
+        hash: String,
+    },
+    /// End a person's sessions and cut off their tokens.
+    EndOperatorSessions(SessionsOf),
+    /// A SCIM change to the tenant's people.
+    Scim(Box<ScimChange>),
+}
+
+/// Whose sessions end.
+#[derive(Clone, Debug)]
+pub enum SessionsOf {
+    /// The people of `provider` with this user name (lowercased).
+    UserName {
+        /// The provider.
+        provider: String,
+        /// The user name's key.
+        key: String,
+    },
+    /// One person.
+    Person {
+        /// Their issuer.
+        issuer: String,
+        /// Their subject.
+        subject: String,
+    },
+}
+
+/// A SCIM change, as the SCIM service decided it.
+#[derive(Clone, Debug)]
+pub enum ScimChange {
+    /// A new user.
+    CreateUser(ScimUserRow),
+    /// A user as they will be (replaced or patched); their sessions end
+    /// when they are no longer active, under the tenant's `provider`.
+    UpdateUser {
+        /// The user as they will be.
+        row: ScimUserRow,
+        /// The version it replaces (refused when it changed meanwhile).
+        expected_version: i64,
+        /// The tenant's provider.
+        provider: Option<String>,
+    },
+    /// Delete a user, ending their sessions.
+    DeleteUser {
+        /// The user's id.
+        id: String,
+        /// The tenant's provider.
+        provider: Option<String>,
+    },
+    /// A group as it will be, with its members changes.
+    PutGroup {
+        /// The group.
+        row: ScimGroupRow,
+        /// Whether it is new.
+        created: bool,
+        /// Its members, replaced (`Some`), or changed by `add`/`remove`.
+        members: Option<Vec<String>>,
+        /// Members to add.
+        add: Vec<String>,
+        /// Members to remove.
+        remove: Vec<String>,
+        /// The version it replaces (an update refused when it changed).
+        expected_version: Option<i64>,
+    },
+    /// Delete a group.
+    DeleteGroup(String),
 }
 
 /// An administrative change for the writer.
@@ -135,8 +212,11 @@ pub enum AdminOp {
 pub struct AdminJob {
     /// The tenant whose chain records it.
     pub tenant: TenantId,
-    /// Who asks (`superadmin`, `key:<id>`).
+    /// Who asks (`superadmin`, `key:<id>`, `session:<id>`).
     pub principal: String,
+    /// The person acting, if one is (their own credentials, or a key they
+    /// made).
+    pub person: Option<lictor_api::operators::Person>,
     /// What.
     pub op: AdminOp,
 }
@@ -422,6 +502,39 @@ pub(super) async fn apply(tx: &mut StoreTx, job: &AdminJob, now: Timestamp) -> S
                 ..applied(AuditKind::DeadLettersRedriven, json!({"sink": sink, "seq": seq, "count": count}))
             })
         }
+        AdminOp::SetOperatorAccess { provider, settings } => {
+            tx.put_operator_access(tenant, provider.as_deref(), settings, now).await?;
+            Some(applied(
+                AuditKind::OperatorAccessChanged,
+                json!({
+                    "provider": provider,
+                    "settings": serde_json::from_str::<Value>(settings).unwrap_or(Value::Null),
+                }),
+            ))
+        }
+        AdminOp::RotateScimToken { hash } => {
+            tx.set_scim_token(tenant, hash, now).await?;
+            Some(applied(
+                AuditKind::ScimTokenRotated,
+                json!({"token_sha256_prefix": &hash[..hash.len().min(8)]}),
+            ))
+        }
+        AdminOp::EndOperatorSessions(who) => {
+            let (ended, details) = match who {
+                SessionsOf::UserName { provider, key } => (
+                    tx.end_sessions_of_username(provider, key, now).await?,
+                    json!({"provider": provider, "user_name": key}),
+                ),
+                SessionsOf::Person { issuer, subject } => (
+                    tx.end_sessions_of_person(issuer, subject, now).await?,
+                    json!({"issuer": issuer, "subject": subject}),
+                ),
+            };
+            let mut details = details;
+            details["sessions_ended"] = json!(ended);
+            Some(Applied { count: Some(ended), ..applied(AuditKind::OperatorSessionsEnded, details) })
+        }
+        AdminOp::Scim(change) => scim(tx, tenant, change, now).await?,
         AdminOp::ErasePayload { digest, reason } => tx
             .erase_audit_payload(tenant, digest, &job.principal, now)
             .await?
@@ -588,6 +701,109 @@ pub(super) async fn apply(tx: &mut StoreTx, job: &AdminJob, now: Timestamp) -> S
     })
 }
 
+fn user_details(row: &ScimUserRow) -> Value {
+    json!({
+        "id": row.id,
+        "user_name": row.user_name,
+        "external_id": row.external_id,
+        "active": row.active,
+    })
+}
+
+/// Applies a SCIM change; a person no longer active (or deleted) has their
+/// sessions ended in the same transaction.
+async fn scim(
+    tx: &mut StoreTx,
+    tenant: &lictor_api::ids::TenantId,
+    change: &ScimChange,
+    now: Timestamp,
+) -> StoreResult<Option<Applied>> {
+    let ended = |count: u64, mut details: Value| {
+        details["sessions_ended"] = json!(count);
+        details
+    };
+    Ok(match change {
+        ScimChange::CreateUser(row) => {
+            tx.insert_scim_user(row).await?;
+            Some(applied(AuditKind::ScimUserCreated, user_details(row)))
+        }
+        ScimChange::UpdateUser { row, expected_version, provider } => {
+            let Some(before) = tx.lock_scim_user(tenant, &row.id).await? else { return Ok(None) };
+            if before.version != *expected_version {
+                return Err(conflict(format!("user `{}` changed meanwhile: read it again", row.id)));
+            }
+            tx.update_scim_user(row).await?;
+            let mut count = 0;
+            if let Some(provider) = provider {
+                // Off: their sessions end. Renamed: the old name's too.
+                if !row.active || before.user_name.to_lowercase() != row.user_name.to_lowercase() {
+                    count +=
+                        tx.end_sessions_of_username(provider, &before.user_name.to_lowercase(), now).await?;
+                }
+                if !row.active {
+                    count +=
+                        tx.end_sessions_of_username(provider, &row.user_name.to_lowercase(), now).await?;
+                }
+            }
+            let mut details = ended(count, user_details(row));
+            details["was_active"] = json!(before.active);
+            Some(applied(AuditKind::ScimUserUpdated, details))
+        }
+        ScimChange::DeleteUser { id, provider } => {
+            let Some(before) = tx.lock_scim_user(tenant, id).await? else { return Ok(None) };
+            tx.delete_scim_user(tenant, id).await?;
+            let count = match provider {
+                Some(provider) => {
+                    tx.end_sessions_of_username(provider, &before.user_name.to_lowercase(), now).await?
+                }
+                None => 0,
+            };
+            Some(applied(AuditKind::ScimUserDeleted, ended(count, user_details(&before))))
+        }
+        ScimChange::PutGroup { row, created, members, add, remove, expected_version } => {
+            if !created {
+                let Some(before) = tx.lock_scim_group(tenant, &row.id).await? else { return Ok(None) };
+                if expected_version.is_some_and(|v| v != before.version) {
+                    return Err(conflict(format!("group `{}` changed meanwhile: read it again", row.id)));
+                }
+            }
+            let wanted: Vec<String> = members.iter().flatten().chain(add).cloned().collect();
+            if let Some(missing) = tx.scim_users_exist(tenant, &wanted).await? {
+                return Err(StoreError::Conflict(format!("no user `{missing}`")));
+            }
+            tx.upsert_scim_group(row).await?;
+            if let Some(members) = members {
+                for user in tx.scim_members(tenant, &row.id).await? {
+                    if !members.contains(&user) {
+                        tx.remove_scim_member(tenant, &row.id, &user).await?;
+                    }
+                }
+            }
+            for user in &wanted {
+                tx.add_scim_member(tenant, &row.id, user).await?;
+            }
+            for user in remove {
+                tx.remove_scim_member(tenant, &row.id, user).await?;
+            }
+            let kind = if *created { AuditKind::ScimGroupCreated } else { AuditKind::ScimGroupUpdated };
+            Some(applied(
+                kind,
+                json!({
+                    "id": row.id,
+                    "display_name": row.display_name,
+                    "external_id": row.external_id,
+                    "members": tx.scim_members(tenant, &row.id).await?,
+                }),
+            ))
+        }
+        ScimChange::DeleteGroup(id) => {
+            let Some(before) = tx.lock_scim_group(tenant, id).await? else { return Ok(None) };
+            tx.delete_scim_group(tenant, id).await?;
+            Some(applied(AuditKind::ScimGroupDeleted, json!({"id": id, "display_name": before.display_name})))
+        }
+    })
+}
+
 /// Appends the entry of an applied change.
 pub(super) async fn record(
     tx: &mut StoreTx,
@@ -600,6 +816,7 @@ pub(super) async fn record(
     let Some(applied) = applied else { return Ok(AdminOutcome::Unchanged) };
     let mut record = chains.next(applied.kind, &job.tenant, now)?;
     record.principal = Some(job.principal.clone());
+    record.person = job.person.clone();
     record.agent_id = applied.agent_id;
     record.jti = applied.jti;
     let payload = digested(&applied.details);

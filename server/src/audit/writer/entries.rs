@@ -71,6 +71,8 @@ pub(super) async fn tool_result(
 pub struct RevocationJob {
     /// The revocation.
     pub revocation: RevocationRow,
+    /// The person revoking, if one is.
+    pub person: Option<lictor_api::operators::Person>,
 }
 
 /// Records the revocation (the first one of a jti wins; repeating it
@@ -88,6 +90,7 @@ pub(super) async fn revocation(
     let mut record = chains.next(AuditKind::TokenRevoked, &wanted.tenant, wanted.revoked_at)?;
     record.jti = Some(wanted.jti.clone());
     record.principal = Some(wanted.revoked_by.clone());
+    record.person = job.person.clone();
     record.reasons = vec![Reason {
         stage: StageName::Capability,
         code: "token_revoked".into(),
@@ -106,8 +109,11 @@ pub struct ApprovalDecisionJob {
     pub approval_id: ApprovalId,
     /// Approve or reject.
     pub decision: ApprovalDecisionKind,
-    /// The deciding administrator (`superadmin` or `key:<id>`).
+    /// The deciding administrator (`superadmin`, `key:<id>`,
+    /// `session:<id>`…).
     pub decided_by: String,
+    /// The person deciding, if one is.
+    pub person: Option<lictor_api::operators::Person>,
     /// Their note.
     pub note: Option<String>,
     /// How long an approval stays usable once approved.
@@ -198,6 +204,7 @@ pub(super) async fn approval_decision(
     record.stage = Some(StageName::Decide);
     record.reasons = vec![reason];
     record.principal = Some(job.decided_by.clone());
+    record.person = job.person.clone();
     record.jti = approval.jti.clone();
     record.tool = approval.tool.clone();
     record.approval_id = Some(job.approval_id.to_string());

@@ -25,7 +25,7 @@ use lictor_api::ids::{AgentId, TenantId};
 use lictor_api::intents::AuditRef;
 use tokio::sync::{mpsc, oneshot};
 
-pub use admin::{AdminJob, AdminOp, AdminOutcome};
+pub use admin::{AdminJob, AdminOp, AdminOutcome, ScimChange, SessionsOf};
 pub use decision::{ApprovalDraft, ApprovalPlan, AuditContext, CommitJob, CommitOutcome, IntentRecord};
 pub use entries::{ApprovalDecisionJob, ApprovalDecisionOutcome, RevocationJob, ToolResultJob};
 
@@ -45,7 +45,7 @@ enum WriteJob {
     ToolResult(ToolResultJob),
     Revocation(RevocationJob),
     ApprovalDecision(ApprovalDecisionJob),
-    Admin(AdminJob),
+    Admin(Box<AdminJob>),
     /// Only locks a tenant's chain, so its tree catches up with it.
     CatchUp(TenantId),
     /// Writes the probe row: can the writer write at all?
@@ -226,7 +226,7 @@ impl AuditWriter {
 
     /// Makes an administrative change and records it, in one transaction.
     pub async fn append_admin_change(&self, job: AdminJob) -> StoreResult<AdminOutcome> {
-        match self.send(WriteJob::Admin(job)).await? {
+        match self.send(WriteJob::Admin(Box::new(job))).await? {
             WriteOutcome::Admin(outcome) => Ok(outcome),
             _ => Err(unexpected()),
         }
@@ -490,7 +490,7 @@ impl WriteJob {
 async fn commit_batch(writer: &Writer, jobs: &[WriteJob]) -> StoreResult<(Vec<WriteOutcome>, Vec<Event>)> {
     let mut tx = writer.store.begin().await?;
     let decisions = || jobs.iter().filter_map(|j| if let WriteJob::Decision(d) = j { Some(d) } else { None });
-    let admins = || jobs.iter().filter_map(|j| if let WriteJob::Admin(a) = j { Some(a) } else { None });
+    let admins = || jobs.iter().filter_map(|j| if let WriteJob::Admin(a) = j { Some(&**a) } else { None });
     let agents: BTreeSet<(&TenantId, &AgentId)> = decisions()
         .filter(|d| d.rechecks_budget())
         .map(|d| (&d.draft.decision.tenant, &d.draft.decision.agent_id))

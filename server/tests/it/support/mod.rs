@@ -5,6 +5,7 @@
 pub mod cut_proxy;
 pub mod mcp_server;
 pub mod moto;
+pub mod oidc;
 pub mod postgres;
 pub mod process;
 

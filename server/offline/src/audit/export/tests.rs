@@ -4,6 +4,7 @@ use lictor_api::api_keys::Environment;
 use lictor_api::audit::{AuditEntry, AuditKind};
 use lictor_api::ids::{AgentId, AuditEntryId, IntentId, TenantId};
 use lictor_api::intents::{Reason, StageName, Verdict};
+use lictor_api::operators::{Person, ProviderName};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::select;
@@ -110,6 +111,19 @@ fn optional_text() -> impl Strategy<Value = Option<String>> {
     proptest::option::of(TEXT)
 }
 
+fn person_strategy() -> impl Strategy<Value = Person> {
+    (TEXT, TEXT, "[a-z0-9][a-z0-9-]{0,10}", optional_text(), optional_text(), optional_text()).prop_map(
+        |(issuer, subject, provider, username, email, name)| Person {
+            issuer,
+            subject,
+            provider: ProviderName::parse(provider).unwrap(),
+            username,
+            email,
+            name,
+        },
+    )
+}
+
 fn record_strategy() -> impl Strategy<Value = AuditRecord> {
     let ids = (
         select(AuditKind::ALL.to_vec()),
@@ -140,7 +154,8 @@ fn record_strategy() -> impl Strategy<Value = AuditRecord> {
         optional_text(),
         optional_text(),
     );
-    (ids, decision, strings).prop_map(|(ids, decision, strings)| {
+    let person = proptest::option::of(person_strategy());
+    (ids, decision, strings, person).prop_map(|(ids, decision, strings, person)| {
         let (kind, id, ts, intent_id, agent_id) = ids;
         let (environment, enforced, verdict, stage, reasons) = decision;
         let (bundle_hash, input_digest, payload_digest, principal, jti, tool, approval_id, outcome) = strings;
@@ -165,6 +180,7 @@ fn record_strategy() -> impl Strategy<Value = AuditRecord> {
             input_digest,
             payload_digest,
             principal,
+            person,
             jti,
             tool,
             approval_id,
@@ -292,14 +308,14 @@ fn the_files_look_as_documented() {
     assert_eq!(
         rows[1],
         format!(
-            "entry,1,{},acme,1,2026-01-01T00:00:00.000000Z,decision,,,,,block,,{quoted},,,,,,,,,{GENESIS_HASH},{},,",
+            "entry,1,{},acme,1,2026-01-01T00:00:00.000000Z,decision,,,,,block,,{quoted},,,,,,,,,{GENESIS_HASH},{},,,",
             first.entry_id, first.hash
         )
     );
     let root = checkpoint(&entries).root_hash;
     let prefix = format!("checkpoint,,,acme,2,{}{root},\"lictor/tenants/acme\n2\n", ",".repeat(18));
     assert!(rows[3].starts_with(&prefix), "{}", rows[3]);
-    assert!(csv.ends_with("\",\r\n"), "an empty consistency cell closes the first checkpoint");
+    assert!(csv.ends_with("\",,\r\n"), "empty consistency and person cells close the first checkpoint");
 }
 
 fn failure_of(bytes: &[u8]) -> (ExportFailureReason, Option<u64>) {
@@ -479,14 +495,131 @@ fn a_large_export_streams() {
     assert_eq!(report.entries, 20_000);
 }
 
+/// `csv` without its last column, whose cells must all be empty.
+fn without_last_column(csv: &str) -> String {
+    let (header, rows) = csv.split_once("\r\n").unwrap();
+    let (header, _) = header.rsplit_once(',').unwrap();
+    let rows: Vec<&str> = rows.split_terminator("\r\n").collect();
+    let rows = rows.iter().map(|row| row.strip_suffix(',').unwrap());
+    std::iter::once(header).chain(rows).map(|row| format!("{row}\r\n")).collect()
+}
+
 #[test]
 fn files_of_version_1_still_verify() {
     let entries = simple_log(3);
     let csv = String::from_utf8(export(ExportFormat::Csv, &entries)).unwrap();
-    // Version 1 had no `consistency` column.
-    let v1 = csv.replacen(",consistency\r\n", "\r\n", 1).replace(",\r\n", "\r\n");
+    // Version 1 had no `consistency` column (nor `person`).
+    let v1 = without_last_column(&without_last_column(&csv));
+    assert!(v1.starts_with("record,") && v1.lines().next().unwrap().ends_with(",hash,checkpoint"), "{v1}");
     assert_eq!(verify(v1.as_bytes()).unwrap(), verify(csv.as_bytes()).unwrap());
     let ndjson = String::from_utf8(export(ExportFormat::Ndjson, &entries)).unwrap();
     let v1 = ndjson.replacen(r#""version":2,"#, r#""version":1,"#, 1);
     assert_eq!(verify(v1.as_bytes()).unwrap().entries, 3);
+}
+
+/// A log of `n` entries, every other one written by a person.
+fn log_with_people(n: u64) -> Vec<AuditEntry> {
+    let mut records: Vec<AuditRecord> = simple_log(n).iter().map(AuditRecord::from_entry).collect();
+    for (i, record) in records.iter_mut().enumerate().filter(|(i, _)| i % 2 == 0) {
+        record.principal = Some(format!("session:ses_{i}"));
+        record.person = Some(Person {
+            issuer: "https://login.example.com".into(),
+            subject: format!("00u{i}"),
+            provider: ProviderName::parse("okta").unwrap(),
+            username: None,
+            email: Some("zoe@example.com".into()),
+            name: Some("Zoë \"Zed\" Müller,\tOps".into()),
+        });
+    }
+    chain(records)
+}
+
+#[test]
+fn people_go_out_as_objects_and_in_csv_as_their_canonical_json() {
+    let entries = log_with_people(3);
+    let ndjson = String::from_utf8(export(ExportFormat::Ndjson, &entries)).unwrap();
+    let line = ndjson.lines().nth(1).unwrap();
+    assert!(
+        line.contains(concat!(
+            r#""principal":"session:ses_0","person":{"issuer":"https://login.example.com","subject":"00u0","#,
+            r#""provider":"okta","email":"zoe@example.com","name":"Zoë \"Zed\" Müller,\tOps"},"prev_hash""#
+        )),
+        "{line}"
+    );
+    assert!(!ndjson.lines().nth(2).unwrap().contains("person"), "absent when unset");
+
+    let csv = String::from_utf8(export(ExportFormat::Csv, &entries)).unwrap();
+    assert!(csv.starts_with("record,"));
+    assert!(csv.split("\r\n").next().unwrap().ends_with(",hash,checkpoint,consistency,person"));
+    let person = r#"{"email":"zoe@example.com","issuer":"https://login.example.com","name":"Zoë \"Zed\" Müller,\tOps","provider":"okta","subject":"00u0"}"#;
+    let cell = format!(",,,\"{}\"\r\n", person.replace('"', "\"\""));
+    assert!(csv.contains(&format!("{}{cell}", entries[0].hash)), "{csv}");
+    assert!(csv.contains(&format!("{},,,\r\n", entries[1].hash)), "empty when unset: {csv}");
+    for format in ExportFormat::ALL {
+        assert_eq!(verify(&export(format, &entries)).unwrap().entries, 3, "{format}");
+    }
+}
+
+#[test]
+fn files_written_before_the_person_column_still_verify() {
+    let entries = simple_log(3);
+    let csv = String::from_utf8(export(ExportFormat::Csv, &entries)).unwrap();
+    let before = without_last_column(&csv);
+    assert!(before.lines().next().unwrap().ends_with(",checkpoint,consistency"), "{before}");
+    assert_eq!(verify(before.as_bytes()).unwrap(), verify(csv.as_bytes()).unwrap());
+    // A row of today's width in a file of the earlier layout is refused.
+    let rows: Vec<&str> = before.split_inclusive("\r\n").collect();
+    let wide = [rows[0], &rows[1].replacen("\r\n", ",\r\n", 1), &rows[2..].concat()].concat();
+    assert_eq!(failure_of(wide.as_bytes()), (ExportFailureReason::Malformed, Some(1)));
+}
+
+#[test]
+fn a_person_is_exactly_the_object_its_hash_covers() {
+    use ExportFailureReason::*;
+    let entries = log_with_people(1);
+    let ndjson = String::from_utf8(export(ExportFormat::Ndjson, &entries)).unwrap();
+    let edit = |from: &str, to: &str| {
+        assert!(ndjson.contains(from), "{from}");
+        ndjson.replacen(from, to, 1)
+    };
+    let message = |text: String| verify(text.as_bytes()).unwrap_err().message;
+    // A null field the typed reading would drop, an unknown one, a null person.
+    let null_field = edit(r#""subject":"00u0","#, r#""subject":"00u0","username":null,"#);
+    assert_eq!(failure_of(null_field.as_bytes()), (Malformed, Some(1)));
+    let unknown = edit(r#""subject":"00u0","#, r#""subject":"00u0","groups":["ops"],"#);
+    assert_eq!(failure_of(unknown.as_bytes()), (Malformed, Some(1)));
+    let plain = String::from_utf8(export(ExportFormat::Ndjson, &simple_log(1))).unwrap();
+    let null_person = plain.replacen(r#""prev_hash""#, r#""person":null,"prev_hash""#, 1);
+    assert_eq!(message(null_person), "`person` is null: an unset extension field is left out");
+    let text_person = plain.replacen(r#""prev_hash""#, r#""person":"superadmin","prev_hash""#, 1);
+    assert_eq!(failure_of(text_person.as_bytes()), (Malformed, Some(1)));
+    let no_provider = edit(r#""provider":"okta","#, "");
+    assert!(message(no_provider).contains("provider"));
+    let edited = edit("Zoë", "Zoe");
+    assert_eq!(failure_of(edited.as_bytes()), (HashMismatch, Some(1)));
+
+    let csv = String::from_utf8(export(ExportFormat::Csv, &entries)).unwrap();
+    let edit = |from: &str, to: &str| {
+        assert!(csv.contains(from), "{from}");
+        csv.replacen(from, to, 1)
+    };
+    // Any JSON text of the same object will do: the hash covers the object.
+    let reordered = edit(r#"{""email"":""zoe@example.com"","#, r#"{ ""email"" : ""zoe@example.com"" ,"#);
+    assert!(verify(reordered.as_bytes()).is_ok());
+    let null_field = edit(r#"""subject"":""00u0""}"#, r#"""subject"":""00u0"",""username"":null}"#);
+    assert_eq!(message(null_field), "`person`: `username` is null: an unset field is left out");
+    let unknown = edit(r#"""subject"":""00u0""}"#, r#"""subject"":""00u0"",""groups"":[]}"#);
+    assert_eq!(message(unknown), "`person`: unknown field `groups`");
+    let not_json = edit(r#"{""email"""#, r#"{email"#);
+    assert!(message(not_json).starts_with("`person`: not JSON"));
+    let not_a_person = edit(r#""{""email"#, r#""[{""email"#).replacen(r#"00u0""}""#, r#"00u0""}]""#, 1);
+    assert!(message(not_a_person).starts_with("`person`: not a person"));
+    let bad_provider = edit(r#"""okta"""#, r#"""Okta"""#);
+    assert!(message(bad_provider).starts_with("`person`: not a person"));
+    let edited = edit("Zoë", "Zoe");
+    assert_eq!(failure_of(edited.as_bytes()), (HashMismatch, Some(1)));
+    // A checkpoint row has no person.
+    let on_checkpoint = csv.replacen("\",,\r\n", "\",,{}\r\n", 1);
+    assert_ne!(on_checkpoint, csv);
+    assert_eq!(message(on_checkpoint), "`person` must be empty in this row");
 }

@@ -13,6 +13,7 @@ use lictor_api::api_keys::Environment;
 use lictor_api::audit::{AuditEntry, AuditKind, PublicKey, PublicKeys};
 use lictor_api::ids::{AgentId, AuditEntryId, IntentId, TenantId};
 use lictor_api::intents::{Reason, StageName, Verdict};
+use lictor_api::operators::{Person, ProviderName};
 use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -62,9 +63,9 @@ fn record(n: u64, kind: AuditKind, offset_micros: i64) -> AuditRecord {
     AuditRecord::new(entry_id, kind, tenant(), n, T0 + offset_micros, String::new())
 }
 
-/// The log: seven entries of six kinds, with every optional field used
-/// somewhere, a `ts` on a whole second (which must still carry six
-/// fractional digits) and reasons needing JSON and CSV escapes.
+/// The log: seven entries of six kinds, with every optional field but
+/// `person` used somewhere, a `ts` on a whole second (which must still
+/// carry six fractional digits) and reasons needing JSON and CSV escapes.
 fn records() -> Vec<AuditRecord> {
     let agent = Some(AgentId::parse("billing-bot").unwrap());
     let mut created = record(1, AuditKind::TenantCreated, 0);
@@ -135,6 +136,60 @@ fn records() -> Vec<AuditRecord> {
     )];
 
     vec![created, agent_created, shadow, escalated, approved, result, revoked]
+}
+
+/// The log with two more entries, written by people who signed in through
+/// their identity provider: one with every field of the person set (text
+/// needing JSON and CSV escapes, beyond ASCII), one with the required ones
+/// only.
+fn person_records() -> Vec<AuditRecord> {
+    let mut updated = record(8, AuditKind::AgentUpdated, 180_000_000);
+    updated.agent_id = Some(AgentId::parse("billing-bot").unwrap());
+    updated.payload_digest = digest("agent update");
+    updated.principal = Some("session:ses_vectors_1".into());
+    updated.person = Some(Person {
+        issuer: "https://login.example.com/oauth2/default".into(),
+        subject: "00u1x9k2AbCdEf".into(),
+        provider: ProviderName::parse("okta").unwrap(),
+        username: Some("zoe.muller".into()),
+        email: Some("zoë@example.com".into()),
+        name: Some("Zoë \"Zed\" Müller,\tOps 🦀".into()),
+    });
+
+    let mut promoted = record(9, AuditKind::PolicyPromoted, 240_000_000);
+    promoted.bundle_hash = digest("bundle 2");
+    promoted.payload_digest = digest("promotion");
+    promoted.principal = Some("oidc:jti_vectors_1".into());
+    promoted.person = Some(Person {
+        issuer: "https://accounts.google.com".into(),
+        subject: "109876543210987654321".into(),
+        provider: ProviderName::parse("google").unwrap(),
+        username: None,
+        email: None,
+        name: None,
+    });
+
+    let mut records = records();
+    records.extend([updated, promoted]);
+    records
+}
+
+/// The sizes at which the log with people has checkpoints.
+const PERSON_SIZES: [usize; 4] = [3, 5, 7, 9];
+
+/// A CSV file as written before the `person` column existed: the same
+/// rows without their last cell, which must be empty.
+fn before_person(csv: Vec<u8>) -> Vec<u8> {
+    let mut reader = csv::ReaderBuilder::new().has_headers(false).from_reader(csv.as_slice());
+    let mut out = Vec::new();
+    for (i, row) in reader.records().enumerate() {
+        let row = row.unwrap();
+        let cells: Vec<&str> = row.iter().collect();
+        let (last, cells) = cells.split_last().unwrap();
+        assert_eq!(*last, if i == 0 { "person" } else { "" });
+        out.extend(csv_row(cells).unwrap());
+    }
+    out
 }
 
 /// `records` as a chain: numbered from 1, linked and hashed.
@@ -463,6 +518,22 @@ fn vectors() -> Vec<Vector> {
         checkpoints.last_mut().unwrap().0 = 5;
         file(format, &entries[..5], checkpoints)
     };
+    let people = chained(&person_records());
+    let people_file = |format, entries: &[AuditEntry]| {
+        let checkpoints = checkpoints_of(&people, &PERSON_SIZES);
+        Render { format, announced: 9, entries, checkpoints }.bytes()
+    };
+    let mut edited_person = people.clone();
+    if let Some(person) = edited_person[7].person.as_mut() {
+        person.name = Some("Zoe Muller".into());
+    }
+    let person_null_field = {
+        let text = String::from_utf8(people_file(Ndjson, &people)).unwrap();
+        let google = r#""provider":"google"}"#;
+        assert_eq!(text.matches(google).count(), 1);
+        text.replacen(google, r#""provider":"google","email":null}"#, 1).into_bytes()
+    };
+
     let version_1 = {
         let bytes = file(Ndjson, &entries, vec![(7, checkpoint_of(&entries))]);
         let text = String::from_utf8(bytes).unwrap();
@@ -472,14 +543,19 @@ fn vectors() -> Vec<Vector> {
 
     vec![
         valid("valid.ndjson", "seven entries of six kinds and their checkpoint", &entries, ndjson.clone()),
-        valid("valid.csv", "valid.ndjson as CSV", &entries, valid_file(Csv)),
+        valid(
+            "valid.csv",
+            "valid.ndjson as CSV, in the 26 columns of files written before `person`",
+            &entries,
+            before_person(valid_file(Csv)),
+        ),
         valid(
             "empty.ndjson",
             "an empty log: no entries, a checkpoint of size 0 (the empty root)",
             &[],
             empty(Ndjson),
         ),
-        valid("empty.csv", "empty.ndjson as CSV", &[], empty(Csv)),
+        valid("empty.csv", "empty.ndjson as CSV", &[], before_person(empty(Csv))),
         valid_with(
             "version_1.ndjson",
             "a file of format version 1: one checkpoint, at the end",
@@ -505,7 +581,7 @@ fn vectors() -> Vec<Vector> {
             "edited_field.ndjson as CSV",
             "hash_mismatch",
             3,
-            file(Csv, &edited, standard.clone()),
+            before_person(file(Csv, &edited, standard.clone())),
         ),
         invalid(
             "edited_rehashed.ndjson",
@@ -534,7 +610,7 @@ fn vectors() -> Vec<Vector> {
             "deleted_entry.ndjson as CSV",
             "sequence_gap",
             4,
-            file(Csv, &deleted, standard.clone()),
+            before_person(file(Csv, &deleted, standard.clone())),
         ),
         invalid(
             "reordered.ndjson",
@@ -572,7 +648,7 @@ fn vectors() -> Vec<Vector> {
             6,
             truncated(Ndjson),
         ),
-        invalid("truncated.csv", "truncated.ndjson as CSV", "truncated", 6, truncated(Csv)),
+        invalid("truncated.csv", "truncated.ndjson as CSV", "truncated", 6, before_person(truncated(Csv))),
         invalid(
             "no_checkpoint.ndjson",
             "valid.ndjson without its checkpoint lines",
@@ -657,7 +733,7 @@ fn vectors() -> Vec<Vector> {
             "edited_root.ndjson as CSV",
             "bad_signature",
             7,
-            file(Csv, &entries, closing(edited_root)),
+            before_person(file(Csv, &entries, closing(edited_root))),
         ),
         invalid(
             "other_tenant_checkpoint.ndjson",
@@ -672,6 +748,37 @@ fn vectors() -> Vec<Vector> {
             "malformed",
             2,
             without_null,
+        ),
+        valid_with(
+            "person.ndjson",
+            "valid.ndjson's log with two entries written by people signed in through their identity provider \
+             (`person`: every field set, needing escapes; the required ones only), checkpoints of 3, 5, 7 and 9",
+            &people,
+            4,
+            people_file(Ndjson, &people),
+        ),
+        valid_with("person.csv", "person.ndjson as CSV (27 columns)", &people, 4, people_file(Csv, &people)),
+        invalid(
+            "edited_person.ndjson",
+            "entry 8's person's `name` changed to `Zoe Muller`",
+            "hash_mismatch",
+            8,
+            people_file(Ndjson, &edited_person),
+        ),
+        invalid(
+            "edited_person.csv",
+            "edited_person.ndjson as CSV",
+            "hash_mismatch",
+            8,
+            people_file(Csv, &edited_person),
+        ),
+        invalid(
+            "person_null_field.ndjson",
+            "person.ndjson with `\"email\":null` in entry 9's person: the hash of a typed reading would match, \
+             the form does not",
+            "malformed",
+            9,
+            person_null_field,
         ),
         invalid(
             "short_timestamp.ndjson",
