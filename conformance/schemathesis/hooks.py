@@ -32,6 +32,9 @@ ALLOWED: dict[tuple[str, str, str], str] = {
     ("tool_call", "$.agent_id", ""): "required unless the key is bound to an agent, and then that agent",
     ("tool_call", "$.tool", ""): "must name one upstream's tool unambiguously (what upstreams offer)",
     ("intent_declare_async", "Lictor-Approval-Id", ""): "approvals resume synchronous intents only",
+    ("operator_access_put", "$.provider", ""): "an identity provider the deployment configured (its environment)",
+    ("operator_sessions_end", "$", ""): "exactly one of `user_name` and `subject`",
+    ("operator_sessions_end", "tenant", ""): "the tenant must have an identity provider (its operator access)",
     ("mcp_message_send", "jsonrpc", ""): (
         "JSON-RPC 2.0's own rules on which members a request, a notification and a response carry: "
         "the contract keeps one message type, so that generated clients have one"

@@ -43,6 +43,8 @@ pub enum Group {
     Auth,
     /// Audit sinks and notification channels.
     Integrations,
+    /// People: whoami, operator access, SCIM.
+    Operators,
 }
 
 impl Group {
@@ -58,6 +60,7 @@ impl Group {
             Group::Approvals => "approvals",
             Group::Auth => "auth",
             Group::Integrations => "integrations",
+            Group::Operators => "operators",
         }
     }
 }

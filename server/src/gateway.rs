@@ -363,6 +363,13 @@ pub async fn start(config: Config, log: slog::Logger) -> Result<Gateway, StartEr
     ));
 
     let degraded = Arc::new(Degraded::new(store.clone()));
+    if !config.oidc_providers.is_empty() && config.public_url.is_none() {
+        return Err(StartError::Config(
+            "identity providers (LICTOR_OIDC_<NAME>) need the gateway's public URL (--public-url, LICTOR_PUBLIC_URL): \
+             providers send browsers back to it"
+                .into(),
+        ));
+    }
     let operators = {
         let http = roots
             .client_builder()

@@ -396,9 +396,19 @@ struct ServeArgs {
     #[arg(long, env = "LICTOR_INTEGRATIONS_ALLOW_PRIVATE_NETWORKS")]
     integrations_allow_private_networks: bool,
     /// This gateway's public base URL (`https://lictor.example.com`): links
-    /// in alerts point there.
+    /// in alerts point there, identity providers send browsers back there
+    /// (required with `LICTOR_OIDC_<NAME>` providers), the session cookie
+    /// is `Secure` when it is `https`, and sessions' requests must come
+    /// from its origin.
     #[arg(long, env = "LICTOR_PUBLIC_URL")]
     public_url: Option<String>,
+    /// How long a person's console session lasts at most, in hours.
+    /// (Identity providers are `LICTOR_OIDC_<NAME>` variables.)
+    #[arg(long, env = "LICTOR_SESSION_HOURS", default_value_t = DEFAULTS.session_ttl.as_secs() / 3600)]
+    session_hours: u64,
+    /// How long a person's console session lasts unused, in minutes.
+    #[arg(long, env = "LICTOR_SESSION_IDLE_MINUTES", default_value_t = DEFAULTS.session_idle.as_secs() / 60)]
+    session_idle_minutes: u64,
     /// How long a replica's lease on an audit sink lasts without renewal:
     /// the longest another replica waits to take a dead one's sinks over,
     /// in seconds. (Sinks themselves are `LICTOR_SINK_<NAME>` variables.)
@@ -541,6 +551,10 @@ fn config(args: ServeArgs) -> anyhow::Result<Config> {
             .unwrap_or_else(|| DEFAULTS.log_level.clone()),
         integrations: lictor_server::integrations::from_env(std::env::vars()).map_err(anyhow::Error::msg)?,
         public_url: public_url(args.public_url)?,
+        oidc_providers: lictor_server::operators::oidc::from_env(std::env::vars())
+            .map_err(anyhow::Error::msg)?,
+        session_ttl: Duration::from_secs(args.session_hours.clamp(1, 24 * 30) * 3600),
+        session_idle: Duration::from_secs(args.session_idle_minutes.clamp(1, 24 * 60) * 60),
         integrations_allow_private: args.integrations_allow_private_networks,
         sink_tuning: lictor_server::sinks::SinkTuning {
             lease: Duration::from_secs(args.sinks_lease_seconds.max(1)),

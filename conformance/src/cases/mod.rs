@@ -10,6 +10,7 @@ mod disruptive;
 mod integrations;
 mod intents;
 mod mcp;
+mod operators;
 mod policies;
 mod properties;
 mod registry;
@@ -33,6 +34,7 @@ pub fn all() -> Vec<Case> {
     cases.extend(policies::cases());
     cases.extend(approvals::cases());
     cases.extend(integrations::cases());
+    cases.extend(operators::cases());
     cases.extend(vectors::cases());
     cases.extend(contract::cases());
     cases.extend(properties::cases());

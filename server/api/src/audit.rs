@@ -216,9 +216,10 @@ pub struct AuditEntry {
     /// (`token:<jti>`), or the administrator of an administrative entry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub principal: Option<String>,
-    /// The person who acted, as their identity provider names them, when a
-    /// person signed in through OpenID Connect did (absent for keys,
-    /// tokens and the gateway's own entries, and in entries written before
+    /// The person who acted, as their identity provider names them: a
+    /// person signed in through OpenID Connect, or the person whose API key
+    /// it was (absent for capability tokens, keys the superadmin key made,
+    /// SCIM and the gateway's own entries, and in entries written before
     /// the field existed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub person: Option<Person>,

@@ -22,6 +22,42 @@ id_type!(
     first = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit(), rest = provider_char
 );
 
+fn auth_value_char(c: char) -> bool {
+    c.is_ascii_graphic()
+}
+
+id_type!(
+    /// An authentication context class (`acr`) or method (`amr`) value:
+    /// printable ASCII without spaces (a URI, `mfa`, `hwk`…).
+    AuthValue, kind = "acr or amr value", max = 200, pattern = "^[!-~]{1,200}$",
+    first = auth_value_char, rest = auth_value_char
+);
+
+/// A role a person holds in a tenant (every role but `agent`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OperatorRole {
+    /// The tenant administrator.
+    Admin,
+    /// Reads and decides approvals.
+    Approver,
+    /// Reads everything, changes nothing.
+    Auditor,
+    /// Writes, dry-runs, promotes and rolls back policies.
+    PolicyAuthor,
+}
+
+impl From<OperatorRole> for Role {
+    fn from(role: OperatorRole) -> Role {
+        match role {
+            OperatorRole::Admin => Role::Admin,
+            OperatorRole::Approver => Role::Approver,
+            OperatorRole::Auditor => Role::Auditor,
+            OperatorRole::PolicyAuthor => Role::PolicyAuthor,
+        }
+    }
+}
+
 /// A person, as their identity provider names them. Two people are the
 /// same when their `issuer` and `subject` are.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -129,8 +165,8 @@ pub struct RoleMapping {
     /// The group's name (a groups-claim value, or a SCIM group's
     /// `displayName`), compared exactly.
     pub group: Label,
-    /// The role its members hold (any role but `agent`).
-    pub role: Role,
+    /// The role its members hold.
+    pub role: OperatorRole,
 }
 
 /// How keys are treated by operations that need a step-up.
@@ -159,12 +195,12 @@ pub struct StepUpPolicy {
     /// When not empty, their sign-in's `acr` must be one of these.
     #[serde(default)]
     #[schemars(length(max = 16))]
-    pub acr_values: Vec<Label>,
+    pub acr_values: Vec<AuthValue>,
     /// When not empty, their sign-in's `amr` must include one of these
     /// (e.g. `mfa`, `hwk`, `otp`).
     #[serde(default)]
     #[schemars(length(max = 16))]
-    pub amr_values: Vec<Label>,
+    pub amr_values: Vec<AuthValue>,
     /// Deciding an approval needs a step-up when its intent's financial
     /// exposure is at least this (`null`: never).
     #[serde(default, skip_serializing_if = "Option::is_none")]

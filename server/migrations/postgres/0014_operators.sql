@@ -105,13 +105,23 @@ CREATE TABLE oidc_logins (
     expires_at BIGINT NOT NULL
 );
 
--- People whose tokens issued before `not_before` are refused (sessions
--- ended by an administrator, SCIM deactivation).
+-- A tenant's cut-offs: the credentials of a person (by issuer and
+-- subject, or by the user name SCIM knows them by at a provider) issued
+-- at or before `not_before` (Unix seconds) hold no role in the tenant
+-- (sessions ended by an administrator, SCIM deactivation or deletion).
 CREATE TABLE operator_cutoffs (
+    tenant_id TEXT NOT NULL REFERENCES tenants (id),
     issuer TEXT NOT NULL,
     subject TEXT NOT NULL,
     not_before BIGINT NOT NULL,
-    PRIMARY KEY (issuer, subject)
+    PRIMARY KEY (tenant_id, issuer, subject)
+);
+CREATE TABLE operator_name_cutoffs (
+    tenant_id TEXT NOT NULL REFERENCES tenants (id),
+    provider TEXT NOT NULL,
+    username_key TEXT NOT NULL,
+    not_before BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, provider, username_key)
 );
 
 -- Who proposed, as the two-person rule compares people

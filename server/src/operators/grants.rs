@@ -15,7 +15,7 @@
 //! Nothing is cached: a role removed, a group left or a user deactivated
 //! counts from the next request.
 
-use lictor_api::operators::{Grant, RoleMapping, StepUpPolicy};
+use lictor_api::operators::{Grant, Person, RoleMapping, StepUpPolicy};
 use serde::{Deserialize, Serialize};
 
 use super::oidc::Provider;
@@ -44,16 +44,27 @@ pub fn username_key(username: &str) -> String {
     username.to_lowercase()
 }
 
-/// What a person holds: whether they are a superadmin, and their roles.
+/// What a person holds: whether they are a superadmin, and their roles,
+/// for a credential issued at `issued` (Unix seconds): a tenant that cut
+/// the person off at or after it grants nothing.
 pub async fn resolve(
     store: &Store,
     provider: &Provider,
-    username: Option<&str>,
+    person: &Person,
     groups: &[String],
+    issued: i64,
 ) -> StoreResult<(bool, Vec<Grant>)> {
     let superadmin = groups.iter().any(|g| provider.settings.superadmin_groups.contains(g));
+    let username = person.username.as_deref();
+    let key = username.map(username_key);
+    let cutoffs = store
+        .operator_cutoffs((&person.issuer, &person.subject), (provider.name.as_str(), key.as_deref()))
+        .await?;
     let mut grants = Vec::new();
     for row in store.operator_access_by_provider(provider.name.as_str()).await? {
+        if cutoffs.iter().any(|(tenant, not_before)| *tenant == row.tenant && issued <= *not_before) {
+            continue;
+        }
         let settings = AccessSettings::of(&row)?;
         if settings.role_mappings.is_empty() {
             continue;
@@ -73,8 +84,8 @@ pub async fn resolve(
             groups.to_vec()
         };
         for mapping in &settings.role_mappings {
-            if mapping.role.is_operator() && held.iter().any(|g| g == mapping.group.as_str()) {
-                grants.push(Grant { tenant: row.tenant.clone(), role: mapping.role });
+            if held.iter().any(|g| g == mapping.group.as_str()) {
+                grants.push(Grant { tenant: row.tenant.clone(), role: mapping.role.into() });
             }
         }
     }

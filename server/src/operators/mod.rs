@@ -176,17 +176,11 @@ impl Operators {
             ))
         })?;
         let claims = provider.verify(token, Expect::Bearer).await?;
-        if let Some(not_before) = self.store.operator_cutoff(&claims.iss, &claims.sub).await?
-            && claims.iat.unwrap_or(0) <= not_before
-        {
-            return Err(Error::Unauthenticated(
-                "this person's sessions were ended: the token predates it; sign in again".into(),
-            ));
-        }
         let id = claims.jti.clone().unwrap_or_else(|| sessions::digest(token)[..16].to_string());
         let groups = claims.list(&provider.settings.groups_claim);
         let person = person_of(provider, &claims);
-        self.operator(provider, person, groups, sign_in_of(&claims), Presented::Bearer { id }).await
+        let issued = claims.iat.or(claims.auth_time).unwrap_or(0);
+        self.operator(provider, person, groups, (sign_in_of(&claims), issued), Presented::Bearer { id }).await
     }
 
     /// The person whose session cookie is `value` (`<id>.<secret>`).
@@ -210,19 +204,20 @@ impl Operators {
         let (person, groups, sign_in) = session_facts(&row)?;
         self.store.touch_session(&row.id, now).await?;
         let presented = Presented::Session { id: row.id.clone(), csrf: row.csrf_token.clone() };
-        self.operator(provider, person, groups, sign_in, presented).await
+        self.operator(provider, person, groups, (sign_in, row.created_at.seconds()), presented).await
     }
 
+    /// The person with what they hold; `issued` is when their credential
+    /// was issued (a tenant's cut-offs refuse older ones).
     async fn operator(
         &self,
         provider: &Arc<Provider>,
         person: Person,
         groups: Vec<String>,
-        sign_in: SignIn,
+        (sign_in, issued): (SignIn, i64),
         presented: Presented,
     ) -> Result<Operator, Error> {
-        let (superadmin, grants) =
-            grants::resolve(&self.store, provider, person.username.as_deref(), &groups).await?;
+        let (superadmin, grants) = grants::resolve(&self.store, provider, &person, &groups, issued).await?;
         Ok(Operator { person, presented, superadmin, grants, sign_in, groups })
     }
 }

@@ -72,7 +72,7 @@ pub fn challenge(policy: &StepUpPolicy, provider: Option<&ProviderName>) -> Step
 #[cfg(test)]
 mod tests {
     use chrono::{TimeZone, Utc};
-    use lictor_api::text::Label;
+    use lictor_api::operators::AuthValue;
 
     use super::*;
 
@@ -90,10 +90,11 @@ mod tests {
         assert_eq!(lacking(&policy, &sign_in(1000, None, &[]), 1200), None);
         assert!(lacking(&policy, &sign_in(1000, None, &[]), 1301).is_some_and(|m| m.contains("300 s")));
         assert!(lacking(&policy, &SignIn { auth_time: None, acr: None, amr: vec![] }, 1).is_some());
-        policy.acr_values = vec![Label::parse("urn:example:loa:2").expect("label")];
+        policy.acr_values = vec![AuthValue::parse("urn:example:loa:2").expect("value")];
         assert!(lacking(&policy, &sign_in(1000, Some("urn:example:loa:1"), &[]), 1000).is_some());
         assert_eq!(lacking(&policy, &sign_in(1000, Some("urn:example:loa:2"), &[]), 1000), None);
-        policy.amr_values = vec![Label::parse("mfa").expect("label"), Label::parse("hwk").expect("label")];
+        policy.amr_values =
+            vec![AuthValue::parse("mfa").expect("value"), AuthValue::parse("hwk").expect("value")];
         assert!(lacking(&policy, &sign_in(1000, Some("urn:example:loa:2"), &["pwd"]), 1000).is_some());
         assert_eq!(lacking(&policy, &sign_in(1000, Some("urn:example:loa:2"), &["pwd", "hwk"]), 1000), None);
         let challenge = challenge(&policy, Some(&ProviderName::parse("corp").expect("name")));

@@ -420,14 +420,25 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
-    /// The cut-off of a person's tokens, if any.
-    pub async fn operator_cutoff(&self, issuer: &str, subject: &str) -> StoreResult<Option<i64>> {
-        let row = sqlx::query("SELECT not_before FROM operator_cutoffs WHERE issuer = $1 AND subject = $2")
-            .bind(issuer)
-            .bind(subject)
-            .fetch_optional(self.pool())
-            .await?;
-        row.map(|r| Ok(r.try_get("not_before")?)).transpose()
+    /// The tenants that cut a person off, and when: by their issuer and
+    /// subject, or by their user name at `provider`.
+    pub async fn operator_cutoffs(
+        &self,
+        (issuer, subject): (&str, &str),
+        (provider, username_key): (&str, Option<&str>),
+    ) -> StoreResult<Vec<(TenantId, i64)>> {
+        let rows = sqlx::query(
+            "SELECT tenant_id, not_before FROM operator_cutoffs WHERE issuer = $1 AND subject = $2 \
+             UNION ALL SELECT tenant_id, not_before FROM operator_name_cutoffs \
+             WHERE provider = $3 AND username_key = $4",
+        )
+        .bind(issuer)
+        .bind(subject)
+        .bind(provider)
+        .bind(username_key.unwrap_or(""))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(|r| Ok((tenant_column(r)?, r.try_get("not_before")?))).collect()
     }
 
     /// Records a sign-in under way.
@@ -703,25 +714,28 @@ impl StoreTx {
         Ok(None)
     }
 
-    /// Ends the live sessions of people whose user name at `provider` is
-    /// `key`, and refuses their tokens issued before `now`; how many
-    /// sessions ended.
-    pub async fn end_sessions_of_username(
+    /// Cuts off, in `tenant`, the people whose user name at `provider` is
+    /// `key` (their credentials issued until `now` hold no role there),
+    /// and, when `end` says so, ends their live sessions; how many ended.
+    pub async fn cut_off_username(
         &mut self,
-        provider: &str,
-        key: &str,
+        tenant: &TenantId,
+        (provider, key): (&str, &str),
+        end: bool,
         now: Timestamp,
     ) -> StoreResult<u64> {
-        let people = sqlx::query(
-            "SELECT DISTINCT issuer, subject FROM operator_sessions WHERE provider = $1 AND username_key = $2",
+        sqlx::query(
+            "INSERT INTO operator_name_cutoffs (tenant_id, provider, username_key, not_before) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (tenant_id, provider, username_key) DO UPDATE SET not_before = $4",
         )
+        .bind(tenant.as_str())
         .bind(provider)
         .bind(key)
-        .fetch_all(self.conn())
+        .bind(now.seconds())
+        .execute(self.conn())
         .await?;
-        for person in &people {
-            let (issuer, subject): (String, String) = (person.try_get("issuer")?, person.try_get("subject")?);
-            self.cut_off(&issuer, &subject, now).await?;
+        if !end {
+            return Ok(0);
         }
         let done = sqlx::query(
             "UPDATE operator_sessions SET ended_at = $1 WHERE provider = $2 AND username_key = $3 AND ended_at IS NULL",
@@ -734,15 +748,28 @@ impl StoreTx {
         Ok(done.rows_affected())
     }
 
-    /// Ends a person's live sessions and refuses their tokens issued
-    /// before `now`; how many sessions ended.
-    pub async fn end_sessions_of_person(
+    /// Cuts a person off in `tenant`, and, when `end` says so, ends their
+    /// live sessions; how many ended.
+    pub async fn cut_off_person(
         &mut self,
-        issuer: &str,
-        subject: &str,
+        tenant: &TenantId,
+        (issuer, subject): (&str, &str),
+        end: bool,
         now: Timestamp,
     ) -> StoreResult<u64> {
-        self.cut_off(issuer, subject, now).await?;
+        sqlx::query(
+            "INSERT INTO operator_cutoffs (tenant_id, issuer, subject, not_before) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (tenant_id, issuer, subject) DO UPDATE SET not_before = $4",
+        )
+        .bind(tenant.as_str())
+        .bind(issuer)
+        .bind(subject)
+        .bind(now.seconds())
+        .execute(self.conn())
+        .await?;
+        if !end {
+            return Ok(0);
+        }
         let done = sqlx::query(
             "UPDATE operator_sessions SET ended_at = $1 WHERE issuer = $2 AND subject = $3 AND ended_at IS NULL",
         )
@@ -752,19 +779,6 @@ impl StoreTx {
         .execute(self.conn())
         .await?;
         Ok(done.rows_affected())
-    }
-
-    async fn cut_off(&mut self, issuer: &str, subject: &str, now: Timestamp) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO operator_cutoffs (issuer, subject, not_before) VALUES ($1, $2, $3) \
-             ON CONFLICT (issuer, subject) DO UPDATE SET not_before = $3",
-        )
-        .bind(issuer)
-        .bind(subject)
-        .bind(now.seconds())
-        .execute(self.conn())
-        .await?;
-        Ok(())
     }
 }
 

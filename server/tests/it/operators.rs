@@ -292,10 +292,10 @@ async fn roles_decide_what_people_may_do(backend: Backend) {
     let gw = gateway_with(backend, &op).await;
     let tenant = tenant_with_people(&gw, json!({})).await;
     let admin = gw.create_key(&tenant, "live", "admin").await;
-    gw.create_agent(&admin, "billing-bot", None).await;
+    gw.create_agent(&admin, "agent-1", None).await;
     let live = gw.create_key(&tenant, "live", "agent").await;
     let escalated = gw.declare(&live, crate::support::escalate_intent()).await.expect(200);
-    let approval = escalated["approval"]["id"].as_str().unwrap_or_default().to_string();
+    let approval = escalated["approval"]["approval_id"].as_str().unwrap().to_string();
 
     let (bob, _) = op.tokens("bob").await; // approver + policy author
     let (carol, _) = op.tokens("carol").await; // auditor
@@ -472,7 +472,117 @@ async fn two_person_rule_needs_two_people(backend: Backend) {
     assert_eq!(entries["items"][0]["person"]["subject"], "bob");
 }
 
+async fn approvals_above_the_tenants_exposure_need_a_step_up(backend: Backend) {
+    let op = Provider::start().await;
+    let gw = gateway_with(backend, &op).await;
+    let tenant = tenant_with_people(&gw, json!({"max_age_seconds": 60, "approval_exposure_usd": 2000})).await;
+    let admin = gw.create_key(&tenant, "live", "admin").await;
+    gw.create_agent(&admin, "agent-1", None).await;
+    let live = gw.create_key(&tenant, "live", "agent").await;
+    let escalate = |usd: u64| {
+        crate::support::intent(json!({
+            "type": "transact", "verb": "pay",
+            "payload": {"estimated_impact": {"reversible": false, "financial_exposure_usd": usd}}
+        }))
+    };
+    let high = gw.declare(&live, escalate(2500)).await.expect(200);
+    let low = gw.declare(&live, escalate(1500)).await.expect(200);
+    let decide = |decision: &Value| {
+        format!("/v1/admin/approvals/{}/decide", decision["approval"]["approval_id"].as_str().unwrap())
+    };
+    // Bob authenticated an hour ago.
+    op.next_login(json!({"sub": "bob", "ts": chrono::Utc::now().timestamp() - 3600})).await;
+    let (stale, _) = op.tokens("bob").await;
+    gw.post(&decide(&low), &stale, &json!({"decision": "approve"})).await.expect(200);
+    let refused = gw
+        .post(&decide(&high), &stale, &json!({"decision": "approve"}))
+        .await
+        .expect_error(401, "step_up_required");
+    assert_eq!(refused["step_up"]["max_age_seconds"], 60);
+    let (fresh, _) = op.tokens("bob").await;
+    gw.post(&decide(&high), &fresh, &json!({"decision": "approve"})).await.expect(200);
+}
+
+async fn a_person_in_several_tenants_names_one(backend: Backend) {
+    let op = Provider::start().await;
+    let gw = gateway_with(backend, &op).await;
+    let first = tenant_with_people(&gw, json!({})).await;
+    let second = tenant_with_people(&gw, json!({})).await;
+    let (carol, _) = op.tokens("carol").await;
+    let whoami = gw.get("/v1/whoami", &carol).await.expect(200);
+    assert_eq!(whoami["grants"].as_array().unwrap().len(), 2);
+    let answer = gw.get("/v1/admin/audit", &carol).await.expect_error(400, "invalid_parameter");
+    assert_eq!(answer["parameter"], "tenant");
+    gw.get(&format!("/v1/admin/audit?tenant={first}"), &carol).await.expect(200);
+    gw.get(&format!("/v1/admin/audit?tenant={second}"), &carol).await.expect(200);
+    let tenants = gw.get("/v1/admin/tenants", &carol).await.expect(200);
+    let mut listed: Vec<&str> =
+        tenants["items"].as_array().unwrap().iter().map(|t| t["id"].as_str().unwrap()).collect();
+    listed.sort();
+    let mut want = vec![first.as_str(), second.as_str()];
+    want.sort();
+    assert_eq!(listed, want, "only the tenants where she holds a role");
+    // Her roles in one tenant are hers there only: the first drops her.
+    let body = json!({"provider": "test", "role_mappings": [{"group": "lictor-admins", "role": "admin"}]});
+    gw.send(
+        gw.request(Method::PUT, &format!("/v1/admin/tenants/{first}/operator-access"))
+            .bearer_auth(ADMIN_KEY)
+            .json(&body),
+    )
+    .await
+    .expect(200);
+    gw.get(&format!("/v1/admin/audit?tenant={first}"), &carol).await.expect_error(404, "not_found");
+    gw.get("/v1/admin/audit", &carol).await.expect(200);
+}
+
+async fn ending_a_persons_sessions_cuts_them_off_in_that_tenant(backend: Backend) {
+    let op = Provider::start().await;
+    let gw = gateway_with(backend, &op).await;
+    let first = tenant_with_people(&gw, json!({})).await;
+    let second = tenant_with_people(&gw, json!({})).await;
+    let browser = signed_in(&gw, "carol").await;
+    let (token, _) = op.tokens("carol").await;
+    let admin = gw.create_key(&first, "live", "admin").await;
+    let ended = gw
+        .post(
+            &format!("/v1/admin/operators/end-sessions?tenant={first}"),
+            &admin,
+            &json!({"subject": "carol"}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(ended["ended"], 1);
+    gw.send(browser.request(Method::GET, &format!("{}/v1/whoami", gw.url)))
+        .await
+        .expect_error(401, "unauthenticated");
+    // Her token holds nothing in that tenant any more, and still holds the
+    // other tenant's role: that tenant did not cut her off.
+    let whoami = gw.get("/v1/whoami", &token).await.expect(200);
+    assert_eq!(whoami["grants"], json!([{"tenant": second, "role": "auditor"}]));
+    gw.get(&format!("/v1/admin/audit?tenant={first}"), &token).await.expect_error(404, "not_found");
+    // A token issued later is hers again.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let (later, _) = op.tokens("carol").await;
+    gw.get(&format!("/v1/admin/audit?tenant={first}"), &later).await.expect(200);
+    // Another tenant's admin cannot reach her sessions through this tenant.
+    let entries = gw
+        .get(&format!("/v1/admin/audit?tenant={first}&kind=operator_sessions_ended"), ADMIN_KEY)
+        .await
+        .expect(200);
+    assert_eq!(entries["items"][0]["principal"].as_str().unwrap().split(':').next(), Some("key"));
+    gw.post(
+        &format!("/v1/admin/operators/end-sessions?tenant={first}"),
+        &admin,
+        &json!({"subject": "carol", "user_name": "c"}),
+    )
+    .await
+    .expect_error(400, "invalid_field");
+}
+
 crate::on_both_backends!(
+    ending_a_persons_sessions_cuts_them_off_in_that_tenant,
+    approvals_above_the_tenants_exposure_need_a_step_up,
+    a_person_in_several_tenants_names_one,
     people_sign_in_with_code_and_pkce,
     sign_in_refuses_what_it_did_not_start,
     bearer_tokens_act_as_their_person,
@@ -480,3 +590,220 @@ crate::on_both_backends!(
     destructive_operations_need_a_fresh_strong_sign_in,
     two_person_rule_needs_two_people,
 );
+
+/// A provider a real one would never be: discovery and keys served by a
+/// stand-in, tokens signed by the test (with the provider's key, or not).
+mod forged {
+    use std::time::Duration;
+
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+    use lictor_api::operators::ProviderName;
+    use lictor_server::operators::oidc::ProviderSettings;
+    use serde_json::{Value, json};
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    use crate::support::{Backend, TestGateway};
+
+    struct Key {
+        kid: String,
+        encoding: EncodingKey,
+        jwk: Value,
+    }
+
+    fn key(kid: &str) -> Key {
+        let pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let raw = pair.public_key_raw();
+        let (x, y) = raw[1..].split_at(32);
+        Key {
+            kid: kid.to_string(),
+            encoding: EncodingKey::from_ec_der(&pair.serialize_der()),
+            jwk: json!({"kty": "EC", "crv": "P-256", "kid": kid, "use": "sig", "alg": "ES256",
+                        "x": URL_SAFE_NO_PAD.encode(x), "y": URL_SAFE_NO_PAD.encode(y)}),
+        }
+    }
+
+    async fn discovery(server: &MockServer, issuer: &str) {
+        Mock::given(method("GET"))
+            .and(path("/.well-known/openid-configuration"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "issuer": issuer,
+                "authorization_endpoint": format!("{}/authorize", server.uri()),
+                "token_endpoint": format!("{}/token", server.uri()),
+                "jwks_uri": format!("{}/jwks", server.uri()),
+            })))
+            .mount(server)
+            .await;
+    }
+
+    async fn serve_keys(server: &MockServer, keys: &[&Key]) {
+        server.reset().await;
+        discovery(server, &server.uri()).await;
+        Mock::given(method("GET"))
+            .and(path("/jwks"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(json!({"keys": keys.iter().map(|k| k.jwk.clone()).collect::<Vec<_>>()})),
+            )
+            .mount(server)
+            .await;
+    }
+
+    fn claims(server: &MockServer, overrides: Value) -> Value {
+        let now = chrono::Utc::now().timestamp();
+        let mut claims = json!({"iss": server.uri(), "sub": "mallory", "aud": "api://lictor", "iat": now, "exp": now + 300,
+                                 "auth_time": now, "groups": ["lictor-admins"]});
+        for (k, v) in overrides.as_object().unwrap() {
+            if v.is_null() {
+                claims.as_object_mut().unwrap().remove(k);
+            } else {
+                claims[k] = v.clone();
+            }
+        }
+        claims
+    }
+
+    fn sign(key: &Key, typ: &str, claims: &Value) -> String {
+        let mut header = Header::new(Algorithm::ES256);
+        header.kid = Some(key.kid.clone());
+        header.typ = Some(typ.into());
+        jsonwebtoken::encode(&header, claims, &key.encoding).unwrap()
+    }
+
+    fn unsigned(header: Value, claims: &Value, signature: &[u8]) -> String {
+        format!(
+            "{}.{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(claims.to_string()),
+            URL_SAFE_NO_PAD.encode(signature)
+        )
+    }
+
+    async fn gateway(backend: Backend, server: &MockServer) -> TestGateway {
+        let settings: ProviderSettings = serde_json::from_value(json!({
+            "issuer": server.uri(), "client_id": "lictor", "audiences": ["api://lictor"],
+        }))
+        .unwrap();
+        TestGateway::start_with(backend, |c| {
+            c.oidc_providers = vec![(ProviderName::parse("mock").unwrap(), settings)];
+            c.public_url = Some("http://127.0.0.1:9".into());
+        })
+        .await
+    }
+
+    async fn status(gw: &TestGateway, token: &str) -> (u16, String) {
+        let answer = gw.get("/v1/whoami", token).await;
+        (answer.status.as_u16(), answer.body["message"].as_str().unwrap_or_default().to_string())
+    }
+
+    async fn tokens_a_provider_would_not_issue_are_refused(backend: Backend) {
+        let server = MockServer::start().await;
+        let (good, other) = (key("good"), key("other"));
+        serve_keys(&server, &[&good]).await;
+        let gw = gateway(backend, &server).await;
+        assert_eq!(status(&gw, &sign(&good, "at+jwt", &claims(&server, json!({})))).await.0, 200);
+
+        let forged = [
+            ("signed by another key under the good kid", {
+                let mut k = key("good");
+                k.kid = "good".into();
+                sign(&k, "at+jwt", &claims(&server, json!({})))
+            }),
+            (
+                "alg none",
+                unsigned(
+                    json!({"alg": "none", "typ": "at+jwt", "kid": "good"}),
+                    &claims(&server, json!({})),
+                    b"",
+                ),
+            ),
+            ("HS256 with the public key as its secret", {
+                let mut header = Header::new(Algorithm::HS256);
+                header.kid = Some("good".into());
+                header.typ = Some("at+jwt".into());
+                let secret = serde_json::to_vec(&good.jwk).unwrap();
+                jsonwebtoken::encode(
+                    &header,
+                    &claims(&server, json!({})),
+                    &EncodingKey::from_secret(&secret).unwrap(),
+                )
+                .unwrap()
+            }),
+            (
+                "expired",
+                sign(&good, "at+jwt", &claims(&server, json!({"exp": chrono::Utc::now().timestamp() - 600}))),
+            ),
+            (
+                "not yet valid",
+                sign(&good, "at+jwt", &claims(&server, json!({"nbf": chrono::Utc::now().timestamp() + 600}))),
+            ),
+            (
+                "issued in the future",
+                sign(&good, "at+jwt", &claims(&server, json!({"iat": chrono::Utc::now().timestamp() + 600}))),
+            ),
+            (
+                "for another audience",
+                sign(&good, "at+jwt", &claims(&server, json!({"aud": "api://elsewhere"}))),
+            ),
+            (
+                "from another issuer",
+                sign(&good, "at+jwt", &claims(&server, json!({"iss": "https://evil.example"}))),
+            ),
+            ("without a subject", sign(&good, "at+jwt", &claims(&server, json!({"sub": null})))),
+            (
+                "an ID token of another client",
+                sign(&good, "JWT", &claims(&server, json!({"aud": "someone-else"}))),
+            ),
+            ("an access token typed as an ID token", sign(&good, "JWT", &claims(&server, json!({})))),
+            ("an unknown typ", sign(&good, "secevent+jwt", &claims(&server, json!({})))),
+            ("an unknown key", sign(&other, "at+jwt", &claims(&server, json!({})))),
+        ];
+        for (what, token) in &forged {
+            let (code, message) = status(&gw, token).await;
+            assert_eq!(code, 401, "{what}: {message}");
+        }
+
+        // Unknown kids: one key-set fetch at most every 5 s, however many.
+        let before =
+            server.received_requests().await.unwrap().iter().filter(|r| r.url.path() == "/jwks").count();
+        for i in 0..20 {
+            let stranger = key(&format!("stranger-{i}"));
+            assert_eq!(status(&gw, &sign(&stranger, "at+jwt", &claims(&server, json!({})))).await.0, 401);
+        }
+        let after =
+            server.received_requests().await.unwrap().iter().filter(|r| r.url.path() == "/jwks").count();
+        assert!(after - before <= 1, "{} key-set fetches for 20 unknown kids", after - before);
+
+        // The provider down: known keys keep verifying; new ones cannot be
+        // fetched.
+        server.reset().await;
+        Mock::given(method("GET")).respond_with(ResponseTemplate::new(503)).mount(&server).await;
+        tokio::time::sleep(Duration::from_millis(5100)).await;
+        assert_eq!(status(&gw, &sign(&good, "at+jwt", &claims(&server, json!({})))).await.0, 200);
+        let newcomer = key("newcomer");
+        let (code, _) = status(&gw, &sign(&newcomer, "at+jwt", &claims(&server, json!({})))).await;
+        assert!(code == 401 || code == 502, "{code}");
+    }
+
+    async fn a_provider_naming_another_issuer_is_not_trusted(backend: Backend) {
+        let server = MockServer::start().await;
+        discovery(&server, "https://evil.example").await;
+        let good = key("good");
+        Mock::given(method("GET"))
+            .and(path("/jwks"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"keys": [good.jwk]})))
+            .mount(&server)
+            .await;
+        let gw = gateway(backend, &server).await;
+        let answer = gw.get("/v1/whoami", &sign(&good, "at+jwt", &claims(&server, json!({})))).await;
+        assert_eq!(answer.status, 502, "{:?}", answer.body);
+        assert_eq!(answer.body["error_code"], "upstream_unavailable");
+    }
+
+    crate::on_both_backends!(
+        tokens_a_provider_would_not_issue_are_refused,
+        a_provider_naming_another_issuer_is_not_trusted
+    );
+}

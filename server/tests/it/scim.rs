@@ -439,7 +439,9 @@ async fn scim_decides_who_signs_in_and_their_roles(backend: Backend) {
     let off = json!({"schemas": [PATCH], "Operations": [{"op": "replace", "value": {"active": false}}]});
     scim.call(Method::PATCH, &format!("/Users/{user_id}"), Some(off)).await.expect(200);
     gw.send(browser.request(Method::GET, &whoami)).await.expect_error(401, "unauthenticated");
-    gw.get("/v1/whoami", &token).await.expect_error(401, "unauthenticated");
+    // Her token still names her, and holds nothing in the tenant.
+    assert_eq!(gw.get("/v1/whoami", &token).await.expect(200)["grants"], json!([]));
+    gw.get(&format!("/v1/admin/approvals?tenant={tenant}"), &token).await.expect_error(403, "forbidden");
     let entries = gw
         .get(&format!("/v1/admin/audit?tenant={tenant}&kind=scim_user_updated"), ADMIN_KEY)
         .await

@@ -147,7 +147,7 @@ pub enum AdminOp {
     Scim(Box<ScimChange>),
 }
 
-/// Whose sessions end.
+/// Who is cut off in the tenant (and whose sessions end).
 #[derive(Clone, Debug)]
 pub enum SessionsOf {
     /// The people of `provider` with this user name (lowercased).
@@ -156,6 +156,8 @@ pub enum SessionsOf {
         provider: String,
         /// The user name's key.
         key: String,
+        /// Whether their sessions end too (they are the tenant's people).
+        end: bool,
     },
     /// One person.
     Person {
@@ -163,6 +165,8 @@ pub enum SessionsOf {
         issuer: String,
         /// Their subject.
         subject: String,
+        /// Whether their sessions end too.
+        end: bool,
     },
 }
 
@@ -521,12 +525,12 @@ pub(super) async fn apply(tx: &mut StoreTx, job: &AdminJob, now: Timestamp) -> S
         }
         AdminOp::EndOperatorSessions(who) => {
             let (ended, details) = match who {
-                SessionsOf::UserName { provider, key } => (
-                    tx.end_sessions_of_username(provider, key, now).await?,
+                SessionsOf::UserName { provider, key, end } => (
+                    tx.cut_off_username(tenant, (provider, key), *end, now).await?,
                     json!({"provider": provider, "user_name": key}),
                 ),
-                SessionsOf::Person { issuer, subject } => (
-                    tx.end_sessions_of_person(issuer, subject, now).await?,
+                SessionsOf::Person { issuer, subject, end } => (
+                    tx.cut_off_person(tenant, (issuer, subject), *end, now).await?,
                     json!({"issuer": issuer, "subject": subject}),
                 ),
             };
@@ -737,12 +741,14 @@ async fn scim(
             if let Some(provider) = provider {
                 // Off: their sessions end. Renamed: the old name's too.
                 if !row.active || before.user_name.to_lowercase() != row.user_name.to_lowercase() {
-                    count +=
-                        tx.end_sessions_of_username(provider, &before.user_name.to_lowercase(), now).await?;
+                    count += tx
+                        .cut_off_username(tenant, (provider, &before.user_name.to_lowercase()), true, now)
+                        .await?;
                 }
                 if !row.active {
-                    count +=
-                        tx.end_sessions_of_username(provider, &row.user_name.to_lowercase(), now).await?;
+                    count += tx
+                        .cut_off_username(tenant, (provider, &row.user_name.to_lowercase()), true, now)
+                        .await?;
                 }
             }
             let mut details = ended(count, user_details(row));
@@ -754,7 +760,8 @@ async fn scim(
             tx.delete_scim_user(tenant, id).await?;
             let count = match provider {
                 Some(provider) => {
-                    tx.end_sessions_of_username(provider, &before.user_name.to_lowercase(), now).await?
+                    tx.cut_off_username(tenant, (provider, &before.user_name.to_lowercase()), true, now)
+                        .await?
                 }
                 None => 0,
             };
