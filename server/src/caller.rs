@@ -369,6 +369,7 @@ impl<'a> Caller<'a> {
             ),
         };
         let Some(message) = lacking else { return Ok(()) };
+        self.state.metrics.step_up_required(self.operation);
         let provider = match principal {
             Principal::Operator(operator) => Some(operator.person.provider.clone()),
             _ => provider,

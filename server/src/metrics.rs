@@ -115,6 +115,12 @@ struct ResultLabels {
     result: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SignInLabels {
+    provider: String,
+    result: &'static str,
+}
+
 type Histograms<L> = Family<L, Histogram, fn() -> Histogram>;
 
 /// Latency buckets in seconds: 50 µs to about 26 s, doubling.
@@ -151,6 +157,8 @@ pub struct Metrics {
     approval_seconds: Histograms<ApprovalLabels>,
     store_errors: Family<KindLabels, Counter>,
     token_verifications: Family<ResultLabels, Counter>,
+    sign_ins: Family<SignInLabels, Counter>,
+    step_ups: Family<OperationLabels, Counter>,
     sink_delivered: Family<SinkLabels, Counter>,
     sink_failures: Family<SinkFailureLabels, Counter>,
     sink_lag_entries: Family<SinkLabels, Gauge>,
@@ -247,6 +255,18 @@ impl Metrics {
             "Capability tokens presented as credentials, by result (valid, or why not)",
             token_verifications.clone(),
         );
+        let sign_ins = Family::<SignInLabels, Counter>::default();
+        registry.register(
+            "operator_sign_ins",
+            "People's sign-ins through an identity provider, by provider and result (`ok`, `refused`: the provider or the checks refused it, `error`: the provider could not be reached)",
+            sign_ins.clone(),
+        );
+        let step_ups = Family::<OperationLabels, Counter>::default();
+        registry.register(
+            "step_ups_required",
+            "Destructive operations answered `step_up_required`, by operation",
+            step_ups.clone(),
+        );
         let sink_delivered = Family::<SinkLabels, Counter>::default();
         registry.register(
             "sink_delivered_events",
@@ -294,6 +314,8 @@ impl Metrics {
             approval_seconds,
             store_errors,
             token_verifications,
+            sign_ins,
+            step_ups,
             tenants: TenantLabels::new(max_tenants),
             requests,
             request_seconds,
@@ -380,6 +402,16 @@ impl Metrics {
     /// code of why not.
     pub fn token_verified(&self, result: &str) {
         self.token_verifications.get_or_create(&ResultLabels { result: result.into() }).inc();
+    }
+
+    /// A sign-in through `provider` ended (`ok`, `refused` or `error`).
+    pub fn sign_in(&self, provider: &str, result: &'static str) {
+        self.sign_ins.get_or_create(&SignInLabels { provider: provider.into(), result }).inc();
+    }
+
+    /// `operation` answered `step_up_required`.
+    pub fn step_up_required(&self, operation: &str) {
+        self.step_ups.get_or_create(&OperationLabels { operation: operation.into() }).inc();
     }
 
     /// `sink`'s destination acknowledged `events` events.

@@ -98,15 +98,35 @@ pub(crate) async fn decide(
             message: "`note` must be at most 2000 characters".into(),
         });
     }
-    // Deciding an approval above the tenant's exposure threshold needs a
-    // step-up.
-    let policy = crate::app::operators::step_up_policy(caller, &tenant).await?;
-    if let Some(threshold) = policy.approval_exposure_usd
-        && let Some(approval) = caller.state.store.get_approval(&tenant, &path.approval_id).await?
-        && let Some(intent) = caller.state.store.get_intent(&tenant, &approval.intent_id).await?
-        && exposure(&intent.request_json).is_some_and(|usd| usd >= threshold.get())
-    {
-        caller.step_up(&principal, &tenant).await?;
+    let store = &caller.state.store;
+    let approval = store.get_approval(&tenant, &path.approval_id).await?;
+    let intent = match &approval {
+        Some(approval) => store.get_intent(&tenant, &approval.intent_id).await?,
+        None => None,
+    };
+    if let Some(intent) = &intent {
+        // A person does not decide for an agent acting for them (through a
+        // key they made): another person does.
+        let asking = match intent.row.credential.parse::<lictor_api::ids::ApiKeyId>() {
+            Ok(key) => store.get_api_key(&key).await?.and_then(|k| k.person),
+            Err(_) => None,
+        };
+        if let (Some(asking), Some(deciding)) = (asking, principal.person())
+            && crate::operators::person_identity(&asking) == crate::operators::person_identity(&deciding)
+        {
+            return Err(Error::Forbidden(
+                "two people: the agent asking acts for you (its key is yours), so another person decides"
+                    .into(),
+            ));
+        }
+        // Deciding an approval above the tenant's exposure threshold needs
+        // a step-up.
+        let policy = crate::app::operators::step_up_policy(caller, &tenant).await?;
+        if let Some(threshold) = policy.approval_exposure_usd
+            && exposure(&intent.request_json).is_some_and(|usd| usd >= threshold.get())
+        {
+            caller.step_up(&principal, &tenant).await?;
+        }
     }
     let job = ApprovalDecisionJob {
         tenant,

@@ -28,6 +28,10 @@ use crate::store::{LoginRow, OperatorAccessRow, SessionRow};
 /// The most role mappings a tenant keeps.
 const MAX_MAPPINGS: usize = 100;
 
+/// The most sign-ins under way at once (each is a row until it finishes or
+/// its 10 minutes pass): past it, `429 rate_limited`.
+const MAX_PENDING_LOGINS: u32 = 10_000;
+
 /// The most SCIM users an operator list reads.
 const MAX_LISTED: u32 = 10_000;
 
@@ -466,6 +470,22 @@ pub(crate) async fn login(
             message: "`login_hint` is too long or has control characters".into(),
         });
     }
+    let now = Timestamp::now();
+    if caller.state.store.pending_logins(now).await? >= u64::from(MAX_PENDING_LOGINS) {
+        // Sign-ins are unauthenticated: their rows are bounded.
+        let bucket = crate::rate_limit::BucketState {
+            limit: lictor_api::tenants::RateLimit {
+                per_minute: MAX_PENDING_LOGINS / 10,
+                burst: MAX_PENDING_LOGINS,
+            },
+            left: 0.0,
+        };
+        return Err(Error::RateLimited(Box::new(crate::rate_limit::RateState {
+            buckets: [bucket, bucket],
+            cost: 1,
+            granted: false,
+        })));
+    }
     let metadata = provider.metadata().await?;
     let (state, nonce, verifier, binding) = (
         sessions::random_token(),
@@ -560,6 +580,26 @@ pub(crate) async fn callback(
         return Err(refused("this browser did not start the sign-in".into()));
     }
     let provider = provider_of(caller, Some(&login.provider))?;
+    let outcome = exchange(caller, provider, login, params, now).await;
+    let result = match &outcome {
+        Ok(_) => "ok",
+        Err(Error::Upstream(_) | Error::Store(_)) => "error",
+        Err(_) => "refused",
+    };
+    caller.state.metrics.sign_in(provider.name.as_str(), result);
+    outcome
+}
+
+/// The sign-in's code exchanged at `provider`, its ID token checked, the
+/// session made.
+async fn exchange(
+    caller: &Caller<'_>,
+    provider: &Provider,
+    login: LoginRow,
+    params: CallbackParams,
+    now: Timestamp,
+) -> Result<Redirect, Error> {
+    let refused = |message: String| Error::Unauthenticated(format!("sign-in failed: {message}"));
     if let Some(error) = &params.error {
         let description = params.error_description.as_deref().unwrap_or_default();
         return Err(refused(format!(

@@ -226,12 +226,27 @@ async fn list_users(
     base: &str,
 ) -> Result<Reply, Failure> {
     let params = protocol::ListParams::parse(query)?;
-    let rows =
-        caller.state.store.scim_users(tenant, MAX_RESOURCES as u32).await.map_err(Failure::internal)?;
-    let mut resources = Vec::with_capacity(rows.len());
-    for row in &rows {
-        resources.push(user_resource(caller, row, base).await?);
+    let store = &caller.state.store;
+    // `userName eq "…"` (how Okta and Entra ID look a person up) reads one
+    // row; any other filter reads the tenant's users.
+    let rows = match params.user_name_lookup() {
+        Some(name) => store
+            .scim_user_by_name(tenant, &name.to_lowercase())
+            .await
+            .map_err(Failure::internal)?
+            .into_iter()
+            .collect(),
+        None => store.scim_users(tenant, MAX_RESOURCES as u32).await.map_err(Failure::internal)?,
+    };
+    let mut groups: std::collections::HashMap<String, Vec<(String, String)>> =
+        std::collections::HashMap::new();
+    for (user, id, name) in store.scim_memberships(tenant).await.map_err(Failure::internal)? {
+        groups.entry(user).or_default().push((id, name));
     }
+    let resources = rows
+        .iter()
+        .map(|row| protocol::user_resource(row, groups.get(&row.id).map_or(&[][..], Vec::as_slice), base))
+        .collect();
     Ok(Reply::json(200, protocol::list(resources, &params)?))
 }
 
@@ -302,14 +317,9 @@ async fn delete_user(caller: &Caller<'_>, tenant: &TenantId, id: &str) -> Result
 // ---------------------------------------------------------------- groups
 
 async fn group_resource(caller: &Caller<'_>, row: &ScimGroupRow, base: &str) -> Result<Value, Failure> {
-    let store = &caller.state.store;
-    let members = store.scim_group_members(&row.tenant, &row.id).await.map_err(Failure::internal)?;
-    let mut named = Vec::with_capacity(members.len());
-    for member in members {
-        let user = store.scim_user(&row.tenant, &member).await.map_err(Failure::internal)?;
-        named.push((member, user.map(|u| u.user_name)));
-    }
-    Ok(protocol::group_resource(row, &named, base))
+    let members =
+        caller.state.store.scim_named_members(&row.tenant, &row.id).await.map_err(Failure::internal)?;
+    Ok(protocol::group_resource(row, &members, base))
 }
 
 async fn get_group(caller: &Caller<'_>, tenant: &TenantId, id: &str, base: &str) -> Result<Value, Failure> {

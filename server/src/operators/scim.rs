@@ -407,6 +407,11 @@ impl ListParams {
         Ok(params)
     }
 
+    /// The user name a `userName eq "…"` filter (alone) looks up.
+    pub fn user_name_lookup(&self) -> Option<&str> {
+        self.filter.as_ref()?.single_equality("username")
+    }
+
     /// `resource` with only the attributes asked for (`id` always), or
     /// without the ones excluded.
     pub fn project(&self, resource: Value) -> Value {

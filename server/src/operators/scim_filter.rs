@@ -191,6 +191,19 @@ impl Filter {
         }
     }
 
+    /// The string a filter that is only `attribute eq "…"` compares
+    /// `attribute` (lowercase) with.
+    pub fn single_equality(&self, attribute: &str) -> Option<&str> {
+        match self {
+            Filter::Compare(path, CompareOp(Compare::Eq), Value::String(value))
+                if path.len() == 1 && path[0] == attribute =>
+            {
+                Some(value)
+            }
+            _ => None,
+        }
+    }
+
     /// The `attribute eq value` comparisons a filter is made of (when it
     /// is only those, joined by `and`).
     pub fn equalities(&self) -> Vec<(String, Value)> {

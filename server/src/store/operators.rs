@@ -316,6 +316,38 @@ impl Store {
         rows.iter().map(|r| Ok(r.try_get("user_id")?)).collect()
     }
 
+    /// Every membership of a tenant: (user id, group id, group name).
+    pub async fn scim_memberships(&self, tenant: &TenantId) -> StoreResult<Vec<(String, String, String)>> {
+        let rows = sqlx::query(
+            "SELECT m.user_id, g.id, g.display_name FROM scim_members m JOIN scim_groups g \
+             ON g.tenant_id = m.tenant_id AND g.id = m.group_id WHERE m.tenant_id = $1 ORDER BY g.display_name",
+        )
+        .bind(tenant.as_str())
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("user_id")?, r.try_get("id")?, r.try_get("display_name")?)))
+            .collect()
+    }
+
+    /// A group's members with their user names.
+    pub async fn scim_named_members(
+        &self,
+        tenant: &TenantId,
+        group: &str,
+    ) -> StoreResult<Vec<(String, Option<String>)>> {
+        let rows = sqlx::query(
+            "SELECT m.user_id, u.user_name FROM scim_members m LEFT JOIN scim_users u \
+             ON u.tenant_id = m.tenant_id AND u.id = m.user_id WHERE m.tenant_id = $1 AND m.group_id = $2 \
+             ORDER BY m.user_id",
+        )
+        .bind(tenant.as_str())
+        .bind(group)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(|r| Ok((r.try_get("user_id")?, r.try_get("user_name")?))).collect()
+    }
+
     /// The groups (id, display name) a tenant's user is a member of.
     pub async fn scim_groups_of(&self, tenant: &TenantId, user: &str) -> StoreResult<Vec<(String, String)>> {
         let rows = sqlx::query(
@@ -439,6 +471,15 @@ impl Store {
         .fetch_all(self.pool())
         .await?;
         rows.iter().map(|r| Ok((tenant_column(r)?, r.try_get("not_before")?))).collect()
+    }
+
+    /// How many sign-ins are under way.
+    pub async fn pending_logins(&self, now: Timestamp) -> StoreResult<u64> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM oidc_logins WHERE expires_at > $1")
+            .bind(now)
+            .fetch_one(self.pool())
+            .await?;
+        Ok(u64::try_from(row.try_get::<i64, _>("n")?).unwrap_or(0))
     }
 
     /// Records a sign-in under way.

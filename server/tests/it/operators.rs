@@ -29,6 +29,7 @@ pub async fn gateway_with(backend: Backend, op: &Provider) -> TestGateway {
         c.listen = format!("127.0.0.1:{port}").parse().unwrap();
         c.public_url = Some(url);
         c.oidc_providers = vec![(ProviderName::parse("test").unwrap(), settings)];
+        c.metrics_token = Some(crate::metrics::TOKEN.into());
     })
     .await
 }
@@ -111,6 +112,11 @@ async fn people_sign_in_with_code_and_pkce(backend: Backend) {
 
     let whoami = gw.send(browser.request(Method::GET, &format!("{}/v1/whoami", gw.url))).await.expect(200);
     assert_eq!(whoami["credential"], "session");
+    let series = crate::metrics::scrape(&gw).await;
+    assert_eq!(
+        crate::metrics::value(&series, r#"lictor_operator_sign_ins_total{provider="test",result="ok"}"#),
+        1.0
+    );
     assert_eq!(whoami["person"]["subject"], "alice");
     assert_eq!(whoami["person"]["issuer"], op.issuer);
     assert_eq!(whoami["person"]["email"], "alice@example.test");
@@ -192,6 +198,44 @@ async fn people_sign_in_with_code_and_pkce(backend: Backend) {
     gw.send(browser.request(Method::GET, &format!("{}/v1/whoami", gw.url)))
         .await
         .expect_error(401, "unauthenticated");
+    browser.jar.remove("lictor_session");
+
+    // The browser signs out of the provider too (RP-initiated logout: its
+    // confirmation form, posted), and lands back on the gateway.
+    let end = end.to_string();
+    let form = browser.get(&end).await.text().await.unwrap();
+    let action = regex::Regex::new(r#"action="([^"]+)""#).unwrap().captures(&form).unwrap()[1].to_string();
+    let fields: Vec<(String, String)> =
+        regex::Regex::new(r#"<input type="hidden" name="([^"]+)" value="([^"]*)""#)
+            .unwrap()
+            .captures_iter(&form)
+            .map(|c| (c[1].to_string(), c[2].to_string()))
+            .collect();
+    let action = reqwest::Url::parse(&end).unwrap().join(&action).unwrap();
+    let posted = browser.request(Method::POST, action.as_str()).form(&fields).send().await.unwrap();
+    browser.keep(&posted);
+    let next =
+        reqwest::Url::parse(&end).unwrap().join(posted.headers()["location"].to_str().unwrap()).unwrap();
+    let back = browser.follow(next.as_str(), |url| url.starts_with(&gw.url)).await;
+    assert_eq!(back, format!("{}/", gw.url));
+    // Signed out there: a silent sign-in (`prompt=none`) is refused.
+    let silent = reqwest::Url::parse_with_params(
+        &format!("{}/auth", op.issuer),
+        &[
+            ("response_type", "code"),
+            ("client_id", crate::support::oidc::CLIENT_ID),
+            ("redirect_uri", &format!("{}/v1/auth/callback", gw.url)),
+            ("scope", "openid"),
+            ("prompt", "none"),
+            ("state", "s"),
+            ("nonce", "n"),
+            ("code_challenge", "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"),
+            ("code_challenge_method", "S256"),
+        ],
+    )
+    .unwrap();
+    let landed = browser.follow(silent.as_str(), |url| url.starts_with(&gw.url)).await;
+    assert!(landed.contains("error=login_required"), "{landed}");
 }
 
 async fn sign_in_refuses_what_it_did_not_start(backend: Backend) {
@@ -355,6 +399,11 @@ async fn destructive_operations_need_a_fresh_strong_sign_in(backend: Backend) {
     assert_eq!(body["step_up"]["acr_values"], json!(["urn:example:loa:2"]));
     assert_eq!(body["step_up"]["max_age_seconds"], 60);
     let login_url = body["step_up"]["login_url"].as_str().unwrap().to_string();
+    let series = crate::metrics::scrape(&gw).await;
+    assert_eq!(
+        crate::metrics::value(&series, r#"lictor_step_ups_required_total{operation="policy_rollback"}"#),
+        1.0
+    );
     assert!(login_url.starts_with("/v1/auth/login?provider=test&max_age=0&acr_values="), "{login_url}");
 
     // Re-authenticating as the challenge says passes step-up (the rollback
@@ -579,7 +628,33 @@ async fn ending_a_persons_sessions_cuts_them_off_in_that_tenant(backend: Backend
     .expect_error(400, "invalid_field");
 }
 
+async fn a_person_does_not_decide_for_their_own_agent(backend: Backend) {
+    let op = Provider::start().await;
+    let gw = gateway_with(backend, &op).await;
+    let tenant = tenant_with_people(&gw, json!({})).await;
+    let (alice, _) = op.tokens("alice").await;
+    let (bob, _) = op.tokens("bob").await;
+    gw.create_agent(&alice, "agent-1", None).await;
+    let made = gw
+        .post(
+            "/v1/admin/api-keys",
+            &alice,
+            &json!({"tenant": tenant, "environment": "live", "role": "agent", "name": "alices-agent"}),
+        )
+        .await
+        .expect(201);
+    let escalated =
+        gw.declare(made["key"].as_str().unwrap(), crate::support::escalate_intent()).await.expect(200);
+    let decide =
+        format!("/v1/admin/approvals/{}/decide", escalated["approval"]["approval_id"].as_str().unwrap());
+    let refused =
+        gw.post(&decide, &alice, &json!({"decision": "approve"})).await.expect_error(403, "forbidden");
+    assert!(refused["message"].as_str().unwrap().contains("another person"), "{refused}");
+    gw.post(&decide, &bob, &json!({"decision": "approve"})).await.expect(200);
+}
+
 crate::on_both_backends!(
+    a_person_does_not_decide_for_their_own_agent,
     ending_a_persons_sessions_cuts_them_off_in_that_tenant,
     approvals_above_the_tenants_exposure_need_a_step_up,
     a_person_in_several_tenants_names_one,
