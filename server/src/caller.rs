@@ -415,24 +415,6 @@ impl<'a> Caller<'a> {
         input: I,
         tenant: impl FnOnce(&I::Value) -> Option<&TenantId>,
     ) -> Result<(Principal, TenantId, I::Value), Error> {
-        self.open_scoped(input, tenant).await
-    }
-
-    /// [`Caller::scoped`], for an administrative operation (the access
-    /// table keeps agents out).
-    pub(crate) async fn admin<I: Input>(
-        &self,
-        input: I,
-        tenant: impl FnOnce(&I::Value) -> Option<&TenantId>,
-    ) -> Result<(Principal, TenantId, I::Value), Error> {
-        self.open_scoped(input, tenant).await
-    }
-
-    async fn open_scoped<I: Input>(
-        &self,
-        input: I,
-        tenant: impl FnOnce(&I::Value) -> Option<&TenantId>,
-    ) -> Result<(Principal, TenantId, I::Value), Error> {
         let principal = self.principal().await?;
         let input = input.open()?;
         let tenant = self.tenant_scope(&principal, tenant(&input)).await?;
@@ -445,6 +427,16 @@ impl<'a> Caller<'a> {
                 .map_err(|reason| Error::Unauthenticated(reason.message))?;
         }
         Ok((principal, tenant, input))
+    }
+
+    /// [`Caller::scoped`], for an administrative operation (the access
+    /// table keeps agents out).
+    pub(crate) async fn admin<I: Input>(
+        &self,
+        input: I,
+        tenant: impl FnOnce(&I::Value) -> Option<&TenantId>,
+    ) -> Result<(Principal, TenantId, I::Value), Error> {
+        self.scoped(input, tenant).await
     }
 }
 

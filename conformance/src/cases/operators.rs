@@ -98,8 +98,8 @@ fn access_is_the_tenants(ctx: &Context) -> CaseFuture<'_> {
         let (status, refused, repro) =
             raw(ctx, "POST", &end, &ctx.admin_key, Some(&json!({"subject": "someone"}))).await?;
         check(
-            status == 400 || status == 200,
-            || format!("ending a person's sessions: {status} {refused}"),
+            status == 400 && refused["error_code"] == "invalid_parameter" && refused["parameter"] == "tenant",
+            || format!("ending sessions in a tenant without an identity provider: {status} {refused}"),
             Some(repro),
         )?;
         let (status, refused, repro) =

@@ -209,7 +209,10 @@ pub const OPERATIONS: &[(&str, Access)] = &[
 /// Who may call `operation` (`None` for an operation the table does not
 /// know: refused).
 pub fn access(operation: &str) -> Option<&'static Access> {
-    OPERATIONS.iter().find(|(id, _)| *id == operation).map(|(_, access)| access)
+    // Every request looks its operation up: by hash, not along the list.
+    static BY_ID: std::sync::LazyLock<std::collections::HashMap<&'static str, &'static Access>> =
+        std::sync::LazyLock::new(|| OPERATIONS.iter().map(|(id, access)| (*id, access)).collect());
+    BY_ID.get(operation).copied()
 }
 
 impl Access {

@@ -52,8 +52,6 @@ pub struct Operator {
     pub grants: Vec<Grant>,
     /// Their sign-in's strength and age.
     pub sign_in: SignIn,
-    /// Their groups as the token stated them (SCIM tenants use SCIM's).
-    pub groups: Vec<String>,
 }
 
 impl Operator {
@@ -218,7 +216,7 @@ impl Operators {
         presented: Presented,
     ) -> Result<Operator, Error> {
         let (superadmin, grants) = grants::resolve(&self.store, provider, &person, &groups, issued).await?;
-        Ok(Operator { person, presented, superadmin, grants, sign_in, groups })
+        Ok(Operator { person, presented, superadmin, grants, sign_in })
     }
 }
 
