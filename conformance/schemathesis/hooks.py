@@ -34,6 +34,16 @@ ALLOWED: dict[tuple[str, str, str], str] = {
     ("intent_declare_async", "Lictor-Approval-Id", ""): "approvals resume synchronous intents only",
     ("operator_access_put", "$.provider", ""): "an identity provider the deployment configured (its environment)",
     ("operator_sessions_end", "$", ""): "exactly one of `user_name` and `subject`",
+    ("upstream_create", "$.url", "not an http or https url"): (
+        "a host whose last label is a number must be an IPv4 address (four parts, each at most 255)"
+    ),
+    ("discovery_ingest", "format", ""): "the format may be named by the Content-Type's `format` parameter instead",
+    ("discovery_ingest", "columns", ""): "only with a CSV format (two parameters at once); a CSV row of names",
+    ("discovery_ingest", "source", ""): "the generic format reads through a configured generic source (what the store holds)",
+    ("discovery_ingest", "$", "could not be read"): (
+        "the records are the vendor's, not a schema's: the body must read as the format's layout "
+        "(a closed JSON array, gzip that decompresses)"
+    ),
     ("operator_sessions_end", "tenant", ""): "the tenant must have an identity provider (its operator access)",
     ("mcp_message_send", "jsonrpc", ""): (
         "JSON-RPC 2.0's own rules on which members a request, a notification and a response carry: "

@@ -45,6 +45,8 @@ pub enum Group {
     Integrations,
     /// People: whoami, operator access, SCIM.
     Operators,
+    /// Discovery: vendor records in, discovered agents out.
+    Discovery,
 }
 
 impl Group {
@@ -61,6 +63,7 @@ impl Group {
             Group::Auth => "auth",
             Group::Integrations => "integrations",
             Group::Operators => "operators",
+            Group::Discovery => "discovery",
         }
     }
 }

@@ -129,6 +129,8 @@ pub enum Object {
     Integration,
     /// A person operating a tenant.
     Operator,
+    /// A discovered agent.
+    DiscoveredAgent,
 }
 
 impl Object {
@@ -152,6 +154,7 @@ impl Object {
             Object::Route => "route",
             Object::Integration => "integration",
             Object::Operator => "operator",
+            Object::DiscoveredAgent => "discovered agent",
         }
     }
 }

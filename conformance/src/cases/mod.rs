@@ -6,6 +6,7 @@ mod audit;
 mod auth;
 mod contract;
 mod core;
+mod discovery;
 mod disruptive;
 mod integrations;
 mod intents;
@@ -35,6 +36,7 @@ pub fn all() -> Vec<Case> {
     cases.extend(approvals::cases());
     cases.extend(integrations::cases());
     cases.extend(operators::cases());
+    cases.extend(discovery::cases());
     cases.extend(vectors::cases());
     cases.extend(contract::cases());
     cases.extend(properties::cases());

@@ -530,8 +530,9 @@ fn agent_key_on_admin(ctx: &Context) -> CaseFuture<'_> {
     })
 }
 
-/// The tenant roles of people and keys, as `x-lictor-roles` names them.
-const OPERATOR_ROLES: [&str; 4] = ["admin", "approver", "auditor", "policy_author"];
+/// The tenant roles of people and keys, as `x-lictor-roles` names them
+/// (`ingest` is a key's only).
+const KEY_ROLES: [&str; 5] = ["admin", "approver", "auditor", "policy_author", "ingest"];
 
 fn each_role(ctx: &Context) -> CaseFuture<'_> {
     Box::pin(async move {
@@ -540,7 +541,7 @@ fn each_role(ctx: &Context) -> CaseFuture<'_> {
         // A key of each role in the run's tenant (the run's admin key is
         // the `admin` one), revoked after the sweep.
         let mut keys: Vec<(&str, String, Option<String>)> = vec![("admin", ctx.admin_key.clone(), None)];
-        for role in &OPERATOR_ROLES[1..] {
+        for role in &KEY_ROLES[1..] {
             let body: types::ApiKeyCreate = typed(
                 "key body",
                 json!({"tenant": ctx.tenant, "environment": "live", "role": role, "name": format!("conformance-{role}")}),

@@ -53,7 +53,7 @@ pub struct Access {
     pub anyone: bool,
 }
 
-use Role::{Admin, Agent, Approver, Auditor, PolicyAuthor};
+use Role::{Admin, Agent, Approver, Auditor, Ingest, PolicyAuthor};
 
 const OPERATORS: &[Role] = &[Admin, Approver, Auditor, PolicyAuthor];
 const EVERYONE: &[Role] = &[Agent, Admin, Approver, Auditor, PolicyAuthor];
@@ -67,6 +67,7 @@ const POLICY_READ: &[Role] = &[Admin, PolicyAuthor, Auditor];
 const POLICY_ACTIVE: &[Role] = &[Admin, PolicyAuthor, Auditor, Approver];
 const AGENTS_READ: &[Role] = &[Admin, Approver, Auditor, PolicyAuthor];
 const AGENT: &[Role] = &[Agent];
+const INGEST: &[Role] = &[Admin, Ingest];
 
 const fn public() -> Access {
     Access { public: true, superadmin: true, roles: &[], step_up: None, scim: false, anyone: false }
@@ -159,6 +160,9 @@ pub const OPERATIONS: &[(&str, Access)] = &[
     ("upstream_delete", destructive(ADMIN, StepUp::Always)),
     // Integrations.
     ("integration_list", roles(ADMIN_AUDITOR)),
+    ("discovery_ingest", roles(INGEST)),
+    ("discovered_agent_list", roles(ADMIN_AUDITOR)),
+    ("discovered_agent_get", roles(ADMIN_AUDITOR)),
     ("integration_create", roles(ADMIN)),
     ("integration_get", roles(ADMIN_AUDITOR)),
     ("integration_update", roles(ADMIN)),

@@ -53,11 +53,15 @@ pub enum Role {
     Auditor,
     /// Writes, dry-runs, promotes and rolls back policies.
     PolicyAuthor,
+    /// Sends discovery records to `POST /api/discovery/ingest`, and
+    /// nothing else (keys only): the credential a proxy or SIEM pushes with.
+    Ingest,
 }
 
 impl Role {
     /// Every role.
-    pub const ALL: [Role; 5] = [Role::Agent, Role::Admin, Role::Approver, Role::Auditor, Role::PolicyAuthor];
+    pub const ALL: [Role; 6] =
+        [Role::Agent, Role::Admin, Role::Approver, Role::Auditor, Role::PolicyAuthor, Role::Ingest];
 
     /// The wire string.
     pub const fn as_str(self) -> &'static str {
@@ -67,6 +71,7 @@ impl Role {
             Role::Approver => "approver",
             Role::Auditor => "auditor",
             Role::PolicyAuthor => "policy_author",
+            Role::Ingest => "ingest",
         }
     }
 
@@ -75,9 +80,9 @@ impl Role {
         Role::ALL.into_iter().find(|r| r.as_str() == s)
     }
 
-    /// Whether it is a person's role (every one but `agent`).
+    /// Whether it is a person's role (every one but `agent` and `ingest`).
     pub const fn is_operator(self) -> bool {
-        !matches!(self, Role::Agent)
+        !matches!(self, Role::Agent | Role::Ingest)
     }
 }
 

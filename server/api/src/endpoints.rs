@@ -17,6 +17,10 @@ use crate::audit::{
     AuditVerifyParams, CheckpointListParams, ConsistencyProof, ConsistencyProofParams, ExportParams,
     InclusionProof, InclusionProofParams, IntentAuditParams, PayloadParams, PayloadPath, PublicKeys,
 };
+use crate::discovery::{
+    DiscoveredAgent, DiscoveredAgentListParams, DiscoveredAgentPage, DiscoveredAgentPath, IngestParams,
+    IngestResult,
+};
 use crate::integrations::{
     DeadLetterListParams, DeadLetterPage, Integration, IntegrationCreate, IntegrationListParams,
     IntegrationPage, IntegrationPath, IntegrationUpdate, RedriveRequest, RedriveResult,
@@ -64,6 +68,7 @@ use crate::upstreams::{Upstream, UpstreamCreate, UpstreamListParams, UpstreamPag
             "policies" = { description = "The policy lifecycle: drafts, dry-runs, promotion and rollback." },
             "tools" = { description = "Tool calls: the MCP front door and its plain-HTTP twin." },
             "integrations" = { description = "Audit sinks (SIEMs, object stores, relays) and notification channels, with their health." },
+            "discovery" = { description = "Discovery: AI traffic that proxies, CASBs and DNS report, as an inventory of discovered agents to own and govern." },
             "operators" = { description = "People: who the credentials are, operator access (sign-in, roles, step-up), SCIM provisioning." },
         },
     }
@@ -420,6 +425,39 @@ pub trait LictorApi {
         scope: QueryParams<TenantScope>,
         body: JsonBody<RedriveRequest>,
     ) -> Result<Limited<HttpResponseOk<RedriveResult>>, ApiError>;
+
+    /// Ingest records from a proxy, CASB or DNS resolver, in a vendor's
+    /// format: NDJSON, a JSON array, CSV or log lines as the vendor writes
+    /// them, gzip accepted (`Content-Encoding: gzip`, or a gzip body). The
+    /// body is read as it arrives; refused records are reported with their
+    /// lines while the good ones are kept, and a record sent again adds
+    /// nothing. At most 256 MiB on the wire and 1 GiB decompressed.
+    #[endpoint {
+        method = POST,
+        path = "/api/discovery/ingest",
+        tags = ["discovery"],
+        request_body_max_bytes = 268_435_456,
+    }]
+    async fn discovery_ingest(
+        rqctx: RequestContext<Self::Context>,
+        query: QueryParams<IngestParams>,
+        body: dropshot::StreamingBody,
+    ) -> Result<Limited<HttpResponseOk<IngestResult>>, ApiError>;
+
+    /// List the tenant's discovered agents, most recently seen first.
+    #[endpoint { method = GET, path = "/api/discovery/agents", tags = ["discovery"] }]
+    async fn discovered_agent_list(
+        rqctx: RequestContext<Self::Context>,
+        query: QueryParams<DiscoveredAgentListParams>,
+    ) -> Result<Limited<HttpResponseOk<DiscoveredAgentPage>>, ApiError>;
+
+    /// One discovered agent, with the sources that saw it.
+    #[endpoint { method = GET, path = "/api/discovery/agents/{discovered_id}", tags = ["discovery"] }]
+    async fn discovered_agent_get(
+        rqctx: RequestContext<Self::Context>,
+        path: Checked<Path<DiscoveredAgentPath>>,
+        scope: QueryParams<TenantScope>,
+    ) -> Result<Limited<HttpResponseOk<DiscoveredAgent>>, ApiError>;
 
     /// List the tenant's policy drafts, oldest first (without their modules).
     #[endpoint { method = GET, path = "/v1/admin/policies/drafts", tags = ["policies"] }]
@@ -1061,7 +1099,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(limits, 14, "every list operation's page size");
+        assert_eq!(limits, 15, "every list operation's page size");
         let schemas = &document["components"]["schemas"];
         let hex = "^[0-9a-f]{64}$";
         assert_eq!(schemas["PolicyPromote"]["properties"]["expected_hash"]["pattern"], hex);

@@ -179,6 +179,13 @@ id_type!(
     first = generated_char, rest = generated_char
 );
 
+id_type!(
+    /// A discovered agent, assigned by the gateway (`dag_…`): the same
+    /// identity using the same AI service always has the same id.
+    DiscoveredAgentId, kind = "discovered agent id", max = 64, pattern = "^[A-Za-z0-9_]{1,64}$",
+    first = generated_char, rest = generated_char
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

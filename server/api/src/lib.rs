@@ -24,6 +24,7 @@ pub mod agents;
 pub mod api_keys;
 pub mod approvals;
 pub mod audit;
+pub mod discovery;
 pub mod error;
 pub mod extract;
 pub mod ids;

@@ -16,6 +16,7 @@ pub(crate) mod agents;
 pub(crate) mod api_keys;
 pub(crate) mod approvals;
 pub(crate) mod audit;
+pub(crate) mod discovery;
 pub(crate) mod integrations;
 pub(crate) mod intents;
 pub(crate) mod mcp;

@@ -21,6 +21,10 @@ use lictor_api::audit::{
     AuditVerifyParams, CheckpointListParams, ConsistencyProof, ConsistencyProofParams, ExportParams,
     InclusionProof, InclusionProofParams, IntentAuditParams, PayloadParams, PayloadPath, PublicKeys,
 };
+use lictor_api::discovery::{
+    DiscoveredAgent, DiscoveredAgentListParams, DiscoveredAgentPage, DiscoveredAgentPath, IngestParams,
+    IngestResult,
+};
 use lictor_api::integrations::{
     DeadLetterListParams, DeadLetterPage, Integration, IntegrationCreate, IntegrationListParams,
     IntegrationPage, IntegrationPath, IntegrationUpdate, RedriveRequest, RedriveResult,
@@ -57,8 +61,8 @@ use lictor_api::{
 
 use crate::app::intents::Arrival;
 use crate::app::{
-    agents, api_keys, approvals, audit, integrations, intents, mcp, operators, policies, scim, system,
-    tenants, tokens, tools, upstreams,
+    agents, api_keys, approvals, audit, discovery, integrations, intents, mcp, operators, policies, scim,
+    system, tenants, tokens, tools, upstreams,
 };
 use crate::caller::Caller;
 use crate::error::{Error, Object};
@@ -543,6 +547,58 @@ impl LictorApi for LictorImpl {
     ) -> Result<Limited<HttpResponseOk<RevocationPage>>, ApiError> {
         let caller = caller(&rqctx);
         caller.answer(async { tokens::list(&caller, query.into_inner()).await.map(HttpResponseOk) }).await
+    }
+
+    async fn discovery_ingest(
+        rqctx: RequestContext<GatewayState>,
+        query: QueryParams<IngestParams>,
+        body: dropshot::StreamingBody,
+    ) -> Result<Limited<HttpResponseOk<IngestResult>>, ApiError> {
+        let caller = caller(&rqctx);
+        let header = |name: http::header::HeaderName| {
+            rqctx.request.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+        };
+        let body = discovery::IngestBody {
+            stream: Box::pin(futures::StreamExt::map(body.into_stream(), |chunk| {
+                // dropshot 0.18 reports a body past the endpoint's bound as
+                // a 400 with this message.
+                chunk.map_err(|e| {
+                    match e.external_message.starts_with("request body exceeded maximum size") {
+                        true => std::io::Error::new(
+                            std::io::ErrorKind::FileTooLarge,
+                            "the body is larger than the ingest's 256 MiB",
+                        ),
+                        false => std::io::Error::other(e.external_message),
+                    }
+                })
+            })),
+            content_type: header(http::header::CONTENT_TYPE),
+            content_encoding: header(http::header::CONTENT_ENCODING),
+        };
+        caller
+            .answer(async { discovery::ingest(&caller, query.into_inner(), body).await.map(HttpResponseOk) })
+            .await
+    }
+
+    async fn discovered_agent_list(
+        rqctx: RequestContext<GatewayState>,
+        query: QueryParams<DiscoveredAgentListParams>,
+    ) -> Result<Limited<HttpResponseOk<DiscoveredAgentPage>>, ApiError> {
+        let caller = caller(&rqctx);
+        caller.answer(async { discovery::list(&caller, query.into_inner()).await.map(HttpResponseOk) }).await
+    }
+
+    async fn discovered_agent_get(
+        rqctx: RequestContext<GatewayState>,
+        path: Checked<Path<DiscoveredAgentPath>>,
+        scope: QueryParams<TenantScope>,
+    ) -> Result<Limited<HttpResponseOk<DiscoveredAgent>>, ApiError> {
+        let caller = caller(&rqctx);
+        caller
+            .answer(async {
+                discovery::get(&caller, path_of(path), scope.into_inner()).await.map(HttpResponseOk)
+            })
+            .await
     }
 
     async fn integration_list(

@@ -19,6 +19,7 @@ mod caches;
 mod cli;
 mod contract;
 mod crash;
+mod discovery;
 mod disk_full;
 mod integrations;
 mod intents;

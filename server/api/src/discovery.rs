@@ -1,0 +1,276 @@
+//! Discovery: AI traffic the gateway does not see yet, as proxies, CASBs
+//! and DNS resolvers report it, turned into an inventory of discovered
+//! agents that can be owned and governed.
+
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{AgentId, DiscoveredAgentId, TenantId};
+use crate::integrations::IntegrationName;
+use crate::pagination::page_type;
+
+/// A vendor record format the ingest reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DiscoveryFormat {
+    /// Zscaler ZIA NSS web logs, a JSON (or NDJSON) feed.
+    ZscalerNssJson,
+    /// Zscaler ZIA NSS web logs, a CSV feed (header row, or `columns`).
+    ZscalerNssCsv,
+    /// Netskope page and application events.
+    NetskopeEvents,
+    /// Defender for Cloud Apps activities.
+    MdcaActivities,
+    /// Defender for Cloud Apps Cloud Discovery: a discovered app's users.
+    MdcaDiscovery,
+    /// Infoblox BloxOne / Universal DDI DNS events.
+    InfobloxDnsJson,
+    /// Infoblox DNS events as CEF lines (with or without a syslog header).
+    InfobloxCef,
+    /// Infoblox NIOS BIND query log lines.
+    InfobloxNiosQueries,
+    /// Infoblox IPAM addresses and host records (names the hosts behind
+    /// addresses).
+    InfobloxIpam,
+    /// Any JSON record, read through the source's field mapping.
+    Generic,
+}
+
+/// Query of `POST /api/discovery/ingest`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IngestParams {
+    /// The tenant (see `TenantScope`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<TenantId>,
+    /// The records' format. Without it, the `format` parameter of the
+    /// `Content-Type` (`application/x-ndjson; format=zscaler_nss_json`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<DiscoveryFormat>,
+    /// The source the records come from, as the discovered agents list it
+    /// (default: the format's vendor, e.g. `zscaler`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<IntegrationName>,
+    /// The CSV columns, comma-separated, for feeds without a header row.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 2048))]
+    pub columns: Option<String>,
+}
+
+/// A record the ingest refused.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct IngestError {
+    /// The line of the body (from 1, after decompression) the record
+    /// starts on.
+    pub line: u64,
+    /// Why.
+    pub reason: String,
+    /// The record's field at fault, as the vendor names it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+/// What an ingest did.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+pub struct IngestResult {
+    /// The format read.
+    pub format: DiscoveryFormat,
+    /// The source the records were counted for.
+    pub source: String,
+    /// The version of the AI-service catalogue the records were matched with.
+    pub catalogue_version: String,
+    /// Records read (good or not).
+    pub records: u64,
+    /// Records kept: observations of AI services not ingested before, and
+    /// host records. `records` = `accepted` + `duplicates` + `refused` +
+    /// `other_observations`.
+    pub accepted: u64,
+    /// Records read that had been ingested before: they add nothing.
+    pub duplicates: u64,
+    /// Records refused (see `errors`).
+    pub refused: u64,
+    /// Accepted observations of AI services.
+    pub ai_observations: u64,
+    /// Observations of anything but an AI service: read, counted, not kept
+    /// (so not recognised when sent again either).
+    pub other_observations: u64,
+    /// Accepted host records (IPAM).
+    pub hosts: u64,
+    /// Discovered agents first seen in this ingest.
+    pub agents_new: u64,
+    /// Discovered agents seen before and seen again.
+    pub agents_updated: u64,
+    /// The first refused records (at most 100), with their lines.
+    pub errors: Vec<IngestError>,
+    /// More records were refused than `errors` lists.
+    pub errors_truncated: bool,
+}
+
+/// Who the traffic of a discovered agent comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum IdentityKind {
+    /// A person's account.
+    User,
+    /// A named machine.
+    Host,
+    /// A workload's own account.
+    ServiceAccount,
+    /// Only an address is known.
+    Ip,
+}
+
+/// Who the traffic of a discovered agent comes from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct DiscoveredIdentity {
+    /// What `value` is.
+    pub kind: IdentityKind,
+    /// The login, host name, account or address (lower-case but addresses).
+    pub value: String,
+}
+
+/// An AI service, as the catalogue knows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ServiceRef {
+    /// The catalogue's id (`openai-api`, `claude`…), or `unlisted:<name>`
+    /// for an app a vendor files as generative AI that the catalogue does
+    /// not list.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// Who runs it (absent for unlisted services).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vendor: Option<String>,
+    /// Whether the catalogue lists it.
+    pub listed: bool,
+}
+
+/// Where a discovered agent was seen, per source.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct SourceSighting {
+    /// The source.
+    pub source: String,
+    /// First seen by it.
+    pub first_seen: DateTime<Utc>,
+    /// Last seen by it.
+    pub last_seen: DateTime<Utc>,
+    /// Requests it saw.
+    pub requests: u64,
+    /// Bytes it saw.
+    pub bytes: u64,
+}
+
+/// What the tenant decided of a discovered agent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DiscoveryStatus {
+    /// Nobody has looked at it yet.
+    Unreviewed,
+    /// Allowed: the use is known and accepted.
+    Sanctioned,
+    /// Not allowed: the use should stop.
+    Unsanctioned,
+    /// Not an agent worth governing (noise, a test).
+    Ignored,
+}
+
+/// An identity using an AI service, as discovery found it.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+pub struct DiscoveredAgent {
+    /// Its id.
+    pub id: DiscoveredAgentId,
+    /// Its tenant.
+    pub tenant: TenantId,
+    /// Who.
+    pub identity: DiscoveredIdentity,
+    /// Which AI service.
+    pub service: ServiceRef,
+    /// First seen (by any source).
+    pub first_seen: DateTime<Utc>,
+    /// Last seen (by any source).
+    pub last_seen: DateTime<Utc>,
+    /// Requests seen.
+    pub requests: u64,
+    /// Bytes seen.
+    pub bytes: u64,
+    /// The department, as the last source that named one said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub department: Option<String>,
+    /// The sources that saw it.
+    pub sources: Vec<SourceSighting>,
+    /// What the tenant decided of it.
+    pub status: DiscoveryStatus,
+    /// Why (given with the decision).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_reason: Option<String>,
+    /// The registered agent it is, once linked: it is then governed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<AgentId>,
+    /// Who owns it (a person's user name or email address).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// When its access was last attested.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attested_at: Option<DateTime<Utc>>,
+    /// When an attestation is due (last attestation, or discovery, plus the
+    /// tenant's interval).
+    pub attestation_due: DateTime<Utc>,
+    /// The attestation is past due.
+    pub overdue: bool,
+    /// Added to the inventory.
+    pub created_at: DateTime<Utc>,
+    /// Last changed (seen, or governed).
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Query of `GET /api/discovery/agents`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DiscoveredAgentListParams {
+    /// The tenant (see `TenantScope`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<TenantId>,
+    /// Only these statuses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<DiscoveryStatus>,
+    /// Only this service (a catalogue id, or `unlisted:<name>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 200))]
+    pub service: Option<String>,
+    /// Only identities of this kind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity_kind: Option<IdentityKind>,
+    /// Only this identity (exact, lower-case but addresses).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 512))]
+    pub identity: Option<String>,
+    /// Only those linked to a registered agent (`true`) or not (`false`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub governed: Option<bool>,
+    /// Only those with an owner (`true`) or without (`false`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owned: Option<bool>,
+    /// Only those seen at or after this time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seen_after: Option<DateTime<Utc>>,
+    /// Page size (1–500, default 50).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 500))]
+    pub limit: Option<u32>,
+    /// Cursor from the previous page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+}
+
+page_type!(
+    /// A page of discovered agents, most recently seen first.
+    DiscoveredAgentPage, DiscoveredAgent
+);
+
+/// Path of one discovered agent.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+pub struct DiscoveredAgentPath {
+    /// Its id.
+    pub discovered_id: DiscoveredAgentId,
+}

@@ -1,0 +1,207 @@
+//! Discovery: vendor records in, discovered agents out.
+
+use std::io::Write;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::support::{ADMIN_KEY, Backend, TestGateway};
+
+/// A Zscaler NSS web log record (native field names).
+fn nss(id: u64, login: &str, url: &str, bytes: u64, epoch: i64) -> Value {
+    let host = url.split('/').next().unwrap_or_default();
+    json!({
+        "epochtime": epoch.to_string(), "login": login, "dept": "Research", "cip": "192.0.2.10",
+        "url": url, "host": host, "appname": "General Browsing", "appclass": "General Browsing",
+        "action": "Allowed", "totalsize": bytes.to_string(), "recordid": id.to_string(),
+    })
+}
+
+fn ndjson(records: &[Value]) -> String {
+    records.iter().map(|r| format!("{r}\n")).collect()
+}
+
+async fn ingest(
+    gw: &TestGateway,
+    key: &str,
+    query: &str,
+    body: impl Into<reqwest::Body>,
+) -> crate::support::Answer {
+    gw.send(gw.request(Method::POST, &format!("/api/discovery/ingest?{query}")).bearer_auth(key).body(body))
+        .await
+}
+
+const T0: i64 = 1_772_359_200; // 2026-03-01T10:00:00Z
+
+async fn records_become_discovered_agents(backend: Backend) {
+    let gw = TestGateway::start(backend).await;
+    let f = gw.tenant_fixture().await;
+    let ingest_key = gw.create_key(&f.tenant, "live", "ingest").await;
+    let body = ndjson(&[
+        nss(1, "Alice@Example.com", "api.openai.com/v1/chat/completions", 1200, T0),
+        nss(2, "alice@example.com", "api.openai.com/v1/embeddings", 800, T0 + 60),
+        nss(3, "bob@example.com", "claude.ai/chat", 500, T0 + 30),
+        json!({"login": "carol@example.com", "url": "api.anthropic.com/v1/messages", "recordid": "4"}),
+        nss(5, "bob@example.com", "www.example.org/news", 300, T0),
+    ]);
+    let first = ingest(&gw, &ingest_key, "format=zscaler_nss_json", body.clone()).await.expect(200);
+    assert_eq!(first["records"], 5, "{first}");
+    assert_eq!(first["accepted"], 3, "{first}");
+    assert_eq!(first["refused"], 1);
+    assert_eq!(first["other_observations"], 1);
+    assert_eq!(first["duplicates"], 0);
+    assert_eq!(first["agents_new"], 2);
+    assert_eq!(first["source"], "zscaler");
+    assert_eq!(first["errors"][0]["line"], 4, "{first}");
+    assert!(first["errors_truncated"] == false);
+
+    // Sent again: nothing is added twice.
+    let again = ingest(&gw, &ingest_key, "format=zscaler_nss_json", body).await.expect(200);
+    assert_eq!(again["duplicates"], 3, "{again}");
+    assert_eq!((again["accepted"].as_u64(), again["agents_new"].as_u64()), (Some(0), Some(0)));
+
+    let page = gw.get("/api/discovery/agents", &f.admin).await.expect(200);
+    let items = page["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "{page}");
+    // Most recently seen first: alice's last request is the latest.
+    let alice = &items[0];
+    assert_eq!(alice["identity"], json!({"kind": "user", "value": "alice@example.com"}));
+    assert_eq!(alice["service"]["id"], "openai-api", "{alice}");
+    assert_eq!(alice["service"]["listed"], true);
+    assert_eq!((alice["requests"].as_u64(), alice["bytes"].as_u64()), (Some(2), Some(2000)));
+    assert_eq!(alice["first_seen"], "2026-03-01T10:00:00Z");
+    assert_eq!(alice["last_seen"], "2026-03-01T10:01:00Z");
+    assert_eq!(alice["department"], "Research");
+    assert_eq!(alice["status"], "unreviewed");
+    assert_eq!(alice["overdue"], false);
+    assert_eq!(alice["sources"][0]["source"], "zscaler");
+    assert_eq!(alice["sources"][0]["requests"], 2);
+    let id = alice["id"].as_str().unwrap();
+    assert!(id.starts_with("dag_"));
+    let got = gw.get(&format!("/api/discovery/agents/{id}"), &f.admin).await.expect(200);
+    assert_eq!(got["id"], alice["id"]);
+    assert_eq!(items[1]["service"]["id"], "claude", "{page}");
+
+    // Filters, and a page at a time.
+    let bob = gw.get("/api/discovery/agents?identity=bob@example.com", &f.admin).await.expect(200);
+    assert_eq!(bob["items"].as_array().unwrap().len(), 1);
+    let none = gw.get("/api/discovery/agents?status=sanctioned", &f.admin).await.expect(200);
+    assert!(none["items"].as_array().unwrap().is_empty());
+    let one = gw.get("/api/discovery/agents?limit=1", &f.admin).await.expect(200);
+    let cursor = one["next_cursor"].as_str().unwrap();
+    let two = gw.get(&format!("/api/discovery/agents?limit=1&cursor={cursor}"), &f.admin).await.expect(200);
+    assert_eq!(two["items"][0]["id"], items[1]["id"]);
+    assert!(two["next_cursor"].is_null());
+
+    // A named source is counted apart; the same records add nothing twice
+    // however they come.
+    let named = ingest(
+        &gw,
+        &f.admin,
+        "format=zscaler_nss_json&source=zia-eu",
+        ndjson(&[nss(6, "alice@example.com", "api.openai.com/v1/chat/completions", 100, T0 + 120)]),
+    )
+    .await
+    .expect(200);
+    assert_eq!(named["source"], "zia-eu");
+    let alice = gw.get(&format!("/api/discovery/agents/{id}"), &f.admin).await.expect(200);
+    let sources: Vec<&str> =
+        alice["sources"].as_array().unwrap().iter().map(|s| s["source"].as_str().unwrap()).collect();
+    assert_eq!(sources, vec!["zia-eu", "zscaler"]);
+    assert_eq!(alice["requests"], 3);
+}
+
+async fn bodies_in_every_shape(backend: Backend) {
+    let gw = TestGateway::start(backend).await;
+    let f = gw.tenant_fixture().await;
+    // A JSON array, gzipped, with the format in the Content-Type.
+    let array = json!([nss(1, "dana@example.com", "api.anthropic.com/v1/messages", 10, T0)]).to_string();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(array.as_bytes()).unwrap();
+    let gzipped = gz.finish().unwrap();
+    let answer = gw
+        .send(
+            gw.request(Method::POST, "/api/discovery/ingest")
+                .bearer_auth(&f.admin)
+                .header("Content-Type", "application/json; format=zscaler_nss_json")
+                .header("Content-Encoding", "gzip")
+                .body(gzipped.clone()),
+        )
+        .await
+        .expect(200);
+    assert_eq!((answer["accepted"].as_u64(), answer["agents_new"].as_u64()), (Some(1), Some(1)), "{answer}");
+    // gzip is recognised without the header too.
+    let again = ingest(&gw, &f.admin, "format=zscaler_nss_json", gzipped).await.expect(200);
+    assert_eq!(again["duplicates"], 1, "{again}");
+
+    // CSV without a header row, its columns named.
+    let csv = "\"1772359200\",\"erin@example.com\",\"api.mistral.ai/v1/chat/completions\",\"Allowed\",\"42\",\"77\"\n\
+               \"oops\",\"erin@example.com\",\"api.mistral.ai/v1/chat/completions\",\"Allowed\",\"42\",\"78\"\n";
+    let answer = ingest(
+        &gw,
+        &f.admin,
+        "format=zscaler_nss_csv&columns=epochtime,login,url,action,totalsize,recordid",
+        csv,
+    )
+    .await
+    .expect(200);
+    assert_eq!((answer["accepted"].as_u64(), answer["refused"].as_u64()), (Some(1), Some(1)), "{answer}");
+    assert_eq!(answer["errors"][0]["line"], 2);
+    assert_eq!(answer["errors"][0]["field"], "epochtime", "{answer}");
+
+    // A body cut short keeps what came before the cut, and says so.
+    let cut = format!("[{}, {{\"login\":", nss(9, "fay@example.com", "api.openai.com/v1/responses", 1, T0));
+    let e = ingest(&gw, &f.admin, "format=zscaler_nss_json", cut).await.expect_error(400, "invalid_request");
+    assert!(e["message"].as_str().unwrap().contains("1 kept"), "{e}");
+    let fay = gw.get("/api/discovery/agents?identity=fay@example.com", &f.admin).await.expect(200);
+    assert_eq!(fay["items"].as_array().unwrap().len(), 1);
+
+    // Bad requests name what is wrong.
+    let e = ingest(&gw, &f.admin, "", "{}").await.expect_error(400, "invalid_parameter");
+    assert_eq!(e["parameter"], "format");
+    let e = ingest(&gw, &f.admin, "format=splunk", "{}").await.expect_error(400, "invalid_parameter");
+    assert_eq!(e["parameter"], "format", "{e}");
+    let e = ingest(&gw, &f.admin, "format=netskope_events&columns=a,b", "{}")
+        .await
+        .expect_error(400, "invalid_parameter");
+    assert_eq!(e["parameter"], "columns");
+    let e = gw
+        .send(
+            gw.request(Method::POST, "/api/discovery/ingest?format=netskope_events")
+                .bearer_auth(&f.admin)
+                .header("Content-Encoding", "br")
+                .body("{}"),
+        )
+        .await
+        .expect_error(400, "invalid_parameter");
+    assert_eq!(e["parameter"], "Content-Encoding");
+}
+
+async fn who_may_ingest_and_read(backend: Backend) {
+    let gw = TestGateway::start(backend).await;
+    let f = gw.tenant_fixture().await;
+    let other = gw.tenant_fixture().await;
+    let ingest_key = gw.create_key(&f.tenant, "live", "ingest").await;
+    let auditor = gw.create_key(&f.tenant, "live", "auditor").await;
+    let body = ndjson(&[nss(1, "gil@example.com", "api.openai.com/v1/chat/completions", 5, T0)]);
+    // An agent key, an auditor: not an ingest.
+    ingest(&gw, &f.live, "format=zscaler_nss_json", body.clone()).await.expect_error(403, "forbidden");
+    ingest(&gw, &auditor, "format=zscaler_nss_json", body.clone()).await.expect_error(403, "forbidden");
+    // An ingest key ingests into its own tenant only, and reads nothing.
+    let e =
+        ingest(&gw, &ingest_key, &format!("format=zscaler_nss_json&tenant={}", other.tenant), body.clone())
+            .await;
+    assert_eq!(e.status, 404, "{:?}", e.body);
+    ingest(&gw, &ingest_key, "format=zscaler_nss_json", body).await.expect(200);
+    gw.get("/api/discovery/agents", &ingest_key).await.expect_error(403, "forbidden");
+    let page = gw.get("/api/discovery/agents", &auditor).await.expect(200);
+    let id = page["items"][0]["id"].as_str().unwrap().to_string();
+    // Another tenant's admin does not see it; the superadmin names the tenant.
+    gw.get(&format!("/api/discovery/agents/{id}"), &other.admin).await.expect_error(404, "not_found");
+    let own = gw.get("/api/discovery/agents", &other.admin).await.expect(200);
+    assert!(own["items"].as_array().unwrap().is_empty());
+    gw.get(&format!("/api/discovery/agents/{id}?tenant={}", f.tenant), ADMIN_KEY).await.expect(200);
+    gw.get("/api/discovery/agents/not-an-id!", &f.admin).await.expect_error(400, "invalid_parameter");
+}
+
+crate::on_both_backends!(records_become_discovered_agents, bodies_in_every_shape, who_may_ingest_and_read);
