@@ -64,6 +64,11 @@ pub(crate) fn scim_id(prefix: &str) -> String {
     fresh(prefix)
 }
 
+/// A new attestation id (`att_…`).
+pub(crate) fn attestation_id() -> String {
+    fresh("att")
+}
+
 /// A new audit entry id (`aud_…`).
 pub(crate) fn audit_entry_id() -> AuditEntryId {
     AuditEntryId::parse(fresh("aud")).unwrap_or_else(|_| unreachable_id())

@@ -12,9 +12,18 @@ pub(super) fn cases() -> Vec<Case> {
     vec![Case {
         id: "discovery.records_become_inventory",
         group: Group::Discovery,
-        title: "Zscaler NSS records become discovered agents, once however often they are sent; a bad record is refused by line",
+        title: "Zscaler NSS records become discovered agents, once however often they are sent; a bad record is refused by line; the agent is reviewed, owned, linked, and only a person who owns it attests",
         disruptive: false,
-        operations: &["discovery_ingest", "discovered_agent_list", "discovered_agent_get"],
+        operations: &[
+            "discovery_ingest",
+            "discovered_agent_list",
+            "discovered_agent_get",
+            "discovered_agent_update",
+            "discovered_agent_attest",
+            "attestation_list",
+            "discovery_settings_get",
+            "discovery_settings_put",
+        ],
         run: records_become_inventory,
     }]
 }
@@ -96,6 +105,64 @@ fn records_become_inventory(ctx: &Context) -> CaseFuture<'_> {
             status == 404 && refused["error_code"] == "not_found",
             || format!("an unknown discovered agent: {status} {refused}"),
             Some(repro),
+        )?;
+
+        // Governed: an attestation needs an owner, and is a person's.
+        let path = format!("/api/discovery/agents/{id}");
+        let attest = format!("{path}/attestations");
+        let statement = json!({"statement": "conformance"});
+        let (status, refused, repro) = raw(ctx, "POST", &attest, &ctx.admin_key, Some(&statement)).await?;
+        check(
+            status == 409 && refused["error_code"] == "conflict",
+            || format!("attesting an agent without an owner: {status} {refused}"),
+            Some(repro),
+        )?;
+        let (status, refused, repro) =
+            raw(ctx, "PATCH", &path, &ctx.admin_key, Some(&json!({"status": "sanctioned"}))).await?;
+        check(
+            status == 400 && refused["error_code"] == "invalid_field" && refused["path"] == "$.reason",
+            || format!("a review without its reason: {status} {refused}"),
+            Some(repro),
+        )?;
+        let change =
+            json!({"status": "sanctioned", "reason": "conformance", "owner": login, "agent_id": ctx.agent});
+        let (status, governed, repro) = raw(ctx, "PATCH", &path, &ctx.admin_key, Some(&change)).await?;
+        check(
+            status == 200
+                && governed["status"] == "sanctioned"
+                && governed["owner"] == login.as_str()
+                && governed["agent_id"] == ctx.agent.as_str(),
+            || format!("reviewing, owning and linking it: {status} {governed}"),
+            Some(repro),
+        )?;
+        let (status, refused, repro) = raw(ctx, "POST", &attest, &ctx.admin_key, Some(&statement)).await?;
+        check(
+            status == 403 && refused["error_code"] == "forbidden",
+            || format!("attesting with a key no person made: {status} {refused}"),
+            Some(repro),
+        )?;
+        let (status, page, repro) = raw(
+            ctx,
+            "GET",
+            &format!("/api/discovery/attestations?discovered_id={id}"),
+            &ctx.admin_key,
+            None::<&()>,
         )
+        .await?;
+        check(
+            status == 200 && page["items"] == json!([]),
+            || format!("its attestations: {status} {page}"),
+            Some(repro),
+        )?;
+        let (status, settings, repro) =
+            raw(ctx, "GET", "/api/discovery/settings", &ctx.admin_key, None::<&()>).await?;
+        check(
+            status == 200 && settings["attestation_days"].is_u64(),
+            || format!("the discovery settings: {status} {settings}"),
+            Some(repro),
+        )?;
+        let (status, set, repro) =
+            raw(ctx, "PUT", "/api/discovery/settings", &ctx.admin_key, Some(&settings)).await?;
+        check(status == 200 && set == settings, || format!("setting them again: {status} {set}"), Some(repro))
     })
 }

@@ -692,6 +692,30 @@ async fn plant(ctx: &Context) -> Result<Planted, Failure> {
         ids.insert("proposal_id", proposal.id.to_string());
         secrets.push(("proposal", proposal.id.to_string()));
     }
+    // A discovered agent, from one NSS record naming the sweep's mark.
+    let record = json!({"epochtime": "1772359200", "login": format!("{mark}@example.com"),
+        "url": "api.openai.com/v1/chat/completions", "recordid": mark});
+    let ingested = admin
+        .retrying(|| {
+            admin
+                .api()
+                .discovery_ingest()
+                .format(types::DiscoveryFormat::ZscalerNssJson)
+                .body(record.to_string())
+                .send()
+        })
+        .await
+        .map_err(|e| failed("ingesting a discovery record", e, None))?;
+    if ingested.agents_new == 1 {
+        let found = admin
+            .retrying(|| admin.api().discovered_agent_list().identity(format!("{mark}@example.com")).send())
+            .await
+            .map_err(|e| failed("listing the discovered agent", e, None))?;
+        if let Some(agent) = found.items.first() {
+            ids.insert("discovered_id", agent.id.to_string());
+            secrets.push(("discovered agent", agent.id.to_string()));
+        }
+    }
     Ok(Planted { ids, secrets, modules, key_id, draft_id, approval_id })
 }
 
@@ -744,6 +768,7 @@ async fn other_tenant_sweep(ctx: &Context, operations: &[Operation], planted: &P
         // Bodies that pass validation, so the answer is about the object.
         "approval_decide" => json!({"decision": "reject", "note": "the conformance sweep"}),
         "policy_draft_update" => json!({"name": "conformance sweep", "modules": planted.modules}),
+        "discovered_agent_attest" => json!({"statement": "the conformance sweep"}),
         _ => json!({}),
     };
     let want_aimed = |op: &Operation| if op.superadmin_only { FORBIDDEN } else { NOT_FOUND };

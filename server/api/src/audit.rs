@@ -82,6 +82,12 @@ pub enum AuditKind {
     ScimGroupUpdated,
     /// SCIM deleted a group.
     ScimGroupDeleted,
+    /// A discovered agent was reviewed, owned or linked to a registered agent.
+    DiscoveredAgentUpdated,
+    /// An owner attested that a discovered agent's access is still needed.
+    DiscoveredAgentAttested,
+    /// A tenant's discovery settings changed (the attestation interval).
+    DiscoverySettingsChanged,
 }
 
 impl AuditKind {
@@ -122,11 +128,14 @@ impl AuditKind {
             AuditKind::ScimGroupCreated => "scim_group_created",
             AuditKind::ScimGroupUpdated => "scim_group_updated",
             AuditKind::ScimGroupDeleted => "scim_group_deleted",
+            AuditKind::DiscoveredAgentUpdated => "discovered_agent_updated",
+            AuditKind::DiscoveredAgentAttested => "discovered_agent_attested",
+            AuditKind::DiscoverySettingsChanged => "discovery_settings_changed",
         }
     }
 
     /// Every kind.
-    pub const ALL: [AuditKind; 34] = [
+    pub const ALL: [AuditKind; 37] = [
         AuditKind::Decision,
         AuditKind::ApprovalDecision,
         AuditKind::ToolResult,
@@ -161,6 +170,9 @@ impl AuditKind {
         AuditKind::ScimGroupCreated,
         AuditKind::ScimGroupUpdated,
         AuditKind::ScimGroupDeleted,
+        AuditKind::DiscoveredAgentUpdated,
+        AuditKind::DiscoveredAgentAttested,
+        AuditKind::DiscoverySettingsChanged,
     ];
 
     /// Parses the wire string.

@@ -274,3 +274,93 @@ pub struct DiscoveredAgentPath {
     /// Its id.
     pub discovered_id: DiscoveredAgentId,
 }
+
+/// Body of `PATCH /api/discovery/agents/{discovered_id}`: only the fields
+/// present change.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DiscoveredAgentUpdate {
+    /// The tenant's decision; `reason` is required with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<DiscoveryStatus>,
+    /// Why (required with `status`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<crate::text::Description>,
+    /// Who owns it: a person's user name or email address; `null` leaves
+    /// it without an owner.
+    #[serde(
+        default,
+        deserialize_with = "crate::text::double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub owner: Option<Option<crate::text::Label>>,
+    /// The registered agent it is (then it is governed); `null` unlinks it.
+    #[serde(
+        default,
+        deserialize_with = "crate::text::double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub agent_id: Option<Option<AgentId>>,
+}
+
+/// Body of `POST /api/discovery/agents/{discovered_id}/attestations`.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AttestationCreate {
+    /// What the owner attests (for example, why the access is still needed).
+    pub statement: crate::text::Description,
+}
+
+/// An owner's statement that a discovered agent's access is still needed.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+pub struct Attestation {
+    /// Its id (`att_…`).
+    pub id: String,
+    /// The tenant.
+    pub tenant: TenantId,
+    /// The discovered agent.
+    pub discovered_id: DiscoveredAgentId,
+    /// Who attested, as audit entries name principals.
+    pub attester: String,
+    /// The person who attested.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub person: Option<crate::operators::Person>,
+    /// What they attested.
+    pub statement: String,
+    /// When.
+    pub attested_at: DateTime<Utc>,
+}
+
+/// Query of `GET /api/discovery/attestations`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AttestationListParams {
+    /// The tenant (see `TenantScope`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<TenantId>,
+    /// Only this discovered agent's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discovered_id: Option<DiscoveredAgentId>,
+    /// Page size (1–500, default 50).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 500))]
+    pub limit: Option<u32>,
+    /// Cursor from the previous page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+}
+
+page_type!(
+    /// A page of attestations, newest first.
+    AttestationPage, Attestation
+);
+
+/// A tenant's discovery settings.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DiscoverySettings {
+    /// How many days an owner's attestation holds; after it, the discovered
+    /// agent's attestation is overdue (default 90).
+    #[schemars(range(min = 1, max = 3650))]
+    pub attestation_days: u32,
+}

@@ -18,8 +18,9 @@ use crate::audit::{
     InclusionProof, InclusionProofParams, IntentAuditParams, PayloadParams, PayloadPath, PublicKeys,
 };
 use crate::discovery::{
-    DiscoveredAgent, DiscoveredAgentListParams, DiscoveredAgentPage, DiscoveredAgentPath, IngestParams,
-    IngestResult,
+    Attestation, AttestationCreate, AttestationListParams, AttestationPage, DiscoveredAgent,
+    DiscoveredAgentListParams, DiscoveredAgentPage, DiscoveredAgentPath, DiscoveredAgentUpdate,
+    DiscoverySettings, IngestParams, IngestResult,
 };
 use crate::integrations::{
     DeadLetterListParams, DeadLetterPage, Integration, IntegrationCreate, IntegrationListParams,
@@ -458,6 +459,50 @@ pub trait LictorApi {
         path: Checked<Path<DiscoveredAgentPath>>,
         scope: QueryParams<TenantScope>,
     ) -> Result<Limited<HttpResponseOk<DiscoveredAgent>>, ApiError>;
+
+    /// Govern a discovered agent: review it (sanctioned, unsanctioned,
+    /// ignored, with a reason), give it an owner, or link it to the
+    /// registered agent it is. Each change is an audit entry.
+    #[endpoint { method = PATCH, path = "/api/discovery/agents/{discovered_id}", tags = ["discovery"] }]
+    async fn discovered_agent_update(
+        rqctx: RequestContext<Self::Context>,
+        path: Checked<Path<DiscoveredAgentPath>>,
+        scope: QueryParams<TenantScope>,
+        body: JsonBody<DiscoveredAgentUpdate>,
+    ) -> Result<Limited<HttpResponseOk<DiscoveredAgent>>, ApiError>;
+
+    /// Attest, as the discovered agent's owner, that its access is still
+    /// needed (an audit entry; the attestation is due again after the
+    /// tenant's interval).
+    #[endpoint { method = POST, path = "/api/discovery/agents/{discovered_id}/attestations", tags = ["discovery"] }]
+    async fn discovered_agent_attest(
+        rqctx: RequestContext<Self::Context>,
+        path: Checked<Path<DiscoveredAgentPath>>,
+        scope: QueryParams<TenantScope>,
+        body: JsonBody<AttestationCreate>,
+    ) -> Result<Limited<HttpResponseCreated<Attestation>>, ApiError>;
+
+    /// List the tenant's attestations, newest first.
+    #[endpoint { method = GET, path = "/api/discovery/attestations", tags = ["discovery"] }]
+    async fn attestation_list(
+        rqctx: RequestContext<Self::Context>,
+        query: QueryParams<AttestationListParams>,
+    ) -> Result<Limited<HttpResponseOk<AttestationPage>>, ApiError>;
+
+    /// The tenant's discovery settings.
+    #[endpoint { method = GET, path = "/api/discovery/settings", tags = ["discovery"] }]
+    async fn discovery_settings_get(
+        rqctx: RequestContext<Self::Context>,
+        scope: QueryParams<TenantScope>,
+    ) -> Result<Limited<HttpResponseOk<DiscoverySettings>>, ApiError>;
+
+    /// Replace the tenant's discovery settings.
+    #[endpoint { method = PUT, path = "/api/discovery/settings", tags = ["discovery"] }]
+    async fn discovery_settings_put(
+        rqctx: RequestContext<Self::Context>,
+        scope: QueryParams<TenantScope>,
+        body: JsonBody<DiscoverySettings>,
+    ) -> Result<Limited<HttpResponseOk<DiscoverySettings>>, ApiError>;
 
     /// List the tenant's policy drafts, oldest first (without their modules).
     #[endpoint { method = GET, path = "/v1/admin/policies/drafts", tags = ["policies"] }]
@@ -1099,7 +1144,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(limits, 15, "every list operation's page size");
+        assert_eq!(limits, 16, "every list operation's page size");
         let schemas = &document["components"]["schemas"];
         let hex = "^[0-9a-f]{64}$";
         assert_eq!(schemas["PolicyPromote"]["properties"]["expected_hash"]["pattern"], hex);

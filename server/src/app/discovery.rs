@@ -19,21 +19,25 @@ use futures::{Stream, StreamExt};
 use lictor_api::ApiError;
 use lictor_api::agents::TenantScope;
 use lictor_api::discovery::{
-    DiscoveredAgent, DiscoveredAgentListParams, DiscoveredAgentPage, DiscoveredAgentPath, DiscoveredIdentity,
-    DiscoveryFormat, IdentityKind, IngestError, IngestParams, IngestResult, ServiceRef, SourceSighting,
+    Attestation, AttestationCreate, AttestationListParams, AttestationPage, DiscoveredAgent,
+    DiscoveredAgentListParams, DiscoveredAgentPage, DiscoveredAgentPath, DiscoveredAgentUpdate,
+    DiscoveredIdentity, DiscoveryFormat, DiscoverySettings, IdentityKind, IngestError, IngestParams,
+    IngestResult, ServiceRef, SourceSighting,
 };
 use lictor_api::ids::{DiscoveredAgentId, TenantId};
 use lictor_discovery::catalogue::{Catalogue, Classification};
 use lictor_discovery::{Format, Raw, Record, frame};
 use sha2::{Digest, Sha256};
 
+use crate::audit::writer::{AdminJob, AdminOp, AdminOutcome, DiscoveredChange};
 use crate::caller::Caller;
 use crate::clock::Timestamp;
 use crate::cursor;
 use crate::error::{Error, Object};
-use crate::store::{DiscoveredFilter, DiscoveredRow, Sighting, SourceRow};
+use crate::store::{AttestationRow, DiscoveredFilter, DiscoveredRow, Sighting, SourceRow};
 
 const LIST: &str = "discovered-agents";
+const ATTESTATIONS: &str = "attestations";
 
 /// Records per store transaction.
 const BATCH: usize = 500;
@@ -632,13 +636,197 @@ pub(crate) async fn get(
     scope: Result<TenantScope, ApiError>,
 ) -> Result<DiscoveredAgent, Error> {
     let (_, tenant, (path, _)) = caller.admin((path, scope), |(_, scope)| scope.tenant.as_ref()).await?;
+    read_one(caller, &tenant, &path.discovered_id).await
+}
+
+/// Reads one discovered agent as the API shows it.
+async fn read_one(
+    caller: &Caller<'_>,
+    tenant: &TenantId,
+    id: &DiscoveredAgentId,
+) -> Result<DiscoveredAgent, Error> {
     let store = &caller.state.store;
     let row = store
+        .get_discovered(tenant, id)
+        .await?
+        .ok_or_else(|| Error::not_found(Object::DiscoveredAgent, id))?;
+    let mut sources = store.discovered_sources(&[&row.id]).await?;
+    let seen = sources.remove(row.id.as_str()).unwrap_or_default();
+    let days = store.attestation_days(tenant).await?;
+    Ok(view(row, seen, days, Timestamp::now()))
+}
+
+/// `PATCH /api/discovery/agents/{discovered_id}`.
+pub(crate) async fn update(
+    caller: &Caller<'_>,
+    path: Result<DiscoveredAgentPath, ApiError>,
+    scope: Result<TenantScope, ApiError>,
+    body: Result<DiscoveredAgentUpdate, ApiError>,
+) -> Result<DiscoveredAgent, Error> {
+    let (principal, tenant, (path, _, body)) =
+        caller.admin((path, scope, body), |(_, scope, _)| scope.tenant.as_ref()).await?;
+    let review = match (body.status, body.reason) {
+        (Some(status), Some(reason)) => Some((status, reason.to_string())),
+        (Some(_), None) => {
+            return Err(Error::InvalidField {
+                path: "$.reason".into(),
+                message: "a review gives its reason: `reason` is required with `status`".into(),
+            });
+        }
+        (None, Some(_)) => {
+            return Err(Error::InvalidField {
+                path: "$.reason".into(),
+                message: "`reason` goes with a `status`".into(),
+            });
+        }
+        (None, None) => None,
+    };
+    if let Some(Some(agent)) = &body.agent_id
+        && caller.state.store.get_agent(&tenant, agent).await?.is_none()
+    {
+        return Err(Error::InvalidField {
+            path: "$.agent_id".into(),
+            message: format!("agent `{agent}` is not registered in tenant `{tenant}`"),
+        });
+    }
+    let change = DiscoveredChange {
+        review,
+        owner: body.owner.map(|owner| owner.map(|o| o.to_string())),
+        agent_id: body.agent_id,
+    };
+    let job = AdminJob {
+        tenant: tenant.clone(),
+        principal: principal.describe(),
+        person: principal.person(),
+        op: AdminOp::UpdateDiscovered { id: path.discovered_id.clone(), change, now: Timestamp::now() },
+    };
+    match caller.state.pipeline.writer().append_admin_change(job).await? {
+        AdminOutcome::Unchanged => Err(Error::not_found(Object::DiscoveredAgent, &path.discovered_id)),
+        _ => read_one(caller, &tenant, &path.discovered_id).await,
+    }
+}
+
+/// Whether `person` is who `owner` names: their user name or email
+/// address, without regard to case.
+fn owns(owner: &str, person: &lictor_api::operators::Person) -> bool {
+    [person.username.as_deref(), person.email.as_deref()]
+        .into_iter()
+        .flatten()
+        .any(|name| name.eq_ignore_ascii_case(owner.trim()))
+}
+
+fn attestation_view(row: AttestationRow) -> Attestation {
+    Attestation {
+        id: row.id,
+        tenant: row.tenant,
+        discovered_id: row.discovered_id,
+        attester: row.attester,
+        person: row.person.as_deref().and_then(|p| serde_json::from_str(p).ok()),
+        statement: row.statement,
+        attested_at: row.attested_at.to_datetime(),
+    }
+}
+
+/// `POST /api/discovery/agents/{discovered_id}/attestations`.
+pub(crate) async fn attest(
+    caller: &Caller<'_>,
+    path: Result<DiscoveredAgentPath, ApiError>,
+    scope: Result<TenantScope, ApiError>,
+    body: Result<AttestationCreate, ApiError>,
+) -> Result<Attestation, Error> {
+    let (principal, tenant, (path, _, body)) =
+        caller.scoped((path, scope, body), |(_, scope, _)| scope.tenant.as_ref()).await?;
+    let agent = caller
+        .state
+        .store
         .get_discovered(&tenant, &path.discovered_id)
         .await?
         .ok_or_else(|| Error::not_found(Object::DiscoveredAgent, &path.discovered_id))?;
-    let mut sources = store.discovered_sources(&[&row.id]).await?;
-    let seen = sources.remove(row.id.as_str()).unwrap_or_default();
-    let days = store.attestation_days(&tenant).await?;
-    Ok(view(row, seen, days, Timestamp::now()))
+    let Some(owner) = agent.owner.as_deref() else {
+        return Err(Error::conflict(
+            Object::DiscoveredAgent,
+            &path.discovered_id,
+            "has no owner: an owner attests, so give it one first",
+        ));
+    };
+    let Some(person) = principal.person() else {
+        return Err(Error::Forbidden(
+            "an attestation is a person's statement: sign in (or use a key you made) as the owner".into(),
+        ));
+    };
+    if !owns(owner, &person) {
+        return Err(Error::Forbidden(format!(
+            "only its owner (`{owner}`) attests for discovered agent `{}`",
+            agent.id
+        )));
+    }
+    let row = AttestationRow {
+        id: crate::ids::attestation_id(),
+        tenant: tenant.clone(),
+        discovered_id: agent.id.clone(),
+        attester: principal.describe(),
+        person: serde_json::to_string(&person).ok(),
+        statement: body.statement.to_string(),
+        attested_at: Timestamp::now(),
+    };
+    let job = AdminJob {
+        tenant,
+        principal: principal.describe(),
+        person: Some(person),
+        op: AdminOp::Attest(row.clone()),
+    };
+    match caller.state.pipeline.writer().append_admin_change(job).await? {
+        AdminOutcome::Unchanged => Err(Error::not_found(Object::DiscoveredAgent, &path.discovered_id)),
+        _ => Ok(attestation_view(row)),
+    }
+}
+
+/// `GET /api/discovery/attestations`.
+pub(crate) async fn attestations(
+    caller: &Caller<'_>,
+    params: Result<AttestationListParams, ApiError>,
+) -> Result<AttestationPage, Error> {
+    let (_, tenant, params) = caller.admin(params, |p| p.tenant.as_ref()).await?;
+    let limit = cursor::limit(params.limit)?;
+    let after: Option<(Timestamp, String)> = cursor::decode_opt(ATTESTATIONS, params.cursor.as_deref())?;
+    let rows = caller
+        .state
+        .store
+        .list_attestations(&tenant, params.discovered_id.as_ref(), after, limit + 1)
+        .await?;
+    let (rows, next_cursor) = cursor::page(ATTESTATIONS, rows, limit, |r| (r.attested_at, r.id.clone()));
+    Ok(AttestationPage { items: rows.into_iter().map(attestation_view).collect(), next_cursor })
+}
+
+/// `GET /api/discovery/settings`.
+pub(crate) async fn settings_get(
+    caller: &Caller<'_>,
+    scope: Result<TenantScope, ApiError>,
+) -> Result<DiscoverySettings, Error> {
+    let (_, tenant, _) = caller.admin(scope, |s| s.tenant.as_ref()).await?;
+    Ok(DiscoverySettings { attestation_days: caller.state.store.attestation_days(&tenant).await? })
+}
+
+/// `PUT /api/discovery/settings`.
+pub(crate) async fn settings_put(
+    caller: &Caller<'_>,
+    scope: Result<TenantScope, ApiError>,
+    body: Result<DiscoverySettings, ApiError>,
+) -> Result<DiscoverySettings, Error> {
+    let (principal, tenant, (_, body)) =
+        caller.admin((scope, body), |(scope, _)| scope.tenant.as_ref()).await?;
+    if !(1..=3650).contains(&body.attestation_days) {
+        return Err(Error::InvalidField {
+            path: "$.attestation_days".into(),
+            message: "1 to 3650 days".into(),
+        });
+    }
+    let job = AdminJob {
+        tenant: tenant.clone(),
+        principal: principal.describe(),
+        person: principal.person(),
+        op: AdminOp::SetDiscoverySettings { attestation_days: body.attestation_days },
+    };
+    caller.state.pipeline.writer().append_admin_change(job).await?;
+    Ok(DiscoverySettings { attestation_days: caller.state.store.attestation_days(&tenant).await? })
 }

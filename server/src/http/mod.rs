@@ -22,8 +22,9 @@ use lictor_api::audit::{
     InclusionProof, InclusionProofParams, IntentAuditParams, PayloadParams, PayloadPath, PublicKeys,
 };
 use lictor_api::discovery::{
-    DiscoveredAgent, DiscoveredAgentListParams, DiscoveredAgentPage, DiscoveredAgentPath, IngestParams,
-    IngestResult,
+    Attestation, AttestationCreate, AttestationListParams, AttestationPage, DiscoveredAgent,
+    DiscoveredAgentListParams, DiscoveredAgentPage, DiscoveredAgentPath, DiscoveredAgentUpdate,
+    DiscoverySettings, IngestParams, IngestResult,
 };
 use lictor_api::integrations::{
     DeadLetterListParams, DeadLetterPage, Integration, IntegrationCreate, IntegrationListParams,
@@ -597,6 +598,73 @@ impl LictorApi for LictorImpl {
         caller
             .answer(async {
                 discovery::get(&caller, path_of(path), scope.into_inner()).await.map(HttpResponseOk)
+            })
+            .await
+    }
+
+    async fn discovered_agent_update(
+        rqctx: RequestContext<GatewayState>,
+        path: Checked<Path<DiscoveredAgentPath>>,
+        scope: QueryParams<TenantScope>,
+        body: JsonBody<DiscoveredAgentUpdate>,
+    ) -> Result<Limited<HttpResponseOk<DiscoveredAgent>>, ApiError> {
+        let caller = caller(&rqctx);
+        caller
+            .answer(async {
+                discovery::update(&caller, path_of(path), scope.into_inner(), body.into_inner())
+                    .await
+                    .map(HttpResponseOk)
+            })
+            .await
+    }
+
+    async fn discovered_agent_attest(
+        rqctx: RequestContext<GatewayState>,
+        path: Checked<Path<DiscoveredAgentPath>>,
+        scope: QueryParams<TenantScope>,
+        body: JsonBody<AttestationCreate>,
+    ) -> Result<Limited<HttpResponseCreated<Attestation>>, ApiError> {
+        let caller = caller(&rqctx);
+        caller
+            .answer(async {
+                discovery::attest(&caller, path_of(path), scope.into_inner(), body.into_inner())
+                    .await
+                    .map(HttpResponseCreated)
+            })
+            .await
+    }
+
+    async fn attestation_list(
+        rqctx: RequestContext<GatewayState>,
+        query: QueryParams<AttestationListParams>,
+    ) -> Result<Limited<HttpResponseOk<AttestationPage>>, ApiError> {
+        let caller = caller(&rqctx);
+        caller
+            .answer(async { discovery::attestations(&caller, query.into_inner()).await.map(HttpResponseOk) })
+            .await
+    }
+
+    async fn discovery_settings_get(
+        rqctx: RequestContext<GatewayState>,
+        scope: QueryParams<TenantScope>,
+    ) -> Result<Limited<HttpResponseOk<DiscoverySettings>>, ApiError> {
+        let caller = caller(&rqctx);
+        caller
+            .answer(async { discovery::settings_get(&caller, scope.into_inner()).await.map(HttpResponseOk) })
+            .await
+    }
+
+    async fn discovery_settings_put(
+        rqctx: RequestContext<GatewayState>,
+        scope: QueryParams<TenantScope>,
+        body: JsonBody<DiscoverySettings>,
+    ) -> Result<Limited<HttpResponseOk<DiscoverySettings>>, ApiError> {
+        let caller = caller(&rqctx);
+        caller
+            .answer(async {
+                discovery::settings_put(&caller, scope.into_inner(), body.into_inner())
+                    .await
+                    .map(HttpResponseOk)
             })
             .await
     }

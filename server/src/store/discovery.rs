@@ -94,6 +94,25 @@ pub struct Sighting {
     pub department: Option<String>,
 }
 
+/// An owner's attestation as stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AttestationRow {
+    /// Its id (`att_…`).
+    pub id: String,
+    /// The tenant.
+    pub tenant: TenantId,
+    /// The discovered agent.
+    pub discovered_id: DiscoveredAgentId,
+    /// Who attested, as audit entries name principals.
+    pub attester: String,
+    /// The person, as JSON.
+    pub person: Option<String>,
+    /// The statement.
+    pub statement: String,
+    /// When.
+    pub attested_at: Timestamp,
+}
+
 /// Which discovered agents to list.
 #[derive(Clone, Debug, Default)]
 pub struct DiscoveredFilter {
@@ -349,7 +368,132 @@ impl Store {
     }
 }
 
+fn attestation_from_row(row: &sqlx::any::AnyRow) -> StoreResult<AttestationRow> {
+    Ok(AttestationRow {
+        id: row.try_get("id")?,
+        tenant: tenant_column(row)?,
+        discovered_id: DiscoveredAgentId::parse(row.try_get::<String, _>("discovered_id")?)
+            .map_err(corrupt)?,
+        attester: row.try_get("attester")?,
+        person: row.try_get("person")?,
+        statement: row.try_get("statement")?,
+        attested_at: row.try_get("attested_at")?,
+    })
+}
+
+impl Store {
+    /// A page of the tenant's attestations, newest first, after `after`
+    /// (an `(attested_at, id)` position).
+    pub async fn list_attestations(
+        &self,
+        tenant: &TenantId,
+        discovered: Option<&DiscoveredAgentId>,
+        after: Option<(Timestamp, String)>,
+        limit: u32,
+    ) -> StoreResult<Vec<AttestationRow>> {
+        let mut sql = String::from(
+            "SELECT id, tenant_id, discovered_id, attester, person, statement, attested_at
+             FROM discovery_attestations WHERE tenant_id = $1",
+        );
+        let mut n = 1;
+        if discovered.is_some() {
+            n += 1;
+            sql.push_str(&format!(" AND discovered_id = ${n}"));
+        }
+        if after.is_some() {
+            sql.push_str(&format!(
+                " AND (attested_at < ${} OR (attested_at = ${} AND id < ${}))",
+                n + 1,
+                n + 2,
+                n + 3
+            ));
+            n += 3;
+        }
+        sql.push_str(&format!(" ORDER BY attested_at DESC, id DESC LIMIT ${}", n + 1));
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant.as_str());
+        if let Some(id) = discovered {
+            query = query.bind(id.as_str());
+        }
+        if let Some((at, id)) = after {
+            query = query.bind(at).bind(at).bind(id);
+        }
+        let rows = query.bind(i64::from(limit)).fetch_all(self.pool()).await?;
+        rows.iter().map(attestation_from_row).collect()
+    }
+}
+
 impl StoreTx {
+    /// Changes a discovered agent under a row lock; `(before, after)`, or
+    /// `None` if there is no such agent in the tenant.
+    pub async fn update_discovered(
+        &mut self,
+        tenant: &TenantId,
+        id: &DiscoveredAgentId,
+        change: impl FnOnce(&mut DiscoveredRow),
+    ) -> StoreResult<Option<(DiscoveredRow, DiscoveredRow)>> {
+        let lock = self.backend().for_update();
+        let sql = format!("SELECT {COLUMNS} FROM discovered_agents WHERE tenant_id = $1 AND id = $2{lock}");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant.as_str())
+            .bind(id.as_str())
+            .fetch_optional(self.conn())
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let before = discovered_from_row(&row)?;
+        let mut after = before.clone();
+        change(&mut after);
+        sqlx::query(
+            "UPDATE discovered_agents SET status = $1, status_reason = $2, owner = $3, agent_id = $4,
+                attested_at = $5, updated_at = $6
+             WHERE tenant_id = $7 AND id = $8",
+        )
+        .bind(status_str(after.status))
+        .bind(after.status_reason.clone())
+        .bind(after.owner.clone())
+        .bind(after.agent_id.as_ref().map(|a| a.to_string()))
+        .bind(after.attested_at)
+        .bind(after.updated_at)
+        .bind(tenant.as_str())
+        .bind(id.as_str())
+        .execute(self.conn())
+        .await?;
+        Ok(Some((before, after)))
+    }
+
+    /// Records an attestation.
+    pub async fn insert_attestation(&mut self, row: &AttestationRow) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO discovery_attestations (id, tenant_id, discovered_id, attester, person, statement, attested_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(row.id.clone())
+        .bind(row.tenant.as_str())
+        .bind(row.discovered_id.as_str())
+        .bind(row.attester.clone())
+        .bind(row.person.clone())
+        .bind(row.statement.clone())
+        .bind(row.attested_at)
+        .execute(self.conn())
+        .await?;
+        Ok(())
+    }
+
+    /// Sets how many days an attestation holds in the tenant; the days
+    /// before.
+    pub async fn set_attestation_days(&mut self, tenant: &TenantId, days: u32) -> StoreResult<Option<u32>> {
+        let before: Option<i64> = sqlx::query_scalar("SELECT attestation_days FROM tenants WHERE id = $1")
+            .bind(tenant.as_str())
+            .fetch_optional(self.conn())
+            .await?;
+        let Some(before) = before else { return Ok(None) };
+        sqlx::query("UPDATE tenants SET attestation_days = $1 WHERE id = $2")
+            .bind(i64::from(days))
+            .bind(tenant.as_str())
+            .execute(self.conn())
+            .await?;
+        Ok(Some(u32::try_from(before).unwrap_or(90)))
+    }
+
     /// Records `digests` as ingested in the tenant; the ones that were not
     /// already.
     pub async fn new_discovery_records(

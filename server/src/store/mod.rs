@@ -38,7 +38,9 @@ pub use api_keys::{ApiKeyRow, NewApiKey};
 pub use approvals::{ApprovalFilter, ApprovalRow, HumanDecision, risk_level_str};
 pub use audit::{AuditFilter, AuditRow, StoredHead, TreeState, UndecodableEntry};
 pub use budget::BudgetUsage;
-pub use discovery::{DiscoveredFilter, DiscoveredRow, Sighting, SourceRow, identity_kind_str, status_str};
+pub use discovery::{
+    AttestationRow, DiscoveredFilter, DiscoveredRow, Sighting, SourceRow, identity_kind_str, status_str,
+};
 pub use integrations::{IntegrationRow, NotificationState, TimedOutApproval};
 pub use intents::{
     CallbackDue, DecidedIntent, DeliveryRecord, IdempotencyRecord, IntentFilter, IntentRow, NewPendingIntent,

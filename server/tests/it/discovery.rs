@@ -204,4 +204,127 @@ async fn who_may_ingest_and_read(backend: Backend) {
     gw.get("/api/discovery/agents/not-an-id!", &f.admin).await.expect_error(400, "invalid_parameter");
 }
 
-crate::on_both_backends!(records_become_discovered_agents, bodies_in_every_shape, who_may_ingest_and_read);
+async fn the_inventory_is_governed_and_attested(backend: Backend) {
+    let op = crate::support::oidc::Provider::start().await;
+    let gw = crate::operators::gateway_with(backend, &op).await;
+    let tenant = crate::operators::tenant_with_people(&gw, json!({})).await;
+    let admin = gw.create_key(&tenant, "live", "admin").await;
+    let auditor = gw.create_key(&tenant, "live", "auditor").await;
+    gw.create_agent(&admin, "mailer", None).await;
+    let body = ndjson(&[nss(1, "svc-mailer@example.com", "api.openai.com/v1/chat/completions", 5, T0)]);
+    ingest(&gw, &admin, "format=zscaler_nss_json", body).await.expect(200);
+    let page = gw.get("/api/discovery/agents", &admin).await.expect(200);
+    let id = page["items"][0]["id"].as_str().unwrap().to_string();
+    let path = format!("/api/discovery/agents/{id}");
+
+    // A review gives its reason; a link names a registered agent.
+    let e =
+        gw.patch(&path, &admin, &json!({"status": "sanctioned"})).await.expect_error(400, "invalid_field");
+    assert_eq!(e["path"], "$.reason");
+    let e = gw.patch(&path, &admin, &json!({"reason": "why"})).await.expect_error(400, "invalid_field");
+    assert_eq!(e["path"], "$.reason");
+    let e = gw.patch(&path, &admin, &json!({"agent_id": "ghost"})).await.expect_error(400, "invalid_field");
+    assert_eq!(e["path"], "$.agent_id");
+    gw.patch(&path, &auditor, &json!({"owner": "carol"})).await.expect_error(403, "forbidden");
+    gw.patch("/api/discovery/agents/dag_none", &admin, &json!({"owner": "carol"}))
+        .await
+        .expect_error(404, "not_found");
+    let governed = gw
+        .patch(
+            &path,
+            &admin,
+            &json!({"status": "sanctioned", "reason": "approved by the CISO", "owner": "carol@example.test",
+                    "agent_id": "mailer"}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(governed["status"], "sanctioned");
+    assert_eq!(governed["status_reason"], "approved by the CISO");
+    assert_eq!(governed["owner"], "carol@example.test");
+    assert_eq!(governed["agent_id"], "mailer");
+    assert!(governed["attested_at"].is_null());
+    let listed = gw.get("/api/discovery/agents?governed=true&owned=true", &admin).await.expect(200);
+    assert_eq!(listed["items"].as_array().unwrap().len(), 1);
+    let none = gw.get("/api/discovery/agents?governed=false", &admin).await.expect(200);
+    assert!(none["items"].as_array().unwrap().is_empty());
+
+    // Only the owner attests, as a person.
+    let attest = format!("{path}/attestations");
+    let statement = json!({"statement": "still sends the monthly invoices"});
+    let (bob, _) = op.tokens("bob").await;
+    let (carol, _) = op.tokens("carol").await;
+    gw.post(&attest, &bob, &statement).await.expect_error(403, "forbidden");
+    gw.post(&attest, &admin, &statement).await.expect_error(403, "forbidden");
+    let attested = gw.post(&attest, &carol, &statement).await.expect(201);
+    assert_eq!(attested["person"]["subject"], "carol");
+    assert_eq!(attested["statement"], "still sends the monthly invoices");
+    assert!(attested["id"].as_str().unwrap().starts_with("att_"));
+    let got = gw.get(&path, &admin).await.expect(200);
+    assert_eq!(got["attested_at"], attested["attested_at"]);
+    assert_eq!(got["overdue"], false);
+    let list = gw.get("/api/discovery/attestations", &auditor).await.expect(200);
+    assert_eq!(list["items"][0]["id"], attested["id"]);
+    let list = gw.get(&format!("/api/discovery/attestations?discovered_id={id}"), &admin).await.expect(200);
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+
+    // The tenant's interval decides when an attestation is overdue.
+    assert_eq!(
+        gw.get("/api/discovery/settings", &auditor).await.expect(200),
+        json!({"attestation_days": 90})
+    );
+    let e = gw
+        .send(
+            gw.request(Method::PUT, "/api/discovery/settings")
+                .bearer_auth(&admin)
+                .json(&json!({"attestation_days": 0})),
+        )
+        .await
+        .expect_error(400, "invalid_field");
+    assert_eq!(e["path"], "$.attestation_days");
+    gw.send(
+        gw.request(Method::PUT, "/api/discovery/settings")
+            .bearer_auth(&auditor)
+            .json(&json!({"attestation_days": 7})),
+    )
+    .await
+    .expect_error(403, "forbidden");
+    let set = gw
+        .send(
+            gw.request(Method::PUT, "/api/discovery/settings")
+                .bearer_auth(&admin)
+                .json(&json!({"attestation_days": 1})),
+        )
+        .await
+        .expect(200);
+    assert_eq!(set, json!({"attestation_days": 1}));
+    let two_days_ago = chrono::Utc::now().timestamp_micros() - 2 * 86_400_000_000;
+    sqlx::query("UPDATE discovered_agents SET attested_at = $1 WHERE id = $2")
+        .bind(two_days_ago)
+        .bind(&id)
+        .execute(&gw.db().await)
+        .await
+        .unwrap();
+    let overdue = gw.get(&path, &admin).await.expect(200);
+    assert_eq!(overdue["overdue"], true, "{overdue}");
+
+    // Relieved of its owner, unlinked; every change is in the audit log,
+    // naming who made it.
+    let cleared = gw.patch(&path, &admin, &json!({"owner": null, "agent_id": null})).await.expect(200);
+    assert!(cleared["owner"].is_null() && cleared["agent_id"].is_null(), "{cleared}");
+    let audit = |kind: &str| format!("/v1/admin/audit?tenant={tenant}&kind={kind}");
+    let updates = gw.get(&audit("discovered_agent_updated"), ADMIN_KEY).await.expect(200);
+    assert_eq!(updates["items"].as_array().unwrap().len(), 2, "{updates}");
+    let attestations = gw.get(&audit("discovered_agent_attested"), ADMIN_KEY).await.expect(200);
+    assert_eq!(attestations["items"][0]["person"]["subject"], "carol", "{attestations}");
+    let settings = gw.get(&audit("discovery_settings_changed"), ADMIN_KEY).await.expect(200);
+    assert_eq!(settings["items"].as_array().unwrap().len(), 1);
+    let verified = gw.verify(&tenant).await;
+    assert_eq!(verified["ok"], true, "{verified}");
+}
+
+crate::on_both_backends!(
+    records_become_discovered_agents,
+    bodies_in_every_shape,
+    who_may_ingest_and_read,
+    the_inventory_is_governed_and_attested
+);

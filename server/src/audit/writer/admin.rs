@@ -8,7 +8,8 @@
 
 use lictor_api::agents::AgentUpdate;
 use lictor_api::audit::AuditKind;
-use lictor_api::ids::{AgentId, ApiKeyId, PolicyDraftId, PolicyProposalId, TenantId};
+use lictor_api::discovery::DiscoveryStatus;
+use lictor_api::ids::{AgentId, ApiKeyId, DiscoveredAgentId, PolicyDraftId, PolicyProposalId, TenantId};
 use lictor_api::integrations::IntegrationId;
 use lictor_api::intents::AuditRef;
 use lictor_api::policies::ProposalStatus;
@@ -21,9 +22,9 @@ use crate::audit::digested;
 use crate::clock::Timestamp;
 use crate::events::Event;
 use crate::store::{
-    ActiveRow, AgentRow, BundleRow, DraftRow, IntegrationRow, MintedTokenRow, NewApiKey, NewTenant,
-    ProposalRow, ScimGroupRow, ScimUserRow, SlotRow, StoreError, StoreResult, StoreTx, TenantRateLimits,
-    UpstreamRow,
+    ActiveRow, AgentRow, AttestationRow, BundleRow, DiscoveredRow, DraftRow, IntegrationRow, MintedTokenRow,
+    NewApiKey, NewTenant, ProposalRow, ScimGroupRow, ScimUserRow, SlotRow, StoreError, StoreResult, StoreTx,
+    TenantRateLimits, UpstreamRow,
 };
 
 /// A change an administrator asks for.
@@ -145,6 +146,33 @@ pub enum AdminOp {
     EndOperatorSessions(SessionsOf),
     /// A SCIM change to the tenant's people.
     Scim(Box<ScimChange>),
+    /// Govern a discovered agent: review, owner, link.
+    UpdateDiscovered {
+        /// The discovered agent.
+        id: DiscoveredAgentId,
+        /// What changes.
+        change: DiscoveredChange,
+        /// When.
+        now: Timestamp,
+    },
+    /// An owner's attestation.
+    Attest(AttestationRow),
+    /// Replace the tenant's discovery settings.
+    SetDiscoverySettings {
+        /// Days an attestation holds.
+        attestation_days: u32,
+    },
+}
+
+/// What changes of a discovered agent (the fields present).
+#[derive(Clone, Debug, Default)]
+pub struct DiscoveredChange {
+    /// The review: a status and its reason.
+    pub review: Option<(DiscoveryStatus, String)>,
+    /// The owner (`Some(None)` removes it).
+    pub owner: Option<Option<String>>,
+    /// The linked registered agent (`Some(None)` unlinks).
+    pub agent_id: Option<Option<AgentId>>,
 }
 
 /// Who is cut off in the tenant (and whose sessions end).
@@ -339,6 +367,16 @@ fn integration_details(row: &IntegrationRow) -> Value {
     })
 }
 
+/// What the tenant decided of a discovered agent (its audit payload).
+fn governance(row: &DiscoveredRow) -> Value {
+    json!({
+        "status": crate::store::status_str(row.status),
+        "status_reason": row.status_reason,
+        "owner": row.owner,
+        "agent_id": row.agent_id.as_ref().map(|a| a.as_str()),
+    })
+}
+
 fn agent_details(agent: &AgentRow) -> Value {
     json!({
         "agent_id": agent.id.as_str(),
@@ -499,6 +537,60 @@ pub(super) async fn apply(tx: &mut StoreTx, job: &AdminJob, now: Timestamp) -> S
             event: Some(Event::Integration { tenant: tenant.clone() }),
             ..applied(AuditKind::IntegrationDeleted, json!({"id": id.as_str()}))
         }),
+        AdminOp::UpdateDiscovered { id, change, now } => {
+            let change = change.clone();
+            let updated = tx
+                .update_discovered(tenant, id, |row| {
+                    if let Some((status, reason)) = change.review {
+                        row.status = status;
+                        row.status_reason = Some(reason);
+                    }
+                    if let Some(owner) = change.owner {
+                        row.owner = owner;
+                    }
+                    if let Some(agent) = change.agent_id {
+                        row.agent_id = agent;
+                    }
+                    row.updated_at = *now;
+                })
+                .await?;
+            updated.map(|(before, after)| {
+                applied(
+                    AuditKind::DiscoveredAgentUpdated,
+                    json!({"discovered_id": id.as_str(), "before": governance(&before), "after": governance(&after)}),
+                )
+            })
+        }
+        AdminOp::Attest(row) => {
+            let at = row.attested_at;
+            let updated = tx
+                .update_discovered(tenant, &row.discovered_id, |agent| agent.attested_at = Some(at))
+                .await?;
+            match updated {
+                None => None,
+                Some((agent, _)) => {
+                    tx.insert_attestation(row).await?;
+                    Some(applied(
+                        AuditKind::DiscoveredAgentAttested,
+                        json!({
+                            "attestation_id": row.id,
+                            "discovered_id": row.discovered_id.as_str(),
+                            "owner": agent.owner,
+                            "statement": row.statement,
+                        }),
+                    ))
+                }
+            }
+        }
+        AdminOp::SetDiscoverySettings { attestation_days } => {
+            let before = tx.set_attestation_days(tenant, *attestation_days).await?;
+            before.map(|before| {
+                applied(
+                    AuditKind::DiscoverySettingsChanged,
+                    json!({"before": {"attestation_days": before}, "after": {"attestation_days": attestation_days}}),
+                )
+            })
+        }
         AdminOp::RedriveDeadLetters { sink, seq } => {
             let count = tx.redrive_dead_letters(sink, tenant, *seq, now).await?;
             (count > 0).then(|| Applied {

@@ -25,7 +25,7 @@ use lictor_api::ids::{AgentId, TenantId};
 use lictor_api::intents::AuditRef;
 use tokio::sync::{mpsc, oneshot};
 
-pub use admin::{AdminJob, AdminOp, AdminOutcome, ScimChange, SessionsOf};
+pub use admin::{AdminJob, AdminOp, AdminOutcome, DiscoveredChange, ScimChange, SessionsOf};
 pub use decision::{ApprovalDraft, ApprovalPlan, AuditContext, CommitJob, CommitOutcome, IntentRecord};
 pub use entries::{ApprovalDecisionJob, ApprovalDecisionOutcome, RevocationJob, ToolResultJob};
 
