@@ -39,6 +39,8 @@ ALLOWED: dict[tuple[str, str, str], str] = {
     ),
     ("discovery_ingest", "format", ""): "the format may be named by the Content-Type's `format` parameter instead",
     ("discovery_ingest", "columns", ""): "only with a CSV format (two parameters at once); a CSV row of names",
+    ("discovered_agent_update", "$.reason", ""): "`status` and `reason` go together (two fields at once)",
+    ("discovered_agent_update", "$.agent_id", ""): "the agent must be registered in the tenant",
     ("discovery_ingest", "source", ""): "the generic format reads through a configured generic source (what the store holds)",
     ("discovery_ingest", "$", "could not be read"): (
         "the records are the vendor's, not a schema's: the body must read as the format's layout "
@@ -50,6 +52,12 @@ ALLOWED: dict[tuple[str, str, str], str] = {
         "the contract keeps one message type, so that generated clients have one"
     ),
 }
+# Reports: a range is `from` before `to`, at most 366 days long (two
+# parameters at once).
+for _report in ("posture_report_get", "access_report_get", "attestation_report_get", "activity_report_get"):
+    ALLOWED[(_report, "from", "")] = "`from` before `to` (two parameters at once)"
+    ALLOWED[(_report, "to", "")] = "at most 366 days after `from` (two parameters at once)"
+
 # Integrations: one settings type serves both making an integration (its
 # secrets required) and changing one (secrets left out are kept), so the
 # schema cannot mark the secret fields required.

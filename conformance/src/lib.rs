@@ -47,6 +47,8 @@ pub enum Group {
     Operators,
     /// Discovery: vendor records in, discovered agents out.
     Discovery,
+    /// Governance reports.
+    Reports,
 }
 
 impl Group {
@@ -64,6 +66,7 @@ impl Group {
             Group::Integrations => "integrations",
             Group::Operators => "operators",
             Group::Discovery => "discovery",
+            Group::Reports => "reports",
         }
     }
 }

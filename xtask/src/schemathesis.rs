@@ -68,17 +68,18 @@ pub fn schemathesis(root: &Path) -> Result<()> {
     }
     let reports = root.join("target/schemathesis");
     std::fs::create_dir_all(&reports)?;
-    let spec = root.join(crate::SPEC_PATH);
+    let spec = fuzzable_spec(root, &reports)?;
     let mut failed = Vec::new();
     for pass in &PASSES {
         // A pass whose report holds only errors of the generator itself (no
-        // failed check) runs again, up to twice: Hypothesis occasionally
+        // failed check) runs again, up to four times: Hypothesis occasionally
         // fails to describe a strategy ("AST constructor recursion depth
         // mismatch", a `KeyError` from `linecache`, both from CPython's
         // source inspection racing between the two workers' threads), which
-        // says nothing about the gateway. A failed check is never retried.
+        // says nothing about the gateway. With some eighty operations a pass
+        // meets one about every other run. A failed check is never retried.
         let mut passed = run_pass(root, &tool, &spec, &reports, pass)?;
-        for _ in 0..2 {
+        for _ in 0..4 {
             if passed || !only_generator_errors(&reports.join(format!("{}.xml", pass.name))) {
                 break;
             }
@@ -97,6 +98,32 @@ pub fn schemathesis(root: &Path) -> Result<()> {
     }
     println!("==> schemathesis: no 5xx, no answer outside its schema, no schema-valid request refused");
     Ok(())
+}
+
+/// The spec Schemathesis reads: the published one, except that bodies of
+/// raw bytes (`format: binary`, the discovery ingest's vendor records) are
+/// plain strings. Hypothesis fails to describe its binary strategy in the
+/// coverage phase ("AST constructor recursion depth mismatch", every
+/// time on that operation), which says nothing about the gateway; text is
+/// what the ingest reads anyway.
+fn fuzzable_spec(root: &Path, dir: &Path) -> Result<std::path::PathBuf> {
+    let published = std::fs::read_to_string(root.join(crate::SPEC_PATH)).context("reading the spec")?;
+    let mut document: serde_json::Value = serde_json::from_str(&published)?;
+    if let Some(paths) = document.get_mut("paths").and_then(|p| p.as_object_mut()) {
+        for operation in
+            paths.values_mut().filter_map(|item| item.as_object_mut()).flat_map(|item| item.values_mut())
+        {
+            if let Some(schema) = operation
+                .pointer_mut("/requestBody/content/application~1octet-stream/schema")
+                .and_then(|s| s.as_object_mut())
+            {
+                schema.remove("format");
+            }
+        }
+    }
+    let path = dir.join("lictor.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(&document)?)?;
+    Ok(path)
 }
 
 /// Whether a JUnit report holds errors but no failed check.

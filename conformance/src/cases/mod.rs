@@ -15,6 +15,7 @@ mod operators;
 mod policies;
 mod properties;
 mod registry;
+mod reports;
 mod sweep;
 mod tamper;
 mod tokens;
@@ -37,6 +38,7 @@ pub fn all() -> Vec<Case> {
     cases.extend(integrations::cases());
     cases.extend(operators::cases());
     cases.extend(discovery::cases());
+    cases.extend(reports::cases());
     cases.extend(vectors::cases());
     cases.extend(contract::cases());
     cases.extend(properties::cases());

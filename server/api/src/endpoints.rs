@@ -1,7 +1,10 @@
 //! The API trait (feature `endpoints`): every operation, its extractors
 //! and answers, and the OpenAPI document rendered from it.
 
-use crate::{ApiError, Checked, JsonBody, Limited, QueryParams, RawJsonBody};
+use crate::reports::{
+    AccessReport, ActivityParams, ActivityReport, AttestationReport, PostureReport, ReportParams,
+};
+use crate::{ApiError, Checked, JsonBody, Limited, QueryParams, RawJsonBody, Report};
 use dropshot::{
     ApiDescription, Header, HttpResponseAccepted, HttpResponseCreated, HttpResponseDeleted, HttpResponseOk,
     Path, RequestContext,
@@ -70,6 +73,7 @@ use crate::upstreams::{Upstream, UpstreamCreate, UpstreamListParams, UpstreamPag
             "tools" = { description = "Tool calls: the MCP front door and its plain-HTTP twin." },
             "integrations" = { description = "Audit sinks (SIEMs, object stores, relays) and notification channels, with their health." },
             "discovery" = { description = "Discovery: AI traffic that proxies, CASBs and DNS report, as an inventory of discovered agents to own and govern." },
+            "reports" = { description = "Governance reports (posture, access, attestation, activity) as typed JSON or CSV." },
             "operators" = { description = "People: who the credentials are, operator access (sign-in, roles, step-up), SCIM provisioning." },
         },
     }
@@ -504,6 +508,43 @@ pub trait LictorApi {
         body: JsonBody<DiscoverySettings>,
     ) -> Result<Limited<HttpResponseOk<DiscoverySettings>>, ApiError>;
 
+    /// The posture report: discovered vs governed agents, their review,
+    /// owners and attestations, unsanctioned AI services in use, and the
+    /// trend over the range. JSON, or CSV (`Accept: text/csv` or
+    /// `format=csv`).
+    #[endpoint { method = GET, path = "/api/reports/posture", tags = ["reports"] }]
+    async fn posture_report_get(
+        rqctx: RequestContext<Self::Context>,
+        query: QueryParams<ReportParams>,
+    ) -> Result<Limited<Report<PostureReport>>, ApiError>;
+
+    /// The access register: each registered agent with each credential it
+    /// holds (keys, tokens and their caveats), its owner and last use.
+    /// JSON, or CSV (`Accept: text/csv` or `format=csv`).
+    #[endpoint { method = GET, path = "/api/reports/access", tags = ["reports"] }]
+    async fn access_report_get(
+        rqctx: RequestContext<Self::Context>,
+        query: QueryParams<ReportParams>,
+    ) -> Result<Limited<Report<AccessReport>>, ApiError>;
+
+    /// The attestation evidence: who attested what and when in the range,
+    /// and what is overdue now. JSON, or CSV (`Accept: text/csv` or
+    /// `format=csv`).
+    #[endpoint { method = GET, path = "/api/reports/attestation", tags = ["reports"] }]
+    async fn attestation_report_get(
+        rqctx: RequestContext<Self::Context>,
+        query: QueryParams<ReportParams>,
+    ) -> Result<Limited<Report<AttestationReport>>, ApiError>;
+
+    /// The activity report: decisions by verdict, stage, agent, tool and
+    /// environment over time, from the audit log. JSON, or CSV
+    /// (`Accept: text/csv` or `format=csv`).
+    #[endpoint { method = GET, path = "/api/reports/activity", tags = ["reports"] }]
+    async fn activity_report_get(
+        rqctx: RequestContext<Self::Context>,
+        query: QueryParams<ActivityParams>,
+    ) -> Result<Limited<Report<ActivityReport>>, ApiError>;
+
     /// List the tenant's policy drafts, oldest first (without their modules).
     #[endpoint { method = GET, path = "/v1/admin/policies/drafts", tags = ["policies"] }]
     async fn policy_draft_list(
@@ -872,6 +913,7 @@ pub fn render_openapi<C: dropshot::ServerContext>(
     add_access(&mut document).map_err(<serde_json::Error as serde::ser::Error>::custom)?;
     add_mcp_notification_response(&mut document);
     describe_export_responses(&mut document);
+    describe_report_responses(&mut document);
     bound_integers(&mut document);
     publish_slash_paths(&mut document);
     Ok(document)
@@ -988,6 +1030,22 @@ fn describe_export_responses(document: &mut serde_json::Value) {
                 "5XX": {"$ref": "#/components/responses/Error"},
             }),
         );
+    }
+}
+
+/// Reports answer CSV too (`Accept: text/csv` or `format=csv`).
+fn describe_report_responses(document: &mut serde_json::Value) {
+    let Some(paths) = document.get_mut("paths").and_then(|p| p.as_object_mut()) else {
+        return;
+    };
+    for (path, item) in paths.iter_mut() {
+        if !path.starts_with("/api/reports/") {
+            continue;
+        }
+        if let Some(content) = item.pointer_mut("/get/responses/200/content").and_then(|c| c.as_object_mut())
+        {
+            content.insert("text/csv".into(), serde_json::json!({"schema": {"type": "string"}}));
+        }
     }
 }
 

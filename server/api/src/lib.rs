@@ -34,6 +34,7 @@ pub mod money;
 pub mod operators;
 pub mod pagination;
 pub mod policies;
+pub mod reports;
 pub mod system;
 pub mod tenants;
 pub mod text;
@@ -51,4 +52,4 @@ mod limited;
 #[cfg(feature = "endpoints")]
 pub use endpoints::*;
 #[cfg(feature = "endpoints")]
-pub use limited::Limited;
+pub use limited::{Limited, Report};

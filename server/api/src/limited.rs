@@ -64,3 +64,33 @@ impl<T: HttpResponse + Send + Sync + 'static> HttpResponse for Limited<T> {
         }
     }
 }
+
+/// A report's answer: its typed JSON, or its CSV (`text/csv`, streamed)
+/// when the caller asked for CSV. The document describes the JSON; the
+/// rendering adds `text/csv` to the operation's answer.
+pub enum Report<T> {
+    /// The report as JSON.
+    Json(T),
+    /// The report as CSV, ready to stream.
+    Csv(http::Response<dropshot::Body>),
+}
+
+impl<T> HttpResponse for Report<T>
+where
+    T: schemars::JsonSchema + serde::Serialize + Send + Sync + 'static,
+{
+    fn to_result(self) -> Result<http::Response<dropshot::Body>, HttpError> {
+        match self {
+            Report::Json(report) => dropshot::HttpResponseOk(report).to_result(),
+            Report::Csv(response) => Ok(response),
+        }
+    }
+
+    fn response_metadata() -> ApiEndpointResponse {
+        dropshot::HttpResponseOk::<T>::response_metadata()
+    }
+
+    fn status_code(&self) -> StatusCode {
+        StatusCode::OK
+    }
+}

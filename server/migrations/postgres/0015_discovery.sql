@@ -5,7 +5,8 @@
 -- list). The id is derived from (tenant, identity, service), so every
 -- replica names the same agent the same. Totals are over every source.
 -- `status`: unreviewed | sanctioned | unsanctioned | ignored; `agent_id`
--- links a registered agent (the discovered agent is then governed).
+-- links a registered agent (the discovered agent is then governed, since
+-- `governed_at`).
 CREATE TABLE discovered_agents (
     id TEXT PRIMARY KEY,
     tenant_id TEXT NOT NULL REFERENCES tenants (id),
@@ -21,6 +22,7 @@ CREATE TABLE discovered_agents (
     status TEXT NOT NULL DEFAULT 'unreviewed',
     status_reason TEXT,
     agent_id TEXT,
+    governed_at BIGINT,
     owner TEXT,
     attested_at BIGINT,
     created_at BIGINT NOT NULL,
@@ -93,3 +95,7 @@ CREATE TABLE discovery_cursors (
 
 -- How long an owner's attestation holds (days).
 ALTER TABLE tenants ADD COLUMN attestation_days BIGINT NOT NULL DEFAULT 90;
+
+-- A capability token's caveats as minted (JSON), for the access register;
+-- tokens minted before this column have none recorded.
+ALTER TABLE tokens ADD COLUMN caveats TEXT;

@@ -22,6 +22,7 @@ pub(crate) mod intents;
 pub(crate) mod mcp;
 pub(crate) mod operators;
 pub(crate) mod policies;
+pub(crate) mod reports;
 pub(crate) mod scim;
 pub(crate) mod system;
 pub(crate) mod tenants;

@@ -43,6 +43,9 @@ use lictor_api::policies::{
     PolicyDraftWrite, PolicyDryRun, PolicyDryRunRequest, PolicyPromote, PolicyProposalListParams,
     PolicyProposalPage, PolicyProposalPath, PolicyRollback, PolicyTemplateList,
 };
+use lictor_api::reports::{
+    AccessReport, ActivityParams, ActivityReport, AttestationReport, PostureReport, ReportParams,
+};
 use lictor_api::system::{Health, Readiness};
 use lictor_api::tenants::{
     Tenant, TenantCreate, TenantCreated, TenantListParams, TenantPage, TenantPath, TenantUpdate,
@@ -62,8 +65,8 @@ use lictor_api::{
 
 use crate::app::intents::Arrival;
 use crate::app::{
-    agents, api_keys, approvals, audit, discovery, integrations, intents, mcp, operators, policies, scim,
-    system, tenants, tokens, tools, upstreams,
+    agents, api_keys, approvals, audit, discovery, integrations, intents, mcp, operators, policies, reports,
+    scim, system, tenants, tokens, tools, upstreams,
 };
 use crate::caller::Caller;
 use crate::error::{Error, Object};
@@ -119,6 +122,17 @@ fn json_response<T: serde::Serialize>(
 }
 
 /// A streamed download of an audit export.
+/// A report's answer: its JSON, or its CSV streamed.
+fn report_response<T>(answer: reports::Answer<T>) -> Result<lictor_api::Report<T>, Error> {
+    match answer {
+        reports::Answer::Json(report) => Ok(lictor_api::Report::Json(report)),
+        reports::Answer::Csv { filename, chunks } => {
+            let export = audit::Export { content_type: "text/csv; charset=utf-8", filename, chunks };
+            export_response(export).map(lictor_api::Report::Csv)
+        }
+    }
+}
+
 fn export_response(export: audit::Export) -> Result<http::Response<dropshot::Body>, Error> {
     let mut chunks = export.chunks;
     let frames = futures::stream::poll_fn(move |cx| {
@@ -666,6 +680,48 @@ impl LictorApi for LictorImpl {
                     .await
                     .map(HttpResponseOk)
             })
+            .await
+    }
+
+    async fn posture_report_get(
+        rqctx: RequestContext<GatewayState>,
+        query: QueryParams<ReportParams>,
+    ) -> Result<Limited<lictor_api::Report<PostureReport>>, ApiError> {
+        let caller = caller(&rqctx);
+        caller
+            .answer(async { reports::posture(&caller, query.into_inner()).await.and_then(report_response) })
+            .await
+    }
+
+    async fn access_report_get(
+        rqctx: RequestContext<GatewayState>,
+        query: QueryParams<ReportParams>,
+    ) -> Result<Limited<lictor_api::Report<AccessReport>>, ApiError> {
+        let caller = caller(&rqctx);
+        caller
+            .answer(async { reports::access(&caller, query.into_inner()).await.and_then(report_response) })
+            .await
+    }
+
+    async fn attestation_report_get(
+        rqctx: RequestContext<GatewayState>,
+        query: QueryParams<ReportParams>,
+    ) -> Result<Limited<lictor_api::Report<AttestationReport>>, ApiError> {
+        let caller = caller(&rqctx);
+        caller
+            .answer(async {
+                reports::attestation(&caller, query.into_inner()).await.and_then(report_response)
+            })
+            .await
+    }
+
+    async fn activity_report_get(
+        rqctx: RequestContext<GatewayState>,
+        query: QueryParams<ActivityParams>,
+    ) -> Result<Limited<lictor_api::Report<ActivityReport>>, ApiError> {
+        let caller = caller(&rqctx);
+        caller
+            .answer(async { reports::activity(&caller, query.into_inner()).await.and_then(report_response) })
             .await
     }
 

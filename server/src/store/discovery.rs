@@ -42,6 +42,8 @@ pub struct DiscoveredRow {
     pub status_reason: Option<String>,
     /// Linked registered agent.
     pub agent_id: Option<AgentId>,
+    /// Linked since.
+    pub governed_at: Option<Timestamp>,
     /// Owner.
     pub owner: Option<String>,
     /// Last attested.
@@ -180,7 +182,8 @@ fn signed(value: u64) -> i64 {
 }
 
 const COLUMNS: &str = "id, tenant_id, identity_kind, identity, service, service_name, first_seen, last_seen,
-    requests, bytes, department, status, status_reason, agent_id, owner, attested_at, created_at, updated_at";
+    requests, bytes, department, status, status_reason, agent_id, governed_at, owner, attested_at, created_at,
+    updated_at";
 
 fn discovered_from_row(row: &sqlx::any::AnyRow) -> StoreResult<DiscoveredRow> {
     let kind: String = row.try_get("identity_kind")?;
@@ -200,6 +203,7 @@ fn discovered_from_row(row: &sqlx::any::AnyRow) -> StoreResult<DiscoveredRow> {
         status: status(&state).ok_or_else(|| corrupt(format!("discovery status `{state}`")))?,
         status_reason: row.try_get("status_reason")?,
         agent_id: parse_opt(row.try_get("agent_id")?, |s| AgentId::parse(s).ok(), "agent id")?,
+        governed_at: row.try_get("governed_at")?,
         owner: row.try_get("owner")?,
         attested_at: row.try_get("attested_at")?,
         created_at: row.try_get("created_at")?,
@@ -422,6 +426,74 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Attestations made in `[from, to)` with their discovered agents,
+    /// newest first, after `after` (an `(attested_at, id)` position).
+    pub async fn attestations_between(
+        &self,
+        tenant: &TenantId,
+        from: Timestamp,
+        to: Timestamp,
+        after: Option<(Timestamp, String)>,
+        limit: u32,
+    ) -> StoreResult<Vec<(AttestationRow, DiscoveredRow)>> {
+        let agent_columns: Vec<String> = COLUMNS.split(',').map(|c| format!("d.{}", c.trim())).collect();
+        let position = if after.is_some() {
+            " AND (a.attested_at < $4 OR (a.attested_at = $5 AND a.id < $6))"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "SELECT a.id AS attestation_id, a.attester, a.person, a.statement, a.attested_at AS attestation_at,
+                {} FROM discovery_attestations a JOIN discovered_agents d ON d.id = a.discovered_id
+             WHERE a.tenant_id = $1 AND a.attested_at >= $2 AND a.attested_at < $3{position}
+             ORDER BY a.attested_at DESC, a.id DESC LIMIT {limit}",
+            agent_columns.join(", ")
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant.as_str()).bind(from).bind(to);
+        if let Some((at, id)) = after {
+            query = query.bind(at).bind(at).bind(id);
+        }
+        let rows = query.fetch_all(self.pool()).await?;
+        rows.iter()
+            .map(|row| {
+                let agent = discovered_from_row(row)?;
+                let attestation = AttestationRow {
+                    id: row.try_get("attestation_id")?,
+                    tenant: agent.tenant.clone(),
+                    discovered_id: agent.id.clone(),
+                    attester: row.try_get("attester")?,
+                    person: row.try_get("person")?,
+                    statement: row.try_get("statement")?,
+                    attested_at: row.try_get("attestation_at")?,
+                };
+                Ok((attestation, agent))
+            })
+            .collect()
+    }
+
+    /// Discovered agents, not ignored, last attested (or, never, discovered)
+    /// before `cutoff`: longest overdue first.
+    pub async fn overdue_discovered(
+        &self,
+        tenant: &TenantId,
+        cutoff: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<DiscoveredRow>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM discovered_agents
+             WHERE tenant_id = $1 AND status <> 'ignored' AND COALESCE(attested_at, created_at) < $2
+             ORDER BY COALESCE(attested_at, created_at), id LIMIT $3"
+        )))
+        .bind(tenant.as_str())
+        .bind(cutoff)
+        .bind(i64::from(limit))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(discovered_from_row).collect()
+    }
+}
+
 impl StoreTx {
     /// Changes a discovered agent under a row lock; `(before, after)`, or
     /// `None` if there is no such agent in the tenant.
@@ -444,8 +516,8 @@ impl StoreTx {
         change(&mut after);
         sqlx::query(
             "UPDATE discovered_agents SET status = $1, status_reason = $2, owner = $3, agent_id = $4,
-                attested_at = $5, updated_at = $6
-             WHERE tenant_id = $7 AND id = $8",
+                attested_at = $5, updated_at = $6, governed_at = $7
+             WHERE tenant_id = $8 AND id = $9",
         )
         .bind(status_str(after.status))
         .bind(after.status_reason.clone())
@@ -453,6 +525,7 @@ impl StoreTx {
         .bind(after.agent_id.as_ref().map(|a| a.to_string()))
         .bind(after.attested_at)
         .bind(after.updated_at)
+        .bind(after.governed_at)
         .bind(tenant.as_str())
         .bind(id.as_str())
         .execute(self.conn())

@@ -224,10 +224,14 @@ impl StoreTx {
 
 impl StoreTx {
     /// Records a minted root token.
-    pub async fn insert_minted_token(&mut self, token: &MintedTokenRow) -> StoreResult<()> {
+    pub async fn insert_minted_token(
+        &mut self,
+        token: &MintedTokenRow,
+        caveats: &serde_json::Value,
+    ) -> StoreResult<()> {
         sqlx::query(
-            "INSERT INTO tokens (tenant_id, jti, subject, kid, issued_at, expires_at, minted_by)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO tokens (tenant_id, jti, subject, kid, issued_at, expires_at, minted_by, caveats)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(token.tenant.as_str())
         .bind(&token.jti)
@@ -236,6 +240,7 @@ impl StoreTx {
         .bind(token.issued_at)
         .bind(token.expires_at)
         .bind(&token.minted_by)
+        .bind(caveats.to_string())
         .execute(self.conn())
         .await?;
         Ok(())

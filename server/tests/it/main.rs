@@ -34,6 +34,7 @@ mod policies;
 mod properties;
 mod published;
 mod rate_limits;
+mod reports;
 mod scenario;
 mod scim;
 mod sink_chaos;

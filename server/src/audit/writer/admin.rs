@@ -483,7 +483,7 @@ pub(super) async fn apply(tx: &mut StoreTx, job: &AdminJob, now: Timestamp) -> S
             })
         }
         AdminOp::MintToken { row, caveats } => {
-            tx.insert_minted_token(row).await?;
+            tx.insert_minted_token(row, caveats).await?;
             let mut done = applied(
                 AuditKind::TokenMinted,
                 json!({
@@ -548,7 +548,10 @@ pub(super) async fn apply(tx: &mut StoreTx, job: &AdminJob, now: Timestamp) -> S
                     if let Some(owner) = change.owner {
                         row.owner = owner;
                     }
-                    if let Some(agent) = change.agent_id {
+                    if let Some(agent) = change.agent_id
+                        && agent != row.agent_id
+                    {
+                        row.governed_at = agent.as_ref().map(|_| *now);
                         row.agent_id = agent;
                     }
                     row.updated_at = *now;
