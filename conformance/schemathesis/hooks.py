@@ -52,6 +52,16 @@ ALLOWED: dict[tuple[str, str, str], str] = {
         "the contract keeps one message type, so that generated clients have one"
     ),
 }
+# A tenant's catalogue service: the catalogue's host grammar (lower-case
+# names, `*.` and `{label}` templates of at least two labels) and its claims
+# (a host, pattern or vendor name belongs to one service) depend on the
+# catalogue the gateway ships and the tenant's other services.
+for _operation in ("discovery_service_create", "discovery_service_put"):
+    for _at in ("$.domains", "$.domains.exact[", "$.domains.wildcard[", "$.url_patterns[", "$.vendor_ids.netskope[",
+                "$.vendor_ids.zscaler[", "$.vendor_ids.mdca.names[", "$.vendor_ids.mdca.app_ids[", "$.categories[",
+                "$.docs[", "$.id", "$.name", "$.vendor"):
+        ALLOWED[(_operation, _at, "")] = "the catalogue's grammar and claims (what it ships and the tenant added)"
+
 # Reports: a range is `from` before `to`, at most 366 days long (two
 # parameters at once).
 for _report in ("posture_report_get", "access_report_get", "attestation_report_get", "activity_report_get"):

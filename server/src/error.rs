@@ -131,6 +131,8 @@ pub enum Object {
     Operator,
     /// A discovered agent.
     DiscoveredAgent,
+    /// A tenant's AI service in the discovery catalogue.
+    CatalogueService,
 }
 
 impl Object {
@@ -155,6 +157,7 @@ impl Object {
             Object::Integration => "integration",
             Object::Operator => "operator",
             Object::DiscoveredAgent => "discovered agent",
+            Object::CatalogueService => "catalogue service",
         }
     }
 }

@@ -23,6 +23,10 @@ pub(super) fn cases() -> Vec<Case> {
             "attestation_list",
             "discovery_settings_get",
             "discovery_settings_put",
+            "discovery_catalogue_get",
+            "discovery_service_create",
+            "discovery_service_put",
+            "discovery_service_delete",
         ],
         run: records_become_inventory,
     }]

@@ -769,6 +769,9 @@ async fn other_tenant_sweep(ctx: &Context, operations: &[Operation], planted: &P
         "approval_decide" => json!({"decision": "reject", "note": "the conformance sweep"}),
         "policy_draft_update" => json!({"name": "conformance sweep", "modules": planted.modules}),
         "discovered_agent_attest" => json!({"statement": "the conformance sweep"}),
+        "discovery_service_put" => {
+            json!({"name": "sweep", "vendor": "sweep", "kind": "saas", "domains": {"exact": ["sweep.conformance.example"]}})
+        }
         _ => json!({}),
     };
     let want_aimed = |op: &Operation| if op.superadmin_only { FORBIDDEN } else { NOT_FOUND };

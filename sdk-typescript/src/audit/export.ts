@@ -131,6 +131,7 @@ const AUDIT_KINDS = [
   "scim_token_rotated", "operator_sessions_ended", "scim_user_created", "scim_user_updated", "scim_user_deleted",
   "scim_group_created", "scim_group_updated", "scim_group_deleted",
   "discovered_agent_updated", "discovered_agent_attested", "discovery_settings_changed",
+  "discovery_service_saved", "discovery_service_deleted",
 ] as const satisfies readonly Schemas["AuditKind"][];
 // Every kind of the contract: a kind missing above fails to compile here.
 const everyKind: Exclude<Schemas["AuditKind"], (typeof AUDIT_KINDS)[number]> extends never ? true : never = true;

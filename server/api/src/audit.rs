@@ -88,6 +88,10 @@ pub enum AuditKind {
     DiscoveredAgentAttested,
     /// A tenant's discovery settings changed (the attestation interval).
     DiscoverySettingsChanged,
+    /// A tenant added or replaced one of its own AI services.
+    DiscoveryServiceSaved,
+    /// A tenant removed one of its own AI services.
+    DiscoveryServiceDeleted,
 }
 
 impl AuditKind {
@@ -131,11 +135,13 @@ impl AuditKind {
             AuditKind::DiscoveredAgentUpdated => "discovered_agent_updated",
             AuditKind::DiscoveredAgentAttested => "discovered_agent_attested",
             AuditKind::DiscoverySettingsChanged => "discovery_settings_changed",
+            AuditKind::DiscoveryServiceSaved => "discovery_service_saved",
+            AuditKind::DiscoveryServiceDeleted => "discovery_service_deleted",
         }
     }
 
     /// Every kind.
-    pub const ALL: [AuditKind; 37] = [
+    pub const ALL: [AuditKind; 39] = [
         AuditKind::Decision,
         AuditKind::ApprovalDecision,
         AuditKind::ToolResult,
@@ -173,6 +179,8 @@ impl AuditKind {
         AuditKind::DiscoveredAgentUpdated,
         AuditKind::DiscoveredAgentAttested,
         AuditKind::DiscoverySettingsChanged,
+        AuditKind::DiscoveryServiceSaved,
+        AuditKind::DiscoveryServiceDeleted,
     ];
 
     /// Parses the wire string.

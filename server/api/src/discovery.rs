@@ -364,3 +364,213 @@ pub struct DiscoverySettings {
     #[schemars(range(min = 1, max = 3650))]
     pub attestation_days: u32,
 }
+
+/// What an AI service is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ServiceKind {
+    /// A programmatic model endpoint.
+    ModelApi,
+    /// An end-user application.
+    Saas,
+}
+
+/// Where a service is found by host.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceDomains {
+    /// Host names, matched exactly (lower-case).
+    #[serde(default)]
+    #[schemars(length(max = 200))]
+    pub exact: Vec<String>,
+    /// `*.suffix` (one or more labels before the suffix, not the suffix
+    /// itself) or templates with `{label}` slots standing for one label.
+    #[serde(default)]
+    #[schemars(length(max = 200))]
+    pub wildcard: Vec<String>,
+}
+
+/// A host and a path prefix: for shared hosts, where only some paths are
+/// the service.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceUrlPattern {
+    /// The host (exact, `*.` or a template, as in `domains`).
+    #[schemars(length(min = 1, max = 253))]
+    pub host: String,
+    /// The path prefix, from `/`, matched at a segment boundary.
+    #[schemars(length(min = 1, max = 512), regex(pattern = "^/"))]
+    pub path_prefix: String,
+}
+
+/// How Defender for Cloud Apps names a service.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceMdcaIds {
+    /// App ids.
+    #[serde(default)]
+    #[schemars(length(max = 50))]
+    pub app_ids: Vec<u64>,
+    /// App names.
+    #[serde(default)]
+    #[schemars(length(max = 50))]
+    pub names: Vec<String>,
+}
+
+/// How the discovery vendors name a service.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceVendorIds {
+    /// Netskope `app` names.
+    #[serde(default)]
+    #[schemars(length(max = 50))]
+    pub netskope: Vec<String>,
+    /// Defender for Cloud Apps ids and names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mdca: Option<ServiceMdcaIds>,
+    /// Zscaler `appname`s.
+    #[serde(default)]
+    #[schemars(length(max = 50))]
+    pub zscaler: Vec<String>,
+}
+
+/// Body of `PUT /api/discovery/catalogue/services/{service_id}`: one of
+/// the tenant's own services, replaced.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogueServiceWrite {
+    /// Its name.
+    pub name: crate::text::Label,
+    /// Who runs it.
+    pub vendor: crate::text::Label,
+    /// What it is.
+    pub kind: ServiceKind,
+    /// Free tags (`chat`, `coding-assistant`…).
+    #[serde(default)]
+    #[schemars(length(max = 20))]
+    pub categories: Vec<String>,
+    /// Where it is found by host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domains: Option<ServiceDomains>,
+    /// Where it is found by host and path.
+    #[serde(default)]
+    #[schemars(length(max = 50))]
+    pub url_patterns: Vec<ServiceUrlPattern>,
+    /// How the vendors name it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vendor_ids: Option<ServiceVendorIds>,
+    /// Documentation URLs.
+    #[serde(default)]
+    #[schemars(length(max = 20))]
+    pub docs: Vec<String>,
+}
+
+/// Body of `POST /api/discovery/catalogue/services`: a service the tenant
+/// adds to the shipped catalogue.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogueServiceCreate {
+    /// Its id: lower-case letters, digits and `-`, not a shipped service's.
+    #[schemars(length(min = 1, max = 64), regex(pattern = "^[a-z0-9][a-z0-9-]{0,63}$"))]
+    pub id: String,
+    /// Its name.
+    pub name: crate::text::Label,
+    /// Who runs it.
+    pub vendor: crate::text::Label,
+    /// What it is.
+    pub kind: ServiceKind,
+    /// Free tags (`chat`, `coding-assistant`…).
+    #[serde(default)]
+    #[schemars(length(max = 20))]
+    pub categories: Vec<String>,
+    /// Where it is found by host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domains: Option<ServiceDomains>,
+    /// Where it is found by host and path.
+    #[serde(default)]
+    #[schemars(length(max = 50))]
+    pub url_patterns: Vec<ServiceUrlPattern>,
+    /// How the vendors name it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vendor_ids: Option<ServiceVendorIds>,
+    /// Documentation URLs.
+    #[serde(default)]
+    #[schemars(length(max = 20))]
+    pub docs: Vec<String>,
+}
+
+impl CatalogueServiceCreate {
+    /// Its id, and the service as a replacement would write it.
+    pub fn split(self) -> (String, CatalogueServiceWrite) {
+        let CatalogueServiceCreate {
+            id,
+            name,
+            vendor,
+            kind,
+            categories,
+            domains,
+            url_patterns,
+            vendor_ids,
+            docs,
+        } = self;
+        (
+            id,
+            CatalogueServiceWrite { name, vendor, kind, categories, domains, url_patterns, vendor_ids, docs },
+        )
+    }
+}
+
+/// Whose a catalogue entry is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ServiceOrigin {
+    /// Shipped with the gateway.
+    Shipped,
+    /// Added by the tenant.
+    Tenant,
+}
+
+/// An AI service of the catalogue.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+pub struct CatalogueService {
+    /// Its id.
+    pub id: String,
+    /// Shipped, or the tenant's.
+    pub origin: ServiceOrigin,
+    /// Its name.
+    pub name: String,
+    /// Who runs it.
+    pub vendor: String,
+    /// What it is.
+    pub kind: ServiceKind,
+    /// Free tags.
+    pub categories: Vec<String>,
+    /// Where it is found by host.
+    pub domains: ServiceDomains,
+    /// Where it is found by host and path.
+    pub url_patterns: Vec<ServiceUrlPattern>,
+    /// How the vendors name it.
+    pub vendor_ids: ServiceVendorIds,
+    /// Documentation URLs.
+    pub docs: Vec<String>,
+}
+
+/// `GET /api/discovery/catalogue`: the catalogue the tenant's records are
+/// matched with.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+pub struct CatalogueView {
+    /// The shipped catalogue's version.
+    pub shipped_version: String,
+    /// The tenant's catalogue version (the shipped one, with its additions).
+    pub version: String,
+    /// Every service, the shipped ones first.
+    pub services: Vec<CatalogueService>,
+}
+
+/// Path of a tenant's catalogue service.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+pub struct CatalogueServicePath {
+    /// Its id: lower-case letters, digits and `-`.
+    #[schemars(length(min = 1, max = 64), regex(pattern = "^[a-z0-9][a-z0-9-]{0,63}$"))]
+    pub service_id: String,
+}

@@ -21,7 +21,8 @@ use crate::audit::{
     InclusionProof, InclusionProofParams, IntentAuditParams, PayloadParams, PayloadPath, PublicKeys,
 };
 use crate::discovery::{
-    Attestation, AttestationCreate, AttestationListParams, AttestationPage, DiscoveredAgent,
+    Attestation, AttestationCreate, AttestationListParams, AttestationPage, CatalogueService,
+    CatalogueServiceCreate, CatalogueServicePath, CatalogueServiceWrite, CatalogueView, DiscoveredAgent,
     DiscoveredAgentListParams, DiscoveredAgentPage, DiscoveredAgentPath, DiscoveredAgentUpdate,
     DiscoverySettings, IngestParams, IngestResult,
 };
@@ -507,6 +508,42 @@ pub trait LictorApi {
         scope: QueryParams<TenantScope>,
         body: JsonBody<DiscoverySettings>,
     ) -> Result<Limited<HttpResponseOk<DiscoverySettings>>, ApiError>;
+
+    /// The AI-service catalogue the tenant's records are matched with: the
+    /// shipped services and the tenant's own.
+    #[endpoint { method = GET, path = "/api/discovery/catalogue", tags = ["discovery"] }]
+    async fn discovery_catalogue_get(
+        rqctx: RequestContext<Self::Context>,
+        scope: QueryParams<TenantScope>,
+    ) -> Result<Limited<HttpResponseOk<CatalogueView>>, ApiError>;
+
+    /// Add an AI service of the tenant's own to the catalogue. It may claim
+    /// no host, pattern or vendor name another service has; records
+    /// ingested from then on are matched with it.
+    #[endpoint { method = POST, path = "/api/discovery/catalogue/services", tags = ["discovery"] }]
+    async fn discovery_service_create(
+        rqctx: RequestContext<Self::Context>,
+        scope: QueryParams<TenantScope>,
+        body: JsonBody<CatalogueServiceCreate>,
+    ) -> Result<Limited<HttpResponseCreated<CatalogueService>>, ApiError>;
+
+    /// Replace one of the tenant's own AI services.
+    #[endpoint { method = PUT, path = "/api/discovery/catalogue/services/{service_id}", tags = ["discovery"] }]
+    async fn discovery_service_put(
+        rqctx: RequestContext<Self::Context>,
+        path: Checked<Path<CatalogueServicePath>>,
+        scope: QueryParams<TenantScope>,
+        body: JsonBody<CatalogueServiceWrite>,
+    ) -> Result<Limited<HttpResponseOk<CatalogueService>>, ApiError>;
+
+    /// Remove one of the tenant's own AI services (discovered agents keep
+    /// what they were matched as).
+    #[endpoint { method = DELETE, path = "/api/discovery/catalogue/services/{service_id}", tags = ["discovery"] }]
+    async fn discovery_service_delete(
+        rqctx: RequestContext<Self::Context>,
+        path: Checked<Path<CatalogueServicePath>>,
+        scope: QueryParams<TenantScope>,
+    ) -> Result<Limited<HttpResponseDeleted>, ApiError>;
 
     /// The posture report: discovered vs governed agents, their review,
     /// owners and attestations, unsanctioned AI services in use, and the

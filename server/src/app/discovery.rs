@@ -19,10 +19,12 @@ use futures::{Stream, StreamExt};
 use lictor_api::ApiError;
 use lictor_api::agents::TenantScope;
 use lictor_api::discovery::{
-    Attestation, AttestationCreate, AttestationListParams, AttestationPage, DiscoveredAgent,
+    Attestation, AttestationCreate, AttestationListParams, AttestationPage, CatalogueService,
+    CatalogueServiceCreate, CatalogueServicePath, CatalogueServiceWrite, CatalogueView, DiscoveredAgent,
     DiscoveredAgentListParams, DiscoveredAgentPage, DiscoveredAgentPath, DiscoveredAgentUpdate,
     DiscoveredIdentity, DiscoveryFormat, DiscoverySettings, IdentityKind, IngestError, IngestParams,
-    IngestResult, ServiceRef, SourceSighting,
+    IngestResult, ServiceDomains, ServiceKind, ServiceMdcaIds, ServiceOrigin, ServiceRef, ServiceUrlPattern,
+    ServiceVendorIds, SourceSighting,
 };
 use lictor_api::ids::{DiscoveredAgentId, TenantId};
 use lictor_discovery::catalogue::{Catalogue, Classification};
@@ -466,13 +468,14 @@ pub(crate) async fn ingest(
         });
     }
     let source = params.source.as_ref().map_or_else(|| vendor_name(format).to_string(), |s| s.to_string());
-    let catalogue = Catalogue::shipped();
+    let catalogue = tenant_catalogue(caller, &tenant).await?;
+    let version = catalogue.version().to_string();
 
     let (chunks_tx, chunks_rx) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(8);
     let (batches_tx, mut batches_rx) = tokio::sync::mpsc::channel::<Batch>(2);
     let parser = tokio::task::spawn_blocking(move || {
         let reader = ChunkReader { chunks: chunks_rx, current: Bytes::new() };
-        parse(reader, gzip, format, columns, lictor_discovery::Options::default(), catalogue, batches_tx)
+        parse(reader, gzip, format, columns, lictor_discovery::Options::default(), &catalogue, batches_tx)
     });
     let mut stream = body.stream;
     let forward = async move {
@@ -516,7 +519,7 @@ pub(crate) async fn ingest(
     Ok(IngestResult {
         format: api_format(format),
         source,
-        catalogue_version: catalogue.version().to_string(),
+        catalogue_version: version,
         records: parsed.records,
         accepted: written.accepted + parsed.hosts,
         duplicates: written.duplicates,
@@ -559,8 +562,13 @@ fn service_ref(row: &DiscoveredRow, catalogue: &Catalogue) -> ServiceRef {
     }
 }
 
-fn view(row: DiscoveredRow, sources: Vec<SourceRow>, days: u32, now: Timestamp) -> DiscoveredAgent {
-    let catalogue = Catalogue::shipped();
+fn view(
+    row: DiscoveredRow,
+    sources: Vec<SourceRow>,
+    days: u32,
+    now: Timestamp,
+    catalogue: &Catalogue,
+) -> DiscoveredAgent {
     let since = row.attested_at.unwrap_or(row.created_at);
     let due = since + std::time::Duration::from_secs(u64::from(days) * 86_400);
     DiscoveredAgent {
@@ -619,11 +627,12 @@ pub(crate) async fn list(
     let mut sources = store.discovered_sources(&ids).await?;
     let days = store.attestation_days(&tenant).await?;
     let now = Timestamp::now();
+    let catalogue = tenant_catalogue(caller, &tenant).await?;
     let items = rows
         .into_iter()
         .map(|row| {
             let seen = sources.remove(row.id.as_str()).unwrap_or_default();
-            view(row, seen, days, now)
+            view(row, seen, days, now, &catalogue)
         })
         .collect();
     Ok(DiscoveredAgentPage { items, next_cursor })
@@ -653,7 +662,8 @@ async fn read_one(
     let mut sources = store.discovered_sources(&[&row.id]).await?;
     let seen = sources.remove(row.id.as_str()).unwrap_or_default();
     let days = store.attestation_days(tenant).await?;
-    Ok(view(row, seen, days, Timestamp::now()))
+    let catalogue = tenant_catalogue(caller, tenant).await?;
+    Ok(view(row, seen, days, Timestamp::now(), &catalogue))
 }
 
 /// `PATCH /api/discovery/agents/{discovered_id}`.
@@ -829,4 +839,235 @@ pub(crate) async fn settings_put(
     };
     caller.state.pipeline.writer().append_admin_change(job).await?;
     Ok(DiscoverySettings { attestation_days: caller.state.store.attestation_days(&tenant).await? })
+}
+
+/// The most AI services a tenant adds to the catalogue.
+const MAX_TENANT_SERVICES: usize = 100;
+
+/// The tenant's own services, as stored (those that no longer read are
+/// left out).
+async fn tenant_services(
+    caller: &Caller<'_>,
+    tenant: &TenantId,
+) -> Result<Vec<lictor_discovery::catalogue::Service>, Error> {
+    let rows = caller.state.store.discovery_services(tenant).await?;
+    Ok(rows.into_iter().filter_map(|(_, json)| serde_json::from_str(&json).ok()).collect())
+}
+
+/// The shipped catalogue with `extra`, leaving out any that no longer
+/// fits (a later shipped catalogue may claim a host a tenant claimed
+/// first: the shipped service wins); and the services kept.
+fn fitting(
+    mut extra: Vec<lictor_discovery::catalogue::Service>,
+) -> (Catalogue, Vec<lictor_discovery::catalogue::Service>) {
+    loop {
+        match Catalogue::shipped().extended(&extra) {
+            Ok(catalogue) => return (catalogue, extra),
+            Err(error) => match error.index {
+                Some(at) if at < extra.len() => {
+                    extra.remove(at);
+                }
+                _ => return (Catalogue::shipped().clone(), Vec::new()),
+            },
+        }
+    }
+}
+
+fn extend(extra: Vec<lictor_discovery::catalogue::Service>) -> Catalogue {
+    fitting(extra).0
+}
+
+/// The catalogue the tenant's records are matched with.
+pub(crate) async fn tenant_catalogue(caller: &Caller<'_>, tenant: &TenantId) -> Result<Catalogue, Error> {
+    let extra = tenant_services(caller, tenant).await?;
+    if extra.is_empty() {
+        return Ok(Catalogue::shipped().clone());
+    }
+    Ok(extend(extra))
+}
+
+fn api_kind(kind: lictor_discovery::catalogue::ServiceKind) -> ServiceKind {
+    match kind {
+        lictor_discovery::catalogue::ServiceKind::ModelApi => ServiceKind::ModelApi,
+        lictor_discovery::catalogue::ServiceKind::Saas => ServiceKind::Saas,
+    }
+}
+
+fn service_view(service: &lictor_discovery::catalogue::Service, origin: ServiceOrigin) -> CatalogueService {
+    CatalogueService {
+        id: service.id.clone(),
+        origin,
+        name: service.name.clone(),
+        vendor: service.vendor.clone(),
+        kind: api_kind(service.kind),
+        categories: service.categories.clone(),
+        domains: ServiceDomains {
+            exact: service.domains.exact.clone(),
+            wildcard: service.domains.wildcard.clone(),
+        },
+        url_patterns: service
+            .url_patterns
+            .iter()
+            .map(|p| ServiceUrlPattern { host: p.host.clone(), path_prefix: p.path_prefix.clone() })
+            .collect(),
+        vendor_ids: ServiceVendorIds {
+            netskope: service.vendor_ids.netskope.clone(),
+            mdca: Some(ServiceMdcaIds {
+                app_ids: service.vendor_ids.mdca.app_ids.clone(),
+                names: service.vendor_ids.mdca.names.clone(),
+            }),
+            zscaler: service.vendor_ids.zscaler.clone(),
+        },
+        docs: service.docs.clone(),
+    }
+}
+
+/// `GET /api/discovery/catalogue`.
+pub(crate) async fn catalogue(
+    caller: &Caller<'_>,
+    scope: Result<TenantScope, ApiError>,
+) -> Result<CatalogueView, Error> {
+    let (_, tenant, _) = caller.admin(scope, |s| s.tenant.as_ref()).await?;
+    let extra = tenant_services(caller, &tenant).await?;
+    let catalogue = extend(extra);
+    let shipped = Catalogue::shipped();
+    let services = catalogue
+        .services()
+        .iter()
+        .map(|s| {
+            let origin =
+                if shipped.service(&s.id).is_some() { ServiceOrigin::Shipped } else { ServiceOrigin::Tenant };
+            service_view(s, origin)
+        })
+        .collect();
+    Ok(CatalogueView {
+        shipped_version: shipped.version().to_string(),
+        version: catalogue.version().to_string(),
+        services,
+    })
+}
+
+/// `POST /api/discovery/catalogue/services`.
+pub(crate) async fn service_create(
+    caller: &Caller<'_>,
+    scope: Result<TenantScope, ApiError>,
+    body: Result<CatalogueServiceCreate, ApiError>,
+) -> Result<CatalogueService, Error> {
+    let (principal, tenant, (_, body)) =
+        caller.admin((scope, body), |(scope, _)| scope.tenant.as_ref()).await?;
+    let (id, write) = body.split();
+    if Catalogue::shipped().service(&id).is_some() {
+        return Err(Error::conflict(
+            Object::CatalogueService,
+            &id,
+            "is a shipped service: a tenant adds services under ids of its own",
+        ));
+    }
+    let others = tenant_services(caller, &tenant).await?;
+    if others.iter().any(|s| s.id == id) {
+        return Err(Error::AlreadyExists { object: Object::CatalogueService, id });
+    }
+    if others.len() >= MAX_TENANT_SERVICES {
+        return Err(Error::conflict(
+            Object::CatalogueService,
+            &id,
+            format!("cannot be added: a tenant adds at most {MAX_TENANT_SERVICES} services"),
+        ));
+    }
+    save_service(caller, principal, tenant, id, write, others).await
+}
+
+/// `PUT /api/discovery/catalogue/services/{service_id}`.
+pub(crate) async fn service_put(
+    caller: &Caller<'_>,
+    path: Result<CatalogueServicePath, ApiError>,
+    scope: Result<TenantScope, ApiError>,
+    body: Result<CatalogueServiceWrite, ApiError>,
+) -> Result<CatalogueService, Error> {
+    let (principal, tenant, (path, _, body)) =
+        caller.admin((path, scope, body), |(_, scope, _)| scope.tenant.as_ref()).await?;
+    let id = path.service_id;
+    let mut others = tenant_services(caller, &tenant).await?;
+    let before = others.len();
+    others.retain(|s| s.id != id);
+    if others.len() == before {
+        return Err(Error::not_found(Object::CatalogueService, &id));
+    }
+    save_service(caller, principal, tenant, id, body, others).await
+}
+
+/// Checks a tenant service against the shipped catalogue and the tenant's
+/// `others`, and records it.
+async fn save_service(
+    caller: &Caller<'_>,
+    principal: crate::auth::Principal,
+    tenant: TenantId,
+    id: String,
+    body: CatalogueServiceWrite,
+    others: Vec<lictor_discovery::catalogue::Service>,
+) -> Result<CatalogueService, Error> {
+    use lictor_discovery::catalogue as cat;
+    let domains = body.domains.unwrap_or_default();
+    let vendor_ids = body.vendor_ids.unwrap_or_default();
+    let mdca = vendor_ids.mdca.unwrap_or_default();
+    let service = cat::Service {
+        id: id.clone(),
+        name: body.name.to_string(),
+        vendor: body.vendor.to_string(),
+        kind: match body.kind {
+            ServiceKind::ModelApi => cat::ServiceKind::ModelApi,
+            ServiceKind::Saas => cat::ServiceKind::Saas,
+        },
+        categories: body.categories,
+        domains: cat::Domains { exact: domains.exact, wildcard: domains.wildcard },
+        url_patterns: body
+            .url_patterns
+            .into_iter()
+            .map(|p| cat::UrlPattern { host: p.host, path_prefix: p.path_prefix })
+            .collect(),
+        vendor_ids: cat::VendorIds {
+            netskope: vendor_ids.netskope,
+            mdca: cat::MdcaIds { app_ids: mdca.app_ids, names: mdca.names },
+            zscaler: vendor_ids.zscaler,
+        },
+        docs: body.docs,
+    };
+    let bad = |error: cat::CatalogueError| Error::InvalidField {
+        path: if error.path.is_empty() { "$".into() } else { format!("$.{}", error.path) },
+        message: error.reason,
+    };
+    service.check().map_err(bad)?;
+    // The tenant's others that still fit, and this one: every claim its own.
+    let (_, mut kept) = fitting(others);
+    kept.push(service.clone());
+    Catalogue::shipped().extended(&kept).map_err(bad)?;
+    let json = serde_json::to_string(&service).map_err(|e| Error::Internal(e.to_string()))?;
+    let job = AdminJob {
+        tenant,
+        principal: principal.describe(),
+        person: principal.person(),
+        op: AdminOp::SaveDiscoveryService { id, service: json },
+    };
+    caller.state.pipeline.writer().append_admin_change(job).await?;
+    Ok(service_view(&service, ServiceOrigin::Tenant))
+}
+
+/// `DELETE /api/discovery/catalogue/services/{service_id}`.
+pub(crate) async fn service_delete(
+    caller: &Caller<'_>,
+    path: Result<CatalogueServicePath, ApiError>,
+    scope: Result<TenantScope, ApiError>,
+) -> Result<(), Error> {
+    let (principal, tenant, (path, _)) =
+        caller.admin((path, scope), |(_, scope)| scope.tenant.as_ref()).await?;
+    let job = AdminJob {
+        tenant,
+        principal: principal.describe(),
+        person: principal.person(),
+        op: AdminOp::DeleteDiscoveryService(path.service_id.clone()),
+    };
+    match caller.state.pipeline.writer().append_admin_change(job).await? {
+        AdminOutcome::Unchanged => Err(Error::not_found(Object::CatalogueService, &path.service_id)),
+        _ => Ok(()),
+    }
 }

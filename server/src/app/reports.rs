@@ -20,7 +20,6 @@ use lictor_api::reports::{
     CredentialKind, EvidenceKind, EvidenceRow, PostureDay, PostureReport, ReportFormat, ReportParams,
     ReportRange, ServiceInUse, StatusCounts,
 };
-use lictor_discovery::catalogue::Catalogue;
 use serde::Serialize;
 
 use crate::caller::Caller;
@@ -175,7 +174,7 @@ pub(crate) async fn posture(
     let now = Timestamp::now();
     let overdue_before = now - std::time::Duration::from_secs(u64::from(days) * 86_400);
     let counts = store.posture_counts(&tenant, ts(from), ts(to), overdue_before).await?;
-    let catalogue = Catalogue::shipped();
+    let catalogue = super::discovery::tenant_catalogue(caller, &tenant).await?;
     let services = store
         .unsanctioned_services(&tenant, ts(from), ts(to), 1000)
         .await?

@@ -22,7 +22,8 @@ use lictor_api::audit::{
     InclusionProof, InclusionProofParams, IntentAuditParams, PayloadParams, PayloadPath, PublicKeys,
 };
 use lictor_api::discovery::{
-    Attestation, AttestationCreate, AttestationListParams, AttestationPage, DiscoveredAgent,
+    Attestation, AttestationCreate, AttestationListParams, AttestationPage, CatalogueService,
+    CatalogueServiceCreate, CatalogueServicePath, CatalogueServiceWrite, CatalogueView, DiscoveredAgent,
     DiscoveredAgentListParams, DiscoveredAgentPage, DiscoveredAgentPath, DiscoveredAgentUpdate,
     DiscoverySettings, IngestParams, IngestResult,
 };
@@ -679,6 +680,62 @@ impl LictorApi for LictorImpl {
                 discovery::settings_put(&caller, scope.into_inner(), body.into_inner())
                     .await
                     .map(HttpResponseOk)
+            })
+            .await
+    }
+
+    async fn discovery_catalogue_get(
+        rqctx: RequestContext<GatewayState>,
+        scope: QueryParams<TenantScope>,
+    ) -> Result<Limited<HttpResponseOk<CatalogueView>>, ApiError> {
+        let caller = caller(&rqctx);
+        caller
+            .answer(async { discovery::catalogue(&caller, scope.into_inner()).await.map(HttpResponseOk) })
+            .await
+    }
+
+    async fn discovery_service_create(
+        rqctx: RequestContext<GatewayState>,
+        scope: QueryParams<TenantScope>,
+        body: JsonBody<CatalogueServiceCreate>,
+    ) -> Result<Limited<HttpResponseCreated<CatalogueService>>, ApiError> {
+        let caller = caller(&rqctx);
+        caller
+            .answer(async {
+                discovery::service_create(&caller, scope.into_inner(), body.into_inner())
+                    .await
+                    .map(HttpResponseCreated)
+            })
+            .await
+    }
+
+    async fn discovery_service_put(
+        rqctx: RequestContext<GatewayState>,
+        path: Checked<Path<CatalogueServicePath>>,
+        scope: QueryParams<TenantScope>,
+        body: JsonBody<CatalogueServiceWrite>,
+    ) -> Result<Limited<HttpResponseOk<CatalogueService>>, ApiError> {
+        let caller = caller(&rqctx);
+        caller
+            .answer(async {
+                discovery::service_put(&caller, path_of(path), scope.into_inner(), body.into_inner())
+                    .await
+                    .map(HttpResponseOk)
+            })
+            .await
+    }
+
+    async fn discovery_service_delete(
+        rqctx: RequestContext<GatewayState>,
+        path: Checked<Path<CatalogueServicePath>>,
+        scope: QueryParams<TenantScope>,
+    ) -> Result<Limited<HttpResponseDeleted>, ApiError> {
+        let caller = caller(&rqctx);
+        caller
+            .answer(async {
+                discovery::service_delete(&caller, path_of(path), scope.into_inner())
+                    .await
+                    .map(|()| HttpResponseDeleted())
             })
             .await
     }

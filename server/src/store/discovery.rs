@@ -494,7 +494,61 @@ impl Store {
     }
 }
 
+impl Store {
+    /// The tenant's own catalogue services: `(id, service JSON)`, by id.
+    pub async fn discovery_services(&self, tenant: &TenantId) -> StoreResult<Vec<(String, String)>> {
+        let rows = sqlx::query("SELECT id, service FROM discovery_services WHERE tenant_id = $1 ORDER BY id")
+            .bind(tenant.as_str())
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(|row| Ok((row.try_get("id")?, row.try_get("service")?))).collect()
+    }
+}
+
 impl StoreTx {
+    /// Adds or replaces one of the tenant's catalogue services; whether it
+    /// is new.
+    pub async fn put_discovery_service(
+        &mut self,
+        tenant: &TenantId,
+        id: &str,
+        service: &str,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE discovery_services SET service = $1, updated_at = $2 WHERE tenant_id = $3 AND id = $4",
+        )
+        .bind(service)
+        .bind(now)
+        .bind(tenant.as_str())
+        .bind(id)
+        .execute(self.conn())
+        .await?;
+        if done.rows_affected() == 1 {
+            return Ok(false);
+        }
+        sqlx::query(
+            "INSERT INTO discovery_services (tenant_id, id, service, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)",
+        )
+        .bind(tenant.as_str())
+        .bind(id)
+        .bind(service)
+        .bind(now)
+        .execute(self.conn())
+        .await?;
+        Ok(true)
+    }
+
+    /// Removes one of the tenant's catalogue services; whether it existed.
+    pub async fn delete_discovery_service(&mut self, tenant: &TenantId, id: &str) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM discovery_services WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant.as_str())
+            .bind(id)
+            .execute(self.conn())
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// Changes a discovered agent under a row lock; `(before, after)`, or
     /// `None` if there is no such agent in the tenant.
     pub async fn update_discovered(

@@ -322,7 +322,114 @@ async fn the_inventory_is_governed_and_attested(backend: Backend) {
     assert_eq!(verified["ok"], true, "{verified}");
 }
 
+async fn tenants_add_services_to_the_catalogue(backend: Backend) {
+    let gw = TestGateway::start(backend).await;
+    let f = gw.tenant_fixture().await;
+    let other = gw.tenant_fixture().await;
+    let auditor = gw.create_key(&f.tenant, "live", "auditor").await;
+    let shipped = gw.get("/api/discovery/catalogue", &f.admin).await.expect(200);
+    let count = shipped["services"].as_array().unwrap().len();
+    assert!(count >= 30, "{shipped}");
+    assert_eq!(shipped["version"], shipped["shipped_version"]);
+    let put = |id: &str, key: &str, body: Value| {
+        let request = gw
+            .request(Method::PUT, &format!("/api/discovery/catalogue/services/{id}"))
+            .bearer_auth(key)
+            .json(&body);
+        gw.send(request)
+    };
+    let create = |id: &str, key: &str, mut body: Value| {
+        body["id"] = json!(id);
+        gw.send(gw.request(Method::POST, "/api/discovery/catalogue/services").bearer_auth(key).json(&body))
+    };
+    let acme = json!({"name": "Acme LLM", "vendor": "Acme", "kind": "model_api",
+        "domains": {"exact": ["llm.acme.example"]}, "url_patterns": [{"host": "gw.acme.example", "path_prefix": "/v1/llm/"}]});
+    create("acme-llm", &auditor, acme.clone()).await.expect_error(403, "forbidden");
+    put("acme-llm", &f.admin, acme.clone()).await.expect_error(404, "not_found");
+    let saved = create(
+        "acme-llm",
+        &f.admin,
+        json!({"name": "Acme", "vendor": "Acme", "kind": "saas", "domains": {"exact": ["old.acme.example"]}}),
+    )
+    .await
+    .expect(201);
+    assert_eq!(saved["origin"], "tenant");
+    create("acme-llm", &f.admin, acme.clone()).await.expect_error(409, "already_exists");
+    // Another tenant's admin cannot replace it; theirs is their own.
+    put("acme-llm", &other.admin, acme.clone()).await.expect_error(404, "not_found");
+    let saved = put("acme-llm", &f.admin, acme.clone()).await.expect(200);
+    assert_eq!(saved["origin"], "tenant");
+    assert_eq!(saved["domains"]["exact"], json!(["llm.acme.example"]));
+    let mine = gw.get("/api/discovery/catalogue", &auditor).await.expect(200);
+    assert_eq!(mine["services"].as_array().unwrap().len(), count + 1);
+    assert!(
+        mine["version"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{}+1.", shipped["shipped_version"].as_str().unwrap()))
+    );
+    let theirs = gw.get("/api/discovery/catalogue", &other.admin).await.expect(200);
+    assert_eq!(theirs["services"].as_array().unwrap().len(), count);
+
+    // Claims are the catalogue's: a shipped id, a shipped host, a bad pattern.
+    create("openai-api", &f.admin, acme.clone()).await.expect_error(409, "conflict");
+    put("openai-api", &f.admin, acme.clone()).await.expect_error(404, "not_found");
+    let e = create(
+        "copycat",
+        &f.admin,
+        json!({"name": "C", "vendor": "C", "kind": "saas",
+        "domains": {"exact": ["api.openai.com"]}}),
+    )
+    .await
+    .expect_error(400, "invalid_field");
+    assert_eq!(e["path"], "$.domains.exact[0]", "{e}");
+    let e = create(
+        "broad",
+        &f.admin,
+        json!({"name": "B", "vendor": "B", "kind": "saas",
+        "domains": {"wildcard": ["*.com"]}}),
+    )
+    .await
+    .expect_error(400, "invalid_field");
+    assert_eq!(e["path"], "$.domains.wildcard[0]", "{e}");
+
+    // Records are matched with it from then on, in this tenant only.
+    let body = ndjson(&[
+        nss(1, "dev@example.com", "llm.acme.example/v2/generate", 7, T0),
+        nss(2, "dev@example.com", "gw.acme.example/v1/llm/chat", 3, T0),
+        nss(3, "dev@example.com", "gw.acme.example/v1/other", 3, T0),
+    ]);
+    let answer = ingest(&gw, &f.admin, "format=zscaler_nss_json", body.clone()).await.expect(200);
+    assert_eq!(
+        (answer["ai_observations"].as_u64(), answer["other_observations"].as_u64()),
+        (Some(2), Some(1))
+    );
+    assert_eq!(answer["catalogue_version"], mine["version"]);
+    let found = gw.get("/api/discovery/agents?service=acme-llm", &f.admin).await.expect(200);
+    let agent = &found["items"][0];
+    assert_eq!(
+        agent["service"],
+        json!({"id": "acme-llm", "name": "Acme LLM", "vendor": "Acme", "listed": true})
+    );
+    assert_eq!(agent["requests"], 2);
+    let elsewhere = ingest(&gw, &other.admin, "format=zscaler_nss_json", body).await.expect(200);
+    assert_eq!(elsewhere["ai_observations"], 0);
+
+    // Removed: the agent keeps what it was matched as, no longer listed.
+    gw.delete("/api/discovery/catalogue/services/acme-llm", &f.admin).await.expect(204);
+    gw.delete("/api/discovery/catalogue/services/acme-llm", &f.admin).await.expect_error(404, "not_found");
+    let id = agent["id"].as_str().unwrap();
+    let kept = gw.get(&format!("/api/discovery/agents/{id}"), &f.admin).await.expect(200);
+    assert_eq!(kept["service"], json!({"id": "acme-llm", "name": "Acme LLM", "listed": false}));
+    let audit = |kind: &str| format!("/v1/admin/audit?tenant={}&kind={kind}", f.tenant);
+    let saved = gw.get(&audit("discovery_service_saved"), ADMIN_KEY).await.expect(200);
+    assert_eq!(saved["items"].as_array().unwrap().len(), 2, "made, then replaced");
+    let deleted = gw.get(&audit("discovery_service_deleted"), ADMIN_KEY).await.expect(200);
+    assert_eq!(deleted["items"].as_array().unwrap().len(), 1);
+}
+
 crate::on_both_backends!(
+    tenants_add_services_to_the_catalogue,
     records_become_discovered_agents,
     bodies_in_every_shape,
     who_may_ingest_and_read,

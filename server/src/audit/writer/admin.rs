@@ -162,6 +162,15 @@ pub enum AdminOp {
         /// Days an attestation holds.
         attestation_days: u32,
     },
+    /// Add or replace one of the tenant's catalogue services.
+    SaveDiscoveryService {
+        /// Its id.
+        id: String,
+        /// The service (JSON, as the catalogue reads it).
+        service: String,
+    },
+    /// Remove one of the tenant's catalogue services.
+    DeleteDiscoveryService(String),
 }
 
 /// What changes of a discovered agent (the fields present).
@@ -594,6 +603,21 @@ pub(super) async fn apply(tx: &mut StoreTx, job: &AdminJob, now: Timestamp) -> S
                 )
             })
         }
+        AdminOp::SaveDiscoveryService { id, service } => {
+            let created = tx.put_discovery_service(tenant, id, service, now).await?;
+            Some(applied(
+                AuditKind::DiscoveryServiceSaved,
+                json!({
+                    "id": id,
+                    "created": created,
+                    "service": serde_json::from_str::<Value>(service).unwrap_or(Value::Null),
+                }),
+            ))
+        }
+        AdminOp::DeleteDiscoveryService(id) => tx
+            .delete_discovery_service(tenant, id)
+            .await?
+            .then(|| applied(AuditKind::DiscoveryServiceDeleted, json!({"id": id}))),
         AdminOp::RedriveDeadLetters { sink, seq } => {
             let count = tx.redrive_dead_letters(sink, tenant, *seq, now).await?;
             (count > 0).then(|| Applied {
