@@ -75,6 +75,10 @@ for _secret in ("token", "secret", "api_key", "client_secret", "secret_access_ke
     ALLOWED[("integration_create", f"$.settings.{_secret}", "is required")] = (
         "secrets are required when an integration is made and kept when a change leaves them out"
     )
+    ALLOWED[("integration_update", f"$.settings.{_secret}", "is required")] = (
+        "a change that leaves a secret out keeps the stored one: required only when there is none to keep "
+        "(what the store holds)"
+    )
 for _operation in ("integration_create", "integration_update"):
     ALLOWED[(_operation, "$.settings.access_key_id", "is required with")] = "two fields at once"
     for _field in ("url", "endpoint", "authority", "webhook_url"):
